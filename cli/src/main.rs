@@ -1,0 +1,273 @@
+//! `zcopy`: the command-line face of the zcopy engine.
+//!
+//! - `zcopy copy SRC DST` copies with the engine and prints the Report (a table, or `--json`).
+//! - `zcopy probe SRC DST` tells which techniques can serve the pair, and why not for the others.
+//!
+//! `-` stands for standard input (as SRC) or standard output (as DST), so pipes work:
+//! `zcopy copy big.iso - | sha256sum`.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use zcopy::{Options, Report, Strategy};
+
+#[derive(Parser)]
+#[command(name = "zcopy", version = zcopy::VERSION, about = "Move bytes by every technique Linux offers, and report what it cost")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Copy SRC to DST and print what it cost. A DST path is created or truncated and gets SRC's
+    /// permission bits; `-` is standard input or output.
+    Copy {
+        /// The source path, or `-` for standard input.
+        src: PathBuf,
+        /// The destination path, or `-` for standard output.
+        dst: PathBuf,
+        /// The technique: auto, read_write, mmap_write, sendfile, splice, copy_file_range, reflink.
+        #[arg(long, short, default_value = "auto")]
+        strategy: String,
+        /// Use exactly the named technique, or fail with "unsupported".
+        #[arg(long)]
+        no_fallback: bool,
+        /// Start reading SRC at this byte.
+        #[arg(long)]
+        offset: Option<u64>,
+        /// Start writing DST at this byte.
+        #[arg(long)]
+        dst_offset: Option<u64>,
+        /// Move at most this many bytes (default: to end of file).
+        #[arg(long)]
+        len: Option<u64>,
+        /// Bytes per syscall (buffer, window or pipe size); default: the technique's own.
+        #[arg(long)]
+        chunk_size: Option<u64>,
+        /// Print the Report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Tell which techniques can serve SRC → DST, and why not for the others. Moves nothing and
+    /// creates nothing.
+    Probe {
+        /// The source path, or `-` for standard input.
+        src: PathBuf,
+        /// The destination path (need not exist), or `-` for standard output.
+        dst: PathBuf,
+        /// Print the verdicts as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("zcopy: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cmd: Command) -> Result<(), String> {
+    match cmd {
+        Command::Copy {
+            src,
+            dst,
+            strategy,
+            no_fallback,
+            offset,
+            dst_offset,
+            len,
+            chunk_size,
+            json,
+        } => {
+            let strategy: Strategy = strategy.parse().map_err(|e: zcopy::Error| e.to_string())?;
+            let opts = Options {
+                strategy,
+                src_offset: offset,
+                dst_offset,
+                len,
+                chunk_size,
+                fallback: !no_fallback,
+                ..Options::default()
+            };
+            let to_stdout = is_dash(&dst);
+            let result = if !is_dash(&src) && !to_stdout {
+                zcopy::copy_file(&src, &dst, &opts)
+            } else {
+                let src_file = open_src(&src)?;
+                let dst_file = open_dst(&dst)?;
+                let (stdin, stdout) = (std::io::stdin(), std::io::stdout());
+                let s = src_file
+                    .as_ref()
+                    .map_or_else(|| stdin.as_fd(), |f| f.as_fd());
+                let d = dst_file
+                    .as_ref()
+                    .map_or_else(|| stdout.as_fd(), |f| f.as_fd());
+                zcopy::transfer(s, d, &opts)
+            };
+            let report = result.map_err(describe)?;
+            // With DST on stdout the report goes to stderr, out of the data's way.
+            let text = if json {
+                serde_json::to_string_pretty(&report).map_err(|e| e.to_string())? + "\n"
+            } else {
+                table(&report)
+            };
+            if to_stdout {
+                std::io::stderr()
+                    .write_all(text.as_bytes())
+                    .map_err(|e| e.to_string())
+            } else {
+                std::io::stdout()
+                    .write_all(text.as_bytes())
+                    .map_err(|e| e.to_string())
+            }
+        }
+        Command::Probe { src, dst, json } => {
+            let src_file = open_src(&src)?;
+            let dst_file = open_probe_dst(&dst)?;
+            let (stdin, stdout) = (std::io::stdin(), std::io::stdout());
+            let s: BorrowedFd<'_> = src_file
+                .as_ref()
+                .map_or_else(|| stdin.as_fd(), |f| f.as_fd());
+            let d: BorrowedFd<'_> = dst_file
+                .as_ref()
+                .map_or_else(|| stdout.as_fd(), |f| f.as_fd());
+            let verdicts = zcopy::probe(s, d).map_err(describe)?;
+            let mut out = String::new();
+            if json {
+                out = serde_json::to_string_pretty(&verdicts).map_err(|e| e.to_string())? + "\n";
+            } else {
+                for v in &verdicts {
+                    let mark = if v.supported { "yes" } else { "no " };
+                    out += &format!("{:<16} {mark}  {}\n", v.strategy.name(), v.reason);
+                }
+            }
+            std::io::stdout()
+                .write_all(out.as_bytes())
+                .map_err(|e| e.to_string())
+        }
+    }
+}
+
+fn is_dash(p: &std::path::Path) -> bool {
+    p.as_os_str() == "-"
+}
+
+/// One line: the message, then the errno's name and the bytes moved when there are any.
+fn describe(e: zcopy::Error) -> String {
+    let mut s = format!("error: {}", e.message());
+    if e.bytes_moved() > 0 {
+        s += &format!(" ({} bytes moved before the error)", e.bytes_moved());
+    }
+    s
+}
+
+fn open_src(p: &std::path::Path) -> Result<Option<File>, String> {
+    if is_dash(p) {
+        return Ok(None);
+    }
+    File::open(p)
+        .map(Some)
+        .map_err(|e| format!("error: cannot open src {}: {e}", p.display()))
+}
+
+fn open_dst(p: &std::path::Path) -> Result<Option<File>, String> {
+    if is_dash(p) {
+        return Ok(None);
+    }
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(p)
+        .map(Some)
+        .map_err(|e| format!("error: cannot open dst {}: {e}", p.display()))
+}
+
+/// The destination for a probe, without creating or truncating anything: an existing path is
+/// opened for writing as it is (non-blocking, so a FIFO without a reader fails at once); a new
+/// one is stood in for by an unnamed temporary file in its directory.
+fn open_probe_dst(p: &std::path::Path) -> Result<Option<File>, String> {
+    if is_dash(p) {
+        return Ok(None);
+    }
+    if p.exists() {
+        return OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(p)
+            .map(Some)
+            .map_err(|e| format!("error: cannot open dst {}: {e}", p.display()));
+    }
+    let dir = match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_TMPFILE)
+        .open(&dir)
+        .map(Some)
+        .map_err(|e| {
+            format!(
+                "error: cannot stand in for dst {} in {}: {e}",
+                p.display(),
+                dir.display()
+            )
+        })
+}
+
+fn table(r: &Report) -> String {
+    let mut out = String::new();
+    let secs = r.elapsed_ns as f64 / 1e9;
+    let rate = if secs > 0.0 {
+        r.bytes as f64 / secs / 1e9
+    } else {
+        0.0
+    };
+    let rows: Vec<(&str, String)> = vec![
+        ("bytes", r.bytes.to_string()),
+        ("strategy", r.strategy.to_string()),
+        (
+            "elapsed",
+            format!("{:.3} ms ({rate:.2} GB/s)", r.elapsed_ns as f64 / 1e6),
+        ),
+        ("syscalls", r.syscalls.to_string()),
+        ("mode switches", r.mode_switches.to_string()),
+        ("user cpu", format!("{:.3} ms", r.user_cpu_ns as f64 / 1e6)),
+        ("sys cpu", format!("{:.3} ms", r.sys_cpu_ns as f64 / 1e6)),
+        (
+            "ctx switches",
+            format!(
+                "{} voluntary, {} involuntary",
+                r.voluntary_ctx_switches, r.involuntary_ctx_switches
+            ),
+        ),
+        (
+            "cpu copies",
+            format!("{} bytes (modelled)", r.cpu_copies_bytes),
+        ),
+        (
+            "dma copies",
+            format!("{} bytes (modelled)", r.dma_copies_bytes),
+        ),
+    ];
+    for (k, v) in rows {
+        out += &format!("{k:<14} {v}\n");
+    }
+    for f in &r.fallbacks {
+        out += &format!("{:<14} {}: {}\n", "fell back from", f.strategy, f.reason);
+    }
+    out
+}

@@ -1,0 +1,169 @@
+//! # zcopy
+//!
+//! Moves bytes between file descriptors on Linux by every technique the kernel offers —
+//! `read`+`write`, `mmap`+`write`, `sendfile`, `splice`, `copy_file_range`, reflink — picks the
+//! best one for the pair automatically, and reports exactly what the transfer cost: syscalls,
+//! user↔kernel mode switches, CPU time, context switches and the modelled copies.
+//!
+//! ```
+//! use std::io::{Read, Seek, Write};
+//!
+//! let mut src = tempfile::tempfile()?;
+//! src.write_all(b"hello, zero-copy")?;
+//! src.rewind()?;
+//! let mut dst = tempfile::tempfile()?;
+//!
+//! let report = zcopy::transfer(&src, &dst, &zcopy::Options::default())?;
+//! assert_eq!(report.bytes, 16);
+//! println!("{} moved {} bytes in {} syscalls", report.strategy, report.bytes, report.syscalls);
+//!
+//! let mut back = String::new();
+//! dst.rewind()?;
+//! dst.read_to_string(&mut back)?;
+//! assert_eq!(back, "hello, zero-copy");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The engine borrows the caller's fds: it never closes them, leaves their flags as it found them,
+//! and moves their positions only when an offset is `None` (by exactly the bytes moved). It never
+//! raises `SIGPIPE` or `SIGBUS` in the host, never installs signal handlers, and never changes
+//! process-wide state.
+
+#![warn(missing_docs)]
+
+mod error;
+mod options;
+mod plan;
+mod report;
+mod strategy;
+mod sys;
+
+use std::ffi::CString;
+use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+pub use error::{Error, ErrorKind, Result};
+pub use options::{Options, Progress, Strategy};
+pub use plan::Support;
+pub use report::{Fallback, Report};
+
+use plan::Endpoint;
+use report::Meter;
+
+/// The version of this crate (`zc_version()` in C, `zcopy.__version__` in Python).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Moves bytes from `src` to `dst` as `opts` says, and reports what it cost.
+///
+/// `src` and `dst` may be regular files, pipes and FIFOs, stream sockets (TCP, Unix) and
+/// character devices (`/dev/null`; `/dev/zero` only with a `len`). On error the destination
+/// holds exactly [`Error::bytes_moved`] bytes from where the transfer began, and positions
+/// advanced (for `None` offsets) by exactly that much.
+///
+/// # Errors
+/// [`ErrorKind::Invalid`] for a request that cannot make sense (a write-only source, an offset
+/// on a pipe, overlapping ranges of one file); [`ErrorKind::Unsupported`] when the named
+/// technique cannot serve the pair and fallback is off; [`ErrorKind::Cancelled`] when the
+/// progress callback or cancel flag stopped it; [`ErrorKind::Io`] for an OS failure, with its
+/// errno (`EAGAIN` on a non-blocking fd that would block: see [`Error::is_would_block`]).
+pub fn transfer(src: impl AsFd, dst: impl AsFd, opts: &Options<'_>) -> Result<Report> {
+    let meter = Meter::start();
+    let src = Endpoint::classify(src.as_fd(), "src")?;
+    let dst = Endpoint::classify(dst.as_fd(), "dst")?;
+    meter.finish_result(plan::run(&src, &dst, opts))
+}
+
+/// Copies the file at `src_path` to `dst_path`, creating or truncating the destination and
+/// giving it the source's permission bits.
+///
+/// The options apply as for [`transfer`]; offsets are counted from the start of each file.
+///
+/// # Errors
+/// As [`transfer`], plus the errors of opening either path (their messages name the path), and
+/// [`ErrorKind::Invalid`] when both paths name the same file (nothing is truncated then).
+pub fn copy_file(
+    src_path: impl AsRef<Path>,
+    dst_path: impl AsRef<Path>,
+    opts: &Options<'_>,
+) -> Result<Report> {
+    let (src_path, dst_path) = (src_path.as_ref(), dst_path.as_ref());
+    let meter = Meter::start();
+    let c_src = c_path(src_path, "src")?;
+    let c_dst = c_path(dst_path, "dst")?;
+    let src = sys::fs::open(&c_src, libc::O_RDONLY, 0)
+        .map_err(|e| Error::os(e, format_args!("cannot open src {}", src_path.display())))?;
+    let src_st = sys::fs::fstat(src.as_fd())
+        .map_err(|e| Error::os(e, format_args!("fstat on src {}", src_path.display())))?;
+    if src_st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        return Err(Error::new(
+            ErrorKind::Invalid,
+            Some(libc::EISDIR),
+            format!("src {} is a directory", src_path.display()),
+        ));
+    }
+    let mode = src_st.st_mode & 0o7777;
+    let dst = sys::fs::open(&c_dst, libc::O_WRONLY | libc::O_CREAT, mode)
+        .map_err(|e| Error::os(e, format_args!("cannot open dst {}", dst_path.display())))?;
+    let dst_st = sys::fs::fstat(dst.as_fd())
+        .map_err(|e| Error::os(e, format_args!("fstat on dst {}", dst_path.display())))?;
+    if dst_st.st_dev == src_st.st_dev && dst_st.st_ino == src_st.st_ino {
+        return Err(Error::invalid(format!(
+            "src {} and dst {} are the same file",
+            src_path.display(),
+            dst_path.display()
+        )));
+    }
+    let is_reg = dst_st.st_mode & libc::S_IFMT == libc::S_IFREG;
+    if is_reg && dst_st.st_size > 0 {
+        sys::fs::ftruncate(dst.as_fd(), 0).map_err(|e| {
+            Error::os(
+                e,
+                format_args!("cannot truncate dst {}", dst_path.display()),
+            )
+        })?;
+    }
+    if is_reg && dst_st.st_mode & 0o7777 != mode {
+        sys::fs::fchmod(dst.as_fd(), mode)
+            .map_err(|e| Error::os(e, format_args!("cannot chmod dst {}", dst_path.display())))?;
+    }
+    let src_ep = Endpoint::from_stat(
+        src.as_fd(),
+        format!("src {}", src_path.display()),
+        &src_st,
+        libc::O_RDONLY,
+    );
+    let mut dst_st = dst_st;
+    dst_st.st_size = 0;
+    let dst_ep = Endpoint::from_stat(
+        dst.as_fd(),
+        format!("dst {}", dst_path.display()),
+        &dst_st,
+        libc::O_WRONLY,
+    );
+    let result = plan::run(&src_ep, &dst_ep, opts);
+    drop((src_ep, dst_ep));
+    drop((src, dst));
+    meter.finish_result(result)
+}
+
+/// Which techniques can serve the pair `src` → `dst`, and for the others why not, without moving
+/// a byte. One entry per technique (Auto excluded), in [`Strategy::TECHNIQUES`] order.
+///
+/// The verdicts come from what the fds are, the filesystems they live on, and what this process
+/// has learned is unavailable (a seccomp filter, an old kernel); a technique marked supported
+/// can still refuse at run time (copy_file_range on some network filesystems), which Auto handles
+/// by falling back.
+///
+/// # Errors
+/// As [`transfer`]'s argument checks: a bad fd, a write-only source, a read-only destination.
+pub fn probe(src: impl AsFd, dst: impl AsFd) -> Result<Vec<Support>> {
+    let src = Endpoint::classify(src.as_fd(), "src")?;
+    let dst = Endpoint::classify(dst.as_fd(), "dst")?;
+    plan::probe(&src, &dst)
+}
+
+fn c_path(p: &Path, role: &str) -> Result<CString> {
+    CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| Error::invalid(format!("{role} path {} contains a NUL byte", p.display())))
+}

@@ -1,0 +1,179 @@
+//! What a transfer is asked to do: [`Strategy`] and [`Options`].
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::atomic::AtomicBool;
+
+use crate::error::Error;
+
+/// A technique for moving bytes, or [`Strategy::Auto`] to let the planner choose.
+///
+/// The string names (`Display`/`FromStr`) are the ones every face of zcopy uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
+pub enum Strategy {
+    /// Let the planner pick the best technique for the pair, falling back when one can't serve it.
+    #[default]
+    Auto,
+    /// `read` into a user buffer, `write` it out.
+    ReadWrite,
+    /// `mmap` the source in windows, `write` from the mapping.
+    MmapWrite,
+    /// `sendfile(2)`: the kernel moves the bytes.
+    Sendfile,
+    /// `splice(2)` through a pipe: pages move by reference.
+    Splice,
+    /// `copy_file_range(2)`: an in-kernel file-to-file copy (a clone where the filesystem can).
+    CopyFileRange,
+    /// `FICLONERANGE`: the destination shares the source's extents; no data is copied.
+    Reflink,
+}
+
+impl Strategy {
+    /// Every strategy, `Auto` first, in the order the names are documented.
+    pub const ALL: &'static [Strategy] = &[
+        Strategy::Auto,
+        Strategy::ReadWrite,
+        Strategy::MmapWrite,
+        Strategy::Sendfile,
+        Strategy::Splice,
+        Strategy::CopyFileRange,
+        Strategy::Reflink,
+    ];
+
+    /// Every concrete technique (all but `Auto`).
+    pub const TECHNIQUES: &'static [Strategy] = &[
+        Strategy::ReadWrite,
+        Strategy::MmapWrite,
+        Strategy::Sendfile,
+        Strategy::Splice,
+        Strategy::CopyFileRange,
+        Strategy::Reflink,
+    ];
+
+    /// The name every face uses: `auto`, `read_write`, `mmap_write`, `sendfile`, `splice`,
+    /// `copy_file_range`, `reflink`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Strategy::Auto => "auto",
+            Strategy::ReadWrite => "read_write",
+            Strategy::MmapWrite => "mmap_write",
+            Strategy::Sendfile => "sendfile",
+            Strategy::Splice => "splice",
+            Strategy::CopyFileRange => "copy_file_range",
+            Strategy::Reflink => "reflink",
+        }
+    }
+}
+
+impl fmt::Display for Strategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Strategy {
+    type Err = Error;
+
+    /// Parses a strategy name; the error lists the valid names.
+    fn from_str(s: &str) -> Result<Strategy, Error> {
+        Strategy::ALL
+            .iter()
+            .copied()
+            .find(|st| st.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Strategy::ALL.iter().map(|s| s.name()).collect();
+                Error::invalid(format!(
+                    "unknown strategy {s:?}; expected one of {}",
+                    names.join(", ")
+                ))
+            })
+    }
+}
+
+/// A progress callback: receives the bytes moved so far (after each chunk) and returns `true` to
+/// go on or `false` to stop the transfer with a [`Cancelled`](crate::ErrorKind::Cancelled) error.
+pub type Progress<'a> = &'a (dyn Fn(u64) -> bool + Sync);
+
+/// How to run a transfer. `Options::default()` is Auto from each fd's position to end of file.
+///
+/// ```
+/// let opts = zcopy::Options { len: Some(4096), ..Default::default() };
+/// assert_eq!(opts.strategy, zcopy::Strategy::Auto);
+/// ```
+#[derive(Clone)]
+pub struct Options<'a> {
+    /// The technique to use, or [`Strategy::Auto`] (the default).
+    pub strategy: Strategy,
+    /// Where to read the source. `None` (the default) reads from the fd's current position and
+    /// advances it by the bytes moved; `Some(n)` reads from byte `n` and leaves the position alone.
+    pub src_offset: Option<u64>,
+    /// Where to write the destination; `None` and `Some` behave as for [`Options::src_offset`].
+    pub dst_offset: Option<u64>,
+    /// How many bytes to move. `None` runs to end of file (following a file that grows while
+    /// it is copied); a `len` past end of file moves what there is. `Some(0)` moves nothing.
+    pub len: Option<u64>,
+    /// Bytes per syscall (the buffer size for `read_write`, the window for `mmap_write`, the
+    /// pipe size for `splice`); `None` uses each technique's own default.
+    pub chunk_size: Option<u64>,
+    /// Whether the planner may try the next technique when one cannot serve the pair (default
+    /// `true`). `false` with a named strategy means exactly that technique or an
+    /// [`Unsupported`](crate::ErrorKind::Unsupported) error; a named strategy with `true` falls
+    /// back to Auto's list after it.
+    pub fallback: bool,
+    /// Called with the bytes moved so far after each chunk; returning `false` stops the transfer.
+    pub progress: Option<Progress<'a>>,
+    /// Checked before each chunk: once it is `true`, the transfer stops with a Cancelled error.
+    pub cancel: Option<&'a AtomicBool>,
+}
+
+impl<'a> Options<'a> {
+    /// The defaults: Auto, fd positions, to end of file, fallback allowed.
+    pub fn new() -> Options<'a> {
+        Options::default()
+    }
+
+    /// These options with `strategy` set.
+    pub fn with_strategy(mut self, strategy: Strategy) -> Options<'a> {
+        self.strategy = strategy;
+        self
+    }
+
+    /// These options with fallback allowed (`true`, the default) or refused.
+    pub fn with_fallback(mut self, fallback: bool) -> Options<'a> {
+        self.fallback = fallback;
+        self
+    }
+}
+
+impl Default for Options<'_> {
+    fn default() -> Self {
+        Options {
+            strategy: Strategy::Auto,
+            src_offset: None,
+            dst_offset: None,
+            len: None,
+            chunk_size: None,
+            fallback: true,
+            progress: None,
+            cancel: None,
+        }
+    }
+}
+
+impl fmt::Debug for Options<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Options")
+            .field("strategy", &self.strategy)
+            .field("src_offset", &self.src_offset)
+            .field("dst_offset", &self.dst_offset)
+            .field("len", &self.len)
+            .field("chunk_size", &self.chunk_size)
+            .field("fallback", &self.fallback)
+            .field("progress", &self.progress.is_some())
+            .field("cancel", &self.cancel)
+            .finish()
+    }
+}

@@ -1,0 +1,455 @@
+//! The planner: classifies both fds once, checks the request, orders the techniques for the
+//! pair, runs them, and falls back when one cannot serve it.
+
+use std::fmt;
+use std::os::fd::BorrowedFd;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::options::{Options, Strategy};
+use crate::report::{Fallback, Report};
+use crate::strategy::{self, Job, Technique};
+use crate::sys;
+
+/// What an fd refers to, as far as choosing a technique goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    File,
+    Pipe,
+    Socket,
+    CharDevice,
+    BlockDevice,
+    Directory,
+    Other,
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::File => "a regular file",
+            Kind::Pipe => "a pipe",
+            Kind::Socket => "a socket",
+            Kind::CharDevice => "a character device",
+            Kind::BlockDevice => "a block device",
+            Kind::Directory => "a directory",
+            Kind::Other => "an unusual file",
+        })
+    }
+}
+
+/// One side of a transfer, classified once (`fstat` + `F_GETFL`).
+#[derive(Debug)]
+pub(crate) struct Endpoint<'fd> {
+    pub fd: BorrowedFd<'fd>,
+    /// "src fd 7" / "dst fd 8", for messages.
+    pub name: String,
+    pub kind: Kind,
+    pub flags: i32,
+    pub size: u64,
+    pub dev: u64,
+    pub ino: u64,
+    pub rdev: u64,
+}
+
+impl<'fd> Endpoint<'fd> {
+    /// Classifies `fd` with `fstat` and `fcntl(F_GETFL)`.
+    pub(crate) fn classify(fd: BorrowedFd<'fd>, role: &str) -> Result<Endpoint<'fd>> {
+        use std::os::fd::AsRawFd;
+        let name = format!("{role} fd {}", fd.as_raw_fd());
+        let st = sys::fs::fstat(fd).map_err(|e| bad_fd(e, &name))?;
+        let flags = sys::fs::getfl(fd).map_err(|e| bad_fd(e, &name))?;
+        Ok(Endpoint::from_stat(fd, name, &st, flags))
+    }
+
+    /// An endpoint from a `stat` and flags already known (no syscall).
+    pub(crate) fn from_stat(
+        fd: BorrowedFd<'fd>,
+        name: String,
+        st: &libc::stat,
+        flags: i32,
+    ) -> Endpoint<'fd> {
+        let kind = match st.st_mode & libc::S_IFMT {
+            libc::S_IFREG => Kind::File,
+            libc::S_IFIFO => Kind::Pipe,
+            libc::S_IFSOCK => Kind::Socket,
+            libc::S_IFCHR => Kind::CharDevice,
+            libc::S_IFBLK => Kind::BlockDevice,
+            libc::S_IFDIR => Kind::Directory,
+            _ => Kind::Other,
+        };
+        Endpoint {
+            fd,
+            name,
+            kind,
+            flags,
+            size: st.st_size.max(0) as u64,
+            dev: st.st_dev,
+            ino: st.st_ino,
+            rdev: st.st_rdev,
+        }
+    }
+
+    /// Whether the fd has offsets (a regular file or block device).
+    pub(crate) fn seekable(&self) -> bool {
+        matches!(self.kind, Kind::File | Kind::BlockDevice)
+    }
+
+    /// Whether writes go to the end whatever the offset (`O_APPEND`).
+    pub(crate) fn append(&self) -> bool {
+        self.flags & libc::O_APPEND != 0
+    }
+
+    fn access(&self) -> i32 {
+        self.flags & libc::O_ACCMODE
+    }
+
+    /// A character device that never reaches end of file when read (/dev/zero, /dev/full,
+    /// /dev/random, /dev/urandom).
+    fn endless(&self) -> Option<&'static str> {
+        if self.kind != Kind::CharDevice {
+            return None;
+        }
+        match (libc::major(self.rdev), libc::minor(self.rdev)) {
+            (1, 5) => Some("/dev/zero"),
+            (1, 7) => Some("/dev/full"),
+            (1, 8) => Some("/dev/random"),
+            (1, 9) => Some("/dev/urandom"),
+            _ => None,
+        }
+    }
+}
+
+fn bad_fd(e: std::io::Error, name: &str) -> Error {
+    if e.raw_os_error() == Some(libc::EBADF) {
+        Error::new(
+            ErrorKind::Io,
+            Some(libc::EBADF),
+            format!("{name} is not an open file descriptor"),
+        )
+    } else {
+        Error::os(e, format_args!("fstat on {name}"))
+    }
+}
+
+/// Checks the request against what the fds are; an error names what was wrong.
+pub(crate) fn validate(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_>) -> Result<()> {
+    for ep in [src, dst] {
+        if ep.flags & libc::O_PATH != 0 {
+            return Err(Error::invalid(format!(
+                "{} is an O_PATH descriptor, which can be neither read nor written",
+                ep.name
+            )));
+        }
+        if ep.kind == Kind::Directory {
+            return Err(Error::new(
+                ErrorKind::Invalid,
+                Some(libc::EISDIR),
+                format!("{} is a directory", ep.name),
+            ));
+        }
+    }
+    if src.access() == libc::O_WRONLY {
+        return Err(Error::new(
+            ErrorKind::Invalid,
+            Some(libc::EBADF),
+            format!("{} is opened write-only", src.name),
+        ));
+    }
+    if dst.access() == libc::O_RDONLY {
+        return Err(Error::new(
+            ErrorKind::Invalid,
+            Some(libc::EBADF),
+            format!("{} is opened read-only", dst.name),
+        ));
+    }
+    if opts.src_offset.is_some() && !src.seekable() {
+        return Err(Error::new(
+            ErrorKind::Invalid,
+            Some(libc::ESPIPE),
+            format!(
+                "src_offset given, but {} is {}, which has no offsets",
+                src.name, src.kind
+            ),
+        ));
+    }
+    if opts.dst_offset.is_some() && !dst.seekable() {
+        return Err(Error::new(
+            ErrorKind::Invalid,
+            Some(libc::ESPIPE),
+            format!(
+                "dst_offset given, but {} is {}, which has no offsets",
+                dst.name, dst.kind
+            ),
+        ));
+    }
+    if opts.dst_offset.is_some() && dst.append() {
+        return Err(Error::invalid(format!(
+            "dst_offset given, but {} is O_APPEND: every write goes to its end",
+            dst.name
+        )));
+    }
+    if let (Some(dev), None) = (src.endless(), opts.len) {
+        return Err(Error::invalid(format!(
+            "{} is {dev}, which never ends: give a len",
+            src.name
+        )));
+    }
+    const MAX: u64 = i64::MAX as u64;
+    for (what, off) in [
+        ("src_offset", opts.src_offset),
+        ("dst_offset", opts.dst_offset),
+    ] {
+        if let Some(o) = off {
+            if o > MAX
+                || opts
+                    .len
+                    .is_some_and(|l| o.checked_add(l).is_none_or(|end| end > MAX))
+            {
+                return Err(Error::new(
+                    ErrorKind::Invalid,
+                    Some(libc::EOVERFLOW),
+                    format!(
+                        "{what} {o} plus len {} is past the largest file offset (2^63 - 1)",
+                        opts.len.unwrap_or(0)
+                    ),
+                ));
+            }
+        }
+    }
+    if src.kind == Kind::File && dst.kind == Kind::File && src.dev == dst.dev && src.ino == dst.ino
+    {
+        let pos = |ep: &Endpoint<'_>, off: Option<u64>| -> Result<u64> {
+            match off {
+                Some(o) => Ok(o),
+                None => sys::fs::lseek(ep.fd, 0, libc::SEEK_CUR)
+                    .map_err(|e| Error::os(e, format_args!("lseek on {}", ep.name))),
+            }
+        };
+        let s = pos(src, opts.src_offset)?;
+        let d = if dst.append() {
+            dst.size
+        } else {
+            pos(dst, opts.dst_offset)?
+        };
+        let len = opts.len.unwrap_or(u64::MAX).min(src.size.saturating_sub(s));
+        if len > 0 && s < d.saturating_add(len) && d < s.saturating_add(len) {
+            return Err(Error::invalid(format!(
+                "{} and {} are the same file and the ranges overlap (src {s}..{}, dst {d}..{})",
+                src.name,
+                dst.name,
+                s + len,
+                d + len
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Auto's order of techniques for a pair (measured on machines like ours: FACTS.md).
+///
+/// file→file: `copy_file_range` first: one syscall per GiB, the best on a cold source, and a
+/// clone on filesystems that share extents. To a socket or a pipe: `sendfile` (one syscall per
+/// chunk, the least sender CPU), then `splice`. From a pipe or socket: `splice`. `read_write`
+/// serves every pair and closes every list.
+pub(crate) fn auto_order(src: &Endpoint<'_>, dst: &Endpoint<'_>) -> &'static [Strategy] {
+    use Strategy::*;
+    match (src.kind, dst.kind) {
+        (Kind::File, Kind::File) => &[CopyFileRange, Sendfile, Splice, ReadWrite],
+        (Kind::File | Kind::BlockDevice, _) => &[Sendfile, Splice, ReadWrite],
+        (Kind::Pipe | Kind::Socket, _) => &[Splice, ReadWrite],
+        _ => &[ReadWrite],
+    }
+}
+
+/// The techniques to try, in order.
+fn candidates(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_>) -> Vec<Strategy> {
+    let auto = auto_order(src, dst);
+    match opts.strategy {
+        Strategy::Auto if opts.fallback => auto.to_vec(),
+        Strategy::Auto => auto.iter().take(1).copied().collect(),
+        named if opts.fallback => std::iter::once(named)
+            .chain(auto.iter().copied().filter(|&s| s != named))
+            .collect(),
+        named => vec![named],
+    }
+}
+
+/// Runs a transfer between two classified endpoints. The counters of the report are left to the
+/// caller's [`Meter`](crate::report::Meter).
+pub(crate) fn run(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_>) -> Result<Report> {
+    validate(src, dst, opts)?;
+    // Writing to a pipe or socket whose reader is gone raises SIGPIPE; block it for this thread
+    // (never process-wide), and consume one our EPIPE left pending.
+    let guard_sigpipe = matches!(dst.kind, Kind::Pipe | Kind::Socket);
+    let already_blocked = guard_sigpipe && sys::process::block_sigpipe().unwrap_or(true);
+    let mut report = Report::default();
+    let result = run_techniques(src, dst, opts, &mut report);
+    if guard_sigpipe && !already_blocked {
+        if matches!(&result, Err(e) if e.errno() == Some(libc::EPIPE)) {
+            sys::process::consume_sigpipe();
+        }
+        sys::process::unblock_sigpipe();
+    }
+    match result {
+        Ok(()) => Ok(report),
+        Err(e) => Err(e.with_report(report)),
+    }
+}
+
+fn run_techniques(
+    src: &Endpoint<'_>,
+    dst: &Endpoint<'_>,
+    opts: &Options<'_>,
+    report: &mut Report,
+) -> Result<()> {
+    let list = candidates(src, dst, opts);
+    let mut job = Job::new(src, dst, opts);
+    let mut last: Option<Error> = None;
+    for (i, &strategy) in list.iter().enumerate() {
+        let Some(tech) = strategy::technique(strategy) else {
+            continue;
+        };
+        report.strategy = strategy;
+        let before = job.moved;
+        let outcome = try_one(tech, &mut job);
+        let moved_here = job.moved - before;
+        let model = (tech.model)(&job);
+        report.cpu_copies_bytes += moved_here * model.cpu;
+        report.dma_copies_bytes += moved_here * model.dma;
+        report.bytes = job.moved;
+        match outcome {
+            Ok(()) => {
+                job.settle_positions()?;
+                // The last progress call; a stop asked now is moot: everything moved.
+                let _ = job.checkpoint();
+                return Ok(());
+            }
+            Err(e) if e.kind() == ErrorKind::Unsupported && opts.fallback && i + 1 < list.len() => {
+                report.fallbacks.push(Fallback {
+                    strategy,
+                    reason: e.message().to_string(),
+                });
+                last = Some(e);
+            }
+            Err(e) => {
+                let settled = job.settle_positions();
+                report.bytes = job.moved;
+                settled?;
+                return Err(e);
+            }
+        }
+    }
+    let _ = job.settle_positions();
+    Err(last.unwrap_or_else(|| Error::unsupported("no technique can serve this pair")))
+}
+
+fn try_one(tech: &Technique, job: &mut Job<'_, '_>) -> Result<()> {
+    if let Some(reason) = tech.family.and_then(|f| f.blocked()) {
+        return Err(Error::unsupported(reason));
+    }
+    (tech.supports)(job).map_err(|why| Error::unsupported(format!("{}: {why}", tech.strategy)))?;
+    (tech.run)(job)
+}
+
+/// Whether one technique can serve a pair, as [`probe`](crate::probe) reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Support {
+    /// The technique.
+    pub strategy: Strategy,
+    /// Whether it can serve the pair.
+    pub supported: bool,
+    /// Why not (empty when supported).
+    pub reason: String,
+}
+
+/// The support of every technique for a pair, without moving a byte.
+pub(crate) fn probe(src: &Endpoint<'_>, dst: &Endpoint<'_>) -> Result<Vec<Support>> {
+    validate(
+        src,
+        dst,
+        &Options {
+            len: Some(0),
+            ..Options::default()
+        },
+    )?;
+    let opts = Options::default();
+    let job = Job::new(src, dst, &opts);
+    let fs = |ep: &Endpoint<'_>| sys::fs::fs_type(ep.fd).ok();
+    let (src_fs, dst_fs) = if src.kind == Kind::File && dst.kind == Kind::File {
+        (fs(src), fs(dst))
+    } else {
+        (None, None)
+    };
+    Ok(Strategy::TECHNIQUES
+        .iter()
+        .filter_map(|&strategy| strategy::technique(strategy))
+        .map(|tech| {
+            let strategy = tech.strategy;
+            let mut verdict = match tech.family.and_then(|f| f.blocked()) {
+                Some(reason) => Err(reason),
+                None => (tech.supports)(&job),
+            };
+            if verdict.is_ok() {
+                verdict = fs_refuses(strategy, src_fs, dst_fs, src.dev == dst.dev);
+            }
+            match verdict {
+                Ok(()) => Support {
+                    strategy,
+                    supported: true,
+                    reason: String::new(),
+                },
+                Err(reason) => Support {
+                    strategy,
+                    supported: false,
+                    reason,
+                },
+            }
+        })
+        .collect())
+}
+
+/// Filesystem magic numbers (`statfs.f_type`) the probe knows.
+mod magic {
+    pub const PROC: i64 = 0x9fa0;
+    pub const SYSFS: i64 = 0x6265_6572;
+    pub const XFS: i64 = 0x5846_5342;
+    pub const BTRFS: i64 = 0x9123_683e;
+    pub const BCACHEFS: i64 = 0xca45_1a4e;
+    pub const OCFS2: i64 = 0x7461_636f;
+}
+
+/// What the filesystems alone rule out, for the probe: reflink needs one filesystem that shares
+/// extents; copy_file_range cannot read procfs or sysfs.
+fn fs_refuses(
+    strategy: Strategy,
+    src_fs: Option<i64>,
+    dst_fs: Option<i64>,
+    same_dev: bool,
+) -> std::result::Result<(), String> {
+    let (Some(s), Some(d)) = (src_fs, dst_fs) else {
+        return Ok(());
+    };
+    match strategy {
+        Strategy::Reflink => {
+            if !same_dev {
+                return Err("src and dst are on different filesystems; a clone needs one".into());
+            }
+            if ![magic::XFS, magic::BTRFS, magic::BCACHEFS, magic::OCFS2].contains(&s) {
+                return Err(format!(
+                    "the filesystem (statfs type {s:#x}) cannot share extents; XFS with reflink=1, btrfs, bcachefs and OCFS2 can"
+                ));
+            }
+            Ok(())
+        }
+        Strategy::CopyFileRange
+            if [magic::PROC, magic::SYSFS].contains(&s)
+                || [magic::PROC, magic::SYSFS].contains(&d) =>
+        {
+            Err(
+                "procfs and sysfs files report size 0 and copy_file_range copies nothing from them"
+                    .into(),
+            )
+        }
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,87 @@
+//! `copy_file_range`: `copy_file_range(2)` copies between two regular files inside the kernel;
+//! filesystems that share extents (XFS with reflink, btrfs) clone instead of copying.
+//!
+//! At most 1 GiB per call. A 0 from the first call when the source should have bytes means the
+//! filesystem cannot do it (procfs, sysfs, some network filesystems), not end of file: that is
+//! Unsupported, so Auto moves on. Copy model: 1 CPU copy per byte inside the kernel (0 when the
+//! filesystem clones, which the call does not tell), plus one DMA copy at each end.
+//! Syscalls: 1 per GiB, plus 1 to see end of file when no `len` is given.
+
+use super::{classify, dma_ends, no_append, Family, Job, Technique};
+use crate::error::{Error, Result};
+use crate::options::Strategy;
+use crate::plan::Kind;
+use crate::report::CopyModel;
+use crate::sys;
+
+/// The most asked of one call: 1 GiB.
+pub(crate) const MAX_PER_CALL: u64 = 1 << 30;
+
+pub(crate) const TECHNIQUE: Technique = Technique {
+    strategy: Strategy::CopyFileRange,
+    family: Some(Family::CopyFileRange),
+    supports,
+    run,
+    model: |job| CopyModel {
+        cpu: 1,
+        dma: dma_ends(job),
+    },
+};
+
+const REFUSALS: &[i32] = &[
+    libc::EINVAL,
+    libc::EXDEV,
+    libc::EOPNOTSUPP,
+    libc::ENOSYS,
+    libc::EBADF,
+    libc::ETXTBSY,
+];
+
+fn supports(job: &Job<'_, '_>) -> std::result::Result<(), String> {
+    for ep in [job.src, job.dst] {
+        if ep.kind != Kind::File {
+            return Err(format!(
+                "copies between regular files only; {} is {}",
+                ep.name, ep.kind
+            ));
+        }
+    }
+    no_append(job, "copy_file_range")
+}
+
+fn run(job: &mut Job<'_, '_>) -> Result<()> {
+    let mut moved_here = 0u64;
+    while let Some(n) = job.next_chunk(MAX_PER_CALL)? {
+        let (mut so, mut dof) = (job.src_off, job.dst_off);
+        let k = sys::fs::copy_file_range(job.src.fd, so.as_mut(), job.dst.fd, dof.as_mut(), n)
+            .map_err(|e| {
+                let refusals = if moved_here == 0 {
+                    REFUSALS
+                } else {
+                    &[libc::EXDEV, libc::EOPNOTSUPP][..]
+                };
+                let what =
+                    format_args!("copy_file_range from {} to {}", job.src.name, job.dst.name);
+                classify(e, Some(Family::CopyFileRange), refusals, what)
+            })?;
+        if k == 0 {
+            if moved_here == 0 {
+                let at = match job.src_off {
+                    Some(o) => o,
+                    None => super::position(job.src)?,
+                };
+                // procfs and sysfs report size 0 and copy nothing; a real file has size > at.
+                if job.src.size == 0 || at < job.src.size {
+                    return Err(Error::unsupported(format!(
+                        "copy_file_range returned 0 at the start of {} although it may hold bytes (procfs, sysfs and some network filesystems do this)",
+                        job.src.name
+                    )));
+                }
+            }
+            return Ok(());
+        }
+        moved_here += k as u64;
+        job.advance(k);
+    }
+    Ok(())
+}

@@ -1,0 +1,123 @@
+//! `mmap_write`: map the source in windows (`mmap`), `write` from the mapping.
+//!
+//! Needs a regular file as source. The engine never reads the mapped pages itself: only the
+//! kernel does, inside `write`, so a source truncated under us yields `EFAULT` or a short count,
+//! never `SIGBUS` in the host (see `sys::mm::Mapping`). Copy model: 1 CPU copy per byte (page
+//! cache → destination inside `write`), plus one DMA copy at each end backed by a device.
+//! Syscalls: `mmap` + `write` + `munmap` per window.
+
+use super::{dma_ends, Job, Technique};
+use crate::error::{Error, ErrorKind, Result};
+use crate::options::Strategy;
+use crate::plan::Kind;
+use crate::report::CopyModel;
+use crate::sys;
+use crate::sys::mm::Mapping;
+
+/// The default window: 4 MiB.
+pub(crate) const DEFAULT_WINDOW: u64 = 4 << 20;
+
+pub(crate) const TECHNIQUE: Technique = Technique {
+    strategy: Strategy::MmapWrite,
+    family: None,
+    supports,
+    run,
+    model: |job| CopyModel {
+        cpu: 1,
+        dma: dma_ends(job),
+    },
+};
+
+fn supports(job: &Job<'_, '_>) -> std::result::Result<(), String> {
+    if job.src.kind != Kind::File {
+        return Err(format!(
+            "needs a regular file to map; {} is {}",
+            job.src.name, job.src.kind
+        ));
+    }
+    Ok(())
+}
+
+fn run(job: &mut Job<'_, '_>) -> Result<()> {
+    let page = sys::mm::page_size();
+    let mut size = job.src.size;
+    job.src_offset()?;
+    loop {
+        let Some(n) = job.next_chunk(DEFAULT_WINDOW)? else {
+            return Ok(());
+        };
+        let off = job.src_offset()?;
+        if off >= size {
+            // At the size seen so far: the file may have grown (follow it) or shrunk.
+            size = current_size(job)?;
+            if off > size {
+                return Err(Error::new(
+                    ErrorKind::Io,
+                    Some(libc::EFAULT),
+                    format!(
+                        "{} shrank to {size} bytes during mmap_write, below the {off} bytes already sent",
+                        job.src.name
+                    ),
+                ));
+            }
+            if off >= size {
+                return Ok(());
+            }
+        }
+        let n = (n as u64).min(size - off);
+        let base = off - off % page;
+        let delta = (off - base) as usize;
+        let len = delta + n as usize;
+        let map = Mapping::map(job.src.fd, base, len)
+            .map_err(|e| Error::os(e, format_args!("mmap of {}", job.src.name)))?;
+        let mut done = delta;
+        while done < map.len() {
+            // SAFETY: `done < map.len()`, so the pointer and length stay inside the mapping,
+            // which lives until the end of this block; only the kernel reads it (Mapping's
+            // type-level Safety).
+            let r = unsafe {
+                let ptr = map.as_ptr().add(done);
+                match job.dst_off {
+                    Some(o) => sys::fs::pwrite_raw(job.dst.fd, ptr, map.len() - done, o),
+                    None => sys::fs::write_raw(job.dst.fd, ptr, map.len() - done),
+                }
+            };
+            match r {
+                Ok(0) => {
+                    return Err(Error::new(
+                        ErrorKind::Io,
+                        Some(libc::EIO),
+                        format!("write to {} accepted 0 bytes", job.dst.name),
+                    ))
+                }
+                Ok(k) => {
+                    job.advance(k);
+                    done += k;
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EFAULT) => {
+                    // The mapped pages vanished: the source was truncated under us.
+                    let now = current_size(job)?;
+                    let at = job.src_off.unwrap_or(0);
+                    if job.to_eof() && now == at {
+                        return Ok(());
+                    }
+                    return Err(Error::new(
+                        ErrorKind::Io,
+                        Some(libc::EFAULT),
+                        format!(
+                            "{} was truncated to {now} bytes during mmap_write (EFAULT at offset {at})",
+                            job.src.name
+                        ),
+                    ));
+                }
+                Err(e) => return Err(Error::os(e, format_args!("write to {}", job.dst.name))),
+            }
+        }
+    }
+}
+
+fn current_size(job: &Job<'_, '_>) -> Result<u64> {
+    sys::fs::fstat(job.src.fd)
+        .map(|st| st.st_size.max(0) as u64)
+        .map_err(|e| Error::os(e, format_args!("fstat on {}", job.src.name)))
+}

@@ -1,0 +1,346 @@
+//! The techniques, one file each, all with the same shape ([`Technique`]), so the planner can
+//! treat them as a list.
+//!
+//! A technique gets a [`Job`]: the classified fds, the offsets reached so far and the bytes left.
+//! It moves bytes chunk by chunk, calling [`Job::advance`] after each syscall that moved some, so
+//! the job's offsets are exact whenever it returns. A technique that cannot serve the pair says so
+//! with an [`Unsupported`](crate::ErrorKind::Unsupported) error; the planner then tries the next
+//! one from the exact offsets reached.
+
+use std::io;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use crate::error::{Error, Result};
+use crate::options::{Progress, Strategy};
+use crate::plan::{Endpoint, Kind};
+use crate::report::CopyModel;
+use crate::sys;
+
+pub(crate) mod copy_file_range;
+pub(crate) mod mmap_write;
+pub(crate) mod read_write;
+pub(crate) mod reflink;
+pub(crate) mod sendfile;
+pub(crate) mod splice;
+
+/// One technique, as the planner sees it.
+pub(crate) struct Technique {
+    /// Its name.
+    pub strategy: Strategy,
+    /// The syscall family it depends on, when the process may lack it.
+    pub family: Option<Family>,
+    /// Whether it can serve this job, decided from the classification alone (no syscall).
+    pub supports: fn(&Job<'_, '_>) -> std::result::Result<(), String>,
+    /// Moves bytes until the job is done, end of file, or an error.
+    pub run: fn(&mut Job<'_, '_>) -> Result<()>,
+    /// Modelled copies per byte it moves for this pair.
+    pub model: fn(&Job<'_, '_>) -> CopyModel,
+}
+
+/// The technique behind a strategy (`None` for Auto).
+pub(crate) fn technique(s: Strategy) -> Option<&'static Technique> {
+    Some(match s {
+        Strategy::Auto => return None,
+        Strategy::ReadWrite => &read_write::TECHNIQUE,
+        Strategy::MmapWrite => &mmap_write::TECHNIQUE,
+        Strategy::Sendfile => &sendfile::TECHNIQUE,
+        Strategy::Splice => &splice::TECHNIQUE,
+        Strategy::CopyFileRange => &copy_file_range::TECHNIQUE,
+        Strategy::Reflink => &reflink::TECHNIQUE,
+    })
+}
+
+/// A transfer in progress: what is being moved, and how far it got.
+pub(crate) struct Job<'a, 'fd> {
+    pub src: &'a Endpoint<'fd>,
+    pub dst: &'a Endpoint<'fd>,
+    /// The next source offset, or `None` to read at (and advance) the fd's position.
+    pub src_off: Option<u64>,
+    /// The next destination offset, or `None` to write at (and advance) the fd's position.
+    pub dst_off: Option<u64>,
+    /// Bytes still to move, or `None` for "to end of file".
+    pub remaining: Option<u64>,
+    /// Bytes moved so far, by every technique tried.
+    pub moved: u64,
+    /// The caller's chunk size, if any.
+    pub chunk: Option<u64>,
+    progress: Option<Progress<'a>>,
+    cancel: Option<&'a std::sync::atomic::AtomicBool>,
+    reported: u64,
+    /// The source's position must be set to `src_off` at the end (a technique turned the
+    /// position into an explicit offset).
+    src_pos_pending: bool,
+    /// Likewise for the destination.
+    dst_pos_pending: bool,
+}
+
+impl<'a, 'fd> Job<'a, 'fd> {
+    pub(crate) fn new(
+        src: &'a Endpoint<'fd>,
+        dst: &'a Endpoint<'fd>,
+        opts: &crate::Options<'a>,
+    ) -> Job<'a, 'fd> {
+        Job {
+            src,
+            dst,
+            src_off: opts.src_offset,
+            dst_off: opts.dst_offset,
+            remaining: opts.len,
+            moved: 0,
+            chunk: opts.chunk_size.filter(|&c| c > 0),
+            progress: opts.progress,
+            cancel: opts.cancel,
+            reported: 0,
+            src_pos_pending: false,
+            dst_pos_pending: false,
+        }
+    }
+
+    /// The size of the next chunk (at most `default`, or the caller's chunk size, and never past
+    /// `len`), or `None` when the job is done. Checks the cancel flag and calls the progress
+    /// callback first, so a stop happens between chunks, with nothing in flight.
+    pub(crate) fn next_chunk(&mut self, default: u64) -> Result<Option<usize>> {
+        self.checkpoint()?;
+        let want = self.chunk.unwrap_or(default);
+        let n = match self.remaining {
+            Some(0) => return Ok(None),
+            Some(r) => r.min(want),
+            None => want,
+        };
+        Ok(Some(usize::try_from(n).unwrap_or(usize::MAX)))
+    }
+
+    /// Calls the progress callback (when bytes moved since the last call) and checks the cancel
+    /// flag.
+    pub(crate) fn checkpoint(&mut self) -> Result<()> {
+        if let Some(cancel) = self.cancel {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(Error::cancelled(format!(
+                    "transfer cancelled by the cancel flag after {} bytes",
+                    self.moved
+                )));
+            }
+        }
+        if self.moved > self.reported {
+            self.reported = self.moved;
+            if let Some(progress) = self.progress {
+                if !progress(self.moved) {
+                    return Err(Error::cancelled(format!(
+                        "transfer stopped by the progress callback after {} bytes",
+                        self.moved
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Accounts for `n` bytes that reached the destination.
+    pub(crate) fn advance(&mut self, n: usize) {
+        let n = n as u64;
+        self.moved += n;
+        if let Some(o) = &mut self.src_off {
+            *o += n;
+        }
+        if let Some(o) = &mut self.dst_off {
+            *o += n;
+        }
+        if let Some(r) = &mut self.remaining {
+            *r = r.saturating_sub(n);
+        }
+    }
+
+    /// The explicit source offset, turning "the fd's position" into one (`lseek`) the first time;
+    /// the position is then set to the offset reached when the transfer ends.
+    pub(crate) fn src_offset(&mut self) -> Result<u64> {
+        if let Some(o) = self.src_off {
+            return Ok(o);
+        }
+        let pos = position(self.src)?;
+        self.src_off = Some(pos);
+        self.src_pos_pending = true;
+        Ok(pos)
+    }
+
+    /// The explicit destination offset, as [`Job::src_offset`].
+    pub(crate) fn dst_offset(&mut self) -> Result<u64> {
+        if let Some(o) = self.dst_off {
+            return Ok(o);
+        }
+        let pos = position(self.dst)?;
+        self.dst_off = Some(pos);
+        self.dst_pos_pending = true;
+        Ok(pos)
+    }
+
+    /// Sets the fds' positions the job took over (see [`Job::src_offset`]).
+    pub(crate) fn settle_positions(&mut self) -> Result<()> {
+        if self.src_pos_pending {
+            self.src_pos_pending = false;
+            seek_to(self.src, self.src_off.take().unwrap_or(0))?;
+        }
+        if self.dst_pos_pending {
+            self.dst_pos_pending = false;
+            seek_to(self.dst, self.dst_off.take().unwrap_or(0))?;
+        }
+        Ok(())
+    }
+
+    /// Gives `n` bytes read from the source but not delivered back to it, so the source's
+    /// position stays exact. Returns `false` when the source cannot seek (a pipe or socket): the
+    /// bytes are then only held by the caller of this function, which must deliver them.
+    pub(crate) fn give_back_src(&mut self, n: usize) -> Result<bool> {
+        if n == 0 || self.src_off.is_some() {
+            return Ok(true);
+        }
+        if !self.src.seekable() {
+            return Ok(false);
+        }
+        sys::fs::lseek(self.src.fd, -(n as i64), libc::SEEK_CUR)
+            .map_err(|e| Error::os(e, format_args!("lseek on {}", self.src.name)))?;
+        Ok(true)
+    }
+
+    /// Whether the job stops at end of file rather than at a length.
+    pub(crate) fn to_eof(&self) -> bool {
+        self.remaining.is_none()
+    }
+}
+
+/// `lseek(fd, 0, SEEK_CUR)`: an endpoint's position.
+pub(crate) fn position(ep: &Endpoint<'_>) -> Result<u64> {
+    sys::fs::lseek(ep.fd, 0, libc::SEEK_CUR)
+        .map_err(|e| Error::os(e, format_args!("lseek on {}", ep.name)))
+}
+
+/// `lseek(fd, off, SEEK_SET)`.
+pub(crate) fn seek_to(ep: &Endpoint<'_>, off: u64) -> Result<()> {
+    let off = i64::try_from(off)
+        .map_err(|_| Error::invalid(format!("offset {off} on {} is past 2^63 - 1", ep.name)))?;
+    sys::fs::lseek(ep.fd, off, libc::SEEK_SET)
+        .map(drop)
+        .map_err(|e| Error::os(e, format_args!("lseek on {}", ep.name)))
+}
+
+/// Families of syscalls the process may turn out not to have (a kernel without them, or a
+/// seccomp filter): remembered per process once seen, so later transfers skip them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Family {
+    Sendfile = 0,
+    Splice = 1,
+    CopyFileRange = 2,
+}
+
+static BLOCKED: [AtomicI32; 3] = [AtomicI32::new(0), AtomicI32::new(0), AtomicI32::new(0)];
+
+impl Family {
+    fn nr(self) -> libc::c_long {
+        match self {
+            Family::Sendfile => libc::SYS_sendfile,
+            Family::Splice => libc::SYS_splice,
+            Family::CopyFileRange => libc::SYS_copy_file_range,
+        }
+    }
+
+    fn syscall_name(self) -> &'static str {
+        match self {
+            Family::Sendfile => "sendfile",
+            Family::Splice => "splice",
+            Family::CopyFileRange => "copy_file_range",
+        }
+    }
+
+    /// Why this family is unavailable in this process, if it was found to be.
+    pub(crate) fn blocked(self) -> Option<String> {
+        let errno = BLOCKED[self as usize].load(Ordering::Relaxed);
+        (errno != 0).then(|| {
+            format!(
+                "{} is not available in this process ({} seen earlier: a kernel without it or a seccomp filter)",
+                self.syscall_name(),
+                errno_name(errno)
+            )
+        })
+    }
+}
+
+/// Turns an error from a technique's syscall into the error the planner needs: `Unsupported`
+/// when the kernel refused the pair (so the planner may fall back), `Io` otherwise.
+///
+/// `ENOSYS`, and `EPERM` when a probe call with fd -1 gets it too (a seccomp filter, not this
+/// fd's permission), mark the family unavailable for the rest of the process.
+pub(crate) fn classify(
+    err: io::Error,
+    family: Option<Family>,
+    refusals: &[i32],
+    what: impl std::fmt::Display,
+) -> Error {
+    let errno = err.raw_os_error().unwrap_or(0);
+    if let Some(fam) = family {
+        if errno == libc::ENOSYS || errno == libc::EPERM {
+            if let Some(e) = sys::process::syscall_blocked(fam.nr()) {
+                BLOCKED[fam as usize].store(e, Ordering::Relaxed);
+                return Error::new(
+                    crate::ErrorKind::Unsupported,
+                    Some(e),
+                    format!(
+                        "{what}: {} is blocked in this process ({})",
+                        fam.syscall_name(),
+                        errno_name(e)
+                    ),
+                );
+            }
+        }
+    }
+    if refusals.contains(&errno) {
+        return Error::new(
+            crate::ErrorKind::Unsupported,
+            Some(errno),
+            format!(
+                "{what}: the kernel refused this pair ({})",
+                errno_name(errno)
+            ),
+        );
+    }
+    Error::os(err, what)
+}
+
+/// `EINVAL`, `EXDEV`, ...: the symbolic name of an errno, for messages.
+pub(crate) fn errno_name(errno: i32) -> &'static str {
+    match errno {
+        libc::EINVAL => "EINVAL",
+        libc::EXDEV => "EXDEV",
+        libc::EOPNOTSUPP => "EOPNOTSUPP",
+        libc::ENOSYS => "ENOSYS",
+        libc::EPERM => "EPERM",
+        libc::EBADF => "EBADF",
+        libc::ESPIPE => "ESPIPE",
+        libc::EAGAIN => "EAGAIN",
+        libc::EPIPE => "EPIPE",
+        libc::EFAULT => "EFAULT",
+        libc::ENOSPC => "ENOSPC",
+        libc::EISDIR => "EISDIR",
+        libc::ETXTBSY => "ETXTBSY",
+        libc::ENOTTY => "ENOTTY",
+        libc::EOVERFLOW => "EOVERFLOW",
+        _ => "an error",
+    }
+}
+
+/// The DMA copies a pair costs per byte in the model: one at each end backed by a device (a
+/// regular file or block device: the disk; a socket: the NIC). Pipes and character devices have
+/// none.
+pub(crate) fn dma_ends(job: &Job<'_, '_>) -> u64 {
+    let dev = |k: Kind| matches!(k, Kind::File | Kind::BlockDevice | Kind::Socket);
+    u64::from(dev(job.src.kind)) + u64::from(dev(job.dst.kind))
+}
+
+/// Refuses an `O_APPEND` destination for techniques whose syscall does.
+pub(crate) fn no_append(job: &Job<'_, '_>, syscall: &str) -> std::result::Result<(), String> {
+    if job.dst.append() {
+        return Err(format!(
+            "{} is O_APPEND, which {syscall} refuses",
+            job.dst.name
+        ));
+    }
+    Ok(())
+}

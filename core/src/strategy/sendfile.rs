@@ -1,0 +1,78 @@
+//! `sendfile`: `sendfile(2)` moves the bytes inside the kernel, no user buffer.
+//!
+//! The source must be a regular file or block device, unless the destination is a pipe (then
+//! anything the kernel can splice from). The destination cannot be `O_APPEND`. At most
+//! 0x7ffff000 bytes per call (the kernel's limit); short counts loop. An explicit `dst_offset`
+//! is honoured by moving the destination's position there and back (sendfile writes at the
+//! position). Copy model: 1 CPU copy per byte (page cache → socket buffer or destination page;
+//! 0 with a NIC doing scatter/gather DMA, which is not assumed), 0 into a pipe (pages are
+//! referenced); plus one DMA copy at each end backed by a device. Syscalls: 1 per chunk.
+
+use super::{classify, dma_ends, no_append, seek_to, Family, Job, Technique};
+use crate::error::Result;
+use crate::options::Strategy;
+use crate::plan::Kind;
+use crate::report::CopyModel;
+use crate::sys;
+
+/// The most one `sendfile` call moves (Linux's `MAX_RW_COUNT`).
+pub(crate) const MAX_PER_CALL: u64 = 0x7fff_f000;
+
+pub(crate) const TECHNIQUE: Technique = Technique {
+    strategy: Strategy::Sendfile,
+    family: Some(Family::Sendfile),
+    supports,
+    run,
+    model: |job| CopyModel {
+        cpu: u64::from(job.dst.kind != Kind::Pipe),
+        dma: dma_ends(job),
+    },
+};
+
+/// errnos with which the kernel says "not this pair".
+const REFUSALS: &[i32] = &[libc::EINVAL, libc::ENOSYS, libc::EOPNOTSUPP, libc::EXDEV];
+
+fn supports(job: &Job<'_, '_>) -> std::result::Result<(), String> {
+    no_append(job, "sendfile")?;
+    if !job.src.seekable() && job.dst.kind != Kind::Pipe {
+        return Err(format!(
+            "reads only from a regular file or block device (or into a pipe); {} is {}",
+            job.src.name, job.src.kind
+        ));
+    }
+    Ok(())
+}
+
+fn run(job: &mut Job<'_, '_>) -> Result<()> {
+    let Some(dst_off) = job.dst_off else {
+        return pump(job);
+    };
+    // sendfile writes at the destination's position: put it at dst_off, then back.
+    let saved = super::position(job.dst)?;
+    seek_to(job.dst, dst_off)?;
+    let result = pump(job);
+    let restored = seek_to(job.dst, saved);
+    result.and(restored)
+}
+
+fn pump(job: &mut Job<'_, '_>) -> Result<()> {
+    let mut moved_here = 0u64;
+    while let Some(n) = job.next_chunk(MAX_PER_CALL)? {
+        let n = n.min(MAX_PER_CALL as usize);
+        let mut off = job.src_off;
+        let k = match sys::fs::sendfile(job.dst.fd, job.src.fd, off.as_mut(), n) {
+            Ok(k) => k,
+            Err(e) => {
+                let what = format_args!("sendfile from {} to {}", job.src.name, job.dst.name);
+                let refusals = if moved_here == 0 { REFUSALS } else { &[] };
+                return Err(classify(e, Some(Family::Sendfile), refusals, what));
+            }
+        };
+        if k == 0 {
+            return Ok(());
+        }
+        moved_here += k as u64;
+        job.advance(k);
+    }
+    Ok(())
+}

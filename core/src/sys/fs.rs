@@ -1,0 +1,297 @@
+//! File syscalls: read/write, positioned I/O, metadata, `sendfile`, `copy_file_range`, `FICLONERANGE`.
+
+use std::ffi::CStr;
+use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+
+use super::{bump, cvt, cvt_len};
+
+/// An fd the engine opened itself (a destination it created, an internal pipe end).
+/// Dropping it calls the counted [`close`].
+#[derive(Debug)]
+pub(crate) struct Fd(RawFd);
+
+impl Fd {
+    /// Takes ownership of `raw`.
+    ///
+    /// # Safety
+    /// `raw` must be an open fd that nothing else owns or will close.
+    pub(crate) unsafe fn from_raw(raw: RawFd) -> Self {
+        Fd(raw)
+    }
+}
+
+impl AsFd for Fd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: `self.0` is open for as long as `self` lives (closed only in Drop).
+        unsafe { BorrowedFd::borrow_raw(self.0) }
+    }
+}
+
+impl Drop for Fd {
+    fn drop(&mut self) {
+        bump();
+        // SAFETY: we own the fd (Fd::from_raw's contract) and close it exactly once. The result
+        // is ignored, like std's OwnedFd: the fd is released whatever close(2) returns.
+        unsafe { libc::close(self.0) };
+    }
+}
+
+/// `read(fd, buf, len)` — reads at the fd's position and advances it.
+///
+/// # References
+/// [man7 read(2)](https://man7.org/linux/man-pages/man2/read.2.html)
+pub(crate) fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole call.
+    cvt_len(|| unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) })
+}
+
+/// `pread(fd, buf, len, offset)` — reads at `offset`; the fd's position is untouched.
+///
+/// # References
+/// [man7 pread(2)](https://man7.org/linux/man-pages/man2/pread.2.html)
+pub(crate) fn pread(fd: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let off = to_off(offset)?;
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole call.
+    cvt_len(|| unsafe { libc::pread(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), off) })
+}
+
+/// `write(fd, buf, len)` — writes at the fd's position (or its end under `O_APPEND`).
+///
+/// # References
+/// [man7 write(2)](https://man7.org/linux/man-pages/man2/write.2.html)
+pub(crate) fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for reads of `buf.len()` bytes for the whole call.
+    cvt_len(|| unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) })
+}
+
+/// `write(fd, ptr, len)` from memory the caller vouches for (a mapping).
+///
+/// The kernel copies from `ptr`; a page that cannot be read (a mapping past a truncated file's
+/// end) makes the call return a short count or `EFAULT`, never a signal.
+///
+/// # Safety
+/// `ptr..ptr+len` must be a mapped range of this process for the whole call.
+///
+/// # References
+/// [man7 write(2)](https://man7.org/linux/man-pages/man2/write.2.html)
+pub(crate) unsafe fn write_raw(
+    fd: BorrowedFd<'_>,
+    ptr: *const u8,
+    len: usize,
+) -> io::Result<usize> {
+    // SAFETY: the caller guarantees the range is mapped; the kernel handles unreadable pages.
+    cvt_len(|| unsafe { libc::write(fd.as_raw_fd(), ptr.cast(), len) })
+}
+
+/// `pwrite(fd, buf, len, offset)` — writes at `offset`; the fd's position is untouched.
+///
+/// # References
+/// [man7 pwrite(2)](https://man7.org/linux/man-pages/man2/pwrite.2.html)
+pub(crate) fn pwrite(fd: BorrowedFd<'_>, buf: &[u8], offset: u64) -> io::Result<usize> {
+    let off = to_off(offset)?;
+    // SAFETY: `buf` is valid for reads of `buf.len()` bytes for the whole call.
+    cvt_len(|| unsafe { libc::pwrite(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), off) })
+}
+
+/// `pwrite(fd, ptr, len, offset)` from memory the caller vouches for (a mapping).
+///
+/// # Safety
+/// As [`write_raw`].
+pub(crate) unsafe fn pwrite_raw(
+    fd: BorrowedFd<'_>,
+    ptr: *const u8,
+    len: usize,
+    offset: u64,
+) -> io::Result<usize> {
+    let off = to_off(offset)?;
+    // SAFETY: the caller guarantees the range is mapped; the kernel handles unreadable pages.
+    cvt_len(|| unsafe { libc::pwrite(fd.as_raw_fd(), ptr.cast(), len, off) })
+}
+
+/// `fstat(fd, &st)` — the fd's type, size, device and inode.
+///
+/// # References
+/// [man7 fstat(2)](https://man7.org/linux/man-pages/man2/fstat.2.html)
+pub(crate) fn fstat(fd: BorrowedFd<'_>) -> io::Result<libc::stat> {
+    let mut st = MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `st` is valid for writes of one `stat`.
+    cvt(|| unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) })?;
+    // SAFETY: fstat succeeded, so it filled `st`.
+    Ok(unsafe { st.assume_init() })
+}
+
+/// `fcntl(fd, F_GETFL)` — the fd's access mode and status flags.
+///
+/// # References
+/// [man7 fcntl(2)](https://man7.org/linux/man-pages/man2/fcntl.2.html)
+pub(crate) fn getfl(fd: BorrowedFd<'_>) -> io::Result<i32> {
+    // SAFETY: F_GETFL takes no argument and touches no memory.
+    cvt(|| unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })
+}
+
+/// `lseek(fd, offset, whence)` — moves (or with `SEEK_CUR` and 0, reads) the fd's position.
+///
+/// # References
+/// [man7 lseek(2)](https://man7.org/linux/man-pages/man2/lseek.2.html)
+pub(crate) fn lseek(fd: BorrowedFd<'_>, offset: i64, whence: i32) -> io::Result<u64> {
+    // SAFETY: lseek touches no memory.
+    cvt(|| unsafe { libc::lseek(fd.as_raw_fd(), offset, whence) }).map(|p| p as u64)
+}
+
+/// `sendfile(out_fd, in_fd, offset, count)` — the kernel moves up to `count` bytes from `in_fd`
+/// to `out_fd`. With `offset = Some`, reads there and updates it, leaving `in_fd`'s position
+/// alone; with `None`, reads at and advances `in_fd`'s position. `out_fd` is always written at
+/// its position.
+///
+/// # References
+/// [man7 sendfile(2)](https://man7.org/linux/man-pages/man2/sendfile.2.html)
+pub(crate) fn sendfile(
+    out_fd: BorrowedFd<'_>,
+    in_fd: BorrowedFd<'_>,
+    offset: Option<&mut u64>,
+    count: usize,
+) -> io::Result<usize> {
+    let mut off: libc::off64_t = match &offset {
+        Some(o) => to_off(**o)?,
+        None => 0,
+    };
+    let ptr: *mut libc::off64_t = if offset.is_some() {
+        &mut off
+    } else {
+        std::ptr::null_mut()
+    };
+    // SAFETY: `ptr` is null or points to `off`, which outlives the call.
+    let n =
+        cvt_len(|| unsafe { libc::sendfile64(out_fd.as_raw_fd(), in_fd.as_raw_fd(), ptr, count) })?;
+    if let Some(o) = offset {
+        *o = off as u64;
+    }
+    Ok(n)
+}
+
+/// `copy_file_range(fd_in, off_in, fd_out, off_out, len, 0)` — an in-kernel copy between two
+/// regular files, which filesystems that can share extents (XFS, btrfs) turn into a clone.
+/// An offset of `None` uses and advances that fd's position.
+///
+/// # References
+/// [man7 copy_file_range(2)](https://man7.org/linux/man-pages/man2/copy_file_range.2.html)
+pub(crate) fn copy_file_range(
+    fd_in: BorrowedFd<'_>,
+    off_in: Option<&mut u64>,
+    fd_out: BorrowedFd<'_>,
+    off_out: Option<&mut u64>,
+    len: usize,
+) -> io::Result<usize> {
+    let mut oi: libc::loff_t = match &off_in {
+        Some(o) => to_off(**o)?,
+        None => 0,
+    };
+    let mut oo: libc::loff_t = match &off_out {
+        Some(o) => to_off(**o)?,
+        None => 0,
+    };
+    let pi: *mut libc::loff_t = if off_in.is_some() {
+        &mut oi
+    } else {
+        std::ptr::null_mut()
+    };
+    let po: *mut libc::loff_t = if off_out.is_some() {
+        &mut oo
+    } else {
+        std::ptr::null_mut()
+    };
+    // SAFETY: each pointer is null or points to a local that outlives the call.
+    let n = cvt_len(|| unsafe {
+        libc::copy_file_range(fd_in.as_raw_fd(), pi, fd_out.as_raw_fd(), po, len, 0)
+    })?;
+    if let Some(o) = off_in {
+        *o = oi as u64;
+    }
+    if let Some(o) = off_out {
+        *o = oo as u64;
+    }
+    Ok(n)
+}
+
+/// `ioctl(dst, FICLONERANGE, {src, src_offset, len, dst_offset})` — makes `dst`'s range share
+/// `src`'s extents (a reflink). `len = 0` means "to the end of `src`".
+///
+/// # References
+/// [man7 ioctl_ficlonerange(2)](https://man7.org/linux/man-pages/man2/ioctl_ficlonerange.2.html)
+pub(crate) fn ficlonerange(
+    src: BorrowedFd<'_>,
+    src_offset: u64,
+    len: u64,
+    dst: BorrowedFd<'_>,
+    dst_offset: u64,
+) -> io::Result<()> {
+    #[repr(C)]
+    struct FileCloneRange {
+        src_fd: i64,
+        src_offset: u64,
+        src_length: u64,
+        dest_offset: u64,
+    }
+    // _IOW(0x94, 13, struct file_clone_range)
+    const FICLONERANGE: libc::c_ulong = 0x4020_940d;
+    let arg = FileCloneRange {
+        src_fd: i64::from(src.as_raw_fd()),
+        src_offset,
+        src_length: len,
+        dest_offset: dst_offset,
+    };
+    // SAFETY: `arg` is a valid file_clone_range the kernel only reads during the call.
+    cvt(|| unsafe { libc::ioctl(dst.as_raw_fd(), FICLONERANGE, &arg as *const FileCloneRange) })
+        .map(drop)
+}
+
+/// `openat(AT_FDCWD, path, flags, mode)` with `O_CLOEXEC` always added.
+///
+/// # References
+/// [man7 open(2)](https://man7.org/linux/man-pages/man2/open.2.html)
+pub(crate) fn open(path: &CStr, flags: i32, mode: libc::mode_t) -> io::Result<Fd> {
+    // SAFETY: `path` is a valid NUL-terminated string for the whole call.
+    let fd = cvt(|| unsafe {
+        libc::openat(libc::AT_FDCWD, path.as_ptr(), flags | libc::O_CLOEXEC, mode)
+    })?;
+    // SAFETY: openat returned a new fd that nothing else owns.
+    Ok(unsafe { Fd::from_raw(fd) })
+}
+
+/// `fchmod(fd, mode)` — sets the permission bits.
+///
+/// # References
+/// [man7 fchmod(2)](https://man7.org/linux/man-pages/man2/fchmod.2.html)
+pub(crate) fn fchmod(fd: BorrowedFd<'_>, mode: libc::mode_t) -> io::Result<()> {
+    // SAFETY: fchmod touches no memory.
+    cvt(|| unsafe { libc::fchmod(fd.as_raw_fd(), mode) }).map(drop)
+}
+
+/// `ftruncate(fd, len)` — sets the file's size.
+///
+/// # References
+/// [man7 ftruncate(2)](https://man7.org/linux/man-pages/man2/ftruncate.2.html)
+pub(crate) fn ftruncate(fd: BorrowedFd<'_>, len: u64) -> io::Result<()> {
+    let len = to_off(len)?;
+    // SAFETY: ftruncate touches no memory.
+    cvt(|| unsafe { libc::ftruncate(fd.as_raw_fd(), len) }).map(drop)
+}
+
+/// An offset as the kernel's signed `off_t`; offsets past `i64::MAX` are `EOVERFLOW`-like errors.
+fn to_off(offset: u64) -> io::Result<i64> {
+    i64::try_from(offset).map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW))
+}
+
+/// `fstatfs(fd, &buf)` — the filesystem's type (`f_type`, a magic number).
+///
+/// # References
+/// [man7 fstatfs(2)](https://man7.org/linux/man-pages/man2/fstatfs.2.html)
+pub(crate) fn fs_type(fd: BorrowedFd<'_>) -> io::Result<i64> {
+    let mut buf = MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: `buf` is valid for writes of one statfs.
+    cvt(|| unsafe { libc::fstatfs(fd.as_raw_fd(), buf.as_mut_ptr()) })?;
+    // SAFETY: fstatfs succeeded, so it filled `buf`.
+    Ok(unsafe { buf.assume_init() }.f_type)
+}

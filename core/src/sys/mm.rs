@@ -1,0 +1,88 @@
+//! Memory-mapping syscalls: `mmap`, `munmap`.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::ptr::NonNull;
+
+use super::{bump, cvt};
+
+/// A read-only shared mapping of a window of a file, unmapped (counted) on drop.
+///
+/// # Safety (type level)
+/// The pages of a file mapping can vanish under us: if another process truncates the file, any
+/// user-space load from a page past the new end raises `SIGBUS`. So the engine never dereferences
+/// a `Mapping`: it only hands its address to syscalls (`write`), where the kernel turns such a
+/// fault into `EFAULT` or a short count. Code that holds a `Mapping` must keep it that way.
+#[derive(Debug)]
+pub(crate) struct Mapping {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+impl Mapping {
+    /// `mmap(NULL, len, PROT_READ, MAP_SHARED, fd, offset)`; `offset` must be page aligned and
+    /// `len` non-zero.
+    ///
+    /// # References
+    /// [man7 mmap(2)](https://man7.org/linux/man-pages/man2/mmap.2.html)
+    pub(crate) fn map(fd: BorrowedFd<'_>, offset: u64, len: usize) -> io::Result<Mapping> {
+        let off =
+            i64::try_from(offset).map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW))?;
+        let ptr = loop {
+            bump();
+            // SAFETY: a new mapping at an address of the kernel's choice aliases nothing of ours.
+            let p = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    libc::PROT_READ,
+                    libc::MAP_SHARED,
+                    fd.as_raw_fd(),
+                    off,
+                )
+            };
+            if p != libc::MAP_FAILED {
+                break p;
+            }
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() != Some(libc::EINTR) {
+                return Err(err);
+            }
+        };
+        let ptr = NonNull::new(ptr.cast::<u8>())
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))?;
+        Ok(Mapping { ptr, len })
+    }
+
+    /// The mapping's address, to be passed to syscalls only (see the type's Safety).
+    pub(crate) fn as_ptr(&self) -> *const u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// The mapping's length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // `munmap(ptr, len)`; it can only fail for arguments we never pass.
+        let _ = cvt(|| {
+            // SAFETY: `ptr..ptr+len` is the mapping made in `map`, unmapped exactly once here.
+            unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) }
+        });
+    }
+}
+
+/// The system page size.
+pub(crate) fn page_size() -> u64 {
+    // sysconf(_SC_PAGESIZE) is answered by libc from the auxiliary vector: no syscall.
+    // SAFETY: sysconf touches no memory.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if n > 0 {
+        n as u64
+    } else {
+        4096
+    }
+}

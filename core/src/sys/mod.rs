@@ -1,0 +1,51 @@
+//! The raw syscall layer: every syscall the engine makes goes through a wrapper here.
+//!
+//! Each wrapper bumps a per-thread counter once per attempt (a retry after `EINTR` is a second
+//! syscall and is counted as one), so [`count`] deltas are exact and match `strace -c`. `EINTR`
+//! is retried inside the wrapper and never surfaces (rustix's `retry_on_intr`).
+
+use std::cell::Cell;
+use std::io;
+
+pub(crate) mod fs;
+pub(crate) mod mm;
+pub(crate) mod net;
+pub(crate) mod pipe;
+pub(crate) mod process;
+
+thread_local! {
+    static SYSCALLS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Syscalls made by the engine on this thread so far.
+pub(crate) fn count() -> u64 {
+    SYSCALLS.with(Cell::get)
+}
+
+#[inline]
+fn bump() {
+    SYSCALLS.with(|c| c.set(c.get() + 1));
+}
+
+/// Runs `f` (one syscall returning -1 on error), counting every attempt and retrying on `EINTR`.
+#[inline]
+fn cvt<T: Copy + PartialOrd + Default>(mut f: impl FnMut() -> T) -> io::Result<T> {
+    loop {
+        bump();
+        let r = f();
+        if r >= T::default() {
+            return Ok(r);
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EINTR) {
+            return Err(err);
+        }
+    }
+}
+
+/// Like [`cvt`] for calls returning `ssize_t`; gives the count as `usize`.
+#[inline]
+fn cvt_len(f: impl FnMut() -> libc::ssize_t) -> io::Result<usize> {
+    // Non-negative ssize_t always fits usize.
+    cvt(f).map(|n| n as usize)
+}

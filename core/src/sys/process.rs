@@ -1,0 +1,96 @@
+//! Thread-level process syscalls: resource usage and the signal mask.
+
+use std::io;
+use std::mem::MaybeUninit;
+
+use super::{bump, cvt};
+
+/// `getrusage(RUSAGE_THREAD, &ru)` — this thread's CPU time and context switches.
+///
+/// # References
+/// [man7 getrusage(2)](https://man7.org/linux/man-pages/man2/getrusage.2.html)
+pub(crate) fn thread_usage() -> io::Result<libc::rusage> {
+    let mut ru = MaybeUninit::<libc::rusage>::uninit();
+    // SAFETY: `ru` is valid for writes of one rusage.
+    cvt(|| unsafe { libc::getrusage(libc::RUSAGE_THREAD, ru.as_mut_ptr()) })?;
+    // SAFETY: getrusage succeeded, so it filled `ru`.
+    Ok(unsafe { ru.assume_init() })
+}
+
+/// `pthread_sigmask(SIG_BLOCK, {SIGPIPE}, &old)` — blocks SIGPIPE for this thread only;
+/// returns whether it was already blocked.
+///
+/// # References
+/// [man7 pthread_sigmask(3)](https://man7.org/linux/man-pages/man3/pthread_sigmask.3.html)
+pub(crate) fn block_sigpipe() -> io::Result<bool> {
+    let mut set = MaybeUninit::<libc::sigset_t>::uninit();
+    let mut old = MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigemptyset/sigaddset initialise `set` in place (no syscall).
+    unsafe {
+        libc::sigemptyset(set.as_mut_ptr());
+        libc::sigaddset(set.as_mut_ptr(), libc::SIGPIPE);
+    }
+    bump();
+    // SAFETY: `set` is initialised; `old` is valid for writes.
+    let r = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, set.as_ptr(), old.as_mut_ptr()) };
+    if r != 0 {
+        return Err(io::Error::from_raw_os_error(r));
+    }
+    // SAFETY: pthread_sigmask succeeded, so it filled `old`.
+    Ok(unsafe { libc::sigismember(old.as_ptr(), libc::SIGPIPE) } == 1)
+}
+
+/// `pthread_sigmask(SIG_UNBLOCK, {SIGPIPE})` — undoes [`block_sigpipe`].
+pub(crate) fn unblock_sigpipe() {
+    let mut set = MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: initialises `set` in place (no syscall).
+    unsafe {
+        libc::sigemptyset(set.as_mut_ptr());
+        libc::sigaddset(set.as_mut_ptr(), libc::SIGPIPE);
+    }
+    bump();
+    // SAFETY: `set` is initialised; no old mask is asked for. Unblocking one signal we blocked
+    // ourselves cannot fail.
+    unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, set.as_ptr(), std::ptr::null_mut()) };
+}
+
+/// `sigtimedwait({SIGPIPE}, NULL, {0, 0})` — consumes a SIGPIPE pending for this thread, if any,
+/// without waiting.
+///
+/// # References
+/// [man7 sigtimedwait(2)](https://man7.org/linux/man-pages/man2/sigtimedwait.2.html)
+pub(crate) fn consume_sigpipe() {
+    let mut set = MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: initialises `set` in place (no syscall).
+    unsafe {
+        libc::sigemptyset(set.as_mut_ptr());
+        libc::sigaddset(set.as_mut_ptr(), libc::SIGPIPE);
+    }
+    let zero = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    bump();
+    // SAFETY: `set` and `zero` are valid for the call; EAGAIN (nothing pending) is fine.
+    unsafe { libc::sigtimedwait(set.as_ptr(), std::ptr::null_mut(), &zero) };
+}
+
+/// Asks whether syscall `nr` is blocked for this process (a seccomp filter answering `ENOSYS` or
+/// `EPERM`, or a kernel without it) by calling it with fd -1 everywhere: a kernel that has it and
+/// lets us call it answers `EBADF` before looking at anything else.
+///
+/// # References
+/// [man7 seccomp(2)](https://man7.org/linux/man-pages/man2/seccomp.2.html)
+pub(crate) fn syscall_blocked(nr: libc::c_long) -> Option<i32> {
+    bump();
+    // SAFETY: every fd argument is -1 and every pointer argument null: the kernel rejects the
+    // call before touching memory.
+    let r = unsafe { libc::syscall(nr, -1i64, 0i64, -1i64, 0i64, 0i64, 0i64) };
+    if r >= 0 {
+        return None;
+    }
+    match io::Error::last_os_error().raw_os_error() {
+        Some(e @ (libc::ENOSYS | libc::EPERM)) => Some(e),
+        _ => None,
+    }
+}
