@@ -1,1 +1,8 @@
-//! Integration tests of the zcopy engine.
+//! Integration tests of the zcopy engine, one module per source module (nix's layout), all in
+//! one test binary.
+
+mod common;
+
+mod test_plan;
+mod test_strategy;
+mod test_transfer;

@@ -1,0 +1,225 @@
+//! Fixtures shared by the integration tests: real files, pipes, socketpairs and loopback TCP.
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::FileExt;
+use std::os::unix::net::UnixStream;
+use std::thread::JoinHandle;
+
+/// `n` deterministic, non-repeating-looking bytes (xorshift), different for each `seed`.
+pub fn data(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut v = Vec::with_capacity(n + 8);
+    while v.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(n);
+    v
+}
+
+/// A temporary file holding `bytes`, its position at 0.
+pub fn file_with(bytes: &[u8]) -> File {
+    let mut f = tempfile::tempfile().expect("tempfile");
+    f.write_all(bytes).expect("write fixture");
+    f.rewind().expect("rewind");
+    f
+}
+
+/// An empty temporary file.
+pub fn empty_file() -> File {
+    tempfile::tempfile().expect("tempfile")
+}
+
+/// A file's whole content, read with pread (its position is untouched).
+pub fn content(f: &File) -> Vec<u8> {
+    let len = f.metadata().expect("metadata").len() as usize;
+    let mut v = vec![0; len];
+    f.read_exact_at(&mut v, 0).expect("read back");
+    v
+}
+
+/// An fd's position.
+pub fn pos(f: &impl AsFd) -> u64 {
+    // SAFETY: lseek on a borrowed, open fd touches no memory.
+    let r = unsafe { libc::lseek(f.as_fd().as_raw_fd(), 0, libc::SEEK_CUR) };
+    assert!(r >= 0, "lseek failed");
+    r as u64
+}
+
+/// An fd's status flags (F_GETFL).
+pub fn flags(f: &impl AsFd) -> i32 {
+    // SAFETY: F_GETFL touches no memory.
+    let r = unsafe { libc::fcntl(f.as_fd().as_raw_fd(), libc::F_GETFL) };
+    assert!(r >= 0, "fcntl failed: the fd is closed");
+    r
+}
+
+/// Sets O_NONBLOCK on an fd.
+pub fn set_nonblocking(f: &impl AsFd) {
+    let fl = flags(f);
+    // SAFETY: F_SETFL touches no memory.
+    assert_eq!(unsafe { libc::fcntl(f.as_fd().as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK) }, 0);
+}
+
+/// A pipe: (read end, write end).
+pub fn pipe() -> (File, File) {
+    let mut fds = [0; 2];
+    // SAFETY: fds is valid for two ints.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: pipe2 returned two fresh fds we now own.
+    unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) }
+}
+
+/// A loopback TCP connection: (client, server side).
+pub fn tcp_pair() -> (TcpStream, TcpStream) {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let c = TcpStream::connect(l.local_addr().expect("addr")).expect("connect");
+    let (s, _) = l.accept().expect("accept");
+    (c, s)
+}
+
+/// What an endpoint is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    File,
+    Pipe,
+    Unix,
+    Tcp,
+}
+
+pub const ALL_ENDS: [End; 4] = [End::File, End::Pipe, End::Unix, End::Tcp];
+
+/// A source of `bytes` of kind `end`: the fd to read, and (for streams) a feeder thread that
+/// writes `bytes` and closes its end.
+pub struct Source {
+    pub fd: OwnedFd,
+    feeder: Option<JoinHandle<()>>,
+}
+
+impl Source {
+    pub fn new(end: End, bytes: &[u8]) -> Source {
+        let feed = |mut w: Box<dyn Write + Send>, bytes: Vec<u8>| {
+            Some(std::thread::spawn(move || {
+                // The reader may stop early (a len shorter than the data): ignore EPIPE.
+                let _ = w.write_all(&bytes);
+            }))
+        };
+        let (fd, feeder): (OwnedFd, _) = match end {
+            End::File => (file_with(bytes).into(), None),
+            End::Pipe => {
+                let (r, w) = pipe();
+                (r.into(), feed(Box::new(w), bytes.to_vec()))
+            }
+            End::Unix => {
+                let (a, b) = UnixStream::pair().expect("socketpair");
+                (a.into(), feed(Box::new(b), bytes.to_vec()))
+            }
+            End::Tcp => {
+                let (c, s) = tcp_pair();
+                (s.into(), feed(Box::new(c), bytes.to_vec()))
+            }
+        };
+        Source { fd, feeder }
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Drops the fd, then waits for the feeder.
+    pub fn finish(self) {
+        let Source { fd, feeder } = self;
+        drop(fd);
+        if let Some(h) = feeder {
+            h.join().expect("feeder thread");
+        }
+    }
+}
+
+/// A destination of kind `end`: the fd to write, and every byte that arrived once it is closed.
+pub struct Sink {
+    fd: Option<OwnedFd>,
+    file: Option<File>,
+    drain: Option<JoinHandle<Vec<u8>>>,
+}
+
+impl Sink {
+    pub fn new(end: End) -> Sink {
+        let drain = |mut r: Box<dyn Read + Send>| {
+            Some(std::thread::spawn(move || {
+                let mut v = Vec::new();
+                r.read_to_end(&mut v).expect("drain");
+                v
+            }))
+        };
+        match end {
+            End::File => {
+                let f = empty_file();
+                let fd = f.try_clone().expect("dup").into();
+                Sink { fd: Some(fd), file: Some(f), drain: None }
+            }
+            End::Pipe => {
+                let (r, w) = pipe();
+                Sink { fd: Some(w.into()), file: None, drain: drain(Box::new(r)) }
+            }
+            End::Unix => {
+                let (a, b) = UnixStream::pair().expect("socketpair");
+                Sink { fd: Some(a.into()), file: None, drain: drain(Box::new(b)) }
+            }
+            End::Tcp => {
+                let (c, s) = tcp_pair();
+                Sink { fd: Some(c.into()), file: None, drain: drain(Box::new(s)) }
+            }
+        }
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_ref().expect("sink fd").as_fd()
+    }
+
+    /// Closes the write end and returns every byte that arrived.
+    pub fn finish(mut self) -> Vec<u8> {
+        self.fd.take();
+        if let Some(f) = &self.file {
+            return content(f);
+        }
+        self.drain.take().expect("drain").join().expect("drain thread")
+    }
+}
+
+/// Whether `cmd` runs on this machine.
+pub fn have(cmd: &str) -> bool {
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {cmd} >/dev/null 2>&1"))
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Prints why a test did not run its main check (the fallback it checks instead is then tested).
+pub fn skip(test: &str, why: &str) {
+    eprintln!("SKIP {test}: {why}");
+}
+
+/// Whether we are root (loop mounts, mkfs).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no failure mode and touches no memory.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Asserts two byte strings are equal, printing where they first differ rather than both.
+#[track_caller]
+pub fn assert_bytes(got: &[u8], want: &[u8], what: &str) {
+    if got == want {
+        return;
+    }
+    let first = got.iter().zip(want).position(|(a, b)| a != b).unwrap_or(got.len().min(want.len()));
+    panic!("{what}: got {} bytes, want {}; first difference at byte {first}", got.len(), want.len());
+}
