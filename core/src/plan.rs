@@ -408,10 +408,12 @@ pub(crate) fn probe(src: &Endpoint<'_>, dst: &Endpoint<'_>) -> Result<Vec<Suppor
         .collect())
 }
 
-/// Filesystem magic numbers (`statfs.f_type`) the probe knows.
-mod magic {
+/// Filesystem magic numbers (`statfs.f_type`) the engine knows.
+pub(crate) mod magic {
     pub const PROC: i64 = 0x9fa0;
     pub const SYSFS: i64 = 0x6265_6572;
+    /// Filesystems whose files report size 0 while holding bytes.
+    pub const SIZELESS: &[i64] = &[PROC, SYSFS];
     pub const XFS: i64 = 0x5846_5342;
     pub const BTRFS: i64 = 0x9123_683e;
     pub const BCACHEFS: i64 = 0xca45_1a4e;

@@ -1,0 +1,154 @@
+//! The planner: what Auto picks for each pair, when it falls back, and what probe says.
+
+use std::fs::{File, OpenOptions};
+
+use crate::common::{self, End, Sink, Source};
+use zcopy::{ErrorKind, Options, Strategy};
+
+#[test]
+fn auto_picks_per_pair() {
+    let cases = [
+        (End::File, End::File, Strategy::CopyFileRange),
+        (End::File, End::Pipe, Strategy::Sendfile),
+        (End::File, End::Unix, Strategy::Sendfile),
+        (End::File, End::Tcp, Strategy::Sendfile),
+        (End::Pipe, End::File, Strategy::Splice),
+        (End::Pipe, End::Tcp, Strategy::Splice),
+        (End::Unix, End::Pipe, Strategy::Splice),
+        (End::Tcp, End::Unix, Strategy::Splice),
+    ];
+    for (src, dst, want) in cases {
+        let data = common::data(300_000, 1);
+        let source = Source::new(src, &data);
+        let sink = Sink::new(dst);
+        let r = zcopy::transfer(source.fd(), sink.fd(), &Options::default()).expect("auto");
+        source.finish();
+        assert_eq!(r.strategy, want, "{src:?}→{dst:?}");
+        assert!(r.fallbacks.is_empty(), "{src:?}→{dst:?}: {:?}", r.fallbacks);
+        common::assert_bytes(&sink.finish(), &data, &format!("{src:?}→{dst:?}"));
+    }
+}
+
+#[test]
+fn a_named_strategy_falls_back_only_when_allowed() {
+    let data = common::data(10_000, 2);
+    let (r, mut w) = common::pipe();
+    std::io::Write::write_all(&mut w, &data).expect("feed");
+    drop(w);
+    let dst = common::empty_file();
+    // mmap_write cannot map a pipe: strict says so, and writes nothing.
+    let e = zcopy::transfer(
+        &r,
+        &dst,
+        &Options {
+            strategy: Strategy::MmapWrite,
+            fallback: false,
+            ..Options::default()
+        },
+    )
+    .expect_err("strict");
+    assert_eq!(e.kind(), ErrorKind::Unsupported);
+    assert!(
+        e.message().contains("mmap_write") && e.message().contains("pipe"),
+        "{e}"
+    );
+    assert_eq!(e.bytes_moved(), 0);
+    assert_eq!(common::content(&dst), b"");
+    // With fallback, it moves on to Auto's list and records why.
+    let rep = zcopy::transfer(
+        &r,
+        &dst,
+        &Options {
+            strategy: Strategy::MmapWrite,
+            ..Options::default()
+        },
+    )
+    .expect("fallback");
+    assert_eq!(rep.fallbacks.len(), 1);
+    assert_eq!(rep.fallbacks[0].strategy, Strategy::MmapWrite);
+    assert_eq!(rep.strategy, Strategy::Splice);
+    common::assert_bytes(&common::content(&dst), &data, "after fallback");
+}
+
+#[test]
+fn small_file_copies_pay_no_probes() {
+    // 4 KiB file → file by Auto: classification (2 fstat + 2 fcntl), 2 getrusage, and
+    // copy_file_range twice (the bytes, then end of file). Nothing else.
+    let data = common::data(4096, 3);
+    let src = common::file_with(&data);
+    let dst = common::empty_file();
+    let r = zcopy::transfer(&src, &dst, &Options::default()).expect("copy");
+    assert_eq!(r.strategy, Strategy::CopyFileRange);
+    assert_eq!(r.syscalls, 8, "{r:?}");
+    // With a len, no end-of-file call is needed.
+    let r = zcopy::transfer(
+        &src,
+        &dst,
+        &Options {
+            src_offset: Some(0),
+            dst_offset: Some(0),
+            len: Some(4096),
+            ..Options::default()
+        },
+    )
+    .expect("copy");
+    assert_eq!(r.syscalls, 7, "{r:?}");
+}
+
+#[test]
+fn probe_tells_what_serves_the_pair_and_why_not() {
+    let src = common::file_with(b"x");
+    let dst = common::empty_file();
+    let v = zcopy::probe(&src, &dst).expect("probe");
+    assert_eq!(v.len(), Strategy::TECHNIQUES.len());
+    for s in &v {
+        assert_eq!(s.supported, s.reason.is_empty(), "{s:?}");
+    }
+    let get = |v: &[zcopy::Support], s: Strategy| {
+        v.iter().find(|x| x.strategy == s).cloned().expect("entry")
+    };
+    assert!(get(&v, Strategy::CopyFileRange).supported);
+    assert!(get(&v, Strategy::ReadWrite).supported);
+
+    let (r, _w) = common::pipe();
+    let v = zcopy::probe(&r, &dst).expect("probe pipe");
+    let m = get(&v, Strategy::MmapWrite);
+    assert!(!m.supported && m.reason.contains("pipe"), "{m:?}");
+    let c = get(&v, Strategy::CopyFileRange);
+    assert!(!c.supported && c.reason.contains("regular files"), "{c:?}");
+    assert!(get(&v, Strategy::Splice).supported);
+
+    let append = OpenOptions::new()
+        .append(true)
+        .open(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&dst)
+        ))
+        .expect("append");
+    let v = zcopy::probe(&src, &append).expect("probe append");
+    for s in [
+        Strategy::Sendfile,
+        Strategy::Splice,
+        Strategy::CopyFileRange,
+    ] {
+        let e = get(&v, s);
+        assert!(!e.supported && e.reason.contains("O_APPEND"), "{e:?}");
+    }
+    // Probing checks arguments like transfer does.
+    let e = zcopy::probe(&dst, &File::open("/dev/null").expect("null")).expect_err("read-only dst");
+    assert_eq!(e.kind(), ErrorKind::Invalid);
+}
+
+#[test]
+fn strategy_names_round_trip() {
+    for &s in Strategy::ALL {
+        assert_eq!(s.name().parse::<Strategy>().expect("parse"), s);
+        assert_eq!(s.to_string(), s.name());
+    }
+    let e = "zerocopy".parse::<Strategy>().expect_err("unknown");
+    assert_eq!(e.kind(), ErrorKind::Invalid);
+    assert!(
+        e.message().contains("\"zerocopy\"") && e.message().contains("copy_file_range"),
+        "{e}"
+    );
+}

@@ -1,0 +1,706 @@
+//! The semantics of `transfer` and `copy_file`: positions, lengths, growing and shrinking
+//! sources, O_APPEND, non-blocking fds, cancellation, errors that name what was wrong.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Seek, SeekFrom, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crate::common::{self, End, Sink, Source};
+use zcopy::{ErrorKind, Options, Strategy};
+
+/// Techniques that serve file → file.
+const FILE_FILE: [Strategy; 6] = [
+    Strategy::Auto,
+    Strategy::ReadWrite,
+    Strategy::MmapWrite,
+    Strategy::Sendfile,
+    Strategy::Splice,
+    Strategy::CopyFileRange,
+];
+
+fn strict(s: Strategy) -> Options<'static> {
+    Options {
+        strategy: s,
+        fallback: s == Strategy::Auto,
+        ..Options::default()
+    }
+}
+
+#[test]
+fn none_offsets_start_at_the_position_and_advance_it() {
+    for s in FILE_FILE {
+        let data = common::data(300_000, 1);
+        let mut src = common::file_with(&data);
+        src.seek(SeekFrom::Start(1000)).expect("seek");
+        let mut dst = common::empty_file();
+        dst.write_all(b"head").expect("write");
+        let r = zcopy::transfer(&src, &dst, &strict(s)).unwrap_or_else(|e| panic!("{s}: {e}"));
+        assert_eq!(r.bytes, 299_000, "{s}");
+        assert_eq!(common::pos(&src), 300_000, "{s}: src position");
+        assert_eq!(common::pos(&dst), 4 + 299_000, "{s}: dst position");
+        let mut want = b"head".to_vec();
+        want.extend_from_slice(&data[1000..]);
+        common::assert_bytes(&common::content(&dst), &want, &format!("{s}"));
+    }
+}
+
+#[test]
+fn explicit_offsets_leave_positions_alone() {
+    for s in FILE_FILE {
+        let data = common::data(200_000, 2);
+        let mut src = common::file_with(&data);
+        src.seek(SeekFrom::Start(17)).expect("seek");
+        let mut dst = common::empty_file();
+        dst.write_all(&[1u8; 10]).expect("write");
+        let opts = Options {
+            src_offset: Some(4096),
+            dst_offset: Some(8192),
+            len: Some(100_000),
+            ..strict(s)
+        };
+        let r = zcopy::transfer(&src, &dst, &opts).unwrap_or_else(|e| panic!("{s}: {e}"));
+        assert_eq!(r.bytes, 100_000, "{s}");
+        assert_eq!(common::pos(&src), 17, "{s}: src position");
+        assert_eq!(common::pos(&dst), 10, "{s}: dst position");
+        let got = common::content(&dst);
+        assert_eq!(got.len(), 8192 + 100_000, "{s}");
+        assert_eq!(&got[..10], &[1u8; 10], "{s}: bytes before dst_offset kept");
+        common::assert_bytes(&got[8192..], &data[4096..104_096], &format!("{s}"));
+    }
+}
+
+#[test]
+fn len_past_eof_gives_the_exact_short_count() {
+    for s in FILE_FILE {
+        let data = common::data(5000, 3);
+        let src = common::file_with(&data);
+        let dst = common::empty_file();
+        let opts = Options {
+            len: Some(1 << 30),
+            src_offset: Some(1000),
+            ..strict(s)
+        };
+        let r = zcopy::transfer(&src, &dst, &opts).unwrap_or_else(|e| panic!("{s}: {e}"));
+        assert_eq!(r.bytes, 4000, "{s}");
+        common::assert_bytes(&common::content(&dst), &data[1000..], &format!("{s}"));
+    }
+}
+
+#[test]
+fn len_zero_moves_nothing_and_succeeds() {
+    for s in FILE_FILE {
+        let src = common::file_with(b"abc");
+        let dst = common::empty_file();
+        let r = zcopy::transfer(
+            &src,
+            &dst,
+            &Options {
+                len: Some(0),
+                ..strict(s)
+            },
+        )
+        .unwrap_or_else(|e| panic!("{s}: {e}"));
+        assert_eq!(r.bytes, 0);
+        assert_eq!(common::content(&dst), b"");
+        assert_eq!(common::pos(&src), 0);
+    }
+}
+
+#[test]
+fn to_eof_follows_a_source_that_grows() {
+    for s in FILE_FILE {
+        let first = common::data(64 * 1024, 4);
+        let more = common::data(100_000, 5);
+        let src = common::file_with(&first);
+        let appender = OpenOptions::new()
+            .append(true)
+            .open(format!("/proc/self/fd/{}", src.as_raw_fd()))
+            .expect("reopen for append");
+        let dst = common::empty_file();
+        let grown = AtomicBool::new(false);
+        let progress = |_: u64| {
+            if !grown.swap(true, Ordering::SeqCst) {
+                (&appender).write_all(&more).expect("grow");
+            }
+            true
+        };
+        let opts = Options {
+            chunk_size: Some(16 * 1024),
+            progress: Some(&progress),
+            ..strict(s)
+        };
+        let r = zcopy::transfer(&src, &dst, &opts).unwrap_or_else(|e| panic!("{s}: {e}"));
+        let mut want = first.clone();
+        want.extend_from_slice(&more);
+        assert_eq!(r.bytes, want.len() as u64, "{s}");
+        common::assert_bytes(&common::content(&dst), &want, &format!("{s} grown"));
+    }
+}
+
+#[test]
+fn to_eof_stops_at_a_source_that_shrinks() {
+    for s in FILE_FILE {
+        let data = common::data(256 * 1024, 6);
+        let src = common::file_with(&data);
+        let dst = common::empty_file();
+        let cut = AtomicBool::new(false);
+        // After the first 16 KiB chunk, cut the source at 32 KiB (page aligned): the copy must
+        // stop there, never padding.
+        let progress = |_: u64| {
+            if !cut.swap(true, Ordering::SeqCst) {
+                src.set_len(32 * 1024).expect("truncate");
+            }
+            true
+        };
+        let opts = Options {
+            chunk_size: Some(16 * 1024),
+            progress: Some(&progress),
+            ..strict(s)
+        };
+        let r = zcopy::transfer(&src, &dst, &opts).unwrap_or_else(|e| panic!("{s}: {e}"));
+        assert_eq!(r.bytes, 32 * 1024, "{s}");
+        common::assert_bytes(
+            &common::content(&dst),
+            &data[..32 * 1024],
+            &format!("{s} shrunk"),
+        );
+    }
+}
+
+#[test]
+fn mmap_write_reports_a_source_truncated_below_what_it_sent() {
+    let data = common::data(256 * 1024, 7);
+    let src = common::file_with(&data);
+    let dst = common::empty_file();
+    let cut = AtomicBool::new(false);
+    let progress = |_: u64| {
+        if !cut.swap(true, Ordering::SeqCst) {
+            src.set_len(1000).expect("truncate");
+        }
+        true
+    };
+    let opts = Options {
+        chunk_size: Some(64 * 1024),
+        progress: Some(&progress),
+        ..strict(Strategy::MmapWrite)
+    };
+    let e = zcopy::transfer(&src, &dst, &opts).expect_err("shrunk below what was sent");
+    assert_eq!(e.kind(), ErrorKind::Io);
+    assert_eq!(e.errno(), Some(libc::EFAULT));
+    assert!(
+        e.message().contains("shrank") || e.message().contains("truncated"),
+        "{e}"
+    );
+    assert_eq!(e.bytes_moved(), 64 * 1024);
+    common::assert_bytes(
+        &common::content(&dst),
+        &data[..64 * 1024],
+        "prefix before the cut",
+    );
+}
+
+#[test]
+fn append_destinations_work_and_refuse_dst_offset() {
+    let data = common::data(100_000, 8);
+    let src = common::file_with(&data);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("log");
+    std::fs::write(&path, b"existing\n").expect("write");
+    let dst = OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .expect("open append");
+    let r = zcopy::transfer(&src, &dst, &Options::default()).expect("auto to O_APPEND");
+    assert_eq!(r.bytes, 100_000);
+    assert_eq!(r.strategy, Strategy::ReadWrite);
+    assert!(
+        r.fallbacks
+            .iter()
+            .any(|f| f.strategy == Strategy::CopyFileRange && f.reason.contains("O_APPEND")),
+        "{:?}",
+        r.fallbacks
+    );
+    let mut want = b"existing\n".to_vec();
+    want.extend_from_slice(&data);
+    common::assert_bytes(&std::fs::read(&path).expect("read"), &want, "appended");
+
+    let e = zcopy::transfer(
+        &src,
+        &dst,
+        &Options {
+            dst_offset: Some(0),
+            ..Options::default()
+        },
+    )
+    .expect_err("dst_offset on O_APPEND");
+    assert_eq!(e.kind(), ErrorKind::Invalid);
+    assert!(
+        e.message().contains("O_APPEND") && e.message().contains("dst_offset"),
+        "{e}"
+    );
+
+    let e = zcopy::transfer(&src, &dst, &strict(Strategy::Sendfile)).expect_err("strict sendfile");
+    assert_eq!(e.kind(), ErrorKind::Unsupported);
+    assert!(e.message().contains("O_APPEND"), "{e}");
+}
+
+#[test]
+fn overlapping_ranges_of_one_file_are_refused() {
+    let data = common::data(10_000, 9);
+    let f = common::file_with(&data);
+    let g = File::options()
+        .read(true)
+        .write(true)
+        .open(format!("/proc/self/fd/{}", f.as_raw_fd()))
+        .expect("reopen");
+    let e = zcopy::transfer(
+        &f,
+        &g,
+        &Options {
+            src_offset: Some(0),
+            dst_offset: Some(5000),
+            ..Options::default()
+        },
+    )
+    .expect_err("overlap");
+    assert_eq!(e.kind(), ErrorKind::Invalid);
+    assert!(
+        e.message().contains("same file") && e.message().contains("overlap"),
+        "{e}"
+    );
+    assert_eq!(common::content(&f), data, "nothing written");
+    // Disjoint ranges of one file are fine.
+    let r = zcopy::transfer(
+        &f,
+        &g,
+        &Options {
+            src_offset: Some(0),
+            dst_offset: Some(10_000),
+            len: Some(10_000),
+            ..Options::default()
+        },
+    )
+    .expect("disjoint");
+    assert_eq!(r.bytes, 10_000);
+    let mut want = data.clone();
+    want.extend_from_slice(&data);
+    assert_eq!(common::content(&f), want);
+}
+
+#[test]
+fn bad_arguments_name_what_was_wrong() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("f");
+    std::fs::write(&path, b"data").expect("write");
+    let ro = File::open(&path).expect("open");
+    let wo = OpenOptions::new().write(true).open(&path).expect("open");
+    let other = common::empty_file();
+    let check = |r: zcopy::Result<zcopy::Report>, kind: ErrorKind, needle: &str| {
+        let e = r.expect_err(needle);
+        assert_eq!(e.kind(), kind, "{e}");
+        assert!(e.message().contains(needle), "{e:?} should say {needle:?}");
+        assert_eq!(e.bytes_moved(), 0);
+    };
+    let d = Options::default();
+    check(
+        zcopy::transfer(&wo, &other, &d),
+        ErrorKind::Invalid,
+        &format!("src fd {} is opened write-only", wo.as_raw_fd()),
+    );
+    check(
+        zcopy::transfer(&other, &ro, &d),
+        ErrorKind::Invalid,
+        &format!("dst fd {} is opened read-only", ro.as_raw_fd()),
+    );
+    let opath = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH)
+        .open(&path)
+        .expect("O_PATH");
+    check(
+        zcopy::transfer(&opath, &other, &d),
+        ErrorKind::Invalid,
+        "O_PATH",
+    );
+    let dirfd = File::open(dir.path()).expect("open dir");
+    check(
+        zcopy::transfer(&dirfd, &other, &d),
+        ErrorKind::Invalid,
+        "is a directory",
+    );
+    let (r, w) = common::pipe();
+    check(
+        zcopy::transfer(
+            &r,
+            &other,
+            &Options {
+                src_offset: Some(1),
+                ..d.clone()
+            },
+        ),
+        ErrorKind::Invalid,
+        "src_offset given, but",
+    );
+    check(
+        zcopy::transfer(
+            &ro,
+            &w,
+            &Options {
+                dst_offset: Some(1),
+                ..d.clone()
+            },
+        ),
+        ErrorKind::Invalid,
+        "has no offsets",
+    );
+    check(
+        zcopy::transfer(
+            &ro,
+            &other,
+            &Options {
+                src_offset: Some(u64::MAX - 5),
+                len: Some(10),
+                ..d.clone()
+            },
+        ),
+        ErrorKind::Invalid,
+        "largest file offset",
+    );
+    check(
+        zcopy::transfer(
+            &ro,
+            &other,
+            &Options {
+                src_offset: Some(1 << 63),
+                ..d.clone()
+            },
+        ),
+        ErrorKind::Invalid,
+        "largest file offset",
+    );
+    // A closed fd: borrow a number nothing has open.
+    let closed = {
+        let f = common::empty_file();
+        f.as_raw_fd()
+    };
+    // SAFETY: the test only passes the number to zcopy, which must answer EBADF.
+    let bad = unsafe { std::os::fd::BorrowedFd::borrow_raw(closed) };
+    let e = zcopy::transfer(bad, &other, &d).expect_err("closed fd");
+    assert_eq!(e.errno(), Some(libc::EBADF));
+    assert!(
+        e.message().contains("is not an open file descriptor"),
+        "{e}"
+    );
+    // The caller's fds are still open and unchanged after every failure.
+    for f in [&ro, &wo, &other] {
+        common::flags(f);
+    }
+    assert_eq!(common::pos(&ro), 0);
+}
+
+#[test]
+fn cancel_flag_and_progress_stop_between_chunks_with_the_count() {
+    let data = common::data(1 << 20, 10);
+    for s in FILE_FILE {
+        // A flag already set: nothing moves.
+        let src = common::file_with(&data);
+        let dst = common::empty_file();
+        let flag = AtomicBool::new(true);
+        let e = zcopy::transfer(
+            &src,
+            &dst,
+            &Options {
+                cancel: Some(&flag),
+                ..strict(s)
+            },
+        )
+        .expect_err("cancelled");
+        assert_eq!(e.kind(), ErrorKind::Cancelled, "{s}");
+        assert_eq!(e.errno(), Some(libc::ECANCELED));
+        assert_eq!(e.bytes_moved(), 0);
+        assert_eq!(common::content(&dst), b"");
+        // The progress callback says stop after 3 chunks.
+        let calls = AtomicU64::new(0);
+        let progress = |n: u64| {
+            assert_eq!(n % 65536, 0, "called between chunks");
+            calls.fetch_add(1, Ordering::SeqCst) < 2
+        };
+        let opts = Options {
+            chunk_size: Some(65536),
+            progress: Some(&progress),
+            ..strict(s)
+        };
+        let e = zcopy::transfer(&src, &dst, &opts).expect_err("stopped");
+        assert_eq!(e.kind(), ErrorKind::Cancelled, "{s}: {e}");
+        assert!(e.message().contains("progress callback"), "{e}");
+        assert_eq!(e.bytes_moved(), 3 * 65536, "{s}");
+        assert_eq!(
+            common::pos(&src),
+            3 * 65536,
+            "{s}: src position at the stop"
+        );
+        common::assert_bytes(
+            &common::content(&dst),
+            &data[..3 * 65536],
+            &format!("{s} prefix"),
+        );
+        let report = e.report().expect("a failed transfer carries its report");
+        assert_eq!(report.bytes, 3 * 65536);
+    }
+}
+
+#[test]
+fn nonblocking_source_returns_progress_with_would_block() {
+    for s in [Strategy::Auto, Strategy::ReadWrite, Strategy::Splice] {
+        let (r, mut w) = common::pipe();
+        common::set_nonblocking(&r);
+        let before = common::flags(&r);
+        w.write_all(&[7u8; 1000]).expect("feed");
+        let dst = common::empty_file();
+        let t = std::time::Instant::now();
+        let e = zcopy::transfer(&r, &dst, &strict(s)).expect_err("would block");
+        assert!(e.is_would_block(), "{s}: {e}");
+        assert_eq!(e.kind(), ErrorKind::Io);
+        assert_eq!(e.bytes_moved(), 1000, "{s}");
+        assert_eq!(common::content(&dst), vec![7u8; 1000]);
+        assert!(t.elapsed().as_secs() < 5, "returned, did not wait");
+        assert_eq!(
+            common::flags(&r),
+            before,
+            "{s}: the caller's flags are untouched"
+        );
+    }
+}
+
+#[test]
+fn nonblocking_destination_returns_exact_progress() {
+    for s in [
+        Strategy::Auto,
+        Strategy::ReadWrite,
+        Strategy::MmapWrite,
+        Strategy::Sendfile,
+        Strategy::Splice,
+    ] {
+        let data = common::data(8 << 20, 11);
+        let src = common::file_with(&data);
+        let (a, b) = std::os::unix::net::UnixStream::pair().expect("socketpair");
+        a.set_nonblocking(true).expect("nonblocking");
+        let cpu0 = cpu_time();
+        let e = zcopy::transfer(&src, &a, &strict(s)).expect_err("peer does not read");
+        assert!(
+            cpu_time() - cpu0 < 2.0,
+            "{s}: burned CPU instead of returning"
+        );
+        assert!(e.is_would_block(), "{s}: {e}");
+        let k = e.bytes_moved();
+        assert!(k > 0 && k < data.len() as u64, "{s}: {k}");
+        assert_eq!(
+            common::pos(&src),
+            k,
+            "{s}: src position matches what was sent"
+        );
+        drop(a);
+        let mut got = Vec::new();
+        std::io::Read::read_to_end(&mut &b, &mut got).expect("drain");
+        common::assert_bytes(&got, &data[..k as usize], &format!("{s} prefix"));
+    }
+}
+
+fn cpu_time() -> f64 {
+    let mut ru = std::mem::MaybeUninit::<libc::rusage>::uninit();
+    // SAFETY: ru is valid for one rusage.
+    assert_eq!(
+        unsafe { libc::getrusage(libc::RUSAGE_SELF, ru.as_mut_ptr()) },
+        0
+    );
+    // SAFETY: getrusage filled it.
+    let ru = unsafe { ru.assume_init() };
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    t(ru.ru_utime) + t(ru.ru_stime)
+}
+
+#[test]
+fn character_devices() {
+    let zero = File::open("/dev/zero").expect("/dev/zero");
+    let dst = common::empty_file();
+    let r = zcopy::transfer(
+        &zero,
+        &dst,
+        &Options {
+            len: Some(100_000),
+            ..Options::default()
+        },
+    )
+    .expect("zeros");
+    assert_eq!(r.bytes, 100_000);
+    assert_eq!(common::content(&dst), vec![0u8; 100_000]);
+    let e = zcopy::transfer(&zero, &dst, &Options::default()).expect_err("endless");
+    assert_eq!(e.kind(), ErrorKind::Invalid);
+    assert!(
+        e.message().contains("/dev/zero") && e.message().contains("len"),
+        "{e}"
+    );
+
+    let null = OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .expect("/dev/null");
+    let data = common::data(3 << 20, 12);
+    for s in [
+        Strategy::Auto,
+        Strategy::ReadWrite,
+        Strategy::Sendfile,
+        Strategy::Splice,
+        Strategy::MmapWrite,
+    ] {
+        let src = common::file_with(&data);
+        let r = zcopy::transfer(&src, &null, &strict(s))
+            .unwrap_or_else(|e| panic!("{s} to /dev/null: {e}"));
+        assert_eq!(r.bytes, data.len() as u64, "{s}");
+    }
+}
+
+#[test]
+fn fifos_work_as_pipes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("fifo");
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).expect("path");
+    // SAFETY: c is a valid path string.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let data = common::data(3 << 20, 13);
+    let reader = {
+        let path = path.clone();
+        std::thread::spawn(move || std::fs::read(path).expect("read fifo"))
+    };
+    let w = OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .expect("open fifo");
+    let src = common::file_with(&data);
+    let r = zcopy::transfer(&src, &w, &Options::default()).expect("to fifo");
+    drop(w);
+    assert_eq!(r.bytes, data.len() as u64);
+    common::assert_bytes(&reader.join().expect("reader"), &data, "fifo");
+}
+
+#[test]
+fn broken_pipe_is_an_error_with_the_count() {
+    for s in [
+        Strategy::ReadWrite,
+        Strategy::Sendfile,
+        Strategy::Splice,
+        Strategy::MmapWrite,
+    ] {
+        for end in [End::Pipe, End::Unix, End::Tcp] {
+            let data = common::data(4 << 20, 14);
+            let src = common::file_with(&data);
+            // Close the reading side: every write fails with EPIPE (or ECONNRESET).
+            let sink_fd: std::os::fd::OwnedFd = match end {
+                End::Pipe => common::pipe().1.into(),
+                End::Unix => std::os::unix::net::UnixStream::pair()
+                    .expect("pair")
+                    .0
+                    .into(),
+                _ => common::tcp_pair().0.into(),
+            };
+            let e = zcopy::transfer(&src, &sink_fd, &strict(s)).expect_err("peer gone");
+            assert_eq!(e.kind(), ErrorKind::Io, "{s} {end:?}: {e}");
+            assert!(
+                matches!(e.errno(), Some(libc::EPIPE | libc::ECONNRESET)),
+                "{s} {end:?}: {e:?}"
+            );
+            assert_eq!(common::pos(&src), e.bytes_moved(), "{s} {end:?}");
+        }
+    }
+}
+
+#[test]
+fn source_kinds_through_auto() {
+    // Every stream source to a file, with Auto's choice recorded.
+    for (end, want) in [
+        (End::Pipe, Strategy::Splice),
+        (End::Unix, Strategy::Splice),
+        (End::Tcp, Strategy::Splice),
+    ] {
+        let data = common::data(2 << 20, 15);
+        let source = Source::new(end, &data);
+        let dst = common::empty_file();
+        let r = zcopy::transfer(source.fd(), &dst, &Options::default()).expect("auto");
+        source.finish();
+        assert_eq!(r.strategy, want, "{end:?}");
+        common::assert_bytes(&common::content(&dst), &data, &format!("{end:?}"));
+    }
+}
+
+#[test]
+fn copy_file_creates_truncates_and_keeps_permissions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src");
+    let dst = dir.path().join("dst");
+    let data = common::data(777_777, 16);
+    std::fs::write(&src, &data).expect("write");
+    std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    std::fs::write(&dst, vec![9u8; 2_000_000]).expect("longer dst");
+    std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    for s in FILE_FILE {
+        let r = zcopy::copy_file(&src, &dst, &strict(s)).unwrap_or_else(|e| panic!("{s}: {e}"));
+        assert_eq!(r.bytes, data.len() as u64);
+        common::assert_bytes(
+            &std::fs::read(&dst).expect("read"),
+            &data,
+            &format!("copy_file {s}"),
+        );
+        let mode = std::fs::metadata(&dst).expect("stat").permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o640, "{s}");
+    }
+    let fresh = dir.path().join("fresh");
+    zcopy::copy_file(&src, &fresh, &Options::default()).expect("new file");
+    assert_eq!(
+        std::fs::metadata(&fresh)
+            .expect("stat")
+            .permissions()
+            .mode()
+            & 0o7777,
+        0o640
+    );
+    // The same file: refused before anything is truncated.
+    let e = zcopy::copy_file(&src, &src, &Options::default()).expect_err("same file");
+    assert_eq!(e.kind(), ErrorKind::Invalid);
+    assert!(e.message().contains("same file"), "{e}");
+    assert_eq!(std::fs::read(&src).expect("read"), data);
+    // A missing source names the path and keeps the errno.
+    let missing = dir.path().join("nope");
+    let e = zcopy::copy_file(&missing, &dst, &Options::default()).expect_err("missing");
+    assert_eq!(e.errno(), Some(libc::ENOENT));
+    assert!(e.message().contains("nope"), "{e}");
+    let e = zcopy::copy_file(dir.path(), &dst, &Options::default()).expect_err("a directory");
+    assert_eq!(e.kind(), ErrorKind::Invalid);
+}
+
+#[test]
+fn procfs_sources_fall_back_from_copy_file_range() {
+    let want = std::fs::read("/proc/version").expect("/proc/version");
+    let src = File::open("/proc/version").expect("open");
+    let dst = common::empty_file();
+    let r = zcopy::transfer(&src, &dst, &Options::default()).expect("auto from procfs");
+    assert_eq!(
+        r.fallbacks.first().map(|f| f.strategy),
+        Some(Strategy::CopyFileRange),
+        "{r:?}"
+    );
+    // The kernel refuses across filesystems (EXDEV) or copies nothing (0): either way Auto
+    // moves on and says why.
+    assert!(
+        r.fallbacks[0].reason.contains("EXDEV") || r.fallbacks[0].reason.contains("procfs"),
+        "{r:?}"
+    );
+    common::assert_bytes(&common::content(&dst), &want, "/proc/version");
+    // Strict copy_file_range says Unsupported and writes nothing.
+    let src = File::open("/proc/version").expect("open");
+    let dst = common::empty_file();
+    let e = zcopy::transfer(&src, &dst, &strict(Strategy::CopyFileRange)).expect_err("strict");
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    assert_eq!(common::content(&dst), b"");
+}

@@ -65,18 +65,11 @@ fn run(job: &mut Job<'_, '_>) -> Result<()> {
                 classify(e, Some(Family::CopyFileRange), refusals, what)
             })?;
         if k == 0 {
-            if moved_here == 0 {
-                let at = match job.src_off {
-                    Some(o) => o,
-                    None => super::position(job.src)?,
-                };
-                // procfs and sysfs report size 0 and copy nothing; a real file has size > at.
-                if job.src.size == 0 || at < job.src.size {
-                    return Err(Error::unsupported(format!(
-                        "copy_file_range returned 0 at the start of {} although it may hold bytes (procfs, sysfs and some network filesystems do this)",
-                        job.src.name
-                    )));
-                }
+            if moved_here == 0 && refuses_silently(job)? {
+                return Err(Error::unsupported(format!(
+                    "copy_file_range copied nothing from {} although it holds bytes (procfs, sysfs and some network filesystems do this)",
+                    job.src.name
+                )));
             }
             return Ok(());
         }
@@ -84,4 +77,23 @@ fn run(job: &mut Job<'_, '_>) -> Result<()> {
         job.advance(k);
     }
     Ok(())
+}
+
+/// After a 0 from the first call: is that "end of file" or "this filesystem copies nothing"?
+/// A source with bytes past the offset says the latter; a source of size 0 is asked its
+/// filesystem (procfs and sysfs report size 0 for files that hold bytes).
+fn refuses_silently(job: &Job<'_, '_>) -> Result<bool> {
+    let at = match job.src_off {
+        Some(o) => o,
+        None => super::position(job.src)?,
+    };
+    if at < job.src.size {
+        return Ok(true);
+    }
+    if job.src.size > 0 {
+        return Ok(false);
+    }
+    let fs = sys::fs::fs_type(job.src.fd)
+        .map_err(|e| Error::os(e, format_args!("fstatfs on {}", job.src.name)))?;
+    Ok(crate::plan::magic::SIZELESS.contains(&fs))
 }

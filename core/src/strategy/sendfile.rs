@@ -1,7 +1,7 @@
 //! `sendfile`: `sendfile(2)` moves the bytes inside the kernel, no user buffer.
 //!
-//! The source must be a regular file or block device, unless the destination is a pipe (then
-//! anything the kernel can splice from). The destination cannot be `O_APPEND`. At most
+//! The source must be a regular file or block device, unless the destination is a pipe (then a
+//! socket or anything else the kernel can splice from, but not another pipe). The destination cannot be `O_APPEND`. At most
 //! 0x7ffff000 bytes per call (the kernel's limit); short counts loop. An explicit `dst_offset`
 //! is honoured by moving the destination's position there and back (sendfile writes at the
 //! position). Copy model: 1 CPU copy per byte (page cache → socket buffer or destination page;
@@ -34,6 +34,12 @@ const REFUSALS: &[i32] = &[libc::EINVAL, libc::ENOSYS, libc::EOPNOTSUPP, libc::E
 
 fn supports(job: &Job<'_, '_>) -> std::result::Result<(), String> {
     no_append(job, "sendfile")?;
+    if job.src.kind == Kind::Pipe {
+        return Err(format!(
+            "cannot read from a pipe (the kernel refuses it); {} is one",
+            job.src.name
+        ));
+    }
     if !job.src.seekable() && job.dst.kind != Kind::Pipe {
         return Err(format!(
             "reads only from a regular file or block device (or into a pipe); {} is {}",

@@ -64,7 +64,10 @@ pub fn flags(f: &impl AsFd) -> i32 {
 pub fn set_nonblocking(f: &impl AsFd) {
     let fl = flags(f);
     // SAFETY: F_SETFL touches no memory.
-    assert_eq!(unsafe { libc::fcntl(f.as_fd().as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK) }, 0);
+    assert_eq!(
+        unsafe { libc::fcntl(f.as_fd().as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK) },
+        0
+    );
 }
 
 /// A pipe: (read end, write end).
@@ -162,19 +165,35 @@ impl Sink {
             End::File => {
                 let f = empty_file();
                 let fd = f.try_clone().expect("dup").into();
-                Sink { fd: Some(fd), file: Some(f), drain: None }
+                Sink {
+                    fd: Some(fd),
+                    file: Some(f),
+                    drain: None,
+                }
             }
             End::Pipe => {
                 let (r, w) = pipe();
-                Sink { fd: Some(w.into()), file: None, drain: drain(Box::new(r)) }
+                Sink {
+                    fd: Some(w.into()),
+                    file: None,
+                    drain: drain(Box::new(r)),
+                }
             }
             End::Unix => {
                 let (a, b) = UnixStream::pair().expect("socketpair");
-                Sink { fd: Some(a.into()), file: None, drain: drain(Box::new(b)) }
+                Sink {
+                    fd: Some(a.into()),
+                    file: None,
+                    drain: drain(Box::new(b)),
+                }
             }
             End::Tcp => {
                 let (c, s) = tcp_pair();
-                Sink { fd: Some(c.into()), file: None, drain: drain(Box::new(s)) }
+                Sink {
+                    fd: Some(c.into()),
+                    file: None,
+                    drain: drain(Box::new(s)),
+                }
             }
         }
     }
@@ -189,7 +208,11 @@ impl Sink {
         if let Some(f) = &self.file {
             return content(f);
         }
-        self.drain.take().expect("drain").join().expect("drain thread")
+        self.drain
+            .take()
+            .expect("drain")
+            .join()
+            .expect("drain thread")
     }
 }
 
@@ -220,6 +243,54 @@ pub fn assert_bytes(got: &[u8], want: &[u8], what: &str) {
     if got == want {
         return;
     }
-    let first = got.iter().zip(want).position(|(a, b)| a != b).unwrap_or(got.len().min(want.len()));
-    panic!("{what}: got {} bytes, want {}; first difference at byte {first}", got.len(), want.len());
+    let first = got
+        .iter()
+        .zip(want)
+        .position(|(a, b)| a != b)
+        .unwrap_or(got.len().min(want.len()));
+    panic!(
+        "{what}: got {} bytes, want {}; first difference at byte {first}",
+        got.len(),
+        want.len()
+    );
+}
+
+/// The env var that tells a re-executed test binary it is the child of `run_child`.
+pub const CHILD_ENV: &str = "ZCOPY_TEST_CHILD";
+
+/// Whether this process is a child started by [`run_child`] for `test`.
+pub fn in_child(test: &str) -> bool {
+    std::env::var(CHILD_ENV).is_ok_and(|v| v == test)
+}
+
+/// Runs the `#[ignore]`d test `test` (its full path, e.g. `test_sys::child_sigpipe`) alone in a
+/// fresh copy of this test binary, for what must not touch the parent: signal dispositions,
+/// seccomp filters. Panics, printing the child's output, unless it succeeded.
+pub fn run_child(test: &str) {
+    let exe = std::env::current_exe().expect("current_exe");
+    let out = std::process::Command::new(exe)
+        .args([
+            "--exact",
+            test,
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, test)
+        .output()
+        .expect("spawn child test");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "child {test} failed ({}):\n{text}",
+        out.status
+    );
+    assert!(
+        text.contains("1 passed"),
+        "child {test} did not run:\n{text}"
+    );
 }
