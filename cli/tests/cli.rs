@@ -1,0 +1,109 @@
+//! The `zcopy` command, run as a process: exact bytes, JSON reports, probe, and one-line errors.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn zcopy(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_zcopy")).args(args).output().expect("run zcopy")
+}
+
+fn data(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+#[test]
+fn copy_with_each_strategy_prints_a_json_report() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src");
+    let dst = dir.path().join("dst");
+    let bytes = data(3_000_001);
+    std::fs::write(&src, &bytes).expect("write");
+    for strategy in ["auto", "read_write", "mmap_write", "sendfile", "splice", "copy_file_range"] {
+        let out = zcopy(&["copy", s(&src), s(&dst), "--strategy", strategy, "--no-fallback", "--json"]);
+        assert!(out.status.success(), "{strategy}: {}", String::from_utf8_lossy(&out.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
+        assert_eq!(report["bytes"], 3_000_001, "{strategy}");
+        let used = report["strategy"].as_str().expect("strategy");
+        if strategy == "auto" {
+            assert_eq!(used, "copy_file_range");
+        } else {
+            assert_eq!(used, strategy);
+        }
+        assert!(report["syscalls"].as_u64().expect("syscalls") > 0);
+        assert_eq!(report["mode_switches"], report["syscalls"].as_u64().expect("n") * 2);
+        assert_eq!(std::fs::read(&dst).expect("read"), bytes, "{strategy}");
+    }
+}
+
+#[test]
+fn copy_with_offset_and_len_and_a_human_table() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src");
+    let dst = dir.path().join("dst");
+    let bytes = data(100_000);
+    std::fs::write(&src, &bytes).expect("write");
+    let out = zcopy(&["copy", s(&src), s(&dst), "--offset", "1000", "--len", "5000"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(text.contains("bytes") && text.contains("5000") && text.contains("syscalls"), "{text}");
+    assert_eq!(std::fs::read(&dst).expect("read"), &bytes[1000..6000]);
+}
+
+#[test]
+fn copy_to_stdout_pipes_the_bytes_and_reports_on_stderr() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src");
+    let bytes = data(2_000_000);
+    std::fs::write(&src, &bytes).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_zcopy"))
+        .args(["copy", s(&src), "-", "--json"])
+        .stdout(Stdio::piped())
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    assert_eq!(out.stdout, bytes);
+    let report: serde_json::Value = serde_json::from_slice(&out.stderr).expect("json on stderr");
+    assert_eq!(report["strategy"], "sendfile");
+}
+
+#[test]
+fn probe_lists_every_technique() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src");
+    std::fs::write(&src, b"abc").expect("write");
+    let dst = dir.path().join("not-yet");
+    let out = zcopy(&["probe", s(&src), s(&dst)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    for name in ["read_write", "mmap_write", "sendfile", "splice", "copy_file_range", "reflink"] {
+        assert!(text.contains(name), "{name} missing from:\n{text}");
+    }
+    assert!(!dst.exists(), "probe created the destination");
+    let out = zcopy(&["probe", s(&src), s(&dst), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v.as_array().expect("array").len(), 6);
+}
+
+#[test]
+fn errors_are_one_clear_line_and_a_failure_status() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("missing");
+    let dst = dir.path().join("dst");
+    let out = zcopy(&["copy", s(&missing), s(&dst)]);
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).expect("utf-8");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("missing") && err.contains("No such file"), "{err}");
+
+    let src = dir.path().join("src");
+    std::fs::write(&src, b"abc").expect("write");
+    let out = zcopy(&["copy", s(&src), s(&dst), "--strategy", "warp"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).expect("utf-8");
+    assert!(err.contains("unknown strategy \"warp\""), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
