@@ -4,11 +4,16 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 fn zcopy(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_zcopy")).args(args).output().expect("run zcopy")
+    Command::new(env!("CARGO_BIN_EXE_zcopy"))
+        .args(args)
+        .output()
+        .expect("run zcopy")
 }
 
 fn data(n: usize) -> Vec<u8> {
-    (0..n).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect()
+    (0..n)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect()
 }
 
 fn s(p: &Path) -> &str {
@@ -22,9 +27,28 @@ fn copy_with_each_strategy_prints_a_json_report() {
     let dst = dir.path().join("dst");
     let bytes = data(3_000_001);
     std::fs::write(&src, &bytes).expect("write");
-    for strategy in ["auto", "read_write", "mmap_write", "sendfile", "splice", "copy_file_range"] {
-        let out = zcopy(&["copy", s(&src), s(&dst), "--strategy", strategy, "--no-fallback", "--json"]);
-        assert!(out.status.success(), "{strategy}: {}", String::from_utf8_lossy(&out.stderr));
+    for strategy in [
+        "auto",
+        "read_write",
+        "mmap_write",
+        "sendfile",
+        "splice",
+        "copy_file_range",
+    ] {
+        let out = zcopy(&[
+            "copy",
+            s(&src),
+            s(&dst),
+            "--strategy",
+            strategy,
+            "--no-fallback",
+            "--json",
+        ]);
+        assert!(
+            out.status.success(),
+            "{strategy}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
         assert_eq!(report["bytes"], 3_000_001, "{strategy}");
         let used = report["strategy"].as_str().expect("strategy");
@@ -34,7 +58,10 @@ fn copy_with_each_strategy_prints_a_json_report() {
             assert_eq!(used, strategy);
         }
         assert!(report["syscalls"].as_u64().expect("syscalls") > 0);
-        assert_eq!(report["mode_switches"], report["syscalls"].as_u64().expect("n") * 2);
+        assert_eq!(
+            report["mode_switches"],
+            report["syscalls"].as_u64().expect("n") * 2
+        );
         assert_eq!(std::fs::read(&dst).expect("read"), bytes, "{strategy}");
     }
 }
@@ -46,10 +73,21 @@ fn copy_with_offset_and_len_and_a_human_table() {
     let dst = dir.path().join("dst");
     let bytes = data(100_000);
     std::fs::write(&src, &bytes).expect("write");
-    let out = zcopy(&["copy", s(&src), s(&dst), "--offset", "1000", "--len", "5000"]);
+    let out = zcopy(&[
+        "copy",
+        s(&src),
+        s(&dst),
+        "--offset",
+        "1000",
+        "--len",
+        "5000",
+    ]);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).expect("utf-8");
-    assert!(text.contains("bytes") && text.contains("5000") && text.contains("syscalls"), "{text}");
+    assert!(
+        text.contains("bytes") && text.contains("5000") && text.contains("syscalls"),
+        "{text}"
+    );
     assert_eq!(std::fs::read(&dst).expect("read"), &bytes[1000..6000]);
 }
 
@@ -77,9 +115,20 @@ fn probe_lists_every_technique() {
     std::fs::write(&src, b"abc").expect("write");
     let dst = dir.path().join("not-yet");
     let out = zcopy(&["probe", s(&src), s(&dst)]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).expect("utf-8");
-    for name in ["read_write", "mmap_write", "sendfile", "splice", "copy_file_range", "reflink"] {
+    for name in [
+        "read_write",
+        "mmap_write",
+        "sendfile",
+        "splice",
+        "copy_file_range",
+        "reflink",
+    ] {
         assert!(text.contains(name), "{name} missing from:\n{text}");
     }
     assert!(!dst.exists(), "probe created the destination");
@@ -97,7 +146,10 @@ fn errors_are_one_clear_line_and_a_failure_status() {
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).expect("utf-8");
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("missing") && err.contains("No such file"), "{err}");
+    assert!(
+        err.contains("missing") && err.contains("No such file"),
+        "{err}"
+    );
 
     let src = dir.path().join("src");
     std::fs::write(&src, b"abc").expect("write");

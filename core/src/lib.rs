@@ -129,7 +129,7 @@ pub fn copy_file(
     }
     let src_ep = Endpoint::from_stat(
         src.as_fd(),
-        format!("src {}", src_path.display()),
+        plan::Name::Path("src", src_path),
         &src_st,
         libc::O_RDONLY,
     );
@@ -137,12 +137,12 @@ pub fn copy_file(
     dst_st.st_size = 0;
     let dst_ep = Endpoint::from_stat(
         dst.as_fd(),
-        format!("dst {}", dst_path.display()),
+        plan::Name::Path("dst", dst_path),
         &dst_st,
         libc::O_WRONLY,
     );
     let result = plan::run(&src_ep, &dst_ep, opts);
-    drop((src_ep, dst_ep));
+    // Close (counted) before the meter stops, so the report includes it.
     drop((src, dst));
     meter.finish_result(result)
 }

@@ -36,34 +36,55 @@ impl fmt::Display for Kind {
     }
 }
 
+/// How messages name an endpoint: "src fd 7", or "dst /tmp/out" for a path zcopy opened.
+/// Formatted only when a message needs it, so a transfer allocates nothing for it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Name<'a> {
+    Fd(&'static str, i32),
+    Path(&'static str, &'a std::path::Path),
+}
+
+impl fmt::Display for Name<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Name::Fd(role, fd) => write!(f, "{role} fd {fd}"),
+            Name::Path(role, p) => write!(f, "{role} {}", p.display()),
+        }
+    }
+}
+
 /// One side of a transfer, classified once (`fstat` + `F_GETFL`).
 #[derive(Debug)]
 pub(crate) struct Endpoint<'fd> {
     pub fd: BorrowedFd<'fd>,
-    /// "src fd 7" / "dst fd 8", for messages.
-    pub name: String,
+    /// How messages name it.
+    pub name: Name<'fd>,
     pub kind: Kind,
     pub flags: i32,
     pub size: u64,
     pub dev: u64,
     pub ino: u64,
     pub rdev: u64,
+    /// The preferred I/O size (`st_blksize`): the filesystem block for regular files.
+    pub blksize: u64,
+    /// For a socket: whether it is an IP one (see [`Endpoint::has_device`]).
+    network: std::cell::OnceCell<bool>,
 }
 
 impl<'fd> Endpoint<'fd> {
     /// Classifies `fd` with `fstat` and `fcntl(F_GETFL)`.
-    pub(crate) fn classify(fd: BorrowedFd<'fd>, role: &str) -> Result<Endpoint<'fd>> {
+    pub(crate) fn classify(fd: BorrowedFd<'fd>, role: &'static str) -> Result<Endpoint<'fd>> {
         use std::os::fd::AsRawFd;
-        let name = format!("{role} fd {}", fd.as_raw_fd());
-        let st = sys::fs::fstat(fd).map_err(|e| bad_fd(e, &name))?;
-        let flags = sys::fs::getfl(fd).map_err(|e| bad_fd(e, &name))?;
+        let name = Name::Fd(role, fd.as_raw_fd());
+        let st = sys::fs::fstat(fd).map_err(|e| bad_fd(e, name))?;
+        let flags = sys::fs::getfl(fd).map_err(|e| bad_fd(e, name))?;
         Ok(Endpoint::from_stat(fd, name, &st, flags))
     }
 
     /// An endpoint from a `stat` and flags already known (no syscall).
     pub(crate) fn from_stat(
         fd: BorrowedFd<'fd>,
-        name: String,
+        name: Name<'fd>,
         st: &libc::stat,
         flags: i32,
     ) -> Endpoint<'fd> {
@@ -85,12 +106,29 @@ impl<'fd> Endpoint<'fd> {
             dev: st.st_dev,
             ino: st.st_ino,
             rdev: st.st_rdev,
+            blksize: st.st_blksize.max(0) as u64,
+            network: std::cell::OnceCell::new(),
         }
     }
 
     /// Whether the fd has offsets (a regular file or block device).
     pub(crate) fn seekable(&self) -> bool {
         matches!(self.kind, Kind::File | Kind::BlockDevice)
+    }
+
+    /// Whether the copy model puts a device behind this end: a disk behind a file or block
+    /// device, a NIC behind an IP socket (asked once, when a report needs it: `SO_DOMAIN`).
+    pub(crate) fn has_device(&self) -> bool {
+        match self.kind {
+            Kind::File | Kind::BlockDevice => true,
+            Kind::Socket => *self.network.get_or_init(|| {
+                matches!(
+                    sys::net::socket_domain(self.fd),
+                    Ok(libc::AF_INET | libc::AF_INET6)
+                )
+            }),
+            _ => false,
+        }
     }
 
     /// Whether writes go to the end whatever the offset (`O_APPEND`).
@@ -118,7 +156,7 @@ impl<'fd> Endpoint<'fd> {
     }
 }
 
-fn bad_fd(e: std::io::Error, name: &str) -> Error {
+fn bad_fd(e: std::io::Error, name: Name<'_>) -> Error {
     if e.raw_os_error() == Some(libc::EBADF) {
         Error::new(
             ErrorKind::Io,
@@ -343,8 +381,8 @@ fn run_techniques(
 }
 
 fn try_one(tech: &Technique, job: &mut Job<'_, '_>) -> Result<()> {
-    if let Some(reason) = tech.family.and_then(|f| f.blocked()) {
-        return Err(Error::unsupported(reason));
+    if let Some(e) = tech.family.and_then(|f| f.blocked()) {
+        return Err(e);
     }
     (tech.supports)(job).map_err(|why| Error::unsupported(format!("{}: {why}", tech.strategy)))?;
     (tech.run)(job)
@@ -386,7 +424,7 @@ pub(crate) fn probe(src: &Endpoint<'_>, dst: &Endpoint<'_>) -> Result<Vec<Suppor
         .map(|tech| {
             let strategy = tech.strategy;
             let mut verdict = match tech.family.and_then(|f| f.blocked()) {
-                Some(reason) => Err(reason),
+                Some(e) => Err(e.message().to_string()),
                 None => (tech.supports)(&job),
             };
             if verdict.is_ok() {

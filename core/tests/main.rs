@@ -4,5 +4,9 @@
 mod common;
 
 mod test_plan;
+mod test_reflink;
+mod test_report;
+mod test_seccomp;
 mod test_strategy;
+mod test_sys;
 mod test_transfer;

@@ -135,7 +135,7 @@ fn probe_tells_what_serves_the_pair_and_why_not() {
         assert!(!e.supported && e.reason.contains("O_APPEND"), "{e:?}");
     }
     // Probing checks arguments like transfer does.
-    let e = zcopy::probe(&dst, &File::open("/dev/null").expect("null")).expect_err("read-only dst");
+    let e = zcopy::probe(&dst, File::open("/dev/null").expect("null")).expect_err("read-only dst");
     assert_eq!(e.kind(), ErrorKind::Invalid);
 }
 

@@ -7,7 +7,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use crate::common::{self, End, Sink, Source};
+use crate::common::{self, End, Source};
 use zcopy::{ErrorKind, Options, Strategy};
 
 /// Techniques that serve file → file.
@@ -511,10 +511,8 @@ fn nonblocking_destination_returns_exact_progress() {
 fn cpu_time() -> f64 {
     let mut ru = std::mem::MaybeUninit::<libc::rusage>::uninit();
     // SAFETY: ru is valid for one rusage.
-    assert_eq!(
-        unsafe { libc::getrusage(libc::RUSAGE_SELF, ru.as_mut_ptr()) },
-        0
-    );
+    let r = unsafe { libc::getrusage(libc::RUSAGE_SELF, ru.as_mut_ptr()) };
+    assert_eq!(r, 0);
     // SAFETY: getrusage filled it.
     let ru = unsafe { ru.assume_init() };
     let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 use crate::error::{Error, Result};
 use crate::options::{Progress, Strategy};
-use crate::plan::{Endpoint, Kind};
+use crate::plan::Endpoint;
 use crate::report::CopyModel;
 use crate::sys;
 
@@ -242,6 +242,17 @@ impl Family {
         }
     }
 
+    /// Arguments that make the call fail with `EBADF` at once where it is allowed: every fd -1,
+    /// every offset pointer null, a length of 1 (a length of 0 may return before any check).
+    fn probe_args(self) -> [i64; 6] {
+        match self {
+            // sendfile(out_fd, in_fd, offset, count)
+            Family::Sendfile => [-1, -1, 0, 1, 0, 0],
+            // splice(fd_in, off_in, fd_out, off_out, len, flags), and copy_file_range alike
+            Family::Splice | Family::CopyFileRange => [-1, 0, -1, 0, 1, 0],
+        }
+    }
+
     fn syscall_name(self) -> &'static str {
         match self {
             Family::Sendfile => "sendfile",
@@ -250,14 +261,18 @@ impl Family {
         }
     }
 
-    /// Why this family is unavailable in this process, if it was found to be.
-    pub(crate) fn blocked(self) -> Option<String> {
+    /// The Unsupported error for a family found unavailable in this process, if it was.
+    pub(crate) fn blocked(self) -> Option<Error> {
         let errno = BLOCKED[self as usize].load(Ordering::Relaxed);
         (errno != 0).then(|| {
-            format!(
-                "{} is not available in this process ({} seen earlier: a kernel without it or a seccomp filter)",
-                self.syscall_name(),
-                errno_name(errno)
+            Error::new(
+                crate::ErrorKind::Unsupported,
+                Some(errno),
+                format!(
+                    "{} is not available in this process ({} seen earlier: a kernel without it or a seccomp filter)",
+                    self.syscall_name(),
+                    errno_name(errno)
+                ),
             )
         })
     }
@@ -277,7 +292,7 @@ pub(crate) fn classify(
     let errno = err.raw_os_error().unwrap_or(0);
     if let Some(fam) = family {
         if errno == libc::ENOSYS || errno == libc::EPERM {
-            if let Some(e) = sys::process::syscall_blocked(fam.nr()) {
+            if let Some(e) = sys::process::syscall_blocked(fam.nr(), fam.probe_args()) {
                 BLOCKED[fam as usize].store(e, Ordering::Relaxed);
                 return Error::new(
                     crate::ErrorKind::Unsupported,
@@ -327,11 +342,10 @@ pub(crate) fn errno_name(errno: i32) -> &'static str {
 }
 
 /// The DMA copies a pair costs per byte in the model: one at each end backed by a device (a
-/// regular file or block device: the disk; a socket: the NIC). Pipes and character devices have
-/// none.
+/// regular file or block device: the disk; an IP socket: the NIC, loopback included as the NIC
+/// it stands in for). Pipes, Unix sockets and character devices have none.
 pub(crate) fn dma_ends(job: &Job<'_, '_>) -> u64 {
-    let dev = |k: Kind| matches!(k, Kind::File | Kind::BlockDevice | Kind::Socket);
-    u64::from(dev(job.src.kind)) + u64::from(dev(job.dst.kind))
+    u64::from(job.src.has_device()) + u64::from(job.dst.has_device())
 }
 
 /// Refuses an `O_APPEND` destination for techniques whose syscall does.

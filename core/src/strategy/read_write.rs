@@ -3,13 +3,14 @@
 //! Serves every pair. Copy model: 2 CPU copies per byte (kernel → user buffer, user buffer →
 //! kernel), plus one DMA copy at each end backed by a device. Syscalls: 2 per chunk.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 
 use super::{dma_ends, Job, Technique};
 use crate::error::{Error, Result};
 use crate::options::Strategy;
 use crate::report::CopyModel;
 use crate::sys;
+use crate::sys::mm::AnonBuffer;
 
 /// The default buffer: 128 KiB, the knee coreutils measured (larger gains nothing).
 pub(crate) const DEFAULT_BUFFER: u64 = 128 * 1024;
@@ -26,9 +27,10 @@ pub(crate) const TECHNIQUE: Technique = Technique {
 };
 
 thread_local! {
-    /// One buffer per thread, reused across transfers: no allocation (and no allocator syscall)
-    /// per call. Taken out while in use, so a nested call allocates its own.
-    static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// One buffer per thread, reused across transfers: no syscall to allocate it per call (and
+    /// the ones that make it are counted: see `AnonBuffer`). Taken out while in use, so a nested
+    /// call (from a progress callback) makes its own.
+    static BUFFER: Cell<Option<AnonBuffer>> = const { Cell::new(None) };
 }
 
 fn run(job: &mut Job<'_, '_>) -> Result<()> {
@@ -40,17 +42,21 @@ fn run(job: &mut Job<'_, '_>) -> Result<()> {
         (None, false) => want,
     };
     let size = usize::try_from(want.min(hint).max(1)).unwrap_or(usize::MAX);
-    let mut buf = BUFFER.with(|b| b.take());
-    if buf.len() < size {
-        buf = vec![0; size];
-    }
-    let result = pump(job, &mut buf[..size]);
-    BUFFER.with(|b| {
-        let mut cell = b.borrow_mut();
-        if cell.len() < buf.len() && buf.len() as u64 <= DEFAULT_BUFFER.max(want) {
-            *cell = buf;
+    let mut buf = match BUFFER.take() {
+        Some(b) if b.len() >= size => b,
+        old => {
+            drop(old);
+            // At least the default size: untouched pages of an anonymous mapping cost nothing,
+            // and the next call can reuse it.
+            let len = size.max(DEFAULT_BUFFER as usize);
+            AnonBuffer::new(len).map_err(|e| Error::os(e, "mmap of a read_write buffer"))?
         }
-    });
+    };
+    let result = pump(job, &mut buf.as_mut_slice()[..size]);
+    // Keep it for the next call unless it is oversized (a caller's huge chunk_size).
+    if buf.len() as u64 <= DEFAULT_BUFFER {
+        BUFFER.set(Some(buf));
+    }
     result
 }
 

@@ -51,11 +51,22 @@ fn run(job: &mut Job<'_, '_>) -> Result<()> {
         let errno = e.raw_os_error().unwrap_or(0);
         let what = format_args!("FICLONERANGE from {} to {}", job.src.name, job.dst.name);
         match errno {
-            libc::EINVAL => Error::new(
-                ErrorKind::Unsupported,
-                Some(errno),
-                format!("{what}: the filesystem refused the range (EINVAL): offsets and length must be multiples of its block size, except a range ending at the source's end"),
-            ),
+            libc::EINVAL => {
+                let bs = job.src.blksize.max(1);
+                let bad: Vec<String> = [("src_offset", src_off), ("dst_offset", dst_off), ("len", arg)]
+                    .iter()
+                    .filter(|(_, v)| v % bs != 0)
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect();
+                Error::new(
+                    ErrorKind::Unsupported,
+                    Some(errno),
+                    format!(
+                        "{what}: the filesystem refused the range (EINVAL): offsets and length must be aligned to its {bs}-byte block (a length may end at the source's end instead){}",
+                        if bad.is_empty() { String::new() } else { format!("; not aligned: {}", bad.join(", ")) }
+                    ),
+                )
+            }
             libc::EXDEV => Error::new(
                 ErrorKind::Unsupported,
                 Some(errno),

@@ -86,3 +86,62 @@ pub(crate) fn page_size() -> u64 {
         4096
     }
 }
+
+/// An anonymous private mapping used as an I/O buffer: `mmap(MAP_PRIVATE | MAP_ANONYMOUS)` and a
+/// counted `munmap` on drop, so a buffer costs syscalls the Report sees (an allocation through
+/// malloc would make uncounted ones). Zero-filled by the kernel; never backed by a file, so
+/// reading it is always safe.
+#[derive(Debug)]
+pub(crate) struct AnonBuffer {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+impl AnonBuffer {
+    /// `mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)`; `len > 0`.
+    ///
+    /// # References
+    /// [man7 mmap(2)](https://man7.org/linux/man-pages/man2/mmap.2.html)
+    pub(crate) fn new(len: usize) -> io::Result<AnonBuffer> {
+        let len = len.max(1);
+        bump();
+        // SAFETY: a new anonymous mapping at an address of the kernel's choice aliases nothing.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let ptr = NonNull::new(p.cast::<u8>())
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))?;
+        Ok(AnonBuffer { ptr, len })
+    }
+
+    /// The buffer's length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The buffer as a byte slice.
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: `ptr..ptr+len` is our private read/write mapping, initialised (zero-filled by
+        // the kernel), alive until drop, and borrowed mutably through `&mut self` only.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for AnonBuffer {
+    fn drop(&mut self) {
+        let _ = cvt(|| {
+            // SAFETY: the mapping made in `new`, unmapped exactly once here.
+            unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) }
+        });
+    }
+}

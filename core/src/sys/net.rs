@@ -19,3 +19,23 @@ pub(crate) fn wait_writable(fd: BorrowedFd<'_>) -> io::Result<()> {
     // SAFETY: `p` is one valid pollfd for the whole call.
     cvt(|| unsafe { libc::poll(&mut p, 1, -1) }).map(drop)
 }
+
+/// `getsockopt(fd, SOL_SOCKET, SO_DOMAIN)` — the socket's address family (`AF_UNIX`, `AF_INET`...).
+///
+/// # References
+/// [man7 socket(7)](https://man7.org/linux/man-pages/man7/socket.7.html)
+pub(crate) fn socket_domain(fd: BorrowedFd<'_>) -> io::Result<i32> {
+    let mut domain: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `domain` and `len` are valid for writes and `len` holds domain's size.
+    cvt(|| unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_DOMAIN,
+            (&mut domain as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    })?;
+    Ok(domain)
+}

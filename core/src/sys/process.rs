@@ -76,16 +76,16 @@ pub(crate) fn consume_sigpipe() {
 }
 
 /// Asks whether syscall `nr` is blocked for this process (a seccomp filter answering `ENOSYS` or
-/// `EPERM`, or a kernel without it) by calling it with fd -1 everywhere: a kernel that has it and
-/// lets us call it answers `EBADF` before looking at anything else.
+/// `EPERM`, or a kernel without it) by calling it with `args`, which must make a kernel that has
+/// it and lets us call it fail at once (every fd -1, every pointer null: `EBADF`).
 ///
 /// # References
 /// [man7 seccomp(2)](https://man7.org/linux/man-pages/man2/seccomp.2.html)
-pub(crate) fn syscall_blocked(nr: libc::c_long) -> Option<i32> {
+pub(crate) fn syscall_blocked(nr: libc::c_long, args: [i64; 6]) -> Option<i32> {
     bump();
-    // SAFETY: every fd argument is -1 and every pointer argument null: the kernel rejects the
-    // call before touching memory.
-    let r = unsafe { libc::syscall(nr, -1i64, 0i64, -1i64, 0i64, 0i64, 0i64) };
+    // SAFETY: the caller passes fds of -1 and null pointers: the kernel rejects the call on the
+    // fds before touching memory, and a filter answers before the kernel looks at anything.
+    let r = unsafe { libc::syscall(nr, args[0], args[1], args[2], args[3], args[4], args[5]) };
     if r >= 0 {
         return None;
     }

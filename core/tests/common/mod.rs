@@ -64,10 +64,8 @@ pub fn flags(f: &impl AsFd) -> i32 {
 pub fn set_nonblocking(f: &impl AsFd) {
     let fl = flags(f);
     // SAFETY: F_SETFL touches no memory.
-    assert_eq!(
-        unsafe { libc::fcntl(f.as_fd().as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK) },
-        0
-    );
+    let r = unsafe { libc::fcntl(f.as_fd().as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK) };
+    assert_eq!(r, 0);
 }
 
 /// A pipe: (read end, write end).
