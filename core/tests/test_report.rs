@@ -16,12 +16,8 @@ use std::process::Command;
 use crate::common::{self, End, Sink, Source};
 use zcopy::{Options, Report, Strategy};
 
-/// Names the child test that runs under strace (it runs only when named).
-const CHILD_ENV: &str = "ZCOPY_STRACE_CHILD";
 /// Prefix of the child's result lines: `ZCOPY_STRACE_REPORT <index> <label>\t<syscalls>`.
 const LINE: &str = "ZCOPY_STRACE_REPORT";
-/// What the child prints last, once every transfer was checked.
-const DONE: &str = "ZCOPY_STRACE_CHILD_DONE";
 
 // ---------------------------------------------------------------------------------------------
 // The strace check.
@@ -86,30 +82,10 @@ fn strace_check(test: &str, child: &str) {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let trace = dir.path().join("strace.out");
-    let exe = std::env::current_exe().expect("current_exe: the test binary's path");
-    let filter = format!("test_report::{child}");
-    let out = Command::new("strace")
-        .args(["-f", "-qq", "-o"])
-        .arg(&trace)
-        .arg(&exe)
-        .args([
-            "--exact",
-            &filter,
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, child)
-        .output()
-        .expect("spawn strace");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let ran = stdout.contains("1 passed") && stdout.contains(DONE);
-    assert!(
-        out.status.success() && ran,
-        "child {child} under strace failed (status {}, ran its checks: {ran})\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
-        out.status
-    );
+    let wrapper = ["strace", "-f", "-qq", "-o"].map(std::ffi::OsStr::new);
+    let mut wrapper = wrapper.to_vec();
+    wrapper.push(trace.as_os_str());
+    let stdout = common::run_child_with(&wrapper, &format!("test_report::{child}"));
     let trace_text = std::fs::read_to_string(&trace).expect("read strace's output");
     let reports: Vec<(String, u64)> = stdout
         .lines()
@@ -239,14 +215,9 @@ fn print_report(index: &mut usize, label: &str, report: &Report) {
     *index += 1;
 }
 
-/// Whether this process is the child `name` run under strace (otherwise the ignored test is a
-/// no-op: someone ran the ignored tests by hand).
+/// Whether this process is the child `name` run under strace.
 fn is_child(name: &str) -> bool {
-    if std::env::var(CHILD_ENV).is_ok_and(|v| v == name) {
-        return true;
-    }
-    eprintln!("{name} runs only under strace, as the child of its parent test");
-    false
+    common::in_child(&format!("test_report::{name}"))
 }
 
 #[test]
@@ -281,7 +252,7 @@ fn child_strace_first_buffer() {
         n,
         &rw,
     );
-    println!("{DONE}");
+    common::child_done("test_report::child_strace_first_buffer");
 }
 
 #[test]
@@ -445,7 +416,7 @@ fn child_strace() {
             print_report(i, "strict reflink refused", report);
         }
     }
-    println!("{DONE}");
+    common::child_done("test_report::child_strace");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -12,15 +12,9 @@ use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
 use std::mem::offset_of;
 use std::os::fd::{AsFd, AsRawFd};
-use std::process::Command;
 
 use crate::common::{self, End, Sink, Source};
 use zcopy::{ErrorKind, Options, Report, Strategy, Support};
-
-/// Names the child test the parent asked for; the child runs only when it names itself.
-const CHILD_ENV: &str = "ZCOPY_SECCOMP_CHILD";
-/// What a child prints last, so the parent knows its checks ran (not a filtered-out no-op).
-const DONE: &str = "ZCOPY_SECCOMP_CHILD_DONE";
 
 /// The seccomp architecture token for this build (`AUDIT_ARCH_*` from linux/audit.h).
 #[cfg(target_arch = "x86_64")]
@@ -35,46 +29,17 @@ const AUDIT_ARCH: Option<u32> = None;
 
 /// Runs the ignored test `test_seccomp::<name>` in a child process and asserts it passed.
 fn run_child(name: &str) {
-    let exe = std::env::current_exe().expect("current_exe: the test binary's path");
-    let test = format!("test_seccomp::{name}");
-    let out = Command::new(&exe)
-        .args([
-            "--exact",
-            &test,
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, name)
-        .output()
-        .expect("spawn the child test process");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let ran = stdout.contains("1 passed") && stdout.contains(&format!("{DONE} {name}"));
-    assert!(
-        out.status.success() && ran,
-        "child {name} failed (status {}, ran its checks: {ran})\n--- child stdout\n{stdout}\n--- child stderr\n{stderr}",
-        out.status
-    );
-    // A child that could not install its filter says so; pass that on.
-    for line in stderr.lines().filter(|l| l.starts_with("SKIP")) {
-        eprintln!("{line} (in child {name})");
-    }
+    common::run_child(&format!("test_seccomp::{name}"));
 }
 
-/// Whether this process is the child asked to run `name` (otherwise the ignored test is a no-op:
-/// someone ran the ignored tests by hand).
+/// Whether this process is the child asked to run `name`.
 fn is_child(name: &str) -> bool {
-    if std::env::var(CHILD_ENV).is_ok_and(|v| v == name) {
-        return true;
-    }
-    eprintln!("{name} runs only as a child of its parent test (it installs a seccomp filter)");
-    false
+    common::in_child(&format!("test_seccomp::{name}"))
 }
 
 /// Marks the end of a child's checks.
 fn done(name: &str) {
-    println!("{DONE} {name}");
+    common::child_done(&format!("test_seccomp::{name}"));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -86,6 +51,23 @@ fn done(name: &str) {
 /// Returns `Err(why)` when the kernel has no seccomp filters; panics when the filter was
 /// installed but does not act (a broken machine).
 fn block(nrs: &[libc::c_long], errno: i32) -> Result<(), String> {
+    install_filter(nrs, errno)?;
+    for &nr in nrs {
+        // SAFETY: fd arguments are -1 and pointers null: the filter (or the kernel) rejects the
+        // call before any memory is touched.
+        let r = unsafe { libc::syscall(nr, -1i64, 0i64, -1i64, 0i64, 0i64, 0i64) };
+        let got = std::io::Error::last_os_error().raw_os_error();
+        assert!(
+            r == -1 && got == Some(errno),
+            "the filter is installed but syscall {nr} returned {r} ({got:?}), not errno {errno}"
+        );
+    }
+    Ok(())
+}
+
+/// Installs the filter of [`block`] without checking it; `errno` 0 makes each call in `nrs`
+/// return 0 without running (what copy_file_range does on filesystems that copy nothing).
+fn install_filter(nrs: &[libc::c_long], errno: i32) -> Result<(), String> {
     let Some(arch) = AUDIT_ARCH else {
         return Err("no AUDIT_ARCH value known for this architecture".into());
     };
@@ -142,16 +124,6 @@ fn block(nrs: &[libc::c_long], errno: i32) -> Result<(), String> {
             "prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER): {} (a kernel without CONFIG_SECCOMP_FILTER?)",
             std::io::Error::last_os_error()
         ));
-    }
-    for &nr in nrs {
-        // SAFETY: fd arguments are -1 and pointers null: the filter (or the kernel) rejects the
-        // call before any memory is touched.
-        let r = unsafe { libc::syscall(nr, -1i64, 0i64, -1i64, 0i64, 0i64, 0i64) };
-        let got = std::io::Error::last_os_error().raw_os_error();
-        assert!(
-            r == -1 && got == Some(errno),
-            "the filter is installed but syscall {nr} returned {r} ({got:?}), not errno {errno}"
-        );
     }
     Ok(())
 }
@@ -724,4 +696,68 @@ fn ordinary_run_marks_nothing_unavailable() {
     let (a, b) = (common::file_with(b"x"), common::empty_file());
     let p = zcopy::probe(a.as_fd(), b.as_fd()).expect("probe");
     assert!(support_of(&p, Strategy::CopyFileRange).supported, "{p:?}");
+}
+
+/// copy_file_range returning 0 at the start of a non-empty source (procfs, sysfs and some
+/// network filesystems on some kernels) means "cannot", not end of file.
+#[test]
+fn copy_file_range_zero_is_not_eof() {
+    run_child("child_copy_file_range_zero");
+}
+
+#[test]
+#[ignore = "run by copy_file_range_zero_is_not_eof in a child process"]
+fn child_copy_file_range_zero() {
+    let name = "child_copy_file_range_zero";
+    if !is_child(name) {
+        return;
+    }
+    if let Err(why) = install_filter(&[libc::SYS_copy_file_range], 0) {
+        common::skip(name, &why);
+        done(name);
+        return;
+    }
+    let data = common::data(100_000, 21);
+    // Auto: the 0 sends it on to sendfile, which copies every byte.
+    let src = common::file_with(&data);
+    let dst = common::empty_file();
+    let r = zcopy::transfer(&src, &dst, &Options::default()).expect("auto");
+    assert_eq!(r.strategy, Strategy::Sendfile, "{r:?}");
+    assert_eq!(r.fallbacks.len(), 1, "{r:?}");
+    assert!(r.fallbacks[0].reason.contains("copied nothing"), "{r:?}");
+    common::assert_bytes(
+        &common::content(&dst),
+        &data,
+        "after a 0 from copy_file_range",
+    );
+    // Strict: Unsupported, nothing written.
+    let src = common::file_with(&data);
+    let dst = common::empty_file();
+    let e = zcopy::transfer(
+        &src,
+        &dst,
+        &Options {
+            strategy: Strategy::CopyFileRange,
+            fallback: false,
+            ..Options::default()
+        },
+    )
+    .expect_err("strict");
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    assert_eq!(common::content(&dst), b"");
+    assert_eq!(common::pos(&src), 0);
+    // A truly empty file on an ordinary filesystem: 0 is end of file, strict succeeds.
+    let empty = common::empty_file();
+    let r = zcopy::transfer(
+        &empty,
+        &dst,
+        &Options {
+            strategy: Strategy::CopyFileRange,
+            fallback: false,
+            ..Options::default()
+        },
+    )
+    .expect("empty source");
+    assert_eq!(r.bytes, 0);
+    done(name);
 }

@@ -58,7 +58,7 @@ fn child_sigpipe() {
             assert!(!sigpipe_blocked(), "{s} {end:?}: SIGPIPE left blocked");
         }
     }
-    println!("survived every EPIPE");
+    common::child_done("test_sys::child_sigpipe");
 }
 
 #[test]
@@ -83,6 +83,7 @@ fn child_blocked_sigpipe() {
         sigpipe_pending(),
         "the caller's pending SIGPIPE was consumed"
     );
+    common::child_done("test_sys::child_blocked_sigpipe");
 }
 
 #[test]
@@ -156,6 +157,7 @@ fn child_eintr() {
         assert_eq!(report.bytes, data.len() as u64);
         common::assert_bytes(&common::content(&dst), &data, &format!("{s} under signals"));
     }
+    common::child_done("test_sys::child_eintr");
 }
 
 fn sigset_has(f: impl FnOnce(*mut libc::sigset_t) -> libc::c_int) -> bool {

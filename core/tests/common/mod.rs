@@ -253,20 +253,41 @@ pub fn assert_bytes(got: &[u8], want: &[u8], what: &str) {
     );
 }
 
-/// The env var that tells a re-executed test binary it is the child of `run_child`.
+/// The env var that tells a re-executed test binary it is the child of [`run_child`].
 pub const CHILD_ENV: &str = "ZCOPY_TEST_CHILD";
+/// What a child prints last, so the parent knows its checks ran (not a filtered-out no-op).
+const CHILD_DONE: &str = "ZCOPY_TEST_CHILD_DONE";
 
-/// Whether this process is a child started by [`run_child`] for `test`.
+/// Whether this process is the child started by [`run_child`] for `test` (its full path, e.g.
+/// `test_sys::child_sigpipe`). Otherwise the ignored child test is a no-op, and says so.
 pub fn in_child(test: &str) -> bool {
-    std::env::var(CHILD_ENV).is_ok_and(|v| v == test)
+    if std::env::var(CHILD_ENV).is_ok_and(|v| v == test) {
+        return true;
+    }
+    eprintln!("{test} runs only as the child of its parent test");
+    false
 }
 
-/// Runs the `#[ignore]`d test `test` (its full path, e.g. `test_sys::child_sigpipe`) alone in a
-/// fresh copy of this test binary, for what must not touch the parent: signal dispositions,
-/// seccomp filters. Panics, printing the child's output, unless it succeeded.
-pub fn run_child(test: &str) {
+/// Marks the end of a child's checks; [`run_child`] requires it.
+pub fn child_done(test: &str) {
+    println!("{CHILD_DONE} {test}");
+}
+
+/// Runs the `#[ignore]`d test `test` alone in a fresh copy of this test binary (under
+/// `wrapper`, e.g. `["strace", "-f", ...]`, when not empty), for what must not touch the parent:
+/// signal dispositions, seccomp filters, tracing. Panics, printing the child's output, unless it
+/// passed and reached [`child_done`]; passes its SKIP lines on. Returns its stdout.
+pub fn run_child_with(wrapper: &[&std::ffi::OsStr], test: &str) -> String {
     let exe = std::env::current_exe().expect("current_exe");
-    let out = std::process::Command::new(exe)
+    let mut cmd = match wrapper.split_first() {
+        Some((prog, args)) => {
+            let mut c = std::process::Command::new(prog);
+            c.args(args).arg(&exe);
+            c
+        }
+        None => std::process::Command::new(&exe),
+    };
+    let out = cmd
         .args([
             "--exact",
             test,
@@ -277,18 +298,21 @@ pub fn run_child(test: &str) {
         .env(CHILD_ENV, test)
         .output()
         .expect("spawn child test");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let ran = stdout.contains("1 passed") && stdout.contains(&format!("{CHILD_DONE} {test}"));
     assert!(
-        out.status.success(),
-        "child {test} failed ({}):\n{text}",
+        out.status.success() && ran,
+        "child {test} failed (status {}, ran its checks: {ran})\n--- child stdout\n{stdout}\n--- child stderr\n{stderr}",
         out.status
     );
-    assert!(
-        text.contains("1 passed"),
-        "child {test} did not run:\n{text}"
-    );
+    for line in stderr.lines().filter(|l| l.starts_with("SKIP")) {
+        eprintln!("{line} (in child {test})");
+    }
+    stdout
+}
+
+/// [`run_child_with`] without a wrapper.
+pub fn run_child(test: &str) {
+    run_child_with(&[], test);
 }
