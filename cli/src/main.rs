@@ -50,9 +50,36 @@ enum Command {
         /// Bytes per syscall (buffer, window or pipe size); default: the technique's own.
         #[arg(long)]
         chunk_size: Option<u64>,
+        /// Page-cache policy: keep, drop_after (evict what the copy brought in), noreuse.
+        #[arg(long, default_value = "keep")]
+        cache: String,
+        /// Durability: none, data (fdatasync DST at the end), full (fsync).
+        #[arg(long, default_value = "none")]
+        sync: String,
         /// Print the Report as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Show how much of each FILE is in the page cache (like util-linux fincore).
+    Fincore {
+        /// The files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print one JSON object per file (pages, resident, ratio, method), in an array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write back and drop each FILE's pages from the page cache; print what is still resident.
+    Evict {
+        /// The files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Read each FILE into the page cache (no copy to user space); print what is resident.
+    Warm {
+        /// The files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
     /// Tell which techniques can serve SRC → DST, and why not for the others. Moves nothing and
     /// creates nothing.
@@ -89,9 +116,13 @@ fn run(cmd: Command) -> Result<(), String> {
             dst_offset,
             len,
             chunk_size,
+            cache,
+            sync,
             json,
         } => {
-            let strategy: Strategy = strategy.parse().map_err(|e: zcopy::Error| e.to_string())?;
+            let strategy: Strategy = strategy.parse().map_err(describe)?;
+            let cache = cache.parse().map_err(describe)?;
+            let sync = sync.parse().map_err(describe)?;
             let opts = Options {
                 strategy,
                 src_offset: offset,
@@ -99,6 +130,8 @@ fn run(cmd: Command) -> Result<(), String> {
                 len,
                 chunk_size,
                 fallback: !no_fallback,
+                cache,
+                sync,
                 ..Options::default()
             };
             let to_stdout = is_dash(&dst);
@@ -133,6 +166,11 @@ fn run(cmd: Command) -> Result<(), String> {
                     .map_err(|e| e.to_string())
             }
         }
+        Command::Fincore { files, json } => {
+            pages(&files, json, |f| zcopy::cache::residency(f, 0, None))
+        }
+        Command::Evict { files } => pages(&files, false, |f| zcopy::cache::evict(f, 0, None)),
+        Command::Warm { files } => pages(&files, false, |f| zcopy::cache::warm(f, 0, None)),
         Command::Probe { src, dst, json } => {
             let src_file = open_src(&src)?;
             let dst_file = open_probe_dst(&dst)?;
@@ -157,6 +195,85 @@ fn run(cmd: Command) -> Result<(), String> {
                 .write_all(out.as_bytes())
                 .map_err(|e| e.to_string())
         }
+    }
+}
+
+/// Runs `op` on each file and prints its residency: a table like fincore's, or JSON. Every file
+/// is tried; the first error is returned at the end.
+fn pages(
+    files: &[PathBuf],
+    json: bool,
+    op: impl Fn(&File) -> zcopy::Result<zcopy::cache::Residency>,
+) -> Result<(), String> {
+    let mut out = String::new();
+    let mut rows = Vec::new();
+    let mut first_err = None;
+    if !json {
+        out += &format!(
+            "{:>10} {:>10} {:>7} {:>10}  {:<9} FILE\n",
+            "RES", "PAGES", "PERCENT", "SIZE", "METHOD"
+        );
+    }
+    for path in files {
+        let result = File::open(path)
+            .map_err(|e| format!("error: cannot open {}: {e}", path.display()))
+            .and_then(|f| {
+                let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+                op(&f)
+                    .map(|r| (r, size))
+                    .map_err(|e| format!("error: {}: {}", path.display(), e.message()))
+            });
+        match result {
+            Ok((r, size)) if json => rows.push(serde_json::json!({
+                "file": path.display().to_string(),
+                "size": size,
+                "pages": r.pages,
+                "resident": r.resident,
+                "ratio": r.ratio,
+                "method": r.method.name(),
+            })),
+            Ok((r, size)) => {
+                let res = human(r.resident * 4096);
+                out += &format!(
+                    "{res:>10} {:>10} {:>6.1}% {:>10}  {:<9} {}\n",
+                    r.pages,
+                    r.ratio * 100.0,
+                    human(size),
+                    r.method.name(),
+                    path.display()
+                );
+            }
+            Err(e) => {
+                eprintln!("zcopy: {e}");
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    if json {
+        out = serde_json::to_string_pretty(&rows).map_err(|e| e.to_string())? + "\n";
+    }
+    std::io::stdout()
+        .write_all(out.as_bytes())
+        .map_err(|e| e.to_string())?;
+    match first_err {
+        Some(_) => Err("some files failed (see above)".to_string()),
+        None => Ok(()),
+    }
+}
+
+/// Bytes as people read them: 4.0K, 1.5M, 2.0G.
+fn human(bytes: u64) -> String {
+    let units = ["B", "K", "M", "G", "T"];
+    let mut v = bytes as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < units.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{bytes}B")
+    } else {
+        format!("{v:.1}{}", units[i])
     }
 }
 

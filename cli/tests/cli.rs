@@ -159,3 +159,70 @@ fn errors_are_one_clear_line_and_a_failure_status() {
     assert!(err.contains("unknown strategy \"warp\""), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+#[test]
+fn fincore_evict_and_warm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = dir.path().join("f");
+    std::fs::write(&f, data(4 << 20)).expect("write");
+    let out = zcopy(&["evict", s(&f)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = |out: Output| -> serde_json::Value {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("json")
+    };
+    let v = json(zcopy(&["fincore", "--json", s(&f)]));
+    assert_eq!(v[0]["pages"], 1024);
+    assert_eq!(v[0]["resident"], 0);
+    let out = zcopy(&["warm", s(&f)]);
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(text.contains("100.0%"), "{text}");
+    let v = json(zcopy(&["fincore", "--json", s(&f)]));
+    assert_eq!(v[0]["resident"], 1024);
+    assert_eq!(v[0]["ratio"], 1.0);
+    // A missing file among others: the others are reported, the status says it failed.
+    let out = zcopy(&["fincore", s(&f), s(&dir.path().join("missing"))]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("100.0%"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing"));
+}
+
+#[test]
+fn copy_with_cache_and_sync_policies() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src");
+    let dst = dir.path().join("dst");
+    let bytes = data(2 << 20);
+    std::fs::write(&src, &bytes).expect("write");
+    assert!(zcopy(&["evict", s(&src)]).status.success());
+    let out = zcopy(&[
+        "copy",
+        s(&src),
+        s(&dst),
+        "--cache",
+        "drop_after",
+        "--sync",
+        "full",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = zcopy(&["fincore", "--json", s(&src), s(&dst)]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v[0]["resident"], 0, "drop_after left source pages");
+    assert_eq!(v[1]["resident"], 0, "drop_after left destination pages");
+    assert_eq!(std::fs::read(&dst).expect("read"), bytes);
+    let out = zcopy(&["copy", s(&src), s(&dst), "--sync", "sometimes"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown sync policy"));
+}

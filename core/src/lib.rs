@@ -31,6 +31,7 @@
 
 #![warn(missing_docs)]
 
+pub mod cache;
 mod error;
 mod options;
 mod plan;
@@ -44,7 +45,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 pub use error::{Error, ErrorKind, Result};
-pub use options::{Options, Progress, Strategy};
+pub use options::{CachePolicy, Options, Progress, Strategy, SyncPolicy};
 pub use plan::Support;
 pub use report::{Fallback, Report};
 

@@ -93,6 +93,102 @@ impl FromStr for Strategy {
     }
 }
 
+/// What a transfer does to the page cache (the `cache` option).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum CachePolicy {
+    /// Leave the cache as the transfer leaves it (the default).
+    #[default]
+    Keep,
+    /// After the transfer, evict the pages it brought into the cache, for source and
+    /// destination (dirty destination pages are written back first); pages that were resident
+    /// before stay. Costs a residency snapshot of both ranges before, and the eviction after.
+    DropAfter,
+    /// Advise `POSIX_FADV_NOREUSE` on both ranges first: since Linux 6.3 the pages read are not
+    /// promoted as recently used, so they are the first to go under memory pressure.
+    NoReuse,
+}
+
+impl CachePolicy {
+    /// Every policy.
+    pub const ALL: &'static [CachePolicy] = &[
+        CachePolicy::Keep,
+        CachePolicy::DropAfter,
+        CachePolicy::NoReuse,
+    ];
+
+    /// The name every face uses: `keep`, `drop_after`, `noreuse`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            CachePolicy::Keep => "keep",
+            CachePolicy::DropAfter => "drop_after",
+            CachePolicy::NoReuse => "noreuse",
+        }
+    }
+}
+
+/// What a transfer makes durable before it returns (the `sync` option).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum SyncPolicy {
+    /// Nothing: the data may still be in the page cache only (the default).
+    #[default]
+    None,
+    /// `fdatasync` the destination at the end: its data is on the device.
+    Data,
+    /// `fsync` the destination at the end: data and metadata.
+    Full,
+}
+
+impl SyncPolicy {
+    /// Every policy.
+    pub const ALL: &'static [SyncPolicy] = &[SyncPolicy::None, SyncPolicy::Data, SyncPolicy::Full];
+
+    /// The name every face uses: `none`, `data`, `full`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            SyncPolicy::None => "none",
+            SyncPolicy::Data => "data",
+            SyncPolicy::Full => "full",
+        }
+    }
+}
+
+macro_rules! named {
+    ($t:ty, $what:literal) => {
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl FromStr for $t {
+            type Err = Error;
+
+            /// Parses a name; the error lists the valid names.
+            fn from_str(s: &str) -> Result<$t, Error> {
+                <$t>::ALL
+                    .iter()
+                    .copied()
+                    .find(|v| v.name() == s)
+                    .ok_or_else(|| {
+                        let names: Vec<&str> = <$t>::ALL.iter().map(|v| v.name()).collect();
+                        Error::invalid(format!(
+                            concat!("unknown ", $what, " {:?}; expected one of {}"),
+                            s,
+                            names.join(", ")
+                        ))
+                    })
+            }
+        }
+    };
+}
+
+named!(CachePolicy, "cache policy");
+named!(SyncPolicy, "sync policy");
+
 /// A progress callback: receives the bytes moved so far (after each chunk) and returns `true` to
 /// go on or `false` to stop the transfer with a [`Cancelled`](crate::ErrorKind::Cancelled) error.
 pub type Progress<'a> = &'a (dyn Fn(u64) -> bool + Sync);
@@ -127,6 +223,10 @@ pub struct Options<'a> {
     pub progress: Option<Progress<'a>>,
     /// Checked before each chunk: once it is `true`, the transfer stops with a Cancelled error.
     pub cancel: Option<&'a AtomicBool>,
+    /// What the transfer does to the page cache (default [`CachePolicy::Keep`]).
+    pub cache: CachePolicy,
+    /// What it makes durable before returning (default [`SyncPolicy::None`]).
+    pub sync: SyncPolicy,
 }
 
 impl<'a> Options<'a> {
@@ -159,6 +259,8 @@ impl Default for Options<'_> {
             fallback: true,
             progress: None,
             cancel: None,
+            cache: CachePolicy::Keep,
+            sync: SyncPolicy::None,
         }
     }
 }
@@ -174,6 +276,8 @@ impl fmt::Debug for Options<'_> {
             .field("fallback", &self.fallback)
             .field("progress", &self.progress.is_some())
             .field("cancel", &self.cancel)
+            .field("cache", &self.cache)
+            .field("sync", &self.sync)
             .finish()
     }
 }

@@ -47,6 +47,7 @@ pub(crate) enum Name<'a> {
 impl fmt::Display for Name<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Name::Fd("", fd) => write!(f, "fd {fd}"),
             Name::Fd(role, fd) => write!(f, "{role} fd {fd}"),
             Name::Path(role, p) => write!(f, "{role} {}", p.display()),
         }
@@ -67,6 +68,8 @@ pub(crate) struct Endpoint<'fd> {
     pub rdev: u64,
     /// The preferred I/O size (`st_blksize`): the filesystem block for regular files.
     pub blksize: u64,
+    /// The owner's uid.
+    pub uid: u32,
     /// For a socket: whether it is an IP one (see [`Endpoint::has_device`]).
     network: std::cell::OnceCell<bool>,
 }
@@ -107,6 +110,7 @@ impl<'fd> Endpoint<'fd> {
             ino: st.st_ino,
             rdev: st.st_rdev,
             blksize: st.st_blksize.max(0) as u64,
+            uid: st.st_uid,
             network: std::cell::OnceCell::new(),
         }
     }
@@ -315,12 +319,17 @@ fn candidates(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_>) -> Vec
 /// caller's [`Meter`](crate::report::Meter).
 pub(crate) fn run(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_>) -> Result<Report> {
     validate(src, dst, opts)?;
+    let policy = crate::cache::Policy::before(src, dst, opts)?;
     // Writing to a pipe or socket whose reader is gone raises SIGPIPE; block it for this thread
     // (never process-wide), and consume one our EPIPE left pending.
     let guard_sigpipe = matches!(dst.kind, Kind::Pipe | Kind::Socket);
     let already_blocked = guard_sigpipe && sys::process::block_sigpipe().unwrap_or(true);
     let mut report = Report::default();
-    let result = run_techniques(src, dst, opts, &mut report);
+    let mut result = run_techniques(src, dst, opts, &mut report);
+    let after = policy.after(src, dst, report.bytes, result.is_ok());
+    if let (Ok(()), Err(e)) = (&result, after) {
+        result = Err(e);
+    }
     if guard_sigpipe && !already_blocked {
         if matches!(&result, Err(e) if e.errno() == Some(libc::EPIPE)) {
             sys::process::consume_sigpipe();

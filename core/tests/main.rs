@@ -3,6 +3,7 @@
 
 mod common;
 
+mod test_cache;
 mod test_plan;
 mod test_reflink;
 mod test_report;

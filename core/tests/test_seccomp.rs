@@ -50,7 +50,7 @@ fn done(name: &str) {
 ///
 /// Returns `Err(why)` when the kernel has no seccomp filters; panics when the filter was
 /// installed but does not act (a broken machine).
-fn block(nrs: &[libc::c_long], errno: i32) -> Result<(), String> {
+pub(crate) fn block(nrs: &[libc::c_long], errno: i32) -> Result<(), String> {
     install_filter(nrs, errno)?;
     for &nr in nrs {
         // SAFETY: fd arguments are -1 and pointers null: the filter (or the kernel) rejects the
@@ -67,7 +67,7 @@ fn block(nrs: &[libc::c_long], errno: i32) -> Result<(), String> {
 
 /// Installs the filter of [`block`] without checking it; `errno` 0 makes each call in `nrs`
 /// return 0 without running (what copy_file_range does on filesystems that copy nothing).
-fn install_filter(nrs: &[libc::c_long], errno: i32) -> Result<(), String> {
+pub(crate) fn install_filter(nrs: &[libc::c_long], errno: i32) -> Result<(), String> {
     let Some(arch) = AUDIT_ARCH else {
         return Err("no AUDIT_ARCH value known for this architecture".into());
     };

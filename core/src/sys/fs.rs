@@ -295,3 +295,103 @@ pub(crate) fn fs_type(fd: BorrowedFd<'_>) -> io::Result<i64> {
     // SAFETY: fstatfs succeeded, so it filled `buf`.
     Ok(unsafe { buf.assume_init() }.f_type)
 }
+
+/// `posix_fadvise(fd, offset, len, advice)` — tells the kernel how the range will be used
+/// (`len = 0`: to end of file).
+///
+/// # References
+/// [man7 posix_fadvise(2)](https://man7.org/linux/man-pages/man2/posix_fadvise.2.html)
+pub(crate) fn fadvise(fd: BorrowedFd<'_>, offset: u64, len: u64, advice: i32) -> io::Result<()> {
+    let (off, len) = (to_off(offset)?, to_off(len)?);
+    loop {
+        bump();
+        // SAFETY: posix_fadvise touches no memory. It returns the error instead of setting errno.
+        let r = unsafe { libc::posix_fadvise(fd.as_raw_fd(), off, len, advice) };
+        match r {
+            0 => return Ok(()),
+            libc::EINTR => continue,
+            e => return Err(io::Error::from_raw_os_error(e)),
+        }
+    }
+}
+
+/// `readahead(fd, offset, count)` — starts reading the range into the page cache.
+///
+/// # References
+/// [man7 readahead(2)](https://man7.org/linux/man-pages/man2/readahead.2.html)
+pub(crate) fn readahead(fd: BorrowedFd<'_>, offset: u64, count: usize) -> io::Result<()> {
+    let off = to_off(offset)?;
+    // SAFETY: readahead touches no memory of ours.
+    cvt(|| unsafe { libc::readahead(fd.as_raw_fd(), off, count) }).map(drop)
+}
+
+/// `sync_file_range(fd, offset, nbytes, WAIT_BEFORE | WRITE | WAIT_AFTER)` — writes the range's
+/// dirty pages back and waits for them (`nbytes = 0`: to end of file). Metadata is not synced.
+///
+/// # References
+/// [man7 sync_file_range(2)](https://man7.org/linux/man-pages/man2/sync_file_range.2.html)
+pub(crate) fn sync_range(fd: BorrowedFd<'_>, offset: u64, nbytes: u64) -> io::Result<()> {
+    let (off, n) = (to_off(offset)?, to_off(nbytes)?);
+    let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE
+        | libc::SYNC_FILE_RANGE_WRITE
+        | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+    // SAFETY: sync_file_range touches no memory of ours.
+    cvt(|| unsafe { libc::sync_file_range(fd.as_raw_fd(), off, n, flags) }).map(drop)
+}
+
+/// `fdatasync(fd)` — makes the file's data (and the metadata needed to read it) durable.
+///
+/// # References
+/// [man7 fdatasync(2)](https://man7.org/linux/man-pages/man2/fdatasync.2.html)
+pub(crate) fn fdatasync(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: fdatasync touches no memory.
+    cvt(|| unsafe { libc::fdatasync(fd.as_raw_fd()) }).map(drop)
+}
+
+/// `fsync(fd)` — makes the file's data and metadata durable.
+///
+/// # References
+/// [man7 fsync(2)](https://man7.org/linux/man-pages/man2/fsync.2.html)
+pub(crate) fn fsync(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: fsync touches no memory.
+    cvt(|| unsafe { libc::fsync(fd.as_raw_fd()) }).map(drop)
+}
+
+/// What `cachestat(2)` reports for a range, in pages.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct CacheStat {
+    pub nr_cache: u64,
+    pub nr_dirty: u64,
+    pub nr_writeback: u64,
+    pub nr_evicted: u64,
+    pub nr_recently_evicted: u64,
+}
+
+/// `cachestat(fd, {offset, len}, &cs, 0)` — page-cache state of a range (`len = 0`: to end of
+/// file). Linux 6.5 and later; older kernels answer `ENOSYS`.
+///
+/// # References
+/// [man7 cachestat(2)](https://man7.org/linux/man-pages/man2/cachestat.2.html)
+pub(crate) fn cachestat(fd: BorrowedFd<'_>, offset: u64, len: u64) -> io::Result<CacheStat> {
+    #[repr(C)]
+    struct Range {
+        off: u64,
+        len: u64,
+    }
+    /// The same number on every architecture (the generic syscall table).
+    const SYS_CACHESTAT: libc::c_long = 451;
+    let range = Range { off: offset, len };
+    let mut cs = CacheStat::default();
+    // SAFETY: `range` is read and `cs` written by the kernel during the call only.
+    cvt(|| unsafe {
+        libc::syscall(
+            SYS_CACHESTAT,
+            fd.as_raw_fd(),
+            &range as *const Range,
+            &mut cs as *mut CacheStat,
+            0u32,
+        )
+    })?;
+    Ok(cs)
+}

@@ -145,3 +145,64 @@ impl Drop for AnonBuffer {
         });
     }
 }
+
+/// A `PROT_NONE` shared mapping of a file window, only to ask [`Probe::mincore`] about it:
+/// nothing can read its pages, so it can never fault.
+#[derive(Debug)]
+pub(crate) struct Probe {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+impl Probe {
+    /// `mmap(NULL, len, PROT_NONE, MAP_SHARED, fd, offset)`; `offset` page aligned, `len > 0`.
+    ///
+    /// # References
+    /// [man7 mmap(2)](https://man7.org/linux/man-pages/man2/mmap.2.html)
+    pub(crate) fn map(fd: BorrowedFd<'_>, offset: u64, len: usize) -> io::Result<Probe> {
+        let off =
+            i64::try_from(offset).map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW))?;
+        bump();
+        // SAFETY: a new mapping at an address of the kernel's choice aliases nothing of ours.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_NONE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                off,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let ptr = NonNull::new(p.cast::<u8>())
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))?;
+        Ok(Probe { ptr, len })
+    }
+
+    /// `mincore(addr, len, vec)` — one byte per page of the window into `vec` (bit 0 set:
+    /// resident). `vec` must hold at least `len / page` bytes, rounded up.
+    ///
+    /// # References
+    /// [man7 mincore(2)](https://man7.org/linux/man-pages/man2/mincore.2.html)
+    pub(crate) fn mincore(&self, vec: &mut [u8]) -> io::Result<()> {
+        let pages = self.len.div_ceil(page_size() as usize);
+        if vec.len() < pages {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        // SAFETY: the window is our mapping; `vec` holds one byte per page of it.
+        cvt(|| unsafe { libc::mincore(self.ptr.as_ptr().cast(), self.len, vec.as_mut_ptr()) })
+            .map(drop)
+    }
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        let _ = cvt(|| {
+            // SAFETY: the mapping made in `map`, unmapped exactly once here.
+            unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) }
+        });
+    }
+}

@@ -1,0 +1,608 @@
+//! Page-cache control: what of a file is cached ([`residency`]), hints about how it will be used
+//! ([`advise`], [`readahead`]), and moving it in or out of the cache ([`warm`], [`evict`]).
+//!
+//! ```
+//! use std::io::Write;
+//! let mut f = tempfile::tempfile()?;
+//! f.write_all(&vec![7u8; 1 << 20])?;
+//! let r = zcopy::cache::evict(&f, 0, None)?;
+//! assert_eq!(r.resident, 0);
+//! let r = zcopy::cache::warm(&f, 0, None)?;
+//! assert_eq!((r.pages, r.resident), (256, 256));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! A pipe, a socket, a character device or a procfs/sysfs file has no page cache: hints on them
+//! are no-ops that say so ([`Hint::Skipped`], [`Method::None`]), never errors.
+
+use std::fmt;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::str::FromStr;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::plan::{magic, Endpoint, Kind};
+use crate::sys;
+
+/// How a range of a file will be used (`posix_fadvise` advice). The names are the ones every
+/// face uses: `normal`, `sequential`, `random`, `willneed`, `dontneed`, `noreuse`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
+pub enum Advice {
+    /// No particular pattern (the default readahead).
+    Normal,
+    /// Read front to back: the kernel doubles its readahead window.
+    Sequential,
+    /// Read in no order: the kernel turns readahead off.
+    Random,
+    /// Will be read soon: the kernel starts reading it into the cache now.
+    WillNeed,
+    /// Not needed any more: the kernel drops its clean cached pages (dirty ones stay until
+    /// written back: [`evict`] writes them back first).
+    DontNeed,
+    /// Will be read once: since Linux 6.3 its pages are not promoted as recently used.
+    NoReuse,
+}
+
+impl Advice {
+    /// Every advice, in the order of the names above.
+    pub const ALL: &'static [Advice] = &[
+        Advice::Normal,
+        Advice::Sequential,
+        Advice::Random,
+        Advice::WillNeed,
+        Advice::DontNeed,
+        Advice::NoReuse,
+    ];
+
+    /// The name every face uses.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Advice::Normal => "normal",
+            Advice::Sequential => "sequential",
+            Advice::Random => "random",
+            Advice::WillNeed => "willneed",
+            Advice::DontNeed => "dontneed",
+            Advice::NoReuse => "noreuse",
+        }
+    }
+
+    fn raw(self) -> i32 {
+        match self {
+            Advice::Normal => libc::POSIX_FADV_NORMAL,
+            Advice::Sequential => libc::POSIX_FADV_SEQUENTIAL,
+            Advice::Random => libc::POSIX_FADV_RANDOM,
+            Advice::WillNeed => libc::POSIX_FADV_WILLNEED,
+            Advice::DontNeed => libc::POSIX_FADV_DONTNEED,
+            Advice::NoReuse => libc::POSIX_FADV_NOREUSE,
+        }
+    }
+}
+
+impl fmt::Display for Advice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Advice {
+    type Err = Error;
+
+    /// Parses an advice name; the error lists the valid names.
+    fn from_str(s: &str) -> Result<Advice> {
+        Advice::ALL
+            .iter()
+            .copied()
+            .find(|a| a.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Advice::ALL.iter().map(|a| a.name()).collect();
+                Error::invalid(format!(
+                    "unknown advice {s:?}; expected one of {}",
+                    names.join(", ")
+                ))
+            })
+    }
+}
+
+/// Which kernel interface answered a [`residency`] question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
+pub enum Method {
+    /// `cachestat(2)` (Linux 6.5+) counted the pages; the bitmap came from `mincore(2)` where it
+    /// can see the file, else from `cachestat` page by page.
+    Cachestat,
+    /// `mincore(2)` over a `PROT_NONE` mapping of the file.
+    Mincore,
+    /// The fd has no page cache (a pipe, socket, character device, procfs or sysfs file).
+    None,
+}
+
+impl Method {
+    /// `cachestat`, `mincore` or `none`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Method::Cachestat => "cachestat",
+            Method::Mincore => "mincore",
+            Method::None => "none",
+        }
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How much of a range of a file is in the page cache.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Residency {
+    /// Pages in the range (the system page size each; the last may be partial).
+    pub pages: u64,
+    /// Pages of the range in the page cache.
+    pub resident: u64,
+    /// `resident / pages` (0 for an empty range).
+    pub ratio: f64,
+    /// One byte per page, 1 = resident (as `mincore` fills it).
+    pub bitmap: Vec<u8>,
+    /// Which interface answered.
+    pub method: Method,
+}
+
+impl Residency {
+    fn none() -> Residency {
+        Residency {
+            pages: 0,
+            resident: 0,
+            ratio: 0.0,
+            bitmap: Vec::new(),
+            method: Method::None,
+        }
+    }
+}
+
+/// What a hint did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hint {
+    /// The kernel took the hint.
+    Applied,
+    /// Nothing to do for this fd, and why (it has no page cache).
+    Skipped(String),
+}
+
+/// A file's range, resolved against its size.
+struct Range<'fd> {
+    ep: Endpoint<'fd>,
+    offset: u64,
+    /// Bytes from `offset`; 0 when the range is empty.
+    len: u64,
+}
+
+/// Why `fd` has no page cache, if it has none.
+fn uncached(ep: &Endpoint<'_>) -> Option<String> {
+    if !matches!(ep.kind, Kind::File | Kind::BlockDevice) {
+        return Some(format!(
+            "{} is {}, which has no page cache",
+            ep.name, ep.kind
+        ));
+    }
+    if ep.kind == Kind::File && ep.size == 0 {
+        if let Ok(fs) = sys::fs::fs_type(ep.fd) {
+            if magic::SIZELESS.contains(&fs) {
+                return Some(format!(
+                    "{} is a procfs or sysfs file, which has no page cache",
+                    ep.name
+                ));
+            }
+        }
+    }
+    None
+}
+
+fn resolve(
+    fd: BorrowedFd<'_>,
+    offset: u64,
+    len: Option<u64>,
+) -> Result<std::result::Result<Range<'_>, String>> {
+    let ep = Endpoint::classify(fd, "")?;
+    if let Some(why) = uncached(&ep) {
+        return Ok(Err(why));
+    }
+    let size = if ep.kind == Kind::BlockDevice {
+        sys::fs::lseek(fd, 0, libc::SEEK_END)
+            .map_err(|e| Error::os(e, format_args!("lseek on {}", ep.name)))?
+    } else {
+        ep.size
+    };
+    let end = match len {
+        Some(l) => offset
+            .checked_add(l)
+            .ok_or_else(|| Error::invalid(format!("offset {offset} plus length {l} overflows")))?,
+        None => size,
+    };
+    let len = end.saturating_sub(offset);
+    Ok(Ok(Range { ep, offset, len }))
+}
+
+/// How much of `len` bytes of `fd` from `offset` (`None`: to end of file) is in the page cache.
+///
+/// `cachestat(2)` counts where the kernel has it (Linux 6.5+), `mincore(2)` over a `PROT_NONE`
+/// mapping otherwise; the bitmap comes from `mincore` (or, where it cannot see the file, from
+/// `cachestat` page by page). A page whose read is still in flight counts in `resident` but is 0
+/// in a `mincore` bitmap until the read completes ([`warm`] waits for it).
+///
+/// Since Linux 5.2 `mincore`, and on recent kernels `cachestat`, tell the truth only for files
+/// the caller owns or may write (`mincore` reports every other file fully resident); where
+/// neither can see the file, this says so with an [`Unsupported`](ErrorKind::Unsupported) error
+/// instead of a false answer.
+///
+/// # Errors
+/// A bad fd; an offset plus length past 2^64; Unsupported as above.
+pub fn residency(fd: impl AsFd, offset: u64, len: Option<u64>) -> Result<Residency> {
+    match resolve(fd.as_fd(), offset, len)? {
+        Ok(range) => range_residency(&range),
+        Err(_) => Ok(Residency::none()),
+    }
+}
+
+fn range_residency(r: &Range<'_>) -> Result<Residency> {
+    let ps = sys::mm::page_size();
+    let first = r.offset / ps;
+    let pages = (r.offset + r.len).div_ceil(ps) - first;
+    if pages == 0 {
+        return Ok(Residency {
+            pages: 0,
+            resident: 0,
+            ratio: 0.0,
+            bitmap: Vec::new(),
+            method: Method::Cachestat,
+        });
+    }
+    let counted = sys::fs::cachestat(r.ep.fd, first * ps, pages * ps);
+    let mut bitmap = vec![
+        0u8;
+        usize::try_from(pages)
+            .map_err(|_| Error::invalid("range too large for a bitmap"))?
+    ];
+    let mincore_ok = mincore_sees(&r.ep) && mincore_bitmap(&r.ep, first, &mut bitmap).is_ok();
+    let blind = || {
+        Error::new(
+            ErrorKind::Unsupported,
+            Some(libc::EPERM),
+            format!(
+                "cannot see the page cache of {}: cachestat and mincore report truthfully only on files this process owns or may write, and it does neither",
+                r.ep.name
+            ),
+        )
+    };
+    match counted {
+        Ok(cs) => {
+            if !mincore_ok {
+                // Page by page: the only truthful bitmap left.
+                for (i, b) in bitmap.iter_mut().enumerate() {
+                    let cs = sys::fs::cachestat(r.ep.fd, (first + i as u64) * ps, ps)
+                        .map_err(|e| Error::os(e, format_args!("cachestat on {}", r.ep.name)))?;
+                    *b = u8::from(cs.nr_cache > 0);
+                }
+            }
+            let resident = cs.nr_cache.min(pages);
+            Ok(Residency {
+                pages,
+                resident,
+                ratio: resident as f64 / pages as f64,
+                bitmap,
+                method: Method::Cachestat,
+            })
+        }
+        Err(e) if mincore_ok && e.raw_os_error() == Some(libc::ENOSYS) => {
+            let resident = bitmap.iter().filter(|&&b| b == 1).count() as u64;
+            Ok(Residency {
+                pages,
+                resident,
+                ratio: resident as f64 / pages as f64,
+                bitmap,
+                method: Method::Mincore,
+            })
+        }
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => Err(blind()),
+        Err(e) => Err(Error::os(e, format_args!("cachestat on {}", r.ep.name))),
+    }
+}
+
+/// Whether `mincore` tells the truth about this file (Linux 5.2+: the caller owns it, may
+/// write it, or is privileged) and can map it (the fd is readable).
+fn mincore_sees(ep: &Endpoint<'_>) -> bool {
+    // SAFETY: geteuid has no failure mode.
+    let euid = unsafe { libc::geteuid() };
+    let acc = ep.flags & libc::O_ACCMODE;
+    acc != libc::O_WRONLY && (euid == 0 || ep.uid == euid || acc == libc::O_RDWR)
+}
+
+/// Fills `bitmap` (one byte per page from page `first`) with `mincore` over `PROT_NONE` windows.
+fn mincore_bitmap(ep: &Endpoint<'_>, first: u64, bitmap: &mut [u8]) -> std::io::Result<()> {
+    const WINDOW_PAGES: usize = 1 << 18; // 1 GiB of 4 KiB pages per mapping
+    let ps = sys::mm::page_size();
+    for (i, chunk) in bitmap.chunks_mut(WINDOW_PAGES).enumerate() {
+        let start = first + (i * WINDOW_PAGES) as u64;
+        let probe = sys::mm::Probe::map(ep.fd, start * ps, chunk.len() * ps as usize)?;
+        probe.mincore(chunk)?;
+        for b in chunk.iter_mut() {
+            *b &= 1;
+        }
+    }
+    Ok(())
+}
+
+/// Tells the kernel how `len` bytes of `fd` from `offset` (`None`: to end of file) will be used.
+///
+/// # Errors
+/// A bad fd, or the kernel refusing the advice. An fd without a page cache is not an error:
+/// the result is [`Hint::Skipped`] with the reason.
+pub fn advise(fd: impl AsFd, offset: u64, len: Option<u64>, advice: Advice) -> Result<Hint> {
+    let r = match resolve(fd.as_fd(), offset, len)? {
+        Ok(r) => r,
+        Err(why) => return Ok(Hint::Skipped(why)),
+    };
+    // fadvise's length 0 means "to end of file": keep that for None, skip empty ranges.
+    let flen = match len {
+        None => 0,
+        Some(_) if r.len == 0 => return Ok(Hint::Applied),
+        Some(_) => r.len,
+    };
+    sys::fs::fadvise(r.ep.fd, offset, flen, advice.raw())
+        .map_err(|e| Error::os(e, format_args!("posix_fadvise({advice}) on {}", r.ep.name)))?;
+    Ok(Hint::Applied)
+}
+
+/// Starts reading `len` bytes of `fd` from `offset` (`None`: to end of file) into the page cache
+/// (`readahead(2)`), without waiting for it.
+///
+/// # Errors
+/// A bad fd, or the kernel refusing. An fd without a page cache gives [`Hint::Skipped`].
+pub fn readahead(fd: impl AsFd, offset: u64, len: Option<u64>) -> Result<Hint> {
+    let r = match resolve(fd.as_fd(), offset, len)? {
+        Ok(r) => r,
+        Err(why) => return Ok(Hint::Skipped(why)),
+    };
+    start_reading(&r)?;
+    Ok(Hint::Applied)
+}
+
+fn start_reading(r: &Range<'_>) -> Result<()> {
+    // The kernel reads at most a readahead window per call: ask window by window.
+    const STEP: u64 = 2 << 20;
+    let mut off = r.offset;
+    let end = r.offset + r.len;
+    while off < end {
+        let n = (end - off).min(STEP) as usize;
+        sys::fs::readahead(r.ep.fd, off, n)
+            .map_err(|e| Error::os(e, format_args!("readahead on {}", r.ep.name)))?;
+        off += n as u64;
+    }
+    Ok(())
+}
+
+/// Brings `len` bytes of `fd` from `offset` (`None`: to end of file) into the page cache
+/// without copying them to user space, waits until they are there, and returns the range's
+/// residency afterwards. It reads the range with `sendfile` into `/dev/null`: the kernel reads
+/// the pages into the cache (with its own readahead) and the null device discards them.
+///
+/// # Errors
+/// As [`residency`], and a failed read with its errno. An fd without a page cache gives a
+/// residency with [`Method::None`].
+pub fn warm(fd: impl AsFd, offset: u64, len: Option<u64>) -> Result<Residency> {
+    let r = match resolve(fd.as_fd(), offset, len)? {
+        Ok(r) => r,
+        Err(_) => return Ok(Residency::none()),
+    };
+    if r.len > 0 {
+        let null = sys::fs::open(c"/dev/null", libc::O_WRONLY, 0)
+            .map_err(|e| Error::os(e, "cannot open /dev/null to warm the cache through"))?;
+        let mut off = r.offset;
+        let end = r.offset + r.len;
+        while off < end {
+            let n = (end - off).min(crate::strategy::sendfile::MAX_PER_CALL) as usize;
+            let k = sys::fs::sendfile(null.as_fd(), r.ep.fd, Some(&mut off), n).map_err(|e| {
+                Error::os(e, format_args!("sendfile from {} to /dev/null", r.ep.name))
+            })?;
+            if k == 0 {
+                break;
+            }
+        }
+    }
+    range_residency(&r)
+}
+
+/// Drops `len` bytes of `fd` from `offset` (`None`: to end of file) from the page cache:
+/// writes dirty pages back first (`sync_file_range`; `POSIX_FADV_DONTNEED` alone silently keeps
+/// them), then drops them. Returns what is still resident (pages mapped or locked by a process
+/// stay).
+///
+/// # Errors
+/// As [`residency`], and a failed write-back (EIO, ENOSPC) with its errno. An fd without a page
+/// cache gives a residency with [`Method::None`].
+pub fn evict(fd: impl AsFd, offset: u64, len: Option<u64>) -> Result<Residency> {
+    let r = match resolve(fd.as_fd(), offset, len)? {
+        Ok(r) => r,
+        Err(_) => return Ok(Residency::none()),
+    };
+    drop_range(&r.ep, r.offset, r.len)?;
+    range_residency(&r)
+}
+
+/// Writes back, then drops, `len` bytes from `offset` (len 0: nothing).
+pub(crate) fn drop_range(ep: &Endpoint<'_>, offset: u64, len: u64) -> Result<()> {
+    if len == 0 {
+        return Ok(());
+    }
+    sys::fs::sync_range(ep.fd, offset, len)
+        .map_err(|e| Error::os(e, format_args!("sync_file_range on {}", ep.name)))?;
+    sys::fs::fadvise(ep.fd, offset, len, libc::POSIX_FADV_DONTNEED)
+        .map_err(|e| Error::os(e, format_args!("posix_fadvise(dontneed) on {}", ep.name)))
+}
+
+/// The page-cache and durability work a transfer's `cache` and `sync` options ask for, around
+/// the techniques: hints and snapshots before, write-back and eviction after.
+pub(crate) struct Policy {
+    cache: crate::CachePolicy,
+    sync: crate::SyncPolicy,
+    /// For drop_after: each file end's start offset and residency bitmap before the transfer
+    /// (`None`: could not be seen, so everything the transfer touched is evicted).
+    src_before: Option<(u64, Option<Vec<u8>>)>,
+    dst_before: Option<(u64, Option<Vec<u8>>)>,
+}
+
+impl Policy {
+    /// Does the "before" half. Costs nothing with the default options.
+    pub(crate) fn before(
+        src: &Endpoint<'_>,
+        dst: &Endpoint<'_>,
+        opts: &crate::Options<'_>,
+    ) -> Result<Policy> {
+        let mut p = Policy {
+            cache: opts.cache,
+            sync: opts.sync,
+            src_before: None,
+            dst_before: None,
+        };
+        if opts.cache == crate::CachePolicy::Keep {
+            return Ok(p);
+        }
+        let cached = |ep: &Endpoint<'_>| {
+            matches!(ep.kind, Kind::File | Kind::BlockDevice) && uncached(ep).is_none()
+        };
+        let start = |ep: &Endpoint<'_>, off: Option<u64>| -> Result<u64> {
+            match off {
+                Some(o) => Ok(o),
+                None if ep.append() => Ok(ep.size),
+                None => crate::strategy::position(ep),
+            }
+        };
+        let src_start = if cached(src) {
+            Some(start(src, opts.src_offset)?)
+        } else {
+            None
+        };
+        let dst_start = if cached(dst) {
+            Some(start(dst, opts.dst_offset)?)
+        } else {
+            None
+        };
+        // The most the transfer can touch: len, or what the source holds past its start.
+        let span = opts
+            .len
+            .unwrap_or_else(|| src.size.saturating_sub(src_start.unwrap_or(0)));
+        match opts.cache {
+            crate::CachePolicy::NoReuse => {
+                for (ep, s) in [(src, src_start), (dst, dst_start)] {
+                    if let Some(s) = s {
+                        let len = if opts.len.is_some() { span } else { 0 };
+                        sys::fs::fadvise(ep.fd, s, len, libc::POSIX_FADV_NOREUSE).map_err(|e| {
+                            Error::os(e, format_args!("posix_fadvise(noreuse) on {}", ep.name))
+                        })?;
+                    }
+                }
+            }
+            crate::CachePolicy::DropAfter => {
+                p.src_before = src_start.map(|s| (s, snapshot(src, s, span)));
+                p.dst_before = dst_start.map(|s| (s, snapshot(dst, s, span)));
+            }
+            crate::CachePolicy::Keep => {}
+        }
+        Ok(p)
+    }
+
+    /// Does the "after" half for a transfer that moved `bytes` and succeeded or not (`ok`):
+    /// sync the destination (on success only), then evict what the transfer brought in.
+    pub(crate) fn after(
+        &self,
+        src: &Endpoint<'_>,
+        dst: &Endpoint<'_>,
+        bytes: u64,
+        ok: bool,
+    ) -> Result<()> {
+        if ok && matches!(dst.kind, Kind::File | Kind::BlockDevice) {
+            let r = match self.sync {
+                crate::SyncPolicy::None => Ok(()),
+                crate::SyncPolicy::Data => sys::fs::fdatasync(dst.fd),
+                crate::SyncPolicy::Full => sys::fs::fsync(dst.fd),
+            };
+            r.map_err(|e| {
+                Error::os(
+                    e,
+                    format_args!(
+                        "{} of {}",
+                        if self.sync == crate::SyncPolicy::Full {
+                            "fsync"
+                        } else {
+                            "fdatasync"
+                        },
+                        dst.name
+                    ),
+                )
+            })?;
+        }
+        if self.cache == crate::CachePolicy::DropAfter {
+            for (ep, before) in [(src, &self.src_before), (dst, &self.dst_before)] {
+                if let Some((start, bitmap)) = before {
+                    drop_new(ep, *start, bytes, bitmap.as_deref())?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The residency bitmap of `len` bytes from `offset`, if it can be seen truthfully (capped so a
+/// huge `len` does not allocate a huge bitmap: pages past the cap count as not resident before).
+fn snapshot(ep: &Endpoint<'_>, offset: u64, len: u64) -> Option<Vec<u8>> {
+    let ps = sys::mm::page_size();
+    let first = offset / ps;
+    let pages = (offset.saturating_add(len))
+        .div_ceil(ps)
+        .saturating_sub(first);
+    // Past the file's end nothing is cached: no need to look there.
+    let in_file = ep.size.div_ceil(ps).saturating_sub(first).min(pages);
+    let mut bitmap = vec![0u8; usize::try_from(in_file).ok()?];
+    if in_file == 0 {
+        return Some(bitmap);
+    }
+    if mincore_sees(ep) && mincore_bitmap(ep, first, &mut bitmap).is_ok() {
+        return Some(bitmap);
+    }
+    for (i, b) in bitmap.iter_mut().enumerate() {
+        let cs = sys::fs::cachestat(ep.fd, (first + i as u64) * ps, ps).ok()?;
+        *b = u8::from(cs.nr_cache > 0);
+    }
+    Some(bitmap)
+}
+
+/// Evicts the pages of `len` bytes from `offset` that were not resident in `before` (all of
+/// them without a snapshot), run by run.
+fn drop_new(ep: &Endpoint<'_>, offset: u64, len: u64, before: Option<&[u8]>) -> Result<()> {
+    if len == 0 {
+        return Ok(());
+    }
+    let ps = sys::mm::page_size();
+    let first = offset / ps;
+    let pages = (offset + len).div_ceil(ps) - first;
+    let Some(before) = before else {
+        return drop_range(ep, first * ps, pages * ps);
+    };
+    let was = |i: u64| before.get(i as usize).copied().unwrap_or(0) == 1;
+    let mut i = 0;
+    while i < pages {
+        if was(i) {
+            i += 1;
+            continue;
+        }
+        let run = i;
+        while i < pages && !was(i) {
+            i += 1;
+        }
+        drop_range(ep, (first + run) * ps, (i - run) * ps)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,320 @@
+//! Page-cache control: residency, hints, warm and evict, and the transfer's cache and sync
+//! options.
+
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+
+use crate::common::{self, End, Sink};
+use zcopy::cache::{self, Advice, Hint, Method};
+use zcopy::{CachePolicy, ErrorKind, Options, Strategy, SyncPolicy};
+
+const MIB: u64 = 1 << 20;
+
+fn pages(bytes: u64) -> u64 {
+    bytes.div_ceil(4096)
+}
+
+/// A 64 MiB file written and synced, then evicted: nothing of it cached.
+fn cold_file(n: u64, seed: u64) -> std::fs::File {
+    let f = common::file_with(&common::data(n as usize, seed));
+    let r = cache::evict(&f, 0, None).expect("evict");
+    assert_eq!(
+        r.resident,
+        0,
+        "fresh file not evicted: {:?}",
+        (r.pages, r.resident)
+    );
+    f
+}
+
+#[test]
+fn warm_evict_and_half_read() {
+    let f = cold_file(64 * MIB, 1);
+    let r = cache::residency(&f, 0, None).expect("residency");
+    assert_eq!(r.pages, pages(64 * MIB));
+    assert_eq!(r.method, Method::Cachestat);
+    assert_eq!(r.bitmap.len() as u64, r.pages);
+    assert!(r.bitmap.iter().all(|&b| b == 0));
+
+    let r = cache::warm(&f, 0, None).expect("warm");
+    assert_eq!(r.resident, r.pages, "after warm");
+    assert!(r.bitmap.iter().all(|&b| b == 1));
+    assert!((r.ratio - 1.0).abs() < 1e-9);
+
+    let r = cache::evict(&f, 0, None).expect("evict");
+    assert_eq!(r.resident, 0, "after evict");
+
+    // Random access advice turns readahead off, so reading the first half caches exactly it.
+    assert_eq!(
+        cache::advise(&f, 0, None, Advice::Random).expect("advise"),
+        Hint::Applied
+    );
+    let mut buf = vec![0u8; MIB as usize];
+    for i in 0..32 {
+        f.read_exact_at(&mut buf, i * MIB).expect("read");
+    }
+    let r = cache::residency(&f, 0, None).expect("residency");
+    let half = pages(32 * MIB) as usize;
+    assert!(
+        r.bitmap[..half].iter().all(|&b| b == 1),
+        "first half resident"
+    );
+    assert!(
+        r.bitmap[half..].iter().all(|&b| b == 0),
+        "second half not: {}",
+        r.resident
+    );
+    assert_eq!(r.resident, half as u64);
+    // A sub-range: the second half alone.
+    let r = cache::residency(&f, 32 * MIB, Some(32 * MIB)).expect("range");
+    assert_eq!((r.pages, r.resident), (pages(32 * MIB), 0));
+}
+
+#[test]
+fn evict_writes_dirty_pages_back_first() {
+    let mut f = common::empty_file();
+    f.write_all(&common::data(8 << 20, 2)).expect("write");
+    // Dirty pages: DONTNEED alone would keep them.
+    let r = cache::evict(&f, 0, None).expect("evict");
+    assert_eq!(r.resident, 0, "dirty pages left behind");
+    assert_eq!(
+        common::content(&f),
+        common::data(8 << 20, 2),
+        "nothing lost"
+    );
+}
+
+#[test]
+fn hints_on_fds_without_a_page_cache_say_so() {
+    let (r, _w) = common::pipe();
+    match cache::advise(&r, 0, None, Advice::WillNeed).expect("advise pipe") {
+        Hint::Skipped(why) => assert!(
+            why.contains("pipe") && why.contains("no page cache"),
+            "{why}"
+        ),
+        Hint::Applied => panic!("a hint on a pipe applied"),
+    }
+    let res = cache::residency(&r, 0, None).expect("residency pipe");
+    assert_eq!((res.method, res.pages), (Method::None, 0));
+    assert_eq!(
+        cache::evict(&r, 0, None).expect("evict pipe").method,
+        Method::None
+    );
+    let proc = std::fs::File::open("/proc/version").expect("procfs");
+    assert!(
+        matches!(cache::advise(&proc, 0, None, Advice::DontNeed), Ok(Hint::Skipped(w)) if w.contains("procfs"))
+    );
+    let (a, _b) = common::tcp_pair();
+    assert!(matches!(
+        cache::readahead(&a, 0, None),
+        Ok(Hint::Skipped(_))
+    ));
+    // Every advice applies to a file.
+    let f = common::file_with(b"abc");
+    for &adv in Advice::ALL {
+        assert_eq!(
+            cache::advise(&f, 0, Some(3), adv).expect("advise"),
+            Hint::Applied,
+            "{adv}"
+        );
+        assert_eq!(adv.name().parse::<Advice>().expect("parse"), adv);
+    }
+    let e = "maybe".parse::<Advice>().expect_err("unknown");
+    assert_eq!(e.kind(), ErrorKind::Invalid);
+    assert!(e.message().contains("willneed"), "{e}");
+}
+
+#[test]
+fn drop_after_evicts_what_the_transfer_brought_in_and_keeps_what_was_there() {
+    for s in [
+        Strategy::Auto,
+        Strategy::ReadWrite,
+        Strategy::Sendfile,
+        Strategy::Splice,
+        Strategy::MmapWrite,
+    ] {
+        let n = 16 * MIB;
+        let src = cold_file(n, 3);
+        // The first quarter (and whatever readahead took with it) was hot before the transfer:
+        // exactly that must stay.
+        cache::warm(&src, 0, Some(n / 4)).expect("warm quarter");
+        let before = cache::residency(&src, 0, None).expect("residency before");
+        assert!(before.bitmap[..pages(n / 4) as usize]
+            .iter()
+            .all(|&b| b == 1));
+        let dst = common::empty_file();
+        let opts = Options {
+            strategy: s,
+            fallback: false,
+            cache: CachePolicy::DropAfter,
+            ..Options::default()
+        };
+        let r = zcopy::transfer(&src, &dst, &opts).unwrap_or_else(|e| panic!("{s}: {e}"));
+        assert_eq!(r.bytes, n);
+        let after = cache::residency(&src, 0, None).expect("residency");
+        for (i, (a, b)) in after.bitmap.iter().zip(&before.bitmap).enumerate() {
+            assert_eq!(
+                a, b,
+                "{s}: page {i} was {b} before and is {a} after ({} resident before, {} after)",
+                before.resident, after.resident
+            );
+        }
+        let d = cache::residency(&dst, 0, None).expect("dst residency");
+        assert_eq!(d.resident, 0, "{s}: destination pages left behind");
+        // Last: reading the destination back caches it again.
+        common::assert_bytes(
+            &common::content(&dst),
+            &common::data(n as usize, 3),
+            &format!("{s}"),
+        );
+    }
+    // To a pipe: the source's new pages go too.
+    let src = cold_file(4 * MIB, 4);
+    let sink = Sink::new(End::Pipe);
+    zcopy::transfer(
+        &src,
+        sink.fd(),
+        &Options {
+            cache: CachePolicy::DropAfter,
+            ..Options::default()
+        },
+    )
+    .expect("to pipe");
+    assert_eq!(sink.finish().len() as u64, 4 * MIB);
+    assert_eq!(
+        cache::residency(&src, 0, None).expect("residency").resident,
+        0
+    );
+}
+
+#[test]
+fn noreuse_and_sync_policies_copy_exact_bytes() {
+    let data = common::data(3_000_001, 5);
+    for cache in CachePolicy::ALL.iter().copied() {
+        for sync in SyncPolicy::ALL.iter().copied() {
+            let src = common::file_with(&data);
+            let dst = common::empty_file();
+            let opts = Options {
+                cache,
+                sync,
+                len: Some(data.len() as u64),
+                ..Options::default()
+            };
+            let r = zcopy::transfer(&src, &dst, &opts)
+                .unwrap_or_else(|e| panic!("{cache} {sync}: {e}"));
+            assert_eq!(r.bytes, data.len() as u64);
+            common::assert_bytes(&common::content(&dst), &data, &format!("{cache} {sync}"));
+        }
+        assert_eq!(cache.name().parse::<CachePolicy>().expect("parse"), cache);
+    }
+    // A sync is one more syscall (fdatasync or fsync) than none.
+    let count = |sync: SyncPolicy| {
+        let src = common::file_with(&data);
+        let dst = common::empty_file();
+        zcopy::transfer(
+            &src,
+            &dst,
+            &Options {
+                sync,
+                len: Some(data.len() as u64),
+                ..Options::default()
+            },
+        )
+        .expect("copy")
+        .syscalls
+    };
+    assert_eq!(count(SyncPolicy::Data), count(SyncPolicy::None) + 1);
+    assert_eq!(count(SyncPolicy::Full), count(SyncPolicy::None) + 1);
+    assert!("always".parse::<SyncPolicy>().is_err());
+}
+
+#[test]
+fn mincore_answers_when_cachestat_is_missing() {
+    common::run_child("test_cache::child_no_cachestat");
+}
+
+#[test]
+#[ignore = "run by mincore_answers_when_cachestat_is_missing in a child process"]
+fn child_no_cachestat() {
+    let name = "test_cache::child_no_cachestat";
+    if !common::in_child(name) {
+        return;
+    }
+    if let Err(why) = crate::test_seccomp::block(&[451], libc::ENOSYS) {
+        common::skip(name, &why);
+        common::child_done(name);
+        return;
+    }
+    let f = cold_file(8 * MIB, 6);
+    cache::warm(&f, 0, Some(2 * MIB)).expect("warm");
+    let r = cache::residency(&f, 0, None).expect("residency");
+    assert_eq!(r.method, Method::Mincore);
+    // The kernel's readahead may take a little more than the range.
+    assert!(
+        r.bitmap[..pages(2 * MIB) as usize].iter().all(|&b| b == 1),
+        "{}",
+        r.resident
+    );
+    assert!(
+        r.resident >= pages(2 * MIB) && r.resident < pages(8 * MIB),
+        "{}",
+        r.resident
+    );
+    common::child_done(name);
+}
+
+#[test]
+fn residency_never_lies_about_files_mincore_cannot_see() {
+    common::run_child("test_cache::child_not_owner");
+}
+
+/// As an unprivileged user reading a root-owned file, mincore would report every page resident
+/// (and recent kernels refuse cachestat): residency says it cannot see, never a false answer.
+#[test]
+#[ignore = "run by residency_never_lies_about_files_mincore_cannot_see in a child process"]
+fn child_not_owner() {
+    let name = "test_cache::child_not_owner";
+    if !common::in_child(name) {
+        return;
+    }
+    if !common::is_root() {
+        common::skip(
+            name,
+            "not root: cannot make a file this process does not own",
+        );
+        common::child_done(name);
+        return;
+    }
+    let f = cold_file(4 * MIB, 7);
+    let warmed = cache::warm(&f, 0, Some(MIB)).expect("warm");
+    let whole = cache::residency(&f, 0, None).expect("residency as root");
+    assert!(warmed.resident == pages(MIB) && whole.resident >= pages(MIB));
+    let ro = std::fs::File::open(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&f)
+    ))
+    .expect("reopen");
+    // SAFETY: dropping privileges in this child process only.
+    assert_eq!(unsafe { libc::setuid(65534) }, 0, "setuid nobody");
+    match cache::residency(&ro, 0, None) {
+        // A kernel whose cachestat still answers anyone: the bitmap is built page by page.
+        Ok(r) => {
+            assert_eq!(r.method, Method::Cachestat);
+            assert_eq!(r.resident, pages(MIB));
+            assert!(r.bitmap[..pages(MIB) as usize].iter().all(|&b| b == 1));
+            assert_eq!(
+                r.bitmap.iter().filter(|&&b| b == 1).count() as u64,
+                pages(MIB)
+            );
+        }
+        Err(e) => {
+            assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+            assert!(e.message().contains("cannot see"), "{e}");
+        }
+    }
+    crate::test_seccomp::block(&[451], libc::ENOSYS).expect("seccomp");
+    let e = cache::residency(&ro, 0, None).expect_err("cannot see");
+    assert_eq!(e.kind(), ErrorKind::Unsupported);
+    assert!(e.message().contains("mincore"), "{e}");
+    common::child_done(name);
+}
