@@ -32,7 +32,8 @@ enum Command {
         src: PathBuf,
         /// The destination path, or `-` for standard output.
         dst: PathBuf,
-        /// The technique: auto, read_write, mmap_write, sendfile, splice, copy_file_range, reflink.
+        /// The technique: auto, read_write, mmap_write, sendfile, splice, copy_file_range, reflink,
+        /// direct.
         #[arg(long, short, default_value = "auto")]
         strategy: String,
         /// Use exactly the named technique, or fail with "unsupported".
@@ -56,6 +57,9 @@ enum Command {
         /// Durability: none, data (fdatasync DST at the end), full (fsync).
         #[arg(long, default_value = "none")]
         sync: String,
+        /// With auto, copy files of at least this many bytes with O_DIRECT (nginx's directio).
+        #[arg(long)]
+        direct_threshold: Option<u64>,
         /// Print the Report as JSON.
         #[arg(long)]
         json: bool,
@@ -118,6 +122,7 @@ fn run(cmd: Command) -> Result<(), String> {
             chunk_size,
             cache,
             sync,
+            direct_threshold,
             json,
         } => {
             let strategy: Strategy = strategy.parse().map_err(describe)?;
@@ -132,6 +137,7 @@ fn run(cmd: Command) -> Result<(), String> {
                 fallback: !no_fallback,
                 cache,
                 sync,
+                direct_threshold,
                 ..Options::default()
             };
             let to_stdout = is_dash(&dst);

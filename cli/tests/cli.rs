@@ -134,7 +134,7 @@ fn probe_lists_every_technique() {
     assert!(!dst.exists(), "probe created the destination");
     let out = zcopy(&["probe", s(&src), s(&dst), "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(v.as_array().expect("array").len(), 6);
+    assert_eq!(v.as_array().expect("array").len(), 7);
 }
 
 #[test]
@@ -221,6 +221,17 @@ fn copy_with_cache_and_sync_policies() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v[0]["resident"], 0, "drop_after left source pages");
     assert_eq!(v[1]["resident"], 0, "drop_after left destination pages");
+    assert_eq!(std::fs::read(&dst).expect("read"), bytes);
+    let out = zcopy(&[
+        "copy",
+        s(&src),
+        s(&dst),
+        "--direct-threshold",
+        "1",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["strategy"], "direct");
     assert_eq!(std::fs::read(&dst).expect("read"), bytes);
     let out = zcopy(&["copy", s(&src), s(&dst), "--sync", "sometimes"]);
     assert!(!out.status.success());

@@ -29,6 +29,9 @@ pub enum Strategy {
     CopyFileRange,
     /// `FICLONERANGE`: the destination shares the source's extents; no data is copied.
     Reflink,
+    /// `O_DIRECT` reads (and writes where possible) through an aligned buffer, bypassing the
+    /// page cache.
+    Direct,
 }
 
 impl Strategy {
@@ -41,6 +44,7 @@ impl Strategy {
         Strategy::Splice,
         Strategy::CopyFileRange,
         Strategy::Reflink,
+        Strategy::Direct,
     ];
 
     /// Every concrete technique (all but `Auto`).
@@ -51,10 +55,11 @@ impl Strategy {
         Strategy::Splice,
         Strategy::CopyFileRange,
         Strategy::Reflink,
+        Strategy::Direct,
     ];
 
     /// The name every face uses: `auto`, `read_write`, `mmap_write`, `sendfile`, `splice`,
-    /// `copy_file_range`, `reflink`.
+    /// `copy_file_range`, `reflink`, `direct`.
     pub const fn name(self) -> &'static str {
         match self {
             Strategy::Auto => "auto",
@@ -64,6 +69,7 @@ impl Strategy {
             Strategy::Splice => "splice",
             Strategy::CopyFileRange => "copy_file_range",
             Strategy::Reflink => "reflink",
+            Strategy::Direct => "direct",
         }
     }
 }
@@ -227,6 +233,14 @@ pub struct Options<'a> {
     pub cache: CachePolicy,
     /// What it makes durable before returning (default [`SyncPolicy::None`]).
     pub sync: SyncPolicy,
+    /// Bytes from which Auto moves a file with [`Strategy::Direct`] (nginx's `directio`):
+    /// transfers of at least this many bytes (`len`, or what the source holds past the start)
+    /// bypass the page cache; smaller ones take the zero-copy techniques. `None` (the default):
+    /// never. On this project's machines O_DIRECT reads run at ~0.85 GB/s against ~1.45 GB/s for
+    /// cold buffered reads and far below hot cached copies, so the threshold pays only where
+    /// keeping other files cached matters more than this transfer's speed (large, read-once
+    /// files).
+    pub direct_threshold: Option<u64>,
 }
 
 impl<'a> Options<'a> {
@@ -261,6 +275,7 @@ impl Default for Options<'_> {
             cancel: None,
             cache: CachePolicy::Keep,
             sync: SyncPolicy::None,
+            direct_threshold: None,
         }
     }
 }
@@ -278,6 +293,7 @@ impl fmt::Debug for Options<'_> {
             .field("cancel", &self.cancel)
             .field("cache", &self.cache)
             .field("sync", &self.sync)
+            .field("direct_threshold", &self.direct_threshold)
             .finish()
     }
 }

@@ -303,16 +303,35 @@ pub(crate) fn auto_order(src: &Endpoint<'_>, dst: &Endpoint<'_>) -> &'static [St
 }
 
 /// The techniques to try, in order.
-fn candidates(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_>) -> Vec<Strategy> {
+fn candidates(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_>) -> Result<Vec<Strategy>> {
     let auto = auto_order(src, dst);
-    match opts.strategy {
+    let big = match opts.direct_threshold {
+        Some(t) if opts.strategy == Strategy::Auto && src.kind == Kind::File => {
+            let start = match opts.src_offset {
+                Some(o) => o,
+                None => crate::strategy::position(src)?,
+            };
+            opts.len.unwrap_or(src.size.saturating_sub(start)) >= t
+        }
+        _ => false,
+    };
+    if big {
+        // nginx's rule: at or above the threshold, bypass the page cache.
+        let list = std::iter::once(Strategy::Direct).chain(auto.iter().copied());
+        return Ok(if opts.fallback {
+            list.collect()
+        } else {
+            list.take(1).collect()
+        });
+    }
+    Ok(match opts.strategy {
         Strategy::Auto if opts.fallback => auto.to_vec(),
         Strategy::Auto => auto.iter().take(1).copied().collect(),
         named if opts.fallback => std::iter::once(named)
             .chain(auto.iter().copied().filter(|&s| s != named))
             .collect(),
         named => vec![named],
-    }
+    })
 }
 
 /// Runs a transfer between two classified endpoints. The counters of the report are left to the
@@ -348,7 +367,7 @@ fn run_techniques(
     opts: &Options<'_>,
     report: &mut Report,
 ) -> Result<()> {
-    let list = candidates(src, dst, opts);
+    let list = candidates(src, dst, opts)?;
     let mut job = Job::new(src, dst, opts);
     let mut last: Option<Error> = None;
     for (i, &strategy) in list.iter().enumerate() {

@@ -4,6 +4,7 @@
 mod common;
 
 mod test_cache;
+mod test_direct;
 mod test_plan;
 mod test_reflink;
 mod test_report;

@@ -45,26 +45,35 @@ fn warm_evict_and_half_read() {
     assert_eq!(r.resident, 0, "after evict");
 
     // Random access advice turns readahead off, so reading the first half caches exactly it.
+    // The kernel may still move a page (compaction) at the wrong moment: one retry.
     assert_eq!(
         cache::advise(&f, 0, None, Advice::Random).expect("advise"),
         Hint::Applied
     );
-    let mut buf = vec![0u8; MIB as usize];
-    for i in 0..32 {
-        f.read_exact_at(&mut buf, i * MIB).expect("read");
-    }
-    let r = cache::residency(&f, 0, None).expect("residency");
     let half = pages(32 * MIB) as usize;
-    assert!(
-        r.bitmap[..half].iter().all(|&b| b == 1),
-        "first half resident"
-    );
-    assert!(
-        r.bitmap[half..].iter().all(|&b| b == 0),
-        "second half not: {}",
-        r.resident
-    );
-    assert_eq!(r.resident, half as u64);
+    let mut buf = vec![0u8; MIB as usize];
+    let mut attempt = 0;
+    loop {
+        cache::evict(&f, 0, None).expect("evict");
+        for i in 0..32 {
+            f.read_exact_at(&mut buf, i * MIB).expect("read");
+        }
+        let r = cache::residency(&f, 0, None).expect("residency");
+        let wrong: Vec<usize> = (0..r.bitmap.len())
+            .filter(|&i| r.bitmap[i] != u8::from(i < half))
+            .collect();
+        if wrong.is_empty() && r.resident == half as u64 {
+            break;
+        }
+        attempt += 1;
+        assert!(
+            attempt < 2,
+            "pages off after reading the first half: {} of them, first {:?}; resident {}",
+            wrong.len(),
+            &wrong[..wrong.len().min(10)],
+            r.resident
+        );
+    }
     // A sub-range: the second half alone.
     let r = cache::residency(&f, 32 * MIB, Some(32 * MIB)).expect("range");
     assert_eq!((r.pages, r.resident), (pages(32 * MIB), 0));

@@ -17,6 +17,7 @@ use crate::report::CopyModel;
 use crate::sys;
 
 pub(crate) mod copy_file_range;
+pub(crate) mod direct;
 pub(crate) mod mmap_write;
 pub(crate) mod read_write;
 pub(crate) mod reflink;
@@ -47,6 +48,7 @@ pub(crate) fn technique(s: Strategy) -> Option<&'static Technique> {
         Strategy::Splice => &splice::TECHNIQUE,
         Strategy::CopyFileRange => &copy_file_range::TECHNIQUE,
         Strategy::Reflink => &reflink::TECHNIQUE,
+        Strategy::Direct => &direct::TECHNIQUE,
     })
 }
 

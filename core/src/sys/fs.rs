@@ -395,3 +395,38 @@ pub(crate) fn cachestat(fd: BorrowedFd<'_>, offset: u64, len: u64) -> io::Result
     })?;
     Ok(cs)
 }
+
+/// `statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN)` — the alignment O_DIRECT needs on this file:
+/// `Some((memory, offset))` in bytes, `Some((0, 0))` when the file does not support direct I/O,
+/// `None` when the kernel or filesystem does not report it (Linux < 6.1, some filesystems).
+///
+/// # References
+/// [man7 statx(2)](https://man7.org/linux/man-pages/man2/statx.2.html)
+pub(crate) fn dio_align(fd: BorrowedFd<'_>) -> io::Result<Option<(u32, u32)>> {
+    let mut stx = MaybeUninit::<libc::statx>::zeroed();
+    // SAFETY: the empty path is a valid C string; `stx` is valid for writes of one statx.
+    cvt(|| unsafe {
+        libc::statx(
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            libc::STATX_DIOALIGN,
+            stx.as_mut_ptr(),
+        )
+    })?;
+    // SAFETY: statx succeeded; the struct was zeroed, so fields it did not fill are 0.
+    let stx = unsafe { stx.assume_init() };
+    if stx.stx_mask & libc::STATX_DIOALIGN == 0 {
+        return Ok(None);
+    }
+    Ok(Some((stx.stx_dio_mem_align, stx.stx_dio_offset_align)))
+}
+
+/// Reads a small file whole (a sysfs attribute) through the counted wrappers.
+pub(crate) fn read_small(path: &CStr) -> io::Result<Vec<u8>> {
+    let fd = open(path, libc::O_RDONLY, 0)?;
+    let mut buf = vec![0u8; 64];
+    let n = read(fd.as_fd(), &mut buf)?;
+    buf.truncate(n);
+    Ok(buf)
+}
