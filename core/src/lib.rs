@@ -36,6 +36,7 @@ mod error;
 mod options;
 mod plan;
 mod report;
+mod sparse;
 mod strategy;
 mod sys;
 

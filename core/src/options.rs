@@ -241,6 +241,12 @@ pub struct Options<'a> {
     /// keeping other files cached matters more than this transfer's speed (large, read-once
     /// files).
     pub direct_threshold: Option<u64>,
+    /// Keep the holes of a sparse source file (the default, `true`): file → file, only its data
+    /// segments are moved (`SEEK_DATA`/`SEEK_HOLE`) and the destination gets holes where the
+    /// source has them, when the destination range starts at or past its end (so a hole reads
+    /// as zeros, not as old bytes). `false` writes the zeros. Costs nothing for files without
+    /// holes (they are told apart by `st_blocks` from the `fstat` already made).
+    pub sparse: bool,
 }
 
 impl<'a> Options<'a> {
@@ -276,6 +282,7 @@ impl Default for Options<'_> {
             cache: CachePolicy::Keep,
             sync: SyncPolicy::None,
             direct_threshold: None,
+            sparse: true,
         }
     }
 }
@@ -294,6 +301,7 @@ impl fmt::Debug for Options<'_> {
             .field("cache", &self.cache)
             .field("sync", &self.sync)
             .field("direct_threshold", &self.direct_threshold)
+            .field("sparse", &self.sparse)
             .finish()
     }
 }

@@ -70,6 +70,8 @@ pub(crate) struct Endpoint<'fd> {
     pub blksize: u64,
     /// The owner's uid.
     pub uid: u32,
+    /// 512-byte blocks allocated (`st_blocks`): fewer than the size means holes.
+    pub blocks: u64,
     /// For a socket: whether it is an IP one (see [`Endpoint::has_device`]).
     network: std::cell::OnceCell<bool>,
 }
@@ -111,6 +113,7 @@ impl<'fd> Endpoint<'fd> {
             rdev: st.st_rdev,
             blksize: st.st_blksize.max(0) as u64,
             uid: st.st_uid,
+            blocks: st.st_blocks.max(0) as u64,
             network: std::cell::OnceCell::new(),
         }
     }
@@ -375,9 +378,10 @@ fn run_techniques(
             continue;
         };
         report.strategy = strategy;
-        let before = job.moved;
+        let (before, holes_before) = (job.moved, job.holes);
         let outcome = try_one(tech, &mut job);
-        let moved_here = job.moved - before;
+        // Holes skipped cost no copies.
+        let moved_here = (job.moved - before) - (job.holes - holes_before);
         let model = (tech.model)(&job);
         report.cpu_copies_bytes += moved_here * model.cpu;
         report.dma_copies_bytes += moved_here * model.dma;
@@ -413,6 +417,9 @@ fn try_one(tech: &Technique, job: &mut Job<'_, '_>) -> Result<()> {
         return Err(e);
     }
     (tech.supports)(job).map_err(|why| Error::unsupported(format!("{}: {why}", tech.strategy)))?;
+    if crate::sparse::eligible(job)? {
+        return crate::sparse::run(tech, job);
+    }
     (tech.run)(job)
 }
 

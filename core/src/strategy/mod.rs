@@ -74,6 +74,10 @@ pub(crate) struct Job<'a, 'fd> {
     src_pos_pending: bool,
     /// Likewise for the destination.
     dst_pos_pending: bool,
+    /// Whether holes of a sparse source are kept (the `sparse` option).
+    pub sparse: bool,
+    /// Bytes skipped as holes (counted in `moved`, but no technique moved them).
+    pub holes: u64,
 }
 
 impl<'a, 'fd> Job<'a, 'fd> {
@@ -95,6 +99,8 @@ impl<'a, 'fd> Job<'a, 'fd> {
             reported: 0,
             src_pos_pending: false,
             dst_pos_pending: false,
+            sparse: opts.sparse,
+            holes: 0,
         }
     }
 
@@ -141,6 +147,22 @@ impl<'a, 'fd> Job<'a, 'fd> {
     pub(crate) fn advance(&mut self, n: usize) {
         let n = n as u64;
         self.moved += n;
+        if let Some(o) = &mut self.src_off {
+            *o += n;
+        }
+        if let Some(o) = &mut self.dst_off {
+            *o += n;
+        }
+        if let Some(r) = &mut self.remaining {
+            *r = r.saturating_sub(n);
+        }
+    }
+
+    /// Accounts for `n` bytes of a hole: left unwritten in the destination, which reads them as
+    /// zeros (see `sparse`).
+    pub(crate) fn skip(&mut self, n: u64) {
+        self.moved += n;
+        self.holes += n;
         if let Some(o) = &mut self.src_off {
             *o += n;
         }

@@ -1,0 +1,91 @@
+//! Keeping holes: a file→file transfer of a sparse source moves only its data segments
+//! (`SEEK_DATA`/`SEEK_HOLE`) and leaves holes in the destination, so the copy has the same
+//! size and no more allocated blocks than the source. Not a technique: a wrapper that runs the
+//! technique once per data segment.
+
+use crate::error::{Error, Result};
+use crate::plan::Kind;
+use crate::strategy::{Job, Technique};
+use crate::sys;
+
+/// Whether the job should keep the source's holes: asked for (`sparse`, the default), file →
+/// file, a source with holes (fewer allocated bytes than its size: free to check), a destination
+/// that is not `O_APPEND` and whose range starts at or past its end (so a skipped hole reads as
+/// zeros, never as old bytes).
+pub(crate) fn eligible(job: &mut Job<'_, '_>) -> Result<bool> {
+    let (src, dst) = (job.src, job.dst);
+    if !job.sparse || src.kind != Kind::File || dst.kind != Kind::File || dst.append() {
+        return Ok(false);
+    }
+    if src.blocks.saturating_mul(512) >= src.size {
+        return Ok(false);
+    }
+    Ok(job.dst_offset()? >= dst.size)
+}
+
+/// Runs `tech` over each data segment and skips the holes between them.
+pub(crate) fn run(tech: &Technique, job: &mut Job<'_, '_>) -> Result<()> {
+    let limit = job.remaining;
+    let start = job.moved;
+    let mut skipped_last = false;
+    loop {
+        let off = job.src_offset()?;
+        let left = limit.map(|l| l - (job.moved - start));
+        if left == Some(0) {
+            break;
+        }
+        let data = match seek(job, off, libc::SEEK_DATA)? {
+            Some(d) => d,
+            None => {
+                // No data after `off`: the rest of the file is a hole.
+                let hole = job
+                    .src
+                    .size
+                    .saturating_sub(off)
+                    .min(left.unwrap_or(u64::MAX));
+                skipped_last = hole > 0;
+                job.skip(hole);
+                break;
+            }
+        };
+        let hole = (data - off).min(left.unwrap_or(u64::MAX));
+        job.skip(hole);
+        if left.is_some_and(|l| hole >= l) {
+            skipped_last = hole > 0;
+            break;
+        }
+        let end = seek(job, data, libc::SEEK_HOLE)?.unwrap_or(job.src.size);
+        let segment = (end - data).min(left.map_or(u64::MAX, |l| l - hole));
+        job.remaining = Some(segment);
+        let before = job.moved;
+        let outcome = (tech.run)(job);
+        let moved = job.moved - before;
+        job.remaining = limit.map(|l| l - (job.moved - start));
+        outcome?;
+        skipped_last = false;
+        if moved < segment {
+            break; // the source ended early (it shrank)
+        }
+    }
+    job.remaining = limit.map(|l| l - (job.moved - start));
+    if skipped_last {
+        // The source ends in a hole: give the destination the same size.
+        let end = job.dst_off.unwrap_or(0);
+        sys::fs::ftruncate(job.dst.fd, end)
+            .map_err(|e| Error::os(e, format_args!("ftruncate of {} to {end}", job.dst.name)))?;
+    }
+    Ok(())
+}
+
+/// `lseek(src, off, whence)` for SEEK_DATA/SEEK_HOLE; `None` for ENXIO (no data past `off`).
+fn seek(job: &Job<'_, '_>, off: u64, whence: i32) -> Result<Option<u64>> {
+    let o = i64::try_from(off).map_err(|_| Error::invalid("offset past 2^63 - 1"))?;
+    match sys::fs::lseek(job.src.fd, o, whence) {
+        Ok(p) => Ok(Some(p)),
+        Err(e) if e.raw_os_error() == Some(libc::ENXIO) => Ok(None),
+        Err(e) => Err(Error::os(
+            e,
+            format_args!("lseek(SEEK_DATA/SEEK_HOLE) on {}", job.src.name),
+        )),
+    }
+}
