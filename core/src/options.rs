@@ -32,6 +32,8 @@ pub enum Strategy {
     /// `O_DIRECT` reads (and writes where possible) through an aligned buffer, bypassing the
     /// page cache.
     Direct,
+    /// `send(MSG_ZEROCOPY)` to an IP socket from pinned user buffers.
+    MsgZerocopy,
 }
 
 impl Strategy {
@@ -45,6 +47,7 @@ impl Strategy {
         Strategy::CopyFileRange,
         Strategy::Reflink,
         Strategy::Direct,
+        Strategy::MsgZerocopy,
     ];
 
     /// Every concrete technique (all but `Auto`).
@@ -56,10 +59,11 @@ impl Strategy {
         Strategy::CopyFileRange,
         Strategy::Reflink,
         Strategy::Direct,
+        Strategy::MsgZerocopy,
     ];
 
     /// The name every face uses: `auto`, `read_write`, `mmap_write`, `sendfile`, `splice`,
-    /// `copy_file_range`, `reflink`, `direct`.
+    /// `copy_file_range`, `reflink`, `direct`, `msg_zerocopy`.
     pub const fn name(self) -> &'static str {
         match self {
             Strategy::Auto => "auto",
@@ -70,6 +74,7 @@ impl Strategy {
             Strategy::CopyFileRange => "copy_file_range",
             Strategy::Reflink => "reflink",
             Strategy::Direct => "direct",
+            Strategy::MsgZerocopy => "msg_zerocopy",
         }
     }
 }

@@ -385,6 +385,9 @@ fn run_techniques(
         let model = (tech.model)(&job);
         report.cpu_copies_bytes += moved_here * model.cpu;
         report.dma_copies_bytes += moved_here * model.dma;
+        report.cpu_copies_bytes += std::mem::take(&mut job.extra_cpu_copies);
+        report.zerocopy_sends = job.zerocopy_sends;
+        report.zerocopy_copied = job.zerocopy_copied;
         report.bytes = job.moved;
         match outcome {
             Ok(()) => {

@@ -52,6 +52,11 @@ pub struct Report {
     pub cpu_copies_bytes: u64,
     /// Modelled bytes copied by DMA (device ↔ memory: disk or NIC).
     pub dma_copies_bytes: u64,
+    /// `send(MSG_ZEROCOPY)` calls made (the `msg_zerocopy` technique; 0 otherwise).
+    pub zerocopy_sends: u64,
+    /// Of those, the ones whose completion said the kernel copied the data after all (on
+    /// loopback, every one).
+    pub zerocopy_copied: u64,
 }
 
 /// Modelled copies per byte moved: (CPU copies, DMA copies).

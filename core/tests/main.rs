@@ -13,3 +13,4 @@ mod test_sparse;
 mod test_strategy;
 mod test_sys;
 mod test_transfer;
+mod test_zerocopy;

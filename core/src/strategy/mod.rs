@@ -19,6 +19,7 @@ use crate::sys;
 pub(crate) mod copy_file_range;
 pub(crate) mod direct;
 pub(crate) mod mmap_write;
+pub(crate) mod msg_zerocopy;
 pub(crate) mod read_write;
 pub(crate) mod reflink;
 pub(crate) mod sendfile;
@@ -49,6 +50,7 @@ pub(crate) fn technique(s: Strategy) -> Option<&'static Technique> {
         Strategy::CopyFileRange => &copy_file_range::TECHNIQUE,
         Strategy::Reflink => &reflink::TECHNIQUE,
         Strategy::Direct => &direct::TECHNIQUE,
+        Strategy::MsgZerocopy => &msg_zerocopy::TECHNIQUE,
     })
 }
 
@@ -78,6 +80,12 @@ pub(crate) struct Job<'a, 'fd> {
     pub sparse: bool,
     /// Bytes skipped as holes (counted in `moved`, but no technique moved them).
     pub holes: u64,
+    /// CPU-copied bytes beyond the technique's model (MSG_ZEROCOPY sends the kernel copied).
+    pub extra_cpu_copies: u64,
+    /// `send(MSG_ZEROCOPY)` calls made.
+    pub zerocopy_sends: u64,
+    /// Of those, completions the kernel flagged as copied.
+    pub zerocopy_copied: u64,
 }
 
 impl<'a, 'fd> Job<'a, 'fd> {
@@ -101,6 +109,9 @@ impl<'a, 'fd> Job<'a, 'fd> {
             dst_pos_pending: false,
             sparse: opts.sparse,
             holes: 0,
+            extra_cpu_copies: 0,
+            zerocopy_sends: 0,
+            zerocopy_copied: 0,
         }
     }
 

@@ -39,3 +39,144 @@ pub(crate) fn socket_domain(fd: BorrowedFd<'_>) -> io::Result<i32> {
     })?;
     Ok(domain)
 }
+
+/// `getsockopt(fd, level, name)` for an int option.
+///
+/// # References
+/// [man7 getsockopt(2)](https://man7.org/linux/man-pages/man2/getsockopt.2.html)
+pub(crate) fn get_int(fd: BorrowedFd<'_>, level: i32, name: i32) -> io::Result<i32> {
+    let mut v: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `v` and `len` are valid for writes and `len` holds v's size.
+    cvt(|| unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&mut v as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    })?;
+    Ok(v)
+}
+
+/// `setsockopt(fd, level, name, &value)` for an int option.
+///
+/// # References
+/// [man7 setsockopt(2)](https://man7.org/linux/man-pages/man2/setsockopt.2.html)
+pub(crate) fn set_int(fd: BorrowedFd<'_>, level: i32, name: i32, value: i32) -> io::Result<()> {
+    // SAFETY: the kernel reads one int from `value` during the call.
+    cvt(|| unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    })
+    .map(drop)
+}
+
+/// `send(fd, ptr, len, flags | MSG_NOSIGNAL)` from memory the caller vouches for. With
+/// `MSG_ZEROCOPY` the kernel pins the pages and reads them later: they must not change until the
+/// send's completion arrives on the error queue ([`zerocopy_completions`]).
+///
+/// # Safety
+/// `ptr..ptr+len` must be readable memory of this process for the whole call (and, with
+/// `MSG_ZEROCOPY`, unchanged until the completion).
+///
+/// # References
+/// [man7 send(2)](https://man7.org/linux/man-pages/man2/send.2.html),
+/// [MSG_ZEROCOPY](https://docs.kernel.org/networking/msg_zerocopy.html)
+pub(crate) unsafe fn send_raw(
+    fd: BorrowedFd<'_>,
+    ptr: *const u8,
+    len: usize,
+    flags: i32,
+) -> io::Result<usize> {
+    // SAFETY: the caller guarantees the range is readable.
+    cvt(|| unsafe { libc::send(fd.as_raw_fd(), ptr.cast(), len, flags | libc::MSG_NOSIGNAL) })
+        .map(|n| n as usize)
+}
+
+/// A range of MSG_ZEROCOPY sends the kernel is done with: ids `first..=last` (send calls
+/// numbered from 0 per socket), and whether the kernel copied the data after all.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Completion {
+    pub first: u32,
+    pub last: u32,
+    pub copied: bool,
+}
+
+/// `recvmsg(fd, MSG_ERRQUEUE | MSG_DONTWAIT)` until the error queue is empty: the MSG_ZEROCOPY
+/// completions queued so far. Other error-queue messages are returned as errors (`ee_errno`).
+///
+/// # References
+/// [man7 recvmsg(2)](https://man7.org/linux/man-pages/man2/recvmsg.2.html),
+/// [MSG_ZEROCOPY](https://docs.kernel.org/networking/msg_zerocopy.html)
+pub(crate) fn zerocopy_completions(
+    fd: BorrowedFd<'_>,
+    out: &mut Vec<Completion>,
+) -> io::Result<()> {
+    /// `SO_EE_ORIGIN_ZEROCOPY` and `SO_EE_CODE_ZEROCOPY_COPIED` (linux/errqueue.h; not in libc).
+    const ORIGIN_ZEROCOPY: u8 = 5;
+    const CODE_COPIED: u8 = 1;
+    loop {
+        let mut control = [0u64; 16]; // 128 bytes, aligned for cmsghdr
+                                      // SAFETY: an all-zero msghdr is valid; the pointers set below outlive the call.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&control) as _;
+        // SAFETY: `msg` describes only `control`, valid for writes for the whole call.
+        let r = cvt(|| unsafe {
+            libc::recvmsg(
+                fd.as_raw_fd(),
+                &mut msg,
+                libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT,
+            )
+        });
+        match r {
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        // SAFETY: CMSG_* walk the control buffer the kernel filled, within msg_controllen.
+        let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
+        while !cmsg.is_null() {
+            // SAFETY: `cmsg` points to a header inside `control`.
+            let hdr = unsafe { &*cmsg };
+            let is_err = (hdr.cmsg_level == libc::SOL_IP && hdr.cmsg_type == libc::IP_RECVERR)
+                || (hdr.cmsg_level == libc::SOL_IPV6 && hdr.cmsg_type == libc::IPV6_RECVERR);
+            if is_err {
+                // SAFETY: an IP_RECVERR message carries a sock_extended_err; read unaligned.
+                let ee: libc::sock_extended_err =
+                    unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast()) };
+                if ee.ee_origin == ORIGIN_ZEROCOPY {
+                    out.push(Completion {
+                        first: ee.ee_info,
+                        last: ee.ee_data,
+                        copied: ee.ee_code & CODE_COPIED != 0,
+                    });
+                } else if ee.ee_errno != 0 {
+                    return Err(io::Error::from_raw_os_error(ee.ee_errno as i32));
+                }
+            }
+            // SAFETY: as above.
+            cmsg = unsafe { libc::CMSG_NXTHDR(&msg, cmsg) };
+        }
+    }
+}
+
+/// `poll([{fd, 0}], 1, timeout_ms)` — sleeps until the socket's error queue (POLLERR) has
+/// something, or the timeout; returns whether it has.
+pub(crate) fn wait_errqueue(fd: BorrowedFd<'_>, timeout_ms: i32) -> io::Result<bool> {
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: `p` is one valid pollfd for the whole call.
+    let n = cvt(|| unsafe { libc::poll(&mut p, 1, timeout_ms) })?;
+    Ok(n > 0 && p.revents & libc::POLLERR != 0)
+}

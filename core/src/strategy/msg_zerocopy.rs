@@ -1,0 +1,244 @@
+//! `msg_zerocopy`: `send(MSG_ZEROCOPY)` to an IP socket from user buffers the kernel pins
+//! instead of copying; each buffer is held until its completion arrives on the socket's error
+//! queue.
+//!
+//! The source is read into a ring of page-aligned buffers (`read`/`pread`: one CPU copy from the
+//! page cache), each sent with `MSG_ZEROCOPY`. `SO_ZEROCOPY` is switched on for the transfer
+//! and back off afterwards if it was off. Completions the kernel flags as copied (it copies
+//! anyway on loopback and when the NIC cannot gather) are counted in the Report
+//! (`zerocopy_copied`) and their bytes added to its CPU copies. `ENOBUFS` (the socket's
+//! pinned-memory budget is spent) sends that chunk with an ordinary copying `send`.
+//! Unix sockets and pipes cannot do it: Unsupported.
+//!
+//! Copy model: 1 CPU copy per byte (source → user buffer) plus one per byte the kernel copied;
+//! one DMA copy at each end backed by a device. Syscalls: 2 per chunk, plus the completions'
+//! `recvmsg` and `poll` calls.
+
+use std::collections::VecDeque;
+use std::os::fd::AsFd;
+
+use super::{dma_ends, Job, Technique};
+use crate::error::{Error, ErrorKind, Result};
+use crate::options::Strategy;
+use crate::plan::Kind;
+use crate::report::CopyModel;
+use crate::sys;
+use crate::sys::mm::AnonBuffer;
+use crate::sys::net::Completion;
+
+/// Bytes per send (one ring slot).
+pub(crate) const DEFAULT_CHUNK: u64 = 256 * 1024;
+/// Buffers in flight at most.
+const SLOTS: usize = 8;
+/// How long to wait for the last completions before returning (a peer that stopped reading).
+const DRAIN_MS: i32 = 2000;
+
+pub(crate) const TECHNIQUE: Technique = Technique {
+    strategy: Strategy::MsgZerocopy,
+    family: None,
+    supports,
+    run,
+    model: |job| CopyModel {
+        cpu: 1,
+        dma: dma_ends(job),
+    },
+};
+
+fn supports(job: &Job<'_, '_>) -> std::result::Result<(), String> {
+    if job.dst.kind != Kind::Socket {
+        return Err(format!(
+            "sends to sockets only; {} is {}",
+            job.dst.name, job.dst.kind
+        ));
+    }
+    Ok(())
+}
+
+fn unsupported(job: &Job<'_, '_>, why: &str, errno: i32) -> Error {
+    Error::new(
+        ErrorKind::Unsupported,
+        Some(errno),
+        format!("msg_zerocopy: {} {why}", job.dst.name),
+    )
+}
+
+/// One send in flight: the ring slot it reads from and its length.
+struct InFlight {
+    slot: usize,
+    len: u64,
+}
+
+fn run(job: &mut Job<'_, '_>) -> Result<()> {
+    let dst = job.dst.fd;
+    match sys::net::socket_domain(dst) {
+        Ok(libc::AF_INET | libc::AF_INET6) => {}
+        Ok(_) => {
+            return Err(unsupported(
+                job,
+                "is not an IP socket (MSG_ZEROCOPY needs TCP or UDP)",
+                libc::EOPNOTSUPP,
+            ))
+        }
+        Err(e) => {
+            return Err(Error::os(
+                e,
+                format_args!("getsockopt(SO_DOMAIN) on {}", job.dst.name),
+            ))
+        }
+    }
+    let was_on = sys::net::get_int(dst, libc::SOL_SOCKET, libc::SO_ZEROCOPY).map_err(|e| {
+        unsupported(
+            job,
+            &format!("has no SO_ZEROCOPY ({e})"),
+            e.raw_os_error().unwrap_or(libc::EOPNOTSUPP),
+        )
+    })?;
+    if was_on == 0 {
+        sys::net::set_int(dst, libc::SOL_SOCKET, libc::SO_ZEROCOPY, 1).map_err(|e| {
+            unsupported(
+                job,
+                &format!("refuses SO_ZEROCOPY ({e})"),
+                e.raw_os_error().unwrap_or(libc::EOPNOTSUPP),
+            )
+        })?;
+    }
+    let result = pump(job);
+    if was_on == 0 {
+        let _ = sys::net::set_int(dst, libc::SOL_SOCKET, libc::SO_ZEROCOPY, 0);
+    }
+    result
+}
+
+fn pump(job: &mut Job<'_, '_>) -> Result<()> {
+    let chunk = job.chunk.unwrap_or(DEFAULT_CHUNK).max(4096);
+    let slot_len = usize::try_from(chunk).map_err(|_| Error::invalid("chunk_size too large"))?;
+    let mut ring = AnonBuffer::new(slot_len * SLOTS)
+        .map_err(|e| Error::os(e, "mmap of the MSG_ZEROCOPY buffers"))?;
+    let base = ring.as_mut_slice().as_mut_ptr();
+    let mut busy = [0u32; SLOTS]; // sends in flight per slot
+    let mut fifo: VecDeque<InFlight> = VecDeque::new();
+    let mut done: Vec<Completion> = Vec::new();
+    let mut next = 0usize;
+    let result = (|| -> Result<()> {
+        while let Some(n) = job.next_chunk(chunk)? {
+            let n = n.min(slot_len);
+            // The next slot in ring order; wait until the kernel is done with it.
+            while busy[next] > 0 {
+                reap(job, &mut fifo, &mut busy, &mut done, true)?;
+            }
+            // SAFETY: slot `next` lies inside the ring mapping and no send is in flight from it.
+            let slot =
+                unsafe { std::slice::from_raw_parts_mut(base.add(next * slot_len), slot_len) };
+            let got = match job.src_off {
+                Some(o) => sys::fs::pread(job.src.fd, &mut slot[..n], o),
+                None => sys::fs::read(job.src.fd, &mut slot[..n]),
+            }
+            .map_err(|e| Error::os(e, format_args!("read from {}", job.src.name)))?;
+            if got == 0 {
+                return Ok(());
+            }
+            let mut sent = 0;
+            while sent < got {
+                // SAFETY: the range is inside the slot, which stays mapped and unchanged until
+                // its sends complete (busy count) or the ring is dropped after the transfer.
+                let r = unsafe {
+                    sys::net::send_raw(
+                        job.dst.fd,
+                        slot.as_ptr().add(sent),
+                        got - sent,
+                        libc::MSG_ZEROCOPY,
+                    )
+                };
+                match r {
+                    Ok(k) => {
+                        busy[next] += 1;
+                        fifo.push_back(InFlight {
+                            slot: next,
+                            len: k as u64,
+                        });
+                        job.zerocopy_sends += 1;
+                        job.advance(k);
+                        sent += k;
+                    }
+                    Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                        // Out of pinned-memory budget: this piece goes by an ordinary send.
+                        // SAFETY: as above; without MSG_ZEROCOPY the kernel copies at once.
+                        let k = unsafe {
+                            sys::net::send_raw(job.dst.fd, slot.as_ptr().add(sent), got - sent, 0)
+                        }
+                        .map_err(|e| Error::os(e, format_args!("send to {}", job.dst.name)))?;
+                        job.extra_cpu_copies += k as u64;
+                        job.advance(k);
+                        sent += k;
+                    }
+                    Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
+                        if job.give_back_src(got - sent)? {
+                            return Err(Error::os(
+                                e,
+                                format_args!("send to {} (non-blocking)", job.dst.name),
+                            ));
+                        }
+                        sys::net::wait_writable(job.dst.fd)
+                            .map_err(|e| Error::os(e, format_args!("poll on {}", job.dst.name)))?;
+                    }
+                    Err(e) => {
+                        job.give_back_src(got - sent)?;
+                        return Err(Error::os(e, format_args!("send to {}", job.dst.name)));
+                    }
+                }
+            }
+            reap(job, &mut fifo, &mut busy, &mut done, false)?;
+            next = (next + 1) % SLOTS;
+        }
+        Ok(())
+    })();
+    // Collect the last completions (bounded: a peer that stopped reading never acks). The ring
+    // may be unmapped with sends in flight: the kernel holds its own references to the pages.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(DRAIN_MS as u64);
+    while !fifo.is_empty() && std::time::Instant::now() < deadline {
+        if !sys::net::wait_errqueue(job.dst.fd, DRAIN_MS).unwrap_or(false) {
+            break;
+        }
+        if reap(job, &mut fifo, &mut busy, &mut done, false).is_err() {
+            break;
+        }
+    }
+    drop(ring);
+    result
+}
+
+/// Takes the completions queued (waiting for one first when `wait`), frees their slots in send
+/// order, and counts the copied ones.
+fn reap(
+    job: &mut Job<'_, '_>,
+    fifo: &mut VecDeque<InFlight>,
+    busy: &mut [u32; SLOTS],
+    done: &mut Vec<Completion>,
+    wait: bool,
+) -> Result<()> {
+    if wait {
+        let ready = sys::net::wait_errqueue(job.dst.fd.as_fd(), -1)
+            .map_err(|e| Error::os(e, format_args!("poll on {}", job.dst.name)))?;
+        debug_assert!(ready);
+    }
+    done.clear();
+    sys::net::zerocopy_completions(job.dst.fd, done).map_err(|e| {
+        Error::os(
+            e,
+            format_args!("MSG_ZEROCOPY completion on {}", job.dst.name),
+        )
+    })?;
+    for c in done.iter() {
+        // TCP completes sends in order: each id in the range retires the oldest send.
+        let count = c.last.wrapping_sub(c.first).wrapping_add(1);
+        for _ in 0..count {
+            let Some(f) = fifo.pop_front() else { break };
+            busy[f.slot] -= 1;
+            if c.copied {
+                job.zerocopy_copied += 1;
+                job.extra_cpu_copies += f.len;
+            }
+        }
+    }
+    Ok(())
+}
