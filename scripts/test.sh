@@ -27,9 +27,27 @@ echo "== cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps -q
 echo "== cargo test"
 cargo test --workspace 2>&1 | tee target/test.log
+echo "== C: header, tests/c (shared, static, ASan+UBSan, valgrind), examples"
+bash scripts/test-c.sh 2>&1 | tee target/test-c.log
+echo "== Go: go vet, go test, examples/go"
+bash scripts/test-go.sh 2>&1 | tee target/test-go.log
+echo "== Python: pip install ./py, pytest, stubtest, mypy, examples, the notebook"
+bash scripts/test-py.sh 2>&1 | tee target/test-py.log
 echo "== the main job, small"
 bash scripts/demo.sh 8M
 
-passed=$(grep -Eo '[0-9]+ passed' target/test.log | awk '{s+=$1} END {print s+0}')
-failed=$(grep -Eo '[0-9]+ failed' target/test.log | awk '{s+=$1} END {print s+0}')
-echo "rust: $passed passed, $failed failed"
+count() { grep -Eo "[0-9]+ $1" "${@:2}" | awk '{s+=$1} END {print s+0}'; }
+rust_p=$(count passed target/test.log); rust_f=$(count failed target/test.log)
+echo "rust: $rust_p passed, $rust_f failed"
+passed=$rust_p failed=$rust_f
+for log in target/test-c.log target/test-go.log; do
+  line=$(grep -E '^(c|go): [0-9]+ passed, [0-9]+ failed$' "$log" | tail -1)
+  echo "$line"
+  passed=$((passed + $(echo "$line" | awk '{print $2}')))
+  failed=$((failed + $(echo "$line" | awk '{print $4}')))
+done
+py_p=$(grep -E '^[0-9]+ passed' target/test-py.log | tail -1 | awk '{print $1}')
+py_f=$(grep -Eo '[0-9]+ failed' target/test-py.log | tail -1 | awk '{print $1}')
+echo "python: ${py_p:-0} passed, ${py_f:-0} failed"
+passed=$((passed + ${py_p:-0})); failed=$((failed + ${py_f:-0}))
+echo "all: $passed passed, $failed failed"

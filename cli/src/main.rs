@@ -33,7 +33,7 @@ enum Command {
         /// The destination path, or `-` for standard output.
         dst: PathBuf,
         /// The technique: auto, read_write, mmap_write, sendfile, splice, copy_file_range, reflink,
-        /// direct, msg_zerocopy.
+        /// direct, io_uring, msg_zerocopy.
         #[arg(long, short, default_value = "auto")]
         strategy: String,
         /// Use exactly the named technique, or fail with "unsupported".

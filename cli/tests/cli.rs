@@ -134,7 +134,7 @@ fn probe_lists_every_technique() {
     assert!(!dst.exists(), "probe created the destination");
     let out = zcopy(&["probe", s(&src), s(&dst), "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(v.as_array().expect("array").len(), 8);
+    assert_eq!(v.as_array().expect("array").len(), 9);
 }
 
 #[test]

@@ -119,6 +119,9 @@ pub enum Method {
 }
 
 impl Method {
+    /// Every method.
+    pub const ALL: &'static [Method] = &[Method::Cachestat, Method::Mincore, Method::None];
+
     /// `cachestat`, `mincore` or `none`.
     pub const fn name(self) -> &'static str {
         match self {
@@ -207,6 +210,19 @@ fn resolve(
     len: Option<u64>,
 ) -> Result<std::result::Result<Range<'_>, String>> {
     let ep = Endpoint::classify(fd, "")?;
+    if ep.flags & libc::O_PATH != 0 {
+        return Err(Error::invalid(format!(
+            "{} is an O_PATH descriptor, which has no page cache to ask about",
+            ep.name
+        )));
+    }
+    if ep.kind == Kind::Directory {
+        return Err(Error::new(
+            ErrorKind::Invalid,
+            Some(libc::EISDIR),
+            format!("{} is a directory", ep.name),
+        ));
+    }
     if let Some(why) = uncached(&ep) {
         return Ok(Err(why));
     }

@@ -34,6 +34,8 @@ pub enum Strategy {
     Direct,
     /// `send(MSG_ZEROCOPY)` to an IP socket from pinned user buffers.
     MsgZerocopy,
+    /// Reads and writes kept in flight through an io_uring.
+    IoUring,
 }
 
 impl Strategy {
@@ -47,6 +49,7 @@ impl Strategy {
         Strategy::CopyFileRange,
         Strategy::Reflink,
         Strategy::Direct,
+        Strategy::IoUring,
         Strategy::MsgZerocopy,
     ];
 
@@ -59,11 +62,12 @@ impl Strategy {
         Strategy::CopyFileRange,
         Strategy::Reflink,
         Strategy::Direct,
+        Strategy::IoUring,
         Strategy::MsgZerocopy,
     ];
 
     /// The name every face uses: `auto`, `read_write`, `mmap_write`, `sendfile`, `splice`,
-    /// `copy_file_range`, `reflink`, `direct`, `msg_zerocopy`.
+    /// `copy_file_range`, `reflink`, `direct`, `io_uring`, `msg_zerocopy`.
     pub const fn name(self) -> &'static str {
         match self {
             Strategy::Auto => "auto",
@@ -75,6 +79,7 @@ impl Strategy {
             Strategy::Reflink => "reflink",
             Strategy::Direct => "direct",
             Strategy::MsgZerocopy => "msg_zerocopy",
+            Strategy::IoUring => "io_uring",
         }
     }
 }

@@ -17,6 +17,7 @@ fn serves(s: Strategy, src: End, dst: End) -> bool {
         Strategy::Sendfile => src == End::File || (dst == End::Pipe && src != End::Pipe),
         Strategy::CopyFileRange => src == End::File && dst == End::File,
         Strategy::Reflink => false,
+        Strategy::IoUring => src == End::File,
         _ => unreachable!(),
     }
 }
@@ -122,6 +123,11 @@ fn sendfile_every_pair() {
 #[test]
 fn splice_every_pair() {
     all_cases(Strategy::Splice);
+}
+
+#[test]
+fn io_uring_every_pair() {
+    all_cases(Strategy::IoUring);
 }
 
 #[test]

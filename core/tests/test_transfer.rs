@@ -702,3 +702,46 @@ fn procfs_sources_fall_back_from_copy_file_range() {
     assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
     assert_eq!(common::content(&dst), b"");
 }
+
+#[test]
+fn offsets_past_the_end_move_nothing() {
+    for s in FILE_FILE {
+        let src = common::file_with(b"short");
+        let dst = common::empty_file();
+        for len in [None, Some(10)] {
+            let r = zcopy::transfer(
+                &src,
+                &dst,
+                &Options {
+                    src_offset: Some(100),
+                    len,
+                    ..strict(s)
+                },
+            )
+            .unwrap_or_else(|e| panic!("{s}: {e}"));
+            assert_eq!(r.bytes, 0, "{s}");
+        }
+        assert_eq!(common::content(&dst), b"");
+    }
+}
+
+#[test]
+fn a_cancel_flag_set_by_the_progress_callback_stops_that_chunk() {
+    let data = common::data(1 << 20, 17);
+    let src = common::file_with(&data);
+    let dst = common::empty_file();
+    let flag = AtomicBool::new(false);
+    let progress = |_: u64| {
+        flag.store(true, Ordering::SeqCst);
+        true
+    };
+    let opts = Options {
+        chunk_size: Some(65536),
+        progress: Some(&progress),
+        cancel: Some(&flag),
+        ..strict(Strategy::ReadWrite)
+    };
+    let e = zcopy::transfer(&src, &dst, &opts).expect_err("cancelled");
+    assert_eq!(e.kind(), ErrorKind::Cancelled);
+    assert_eq!(e.bytes_moved(), 65536);
+}

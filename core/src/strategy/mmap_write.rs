@@ -41,7 +41,7 @@ fn supports(job: &Job<'_, '_>) -> std::result::Result<(), String> {
 fn run(job: &mut Job<'_, '_>) -> Result<()> {
     let page = sys::mm::page_size();
     let mut size = job.src.size;
-    job.src_offset()?;
+    let start = job.src_offset()?;
     loop {
         let Some(n) = job.next_chunk(DEFAULT_WINDOW)? else {
             return Ok(());
@@ -50,12 +50,13 @@ fn run(job: &mut Job<'_, '_>) -> Result<()> {
         if off >= size {
             // At the size seen so far: the file may have grown (follow it) or shrunk.
             size = current_size(job)?;
-            if off > size {
+            if off > size && off > start {
+                // Bytes past the new end were sent (the mapping's last page reads as zeros).
                 return Err(Error::new(
                     ErrorKind::Io,
                     Some(libc::EFAULT),
                     format!(
-                        "{} shrank to {size} bytes during mmap_write, below the {off} bytes already sent",
+                        "{} shrank to {size} bytes during mmap_write, after bytes up to offset {off} had been sent",
                         job.src.name
                     ),
                 ));

@@ -18,6 +18,7 @@ use crate::sys;
 
 pub(crate) mod copy_file_range;
 pub(crate) mod direct;
+pub(crate) mod io_uring;
 pub(crate) mod mmap_write;
 pub(crate) mod msg_zerocopy;
 pub(crate) mod read_write;
@@ -51,6 +52,7 @@ pub(crate) fn technique(s: Strategy) -> Option<&'static Technique> {
         Strategy::Reflink => &reflink::TECHNIQUE,
         Strategy::Direct => &direct::TECHNIQUE,
         Strategy::MsgZerocopy => &msg_zerocopy::TECHNIQUE,
+        Strategy::IoUring => &io_uring::TECHNIQUE,
     })
 }
 
@@ -132,14 +134,7 @@ impl<'a, 'fd> Job<'a, 'fd> {
     /// Calls the progress callback (when bytes moved since the last call) and checks the cancel
     /// flag.
     pub(crate) fn checkpoint(&mut self) -> Result<()> {
-        if let Some(cancel) = self.cancel {
-            if cancel.load(Ordering::Relaxed) {
-                return Err(Error::cancelled(format!(
-                    "transfer cancelled by the cancel flag after {} bytes",
-                    self.moved
-                )));
-            }
-        }
+        // Progress first: a cancel flag set from inside the callback stops this very chunk.
         if self.moved > self.reported {
             self.reported = self.moved;
             if let Some(progress) = self.progress {
@@ -149,6 +144,14 @@ impl<'a, 'fd> Job<'a, 'fd> {
                         self.moved
                     )));
                 }
+            }
+        }
+        if let Some(cancel) = self.cancel {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(Error::cancelled(format!(
+                    "transfer cancelled by the cancel flag after {} bytes",
+                    self.moved
+                )));
             }
         }
         Ok(())
@@ -264,9 +267,15 @@ pub(crate) enum Family {
     Sendfile = 0,
     Splice = 1,
     CopyFileRange = 2,
+    IoUring = 3,
 }
 
-static BLOCKED: [AtomicI32; 3] = [AtomicI32::new(0), AtomicI32::new(0), AtomicI32::new(0)];
+static BLOCKED: [AtomicI32; 4] = [
+    AtomicI32::new(0),
+    AtomicI32::new(0),
+    AtomicI32::new(0),
+    AtomicI32::new(0),
+];
 
 impl Family {
     fn nr(self) -> libc::c_long {
@@ -274,6 +283,7 @@ impl Family {
             Family::Sendfile => libc::SYS_sendfile,
             Family::Splice => libc::SYS_splice,
             Family::CopyFileRange => libc::SYS_copy_file_range,
+            Family::IoUring => libc::SYS_io_uring_setup,
         }
     }
 
@@ -285,6 +295,9 @@ impl Family {
             Family::Sendfile => [-1, -1, 0, 1, 0, 0],
             // splice(fd_in, off_in, fd_out, off_out, len, flags), and copy_file_range alike
             Family::Splice | Family::CopyFileRange => [-1, 0, -1, 0, 1, 0],
+            // io_uring_setup(entries, params): 0 entries and no params fail with EINVAL or
+            // EFAULT where allowed; a disabled io_uring (the sysctl) or a filter says EPERM/ENOSYS.
+            Family::IoUring => [0, 0, 0, 0, 0, 0],
         }
     }
 
@@ -293,6 +306,7 @@ impl Family {
             Family::Sendfile => "sendfile",
             Family::Splice => "splice",
             Family::CopyFileRange => "copy_file_range",
+            Family::IoUring => "io_uring",
         }
     }
 

@@ -12,6 +12,7 @@ pub(crate) mod mm;
 pub(crate) mod net;
 pub(crate) mod pipe;
 pub(crate) mod process;
+pub(crate) mod uring;
 
 thread_local! {
     static SYSCALLS: Cell<u64> = const { Cell::new(0) };

@@ -1,0 +1,147 @@
+//! `io_uring`: cancellation and errors with requests in flight, non-blocking destinations, and
+//! io_uring refused by a seccomp filter.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::common::{self, End, Sink};
+use zcopy::{ErrorKind, Options, Strategy};
+
+fn strict() -> Options<'static> {
+    Options {
+        strategy: Strategy::IoUring,
+        fallback: false,
+        ..Options::default()
+    }
+}
+
+#[test]
+fn stop_with_requests_in_flight_leaves_an_exact_prefix() {
+    let data = common::data(32 << 20, 1);
+    let src = common::file_with(&data);
+    let dst = common::empty_file();
+    let calls = AtomicU64::new(0);
+    let progress = |_: u64| calls.fetch_add(1, Ordering::SeqCst) < 3;
+    let opts = Options {
+        chunk_size: Some(256 * 1024),
+        progress: Some(&progress),
+        ..strict()
+    };
+    let e = zcopy::transfer(&src, &dst, &opts).expect_err("stopped");
+    assert_eq!(e.kind(), ErrorKind::Cancelled, "{e}");
+    let k = e.bytes_moved();
+    assert!(k > 0 && k < data.len() as u64, "{k}");
+    assert_eq!(common::pos(&src), k, "source position at the prefix");
+    assert_eq!(common::pos(&dst), k, "destination position at the prefix");
+    common::assert_bytes(&common::content(&dst), &data[..k as usize], "prefix");
+}
+
+#[test]
+fn nonblocking_streams_are_left_to_techniques_that_return() {
+    let data = common::data(16 << 20, 2);
+    let src = common::file_with(&data);
+    let (a, b) = std::os::unix::net::UnixStream::pair().expect("pair");
+    a.set_nonblocking(true).expect("nonblocking");
+    let e = zcopy::transfer(&src, &a, &strict()).expect_err("io_uring would wait");
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    assert!(e.message().contains("non-blocking"), "{e}");
+    // With fallback, a technique that returns its progress takes over.
+    let e = zcopy::transfer(
+        &src,
+        &a,
+        &Options {
+            strategy: Strategy::IoUring,
+            ..Options::default()
+        },
+    )
+    .expect_err("peer not reading");
+    assert!(e.is_would_block(), "{e}");
+    let k = e.bytes_moved();
+    drop(a);
+    let mut got = Vec::new();
+    std::io::Read::read_to_end(&mut &b, &mut got).expect("drain");
+    common::assert_bytes(
+        &got,
+        &data[..k as usize],
+        "prefix over a non-blocking socket",
+    );
+}
+
+#[test]
+fn peer_gone_is_an_error_with_the_count() {
+    let data = common::data(8 << 20, 3);
+    let src = common::file_with(&data);
+    let (c, s) = common::tcp_pair();
+    drop(s);
+    let e = zcopy::transfer(&src, &c, &strict()).expect_err("peer gone");
+    assert!(
+        matches!(e.errno(), Some(libc::EPIPE | libc::ECONNRESET)),
+        "{e:?}"
+    );
+    assert_eq!(common::pos(&src), e.bytes_moved());
+}
+
+#[test]
+fn append_and_stream_destinations() {
+    let data = common::data((2 << 20) + 3, 4);
+    let src = common::file_with(&data);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("log");
+    std::fs::write(&path, b"head").expect("write");
+    let log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .expect("append");
+    zcopy::transfer(&src, &log, &strict()).expect("to O_APPEND");
+    let mut want = b"head".to_vec();
+    want.extend_from_slice(&data);
+    common::assert_bytes(&std::fs::read(&path).expect("read"), &want, "appended");
+    let sink = Sink::new(End::Pipe);
+    let src = common::file_with(&data);
+    zcopy::transfer(&src, sink.fd(), &strict()).expect("to pipe");
+    common::assert_bytes(&sink.finish(), &data, "to pipe");
+}
+
+#[test]
+fn refused_io_uring_falls_back() {
+    common::run_child("test_io_uring::child_refused");
+}
+
+#[test]
+#[ignore = "run by refused_io_uring_falls_back in a child process"]
+fn child_refused() {
+    let name = "test_io_uring::child_refused";
+    if !common::in_child(name) {
+        return;
+    }
+    if let Err(why) = crate::test_seccomp::block(&[libc::SYS_io_uring_setup], libc::EPERM) {
+        common::skip(name, &why);
+        common::child_done(name);
+        return;
+    }
+    let data = common::data(1 << 20, 5);
+    let src = common::file_with(&data);
+    let dst = common::empty_file();
+    let e = zcopy::transfer(&src, &dst, &strict()).expect_err("strict io_uring");
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    assert!(e.message().contains("io_uring"), "{e}");
+    assert_eq!(common::content(&dst), b"");
+    let r = zcopy::transfer(
+        &src,
+        &dst,
+        &Options {
+            strategy: Strategy::IoUring,
+            ..Options::default()
+        },
+    )
+    .expect("fallback");
+    assert_eq!(r.fallbacks[0].strategy, Strategy::IoUring);
+    assert!(
+        r.fallbacks[0]
+            .reason
+            .contains("not available in this process"),
+        "{:?}",
+        r.fallbacks
+    );
+    common::assert_bytes(&common::content(&dst), &data, "after fallback");
+    common::child_done(name);
+}

@@ -1,0 +1,74 @@
+//! # zcopy-ffi: the C ABI of zcopy
+//!
+//! Builds `libzcopy.so` (SONAME `libzcopy.so.0`) and `libzcopy.a`; `include/zcopy.h` is generated
+//! from this crate's doc comments by cbindgen (`ZCOPY_BLESS=1 cargo test -p zcopy-ffi --test
+//! header` regenerates it; the same test fails when it is stale).
+//!
+//! This crate only translates: C integers and structs into the engine's types, the engine's
+//! results and errors into `zc_status`, a per-thread message and errno, and `zc_report`. Every
+//! behaviour comes from the `zcopy` crate.
+//!
+//! The rules every exported function keeps (rustls-ffi's and libgit2's):
+//! - its body runs inside one panic boundary ([`status::boundary`]): a panic becomes `ZC_PANIC`,
+//!   never an unwind into C;
+//! - it checks every pointer before use (`NULL` → `ZC_NULL_POINTER`) and every integer that
+//!   stands for an enum (an unknown value → `ZC_INVALID`); it never reads a C `bool` or enum
+//!   field as a Rust `bool` or enum, so no bit pattern a caller can pass is undefined behaviour;
+//! - structs that may grow begin with `size_t struct_size`: the library reads and writes only
+//!   that many bytes (see [`sized`]);
+//! - a call that succeeds leaves `errno` as it found it; one that fails sets it to
+//!   `zc_last_errno()` when that is not 0.
+
+#![warn(missing_docs)]
+#![allow(non_camel_case_types)]
+
+// The header lists the functions in this order (cbindgen follows the source): errors first,
+// then names, options, transfers, the page cache.
+mod status;
+
+mod strategy;
+
+mod options;
+
+mod report;
+
+mod transfer;
+
+mod cache;
+
+mod names;
+mod sized;
+
+pub use cache::{
+    zc_advice, zc_advise, zc_evict, zc_method, zc_readahead, zc_residency, zc_residency_info,
+    zc_warm, ZC_ADVICE_DONTNEED, ZC_ADVICE_NOREUSE, ZC_ADVICE_NORMAL, ZC_ADVICE_RANDOM,
+    ZC_ADVICE_SEQUENTIAL, ZC_ADVICE_WILLNEED, ZC_METHOD_CACHESTAT, ZC_METHOD_MINCORE,
+    ZC_METHOD_NONE,
+};
+pub use options::{
+    zc_cache, zc_options, zc_options_default, zc_progress_fn, zc_sparse, zc_sync,
+    ZC_CACHE_DROP_AFTER, ZC_CACHE_KEEP, ZC_CACHE_NOREUSE, ZC_SPARSE_KEEP_HOLES,
+    ZC_SPARSE_WRITE_ZEROS, ZC_SYNC_DATA, ZC_SYNC_FULL, ZC_SYNC_NONE,
+};
+pub use report::{zc_fallback, zc_report, zc_support, ZC_MAX_FALLBACKS, ZC_REASON_SIZE};
+pub use status::{zc_last_errno, zc_last_error, zc_status};
+pub use strategy::{
+    zc_strategy, zc_strategy_from_name, zc_strategy_name, ZC_STRATEGY_AUTO,
+    ZC_STRATEGY_COPY_FILE_RANGE, ZC_STRATEGY_DIRECT, ZC_STRATEGY_IO_URING, ZC_STRATEGY_MMAP_WRITE,
+    ZC_STRATEGY_MSG_ZEROCOPY, ZC_STRATEGY_READ_WRITE, ZC_STRATEGY_REFLINK, ZC_STRATEGY_SENDFILE,
+    ZC_STRATEGY_SPLICE,
+};
+pub use transfer::{zc_copy_file, zc_probe, zc_transfer};
+
+use std::ffi::c_char;
+
+/// The library's version, `"MAJOR.MINOR.PATCH"` (the same as `ZCOPY_VERSION_STRING` in the header
+/// the program was compiled with, unless a newer compatible library was installed since).
+///
+/// Returns a static NUL-terminated string; never `NULL`. Does not touch `errno` or the last
+/// error.
+#[no_mangle]
+pub extern "C" fn zc_version() -> *const c_char {
+    const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
+    status::guard(c"".as_ptr(), || VERSION.as_ptr().cast())
+}

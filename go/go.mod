@@ -1,0 +1,3 @@
+module zcopy.dev/zcopy
+
+go 1.19

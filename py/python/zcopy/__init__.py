@@ -1,0 +1,59 @@
+"""zcopy: move bytes between file descriptors by every technique Linux offers, and report what
+it cost.
+
+>>> import zcopy
+>>> with open("big.iso", "rb") as src, open("copy.iso", "wb") as dst:  # doctest: +SKIP
+...     report = zcopy.transfer(src, dst)
+>>> report.strategy, report.bytes, report.syscalls  # doctest: +SKIP
+('copy_file_range', 67108864, 11)
+
+Functions: :func:`transfer` (fds and file objects), :func:`copy_file` (paths), :func:`probe`
+(which techniques can serve a pair, and why not), :func:`strategies` (the technique names); for
+the page cache, :func:`residency` (what of a file is cached), :func:`advise` (posix_fadvise),
+:func:`evict` and :func:`warm`.
+Every transfer returns a :class:`Report`. Errors are :class:`ZcopyError` (an ``OSError``; OS
+failures are also the matching built-in such as ``FileNotFoundError``), :class:`UnsupportedError`
+and :class:`CancelledError`; each carries ``.bytes_moved``.
+
+The experiments of the zero-copy literature, run on this machine: ``from zcopy import
+experiments`` (pandas and matplotlib optional).
+
+The work is done by a Rust engine (the ``zcopy`` crate); this package translates arguments,
+types and errors.
+"""
+
+from ._zcopy import (
+    CancelledError,
+    Report,
+    Residency,
+    Support,
+    UnsupportedError,
+    ZcopyError,
+    __version__,
+    advise,
+    copy_file,
+    evict,
+    probe,
+    residency,
+    strategies,
+    transfer,
+    warm,
+)
+
+__all__ = [
+    "CancelledError",
+    "Report",
+    "Residency",
+    "Support",
+    "UnsupportedError",
+    "ZcopyError",
+    "__version__",
+    "advise",
+    "copy_file",
+    "evict",
+    "probe",
+    "residency",
+    "strategies",
+    "transfer",
+    "warm",
+]

@@ -1,0 +1,280 @@
+"""Type stubs of the extension module behind the ``zcopy`` package (checked by mypy.stubtest)."""
+
+from collections.abc import Callable
+from os import PathLike
+from typing import Any, ClassVar, Literal, Protocol, final
+
+__all__ = [
+    "__version__",
+    "transfer",
+    "copy_file",
+    "probe",
+    "strategies",
+    "residency",
+    "advise",
+    "evict",
+    "warm",
+    "Report",
+    "Support",
+    "Residency",
+    "ZcopyError",
+    "UnsupportedError",
+    "CancelledError",
+    "ZcopyBlockingIOError",
+    "ZcopyChildProcessError",
+    "ZcopyConnectionError",
+    "ZcopyBrokenPipeError",
+    "ZcopyConnectionAbortedError",
+    "ZcopyConnectionRefusedError",
+    "ZcopyConnectionResetError",
+    "ZcopyFileExistsError",
+    "ZcopyFileNotFoundError",
+    "ZcopyInterruptedError",
+    "ZcopyIsADirectoryError",
+    "ZcopyNotADirectoryError",
+    "ZcopyPermissionError",
+    "ZcopyProcessLookupError",
+    "ZcopyTimeoutError",
+    "ZcopyValueError",
+]
+__version__: str
+
+class _HasFileno(Protocol):
+    def fileno(self) -> int: ...
+
+class _Event(Protocol):
+    def is_set(self) -> bool: ...
+
+#: An endpoint of ``transfer`` and ``probe``: an int fd, or a file, socket or pipe object.
+_Fd = int | _HasFileno
+#: A path for ``copy_file``.
+_Path = str | bytes | PathLike[str] | PathLike[bytes]
+#: ``progress=``: a callable given the bytes moved so far (False stops), or True for a tqdm bar.
+_Progress = Callable[[int], object] | bool | None
+#: Strategy names (``strategies()`` lists those this build has).
+_Strategy = Literal[
+    "auto",
+    "read_write",
+    "mmap_write",
+    "sendfile",
+    "splice",
+    "copy_file_range",
+    "reflink",
+    "direct",
+    "io_uring",
+    "msg_zerocopy",
+]
+_Cache = Literal["keep", "drop_after", "noreuse"]
+_Sync = Literal["none", "data", "full"]
+_Advice = Literal["normal", "sequential", "random", "willneed", "dontneed", "noreuse"]
+#: The file of a page-cache function: an fd, a file object, or a path.
+_File = _Fd | _Path
+
+def transfer(
+    src: _Fd,
+    dst: _Fd,
+    *,
+    strategy: _Strategy | str | None = "auto",
+    src_offset: int | None = None,
+    dst_offset: int | None = None,
+    length: int | None = None,
+    chunk_size: int | None = None,
+    fallback: bool = True,
+    progress: _Progress = None,
+    cancel: _Event | None = None,
+    cache: _Cache | None = "keep",
+    sync: _Sync | None = "none",
+    direct_threshold: int | None = None,
+    sparse: bool = True,
+) -> Report:
+    """Move bytes from ``src`` to ``dst`` and report what it cost."""
+
+def copy_file(
+    src: _Path,
+    dst: _Path,
+    *,
+    strategy: _Strategy | str | None = "auto",
+    src_offset: int | None = None,
+    dst_offset: int | None = None,
+    length: int | None = None,
+    chunk_size: int | None = None,
+    fallback: bool = True,
+    progress: _Progress = None,
+    cancel: _Event | None = None,
+    cache: _Cache | None = "keep",
+    sync: _Sync | None = "none",
+    direct_threshold: int | None = None,
+    sparse: bool = True,
+) -> Report:
+    """Copy the file at ``src`` to ``dst`` (created or truncated) and report what it cost."""
+
+def probe(src: _Fd, dst: _Fd) -> list[Support]:
+    """Which techniques can serve ``src`` -> ``dst``, and for the others why not."""
+
+def strategies() -> list[str]:
+    """The names ``strategy=`` accepts, "auto" first."""
+
+def residency(f: _File, offset: int = 0, length: int | None = None) -> Residency:
+    """How much of ``f`` is in the page cache."""
+
+def advise(f: _File, advice: _Advice | str, offset: int = 0, length: int = 0) -> bool:
+    """posix_fadvise: True when the kernel took the hint, False when ``f`` has no page cache."""
+
+def evict(f: _File, offset: int = 0, length: int | None = None) -> Residency:
+    """Drop ``f`` from the page cache (dirty pages written back first); what stays resident."""
+
+def warm(f: _File, offset: int = 0, length: int | None = None) -> Residency:
+    """Bring ``f`` into the page cache and wait for it; its residency afterwards."""
+
+@final
+class Report:
+    """What one transfer did and cost."""
+
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    @property
+    def bytes(self) -> int:
+        """Bytes moved to the destination."""
+    @property
+    def strategy(self) -> str:
+        """The technique that moved them."""
+    @property
+    def fallbacks(self) -> list[tuple[str, str]]:
+        """Techniques tried before ``strategy``, as ``(strategy, reason)``."""
+    @property
+    def elapsed_ns(self) -> int:
+        """Wall-clock time of the call, in nanoseconds."""
+    @property
+    def syscalls(self) -> int:
+        """Syscalls the engine made for the call."""
+    @property
+    def mode_switches(self) -> int:
+        """User/kernel mode switches: two per syscall."""
+    @property
+    def user_cpu_ns(self) -> int:
+        """User CPU time of the calling thread, in nanoseconds."""
+    @property
+    def sys_cpu_ns(self) -> int:
+        """Kernel CPU time of the calling thread, in nanoseconds."""
+    @property
+    def voluntary_ctx_switches(self) -> int:
+        """Times the calling thread gave up the CPU waiting."""
+    @property
+    def involuntary_ctx_switches(self) -> int:
+        """Times the scheduler took the CPU from the calling thread."""
+    @property
+    def cpu_copies_bytes(self) -> int:
+        """Modelled bytes copied by a CPU."""
+    @property
+    def dma_copies_bytes(self) -> int:
+        """Modelled bytes copied by DMA (disk or NIC)."""
+    @property
+    def zerocopy_sends(self) -> int:
+        """``send(MSG_ZEROCOPY)`` calls made (msg_zerocopy only)."""
+    @property
+    def zerocopy_copied(self) -> int:
+        """Of those, the ones the kernel copied after all."""
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a dict, in DESIGN.md's order."""
+    def __eq__(self, value: object, /) -> bool: ...
+
+@final
+class Support:
+    """Whether one technique can serve a pair of fds (from ``probe``)."""
+
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    @property
+    def strategy(self) -> str:
+        """The technique's name."""
+    @property
+    def supported(self) -> bool:
+        """Whether it can serve the pair."""
+    @property
+    def reason(self) -> str:
+        """Why not (empty when supported)."""
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a dict."""
+    def __eq__(self, value: object, /) -> bool: ...
+
+@final
+class Residency:
+    """How much of a range of a file is in the page cache."""
+
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    @property
+    def pages(self) -> int:
+        """Pages in the range."""
+    @property
+    def resident(self) -> int:
+        """Pages of the range in the page cache."""
+    @property
+    def ratio(self) -> float:
+        """``resident / pages`` (0.0 for an empty range)."""
+    @property
+    def bitmap(self) -> bytes:
+        """One byte per page, 1 = resident."""
+    @property
+    def method(self) -> str:
+        """``"cachestat"``, ``"mincore"`` or ``"none"`` (no page cache)."""
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a dict."""
+    def __eq__(self, value: object, /) -> bool: ...
+
+class ZcopyError(OSError):
+    """A zcopy call failed; ``.bytes_moved`` tells how far it got."""
+
+    bytes_moved: int
+    report: Report | None
+
+class UnsupportedError(ZcopyError):
+    """The technique asked for cannot serve this pair (fallback=False), or none can."""
+
+class CancelledError(ZcopyError):
+    """Stopped by the progress callback or the cancel event (errno ECANCELED)."""
+
+class ZcopyValueError(ZcopyError, ValueError):
+    """A bad argument found by the engine: a ValueError and a ZcopyError."""
+
+class ZcopyBlockingIOError(ZcopyError, BlockingIOError):
+    """A zcopy failure that is also a BlockingIOError (EAGAIN: a non-blocking fd would block)."""
+
+class ZcopyChildProcessError(ZcopyError, ChildProcessError):
+    """A zcopy failure that is also a ChildProcessError."""
+
+class ZcopyConnectionError(ZcopyError, ConnectionError):
+    """A zcopy failure that is also a ConnectionError."""
+
+class ZcopyBrokenPipeError(ZcopyError, BrokenPipeError):
+    """A zcopy failure that is also a BrokenPipeError (EPIPE: the reader is gone)."""
+
+class ZcopyConnectionAbortedError(ZcopyError, ConnectionAbortedError):
+    """A zcopy failure that is also a ConnectionAbortedError."""
+
+class ZcopyConnectionRefusedError(ZcopyError, ConnectionRefusedError):
+    """A zcopy failure that is also a ConnectionRefusedError."""
+
+class ZcopyConnectionResetError(ZcopyError, ConnectionResetError):
+    """A zcopy failure that is also a ConnectionResetError."""
+
+class ZcopyFileExistsError(ZcopyError, FileExistsError):
+    """A zcopy failure that is also a FileExistsError."""
+
+class ZcopyFileNotFoundError(ZcopyError, FileNotFoundError):
+    """A zcopy failure that is also a FileNotFoundError (ENOENT)."""
+
+class ZcopyInterruptedError(ZcopyError, InterruptedError):
+    """A zcopy failure that is also an InterruptedError."""
+
+class ZcopyIsADirectoryError(ZcopyError, IsADirectoryError):
+    """A zcopy failure that is also an IsADirectoryError."""
+
+class ZcopyNotADirectoryError(ZcopyError, NotADirectoryError):
+    """A zcopy failure that is also a NotADirectoryError."""
+
+class ZcopyPermissionError(ZcopyError, PermissionError):
+    """A zcopy failure that is also a PermissionError (EACCES, EPERM)."""
+
+class ZcopyProcessLookupError(ZcopyError, ProcessLookupError):
+    """A zcopy failure that is also a ProcessLookupError."""
+
+class ZcopyTimeoutError(ZcopyError, TimeoutError):
+    """A zcopy failure that is also a TimeoutError."""

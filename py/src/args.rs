@@ -1,0 +1,517 @@
+//! Arguments as Python users pass them: fds, file objects and paths for the endpoints; keyword
+//! arguments for the options.
+
+use std::ffi::OsStr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyString};
+
+use crate::errors;
+
+/// One side of a transfer: a duplicate of the caller's fd, held for the duration of the call,
+/// so a file another thread closes meanwhile never receives bytes meant for it (its number may
+/// be reused at once); the caller's fd is never closed.
+pub(crate) struct End<'py> {
+    /// How the engine's messages name it: `"src"` or `"dst"` ("src fd 7"); `""` for the file of
+    /// a page-cache function (" fd 7").
+    role: &'static str,
+    /// The duplicate the engine works on (`F_DUPFD_CLOEXEC`; it shares the caller's file
+    /// description, so the position and flags are the caller's).
+    pub fd: OwnedFd,
+    /// The caller's fd number, for messages.
+    user_fd: RawFd,
+    /// A file object, when one was passed and it can seek: its position is kept in step with
+    /// the bytes moved.
+    seekable_obj: Option<Bound<'py, PyAny>>,
+    /// The path zcopy opened, for a page-cache function given one.
+    path: Option<PathBuf>,
+}
+
+/// `io::Error`'s text without its " (os error N)" suffix (the errno travels separately).
+fn strip_os_suffix(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.rfind(" (os error ") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+/// How a message names an fd zcopy made, and how the caller knows it: `("src fd 12", "src fd 5")`
+/// (a duplicate of the caller's fd 5), or `(" fd 12", " /data/big.iso")` (a path zcopy opened).
+pub(crate) type Rename = (String, String);
+
+/// `s` with every name of an fd zcopy made replaced by the caller's name for it.
+pub(crate) fn rename(s: &str, renames: &[Rename]) -> String {
+    let mut out = s.to_string();
+    for (from, to) in renames {
+        if from == to {
+            continue;
+        }
+        let mut result = String::with_capacity(out.len());
+        let mut rest = out.as_str();
+        while let Some(i) = rest.find(from.as_str()) {
+            let after = &rest[i + from.len()..];
+            result.push_str(&rest[..i]);
+            // "src fd 12" must not match the start of "src fd 123".
+            if after.starts_with(|c: char| c.is_ascii_digit()) {
+                result.push_str(from);
+            } else {
+                result.push_str(to);
+            }
+            rest = after;
+        }
+        result.push_str(rest);
+        out = result;
+    }
+    out
+}
+
+fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type()
+        .fully_qualified_name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".to_string())
+}
+
+/// Whether `obj` is a path: `str`, `bytes`, or an `os.PathLike`.
+fn is_path(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
+    Ok(obj.is_instance_of::<PyString>()
+        || obj.is_instance_of::<PyBytes>()
+        || obj.hasattr(pyo3::intern!(obj.py(), "__fspath__"))?)
+}
+
+/// `F_DUPFD_CLOEXEC`: a duplicate of `fd` that the caller's `close` cannot affect.
+fn duplicate(py: Python<'_>, fd: RawFd, role: &str) -> PyResult<OwnedFd> {
+    // SAFETY: fcntl with F_DUPFD_CLOEXEC reads no memory; on a bad fd it fails with EBADF.
+    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if new < 0 {
+        let errno = std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EBADF);
+        let message = if errno == libc::EBADF {
+            format!("{role} fd {fd} is not an open file descriptor")
+        } else {
+            format!(
+                "cannot duplicate {role} fd {fd}: {}",
+                std::io::Error::from_raw_os_error(errno)
+            )
+        };
+        return Err(errors::os_error(py, errno, &message));
+    }
+    // SAFETY: fcntl just returned this fd, newly made and owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+/// `lseek(fd, 0, SEEK_CUR)`: the position of the file description.
+fn position(fd: &OwnedFd) -> std::io::Result<u64> {
+    // SAFETY: lseek reads no memory; the fd is open (we own it).
+    let pos = unsafe { libc::lseek(fd.as_raw_fd(), 0, libc::SEEK_CUR) };
+    if pos < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(pos as u64)
+}
+
+impl<'py> End<'py> {
+    /// Resolves a `src` or `dst` argument of `func`: an int fd or an object with `fileno()`.
+    /// A file object is flushed first (a writer's buffered bytes go out before zcopy's).
+    pub(crate) fn resolve(
+        obj: &Bound<'py, PyAny>,
+        role: &'static str,
+        func: &str,
+    ) -> PyResult<End<'py>> {
+        let py = obj.py();
+        if obj.is_instance_of::<PyBool>() {
+            return Err(PyTypeError::new_err(format!(
+                "{role} must be a file descriptor or a file object, not a bool"
+            )));
+        }
+        if obj.is_instance_of::<PyInt>() {
+            let fd: RawFd = obj.extract().map_err(|_| {
+                PyOverflowError::new_err(format!(
+                    "{role} fd {obj} is out of range for a file descriptor"
+                ))
+            })?;
+            let dup = duplicate(py, fd, role)?;
+            return Ok(End {
+                role,
+                fd: dup,
+                user_fd: fd,
+                seekable_obj: None,
+                path: None,
+            });
+        }
+        if is_path(obj)? {
+            return Err(PyTypeError::new_err(format!(
+                "{func}() takes open files or file descriptors, and {role} is a path ({}): open it \
+                 first, or use zcopy.copy_file() to copy one path to another",
+                obj.repr()?
+            )));
+        }
+        let fileno = pyo3::intern!(py, "fileno");
+        if !obj.hasattr(fileno)? {
+            return Err(PyTypeError::new_err(format!(
+                "{role} must be a file descriptor (int) or an object with fileno() (a file, a \
+                 socket), not {}",
+                type_name(obj)
+            )));
+        }
+        let fd: RawFd = match obj.call_method0(fileno) {
+            Ok(fd) => fd.extract().map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "{role}.fileno() returned {}, not a file descriptor",
+                    fd.repr().map(|r| r.to_string()).unwrap_or_default()
+                ))
+            })?,
+            Err(e) => {
+                let unsupported = py.import("io")?.getattr("UnsupportedOperation")?;
+                if e.matches(py, unsupported)? {
+                    let err = PyTypeError::new_err(format!(
+                        "{role} is {}, which has no file descriptor: zcopy moves bytes between \
+                         file descriptors (files, pipes, sockets); write in-memory data with \
+                         its own methods",
+                        type_name(obj)
+                    ));
+                    err.set_cause(py, Some(e));
+                    return Err(err);
+                }
+                return Err(e);
+            }
+        };
+        if obj.hasattr(pyo3::intern!(py, "flush"))? {
+            obj.call_method0(pyo3::intern!(py, "flush"))?;
+        }
+        let seekable = obj.hasattr(pyo3::intern!(py, "seekable"))?
+            && obj.hasattr(pyo3::intern!(py, "tell"))?
+            && obj.hasattr(pyo3::intern!(py, "seek"))?
+            && obj
+                .call_method0(pyo3::intern!(py, "seekable"))?
+                .is_truthy()?;
+        let dup = duplicate(py, fd, role)?;
+        Ok(End {
+            role,
+            fd: dup,
+            user_fd: fd,
+            seekable_obj: seekable.then(|| obj.clone()),
+            path: None,
+        })
+    }
+
+    /// The file argument of a page-cache function (`func`): as [`End::resolve`], and a path
+    /// too, opened read-only for the call.
+    pub(crate) fn resolve_file(obj: &Bound<'py, PyAny>, func: &str) -> PyResult<End<'py>> {
+        if !is_path(obj)? {
+            let mut end = End::resolve(obj, "f", func)?;
+            end.role = "";
+            return Ok(end);
+        }
+        let path = path(obj, "f", func)?;
+        let file = std::fs::File::open(&path).map_err(|e| {
+            errors::os_error(
+                obj.py(),
+                e.raw_os_error().unwrap_or(libc::EIO),
+                &format!("cannot open {}: {}", path.display(), strip_os_suffix(&e)),
+            )
+        })?;
+        let fd = OwnedFd::from(file);
+        Ok(End {
+            role: "",
+            user_fd: fd.as_raw_fd(),
+            fd,
+            seekable_obj: None,
+            path: Some(path),
+        })
+    }
+
+    /// How messages should name this end.
+    pub(crate) fn rename(&self) -> Rename {
+        let from = format!("{} fd {}", self.role, self.fd.as_raw_fd());
+        match &self.path {
+            Some(p) => (from, format!("{} {}", self.role, p.display())),
+            None => (from, format!("{} fd {}", self.role, self.user_fd)),
+        }
+    }
+
+    /// For a seekable file object read from its position: the object's own idea of its
+    /// position (`tell()`, which counts what a buffered reader has read ahead), to read from
+    /// explicitly. The engine then never moves the fd's position under the object's buffer, and
+    /// [`End::settle_src`] seeks the object to where the transfer ended.
+    pub(crate) fn src_start(&self, src_offset: &mut Option<u64>) -> PyResult<Option<u64>> {
+        let (Some(obj), None) = (&self.seekable_obj, *src_offset) else {
+            return Ok(None);
+        };
+        let cookie = obj.call_method0(pyo3::intern!(obj.py(), "tell"))?;
+        // A text file's tell() is a cookie: a byte offset only while its decoder holds no
+        // state (then it is below 2**64).
+        let start: u64 = cookie.extract().map_err(|_| {
+            PyValueError::new_err(format!(
+                "src is a text file whose position ({cookie}) is not a byte offset (its decoder is \
+                 part way through a character); read it in binary mode"
+            ))
+        })?;
+        *src_offset = Some(start);
+        Ok(Some(start))
+    }
+
+    /// After the transfer: seeks a source file object to `start + moved` (see
+    /// [`End::src_start`]).
+    pub(crate) fn settle_src(&self, start: Option<u64>, moved: u64) -> PyResult<()> {
+        if let (Some(obj), Some(start)) = (&self.seekable_obj, start) {
+            obj.call_method1(pyo3::intern!(obj.py(), "seek"), (start + moved,))?;
+        }
+        Ok(())
+    }
+
+    /// After the transfer: seeks a destination file object to the fd's position, so its idea of
+    /// the position (and any read buffer it holds) agrees with what the engine wrote.
+    pub(crate) fn settle_dst(&self) -> PyResult<()> {
+        if let Some(obj) = &self.seekable_obj {
+            let py = obj.py();
+            let pos = position(&self.fd).map_err(|e| {
+                errors::os_error(
+                    py,
+                    e.raw_os_error().unwrap_or(libc::EIO),
+                    &format!("lseek on dst fd {}: {e}", self.user_fd),
+                )
+            })?;
+            obj.call_method1(pyo3::intern!(py, "seek"), (pos,))?;
+        }
+        Ok(())
+    }
+
+    /// The size still to read from a regular-file source from `offset` (or its position), for
+    /// a progress bar's total; `None` for pipes, sockets and devices.
+    pub(crate) fn remaining(&self, offset: Option<u64>) -> Option<u64> {
+        // SAFETY: an all-zero stat is a valid value of this plain C struct.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: fstat writes only the stat we pass; the fd is open (we own it).
+        if unsafe { libc::fstat(self.fd.as_raw_fd(), &mut st) } != 0
+            || st.st_mode & libc::S_IFMT != libc::S_IFREG
+        {
+            return None;
+        }
+        let from = match offset {
+            Some(o) => o,
+            None => position(&self.fd).ok()?,
+        };
+        Some((st.st_size.max(0) as u64).saturating_sub(from))
+    }
+}
+
+/// A path argument of `func` (`str`, `bytes` or `os.PathLike`), as the OS sees it.
+pub(crate) fn path(obj: &Bound<'_, PyAny>, role: &str, func: &str) -> PyResult<PathBuf> {
+    let py = obj.py();
+    if !is_path(obj)? {
+        return Err(PyTypeError::new_err(format!(
+            "{func}() takes paths (str, bytes or os.PathLike), and {role} is {}: use \
+             zcopy.transfer() for open files and file descriptors",
+            type_name(obj)
+        )));
+    }
+    let encoded = py
+        .import("os")?
+        .call_method1(pyo3::intern!(py, "fsencode"), (obj,))?;
+    let bytes = encoded.cast::<PyBytes>()?.as_bytes();
+    Ok(PathBuf::from(OsStr::from_bytes(bytes)))
+}
+
+/// What `progress=` asked for.
+pub(crate) enum ProgressArg {
+    /// Nothing (`None` or `False`).
+    Off,
+    /// A tqdm bar (`True`).
+    Bar,
+    /// A callable given the bytes moved so far.
+    Call(Py<PyAny>),
+}
+
+/// The options of `transfer` and `copy_file`, as keyword arguments. One field and one line in
+/// [`Opts::parse`] per option.
+pub(crate) struct Opts {
+    pub strategy: zcopy::Strategy,
+    pub src_offset: Option<u64>,
+    pub dst_offset: Option<u64>,
+    pub length: Option<u64>,
+    pub chunk_size: Option<u64>,
+    pub fallback: bool,
+    pub progress: ProgressArg,
+    pub cancel: Option<Py<PyAny>>,
+    pub cache: zcopy::CachePolicy,
+    pub sync: zcopy::SyncPolicy,
+    pub direct_threshold: Option<u64>,
+    pub sparse: bool,
+}
+
+impl Opts {
+    /// Parses `**options` of `func`; an unknown keyword is a TypeError, as for any Python
+    /// function.
+    pub(crate) fn parse(func: &str, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Opts> {
+        let mut o = Opts {
+            strategy: zcopy::Strategy::Auto,
+            src_offset: None,
+            dst_offset: None,
+            length: None,
+            chunk_size: None,
+            fallback: true,
+            progress: ProgressArg::Off,
+            cancel: None,
+            cache: zcopy::CachePolicy::default(),
+            sync: zcopy::SyncPolicy::default(),
+            direct_threshold: None,
+            sparse: true,
+        };
+        let Some(kwargs) = kwargs else {
+            return Ok(o);
+        };
+        for (key, v) in kwargs.iter() {
+            let key: String = key.extract()?;
+            match key.as_str() {
+                "strategy" => o.strategy = named(&v, "strategy", "zcopy.strategies()")?,
+                "src_offset" => o.src_offset = count(&v, "src_offset")?,
+                "dst_offset" => o.dst_offset = count(&v, "dst_offset")?,
+                "length" => o.length = count(&v, "length")?,
+                "chunk_size" => o.chunk_size = count(&v, "chunk_size")?,
+                "fallback" => o.fallback = flag(&v, "fallback")?,
+                "progress" => o.progress = progress(&v)?,
+                "cancel" => o.cancel = cancel(&v)?,
+                "cache" => o.cache = named(&v, "cache", "keep, drop_after, noreuse")?,
+                "sync" => o.sync = named(&v, "sync", "none, data, full")?,
+                "direct_threshold" => o.direct_threshold = count(&v, "direct_threshold")?,
+                "sparse" => o.sparse = flag(&v, "sparse")?,
+                "len" => {
+                    return Err(PyTypeError::new_err(format!(
+                        "{func}() got an unexpected keyword argument 'len': zcopy's Python \
+                         spelling is length="
+                    )))
+                }
+                other => {
+                    return Err(PyTypeError::new_err(format!(
+                        "{func}() got an unexpected keyword argument '{other}'"
+                    )))
+                }
+            }
+        }
+        Ok(o)
+    }
+
+    /// The engine's options, with the face's progress hook and cancel flag.
+    pub(crate) fn engine<'a>(
+        &self,
+        progress: zcopy::Progress<'a>,
+        cancel: &'a std::sync::atomic::AtomicBool,
+    ) -> zcopy::Options<'a> {
+        // Options the engine gains later keep their defaults until this face exposes them.
+        #[allow(clippy::needless_update)]
+        zcopy::Options {
+            strategy: self.strategy,
+            src_offset: self.src_offset,
+            dst_offset: self.dst_offset,
+            len: self.length,
+            chunk_size: self.chunk_size,
+            fallback: self.fallback,
+            progress: Some(progress),
+            cancel: Some(cancel),
+            cache: self.cache,
+            sync: self.sync,
+            direct_threshold: self.direct_threshold,
+            sparse: self.sparse,
+            ..zcopy::Options::default()
+        }
+    }
+}
+
+/// A name option (`strategy`, `cache`, `sync`): `None` for the default, or one of the names
+/// (`hint` lists them); the engine's parser names the valid ones in its error.
+pub(crate) fn named<T>(v: &Bound<'_, PyAny>, name: &str, hint: &str) -> PyResult<T>
+where
+    T: std::str::FromStr<Err = zcopy::Error> + Default,
+{
+    if v.is_none() {
+        return Ok(T::default());
+    }
+    let s: String = v.extract().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "{name} must be a str ({hint}), not {}",
+            type_name(v)
+        ))
+    })?;
+    s.parse::<T>()
+        .map_err(|e| PyErr::from(errors::EngineError::from(e)))
+}
+
+/// A byte count or offset: `None`, or an int from 0 to 2**64 - 1.
+pub(crate) fn count(v: &Bound<'_, PyAny>, name: &str) -> PyResult<Option<u64>> {
+    if v.is_none() {
+        return Ok(None);
+    }
+    if v.is_instance_of::<PyBool>() {
+        return Err(PyTypeError::new_err(format!(
+            "{name} must be an int or None, not a bool"
+        )));
+    }
+    let n: i128 = match v.extract() {
+        Ok(n) => n,
+        Err(e) if e.is_instance_of::<PyOverflowError>(v.py()) => {
+            return Err(PyOverflowError::new_err(format!(
+                "{name} {v} does not fit in 64 bits"
+            )))
+        }
+        Err(_) => {
+            return Err(PyTypeError::new_err(format!(
+                "{name} must be an int or None, not {}",
+                type_name(v)
+            )))
+        }
+    };
+    if n < 0 {
+        return Err(PyValueError::new_err(format!(
+            "{name} must be >= 0, got {n}"
+        )));
+    }
+    u64::try_from(n)
+        .map(Some)
+        .map_err(|_| PyOverflowError::new_err(format!("{name} {n} does not fit in 64 bits")))
+}
+
+fn flag(v: &Bound<'_, PyAny>, name: &str) -> PyResult<bool> {
+    v.extract()
+        .map_err(|_| PyTypeError::new_err(format!("{name} must be a bool, not {}", type_name(v))))
+}
+
+fn progress(v: &Bound<'_, PyAny>) -> PyResult<ProgressArg> {
+    if v.is_none() {
+        return Ok(ProgressArg::Off);
+    }
+    if v.is_instance_of::<PyBool>() {
+        return Ok(if v.is_truthy()? {
+            ProgressArg::Bar
+        } else {
+            ProgressArg::Off
+        });
+    }
+    if v.is_callable() {
+        return Ok(ProgressArg::Call(v.clone().unbind()));
+    }
+    Err(PyTypeError::new_err(format!(
+        "progress must be a callable (given the bytes moved so far), True (a tqdm bar) or None, \
+         not {}",
+        type_name(v)
+    )))
+}
+
+fn cancel(v: &Bound<'_, PyAny>) -> PyResult<Option<Py<PyAny>>> {
+    if v.is_none() {
+        return Ok(None);
+    }
+    if v.hasattr(pyo3::intern!(v.py(), "is_set"))? {
+        return Ok(Some(v.clone().unbind()));
+    }
+    Err(PyTypeError::new_err(format!(
+        "cancel must be a threading.Event or an object with is_set(), not {}",
+        type_name(v)
+    )))
+}

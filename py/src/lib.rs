@@ -1,0 +1,249 @@
+//! # zcopy-py
+//!
+//! The Python face of zcopy: the extension module `zcopy._zcopy`, re-exported by the `zcopy`
+//! package (`py/python/zcopy`). It translates arguments, types and errors and nothing else; the
+//! engine (crate `zcopy`) does the work.
+//!
+//! ```python
+//! import zcopy
+//!
+//! with open("big.iso", "rb") as src, open("copy.iso", "wb") as dst:
+//!     report = zcopy.transfer(src, dst)
+//! print(report.strategy, report.bytes, report.syscalls)
+//! ```
+//!
+//! - `args`: fds, file objects and paths; keyword options.
+//! - `watch`: Ctrl-C, cancel, progress and the tqdm bar while the engine runs without the GIL.
+//! - `errors`: the exception classes and the one conversion from `zcopy::Error`.
+//! - `report`: `Report`, `Support` and `Residency`.
+//! - `cache`: the page-cache functions.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+mod args;
+mod cache;
+mod errors;
+mod report;
+mod watch;
+
+use args::{End, Opts, ProgressArg, Rename};
+use errors::{CancelledError, EngineError, UnsupportedError, ZcopyError};
+use report::{Report, Residency, Support};
+use watch::Watch;
+
+/// Runs `f`, turning a panic into a `ZcopyError` (never pyo3's `PanicException`).
+fn guarded<T>(py: Python<'_>, f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(payload) => Err(errors::panicked(py, &*payload, 0)),
+    }
+}
+
+/// Runs one engine call without the GIL, with the face's progress hook; gives the bytes moved
+/// and the Report or the exception to raise.
+fn run_engine<F>(
+    py: Python<'_>,
+    opts: &Opts,
+    total: Option<u64>,
+    renames: &[Rename],
+    call: F,
+) -> PyResult<(u64, PyResult<Report>)>
+where
+    F: for<'a> FnOnce(&zcopy::Options<'a>) -> zcopy::Result<zcopy::Report> + Send,
+{
+    let watch = Watch::new(py, opts, total)?;
+    let hook = |moved: u64| watch.tick(moved);
+    let engine_opts = opts.engine(&hook, &watch.flag);
+    let outcome = py.detach(|| catch_unwind(AssertUnwindSafe(|| call(&engine_opts))));
+    let (moved, result) = match outcome {
+        Ok(Ok(r)) => (r.bytes, Ok(Report::from_engine(&r, renames))),
+        Ok(Err(error)) => {
+            let moved = error.bytes_moved();
+            let err = PyErr::from(EngineError {
+                error,
+                renames: renames.to_vec(),
+            });
+            (moved, Err(err))
+        }
+        Err(payload) => {
+            let moved = watch.last.load(std::sync::atomic::Ordering::Relaxed);
+            (moved, Err(errors::panicked(py, &*payload, moved)))
+        }
+    };
+    // An exception Python code raised meanwhile (Ctrl-C, the callback's) is the one to raise.
+    Ok(match watch.finish(py, moved) {
+        Ok(()) => (moved, result),
+        Err(e) => (moved, Err(e)),
+    })
+}
+
+/// The bar's total: what is left of a regular-file source, capped by `length`.
+fn bar_total(opts: &Opts, left: impl FnOnce() -> Option<u64>) -> Option<u64> {
+    if !matches!(opts.progress, ProgressArg::Bar) {
+        return None;
+    }
+    match (opts.length, left()) {
+        (Some(l), Some(r)) => Some(l.min(r)),
+        (l, r) => l.or(r),
+    }
+}
+
+/// Move bytes from `src` to `dst`, by the best technique for the pair or the one named, and
+/// report what it cost.
+///
+/// `src` and `dst` are each an int file descriptor or an object with `fileno()`: a file (binary
+/// or text), a socket, a pipe end. Paths are not taken here (use `copy_file`). zcopy works on
+/// duplicates of the fds for the duration of the call and never closes the caller's.
+///
+/// File objects are honoured: a writer's buffered bytes are flushed first; a seekable reader
+/// that has consumed 10 bytes transfers from byte 10, and afterwards its position (`tell()`)
+/// has advanced by exactly the bytes moved. A non-seekable buffered reader (a pipe or socket
+/// wrapped by `open()` or `makefile()`) must not hold read-ahead bytes: zcopy reads the fd,
+/// after whatever the object buffered. Objects without a real fd (`io.BytesIO`) raise
+/// TypeError.
+///
+/// Options (keyword arguments):
+///
+/// - `strategy` (str, default `"auto"`): a name from `strategies()`.
+/// - `src_offset`, `dst_offset` (int or None): where to read / write. None (the default) uses
+///   the position and advances it by the bytes moved; an int leaves the position alone.
+/// - `length` (int or None): bytes to move; None runs to end of file, 0 moves nothing.
+/// - `chunk_size` (int or None): bytes per syscall; None is each technique's own.
+/// - `fallback` (bool, default True): False means exactly `strategy` or UnsupportedError.
+/// - `progress`: a callable given the bytes moved so far (returning False stops the transfer
+///   with CancelledError; any other value goes on), or True for a tqdm bar (`tqdm.auto`).
+/// - `cancel`: a `threading.Event` (or any object with `is_set()`); once set, the transfer
+///   stops within a chunk with CancelledError.
+/// - `cache` (str, default `"keep"`): `"drop_after"` evicts from the page cache what the
+///   transfer brought in; `"noreuse"` advises the kernel the pages are read once.
+/// - `sync` (str, default `"none"`): `"data"` (fdatasync) or `"full"` (fsync) the destination
+///   before returning.
+/// - `direct_threshold` (int or None): bytes from which auto moves a file with O_DIRECT
+///   (nginx's `directio`); None: never.
+/// - `sparse` (bool, default True): keep the holes of a sparse source file.
+///
+/// The call runs without the GIL; Ctrl-C stops it within one chunk with KeyboardInterrupt,
+/// whose `.bytes_moved` tells how far it got.
+///
+/// Raises ZcopyError (an OSError; OS failures are also the matching built-in subclass, e.g.
+/// BrokenPipeError, BlockingIOError for a non-blocking fd that would block), UnsupportedError,
+/// CancelledError, ValueError for bad arguments (the engine's are also ZcopyError), TypeError.
+/// Every ZcopyError has `.bytes_moved`: the destination holds exactly that many bytes.
+#[pyfunction]
+#[pyo3(signature = (src, dst, **options))]
+fn transfer(
+    py: Python<'_>,
+    src: &Bound<'_, PyAny>,
+    dst: &Bound<'_, PyAny>,
+    options: Option<&Bound<'_, PyDict>>,
+) -> PyResult<Report> {
+    guarded(py, || {
+        let mut opts = Opts::parse("transfer", options)?;
+        let src = End::resolve(src, "src", "transfer")?;
+        let dst = End::resolve(dst, "dst", "transfer")?;
+        let start = src.src_start(&mut opts.src_offset)?;
+        let total = bar_total(&opts, || src.remaining(opts.src_offset));
+        let renames = [src.rename(), dst.rename()];
+        let (src_fd, dst_fd) = (&src.fd, &dst.fd);
+        let (moved, result) = run_engine(py, &opts, total, &renames, |o| {
+            zcopy::transfer(src_fd, dst_fd, o)
+        })?;
+        let settled = src.settle_src(start, moved).and_then(|()| dst.settle_dst());
+        let report = result?;
+        settled?;
+        Ok(report)
+    })
+}
+
+/// Copy the file at path `src` to path `dst`, creating or truncating `dst` and giving it the
+/// source's permission bits; report what it cost.
+///
+/// `src` and `dst` are paths (str, bytes or os.PathLike). The options are `transfer`'s;
+/// offsets count from the start of each file. Copying a file onto itself is a ValueError
+/// (nothing is truncated). A missing source raises an exception that is both
+/// FileNotFoundError and ZcopyError. Runs without the GIL; Ctrl-C stops it.
+#[pyfunction]
+#[pyo3(signature = (src, dst, **options))]
+fn copy_file(
+    py: Python<'_>,
+    src: &Bound<'_, PyAny>,
+    dst: &Bound<'_, PyAny>,
+    options: Option<&Bound<'_, PyDict>>,
+) -> PyResult<Report> {
+    guarded(py, || {
+        let opts = Opts::parse("copy_file", options)?;
+        let src = args::path(src, "src", "copy_file")?;
+        let dst = args::path(dst, "dst", "copy_file")?;
+        let total = bar_total(&opts, || {
+            let size = std::fs::metadata(&src).ok()?.len();
+            Some(size.saturating_sub(opts.src_offset.unwrap_or(0)))
+        });
+        let (src, dst) = (&src, &dst);
+        let (_, result) = run_engine(py, &opts, total, &[], |o| zcopy::copy_file(src, dst, o))?;
+        result
+    })
+}
+
+/// Which techniques can serve the pair `src` -> `dst`, and for the others why not, without
+/// moving a byte: one `Support(strategy, supported, reason)` per technique (auto excluded), in
+/// `strategies()` order. `src` and `dst` are taken as by `transfer`.
+///
+/// A technique marked supported can still refuse at run time, which auto handles by falling
+/// back.
+#[pyfunction]
+fn probe(py: Python<'_>, src: &Bound<'_, PyAny>, dst: &Bound<'_, PyAny>) -> PyResult<Vec<Support>> {
+    guarded(py, || {
+        let src = End::resolve(src, "src", "probe")?;
+        let dst = End::resolve(dst, "dst", "probe")?;
+        let renames = [src.rename(), dst.rename()];
+        let (src_fd, dst_fd) = (&src.fd, &dst.fd);
+        let outcome = py.detach(|| catch_unwind(AssertUnwindSafe(|| zcopy::probe(src_fd, dst_fd))));
+        match outcome {
+            Ok(Ok(list)) => Ok(list
+                .iter()
+                .map(|s| Support::from_engine(s, &renames))
+                .collect()),
+            Ok(Err(error)) => Err(EngineError {
+                error,
+                renames: renames.to_vec(),
+            }
+            .into()),
+            Err(payload) => Err(errors::panicked(py, &*payload, 0)),
+        }
+    })
+}
+
+/// The names `strategy=` accepts, "auto" first, then every technique this build of the engine
+/// has, in the order `probe` lists them.
+#[pyfunction]
+fn strategies() -> Vec<&'static str> {
+    zcopy::Strategy::ALL.iter().map(|s| s.name()).collect()
+}
+
+/// The extension module behind the `zcopy` package.
+#[pymodule]
+fn _zcopy(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("__version__", zcopy::VERSION)?;
+    m.add_function(wrap_pyfunction!(transfer, m)?)?;
+    m.add_function(wrap_pyfunction!(copy_file, m)?)?;
+    m.add_function(wrap_pyfunction!(probe, m)?)?;
+    m.add_function(wrap_pyfunction!(strategies, m)?)?;
+    m.add_function(wrap_pyfunction!(cache::residency, m)?)?;
+    m.add_function(wrap_pyfunction!(cache::advise, m)?)?;
+    m.add_function(wrap_pyfunction!(cache::evict, m)?)?;
+    m.add_function(wrap_pyfunction!(cache::warm, m)?)?;
+    m.add_class::<Report>()?;
+    m.add_class::<Support>()?;
+    m.add_class::<Residency>()?;
+    m.add("ZcopyError", py.get_type::<ZcopyError>())?;
+    m.add("UnsupportedError", py.get_type::<UnsupportedError>())?;
+    m.add("CancelledError", py.get_type::<CancelledError>())?;
+    for (name, cls) in errors::exported(py)? {
+        m.add(name, cls)?;
+    }
+    Ok(())
+}

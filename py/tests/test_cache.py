@@ -1,0 +1,115 @@
+"""The page-cache functions (residency, advise, evict, warm) and the transfer options that
+touch the cache and durability (cache, sync, direct_threshold, sparse)."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+import pytest
+
+import zcopy
+
+from conftest import data
+
+N = 1 << 20
+PAGES = N // os.sysconf("SC_PAGE_SIZE")
+
+
+def test_evict_warm_residency_on_a_path(src_file: Path) -> None:
+    r = zcopy.evict(src_file)
+    assert isinstance(r, zcopy.Residency)
+    assert (r.pages, r.resident, r.ratio) == (PAGES, 0, 0.0)
+    assert r.method in ("cachestat", "mincore")
+    assert zcopy.residency(src_file).resident == 0
+    w = zcopy.warm(src_file)
+    assert (w.pages, w.resident, w.ratio) == (PAGES, PAGES, 1.0)
+    r = zcopy.residency(src_file)
+    assert r.bitmap == b"\x01" * PAGES
+    assert r.to_dict() == {"pages": PAGES, "resident": PAGES, "ratio": 1.0, "bitmap": r.bitmap, "method": r.method}
+    assert repr(r) == f"Residency(pages={PAGES}, resident={PAGES}, ratio=1.0, method='{r.method}')"
+
+
+def test_ranges_and_argument_kinds(src_file: Path) -> None:
+    zcopy.evict(src_file)
+    with open(src_file, "rb") as f:
+        zcopy.warm(f, offset=8192, length=8192)
+        r = zcopy.residency(f.fileno(), offset=0, length=4 * 4096)
+        assert r.pages == 4 and r.bitmap[2:4] == b"\x01\x01"
+        assert zcopy.residency(f, offset=N).pages == 0
+
+
+def test_evict_flushes_a_writer_first(tmp_path: Path) -> None:
+    with open(tmp_path / "w", "wb") as f:
+        f.write(data(N))  # in the object's buffer, then the page cache (dirty)
+        r = zcopy.evict(f)
+        assert r.resident == 0
+    assert (tmp_path / "w").read_bytes() == data(N)
+
+
+def test_advise(src_file: Path, pipe: tuple[int, int]) -> None:
+    for advice in ("normal", "sequential", "random", "willneed", "dontneed", "noreuse"):
+        assert zcopy.advise(src_file, advice) is True
+    assert zcopy.advise(src_file, "willneed", offset=4096, length=4096) is True
+    r, _ = pipe
+    assert zcopy.advise(r, "random") is False  # a pipe has no page cache
+    assert zcopy.residency(r).method == "none"
+    with pytest.raises(ValueError, match="unknown advice \"fast\""):
+        zcopy.advise(src_file, "fast")
+    with pytest.raises(TypeError, match="advice must be a str"):
+        zcopy.advise(src_file, 3)  # type: ignore[arg-type]
+
+
+def test_errors(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError) as info:
+        zcopy.residency(tmp_path / "missing")
+    assert isinstance(info.value, zcopy.ZcopyError) and info.value.errno == errno.ENOENT
+    with pytest.raises(zcopy.ZcopyError, match="fd -1 is not an open file descriptor"):
+        zcopy.warm(-1)
+    with pytest.raises(ValueError, match="length must be >= 0"):
+        zcopy.evict(tmp_path, length=-1)
+    with pytest.raises(TypeError, match="io.BytesIO"):
+        import io
+
+        zcopy.residency(io.BytesIO(b"x"))
+
+
+def test_cache_drop_after_leaves_the_source_cold(src_file: Path, tmp_path: Path) -> None:
+    zcopy.evict(src_file)
+    r = zcopy.copy_file(src_file, tmp_path / "o", cache="drop_after")
+    assert r.bytes == N
+    assert zcopy.residency(src_file).resident == 0
+    assert zcopy.residency(tmp_path / "o").resident == 0
+    assert (tmp_path / "o").read_bytes() == data(N)
+
+
+def test_other_options(src_file: Path, tmp_path: Path) -> None:
+    for opts in (
+        {"cache": "noreuse"},
+        {"cache": "keep", "sync": "data"},
+        {"sync": "full"},
+        {"sync": None, "cache": None},
+        {"sparse": False},
+        {"direct_threshold": 4096},
+        {"direct_threshold": None},
+    ):
+        r = zcopy.copy_file(src_file, tmp_path / "o", **opts)
+        assert r.bytes == N, opts
+        assert (tmp_path / "o").read_bytes() == data(N)
+    with pytest.raises(ValueError, match="unknown sync policy"):
+        zcopy.copy_file(src_file, tmp_path / "o", sync="sometimes")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="sparse must be a bool"):
+        zcopy.copy_file(src_file, tmp_path / "o", sparse="yes")  # type: ignore[arg-type]
+
+
+def test_sparse_source_keeps_its_holes(tmp_path: Path) -> None:
+    src = tmp_path / "sparse"
+    with open(src, "wb") as f:
+        f.seek(8 * N)
+        f.write(b"end")
+    zcopy.copy_file(src, tmp_path / "o")
+    assert (tmp_path / "o").stat().st_size == 8 * N + 3
+    assert (tmp_path / "o").stat().st_blocks * 512 < N
+    zcopy.copy_file(src, tmp_path / "dense", sparse=False)
+    assert (tmp_path / "dense").read_bytes() == b"\0" * (8 * N) + b"end"

@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# The C face: builds libzcopy (debug), installs it into a temporary prefix with
+# scripts/install-c.sh, and checks
+#   - include/zcopy.h compiles on its own as C99 and as C++11 (-Wall -Wextra -Wpedantic -Werror);
+#   - tests/c/test_zcopy.c linked through `pkg-config zcopy` (the .so, by its SONAME) passes,
+#     and again linked statically (`pkg-config zcopy-static`: libzcopy.a + native-static-libs),
+#     under AddressSanitizer + UBSan, and under valgrind (no errors, no leaks);
+#   - the examples (examples/c/zcp.c, examples/c/zc-serve.c) build and do their job.
+# Prints `c: N passed, N failed` last and exits non-zero on any failure.
+#
+#   bash scripts/test-c.sh
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+need=()
+command -v gcc >/dev/null || need+=(gcc)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+command -v valgrind >/dev/null || need+=(valgrind)
+command -v curl >/dev/null || need+=(curl)
+if ((${#need[@]})); then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "== installing ${need[*]}"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+fi
+for tool in gcc pkg-config; do
+  command -v "$tool" >/dev/null || { echo "test-c: $tool is needed"; echo "c: 0 passed, 1 failed"; exit 1; }
+done
+
+work=$root/target/c-test
+rm -rf "$work"
+mkdir -p "$work"
+prefix=$work/prefix
+
+echo "== building and installing libzcopy (debug) into $prefix"
+if ! bash scripts/install-c.sh "$prefix" --debug; then
+  echo "c: 0 passed, 1 failed"
+  exit 1
+fi
+export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
+CFLAGS=(-std=c11 -Wall -Wextra -Wpedantic -Werror -g -O1)
+
+passed=0
+failed=0
+pass() { passed=$((passed + 1)); echo "ok   $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL $1"; }
+# step NAME CMD...: one check, passed when CMD exits 0 (its output shown on failure).
+step() {
+  local name=$1
+  shift
+  if "$@" > "$work/step.log" 2>&1; then
+    pass "$name"
+  else
+    cat "$work/step.log"
+    fail "$name"
+  fi
+}
+# run NAME CMD...: a test program; its own `N passed, N failed` line is added to the totals,
+# and a non-zero exit with no failed test counts as one failure.
+run() {
+  local name=$1
+  shift
+  echo "== $name"
+  "$@" 2>&1 | tee "$work/run.log"
+  local rc=${PIPESTATUS[0]}
+  local line p f
+  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$work/run.log" | tail -1)
+  p=$(echo "$line" | awk '{print $1+0}')
+  f=$(echo "$line" | awk '{print $3+0}')
+  passed=$((passed + p))
+  failed=$((failed + f))
+  if [ "$rc" != 0 ] && [ "$f" = 0 ]; then fail "$name exited with status $rc"; fi
+}
+
+echo "== the header"
+step "zcopy.h compiles alone as C99" \
+  gcc -std=c99 -Wall -Wextra -Wpedantic -Werror -fsyntax-only -x c include/zcopy.h
+if command -v g++ >/dev/null; then
+  step "zcopy.h compiles alone as C++11" \
+    g++ -std=c++11 -Wall -Wextra -Wpedantic -Werror -fsyntax-only -x c++ include/zcopy.h
+fi
+step "the installed zcopy.h is include/zcopy.h" cmp include/zcopy.h "$prefix/include/zcopy.h"
+step "pkg-config knows zcopy $(sed -n 's/^#define ZCOPY_VERSION_STRING "\(.*\)"$/\1/p' include/zcopy.h)" \
+  bash -c 'test "$(pkg-config --modversion zcopy)" = "$(pkg-config --modversion zcopy-static)"'
+step "libzcopy.so has SONAME libzcopy.so.0" \
+  bash -c "readelf -d '$prefix/lib/libzcopy.so' | grep -q 'SONAME.*\[libzcopy.so.0\]'"
+
+echo "== building the tests"
+t=tests/c/test_zcopy.c
+# shellcheck disable=SC2046
+step "build: shared, via pkg-config zcopy" \
+  gcc "${CFLAGS[@]}" $t -o "$work/test_shared" $(pkg-config --cflags --libs zcopy) \
+    -Wl,-rpath,"$prefix/lib" -lpthread
+step "the shared build needs libzcopy.so.0" \
+  bash -c "readelf -d '$work/test_shared' | grep -q 'NEEDED.*\[libzcopy.so.0\]'"
+# shellcheck disable=SC2046
+step "build: static, via pkg-config zcopy-static (native-static-libs)" \
+  gcc "${CFLAGS[@]}" $t -o "$work/test_static" $(pkg-config --cflags --libs zcopy-static)
+step "the static build needs no libzcopy.so" \
+  bash -c "! readelf -d '$work/test_static' | grep -q 'NEEDED.*libzcopy'"
+# shellcheck disable=SC2046
+step "build: AddressSanitizer + UBSan" \
+  gcc "${CFLAGS[@]}" -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
+    $t -o "$work/test_asan" $(pkg-config --cflags --libs zcopy) -Wl,-rpath,"$prefix/lib" -lpthread
+
+export TMPDIR=$work
+[ -x "$work/test_shared" ] && run "tests, shared library" "$work/test_shared"
+[ -x "$work/test_static" ] && run "tests, static library" "$work/test_static"
+[ -x "$work/test_asan" ] && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+  run "tests, ASan + UBSan" "$work/test_asan"
+if command -v valgrind >/dev/null && [ -x "$work/test_shared" ]; then
+  # Forked children (the SIGPIPE tests) are checked by their exit status; valgrind follows the
+  # parent only, which holds every other test.
+  run "tests, valgrind" valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=all \
+    --child-silent-after-fork=yes "$work/test_shared"
+else
+  fail "valgrind is not installed"
+fi
+
+echo "== examples"
+# shellcheck disable=SC2046
+step "build examples/c/zcp.c" \
+  gcc "${CFLAGS[@]}" examples/c/zcp.c -o "$work/zcp" $(pkg-config --cflags --libs zcopy) -Wl,-rpath,"$prefix/lib"
+# shellcheck disable=SC2046
+step "build examples/c/zc-serve.c" \
+  gcc "${CFLAGS[@]}" examples/c/zc-serve.c -o "$work/zc-serve" $(pkg-config --cflags --libs zcopy-static)
+head -c 5000001 /dev/urandom > "$work/data.bin"
+step "zcp copies a file" bash -c "'$work/zcp' '$work/data.bin' '$work/copy.bin' && cmp '$work/data.bin' '$work/copy.bin'"
+step "zcp -s splice -n copies a file" \
+  bash -c "'$work/zcp' -s splice -n '$work/data.bin' '$work/copy2.bin' && cmp '$work/data.bin' '$work/copy2.bin'"
+step "zcp reads a pipe and writes a pipe" \
+  bash -c "cat '$work/data.bin' | '$work/zcp' - - 2>/dev/null | cmp - '$work/data.bin'"
+step "zcp names a bad strategy" \
+  bash -c "! '$work/zcp' -s teleport a b 2>'$work/zcp.err' && grep -q 'unknown strategy' '$work/zcp.err'"
+step "zcp fails cleanly on a missing file" \
+  bash -c "! '$work/zcp' '$work/missing' '$work/x' 2>'$work/zcp.err' && grep -q 'cannot open src' '$work/zcp.err'"
+
+serve_check() {
+  mkdir -p "$work/www"
+  cp "$work/data.bin" "$work/www/data.bin"
+  printf 'hello\n' > "$work/www/small.txt"
+  "$work/zc-serve" "$work/www" 0 4 > "$work/serve.log" 2>&1 &
+  local pid=$! port="" i
+  for i in $(seq 1 50); do
+    port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$work/serve.log")
+    [ -n "$port" ] && break
+    sleep 0.1
+  done
+  [ -n "$port" ] || { kill "$pid"; return 1; }
+  local ok=0
+  curl -sf --max-time 10 "http://127.0.0.1:$port/data.bin" -o "$work/got.bin" && cmp "$work/got.bin" "$work/data.bin" || ok=1
+  [ "$(curl -sf --max-time 10 "http://127.0.0.1:$port/small.txt")" = hello ] || ok=1
+  [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "http://127.0.0.1:$port/nope")" = 404 ] || ok=1
+  # A client that hangs up after the first 64 KiB: the server gets EPIPE/ECONNRESET, no signal.
+  curl -s --max-time 10 -r 0-1 "http://127.0.0.1:$port/data.bin" 2>/dev/null | head -c 65536 > /dev/null
+  wait "$pid" || ok=1
+  cat "$work/serve.log"
+  grep -q 'GET /data.bin: 5000001 bytes by sendfile' "$work/serve.log" || ok=1
+  return $ok
+}
+if command -v curl >/dev/null; then
+  step "zc-serve serves files over loopback with sendfile and survives a client hanging up" serve_check
+else
+  fail "curl is not installed"
+fi
+
+echo "c: $passed passed, $failed failed"
+[ "$failed" = 0 ] && [ "$passed" -gt 0 ]

@@ -1,0 +1,1130 @@
+/*
+ * Tests of every function of zcopy.h from C: real files, pipes, socketpairs and loopback TCP,
+ * exact bytes compared after every transfer, and every bad input the ABI can be given.
+ *
+ *   test_zcopy [TEST...]      runs the named tests (all by default)
+ */
+#include "harness.h"
+
+#include <stdatomic.h>
+
+#define MIB (1024 * 1024)
+
+/* ---- version, names, last error -------------------------------------------------------- */
+
+static void version(void) {
+    errno = 4242;
+    const char *v = zc_version();
+    REQUIRE(v != NULL, "zc_version() is NULL");
+    CHECK(strcmp(v, ZCOPY_VERSION_STRING) == 0, "library %s, header %s", v, ZCOPY_VERSION_STRING);
+    char want[64];
+    snprintf(want, sizeof want, "%d.%d.%d", ZCOPY_VERSION_MAJOR, ZCOPY_VERSION_MINOR,
+             ZCOPY_VERSION_PATCH);
+    CHECK(strcmp(want, ZCOPY_VERSION_STRING) == 0, "macros %s vs %s", want, ZCOPY_VERSION_STRING);
+    CHECK(errno == 4242, "zc_version changed errno to %d", errno);
+}
+
+static void strategy_names(void) {
+    static const char *const want[] = {"auto",   "read_write",      "mmap_write", "sendfile",
+                                        "splice", "copy_file_range", "reflink",    "direct",
+                                        "msg_zerocopy", "io_uring"};
+    static const zc_strategy values[] = {
+        ZC_STRATEGY_AUTO,   ZC_STRATEGY_READ_WRITE,      ZC_STRATEGY_MMAP_WRITE,
+        ZC_STRATEGY_SENDFILE, ZC_STRATEGY_SPLICE, ZC_STRATEGY_COPY_FILE_RANGE,
+        ZC_STRATEGY_REFLINK, ZC_STRATEGY_DIRECT, ZC_STRATEGY_MSG_ZEROCOPY, ZC_STRATEGY_IO_URING};
+    size_t n = 0;
+    while (zc_strategy_name((zc_strategy)n) != NULL) n++;
+    CHECK(n == sizeof want / sizeof want[0], "%zu strategies", n);
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        const char *name = zc_strategy_name(values[i]);
+        REQUIRE(name != NULL, "no name for %u", values[i]);
+        CHECK(strcmp(name, want[i]) == 0, "value %u is %s, expected %s", values[i], name, want[i]);
+        zc_strategy s = 999;
+        errno = 77;
+        CHECK_STATUS(zc_strategy_from_name(want[i], &s), ZC_OK);
+        CHECK(s == values[i], "%s parsed as %u", want[i], s);
+        CHECK(errno == 77, "a successful zc_strategy_from_name changed errno to %d", errno);
+        CHECK(zc_last_errno() == 0 && zc_last_error()[0] == '\0', "last error not cleared");
+    }
+    CHECK(zc_strategy_name((zc_strategy)n) == NULL, "%zu has a name", n);
+    CHECK(zc_strategy_name(UINT32_MAX) == NULL, "UINT32_MAX has a name");
+}
+
+static void strategy_from_name_bad_input(void) {
+    zc_strategy s = 12345;
+    CHECK_FAILS(zc_strategy_from_name("teleport", &s), ZC_INVALID, EINVAL);
+    CHECK_MSG("unknown strategy \"teleport\"");
+    CHECK_MSG("copy_file_range");
+    CHECK(s == 12345, "out written on failure");
+    CHECK_FAILS(zc_strategy_from_name("", &s), ZC_INVALID, EINVAL);
+    CHECK_FAILS(zc_strategy_from_name("AUTO", &s), ZC_INVALID, EINVAL);
+    CHECK_FAILS(zc_strategy_from_name("\xff\xfe", &s), ZC_INVALID, EINVAL);
+    CHECK_FAILS(zc_strategy_from_name(NULL, &s), ZC_NULL_POINTER, EINVAL);
+    CHECK_MSG("name is NULL");
+    CHECK_FAILS(zc_strategy_from_name("auto", NULL), ZC_NULL_POINTER, EINVAL);
+    CHECK_MSG("out is NULL");
+}
+
+struct thread_err {
+    int errno_seen;
+    char message[256];
+};
+
+static void *fail_in_thread(void *arg) {
+    struct thread_err *t = arg;
+    zc_strategy s;
+    t->errno_seen = -1;
+    if (zc_strategy_from_name(NULL, &s) == ZC_NULL_POINTER) {
+        t->errno_seen = zc_last_errno();
+        snprintf(t->message, sizeof t->message, "%s", zc_last_error());
+    }
+    return NULL;
+}
+
+static void last_error_is_per_thread(void) {
+    zc_strategy s;
+    CHECK_STATUS(zc_strategy_from_name("nope", &s), ZC_INVALID);
+    const char *mine = zc_last_error();
+    struct thread_err t;
+    memset(&t, 0, sizeof t);
+    pthread_t th;
+    REQUIRE(pthread_create(&th, NULL, fail_in_thread, &t) == 0, "pthread_create");
+    pthread_join(th, NULL);
+    CHECK(t.errno_seen == EINVAL && strstr(t.message, "name is NULL"), "thread saw %d %s",
+          t.errno_seen, t.message);
+    /* This thread's error is untouched by the other thread's. */
+    CHECK(strstr(mine, "unknown strategy \"nope\"") != NULL, "now %s", mine);
+    CHECK(zc_last_errno() == EINVAL, "errno %d", zc_last_errno());
+}
+
+/* ---- options --------------------------------------------------------------------------- */
+
+static void options_default(void) {
+    zc_options o;
+    memset(&o, 0x5A, sizeof o);
+    errno = 99;
+    CHECK_STATUS(zc_options_default(&o, sizeof o), ZC_OK);
+    CHECK(errno == 99, "errno changed to %d", errno);
+    CHECK(o.struct_size == sizeof o, "struct_size %zu", o.struct_size);
+    CHECK(o.strategy == ZC_STRATEGY_AUTO, "strategy %u", o.strategy);
+    CHECK(!o.has_src_offset && !o.has_dst_offset && !o.has_len, "offsets or len set");
+    CHECK(o.src_offset == 0 && o.dst_offset == 0 && o.len == 0, "nonzero");
+    CHECK(o.chunk_size == 0, "chunk_size %llu", (unsigned long long)o.chunk_size);
+    CHECK(o.fallback, "fallback off");
+    CHECK(o.progress == NULL && o.user == NULL && o.cancel == NULL, "pointers set");
+}
+
+static void options_default_bad_input(void) {
+    zc_options o;
+    CHECK_FAILS(zc_options_default(NULL, sizeof o), ZC_NULL_POINTER, EINVAL);
+    CHECK_FAILS(zc_options_default(&o, 0), ZC_INVALID, EINVAL);
+    CHECK_MSG("struct_size is 0");
+    CHECK_FAILS(zc_options_default(&o, offsetof(zc_options, cache) - 8), ZC_INVALID, EINVAL);
+    CHECK_MSG("smaller than the smallest zc_options");
+    CHECK_FAILS(zc_options_default(&o, (size_t)1 << 40), ZC_INVALID, EINVAL);
+    CHECK_MSG("larger than any zc_options");
+}
+
+/* A program built against a newer header: a larger struct. The library fills what it knows,
+ * zeroes the rest, and accepts it back while the unknown bytes stay zero. */
+static void options_from_a_newer_header(void) {
+    union {
+        zc_options o;
+        unsigned char bytes[sizeof(zc_options) + 64];
+    } big;
+    memset(&big, 0xEE, sizeof big);
+    CHECK_STATUS(zc_options_default(&big.o, sizeof big), ZC_OK);
+    CHECK(big.o.struct_size == sizeof big, "struct_size %zu", big.o.struct_size);
+    for (size_t i = sizeof(zc_options); i < sizeof big; i++)
+        CHECK(big.bytes[i] == 0, "byte %zu is %u", i, big.bytes[i]);
+
+    const char *src = h_make_file("newer.src", 1, 1000);
+    int s = open(src, O_RDONLY), d = open(h_path("newer.dst"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+    REQUIRE(s >= 0 && d >= 0, "open");
+    zc_report r = h_report();
+    CHECK_STATUS(zc_transfer(s, d, &big.o, &r), ZC_OK);
+    CHECK(r.bytes == 1000, "bytes %llu", (unsigned long long)r.bytes);
+
+    big.bytes[sizeof(zc_options) + 10] = 1; /* an option this library does not know */
+    CHECK_FAILS(zc_transfer(s, d, &big.o, &r), ZC_INVALID, EINVAL);
+    CHECK_MSG("built against a newer zcopy.h");
+    CHECK(r.bytes == 0, "report not written on an options error");
+    close(s);
+    close(d);
+}
+
+static void options_bad_struct_size(void) {
+    const char *src = h_make_file("size.src", 2, 100);
+    int s = open(src, O_RDONLY), d = open(h_path("size.dst"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    REQUIRE(s >= 0 && d >= 0, "open");
+    zc_options o = h_opts();
+    zc_report r = h_report();
+    o.struct_size = 0;
+    CHECK_FAILS(zc_transfer(s, d, &o, &r), ZC_INVALID, EINVAL);
+    CHECK_MSG("zc_options.struct_size is 0");
+    CHECK(r.bytes == 0 && r.syscalls == 0 && r.struct_size == sizeof r, "report %llu",
+          (unsigned long long)r.bytes);
+    o.struct_size = 16;
+    CHECK_FAILS(zc_transfer(s, d, &o, &r), ZC_INVALID, EINVAL);
+    o.struct_size = SIZE_MAX;
+    CHECK_FAILS(zc_transfer(s, d, &o, &r), ZC_INVALID, EINVAL);
+    /* Nothing moved, positions untouched. */
+    CHECK(lseek(s, 0, SEEK_CUR) == 0 && lseek(d, 0, SEEK_END) == 0, "moved something");
+    close(s);
+    close(d);
+}
+
+static void options_bad_strategy(void) {
+    const char *src = h_make_file("strat.src", 3, 100);
+    int s = open(src, O_RDONLY), d = open(h_path("strat.dst"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    REQUIRE(s >= 0 && d >= 0, "open");
+    zc_options o = h_opts();
+    zc_report r = h_report();
+    o.strategy = 1000;
+    CHECK_FAILS(zc_transfer(s, d, &o, &r), ZC_INVALID, EINVAL);
+    CHECK_MSG("zc_options.strategy is 1000, which is no zc_strategy");
+    o.strategy = UINT32_MAX;
+    CHECK_FAILS(zc_transfer(s, d, &o, &r), ZC_INVALID, EINVAL);
+    /* Any byte in a bool field is read as C reads it: nonzero is true. */
+    o = h_opts();
+    memset(&o.fallback, 0x7F, 1);
+    CHECK_STATUS(zc_transfer(s, d, &o, &r), ZC_OK);
+    CHECK(r.bytes == 100, "bytes %llu", (unsigned long long)r.bytes);
+    close(s);
+    close(d);
+}
+
+/* ---- transfers ------------------------------------------------------------------------- */
+
+static void transfer_file_to_file_every_strategy(void) {
+    static const size_t sizes[] = {0, 1, 4095, 65536 + 7, 3 * MIB + 5};
+    for (zc_strategy st = 0; zc_strategy_name(st) != NULL; st++) {
+        for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+            size_t size = sizes[k];
+            const char *src = h_make_file("every.src", st * 10 + k, size);
+            const char *dst = h_path("every.dst");
+            int s = open(src, O_RDONLY), d = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            REQUIRE(s >= 0 && d >= 0, "open");
+            zc_options o = h_opts();
+            o.strategy = st;
+            o.fallback = false;
+            zc_report r = h_report();
+            zc_status status = zc_transfer(s, d, &o, &r);
+            bool must_work = st <= ZC_STRATEGY_COPY_FILE_RANGE;
+            if (!must_work && status == ZC_UNSUPPORTED) {
+                /* reflink on ext4/tmpfs, msg_zerocopy to a file: a clear refusal, before any
+                 * byte. */
+                CHECK(zc_last_errno() != 0, "no errno for the refusal");
+                CHECK(r.bytes == 0, "bytes %llu", (unsigned long long)r.bytes);
+            } else {
+                CHECK(status == ZC_OK, "%s, %zu bytes: status %d: %s", zc_strategy_name(st),
+                      size, status, zc_last_error());
+                CHECK(r.bytes == size, "%s: bytes %llu of %zu", zc_strategy_name(st),
+                      (unsigned long long)r.bytes, size);
+                CHECK(h_file_is(dst, st * 10 + k, 0, size), "%s, %zu bytes: different bytes",
+                      zc_strategy_name(st), size);
+                if (st != ZC_STRATEGY_AUTO)
+                    CHECK(r.strategy == st, "report says %u, asked %u", r.strategy, st);
+                CHECK(r.fallbacks_len == 0 || st == ZC_STRATEGY_AUTO, "fallbacks without fallback");
+                CHECK(lseek(s, 0, SEEK_CUR) == (off_t)size, "src position %lld",
+                      (long long)lseek(s, 0, SEEK_CUR));
+            }
+            CHECK(r.struct_size == sizeof r, "struct_size changed");
+            CHECK(r.mode_switches == 2 * r.syscalls, "mode switches %llu, syscalls %llu",
+                  (unsigned long long)r.mode_switches, (unsigned long long)r.syscalls);
+            CHECK(r.syscalls > 0, "no syscalls counted");
+            close(s);
+            close(d);
+        }
+    }
+}
+
+static void transfer_report_fields(void) {
+    const char *src = h_make_file("rep.src", 5, 2 * MIB);
+    int s = open(src, O_RDONLY), d = open(h_path("rep.dst"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    REQUIRE(s >= 0 && d >= 0, "open");
+    zc_options o = h_opts();
+    o.strategy = ZC_STRATEGY_READ_WRITE;
+    o.chunk_size = 64 * 1024;
+    zc_report r = h_report();
+    CHECK_STATUS(zc_transfer(s, d, &o, &r), ZC_OK);
+    CHECK(r.bytes == 2 * MIB, "bytes");
+    CHECK(r.strategy == ZC_STRATEGY_READ_WRITE, "strategy %u", r.strategy);
+    CHECK(r.fallbacks_len == 0, "fallbacks %zu", r.fallbacks_len);
+    /* 32 reads + 32 writes of 64 KiB, one read at EOF, plus bookkeeping. */
+    CHECK(r.syscalls >= 65 && r.syscalls < 100, "syscalls %llu", (unsigned long long)r.syscalls);
+    CHECK(r.elapsed_ns > 0, "elapsed 0");
+    CHECK(r.cpu_copies_bytes == 2 * 2 * MIB, "cpu copies %llu", (unsigned long long)r.cpu_copies_bytes);
+    CHECK(r.dma_copies_bytes == 2 * 2 * MIB, "dma copies %llu", (unsigned long long)r.dma_copies_bytes);
+    CHECK(r.user_cpu_ns < 10ull * 1000 * 1000 * 1000 && r.sys_cpu_ns < 10ull * 1000 * 1000 * 1000,
+          "cpu times");
+    CHECK(r.voluntary_ctx_switches < 100000 && r.involuntary_ctx_switches < 100000, "ctx");
+    close(s);
+    close(d);
+}
+
+static void transfer_fallbacks_are_reported(void) {
+    /* reflink named with fallback on: on ext4/tmpfs it refuses and the next technique runs. */
+    const char *src = h_make_file("fb.src", 6, 50000);
+    int s = open(src, O_RDONLY), d = open(h_path("fb.dst"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    REQUIRE(s >= 0 && d >= 0, "open");
+    zc_options o = h_opts();
+    o.strategy = ZC_STRATEGY_REFLINK;
+    zc_report r = h_report();
+    errno = 31337;
+    CHECK_STATUS(zc_transfer(s, d, &o, &r), ZC_OK);
+    /* The engine's internal EOPNOTSUPP must not leak into errno on success (cgo reads it). */
+    CHECK(errno == 31337, "errno %d after a successful call with a fallback", errno);
+    CHECK(h_file_is(h_path("fb.dst"), 6, 0, 50000), "bytes differ");
+    if (r.strategy != ZC_STRATEGY_REFLINK) {
+        CHECK(r.fallbacks_len >= 1, "no fallback recorded");
+        CHECK(r.fallbacks[0].strategy == ZC_STRATEGY_REFLINK, "first fallback %u",
+              r.fallbacks[0].strategy);
+        CHECK(strlen(r.fallbacks[0].reason) > 0 && strlen(r.fallbacks[0].reason) < ZC_REASON_SIZE,
+              "reason");
+        CHECK(strstr(r.fallbacks[0].reason, "reflink") != NULL, "reason %s",
+              r.fallbacks[0].reason);
+    } else {
+        printf("  (reflink worked here: this filesystem shares extents)\n");
+    }
+    close(s);
+    close(d);
+}
+
+static void transfer_offsets_and_len(void) {
+    const char *src = h_make_file("off.src", 7, 100000);
+    const char *dst = h_path("off.dst");
+    int s = open(src, O_RDONLY), d = open(dst, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    REQUIRE(s >= 0 && d >= 0, "open");
+    REQUIRE(lseek(s, 123, SEEK_SET) == 123 && lseek(d, 45, SEEK_SET) == 45, "lseek");
+    zc_options o = h_opts();
+    o.has_src_offset = true;
+    o.src_offset = 1000;
+    o.has_dst_offset = true;
+    o.dst_offset = 0;
+    o.has_len = true;
+    o.len = 5000;
+    zc_report r = h_report();
+    CHECK_STATUS(zc_transfer(s, d, &o, &r), ZC_OK);
+    CHECK(r.bytes == 5000, "bytes %llu", (unsigned long long)r.bytes);
+    CHECK(h_file_is(dst, 7, 1000, 5000), "bytes differ");
+    CHECK(lseek(s, 0, SEEK_CUR) == 123 && lseek(d, 0, SEEK_CUR) == 45, "positions moved");
+
+    /* Without offsets: from the positions, which advance. */
+    o = h_opts();
+    o.has_len = true;
+    o.len = 10;
+    REQUIRE(ftruncate(d, 0) == 0 && lseek(d, 0, SEEK_SET) == 0, "truncate");
+    CHECK_STATUS(zc_transfer(s, d, &o, &r), ZC_OK);
+    CHECK(lseek(s, 0, SEEK_CUR) == 133 && lseek(d, 0, SEEK_CUR) == 10, "positions");
+    CHECK(h_file_is(dst, 7, 123, 10), "bytes differ");
+
+    /* len 0 moves nothing and succeeds; a len past EOF moves what there is. */
+    o.len = 0;
+    CHECK_STATUS(zc_transfer(s, d, &o, &r), ZC_OK);
+    CHECK(r.bytes == 0, "len 0 moved %llu", (unsigned long long)r.bytes);
+    o.len = 1u << 30;
+    CHECK_STATUS(zc_transfer(s, d, &o, &r), ZC_OK);
+    CHECK(r.bytes == 100000 - 133, "bytes %llu", (unsigned long long)r.bytes);
+    close(s);
+    close(d);
+}
+
+static void transfer_null_opts_and_report(void) {
+    const char *src = h_make_file("null.src", 8, 3000);
+    const char *dst = h_path("null.dst");
+    int s = open(src, O_RDONLY), d = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    REQUIRE(s >= 0 && d >= 0, "open");
+    CHECK_STATUS(zc_transfer(s, d, NULL, NULL), ZC_OK);
+    CHECK(h_file_is(dst, 8, 0, 3000), "bytes differ");
+    close(s);
+    close(d);
+}
+
+static void transfer_report_bad_struct_size(void) {
+    const char *src = h_make_file("rs.src", 9, 3000);
+    int s = open(src, O_RDONLY), d = open(h_path("rs.dst"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    REQUIRE(s >= 0 && d >= 0, "open");
+    zc_report r;
+    memset(&r, 0, sizeof r);
+    CHECK_FAILS(zc_transfer(s, d, NULL, &r), ZC_INVALID, EINVAL);
+    CHECK_MSG("zc_report.struct_size is 0");
+    r.struct_size = 8;
+    CHECK_FAILS(zc_transfer(s, d, NULL, &r), ZC_INVALID, EINVAL);
+    CHECK(r.struct_size == 8 && r.bytes == 0, "report written past its struct_size");
+    CHECK(lseek(s, 0, SEEK_CUR) == 0, "moved bytes despite the bad report");
+
+    /* A newer, larger report: the bytes past ours are zeroed. */
+    union {
+        zc_report r;
+        unsigned char bytes[sizeof(zc_report) + 32];
+    } big;
+    memset(&big, 0xCC, sizeof big);
+    big.r.struct_size = sizeof big;
+    CHECK_STATUS(zc_transfer(s, d, NULL, &big.r), ZC_OK);
+    CHECK(big.r.bytes == 3000, "bytes %llu", (unsigned long long)big.r.bytes);
+    for (size_t i = sizeof(zc_report); i < sizeof big; i++)
+        CHECK(big.bytes[i] == 0, "byte %zu is %u", i, big.bytes[i]);
+    close(s);
+    close(d);
+}
+
+struct progress_log {
+    int calls;
+    uint64_t last;
+    uint64_t stop_after; /* 0: never stop */
+    bool monotonic;
+};
+
+static bool on_progress(uint64_t moved, void *user) {
+    struct progress_log *p = user;
+    if (moved < p->last) p->monotonic = false;
+    p->last = moved;
+    p->calls++;
+    return !(p->stop_after && moved >= p->stop_after);
+}
+
+static void transfer_progress_and_stop(void) {
+    const char *src = h_make_file("prog.src", 10, 4 * MIB);
+    const char *dst = h_path("prog.dst");
+    int s = open(src, O_RDONLY), d = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    REQUIRE(s >= 0 && d >= 0, "open");
+    struct progress_log log = {0, 0, 0, true};
+    zc_options o = h_opts();
+    o.strategy = ZC_STRATEGY_READ_WRITE;
+    o.chunk_size = 256 * 1024;
+    o.progress = on_progress;
+    o.user = &log;
+    zc_report r = h_report();
+    CHECK_STATUS(zc_transfer(s, d, &o, &r), ZC_OK);
+    CHECK(log.calls >= 16, "%d calls", log.calls);
+    CHECK(log.last == 4 * MIB && log.monotonic, "last %llu", (unsigned long long)log.last);
+
+    /* Stop after 1 MiB: ZC_CANCELLED, errno ECANCELED, exactly the bytes reported. */
+    REQUIRE(ftruncate(d, 0) == 0 && lseek(d, 0, SEEK_SET) == 0 && lseek(s, 0, SEEK_SET) == 0,
+            "reset");
+    struct progress_log stop = {0, 0, MIB, true};
+    o.user = &stop;
+    CHECK_FAILS(zc_transfer(s, d, &o, &r), ZC_CANCELLED, ECANCELED);
+    CHECK_MSG("stopped by the progress callback");
+    CHECK(r.bytes >= MIB && r.bytes < 4 * MIB, "bytes %llu", (unsigned long long)r.bytes);
+    struct stat st;
+    CHECK(fstat(d, &st) == 0 && (uint64_t)st.st_size == r.bytes, "dst holds %lld, report %llu",
+          (long long)st.st_size, (unsigned long long)r.bytes);
+    CHECK(h_file_is(dst, 10, 0, r.bytes), "bytes differ");
+    CHECK(lseek(s, 0, SEEK_CUR) == (off_t)r.bytes, "src position");
+    close(s);
+    close(d);
+}
+
+static void transfer_cancel_flag(void) {
+    const char *src = h_make_file("cancel.src", 11, MIB);
+    int s = open(src, O_RDONLY), d = open(h_path("cancel.dst"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    REQUIRE(s >= 0 && d >= 0, "open");
+    atomic_bool flag;
+    atomic_init(&flag, true);
+    zc_options o = h_opts();
+    o.cancel = (const bool *)&flag;
+    zc_report r = h_report();
+    CHECK_FAILS(zc_transfer(s, d, &o, &r), ZC_CANCELLED, ECANCELED);
+    CHECK_MSG("cancel flag");
+    CHECK(r.bytes == 0, "bytes %llu", (unsigned long long)r.bytes);
+    atomic_store(&flag, false);
+    CHECK_STATUS(zc_transfer(s, d, &o, &r), ZC_OK);
+    CHECK(r.bytes == MIB, "bytes %llu", (unsigned long long)r.bytes);
+    close(s);
+    close(d);
+}
+
+static void transfer_file_to_pipe_and_back(void) {
+    static const zc_strategy strategies[] = {ZC_STRATEGY_AUTO, ZC_STRATEGY_READ_WRITE,
+                                             ZC_STRATEGY_SENDFILE, ZC_STRATEGY_SPLICE,
+                                             ZC_STRATEGY_MMAP_WRITE};
+    for (size_t i = 0; i < sizeof strategies / sizeof strategies[0]; i++) {
+        size_t size = 2 * MIB + 11;
+        const char *src = h_make_file("pipe.src", 20 + i, size);
+        int s = open(src, O_RDONLY), p[2];
+        REQUIRE(s >= 0 && pipe2(p, O_CLOEXEC) == 0, "open");
+        struct h_reader rd;
+        h_reader_start(&rd, p[0], 0);
+        zc_options o = h_opts();
+        o.strategy = strategies[i];
+        o.fallback = false;
+        zc_report r = h_report();
+        CHECK_STATUS(zc_transfer(s, p[1], &o, &r), ZC_OK);
+        close(p[1]);
+        h_reader_join(&rd);
+        CHECK(r.bytes == size, "%s: bytes %llu", zc_strategy_name(strategies[i]),
+              (unsigned long long)r.bytes);
+        CHECK(h_same(rd.buf, rd.len, 20 + i, 0, size), "%s: file->pipe bytes differ",
+              zc_strategy_name(strategies[i]));
+        free(rd.buf);
+        close(p[0]);
+        close(s);
+    }
+    /* pipe -> file, with splice and read_write. */
+    static const zc_strategy from_pipe[] = {ZC_STRATEGY_AUTO, ZC_STRATEGY_SPLICE,
+                                            ZC_STRATEGY_READ_WRITE};
+    for (size_t i = 0; i < sizeof from_pipe / sizeof from_pipe[0]; i++) {
+        int p[2];
+        REQUIRE(pipe2(p, O_CLOEXEC) == 0, "pipe");
+        const char *dst = h_path("frompipe.dst");
+        int d = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        struct h_writer w;
+        h_writer_start(&w, p[1], 30 + i, MIB + 3);
+        zc_options o = h_opts();
+        o.strategy = from_pipe[i];
+        o.fallback = false;
+        zc_report r = h_report();
+        CHECK_STATUS(zc_transfer(p[0], d, &o, &r), ZC_OK);
+        h_writer_join(&w);
+        CHECK(r.bytes == MIB + 3, "bytes %llu", (unsigned long long)r.bytes);
+        CHECK(h_file_is(dst, 30 + i, 0, MIB + 3), "%s: pipe->file bytes differ",
+              zc_strategy_name(from_pipe[i]));
+        close(p[0]);
+        close(d);
+    }
+}
+
+static void transfer_sockets(void) {
+    for (int kind = 0; kind < 2; kind++) {
+        static const zc_strategy strategies[] = {ZC_STRATEGY_AUTO, ZC_STRATEGY_SENDFILE,
+                                                 ZC_STRATEGY_SPLICE, ZC_STRATEGY_READ_WRITE};
+        for (size_t i = 0; i < sizeof strategies / sizeof strategies[0]; i++) {
+            int sv[2];
+            if (kind == 0)
+                REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
+            else
+                h_tcp_pair(sv);
+            size_t size = MIB + 99;
+            const char *src = h_make_file("sock.src", 40 + i + 10 * kind, size);
+            int s = open(src, O_RDONLY);
+            struct h_reader rd;
+            h_reader_start(&rd, sv[1], 0);
+            zc_options o = h_opts();
+            o.strategy = strategies[i];
+            o.fallback = false;
+            zc_report r = h_report();
+            CHECK_STATUS(zc_transfer(s, sv[0], &o, &r), ZC_OK);
+            shutdown(sv[0], SHUT_WR);
+            h_reader_join(&rd);
+            CHECK(h_same(rd.buf, rd.len, 40 + i + 10 * kind, 0, size), "%s %s: bytes differ",
+                  kind ? "tcp" : "unix", zc_strategy_name(strategies[i]));
+            free(rd.buf);
+            close(s);
+
+            /* and back: socket -> file */
+            const char *dst = h_path("sock.dst");
+            int d = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            struct h_writer w;
+            h_writer_start(&w, sv[1], 50 + i, size);
+            zc_options back = h_opts();
+            back.strategy = strategies[i] == ZC_STRATEGY_SENDFILE ? ZC_STRATEGY_AUTO : strategies[i];
+            CHECK_STATUS(zc_transfer(sv[0], d, &back, &r), ZC_OK);
+            h_writer_join(&w);
+            CHECK(h_file_is(dst, 50 + i, 0, size), "%s socket->file bytes differ",
+                  kind ? "tcp" : "unix");
+            close(d);
+            close(sv[0]);
+        }
+    }
+}
+
+static void transfer_dev_zero_and_null(void) {
+    int z = open("/dev/zero", O_RDONLY), n = open("/dev/null", O_WRONLY);
+    REQUIRE(z >= 0 && n >= 0, "open");
+    zc_options o = h_opts();
+    zc_report r = h_report();
+    CHECK_FAILS(zc_transfer(z, n, &o, &r), ZC_INVALID, EINVAL);
+    CHECK_MSG("never ends");
+    o.has_len = true;
+    o.len = 3 * MIB;
+    CHECK_STATUS(zc_transfer(z, n, &o, &r), ZC_OK);
+    CHECK(r.bytes == 3 * MIB, "bytes %llu", (unsigned long long)r.bytes);
+    close(z);
+    close(n);
+}
+
+/* A full non-blocking pipe: EAGAIN with exactly the bytes that went in. */
+static void transfer_nonblocking_would_block(void) {
+    const char *src = h_make_file("nb.src", 60, 4 * MIB);
+    int s = open(src, O_RDONLY), p[2];
+    REQUIRE(s >= 0 && pipe2(p, O_CLOEXEC | O_NONBLOCK) == 0, "pipe");
+    zc_options o = h_opts();
+    zc_report r = h_report();
+    CHECK_FAILS(zc_transfer(s, p[1], &o, &r), ZC_IO, EAGAIN);
+    CHECK(r.bytes > 0 && r.bytes < 4 * MIB, "bytes %llu", (unsigned long long)r.bytes);
+    CHECK(lseek(s, 0, SEEK_CUR) == (off_t)r.bytes, "src position %lld vs %llu",
+          (long long)lseek(s, 0, SEEK_CUR), (unsigned long long)r.bytes);
+    close(p[1]);
+    size_t n;
+    unsigned char *got = h_read_fd(p[0], &n);
+    CHECK(h_same(got, n, 60, 0, r.bytes), "pipe holds other bytes than reported");
+    CHECK((fcntl(p[0], F_GETFL) & O_NONBLOCK) != 0, "flags changed");
+    free(got);
+    close(p[0]);
+    close(s);
+}
+
+/* ---- bad fds --------------------------------------------------------------------------- */
+
+static void transfer_bad_fds(void) {
+    const char *src = h_make_file("bad.src", 70, 100);
+    int s = open(src, O_RDONLY), d = open(h_path("bad.dst"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    REQUIRE(s >= 0 && d >= 0, "open");
+    zc_report r = h_report();
+    CHECK_FAILS(zc_transfer(-1, d, NULL, &r), ZC_IO, EBADF);
+    CHECK_MSG("src fd -1 is not an open file descriptor");
+    CHECK(r.bytes == 0, "bytes");
+    CHECK_FAILS(zc_transfer(s, -7, NULL, &r), ZC_IO, EBADF);
+    CHECK_MSG("dst fd -7");
+    CHECK_FAILS(zc_transfer(1000, d, NULL, &r), ZC_IO, EBADF);
+    CHECK_MSG("src fd 1000 is not an open file descriptor");
+    CHECK_FAILS(zc_transfer(INT32_MIN, INT32_MAX, NULL, &r), ZC_IO, EBADF);
+
+    /* Wrong access modes. */
+    CHECK_FAILS(zc_transfer(d, s, NULL, &r), ZC_INVALID, EBADF);
+    CHECK_MSG("opened write-only");
+
+    /* O_PATH fds can be neither read nor written. */
+    int op = open(src, O_PATH);
+    REQUIRE(op >= 0, "O_PATH");
+    CHECK_FAILS(zc_transfer(op, d, NULL, &r), ZC_INVALID, EINVAL);
+    CHECK_MSG("O_PATH");
+    CHECK_FAILS(zc_transfer(s, op, NULL, &r), ZC_INVALID, EINVAL);
+
+    /* Directories. */
+    int dir = open(h_dir, O_RDONLY | O_DIRECTORY);
+    REQUIRE(dir >= 0, "dir");
+    CHECK_FAILS(zc_transfer(dir, d, NULL, &r), ZC_INVALID, EISDIR);
+    CHECK_MSG("is a directory");
+
+    /* An offset on a pipe. */
+    int p[2];
+    REQUIRE(pipe2(p, O_CLOEXEC) == 0, "pipe");
+    zc_options o = h_opts();
+    o.has_dst_offset = true;
+    CHECK_FAILS(zc_transfer(s, p[1], &o, &r), ZC_INVALID, ESPIPE);
+    CHECK_MSG("has no offsets");
+
+    /* The same file, overlapping ranges. */
+    int rw = open(src, O_RDWR);
+    o = h_opts();
+    o.has_src_offset = o.has_dst_offset = true;
+    o.dst_offset = 10;
+    CHECK_FAILS(zc_transfer(rw, rw, &o, &r), ZC_INVALID, EINVAL);
+    CHECK_MSG("overlap");
+
+    /* A technique that cannot serve the pair, with fallback off. */
+    o = h_opts();
+    o.strategy = ZC_STRATEGY_COPY_FILE_RANGE;
+    o.fallback = false;
+    CHECK_FAILS(zc_transfer(s, p[1], &o, &r), ZC_UNSUPPORTED, zc_last_errno());
+    CHECK(zc_last_errno() != 0, "no errno for unsupported");
+    CHECK(r.bytes == 0, "bytes");
+
+    close(rw);
+    close(p[0]);
+    close(p[1]);
+    close(dir);
+    close(op);
+    close(s);
+    close(d);
+}
+
+/* ---- zc_copy_file ---------------------------------------------------------------------- */
+
+static void copy_file(void) {
+    const char *src = h_make_file("cf.src", 80, 3 * MIB + 1);
+    REQUIRE(chmod(src, 0640) == 0, "chmod");
+    const char *dst = h_path("cf.dst");
+    h_make_file("cf.dst", 81, 10 * MIB); /* truncated by the copy */
+    zc_report r = h_report();
+    errno = 555;
+    CHECK_STATUS(zc_copy_file(src, dst, NULL, &r), ZC_OK);
+    CHECK(errno == 555, "errno %d", errno);
+    CHECK(r.bytes == 3 * MIB + 1, "bytes %llu", (unsigned long long)r.bytes);
+    CHECK(h_file_is(dst, 80, 0, 3 * MIB + 1), "bytes differ");
+    struct stat st;
+    CHECK(stat(dst, &st) == 0 && (st.st_mode & 07777) == 0640, "mode %o", st.st_mode & 07777);
+
+    zc_options o = h_opts();
+    o.strategy = ZC_STRATEGY_SPLICE;
+    o.fallback = false;
+    o.has_src_offset = true;
+    o.src_offset = 100;
+    o.has_len = true;
+    o.len = 1000;
+    CHECK_STATUS(zc_copy_file(src, dst, &o, &r), ZC_OK);
+    CHECK(r.strategy == ZC_STRATEGY_SPLICE, "strategy %u", r.strategy);
+    CHECK(h_file_is(dst, 80, 100, 1000), "bytes differ");
+}
+
+static void copy_file_bad_input(void) {
+    const char *src = h_make_file("cfb.src", 82, 10);
+    zc_report r = h_report();
+    CHECK_FAILS(zc_copy_file(NULL, h_path("x"), NULL, &r), ZC_NULL_POINTER, EINVAL);
+    CHECK_MSG("src_path is NULL");
+    CHECK_FAILS(zc_copy_file(src, NULL, NULL, &r), ZC_NULL_POINTER, EINVAL);
+    CHECK_MSG("dst_path is NULL");
+    const char *missing = h_path("no/such/file");
+    CHECK_FAILS(zc_copy_file(missing, h_path("x"), NULL, &r), ZC_IO, ENOENT);
+    CHECK_MSG(missing);
+    CHECK_FAILS(zc_copy_file(src, src, NULL, &r), ZC_INVALID, EINVAL);
+    CHECK_MSG("the same file");
+    size_t n;
+    unsigned char *still = h_read_file(src, &n);
+    CHECK(h_same(still, n, 82, 0, 10), "src damaged");
+    free(still);
+    CHECK_FAILS(zc_copy_file(h_dir, h_path("y"), NULL, &r), ZC_INVALID, EISDIR);
+    CHECK_FAILS(zc_copy_file(src, h_dir, NULL, &r), ZC_IO, EISDIR);
+    CHECK_FAILS(zc_copy_file("", h_path("y"), NULL, &r), ZC_IO, ENOENT);
+    zc_options o = h_opts();
+    o.strategy = 1234;
+    CHECK_FAILS(zc_copy_file(src, h_path("z"), &o, &r), ZC_INVALID, EINVAL);
+    CHECK(access(h_path("z"), F_OK) != 0, "created dst despite bad options");
+}
+
+/* ---- zc_probe -------------------------------------------------------------------------- */
+
+static void probe(void) {
+    const char *src = h_make_file("probe.src", 90, 100);
+    int s = open(src, O_RDONLY), d = open(h_path("probe.dst"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    REQUIRE(s >= 0 && d >= 0, "open");
+    size_t n = 0;
+    errno = 8;
+    CHECK_STATUS(zc_probe(s, d, NULL, 0, &n), ZC_OK);
+    CHECK(errno == 8, "errno %d", errno);
+    size_t techniques = 0;
+    while (zc_strategy_name((zc_strategy)(techniques + 1)) != NULL) techniques++;
+    CHECK(n == techniques, "%zu techniques, %zu strategies", n, techniques);
+    zc_support all[16];
+    memset(all, 0xAB, sizeof all);
+    size_t n2 = 0;
+    CHECK_STATUS(zc_probe(s, d, all, 16, &n2), ZC_OK);
+    CHECK(n2 == n, "%zu then %zu", n, n2);
+    /* Each technique once, Auto never; a reason exactly when unsupported. */
+    bool seen[64] = {false};
+    for (size_t i = 0; i < n2 && i < 16; i++) {
+        zc_strategy st = all[i].strategy;
+        CHECK(st != ZC_STRATEGY_AUTO && zc_strategy_name(st) != NULL && st < 64 && !seen[st],
+              "entry %zu is %u", i, st);
+        if (st < 64) seen[st] = true;
+        CHECK(all[i].supported == (all[i].reason[0] == '\0'), "entry %zu: %d \"%s\"", i,
+              all[i].supported, all[i].reason);
+    }
+    CHECK(((unsigned char *)&all[n2])[0] == 0xAB, "wrote past the entries");
+    for (size_t i = 0; i < n2; i++) {
+        if (all[i].strategy == ZC_STRATEGY_READ_WRITE || all[i].strategy == ZC_STRATEGY_COPY_FILE_RANGE)
+            CHECK(all[i].supported, "%s cannot serve file -> file: %s",
+                  zc_strategy_name(all[i].strategy), all[i].reason);
+    }
+
+    /* A small buffer: only cap entries are written, the count is the full one. */
+    memset(all, 0xAB, sizeof all);
+    CHECK_STATUS(zc_probe(s, d, all, 2, &n2), ZC_OK);
+    CHECK(n2 == n, "count %zu", n2);
+    CHECK(zc_strategy_name(all[1].strategy) != NULL, "entry 1 %u", all[1].strategy);
+    CHECK(((unsigned char *)&all[2])[0] == 0xAB, "wrote past cap");
+
+    /* A pipe destination: copy_file_range and reflink say why not. */
+    int p[2];
+    REQUIRE(pipe2(p, O_CLOEXEC) == 0, "pipe");
+    CHECK_STATUS(zc_probe(s, p[1], all, 16, &n2), ZC_OK);
+    for (size_t i = 0; i < n2; i++) {
+        if (all[i].strategy == ZC_STRATEGY_COPY_FILE_RANGE)
+            CHECK(!all[i].supported && strlen(all[i].reason) > 0, "copy_file_range to a pipe");
+        if (all[i].strategy == ZC_STRATEGY_SPLICE)
+            CHECK(all[i].supported, "splice to a pipe: %s", all[i].reason);
+    }
+
+    CHECK_FAILS(zc_probe(s, d, all, 16, NULL), ZC_NULL_POINTER, EINVAL);
+    CHECK_FAILS(zc_probe(s, d, NULL, 3, &n2), ZC_NULL_POINTER, EINVAL);
+    CHECK_FAILS(zc_probe(-1, d, all, 16, &n2), ZC_IO, EBADF);
+    CHECK_FAILS(zc_probe(s, 999, all, 16, &n2), ZC_IO, EBADF);
+    CHECK_FAILS(zc_probe(d, s, all, 16, &n2), ZC_INVALID, EBADF);
+    int op = open(src, O_PATH), dir = open(h_dir, O_RDONLY | O_DIRECTORY);
+    CHECK_FAILS(zc_probe(op, d, all, 16, &n2), ZC_INVALID, EINVAL);
+    CHECK_FAILS(zc_probe(dir, d, all, 16, &n2), ZC_INVALID, EISDIR);
+    close(op);
+    close(dir);
+    close(p[0]);
+    close(p[1]);
+    close(s);
+    close(d);
+}
+
+/* ---- options added after the first layout ---------------------------------------------- */
+
+/* A program built against the first layout (no cache, sync, direct_threshold, sparse): its
+ * struct_size ends before `cache`, and the library uses the defaults for the rest. */
+static void options_from_an_older_header(void) {
+    const size_t v0 = offsetof(zc_options, cache);
+    CHECK(v0 == 96, "the first layout is %zu bytes", v0);
+    union {
+        zc_options o;
+        unsigned char bytes[sizeof(zc_options)];
+    } old;
+    memset(&old, 0xEE, sizeof old); /* what lies past an old struct is not the library's */
+    CHECK_STATUS(zc_options_default(&old.o, v0), ZC_OK);
+    CHECK(old.o.struct_size == v0, "struct_size %zu", old.o.struct_size);
+    for (size_t i = v0; i < sizeof old; i++) CHECK(old.bytes[i] == 0xEE, "wrote byte %zu", i);
+    const char *src = h_make_file("older.src", 12, 70000);
+    int s = open(src, O_RDONLY), d = open(h_path("older.dst"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    REQUIRE(s >= 0 && d >= 0, "open");
+    zc_report r = h_report();
+    /* The bytes past struct_size hold garbage (0xEE): never read. */
+    CHECK_STATUS(zc_transfer(s, d, &old.o, &r), ZC_OK);
+    CHECK(r.bytes == 70000 && h_file_is(h_path("older.dst"), 12, 0, 70000), "bytes");
+    CHECK_FAILS(zc_options_default(&old.o, v0 - 1), ZC_INVALID, EINVAL);
+
+    /* The same for an old zc_report: written up to its struct_size only. */
+    union {
+        zc_report r;
+        unsigned char bytes[sizeof(zc_report)];
+    } oldr;
+    memset(&oldr, 0xEE, sizeof oldr);
+    const size_t rv0 = offsetof(zc_report, zerocopy_sends);
+    oldr.r.struct_size = rv0;
+    REQUIRE(lseek(s, 0, SEEK_SET) == 0, "lseek");
+    CHECK_STATUS(zc_transfer(s, d, NULL, &oldr.r), ZC_OK);
+    CHECK(oldr.r.bytes == 70000 && oldr.r.syscalls > 0, "old report not filled");
+    for (size_t i = rv0; i < sizeof oldr; i++) CHECK(oldr.bytes[i] == 0xEE, "wrote byte %zu", i);
+    close(s);
+    close(d);
+}
+
+static void options_cache_sync_sparse_direct(void) {
+    const char *src = h_make_file("pol.src", 13, 2 * MIB + 100);
+    int s = open(src, O_RDONLY), d = open(h_path("pol.dst"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+    REQUIRE(s >= 0 && d >= 0, "open");
+    static const zc_cache caches[] = {ZC_CACHE_KEEP, ZC_CACHE_DROP_AFTER, ZC_CACHE_NOREUSE};
+    static const zc_sync syncs[] = {ZC_SYNC_NONE, ZC_SYNC_DATA, ZC_SYNC_FULL};
+    for (size_t i = 0; i < 3; i++) {
+        zc_options o = h_opts();
+        o.cache = caches[i];
+        o.sync = syncs[i];
+        o.sparse = i == 1 ? ZC_SPARSE_WRITE_ZEROS : ZC_SPARSE_KEEP_HOLES;
+        o.has_src_offset = o.has_dst_offset = true;
+        zc_report r = h_report();
+        CHECK_STATUS(zc_transfer(s, d, &o, &r), ZC_OK);
+        CHECK(r.bytes == 2 * MIB + 100, "bytes %llu", (unsigned long long)r.bytes);
+        CHECK(h_file_is(h_path("pol.dst"), 13, 0, 2 * MIB + 100), "cache %u: bytes differ", caches[i]);
+    }
+    /* A direct_threshold below the size: Auto moves it with direct I/O (or says why not). */
+    zc_options o = h_opts();
+    o.has_direct_threshold = true;
+    o.direct_threshold = 4096;
+    o.has_src_offset = o.has_dst_offset = true;
+    zc_report r = h_report();
+    REQUIRE(ftruncate(d, 0) == 0, "truncate");
+    CHECK_STATUS(zc_transfer(s, d, &o, &r), ZC_OK);
+    CHECK(h_file_is(h_path("pol.dst"), 13, 0, 2 * MIB + 100), "direct: bytes differ");
+    CHECK(r.strategy == ZC_STRATEGY_DIRECT || r.fallbacks_len > 0, "direct_threshold ignored: %s",
+          zc_strategy_name(r.strategy));
+
+    zc_options bad = h_opts();
+    bad.cache = 3;
+    CHECK_FAILS(zc_transfer(s, d, &bad, &r), ZC_INVALID, EINVAL);
+    CHECK_MSG("zc_options.cache is 3, which is no zc_cache");
+    bad = h_opts();
+    bad.sync = 99;
+    CHECK_FAILS(zc_transfer(s, d, &bad, &r), ZC_INVALID, EINVAL);
+    CHECK_MSG("zc_options.sync is 99");
+    bad = h_opts();
+    bad.sparse = 2;
+    CHECK_FAILS(zc_transfer(s, d, &bad, &r), ZC_INVALID, EINVAL);
+    CHECK_MSG("zc_options.sparse is 2");
+    close(s);
+    close(d);
+}
+
+static void transfer_msg_zerocopy_over_tcp(void) {
+    int sv[2];
+    h_tcp_pair(sv);
+    const char *src = h_make_file("mzc.src", 14, 2 * MIB);
+    int s = open(src, O_RDONLY);
+    struct h_reader rd;
+    h_reader_start(&rd, sv[1], 0);
+    zc_options o = h_opts();
+    o.strategy = ZC_STRATEGY_MSG_ZEROCOPY;
+    o.fallback = false;
+    zc_report r = h_report();
+    zc_status st = zc_transfer(s, sv[0], &o, &r);
+    shutdown(sv[0], SHUT_WR);
+    h_reader_join(&rd);
+    if (st == ZC_UNSUPPORTED) {
+        printf("  (msg_zerocopy unsupported here: %s)\n", zc_last_error());
+    } else {
+        CHECK_STATUS(st, ZC_OK);
+        CHECK(h_same(rd.buf, rd.len, 14, 0, 2 * MIB), "bytes differ");
+        CHECK(r.zerocopy_sends > 0 && r.zerocopy_copied <= r.zerocopy_sends, "sends %llu copied %llu",
+              (unsigned long long)r.zerocopy_sends, (unsigned long long)r.zerocopy_copied);
+    }
+    free(rd.buf);
+    close(s);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+/* ---- the page cache -------------------------------------------------------------------- */
+
+static void page_cache(void) {
+    const char *path = h_make_file("pc.dat", 15, MIB + 1);
+    int fd = open(path, O_RDWR);
+    REQUIRE(fd >= 0, "open");
+    long ps = sysconf(_SC_PAGESIZE);
+    uint64_t want_pages = (MIB + 1 + (uint64_t)ps - 1) / (uint64_t)ps;
+    zc_residency_info info = {.struct_size = sizeof info};
+
+    CHECK_STATUS(zc_warm(fd, 0, NULL, &info), ZC_OK);
+    CHECK(info.pages == want_pages && info.resident == info.pages && info.ratio == 1.0,
+          "after warm: %llu/%llu", (unsigned long long)info.resident, (unsigned long long)info.pages);
+    CHECK(info.method == ZC_METHOD_CACHESTAT || info.method == ZC_METHOD_MINCORE, "method %u",
+          info.method);
+
+    /* Count only, then a bitmap, then a bitmap too small (only its bytes are written). */
+    errno = 3;
+    CHECK_STATUS(zc_residency(fd, 0, NULL, NULL, 0, &info), ZC_OK);
+    CHECK(errno == 3, "errno %d", errno);
+    CHECK(info.pages == want_pages, "pages %llu", (unsigned long long)info.pages);
+    unsigned char *bitmap = malloc(want_pages + 8);
+    REQUIRE(bitmap != NULL, "malloc");
+    memset(bitmap, 0xAB, want_pages + 8);
+    CHECK_STATUS(zc_residency(fd, 0, NULL, bitmap, want_pages + 8, &info), ZC_OK);
+    for (uint64_t i = 0; i < want_pages; i++) CHECK(bitmap[i] == 1, "page %llu: %u", (unsigned long long)i, bitmap[i]);
+    CHECK(bitmap[want_pages] == 0xAB, "wrote past the pages");
+    memset(bitmap, 0xAB, want_pages + 8);
+    CHECK_STATUS(zc_residency(fd, 0, NULL, bitmap, 3, &info), ZC_OK);
+    CHECK(bitmap[2] == 1 && bitmap[3] == 0xAB, "wrote past bitmap_len");
+    uint64_t one_page = (uint64_t)ps;
+    CHECK_STATUS(zc_residency(fd, (uint64_t)ps, &one_page, bitmap, 8, &info), ZC_OK);
+    CHECK(info.pages == 1, "one page: %llu", (unsigned long long)info.pages);
+
+    CHECK_STATUS(zc_evict(fd, 0, NULL, &info), ZC_OK);
+    CHECK(info.resident == 0, "after evict: %llu resident", (unsigned long long)info.resident);
+    CHECK_STATUS(zc_evict(fd, 0, NULL, NULL), ZC_OK);
+
+    static const zc_advice advice[] = {ZC_ADVICE_NORMAL, ZC_ADVICE_SEQUENTIAL, ZC_ADVICE_RANDOM,
+                                       ZC_ADVICE_WILLNEED, ZC_ADVICE_DONTNEED, ZC_ADVICE_NOREUSE};
+    for (size_t i = 0; i < sizeof advice / sizeof advice[0]; i++) {
+        bool applied = false;
+        CHECK_STATUS(zc_advise(fd, 0, NULL, advice[i], &applied), ZC_OK);
+        CHECK(applied, "advice %u not applied", advice[i]);
+    }
+    CHECK_STATUS(zc_advise(fd, 0, &one_page, ZC_ADVICE_WILLNEED, NULL), ZC_OK);
+    bool applied = false;
+    CHECK_STATUS(zc_readahead(fd, 0, NULL, &applied), ZC_OK);
+    CHECK(applied, "readahead not applied");
+    CHECK_STATUS(zc_readahead(fd, 0, &one_page, NULL), ZC_OK);
+    CHECK_STATUS(zc_warm(fd, 0, &one_page, NULL), ZC_OK);
+
+    /* A pipe has no page cache: not an error, and it says so. */
+    int p[2];
+    REQUIRE(pipe2(p, O_CLOEXEC) == 0, "pipe");
+    CHECK_STATUS(zc_residency(p[0], 0, NULL, bitmap, 8, &info), ZC_OK);
+    CHECK(info.method == ZC_METHOD_NONE && info.pages == 0, "pipe: method %u", info.method);
+    applied = true;
+    CHECK_STATUS(zc_advise(p[0], 0, NULL, ZC_ADVICE_WILLNEED, &applied), ZC_OK);
+    CHECK(!applied, "a hint on a pipe applied");
+    CHECK_STATUS(zc_evict(p[0], 0, NULL, &info), ZC_OK);
+    CHECK(info.method == ZC_METHOD_NONE, "pipe evict");
+
+    /* Bad input. */
+    CHECK_FAILS(zc_residency(fd, 0, NULL, NULL, 0, NULL), ZC_NULL_POINTER, EINVAL);
+    zc_residency_info small = {.struct_size = 8};
+    CHECK_FAILS(zc_residency(fd, 0, NULL, NULL, 0, &small), ZC_INVALID, EINVAL);
+    CHECK_FAILS(zc_warm(fd, 0, NULL, &small), ZC_INVALID, EINVAL);
+    CHECK_FAILS(zc_residency(-1, 0, NULL, NULL, 0, &info), ZC_IO, EBADF);
+    CHECK_FAILS(zc_residency(999, 0, NULL, NULL, 0, &info), ZC_IO, EBADF);
+    CHECK_FAILS(zc_advise(fd, 0, NULL, 6, NULL), ZC_INVALID, EINVAL);
+    CHECK_MSG("advice is 6, which is no zc_advice");
+    CHECK_FAILS(zc_advise(fd, 0, NULL, UINT32_MAX, NULL), ZC_INVALID, EINVAL);
+    CHECK_FAILS(zc_advise(-3, 0, NULL, ZC_ADVICE_NORMAL, NULL), ZC_IO, EBADF);
+    CHECK_FAILS(zc_readahead(-3, 0, NULL, NULL), ZC_IO, EBADF);
+    CHECK_FAILS(zc_evict(-3, 0, NULL, NULL), ZC_IO, EBADF);
+    CHECK_FAILS(zc_warm(-3, 0, NULL, NULL), ZC_IO, EBADF);
+    uint64_t huge = UINT64_MAX;
+    CHECK_FAILS(zc_residency(fd, 10, &huge, NULL, 0, &info), ZC_INVALID, EINVAL);
+    int op = open(path, O_PATH), dir = open(h_dir, O_RDONLY | O_DIRECTORY);
+    /* An O_PATH fd can be neither read nor mapped: an error (the kernel's EBADF from cachestat,
+     * or, where only mincore is there, as under valgrind, "cannot see"). A directory has no page
+     * cache of its own: like a pipe, nothing to do. */
+    CHECK(zc_residency(op, 0, NULL, NULL, 0, &info) != ZC_OK && zc_last_errno() != 0 &&
+              zc_last_error()[0] != '\0',
+          "O_PATH residency");
+    CHECK_FAILS(zc_warm(op, 0, NULL, &info), ZC_IO, EBADF);
+    CHECK_STATUS(zc_warm(dir, 0, NULL, &info), ZC_OK);
+    CHECK(info.method == ZC_METHOD_NONE && info.pages == 0, "directory: method %u", info.method);
+    close(op);
+    close(dir);
+    close(p[0]);
+    close(p[1]);
+    free(bitmap);
+    close(fd);
+}
+
+/* ---- SIGPIPE --------------------------------------------------------------------------- */
+
+static const char *const kinds[] = {"unix", "tcp", "pipe"};
+
+/* Child: SIGPIPE at SIG_DFL, unblocked; a peer reads 256 KiB of an 8 MiB transfer and closes.
+ * Exit 0 when the call failed with EPIPE (or, for a socket whose peer closed with unread data,
+ * ECONNRESET) and reported the bytes sent; 2.. for what went wrong. A SIGPIPE reaching the
+ * process kills it instead. */
+static int child_sigpipe(int kind, zc_strategy strategy) {
+    signal(SIGPIPE, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    pthread_sigmask(SIG_SETMASK, &none, NULL);
+    int sv[2];
+    if (kind == 0) {
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return 2;
+    } else if (kind == 1) {
+        h_tcp_pair(sv);
+    } else {
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) != 0) return 2;
+        sv[0] = p[1];
+        sv[1] = p[0];
+    }
+    const char *src = h_make_file("sigpipe.src", 100, 8 * MIB);
+    int s = open(src, O_RDONLY);
+    struct h_reader rd;
+    h_reader_start(&rd, sv[1], 256 * 1024); /* reads 256 KiB, then closes its end */
+    zc_options o = h_opts();
+    o.strategy = strategy;
+    o.fallback = false;
+    o.chunk_size = 64 * 1024;
+    zc_report r = h_report();
+    zc_status st = zc_transfer(s, sv[0], &o, &r);
+    h_reader_join(&rd);
+    int e = zc_last_errno();
+    printf("  %s %s: status %d, errno %d, %llu bytes sent: %s\n", kinds[kind],
+           zc_strategy_name(strategy), st, e, (unsigned long long)r.bytes, zc_last_error());
+    fflush(stdout);
+    if (st != ZC_IO) return 3;
+    if (e != EPIPE && !(kind != 2 && e == ECONNRESET)) return 4;
+    if (r.bytes < 256 * 1024 || r.bytes >= 8 * MIB) return 5;
+    /* The thread's mask is as it was, and no SIGPIPE is left pending. */
+    sigset_t mask, pending;
+    pthread_sigmask(SIG_SETMASK, NULL, &mask);
+    sigpending(&pending);
+    if (sigismember(&mask, SIGPIPE) || sigismember(&pending, SIGPIPE)) return 6;
+    free(rd.buf);
+    close(s);
+    close(sv[0]);
+    return 0;
+}
+
+/* Child: the control. A plain write() to a socket whose peer is gone kills it. */
+static int child_control(void) {
+    signal(SIGPIPE, SIG_DFL);
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return 2;
+    close(sv[1]);
+    if (write(sv[0], "x", 1) < 0) return 3;
+    return 4;
+}
+
+/* Child: the caller has SIGPIPE blocked already. The call fails with EPIPE and leaves the mask
+ * as it was (still blocking SIGPIPE); the pending signal is the caller's to handle. */
+static int child_blocked(void) {
+    signal(SIGPIPE, SIG_DFL);
+    sigset_t pipe_only;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_only, NULL);
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return 2;
+    close(sv[1]);
+    const char *src = h_make_file("sigpipe.blocked.src", 101, 1000);
+    int s = open(src, O_RDONLY);
+    zc_report r = h_report();
+    zc_status st = zc_transfer(s, sv[0], NULL, &r);
+    if (st != ZC_IO || zc_last_errno() != EPIPE) return 3;
+    sigset_t mask;
+    pthread_sigmask(SIG_SETMASK, NULL, &mask);
+    if (!sigismember(&mask, SIGPIPE)) return 4; /* the caller's block was undone */
+    close(s);
+    close(sv[0]);
+    return 0;
+}
+
+static void sigpipe_never_reaches_the_host(void) {
+    int cs = h_spawn_child("control", "", "");
+    CHECK(WIFSIGNALED(cs) && WTERMSIG(cs) == SIGPIPE,
+          "the control (a plain write) was not killed by SIGPIPE: %s", h_status_text(cs));
+
+    for (int kind = 0; kind < 3; kind++) {
+        for (zc_strategy st = 0; zc_strategy_name(st) != NULL; st++) {
+            if (st == ZC_STRATEGY_COPY_FILE_RANGE || st == ZC_STRATEGY_REFLINK ||
+                st == ZC_STRATEGY_DIRECT || (st == ZC_STRATEGY_MSG_ZEROCOPY && kind != 1))
+                continue; /* they serve no file -> socket/pipe pair */
+            char k[16], s[16];
+            snprintf(k, sizeof k, "%d", kind);
+            snprintf(s, sizeof s, "%u", st);
+            int status = h_spawn_child("sigpipe", k, s);
+            CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s %s: the child: %s",
+                  kinds[kind], zc_strategy_name(st), h_status_text(status));
+        }
+    }
+}
+
+static void sigpipe_with_sigpipe_already_blocked(void) {
+    int status = h_spawn_child("blocked", "", "");
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child: %s", h_status_text(status));
+}
+
+static int child_main(int argc, char **argv) {
+    if (argc >= 5 && strcmp(argv[2], "sigpipe") == 0)
+        return child_sigpipe(atoi(argv[3]), (zc_strategy)atoi(argv[4]));
+    if (argc >= 3 && strcmp(argv[2], "control") == 0) return child_control();
+    if (argc >= 3 && strcmp(argv[2], "blocked") == 0) return child_blocked();
+    fprintf(stderr, "unknown child %s\n", argc >= 3 ? argv[2] : "");
+    return 2;
+}
+
+int main(int argc, char **argv) {
+    static const struct h_test tests[] = {
+        TEST(version),
+        TEST(strategy_names),
+        TEST(strategy_from_name_bad_input),
+        TEST(last_error_is_per_thread),
+        TEST(options_default),
+        TEST(options_default_bad_input),
+        TEST(options_from_a_newer_header),
+        TEST(options_bad_struct_size),
+        TEST(options_bad_strategy),
+        TEST(transfer_file_to_file_every_strategy),
+        TEST(transfer_report_fields),
+        TEST(transfer_fallbacks_are_reported),
+        TEST(transfer_offsets_and_len),
+        TEST(transfer_null_opts_and_report),
+        TEST(transfer_report_bad_struct_size),
+        TEST(transfer_progress_and_stop),
+        TEST(transfer_cancel_flag),
+        TEST(transfer_file_to_pipe_and_back),
+        TEST(transfer_sockets),
+        TEST(transfer_dev_zero_and_null),
+        TEST(transfer_nonblocking_would_block),
+        TEST(transfer_bad_fds),
+        TEST(copy_file),
+        TEST(copy_file_bad_input),
+        TEST(probe),
+        TEST(options_from_an_older_header),
+        TEST(options_cache_sync_sparse_direct),
+        TEST(transfer_msg_zerocopy_over_tcp),
+        TEST(page_cache),
+        TEST(sigpipe_never_reaches_the_host),
+        TEST(sigpipe_with_sigpipe_already_blocked),
+    };
+    h_init(argv[0]);
+    int rc;
+    if (argc >= 2 && strcmp(argv[1], "--child") == 0)
+        rc = child_main(argc, argv);
+    else
+        rc = h_run(tests, sizeof tests / sizeof tests[0], argc, argv);
+    h_cleanup();
+    return rc;
+}
