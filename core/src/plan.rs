@@ -306,10 +306,18 @@ pub(crate) fn auto_order(src: &Endpoint<'_>, dst: &Endpoint<'_>) -> &'static [St
 }
 
 /// The techniques to try, in order.
-fn candidates(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_>) -> Result<Vec<Strategy>> {
+/// The techniques to try, in order, and whether the transfer reached the direct threshold.
+fn candidates(
+    src: &Endpoint<'_>,
+    dst: &Endpoint<'_>,
+    opts: &Options<'_>,
+) -> Result<(Vec<Strategy>, bool)> {
     let auto = auto_order(src, dst);
     let big = match opts.direct_threshold {
-        Some(t) if opts.strategy == Strategy::Auto && src.kind == Kind::File => {
+        Some(t)
+            if matches!(opts.strategy, Strategy::Auto | Strategy::IoUring)
+                && src.kind == Kind::File =>
+        {
             let start = match opts.src_offset {
                 Some(o) => o,
                 None => crate::strategy::position(src)?,
@@ -318,23 +326,28 @@ fn candidates(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_>) -> Res
         }
         _ => false,
     };
-    if big {
-        // nginx's rule: at or above the threshold, bypass the page cache.
-        let list = std::iter::once(Strategy::Direct).chain(auto.iter().copied());
-        return Ok(if opts.fallback {
+    if big && opts.strategy == Strategy::Auto {
+        // nginx's rule (`aio on; directio N;`): at or above the threshold, bypass the page
+        // cache, asynchronously where io_uring is available.
+        let list = [Strategy::IoUring, Strategy::Direct]
+            .into_iter()
+            .chain(auto.iter().copied());
+        let list = if opts.fallback {
             list.collect()
         } else {
             list.take(1).collect()
-        });
+        };
+        return Ok((list, true));
     }
-    Ok(match opts.strategy {
+    let list = match opts.strategy {
         Strategy::Auto if opts.fallback => auto.to_vec(),
         Strategy::Auto => auto.iter().take(1).copied().collect(),
         named if opts.fallback => std::iter::once(named)
             .chain(auto.iter().copied().filter(|&s| s != named))
             .collect(),
         named => vec![named],
-    })
+    };
+    Ok((list, big))
 }
 
 /// Runs a transfer between two classified endpoints. The counters of the report are left to the
@@ -370,8 +383,9 @@ fn run_techniques(
     opts: &Options<'_>,
     report: &mut Report,
 ) -> Result<()> {
-    let list = candidates(src, dst, opts)?;
+    let (list, direct) = candidates(src, dst, opts)?;
     let mut job = Job::new(src, dst, opts);
+    job.direct = direct;
     let mut last: Option<Error> = None;
     for (i, &strategy) in list.iter().enumerate() {
         let Some(tech) = strategy::technique(strategy) else {

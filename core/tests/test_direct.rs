@@ -20,6 +20,17 @@ fn strict() -> Options<'static> {
     }
 }
 
+/// The two direct paths: the direct technique, and io_uring in direct mode (a threshold of 0).
+fn both() -> [Options<'static>; 2] {
+    let uring = Options {
+        strategy: Strategy::IoUring,
+        fallback: false,
+        direct_threshold: Some(0),
+        ..Options::default()
+    };
+    [strict(), uring]
+}
+
 /// A file in `dir` holding `bytes` (a path-based file: tmpfs or ext4, as the directory is).
 fn file_in(dir: &Path, name: &str, bytes: &[u8]) -> File {
     let p = dir.join(name);
@@ -43,41 +54,46 @@ fn dirs() -> Vec<tempfile::TempDir> {
 
 #[test]
 fn exact_bytes_at_awkward_sizes_and_offsets() {
-    for dir in dirs() {
-        for n in SIZES {
-            let data = common::data(n + 7000, n as u64);
-            for (src_off, dst_off) in [(0u64, 0u64), (100, 0), (4096, 4096), (513, 7), (0, 4095)] {
-                let label = format!(
-                    "{} n={n} src_off={src_off} dst_off={dst_off}",
-                    dir.path().display()
-                );
-                let src = file_in(dir.path(), "src", &data);
-                let dst = file_in(dir.path(), "dst", b"");
-                let opts = Options {
-                    src_offset: Some(src_off),
-                    dst_offset: Some(dst_off),
-                    len: Some(n as u64),
-                    ..strict()
-                };
-                let r = match zcopy::transfer(&src, &dst, &opts) {
-                    Ok(r) => r,
-                    Err(e) if e.kind() == ErrorKind::Unsupported => {
-                        common::skip(&label, &format!("{e}"));
-                        continue;
-                    }
-                    Err(e) => panic!("{label}: {e}"),
-                };
-                assert_eq!(r.strategy, Strategy::Direct, "{label}");
-                assert_eq!(r.bytes, n as u64, "{label}");
-                let got = common::content(&dst);
-                let want_len = if n == 0 { 0 } else { dst_off as usize + n };
-                assert_eq!(got.len(), want_len, "{label}");
-                if n > 0 {
-                    common::assert_bytes(
-                        &got[dst_off as usize..],
-                        &data[src_off as usize..src_off as usize + n],
-                        &label,
+    for base in both() {
+        for dir in dirs() {
+            for n in SIZES {
+                let data = common::data(n + 7000, n as u64);
+                for (src_off, dst_off) in
+                    [(0u64, 0u64), (100, 0), (4096, 4096), (513, 7), (0, 4095)]
+                {
+                    let label = format!(
+                        "{} {} n={n} src_off={src_off} dst_off={dst_off}",
+                        base.strategy,
+                        dir.path().display()
                     );
+                    let src = file_in(dir.path(), "src", &data);
+                    let dst = file_in(dir.path(), "dst", b"");
+                    let opts = Options {
+                        src_offset: Some(src_off),
+                        dst_offset: Some(dst_off),
+                        len: Some(n as u64),
+                        ..base.clone()
+                    };
+                    let r = match zcopy::transfer(&src, &dst, &opts) {
+                        Ok(r) => r,
+                        Err(e) if e.kind() == ErrorKind::Unsupported => {
+                            common::skip(&label, &format!("{e}"));
+                            continue;
+                        }
+                        Err(e) => panic!("{label}: {e}"),
+                    };
+                    assert_eq!(r.strategy, base.strategy, "{label}");
+                    assert_eq!(r.bytes, n as u64, "{label}");
+                    let got = common::content(&dst);
+                    let want_len = if n == 0 { 0 } else { dst_off as usize + n };
+                    assert_eq!(got.len(), want_len, "{label}");
+                    if n > 0 {
+                        common::assert_bytes(
+                            &got[dst_off as usize..],
+                            &data[src_off as usize..src_off as usize + n],
+                            &label,
+                        );
+                    }
                 }
             }
         }
@@ -86,79 +102,85 @@ fn exact_bytes_at_awkward_sizes_and_offsets() {
 
 #[test]
 fn to_eof_positions_and_stream_destinations() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for n in [4097usize, (1 << 20) + 3] {
-        let data = common::data(n, 9);
-        let src = file_in(dir.path(), "src", &data);
-        let dst = file_in(dir.path(), "dst", b"");
-        // None offsets: from the positions, advancing them.
-        let r = zcopy::transfer(&src, &dst, &strict()).expect("direct to eof");
-        assert_eq!(r.bytes, n as u64);
-        assert_eq!(common::pos(&src), n as u64);
-        assert_eq!(common::pos(&dst), n as u64);
-        common::assert_bytes(&common::content(&dst), &data, "to eof");
-        // To a pipe and a socket: direct reads, ordinary writes.
-        for end in [End::Pipe, End::Tcp] {
+    for base in both() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for n in [4097usize, (1 << 20) + 3] {
+            let data = common::data(n, 9);
             let src = file_in(dir.path(), "src", &data);
-            let sink = Sink::new(end);
-            let r = zcopy::transfer(&src, sink.fd(), &strict()).expect("direct to stream");
+            let dst = file_in(dir.path(), "dst", b"");
+            // None offsets: from the positions, advancing them.
+            let r = zcopy::transfer(&src, &dst, &base.clone()).expect("direct to eof");
             assert_eq!(r.bytes, n as u64);
-            assert_eq!(
-                r.cpu_copies_bytes, n as u64,
-                "written through the kernel: one CPU copy"
-            );
-            common::assert_bytes(&sink.finish(), &data, &format!("direct to {end:?}"));
+            assert_eq!(common::pos(&src), n as u64);
+            assert_eq!(common::pos(&dst), n as u64);
+            common::assert_bytes(&common::content(&dst), &data, "to eof");
+            // To a pipe and a socket: direct reads, ordinary writes.
+            for end in [End::Pipe, End::Tcp] {
+                let src = file_in(dir.path(), "src", &data);
+                let sink = Sink::new(end);
+                let r = zcopy::transfer(&src, sink.fd(), &base.clone()).expect("direct to stream");
+                assert_eq!(r.bytes, n as u64);
+                assert_eq!(
+                    r.cpu_copies_bytes, n as u64,
+                    "written through the kernel: one CPU copy"
+                );
+                common::assert_bytes(&sink.finish(), &data, &format!("direct to {end:?}"));
+            }
         }
     }
 }
 
 #[test]
 fn never_reads_stale_bytes() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let old = vec![1u8; 1 << 20];
-    let new = common::data(1 << 20, 10);
-    let src = file_in(dir.path(), "src", &old);
-    src.sync_all().expect("sync");
-    // A buffered write leaves dirty pages; the direct copy must see them.
-    src.write_all_at(&new, 0).expect("buffered overwrite");
-    let dst = file_in(dir.path(), "dst", b"");
-    zcopy::transfer(
-        &src,
-        &dst,
-        &Options {
-            src_offset: Some(0),
-            ..strict()
-        },
-    )
-    .expect("direct");
-    common::assert_bytes(&common::content(&dst), &new, "bytes after a buffered write");
+    for base in both() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let old = vec![1u8; 1 << 20];
+        let new = common::data(1 << 20, 10);
+        let src = file_in(dir.path(), "src", &old);
+        src.sync_all().expect("sync");
+        // A buffered write leaves dirty pages; the direct copy must see them.
+        src.write_all_at(&new, 0).expect("buffered overwrite");
+        let dst = file_in(dir.path(), "dst", b"");
+        zcopy::transfer(
+            &src,
+            &dst,
+            &Options {
+                src_offset: Some(0),
+                ..base.clone()
+            },
+        )
+        .expect("direct");
+        common::assert_bytes(&common::content(&dst), &new, "bytes after a buffered write");
+    }
 }
 
 #[test]
 fn direct_leaves_the_page_cache_alone() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let n = 16usize << 20;
-    let src = file_in(dir.path(), "src", &common::data(n, 11));
-    cache::evict(&src, 0, None).expect("evict");
-    let dst = file_in(dir.path(), "dst", b"");
-    let r = zcopy::transfer(&src, &dst, &strict()).expect("direct");
-    assert_eq!(r.bytes, n as u64);
-    assert_eq!(r.cpu_copies_bytes, 0, "direct both ways: no CPU copy");
-    assert_eq!(
-        cache::residency(&src, 0, None).expect("src").resident,
-        0,
-        "source pages cached"
-    );
-    assert_eq!(
-        cache::residency(&dst, 0, None).expect("dst").resident,
-        0,
-        "destination pages cached"
-    );
-    common::assert_bytes(
-        &common::content(&dst),
-        &common::data(n, 11),
-        "16 MiB direct",
-    );
+    for base in both() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let n = 16usize << 20;
+        let src = file_in(dir.path(), "src", &common::data(n, 11));
+        cache::evict(&src, 0, None).expect("evict");
+        let dst = file_in(dir.path(), "dst", b"");
+        let r = zcopy::transfer(&src, &dst, &base.clone()).expect("direct");
+        assert_eq!(r.bytes, n as u64);
+        assert_eq!(r.cpu_copies_bytes, 0, "direct both ways: no CPU copy");
+        assert_eq!(
+            cache::residency(&src, 0, None).expect("src").resident,
+            0,
+            "source pages cached"
+        );
+        assert_eq!(
+            cache::residency(&dst, 0, None).expect("dst").resident,
+            0,
+            "destination pages cached"
+        );
+        common::assert_bytes(
+            &common::content(&dst),
+            &common::data(n, 11),
+            "16 MiB direct",
+        );
+    }
 }
 
 #[test]
@@ -171,7 +193,12 @@ fn auto_uses_direct_from_the_threshold() {
         ..Options::default()
     };
     let r = zcopy::transfer(&src, &dst, &opts).expect("auto");
-    assert_eq!(r.strategy, Strategy::Direct);
+    // io_uring in direct mode (nginx's aio + directio), or the direct technique without it.
+    assert!(
+        matches!(r.strategy, Strategy::IoUring | Strategy::Direct),
+        "{r:?}"
+    );
+    assert_eq!(r.cpu_copies_bytes, 0, "direct both ways");
     let small = Options {
         len: Some(1000),
         src_offset: Some(0),

@@ -61,12 +61,12 @@ fn supports(job: &Job<'_, '_>) -> std::result::Result<(), String> {
 }
 
 /// Whether the destination can be written with O_DIRECT at all (a regular file or block device).
-fn dst_direct_capable(dst: &Endpoint<'_>) -> bool {
+pub(crate) fn dst_direct_capable(dst: &Endpoint<'_>) -> bool {
     matches!(dst.kind, Kind::File | Kind::BlockDevice) && !dst.append()
 }
 
 /// Opens `ep`'s file again with `flags | O_DIRECT`, without touching the caller's fd.
-fn reopen(ep: &Endpoint<'_>, flags: i32) -> Result<Fd> {
+pub(crate) fn reopen(ep: &Endpoint<'_>, flags: i32) -> Result<Fd> {
     let path = CString::new(format!("/proc/self/fd/{}", ep.fd.as_raw_fd()))
         .map_err(|_| Error::invalid("fd path"))?;
     sys::fs::open(&path, flags | libc::O_DIRECT, 0).map_err(|e| match e.raw_os_error() {
@@ -88,7 +88,7 @@ fn reopen(ep: &Endpoint<'_>, flags: i32) -> Result<Fd> {
 }
 
 /// The (memory, offset) alignment O_DIRECT needs on `fd`.
-fn alignment(fd: BorrowedFd<'_>, ep: &Endpoint<'_>) -> Result<u64> {
+pub(crate) fn alignment(fd: BorrowedFd<'_>, ep: &Endpoint<'_>) -> Result<u64> {
     match sys::fs::dio_align(fd) {
         Ok(Some((_, 0))) => Err(Error::new(
             ErrorKind::Unsupported,
@@ -222,7 +222,7 @@ fn write_all(job: &mut Job<'_, '_>, direct: Option<BorrowedFd<'_>>, data: &[u8])
 
 /// Moves up to `n` bytes through the page cache (the unaligned head, or what follows a partial
 /// block); returns how many it moved (fewer at end of file or of len).
-fn buffered(job: &mut Job<'_, '_>, n: u64) -> Result<u64> {
+pub(crate) fn buffered(job: &mut Job<'_, '_>, n: u64) -> Result<u64> {
     let mut buf = [0u8; 4096];
     let mut moved = 0;
     while moved < n {

@@ -86,6 +86,8 @@ pub(crate) struct Job<'a, 'fd> {
     pub extra_cpu_copies: u64,
     /// `send(MSG_ZEROCOPY)` calls made.
     pub zerocopy_sends: u64,
+    /// Whether the transfer reached the `direct_threshold`: io_uring then reads with O_DIRECT.
+    pub direct: bool,
     /// Of those, completions the kernel flagged as copied.
     pub zerocopy_copied: u64,
 }
@@ -113,6 +115,7 @@ impl<'a, 'fd> Job<'a, 'fd> {
             holes: 0,
             extra_cpu_copies: 0,
             zerocopy_sends: 0,
+            direct: false,
             zerocopy_copied: 0,
         }
     }
