@@ -163,6 +163,8 @@ type Options struct {
 	DirectThreshold *int64
 	// NoSparse writes the zeros of a sparse source's holes instead of keeping the holes.
 	NoSparse bool
+	// QueueDepth is how many requests IoUring keeps in flight (1 to 1024); 0 means 8.
+	QueueDepth uint32
 }
 
 // Int64 returns a pointer to v, for the optional fields of Options:
@@ -283,6 +285,7 @@ func cOptions(o Options) (C.zc_options, error) {
 	if o.NoSparse {
 		c.sparse = C.ZC_SPARSE_WRITE_ZEROS
 	}
+	c.queue_depth = C.uint64_t(o.QueueDepth)
 	switch o.Cache {
 	case "", CacheKeep:
 		c.cache = C.ZC_CACHE_KEEP

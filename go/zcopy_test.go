@@ -634,3 +634,24 @@ func TestOptionsCacheAndSync(t *testing.T) {
 	}
 	same(t, "drop_after + sync", contents(t, dst), want)
 }
+
+func TestIoUringQueueDepth(t *testing.T) {
+	want := data(5*mib+3, 9)
+	for _, q := range []uint32{1, 3, 16} {
+		src := tempFile(t, "src", want)
+		dst := createFile(t, "dst")
+		r, err := zcopy.Transfer(dst, src, zcopy.Options{Strategy: zcopy.IoUring, NoFallback: true, QueueDepth: q})
+		if err != nil {
+			t.Fatalf("queue depth %d: %v", q, err)
+		}
+		if r.Strategy != zcopy.IoUring {
+			t.Errorf("Strategy = %q", r.Strategy)
+		}
+		same(t, "io_uring", contents(t, dst), want)
+	}
+	src := tempFile(t, "src", want)
+	_, err := zcopy.Transfer(createFile(t, "dst"), src, zcopy.Options{Strategy: zcopy.IoUring, QueueDepth: 2000})
+	if !errors.Is(err, zcopy.ErrInvalid) || !strings.Contains(err.Error(), "queue_depth") {
+		t.Errorf("queue depth 2000: %v", err)
+	}
+}

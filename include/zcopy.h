@@ -208,9 +208,14 @@ typedef struct zc_options {
     bool has_direct_threshold;
     /**
      * When `has_direct_threshold`: transfers of at least this many bytes are moved by Auto
-     * with `ZC_STRATEGY_DIRECT` (nginx's `directio`), bypassing the page cache.
+     * with direct I/O (`ZC_STRATEGY_IO_URING` in direct mode, else `ZC_STRATEGY_DIRECT`:
+     * nginx's `aio on; directio N;`), bypassing the page cache.
      */
     uint64_t direct_threshold;
+    /**
+     * Requests `ZC_STRATEGY_IO_URING` keeps in flight, 1 to 1024; 0 (the default) means 8.
+     */
+    uint64_t queue_depth;
 } zc_options;
 
 /**

@@ -60,6 +60,9 @@ enum Command {
         /// With auto, copy files of at least this many bytes with O_DIRECT (nginx's directio).
         #[arg(long)]
         direct_threshold: Option<u64>,
+        /// io_uring: requests in flight (default 8).
+        #[arg(long)]
+        queue_depth: Option<u32>,
         /// Print the Report as JSON.
         #[arg(long)]
         json: bool,
@@ -123,6 +126,7 @@ fn run(cmd: Command) -> Result<(), String> {
             cache,
             sync,
             direct_threshold,
+            queue_depth,
             json,
         } => {
             let strategy: Strategy = strategy.parse().map_err(describe)?;
@@ -138,6 +142,7 @@ fn run(cmd: Command) -> Result<(), String> {
                 cache,
                 sync,
                 direct_threshold,
+                queue_depth,
                 ..Options::default()
             };
             let to_stdout = is_dash(&dst);

@@ -257,6 +257,9 @@ pub struct Options<'a> {
     /// as zeros, not as old bytes). `false` writes the zeros. Costs nothing for files without
     /// holes (they are told apart by `st_blocks` from the `fstat` already made).
     pub sparse: bool,
+    /// Requests the `io_uring` technique keeps in flight (`None`: 8; at most 1024). Each one
+    /// holds a buffer of `chunk_size` bytes.
+    pub queue_depth: Option<u32>,
 }
 
 impl<'a> Options<'a> {
@@ -293,6 +296,7 @@ impl Default for Options<'_> {
             sync: SyncPolicy::None,
             direct_threshold: None,
             sparse: true,
+            queue_depth: None,
         }
     }
 }
@@ -312,6 +316,7 @@ impl fmt::Debug for Options<'_> {
             .field("sync", &self.sync)
             .field("direct_threshold", &self.direct_threshold)
             .field("sparse", &self.sparse)
+            .field("queue_depth", &self.queue_depth)
             .finish()
     }
 }

@@ -232,6 +232,13 @@ pub(crate) fn validate(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_
             dst.name
         )));
     }
+    if let Some(q) = opts.queue_depth {
+        if !(1..=1024).contains(&q) {
+            return Err(Error::invalid(format!(
+                "queue_depth {q} is out of range: 1 to 1024"
+            )));
+        }
+    }
     if let (Some(dev), None) = (src.endless(), opts.len) {
         return Err(Error::invalid(format!(
             "{} is {dev}, which never ends: give a len",

@@ -145,3 +145,36 @@ fn child_refused() {
     common::assert_bytes(&common::content(&dst), &data, "after fallback");
     common::child_done(name);
 }
+
+#[test]
+fn queue_depths() {
+    let data = common::data((5 << 20) + 11, 6);
+    for q in [1u32, 2, 8, 32] {
+        let src = common::file_with(&data);
+        let dst = common::empty_file();
+        let opts = Options {
+            queue_depth: Some(q),
+            chunk_size: Some(256 * 1024),
+            ..strict()
+        };
+        let r =
+            zcopy::transfer(&src, &dst, &opts).unwrap_or_else(|e| panic!("queue_depth {q}: {e}"));
+        assert_eq!(r.bytes, data.len() as u64);
+        common::assert_bytes(&common::content(&dst), &data, &format!("queue_depth {q}"));
+    }
+    for q in [0u32, 1025] {
+        let src = common::file_with(&data);
+        let dst = common::empty_file();
+        let e = zcopy::transfer(
+            &src,
+            &dst,
+            &Options {
+                queue_depth: Some(q),
+                ..strict()
+            },
+        )
+        .expect_err("out of range");
+        assert_eq!(e.kind(), ErrorKind::Invalid);
+        assert!(e.message().contains("queue_depth"), "{e}");
+    }
+}

@@ -122,8 +122,11 @@ pub struct zc_options {
     /// Whether `direct_threshold` is used (default false: Auto never picks direct I/O).
     pub has_direct_threshold: bool,
     /// When `has_direct_threshold`: transfers of at least this many bytes are moved by Auto
-    /// with `ZC_STRATEGY_DIRECT` (nginx's `directio`), bypassing the page cache.
+    /// with direct I/O (`ZC_STRATEGY_IO_URING` in direct mode, else `ZC_STRATEGY_DIRECT`:
+    /// nginx's `aio on; directio N;`), bypassing the page cache.
     pub direct_threshold: u64,
+    /// Requests `ZC_STRATEGY_IO_URING` keeps in flight, 1 to 1024; 0 (the default) means 8.
+    pub queue_depth: u64,
 }
 
 /// The size of the first `zc_options` layout (up to `cancel`): the smallest `struct_size`
@@ -156,6 +159,7 @@ impl zc_options {
             sparse: ZC_SPARSE_KEEP_HOLES,
             has_direct_threshold: false,
             direct_threshold: 0,
+            queue_depth: 0,
         }
     }
 }
@@ -193,6 +197,7 @@ pub(crate) struct Parsed {
     sync: engine::SyncPolicy,
     direct_threshold: Option<u64>,
     sparse: bool,
+    queue_depth: Option<u32>,
 }
 
 impl Parsed {
@@ -247,6 +252,14 @@ impl Parsed {
                 read_field!(p, size, zc_options, has_direct_threshold: u8),
                 read_field!(p, size, zc_options, direct_threshold: u64),
             ),
+            queue_depth: match read_field!(p, size, zc_options, queue_depth: u64).unwrap_or(0) {
+                0 => None,
+                q => Some(u32::try_from(q).map_err(|_| {
+                    Failure::invalid(format!(
+                        "zc_options.queue_depth {q} is out of range: 1 to 1024"
+                    ))
+                })?),
+            },
             sparse: match read_field!(p, size, zc_options, sparse: u32).unwrap_or(d.sparse) {
                 ZC_SPARSE_KEEP_HOLES => true,
                 ZC_SPARSE_WRITE_ZEROS => false,
@@ -289,6 +302,7 @@ impl Parsed {
             sync: self.sync,
             direct_threshold: self.direct_threshold,
             sparse: self.sparse,
+            queue_depth: self.queue_depth,
             ..engine::Options::default()
         };
         f(&opts)
@@ -328,7 +342,7 @@ pub unsafe extern "C" fn zc_options_default(
 // appended later can never sit in bytes an older library would not check.
 const _: () = assert!(offset_of!(zc_options, cache) == OPTIONS_SIZE_V0);
 const _: () =
-    assert!(offset_of!(zc_options, direct_threshold) + size_of::<u64>() == size_of::<zc_options>());
+    assert!(offset_of!(zc_options, queue_depth) + size_of::<u64>() == size_of::<zc_options>());
 
 #[cfg(test)]
 mod tests {

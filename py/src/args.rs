@@ -344,6 +344,7 @@ pub(crate) struct Opts {
     pub sync: zcopy::SyncPolicy,
     pub direct_threshold: Option<u64>,
     pub sparse: bool,
+    pub queue_depth: Option<u32>,
 }
 
 impl Opts {
@@ -363,6 +364,7 @@ impl Opts {
             sync: zcopy::SyncPolicy::default(),
             direct_threshold: None,
             sparse: true,
+            queue_depth: None,
         };
         let Some(kwargs) = kwargs else {
             return Ok(o);
@@ -382,6 +384,10 @@ impl Opts {
                 "sync" => o.sync = named(&v, "sync", "none, data, full")?,
                 "direct_threshold" => o.direct_threshold = count(&v, "direct_threshold")?,
                 "sparse" => o.sparse = flag(&v, "sparse")?,
+                "queue_depth" => {
+                    o.queue_depth =
+                        count(&v, "queue_depth")?.map(|q| u32::try_from(q).unwrap_or(u32::MAX))
+                }
                 "len" => {
                     return Err(PyTypeError::new_err(format!(
                         "{func}() got an unexpected keyword argument 'len': zcopy's Python \
@@ -419,6 +425,7 @@ impl Opts {
             sync: self.sync,
             direct_threshold: self.direct_threshold,
             sparse: self.sparse,
+            queue_depth: self.queue_depth,
             ..zcopy::Options::default()
         }
     }

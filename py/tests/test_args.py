@@ -285,3 +285,12 @@ def test_callers_fds_stay_open_and_unchanged(src_file: Path, tmp_path: Path) -> 
     finally:
         os.close(src)
         os.close(dst)
+
+
+def test_io_uring_queue_depth(src_file: Path, tmp_path: Path) -> None:
+    for q in (1, 3, None):
+        r = zcopy.copy_file(src_file, tmp_path / "o", strategy="io_uring", fallback=False, queue_depth=q)
+        assert r.strategy == "io_uring"
+        assert (tmp_path / "o").read_bytes() == src_file.read_bytes()
+    with pytest.raises(ValueError, match="queue_depth"):
+        zcopy.copy_file(src_file, tmp_path / "o", strategy="io_uring", queue_depth=0)

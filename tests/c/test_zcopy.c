@@ -811,6 +811,26 @@ static void options_cache_sync_sparse_direct(void) {
         CHECK(r.bytes == 2 * MIB + 100, "bytes %llu", (unsigned long long)r.bytes);
         CHECK(h_file_is(h_path("pol.dst"), 13, 0, 2 * MIB + 100), "cache %u: bytes differ", caches[i]);
     }
+    /* io_uring with a queue depth of 3; 0 means the default; 2000 is out of range. */
+    for (uint64_t q = 0; q < 4; q += 3) {
+        zc_options o = h_opts();
+        o.strategy = ZC_STRATEGY_IO_URING;
+        o.fallback = false;
+        o.queue_depth = q;
+        o.has_src_offset = o.has_dst_offset = true;
+        zc_report r = h_report();
+        CHECK_STATUS(zc_transfer(s, d, &o, &r), ZC_OK);
+        CHECK(h_file_is(h_path("pol.dst"), 13, 0, 2 * MIB + 100), "queue_depth %llu: bytes differ",
+              (unsigned long long)q);
+    }
+    {
+        zc_options o = h_opts();
+        o.strategy = ZC_STRATEGY_IO_URING;
+        o.queue_depth = 2000;
+        zc_report r = h_report();
+        CHECK_FAILS(zc_transfer(s, d, &o, &r), ZC_INVALID, EINVAL);
+        CHECK(strstr(zc_last_error(), "queue_depth") != NULL, "message: %s", zc_last_error());
+    }
     /* A direct_threshold below the size: Auto moves it with direct I/O (or says why not). */
     zc_options o = h_opts();
     o.has_direct_threshold = true;

@@ -88,6 +88,8 @@ pub(crate) struct Job<'a, 'fd> {
     pub zerocopy_sends: u64,
     /// Whether the transfer reached the `direct_threshold`: io_uring then reads with O_DIRECT.
     pub direct: bool,
+    /// The `queue_depth` option.
+    pub queue_depth: Option<u32>,
     /// Of those, completions the kernel flagged as copied.
     pub zerocopy_copied: u64,
 }
@@ -116,6 +118,7 @@ impl<'a, 'fd> Job<'a, 'fd> {
             extra_cpu_copies: 0,
             zerocopy_sends: 0,
             direct: false,
+            queue_depth: opts.queue_depth,
             zerocopy_copied: 0,
         }
     }

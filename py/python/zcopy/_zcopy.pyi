@@ -86,6 +86,7 @@ def transfer(
     sync: _Sync | None = "none",
     direct_threshold: int | None = None,
     sparse: bool = True,
+    queue_depth: int | None = None,
 ) -> Report:
     """Move bytes from ``src`` to ``dst`` and report what it cost."""
 
@@ -105,6 +106,7 @@ def copy_file(
     sync: _Sync | None = "none",
     direct_threshold: int | None = None,
     sparse: bool = True,
+    queue_depth: int | None = None,
 ) -> Report:
     """Copy the file at ``src`` to ``dst`` (created or truncated) and report what it cost."""
 
