@@ -144,6 +144,41 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             base / m
         );
     }
+
+    println!("\n== io_uring queue depth, {mib} MiB file → file, cold and hot source, medians");
+    let depths = [1u32, 2, 4, 8, 16, 32];
+    for cold in [true, false] {
+        let mut t: Vec<Vec<f64>> = vec![Vec::new(); depths.len()];
+        for round in 0..rounds {
+            for k in 0..depths.len() {
+                let i = (k + round) % depths.len();
+                if cold {
+                    cache::evict(&src, 0, None)?;
+                } else {
+                    cache::warm(&src, 0, None)?;
+                }
+                let _ = std::fs::remove_file(&dst_path);
+                let opts = Options {
+                    strategy: Strategy::IoUring,
+                    queue_depth: Some(depths[i]),
+                    ..Options::default()
+                };
+                let s = Instant::now();
+                zcopy::copy_file(&src_path, &dst_path, &opts)?;
+                t[i].push(s.elapsed().as_secs_f64());
+            }
+        }
+        let line: Vec<String> = depths
+            .iter()
+            .zip(t.iter_mut())
+            .map(|(q, v)| format!("qd {q}: {:.2}", size as f64 / median(v) / 1e9))
+            .collect();
+        println!(
+            "{:<5} GB/s  {}",
+            if cold { "cold" } else { "hot" },
+            line.join("  ")
+        );
+    }
     Ok(())
 }
 
