@@ -163,7 +163,7 @@ type Options struct {
 	DirectThreshold *int64
 	// NoSparse writes the zeros of a sparse source's holes instead of keeping the holes.
 	NoSparse bool
-	// QueueDepth is how many requests IoUring keeps in flight (1 to 1024); 0 means 8.
+	// QueueDepth is how many requests IoUring keeps in flight (1 to 1024); 0 means 4.
 	QueueDepth uint32
 }
 

@@ -213,7 +213,7 @@ typedef struct zc_options {
      */
     uint64_t direct_threshold;
     /**
-     * Requests `ZC_STRATEGY_IO_URING` keeps in flight, 1 to 1024; 0 (the default) means 8.
+     * Requests `ZC_STRATEGY_IO_URING` keeps in flight, 1 to 1024; 0 (the default) means 4.
      */
     uint64_t queue_depth;
 } zc_options;

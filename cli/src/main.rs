@@ -60,7 +60,7 @@ enum Command {
         /// With auto, copy files of at least this many bytes with O_DIRECT (nginx's directio).
         #[arg(long)]
         direct_threshold: Option<u64>,
-        /// io_uring: requests in flight (default 8).
+        /// io_uring: requests in flight (default 4).
         #[arg(long)]
         queue_depth: Option<u32>,
         /// Print the Report as JSON.

@@ -125,7 +125,7 @@ pub struct zc_options {
     /// with direct I/O (`ZC_STRATEGY_IO_URING` in direct mode, else `ZC_STRATEGY_DIRECT`:
     /// nginx's `aio on; directio N;`), bypassing the page cache.
     pub direct_threshold: u64,
-    /// Requests `ZC_STRATEGY_IO_URING` keeps in flight, 1 to 1024; 0 (the default) means 8.
+    /// Requests `ZC_STRATEGY_IO_URING` keeps in flight, 1 to 1024; 0 (the default) means 4.
     pub queue_depth: u64,
 }
 

@@ -1,4 +1,4 @@
-//! `io_uring`: reads and writes kept in flight through an io_uring (queue depth 8, or the
+//! `io_uring`: reads and writes kept in flight through an io_uring (queue depth 4, or the
 //! `queue_depth` option): while one
 //! chunk is written, the next ones are already being read.
 //!
@@ -37,9 +37,11 @@ use crate::sys::fs::Fd;
 use crate::sys::mm::AnonBuffer;
 use crate::sys::uring::Ring;
 
-/// Requests in flight at most, unless the `queue_depth` option says otherwise (measured: see
-/// the README).
-pub(crate) const QUEUE_DEPTH: usize = 8;
+/// Requests in flight at most, unless the `queue_depth` option says otherwise. Measured here
+/// (256 MiB file → file, 512 KiB requests, medians of 5 interleaved rounds): depths 1 to 4 tie
+/// (2.3 GB/s cold, 2.8 GB/s hot), 8 is 0.88×/0.97× of that, 32 is 0.75×/0.82×: deeper queues
+/// only add buffers for page-cache copies on 2 cores. 4 keeps a disk busy for direct reads.
+pub(crate) const QUEUE_DEPTH: usize = 4;
 /// Bytes per request.
 pub(crate) const DEFAULT_CHUNK: u64 = 512 * 1024;
 
