@@ -210,19 +210,7 @@ fn resolve(
     len: Option<u64>,
 ) -> Result<std::result::Result<Range<'_>, String>> {
     let ep = Endpoint::classify(fd, "")?;
-    if ep.flags & libc::O_PATH != 0 {
-        return Err(Error::invalid(format!(
-            "{} is an O_PATH descriptor, which has no page cache to ask about",
-            ep.name
-        )));
-    }
-    if ep.kind == Kind::Directory {
-        return Err(Error::new(
-            ErrorKind::Invalid,
-            Some(libc::EISDIR),
-            format!("{} is a directory", ep.name),
-        ));
-    }
+    ep.usable()?;
     if let Some(why) = uncached(&ep) {
         return Ok(Err(why));
     }

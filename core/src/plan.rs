@@ -118,6 +118,24 @@ impl<'fd> Endpoint<'fd> {
         }
     }
 
+    /// Refuses what no call can use: an `O_PATH` descriptor, a directory.
+    pub(crate) fn usable(&self) -> Result<()> {
+        if self.flags & libc::O_PATH != 0 {
+            return Err(Error::invalid(format!(
+                "{} is an O_PATH descriptor, which can be neither read nor written",
+                self.name
+            )));
+        }
+        if self.kind == Kind::Directory {
+            return Err(Error::new(
+                ErrorKind::Invalid,
+                Some(libc::EISDIR),
+                format!("{} is a directory", self.name),
+            ));
+        }
+        Ok(())
+    }
+
     /// Whether the fd has offsets (a regular file or block device).
     pub(crate) fn seekable(&self) -> bool {
         matches!(self.kind, Kind::File | Kind::BlockDevice)
@@ -177,21 +195,8 @@ fn bad_fd(e: std::io::Error, name: Name<'_>) -> Error {
 
 /// Checks the request against what the fds are; an error names what was wrong.
 pub(crate) fn validate(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_>) -> Result<()> {
-    for ep in [src, dst] {
-        if ep.flags & libc::O_PATH != 0 {
-            return Err(Error::invalid(format!(
-                "{} is an O_PATH descriptor, which can be neither read nor written",
-                ep.name
-            )));
-        }
-        if ep.kind == Kind::Directory {
-            return Err(Error::new(
-                ErrorKind::Invalid,
-                Some(libc::EISDIR),
-                format!("{} is a directory", ep.name),
-            ));
-        }
-    }
+    src.usable()?;
+    dst.usable()?;
     if src.access() == libc::O_WRONLY {
         return Err(Error::new(
             ErrorKind::Invalid,

@@ -5,7 +5,7 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
-use super::{bump, cvt, cvt_len};
+use super::{bump, cvt, cvt_len, OffArg};
 
 /// An fd the engine opened itself (a destination it created, an internal pipe end).
 /// Dropping it calls the counted [`close`].
@@ -153,21 +153,12 @@ pub(crate) fn sendfile(
     offset: Option<&mut u64>,
     count: usize,
 ) -> io::Result<usize> {
-    let mut off: libc::off64_t = match &offset {
-        Some(o) => to_off(**o)?,
-        None => 0,
-    };
-    let ptr: *mut libc::off64_t = if offset.is_some() {
-        &mut off
-    } else {
-        std::ptr::null_mut()
-    };
-    // SAFETY: `ptr` is null or points to `off`, which outlives the call.
+    let mut off = OffArg::new(offset)?;
+    let p = off.ptr();
+    // SAFETY: `p` is null or points into `off`, which outlives the call.
     let n =
-        cvt_len(|| unsafe { libc::sendfile64(out_fd.as_raw_fd(), in_fd.as_raw_fd(), ptr, count) })?;
-    if let Some(o) = offset {
-        *o = off as u64;
-    }
+        cvt_len(|| unsafe { libc::sendfile64(out_fd.as_raw_fd(), in_fd.as_raw_fd(), p, count) })?;
+    off.finish();
     Ok(n)
 }
 
@@ -184,34 +175,14 @@ pub(crate) fn copy_file_range(
     off_out: Option<&mut u64>,
     len: usize,
 ) -> io::Result<usize> {
-    let mut oi: libc::loff_t = match &off_in {
-        Some(o) => to_off(**o)?,
-        None => 0,
-    };
-    let mut oo: libc::loff_t = match &off_out {
-        Some(o) => to_off(**o)?,
-        None => 0,
-    };
-    let pi: *mut libc::loff_t = if off_in.is_some() {
-        &mut oi
-    } else {
-        std::ptr::null_mut()
-    };
-    let po: *mut libc::loff_t = if off_out.is_some() {
-        &mut oo
-    } else {
-        std::ptr::null_mut()
-    };
-    // SAFETY: each pointer is null or points to a local that outlives the call.
+    let (mut oi, mut oo) = (OffArg::new(off_in)?, OffArg::new(off_out)?);
+    let (pi, po) = (oi.ptr(), oo.ptr());
+    // SAFETY: each pointer is null or points into an OffArg that outlives the call.
     let n = cvt_len(|| unsafe {
         libc::copy_file_range(fd_in.as_raw_fd(), pi, fd_out.as_raw_fd(), po, len, 0)
     })?;
-    if let Some(o) = off_in {
-        *o = oi as u64;
-    }
-    if let Some(o) = off_out {
-        *o = oo as u64;
-    }
+    oi.finish();
+    oo.finish();
     Ok(n)
 }
 

@@ -50,3 +50,39 @@ fn cvt_len(f: impl FnMut() -> libc::ssize_t) -> io::Result<usize> {
     // Non-negative ssize_t always fits usize.
     cvt(f).map(|n| n as usize)
 }
+
+/// An optional in/out file offset for the syscalls that take `loff_t *` (`sendfile`, `splice`,
+/// `copy_file_range`): `None` passes NULL (the fd's position is used and advanced); `Some`
+/// passes a pointer to a copy, and [`OffArg::finish`] writes the kernel's update back.
+pub(crate) struct OffArg<'a> {
+    user: Option<&'a mut u64>,
+    raw: libc::loff_t,
+}
+
+impl<'a> OffArg<'a> {
+    /// Checks the offset fits the kernel's signed type (`EOVERFLOW` otherwise).
+    pub(crate) fn new(user: Option<&'a mut u64>) -> std::io::Result<OffArg<'a>> {
+        let raw = match &user {
+            Some(o) => i64::try_from(**o)
+                .map_err(|_| std::io::Error::from_raw_os_error(libc::EOVERFLOW))?,
+            None => 0,
+        };
+        Ok(OffArg { user, raw })
+    }
+
+    /// The pointer to pass: NULL or the copy, valid while `self` is borrowed.
+    pub(crate) fn ptr(&mut self) -> *mut libc::loff_t {
+        if self.user.is_some() {
+            &mut self.raw
+        } else {
+            std::ptr::null_mut()
+        }
+    }
+
+    /// Writes the offset the kernel left back to the caller's.
+    pub(crate) fn finish(self) {
+        if let Some(o) = self.user {
+            *o = self.raw as u64;
+        }
+    }
+}

@@ -4,7 +4,7 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use super::fs::Fd;
-use super::{cvt, cvt_len};
+use super::{cvt, cvt_len, OffArg};
 
 /// `pipe2(fds, O_CLOEXEC)` — a new pipe, as (read end, write end).
 ///
@@ -42,34 +42,13 @@ pub(crate) fn splice(
     len: usize,
     flags: u32,
 ) -> io::Result<usize> {
-    let to = |o: u64| i64::try_from(o).map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW));
-    let mut oi: libc::loff_t = match &off_in {
-        Some(o) => to(**o)?,
-        None => 0,
-    };
-    let mut oo: libc::loff_t = match &off_out {
-        Some(o) => to(**o)?,
-        None => 0,
-    };
-    let pi: *mut libc::loff_t = if off_in.is_some() {
-        &mut oi
-    } else {
-        std::ptr::null_mut()
-    };
-    let po: *mut libc::loff_t = if off_out.is_some() {
-        &mut oo
-    } else {
-        std::ptr::null_mut()
-    };
-    // SAFETY: each pointer is null or points to a local that outlives the call.
+    let (mut oi, mut oo) = (OffArg::new(off_in)?, OffArg::new(off_out)?);
+    let (pi, po) = (oi.ptr(), oo.ptr());
+    // SAFETY: each pointer is null or points into an OffArg that outlives the call.
     let n = cvt_len(|| unsafe {
         libc::splice(fd_in.as_raw_fd(), pi, fd_out.as_raw_fd(), po, len, flags)
     })?;
-    if let Some(o) = off_in {
-        *o = oi as u64;
-    }
-    if let Some(o) = off_out {
-        *o = oo as u64;
-    }
+    oi.finish();
+    oo.finish();
     Ok(n)
 }
