@@ -13,6 +13,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod bench;
+
 use clap::{Parser, Subcommand};
 use zcopy::{Options, Report, Strategy};
 
@@ -87,6 +89,31 @@ enum Command {
         /// The files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+    /// Time every technique the pair allows against the tools people use today (std::io::copy,
+    /// cp), file → file, → pipe and → loopback TCP, hot and cold; print medians and ratios.
+    Bench {
+        /// A short run for a first look (under a minute on 2 cores).
+        #[arg(long)]
+        quick: bool,
+        /// Sizes to move, e.g. 4K,64K,1M,16M,256M.
+        #[arg(long)]
+        sizes: Option<String>,
+        /// Endpoints: file_file, file_pipe, file_tcp.
+        #[arg(long, default_value = "file_file,file_pipe,file_tcp")]
+        endpoints: String,
+        /// Cache states: hot, cold (the source evicted before each sample).
+        #[arg(long, default_value = "hot,cold")]
+        cache: String,
+        /// Rounds, interleaved in rotating order.
+        #[arg(long)]
+        rounds: Option<usize>,
+        /// Where to put the scratch files (default: the temp dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Write every sample as JSON to FILE.
+        #[arg(long)]
+        json: Option<PathBuf>,
     },
     /// Tell which techniques can serve SRC → DST, and why not for the others. Moves nothing and
     /// creates nothing.
@@ -182,6 +209,59 @@ fn run(cmd: Command) -> Result<(), String> {
         }
         Command::Evict { files } => pages(&files, false, |f| zcopy::cache::evict(f, 0, None)),
         Command::Warm { files } => pages(&files, false, |f| zcopy::cache::warm(f, 0, None)),
+        Command::Bench {
+            quick,
+            sizes,
+            endpoints,
+            cache,
+            rounds,
+            dir,
+            json,
+        } => {
+            let sizes = match sizes {
+                Some(s) => bench::parse_sizes(&s)?,
+                None if quick => vec![4 << 10, 1 << 20, 16 << 20],
+                None => vec![4 << 10, 64 << 10, 1 << 20, 16 << 20, 256 << 20],
+            };
+            let plan = bench::Plan {
+                sizes,
+                endpoints: endpoints.split(',').map(|s| s.trim().to_string()).collect(),
+                caches: cache.split(',').map(|s| s.trim().to_string()).collect(),
+                rounds: rounds.unwrap_or(if quick { 3 } else { 7 }).max(1),
+                sample_bytes: if quick { 16 << 20 } else { 64 << 20 },
+            };
+            let base = dir.unwrap_or_else(std::env::temp_dir);
+            let work = tempfile::Builder::new()
+                .prefix("zcopy-bench.")
+                .tempdir_in(&base)
+                .map_err(|e| {
+                    format!(
+                        "error: cannot make a scratch dir in {}: {e}",
+                        base.display()
+                    )
+                })?;
+            let mut n = 0;
+            let run = bench::run(&plan, work.path(), |s| {
+                n += 1;
+                eprint!(
+                    "\r{n} samples: {} {} {} {}      ",
+                    s.endpoint,
+                    bench::human(s.size),
+                    s.cache,
+                    s.technique
+                );
+            })
+            .map_err(|e| format!("error: {e}"))?;
+            eprintln!();
+            if let Some(path) = json {
+                let text = serde_json::to_string_pretty(&run).map_err(|e| e.to_string())?;
+                std::fs::write(&path, text + "\n")
+                    .map_err(|e| format!("error: cannot write {}: {e}", path.display()))?;
+            }
+            std::io::stdout()
+                .write_all(bench::table(&run).as_bytes())
+                .map_err(|e| e.to_string())
+        }
         Command::Probe { src, dst, json } => {
             let src_file = open_src(&src)?;
             let dst_file = open_probe_dst(&dst)?;

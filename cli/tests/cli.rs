@@ -240,3 +240,79 @@ fn copy_with_cache_and_sync_policies() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown sync policy"));
 }
+
+#[test]
+fn bench_writes_the_json_schema_and_a_table() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = dir.path().join("bench.json");
+    let out = zcopy(&[
+        "bench",
+        "--sizes",
+        "4K",
+        "--rounds",
+        "1",
+        "--endpoints",
+        "file_file,file_pipe,file_tcp",
+        "--cache",
+        "hot,cold",
+        "--dir",
+        s(dir.path()),
+        "--json",
+        s(&json),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(
+        table.contains("file_tcp  4K  cold") && table.contains("× r/w"),
+        "{table}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("json written")).expect("json");
+    assert_eq!(v["rounds"], 1);
+    for key in ["cpu", "cores", "kernel", "filesystem"] {
+        assert!(!v["machine"][key].is_null(), "machine.{key}");
+    }
+    let samples = v["samples"].as_array().expect("samples");
+    for s in samples {
+        for key in [
+            "endpoint",
+            "size",
+            "cache",
+            "technique",
+            "round",
+            "ops",
+            "bytes",
+            "elapsed_ns",
+            "strategy_used",
+        ] {
+            assert!(s.get(key).is_some(), "{key} missing from {s}");
+        }
+        assert_eq!(
+            s["bytes"].as_u64(),
+            Some(4096 * s["ops"].as_u64().expect("ops"))
+        );
+    }
+    let has = |endpoint: &str, tech: &str| {
+        samples
+            .iter()
+            .any(|s| s["endpoint"] == endpoint && s["technique"] == tech)
+    };
+    assert!(has("file_file", "copy_file_range") && has("file_file", "std_io_copy"));
+    assert!(has("file_tcp", "msg_zerocopy") && has("file_pipe", "splice"));
+    // Peers report no syscalls: null, never a made-up number.
+    assert!(samples
+        .iter()
+        .filter(|s| s["technique"] == "std_io_copy")
+        .all(|s| s["syscalls"].is_null()));
+    assert!(samples
+        .iter()
+        .filter(|s| s["technique"] == "auto")
+        .all(|s| s["strategy_used"].is_string()));
+    let bad = zcopy(&["bench", "--sizes", "4Q", "--dir", s(dir.path())]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("bad size"));
+}
