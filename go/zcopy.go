@@ -82,8 +82,8 @@ const (
 	CopyFileRange Strategy = "copy_file_range"
 	Reflink       Strategy = "reflink"
 	Direct        Strategy = "direct"
-	MsgZerocopy   Strategy = "msg_zerocopy"
 	IoUring       Strategy = "io_uring"
+	MsgZerocopy   Strategy = "msg_zerocopy"
 )
 
 func (s Strategy) String() string { return string(s) }

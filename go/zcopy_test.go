@@ -132,7 +132,7 @@ func TestVersionAndStrategies(t *testing.T) {
 	}
 	got := zcopy.Strategies()
 	want := []zcopy.Strategy{zcopy.Auto, zcopy.ReadWrite, zcopy.MmapWrite, zcopy.Sendfile,
-		zcopy.Splice, zcopy.CopyFileRange, zcopy.Reflink, zcopy.Direct, zcopy.MsgZerocopy, zcopy.IoUring}
+		zcopy.Splice, zcopy.CopyFileRange, zcopy.Reflink, zcopy.Direct, zcopy.IoUring, zcopy.MsgZerocopy}
 	if len(got) != len(want) {
 		t.Fatalf("Strategies() = %v", got)
 	}

@@ -410,14 +410,14 @@ typedef uint32_t zc_advice;
 #define ZC_STRATEGY_DIRECT 7
 
 /**
- * `send(MSG_ZEROCOPY)` to an IP socket from pinned user buffers.
+ * Reads and writes kept in flight through an io_uring (O_DIRECT at the direct threshold).
  */
-#define ZC_STRATEGY_MSG_ZEROCOPY 8
+#define ZC_STRATEGY_IO_URING 8
 
 /**
- * Reads and writes kept in flight through an io_uring.
+ * `send(MSG_ZEROCOPY)` to an IP socket from pinned user buffers.
  */
-#define ZC_STRATEGY_IO_URING 9
+#define ZC_STRATEGY_MSG_ZEROCOPY 9
 
 /**
  * Leave the cache as the transfer leaves it (the default).

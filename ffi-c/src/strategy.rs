@@ -34,10 +34,10 @@ pub const ZC_STRATEGY_REFLINK: zc_strategy = 6;
 /// `O_DIRECT` reads (and writes where possible) through an aligned buffer, bypassing the page
 /// cache.
 pub const ZC_STRATEGY_DIRECT: zc_strategy = 7;
+/// Reads and writes kept in flight through an io_uring (O_DIRECT at the direct threshold).
+pub const ZC_STRATEGY_IO_URING: zc_strategy = 8;
 /// `send(MSG_ZEROCOPY)` to an IP socket from pinned user buffers.
-pub const ZC_STRATEGY_MSG_ZEROCOPY: zc_strategy = 8;
-/// Reads and writes kept in flight through an io_uring.
-pub const ZC_STRATEGY_IO_URING: zc_strategy = 9;
+pub const ZC_STRATEGY_MSG_ZEROCOPY: zc_strategy = 9;
 
 /// Every C value with its name, in value order. A strategy the engine gains is one line here,
 /// one constant above (a unit test fails until both exist).
@@ -52,8 +52,8 @@ pub(crate) const STRATEGIES: Names = Names {
         (ZC_STRATEGY_COPY_FILE_RANGE, c"copy_file_range"),
         (ZC_STRATEGY_REFLINK, c"reflink"),
         (ZC_STRATEGY_DIRECT, c"direct"),
-        (ZC_STRATEGY_MSG_ZEROCOPY, c"msg_zerocopy"),
         (ZC_STRATEGY_IO_URING, c"io_uring"),
+        (ZC_STRATEGY_MSG_ZEROCOPY, c"msg_zerocopy"),
     ],
 };
 

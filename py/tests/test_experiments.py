@@ -3,6 +3,8 @@ notebook is the full run)."""
 
 from __future__ import annotations
 
+import mmap
+import os
 from typing import Any
 
 import pytest
@@ -55,11 +57,119 @@ def test_cache_pollution(tmp_path: Any) -> None:
     assert all(r["hot_before"] == 1.0 for r in recs.values())
 
 
+def test_compare_cold(tmp_path: Any) -> None:
+    rows = ex.compare_cold(
+        sizes=(65536,), techniques=("auto", "read_write", "copy_file_range", "reflink"), rounds=2,
+        directory=str(tmp_path), batch_bytes=1 << 18,
+    )
+    recs = {r["technique"]: r for r in _records(rows)}
+    assert "read_write" in recs and "copy_file_range" in recs
+    if ex._fs_type(str(tmp_path)) == "ext4":
+        assert "reflink" not in recs  # probe rules it out: ext4 cannot share extents
+    for r in recs.values():
+        assert r["endpoint"] == "file_file" and r["source"] == "cold"
+        assert r["throughput_gbs"] > 0 and r["rounds"] == 2 and r["ops"] == 4
+    assert recs["auto"]["strategy_used"] != "auto"
+    speed = _records(ex.zero_copy_speedup(rows))
+    assert len(speed) == 1 and speed[0]["speedup"] > 0
+
+
+def _o_direct_ok(path: Any) -> bool:
+    f = path / "probe"
+    f.write_bytes(b"x" * 4096)
+    try:
+        os.close(os.open(f, os.O_RDONLY | os.O_DIRECT))
+    except OSError:
+        return False
+    return True
+
+
+def test_direct_crossover(tmp_path: Any) -> None:
+    if not _o_direct_ok(tmp_path):
+        pytest.skip("the temporary directory's filesystem refuses O_DIRECT")
+    rows = ex.direct_crossover(sizes=(65536, 1 << 20), rounds=1, directory=str(tmp_path))
+    recs = {(r["size"], r["way"]): r for r in _records(rows)}
+    assert set(recs) == {(s, w) for s in (65536, 1 << 20) for w in ex.CROSSOVER_WAYS}
+    for size in (65536, 1 << 20):
+        # A buffered read fills the cache with the file; a direct one leaves it empty.
+        assert recs[(size, "buffered")]["cached_ratio"] == 1.0
+        assert recs[(size, "buffered")]["strategy_used"] == "sendfile"
+        assert recs[(size, "direct")]["cached_mib"] == 0.0
+        assert recs[(size, "auto_direct_threshold")]["cached_mib"] == 0.0
+        assert recs[(size, "auto_direct_threshold")]["strategy_used"] in ("io_uring", "direct")
+    got = ex.crossover(rows)
+    assert got is None or got in (65536, 1 << 20)
+
+
+def test_crossover_reads_the_largest_sizes() -> None:
+    def row(size: int, way: str, gbs: float) -> dict[str, Any]:
+        return {"size": size, "way": way, "throughput_gbs": gbs}
+
+    rows = [row(1, "buffered", 1.0), row(1, "direct", 2.0), row(2, "buffered", 2.0), row(2, "direct", 1.0),
+            row(3, "buffered", 1.0), row(3, "direct", 3.0), row(4, "buffered", 1.0), row(4, "direct", 1.0)]
+    assert ex.crossover(rows, way="direct") == 3
+    assert ex.crossover(rows[:4], way="direct") is None
+
+
+def test_direct_alignment(tmp_path: Any) -> None:
+    if not _o_direct_ok(tmp_path):
+        pytest.skip("the temporary directory's filesystem refuses O_DIRECT")
+    recs = _records(ex.direct_alignment(directory=str(tmp_path), offset=4097, length=10001))
+    by = {r["case"]: r for r in recs}
+    assert by["O_DIRECT pread, aligned"]["result"] == "ok"
+    assert by["O_DIRECT pread, odd offset"]["result"] == "EINVAL"
+    copy = recs[-1]
+    assert copy["exact"] is True and copy["result"].startswith("ok (direct")
+    assert copy["block"] >= 512
+
+
+def test_durability(tmp_path: Any) -> None:
+    recs = _records(ex.durability(records=20, rounds=1, directory=str(tmp_path)))
+    assert [r["sync"] for r in recs] == ["none", "data", "full"]
+    by = {r["sync"]: r for r in recs}
+    assert all(r["records_per_s"] > 0 and r["records"] == 20 for r in recs)
+    assert by["none"]["slowdown"] == 1.0
+    # A flush per record reaches the device; without one the record only reaches the page cache.
+    assert by["data"]["records_per_s"] < by["none"]["records_per_s"]
+    assert by["full"]["records_per_s"] < by["none"]["records_per_s"]
+
+
+def test_copy_on_write(tmp_path: Any) -> None:
+    pages, written = 256, 64
+    recs = _records(ex.copy_on_write(pages=pages, write_pages=written, directory=str(tmp_path)))
+    assert len(recs) == 4
+    kib = written * mmap.PAGESIZE // 1024
+    for mapping in {r["mapping"] for r in recs}:
+        read, write = (r for r in recs if r["mapping"] == mapping)
+        assert read["pages_touched"] == pages and write["pages_touched"] == written
+        # Shared until one writes: after reading nothing is private; each written page is copied.
+        assert read["private_dirty_kib"] == 0 and read["shared_kib"] > 0
+        assert write["private_dirty_kib"] >= kib
+        assert write["shared_kib"] < read["shared_kib"]
+        assert write["minor_faults"] >= written
+        assert read["parent_unchanged"] and write["parent_unchanged"]
+    with pytest.raises(ValueError, match="write_pages"):
+        ex.copy_on_write(pages=4, write_pages=5)
+
+
+def test_transform(tmp_path: Any) -> None:
+    recs = {r["way"]: r for r in _records(ex.transform(size=(1 << 20) + 7, rounds=1, chunk=65536, directory=str(tmp_path)))}
+    assert list(recs) == list(ex.TRANSFORM_WAYS)
+    assert recs["auto"]["user_space_bytes"] == 0 and recs["sendfile"]["user_space_bytes"] == 0
+    assert recs["read_sha256_write_python"]["user_space_bytes"] == (1 << 20) + 7
+    assert recs["read_sha256_write_python"]["digest_ok"] is True
+    assert recs["auto"]["digest_ok"] is None
+    assert all(r["throughput_gbs"] > 0 for r in recs.values())
+
+
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="unknown endpoint"):
         ex.compare_techniques(endpoints=("file_udp",))
     with pytest.raises(ValueError, match="rounds"):
         ex.compare_techniques(rounds=0)
+    for f in (ex.compare_cold, ex.direct_crossover, ex.durability, ex.transform):
+        with pytest.raises(ValueError, match="rounds"):
+            f(rounds=0)
 
 
 def test_plots(tmp_path: Any) -> None:
@@ -75,6 +185,26 @@ def test_plots(tmp_path: Any) -> None:
     ex.plot_readahead(ex.readahead(size=1 << 18, rounds=1)).savefig(tmp_path / "r.png")
     ex.plot_cache_pollution(ex.cache_pollution(hot_size=1 << 16, big_size=1 << 20)).savefig(tmp_path / "c.png")
     assert (tmp_path / "t.png").stat().st_size > 1000
+
+
+def test_plots_of_the_cold_durability_cow_and_transform_experiments(tmp_path: Any) -> None:
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cold = ex.compare_cold(sizes=(4096,), techniques=("read_write", "sendfile"), rounds=1, batch_bytes=1 << 14)
+    figs = {"cold": ex.plot_techniques(cold, title="cold")}
+    if _o_direct_ok(tmp_path):
+        figs["x"] = ex.plot_direct_crossover(ex.direct_crossover(sizes=(4096, 65536), rounds=1))
+    figs["d"] = ex.plot_durability(ex.durability(records=5, rounds=1))
+    figs["w"] = ex.plot_copy_on_write(ex.copy_on_write(pages=16, write_pages=4))
+    figs["tr"] = ex.plot_transform(ex.transform(size=1 << 16, rounds=1))
+    for name, fig in figs.items():
+        fig.savefig(tmp_path / f"{name}.png", dpi=50)
+        plt.close(fig)
+        assert (tmp_path / f"{name}.png").stat().st_size > 1000
 
 
 def test_machine() -> None:

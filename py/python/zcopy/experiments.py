@@ -21,6 +21,9 @@ cold with ``zcopy.evict`` (dirty pages written back, then dropped).
 
 from __future__ import annotations
 
+import hashlib
+import json
+import mmap
 import os
 import platform
 import resource
@@ -29,6 +32,7 @@ import statistics
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Callable
@@ -39,6 +43,8 @@ __all__ = [
     "ENDPOINTS",
     "ZERO_COPY",
     "DESIGN_TABLE",
+    "CROSSOVER_WAYS",
+    "TRANSFORM_WAYS",
     "machine",
     "compare_techniques",
     "zero_copy_speedup",
@@ -47,10 +53,21 @@ __all__ = [
     "mmap_vs_read",
     "readahead",
     "cache_pollution",
+    "compare_cold",
+    "direct_crossover",
+    "crossover",
+    "direct_alignment",
+    "durability",
+    "copy_on_write",
+    "transform",
     "plot_techniques",
     "plot_mmap_vs_read",
     "plot_readahead",
     "plot_cache_pollution",
+    "plot_direct_crossover",
+    "plot_durability",
+    "plot_copy_on_write",
+    "plot_transform",
 ]
 
 #: The endpoint pairs ``compare_techniques`` knows: file to file, to a pipe, to loopback TCP.
@@ -583,6 +600,529 @@ def cache_pollution(
     return _frame(rows)
 
 
+def _median_rows(figs: dict[tuple[Any, ...], list[dict[str, float]]], keys: Sequence[str]) -> list[dict[str, Any]]:
+    """One row per configuration: its key fields (named by ``keys``), ``rounds``, and the median
+    of every figure over the rounds."""
+    rows = []
+    for key, fs in figs.items():
+        row: dict[str, Any] = dict(zip(keys, key))
+        row["rounds"] = len(fs)
+        for name in fs[0]:
+            row[name] = statistics.median(f[name] for f in fs)
+        rows.append(row)
+    return rows
+
+
+def _rotated(items: Sequence[Any], rnd: int) -> list[Any]:
+    """``items`` starting at ``rnd`` (mod its length): each round runs them in another order."""
+    k = rnd % max(len(items), 1)
+    return list(items[k:]) + list(items[:k])
+
+
+def compare_cold(
+    sizes: Sequence[int] = (65536, 1 << 20, 8 << 20),
+    techniques: Sequence[str] | None = None,
+    rounds: int = 5,
+    directory: str | None = None,
+    batch_bytes: int = 8 << 20,
+) -> _Rows:
+    """Every file-to-file technique on a source made cold (``zcopy.evict``) before each transfer.
+
+    ``compare_techniques`` measures a source hot in the page cache, where a transfer is a memory
+    copy; here each transfer reads the disk (or what the virtual disk's host caches). One sample
+    is ``ops`` transfers of ``size`` bytes (about ``batch_bytes``, at most 256), each from a
+    freshly evicted source into a freshly truncated file (no fsync: the copy stays in the page
+    cache, so what is measured is reading a cold source). Techniques ``probe`` rules out are left
+    out (reflink on a filesystem that cannot share extents; msg_zerocopy, sockets only).
+
+    Returns one row per (size, technique), ``endpoint`` ``"file_file"`` and ``source``
+    ``"cold"``, with medians over ``rounds`` interleaved rounds of ``throughput_gbs`` (the
+    engine's elapsed time, evictions excluded), ``cpu_s_per_gb`` and ``us_per_op``, and
+    ``strategy_used``: rows ``zero_copy_speedup`` and ``plot_techniques`` take.
+    """
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
+    names = list(techniques) if techniques is not None else [t for t in strategies() if t != "msg_zerocopy"]
+    figs: dict[tuple[Any, ...], list[dict[str, float]]] = {}
+    used: dict[tuple[Any, ...], str] = {}
+    with tempfile.TemporaryDirectory(dir=directory, prefix="zcopy-cold-") as d:
+        sources: dict[int, int] = {}
+        dst = os.open(os.path.join(d, "dst"), os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            for size in sizes:
+                path = os.path.join(d, f"src-{size}")
+                with open(path, "wb") as f:
+                    f.write(_pattern(size))
+                sources[size] = os.open(path, os.O_RDONLY)
+            refused = {s.strategy for s in probe(sources[sizes[0]], dst) if not s.supported} if sizes else set()
+            names = [t for t in names if t not in refused]
+            for rnd in range(rounds):
+                for size in sizes:
+                    for tech in _rotated(names, rnd):
+                        ops = _ops_for(size, batch_bytes)
+                        moved = elapsed = cpu = 0
+                        report: Report | None = None
+                        try:
+                            for _ in range(ops):
+                                os.ftruncate(dst, 0)
+                                evict(sources[size])
+                                t0 = time.thread_time_ns()
+                                report = transfer(
+                                    sources[size],
+                                    dst,
+                                    strategy=tech,
+                                    fallback=tech == "auto",
+                                    src_offset=0,
+                                    dst_offset=0,
+                                    length=size,
+                                )
+                                cpu += time.thread_time_ns() - t0
+                                moved += report.bytes
+                                elapsed += report.elapsed_ns
+                        except UnsupportedError:
+                            continue
+                        assert report is not None
+                        moved = max(moved, 1)
+                        used[(size, tech)] = report.strategy
+                        figs.setdefault((size, tech), []).append(
+                            {
+                                "ops": ops,
+                                "throughput_gbs": moved / max(elapsed, 1),
+                                "cpu_s_per_gb": cpu / moved,
+                                "us_per_op": elapsed / ops / 1000,
+                            }
+                        )
+        finally:
+            os.close(dst)
+            for fd in sources.values():
+                os.close(fd)
+    rows = _median_rows(figs, ("size", "technique"))
+    for r in rows:
+        r["endpoint"], r["source"], r["ops"] = "file_file", "cold", int(r["ops"])
+        r["strategy_used"] = used[(r["size"], r["technique"])]
+    order_of = {n: i for i, n in enumerate(names)}
+    rows.sort(key=lambda r: (r["size"], order_of.get(r["technique"], 99)))
+    first = ("endpoint", "source", "size", "technique", "strategy_used", "rounds", "ops")
+    return _frame([{**{k: r[k] for k in first}, **{k: v for k, v in r.items() if k not in first}} for r in rows])
+
+
+#: The ways ``direct_crossover`` reads a cold file: nginx's ``directio`` rule is the second.
+CROSSOVER_WAYS: dict[str, dict[str, Any]] = {
+    "buffered": {},
+    "auto_direct_threshold": {"direct_threshold": 0},
+    "direct": {"strategy": "direct", "fallback": False},
+}
+
+
+def direct_crossover(
+    sizes: Sequence[int] = (65536, 1 << 20, 8 << 20, 32 << 20),
+    rounds: int = 3,
+    directory: str | None = None,
+) -> _Rows:
+    """nginx's rule (``sendfile on; aio on; directio N;``): files of at least N bytes are read
+    with O_DIRECT (asynchronously), smaller ones through the page cache with sendfile.
+
+    A file of each size, made cold (``zcopy.evict``) before each read, is sent to /dev/null (as
+    nginx sends it to a socket: only the reading is measured) three ways: ``buffered``
+    (``auto``: sendfile through the page cache, with readahead), ``auto_direct_threshold``
+    (``auto`` with ``direct_threshold`` at or below the size: the engine's nginx rule, io_uring
+    with O_DIRECT, else ``direct``) and ``direct`` (synchronous O_DIRECT reads).
+
+    Returns one row per (size, way) with medians over ``rounds`` interleaved rounds of
+    ``throughput_gbs``, and what the read left in the page cache: ``cached_mib`` and
+    ``cached_ratio`` (``zcopy.residency`` of the file right after), and ``strategy_used``.
+    ``crossover`` (below) reads the size from which direct beats buffered.
+    """
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
+    page = os.sysconf("SC_PAGE_SIZE")
+    figs: dict[tuple[Any, ...], list[dict[str, float]]] = {}
+    used: dict[tuple[Any, ...], str] = {}
+    ways = list(CROSSOVER_WAYS)
+    with tempfile.TemporaryDirectory(dir=directory, prefix="zcopy-directio-") as d:
+        sources: dict[int, int] = {}
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            for size in sizes:
+                path = os.path.join(d, f"src-{size}")
+                with open(path, "wb") as f:
+                    f.write(_pattern(size))
+                sources[size] = os.open(path, os.O_RDONLY)
+            for rnd in range(rounds):
+                for size in sizes:
+                    for way in _rotated(ways, rnd):
+                        fd = sources[size]
+                        evict(fd)
+                        r = transfer(fd, null, src_offset=0, **CROSSOVER_WAYS[way])
+                        res = residency(fd)
+                        used[(size, way)] = r.strategy
+                        figs.setdefault((size, way), []).append(
+                            {
+                                "throughput_gbs": r.bytes / max(r.elapsed_ns, 1),
+                                "cached_mib": res.resident * page / (1 << 20),
+                                "cached_ratio": res.ratio,
+                            }
+                        )
+        finally:
+            os.close(null)
+            for fd in sources.values():
+                os.close(fd)
+    rows = _median_rows(figs, ("size", "way"))
+    for row in rows:
+        row["strategy_used"] = used[(row["size"], row["way"])]
+    rows.sort(key=lambda row: (row["size"], ways.index(row["way"])))
+    return _frame(rows)
+
+
+def crossover(rows: _Rows, way: str = "auto_direct_threshold") -> int | None:
+    """From ``direct_crossover`` rows: the smallest size from which ``way`` is at least as fast
+    as ``buffered`` at that size and every larger one (the threshold nginx's rule would want
+    for speed), or ``None`` if buffered wins at the largest size."""
+    recs = _records(rows)
+    sizes = sorted({r["size"] for r in recs})
+    speed = {(r["size"], r["way"]): r["throughput_gbs"] for r in recs}
+    found: int | None = None
+    for size in reversed(sizes):
+        if (size, way) in speed and (size, "buffered") in speed and speed[(size, way)] >= speed[(size, "buffered")]:
+            found = size
+        else:
+            break
+    return found
+
+
+def direct_alignment(directory: str | None = None, offset: int = 4097, length: int = 1 << 20) -> _Rows:
+    """"Direct I/O needs the buffer, the file offset and the length aligned to the block size."
+
+    First O_DIRECT itself, with ``os.preadv`` into a page-aligned buffer: at offset 0 for one
+    block (accepted), at ``offset`` (odd), and for a length that is not a multiple of the block
+    (``EINVAL`` where the filesystem enforces alignment). Then ``zcopy.transfer`` with
+    ``strategy="direct"`` (strict) from ``offset`` for ``length`` bytes to an odd destination
+    offset: the engine reads the aligned middle with O_DIRECT and the unaligned head and tail
+    through the page cache, so the copy is byte-exact.
+
+    Returns one row per case: ``case``, ``offset``, ``length``, ``result`` (``"ok"`` or the
+    error's name), ``exact`` (for the zcopy copy: bytes equal to the source's), ``block``
+    (the alignment: the filesystem's block size) and ``cached_pages`` (of the source, after:
+    the head and tail pages the engine read through the cache).
+    """
+    import errno as _errno
+
+    block = 4096
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(dir=directory, prefix="zcopy-align-") as d:
+        src = os.path.join(d, "src")
+        data = _pattern(offset + length + 3 * 4096)
+        with open(src, "wb") as f:
+            f.write(data)
+        block = os.statvfs(src).f_bsize
+        buf = mmap.mmap(-1, 2 * block)  # page-aligned memory
+        try:
+            fd = os.open(src, os.O_RDONLY | getattr(os, "O_DIRECT", 0))
+        except OSError as e:
+            fd = -1
+            refused = _errno.errorcode.get(e.errno or 0, str(e))
+            rows.append({"case": "open with O_DIRECT", "offset": 0, "length": 0, "result": refused, "exact": None})
+        if fd >= 0:
+            try:
+                view = memoryview(buf)
+                for case, off, n in (
+                    ("O_DIRECT pread, aligned", 0, block),
+                    ("O_DIRECT pread, odd offset", offset, block),
+                    ("O_DIRECT pread, odd length", 0, block - 1),
+                ):
+                    try:
+                        got = os.preadv(fd, [view[:n]], off)
+                        result = "ok" if got == n else f"short ({got})"
+                    except OSError as e:
+                        result = _errno.errorcode.get(e.errno or 0, str(e))
+                    rows.append({"case": case, "offset": off, "length": n, "result": result, "exact": None})
+                view.release()
+            finally:
+                os.close(fd)
+        buf.close()
+        dst = os.path.join(d, "dst")
+        dst_offset = 3
+        evict(src)
+        with open(src, "rb") as s, open(dst, "w+b") as t:
+            try:
+                r = transfer(s, t, strategy="direct", fallback=False, src_offset=offset, dst_offset=dst_offset, length=length)
+                t.seek(dst_offset)
+                exact = t.read() == data[offset : offset + length]
+                result = f"ok ({r.strategy}, {r.bytes} bytes)"
+            except (UnsupportedError, OSError) as e:
+                exact, result = False, type(e).__name__
+        rows.append(
+            {
+                "case": "zcopy strategy='direct', odd offsets and length",
+                "offset": offset,
+                "length": length,
+                "result": result,
+                "exact": exact,
+                "cached_pages": residency(src).resident,
+            }
+        )
+    for row in rows:
+        row["block"] = block
+        row.setdefault("cached_pages", None)
+    return _frame(rows)
+
+
+def durability(
+    records: int = 200,
+    record_size: int = 4096,
+    syncs: Sequence[str] = ("none", "data", "full"),
+    rounds: int = 3,
+    directory: str | None = None,
+) -> _Rows:
+    """Kafka's producer modes: "sync" (flushed before it is acknowledged) against "async".
+
+    ``records`` records of ``record_size`` bytes are appended to a log file, each with
+    ``zcopy.transfer`` from a record file (the log's file position advances), with each
+    ``sync`` option: ``"none"`` (the call returns when the bytes are in the page cache),
+    ``"data"`` (``fdatasync`` before returning: the data, and the size that reaches it, on the
+    device) and ``"full"`` (``fsync``: every piece of metadata too). A fresh log per sample;
+    rounds interleaved.
+
+    Returns one row per sync mode with medians of ``records_per_s`` and ``us_per_record`` (the
+    engine's elapsed time, the flush included), ``slowdown`` against the first mode, and
+    ``strategy_used``.
+    """
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
+    figs: dict[tuple[Any, ...], list[dict[str, float]]] = {}
+    used: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(dir=directory, prefix="zcopy-log-") as d:
+        rec_path, log_path = os.path.join(d, "record"), os.path.join(d, "log")
+        with open(rec_path, "wb") as f:
+            f.write(_pattern(record_size))
+        rec = os.open(rec_path, os.O_RDONLY)
+        try:
+            for rnd in range(rounds):
+                for mode in _rotated(list(syncs), rnd):
+                    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                    try:
+                        os.fsync(log)  # start each sample from a clean log
+                        elapsed = 0
+                        for _ in range(records):
+                            r = transfer(rec, log, src_offset=0, sync=mode)
+                            elapsed += r.elapsed_ns
+                        used[mode] = r.strategy
+                        if os.fstat(log).st_size != records * record_size:
+                            raise AssertionError("the log did not grow by every record")
+                    finally:
+                        os.close(log)
+                    figs.setdefault((mode,), []).append(
+                        {"records_per_s": records / (elapsed / 1e9), "us_per_record": elapsed / records / 1000}
+                    )
+        finally:
+            os.close(rec)
+    rows = _median_rows(figs, ("sync",))
+    rows.sort(key=lambda row: list(syncs).index(row["sync"]))
+    for row in rows:
+        row["records"], row["record_size"], row["strategy_used"] = records, record_size, used[row["sync"]]
+        row["slowdown"] = rows[0]["records_per_s"] / row["records_per_s"]
+    return _frame(rows)
+
+
+def _smaps_of(address: int) -> dict[str, int]:
+    """The kB figures of /proc/self/smaps for the mapping that holds ``address``."""
+    out: dict[str, int] = {}
+    inside = False
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            head = line.split(None, 1)[0]
+            if not head.endswith(":"):
+                lo, _, hi = head.partition("-")
+                inside = int(lo, 16) <= address < int(hi, 16)
+                continue
+            if inside:
+                parts = line.split()
+                if len(parts) >= 3 and parts[2] == "kB":
+                    out[head[:-1]] = int(parts[1])
+    return out
+
+
+def _cow_child(m: mmap.mmap, address: int, pages: int, write_pages: int, page: int) -> dict[str, Any]:
+    """In the forked child: read every page, then write ``write_pages``; smaps and faults after
+    each."""
+    out: dict[str, Any] = {}
+    for stage, n in (("read", pages), ("write", write_pages)):
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        t0 = time.perf_counter_ns()
+        if stage == "read":
+            for i in range(n):
+                m[i * page]
+        else:
+            for i in range(n):
+                m[i * page] = 0xEE
+        ns = time.perf_counter_ns() - t0
+        out[stage] = {
+            "ns_per_page": ns / max(n, 1),
+            "minor_faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults,
+            "smaps": _smaps_of(address),
+        }
+    return out
+
+
+def copy_on_write(pages: int = 1024, write_pages: int = 256, directory: str | None = None) -> _Rows:
+    """"Copy-on-write lets several processes share pages until one writes."
+
+    Two private mappings of ``pages`` pages each: a file mapped ``MAP_PRIVATE`` (read by the
+    parent, so its page-cache pages are mapped) and anonymous memory the parent has written.
+    The process forks; the child reads every page, then writes ``write_pages`` of them, and
+    reports its own ``/proc/self/smaps`` for the mapping and its minor page faults after each
+    step. The parent then checks that its view (and the file) did not change.
+
+    Returns one row per (mapping, step) with ``pages_touched``, ``rss_kib``, ``shared_kib``
+    (Shared_Clean + Shared_Dirty: pages mapped by both processes), ``private_dirty_kib`` (pages
+    only the child has: the copies its writes made), ``minor_faults`` and ``ns_per_page`` (a
+    Python loop touching one byte per page: compare read with write), and ``parent_unchanged``.
+    """
+    if not 0 < write_pages <= pages:
+        raise ValueError(f"write_pages must be in 1..pages, got {write_pages}")
+    import ctypes
+
+    page = mmap.PAGESIZE
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(dir=directory, prefix="zcopy-cow-") as d:
+        path = os.path.join(d, "mapped.bin")
+        with open(path, "wb") as f:
+            f.write(b"\x11" * (pages * page))
+        for kind in ("file (MAP_PRIVATE)", "anonymous (written before fork)"):
+            if kind.startswith("file"):
+                with open(path, "r+b") as f:
+                    m = mmap.mmap(f.fileno(), pages * page, flags=mmap.MAP_PRIVATE)
+                for i in range(pages):
+                    m[i * page]
+                expect = 0x11
+            else:
+                m = mmap.mmap(-1, pages * page, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+                # Own flags, so the kernel cannot merge the mapping with the interpreter's
+                # neighbouring anonymous memory (smaps would count that too), and no huge pages.
+                if hasattr(mmap, "MADV_NOHUGEPAGE"):
+                    m.madvise(mmap.MADV_NOHUGEPAGE)
+                for i in range(pages):
+                    m[i * page] = 0x22
+                expect = 0x22
+            anchor = ctypes.c_char.from_buffer(m)
+            address = ctypes.addressof(anchor)
+            del anchor
+            r, w = os.pipe()
+            with warnings.catch_warnings():
+                # Python 3.12+ warns about fork in a process with threads; the child only
+                # touches its own memory, reads /proc and exits.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pid = os.fork()
+            if pid == 0:  # pragma: no cover - the child
+                code = 0
+                try:
+                    os.close(r)
+                    payload = json.dumps(_cow_child(m, address, pages, write_pages, page)).encode()
+                    while payload:
+                        payload = payload[os.write(w, payload) :]
+                except BaseException:  # noqa: BLE001 - the parent sees the empty answer
+                    code = 1
+                os._exit(code)
+            os.close(w)
+            chunks = []
+            with os.fdopen(r, "rb") as answer:
+                chunks.append(answer.read())
+            _, status = os.waitpid(pid, 0)
+            if status != 0 or not chunks[0]:
+                raise RuntimeError(f"the copy-on-write child failed (status {status})")
+            child = json.loads(b"".join(chunks))
+            unchanged = all(m[i * page] == expect for i in range(pages))
+            m.close()
+            if kind.startswith("file"):
+                with open(path, "rb") as f:
+                    unchanged = unchanged and f.read() == b"\x11" * (pages * page)
+            for stage, touched in (("read", pages), ("write", write_pages)):
+                s = child[stage]["smaps"]
+                rows.append(
+                    {
+                        "mapping": kind,
+                        "step": f"child {'reads' if stage == 'read' else 'writes'} {touched} pages",
+                        "pages_touched": touched,
+                        "rss_kib": s.get("Rss", 0),
+                        "shared_kib": s.get("Shared_Clean", 0) + s.get("Shared_Dirty", 0),
+                        "private_dirty_kib": s.get("Private_Dirty", 0),
+                        "minor_faults": child[stage]["minor_faults"],
+                        "ns_per_page": child[stage]["ns_per_page"],
+                        "parent_unchanged": unchanged,
+                    }
+                )
+    return _frame(rows)
+
+
+#: The ways ``transform`` copies a file; only the last two bring the bytes into user space.
+TRANSFORM_WAYS = ("auto", "sendfile", "read_write_python", "read_sha256_write_python")
+
+
+def transform(
+    size: int = 32 << 20,
+    rounds: int = 3,
+    chunk: int = 1 << 20,
+    directory: str | None = None,
+) -> _Rows:
+    """"Zero-copy paths cannot transform data in user space (compression, checksums)."
+
+    A ``size``-byte file, hot in the page cache, copied to a file four ways: ``auto``
+    (copy_file_range here) and ``sendfile`` (strict), where the bytes never reach user space,
+    so nothing in the program can see or change them; ``read_write_python`` (``readinto`` a
+    ``chunk``-byte buffer, ``write``), the user-space copy; and ``read_sha256_write_python``,
+    the same with ``hashlib.sha256`` over every chunk: the least a checksum costs.
+
+    Returns one row per way with medians over ``rounds`` interleaved rounds of
+    ``throughput_gbs`` (wall time around the whole copy, the same clock for every way),
+    ``cpu_s_per_gb`` (the thread's), ``user_space_bytes`` (bytes the program saw), and
+    ``digest_ok`` (the SHA-256 computed on the way equals the source's; ``None`` where no
+    digest could be computed).
+    """
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
+    data = _pattern(size)
+    want = hashlib.sha256(data).hexdigest()
+    figs: dict[tuple[Any, ...], list[dict[str, float]]] = {}
+    digest_ok: dict[str, bool | None] = {}
+    with tempfile.TemporaryDirectory(dir=directory, prefix="zcopy-transform-") as d:
+        src, dst = os.path.join(d, "src"), os.path.join(d, "dst")
+        with open(src, "wb") as f:
+            f.write(data)
+        warm(src)
+        buf = bytearray(chunk)
+        view = memoryview(buf)
+        for rnd in range(rounds):
+            for way in _rotated(list(TRANSFORM_WAYS), rnd):
+                with open(src, "rb", buffering=0) as s, open(dst, "wb", buffering=0) as t:
+                    seen = 0
+                    h = hashlib.sha256() if way == "read_sha256_write_python" else None
+                    t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
+                    if way in ("auto", "sendfile"):
+                        transfer(s, t, strategy=way, fallback=way == "auto")
+                    else:
+                        while True:
+                            n = s.readinto(buf) or 0
+                            if not n:
+                                break
+                            seen += n
+                            if h is not None:
+                                h.update(view[:n])
+                            t.write(view[:n])
+                    wall, cpu = time.perf_counter_ns() - t0, time.thread_time_ns() - c0
+                digest_ok[way] = None if h is None else h.hexdigest() == want
+                if os.path.getsize(dst) != size:
+                    raise AssertionError(f"{way} copied {os.path.getsize(dst)} of {size} bytes")
+                figs.setdefault((way,), []).append(
+                    {"throughput_gbs": size / max(wall, 1), "cpu_s_per_gb": cpu / max(size, 1), "user_space_bytes": seen}
+                )
+        view.release()
+    rows = _median_rows(figs, ("way",))
+    for r in rows:
+        r["size"], r["user_space_bytes"], r["digest_ok"] = size, int(r["user_space_bytes"]), digest_ok[r["way"]]
+    rows.sort(key=lambda r: TRANSFORM_WAYS.index(r["way"]))
+    return _frame(rows)
+
+
 def _copy_file(src: str, dst: str, **options: Any) -> Report:
     """``zcopy.copy_file`` with ``options`` given as a dict."""
     return copy_file(src, dst, **options)
@@ -616,9 +1156,10 @@ def _size_label(n: float) -> str:
     return f"{n:g} B"
 
 
-def plot_techniques(rows: _Rows, metric: str = "throughput_gbs", logy: bool = False) -> Any:
-    """One panel per endpoint: ``metric`` (a column of ``compare_techniques``) against size, one
-    line per technique. Returns the matplotlib figure."""
+def plot_techniques(rows: _Rows, metric: str = "throughput_gbs", logy: bool = False, title: str | None = None) -> Any:
+    """One panel per endpoint: ``metric`` (a column of ``compare_techniques`` or
+    ``compare_cold``) against size, one line per technique, under ``title`` if given. Returns the
+    matplotlib figure."""
     plt = _plt()
     recs = _records(rows)
     endpoints = [e for e in ENDPOINTS if any(r["endpoint"] == e for r in recs)]
@@ -644,7 +1185,7 @@ def plot_techniques(rows: _Rows, metric: str = "throughput_gbs", logy: bool = Fa
         sizes = sorted({r["size"] for r in recs})
         ax.set_xticks(sizes)
         ax.set_xticklabels([_size_label(s) for s in sizes], rotation=30)
-        ax.set_title(endpoint)
+        ax.set_title(endpoint if title is None else f"{endpoint}: {title}")
         ax.set_xlabel("transfer size")
         ax.set_ylabel(metric)
         ax.grid(True, alpha=0.3)
@@ -720,3 +1261,80 @@ def plot_mmap_vs_read(rows: _Rows) -> Any:
     fig.tight_layout()
     return fig
 
+
+
+def plot_direct_crossover(rows: _Rows) -> Any:
+    """Cold-read throughput (left) and page cache left behind (right) against file size, one
+    line per way of ``direct_crossover`` rows."""
+    plt = _plt()
+    recs = _records(rows)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    sizes = sorted({r["size"] for r in recs})
+    for i, way in enumerate(w for w in CROSSOVER_WAYS if any(r["way"] == w for r in recs)):
+        pts = sorted((r["size"], r["throughput_gbs"], r["cached_mib"]) for r in recs if r["way"] == way)
+        for ax, col in zip(axes, (1, 2)):
+            ax.plot([p[0] for p in pts], [p[col] for p in pts], marker="o", label=way, color=f"C{i}")
+    for ax, label in zip(axes, ("cold read GB/s", "MiB left in the page cache")):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sizes)
+        ax.set_xticklabels([_size_label(s) for s in sizes], rotation=30)
+        ax.set_xlabel("file size")
+        ax.set_ylabel(label)
+        ax.grid(True, alpha=0.3)
+    axes[0].legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def plot_durability(rows: _Rows) -> Any:
+    """Records per second appended with each ``sync`` mode (``durability`` rows), log scale."""
+    plt = _plt()
+    recs = _records(rows)
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.bar([f"sync={r['sync']}" for r in recs], [r["records_per_s"] for r in recs], color=[f"C{i}" for i in range(len(recs))])
+    ax.set_yscale("log")
+    ax.set_ylabel("records appended per second")
+    ax.grid(True, axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_copy_on_write(rows: _Rows) -> Any:
+    """The child's shared and private-dirty KiB after reading, then after writing, one panel
+    per mapping of ``copy_on_write`` rows."""
+    plt = _plt()
+    recs = _records(rows)
+    kinds: list[str] = []
+    for r in recs:
+        if r["mapping"] not in kinds:
+            kinds.append(r["mapping"])
+    fig, axes = plt.subplots(1, max(len(kinds), 1), figsize=(4.5 * max(len(kinds), 1), 3.4), squeeze=False)
+    for ax, kind in zip(axes[0], kinds):
+        group = [r for r in recs if r["mapping"] == kind]
+        xs = range(len(group))
+        ax.bar([x - 0.2 for x in xs], [r["shared_kib"] for r in group], width=0.4, label="shared with the parent", color="C0")
+        ax.bar([x + 0.2 for x in xs], [r["private_dirty_kib"] for r in group], width=0.4, label="private copies", color="C3")
+        ax.set_xticks(list(xs))
+        ax.set_xticklabels([r["step"] for r in group], fontsize="small")
+        ax.set_title(kind, fontsize="medium")
+        ax.set_ylabel("KiB in the child")
+        ax.grid(True, axis="y", alpha=0.3)
+    axes[0][0].legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def plot_transform(rows: _Rows) -> Any:
+    """Throughput and CPU per GB of each way of ``transform`` rows."""
+    plt = _plt()
+    recs = _records(rows)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    names = [r["way"].replace("_python", "\n(Python)") for r in recs]
+    colors = ["C2" if r["user_space_bytes"] == 0 else "C1" for r in recs]
+    for ax, metric, label in zip(axes, ("throughput_gbs", "cpu_s_per_gb"), ("GB/s", "CPU s per GB")):
+        ax.bar(names, [r[metric] for r in recs], color=colors)
+        ax.set_ylabel(label)
+        ax.tick_params(axis="x", labelsize="small")
+        ax.grid(True, axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
