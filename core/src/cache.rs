@@ -17,7 +17,6 @@
 
 use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::str::FromStr;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::plan::{magic, Endpoint, Kind};
@@ -79,30 +78,7 @@ impl Advice {
     }
 }
 
-impl fmt::Display for Advice {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Advice {
-    type Err = Error;
-
-    /// Parses an advice name; the error lists the valid names.
-    fn from_str(s: &str) -> Result<Advice> {
-        Advice::ALL
-            .iter()
-            .copied()
-            .find(|a| a.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Advice::ALL.iter().map(|a| a.name()).collect();
-                Error::invalid(format!(
-                    "unknown advice {s:?}; expected one of {}",
-                    names.join(", ")
-                ))
-            })
-    }
-}
+named!(Advice, "advice");
 
 /// Which kernel interface answered a [`residency`] question.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -31,6 +31,38 @@
 
 #![warn(missing_docs)]
 
+/// `Display` and `FromStr` for an enum with `ALL` and `name()`: the names every face uses; the
+/// parse error lists the valid names.
+macro_rules! named {
+    ($t:ty, $what:literal) => {
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl std::str::FromStr for $t {
+            type Err = $crate::Error;
+
+            /// Parses a name; the error lists the valid names.
+            fn from_str(s: &str) -> Result<$t, $crate::Error> {
+                <$t>::ALL
+                    .iter()
+                    .copied()
+                    .find(|v| v.name() == s)
+                    .ok_or_else(|| {
+                        let names: Vec<&str> = <$t>::ALL.iter().map(|v| v.name()).collect();
+                        $crate::Error::invalid(format!(
+                            concat!("unknown ", $what, " {:?}; expected one of {}"),
+                            s,
+                            names.join(", ")
+                        ))
+                    })
+            }
+        }
+    };
+}
+
 pub mod cache;
 mod error;
 mod options;

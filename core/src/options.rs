@@ -1,10 +1,7 @@
 //! What a transfer is asked to do: [`Strategy`] and [`Options`].
 
 use std::fmt;
-use std::str::FromStr;
 use std::sync::atomic::AtomicBool;
-
-use crate::error::Error;
 
 /// A technique for moving bytes, or [`Strategy::Auto`] to let the planner choose.
 ///
@@ -84,31 +81,6 @@ impl Strategy {
     }
 }
 
-impl fmt::Display for Strategy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Strategy {
-    type Err = Error;
-
-    /// Parses a strategy name; the error lists the valid names.
-    fn from_str(s: &str) -> Result<Strategy, Error> {
-        Strategy::ALL
-            .iter()
-            .copied()
-            .find(|st| st.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Strategy::ALL.iter().map(|s| s.name()).collect();
-                Error::invalid(format!(
-                    "unknown strategy {s:?}; expected one of {}",
-                    names.join(", ")
-                ))
-            })
-    }
-}
-
 /// What a transfer does to the page cache (the `cache` option).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -172,36 +144,7 @@ impl SyncPolicy {
     }
 }
 
-macro_rules! named {
-    ($t:ty, $what:literal) => {
-        impl fmt::Display for $t {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.name())
-            }
-        }
-
-        impl FromStr for $t {
-            type Err = Error;
-
-            /// Parses a name; the error lists the valid names.
-            fn from_str(s: &str) -> Result<$t, Error> {
-                <$t>::ALL
-                    .iter()
-                    .copied()
-                    .find(|v| v.name() == s)
-                    .ok_or_else(|| {
-                        let names: Vec<&str> = <$t>::ALL.iter().map(|v| v.name()).collect();
-                        Error::invalid(format!(
-                            concat!("unknown ", $what, " {:?}; expected one of {}"),
-                            s,
-                            names.join(", ")
-                        ))
-                    })
-            }
-        }
-    };
-}
-
+named!(Strategy, "strategy");
 named!(CachePolicy, "cache policy");
 named!(SyncPolicy, "sync policy");
 
