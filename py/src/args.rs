@@ -2,6 +2,7 @@
 //! arguments for the options.
 
 use std::ffi::OsStr;
+use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
@@ -27,6 +28,10 @@ pub(crate) struct End<'py> {
     /// A file object, when one was passed and it can seek: its position is kept in step with
     /// the bytes moved.
     seekable_obj: Option<Bound<'py, PyAny>>,
+    /// A source file object that cannot seek but reads ahead into a buffer it can show and give
+    /// up (`peek`, `read1`: a pipe or socket wrapped by `open()` or `makefile()`): what it holds
+    /// goes out before what its fd holds.
+    pub buffered_reader: Option<Bound<'py, PyAny>>,
     /// The path zcopy opened, for a page-cache function given one.
     path: Option<PathBuf>,
 }
@@ -116,6 +121,19 @@ fn position(fd: &OwnedFd) -> std::io::Result<u64> {
     Ok(pos as u64)
 }
 
+/// A memfd (`memfd_create(2)`, close-on-exec) holding `bytes`, its position at the end.
+fn memfd_holding(bytes: &[u8]) -> std::io::Result<OwnedFd> {
+    // SAFETY: the name is a NUL-terminated literal; memfd_create reads nothing else.
+    let fd = unsafe { libc::memfd_create(c"zcopy-buffered-head".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: memfd_create just returned this fd, newly made and owned by nobody else.
+    let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    file.write_all(bytes)?;
+    Ok(file.into())
+}
+
 impl<'py> End<'py> {
     /// Resolves a `src` or `dst` argument of `func`: an int fd or an object with `fileno()`.
     /// A file object is flushed first (a writer's buffered bytes go out before zcopy's).
@@ -142,6 +160,7 @@ impl<'py> End<'py> {
                 fd: dup,
                 user_fd: fd,
                 seekable_obj: None,
+                buffered_reader: None,
                 path: None,
             });
         }
@@ -191,12 +210,17 @@ impl<'py> End<'py> {
             && obj
                 .call_method0(pyo3::intern!(py, "seekable"))?
                 .is_truthy()?;
+        let buffered = role == "src"
+            && !seekable
+            && obj.hasattr(pyo3::intern!(py, "peek"))?
+            && obj.hasattr(pyo3::intern!(py, "read1"))?;
         let dup = duplicate(py, fd, role)?;
         Ok(End {
             role,
             fd: dup,
             user_fd: fd,
             seekable_obj: seekable.then(|| obj.clone()),
+            buffered_reader: buffered.then(|| obj.clone()),
             path: None,
         })
     }
@@ -223,6 +247,7 @@ impl<'py> End<'py> {
             user_fd: fd.as_raw_fd(),
             fd,
             seekable_obj: None,
+            buffered_reader: None,
             path: Some(path),
         })
     }
@@ -279,6 +304,63 @@ impl<'py> End<'py> {
                 )
             })?;
             obj.call_method1(pyo3::intern!(py, "seek"), (pos,))?;
+        }
+        Ok(())
+    }
+
+    /// The head of a buffered reader that cannot seek (see [`End::buffered_reader`]): the bytes
+    /// its buffer holds, at most `length` of them, in a memfd the engine can read from offset 0,
+    /// with their count; `None` when there are none. `peek()` shows them without consuming them;
+    /// with an empty buffer it reads the fd once, as any read of the object would (and gives
+    /// nothing at end of file, or on a non-blocking fd without data). Once they went out,
+    /// [`End::consume_head`] takes them from the object.
+    pub(crate) fn buffered_head(&self, length: Option<u64>) -> PyResult<Option<(OwnedFd, u64)>> {
+        let Some(obj) = &self.buffered_reader else {
+            return Ok(None);
+        };
+        let py = obj.py();
+        // Ctrl-C while it waits for the fd gives a KeyboardInterrupt that moved nothing.
+        let peeked = obj
+            .call_method0(pyo3::intern!(py, "peek"))
+            .map_err(|e| errors::with_bytes_moved(py, e, 0))?;
+        let buffered = peeked.cast::<PyBytes>()?.as_bytes();
+        let n = length.map_or(buffered.len(), |l| {
+            buffered.len().min(usize::try_from(l).unwrap_or(usize::MAX))
+        });
+        if n == 0 {
+            return Ok(None);
+        }
+        let memfd = memfd_holding(&buffered[..n]).map_err(|e| {
+            errors::os_error(
+                py,
+                e.raw_os_error().unwrap_or(libc::EIO),
+                &format!(
+                    "cannot hold the {n} bytes src fd {} read ahead in a memfd: {}",
+                    self.user_fd,
+                    strip_os_suffix(&e)
+                ),
+            )
+        })?;
+        Ok(Some((memfd, n as u64)))
+    }
+
+    /// Takes from a buffered reader the `n` bytes of its head that went out (`read1(n)`), so its
+    /// next read gives what follows them.
+    pub(crate) fn consume_head(&self, n: u64) -> PyResult<()> {
+        let Some(obj) = self.buffered_reader.as_ref().filter(|_| n > 0) else {
+            return Ok(());
+        };
+        let py = obj.py();
+        let got = obj.call_method1(pyo3::intern!(py, "read1"), (n,))?.len()?;
+        if got as u64 != n {
+            return Err(errors::internal(
+                py,
+                &format!(
+                    "src's buffer changed during the transfer (was it read meanwhile?): {n} of \
+                     its bytes went out, and read1({n}) gave {got}"
+                ),
+                n,
+            ));
         }
         Ok(())
     }

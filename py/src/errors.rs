@@ -226,6 +226,18 @@ pub(crate) fn os_error(py: Python<'_>, errno: i32, message: &str) -> PyErr {
     }
 }
 
+/// A failure without an errno found by the Python face itself: a plain `ZcopyError`.
+pub(crate) fn internal(py: Python<'_>, message: &str, bytes_moved: u64) -> PyErr {
+    instance(
+        py,
+        &py.get_type::<ZcopyError>(),
+        None,
+        message,
+        bytes_moved,
+        None,
+    )
+}
+
 /// A panic caught at the boundary: a `ZcopyError` (never pyo3's `PanicException`).
 pub(crate) fn panicked(
     py: Python<'_>,
@@ -238,14 +250,7 @@ pub(crate) fn panicked(
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".to_string());
     let message = format!("internal error in zcopy (a bug, please report it): {what}");
-    instance(
-        py,
-        &py.get_type::<ZcopyError>(),
-        None,
-        &message,
-        bytes_moved,
-        None,
-    )
+    internal(py, &message, bytes_moved)
 }
 
 /// Sets `.bytes_moved` on an exception raised by Python code zcopy called (a progress callback,

@@ -18,6 +18,7 @@
 //! - `report`: `Report`, `Support` and `Residency`.
 //! - `cache`: the page-cache functions.
 
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use pyo3::prelude::*;
@@ -55,10 +56,26 @@ where
     F: for<'a> FnOnce(&zcopy::Options<'a>) -> zcopy::Result<zcopy::Report> + Send,
 {
     let watch = Watch::new(py, opts, total)?;
+    let (moved, result) = run_step(py, opts, &watch, renames, call);
+    Ok(finish(py, &watch, moved, result))
+}
+
+/// One engine call of a transfer, without the GIL, watched by `watch`: the bytes it moved, and
+/// its Report or the exception to raise.
+fn run_step<F>(
+    py: Python<'_>,
+    opts: &Opts,
+    watch: &Watch,
+    renames: &[Rename],
+    call: F,
+) -> (u64, PyResult<Report>)
+where
+    F: for<'a> FnOnce(&zcopy::Options<'a>) -> zcopy::Result<zcopy::Report> + Send,
+{
     let hook = |moved: u64| watch.tick(moved);
     let engine_opts = opts.engine(&hook, &watch.flag);
     let outcome = py.detach(|| catch_unwind(AssertUnwindSafe(|| call(&engine_opts))));
-    let (moved, result) = match outcome {
+    match outcome {
         Ok(Ok(r)) => (r.bytes, Ok(Report::from_engine(&r, renames))),
         Ok(Err(error)) => {
             let moved = error.bytes_moved();
@@ -72,11 +89,109 @@ where
             let moved = watch.last.load(std::sync::atomic::Ordering::Relaxed);
             (moved, Err(errors::panicked(py, &*payload, moved)))
         }
-    };
-    // An exception Python code raised meanwhile (Ctrl-C, the callback's) is the one to raise.
-    Ok(match watch.finish(py, moved) {
+    }
+}
+
+/// After a transfer's engine calls, which moved `moved` bytes in all: closes the bar; an
+/// exception Python code raised meanwhile (Ctrl-C, the callback's) is the one to raise.
+fn finish(
+    py: Python<'_>,
+    watch: &Watch,
+    moved: u64,
+    result: PyResult<Report>,
+) -> (u64, PyResult<Report>) {
+    match watch.finish(py, moved) {
         Ok(()) => (moved, result),
         Err(e) => (moved, Err(e)),
+    }
+}
+
+/// `transfer` from a buffered reader that cannot seek and holds bytes read ahead (`head`: a
+/// memfd holding `n` of them, from [`End::buffered_head`]): they go out first, through the engine, so every destination gets them
+/// as it gets the rest; the object gives up those that went out; then the engine moves what the
+/// fd holds, after them. One watch (progress counts both), one Report or exception for both,
+/// whose `.bytes_moved` counts the head too.
+fn transfer_with_head(
+    py: Python<'_>,
+    opts: &Opts,
+    total: Option<u64>,
+    src: &End<'_>,
+    dst: &End<'_>,
+    renames: &[Rename; 2],
+    (head, n): (&OwnedFd, u64),
+) -> PyResult<(u64, PyResult<Report>)> {
+    let watch = Watch::new(py, opts, total)?;
+    let (src_fd, dst_fd) = (&src.fd, &dst.fd);
+    let head_renames = [
+        (
+            format!("src fd {}", head.as_raw_fd()),
+            format!("{}'s read buffer", renames[0].1),
+        ),
+        renames[1].clone(),
+    ];
+    let (sent, result) = run_step(py, opts, &watch, &head_renames, |o| {
+        // The options keep their meaning (dst_offset, cache, progress, cancel); the technique is
+        // whatever serves a memfd, and the sync is left to the second call.
+        zcopy::transfer(
+            head,
+            dst_fd,
+            &zcopy::Options {
+                strategy: zcopy::Strategy::Auto,
+                fallback: true,
+                src_offset: Some(0),
+                len: Some(n),
+                sync: zcopy::SyncPolicy::None,
+                direct_threshold: None,
+                ..o.clone()
+            },
+        )
+    });
+    let head_report = match (result, src.consume_head(sent)) {
+        (Ok(r), Ok(())) => r,
+        (Err(e), _) | (Ok(_), Err(e)) => {
+            let e = errors::with_bytes_moved(py, e, sent);
+            return Ok(finish(py, &watch, sent, Err(e)));
+        }
+    };
+    if watch.has_raised() {
+        return Ok(finish(py, &watch, sent, Ok(head_report)));
+    }
+    watch.base.store(sent, std::sync::atomic::Ordering::Relaxed);
+    let (moved, result) = run_step(py, opts, &watch, renames, |o| {
+        zcopy::transfer(
+            src_fd,
+            dst_fd,
+            &zcopy::Options {
+                len: o.len.map(|l| l.saturating_sub(n)),
+                dst_offset: o.dst_offset.map(|d| d.saturating_add(n)),
+                ..o.clone()
+            },
+        )
+    });
+    let result = match result {
+        Ok(r) => Ok(head_report.then(&r)),
+        Err(e) => {
+            let value = e.value(py);
+            let partial = value.getattr("report").ok();
+            if let Some(partial) = partial.and_then(|r| r.cast_into::<Report>().ok()) {
+                let _ = value.setattr("report", head_report.then(partial.get()));
+            }
+            Err(errors::with_bytes_moved(py, e, sent + moved))
+        }
+    };
+    Ok(finish(py, &watch, sent + moved, result))
+}
+
+/// Whether the transfer would start moving bytes: a technique named without fallback that
+/// cannot serve the pair refuses before a byte moves, and then a buffered reader's head must not
+/// go out either.
+fn may_start(opts: &Opts, src: &End<'_>, dst: &End<'_>) -> bool {
+    if opts.fallback || opts.strategy == zcopy::Strategy::Auto {
+        return true;
+    }
+    zcopy::probe(&src.fd, &dst.fd).is_ok_and(|list| {
+        list.iter()
+            .any(|s| s.strategy == opts.strategy && s.supported)
     })
 }
 
@@ -100,10 +215,13 @@ fn bar_total(opts: &Opts, left: impl FnOnce() -> Option<u64>) -> Option<u64> {
 ///
 /// File objects are honoured: a writer's buffered bytes are flushed first; a seekable reader
 /// that has consumed 10 bytes transfers from byte 10, and afterwards its position (`tell()`)
-/// has advanced by exactly the bytes moved. A non-seekable buffered reader (a pipe or socket
-/// wrapped by `open()` or `makefile()`) must not hold read-ahead bytes: zcopy reads the fd,
-/// after whatever the object buffered. Objects without a real fd (`io.BytesIO`) raise
-/// TypeError.
+/// has advanced by exactly the bytes moved. So does a binary reader of a pipe or socket (from
+/// `open(fd, "rb")` or `makefile("rb")`, which cannot seek): the bytes it has read ahead go out
+/// first, then what its fd holds, and the object gives up those moved, so its next read returns
+/// what follows them (with an empty buffer, the object reads its fd once first, as any read of
+/// it would). A text-mode reader of a pipe or socket cannot give its read-ahead back: zcopy
+/// reads the fd, after whatever the object buffered. Objects without a real fd (`io.BytesIO`)
+/// raise TypeError.
 ///
 /// Options (keyword arguments):
 ///
@@ -145,12 +263,26 @@ fn transfer(
         let src = End::resolve(src, "src", "transfer")?;
         let dst = End::resolve(dst, "dst", "transfer")?;
         let start = src.src_start(&mut opts.src_offset)?;
+        let head = if src.buffered_reader.is_some()
+            && opts.src_offset.is_none()
+            && opts.length != Some(0)
+            && may_start(&opts, &src, &dst)
+        {
+            src.buffered_head(opts.length)?
+        } else {
+            None
+        };
         let total = bar_total(&opts, || src.remaining(opts.src_offset));
         let renames = [src.rename(), dst.rename()];
         let (src_fd, dst_fd) = (&src.fd, &dst.fd);
-        let (moved, result) = run_engine(py, &opts, total, &renames, |o| {
-            zcopy::transfer(src_fd, dst_fd, o)
-        })?;
+        let (moved, result) = match &head {
+            Some((head, n)) => {
+                transfer_with_head(py, &opts, total, &src, &dst, &renames, (head, *n))?
+            }
+            None => run_engine(py, &opts, total, &renames, |o| {
+                zcopy::transfer(src_fd, dst_fd, o)
+            })?,
+        };
         let settled = src.settle_src(start, moved).and_then(|()| dst.settle_dst());
         let report = result?;
         settled?;
