@@ -91,7 +91,8 @@ enum Command {
         files: Vec<PathBuf>,
     },
     /// Time every technique the pair allows against the tools people use today (std::io::copy,
-    /// cp), file → file, → pipe and → loopback TCP, hot and cold; print medians and ratios.
+    /// std::fs::copy, cp, Python's shutil.copyfile and socket.sendfile), file → file, → pipe and
+    /// → loopback TCP, hot and cold; print medians, ratios and the targets they meet.
     Bench {
         /// A short run for a first look (under a minute on 2 cores).
         #[arg(long)]
@@ -114,6 +115,17 @@ enum Command {
         /// Write every sample as JSON to FILE.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Draw throughput and CPU per GB by size to FILE (SVG).
+        #[arg(long)]
+        plot: Option<PathBuf>,
+        /// The Python interpreter for the Python peers (default: python3 on PATH; `none` to
+        /// leave them out). With zcopy installed in it, zcopy.copy_file is measured too.
+        #[arg(long, default_value = "python3")]
+        python: String,
+        /// Bytes one sample moves at most (small sizes are batched up to it; default 16 MiB
+        /// with --quick, else 64 MiB). For tests.
+        #[arg(long, hide = true)]
+        sample_bytes: Option<u64>,
     },
     /// Tell which techniques can serve SRC → DST, and why not for the others. Moves nothing and
     /// creates nothing.
@@ -217,6 +229,9 @@ fn run(cmd: Command) -> Result<(), String> {
             rounds,
             dir,
             json,
+            plot,
+            python,
+            sample_bytes,
         } => {
             let sizes = match sizes {
                 Some(s) => bench::parse_sizes(&s)?,
@@ -228,8 +243,14 @@ fn run(cmd: Command) -> Result<(), String> {
                 endpoints: endpoints.split(',').map(|s| s.trim().to_string()).collect(),
                 caches: cache.split(',').map(|s| s.trim().to_string()).collect(),
                 rounds: rounds.unwrap_or(if quick { 3 } else { 7 }).max(1),
-                sample_bytes: if quick { 16 << 20 } else { 64 << 20 },
+                sample_bytes: sample_bytes.unwrap_or(if quick { 16 << 20 } else { 64 << 20 }),
+                python: (python != "none").then(|| PathBuf::from(python)),
             };
+            bench::check(&plan).map_err(|e| format!("error: {e}"))?;
+            if let Some(p) = &plot {
+                // Refuse a bad name before the run, not after it.
+                bench::plot::check_path(p).map_err(|e| format!("error: {e}"))?;
+            }
             let base = dir.unwrap_or_else(std::env::temp_dir);
             let work = tempfile::Builder::new()
                 .prefix("zcopy-bench.")
@@ -240,23 +261,33 @@ fn run(cmd: Command) -> Result<(), String> {
                         base.display()
                     )
                 })?;
-            let mut n = 0;
+            let bar = indicatif::ProgressBar::new(bench::count(&plan));
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{elapsed:>4} [{bar:30}] {pos}/{len} samples  {msg}",
+                )
+                .map_err(|e| e.to_string())?
+                .progress_chars("=> "),
+            );
             let run = bench::run(&plan, work.path(), |s| {
-                n += 1;
-                eprint!(
-                    "\r{n} samples: {} {} {} {}      ",
+                bar.inc(1);
+                bar.set_message(format!(
+                    "{} {} {} {}",
                     s.endpoint,
                     bench::human(s.size),
                     s.cache,
                     s.technique
-                );
-            })
-            .map_err(|e| format!("error: {e}"))?;
-            eprintln!();
+                ));
+            });
+            bar.finish_and_clear();
+            let run = run.map_err(|e| format!("error: {e}"))?;
             if let Some(path) = json {
                 let text = serde_json::to_string_pretty(&run).map_err(|e| e.to_string())?;
                 std::fs::write(&path, text + "\n")
                     .map_err(|e| format!("error: cannot write {}: {e}", path.display()))?;
+            }
+            if let Some(path) = plot {
+                bench::plot::write(&run, &path).map_err(|e| format!("error: {e}"))?;
             }
             std::io::stdout()
                 .write_all(bench::table(&run).as_bytes())

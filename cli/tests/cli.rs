@@ -242,15 +242,22 @@ fn copy_with_cache_and_sync_policies() {
 }
 
 #[test]
-fn bench_writes_the_json_schema_and_a_table() {
+fn bench_writes_the_json_schema_a_table_and_a_plot() {
     let dir = tempfile::tempdir().expect("tempdir");
     let json = dir.path().join("bench.json");
+    let plot = dir.path().join("bench.svg");
+    let python_works = Command::new("python3")
+        .args(["-c", "import resource, shutil, socket"])
+        .status()
+        .is_ok_and(|s| s.success());
     let out = zcopy(&[
         "bench",
         "--sizes",
-        "4K",
+        "4K,64K",
         "--rounds",
-        "1",
+        "2",
+        "--sample-bytes",
+        "262144",
         "--endpoints",
         "file_file,file_pipe,file_tcp",
         "--cache",
@@ -259,6 +266,8 @@ fn bench_writes_the_json_schema_and_a_table() {
         s(dir.path()),
         "--json",
         s(&json),
+        "--plot",
+        s(&plot),
     ]);
     assert!(
         out.status.success(),
@@ -267,12 +276,13 @@ fn bench_writes_the_json_schema_and_a_table() {
     );
     let table = String::from_utf8(out.stdout).expect("utf-8");
     assert!(
-        table.contains("file_tcp  4K  cold") && table.contains("× r/w"),
+        table.contains("file_tcp  64K  cold") && table.contains("× r/w"),
         "{table}"
     );
+    assert!(table.contains("targets (issue 6"), "{table}");
     let v: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&json).expect("json written")).expect("json");
-    assert_eq!(v["rounds"], 1);
+    assert_eq!(v["rounds"], 2);
     for key in ["cpu", "cores", "kernel", "filesystem"] {
         assert!(!v["machine"][key].is_null(), "machine.{key}");
     }
@@ -287,14 +297,23 @@ fn bench_writes_the_json_schema_and_a_table() {
             "ops",
             "bytes",
             "elapsed_ns",
+            "user_cpu_ns",
+            "sys_cpu_ns",
+            "syscalls",
+            "ctx_switches",
+            "cpu_copies_bytes",
             "strategy_used",
         ] {
             assert!(s.get(key).is_some(), "{key} missing from {s}");
         }
+        let size = s["size"].as_u64().expect("size");
+        assert!(size == 4096 || size == 65536, "{s}");
         assert_eq!(
             s["bytes"].as_u64(),
-            Some(4096 * s["ops"].as_u64().expect("ops"))
+            Some(size * s["ops"].as_u64().expect("ops"))
         );
+        // The first round of every cell had its bytes compared with the source.
+        assert_eq!(s["verified"], s["round"] == 0, "{s}");
     }
     let has = |endpoint: &str, tech: &str| {
         samples
@@ -302,17 +321,42 @@ fn bench_writes_the_json_schema_and_a_table() {
             .any(|s| s["endpoint"] == endpoint && s["technique"] == tech)
     };
     assert!(has("file_file", "copy_file_range") && has("file_file", "std_io_copy"));
+    assert!(has("file_file", "zcopy_copy_file") && has("file_file", "std_fs_copy"));
+    assert!(has("file_file", "bare_copy_file_range") && has("file_tcp", "bare_sendfile"));
     assert!(has("file_tcp", "msg_zerocopy") && has("file_pipe", "splice"));
+    if python_works {
+        assert!(
+            has("file_file", "shutil_copyfile"),
+            "python3 works: shutil.copyfile is a peer"
+        );
+        assert!(has("file_tcp", "py_sendfile") && has("file_pipe", "py_sendfile"));
+    } else {
+        eprintln!("SKIP the Python peers: python3 cannot run here");
+    }
     // Peers report no syscalls: null, never a made-up number.
     assert!(samples
         .iter()
-        .filter(|s| s["technique"] == "std_io_copy")
+        .filter(|s| ["std_io_copy", "shutil_copyfile", "py_sendfile"]
+            .contains(&s["technique"].as_str().unwrap_or("")))
         .all(|s| s["syscalls"].is_null()));
     assert!(samples
         .iter()
         .filter(|s| s["technique"] == "auto")
         .all(|s| s["strategy_used"].is_string()));
+    let svg = std::fs::read_to_string(&plot).expect("plot written");
+    assert!(
+        svg.starts_with("<svg") && svg.contains("file_tcp, cold: GB/s"),
+        "{}",
+        &svg[..svg.len().min(300)]
+    );
+    assert!(svg.contains("<polyline"), "the plot has lines");
     let bad = zcopy(&["bench", "--sizes", "4Q", "--dir", s(dir.path())]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("bad size"));
+    let bad = zcopy(&["bench", "--plot", "x.png", "--dir", s(dir.path())]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("ending in .svg"));
+    let bad = zcopy(&["bench", "--endpoints", "file_disk", "--dir", s(dir.path())]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown endpoint \"file_disk\""));
 }

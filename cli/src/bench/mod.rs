@@ -1,0 +1,659 @@
+//! `zcopy bench`: every technique the pair allows, and the tools people use today, timed the
+//! same way in one run, rounds interleaved in rotating order; medians and the median of the
+//! per-round ratios against read_write.
+//!
+//! One sample is `ops` transfers of `size` bytes (small sizes are batched so a sample lasts long
+//! enough to time); each op reads its own range of the source, so a cold sample (source evicted
+//! first) stays cold for every op. Elapsed time and CPU cover all ops. Peers that copy whole
+//! files (`cp`, `shutil.copyfile`, `std::fs::copy`, `zcopy::copy_file`) copy `ops` files of
+//! `size` bytes, each holding the bytes of its op's range, to fresh destination paths.
+//!
+//! The first round of every cell checks the bytes: the destination file, or everything a pipe or
+//! socket reader received, is compared with the source.
+//!
+//! - [`peers`]: the tools measured beside zcopy's techniques.
+//! - [`table`]: the terminal table and the targets.
+//! - [`plot`]: the SVG chart.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+use zcopy::{Options, Strategy};
+
+pub mod peers;
+pub mod plot;
+pub mod table;
+
+pub use table::{human, table};
+
+/// What to run.
+pub struct Plan {
+    /// Bytes per op.
+    pub sizes: Vec<u64>,
+    /// `file_file`, `file_pipe`, `file_tcp`.
+    pub endpoints: Vec<String>,
+    /// `hot`, `cold`.
+    pub caches: Vec<String>,
+    /// Rounds, interleaved.
+    pub rounds: usize,
+    /// Bytes a sample moves at most (ops × size), for batching small sizes.
+    pub sample_bytes: u64,
+    /// The Python interpreter for the Python peers (`None`: not measured).
+    pub python: Option<PathBuf>,
+}
+
+/// The machine the run was on.
+#[derive(Serialize)]
+pub struct Machine {
+    /// CPU model.
+    pub cpu: String,
+    /// Cores available to this process.
+    pub cores: usize,
+    /// Kernel release.
+    pub kernel: String,
+    /// The filesystem of the scratch directory.
+    pub filesystem: String,
+}
+
+/// One timed sample (DESIGN.md's schema; a peer's unknown fields are null).
+#[derive(Serialize, Clone)]
+pub struct Sample {
+    pub endpoint: String,
+    pub size: u64,
+    pub cache: String,
+    pub technique: String,
+    pub round: usize,
+    pub ops: u64,
+    pub bytes: u64,
+    pub elapsed_ns: u64,
+    pub user_cpu_ns: Option<u64>,
+    pub sys_cpu_ns: Option<u64>,
+    pub syscalls: Option<u64>,
+    pub mode_switches: Option<u64>,
+    pub ctx_switches: Option<u64>,
+    pub cpu_copies_bytes: Option<u64>,
+    pub strategy_used: Option<String>,
+    /// Whether this sample's bytes were compared with the source (the first round of a cell).
+    pub verified: bool,
+}
+
+/// The whole run, as `--json` writes it.
+#[derive(Serialize)]
+pub struct Run {
+    pub version: &'static str,
+    pub rounds: usize,
+    pub machine: Machine,
+    pub samples: Vec<Sample>,
+}
+
+/// Endpoints the bench knows.
+pub const ENDPOINTS: &[&str] = &["file_file", "file_pipe", "file_tcp"];
+
+/// The techniques and peers measured for an endpoint, zcopy's first.
+pub fn techniques(endpoint: &str, python: Option<&Path>) -> Vec<&'static str> {
+    let mut v = vec!["auto", "read_write", "mmap_write", "sendfile", "splice"];
+    match endpoint {
+        "file_file" => v.extend(["copy_file_range", "direct", "io_uring"]),
+        "file_tcp" => v.extend(["io_uring", "msg_zerocopy"]),
+        _ => v.extend(["io_uring"]),
+    }
+    v.extend(peers::available(endpoint, python));
+    v
+}
+
+/// How many samples `plan` takes (for the progress bar).
+pub fn count(plan: &Plan) -> u64 {
+    let per_round: usize = plan
+        .endpoints
+        .iter()
+        .map(|e| techniques(e, plan.python.as_deref()).len())
+        .sum();
+    (per_round * plan.sizes.len() * plan.caches.len() * plan.rounds) as u64
+}
+
+/// Checks the plan's names before anything runs.
+pub fn check(plan: &Plan) -> Result<(), String> {
+    if let Some(e) = plan
+        .endpoints
+        .iter()
+        .find(|e| !ENDPOINTS.contains(&e.as_str()))
+    {
+        return Err(format!(
+            "unknown endpoint {e:?} in --endpoints; expected {}",
+            ENDPOINTS.join(", ")
+        ));
+    }
+    if let Some(c) = plan
+        .caches
+        .iter()
+        .find(|c| !["hot", "cold"].contains(&c.as_str()))
+    {
+        return Err(format!(
+            "unknown cache state {c:?} in --cache; expected hot, cold"
+        ));
+    }
+    Ok(())
+}
+
+/// Ops per sample for `size`: enough to fill `sample_bytes`, 1 to 2000 (a peer that spawns a
+/// process per op takes fewer: see [`peers::ops`]).
+fn ops_for(plan: &Plan, size: u64) -> u64 {
+    (plan.sample_bytes / size.max(1)).clamp(1, 2000)
+}
+
+/// Runs the plan in `dir`; `each` is told of every sample as it lands.
+pub fn run(plan: &Plan, dir: &Path, mut each: impl FnMut(&Sample)) -> Result<Run, String> {
+    check(plan)?;
+    let machine = machine(dir);
+    let mut samples = Vec::new();
+    for endpoint in &plan.endpoints {
+        let techs = techniques(endpoint, plan.python.as_deref());
+        for &size in &plan.sizes {
+            let ops = ops_for(plan, size);
+            let fixture = Fixture::make(dir, size, ops, &techs)
+                .map_err(|e| format!("cannot make the source files in {}: {e}", dir.display()))?;
+            for cache in &plan.caches {
+                let cold = cache == "cold";
+                for round in 0..plan.rounds {
+                    for k in 0..techs.len() {
+                        let tech = techs[(k + round) % techs.len()];
+                        let ops = peers::ops(tech, ops);
+                        let s = sample(endpoint, tech, &fixture, ops, cold, round == 0, plan)
+                            .map_err(|e| {
+                                format!("{endpoint} {} {cache} {tech}: {e}", human(size))
+                            })?;
+                        let s = Sample {
+                            round,
+                            cache: cache.clone(),
+                            ..s
+                        };
+                        each(&s);
+                        samples.push(s);
+                    }
+                }
+            }
+            fixture.remove();
+        }
+    }
+    Ok(Run {
+        version: zcopy::VERSION,
+        rounds: plan.rounds,
+        machine,
+        samples,
+    })
+}
+
+/// The source bytes: byte `p` of the source is `pattern(p)`, so any reader can check what it
+/// got without a copy of the file.
+fn pattern_block() -> &'static [u8] {
+    static BLOCK: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    BLOCK.get_or_init(|| {
+        (0..1u32 << 20)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+            .collect()
+    })
+}
+
+/// Whether `buf` holds the source's bytes from `offset`.
+pub fn matches_source(buf: &[u8], offset: u64) -> bool {
+    let block = pattern_block();
+    let mut pos = 0usize;
+    while pos < buf.len() {
+        let at = ((offset + pos as u64) % block.len() as u64) as usize;
+        let n = (block.len() - at).min(buf.len() - pos);
+        if buf[pos..pos + n] != block[at..at + n] {
+            return false;
+        }
+        pos += n;
+    }
+    true
+}
+
+/// Writes the source's bytes from `offset`, `len` of them, to `w`.
+fn write_source(w: &mut impl Write, offset: u64, len: u64) -> std::io::Result<()> {
+    let block = pattern_block();
+    let mut done = 0u64;
+    while done < len {
+        let at = ((offset + done) % block.len() as u64) as usize;
+        let n = ((block.len() - at) as u64).min(len - done) as usize;
+        w.write_all(&block[at..at + n])?;
+        done += n as u64;
+    }
+    Ok(())
+}
+
+/// The files of one size: the source (`ops` ranges of `size` bytes) and, for the whole-file
+/// peers, one piece file per op holding its range.
+pub struct Fixture {
+    pub dir: PathBuf,
+    pub size: u64,
+    pub src: PathBuf,
+    pieces: u64,
+}
+
+impl Fixture {
+    fn make(dir: &Path, size: u64, ops: u64, techs: &[&str]) -> std::io::Result<Fixture> {
+        let src = dir.join("bench.src");
+        let mut f = std::io::BufWriter::new(File::create(&src)?);
+        write_source(&mut f, 0, size * ops)?;
+        f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        let pieces = if techs.iter().any(|t| peers::whole_file(t)) {
+            ops
+        } else {
+            0
+        };
+        let fixture = Fixture {
+            dir: dir.to_path_buf(),
+            size,
+            src,
+            pieces,
+        };
+        for i in 0..pieces {
+            let mut f = File::create(fixture.piece(i))?;
+            write_source(&mut f, i * size, size)?;
+            f.sync_all()?;
+        }
+        Ok(fixture)
+    }
+
+    /// Piece `i`: the bytes of op `i`'s range, as a file of its own.
+    pub fn piece(&self, i: u64) -> PathBuf {
+        self.dir.join(format!("piece.{i}"))
+    }
+
+    /// Where a whole-file peer writes op `i`.
+    pub fn out(&self, i: u64) -> PathBuf {
+        self.dir.join(format!("out.{i}"))
+    }
+
+    /// Evicts (cold) or warms (hot) the source and the pieces of the first `ops` ops.
+    fn set_cache(&self, cold: bool, ops: u64) -> Result<(), String> {
+        let mut paths = vec![self.src.clone()];
+        paths.extend((0..self.pieces.min(ops)).map(|i| self.piece(i)));
+        for p in paths {
+            let f = File::open(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+            let r = if cold {
+                zcopy::cache::evict(&f, 0, None)
+            } else {
+                zcopy::cache::warm(&f, 0, None)
+            };
+            r.map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Removes the outputs of whole-file peers (before a sample, outside its timing).
+    fn clear_outs(&self, ops: u64) {
+        for i in 0..ops {
+            let _ = std::fs::remove_file(self.out(i));
+        }
+    }
+
+    fn remove(&self) {
+        let _ = std::fs::remove_file(&self.src);
+        for i in 0..self.pieces {
+            let _ = std::fs::remove_file(self.piece(i));
+        }
+        self.clear_outs(self.pieces);
+        let _ = std::fs::remove_file(self.dir.join("bench.dst"));
+    }
+}
+
+/// A destination of the endpoint's kind, with the thread that drains it.
+pub enum Dst {
+    /// `bench.dst`, written at offset 0 by every op.
+    File(File),
+    /// A pipe's write end; the reader runs in a thread.
+    Pipe(std::io::PipeWriter),
+    /// A connected loopback TCP socket; the peer's end is drained in a thread.
+    Tcp(TcpStream),
+    /// A listener for a peer in another process to connect to; accepted and drained in a thread.
+    Listener(u16),
+}
+
+impl Dst {
+    /// The fd zcopy writes to (`None` for a listener).
+    pub fn fd(&self) -> Option<BorrowedFd<'_>> {
+        match self {
+            Dst::File(f) => Some(f.as_fd()),
+            Dst::Pipe(w) => Some(w.as_fd()),
+            Dst::Tcp(s) => Some(s.as_fd()),
+            Dst::Listener(_) => None,
+        }
+    }
+}
+
+/// What the drain thread got: bytes, and whether they were the source's (when checked).
+type Drained = std::thread::JoinHandle<std::io::Result<(u64, bool)>>;
+
+fn drain(r: impl Read + Send + 'static, verify: bool) -> Drained {
+    std::thread::spawn(move || drain_loop(r, verify))
+}
+
+/// Reads `r` to its end: (bytes, whether they were the source's from byte 0, when `verify`).
+fn drain_loop(mut r: impl Read, verify: bool) -> std::io::Result<(u64, bool)> {
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut got, mut same) = (0u64, true);
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => return Ok((got, same)),
+            Ok(n) => {
+                if verify && same {
+                    same = matches_source(&buf[..n], got);
+                }
+                got += n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// A destination for `endpoint` and its drain; `external` when a peer in another process
+/// connects to it.
+fn destination(
+    endpoint: &str,
+    dir: &Path,
+    verify: bool,
+    external: bool,
+) -> std::io::Result<(Dst, Option<Drained>)> {
+    Ok(match endpoint {
+        "file_file" => {
+            let f = File::options()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(dir.join("bench.dst"))?;
+            (Dst::File(f), None)
+        }
+        "file_pipe" => {
+            let (r, w) = std::io::pipe()?;
+            (Dst::Pipe(w), Some(drain(r, verify)))
+        }
+        _ => {
+            let l = TcpListener::bind("127.0.0.1:0")?;
+            if external {
+                let port = l.local_addr()?.port();
+                let h = std::thread::spawn(move || drain_loop(l.accept()?.0, verify));
+                (Dst::Listener(port), Some(h))
+            } else {
+                let c = TcpStream::connect(l.local_addr()?)?;
+                let (s, _) = l.accept()?;
+                (Dst::Tcp(c), Some(drain(s, verify)))
+            }
+        }
+    })
+}
+
+/// What a sample measured, before the bench adds the round and cache state.
+#[derive(Default)]
+pub struct Measured {
+    pub elapsed_ns: u64,
+    pub user_cpu_ns: Option<u64>,
+    pub sys_cpu_ns: Option<u64>,
+    pub syscalls: Option<u64>,
+    pub ctx_switches: Option<u64>,
+    pub cpu_copies_bytes: Option<u64>,
+    pub strategy_used: Option<String>,
+}
+
+/// The calling thread's counters, for timing in-process code the same way for every technique.
+pub struct Clock {
+    t0: Instant,
+    u0: (u64, u64, u64),
+}
+
+impl Clock {
+    pub fn start() -> Clock {
+        Clock {
+            u0: usage(libc::RUSAGE_THREAD),
+            t0: Instant::now(),
+        }
+    }
+
+    /// Elapsed time, CPU and context switches since [`Clock::start`].
+    pub fn stop(self) -> Measured {
+        let elapsed = self.t0.elapsed();
+        let u1 = usage(libc::RUSAGE_THREAD);
+        Measured {
+            elapsed_ns: u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
+            user_cpu_ns: Some(u1.0.saturating_sub(self.u0.0)),
+            sys_cpu_ns: Some(u1.1.saturating_sub(self.u0.1)),
+            ctx_switches: Some(u1.2.saturating_sub(self.u0.2)),
+            ..Measured::default()
+        }
+    }
+}
+
+fn sample(
+    endpoint: &str,
+    tech: &str,
+    fx: &Fixture,
+    ops: u64,
+    cold: bool,
+    verify: bool,
+    plan: &Plan,
+) -> Result<Sample, String> {
+    let size = fx.size;
+    fx.set_cache(cold, ops)?;
+    fx.clear_outs(ops);
+    let external = peers::external(tech);
+    let (dst, drained) =
+        destination(endpoint, &fx.dir, verify, external).map_err(|e| e.to_string())?;
+    let src = File::open(&fx.src).map_err(|e| e.to_string())?;
+    let m = match tech.parse::<Strategy>() {
+        Ok(strategy) => engine(strategy, &src, &dst, size, ops)?,
+        Err(_) => peers::run(tech, endpoint, fx, &src, &dst, ops, plan)?,
+    };
+    let dst_file = match dst {
+        Dst::File(f) => Some(f),
+        other => {
+            drop(other); // closing the writer ends the drain
+            None
+        }
+    };
+    if let Some(h) = drained {
+        let (got, same) = h
+            .join()
+            .map_err(|_| "the reader thread panicked".to_string())?
+            .map_err(|e| format!("the reader failed: {e}"))?;
+        if got != size * ops {
+            return Err(format!("the reader got {got} bytes, not {}", size * ops));
+        }
+        if !same {
+            return Err("the reader got bytes that differ from the source".into());
+        }
+    }
+    if verify && endpoint == "file_file" {
+        let out = if peers::whole_file(tech) {
+            std::fs::read(fx.out(ops - 1))
+        } else {
+            let mut v = Vec::new();
+            dst_file
+                .as_ref()
+                .map_or(Ok(0), |mut f| {
+                    std::io::Seek::rewind(&mut f)?;
+                    f.read_to_end(&mut v)
+                })
+                .map(|_| v)
+        }
+        .map_err(|e| format!("cannot read the destination back: {e}"))?;
+        if out.len() as u64 != size || !matches_source(&out, (ops - 1) * size) {
+            return Err(format!(
+                "the destination holds {} bytes that are not the source's {size}",
+                out.len()
+            ));
+        }
+    }
+    Ok(Sample {
+        endpoint: endpoint.to_string(),
+        size,
+        cache: String::new(),
+        technique: tech.to_string(),
+        round: 0,
+        ops,
+        bytes: size * ops,
+        elapsed_ns: m.elapsed_ns,
+        user_cpu_ns: m.user_cpu_ns,
+        sys_cpu_ns: m.sys_cpu_ns,
+        syscalls: m.syscalls,
+        mode_switches: m.syscalls.map(|n| 2 * n),
+        ctx_switches: m.ctx_switches,
+        cpu_copies_bytes: m.cpu_copies_bytes,
+        strategy_used: m.strategy_used,
+        verified: verify,
+    })
+}
+
+/// `ops` zcopy transfers of `size` bytes, op `i` from byte `i * size` of the source.
+fn engine(
+    strategy: Strategy,
+    src: &File,
+    dst: &Dst,
+    size: u64,
+    ops: u64,
+) -> Result<Measured, String> {
+    let fd = dst.fd().ok_or("no destination fd")?;
+    let is_file = matches!(dst, Dst::File(_));
+    let (mut syscalls, mut copies, mut used) = (0, 0, None);
+    let clock = Clock::start();
+    for i in 0..ops {
+        let opts = Options {
+            strategy,
+            fallback: strategy == Strategy::Auto,
+            src_offset: Some(i * size),
+            len: Some(size),
+            dst_offset: is_file.then_some(0),
+            ..Options::default()
+        };
+        let r = zcopy::transfer(src, fd, &opts).map_err(|e| e.to_string())?;
+        if r.bytes != size {
+            return Err(format!("moved {} bytes, not {size}", r.bytes));
+        }
+        syscalls += r.syscalls;
+        copies += r.cpu_copies_bytes;
+        used = Some(r.strategy.name().to_string());
+    }
+    Ok(Measured {
+        syscalls: Some(syscalls),
+        cpu_copies_bytes: Some(copies),
+        strategy_used: used,
+        ..clock.stop()
+    })
+}
+
+/// (user ns, sys ns, context switches) of `who` (`RUSAGE_THREAD`, `RUSAGE_CHILDREN`).
+pub fn usage(who: libc::c_int) -> (u64, u64, u64) {
+    let mut ru = std::mem::MaybeUninit::<libc::rusage>::uninit();
+    // SAFETY: `ru` is valid for writes of one rusage.
+    if unsafe { libc::getrusage(who, ru.as_mut_ptr()) } != 0 {
+        return (0, 0, 0);
+    }
+    // SAFETY: getrusage succeeded and filled it.
+    let ru = unsafe { ru.assume_init() };
+    let ns = |tv: libc::timeval| {
+        tv.tv_sec.max(0) as u64 * 1_000_000_000 + tv.tv_usec.max(0) as u64 * 1000
+    };
+    (
+        ns(ru.ru_utime),
+        ns(ru.ru_stime),
+        (ru.ru_nvcsw + ru.ru_nivcsw).max(0) as u64,
+    )
+}
+
+fn machine(dir: &Path) -> Machine {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    Machine {
+        cpu,
+        cores: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        kernel,
+        filesystem: filesystem(dir),
+    }
+}
+
+fn filesystem(dir: &Path) -> String {
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) else {
+        return "unknown".into();
+    };
+    let mut st = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: `c` is a valid path; `st` is valid for writes of one statfs.
+    if unsafe { libc::statfs(c.as_ptr(), st.as_mut_ptr()) } != 0 {
+        return "unknown".into();
+    }
+    // SAFETY: statfs succeeded and filled it.
+    match unsafe { st.assume_init() }.f_type {
+        0xef53 => "ext4",
+        0x0102_1994 => "tmpfs",
+        0x5846_5342 => "xfs",
+        0x9123_683e => "btrfs",
+        _ => "other",
+    }
+    .into()
+}
+
+/// Parses "4K,64K,1M" (K, M, G suffixes, powers of 1024).
+pub fn parse_sizes(s: &str) -> Result<Vec<u64>, String> {
+    s.split(',')
+        .map(|p| {
+            let p = p.trim();
+            let (num, mul) = match p.chars().last() {
+                Some('K' | 'k') => (&p[..p.len() - 1], 1u64 << 10),
+                Some('M' | 'm') => (&p[..p.len() - 1], 1 << 20),
+                Some('G' | 'g') => (&p[..p.len() - 1], 1 << 30),
+                _ => (p, 1),
+            };
+            num.parse::<u64>()
+                .ok()
+                .and_then(|n| n.checked_mul(mul))
+                .filter(|&n| n > 0)
+                .ok_or_else(|| format!("bad size {p:?} in --sizes (e.g. 4K,64K,1M)"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_source_check_finds_one_wrong_byte_anywhere() {
+        let mut buf = Vec::new();
+        write_source(&mut buf, 5000, 3 << 20).expect("write to a Vec");
+        assert!(matches_source(&buf, 5000));
+        assert!(!matches_source(&buf, 5001), "an offset off by one");
+        for at in [0, 1 << 20, buf.len() - 1] {
+            buf[at] ^= 1;
+            assert!(!matches_source(&buf, 5000), "a flipped byte at {at}");
+            buf[at] ^= 1;
+        }
+    }
+
+    #[test]
+    fn sizes_parse_with_suffixes_and_refuse_nonsense() {
+        assert_eq!(
+            parse_sizes("4K, 1M,2G,7"),
+            Ok(vec![4096, 1 << 20, 2 << 30, 7])
+        );
+        for bad in ["0", "4Q", "", "-1K", "99999999999999999999G"] {
+            assert!(parse_sizes(bad).is_err(), "{bad:?}");
+        }
+    }
+}
