@@ -103,6 +103,10 @@ enum Command {
         /// Endpoints: file_file, file_pipe, file_tcp.
         #[arg(long, default_value = "file_file,file_pipe,file_tcp")]
         endpoints: String,
+        /// Only these techniques and peers (comma-separated; read_write is always kept, for the
+        /// ratios), e.g. auto,splice,copy_file_range,cp.
+        #[arg(long)]
+        techniques: Option<String>,
         /// Cache states: hot, cold (the source evicted before each sample).
         #[arg(long, default_value = "hot,cold")]
         cache: String,
@@ -225,6 +229,7 @@ fn run(cmd: Command) -> Result<(), String> {
             quick,
             sizes,
             endpoints,
+            techniques,
             cache,
             rounds,
             dir,
@@ -245,6 +250,7 @@ fn run(cmd: Command) -> Result<(), String> {
                 rounds: rounds.unwrap_or(if quick { 3 } else { 7 }).max(1),
                 sample_bytes: sample_bytes.unwrap_or(if quick { 16 << 20 } else { 64 << 20 }),
                 python: (python != "none").then(|| PathBuf::from(python)),
+                only: techniques.map(|t| t.split(',').map(|s| s.trim().to_string()).collect()),
             };
             bench::check(&plan).map_err(|e| format!("error: {e}"))?;
             if let Some(p) = &plot {

@@ -304,7 +304,8 @@ pub(crate) fn validate(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_
 /// Auto's order of techniques for a pair (measured on machines like ours: FACTS.md).
 ///
 /// file→file: `copy_file_range` first: one syscall per GiB, the best on a cold source, and a
-/// clone on filesystems that share extents. To a socket or a pipe: `sendfile` (one syscall per
+/// clone on filesystems that share extents (from 1 to 64 MiB on ext4 and tmpfs, `splice` goes
+/// first: see [`SPLICE_FIRST`]). To a socket or a pipe: `sendfile` (one syscall per
 /// chunk, the least sender CPU), then `splice`. From a pipe or socket: `splice`. `read_write`
 /// serves every pair and closes every list.
 pub(crate) fn auto_order(src: &Endpoint<'_>, dst: &Endpoint<'_>) -> &'static [Strategy] {
@@ -317,7 +318,37 @@ pub(crate) fn auto_order(src: &Endpoint<'_>, dst: &Endpoint<'_>) -> &'static [St
     }
 }
 
-/// The techniques to try, in order.
+/// The sizes at which Auto copies file → file with `splice` through its 1 MiB pipe rather
+/// than `copy_file_range`, where the filesystem cannot clone (ext4, tmpfs). There the kernel's
+/// copy_file_range is a splice through its own 64 KiB pipe; zcopy's 1 MiB pipe takes 16 times
+/// fewer trips. Measured on this project's machines (ext4, source hot, medians of 5 rounds):
+/// splice ÷ copy_file_range = 0.64× at 64 KiB, 0.84× at 256 KiB, 1.14× at 1 MiB, 1.31× at
+/// 4 MiB, 1.28× at 16 MiB, 1.19× at 64 MiB, and well below 1 at 256 MiB; a tie (0.98–1.01×)
+/// with a cold source.
+const SPLICE_FIRST: std::ops::RangeInclusive<u64> = (1 << 20)..=(64 << 20);
+
+/// Whether Auto should try `splice` before `copy_file_range` for this file → file transfer:
+/// its length is in [`SPLICE_FIRST`] and both files are on filesystems that cannot share
+/// extents (so copy_file_range would copy, not clone). Two `fstatfs` calls, made only for
+/// transfers in that range.
+fn splice_first(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_>) -> bool {
+    if opts.strategy != Strategy::Auto || (src.kind, dst.kind) != (Kind::File, Kind::File) {
+        return false;
+    }
+    // The position is not asked for (a syscall): from an fd's position the length is at most this.
+    let len = src
+        .size
+        .saturating_sub(opts.src_offset.unwrap_or(0))
+        .min(opts.len.unwrap_or(u64::MAX));
+    if !SPLICE_FIRST.contains(&len) || dst.append() {
+        return false;
+    }
+    let copies = |ep: &Endpoint<'_>| {
+        sys::fs::fs_type(ep.fd).is_ok_and(|t| [magic::EXT4, magic::TMPFS].contains(&t))
+    };
+    copies(src) && copies(dst)
+}
+
 /// The techniques to try, in order, and whether the transfer reached the direct threshold.
 fn candidates(
     src: &Endpoint<'_>,
@@ -351,6 +382,16 @@ fn candidates(
         };
         return Ok((list, true));
     }
+    let auto = if splice_first(src, dst, opts) {
+        &[
+            Strategy::Splice,
+            Strategy::CopyFileRange,
+            Strategy::Sendfile,
+            Strategy::ReadWrite,
+        ][..]
+    } else {
+        auto
+    };
     let list = match opts.strategy {
         Strategy::Auto if opts.fallback => auto.to_vec(),
         Strategy::Auto => auto.iter().take(1).copied().collect(),
@@ -520,6 +561,9 @@ pub(crate) mod magic {
     pub const BTRFS: i64 = 0x9123_683e;
     pub const BCACHEFS: i64 = 0xca45_1a4e;
     pub const OCFS2: i64 = 0x7461_636f;
+    /// ext2, ext3 and ext4 share it.
+    pub const EXT4: i64 = 0xef53;
+    pub const TMPFS: i64 = 0x0102_1994;
 }
 
 /// What the filesystems alone rule out, for the probe: reflink needs one filesystem that shares

@@ -95,6 +95,79 @@ fn small_file_copies_pay_no_probes() {
     assert_eq!(r.syscalls, 7, "{r:?}");
 }
 
+/// The filesystem type of the temp files `common` makes.
+fn temp_fs_type() -> i64 {
+    let f = common::empty_file();
+    let mut st = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: `st` is valid for writes of one statfs; the fd is open.
+    let r = unsafe { libc::fstatfs(std::os::fd::AsRawFd::as_raw_fd(&f), st.as_mut_ptr()) };
+    assert_eq!(r, 0, "fstatfs");
+    // SAFETY: fstatfs succeeded and filled it.
+    unsafe { st.assume_init() }.f_type
+}
+
+#[test]
+fn auto_splices_files_from_1_to_64_mib_where_copy_file_range_cannot_clone() {
+    let copies = [0xef53, 0x0102_1994].contains(&temp_fs_type());
+    let expect = |n: usize| {
+        if copies && (1 << 20..=64 << 20).contains(&n) {
+            Strategy::Splice
+        } else {
+            Strategy::CopyFileRange
+        }
+    };
+    if !copies {
+        common::skip(
+            "auto_splices_files_from_1_to_64_mib (the splice half)",
+            "the temp dir is neither ext4 nor tmpfs: copy_file_range goes first at every size",
+        );
+    }
+    for n in [(1 << 20) - 1, 1 << 20, 3 << 20, 64 << 20, (64 << 20) + 1] {
+        let data = common::data(n, n as u64);
+        let src = common::file_with(&data);
+        let dst = common::empty_file();
+        let r = zcopy::transfer(&src, &dst, &Options::default()).expect("copy");
+        assert_eq!(r.strategy, expect(n), "{n} bytes: {r:?}");
+        assert!(r.fallbacks.is_empty(), "{r:?}");
+        assert_eq!(r.bytes, n as u64);
+        common::assert_bytes(&common::content(&dst), &data, &format!("{n} bytes"));
+        assert_eq!(
+            common::pos(&src),
+            n as u64,
+            "the source position advanced by the bytes"
+        );
+    }
+    // A length in the range from an offset decides, not the file's size.
+    let data = common::data(8 << 20, 9);
+    let src = common::file_with(&data);
+    let dst = common::empty_file();
+    let opts = Options {
+        src_offset: Some((8 << 20) - 4096),
+        ..Options::default()
+    };
+    let r = zcopy::transfer(&src, &dst, &opts).expect("copy the tail");
+    assert_eq!(r.strategy, Strategy::CopyFileRange, "4 KiB left: {r:?}");
+    common::assert_bytes(
+        &common::content(&dst),
+        &data[(8 << 20) - 4096..],
+        "the tail",
+    );
+    // Naming a technique is obeyed as before.
+    let r = zcopy::transfer(
+        &src,
+        &dst,
+        &Options {
+            strategy: Strategy::CopyFileRange,
+            src_offset: Some(0),
+            dst_offset: Some(0),
+            ..Options::default()
+        },
+    )
+    .expect("named");
+    assert_eq!(r.strategy, Strategy::CopyFileRange);
+    common::assert_bytes(&common::content(&dst), &data, "named copy_file_range");
+}
+
 #[test]
 fn probe_tells_what_serves_the_pair_and_why_not() {
     let src = common::file_with(b"x");

@@ -45,6 +45,8 @@ pub struct Plan {
     pub sample_bytes: u64,
     /// The Python interpreter for the Python peers (`None`: not measured).
     pub python: Option<PathBuf>,
+    /// Only these techniques and peers (`None`: all); read_write is kept for the ratios.
+    pub only: Option<Vec<String>>,
 }
 
 /// The machine the run was on.
@@ -94,8 +96,39 @@ pub struct Run {
 /// Endpoints the bench knows.
 pub const ENDPOINTS: &[&str] = &["file_file", "file_pipe", "file_tcp"];
 
-/// The techniques and peers measured for an endpoint, zcopy's first.
-pub fn techniques(endpoint: &str, python: Option<&Path>) -> Vec<&'static str> {
+/// Every technique and peer the bench knows, for `--techniques`.
+pub const KNOWN: &[&str] = &[
+    "auto",
+    "read_write",
+    "mmap_write",
+    "sendfile",
+    "splice",
+    "copy_file_range",
+    "direct",
+    "io_uring",
+    "msg_zerocopy",
+    "std_io_copy",
+    "bare_copy_file_range",
+    "bare_sendfile",
+    "zcopy_copy_file",
+    "std_fs_copy",
+    "cp",
+    "shutil_copyfile",
+    "py_sendfile",
+    "py_zcopy_copy_file",
+];
+
+/// The techniques and peers the plan measures for an endpoint, zcopy's first.
+pub fn techniques(plan: &Plan, endpoint: &str) -> Vec<&'static str> {
+    let mut v = all_techniques(endpoint, plan.python.as_deref());
+    if let Some(only) = &plan.only {
+        v.retain(|t| *t == "read_write" || only.iter().any(|o| o == t));
+    }
+    v
+}
+
+/// Every technique and peer that can run for an endpoint here.
+fn all_techniques(endpoint: &str, python: Option<&Path>) -> Vec<&'static str> {
     let mut v = vec!["auto", "read_write", "mmap_write", "sendfile", "splice"];
     match endpoint {
         "file_file" => v.extend(["copy_file_range", "direct", "io_uring"]),
@@ -111,7 +144,7 @@ pub fn count(plan: &Plan) -> u64 {
     let per_round: usize = plan
         .endpoints
         .iter()
-        .map(|e| techniques(e, plan.python.as_deref()).len())
+        .map(|e| techniques(plan, e).len())
         .sum();
     (per_round * plan.sizes.len() * plan.caches.len() * plan.rounds) as u64
 }
@@ -137,6 +170,17 @@ pub fn check(plan: &Plan) -> Result<(), String> {
             "unknown cache state {c:?} in --cache; expected hot, cold"
         ));
     }
+    if let Some(t) = plan
+        .only
+        .iter()
+        .flatten()
+        .find(|t| !KNOWN.contains(&t.as_str()))
+    {
+        return Err(format!(
+            "unknown technique {t:?} in --techniques; expected some of {}",
+            KNOWN.join(", ")
+        ));
+    }
     Ok(())
 }
 
@@ -152,7 +196,7 @@ pub fn run(plan: &Plan, dir: &Path, mut each: impl FnMut(&Sample)) -> Result<Run
     let machine = machine(dir);
     let mut samples = Vec::new();
     for endpoint in &plan.endpoints {
-        let techs = techniques(endpoint, plan.python.as_deref());
+        let techs = techniques(plan, endpoint);
         for &size in &plan.sizes {
             let ops = ops_for(plan, size);
             let fixture = Fixture::make(dir, size, ops, &techs)
