@@ -305,7 +305,8 @@ pub(crate) fn validate(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_
 ///
 /// file→file: `copy_file_range` first: one syscall per GiB, the best on a cold source, and a
 /// clone on filesystems that share extents (from 1 to 64 MiB on ext4 and tmpfs, `splice` goes
-/// first: see [`SPLICE_FIRST`]). To a socket or a pipe: `sendfile` (one syscall per
+/// first: see [`SPLICE_FIRST`]). To a loopback TCP peer, a hot source of 1 MiB or more goes by
+/// `mmap_write` first (see [`MMAP_TO_LOOPBACK`]). To a socket or a pipe: `sendfile` (one syscall per
 /// chunk, the least sender CPU), then `splice`. From a pipe or socket: `splice`. `read_write`
 /// serves every pair and closes every list.
 pub(crate) fn auto_order(src: &Endpoint<'_>, dst: &Endpoint<'_>) -> &'static [Strategy] {
@@ -349,6 +350,44 @@ fn splice_first(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_>) -> b
     copies(src) && copies(dst)
 }
 
+/// The length from which Auto sends a file already in the page cache to a loopback TCP peer
+/// with `mmap_write`. With no NIC to DMA from page-cache pages, the kernel copies anyway; big
+/// writes from a mapping (4 MiB windows) become big socket buffers, where `sendfile` hands the
+/// stack one 4 KiB page fragment at a time. Measured on this project's machines (loopback TCP,
+/// medians of 5 rounds, against read_write): mmap_write 1.48×, 1.29×, 1.67× at 1, 16, 64 MiB hot
+/// where sendfile gave 0.96–0.99×; with a cold source mmap_write fell to 0.86–0.95× and
+/// sendfile stays first.
+const MMAP_TO_LOOPBACK: u64 = 1 << 20;
+
+/// Whether Auto should try `mmap_write` first: file → TCP socket whose peer is a loopback
+/// address, at least [`MMAP_TO_LOOPBACK`] bytes, all of them in the page cache. Costs
+/// `SO_DOMAIN`, `getpeername` and `cachestat` (and an `lseek` from the fd's position), made only
+/// for transfers of that size to a socket.
+fn mmap_first(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_>) -> bool {
+    if opts.strategy != Strategy::Auto || (src.kind, dst.kind) != (Kind::File, Kind::Socket) {
+        return false;
+    }
+    let start = match opts.src_offset {
+        Some(o) => o,
+        None => match crate::strategy::position(src) {
+            Ok(p) => p,
+            Err(_) => return false,
+        },
+    };
+    let len = src
+        .size
+        .saturating_sub(start)
+        .min(opts.len.unwrap_or(u64::MAX));
+    if len < MMAP_TO_LOOPBACK
+        || !dst.has_device()
+        || !sys::net::peer_is_loopback(dst.fd).unwrap_or(false)
+    {
+        return false;
+    }
+    let pages = len.div_ceil(sys::mm::page_size());
+    sys::fs::cachestat(src.fd, start, len).is_ok_and(|cs| cs.nr_cache >= pages)
+}
+
 /// The techniques to try, in order, and whether the transfer reached the direct threshold.
 fn candidates(
     src: &Endpoint<'_>,
@@ -382,7 +421,14 @@ fn candidates(
         };
         return Ok((list, true));
     }
-    let auto = if splice_first(src, dst, opts) {
+    let auto = if mmap_first(src, dst, opts) {
+        &[
+            Strategy::MmapWrite,
+            Strategy::Sendfile,
+            Strategy::Splice,
+            Strategy::ReadWrite,
+        ][..]
+    } else if splice_first(src, dst, opts) {
         &[
             Strategy::Splice,
             Strategy::CopyFileRange,

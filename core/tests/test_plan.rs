@@ -225,3 +225,68 @@ fn strategy_names_round_trip() {
         "{e}"
     );
 }
+
+#[test]
+fn auto_sends_a_hot_file_to_a_loopback_peer_by_mmap_write_and_a_cold_one_by_sendfile() {
+    use std::io::Read;
+    let send =
+        |data: &[u8], cold: bool, dst: std::net::TcpStream, mut peer: std::net::TcpStream| {
+            let src = common::file_with(data);
+            if cold {
+                zcopy::cache::evict(&src, 0, None).expect("evict");
+            } else {
+                zcopy::cache::warm(&src, 0, None).expect("warm");
+            }
+            let n = data.len();
+            let reader = std::thread::spawn(move || {
+                let mut got = Vec::with_capacity(n);
+                peer.read_to_end(&mut got).map(|_| got)
+            });
+            let r = zcopy::transfer(&src, &dst, &Options::default()).expect("send");
+            drop(dst);
+            let got = reader.join().expect("reader").expect("read");
+            common::assert_bytes(&got, data, "what the peer got");
+            r
+        };
+    let resident_after_evict = {
+        let f = common::file_with(&common::data(1 << 20, 1));
+        zcopy::cache::evict(&f, 0, None).expect("evict").resident
+    };
+    let big = common::data(3 << 20, 5);
+    let (c, s) = common::tcp_pair();
+    let r = send(&big, false, c, s);
+    assert_eq!(
+        r.strategy,
+        Strategy::MmapWrite,
+        "hot, 3 MiB, loopback: {r:?}"
+    );
+    assert!(r.fallbacks.is_empty(), "{r:?}");
+    let (c, s) = common::tcp_pair();
+    let r = send(&common::data(64 << 10, 6), false, c, s);
+    assert_eq!(r.strategy, Strategy::Sendfile, "hot but 64 KiB: {r:?}");
+    if resident_after_evict == 0 {
+        let (c, s) = common::tcp_pair();
+        let r = send(&big, true, c, s);
+        assert_eq!(r.strategy, Strategy::Sendfile, "cold: {r:?}");
+    } else {
+        common::skip(
+            "auto_sends_..._a_cold_one_by_sendfile (the cold half)",
+            "this filesystem keeps evicted pages (tmpfs): a source cannot be made cold",
+        );
+    }
+    // A Unix socket has no loopback peer address: sendfile.
+    let (a, b) = std::os::unix::net::UnixStream::pair().expect("socketpair");
+    let src = common::file_with(&big);
+    let reader = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        (&b).read_to_end(&mut got).map(|_| got)
+    });
+    let r = zcopy::transfer(&src, &a, &Options::default()).expect("send");
+    drop(a);
+    common::assert_bytes(
+        &reader.join().expect("reader").expect("read"),
+        &big,
+        "unix peer",
+    );
+    assert_eq!(r.strategy, Strategy::Sendfile, "unix socket: {r:?}");
+}

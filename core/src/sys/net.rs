@@ -1,4 +1,4 @@
-//! Readiness: `poll`.
+//! Sockets: readiness (`poll`), options, the peer, and `MSG_ZEROCOPY` completions.
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -38,6 +38,41 @@ pub(crate) fn socket_domain(fd: BorrowedFd<'_>) -> io::Result<i32> {
         )
     })?;
     Ok(domain)
+}
+
+/// `getpeername(fd, &addr, &len)` — whether the socket's peer is a loopback address
+/// (127.0.0.0/8, `::1`, or `::ffff:127.x.y.z`); `false` for any other peer or family.
+///
+/// # References
+/// [man7 getpeername(2)](https://man7.org/linux/man-pages/man2/getpeername.2.html)
+pub(crate) fn peer_is_loopback(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    // SAFETY: an all-zero sockaddr_storage is a valid value of this plain C struct.
+    let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: `addr` is valid for writes of `len` bytes, and `len` says so.
+    cvt(|| unsafe {
+        libc::getpeername(
+            fd.as_raw_fd(),
+            (&mut addr as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        )
+    })?;
+    Ok(match i32::from(addr.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in.
+            let a =
+                unsafe { &*(&addr as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            u32::from_be(a.sin_addr.s_addr) >> 24 == 127
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says the storage holds a sockaddr_in6.
+            let a =
+                unsafe { &*(&addr as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            let ip = std::net::Ipv6Addr::from(a.sin6_addr.s6_addr);
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        _ => false,
+    })
 }
 
 /// `getsockopt(fd, level, name)` for an int option.
