@@ -210,3 +210,27 @@ def test_plots_of_the_cold_durability_cow_and_transform_experiments(tmp_path: An
 def test_machine() -> None:
     m = ex.machine()
     assert m["cores"] and m["kernel"] and m["filesystem"]
+
+
+def test_cache_pollution_under_memory_pressure(tmp_path: Any) -> None:
+    why = ex.memory_cgroup_support()
+    if why is not None:
+        # The refusal is what is left to test: a clear ValueError naming the reason.
+        print(f"SKIP test_cache_pollution_under_memory_pressure: {why}; testing the refusal")
+        with pytest.raises(ValueError, match="cannot run here"):
+            ex.cache_pollution(hot_size=1 << 20, big_size=4 << 20, directory=str(tmp_path), memory_limit=32 << 20)
+        return
+    recs = {
+        r["way"]: r
+        for r in _records(
+            ex.cache_pollution(hot_size=1 << 20, big_size=96 << 20, directory=str(tmp_path), memory_limit=40 << 20)
+        )
+    }
+    assert set(recs) == {"keep", "drop_after", "noreuse", "direct"}
+    assert all(r["memory_limit"] == 40 << 20 and r["hot_before"] == 1.0 for r in recs.values())
+    # The buffered copy pushed the hot file out; O_DIRECT left it whole.
+    assert recs["keep"]["hot_after"] < 0.9, recs["keep"]
+    assert recs["direct"]["hot_after"] == 1.0, recs["direct"]
+    # The cache the copy left fits in the group.
+    assert recs["keep"]["cache_left_mib"] <= 40
+    assert recs["drop_after"]["cache_left_mib"] == 0.0

@@ -29,6 +29,8 @@ import platform
 import resource
 import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -53,6 +55,7 @@ __all__ = [
     "mmap_vs_read",
     "readahead",
     "cache_pollution",
+    "memory_cgroup_support",
     "compare_cold",
     "direct_crossover",
     "crossover",
@@ -547,10 +550,69 @@ def readahead(
     return _frame(rows)
 
 
+def memory_cgroup_support() -> str | None:
+    """Why :func:`cache_pollution` cannot run under a memory limit here, or None when it can: it
+    needs to be root on a kernel with the memory controller (cgroup v1 ``memory`` or cgroup v2
+    with ``memory`` in the root's ``cgroup.controllers``)."""
+    if os.geteuid() != 0:
+        return "a memory cgroup needs root"
+    if os.path.isfile("/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        return None
+    try:
+        with open("/sys/fs/cgroup/cgroup.controllers") as f:
+            if "memory" in f.read().split():
+                return None
+    except OSError:
+        pass
+    return "no cgroup memory controller is mounted at /sys/fs/cgroup"
+
+
+@contextmanager
+def _memory_cgroup(limit: int) -> Iterator[str]:
+    """A new memory cgroup of ``limit`` bytes (page cache included); yields its ``cgroup.procs``
+    path, and removes the group afterwards."""
+    name = f"zcopy-pollution-{os.getpid()}-{time.monotonic_ns()}"
+    if os.path.isfile("/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        d, knob = os.path.join("/sys/fs/cgroup/memory", name), "memory.limit_in_bytes"
+    else:
+        with open("/sys/fs/cgroup/cgroup.subtree_control", "w") as f:
+            f.write("+memory")
+        d, knob = os.path.join("/sys/fs/cgroup", name), "memory.max"
+    os.mkdir(d)
+    try:
+        with open(os.path.join(d, knob), "w") as f:
+            f.write(str(limit))
+        yield os.path.join(d, "cgroup.procs")
+    finally:
+        for _ in range(50):  # the child has exited; its group empties a moment later
+            try:
+                os.rmdir(d)
+                break
+            except OSError:
+                time.sleep(0.02)
+
+
+#: What :func:`cache_pollution` runs for one way, in a process of its own: evict both files (so
+#: the pages read next are charged to this process's memory cgroup), warm the hot one, copy.
+_POLLUTION_CHILD = """
+import json, os, sys, zcopy
+hot, big, dst, opts = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+zcopy.evict(hot); zcopy.evict(big)
+zcopy.warm(hot)
+before = zcopy.residency(hot).ratio
+r = zcopy.copy_file(big, dst, **opts)
+print(json.dumps({"hot_before": before, "hot_after": zcopy.residency(hot).ratio,
+                  "big": zcopy.residency(big).resident, "dst": zcopy.residency(dst).resident,
+                  "big_ratio": zcopy.residency(big).ratio, "dst_ratio": zcopy.residency(dst).ratio,
+                  "strategy": r.strategy, "bytes": r.bytes, "elapsed_ns": r.elapsed_ns}))
+"""
+
+
 def cache_pollution(
     hot_size: int = 4 << 20,
     big_size: int = 64 << 20,
     directory: str | None = None,
+    memory_limit: int | None = None,
 ) -> _Rows:
     """What copying a large file does to the page cache, with each way of keeping it out.
 
@@ -562,14 +624,22 @@ def cache_pollution(
 
     The claim is that large files pollute the cache and evict small hot files. Eviction needs
     memory pressure: on a machine with ample free memory the hot file stays whatever the copy
-    does, and what this measures is how much cache each way leaves behind.
+    does. ``memory_limit`` (bytes) makes the pressure: each way then runs in a child process in
+    a memory cgroup of that size (page cache included), as a busy server's cache would be full;
+    :func:`memory_cgroup_support` tells whether this machine can (root and a memory
+    controller), and ValueError says why not when it cannot. Rows carry ``memory_limit``.
     """
+    if memory_limit is not None:
+        why = memory_cgroup_support()
+        if why is not None:
+            raise ValueError(f"cache_pollution(memory_limit=...) cannot run here: {why}")
     ways: list[tuple[str, dict[str, Any]]] = [
         ("keep", {}),
         ("drop_after", {"cache": "drop_after"}),
         ("noreuse", {"cache": "noreuse"}),
         ("direct", {"strategy": "direct"}),
     ]
+    page = os.sysconf("SC_PAGE_SIZE")
     rows = []
     with tempfile.TemporaryDirectory(dir=directory, prefix="zcopy-pollution-") as d:
         hot, big, dst = (os.path.join(d, n) for n in ("hot.bin", "big.bin", "copy.bin"))
@@ -579,22 +649,47 @@ def cache_pollution(
         for name, opts in ways:
             if os.path.exists(dst):
                 os.unlink(dst)
-            warm(hot)
-            evict(big)
-            hot_before = residency(hot).ratio
-            report = _copy_file(big, dst, **opts)
-            big_after, dst_after = residency(big), residency(dst)
-            page = os.sysconf("SC_PAGE_SIZE")
+            got: dict[str, Any]
+            if memory_limit is None:
+                warm(hot)
+                evict(big)
+                hot_before = residency(hot).ratio
+                report = _copy_file(big, dst, **opts)
+                big_after, dst_after = residency(big), residency(dst)
+                got = {
+                    "hot_before": hot_before,
+                    "hot_after": residency(hot).ratio,
+                    "big": big_after.resident,
+                    "dst": dst_after.resident,
+                    "big_ratio": big_after.ratio,
+                    "dst_ratio": dst_after.ratio,
+                    "strategy": report.strategy,
+                    "bytes": report.bytes,
+                    "elapsed_ns": report.elapsed_ns,
+                }
+            else:
+                with _memory_cgroup(memory_limit) as procs:
+                    # The shell joins the group, then becomes Python: no fork of this process.
+                    out = subprocess.run(
+                        ["sh", "-c", 'echo $$ > "$0" && exec "$@"', procs, sys.executable, "-c", _POLLUTION_CHILD,
+                         hot, big, dst, json.dumps(opts)],
+                        capture_output=True, text=True, check=False,
+                    )
+                if out.returncode != 0:
+                    raise RuntimeError(f"the {name} copy under a {memory_limit >> 20} MiB memory limit failed "
+                                       f"(status {out.returncode}): {out.stderr.strip()[-500:]}")
+                got = json.loads(out.stdout)
             rows.append(
                 {
                     "way": name,
-                    "strategy_used": report.strategy,
-                    "hot_before": hot_before,
-                    "hot_after": residency(hot).ratio,
-                    "big_after": big_after.ratio,
-                    "copy_after": dst_after.ratio,
-                    "cache_left_mib": (big_after.resident + dst_after.resident) * page / (1 << 20),
-                    "throughput_gbs": report.bytes / max(report.elapsed_ns, 1),
+                    "strategy_used": got["strategy"],
+                    "memory_limit": memory_limit,
+                    "hot_before": got["hot_before"],
+                    "hot_after": got["hot_after"],
+                    "big_after": got["big_ratio"],
+                    "copy_after": got["dst_ratio"],
+                    "cache_left_mib": (got["big"] + got["dst"]) * page / (1 << 20),
+                    "throughput_gbs": got["bytes"] / max(got["elapsed_ns"], 1),
                 }
             )
     return _frame(rows)
