@@ -33,8 +33,9 @@ echo "== Go: go vet, go test, examples/go"
 bash scripts/test-go.sh 2>&1 | tee target/test-go.log
 echo "== Python: pip install ./py, pytest, stubtest, mypy, examples, the notebook"
 bash scripts/test-py.sh 2>&1 | tee target/test-py.log
-echo "== the main job, small"
-bash scripts/demo.sh 8M
+echo "== the main job, small (the README's is scripts/demo.sh: zcopy bench --quick)"
+bash scripts/demo.sh --sizes 64K,1M --rounds 1
+test -s target/bench/bench.json && test -s target/bench/bench.svg
 
 count() { { grep -Eo "[0-9]+ $1" "${@:2}" || true; } | awk '{s+=$1} END {print s+0}'; }
 rust_p=$(count passed target/test.log); rust_f=$(count failed target/test.log)

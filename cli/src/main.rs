@@ -249,6 +249,7 @@ fn run(cmd: Command) -> Result<(), String> {
                 caches: cache.split(',').map(|s| s.trim().to_string()).collect(),
                 rounds: rounds.unwrap_or(if quick { 3 } else { 7 }).max(1),
                 sample_bytes: sample_bytes.unwrap_or(if quick { 16 << 20 } else { 64 << 20 }),
+                max_ops: if quick { 500 } else { 2000 },
                 python: (python != "none").then(|| PathBuf::from(python)),
                 only: techniques.map(|t| t.split(',').map(|s| s.trim().to_string()).collect()),
             };

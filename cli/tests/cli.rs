@@ -53,7 +53,8 @@ fn copy_with_each_strategy_prints_a_json_report() {
         assert_eq!(report["bytes"], 3_000_001, "{strategy}");
         let used = report["strategy"].as_str().expect("strategy");
         if strategy == "auto" {
-            assert_eq!(used, "copy_file_range");
+            // 3 MB file → file: splice on ext4 and tmpfs, copy_file_range where it can clone.
+            assert!(["splice", "copy_file_range"].contains(&used), "auto used {used}");
         } else {
             assert_eq!(used, strategy);
         }

@@ -43,6 +43,8 @@ pub struct Plan {
     pub rounds: usize,
     /// Bytes a sample moves at most (ops × size), for batching small sizes.
     pub sample_bytes: u64,
+    /// Ops a sample makes at most (small sizes).
+    pub max_ops: u64,
     /// The Python interpreter for the Python peers (`None`: not measured).
     pub python: Option<PathBuf>,
     /// Only these techniques and peers (`None`: all); read_write is kept for the ratios.
@@ -184,10 +186,10 @@ pub fn check(plan: &Plan) -> Result<(), String> {
     Ok(())
 }
 
-/// Ops per sample for `size`: enough to fill `sample_bytes`, 1 to 2000 (a peer that spawns a
+/// Ops per sample for `size`: enough to fill `sample_bytes`, 1 to `max_ops` (a peer that spawns a
 /// process per op takes fewer: see [`peers::ops`]).
 fn ops_for(plan: &Plan, size: u64) -> u64 {
-    (plan.sample_bytes / size.max(1)).clamp(1, 2000)
+    (plan.sample_bytes / size.max(1)).clamp(1, plan.max_ops.max(1))
 }
 
 /// Runs the plan in `dir`; `each` is told of every sample as it lands.

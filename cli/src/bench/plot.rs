@@ -1,5 +1,5 @@
 //! `--plot FILE.svg`: for each endpoint and cache state, throughput and CPU per GB against the
-//! size moved per op (log scale), one line per technique or peer (plotters' SVG backend: no
+//! size moved per op (log-log), one line per technique or peer (plotters' SVG backend: no
 //! fonts needed, so it works on any machine).
 
 use std::path::Path;
@@ -86,11 +86,27 @@ fn panel<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
+    // Both axes are logarithmic: sizes span 4 KiB to 256 MiB, rates and costs several decades.
+    // A value of 0 (CPU below the kernel's tick) cannot be drawn there and is left out.
+    let lines: Lines = lines
+        .iter()
+        .map(|(n, pts)| {
+            (
+                n.clone(),
+                pts.iter().copied().filter(|p| p.1 > 0.0).collect(),
+            )
+        })
+        .collect();
     let points = lines.iter().flat_map(|l| l.1.iter());
     let (lo, hi) = points
         .clone()
         .fold((u64::MAX, 0), |(lo, hi), p| (lo.min(p.0), hi.max(p.0)));
-    let top = points.map(|p| p.1).fold(0.0f64, f64::max).max(1e-3) * 1.1;
+    let (bottom, top) = points.fold((f64::MAX, 0.0f64), |(b, t), p| (b.min(p.1), t.max(p.1)));
+    let (bottom, top) = if bottom > top {
+        (0.001, 1.0)
+    } else {
+        (bottom / 1.5, top * 1.5)
+    };
     let (lo, hi) = if lo > hi {
         (1, 2)
     } else {
@@ -101,7 +117,7 @@ where
         .margin(12)
         .x_label_area_size(32)
         .y_label_area_size(56)
-        .build_cartesian_2d((lo..hi).log_scale(), 0f64..top)?;
+        .build_cartesian_2d((lo..hi).log_scale(), (bottom..top).log_scale())?;
     chart
         .configure_mesh()
         .x_desc("bytes per op")
