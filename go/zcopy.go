@@ -165,6 +165,14 @@ type Options struct {
 	NoSparse bool
 	// QueueDepth is how many requests IoUring keeps in flight (1 to 1024); 0 means 4.
 	QueueDepth uint32
+	// Parallelism is how many threads move a regular file → regular file transfer of at least
+	// 16 MiB at once, each a contiguous range of at least 8 MiB (at most 64); 0 and 1 mean one.
+	// Other transfers run on one thread. Progress is still called from the calling goroutine's
+	// thread with the bytes all threads moved. On error the Report's Bytes (and BytesMoved) is
+	// the contiguous prefix from the start that is completely written; bytes past it may have
+	// been written too. Auto never turns it on: measured here, 2 threads ran at 0.96× one thread
+	// hot, 0.82× cold (copy_file_range, 256 MiB, 2 vCPUs, ext4).
+	Parallelism uint32
 }
 
 // Int64 returns a pointer to v, for the optional fields of Options:
@@ -286,6 +294,7 @@ func cOptions(o Options) (C.zc_options, error) {
 		c.sparse = C.ZC_SPARSE_WRITE_ZEROS
 	}
 	c.queue_depth = C.uint64_t(o.QueueDepth)
+	c.parallelism = C.uint64_t(o.Parallelism)
 	switch o.Cache {
 	case "", CacheKeep:
 		c.cache = C.ZC_CACHE_KEEP

@@ -655,3 +655,45 @@ func TestIoUringQueueDepth(t *testing.T) {
 		t.Errorf("queue depth 2000: %v", err)
 	}
 }
+
+func TestParallelism(t *testing.T) {
+	want := data(11, 40*mib+12345)
+	for _, n := range []uint32{2, 3, 4} {
+		src := tempFile(t, "src", want)
+		src.Seek(1000, io.SeekStart)
+		dst := createFile(t, "dst")
+		r, err := zcopy.Transfer(dst, src, zcopy.Options{Strategy: zcopy.CopyFileRange, NoFallback: true, Parallelism: n})
+		if err != nil {
+			t.Fatalf("parallelism %d: %v", n, err)
+		}
+		if r.Bytes != int64(len(want)-1000) || r.Strategy != zcopy.CopyFileRange {
+			t.Errorf("parallelism %d: %d bytes by %q", n, r.Bytes, r.Strategy)
+		}
+		if pos, _ := src.Seek(0, io.SeekCurrent); pos != int64(len(want)) {
+			t.Errorf("parallelism %d: src position %d", n, pos)
+		}
+		if pos, _ := dst.Seek(0, io.SeekCurrent); pos != r.Bytes {
+			t.Errorf("parallelism %d: dst position %d", n, pos)
+		}
+		same(t, "parallel", contents(t, dst), want[1000:])
+	}
+
+	// Stopped by Progress part way: the error's BytesMoved is an exact prefix.
+	src := tempFile(t, "src", want)
+	dst := createFile(t, "dst")
+	r, err := zcopy.Transfer(dst, src, zcopy.Options{Strategy: zcopy.ReadWrite, ChunkSize: 64 << 10, Parallelism: 4,
+		Progress: func(moved int64) bool { return moved < mib }})
+	var zerr *zcopy.Error
+	if !errors.Is(err, zcopy.ErrCancelled) || !errors.As(err, &zerr) {
+		t.Fatalf("stopped: %v", err)
+	}
+	if zerr.BytesMoved != r.Bytes || r.Bytes >= int64(len(want)) {
+		t.Errorf("BytesMoved %d, report %d", zerr.BytesMoved, r.Bytes)
+	}
+	same(t, "stopped prefix", contents(t, dst)[:r.Bytes], want[:r.Bytes])
+
+	_, err = zcopy.Transfer(createFile(t, "dst"), src, zcopy.Options{Parallelism: 65})
+	if !errors.Is(err, zcopy.ErrInvalid) || !strings.Contains(err.Error(), "parallelism 65") {
+		t.Errorf("parallelism 65: %v", err)
+	}
+}

@@ -93,9 +93,10 @@ typedef uint32_t zc_strategy;
 
 /**
  * A progress callback: called on the thread that called `zc_transfer` (or `zc_copy_file`)
- * after each chunk, with the bytes moved so far and the options' `user` pointer. Return `true`
- * to go on, `false` to stop the transfer with `ZC_CANCELLED` (the report then holds the bytes
- * moved). It must not unwind (a C++ exception or `longjmp` out of it is undefined behaviour).
+ * after each chunk (of any thread, with `parallelism`), with the bytes moved so far and the
+ * options' `user` pointer. Return `true` to go on, `false` to stop the transfer with
+ * `ZC_CANCELLED` (the report then holds the bytes moved). It must not unwind (a C++ exception
+ * or `longjmp` out of it is undefined behaviour).
  */
 typedef bool (*zc_progress_fn)(uint64_t moved, void *user);
 
@@ -216,6 +217,18 @@ typedef struct zc_options {
      * Requests `ZC_STRATEGY_IO_URING` keeps in flight, 1 to 1024; 0 (the default) means 4.
      */
     uint64_t queue_depth;
+    /**
+     * Threads that move a regular file → regular file transfer of at least 16 MiB at once,
+     * each a contiguous range of at least 8 MiB, up to 64; 0 (the default) and 1 mean one.
+     * Other transfers (another kind of fd, an `O_APPEND` destination, a sparse source whose
+     * holes are kept, less to move) run on one thread. `progress` is still called on the
+     * calling thread only, with the bytes all threads moved; a stop or the cancel flag stops
+     * every thread at its next chunk. On failure the report's `bytes` is the contiguous prefix
+     * from the start that is completely written; bytes past it may have been written too.
+     * Measured here (2 vCPUs, ext4): 2 threads of copy_file_range on 256 MiB ran at 0.96× one
+     * thread hot, 0.82× cold, so Auto never turns it on.
+     */
+    uint64_t parallelism;
 } zc_options;
 
 /**

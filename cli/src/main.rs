@@ -65,6 +65,10 @@ enum Command {
         /// io_uring: requests in flight (default 4).
         #[arg(long)]
         queue_depth: Option<u32>,
+        /// Threads that copy a file → file transfer of at least 16 MiB at once, each a range of
+        /// at least 8 MiB (default 1; at most 64). Other copies use one thread.
+        #[arg(long)]
+        parallelism: Option<u32>,
         /// Print the Report as JSON.
         #[arg(long)]
         json: bool,
@@ -170,6 +174,7 @@ fn run(cmd: Command) -> Result<(), String> {
             sync,
             direct_threshold,
             queue_depth,
+            parallelism,
             json,
         } => {
             let strategy: Strategy = strategy.parse().map_err(describe)?;
@@ -186,6 +191,7 @@ fn run(cmd: Command) -> Result<(), String> {
                 sync,
                 direct_threshold,
                 queue_depth,
+                parallelism,
                 ..Options::default()
             };
             let to_stdout = is_dash(&dst);

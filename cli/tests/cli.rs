@@ -54,7 +54,10 @@ fn copy_with_each_strategy_prints_a_json_report() {
         let used = report["strategy"].as_str().expect("strategy");
         if strategy == "auto" {
             // 3 MB file → file: splice on ext4 and tmpfs, copy_file_range where it can clone.
-            assert!(["splice", "copy_file_range"].contains(&used), "auto used {used}");
+            assert!(
+                ["splice", "copy_file_range"].contains(&used),
+                "auto used {used}"
+            );
         } else {
             assert_eq!(used, strategy);
         }
@@ -360,4 +363,25 @@ fn bench_writes_the_json_schema_a_table_and_a_plot() {
     let bad = zcopy(&["bench", "--endpoints", "file_disk", "--dir", s(dir.path())]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown endpoint \"file_disk\""));
+}
+
+#[test]
+fn copy_with_parallelism() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src");
+    let dst = dir.path().join("dst");
+    let bytes = data((20 << 20) + 12345);
+    std::fs::write(&src, &bytes).expect("write");
+    let out = zcopy(&["copy", s(&src), s(&dst), "--parallelism", "3", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["bytes"], bytes.len());
+    assert_eq!(std::fs::read(&dst).expect("read"), bytes);
+    let out = zcopy(&["copy", s(&src), s(&dst), "--parallelism", "65"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("parallelism 65"));
 }

@@ -108,7 +108,8 @@ impl Error {
     }
 
     /// Bytes moved to the destination before the failure. The destination holds exactly these
-    /// bytes from where the transfer began.
+    /// bytes from where the transfer began (a transfer split by
+    /// [`parallelism`](crate::Options::parallelism) may have written some past them too).
     pub fn bytes_moved(&self) -> u64 {
         self.bytes_moved
     }

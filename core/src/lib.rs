@@ -66,6 +66,7 @@ macro_rules! named {
 pub mod cache;
 mod error;
 mod options;
+mod parallel;
 mod plan;
 mod report;
 mod sparse;
@@ -93,7 +94,8 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// `src` and `dst` may be regular files, pipes and FIFOs, stream sockets (TCP, Unix) and
 /// character devices (`/dev/null`; `/dev/zero` only with a `len`). On error the destination
 /// holds exactly [`Error::bytes_moved`] bytes from where the transfer began, and positions
-/// advanced (for `None` offsets) by exactly that much.
+/// advanced (for `None` offsets) by exactly that much (with [`Options::parallelism`], bytes
+/// past them may have been written too: see there).
 ///
 /// # Errors
 /// [`ErrorKind::Invalid`] for a request that cannot make sense (a write-only source, an offset

@@ -55,7 +55,7 @@ impl fmt::Display for Name<'_> {
 }
 
 /// One side of a transfer, classified once (`fstat` + `F_GETFL`).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Endpoint<'fd> {
     pub fd: BorrowedFd<'fd>,
     /// How messages name it.
@@ -241,6 +241,14 @@ pub(crate) fn validate(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_
         if !(1..=1024).contains(&q) {
             return Err(Error::invalid(format!(
                 "queue_depth {q} is out of range: 1 to 1024"
+            )));
+        }
+    }
+    if let Some(p) = opts.parallelism {
+        if p > crate::parallel::MAX_THREADS {
+            return Err(Error::invalid(format!(
+                "parallelism {p} is out of range: 0 to {} threads",
+                crate::parallel::MAX_THREADS
             )));
         }
     }
@@ -483,6 +491,22 @@ fn run_techniques(
     report: &mut Report,
 ) -> Result<()> {
     let (list, direct) = candidates(src, dst, opts)?;
+    if let Some(done) = crate::parallel::run(src, dst, opts, &list, direct, report) {
+        return done;
+    }
+    run_list(src, dst, opts, &list, direct, report)
+}
+
+/// Runs the techniques of `list` in order on one thread, falling back as `opts` allows;
+/// `direct`: the transfer reached the direct threshold.
+pub(crate) fn run_list(
+    src: &Endpoint<'_>,
+    dst: &Endpoint<'_>,
+    opts: &Options<'_>,
+    list: &[Strategy],
+    direct: bool,
+    report: &mut Report,
+) -> Result<()> {
     let mut job = Job::new(src, dst, opts);
     job.direct = direct;
     let mut last: Option<Error> = None;

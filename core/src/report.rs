@@ -22,8 +22,11 @@ pub struct Fallback {
 /// bookkeeping: classifying the fds, reading the CPU counters, opening files for
 /// [`copy_file`](crate::copy_file)) goes through one counted wrapper, so it matches `strace -c`
 /// of the calling thread over the call. CPU time and context switches are `getrusage
-/// (RUSAGE_THREAD)` deltas of the calling thread. The copy counts are a model (DESIGN.md's
-/// table), not a measurement: each technique's doc states its assumption.
+/// (RUSAGE_THREAD)` deltas of the calling thread. A transfer split by
+/// [`parallelism`](crate::Options::parallelism) adds each worker thread's syscalls, CPU time
+/// and context switches to the calling thread's (the syscalls that start and join the threads
+/// are not counted). The copy counts are a model (DESIGN.md's table), not a measurement: each
+/// technique's doc states its assumption.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Report {
@@ -100,17 +103,19 @@ impl Meter {
         }
     }
 
-    /// Fills the counter fields of `report` with the deltas since [`Meter::start`].
+    /// Adds this thread's counter deltas since [`Meter::start`] to the counter fields of
+    /// `report` (which hold zeros, or what worker threads of a parallel transfer spent), and
+    /// sets its wall-clock time.
     pub(crate) fn finish(&self, report: &mut Report) {
         let end = sys::process::thread_usage().ok();
         report.elapsed_ns = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        report.syscalls = sys::count() - self.syscalls;
+        report.syscalls += sys::count() - self.syscalls;
         report.mode_switches = 2 * report.syscalls;
         if let (Some(a), Some(b)) = (&self.usage, &end) {
-            report.user_cpu_ns = tv_ns(&b.ru_utime).saturating_sub(tv_ns(&a.ru_utime));
-            report.sys_cpu_ns = tv_ns(&b.ru_stime).saturating_sub(tv_ns(&a.ru_stime));
-            report.voluntary_ctx_switches = (b.ru_nvcsw - a.ru_nvcsw).max(0) as u64;
-            report.involuntary_ctx_switches = (b.ru_nivcsw - a.ru_nivcsw).max(0) as u64;
+            report.user_cpu_ns += tv_ns(&b.ru_utime).saturating_sub(tv_ns(&a.ru_utime));
+            report.sys_cpu_ns += tv_ns(&b.ru_stime).saturating_sub(tv_ns(&a.ru_stime));
+            report.voluntary_ctx_switches += (b.ru_nvcsw - a.ru_nvcsw).max(0) as u64;
+            report.involuntary_ctx_switches += (b.ru_nivcsw - a.ru_nivcsw).max(0) as u64;
         }
     }
 }

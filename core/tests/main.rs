@@ -6,6 +6,7 @@ mod common;
 mod test_cache;
 mod test_direct;
 mod test_io_uring;
+mod test_parallel;
 mod test_plan;
 mod test_reflink;
 mod test_report;

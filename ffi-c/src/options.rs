@@ -11,9 +11,10 @@ use crate::strategy::{self, zc_strategy, ZC_STRATEGY_AUTO};
 use crate::zc_status;
 
 /// A progress callback: called on the thread that called `zc_transfer` (or `zc_copy_file`)
-/// after each chunk, with the bytes moved so far and the options' `user` pointer. Return `true`
-/// to go on, `false` to stop the transfer with `ZC_CANCELLED` (the report then holds the bytes
-/// moved). It must not unwind (a C++ exception or `longjmp` out of it is undefined behaviour).
+/// after each chunk (of any thread, with `parallelism`), with the bytes moved so far and the
+/// options' `user` pointer. Return `true` to go on, `false` to stop the transfer with
+/// `ZC_CANCELLED` (the report then holds the bytes moved). It must not unwind (a C++ exception
+/// or `longjmp` out of it is undefined behaviour).
 pub type zc_progress_fn = Option<unsafe extern "C" fn(moved: u64, user: *mut c_void) -> bool>;
 
 /// What a transfer does to the page cache: one of the `ZC_CACHE_*` values (an integer, so an
@@ -127,6 +128,16 @@ pub struct zc_options {
     pub direct_threshold: u64,
     /// Requests `ZC_STRATEGY_IO_URING` keeps in flight, 1 to 1024; 0 (the default) means 4.
     pub queue_depth: u64,
+    /// Threads that move a regular file → regular file transfer of at least 16 MiB at once,
+    /// each a contiguous range of at least 8 MiB, up to 64; 0 (the default) and 1 mean one.
+    /// Other transfers (another kind of fd, an `O_APPEND` destination, a sparse source whose
+    /// holes are kept, less to move) run on one thread. `progress` is still called on the
+    /// calling thread only, with the bytes all threads moved; a stop or the cancel flag stops
+    /// every thread at its next chunk. On failure the report's `bytes` is the contiguous prefix
+    /// from the start that is completely written; bytes past it may have been written too.
+    /// Measured here (2 vCPUs, ext4): 2 threads of copy_file_range on 256 MiB ran at 0.96× one
+    /// thread hot, 0.82× cold, so Auto never turns it on.
+    pub parallelism: u64,
 }
 
 /// The size of the first `zc_options` layout (up to `cancel`): the smallest `struct_size`
@@ -160,6 +171,7 @@ impl zc_options {
             has_direct_threshold: false,
             direct_threshold: 0,
             queue_depth: 0,
+            parallelism: 0,
         }
     }
 }
@@ -198,6 +210,7 @@ pub(crate) struct Parsed {
     direct_threshold: Option<u64>,
     sparse: bool,
     queue_depth: Option<u32>,
+    parallelism: Option<u32>,
 }
 
 impl Parsed {
@@ -260,6 +273,14 @@ impl Parsed {
                     ))
                 })?),
             },
+            parallelism: match read_field!(p, size, zc_options, parallelism: u64).unwrap_or(0) {
+                0 => None,
+                n => Some(u32::try_from(n).map_err(|_| {
+                    Failure::invalid(format!(
+                        "zc_options.parallelism {n} is out of range: 0 to 64 threads"
+                    ))
+                })?),
+            },
             sparse: match read_field!(p, size, zc_options, sparse: u32).unwrap_or(d.sparse) {
                 ZC_SPARSE_KEEP_HOLES => true,
                 ZC_SPARSE_WRITE_ZEROS => false,
@@ -303,6 +324,7 @@ impl Parsed {
             direct_threshold: self.direct_threshold,
             sparse: self.sparse,
             queue_depth: self.queue_depth,
+            parallelism: self.parallelism,
             ..engine::Options::default()
         };
         f(&opts)
@@ -342,7 +364,7 @@ pub unsafe extern "C" fn zc_options_default(
 // appended later can never sit in bytes an older library would not check.
 const _: () = assert!(offset_of!(zc_options, cache) == OPTIONS_SIZE_V0);
 const _: () =
-    assert!(offset_of!(zc_options, queue_depth) + size_of::<u64>() == size_of::<zc_options>());
+    assert!(offset_of!(zc_options, parallelism) + size_of::<u64>() == size_of::<zc_options>());
 
 #[cfg(test)]
 mod tests {
@@ -365,6 +387,8 @@ mod tests {
             assert_eq!(o.sync, d.sync);
             assert_eq!(o.direct_threshold, d.direct_threshold);
             assert_eq!(o.sparse, d.sparse);
+            assert_eq!(o.queue_depth, d.queue_depth);
+            assert_eq!(o.parallelism, d.parallelism);
         });
     }
 

@@ -427,6 +427,7 @@ pub(crate) struct Opts {
     pub direct_threshold: Option<u64>,
     pub sparse: bool,
     pub queue_depth: Option<u32>,
+    pub parallelism: Option<u32>,
 }
 
 impl Opts {
@@ -447,6 +448,7 @@ impl Opts {
             direct_threshold: None,
             sparse: true,
             queue_depth: None,
+            parallelism: None,
         };
         let Some(kwargs) = kwargs else {
             return Ok(o);
@@ -469,6 +471,10 @@ impl Opts {
                 "queue_depth" => {
                     o.queue_depth =
                         count(&v, "queue_depth")?.map(|q| u32::try_from(q).unwrap_or(u32::MAX))
+                }
+                "parallelism" => {
+                    o.parallelism =
+                        count(&v, "parallelism")?.map(|n| u32::try_from(n).unwrap_or(u32::MAX))
                 }
                 "len" => {
                     return Err(PyTypeError::new_err(format!(
@@ -508,6 +514,7 @@ impl Opts {
             direct_threshold: self.direct_threshold,
             sparse: self.sparse,
             queue_depth: self.queue_depth,
+            parallelism: self.parallelism,
             ..zcopy::Options::default()
         }
     }

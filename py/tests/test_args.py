@@ -294,3 +294,61 @@ def test_io_uring_queue_depth(src_file: Path, tmp_path: Path) -> None:
         assert (tmp_path / "o").read_bytes() == src_file.read_bytes()
     with pytest.raises(ValueError, match="queue_depth"):
         zcopy.copy_file(src_file, tmp_path / "o", strategy="io_uring", queue_depth=0)
+
+
+def test_parallelism_copies_exactly_and_keeps_positions(tmp_path: Path) -> None:
+    size = 20 * N + 12345  # split in 2 ranges of at least 8 MiB
+    expected = data(size, 5)
+    (tmp_path / "big").write_bytes(expected)
+    for n in (2, 3, None, 0, 1):
+        for strategy in ("auto", "read_write", "copy_file_range"):
+            r = zcopy.copy_file(tmp_path / "big", tmp_path / "o", strategy=strategy, parallelism=n)
+            assert r.bytes == size
+            assert (tmp_path / "o").read_bytes() == expected, (n, strategy)
+    with open(tmp_path / "big", "rb") as src, open(tmp_path / "o", "wb") as dst:
+        src.read(10)
+        dst.write(b"head")
+        r = zcopy.transfer(src, dst, parallelism=4)
+        assert r.bytes == size - 10
+        assert src.tell() == size and dst.tell() == 4 + size - 10
+    assert (tmp_path / "o").read_bytes() == b"head" + expected[10:]
+
+
+def test_parallelism_stop_leaves_an_exact_prefix(tmp_path: Path) -> None:
+    size = 20 * N + 12345
+    expected = data(size, 6)
+    (tmp_path / "big").write_bytes(expected)
+    caller = threading.get_ident()
+    threads: set[int] = set()
+
+    def stop(moved: int) -> bool:
+        threads.add(threading.get_ident())
+        return moved < N
+
+    with pytest.raises(zcopy.CancelledError) as info:
+        zcopy.copy_file(
+            tmp_path / "big", tmp_path / "o", strategy="read_write", chunk_size=64 << 10, parallelism=2, progress=stop
+        )
+    moved = info.value.bytes_moved
+    assert 0 <= moved < size
+    assert (tmp_path / "o").read_bytes()[:moved] == expected[:moved]
+    assert threads == {caller}
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "match"),
+    [
+        ("2", TypeError, "parallelism must be an int or None"),
+        (2.0, TypeError, "parallelism must be an int or None"),
+        (True, TypeError, "not a bool"),
+        (-1, ValueError, "parallelism must be >= 0"),
+        (65, ValueError, "parallelism 65"),
+        (1 << 40, ValueError, "parallelism"),
+        (1 << 70, OverflowError, "parallelism"),
+    ],
+)
+def test_parallelism_bad_values(
+    src_file: Path, tmp_path: Path, value: Any, error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        zcopy.copy_file(src_file, tmp_path / "o", parallelism=value)

@@ -1089,6 +1089,56 @@ static void sigpipe_never_reaches_the_host(void) {
     }
 }
 
+/* The calling thread and whether every progress call came on it, for transfer_parallelism. */
+struct caller_check {
+    pthread_t caller;
+    int calls;
+    bool on_caller;
+    uint64_t last;
+};
+
+static bool on_caller_progress(uint64_t moved, void *user) {
+    struct caller_check *c = user;
+    c->calls++;
+    c->on_caller = c->on_caller && pthread_equal(pthread_self(), c->caller);
+    c->last = moved;
+    return true;
+}
+
+static void transfer_parallelism(void) {
+    /* 16 MiB + 12345: split in 2 ranges of at least 8 MiB, whatever the 4 asked. */
+    size_t size = 16 * MIB + 12345;
+    const char *src = h_make_file("par.src", 31, size);
+    const char *dst = h_path("par.dst");
+    int s = open(src, O_RDONLY), d = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    REQUIRE(s >= 0 && d >= 0, "open");
+    REQUIRE(lseek(s, 100, SEEK_SET) == 100, "lseek");
+    struct caller_check check = {pthread_self(), 0, true, 0};
+    zc_options o = h_opts();
+    o.strategy = ZC_STRATEGY_COPY_FILE_RANGE;
+    o.fallback = false;
+    o.parallelism = 4;
+    o.progress = on_caller_progress;
+    o.user = &check;
+    zc_report r = h_report();
+    CHECK_STATUS(zc_transfer(s, d, &o, &r), ZC_OK);
+    CHECK(r.bytes == size - 100, "bytes %llu", (unsigned long long)r.bytes);
+    CHECK(r.strategy == ZC_STRATEGY_COPY_FILE_RANGE, "strategy %s", zc_strategy_name(r.strategy));
+    CHECK(h_file_is(dst, 31, 100, size - 100), "bytes differ");
+    CHECK(lseek(s, 0, SEEK_CUR) == (off_t)size, "src position");
+    CHECK(lseek(d, 0, SEEK_CUR) == (off_t)(size - 100), "dst position");
+    CHECK(check.calls > 0 && check.on_caller, "%d progress calls, on the caller: %d", check.calls,
+          check.on_caller);
+    CHECK(check.last == size - 100, "last progress %llu", (unsigned long long)check.last);
+    /* More than 64 threads is refused, naming the option. */
+    o = h_opts();
+    o.parallelism = 65;
+    CHECK_FAILS(zc_transfer(s, d, &o, &r), ZC_INVALID, EINVAL);
+    CHECK_MSG("parallelism 65");
+    close(s);
+    close(d);
+}
+
 static void sigpipe_with_sigpipe_already_blocked(void) {
     int status = h_spawn_child("blocked", "", "");
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child: %s", h_status_text(status));
@@ -1132,6 +1182,7 @@ int main(int argc, char **argv) {
         TEST(probe),
         TEST(options_from_an_older_header),
         TEST(options_cache_sync_sparse_direct),
+        TEST(transfer_parallelism),
         TEST(transfer_msg_zerocopy_over_tcp),
         TEST(page_cache),
         TEST(sigpipe_never_reaches_the_host),

@@ -87,6 +87,7 @@ def transfer(
     direct_threshold: int | None = None,
     sparse: bool = True,
     queue_depth: int | None = None,
+    parallelism: int | None = None,
 ) -> Report:
     """Move bytes from ``src`` to ``dst`` and report what it cost."""
 
@@ -107,6 +108,7 @@ def copy_file(
     direct_threshold: int | None = None,
     sparse: bool = True,
     queue_depth: int | None = None,
+    parallelism: int | None = None,
 ) -> Report:
     """Copy the file at ``src`` to ``dst`` (created or truncated) and report what it cost."""
 
