@@ -156,11 +156,13 @@ serve_check() {
   curl -s --max-time 10 -r 0-1 "http://127.0.0.1:$port/data.bin" 2>/dev/null | head -c 65536 > /dev/null
   wait "$pid" || ok=1
   cat "$work/serve.log"
-  grep -q 'GET /data.bin: 5000001 bytes by sendfile' "$work/serve.log" || ok=1
+  # Auto's pick for a file to a loopback peer: mmap_write when it is all in the page cache (it
+  # was just copied), sendfile otherwise.
+  grep -Eq 'GET /data.bin: 5000001 bytes by (mmap_write|sendfile)' "$work/serve.log" || ok=1
   return $ok
 }
 if command -v curl >/dev/null; then
-  step "zc-serve serves files over loopback with sendfile and survives a client hanging up" serve_check
+  step "zc-serve serves files over loopback with Auto's pick and survives a client hanging up" serve_check
 else
   fail "curl is not installed"
 fi

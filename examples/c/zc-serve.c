@@ -1,6 +1,7 @@
 /*
- * zc-serve: a tiny HTTP/1.0 file server that sends files with zcopy (sendfile, by Auto's
- * choice for file -> socket), on loopback only.
+ * zc-serve: a tiny HTTP/1.0 file server that sends files with zcopy (Auto's choice for file ->
+ * socket: sendfile, or mmap_write for a file of 1 MiB or more already cached, to a loopback
+ * peer), on loopback only.
  *
  *   zc-serve DIR [PORT [MAX_REQUESTS]]
  *
@@ -66,7 +67,7 @@ static void serve(int dir, int conn) {
         return;
     }
 
-    /* The body: file -> socket, Auto picks sendfile. A client that goes away gives EPIPE,
+    /* The body: file -> socket, Auto picks the technique. A client that goes away gives EPIPE,
      * never a SIGPIPE that would kill the server. */
     zc_report r = {.struct_size = sizeof r};
     zc_status status = zc_transfer(fd, conn, NULL, &r);

@@ -12,7 +12,7 @@
 //! socket reader received, is compared with the source.
 //!
 //! - [`peers`]: the tools measured beside zcopy's techniques.
-//! - [`table`]: the terminal table and the targets.
+//! - [`table`](mod@table): the terminal table and the targets.
 //! - [`plot`]: the SVG chart.
 
 use std::fs::File;
