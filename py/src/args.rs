@@ -210,6 +210,19 @@ impl<'py> End<'py> {
             && obj
                 .call_method0(pyo3::intern!(py, "seekable"))?
                 .is_truthy()?;
+        if role == "src"
+            && !seekable
+            && obj.is_instance(&py.import("io")?.getattr("TextIOBase")?)?
+        {
+            // Its decoder may hold text read ahead from the fd: bytes nobody can send any more.
+            return Err(PyTypeError::new_err(format!(
+                "src is {}, a text-mode reader that cannot seek (a pipe, socket or terminal): \
+                 text it has decoded ahead cannot be sent as bytes, so zcopy refuses it rather \
+                 than skip it; pass src.buffer (its binary reader, whose read-ahead bytes go \
+                 out first) or src.fileno()",
+                type_name(obj)
+            )));
+        }
         let buffered = role == "src"
             && !seekable
             && obj.hasattr(pyo3::intern!(py, "peek"))?

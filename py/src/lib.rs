@@ -219,9 +219,9 @@ fn bar_total(opts: &Opts, left: impl FnOnce() -> Option<u64>) -> Option<u64> {
 /// `open(fd, "rb")` or `makefile("rb")`, which cannot seek): the bytes it has read ahead go out
 /// first, then what its fd holds, and the object gives up those moved, so its next read returns
 /// what follows them (with an empty buffer, the object reads its fd once first, as any read of
-/// it would). A text-mode reader of a pipe or socket cannot give its read-ahead back: zcopy
-/// reads the fd, after whatever the object buffered. Objects without a real fd (`io.BytesIO`)
-/// raise TypeError.
+/// it would). A text-mode reader of a pipe, socket or terminal (`sys.stdin` in a pipeline) may
+/// hold text it decoded ahead, which cannot be sent as bytes: it raises TypeError (pass its
+/// `.buffer`). Objects without a real fd (`io.BytesIO`) raise TypeError.
 ///
 /// Options (keyword arguments):
 ///

@@ -324,3 +324,25 @@ def test_stopped_after_the_read_ahead_counts_it(how: str, tmp_path: Path) -> Non
         assert BUF - 3 < moved < len(PAYLOAD) - 3
         src.read()  # let the writer finish
     assert out.read_bytes() == PAYLOAD[3 : 3 + moved]
+
+
+def test_a_text_reader_of_a_pipe_is_refused_and_its_buffer_accepted(tmp_path: Path) -> None:
+    # sys.stdin in a pipeline: a text reader whose decoder may hold text read ahead.
+    r, w = os.pipe()
+    _write_all(w, b"line one\nline two\n")
+    os.close(w)
+    with open(r, "r") as text, open(tmp_path / "out", "wb") as out:
+        assert text.readline() == "line one\n"
+        with pytest.raises(TypeError, match=r"text-mode reader that cannot seek.*pass src\.buffer"):
+            zcopy.transfer(text, out)
+        # Nothing moved, the fd is still the caller's, and the text is still there to read.
+        assert out.tell() == 0 and os.fstat(out.fileno()).st_size == 0
+        fcntl.fcntl(text.fileno(), fcntl.F_GETFD)
+        assert text.read() == "line two\n"
+    # A seekable text file is fine: its position is a byte offset.
+    p = tmp_path / "t.txt"
+    p.write_text("abc\ndef\n")
+    with open(p) as text, open(tmp_path / "out2", "wb") as out:
+        assert text.readline() == "abc\n"
+        assert zcopy.transfer(text, out).bytes == 4
+    assert (tmp_path / "out2").read_bytes() == b"def\n"
