@@ -101,6 +101,7 @@ pub const ENDPOINTS: &[&str] = &["file_file", "file_pipe", "file_tcp"];
 /// Every technique and peer the bench knows, for `--techniques`.
 pub const KNOWN: &[&str] = &[
     "auto",
+    "auto_parallel2",
     "read_write",
     "mmap_write",
     "sendfile",
@@ -133,7 +134,8 @@ pub fn techniques(plan: &Plan, endpoint: &str) -> Vec<&'static str> {
 fn all_techniques(endpoint: &str, python: Option<&Path>) -> Vec<&'static str> {
     let mut v = vec!["auto", "read_write", "mmap_write", "sendfile", "splice"];
     match endpoint {
-        "file_file" => v.extend(["copy_file_range", "direct", "io_uring"]),
+        // auto_parallel2: two threads on ranges of one copy (see `at_size`).
+        "file_file" => v.extend(["copy_file_range", "direct", "io_uring", "auto_parallel2"]),
         "file_tcp" => v.extend(["io_uring", "msg_zerocopy"]),
         _ => v.extend(["io_uring"]),
     }
@@ -146,9 +148,23 @@ pub fn count(plan: &Plan) -> u64 {
     let per_round: usize = plan
         .endpoints
         .iter()
-        .map(|e| techniques(plan, e).len())
+        .flat_map(|e| {
+            plan.sizes
+                .iter()
+                .map(|&s| at_size(&techniques(plan, e), s).len())
+        })
         .sum();
-    (per_round * plan.sizes.len() * plan.caches.len() * plan.rounds) as u64
+    (per_round * plan.caches.len() * plan.rounds) as u64
+}
+
+/// The techniques of `techs` worth measuring at `size`: `auto_parallel2` splits only copies of
+/// 16 MiB or more (below, it is auto).
+fn at_size(techs: &[&'static str], size: u64) -> Vec<&'static str> {
+    techs
+        .iter()
+        .copied()
+        .filter(|t| *t != "auto_parallel2" || size >= 16 << 20)
+        .collect()
 }
 
 /// Checks the plan's names before anything runs.
@@ -198,8 +214,9 @@ pub fn run(plan: &Plan, dir: &Path, mut each: impl FnMut(&Sample)) -> Result<Run
     let machine = machine(dir);
     let mut samples = Vec::new();
     for endpoint in &plan.endpoints {
-        let techs = techniques(plan, endpoint);
+        let all = techniques(plan, endpoint);
         for &size in &plan.sizes {
+            let techs = at_size(&all, size);
             let ops = ops_for(plan, size);
             let fixture = Fixture::make(dir, size, ops, &techs)
                 .map_err(|e| format!("cannot make the source files in {}: {e}", dir.display()))?;
@@ -494,7 +511,10 @@ fn sample(
         destination(endpoint, &fx.dir, verify, external).map_err(|e| e.to_string())?;
     let src = File::open(&fx.src).map_err(|e| e.to_string())?;
     let m = match tech.parse::<Strategy>() {
-        Ok(strategy) => engine(strategy, &src, &dst, size, ops)?,
+        Ok(strategy) => engine(strategy, None, &src, &dst, size, ops)?,
+        Err(_) if tech == "auto_parallel2" => {
+            engine(Strategy::Auto, Some(2), &src, &dst, size, ops)?
+        }
         Err(_) => peers::run(tech, endpoint, fx, &src, &dst, ops, plan)?,
     };
     let dst_file = match dst {
@@ -557,9 +577,11 @@ fn sample(
     })
 }
 
-/// `ops` zcopy transfers of `size` bytes, op `i` from byte `i * size` of the source.
+/// `ops` zcopy transfers of `size` bytes, op `i` from byte `i * size` of the source, with
+/// `parallelism` threads (`None`: one).
 fn engine(
     strategy: Strategy,
+    parallelism: Option<u32>,
     src: &File,
     dst: &Dst,
     size: u64,
@@ -568,6 +590,7 @@ fn engine(
     let fd = dst.fd().ok_or("no destination fd")?;
     let is_file = matches!(dst, Dst::File(_));
     let (mut syscalls, mut copies, mut used) = (0, 0, None);
+    let mut cpu = (0, 0, 0);
     let clock = Clock::start();
     for i in 0..ops {
         let opts = Options {
@@ -576,6 +599,7 @@ fn engine(
             src_offset: Some(i * size),
             len: Some(size),
             dst_offset: is_file.then_some(0),
+            parallelism,
             ..Options::default()
         };
         let r = zcopy::transfer(src, fd, &opts).map_err(|e| e.to_string())?;
@@ -584,13 +608,22 @@ fn engine(
         }
         syscalls += r.syscalls;
         copies += r.cpu_copies_bytes;
+        cpu.0 += r.user_cpu_ns;
+        cpu.1 += r.sys_cpu_ns;
+        cpu.2 += r.voluntary_ctx_switches + r.involuntary_ctx_switches;
         used = Some(r.strategy.name().to_string());
     }
+    let m = clock.stop();
+    // CPU and context switches from the Reports: with parallelism they include the worker
+    // threads, which this thread's clock cannot see; with one thread they are the same figures.
     Ok(Measured {
         syscalls: Some(syscalls),
         cpu_copies_bytes: Some(copies),
         strategy_used: used,
-        ..clock.stop()
+        user_cpu_ns: Some(cpu.0),
+        sys_cpu_ns: Some(cpu.1),
+        ctx_switches: Some(cpu.2),
+        ..m
     })
 }
 
