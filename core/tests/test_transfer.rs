@@ -745,3 +745,33 @@ fn a_cancel_flag_set_by_the_progress_callback_stops_that_chunk() {
     assert_eq!(e.kind(), ErrorKind::Cancelled);
     assert_eq!(e.bytes_moved(), 65536);
 }
+
+#[test]
+fn a_len_of_u64_max_from_the_position_runs_to_end_of_file() {
+    // Found by the fuzzer: io_uring added len to the start offset and overflowed (a panic in
+    // debug builds, a wrapped limit and a silent short copy in release).
+    let data = common::data(300_000, 77);
+    for s in Strategy::TECHNIQUES.iter().copied().chain([Strategy::Auto]) {
+        let src = common::file_with(&data);
+        (&src).seek(std::io::SeekFrom::Start(15_934)).expect("seek");
+        let dst = common::empty_file();
+        let opts = Options {
+            strategy: s,
+            fallback: s == Strategy::Auto,
+            len: Some(u64::MAX),
+            ..Options::default()
+        };
+        match zcopy::transfer(&src, &dst, &opts) {
+            Ok(r) => {
+                assert_eq!(r.bytes, 300_000 - 15_934, "{s}: {r:?}");
+                common::assert_bytes(&common::content(&dst), &data[15_934..], &format!("{s}"));
+                assert_eq!(
+                    common::pos(&src),
+                    300_000,
+                    "{s}: the position advanced to the end"
+                );
+            }
+            Err(e) => assert_eq!(e.kind(), zcopy::ErrorKind::Unsupported, "{s}: {e}"),
+        }
+    }
+}

@@ -188,7 +188,7 @@ fn run(job: &mut Job<'_, '_>) -> Result<()> {
         src_start,
     };
     let mut slots = vec![Slot::Idle; depth];
-    let limit = job.remaining.map(|r| src_start + r);
+    let limit = job.remaining.map(|r| src_start.saturating_add(r));
     let mut next_read = src_start;
     let mut eof: Option<u64> = None;
     let mut in_flight = 0usize;
