@@ -171,7 +171,8 @@ pub struct Options<'a> {
     /// it is copied); a `len` past end of file moves what there is. `Some(0)` moves nothing.
     pub len: Option<u64>,
     /// Bytes per syscall (the buffer size for `read_write`, the window for `mmap_write`, the
-    /// pipe size for `splice`); `None` uses each technique's own default.
+    /// pipe size for `splice`); `None` (or 0) uses each technique's own default. At most 1 GiB:
+    /// larger is an [`Invalid`](crate::ErrorKind::Invalid) error.
     pub chunk_size: Option<u64>,
     /// Whether the planner may try the next technique when one cannot serve the pair (default
     /// `true`). `false` with a named strategy means exactly that technique or an

@@ -193,6 +193,10 @@ fn bad_fd(e: std::io::Error, name: Name<'_>) -> Error {
     }
 }
 
+/// The largest `chunk_size`: a buffer, window or pipe of 1 GiB per syscall (io_uring holds
+/// `queue_depth` of them). Larger sizes gain nothing and overflow the buffer arithmetic.
+pub(crate) const MAX_CHUNK: u64 = 1 << 30;
+
 /// Checks the request against what the fds are; an error names what was wrong.
 pub(crate) fn validate(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_>) -> Result<()> {
     src.usable()?;
@@ -243,6 +247,11 @@ pub(crate) fn validate(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_
                 "queue_depth {q} is out of range: 1 to 1024"
             )));
         }
+    }
+    if let Some(c) = opts.chunk_size.filter(|&c| c > MAX_CHUNK) {
+        return Err(Error::invalid(format!(
+            "chunk_size {c} is out of range: at most {MAX_CHUNK} (1 GiB) bytes per syscall"
+        )));
     }
     if let Some(p) = opts.parallelism {
         if p > crate::parallel::MAX_THREADS {

@@ -775,3 +775,42 @@ fn a_len_of_u64_max_from_the_position_runs_to_end_of_file() {
         }
     }
 }
+
+#[test]
+fn a_chunk_size_past_1_gib_is_refused_before_a_byte_moves() {
+    // Found by the fuzzer: io_uring multiplied chunk_size by the queue depth and overflowed (a
+    // panic in debug builds; in release a buffer smaller than the reads it was given).
+    let data = common::data(10_000, 78);
+    for s in Strategy::TECHNIQUES.iter().copied().chain([Strategy::Auto]) {
+        for c in [(1u64 << 30) + 1, u64::MAX] {
+            let src = common::file_with(&data);
+            let dst = common::empty_file();
+            let opts = Options {
+                strategy: s,
+                chunk_size: Some(c),
+                ..Options::default()
+            };
+            let e = zcopy::transfer(&src, &dst, &opts).expect_err("refused");
+            assert_eq!(e.kind(), ErrorKind::Invalid, "{s} {c}: {e}");
+            assert!(
+                e.message()
+                    .contains(&format!("chunk_size {c} is out of range")),
+                "{e}"
+            );
+            assert_eq!(e.bytes_moved(), 0);
+            assert!(common::content(&dst).is_empty());
+        }
+    }
+    // 1 GiB itself is allowed (the buffer is mapped lazily).
+    let src = common::file_with(&data);
+    let dst = common::empty_file();
+    let opts = Options {
+        strategy: Strategy::ReadWrite,
+        fallback: false,
+        chunk_size: Some(1 << 30),
+        ..Options::default()
+    };
+    let r = zcopy::transfer(&src, &dst, &opts).expect("1 GiB chunks");
+    assert_eq!(r.bytes, 10_000);
+    common::assert_bytes(&common::content(&dst), &data, "1 GiB chunks");
+}

@@ -171,8 +171,10 @@ fn run(job: &mut Job<'_, '_>) -> Result<()> {
     }
     let chunk = (job.chunk.unwrap_or(DEFAULT_CHUNK).max(4096)).div_ceil(align) * align;
     let chunk = usize::try_from(chunk).map_err(|_| Error::invalid("chunk_size too large"))?;
-    let mut bufs =
-        AnonBuffer::new(chunk * depth).map_err(|e| Error::os(e, "mmap of io_uring buffers"))?;
+    let total = chunk
+        .checked_mul(depth)
+        .ok_or_else(|| Error::invalid("chunk_size times queue_depth is too large"))?;
+    let mut bufs = AnonBuffer::new(total).map_err(|e| Error::os(e, "mmap of io_uring buffers"))?;
     let io = Io {
         base: bufs.as_mut_slice().as_mut_ptr(),
         chunk,
