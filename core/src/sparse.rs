@@ -24,7 +24,21 @@ pub(crate) fn eligible(job: &mut Job<'_, '_>) -> Result<bool> {
 }
 
 /// Runs `tech` over each data segment and skips the holes between them.
+///
+/// `SEEK_DATA` and `SEEK_HOLE` move the source's position. Without a `src_offset` the job owns
+/// that position (it is set to the offset reached when the transfer ends); with one, the
+/// caller's position is put back as it was (two more `lseek`s).
 pub(crate) fn run(tech: &Technique, job: &mut Job<'_, '_>) -> Result<()> {
+    if job.src_off.is_none() {
+        return segments(tech, job);
+    }
+    let saved = crate::strategy::position(job.src)?;
+    let result = segments(tech, job);
+    let restored = crate::strategy::seek_to(job.src, saved);
+    result.and(restored)
+}
+
+fn segments(tech: &Technique, job: &mut Job<'_, '_>) -> Result<()> {
     let limit = job.remaining;
     let start = job.moved;
     let mut skipped_last = false;

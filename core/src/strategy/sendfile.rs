@@ -9,9 +9,9 @@
 //! referenced); plus one DMA copy at each end backed by a device. Syscalls: 1 per chunk.
 
 use super::{classify, dma_ends, no_append, seek_to, Family, Job, Technique};
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::options::Strategy;
-use crate::plan::Kind;
+use crate::plan::{Endpoint, Kind};
 use crate::report::CopyModel;
 use crate::sys;
 
@@ -55,10 +55,26 @@ fn run(job: &mut Job<'_, '_>) -> Result<()> {
     };
     // sendfile writes at the destination's position: put it at dst_off, then back.
     let saved = super::position(job.dst)?;
-    seek_to(job.dst, dst_off)?;
+    seek_to(job.dst, dst_off).map_err(|e| past_max_size(e, job.dst, dst_off))?;
     let result = pump(job);
     let restored = seek_to(job.dst, saved);
     result.and(restored)
+}
+
+/// `lseek` refuses (`EINVAL`) a position past the largest file the destination's filesystem
+/// holds, where the other techniques' writes fail with `EFBIG`: say that, with the offset.
+fn past_max_size(e: Error, dst: &Endpoint<'_>, off: u64) -> Error {
+    if e.errno() != Some(libc::EINVAL) {
+        return e;
+    }
+    Error::new(
+        ErrorKind::Io,
+        Some(libc::EFBIG),
+        format!(
+            "sendfile to {} at dst_offset {off}: File too large (past the largest file its filesystem holds)",
+            dst.name
+        ),
+    )
 }
 
 fn pump(job: &mut Job<'_, '_>) -> Result<()> {
