@@ -113,6 +113,36 @@ def test_ctrl_c_during_a_blocked_write(src_file: Path) -> None:
         os.close(r)
 
 
+def test_ctrl_c_while_the_source_is_idle(tmp_path: Path) -> None:
+    """A pipe whose writer wrote 1000 bytes and went quiet without closing: the engine waits in
+    poll slices, not in a read only more bytes could end, so Ctrl-C is seen at once."""
+    r, w = os.pipe()
+    os.write(w, b"q" * 1000)
+    closed = threading.Lock()
+
+    def close_writer() -> None:  # also the watchdog: end of file ends a transfer that missed it
+        if closed.acquire(blocking=False):
+            os.close(w)
+
+    watchdog = threading.Timer(5.0, close_writer)
+    watchdog.start()
+    timer = _interrupt_main_after(0.3)
+    start = time.monotonic()
+    try:
+        with open(tmp_path / "out", "wb") as dst:
+            with pytest.raises(KeyboardInterrupt) as info:
+                zcopy.transfer(r, dst)
+            took = time.monotonic() - start
+    finally:
+        timer.cancel()
+        watchdog.cancel()
+        close_writer()
+        os.close(r)
+    assert info.value.bytes_moved == 1000  # type: ignore[attr-defined]
+    assert took < 2, took
+    assert (tmp_path / "out").read_bytes() == b"q" * 1000
+
+
 def test_cancel_from_another_thread(tmp_path: Path) -> None:
     feeder = slow_feeder(chunk=4096, pause=0.005, seconds=30)
     assert feeder.stdout is not None

@@ -12,9 +12,13 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 use crate::error::{Error, Result};
 use crate::options::{Progress, Strategy};
-use crate::plan::Endpoint;
+use crate::plan::{Endpoint, Kind};
 use crate::report::CopyModel;
 use crate::sys;
+
+/// How long one wait for an idle pipe or socket source lasts before the cancel flag and the
+/// progress callback are asked again (see [`Job::wait_idle_source`]).
+pub(crate) const IDLE_TICK_MS: i32 = 100;
 
 pub(crate) mod copy_file_range;
 pub(crate) mod direct;
@@ -128,6 +132,7 @@ impl<'a, 'fd> Job<'a, 'fd> {
     /// callback first, so a stop happens between chunks, with nothing in flight.
     pub(crate) fn next_chunk(&mut self, default: u64) -> Result<Option<usize>> {
         self.checkpoint()?;
+        self.wait_idle_source()?;
         let want = self.chunk.unwrap_or(default);
         let n = match self.remaining {
             Some(0) => return Ok(None),
@@ -135,6 +140,42 @@ impl<'a, 'fd> Job<'a, 'fd> {
             None => want,
         };
         Ok(Some(usize::try_from(n).unwrap_or(usize::MAX)))
+    }
+
+    /// Before reading a blocking pipe or socket, when the caller can stop the transfer (a cancel
+    /// flag or a progress callback): waits for bytes in `poll` slices of [`IDLE_TICK_MS`],
+    /// checking the cancel flag and calling the progress callback (with the same count) between
+    /// them, so a source that goes quiet can still be stopped. One `poll` per chunk when bytes
+    /// are there; nothing for files, for non-blocking sources (their reads return at once), or
+    /// without a way to stop.
+    fn wait_idle_source(&mut self) -> Result<()> {
+        if !matches!(self.src.kind, Kind::Pipe | Kind::Socket)
+            || self.src.flags & libc::O_NONBLOCK != 0
+            || (self.cancel.is_none() && self.progress.is_none())
+        {
+            return Ok(());
+        }
+        loop {
+            let ready = sys::net::wait_readable(self.src.fd, IDLE_TICK_MS)
+                .map_err(|e| Error::os(e, format_args!("poll on {}", self.src.name)))?;
+            if ready {
+                return Ok(());
+            }
+            if let Some(progress) = self.progress {
+                if !progress(self.moved) {
+                    return Err(Error::cancelled(format!(
+                        "transfer stopped by the progress callback after {} bytes (the source was idle)",
+                        self.moved
+                    )));
+                }
+            }
+            if self.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                return Err(Error::cancelled(format!(
+                    "transfer cancelled by the cancel flag after {} bytes (the source was idle)",
+                    self.moved
+                )));
+            }
+        }
     }
 
     /// Calls the progress callback (when bytes moved since the last call) and checks the cancel

@@ -20,6 +20,21 @@ pub(crate) fn wait_writable(fd: BorrowedFd<'_>) -> io::Result<()> {
     cvt(|| unsafe { libc::poll(&mut p, 1, -1) }).map(drop)
 }
 
+/// `poll([{fd, POLLIN}], 1, timeout_ms)` — whether `fd` has bytes to read (or an end of file or
+/// error for the next read to report) within `timeout_ms` milliseconds.
+///
+/// # References
+/// [man7 poll(2)](https://man7.org/linux/man-pages/man2/poll.2.html)
+pub(crate) fn wait_readable(fd: BorrowedFd<'_>, timeout_ms: i32) -> io::Result<bool> {
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: `p` is one valid pollfd for the whole call.
+    cvt(|| unsafe { libc::poll(&mut p, 1, timeout_ms) }).map(|n| n > 0)
+}
+
 /// `getsockopt(fd, SOL_SOCKET, SO_DOMAIN)` — the socket's address family (`AF_UNIX`, `AF_INET`...).
 ///
 /// # References
