@@ -179,9 +179,11 @@ pub struct Options<'a> {
     /// [`Unsupported`](crate::ErrorKind::Unsupported) error; a named strategy with `true` falls
     /// back to Auto's list after it.
     pub fallback: bool,
-    /// Called with the bytes moved so far after each chunk; returning `false` stops the transfer.
+    /// Called with the bytes moved so far after each chunk, and every 100 ms with the same count
+    /// while a pipe or socket source has nothing to read; returning `false` stops the transfer.
     pub progress: Option<Progress<'a>>,
-    /// Checked before each chunk: once it is `true`, the transfer stops with a Cancelled error.
+    /// Checked before each chunk, and every 100 ms while a pipe or socket source has nothing to
+    /// read: once it is `true`, the transfer stops with a Cancelled error.
     pub cancel: Option<&'a AtomicBool>,
     /// What the transfer does to the page cache (default [`CachePolicy::Keep`]).
     pub cache: CachePolicy,

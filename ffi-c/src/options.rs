@@ -11,7 +11,8 @@ use crate::strategy::{self, zc_strategy, ZC_STRATEGY_AUTO};
 use crate::zc_status;
 
 /// A progress callback: called on the thread that called `zc_transfer` (or `zc_copy_file`)
-/// after each chunk (of any thread, with `parallelism`), with the bytes moved so far and the
+/// after each chunk (of any thread, with `parallelism`), and every 100 ms with the same count
+/// while a pipe or socket source has nothing to read, with the bytes moved so far and the
 /// options' `user` pointer. Return `true` to go on, `false` to stop the transfer with
 /// `ZC_CANCELLED` (the report then holds the bytes moved). It must not unwind (a C++ exception
 /// or `longjmp` out of it is undefined behaviour).
@@ -106,7 +107,8 @@ pub struct zc_options {
     pub progress: zc_progress_fn,
     /// Passed to `progress` as is.
     pub user: *mut c_void,
-    /// A flag checked before each chunk: once another thread sets it to true, the transfer
+    /// A flag checked before each chunk (and every 100 ms while a pipe or socket source is
+    /// idle): once another thread sets it to true, the transfer
     /// stops with `ZC_CANCELLED`. `NULL` (the default) for none. Set it with an atomic store
     /// (`__atomic_store_n(&flag, true, __ATOMIC_RELAXED)`, or C11 `atomic_store` on an
     /// `atomic_bool` whose address is cast to `const bool *`); it must stay valid for the call.

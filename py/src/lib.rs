@@ -231,10 +231,11 @@ fn bar_total(opts: &Opts, left: impl FnOnce() -> Option<u64>) -> Option<u64> {
 /// - `length` (int or None): bytes to move; None runs to end of file, 0 moves nothing.
 /// - `chunk_size` (int or None): bytes per syscall; None is each technique's own.
 /// - `fallback` (bool, default True): False means exactly `strategy` or UnsupportedError.
-/// - `progress`: a callable given the bytes moved so far (returning False stops the transfer
-///   with CancelledError; any other value goes on), or True for a tqdm bar (`tqdm.auto`).
+/// - `progress`: a callable given the bytes moved so far after each chunk, and every 100 ms
+///   while a pipe or socket source is idle (returning False stops the transfer with
+///   CancelledError; any other value goes on), or True for a tqdm bar (`tqdm.auto`).
 /// - `cancel`: a `threading.Event` (or any object with `is_set()`); once set, the transfer
-///   stops within a chunk with CancelledError.
+///   stops within a chunk (or 100 ms of an idle source) with CancelledError.
 /// - `cache` (str, default `"keep"`): `"drop_after"` evicts from the page cache what the
 ///   transfer brought in; `"noreuse"` advises the kernel the pages are read once.
 /// - `sync` (str, default `"none"`): `"data"` (fdatasync) or `"full"` (fsync) the destination
