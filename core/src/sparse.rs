@@ -39,6 +39,20 @@ pub(crate) fn run(tech: &Technique, job: &mut Job<'_, '_>) -> Result<()> {
 }
 
 fn segments(tech: &Technique, job: &mut Job<'_, '_>) -> Result<()> {
+    // Holes are counted as moved when skipped, but reach the destination only when bytes are
+    // written after them (or the final ftruncate gives it the size): on an error before that,
+    // the count is taken back, so `bytes_moved` is what the destination holds.
+    let mut unwritten = 0u64;
+    let result = skip_and_copy(tech, job, &mut unwritten);
+    if result.is_err() && unwritten > 0 {
+        job.unskip(unwritten);
+    }
+    result
+}
+
+/// The segments loop of [`segments`]; `unwritten` is the count of hole bytes skipped since the
+/// last byte the destination received.
+fn skip_and_copy(tech: &Technique, job: &mut Job<'_, '_>, unwritten: &mut u64) -> Result<()> {
     let limit = job.remaining;
     let start = job.moved;
     let mut skipped_last = false;
@@ -59,11 +73,13 @@ fn segments(tech: &Technique, job: &mut Job<'_, '_>) -> Result<()> {
                     .min(left.unwrap_or(u64::MAX));
                 skipped_last = hole > 0;
                 job.skip(hole);
+                *unwritten += hole;
                 break;
             }
         };
         let hole = (data - off).min(left.unwrap_or(u64::MAX));
         job.skip(hole);
+        *unwritten += hole;
         if left.is_some_and(|l| hole >= l) {
             skipped_last = hole > 0;
             break;
@@ -74,6 +90,9 @@ fn segments(tech: &Technique, job: &mut Job<'_, '_>) -> Result<()> {
         let before = job.moved;
         let outcome = (tech.run)(job);
         let moved = job.moved - before;
+        if moved > 0 {
+            *unwritten = 0;
+        }
         job.remaining = limit.map(|l| l - (job.moved - start));
         outcome?;
         skipped_last = false;
@@ -88,6 +107,7 @@ fn segments(tech: &Technique, job: &mut Job<'_, '_>) -> Result<()> {
         sys::fs::ftruncate(job.dst.fd, end)
             .map_err(|e| Error::os(e, format_args!("ftruncate of {} to {end}", job.dst.name)))?;
     }
+    *unwritten = 0;
     Ok(())
 }
 

@@ -162,3 +162,41 @@ fn sparse_with_len_and_offsets() {
         );
     }
 }
+
+#[test]
+fn holes_that_never_reached_the_destination_are_not_counted() {
+    // Found by the fuzzer: a hole is counted as moved when skipped, but reaches the destination
+    // only through a later write or the final ftruncate; when that failed (EFBIG past the
+    // largest file), bytes_moved still counted the hole while the destination held nothing.
+    let far = 1u64 << 62; // past the largest file of ext4, tmpfs, XFS, btrfs
+    for data_after in [false, true] {
+        for s in [
+            Strategy::Auto,
+            Strategy::ReadWrite,
+            Strategy::CopyFileRange,
+            Strategy::Splice,
+            Strategy::Sendfile,
+        ] {
+            let src = common::empty_file();
+            src.set_len(8192).expect("a hole");
+            if data_after {
+                src.write_all_at(&common::data(4096, 9), 8192)
+                    .expect("data after the hole");
+            }
+            let dst = common::empty_file();
+            let opts = Options {
+                strategy: s,
+                fallback: s == Strategy::Auto,
+                src_offset: Some(0),
+                dst_offset: Some(far),
+                ..Options::default()
+            };
+            let what = format!("{s}, data after the hole: {data_after}");
+            let e = zcopy::transfer(&src, &dst, &opts).expect_err(&what);
+            assert_eq!(e.kind(), zcopy::ErrorKind::Io, "{what}: {e}");
+            assert_eq!(e.errno(), Some(libc::EFBIG), "{what}: {e}");
+            assert_eq!(e.bytes_moved(), 0, "{what}: the hole never landed: {e}");
+            assert_eq!(dst.metadata().expect("metadata").len(), 0, "{what}");
+        }
+    }
+}

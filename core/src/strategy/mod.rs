@@ -235,6 +235,23 @@ impl<'a, 'fd> Job<'a, 'fd> {
         }
     }
 
+    /// Takes back `n` hole bytes [`Job::skip`] counted that never reached the destination (the
+    /// write or `ftruncate` that would have given it them failed), so the count and the offsets
+    /// say what the destination holds.
+    pub(crate) fn unskip(&mut self, n: u64) {
+        self.moved -= n;
+        self.holes -= n;
+        if let Some(o) = &mut self.src_off {
+            *o -= n;
+        }
+        if let Some(o) = &mut self.dst_off {
+            *o -= n;
+        }
+        if let Some(r) = &mut self.remaining {
+            *r += n;
+        }
+    }
+
     /// The explicit source offset, turning "the fd's position" into one (`lseek`) the first time;
     /// the position is then set to the offset reached when the transfer ends.
     pub(crate) fn src_offset(&mut self) -> Result<u64> {
