@@ -36,6 +36,38 @@ fn stop_with_requests_in_flight_leaves_an_exact_prefix() {
 }
 
 #[test]
+fn a_stop_counts_the_write_that_completed_while_it_was_cancelled() {
+    // Found by the fuzzer: a write to a pipe or socket in flight when the transfer stopped
+    // could complete before its cancel; its bytes reached the reader but were not counted, so
+    // the reader got more than bytes_moved.
+    let data = common::data(1_000_000, 5);
+    for end in [End::Pipe, End::Unix] {
+        for round in 0..10 {
+            let src = common::file_with(&data);
+            let sink = Sink::new(end);
+            let calls = AtomicU64::new(0);
+            let progress = |_: u64| calls.fetch_add(1, Ordering::SeqCst) < round % 2;
+            let opts = Options {
+                queue_depth: Some(255),
+                progress: Some(&progress),
+                ..strict()
+            };
+            let e = zcopy::transfer(&src, sink.fd(), &opts).expect_err("stopped");
+            assert_eq!(e.kind(), ErrorKind::Cancelled, "{e}");
+            let k = e.bytes_moved();
+            let got = sink.finish();
+            assert_eq!(
+                got.len() as u64,
+                k,
+                "{end:?} round {round}: the reader got other than bytes_moved"
+            );
+            common::assert_bytes(&got, &data[..k as usize], "the prefix the reader got");
+            assert_eq!(common::pos(&src), k, "source position at the prefix");
+        }
+    }
+}
+
+#[test]
 fn nonblocking_streams_are_left_to_techniques_that_return() {
     let data = common::data(16 << 20, 2);
     let src = common::file_with(&data);

@@ -341,7 +341,14 @@ fn run(job: &mut Job<'_, '_>) -> Result<()> {
             if ring.submit_and_wait(1).is_err() {
                 break;
             }
-            in_flight -= ring.completions().len().min(in_flight);
+            for cqe in ring.completions() {
+                in_flight = in_flight.saturating_sub(1);
+                // A write the cancel came too late for: its bytes reached the destination, so
+                // they count (a pipe or socket write cannot be taken back).
+                if cqe.user_data() & !0xffff_ffff == WRITE && cqe.result() > 0 {
+                    job.advance(cqe.result() as usize);
+                }
+            }
         }
     }
     drop(bufs);
