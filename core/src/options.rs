@@ -240,9 +240,9 @@ pub struct Options<'a> {
     /// those bytes exactly; bytes past the prefix may also have been written by later ranges
     /// (they are the source's bytes, at their places), and are not undone.
     ///
-    /// Measured on this project's machines (2 vCPUs, ext4 on a virtual disk): 2 threads of
-    /// `copy_file_range` moved a 256 MiB file at 0.96× the speed of one thread with the source
-    /// hot, and 0.82× cold; hence never on by default. It can pay where one thread cannot keep
+    /// Measured on this project's machines (`zcopy bench --full`, 2 vCPUs, ext4 on a virtual
+    /// disk, 7 rounds): 2 threads ran at 0.97× and 0.98× Auto on one thread for 16 and 256 MiB
+    /// with the source hot, 0.79× and 0.96× cold; hence never on by default. It can pay where one thread cannot keep
     /// the storage busy (more cores, fast NVMe, network filesystems): measure there.
     pub parallelism: Option<u32>,
 }

@@ -249,9 +249,9 @@ fn bar_total(opts: &Opts, left: impl FnOnce() -> Option<u64>) -> Option<u64> {
 ///   one thread, the default). Other pairs, O_APPEND destinations and sparse sources run on
 ///   one thread. `progress` is still called on the calling thread; on an error (Ctrl-C
 ///   included) `.bytes_moved` is the contiguous prefix from the start that is completely
-///   written, and bytes past it may have been written too. Measured on 2 vCPUs (ext4, 256 MiB,
-///   copy_file_range): 2 threads ran at 0.96x one thread hot, 0.82x cold, so auto never uses
-///   it by itself.
+///   written, and bytes past it may have been written too. Measured on 2 vCPUs (ext4, 16 and
+///   256 MiB): 2 threads ran at 0.97-0.98x one thread hot, 0.79-0.96x cold, so auto never
+///   uses it by itself.
 ///
 /// The call runs without the GIL; Ctrl-C stops it within one chunk with KeyboardInterrupt,
 /// whose `.bytes_moved` tells how far it got.
