@@ -1097,3 +1097,82 @@ fn a_dst_offset_past_the_largest_file_is_efbig_with_the_count() {
         }
     }
 }
+
+#[test]
+fn no_fd_leak_across_10000_transfers_that_succeed_and_fail() {
+    common::run_child("test_hostile::child_no_fd_leak_across_10000_transfers");
+}
+
+#[test]
+#[ignore = "run by no_fd_leak_across_10000_transfers_that_succeed_and_fail in a child process"]
+fn child_no_fd_leak_across_10000_transfers() {
+    let name = "test_hostile::child_no_fd_leak_across_10000_transfers";
+    if !common::in_child(name) {
+        return;
+    }
+    let data = common::data(64 << 10, 120);
+    let src = common::file_with(&data);
+    let dst = common::empty_file();
+    let read_only = File::open("/proc/self/exe").expect("a read-only fd");
+    let (pipe_r, pipe_w) = common::pipe();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("missing");
+    let out = dir.path().join("out");
+    let before = open_fds();
+    let mut failures = 0;
+    for i in 0..10_000u64 {
+        let opts = Options {
+            src_offset: Some(i % 4096),
+            dst_offset: Some(0),
+            len: Some(4096),
+            ..Options::default()
+        };
+        let result = match i % 10 {
+            // Successes through the techniques that open fds of their own (pipes, rings, reopens).
+            0 => zcopy::transfer(&src, &dst, &opts),
+            1 => zcopy::transfer(&src, &dst, &opts.clone().with_strategy(Strategy::Splice)),
+            2 => zcopy::transfer(&src, &dst, &opts.clone().with_strategy(Strategy::Direct)),
+            3 => zcopy::transfer(&src, &dst, &opts.clone().with_strategy(Strategy::IoUring)),
+            4 => zcopy::copy_file(src_path(&src), &out, &Options::default()),
+            // Failures: a read-only destination, a missing file, a strict refusal, a bad fd,
+            // an offset on a pipe.
+            5 => zcopy::transfer(&src, &read_only, &opts),
+            6 => zcopy::copy_file(&missing, &out, &Options::default()),
+            7 => zcopy::transfer(
+                &src,
+                &pipe_w,
+                &Options {
+                    strategy: Strategy::CopyFileRange,
+                    fallback: false,
+                    len: Some(1),
+                    ..Options::default()
+                },
+            ),
+            8 => {
+                // SAFETY: fd 1_000_000 is past any open fd here; it is only borrowed for the call,
+                // which must refuse it as not open.
+                let bad = unsafe { std::os::fd::BorrowedFd::borrow_raw(1_000_000) };
+                zcopy::transfer(bad, &dst, &opts)
+            }
+            _ => zcopy::transfer(&pipe_r, &dst, &opts),
+        };
+        if let Err(e) = &result {
+            failures += 1;
+            assert!(!e.message().is_empty(), "op {i}: {e:?}");
+        }
+    }
+    let after = open_fds();
+    assert_eq!(
+        after, before,
+        "fds open before and after 10,000 transfers ({failures} failed)"
+    );
+    assert!(after.iter().all(|&fd| fd < 1_000_000));
+    assert!(failures >= 5000, "the failing kinds failed: {failures}");
+    drop((pipe_r, pipe_w, read_only));
+    common::child_done(name);
+}
+
+/// The path of an open temp file (through /proc, which names it while it is open).
+fn src_path(f: &File) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", f.as_raw_fd()))
+}
