@@ -5,6 +5,7 @@ mod common;
 
 mod test_cache;
 mod test_direct;
+mod test_faults;
 mod test_hostile;
 mod test_io_uring;
 mod test_parallel;
