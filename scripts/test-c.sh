@@ -2,7 +2,7 @@
 # The C face: builds libzcopy (debug), installs it into a temporary prefix with
 # scripts/install-c.sh, and checks
 #   - include/zcopy.h compiles on its own as C99 and as C++11 (-Wall -Wextra -Wpedantic -Werror);
-#   - tests/c/test_zcopy.c linked through `pkg-config zcopy` (the .so, by its SONAME) passes,
+#   - tests/c/test_zcopy.c and tests/c/test_hostile.c linked through `pkg-config zcopy` (the .so, by its SONAME) passes,
 #     and again linked statically (`pkg-config zcopy-static`: libzcopy.a + native-static-libs),
 #     under AddressSanitizer + UBSan, and under valgrind (no errors, no leaks);
 #   - the examples (examples/c/zcp.c, examples/c/zc-serve.c) build and do their job.
@@ -87,36 +87,45 @@ step "libzcopy.so has SONAME libzcopy.so.0" \
   bash -c "readelf -d '$prefix/lib/libzcopy.so' | grep -q 'SONAME.*\[libzcopy.so.0\]'"
 
 echo "== building the tests"
-t=tests/c/test_zcopy.c
-# shellcheck disable=SC2046
-step "build: shared, via pkg-config zcopy" \
-  gcc "${CFLAGS[@]}" $t -o "$work/test_shared" $(pkg-config --cflags --libs zcopy) \
-    -Wl,-rpath,"$prefix/lib" -lpthread
-step "the shared build needs libzcopy.so.0" \
-  bash -c "readelf -d '$work/test_shared' | grep -q 'NEEDED.*\[libzcopy.so.0\]'"
-# shellcheck disable=SC2046
-step "build: static, via pkg-config zcopy-static (native-static-libs)" \
-  gcc "${CFLAGS[@]}" $t -o "$work/test_static" $(pkg-config --cflags --libs zcopy-static)
-step "the static build needs no libzcopy.so" \
-  bash -c "! readelf -d '$work/test_static' | grep -q 'NEEDED.*libzcopy'"
-# shellcheck disable=SC2046
-step "build: AddressSanitizer + UBSan" \
-  gcc "${CFLAGS[@]}" -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
-    $t -o "$work/test_asan" $(pkg-config --cflags --libs zcopy) -Wl,-rpath,"$prefix/lib" -lpthread
+# Two programs: test_zcopy.c (every function) and test_hostile.c (panics, ENOSPC, 4 GiB+).
+for t in test_zcopy test_hostile; do
+  c=tests/c/$t.c
+  # shellcheck disable=SC2046
+  step "build $t: shared, via pkg-config zcopy" \
+    gcc "${CFLAGS[@]}" $c -o "$work/${t}_shared" $(pkg-config --cflags --libs zcopy) \
+      -Wl,-rpath,"$prefix/lib" -lpthread
+  step "$t: the shared build needs libzcopy.so.0" \
+    bash -c "readelf -d '$work/${t}_shared' | grep -q 'NEEDED.*\[libzcopy.so.0\]'"
+  # shellcheck disable=SC2046
+  step "build $t: static, via pkg-config zcopy-static (native-static-libs)" \
+    gcc "${CFLAGS[@]}" $c -o "$work/${t}_static" $(pkg-config --cflags --libs zcopy-static)
+  step "$t: the static build needs no libzcopy.so" \
+    bash -c "! readelf -d '$work/${t}_static' | grep -q 'NEEDED.*libzcopy'"
+  # shellcheck disable=SC2046
+  step "build $t: AddressSanitizer + UBSan" \
+    gcc "${CFLAGS[@]}" -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
+      $c -o "$work/${t}_asan" $(pkg-config --cflags --libs zcopy) -Wl,-rpath,"$prefix/lib" -lpthread
+done
 
 export TMPDIR=$work
-[ -x "$work/test_shared" ] && run "tests, shared library" "$work/test_shared"
-[ -x "$work/test_static" ] && run "tests, static library" "$work/test_static"
-[ -x "$work/test_asan" ] && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
-  run "tests, ASan + UBSan" "$work/test_asan"
-if command -v valgrind >/dev/null && [ -x "$work/test_shared" ]; then
-  # Forked children (the SIGPIPE tests) are checked by their exit status; valgrind follows the
-  # parent only, which holds every other test.
-  run "tests, valgrind" valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=all \
-    --child-silent-after-fork=yes "$work/test_shared"
-else
-  fail "valgrind is not installed"
-fi
+# The injected panics print their message; with RUST_BACKTRACE=1 std would also symbolize a
+# backtrace and keep its debug-info cache for the life of the process, which valgrind's
+# --errors-for-leak-kinds=all counts as leaks.
+export RUST_BACKTRACE=0
+for t in test_zcopy test_hostile; do
+  [ -x "$work/${t}_shared" ] && run "$t, shared library" "$work/${t}_shared"
+  [ -x "$work/${t}_static" ] && run "$t, static library" "$work/${t}_static"
+  [ -x "$work/${t}_asan" ] && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+    run "$t, ASan + UBSan" "$work/${t}_asan"
+  if command -v valgrind >/dev/null && [ -x "$work/${t}_shared" ]; then
+    # Forked children (the SIGPIPE tests) are checked by their exit status; valgrind follows the
+    # parent only, which holds every other test.
+    run "$t, valgrind" valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=all \
+      --child-silent-after-fork=yes "$work/${t}_shared"
+  else
+    fail "valgrind is not installed"
+  fi
+done
 
 echo "== examples"
 # shellcheck disable=SC2046

@@ -72,6 +72,8 @@ mod report;
 mod sparse;
 mod strategy;
 mod sys;
+#[doc(hidden)]
+pub mod testing;
 
 use std::ffi::CString;
 use std::os::fd::AsFd;

@@ -374,3 +374,107 @@ fn child_copy_file_range_exdev() {
     common::assert_bytes(&std::fs::read(&b).expect("read b"), &data, "copy_file");
     common::child_done(name);
 }
+
+// ---------------------------------------------------------------------------------------------
+// A panic inside the engine (the test-only hook): it unwinds through every technique's state
+// (splice's pipe, io_uring's ring with reads in flight, msg_zerocopy's buffers held for their
+// completions) without leaking an fd or touching the caller's.
+
+/// The fds open in this process and what they are (probed with fcntl, which opens nothing).
+fn open_fds() -> Vec<(i32, String)> {
+    (0..4096)
+        .filter(|&fd| {
+            // SAFETY: F_GETFD only reads the fd table; a closed fd gives EBADF.
+            unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+        })
+        .map(|fd| {
+            let what = std::fs::read_link(format!("/proc/self/fd/{fd}"))
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            (fd, what)
+        })
+        .collect()
+}
+
+#[test]
+fn a_panic_inside_the_engine_unwinds_cleanly_through_every_technique() {
+    common::run_child("test_faults::child_panic_unwinds");
+}
+
+#[test]
+#[ignore = "run by a_panic_inside_the_engine_unwinds_cleanly_through_every_technique in a child"]
+fn child_panic_unwinds() {
+    let name = "test_faults::child_panic_unwinds";
+    if !common::in_child(name) {
+        return;
+    }
+    // The injected panics are expected: keep them quiet, and print any other.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let injected = info
+            .payload()
+            .downcast_ref::<String>()
+            .is_some_and(|m| m.contains(zcopy::testing::MESSAGE));
+        if !injected {
+            default_hook(info);
+        }
+    }));
+    let data = common::data(8 << 20, 38);
+    let cases: Vec<(Strategy, End)> = Strategy::TECHNIQUES
+        .iter()
+        .flat_map(|&s| [(s, End::File), (s, End::Tcp), (s, End::Pipe)])
+        .collect();
+    let mut ran = 0;
+    for (s, end) in cases {
+        let src = common::file_with(&data);
+        let sink = Sink::new(end);
+        if !zcopy::probe(&src, sink.fd())
+            .expect("probe")
+            .iter()
+            .any(|p| p.strategy == s && p.supported)
+        {
+            // Join the sink's drain thread now: left to itself it would close its fd later,
+            // in the middle of the next case's fd count.
+            drop(sink.finish());
+            continue;
+        }
+        let before = open_fds();
+        let (src_flags, dst_flags) = (common::flags(&src), common::flags(&sink.fd()));
+        let opts = Options {
+            chunk_size: Some(256 * 1024),
+            ..strict(s)
+        };
+        zcopy::testing::inject_panic(1 << 20);
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            zcopy::transfer(&src, sink.fd(), &opts)
+        }));
+        zcopy::testing::disarm();
+        let payload = match caught {
+            Err(p) => p,
+            Ok(r) => panic!("{s} {end:?}: no panic ({:?})", r.map(|r| r.bytes)),
+        };
+        let msg = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default();
+        assert!(msg.contains(zcopy::testing::MESSAGE), "{s} {end:?}: {msg}");
+        assert_eq!(open_fds(), before, "{s} {end:?}: no fd opened or closed");
+        assert_eq!(common::flags(&src), src_flags, "{s} {end:?}");
+        assert_eq!(common::flags(&sink.fd()), dst_flags, "{s} {end:?}");
+        drop(sink.finish());
+        // The engine still works on this thread, with the same technique.
+        let src = common::file_with(&data);
+        let sink = Sink::new(end);
+        let r = zcopy::transfer(&src, sink.fd(), &opts)
+            .unwrap_or_else(|e| panic!("{s} {end:?} after the panic: {e}"));
+        assert_eq!(r.bytes, data.len() as u64);
+        common::assert_bytes(
+            &sink.finish(),
+            &data,
+            &format!("{s} {end:?} after the panic"),
+        );
+        ran += 1;
+    }
+    assert!(ran >= 12, "only {ran} technique/endpoint pairs ran");
+    common::child_done(name);
+}

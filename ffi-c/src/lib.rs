@@ -38,6 +38,8 @@ mod cache;
 
 mod names;
 mod sized;
+#[doc(hidden)]
+pub mod testing;
 
 pub use cache::{
     zc_advice, zc_advise, zc_evict, zc_method, zc_readahead, zc_residency, zc_residency_info,

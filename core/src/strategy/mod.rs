@@ -208,6 +208,7 @@ impl<'a, 'fd> Job<'a, 'fd> {
     pub(crate) fn advance(&mut self, n: usize) {
         let n = n as u64;
         self.moved += n;
+        crate::testing::maybe_panic(self.moved);
         if let Some(o) = &mut self.src_off {
             *o += n;
         }
