@@ -365,6 +365,14 @@ fn strategies() -> Vec<&'static str> {
     zcopy::Strategy::ALL.iter().map(|s| s.name()).collect()
 }
 
+/// Test-only: makes the next transfer on this thread panic inside the engine once it has moved
+/// `after_bytes` bytes, so the tests can check the panic comes back as a `ZcopyError`. Not part
+/// of the API (not in the stubs).
+#[pyfunction]
+fn _inject_panic(after_bytes: u64) {
+    zcopy::testing::inject_panic(after_bytes);
+}
+
 /// The extension module behind the `zcopy` package.
 #[pymodule]
 fn _zcopy(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -374,6 +382,7 @@ fn _zcopy(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(copy_file, m)?)?;
     m.add_function(wrap_pyfunction!(probe, m)?)?;
     m.add_function(wrap_pyfunction!(strategies, m)?)?;
+    m.add_function(wrap_pyfunction!(_inject_panic, m)?)?;
     m.add_function(wrap_pyfunction!(cache::residency, m)?)?;
     m.add_function(wrap_pyfunction!(cache::advise, m)?)?;
     m.add_function(wrap_pyfunction!(cache::evict, m)?)?;

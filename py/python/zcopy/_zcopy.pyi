@@ -10,6 +10,7 @@ __all__ = [
     "copy_file",
     "probe",
     "strategies",
+    "_inject_panic",
     "residency",
     "advise",
     "evict",
@@ -117,6 +118,11 @@ def probe(src: _Fd, dst: _Fd) -> list[Support]:
 
 def strategies() -> list[str]:
     """The names ``strategy=`` accepts, "auto" first."""
+
+def _inject_panic(after_bytes: int) -> None:
+    """Test-only: the next transfer on this thread panics inside the engine once it has moved
+    ``after_bytes`` bytes (it comes back as a ``ZcopyError``). Not part of the API."""
+
 
 def residency(f: _File, offset: int = 0, length: int | None = None) -> Residency:
     """How much of ``f`` is in the page cache."""
