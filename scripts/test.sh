@@ -27,6 +27,8 @@ echo "== cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps -q
 echo "== cargo test"
 cargo test --workspace 2>&1 | tee target/test.log
+echo "== cargo test --release: bad arguments, offsets that overflow, 4 GiB+ (no overflow checks there)"
+cargo test --release -p zcopy --test integration -- overflow bad_arguments past_4_gib largest_file 2>&1 | tee -a target/test.log
 echo "== C: header, tests/c (shared, static, ASan+UBSan, valgrind), examples"
 bash scripts/test-c.sh 2>&1 | tee target/test-c.log
 echo "== Go: go vet, go test, examples/go"
