@@ -131,7 +131,7 @@ pub fn copy_file(
     let c_dst = c_path(dst_path, "dst")?;
     let src = sys::fs::open(&c_src, libc::O_RDONLY, 0)
         .map_err(|e| Error::os(e, format_args!("cannot open src {}", src_path.display())))?;
-    let src_st = sys::fs::fstat(src.as_fd())
+    let (src_st, src_mnt) = sys::fs::fstat_mount(src.as_fd())
         .map_err(|e| Error::os(e, format_args!("fstat on src {}", src_path.display())))?;
     if src_st.st_mode & libc::S_IFMT == libc::S_IFDIR {
         return Err(Error::new(
@@ -143,7 +143,7 @@ pub fn copy_file(
     let mode = src_st.st_mode & 0o7777;
     let dst = sys::fs::open(&c_dst, libc::O_WRONLY | libc::O_CREAT, mode)
         .map_err(|e| Error::os(e, format_args!("cannot open dst {}", dst_path.display())))?;
-    let dst_st = sys::fs::fstat(dst.as_fd())
+    let (dst_st, dst_mnt) = sys::fs::fstat_mount(dst.as_fd())
         .map_err(|e| Error::os(e, format_args!("fstat on dst {}", dst_path.display())))?;
     if dst_st.st_dev == src_st.st_dev && dst_st.st_ino == src_st.st_ino {
         return Err(Error::invalid(format!(
@@ -169,6 +169,7 @@ pub fn copy_file(
         src.as_fd(),
         plan::Name::Path("src", src_path),
         &src_st,
+        src_mnt,
         libc::O_RDONLY,
     );
     let mut dst_st = dst_st;
@@ -177,6 +178,7 @@ pub fn copy_file(
         dst.as_fd(),
         plan::Name::Path("dst", dst_path),
         &dst_st,
+        dst_mnt,
         libc::O_WRONLY,
     );
     let result = plan::run(&src_ep, &dst_ep, opts);

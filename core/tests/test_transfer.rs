@@ -682,14 +682,25 @@ fn procfs_sources_fall_back_from_copy_file_range() {
     let want = std::fs::read("/proc/version").expect("/proc/version");
     let src = File::open("/proc/version").expect("open");
     let dst = common::empty_file();
+    // fstat says 0 bytes: Auto reads it with read_write first (no copy_file_range to refuse).
     let r = zcopy::transfer(&src, &dst, &Options::default()).expect("auto from procfs");
+    assert_eq!(r.strategy, Strategy::ReadWrite, "{r:?}");
+    assert!(r.fallbacks.is_empty(), "{r:?}");
+    common::assert_bytes(&common::content(&dst), &want, "/proc/version");
+    // copy_file_range named with fallback: the kernel refuses across filesystems (EXDEV) or
+    // copies nothing (0): either way zcopy moves on and says why.
+    let src = File::open("/proc/version").expect("open");
+    let dst = common::empty_file();
+    let opts = Options {
+        strategy: Strategy::CopyFileRange,
+        ..Options::default()
+    };
+    let r = zcopy::transfer(&src, &dst, &opts).expect("cfr with fallback from procfs");
     assert_eq!(
         r.fallbacks.first().map(|f| f.strategy),
         Some(Strategy::CopyFileRange),
         "{r:?}"
     );
-    // The kernel refuses across filesystems (EXDEV) or copies nothing (0): either way Auto
-    // moves on and says why.
     assert!(
         r.fallbacks[0].reason.contains("EXDEV") || r.fallbacks[0].reason.contains("procfs"),
         "{r:?}"
