@@ -478,3 +478,45 @@ fn child_panic_unwinds() {
     assert!(ran >= 12, "only {ran} technique/endpoint pairs ran");
     common::child_done(name);
 }
+
+#[test]
+fn statx_refused_falls_back_to_fstat() {
+    common::run_child("test_faults::child_statx_refused");
+}
+
+#[test]
+#[ignore = "run by statx_refused_falls_back_to_fstat in a child process"]
+fn child_statx_refused() {
+    let name = "test_faults::child_statx_refused";
+    if !common::in_child(name) {
+        return;
+    }
+    if let Err(why) = crate::test_seccomp::block(&[libc::SYS_statx], libc::ENOSYS) {
+        common::skip(name, &format!("cannot install a seccomp filter: {why}"));
+    }
+    // Classification falls back to fstat (an old kernel, a container's filter): every size and
+    // pair still moves exactly, and errors still name the fd.
+    for n in [0usize, 4096, 100_000, 3 << 20] {
+        let data = common::data(n, 39);
+        for end in [End::File, End::Pipe, End::Tcp] {
+            let src = common::file_with(&data);
+            let sink = Sink::new(end);
+            let r = zcopy::transfer(&src, sink.fd(), &Options::default())
+                .unwrap_or_else(|e| panic!("{n} bytes to {end:?}: {e}"));
+            assert_eq!(r.bytes, n as u64);
+            common::assert_bytes(&sink.finish(), &data, &format!("{n} bytes to {end:?}"));
+        }
+    }
+    // SAFETY: fd 999 is not open in this child; the engine only passes it to statx/fstat,
+    // which refuse it with EBADF (what this checks). It is never read, written or closed.
+    let bad = unsafe { std::os::fd::BorrowedFd::borrow_raw(999) };
+    let e = zcopy::transfer(
+        bad,
+        common::empty_file(),
+        &Options::default(),
+    )
+    .expect_err("a closed fd");
+    assert_eq!(e.errno(), Some(libc::EBADF), "{e}");
+    assert!(e.message().contains("src fd 999"), "{e}");
+    common::child_done(name);
+}
