@@ -113,6 +113,7 @@ pub const KNOWN: &[&str] = &[
     "std_io_copy",
     "bare_copy_file_range",
     "bare_sendfile",
+    "bare_sendfile_nosigpipe",
     "zcopy_copy_file",
     "std_fs_copy",
     "cp",
