@@ -7,6 +7,7 @@ mod test_cache;
 mod test_direct;
 mod test_hostile;
 mod test_io_uring;
+mod test_log;
 mod test_parallel;
 mod test_plan;
 mod test_reflink;
