@@ -433,6 +433,28 @@ impl Log {
     /// [`crate::transfer`] for `dst` (`EPIPE`, `EBADF`, `EAGAIN`, ...); `Io` with `EBADMSG` for
     /// a segment whose frames do not parse.
     pub fn send(&self, dst: impl AsFd, from: u64, max_bytes: u64) -> Result<(Report, u64)> {
+        let opts = Options {
+            strategy: Strategy::Sendfile,
+            ..Options::default()
+        };
+        self.send_with(dst, from, max_bytes, &opts)
+    }
+
+    /// [`Log::send`] with the transfer's other options: `opts`' strategy, fallback,
+    /// `dst_offset`, `chunk_size`, progress callback, cancel flag, cache and sync policies
+    /// apply (so a consumer can be stopped, or watched); its `src_offset` and `len` are the
+    /// records' and are ignored. `send` is this with [`Strategy::Sendfile`] and the defaults.
+    ///
+    /// # Errors
+    /// As [`Log::send`], plus [`ErrorKind::Cancelled`] when the callback or flag stopped it
+    /// (with [`Error::bytes_moved`]).
+    pub fn send_with(
+        &self,
+        dst: impl AsFd,
+        from: u64,
+        max_bytes: u64,
+        opts: &Options<'_>,
+    ) -> Result<(Report, u64)> {
         let seg = self.segment_of(from)?;
         let pos = seg.locate(from)?;
         let (end, next) = if from == self.next_offset() || max_bytes == 0 {
@@ -441,10 +463,10 @@ impl Log {
             seg.span(pos, from, max_bytes)?
         };
         let opts = Options {
-            strategy: Strategy::Sendfile,
             src_offset: Some(pos),
             len: Some(end - pos),
-            ..Options::default()
+            parallelism: None,
+            ..opts.clone()
         };
         let report = crate::transfer(seg.file.as_fd(), dst.as_fd(), &opts)?;
         if report.bytes != end - pos {
