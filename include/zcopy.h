@@ -38,6 +38,13 @@
 #define ZC_REASON_SIZE 256
 
 /**
+ * Bytes of a record frame's header, before its payload. A frame, as `zc_log_send` writes it,
+ * is little-endian: `uint32_t frame_len` (header + payload), `uint32_t crc` (CRC-32C of bytes
+ * 0..4 and 8..frame_len), `uint64_t offset`, then the payload; frames follow each other.
+ */
+#define ZC_LOG_FRAME_HEADER 16
+
+/**
  * What a call did. `ZC_OK` is 0; every other value is a failure whose message is
  * `zc_last_error()` and whose errno is `zc_last_errno()`, both kept per thread until the next
  * call that returns a `zc_status` on that thread.
@@ -79,6 +86,13 @@ typedef enum zc_status {
      */
     ZC_PANIC = 6,
 } zc_status;
+
+/**
+ * An open log, for appending (one writer per directory) and sending records to consumers.
+ * Made by `zc_log_open`, freed by `zc_log_close`. Calls on one `zc_log` must not overlap: use
+ * it from one thread at a time (or under a mutex).
+ */
+typedef struct zc_log zc_log;
 
 /**
  * A technique for moving bytes, or `ZC_STRATEGY_AUTO` to let the planner choose: one of the
@@ -384,6 +398,47 @@ typedef struct zc_residency_info {
 typedef uint32_t zc_advice;
 
 /**
+ * When appended records are made durable: one of the `ZC_LOG_FLUSH_*` values.
+ */
+typedef uint32_t zc_log_flush_policy;
+
+/**
+ * How to open a log. Fill it with `zc_log_options_default(&o, sizeof o)`, then change the
+ * fields you need; `NULL` instead of options means the defaults. Grows like `zc_options`.
+ */
+typedef struct zc_log_options {
+    /**
+     * `sizeof(zc_log_options)` as the program was compiled: set by `zc_log_options_default`.
+     */
+    size_t struct_size;
+    /**
+     * The size a segment file is preallocated to (default 64 MiB; 4096 to 4294967295): the
+     * next segment starts when a record does not fit. A record's frame (its length + 16) must
+     * fit in one.
+     */
+    uint64_t segment_bytes;
+    /**
+     * `ZC_LOG_FLUSH_SYNC` (the default), `ZC_LOG_FLUSH_ASYNC` or `ZC_LOG_FLUSH_MANUAL`.
+     */
+    zc_log_flush_policy flush;
+    /**
+     * For `ZC_LOG_FLUSH_ASYNC`: sync once this many bytes are pending; 0 (the default): no
+     * byte threshold.
+     */
+    uint64_t flush_bytes;
+    /**
+     * For `ZC_LOG_FLUSH_ASYNC`: sync at least this often, in milliseconds; 0: no timer.
+     * Default 1000.
+     */
+    uint64_t flush_interval_ms;
+    /**
+     * Bytes of log between offset index entries (default 4096, Kafka's); 0 indexes every
+     * record.
+     */
+    uint64_t index_interval_bytes;
+} zc_log_options;
+
+/**
  * Let the planner pick the best technique for the pair, falling back when one can't serve it.
  */
 #define ZC_STRATEGY_AUTO 0
@@ -523,6 +578,24 @@ typedef uint32_t zc_advice;
  * `mincore(2)` over a `PROT_NONE` mapping of the file.
  */
 #define ZC_METHOD_MINCORE 2
+
+/**
+ * `msync` before `zc_log_append` returns (Kafka's producer "sync"; the default): an
+ * acknowledged record survives a crash of the process and a power loss.
+ */
+#define ZC_LOG_FLUSH_SYNC 0
+
+/**
+ * A background thread syncs every `flush_interval_ms` or once `flush_bytes` are pending
+ * (at least one of them non-zero); `zc_log_flush` and `zc_log_close` sync the rest.
+ */
+#define ZC_LOG_FLUSH_ASYNC 1
+
+/**
+ * Only `zc_log_flush`, segment rolls and `zc_log_close` sync; otherwise the kernel's
+ * writeback does.
+ */
+#define ZC_LOG_FLUSH_MANUAL 2
 
 #ifdef __cplusplus
 extern "C" {
@@ -728,6 +801,111 @@ enum zc_status zc_evict(int fd,
  * As `zc_evict`.
  */
 enum zc_status zc_warm(int fd, uint64_t offset, const uint64_t *len, struct zc_residency_info *out);
+
+/**
+ * Fills `*opts` with the defaults (64 MiB segments, `ZC_LOG_FLUSH_SYNC`, a 1000 ms async
+ * interval, an index entry every 4096 bytes) and sets `opts->struct_size` to `struct_size`
+ * (pass `sizeof *opts`).
+ *
+ * `ZC_NULL_POINTER` when `opts` is `NULL`; `ZC_INVALID` when `struct_size` is smaller than the
+ * first `zc_log_options` layout (48 bytes) or implausibly large.
+ *
+ * # Safety
+ * `opts` is `NULL` or valid for writing `struct_size` bytes.
+ */
+enum zc_status zc_log_options_default(struct zc_log_options *opts, size_t struct_size);
+
+/**
+ * Opens the log in directory `dir` (created when missing) for appending, as `opts` says
+ * (`NULL`: the defaults), recovering it after a crash of its last writer: every record
+ * acknowledged under `ZC_LOG_FLUSH_SYNC` is there, a torn tail is dropped.
+ *
+ * Returns the log, or `NULL` with `zc_last_error()` / `zc_last_errno()` (and `errno`) telling
+ * why: `EINVAL` for options out of range (the message names the field) or a `NULL` `dir`,
+ * `EWOULDBLOCK` when another writer holds the directory, `ENOSPC` when the active segment
+ * cannot be preallocated (the message names it), `EBADMSG` for a corrupt closed segment.
+ *
+ * # Safety
+ * `dir` is `NULL` or a NUL-terminated path; `opts` is `NULL` or a `zc_log_options` readable
+ * for `opts->struct_size` bytes.
+ */
+struct zc_log *zc_log_open(const char *dir, const struct zc_log_options *opts);
+
+/**
+ * Appends the `len` bytes at `data` as one record and writes its offset into `*offset`
+ * (`NULL`: not wanted). Under `ZC_LOG_FLUSH_SYNC` the record is durable when this returns.
+ *
+ * Returns `ZC_OK`; `ZC_NULL_POINTER` for a `NULL` `log`, or `NULL` `data` with `len` > 0;
+ * `ZC_INVALID` when the record's frame (`len` + 16) is larger than `segment_bytes`; `ZC_IO`
+ * with `ENOSPC` when the next segment cannot be preallocated (nothing is appended), or for a
+ * failed `msync` (of this call or of the background flush since the last call).
+ *
+ * # Safety
+ * `log` as for `zc_log_flush`; `data` is `NULL` or readable for `len` bytes; `offset` is
+ * `NULL` or writable.
+ */
+enum zc_status zc_log_append(struct zc_log *log, const void *data, size_t len, uint64_t *offset);
+
+/**
+ * Makes every record appended so far durable (`msync`), whatever the flush policy.
+ *
+ * Returns `ZC_OK`, `ZC_NULL_POINTER` for a `NULL` `log`, or `ZC_IO` for a failed `msync`.
+ *
+ * # Safety
+ * `log` is `NULL` or a pointer from `zc_log_open` not yet closed, and no other call on it
+ * runs meanwhile.
+ */
+enum zc_status zc_log_flush(struct zc_log *log);
+
+/**
+ * Writes the offset the next append will get (the number of records) into `*out`.
+ *
+ * Returns `ZC_OK`, or `ZC_NULL_POINTER` for a `NULL` `log` or `out`.
+ *
+ * # Safety
+ * `log` as for `zc_log_flush`; `out` is `NULL` or writable.
+ */
+enum zc_status zc_log_next_offset(const struct zc_log *log, uint64_t *out);
+
+/**
+ * Moves whole records from offset `from` to fd `fd` (a pipe, a socket, a file) with
+ * `sendfile`, as frames (see `ZC_LOG_FRAME_HEADER`): as many as fit in `max_bytes`, but at
+ * least one, within one segment. Writes the offset after the last record sent into `*next`
+ * (`NULL`: not wanted; call again from it to go on) and what the transfer did and cost into
+ * `*report` (`NULL`: not wanted), as `zc_transfer` does. `from` equal to the next offset
+ * sends nothing.
+ *
+ * The fd is borrowed, never closed. On a blocking fd every byte is moved; on a non-blocking
+ * one that fills up, `ZC_IO` with `EAGAIN` comes back and `report->bytes` says how much of the
+ * frames went (the last one perhaps cut).
+ *
+ * Returns `ZC_OK`; `ZC_NULL_POINTER` for a `NULL` `log`; `ZC_INVALID` for `from` past the end
+ * of the log or a bad `report->struct_size`; `ZC_IO` for the fd's failures (`EPIPE`, `EBADF`,
+ * `EAGAIN`, ...) or a corrupt segment (`EBADMSG`).
+ *
+ * # Safety
+ * `log` as for `zc_log_flush` (calls that only send may not overlap either); `next` is `NULL`
+ * or writable; `report` is `NULL` or a `zc_report` writable for `report->struct_size` bytes,
+ * with that field set.
+ */
+enum zc_status zc_log_send(const struct zc_log *log,
+                           int fd,
+                           uint64_t from,
+                           uint64_t max_bytes,
+                           uint64_t *next,
+                           struct zc_report *report);
+
+/**
+ * Closes the log: syncs everything (whatever the policy), joins the background flush thread,
+ * truncates the active segment to its used length, releases the directory, and frees `log`,
+ * even when it returns an error. `zc_log_close(NULL)` does nothing and returns `ZC_OK`.
+ *
+ * Returns `ZC_OK`, or `ZC_IO` for a failed `msync` or truncation (the log is freed anyway).
+ *
+ * # Safety
+ * `log` is `NULL` or a pointer from `zc_log_open` not closed yet; it is invalid afterwards.
+ */
+enum zc_status zc_log_close(struct zc_log *log);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -65,6 +65,7 @@ macro_rules! named {
 
 pub mod cache;
 mod error;
+pub mod log;
 mod options;
 mod parallel;
 mod plan;

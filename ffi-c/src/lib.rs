@@ -23,7 +23,7 @@
 #![allow(non_camel_case_types)]
 
 // The header lists the functions in this order (cbindgen follows the source): errors first,
-// then names, options, transfers, the page cache.
+// then names, options, transfers, the page cache, the log.
 mod status;
 
 mod strategy;
@@ -36,6 +36,8 @@ mod transfer;
 
 mod cache;
 
+mod log;
+
 mod names;
 mod sized;
 #[doc(hidden)]
@@ -46,6 +48,11 @@ pub use cache::{
     zc_warm, ZC_ADVICE_DONTNEED, ZC_ADVICE_NOREUSE, ZC_ADVICE_NORMAL, ZC_ADVICE_RANDOM,
     ZC_ADVICE_SEQUENTIAL, ZC_ADVICE_WILLNEED, ZC_METHOD_CACHESTAT, ZC_METHOD_MINCORE,
     ZC_METHOD_NONE,
+};
+pub use log::{
+    zc_log, zc_log_append, zc_log_close, zc_log_flush, zc_log_flush_policy, zc_log_next_offset,
+    zc_log_open, zc_log_options, zc_log_options_default, zc_log_send, ZC_LOG_FLUSH_ASYNC,
+    ZC_LOG_FLUSH_MANUAL, ZC_LOG_FLUSH_SYNC, ZC_LOG_FRAME_HEADER,
 };
 pub use options::{
     zc_cache, zc_options, zc_options_default, zc_progress_fn, zc_sparse, zc_sync,

@@ -17,6 +17,7 @@
 //! - `errors`: the exception classes and the one conversion from `zcopy::Error`.
 //! - `report`: `Report`, `Support` and `Residency`.
 //! - `cache`: the page-cache functions.
+//! - `log`: `Log`, the Kafka-style segment log.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -27,6 +28,7 @@ use pyo3::types::PyDict;
 mod args;
 mod cache;
 mod errors;
+mod log;
 mod report;
 mod watch;
 
@@ -36,7 +38,7 @@ use report::{Report, Residency, Support};
 use watch::Watch;
 
 /// Runs `f`, turning a panic into a `ZcopyError` (never pyo3's `PanicException`).
-fn guarded<T>(py: Python<'_>, f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+pub(crate) fn guarded<T>(py: Python<'_>, f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(result) => result,
         Err(payload) => Err(errors::panicked(py, &*payload, 0)),
@@ -45,7 +47,7 @@ fn guarded<T>(py: Python<'_>, f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
 
 /// Runs one engine call without the GIL, with the face's progress hook; gives the bytes moved
 /// and the Report or the exception to raise.
-fn run_engine<F>(
+pub(crate) fn run_engine<F>(
     py: Python<'_>,
     opts: &Opts,
     total: Option<u64>,
@@ -390,6 +392,7 @@ fn _zcopy(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Report>()?;
     m.add_class::<Support>()?;
     m.add_class::<Residency>()?;
+    m.add_class::<log::Log>()?;
     m.add("ZcopyError", py.get_type::<ZcopyError>())?;
     m.add("UnsupportedError", py.get_type::<UnsupportedError>())?;
     m.add("CancelledError", py.get_type::<CancelledError>())?;

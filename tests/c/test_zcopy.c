@@ -1139,6 +1139,259 @@ static void transfer_parallelism(void) {
     close(d);
 }
 
+/* ---- the log (zc_log_*) ---------------------------------------------------------------- */
+
+/* Record i of the log tests: log_len(i) bytes of stream i. */
+static size_t log_len(uint64_t i) { return (size_t)(i * 37 % 2000); }
+
+static uint64_t le(const unsigned char *p, int n) {
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+
+/* Checks that buf holds exactly the frames of records from..from+count of the tests. */
+static bool log_frames_are(const unsigned char *buf, size_t len, uint64_t from, uint64_t count) {
+    size_t at = 0;
+    for (uint64_t i = from; i < from + count; i++) {
+        if (len - at < ZC_LOG_FRAME_HEADER) {
+            fprintf(stderr, "  frames end at record %llu\n", (unsigned long long)i);
+            return false;
+        }
+        uint64_t frame = le(buf + at, 4), off = le(buf + at + 8, 8);
+        if (off != i || frame != ZC_LOG_FRAME_HEADER + log_len(i) || frame > len - at) {
+            fprintf(stderr, "  record %llu: offset %llu, frame %llu\n", (unsigned long long)i,
+                    (unsigned long long)off, (unsigned long long)frame);
+            return false;
+        }
+        if (!h_same(buf + at + ZC_LOG_FRAME_HEADER, frame - ZC_LOG_FRAME_HEADER, i, 0, log_len(i)))
+            return false;
+        at += frame;
+    }
+    if (at != len) fprintf(stderr, "  %zu bytes after the frames\n", len - at);
+    return at == len;
+}
+
+static zc_log *log_open_small(const char *name, zc_log_flush_policy flush) {
+    zc_log_options o;
+    if (zc_log_options_default(&o, sizeof o) != ZC_OK) abort();
+    o.segment_bytes = 64 * 1024;
+    o.flush = flush;
+    o.flush_interval_ms = 10;
+    return zc_log_open(h_path(name), &o);
+}
+
+static bool log_append_records(zc_log *log, uint64_t from, uint64_t to) {
+    for (uint64_t i = from; i < to; i++) {
+        unsigned char *d = h_data(i, log_len(i));
+        uint64_t off = 999999;
+        zc_status st = zc_log_append(log, d, log_len(i), &off);
+        free(d);
+        if (st != ZC_OK || off != i) {
+            fprintf(stderr, "  append %llu: status %d, offset %llu: %s\n", (unsigned long long)i,
+                    (int)st, (unsigned long long)off, zc_last_error());
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Sends the whole log to fd in pieces of at most max_bytes; returns the bytes the reports
+ * counted, or 0 on a failure. */
+static uint64_t log_send_all(zc_log *log, int fd, uint64_t max_bytes) {
+    uint64_t from = 0, end = 0, total = 0;
+    if (zc_log_next_offset(log, &end) != ZC_OK) return 0;
+    while (from < end) {
+        uint64_t next = 0;
+        zc_report r = h_report();
+        if (zc_log_send(log, fd, from, max_bytes, &next, &r) != ZC_OK || next <= from ||
+            r.strategy != ZC_STRATEGY_SENDFILE) {
+            fprintf(stderr, "  send from %llu: %s\n", (unsigned long long)from, zc_last_error());
+            return 0;
+        }
+        total += r.bytes;
+        from = next;
+    }
+    return total;
+}
+
+static void log_options_default(void) {
+    zc_log_options o;
+    memset(&o, 0xAB, sizeof o);
+    errno = 55;
+    CHECK_STATUS(zc_log_options_default(&o, sizeof o), ZC_OK);
+    CHECK(errno == 55, "errno changed to %d", errno);
+    CHECK(o.struct_size == sizeof o, "struct_size %zu", o.struct_size);
+    CHECK(o.segment_bytes == 64 * MIB, "segment_bytes %llu", (unsigned long long)o.segment_bytes);
+    CHECK(o.flush == ZC_LOG_FLUSH_SYNC, "flush %u", o.flush);
+    CHECK(o.flush_bytes == 0 && o.flush_interval_ms == 1000, "async defaults");
+    CHECK(o.index_interval_bytes == 4096, "index_interval_bytes %llu",
+          (unsigned long long)o.index_interval_bytes);
+    CHECK_FAILS(zc_log_options_default(NULL, sizeof o), ZC_NULL_POINTER, EINVAL);
+    CHECK_MSG("opts is NULL");
+    CHECK_FAILS(zc_log_options_default(&o, 8), ZC_INVALID, EINVAL);
+    CHECK_MSG("zc_log_options.struct_size is 8");
+}
+
+static void log_append_send_and_reopen(void) {
+    zc_log *log = log_open_small("log-a", ZC_LOG_FLUSH_SYNC);
+    REQUIRE(log != NULL, "open: %s", zc_last_error());
+    CHECK(log_append_records(log, 0, 200), "append");
+    /* To a pipe, drained by a thread. */
+    int p[2];
+    REQUIRE(pipe(p) == 0, "pipe");
+    struct h_reader rd;
+    h_reader_start(&rd, p[0], 0);
+    uint64_t total = log_send_all(log, p[1], 10000);
+    close(p[1]);
+    h_reader_join(&rd);
+    close(p[0]);
+    CHECK(total > 0 && total == rd.len, "sent %llu, read %zu", (unsigned long long)total, rd.len);
+    CHECK(log_frames_are(rd.buf, rd.len, 0, 200), "pipe bytes");
+    free(rd.buf);
+    /* To a loopback TCP socket. */
+    int t[2];
+    h_tcp_pair(t);
+    h_reader_start(&rd, t[1], 0);
+    total = log_send_all(log, t[0], 1 << 20);
+    close(t[0]);
+    h_reader_join(&rd);
+    close(t[1]);
+    CHECK(total == rd.len, "sent %llu, read %zu", (unsigned long long)total, rd.len);
+    CHECK(log_frames_are(rd.buf, rd.len, 0, 200), "tcp bytes");
+    free(rd.buf);
+    /* A budget below one frame moves one; from == end moves nothing. */
+    int f = open(h_path("log-a.out"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+    REQUIRE(f >= 0, "open");
+    uint64_t next = 0;
+    zc_report r = h_report();
+    CHECK_STATUS(zc_log_send(log, f, 5, 1, &next, &r), ZC_OK);
+    CHECK(next == 6 && r.bytes == ZC_LOG_FRAME_HEADER + log_len(5), "next %llu, bytes %llu",
+          (unsigned long long)next, (unsigned long long)r.bytes);
+    CHECK_STATUS(zc_log_send(log, f, 200, 1 << 20, &next, NULL), ZC_OK);
+    CHECK(next == 200, "next %llu", (unsigned long long)next);
+    close(f);
+    size_t flen = 0;
+    unsigned char *fbuf = h_read_file(h_path("log-a.out"), &flen);
+    CHECK(fbuf && log_frames_are(fbuf, flen, 5, 1), "the file holds record 5's frame");
+    free(fbuf);
+    CHECK_STATUS(zc_log_flush(log), ZC_OK);
+    CHECK_STATUS(zc_log_close(log), ZC_OK);
+    /* Reopened: the records are there and the offsets go on. */
+    log = log_open_small("log-a", ZC_LOG_FLUSH_MANUAL);
+    REQUIRE(log != NULL, "reopen: %s", zc_last_error());
+    uint64_t n = 0;
+    CHECK_STATUS(zc_log_next_offset(log, &n), ZC_OK);
+    CHECK(n == 200, "next offset %llu", (unsigned long long)n);
+    CHECK(log_append_records(log, 200, 220), "append after reopen");
+    p[0] = p[1] = -1;
+    REQUIRE(pipe(p) == 0, "pipe");
+    h_reader_start(&rd, p[0], 0);
+    total = log_send_all(log, p[1], 1 << 20);
+    close(p[1]);
+    h_reader_join(&rd);
+    close(p[0]);
+    CHECK(log_frames_are(rd.buf, rd.len, 0, 220), "bytes after reopen");
+    free(rd.buf);
+    CHECK_STATUS(zc_log_close(log), ZC_OK);
+}
+
+static void log_async_flush_and_close(void) {
+    zc_log *log = log_open_small("log-async", ZC_LOG_FLUSH_ASYNC);
+    REQUIRE(log != NULL, "open: %s", zc_last_error());
+    CHECK(log_append_records(log, 0, 100), "append");
+    usleep(30 * 1000); /* let the 10 ms flusher run at least once (not checked: no timing) */
+    CHECK_STATUS(zc_log_flush(log), ZC_OK);
+    CHECK(log_append_records(log, 100, 150), "append after flush");
+    CHECK_STATUS(zc_log_close(log), ZC_OK); /* joins the thread: valgrind sees no leak */
+    log = log_open_small("log-async", ZC_LOG_FLUSH_SYNC);
+    REQUIRE(log != NULL, "reopen: %s", zc_last_error());
+    uint64_t n = 0;
+    CHECK_STATUS(zc_log_next_offset(log, &n), ZC_OK);
+    CHECK(n == 150, "next offset %llu", (unsigned long long)n);
+    CHECK_STATUS(zc_log_close(log), ZC_OK);
+}
+
+/* zc_log_open failed: NULL, the errno and a message containing `needle`. */
+#define CHECK_OPEN_FAILS(call, err, needle)                                                     \
+    do {                                                                                        \
+        errno = 0;                                                                              \
+        zc_log *l_ = (call);                                                                    \
+        CHECK(l_ == NULL, "%s succeeded", #call);                                               \
+        if (l_) zc_log_close(l_);                                                               \
+        CHECK(zc_last_errno() == (err) && errno == (err), "errno %d / %d, expected %d",        \
+              zc_last_errno(), errno, (int)(err));                                              \
+        CHECK_MSG(needle);                                                                      \
+    } while (0)
+
+static void log_bad_input(void) {
+    zc_log_options o;
+    REQUIRE(zc_log_options_default(&o, sizeof o) == ZC_OK, "defaults");
+    CHECK_OPEN_FAILS(zc_log_open(NULL, NULL), EINVAL, "dir is NULL");
+    o.segment_bytes = 100;
+    CHECK_OPEN_FAILS(zc_log_open(h_path("log-bad"), &o), EINVAL, "segment_bytes 100");
+    o.segment_bytes = 0;
+    CHECK_OPEN_FAILS(zc_log_open(h_path("log-bad"), &o), EINVAL, "segment_bytes 0");
+    zc_log_options_default(&o, sizeof o);
+    o.flush = 9;
+    CHECK_OPEN_FAILS(zc_log_open(h_path("log-bad"), &o), EINVAL, "zc_log_options.flush is 9");
+    o.flush = ZC_LOG_FLUSH_ASYNC;
+    o.flush_interval_ms = 0;
+    CHECK_OPEN_FAILS(zc_log_open(h_path("log-bad"), &o), EINVAL, "async needs");
+    o.struct_size = 0;
+    CHECK_OPEN_FAILS(zc_log_open(h_path("log-bad"), &o), EINVAL, "struct_size is 0");
+
+    zc_log_options_default(&o, sizeof o);
+    o.segment_bytes = 4096;
+    zc_log *log = zc_log_open(h_path("log-bad"), &o);
+    REQUIRE(log != NULL, "open: %s", zc_last_error());
+    CHECK_OPEN_FAILS(zc_log_open(h_path("log-bad"), &o), EWOULDBLOCK, "already open for writing");
+    CHECK_MSG(h_path("log-bad"));
+
+    uint64_t off = 7;
+    CHECK_FAILS(zc_log_append(NULL, "x", 1, &off), ZC_NULL_POINTER, EINVAL);
+    CHECK_MSG("log is NULL");
+    CHECK_FAILS(zc_log_append(log, NULL, 5, &off), ZC_NULL_POINTER, EINVAL);
+    CHECK_MSG("data");
+    CHECK(off == 7, "offset written on failure");
+    CHECK_STATUS(zc_log_append(log, NULL, 0, &off), ZC_OK); /* an empty record */
+    CHECK(off == 0, "offset %llu", (unsigned long long)off);
+    CHECK_STATUS(zc_log_append(log, "abc", 3, NULL), ZC_OK);
+    static unsigned char big[4096];
+    CHECK_FAILS(zc_log_append(log, big, 4081, &off), ZC_INVALID, EINVAL);
+    CHECK_MSG("4081 bytes");
+    CHECK_STATUS(zc_log_append(log, big, 4080, &off), ZC_OK); /* rolls to a fresh segment */
+    CHECK(off == 2, "offset %llu", (unsigned long long)off);
+
+    CHECK_FAILS(zc_log_flush(NULL), ZC_NULL_POINTER, EINVAL);
+    uint64_t n = 0;
+    CHECK_FAILS(zc_log_next_offset(NULL, &n), ZC_NULL_POINTER, EINVAL);
+    CHECK_FAILS(zc_log_next_offset(log, NULL), ZC_NULL_POINTER, EINVAL);
+
+    zc_report r = h_report();
+    uint64_t next = 42;
+    int p[2];
+    REQUIRE(pipe(p) == 0, "pipe");
+    CHECK_FAILS(zc_log_send(NULL, p[1], 0, 100, &next, &r), ZC_NULL_POINTER, EINVAL);
+    CHECK(r.bytes == 0 && next == 42, "report written empty, next untouched");
+    r = h_report();
+    CHECK_FAILS(zc_log_send(log, -1, 0, 100, &next, &r), ZC_IO, EBADF);
+    CHECK(r.bytes == 0, "bytes %llu", (unsigned long long)r.bytes);
+    CHECK_FAILS(zc_log_send(log, p[1], 4, 100, &next, &r), ZC_INVALID, EINVAL);
+    CHECK_MSG("offset 4 is past the end");
+    zc_report small_report = h_report();
+    small_report.struct_size = 3;
+    CHECK_FAILS(zc_log_send(log, p[1], 0, 100, &next, &small_report), ZC_INVALID, EINVAL);
+    /* A reader that went away: EPIPE, and no SIGPIPE kills the test. */
+    close(p[0]);
+    CHECK_FAILS(zc_log_send(log, p[1], 0, 100, &next, &r), ZC_IO, EPIPE);
+    close(p[1]);
+    CHECK(next == 42, "next written on failure");
+
+    CHECK_STATUS(zc_log_close(log), ZC_OK);
+    CHECK_STATUS(zc_log_close(NULL), ZC_OK);
+}
+
 static void sigpipe_with_sigpipe_already_blocked(void) {
     int status = h_spawn_child("blocked", "", "");
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child: %s", h_status_text(status));
@@ -1187,6 +1440,10 @@ int main(int argc, char **argv) {
         TEST(page_cache),
         TEST(sigpipe_never_reaches_the_host),
         TEST(sigpipe_with_sigpipe_already_blocked),
+        TEST(log_options_default),
+        TEST(log_append_send_and_reopen),
+        TEST(log_async_flush_and_close),
+        TEST(log_bad_input),
     };
     h_init(argv[0]);
     int rc;

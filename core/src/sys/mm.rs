@@ -206,3 +206,105 @@ impl Drop for Probe {
         });
     }
 }
+
+/// A read/write shared mapping of a whole file range (`MAP_SHARED`), unmapped (counted) on drop:
+/// stores into it land in the file's page cache.
+///
+/// # Safety (type level)
+/// A store to (or load from) a page of the mapping that is not backed by the file raises
+/// `SIGBUS`: a page past the file's end, or a hole the filesystem cannot fill (a full disk).
+/// Whoever creates a `MapMut` therefore preallocates the whole range first (`fallocate`), and
+/// keeps the file from shrinking under it while it is mapped. The owner in this crate is
+/// `log::Segment`, which holds the log directory's exclusive lock, so no other zcopy writer
+/// truncates its files; a process that truncates them behind the lock's back is outside the
+/// contract (as for any mapped file, memmap2's `MmapMut`).
+#[derive(Debug)]
+pub(crate) struct MapMut {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain shared memory with no thread affinity. Stores happen only through
+// `&mut self`-free raw copies by the owner (one writer, see `log`), and other threads only pass
+// its address to `msync`, which the kernel serialises with stores by itself.
+unsafe impl Send for MapMut {}
+// SAFETY: as for Send: `&MapMut` allows only `msync` and reading the address.
+unsafe impl Sync for MapMut {}
+
+impl MapMut {
+    /// `mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, offset)`; `offset` page
+    /// aligned, `len > 0`.
+    ///
+    /// # References
+    /// [man7 mmap(2)](https://man7.org/linux/man-pages/man2/mmap.2.html)
+    pub(crate) fn map(fd: BorrowedFd<'_>, offset: u64, len: usize) -> io::Result<MapMut> {
+        let off =
+            i64::try_from(offset).map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW))?;
+        bump();
+        // SAFETY: a new mapping at an address of the kernel's choice aliases nothing of ours.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                off,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let ptr = NonNull::new(p.cast::<u8>())
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))?;
+        Ok(MapMut { ptr, len })
+    }
+
+    /// Copies `bytes` into the mapping at `at` (a `memcpy` into the page cache).
+    ///
+    /// # Safety
+    /// `at + bytes.len() <= self.len()`; the range is backed by allocated blocks of a file that
+    /// does not shrink meanwhile (the type's Safety); no other thread stores to it at once.
+    pub(crate) unsafe fn store(&self, at: usize, bytes: &[u8]) {
+        debug_assert!(at + bytes.len() <= self.len);
+        // SAFETY: the caller guarantees the range is inside the mapping, backed and unshared;
+        // `bytes` is ordinary memory, so source and destination cannot overlap.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.ptr.as_ptr().add(at), bytes.len())
+        }
+    }
+
+    /// `msync(addr, len, MS_SYNC)` over `from..to` of the mapping (widened to whole pages):
+    /// writes its dirty pages to the device and waits, like `fdatasync` of that file range.
+    /// An empty range makes no syscall.
+    ///
+    /// # References
+    /// [man7 msync(2)](https://man7.org/linux/man-pages/man2/msync.2.html)
+    pub(crate) fn sync(&self, from: usize, to: usize) -> io::Result<()> {
+        let to = to.min(self.len);
+        if from >= to {
+            return Ok(());
+        }
+        let page = page_size() as usize;
+        let start = from - from % page;
+        // SAFETY: `start..to` lies inside our mapping and `start` is page aligned; msync only
+        // reads the page tables of that range.
+        cvt(|| unsafe {
+            libc::msync(
+                self.ptr.as_ptr().add(start).cast(),
+                to - start,
+                libc::MS_SYNC,
+            )
+        })
+        .map(drop)
+    }
+}
+
+impl Drop for MapMut {
+    fn drop(&mut self) {
+        let _ = cvt(|| {
+            // SAFETY: the mapping made in `map`, unmapped exactly once here.
+            unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) }
+        });
+    }
+}

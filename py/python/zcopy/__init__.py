@@ -10,7 +10,8 @@ it cost.
 Functions: :func:`transfer` (fds and file objects), :func:`copy_file` (paths), :func:`probe`
 (which techniques can serve a pair, and why not), :func:`strategies` (the technique names); for
 the page cache, :func:`residency` (what of a file is cached), :func:`advise` (posix_fadvise),
-:func:`evict` and :func:`warm`.
+:func:`evict` and :func:`warm`; :class:`Log`, a Kafka-style append-only segment log
+(appends through mmap'd segments, consumers served with sendfile, crash recovery).
 Every transfer returns a :class:`Report`. Errors are :class:`ZcopyError` (an ``OSError``; OS
 failures are also the matching built-in such as ``FileNotFoundError``), :class:`UnsupportedError`
 and :class:`CancelledError`; each carries ``.bytes_moved``.
@@ -24,6 +25,7 @@ types and errors.
 
 from ._zcopy import (
     CancelledError,
+    Log,
     Report,
     Residency,
     Support,
@@ -42,6 +44,7 @@ from ._zcopy import (
 
 __all__ = [
     "CancelledError",
+    "Log",
     "Report",
     "Residency",
     "Support",

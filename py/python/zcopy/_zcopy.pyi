@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from os import PathLike
+from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol, final
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "Report",
     "Support",
     "Residency",
+    "Log",
     "ZcopyError",
     "UnsupportedError",
     "CancelledError",
@@ -228,6 +230,70 @@ class Residency:
     def to_dict(self) -> dict[str, Any]:
         """The fields as a dict."""
     def __eq__(self, value: object, /) -> bool: ...
+
+#: A record for ``Log.append``, and what ``Log.decode`` parses.
+_Bytes = bytes | bytearray | memoryview
+
+@final
+class Log:
+    """An append-only log of records in a directory, Kafka-style (mmap'd segments, sendfile to
+    consumers, crash recovery). One writer per directory; a context manager."""
+
+    def __new__(
+        cls,
+        dir: _Path,
+        *,
+        segment_bytes: int = 67108864,
+        flush: Literal["sync", "async", "manual"] = "sync",
+        flush_bytes: int | None = None,
+        flush_interval: float | None = 1.0,
+        index_interval_bytes: int = 4096,
+    ) -> Log: ...
+    def append(self, record: _Bytes) -> int:
+        """Appends ``record`` and returns its offset (durable on return under ``"sync"``)."""
+    def flush(self) -> None:
+        """Makes every record appended so far durable."""
+    @property
+    def next_offset(self) -> int:
+        """The offset the next append will get."""
+    @property
+    def segments(self) -> list[int]:
+        """The base offsets of the segment files, oldest first."""
+    @property
+    def dir(self) -> Path:
+        """The directory of the log."""
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` was called."""
+    def send(
+        self,
+        dst: _Fd,
+        offset: int = 0,
+        max_bytes: int | None = None,
+        *,
+        strategy: _Strategy | None = ...,
+        fallback: bool = ...,
+        progress: _Progress = ...,
+        cancel: _Event | None = ...,
+        cache: Literal["keep", "drop_after", "noreuse"] | None = ...,
+        sync: Literal["none", "data", "full"] | None = ...,
+        chunk_size: int | None = ...,
+        dst_offset: int | None = ...,
+    ) -> tuple[Report, int]:
+        """Sends whole records from ``offset`` to ``dst`` with sendfile; returns the Report
+        and the next offset to send from."""
+    def read(self, offset: int = 0, max_records: int | None = None) -> list[bytes]:
+        """Up to ``max_records`` records from ``offset`` on, each checked."""
+    def close(self) -> None:
+        """Syncs, stops the flush thread, truncates the active segment, releases the dir."""
+    def __enter__(self) -> Log: ...
+    def __exit__(self, *_exc: object) -> bool: ...
+    @staticmethod
+    def decode(data: _Bytes) -> list[tuple[int, bytes]]:
+        """Parses frames as ``send`` writes them: ``(offset, payload)`` pairs."""
+    @staticmethod
+    def decode_prefix(data: _Bytes) -> tuple[list[tuple[int, bytes]], int]:
+        """As ``decode``, leaving a frame cut short at the end: ``(records, used)``."""
 
 class ZcopyError(OSError):
     """A zcopy call failed; ``.bytes_moved`` tells how far it got."""

@@ -1,0 +1,589 @@
+//! # `zcopy::log`: a Kafka-style append-only segment log
+//!
+//! Producers [`append`](Log::append) records through a memory-mapped, preallocated segment
+//! file; consumers move ranges of whole records straight from the segment files to a socket or
+//! pipe with `sendfile` ([`Log::send`], a [`Report`] of what it cost), and parse them with
+//! [`decode`]. This is how Kafka writes its log and serves its consumers.
+//!
+//! ```
+//! use zcopy::log::{FlushPolicy, Log, LogOptions};
+//! # let tmp = tempfile::tempdir()?;
+//! # let dir = tmp.path().join("events");
+//! let opts = LogOptions { flush: FlushPolicy::Sync, ..LogOptions::default() };
+//! let mut log = Log::open(&dir, &opts)?;
+//! assert_eq!(log.append(b"first")?, 0);
+//! assert_eq!(log.append(b"second")?, 1);
+//! assert_eq!(log.read(0, 10)?, vec![b"first".to_vec(), b"second".to_vec()]);
+//! log.close()?;
+//!
+//! let log = Log::open(&dir, &opts)?; // reopened: the records are there
+//! assert_eq!(log.next_offset(), 2);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Files
+//! A log is a directory of segments named like Kafka's, by the offset of their first record:
+//! `00000000000000000000.log` (the frames, see [`decode`] for their layout) and
+//! `00000000000000000000.index` (every [`LogOptions::index_interval_bytes`] of log, the
+//! position of a record, for lookups: a binary search, then a scan forward), plus `.lock`.
+//! A segment rolls when the next record does not fit in [`LogOptions::segment_bytes`]: the full
+//! one is synced and truncated to its used length, a new one is preallocated.
+//!
+//! ## Guarantees
+//! - **Space**: the active segment and its index are preallocated with `fallocate` before they
+//!   are mapped, so a full disk is an `ENOSPC` error from [`Log::open`] or from the
+//!   [`append`](Log::append) that rolls, naming the segment, never a `SIGBUS` later. The earlier
+//!   records are untouched by it.
+//! - **Durability**: under [`FlushPolicy::Sync`], `append` returns after `msync(MS_SYNC)` of the
+//!   record's bytes (and of the index entry it added): an acknowledged record survives a crash of
+//!   the process *and* of the machine (power loss), as far as the device honours flushes. Under
+//!   [`FlushPolicy::Async`] a background thread syncs every interval or byte threshold (what was
+//!   appended since is lost on power loss, not on a process crash: the page cache keeps it);
+//!   under [`FlushPolicy::Manual`] only [`Log::flush`], rolls and [`Log::close`] do.
+//! - **Recovery**: [`Log::open`] validates the last segment from its last good index entry
+//!   (lengths, CRC-32C, offsets in sequence), keeps the longest valid prefix and zeroes the torn
+//!   rest, rebuilding the index entries it lacks. So after `kill -9` of a writer, or a power
+//!   loss, every acknowledged record is there byte for byte and the next append gets the next
+//!   offset.
+//! - **One writer**: `open` takes an exclusive `flock` on `.lock` in the directory; a second
+//!   `open` (from this process or another) fails with `EWOULDBLOCK` naming the directory.
+//!
+//! ## SIGBUS
+//! Appends store into the mapping, so a segment file truncated behind the log's back (by
+//! another program ignoring the lock) would fault; nothing in zcopy does that. Reads never touch
+//! the mapping: they use `pread` and `sendfile`.
+
+mod flusher;
+mod index;
+mod record;
+mod segment;
+
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use record::{decode, decode_prefix, Record, FRAME_HEADER};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::options::{Options, Strategy};
+use crate::report::Report;
+use crate::sys;
+use crate::sys::fs::Fd;
+use flusher::Flusher;
+use segment::{c_path, Segment};
+
+/// The smallest [`LogOptions::segment_bytes`]: 4096.
+pub const MIN_SEGMENT_BYTES: u64 = 4096;
+/// The largest [`LogOptions::segment_bytes`]: index positions are 32-bit.
+pub const MAX_SEGMENT_BYTES: u64 = u32::MAX as u64;
+
+/// When appended records are made durable (`msync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FlushPolicy {
+    /// Before [`Log::append`] returns (Kafka's producer "sync"): one `msync(MS_SYNC)` of the
+    /// record's pages per append. The default.
+    Sync,
+    /// In the background: a thread syncs what was appended once `bytes` are pending or every
+    /// `interval`, whichever comes first (at least one must be set), and [`Log::flush`] and
+    /// [`Log::close`] sync the rest.
+    Async {
+        /// Sync once this many bytes of frames are pending (`None`: no byte threshold).
+        bytes: Option<u64>,
+        /// Sync at least this often (`None`: no timer).
+        interval: Option<Duration>,
+    },
+    /// Only on [`Log::flush`], at each roll and at [`Log::close`]; otherwise the kernel writes
+    /// the pages back when it likes (Kafka's default, which leaves durability to replication).
+    Manual,
+}
+
+impl FlushPolicy {
+    /// The default interval of [`FlushPolicy::Async`]: 1 s.
+    pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+
+    /// `Async` with the default interval and no byte threshold.
+    pub const fn async_default() -> FlushPolicy {
+        FlushPolicy::Async {
+            bytes: None,
+            interval: Some(FlushPolicy::DEFAULT_INTERVAL),
+        }
+    }
+
+    /// The name every face uses: `sync`, `async`, `manual`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            FlushPolicy::Sync => "sync",
+            FlushPolicy::Async { .. } => "async",
+            FlushPolicy::Manual => "manual",
+        }
+    }
+}
+
+/// How to open a [`Log`]. `LogOptions::default()`: 64 MiB segments, [`FlushPolicy::Sync`], an
+/// index entry every 4096 bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogOptions {
+    /// The size a segment is preallocated to; the next segment starts when a record does not
+    /// fit. From [`MIN_SEGMENT_BYTES`] to [`MAX_SEGMENT_BYTES`]; a record's frame (its
+    /// payload plus [`FRAME_HEADER`] bytes) must fit in one.
+    pub segment_bytes: u64,
+    /// When appends are made durable.
+    pub flush: FlushPolicy,
+    /// Bytes of log between index entries (Kafka's `index.interval.bytes`, 4096 by default);
+    /// 0 indexes every record. Smaller: faster lookups, a larger index.
+    pub index_interval_bytes: u64,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions {
+            segment_bytes: 64 << 20,
+            flush: FlushPolicy::Sync,
+            index_interval_bytes: 4096,
+        }
+    }
+}
+
+impl LogOptions {
+    fn check(&self) -> Result<()> {
+        let s = self.segment_bytes;
+        if !(MIN_SEGMENT_BYTES..=MAX_SEGMENT_BYTES).contains(&s) {
+            return Err(Error::invalid(format!(
+                "segment_bytes {s} is out of range: it must be from {MIN_SEGMENT_BYTES} to {MAX_SEGMENT_BYTES}"
+            )));
+        }
+        if let FlushPolicy::Async { bytes, interval } = self.flush {
+            if bytes.is_none() && interval.is_none() {
+                return Err(Error::invalid(
+                    "flush policy async needs a byte threshold or an interval (or both); for neither use manual",
+                ));
+            }
+            if bytes == Some(0) {
+                return Err(Error::invalid(
+                    "async flush bytes must be positive (None for no byte threshold)",
+                ));
+            }
+            if interval == Some(Duration::ZERO) {
+                return Err(Error::invalid(
+                    "async flush interval must be positive (None for no timer)",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An append-only log of records in a directory, open for appending (one writer at a time).
+///
+/// Records get consecutive offsets from 0. Dropping the log closes it as [`Log::close`] does,
+/// ignoring errors; call `close` to see them.
+pub struct Log {
+    dir: PathBuf,
+    opts: LogOptions,
+    /// Held for the exclusive flock.
+    _lock: Fd,
+    dir_fd: Fd,
+    /// Oldest first; the last one is active.
+    segments: Vec<Segment>,
+    flusher: Option<Flusher>,
+    /// Set when a roll failed half way: appends are refused until the log is reopened.
+    broken: Option<String>,
+    closed: bool,
+}
+
+impl std::fmt::Debug for Log {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Log")
+            .field("dir", &self.dir)
+            .field("opts", &self.opts)
+            .field("segments", &self.segments.len())
+            .field("next_offset", &self.next_offset())
+            .finish()
+    }
+}
+
+impl Log {
+    /// Opens the log in `dir` for appending, creating the directory when it is missing, and
+    /// recovers it after whatever happened to the last writer (see the module's Guarantees).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Invalid`] for options out of range (the message names the option); `Io`
+    /// with `EWOULDBLOCK` when another `Log` holds the directory; `Io` with `ENOSPC` when the
+    /// active segment cannot be preallocated (the message names it); `Io` with `EBADMSG` when a
+    /// closed segment is corrupt; other OS failures with their errno, naming the file.
+    pub fn open(dir: impl AsRef<Path>, opts: &LogOptions) -> Result<Log> {
+        opts.check()?;
+        let dir = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            Error::os(
+                e,
+                format_args!("cannot create the log directory {}", dir.display()),
+            )
+        })?;
+        let lock_path = dir.join(".lock");
+        let lock = sys::fs::open(&c_path(&lock_path)?, libc::O_RDWR | libc::O_CREAT, 0o644)
+            .map_err(|e| Error::os(e, format_args!("cannot open {}", lock_path.display())))?;
+        sys::fs::flock_exclusive(lock.as_fd()).map_err(|e| {
+            if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+                Error::new(
+                    ErrorKind::Io,
+                    Some(libc::EWOULDBLOCK),
+                    format!(
+                        "the log in {} is already open for writing (by this or another process: {} is locked)",
+                        dir.display(),
+                        lock_path.display()
+                    ),
+                )
+            } else {
+                Error::os(e, format_args!("flock of {}", lock_path.display()))
+            }
+        })?;
+        let dir_fd = sys::fs::open(&c_path(&dir)?, libc::O_RDONLY | libc::O_DIRECTORY, 0)
+            .map_err(|e| Error::os(e, format_args!("cannot open {}", dir.display())))?;
+        let bases = scan_dir(&dir)?;
+        let (cap, interval) = (opts.segment_bytes, opts.index_interval_bytes);
+        let mut segments = Vec::with_capacity(bases.len().max(1));
+        match bases.split_last() {
+            None => {
+                let seg = Segment::prepare(&dir, 0, cap, interval)?;
+                if let Err(e) = seg.commit(dir_fd.as_fd()) {
+                    seg.discard();
+                    return Err(e);
+                }
+                segments.push(seg);
+            }
+            Some((&last, closed)) => {
+                for (i, &base) in closed.iter().enumerate() {
+                    let next_base = bases[i + 1];
+                    segments.push(Segment::open_closed(&dir, base, next_base)?);
+                }
+                segments.push(Segment::recover(&dir, last, cap, interval)?);
+            }
+        }
+        let flusher = match opts.flush {
+            FlushPolicy::Async { bytes, interval } => Some(Flusher::start(bytes, interval)?),
+            _ => None,
+        };
+        let log = Log {
+            dir,
+            opts: opts.clone(),
+            _lock: lock,
+            dir_fd,
+            segments,
+            flusher,
+            broken: None,
+            closed: false,
+        };
+        log.hand_maps_to_flusher();
+        Ok(log)
+    }
+
+    fn hand_maps_to_flusher(&self) {
+        if let (Some(f), Some(a)) = (&self.flusher, &self.active().active) {
+            f.set_maps(a.log_map.clone(), a.index_map.clone());
+        }
+    }
+
+    fn active(&self) -> &Segment {
+        // `segments` is never empty: open pushes one, and a roll only ever adds.
+        &self.segments[self.segments.len() - 1]
+    }
+
+    /// Appends `record` and returns its offset; under [`FlushPolicy::Sync`] it is durable when
+    /// this returns. Rolls to a new segment when it does not fit in this one.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Invalid`] when the record's frame (its length + [`FRAME_HEADER`]) is larger
+    /// than `segment_bytes` (the message names both sizes); `Io` with `ENOSPC` when the roll
+    /// cannot preallocate the next segment (nothing is appended, earlier records are intact);
+    /// `Io` for a failed `msync`, or a failure of the background flush since the last call.
+    pub fn append(&mut self, record: &[u8]) -> Result<u64> {
+        if let Some(why) = &self.broken {
+            return Err(Error::new(ErrorKind::Io, Some(libc::EIO), why.clone()));
+        }
+        if let Some(e) = self.flusher.as_ref().and_then(Flusher::take_error) {
+            return Err(e);
+        }
+        let frame_len = record.len() as u64 + FRAME_HEADER as u64;
+        if frame_len > self.opts.segment_bytes {
+            return Err(Error::invalid(format!(
+                "a record of {} bytes does not fit in a segment of segment_bytes {} (its frame takes {frame_len} bytes: {FRAME_HEADER} of header)",
+                record.len(),
+                self.opts.segment_bytes
+            )));
+        }
+        if !self.active().fits(frame_len) {
+            self.roll()?;
+        }
+        let interval = self.opts.index_interval_bytes;
+        let last = self.segments.len() - 1;
+        let seg = &mut self.segments[last];
+        let touched = seg.append(record, interval)?;
+        match (&self.opts.flush, &self.flusher) {
+            (FlushPolicy::Sync, _) => seg.sync_touched(&touched)?,
+            (FlushPolicy::Async { .. }, Some(f)) => f.dirty(touched.log, touched.index),
+            _ => {}
+        }
+        Ok(touched.offset)
+    }
+
+    /// Starts the next segment: preallocates it first (so a full disk changes nothing), then
+    /// syncs and truncates the full one, then renames the new one into place.
+    fn roll(&mut self) -> Result<()> {
+        let base = self.next_offset();
+        let new = Segment::prepare(
+            &self.dir,
+            base,
+            self.opts.segment_bytes,
+            self.opts.index_interval_bytes,
+        )?;
+        let last = self.segments.len() - 1;
+        if let Err(e) = self.segments[last].finish() {
+            new.discard();
+            if self.segments[last].active.is_none() {
+                self.broken = Some(format!(
+                    "the log in {} cannot append after a failed roll ({e}); reopen it",
+                    self.dir.display()
+                ));
+            }
+            return Err(e);
+        }
+        if let Err(e) = new.commit(self.dir_fd.as_fd()) {
+            new.discard();
+            self.broken = Some(format!(
+                "the log in {} cannot append after a failed roll ({e}); reopen it",
+                self.dir.display()
+            ));
+            return Err(e);
+        }
+        self.segments.push(new);
+        self.hand_maps_to_flusher();
+        Ok(())
+    }
+
+    /// Makes every record appended so far durable (`msync` of the active segment and its
+    /// index), whatever the policy.
+    ///
+    /// # Errors
+    /// `Io` for a failed `msync`, or a failure of the background flush since the last call.
+    pub fn flush(&mut self) -> Result<()> {
+        if let Some(e) = self.flusher.as_ref().and_then(Flusher::take_error) {
+            return Err(e);
+        }
+        self.active().sync_all()?;
+        if let Some(f) = &self.flusher {
+            f.clean();
+        }
+        Ok(())
+    }
+
+    /// The offset the next append will get (the number of records in the log).
+    pub fn next_offset(&self) -> u64 {
+        self.active().next
+    }
+
+    /// The directory of the log.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The options the log was opened with.
+    pub fn options(&self) -> &LogOptions {
+        &self.opts
+    }
+
+    /// The base offsets of the segments, oldest first (the last one is being appended to).
+    pub fn segments(&self) -> Vec<u64> {
+        self.segments.iter().map(|s| s.base).collect()
+    }
+
+    /// How many times the background thread of [`FlushPolicy::Async`] has synced something
+    /// (0 under the other policies).
+    pub fn background_flushes(&self) -> u64 {
+        self.flusher.as_ref().map_or(0, Flusher::flushes)
+    }
+
+    fn segment_of(&self, offset: u64) -> Result<&Segment> {
+        let next = self.next_offset();
+        if offset > next {
+            return Err(Error::invalid(format!(
+                "offset {offset} is past the end of the log in {} (the next offset is {next})",
+                self.dir.display()
+            )));
+        }
+        let i = self.segments.partition_point(|s| s.base <= offset);
+        Ok(&self.segments[i.saturating_sub(1)])
+    }
+
+    /// Moves whole records from offset `from` to `dst` with `sendfile` (through
+    /// [`crate::transfer`], [`Strategy::Sendfile`] first), as frames [`decode`] parses: as many
+    /// as fit in `max_bytes`, but at least one, and within one segment (call again from the
+    /// returned offset to go on). Returns the transfer's [`Report`] and the offset after the
+    /// last record sent; `from == next_offset()` sends nothing.
+    ///
+    /// `dst` may be a pipe, a socket, a file (written at its position) or anything
+    /// [`crate::transfer`] takes. On a blocking fd every byte is moved. On a non-blocking fd
+    /// that fills up, the engine's error comes back as it is (`EAGAIN`, see
+    /// [`Error::is_would_block`]) with [`Error::bytes_moved`]: `dst` then holds that many bytes
+    /// of the frames, the last one perhaps cut; [`decode_prefix`] of what arrived tells the
+    /// next offset to ask for, and the cut frame's rest is resent with it.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Invalid`] for `from` past the end of the log; the errors of
+    /// [`crate::transfer`] for `dst` (`EPIPE`, `EBADF`, `EAGAIN`, ...); `Io` with `EBADMSG` for
+    /// a segment whose frames do not parse.
+    pub fn send(&self, dst: impl AsFd, from: u64, max_bytes: u64) -> Result<(Report, u64)> {
+        let opts = Options {
+            strategy: Strategy::Sendfile,
+            ..Options::default()
+        };
+        self.send_with(dst, from, max_bytes, &opts)
+    }
+
+    /// [`Log::send`] with the transfer's other options: `opts`' strategy, fallback,
+    /// `dst_offset`, `chunk_size`, progress callback, cancel flag, cache and sync policies
+    /// apply (so a consumer can be stopped, or watched); its `src_offset` and `len` are the
+    /// records' and are ignored. `send` is this with [`Strategy::Sendfile`] and the defaults.
+    ///
+    /// # Errors
+    /// As [`Log::send`], plus [`ErrorKind::Cancelled`] when the callback or flag stopped it
+    /// (with [`Error::bytes_moved`]).
+    pub fn send_with(
+        &self,
+        dst: impl AsFd,
+        from: u64,
+        max_bytes: u64,
+        opts: &Options<'_>,
+    ) -> Result<(Report, u64)> {
+        let seg = self.segment_of(from)?;
+        let pos = seg.locate(from)?;
+        let (end, next) = if from == self.next_offset() || max_bytes == 0 {
+            (pos, from)
+        } else {
+            seg.span(pos, from, max_bytes)?
+        };
+        let opts = Options {
+            src_offset: Some(pos),
+            len: Some(end - pos),
+            parallelism: None,
+            ..opts.clone()
+        };
+        let report = crate::transfer(seg.file.as_fd(), dst.as_fd(), &opts)?;
+        if report.bytes != end - pos {
+            return Err(Error::new(
+                ErrorKind::Io,
+                Some(libc::EIO),
+                format!(
+                    "sent {} of the {} bytes of records {from}..{next} from {}",
+                    report.bytes,
+                    end - pos,
+                    seg.path.display()
+                ),
+            )
+            .with_report(report));
+        }
+        Ok((report, next))
+    }
+
+    /// Up to `max_records` records from offset `from` on, each verified against its checksum
+    /// (a copy of each: for moving many, [`Log::send`] is the zero-copy way).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Invalid`] for `from` past the end of the log; `Io` with `EBADMSG` for a
+    /// record whose frame is damaged; `pread` failures.
+    pub fn read(&self, from: u64, max_records: usize) -> Result<Vec<Vec<u8>>> {
+        self.segment_of(from)?;
+        let mut out = Vec::new();
+        let mut off = from;
+        let start = self
+            .segments
+            .partition_point(|s| s.base <= from)
+            .saturating_sub(1);
+        for seg in &self.segments[start..] {
+            if out.len() >= max_records || off >= self.next_offset() {
+                break;
+            }
+            if off < seg.next {
+                seg.read_into(off, max_records, &mut out)?;
+                off = seg.next.min(from + out.len() as u64);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Syncs everything (whatever the policy), stops and joins the background flusher, and
+    /// truncates the active segment to its used length, so every segment file has its exact
+    /// size; releases the directory.
+    ///
+    /// # Errors
+    /// `Io` for a failed `msync` or truncation, or a failure of the background flush.
+    pub fn close(mut self) -> Result<()> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        self.closed = true;
+        let mut first = None;
+        if let Some(mut f) = self.flusher.take() {
+            f.stop();
+            first = f.take_error();
+        }
+        let last = self.segments.len() - 1;
+        let r = self.segments[last].finish();
+        match first {
+            Some(e) => Err(e),
+            None => r,
+        }
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+/// The base offsets of the segments in `dir`, sorted; removes what a crash mid-roll left
+/// (`*.log.tmp`, and `*.index` files without their `.log`).
+fn scan_dir(dir: &Path) -> Result<Vec<u64>> {
+    let what = |e| {
+        Error::os(
+            e,
+            format_args!("cannot list the log directory {}", dir.display()),
+        )
+    };
+    let mut logs = Vec::new();
+    let mut indexes = Vec::new();
+    let mut tmps = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(what)? {
+        let name = entry.map_err(what)?.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let parse = |stem: &str| {
+            (stem.len() == 20)
+                .then(|| stem.parse::<u64>().ok())
+                .flatten()
+        };
+        if let Some(b) = name.strip_suffix(".log").and_then(parse) {
+            logs.push(b);
+        } else if let Some(b) = name.strip_suffix(".index").and_then(parse) {
+            indexes.push(b);
+        } else if name.strip_suffix(".log.tmp").and_then(parse).is_some() {
+            tmps.push(dir.join(name));
+        }
+    }
+    logs.sort_unstable();
+    for b in indexes
+        .into_iter()
+        .filter(|b| logs.binary_search(b).is_err())
+    {
+        tmps.push(segment::paths(dir, b).1);
+    }
+    for p in tmps {
+        sys::fs::unlink(&c_path(&p)?)
+            .map_err(|e| Error::os(e, format_args!("cannot remove {}", p.display())))?;
+    }
+    Ok(logs)
+}

@@ -1,0 +1,354 @@
+//! `zc_log`: the engine's `zcopy::log`, a Kafka-style append-only segment log, for C.
+
+use std::ffi::{c_char, c_int, c_void, CStr, OsStr};
+use std::mem::{offset_of, size_of};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::time::Duration;
+
+use engine::log::{FlushPolicy, Log, LogOptions};
+
+use crate::report::{zc_report, ReportOut};
+use crate::sized::{self, read_field};
+use crate::status::{boundary, Failure};
+use crate::transfer::borrow_fd;
+use crate::zc_status;
+
+/// An open log, for appending (one writer per directory) and sending records to consumers.
+/// Made by `zc_log_open`, freed by `zc_log_close`. Calls on one `zc_log` must not overlap: use
+/// it from one thread at a time (or under a mutex).
+pub struct zc_log {
+    log: Log,
+}
+
+/// When appended records are made durable: one of the `ZC_LOG_FLUSH_*` values.
+pub type zc_log_flush_policy = u32;
+/// `msync` before `zc_log_append` returns (Kafka's producer "sync"; the default): an
+/// acknowledged record survives a crash of the process and a power loss.
+pub const ZC_LOG_FLUSH_SYNC: zc_log_flush_policy = 0;
+/// A background thread syncs every `flush_interval_ms` or once `flush_bytes` are pending
+/// (at least one of them non-zero); `zc_log_flush` and `zc_log_close` sync the rest.
+pub const ZC_LOG_FLUSH_ASYNC: zc_log_flush_policy = 1;
+/// Only `zc_log_flush`, segment rolls and `zc_log_close` sync; otherwise the kernel's
+/// writeback does.
+pub const ZC_LOG_FLUSH_MANUAL: zc_log_flush_policy = 2;
+
+/// Bytes of a record frame's header, before its payload. A frame, as `zc_log_send` writes it,
+/// is little-endian: `uint32_t frame_len` (header + payload), `uint32_t crc` (CRC-32C of bytes
+/// 0..4 and 8..frame_len), `uint64_t offset`, then the payload; frames follow each other.
+pub const ZC_LOG_FRAME_HEADER: usize = 16;
+
+/// How to open a log. Fill it with `zc_log_options_default(&o, sizeof o)`, then change the
+/// fields you need; `NULL` instead of options means the defaults. Grows like `zc_options`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct zc_log_options {
+    /// `sizeof(zc_log_options)` as the program was compiled: set by `zc_log_options_default`.
+    pub struct_size: usize,
+    /// The size a segment file is preallocated to (default 64 MiB; 4096 to 4294967295): the
+    /// next segment starts when a record does not fit. A record's frame (its length + 16) must
+    /// fit in one.
+    pub segment_bytes: u64,
+    /// `ZC_LOG_FLUSH_SYNC` (the default), `ZC_LOG_FLUSH_ASYNC` or `ZC_LOG_FLUSH_MANUAL`.
+    pub flush: zc_log_flush_policy,
+    /// For `ZC_LOG_FLUSH_ASYNC`: sync once this many bytes are pending; 0 (the default): no
+    /// byte threshold.
+    pub flush_bytes: u64,
+    /// For `ZC_LOG_FLUSH_ASYNC`: sync at least this often, in milliseconds; 0: no timer.
+    /// Default 1000.
+    pub flush_interval_ms: u64,
+    /// Bytes of log between offset index entries (default 4096, Kafka's); 0 indexes every
+    /// record.
+    pub index_interval_bytes: u64,
+}
+
+/// The size of the first `zc_log_options` layout: the smallest `struct_size` accepted.
+const LOG_OPTIONS_SIZE_V0: usize = 48;
+const _: () = assert!(size_of::<zc_log_options>() == LOG_OPTIONS_SIZE_V0);
+const _: () = assert!(offset_of!(zc_log_options, index_interval_bytes) + 8 == LOG_OPTIONS_SIZE_V0);
+
+impl zc_log_options {
+    fn defaults(struct_size: usize) -> zc_log_options {
+        let d = LogOptions::default();
+        zc_log_options {
+            struct_size,
+            segment_bytes: d.segment_bytes,
+            flush: ZC_LOG_FLUSH_SYNC,
+            flush_bytes: 0,
+            flush_interval_ms: FlushPolicy::DEFAULT_INTERVAL.as_millis() as u64,
+            index_interval_bytes: d.index_interval_bytes,
+        }
+    }
+
+    /// Reads and checks a caller's options; `NULL` means the defaults.
+    ///
+    /// # Safety
+    /// `p` is `NULL` or valid for reading `p->struct_size` bytes.
+    unsafe fn read(p: *const zc_log_options) -> Result<LogOptions, Failure> {
+        let own;
+        let p = if p.is_null() {
+            own = zc_log_options::defaults(size_of::<zc_log_options>());
+            &own as *const zc_log_options
+        } else {
+            p
+        };
+        // SAFETY: non-null; the caller guarantees the struct is readable.
+        let size = unsafe { sized::struct_size(p, "zc_log_options", LOG_OPTIONS_SIZE_V0) }?;
+        // SAFETY: `size` bytes are readable.
+        unsafe {
+            sized::check_unknown_tail(p, "zc_log_options", size_of::<zc_log_options>(), size)
+        }?;
+        let d = zc_log_options::defaults(size);
+        let u64_field = |v: Option<u64>, default: u64| v.unwrap_or(default);
+        let flush_bytes = u64_field(read_field!(p, size, zc_log_options, flush_bytes: u64), 0);
+        let interval_ms = u64_field(
+            read_field!(p, size, zc_log_options, flush_interval_ms: u64),
+            d.flush_interval_ms,
+        );
+        let flush = match read_field!(p, size, zc_log_options, flush: u32).unwrap_or(d.flush) {
+            ZC_LOG_FLUSH_SYNC => FlushPolicy::Sync,
+            ZC_LOG_FLUSH_ASYNC => FlushPolicy::Async {
+                bytes: (flush_bytes > 0).then_some(flush_bytes),
+                interval: (interval_ms > 0).then(|| Duration::from_millis(interval_ms)),
+            },
+            ZC_LOG_FLUSH_MANUAL => FlushPolicy::Manual,
+            other => {
+                return Err(Failure::invalid(format!(
+                    "zc_log_options.flush is {other}, which is no zc_log_flush_policy; valid: sync (0), \
+                     async (1), manual (2)"
+                )))
+            }
+        };
+        Ok(LogOptions {
+            segment_bytes: u64_field(
+                read_field!(p, size, zc_log_options, segment_bytes: u64),
+                d.segment_bytes,
+            ),
+            flush,
+            index_interval_bytes: u64_field(
+                read_field!(p, size, zc_log_options, index_interval_bytes: u64),
+                d.index_interval_bytes,
+            ),
+        })
+    }
+}
+
+/// Fills `*opts` with the defaults (64 MiB segments, `ZC_LOG_FLUSH_SYNC`, a 1000 ms async
+/// interval, an index entry every 4096 bytes) and sets `opts->struct_size` to `struct_size`
+/// (pass `sizeof *opts`).
+///
+/// `ZC_NULL_POINTER` when `opts` is `NULL`; `ZC_INVALID` when `struct_size` is smaller than the
+/// first `zc_log_options` layout (48 bytes) or implausibly large.
+///
+/// # Safety
+/// `opts` is `NULL` or valid for writing `struct_size` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn zc_log_options_default(
+    opts: *mut zc_log_options,
+    struct_size: usize,
+) -> zc_status {
+    boundary(|| {
+        if opts.is_null() {
+            return Err(Failure::null("opts"));
+        }
+        let size_ptr: *const usize = &struct_size;
+        // SAFETY: reads the local `struct_size` through a pointer, only to share the check.
+        let size = unsafe { sized::struct_size(size_ptr, "zc_log_options", LOG_OPTIONS_SIZE_V0) }?;
+        // SAFETY: the caller guarantees `size` writable bytes at `opts`.
+        unsafe { sized::write(opts, size, &zc_log_options::defaults(size)) };
+        Ok(())
+    })
+}
+
+/// Opens the log in directory `dir` (created when missing) for appending, as `opts` says
+/// (`NULL`: the defaults), recovering it after a crash of its last writer: every record
+/// acknowledged under `ZC_LOG_FLUSH_SYNC` is there, a torn tail is dropped.
+///
+/// Returns the log, or `NULL` with `zc_last_error()` / `zc_last_errno()` (and `errno`) telling
+/// why: `EINVAL` for options out of range (the message names the field) or a `NULL` `dir`,
+/// `EWOULDBLOCK` when another writer holds the directory, `ENOSPC` when the active segment
+/// cannot be preallocated (the message names it), `EBADMSG` for a corrupt closed segment.
+///
+/// # Safety
+/// `dir` is `NULL` or a NUL-terminated path; `opts` is `NULL` or a `zc_log_options` readable
+/// for `opts->struct_size` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn zc_log_open(
+    dir: *const c_char,
+    opts: *const zc_log_options,
+) -> *mut zc_log {
+    let mut out: *mut zc_log = std::ptr::null_mut();
+    boundary(|| {
+        if dir.is_null() {
+            return Err(Failure::null("dir"));
+        }
+        // SAFETY: non-null; the caller guarantees a NUL-terminated string.
+        let dir = Path::new(OsStr::from_bytes(unsafe { CStr::from_ptr(dir) }.to_bytes()));
+        // SAFETY: zc_log_open's contract for `opts`.
+        let opts = unsafe { zc_log_options::read(opts) }?;
+        let log = Log::open(dir, &opts)?;
+        out = Box::into_raw(Box::new(zc_log { log }));
+        Ok(())
+    });
+    out
+}
+
+/// The log behind a caller's pointer.
+///
+/// # Safety
+/// `log` is `NULL` or a pointer from `zc_log_open` not yet closed, used by no other call now.
+unsafe fn log_mut<'a>(log: *mut zc_log) -> Result<&'a mut zc_log, Failure> {
+    // SAFETY: the caller's contract.
+    unsafe { log.as_mut() }.ok_or_else(|| Failure::null("log"))
+}
+
+/// Appends the `len` bytes at `data` as one record and writes its offset into `*offset`
+/// (`NULL`: not wanted). Under `ZC_LOG_FLUSH_SYNC` the record is durable when this returns.
+///
+/// Returns `ZC_OK`; `ZC_NULL_POINTER` for a `NULL` `log`, or `NULL` `data` with `len` > 0;
+/// `ZC_INVALID` when the record's frame (`len` + 16) is larger than `segment_bytes`; `ZC_IO`
+/// with `ENOSPC` when the next segment cannot be preallocated (nothing is appended), or for a
+/// failed `msync` (of this call or of the background flush since the last call).
+///
+/// # Safety
+/// `log` as for `zc_log_flush`; `data` is `NULL` or readable for `len` bytes; `offset` is
+/// `NULL` or writable.
+#[no_mangle]
+pub unsafe extern "C" fn zc_log_append(
+    log: *mut zc_log,
+    data: *const c_void,
+    len: usize,
+    offset: *mut u64,
+) -> zc_status {
+    boundary(|| {
+        // SAFETY: zc_log_append's contract.
+        let log = unsafe { log_mut(log) }?;
+        let bytes: &[u8] = if len == 0 {
+            &[]
+        } else if data.is_null() {
+            return Err(Failure::null("data (with len > 0)"));
+        } else {
+            // SAFETY: non-null; the caller guarantees `len` readable bytes.
+            unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) }
+        };
+        let off = log.log.append(bytes)?;
+        if !offset.is_null() {
+            // SAFETY: non-null; the caller guarantees it is writable.
+            unsafe { offset.write_unaligned(off) };
+        }
+        Ok(())
+    })
+}
+
+/// Makes every record appended so far durable (`msync`), whatever the flush policy.
+///
+/// Returns `ZC_OK`, `ZC_NULL_POINTER` for a `NULL` `log`, or `ZC_IO` for a failed `msync`.
+///
+/// # Safety
+/// `log` is `NULL` or a pointer from `zc_log_open` not yet closed, and no other call on it
+/// runs meanwhile.
+#[no_mangle]
+pub unsafe extern "C" fn zc_log_flush(log: *mut zc_log) -> zc_status {
+    boundary(|| {
+        // SAFETY: zc_log_flush's contract.
+        let log = unsafe { log_mut(log) }?;
+        log.log.flush().map_err(Failure::from)
+    })
+}
+
+/// Writes the offset the next append will get (the number of records) into `*out`.
+///
+/// Returns `ZC_OK`, or `ZC_NULL_POINTER` for a `NULL` `log` or `out`.
+///
+/// # Safety
+/// `log` as for `zc_log_flush`; `out` is `NULL` or writable.
+#[no_mangle]
+pub unsafe extern "C" fn zc_log_next_offset(log: *const zc_log, out: *mut u64) -> zc_status {
+    boundary(|| {
+        // SAFETY: zc_log_next_offset's contract.
+        let log = unsafe { log.as_ref() }.ok_or_else(|| Failure::null("log"))?;
+        if out.is_null() {
+            return Err(Failure::null("out"));
+        }
+        // SAFETY: non-null; the caller guarantees it is writable.
+        unsafe { out.write_unaligned(log.log.next_offset()) };
+        Ok(())
+    })
+}
+
+/// Moves whole records from offset `from` to fd `fd` (a pipe, a socket, a file) with
+/// `sendfile`, as frames (see `ZC_LOG_FRAME_HEADER`): as many as fit in `max_bytes`, but at
+/// least one, within one segment. Writes the offset after the last record sent into `*next`
+/// (`NULL`: not wanted; call again from it to go on) and what the transfer did and cost into
+/// `*report` (`NULL`: not wanted), as `zc_transfer` does. `from` equal to the next offset
+/// sends nothing.
+///
+/// The fd is borrowed, never closed. On a blocking fd every byte is moved; on a non-blocking
+/// one that fills up, `ZC_IO` with `EAGAIN` comes back and `report->bytes` says how much of the
+/// frames went (the last one perhaps cut).
+///
+/// Returns `ZC_OK`; `ZC_NULL_POINTER` for a `NULL` `log`; `ZC_INVALID` for `from` past the end
+/// of the log or a bad `report->struct_size`; `ZC_IO` for the fd's failures (`EPIPE`, `EBADF`,
+/// `EAGAIN`, ...) or a corrupt segment (`EBADMSG`).
+///
+/// # Safety
+/// `log` as for `zc_log_flush` (calls that only send may not overlap either); `next` is `NULL`
+/// or writable; `report` is `NULL` or a `zc_report` writable for `report->struct_size` bytes,
+/// with that field set.
+#[no_mangle]
+pub unsafe extern "C" fn zc_log_send(
+    log: *const zc_log,
+    fd: c_int,
+    from: u64,
+    max_bytes: u64,
+    next: *mut u64,
+    report: *mut zc_report,
+) -> zc_status {
+    boundary(|| {
+        // SAFETY: zc_log_send's contract for `report`.
+        let out = unsafe { ReportOut::new(report) }?;
+        // SAFETY: zc_log_send's contract for `log`.
+        let Some(log) = (unsafe { log.as_ref() }) else {
+            out.write_empty();
+            return Err(Failure::null("log"));
+        };
+        let dst = match borrow_fd(fd, "dst") {
+            Ok(d) => d,
+            Err(e) => {
+                out.write_empty();
+                return Err(e);
+            }
+        };
+        let result = log.log.send(dst, from, max_bytes);
+        let (report_result, n) = match result {
+            Ok((r, n)) => (Ok(r), Some(n)),
+            Err(e) => (Err(e), None),
+        };
+        out.write(&report_result);
+        if let (Some(n), false) = (n, next.is_null()) {
+            // SAFETY: non-null; the caller guarantees it is writable.
+            unsafe { next.write_unaligned(n) };
+        }
+        report_result.map(drop).map_err(Failure::from)
+    })
+}
+
+/// Closes the log: syncs everything (whatever the policy), joins the background flush thread,
+/// truncates the active segment to its used length, releases the directory, and frees `log`,
+/// even when it returns an error. `zc_log_close(NULL)` does nothing and returns `ZC_OK`.
+///
+/// Returns `ZC_OK`, or `ZC_IO` for a failed `msync` or truncation (the log is freed anyway).
+///
+/// # Safety
+/// `log` is `NULL` or a pointer from `zc_log_open` not closed yet; it is invalid afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn zc_log_close(log: *mut zc_log) -> zc_status {
+    boundary(|| {
+        if log.is_null() {
+            return Ok(());
+        }
+        // SAFETY: from Box::into_raw in zc_log_open, and not closed yet (the caller's contract).
+        let log = unsafe { Box::from_raw(log) };
+        log.log.close().map_err(Failure::from)
+    })
+}

@@ -1,0 +1,354 @@
+//! `zcopy.Log`: the engine's `zcopy::log`, a Kafka-style append-only segment log.
+
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+
+use zcopy::log::{FlushPolicy, Log as EngineLog, LogOptions};
+
+use crate::args::{self, End, Opts};
+use crate::errors::EngineError;
+use crate::report::Report;
+
+/// An append-only log of records in a directory, Kafka-style: records are appended through a
+/// memory-mapped, preallocated segment file and sent to consumers (a socket, a pipe) with
+/// ``sendfile``.
+///
+/// ``Log(dir, *, segment_bytes=64 MiB, flush="sync", flush_bytes=None, flush_interval=1.0,
+/// index_interval_bytes=4096)`` opens (creating ``dir`` when missing) for appending, and
+/// recovers the log after a crash of its last writer: every record acknowledged under
+/// ``flush="sync"`` is there, a torn tail is dropped. One writer per directory: a second
+/// ``Log`` on it raises BlockingIOError.
+///
+/// - ``segment_bytes``: the size a segment is preallocated to (4096 to 2**32 - 1); the next
+///   segment starts when a record does not fit. A record plus 16 bytes must fit in one.
+/// - ``flush``: ``"sync"`` (``append`` returns once the record is durable: msync), ``"async"``
+///   (a background thread syncs every ``flush_interval`` seconds and/or once ``flush_bytes``
+///   are pending) or ``"manual"`` (only ``flush()``, segment rolls and ``close()``).
+/// - ``index_interval_bytes``: bytes of log between offset index entries (0: every record).
+///
+/// A context manager: ``with zcopy.Log(path) as log: ...`` closes it (syncing everything).
+/// Methods release the GIL; one call at a time runs on a log (others wait for it).
+#[pyclass(module = "zcopy", name = "Log", frozen)]
+pub(crate) struct Log {
+    inner: Mutex<Option<EngineLog>>,
+    dir: PathBuf,
+}
+
+impl Log {
+    fn lock(&self) -> MutexGuard<'_, Option<EngineLog>> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn closed_error(&self) -> PyErr {
+        PyValueError::new_err(format!("the log in {} is closed", self.dir.display()))
+    }
+
+    /// Runs `f` on the open log without the GIL (the lock is taken there too, so a thread
+    /// waiting for it never holds the GIL).
+    fn with<T: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut EngineLog) -> zcopy::Result<T> + Send,
+    ) -> PyResult<T> {
+        let outcome = py.detach(|| {
+            let mut g = self.lock();
+            g.as_mut().map(f)
+        });
+        match outcome {
+            None => Err(self.closed_error()),
+            Some(r) => r.map_err(|e| PyErr::from(EngineError::from(e))),
+        }
+    }
+}
+
+fn policy(flush: &str, bytes: Option<u64>, interval: Option<f64>) -> PyResult<FlushPolicy> {
+    match flush {
+        "sync" => Ok(FlushPolicy::Sync),
+        "manual" => Ok(FlushPolicy::Manual),
+        "async" => {
+            let interval = match interval {
+                None => None,
+                Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
+                Some(s) => {
+                    return Err(PyValueError::new_err(format!(
+                        "flush_interval must be a positive number of seconds or None, got {s}"
+                    )))
+                }
+            };
+            Ok(FlushPolicy::Async { bytes, interval })
+        }
+        other => Err(PyValueError::new_err(format!(
+            "unknown flush policy {other:?}; expected one of sync, async, manual"
+        ))),
+    }
+}
+
+/// A record argument: bytes (borrowed), or any other buffer (copied).
+fn record_bytes(obj: &Bound<'_, PyAny>) -> PyResult<PyBackedBytes> {
+    if let Ok(b) = obj.extract::<PyBackedBytes>() {
+        return Ok(b);
+    }
+    if obj.is_instance_of::<pyo3::types::PyString>() {
+        return Err(PyTypeError::new_err(
+            "a record must be bytes-like (bytes, bytearray, memoryview), not str: encode it first",
+        ));
+    }
+    let py = obj.py();
+    // Through memoryview: only objects with the buffer protocol (bytes(42) would be 42 zeros).
+    let copied = py
+        .import("builtins")?
+        .getattr("memoryview")?
+        .call1((obj,))
+        .and_then(|view| view.call_method0("tobytes"))
+        .map_err(|e| {
+            let err = PyTypeError::new_err(format!(
+                "a record must be bytes-like (bytes, bytearray, memoryview), not {}",
+                obj.get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
+            ));
+            err.set_cause(py, Some(e));
+            err
+        })?;
+    Ok(copied.extract::<PyBackedBytes>()?)
+}
+
+fn records_to_list<'py>(py: Python<'py>, records: &[(u64, &[u8])]) -> PyResult<Bound<'py, PyList>> {
+    let items = records
+        .iter()
+        .map(|(o, p)| {
+            PyTuple::new(
+                py,
+                [
+                    o.into_pyobject(py)?.into_any(),
+                    PyBytes::new(py, p).into_any(),
+                ],
+            )
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    PyList::new(py, items)
+}
+
+#[pymethods]
+impl Log {
+    #[new]
+    #[pyo3(
+        signature = (dir, *, segment_bytes = 67108864, flush = "sync", flush_bytes = None, flush_interval = Some(1.0), index_interval_bytes = 4096),
+        text_signature = "(dir, *, segment_bytes=67108864, flush='sync', flush_bytes=None, flush_interval=1.0, index_interval_bytes=4096)"
+    )]
+    fn new(
+        py: Python<'_>,
+        dir: &Bound<'_, PyAny>,
+        segment_bytes: u64,
+        flush: &str,
+        flush_bytes: Option<u64>,
+        flush_interval: Option<f64>,
+        index_interval_bytes: u64,
+    ) -> PyResult<Log> {
+        crate::guarded(py, || {
+            let dir = args::path(dir, "dir", "Log")?;
+            let opts = LogOptions {
+                segment_bytes,
+                flush: policy(flush, flush_bytes, flush_interval)?,
+                index_interval_bytes,
+            };
+            let d = dir.clone();
+            let log = py
+                .detach(|| EngineLog::open(&d, &opts))
+                .map_err(|e| PyErr::from(EngineError::from(e)))?;
+            Ok(Log {
+                inner: Mutex::new(Some(log)),
+                dir,
+            })
+        })
+    }
+
+    /// Appends ``record`` (bytes-like) and returns its offset. Under ``flush="sync"`` it is
+    /// durable when this returns. A record larger than a segment (its length + 16 bytes) is a
+    /// ValueError; a full disk when the next segment is preallocated is an OSError with errno
+    /// ENOSPC (nothing is appended).
+    fn append(&self, py: Python<'_>, record: &Bound<'_, PyAny>) -> PyResult<u64> {
+        crate::guarded(py, || {
+            let bytes = record_bytes(record)?;
+            let b: &[u8] = &bytes;
+            self.with(py, |log| log.append(b))
+        })
+    }
+
+    /// Makes every record appended so far durable (msync), whatever the flush policy.
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
+        crate::guarded(py, || self.with(py, |log| log.flush()))
+    }
+
+    /// The offset the next append will get (the number of records in the log).
+    #[getter]
+    fn next_offset(&self, py: Python<'_>) -> PyResult<u64> {
+        crate::guarded(py, || self.with(py, |log| Ok(log.next_offset())))
+    }
+
+    /// The base offsets of the segment files, oldest first.
+    #[getter]
+    fn segments(&self, py: Python<'_>) -> PyResult<Vec<u64>> {
+        crate::guarded(py, || self.with(py, |log| Ok(log.segments())))
+    }
+
+    /// The directory of the log.
+    #[getter]
+    fn dir(&self) -> PathBuf {
+        self.dir.clone()
+    }
+
+    /// Whether ``close()`` was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.lock().is_none()
+    }
+
+    /// Sends whole records from ``offset`` on to ``dst`` (an fd, a socket, a pipe or file
+    /// object) with sendfile, as frames ``Log.decode`` parses: as many as fit in
+    /// ``max_bytes`` (None: the rest of the segment), but at least one, within one segment.
+    /// Returns ``(report, next_offset)``: the transfer's Report and the offset to send from
+    /// next. ``offset == next_offset`` sends nothing.
+    ///
+    /// ``options`` are ``transfer``'s that make sense here: ``strategy`` (default
+    /// ``"sendfile"``), ``fallback``, ``progress``, ``cancel``, ``cache``, ``sync``,
+    /// ``chunk_size``, ``dst_offset``. Runs without the GIL; Ctrl-C stops it with
+    /// KeyboardInterrupt. On a non-blocking ``dst`` that fills up, BlockingIOError carries
+    /// ``.bytes_moved`` (the last frame may be cut).
+    #[pyo3(signature = (dst, offset = 0, max_bytes = None, **options))]
+    fn send(
+        &self,
+        py: Python<'_>,
+        dst: &Bound<'_, PyAny>,
+        offset: u64,
+        max_bytes: Option<u64>,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<(Report, u64)> {
+        crate::guarded(py, || {
+            if let Some(kw) = options {
+                for key in ["src_offset", "length", "len", "parallelism"] {
+                    if kw.contains(key)? {
+                        return Err(PyTypeError::new_err(format!(
+                            "Log.send() got an unexpected keyword argument '{key}': the records \
+                             say where to read and how much"
+                        )));
+                    }
+                }
+            }
+            let mut opts = Opts::parse("Log.send", options)?;
+            if !options.is_some_and(|kw| kw.contains("strategy").unwrap_or(false)) {
+                opts.strategy = zcopy::Strategy::Sendfile;
+            }
+            let dst = End::resolve(dst, "dst", "Log.send")?;
+            let renames = [dst.rename()];
+            let dst_fd = &dst.fd;
+            let max = max_bytes.unwrap_or(u64::MAX);
+            let mut next = None;
+            let mut closed = false;
+            let (_, result) = crate::run_engine(py, &opts, None, &renames, |o| {
+                let g = self.lock();
+                let Some(log) = g.as_ref() else {
+                    closed = true;
+                    return Ok(zcopy::Report::default());
+                };
+                let (r, n) = log.send_with(dst_fd, offset, max, o)?;
+                next = Some(n);
+                Ok(r)
+            })?;
+            if closed {
+                return Err(self.closed_error());
+            }
+            let settled = dst.settle_dst();
+            let report = result?;
+            settled?;
+            Ok((report, next.unwrap_or(offset)))
+        })
+    }
+
+    /// Up to ``max_records`` records (None: all) from ``offset`` on, as bytes, each checked
+    /// against its CRC-32C. (For moving many, ``send`` is the zero-copy way.)
+    #[pyo3(signature = (offset = 0, max_records = None))]
+    fn read<'py>(
+        &self,
+        py: Python<'py>,
+        offset: u64,
+        max_records: Option<usize>,
+    ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+        crate::guarded(py, || {
+            let max = max_records.unwrap_or(usize::MAX);
+            let records = self.with(py, |log| log.read(offset, max))?;
+            Ok(records.iter().map(|r| PyBytes::new(py, r)).collect())
+        })
+    }
+
+    /// Syncs everything, stops the background flush thread, truncates the active segment to
+    /// its used length and releases the directory. Calling it again does nothing.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        crate::guarded(py, || {
+            let log = py.detach(|| self.lock().take());
+            match log {
+                None => Ok(()),
+                Some(log) => py
+                    .detach(|| log.close())
+                    .map_err(|e| PyErr::from(EngineError::from(e))),
+            }
+        })
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, PyTuple>) -> PyResult<bool> {
+        self.close(py)?;
+        Ok(false)
+    }
+
+    fn __repr__(&self) -> String {
+        match self.lock().as_ref() {
+            Some(log) => format!(
+                "zcopy.Log({:?}, next_offset={}, segments={})",
+                self.dir.display().to_string(),
+                log.next_offset(),
+                log.segments().len()
+            ),
+            None => format!("zcopy.Log({:?}, closed)", self.dir.display().to_string()),
+        }
+    }
+
+    /// Parses frames as ``send`` writes them: a list of ``(offset, payload)``. A frame cut
+    /// short at the end, an impossible length or a CRC mismatch is a ValueError naming the
+    /// byte position (use ``decode_prefix`` for a stream read in pieces).
+    #[staticmethod]
+    fn decode<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+        crate::guarded(py, || {
+            let bytes = record_bytes(data)?;
+            let records =
+                zcopy::log::decode(&bytes).map_err(|e| PyErr::from(EngineError::from(e)))?;
+            records_to_list(py, &records)
+        })
+    }
+
+    /// As ``decode``, but a frame cut short at the end is left for later: returns
+    /// ``(records, used)``, where ``used`` is the bytes the whole frames span.
+    #[staticmethod]
+    fn decode_prefix<'py>(
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+    ) -> PyResult<(Bound<'py, PyList>, usize)> {
+        crate::guarded(py, || {
+            let bytes = record_bytes(data)?;
+            let (records, used) =
+                zcopy::log::decode_prefix(&bytes).map_err(|e| PyErr::from(EngineError::from(e)))?;
+            Ok((records_to_list(py, &records)?, used))
+        })
+    }
+}
