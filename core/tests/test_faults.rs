@@ -510,12 +510,8 @@ fn child_statx_refused() {
     // SAFETY: fd 999 is not open in this child; the engine only passes it to statx/fstat,
     // which refuse it with EBADF (what this checks). It is never read, written or closed.
     let bad = unsafe { std::os::fd::BorrowedFd::borrow_raw(999) };
-    let e = zcopy::transfer(
-        bad,
-        common::empty_file(),
-        &Options::default(),
-    )
-    .expect_err("a closed fd");
+    let e =
+        zcopy::transfer(bad, common::empty_file(), &Options::default()).expect_err("a closed fd");
     assert_eq!(e.errno(), Some(libc::EBADF), "{e}");
     assert!(e.message().contains("src fd 999"), "{e}");
     common::child_done(name);
