@@ -69,6 +69,7 @@ mod options;
 mod parallel;
 mod plan;
 mod report;
+pub mod serve;
 mod sparse;
 mod strategy;
 mod sys;
