@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod bench;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use zcopy::{Options, Report, Strategy};
@@ -135,6 +136,25 @@ enum Command {
         #[arg(long, hide = true)]
         sample_bytes: Option<u64>,
     },
+    /// Serve DIR over HTTP/1.1 (GET, HEAD, ranges, keep-alive) like nginx with `sendfile on`:
+    /// files below --directio bytes with sendfile, larger ones with O_DIRECT reads through
+    /// io_uring (the page cache untouched). Prints the address, then serves until SIGINT/SIGTERM.
+    Serve {
+        /// The directory to serve.
+        dir: PathBuf,
+        /// The address to listen on (port 0: any free port). Loopback by default.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Worker threads, each with its own reactor (default: the number of CPUs).
+        #[arg(long)]
+        workers: Option<usize>,
+        /// Read files of at least this many bytes (e.g. 4m) with O_DIRECT, or `off`.
+        #[arg(long, default_value = "off")]
+        directio: String,
+        /// The I/O model: epoll (reactor), uring (proactor), threads (blocking), poll (spinning).
+        #[arg(long, default_value = "epoll")]
+        model: String,
+    },
     /// Tell which techniques can serve SRC → DST, and why not for the others. Moves nothing and
     /// creates nothing.
     Probe {
@@ -231,6 +251,19 @@ fn run(cmd: Command) -> Result<(), String> {
         }
         Command::Evict { files } => pages(&files, false, |f| zcopy::cache::evict(f, 0, None)),
         Command::Warm { files } => pages(&files, false, |f| zcopy::cache::warm(f, 0, None)),
+        Command::Serve {
+            dir,
+            listen,
+            workers,
+            directio,
+            model,
+        } => serve::run(serve::Args {
+            dir,
+            listen,
+            workers,
+            directio,
+            model,
+        }),
         Command::Bench {
             quick,
             sizes,

@@ -385,3 +385,5 @@ fn copy_with_parallelism() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("parallelism 65"));
 }
+
+mod serve;

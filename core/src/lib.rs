@@ -70,6 +70,7 @@ mod options;
 mod parallel;
 mod plan;
 mod report;
+pub mod serve;
 mod sparse;
 mod strategy;
 mod sys;

@@ -14,6 +14,7 @@ mod test_plan;
 mod test_reflink;
 mod test_report;
 mod test_seccomp;
+mod test_serve;
 mod test_sparse;
 mod test_strategy;
 mod test_sys;

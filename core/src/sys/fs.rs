@@ -536,3 +536,50 @@ pub(crate) fn unlink(path: &CStr) -> io::Result<()> {
     // SAFETY: `path` is a valid NUL-terminated string for the whole call.
     cvt(|| unsafe { libc::unlinkat(libc::AT_FDCWD, path.as_ptr(), 0) }).map(drop)
 }
+
+/// `RESOLVE_BENEATH` and `RESOLVE_NO_MAGICLINKS` (linux/openat2.h).
+pub(crate) const RESOLVE_BENEATH: u64 = 0x08;
+/// See [`RESOLVE_BENEATH`].
+pub(crate) const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+
+/// `openat2(dir, path, {flags | O_CLOEXEC, 0, resolve})` — opens `path` relative to `dir`, the
+/// kernel enforcing `resolve` (with `RESOLVE_BENEATH`, no `..`, absolute path or symlink may
+/// leave `dir`: `EXDEV`).
+///
+/// # References
+/// [man7 openat2(2)](https://man7.org/linux/man-pages/man2/openat2.2.html)
+pub(crate) fn openat2(
+    dir: BorrowedFd<'_>,
+    path: &CStr,
+    flags: i32,
+    resolve: u64,
+) -> io::Result<Fd> {
+    // SAFETY: an all-zero open_how is a valid value of this plain C struct.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (flags | libc::O_CLOEXEC) as u64;
+    how.resolve = resolve;
+    // SAFETY: `path` is NUL-terminated and `how` valid for reads of its size for the whole call.
+    let fd = cvt(|| unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dir.as_raw_fd(),
+            path.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    })?;
+    // SAFETY: openat2 returned a new fd that nothing else owns.
+    Ok(unsafe { Fd::from_raw(fd as RawFd) })
+}
+
+/// `openat(dir, path, flags | O_CLOEXEC)` — opens `path` relative to `dir`.
+///
+/// # References
+/// [man7 openat(2)](https://man7.org/linux/man-pages/man2/openat.2.html)
+pub(crate) fn openat(dir: BorrowedFd<'_>, path: &CStr, flags: i32) -> io::Result<Fd> {
+    // SAFETY: `path` is a valid NUL-terminated string for the whole call.
+    let fd =
+        cvt(|| unsafe { libc::openat(dir.as_raw_fd(), path.as_ptr(), flags | libc::O_CLOEXEC) })?;
+    // SAFETY: openat returned a new fd that nothing else owns.
+    Ok(unsafe { Fd::from_raw(fd) })
+}

@@ -59,6 +59,36 @@ impl Ring {
         }
     }
 
+    /// `io_uring_enter(fd, to_submit, 0, 0)` — submits what is queued without waiting.
+    ///
+    /// # References
+    /// [man7 io_uring_enter(2)](https://man7.org/linux/man-pages/man2/io_uring_enter.2.html)
+    pub(crate) fn submit(&mut self) -> io::Result<usize> {
+        loop {
+            bump();
+            match self.ring.submit() {
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                r => return r,
+            }
+        }
+    }
+
+    /// `io_uring_register(fd, IORING_REGISTER_EVENTFD, &efd, 1)` — the kernel signals `efd`
+    /// whenever a completion is posted, so an epoll loop can wait for the ring.
+    ///
+    /// # References
+    /// [man7 io_uring_register(2)](https://man7.org/linux/man-pages/man2/io_uring_register.2.html)
+    pub(crate) fn register_eventfd(&mut self, efd: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        bump();
+        self.ring.submitter().register_eventfd(efd.as_raw_fd())
+    }
+
+    /// Whether the submission queue has no free entry.
+    pub(crate) fn sq_full(&mut self) -> bool {
+        self.ring.submission().is_full()
+    }
+
     /// The completions available now (no syscall).
     pub(crate) fn completions(&mut self) -> Vec<cqueue::Entry> {
         self.ring.completion().collect()

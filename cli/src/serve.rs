@@ -1,0 +1,88 @@
+//! `zcopy serve DIR`: the engine's static file server, stopped by SIGINT or SIGTERM.
+
+use std::path::PathBuf;
+
+use zcopy::serve::{IoModel, ServeOptions, Server};
+
+/// The arguments of `zcopy serve`, already parsed by clap.
+pub struct Args {
+    pub dir: PathBuf,
+    pub listen: String,
+    pub workers: Option<usize>,
+    pub directio: String,
+    pub model: String,
+}
+
+/// Parses a byte count with an optional K/M/G suffix (powers of 1024), or `off`.
+fn directio(s: &str) -> Result<Option<u64>, String> {
+    if s == "off" {
+        return Ok(None);
+    }
+    let (digits, mult) = match s.as_bytes().last() {
+        Some(b'k' | b'K') => (&s[..s.len() - 1], 1u64 << 10),
+        Some(b'm' | b'M') => (&s[..s.len() - 1], 1 << 20),
+        Some(b'g' | b'G') => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .filter(|&n| n > 0)
+        .map(Some)
+        .ok_or_else(|| format!("--directio {s:?}: expected a positive byte count (e.g. 4m) or off"))
+}
+
+/// Binds, prints `listening on http://ADDR`, and serves until SIGINT or SIGTERM.
+pub fn run(args: Args) -> Result<(), String> {
+    let mut opts = ServeOptions::new(&args.dir);
+    opts.listen = args.listen.parse().map_err(|_| {
+        format!(
+            "--listen {:?}: expected an address like 127.0.0.1:8080",
+            args.listen
+        )
+    })?;
+    if let Some(w) = args.workers {
+        opts.workers = w;
+    }
+    opts.directio = directio(&args.directio)?;
+    opts.model = args
+        .model
+        .parse::<IoModel>()
+        .map_err(|e| e.message().to_string())?;
+    // Block SIGINT and SIGTERM before any thread starts (they inherit the mask); one thread
+    // waits for them with sigwait and stops the server.
+    let set = signal_set();
+    // SAFETY: `set` is an initialised sigset; no old mask is asked for.
+    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    let server = Server::bind(&opts).map_err(|e| format!("error: {}", e.message()))?;
+    println!(
+        "listening on http://{} (model {}, {} workers, directio {})",
+        server.local_addr(),
+        opts.model,
+        opts.workers,
+        opts.directio.map_or("off".to_string(), |d| d.to_string())
+    );
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let handle = server.handle();
+    std::thread::spawn(move || {
+        let set = signal_set();
+        let mut sig = 0;
+        // SAFETY: `set` is initialised and `sig` valid for writes.
+        unsafe { libc::sigwait(&set, &mut sig) };
+        handle.shutdown();
+    });
+    server.run().map_err(|e| format!("error: {}", e.message()))
+}
+
+fn signal_set() -> libc::sigset_t {
+    let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigemptyset/sigaddset initialise `set` in place.
+    unsafe {
+        libc::sigemptyset(set.as_mut_ptr());
+        libc::sigaddset(set.as_mut_ptr(), libc::SIGINT);
+        libc::sigaddset(set.as_mut_ptr(), libc::SIGTERM);
+        set.assume_init()
+    }
+}

@@ -1,0 +1,432 @@
+//! One connection's state machine, shared by every I/O model: read a request head, answer it
+//! (a header, then the body by `sendfile` or by direct reads), and go on with the next request
+//! on the same connection. [`Conn::advance`] runs it as far as the socket allows and says what
+//! it waits for; the model decides how to wait (blocking, spinning, epoll, io_uring).
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::http::{self, Method, Parsed, Range};
+use super::path::{self, Refused};
+use crate::sys;
+use crate::sys::fs::Fd;
+use crate::sys::mm::AnonBuffer;
+
+/// The buffer of a direct (O_DIRECT) body: 1 MiB, where O_DIRECT's throughput levels off
+/// (FACTS.md).
+pub(crate) const DIRECT_BUF: usize = 1 << 20;
+
+/// The most one `sendfile` call moves (Linux's `MAX_RW_COUNT`).
+const SENDFILE_MAX: u64 = crate::strategy::sendfile::MAX_PER_CALL;
+
+/// What every connection of a server shares: the directory and the direct I/O threshold.
+pub(crate) struct Shared {
+    /// The served directory, opened `O_PATH | O_DIRECTORY`.
+    pub root: Fd,
+    /// Files of at least this many bytes are read with O_DIRECT (`None`: never).
+    pub directio: Option<u64>,
+}
+
+/// How a worker reads a direct body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DirectMode {
+    /// No direct I/O: every body goes by `sendfile`.
+    Off,
+    /// `pread` on the O_DIRECT fd, in the worker (blocking and polling models).
+    Sync,
+    /// The worker submits the read to its io_uring ([`Step::Submit`]) and calls
+    /// [`Conn::read_done`] with the completion.
+    Ring,
+}
+
+/// Where [`Conn::advance`] stopped.
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// The socket would block (`EAGAIN`): wait until it is readable or writable.
+    Blocked,
+    /// Submit this read (to the worker's ring), then wait for its completion.
+    Submit(ReadOp),
+    /// A read submitted earlier has not completed yet.
+    InFlight,
+    /// The connection is over (the peer left, `Connection: close`, a refused request, an error).
+    Close,
+}
+
+/// One direct read to submit: `len` bytes of `fd` at `offset` into `buf`, which stays valid
+/// (owned by the connection, or by the worker's list of abandoned reads) until it completes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReadOp {
+    pub fd: RawFd,
+    pub buf: *mut u8,
+    pub len: u32,
+    pub offset: u64,
+}
+
+/// A body read with O_DIRECT into an aligned buffer, then sent from it.
+pub(crate) struct Direct {
+    file: Fd,
+    /// The next file byte to send, and the end of the body (exclusive).
+    pos: u64,
+    end: u64,
+    align: u64,
+    buf: AnonBuffer,
+    /// The bytes of `buf` read but not sent yet.
+    lo: usize,
+    hi: usize,
+    /// The file offset `buf[0]` was read from.
+    base: u64,
+    in_flight: bool,
+}
+
+enum Body {
+    None,
+    File { file: Fd, off: u64, end: u64 },
+    Direct(Box<Direct>),
+}
+
+/// A client connection.
+pub(crate) struct Conn {
+    pub sock: Fd,
+    rbuf: Vec<u8>,
+    rlo: usize,
+    rhi: usize,
+    out: Vec<u8>,
+    out_pos: usize,
+    body: Body,
+    /// Whether the connection goes on after the current response.
+    keep_alive: bool,
+    /// Request body bytes still to skip.
+    discard: u64,
+    /// A direct buffer kept for the next direct body.
+    spare: Option<AnonBuffer>,
+    failed: bool,
+    /// Whether the last [`Conn::advance`] moved any byte (for the polling model).
+    pub progressed: bool,
+}
+
+static DIRECT_FALLBACK_LOGGED: AtomicBool = AtomicBool::new(false);
+
+/// Prints, once per process, why direct I/O is not used.
+pub(crate) fn log_direct_fallback(why: &str) {
+    if !DIRECT_FALLBACK_LOGGED.swap(true, Ordering::Relaxed) {
+        eprintln!("zcopy serve: direct I/O unavailable ({why}); serving large files with sendfile");
+    }
+}
+
+impl Conn {
+    /// A new connection on `sock`.
+    pub(crate) fn new(sock: Fd) -> Conn {
+        Conn {
+            sock,
+            rbuf: vec![0; http::MAX_HEAD],
+            rlo: 0,
+            rhi: 0,
+            out: Vec::with_capacity(256),
+            out_pos: 0,
+            body: Body::None,
+            keep_alive: true,
+            discard: 0,
+            spare: None,
+            failed: false,
+            progressed: false,
+        }
+    }
+
+    /// Runs the connection until the socket would block, a direct read must be waited for, or
+    /// the connection is over.
+    pub(crate) fn advance(&mut self, sh: &Shared, mode: DirectMode) -> Step {
+        self.progressed = false;
+        loop {
+            if self.failed {
+                return Step::Close;
+            }
+            if self.out_pos < self.out.len() {
+                let more = match &self.body {
+                    Body::None => 0,
+                    _ => libc::MSG_MORE,
+                };
+                match sys::net::send(self.sock.as_fd(), &self.out[self.out_pos..], more) {
+                    Ok(n) => {
+                        self.out_pos += n;
+                        self.progressed = true;
+                    }
+                    Err(e) => return blocked_or_close(&e),
+                }
+                continue;
+            }
+            match &mut self.body {
+                Body::File { file, off, end } => {
+                    if *off >= *end {
+                        self.body = Body::None;
+                        continue;
+                    }
+                    let n = (*end - *off).min(SENDFILE_MAX) as usize;
+                    match sys::fs::sendfile(self.sock.as_fd(), file.as_fd(), Some(off), n) {
+                        Ok(0) => return Step::Close, // the file shrank under us
+                        Ok(_) => self.progressed = true,
+                        Err(e) => return blocked_or_close(&e),
+                    }
+                }
+                Body::Direct(d) => {
+                    if d.in_flight {
+                        return Step::InFlight;
+                    }
+                    if d.lo < d.hi {
+                        let last = d.base + d.hi as u64 >= d.end;
+                        let flags = if last { 0 } else { libc::MSG_MORE };
+                        let data = &d.buf.as_mut_slice()[d.lo..d.hi];
+                        match sys::net::send(self.sock.as_fd(), data, flags) {
+                            Ok(n) => {
+                                d.lo += n;
+                                d.pos += n as u64;
+                                self.progressed = true;
+                            }
+                            Err(e) => return blocked_or_close(&e),
+                        }
+                        continue;
+                    }
+                    if d.pos >= d.end {
+                        if let Body::Direct(d) = std::mem::replace(&mut self.body, Body::None) {
+                            self.spare = Some(d.buf);
+                        }
+                        continue;
+                    }
+                    // The aligned superset of what is left, as much as the buffer holds.
+                    let base = d.pos / d.align * d.align;
+                    let want = (d.end - base).div_ceil(d.align) * d.align;
+                    let want = want.min(d.buf.len() as u64) as usize;
+                    d.base = base;
+                    if mode == DirectMode::Ring {
+                        d.in_flight = true;
+                        return Step::Submit(ReadOp {
+                            fd: d.file.as_fd().as_raw_fd(),
+                            buf: d.buf.as_mut_slice().as_mut_ptr(),
+                            len: want as u32,
+                            offset: base,
+                        });
+                    }
+                    let r = sys::fs::pread(d.file.as_fd(), &mut d.buf.as_mut_slice()[..want], base);
+                    let res = match r {
+                        Ok(n) => n as i64,
+                        Err(e) => -i64::from(e.raw_os_error().unwrap_or(libc::EIO)),
+                    };
+                    d.in_flight = true;
+                    self.read_done(res);
+                }
+                Body::None => {
+                    if !self.keep_alive {
+                        return Step::Close;
+                    }
+                    if let Some(step) = self.next_request(sh, mode) {
+                        return step;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records the completion of the direct read [`Step::Submit`] asked for: `res` bytes, or
+    /// `-errno`.
+    pub(crate) fn read_done(&mut self, res: i64) {
+        let Body::Direct(d) = &mut self.body else {
+            return;
+        };
+        d.in_flight = false;
+        let lo = (d.pos - d.base) as usize;
+        let hi = (res.max(0) as u64).min(d.end - d.base) as usize;
+        if res < 0 || hi <= lo {
+            // A read error, or the file shrank: the promised length cannot be sent.
+            self.failed = true;
+            return;
+        }
+        d.lo = lo;
+        d.hi = hi;
+    }
+
+    /// Whether a direct read is in flight (its buffer must outlive it).
+    pub(crate) fn in_flight(&self) -> bool {
+        matches!(&self.body, Body::Direct(d) if d.in_flight)
+    }
+
+    /// Takes the direct body whose read is in flight, for the worker to keep until the read
+    /// completes (the connection is being closed).
+    pub(crate) fn take_in_flight(&mut self) -> Option<Box<Direct>> {
+        if !self.in_flight() {
+            return None;
+        }
+        match std::mem::replace(&mut self.body, Body::None) {
+            Body::Direct(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// Reads and answers the next request; `Some` when the connection must wait or end first.
+    fn next_request(&mut self, sh: &Shared, mode: DirectMode) -> Option<Step> {
+        if self.discard > 0 {
+            let skip = ((self.rhi - self.rlo) as u64).min(self.discard);
+            self.rlo += skip as usize;
+            self.discard -= skip;
+            if self.discard > 0 {
+                self.rlo = 0;
+                self.rhi = 0;
+                return self.fill();
+            }
+        }
+        let rbuf = std::mem::take(&mut self.rbuf);
+        let head = &rbuf[self.rlo..self.rhi];
+        let full = head.len() == rbuf.len();
+        let step = match http::parse(head, full) {
+            Parsed::Incomplete => None,
+            Parsed::Refuse(status) => {
+                self.keep_alive = false;
+                self.start();
+                http::error_response(&mut self.out, status, None, false, false, false);
+                self.rlo = self.rhi;
+                Some(None)
+            }
+            Parsed::Request(req, used) => {
+                self.rlo += used;
+                self.respond(&req, sh, mode);
+                Some(None)
+            }
+        };
+        self.rbuf = rbuf;
+        match step {
+            Some(s) => s,
+            None => {
+                if self.rlo > 0 {
+                    self.rbuf.copy_within(self.rlo..self.rhi, 0);
+                    self.rhi -= self.rlo;
+                    self.rlo = 0;
+                }
+                self.fill()
+            }
+        }
+    }
+
+    /// Receives more request bytes; `Some` to wait or end, `None` to go on.
+    fn fill(&mut self) -> Option<Step> {
+        match sys::net::recv(self.sock.as_fd(), &mut self.rbuf[self.rhi..]) {
+            Ok(0) => Some(Step::Close),
+            Ok(n) => {
+                self.rhi += n;
+                self.progressed = true;
+                None
+            }
+            Err(e) => Some(blocked_or_close(&e)),
+        }
+    }
+
+    fn start(&mut self) {
+        self.out.clear();
+        self.out_pos = 0;
+    }
+
+    /// Prepares the response to `req`: its head in `out`, its body in `body`.
+    fn respond(&mut self, req: &http::Request<'_>, sh: &Shared, mode: DirectMode) {
+        self.start();
+        self.keep_alive = req.keep_alive;
+        self.discard = req.content_length;
+        let head_only = req.method == Method::Head;
+        let (ka, h10) = (req.keep_alive, req.http10);
+        let found = match path::resolve(sh.root.as_fd(), req.target) {
+            Ok(f) => f,
+            Err(r) => {
+                let status = match r {
+                    Refused::BadRequest => 400,
+                    Refused::NotFound => 404,
+                    Refused::Forbidden => 403,
+                };
+                http::error_response(&mut self.out, status, None, head_only, ka, h10);
+                return;
+            }
+        };
+        let size = found.size;
+        let (status, start, end, part) = match http::range(req.range, size) {
+            Range::Unsatisfiable => {
+                http::error_response(&mut self.out, 416, Some(size), head_only, ka, h10);
+                return;
+            }
+            Range::Full => (200, 0, size, None),
+            Range::Part(s, e) => (206, s, e, Some((s, e, size))),
+        };
+        let ctype = http::content_type(&found.rel);
+        http::file_head(&mut self.out, status, end - start, part, ctype, ka, h10);
+        if head_only || start == end {
+            return;
+        }
+        let direct = mode != DirectMode::Off && sh.directio.is_some_and(|t| size >= t);
+        if direct {
+            if let Some(d) = self.open_direct(sh.root.as_fd(), &found.rel, start, end) {
+                self.body = Body::Direct(d);
+                return;
+            }
+        }
+        self.body = Body::File {
+            file: found.file,
+            off: start,
+            end,
+        };
+    }
+
+    /// Opens `rel` again with O_DIRECT for bytes `start..end`; `None` (after a one-time log
+    /// line) when the filesystem refuses it.
+    fn open_direct(
+        &mut self,
+        root: BorrowedFd<'_>,
+        rel: &[u8],
+        start: u64,
+        end: u64,
+    ) -> Option<Box<Direct>> {
+        let file = match path::open_beneath(root, rel, libc::O_DIRECT) {
+            Ok(f) => f,
+            Err(_) => {
+                log_direct_fallback("the filesystem refuses O_DIRECT");
+                return None;
+            }
+        };
+        let align = match sys::fs::dio_align(file.as_fd()) {
+            Ok(Some((_, 0))) => {
+                log_direct_fallback("statx reports no O_DIRECT alignment");
+                return None;
+            }
+            Ok(Some((mem, off))) => u64::from(mem.max(off)).max(512),
+            Ok(None) | Err(_) => 4096,
+        };
+        let buf = match self.spare.take() {
+            Some(b) => b,
+            None => match AnonBuffer::new(DIRECT_BUF) {
+                Ok(b) => b,
+                Err(_) => return None,
+            },
+        };
+        if (buf.len() as u64) < align {
+            return None;
+        }
+        Some(Box::new(Direct {
+            file,
+            pos: start,
+            end,
+            align,
+            buf,
+            lo: 0,
+            hi: 0,
+            base: start,
+            in_flight: false,
+        }))
+    }
+}
+
+/// `EAGAIN` waits; anything else (the peer reset or left: `EPIPE`, `ECONNRESET`) ends the
+/// connection. A `sendfile` into a socket whose peer left raises SIGPIPE, which the worker
+/// threads keep blocked: consume the one left pending.
+fn blocked_or_close(e: &std::io::Error) -> Step {
+    match e.raw_os_error() {
+        Some(libc::EAGAIN) => Step::Blocked,
+        Some(libc::EPIPE) => {
+            sys::process::consume_sigpipe();
+            Step::Close
+        }
+        _ => Step::Close,
+    }
+}

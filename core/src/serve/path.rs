@@ -1,0 +1,135 @@
+//! From a request target to an open file below the served directory: percent-decoding,
+//! normalising, and opening with `openat2(RESOLVE_BENEATH)` so that neither `..` nor a symlink
+//! can leave the directory.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::sys;
+use crate::sys::fs::Fd;
+
+/// Why a target does not name a servable file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// Malformed (bad escape, NUL byte, `..` above the root): 400.
+    BadRequest,
+    /// Not there (or leaves the directory through a symlink, or not a regular file): 404.
+    NotFound,
+    /// Exists but may not be read: 403.
+    Forbidden,
+}
+
+/// Decodes the path part of `target` (the query dropped) and normalises it to a path relative
+/// to the served directory: `.` and empty segments dropped, `..` taking one segment back;
+/// a `..` above the root, a bad `%` escape or a NUL byte is [`Refused::BadRequest`]. The
+/// result is `"."` for the root. Whether it ended in `/` is returned too.
+pub(crate) fn normalise(target: &[u8]) -> Result<(Vec<u8>, bool), Refused> {
+    let path = match target.iter().position(|&c| c == b'?' || c == b'#') {
+        Some(i) => &target[..i],
+        None => target,
+    };
+    let mut decoded = Vec::with_capacity(path.len());
+    let mut i = 0;
+    while i < path.len() {
+        let c = path[i];
+        if c == b'%' {
+            let hex = |b: u8| (b as char).to_digit(16);
+            let (Some(h), Some(l)) = (
+                path.get(i + 1).and_then(|&b| hex(b)),
+                path.get(i + 2).and_then(|&b| hex(b)),
+            ) else {
+                return Err(Refused::BadRequest);
+            };
+            decoded.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            decoded.push(c);
+            i += 1;
+        }
+    }
+    if decoded.contains(&0) {
+        return Err(Refused::BadRequest);
+    }
+    let dir = decoded.last() == Some(&b'/');
+    let mut segments: Vec<&[u8]> = Vec::new();
+    for seg in decoded.split(|&c| c == b'/') {
+        match seg {
+            b"" | b"." => {}
+            b".." => {
+                if segments.pop().is_none() {
+                    return Err(Refused::BadRequest);
+                }
+            }
+            s => segments.push(s),
+        }
+    }
+    if segments.is_empty() {
+        return Ok((b".".to_vec(), true));
+    }
+    Ok((segments.join(&b'/'), dir))
+}
+
+/// Whether `openat2` is missing (seccomp, kernel < 5.6): then a careful `openat` with
+/// `O_NOFOLLOW` on the last segment is used, after [`normalise`] has removed every `..`.
+static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
+
+/// Opens `rel` (from [`normalise`]) below `root` read-only, with `extra` flags.
+pub(crate) fn open_beneath(root: BorrowedFd<'_>, rel: &[u8], extra: i32) -> Result<Fd, Refused> {
+    let c = CString::new(rel).map_err(|_| Refused::BadRequest)?;
+    let flags = libc::O_RDONLY | libc::O_NOCTTY | extra;
+    // (Callers pass O_NONBLOCK for the first open, so a FIFO cannot hang the worker; not for
+    // the O_DIRECT reopen, which io_uring would then answer with EAGAIN instead of reading.)
+    let r = if NO_OPENAT2.load(Ordering::Relaxed) {
+        sys::fs::openat(root, &c, flags)
+    } else {
+        match sys::fs::openat2(
+            root,
+            &c,
+            flags,
+            sys::fs::RESOLVE_BENEATH | sys::fs::RESOLVE_NO_MAGICLINKS,
+        ) {
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {
+                if !NO_OPENAT2.swap(true, Ordering::Relaxed) {
+                    eprintln!(
+                        "zcopy serve: openat2 is unavailable ({e}); opening with openat after normalising the path"
+                    );
+                }
+                sys::fs::openat(root, &c, flags)
+            }
+            r => r,
+        }
+    };
+    r.map_err(|e| match e.raw_os_error() {
+        Some(libc::EACCES | libc::EPERM) => Refused::Forbidden,
+        _ => Refused::NotFound,
+    })
+}
+
+/// An open file to serve: the fd, its size, and the normalised path (for the content type).
+pub(crate) struct Found {
+    pub file: Fd,
+    pub size: u64,
+    pub rel: Vec<u8>,
+}
+
+/// Resolves a request target to a regular file below `root`; a directory serves its
+/// `index.html`.
+pub(crate) fn resolve(root: BorrowedFd<'_>, target: &[u8]) -> Result<Found, Refused> {
+    let (mut rel, _dir) = normalise(target)?;
+    let mut file = open_beneath(root, &rel, libc::O_NONBLOCK)?;
+    let mut st = sys::fs::fstat(file.as_fd()).map_err(|_| Refused::NotFound)?;
+    if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        rel.extend_from_slice(b"/index.html");
+        file = open_beneath(root, &rel, libc::O_NONBLOCK)?;
+        st = sys::fs::fstat(file.as_fd()).map_err(|_| Refused::NotFound)?;
+    }
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Err(Refused::NotFound);
+    }
+    Ok(Found {
+        file,
+        size: st.st_size as u64,
+        rel,
+    })
+}

@@ -1,0 +1,235 @@
+//! The epoll model: one reactor per worker. Each worker owns a listening socket
+//! (`SO_REUSEPORT`), an epoll instance where every connection is registered once, edge-triggered,
+//! for input and output, and (with direct I/O) an io_uring for the O_DIRECT reads, whose
+//! completions the kernel signals on an eventfd registered in the same epoll.
+
+use std::collections::HashMap;
+use std::os::fd::AsFd;
+
+use io_uring::{opcode, types};
+
+use super::conn::{self, Conn, Direct, DirectMode, Step};
+use super::Worker;
+use crate::error::{Error, Result};
+use crate::sys;
+use crate::sys::fs::Fd;
+use crate::sys::uring::Ring;
+
+const LISTENER: u64 = u64::MAX;
+const WAKE: u64 = u64::MAX - 1;
+const RING: u64 = u64::MAX - 2;
+
+/// Connections by slot, with a generation so a stale token never reaches a reused slot.
+pub(crate) struct Slab {
+    slots: Vec<(u32, Option<Conn>)>,
+    free: Vec<usize>,
+}
+
+impl Slab {
+    pub(crate) fn new() -> Slab {
+        Slab {
+            slots: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+
+    /// Stores `c`; returns its token (slot | generation << 32).
+    pub(crate) fn insert(&mut self, c: Conn) -> u64 {
+        let i = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push((0, None));
+                self.slots.len() - 1
+            }
+        };
+        let slot = &mut self.slots[i];
+        slot.0 = slot.0.wrapping_add(1);
+        slot.1 = Some(c);
+        (i as u64) | (u64::from(slot.0) << 32)
+    }
+
+    pub(crate) fn get(&mut self, token: u64) -> Option<&mut Conn> {
+        let (i, gen) = ((token & 0xffff_ffff) as usize, (token >> 32) as u32);
+        match self.slots.get_mut(i) {
+            Some((g, Some(c))) if *g == gen => Some(c),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn remove(&mut self, token: u64) -> Option<Conn> {
+        let (i, gen) = ((token & 0xffff_ffff) as usize, (token >> 32) as u32);
+        match self.slots.get_mut(i) {
+            Some((g, c @ Some(_))) if *g == gen => {
+                self.free.push(i);
+                c.take()
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The io_uring of a worker's direct reads, and the eventfd its completions signal.
+pub(crate) struct DirectRing {
+    pub ring: Ring,
+    pub efd: Fd,
+    /// Bodies of closed connections whose read is still in flight, kept until it completes.
+    pub abandoned: HashMap<u64, Box<Direct>>,
+}
+
+impl DirectRing {
+    /// A ring of 256 entries with an eventfd registered; `None` (after a one-time log line)
+    /// when io_uring is unavailable.
+    pub(crate) fn new() -> Option<DirectRing> {
+        let made = (|| {
+            let mut ring = Ring::new(256)?;
+            let efd = sys::event::eventfd(libc::EFD_NONBLOCK)?;
+            ring.register_eventfd(efd.as_fd())?;
+            Ok::<_, std::io::Error>(DirectRing {
+                ring,
+                efd,
+                abandoned: HashMap::new(),
+            })
+        })();
+        match made {
+            Ok(r) => Some(r),
+            Err(e) => {
+                conn::log_direct_fallback(&format!("io_uring: {e}"));
+                None
+            }
+        }
+    }
+
+    /// Submits one read for connection `token`. An error is reported as the read's result.
+    pub(crate) fn submit(&mut self, token: u64, op: conn::ReadOp) -> std::result::Result<(), i64> {
+        let e = opcode::Read::new(types::Fd(op.fd), op.buf, op.len)
+            .offset(op.offset)
+            .build()
+            .user_data(token);
+        if self.ring.sq_full() {
+            self.ring.submit().map_err(|e| neg(&e))?;
+        }
+        // SAFETY: the buffer and fd belong to the connection's direct body, which lives until
+        // this read completes: a connection closed before is kept in `abandoned`.
+        unsafe { self.ring.push(&e) }.map_err(|e| neg(&e))?;
+        self.ring.submit().map_err(|e| neg(&e))?;
+        Ok(())
+    }
+}
+
+fn neg(e: &std::io::Error) -> i64 {
+    -i64::from(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
+pub(crate) fn run(w: Worker) -> Result<()> {
+    let r = serve(&w);
+    if r.is_err() {
+        w.stop_all();
+    }
+    r
+}
+
+fn serve(w: &Worker) -> Result<()> {
+    let ep = sys::event::epoll_create().map_err(|e| Error::os(e, "epoll_create1"))?;
+    let add = |fd: std::os::fd::BorrowedFd<'_>, events: u32, data: u64| {
+        sys::event::epoll_ctl(ep.as_fd(), libc::EPOLL_CTL_ADD, fd, events, data)
+            .map_err(|e| Error::os(e, "epoll_ctl(ADD)"))
+    };
+    add(w.listener.as_fd(), libc::EPOLLIN as u32, LISTENER)?;
+    add(w.wake.as_fd(), libc::EPOLLIN as u32, WAKE)?;
+    let mut ring = if w.shared.directio.is_some() {
+        DirectRing::new()
+    } else {
+        None
+    };
+    if let Some(r) = &ring {
+        add(r.efd.as_fd(), libc::EPOLLIN as u32, RING)?;
+    }
+    let mode = if ring.is_some() {
+        DirectMode::Ring
+    } else {
+        DirectMode::Off
+    };
+    let mut conns = Slab::new();
+    let conn_events = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
+    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
+    loop {
+        let n = sys::event::epoll_wait(ep.as_fd(), &mut events, -1)
+            .map_err(|e| Error::os(e, "epoll_wait"))?;
+        for ev in &events[..n] {
+            match ev.u64 {
+                LISTENER => {
+                    while let Some(sock) = sys::net::accept(w.listener.as_fd(), true)
+                        .map_err(|e| Error::os(e, "accept4"))?
+                    {
+                        super::nodelay(&sock);
+                        let token = conns.insert(Conn::new(sock));
+                        let Some(c) = conns.get(token) else { continue };
+                        if add(c.sock.as_fd(), conn_events, token).is_err() {
+                            conns.remove(token);
+                            continue;
+                        }
+                        drive(&mut conns, &mut ring, token, &w.shared, mode);
+                    }
+                }
+                WAKE => {
+                    if w.stopping() {
+                        return Ok(());
+                    }
+                }
+                RING => {
+                    let Some(r) = ring.as_mut() else { continue };
+                    let _ = sys::event::eventfd_take(r.efd.as_fd());
+                    let done = r.ring.completions();
+                    for cqe in done {
+                        let token = cqe.user_data();
+                        if let Some(r) = ring.as_mut() {
+                            if r.abandoned.remove(&token).is_some() {
+                                continue;
+                            }
+                        }
+                        if let Some(c) = conns.get(token) {
+                            c.read_done(i64::from(cqe.result()));
+                            drive(&mut conns, &mut ring, token, &w.shared, mode);
+                        }
+                    }
+                }
+                token => drive(&mut conns, &mut ring, token, &w.shared, mode),
+            }
+        }
+    }
+}
+
+/// Runs connection `token` as far as it goes, submitting its direct reads and closing it when
+/// it is over.
+fn drive(
+    conns: &mut Slab,
+    ring: &mut Option<DirectRing>,
+    token: u64,
+    sh: &conn::Shared,
+    mode: DirectMode,
+) {
+    loop {
+        let Some(c) = conns.get(token) else { return };
+        match c.advance(sh, mode) {
+            Step::Blocked | Step::InFlight => return,
+            Step::Submit(op) => {
+                let Some(r) = ring.as_mut() else {
+                    c.read_done(-i64::from(libc::EIO));
+                    continue;
+                };
+                match r.submit(token, op) {
+                    Ok(()) => return,
+                    Err(res) => c.read_done(res),
+                }
+            }
+            Step::Close => {
+                if let Some(mut c) = conns.remove(token) {
+                    if let (Some(d), Some(r)) = (c.take_in_flight(), ring.as_mut()) {
+                        r.abandoned.insert(token, d);
+                    }
+                }
+                return;
+            }
+        }
+    }
+}

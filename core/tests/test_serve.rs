@@ -1,0 +1,437 @@
+//! `zcopy::serve`: a real server on loopback, a std TcpStream client, exact bytes compared, for
+//! every I/O model.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::thread::JoinHandle;
+
+use zcopy::serve::{IoModel, ServeOptions, Server, ShutdownHandle};
+
+use crate::common;
+
+/// A running server over a temp dir of fixtures; stopped (and joined) on drop.
+struct Running {
+    addr: SocketAddr,
+    handle: ShutdownHandle,
+    thread: Option<JoinHandle<zcopy::Result<()>>>,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.handle.shutdown();
+        if let Some(t) = self.thread.take() {
+            t.join().expect("server thread").expect("server run");
+        }
+    }
+}
+
+const SIZES: [(&str, usize); 5] = [
+    ("zero", 0),
+    ("one", 1),
+    ("four_k", 4096),
+    ("mib_odd", (1 << 20) + 4099),
+    ("big", 3 * (1 << 20) + 1234),
+];
+
+fn fixture_bytes(name: &str) -> Vec<u8> {
+    let (i, &(_, n)) = SIZES
+        .iter()
+        .enumerate()
+        .find(|(_, (s, _))| *s == name)
+        .expect("fixture");
+    common::data(n, i as u64 + 1)
+}
+
+fn start(model: IoModel, directio: Option<u64>) -> Running {
+    let dir = tempfile::tempdir_in(std::env::temp_dir()).expect("tempdir");
+    for (name, _) in SIZES {
+        std::fs::write(dir.path().join(name), fixture_bytes(name)).expect("write fixture");
+    }
+    std::fs::create_dir(dir.path().join("sub")).expect("mkdir");
+    std::fs::write(dir.path().join("sub/index.html"), b"<p>index</p>\n").expect("index");
+    std::fs::create_dir(dir.path().join("noindex")).expect("mkdir");
+    let mut opts = ServeOptions::new(dir.path());
+    opts.listen = "127.0.0.1:0".parse().expect("addr");
+    opts.workers = 2;
+    opts.directio = directio;
+    opts.model = model;
+    let server = Server::bind(&opts).expect("bind");
+    let addr = server.local_addr();
+    let handle = server.handle();
+    let thread = std::thread::spawn(move || server.run());
+    Running {
+        addr,
+        handle,
+        thread: Some(thread),
+        dir,
+    }
+}
+
+#[derive(Debug)]
+struct Response {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Response {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads one response from `r`; `head` says it has no body (a HEAD request).
+fn read_response(r: &mut impl BufRead, head: bool) -> Response {
+    let mut line = String::new();
+    r.read_line(&mut line).expect("status line");
+    let status: u16 = line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {line:?}"));
+    let mut headers = Vec::new();
+    loop {
+        let mut l = String::new();
+        r.read_line(&mut l).expect("header");
+        let l = l.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        let (n, v) = l.split_once(':').expect("header colon");
+        headers.push((n.to_string(), v.trim().to_string()));
+    }
+    let mut resp = Response {
+        status,
+        headers,
+        body: Vec::new(),
+    };
+    if !head {
+        let len: usize = resp
+            .header("content-length")
+            .expect("content-length")
+            .parse()
+            .expect("length");
+        resp.body = vec![0; len];
+        r.read_exact(&mut resp.body).expect("body");
+    }
+    resp
+}
+
+fn connect(addr: SocketAddr) -> BufReader<TcpStream> {
+    BufReader::new(TcpStream::connect(addr).expect("connect"))
+}
+
+/// Sends `raw` on a new connection and reads one response.
+fn request(addr: SocketAddr, raw: &str) -> Response {
+    let mut c = connect(addr);
+    c.get_mut().write_all(raw.as_bytes()).expect("send");
+    read_response(&mut c, raw.starts_with("HEAD "))
+}
+
+fn get(addr: SocketAddr, path: &str, extra: &str) -> Response {
+    request(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: t\r\n{extra}\r\n"),
+    )
+}
+
+fn bodies_are_exact(model: IoModel, directio: Option<u64>) {
+    let s = start(model, directio);
+    for (name, n) in SIZES {
+        let r = get(s.addr, &format!("/{name}"), "");
+        assert_eq!(r.status, 200, "{model} {name}");
+        assert_eq!(r.header("content-length"), Some(n.to_string().as_str()));
+        assert!(
+            r.body == fixture_bytes(name),
+            "{model} {name}: body differs"
+        );
+    }
+}
+
+fn ranges(model: IoModel, directio: Option<u64>) {
+    let s = start(model, directio);
+    let big = fixture_bytes("mib_odd");
+    let size = big.len();
+    let cases: [(String, usize, usize); 5] = [
+        ("bytes=100-199".into(), 100, 200),
+        ("bytes=4097-".into(), 4097, size),
+        ("bytes=-100".into(), size - 100, size),
+        (format!("bytes=1000-{}", size + 5000), 1000, size), // clipped at the end
+        ("bytes=513-1048575".into(), 513, 1_048_576),        // unaligned edges
+    ];
+    for (spec, a, b) in cases {
+        let r = get(s.addr, "/mib_odd", &format!("Range: {spec}\r\n"));
+        assert_eq!(r.status, 206, "{model} {spec}");
+        let want_cr = format!("bytes {a}-{}/{size}", b - 1);
+        assert_eq!(r.header("content-range"), Some(want_cr.as_str()), "{spec}");
+        assert!(r.body == big[a..b], "{model} {spec}: body differs");
+    }
+    for spec in [
+        format!("bytes={size}-"),
+        format!("bytes={}-{}", size + 1, size + 9),
+        "bytes=-0".into(),
+    ] {
+        let r = get(s.addr, "/mib_odd", &format!("Range: {spec}\r\n"));
+        assert_eq!(r.status, 416, "{model} {spec}");
+        let want = format!("bytes */{size}");
+        assert_eq!(r.header("content-range"), Some(want.as_str()));
+    }
+    // An empty file has no satisfiable range.
+    assert_eq!(get(s.addr, "/zero", "Range: bytes=0-\r\n").status, 416);
+    // Several ranges, or another unit: ignored, the whole file is sent.
+    let r = get(s.addr, "/four_k", "Range: bytes=0-1,5-6\r\n");
+    assert_eq!((r.status, r.body.len()), (200, 4096));
+}
+
+fn keep_alive_and_pipelining(model: IoModel) {
+    let s = start(model, None);
+    let mut c = connect(s.addr);
+    for name in ["four_k", "one", "zero", "mib_odd", "four_k"] {
+        write!(c.get_mut(), "GET /{name} HTTP/1.1\r\nHost: t\r\n\r\n").expect("send");
+        let r = read_response(&mut c, false);
+        assert_eq!(r.status, 200);
+        assert!(r.body == fixture_bytes(name), "{model} keep-alive {name}");
+    }
+    // Pipelined: five requests in one write, including a HEAD, a 404 and a range.
+    let pipelined = "GET /one HTTP/1.1\r\nHost: t\r\n\r\nHEAD /four_k HTTP/1.1\r\n\r\nGET /missing HTTP/1.1\r\n\r\nGET /four_k HTTP/1.1\r\nRange: bytes=10-19\r\n\r\nGET /mib_odd HTTP/1.1\r\nConnection: close\r\n\r\n";
+    c.get_mut().write_all(pipelined.as_bytes()).expect("send");
+    let r = read_response(&mut c, false);
+    assert!(r.status == 200 && r.body == fixture_bytes("one"));
+    let r = read_response(&mut c, true);
+    assert_eq!((r.status, r.header("content-length")), (200, Some("4096")));
+    assert_eq!(read_response(&mut c, false).status, 404);
+    let r = read_response(&mut c, false);
+    assert!(r.status == 206 && r.body == fixture_bytes("four_k")[10..20]);
+    let r = read_response(&mut c, false);
+    assert!(r.status == 200 && r.body == fixture_bytes("mib_odd"));
+    assert_eq!(r.header("connection"), Some("close"));
+    let mut rest = Vec::new();
+    c.read_to_end(&mut rest)
+        .expect("end of stream after Connection: close");
+    assert!(rest.is_empty());
+    // HTTP/1.0 closes unless asked to keep alive.
+    let mut c = connect(s.addr);
+    c.get_mut()
+        .write_all(b"GET /one HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /one HTTP/1.0\r\n\r\n")
+        .expect("send");
+    let r = read_response(&mut c, false);
+    assert_eq!(r.header("connection"), Some("keep-alive"));
+    let r = read_response(&mut c, false);
+    assert_eq!((r.status, r.header("connection")), (200, Some("close")));
+    let mut rest = Vec::new();
+    c.read_to_end(&mut rest).expect("closed");
+    assert!(rest.is_empty());
+}
+
+fn refusals(model: IoModel) {
+    let s = start(model, None);
+    let r = request(s.addr, "HEAD /mib_odd HTTP/1.1\r\n\r\n");
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-length"),
+        Some(((1 << 20) + 4099).to_string().as_str())
+    );
+    assert_eq!(get(s.addr, "/nope", "").status, 404);
+    assert_eq!(get(s.addr, "/noindex/", "").status, 404);
+    let r = get(s.addr, "/sub/", "");
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"<p>index</p>\n"[..]));
+    assert_eq!(get(s.addr, "/sub", "").status, 200);
+    // Nothing above the directory, however spelled.
+    for t in [
+        "/../etc/passwd",
+        "/%2e%2e/etc/passwd",
+        "/sub/../../etc/passwd",
+        "/%2E%2E%2Fetc%2Fpasswd",
+        "/a%00b",
+    ] {
+        let r = get(s.addr, t, "");
+        assert!(
+            r.status == 400 || r.status == 404,
+            "{model} {t}: {}",
+            r.status
+        );
+        assert!(!String::from_utf8_lossy(&r.body).contains("root:"), "{t}");
+    }
+    // A symlink out of the directory is not followed out of it.
+    std::os::unix::fs::symlink("/etc/passwd", s.dir.path().join("escape")).expect("symlink");
+    assert_eq!(get(s.addr, "/escape", "").status, 404);
+    // `..` that stays inside is fine.
+    assert_eq!(get(s.addr, "/sub/../one", "").status, 200);
+    assert_eq!(request(s.addr, "garbage\r\n\r\n").status, 400);
+    assert_eq!(
+        request(s.addr, "GET /one HTTP/1.1 extra\r\n\r\n").status,
+        400
+    );
+    assert_eq!(request(s.addr, "GET one HTTP/1.1\r\n\r\n").status, 400);
+    assert_eq!(
+        request(s.addr, "GET /one HTTP/1.1\r\nno colon\r\n\r\n").status,
+        400
+    );
+    assert_eq!(request(s.addr, "GET /one HTTP/2.0\r\n\r\n").status, 505);
+    let r = request(s.addr, "POST /one HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!((r.status, r.header("allow")), (405, Some("GET, HEAD")));
+    let long = "a".repeat(9000);
+    assert_eq!(
+        request(s.addr, &format!("GET /{long} HTTP/1.1\r\n\r\n")).status,
+        414
+    );
+    assert_eq!(
+        request(s.addr, &format!("GET /one HTTP/1.1\r\nX: {long}\r\n\r\n")).status,
+        431
+    );
+    // Binary garbage never brings the server down.
+    let mut c = TcpStream::connect(s.addr).expect("connect");
+    c.write_all(&common::data(20_000, 9)).ok();
+    drop(c);
+    assert_eq!(get(s.addr, "/one", "").status, 200);
+}
+
+fn disconnect_mid_body(model: IoModel, directio: Option<u64>) {
+    let s = start(model, directio);
+    for _ in 0..8 {
+        let mut c = TcpStream::connect(s.addr).expect("connect");
+        c.write_all(b"GET /big HTTP/1.1\r\n\r\n").expect("send");
+        let mut some = [0u8; 1000];
+        c.read_exact(&mut some).expect("the start of the response");
+        drop(c); // with most of the body unsent
+    }
+    let r = get(s.addr, "/big", "");
+    assert!(r.status == 200 && r.body == fixture_bytes("big"), "{model}");
+}
+
+fn concurrent(model: IoModel, directio: Option<u64>) {
+    let s = start(model, directio);
+    let addr = s.addr;
+    let clients: Vec<_> = (0..64)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let name = ["four_k", "mib_odd", "one", "big"][i % 4];
+                let mut c = connect(addr);
+                for _ in 0..3 {
+                    write!(c.get_mut(), "GET /{name} HTTP/1.1\r\n\r\n").expect("send");
+                    let r = read_response(&mut c, false);
+                    assert!(r.status == 200 && r.body == fixture_bytes(name), "{name}");
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().expect("client");
+    }
+}
+
+/// Above the directio threshold the body is read with O_DIRECT: after evicting the file, a
+/// download leaves none of it in the page cache.
+fn direct_leaves_cache_untouched(model: IoModel) {
+    let s = start(model, Some(1 << 20));
+    let path = s.dir.path().join("big");
+    let f = File::open(&path).expect("open");
+    zcopy::cache::evict(&f, 0, None).expect("evict");
+    let r = get(s.addr, "/big", "");
+    assert!(
+        r.status == 200 && r.body == fixture_bytes("big"),
+        "{model}: direct body differs"
+    );
+    let r = get(s.addr, "/big", "Range: bytes=1001-2000000\r\n");
+    assert!(
+        r.status == 206 && r.body == fixture_bytes("big")[1001..2_000_001],
+        "{model}: direct range"
+    );
+    let res = zcopy::cache::residency(&f, 0, None).expect("residency");
+    if is_tmpfs(&path) {
+        common::skip(
+            "direct residency",
+            "the temp dir is tmpfs (no page cache to spare)",
+        );
+        return;
+    }
+    assert_eq!(
+        res.resident, 0,
+        "{model}: {} pages of the direct file were cached",
+        res.resident
+    );
+    // Below the threshold sendfile goes through the page cache (the control).
+    let small = File::open(s.dir.path().join("four_k")).expect("open");
+    zcopy::cache::evict(&small, 0, None).expect("evict");
+    get(s.addr, "/four_k", "");
+    assert!(
+        zcopy::cache::residency(&small, 0, None)
+            .expect("residency")
+            .resident
+            > 0
+    );
+}
+
+fn is_tmpfs(p: &Path) -> bool {
+    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).expect("path");
+    // SAFETY: an all-zero statfs is valid; statfs fills it.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is NUL-terminated and `st` valid for writes.
+    unsafe { libc::statfs(c.as_ptr(), &mut st) == 0 && st.f_type == libc::TMPFS_MAGIC }
+}
+
+macro_rules! per_model {
+    ($($model:ident => $name:ident),*) => {$(
+        mod $name {
+            use super::*;
+            const M: IoModel = IoModel::$model;
+            #[test] fn bodies_are_byte_exact() { bodies_are_exact(M, None) }
+            #[test] fn bodies_are_byte_exact_direct() { bodies_are_exact(M, Some(4096)) }
+            #[test] fn ranges_sendfile() { ranges(M, None) }
+            #[test] fn ranges_direct() { ranges(M, Some(1)) }
+            #[test] fn keep_alive_and_pipelined() { keep_alive_and_pipelining(M) }
+            #[test] fn refuses_what_it_must() { refusals(M) }
+            #[test] fn client_leaving_mid_body() { disconnect_mid_body(M, None) }
+            #[test] fn client_leaving_mid_direct_body() { disconnect_mid_body(M, Some(4096)) }
+            #[test] fn sixty_four_connections() { concurrent(M, None) }
+            #[test] fn sixty_four_connections_direct() { concurrent(M, Some(1 << 20)) }
+            #[test] fn direct_download_leaves_page_cache_untouched() { direct_leaves_cache_untouched(M) }
+        }
+    )*};
+}
+
+per_model!(Epoll => epoll, Threads => threads, Poll => poll, Uring => uring);
+
+#[test]
+fn bind_errors_name_the_problem() {
+    let mut opts = ServeOptions::new("/nonexistent/dir");
+    opts.listen = "127.0.0.1:0".parse().expect("addr");
+    let e = Server::bind(&opts).err().expect("missing dir");
+    assert_eq!(e.kind(), zcopy::ErrorKind::Invalid);
+    assert!(e.message().contains("/nonexistent/dir"), "{}", e.message());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut opts = ServeOptions::new(dir.path());
+    opts.listen = "127.0.0.1:0".parse().expect("addr");
+    opts.workers = 0;
+    assert_eq!(
+        Server::bind(&opts).err().expect("0 workers").kind(),
+        zcopy::ErrorKind::Invalid
+    );
+    // The port in use.
+    opts.workers = 1;
+    let first = Server::bind(&opts).expect("bind");
+    opts.listen = first.local_addr();
+    opts.model = IoModel::Threads; // no SO_REUSEPORT: the address is taken
+    let e = Server::bind(&opts).err().expect("in use");
+    assert_eq!(e.errno(), Some(libc::EADDRINUSE), "{}", e.message());
+    assert!(
+        e.message().contains(&first.local_addr().to_string()),
+        "{}",
+        e.message()
+    );
+}
+
+#[test]
+fn io_model_names() {
+    for m in IoModel::ALL {
+        assert_eq!(m.name().parse::<IoModel>().expect("parse"), m);
+    }
+    let e = "select".parse::<IoModel>().expect_err("unknown");
+    assert!(e.message().contains("epoll"), "{}", e.message());
+}
