@@ -10,6 +10,8 @@ need=()
 command -v strace >/dev/null || need+=(strace)
 command -v mkfs.xfs >/dev/null || need+=(xfsprogs)
 command -v python3 >/dev/null || need+=(python3)
+command -v wrk >/dev/null || need+=(wrk)   # the load of the notebook's I/O-model section
+command -v curl >/dev/null || need+=(curl) # the zcopy serve tests
 if ((${#need[@]})); then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "== installing ${need[*]}"

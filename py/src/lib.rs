@@ -30,6 +30,7 @@ mod cache;
 mod errors;
 mod log;
 mod report;
+mod serve;
 mod watch;
 
 use args::{End, Opts, ProgressArg, Rename};
@@ -393,6 +394,7 @@ fn _zcopy(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Support>()?;
     m.add_class::<Residency>()?;
     m.add_class::<log::Log>()?;
+    m.add_class::<serve::Server>()?;
     m.add("ZcopyError", py.get_type::<ZcopyError>())?;
     m.add("UnsupportedError", py.get_type::<UnsupportedError>())?;
     m.add("CancelledError", py.get_type::<CancelledError>())?;

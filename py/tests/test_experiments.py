@@ -234,3 +234,16 @@ def test_cache_pollution_under_memory_pressure(tmp_path: Any) -> None:
     # The cache the copy left fits in the group.
     assert recs["keep"]["cache_left_mib"] <= 40
     assert recs["drop_after"]["cache_left_mib"] == 0.0
+
+
+def test_io_models_rows() -> None:
+    rows = ex._records(ex.io_models(connections=(4,), seconds=1, rounds=1, idle_seconds=0.2))
+    assert [r["model"] for r in rows] == list(ex.IO_MODELS)
+    for r in rows:
+        assert r["requests_per_s"] > 0 and r["server_cpu_us_per_request"] >= 0
+        assert r["connections"] == 4 and r["file_size"] == 4096 and r["client"] in ("wrk", "python")
+    poll = next(r for r in rows if r["model"] == "poll")
+    epoll = next(r for r in rows if r["model"] == "epoll")
+    assert poll["idle_cpu_util"] > epoll["idle_cpu_util"]  # the spinning loop burns what epoll sleeps through
+    with pytest.raises(ValueError, match="unknown I/O model 'select'"):
+        ex.io_models(models=("select",))

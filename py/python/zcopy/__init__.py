@@ -11,7 +11,9 @@ Functions: :func:`transfer` (fds and file objects), :func:`copy_file` (paths), :
 (which techniques can serve a pair, and why not), :func:`strategies` (the technique names); for
 the page cache, :func:`residency` (what of a file is cached), :func:`advise` (posix_fadvise),
 :func:`evict` and :func:`warm`; :class:`Log`, a Kafka-style append-only segment log
-(appends through mmap'd segments, consumers served with sendfile, crash recovery).
+(appends through mmap'd segments, consumers served with sendfile, crash recovery);
+:class:`Server`, the engine's nginx-style HTTP file server on background threads (sendfile
+below a ``directio`` size, O_DIRECT through io_uring above it; four I/O models).
 Every transfer returns a :class:`Report`. Errors are :class:`ZcopyError` (an ``OSError``; OS
 failures are also the matching built-in such as ``FileNotFoundError``), :class:`UnsupportedError`
 and :class:`CancelledError`; each carries ``.bytes_moved``.
@@ -28,6 +30,7 @@ from ._zcopy import (
     Log,
     Report,
     Residency,
+    Server,
     Support,
     UnsupportedError,
     ZcopyError,
@@ -47,6 +50,7 @@ __all__ = [
     "Log",
     "Report",
     "Residency",
+    "Server",
     "Support",
     "UnsupportedError",
     "ZcopyError",

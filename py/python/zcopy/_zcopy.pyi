@@ -20,6 +20,7 @@ __all__ = [
     "Support",
     "Residency",
     "Log",
+    "Server",
     "ZcopyError",
     "UnsupportedError",
     "CancelledError",
@@ -294,6 +295,40 @@ class Log:
     @staticmethod
     def decode_prefix(data: _Bytes) -> tuple[list[tuple[int, bytes]], int]:
         """As ``decode``, leaving a frame cut short at the end: ``(records, used)``."""
+
+@final
+class Server:
+    """An HTTP/1.1 static file server (GET and HEAD, ranges, keep-alive) serving ``root`` on
+    background threads of this process until ``close()``; a context manager."""
+
+    def __new__(
+        cls,
+        root: _Path,
+        *,
+        listen: str = "127.0.0.1:0",
+        workers: int | None = None,
+        directio: int | None = None,
+        model: Literal["threads", "poll", "epoll", "uring"] = "epoll",
+    ) -> Server: ...
+    @property
+    def address(self) -> tuple[str, int]:
+        """``(host, port)`` the server listens on."""
+    @property
+    def port(self) -> int:
+        """The port the server listens on."""
+    @property
+    def url(self) -> str:
+        """``http://HOST:PORT``, to which a file's path is appended."""
+    @property
+    def model(self) -> str:
+        """The I/O model's name."""
+    @property
+    def running(self) -> bool:
+        """Whether the server is still serving."""
+    def close(self) -> None:
+        """Stops the server and waits for its threads; raises a worker's error, if any."""
+    def __enter__(self) -> Server: ...
+    def __exit__(self, *_exc: object) -> bool: ...
 
 class ZcopyError(OSError):
     """A zcopy call failed; ``.bytes_moved`` tells how far it got."""

@@ -63,6 +63,8 @@ __all__ = [
     "durability",
     "copy_on_write",
     "transform",
+    "IO_MODELS",
+    "io_models",
     "plot_techniques",
     "plot_mmap_vs_read",
     "plot_readahead",
@@ -71,6 +73,7 @@ __all__ = [
     "plot_durability",
     "plot_copy_on_write",
     "plot_transform",
+    "plot_io_models",
 ]
 
 #: The endpoint pairs ``compare_techniques`` knows: file to file, to a pipe, to loopback TCP.
@@ -1216,6 +1219,190 @@ def transform(
         r["size"], r["user_space_bytes"], r["digest_ok"] = size, int(r["user_space_bytes"]), digest_ok[r["way"]]
     rows.sort(key=lambda r: TRANSFORM_WAYS.index(r["way"]))
     return _frame(rows)
+
+
+#: The I/O models ``io_models`` compares (``zcopy.Server(model=...)``): a thread per connection
+#: with blocking calls; non-blocking sockets polled in a spinning loop; an epoll reactor
+#: (readiness, nginx's model); an io_uring proactor (completions).
+IO_MODELS = ("threads", "poll", "epoll", "uring")
+
+
+def _wrk(url: str, connections: int, seconds: float) -> dict[str, float]:
+    """One wrk run (one client thread, keep-alive): requests/s and bytes/s as wrk reports them."""
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", url],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 30,
+    ).stdout
+    figs: dict[str, float] = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if line.startswith("Requests/sec:"):
+            figs["requests_per_s"] = float(parts[1])
+        elif line.strip().startswith("Non-2xx"):
+            raise AssertionError(f"wrk saw error responses from {url}: {line.strip()}")
+        elif line.strip().startswith("Socket errors:"):
+            figs["socket_errors"] = float(sum(int(x.rstrip(",")) for x in parts[2::2]))
+    if "requests_per_s" not in figs:
+        raise AssertionError(f"wrk printed no Requests/sec line:\n{out}")
+    return figs
+
+
+_CLIENT = r"""
+import socket, sys, time
+host, port, path, size, seconds = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
+s = socket.create_connection((host, port))
+req = ("GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n").encode()
+n, end, buf = 0, time.monotonic() + seconds, bytearray(1 << 20)
+while time.monotonic() < end:
+    s.sendall(req)
+    got, head = 0, b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(65536)
+    hdr, _, body = head.partition(b"\r\n\r\n")
+    if not hdr.startswith(b"HTTP/1.1 200"):
+        raise SystemExit("bad response: " + hdr[:60].decode("latin-1"))
+    got = len(body)
+    while got < size:
+        got += s.recv_into(buf)
+    n += 1
+print(n)
+"""
+
+
+def _python_clients(host: str, port: int, path: str, size: int, connections: int, seconds: float) -> dict[str, float]:
+    """The load without wrk: ``connections`` Python processes, each a keep-alive GET loop."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _CLIENT, host, str(port), path, str(size), str(seconds)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(connections)
+    ]
+    total = 0
+    for p in procs:
+        out, _ = p.communicate(timeout=seconds + 60)
+        if p.returncode != 0:
+            raise AssertionError(f"a Python client failed (status {p.returncode})")
+        total += int(out.strip() or 0)
+    return {"requests_per_s": total / seconds}
+
+
+def io_models(
+    file_size: int = 4096,
+    connections: Sequence[int] = (8, 64),
+    models: Sequence[str] = IO_MODELS,
+    seconds: float = 1.0,
+    rounds: int = 3,
+    workers: int = 1,
+    idle_seconds: float = 0.3,
+    directory: str | None = None,
+) -> _Rows:
+    """The notes' I/O models serving the same load: blocking threads, non-blocking polling,
+    epoll (a reactor) and io_uring (a proactor).
+
+    One file of ``file_size`` bytes is served over loopback HTTP/1.1 by ``zcopy.Server`` on
+    ``workers`` worker threads of this process with each model in turn, while a client in
+    another process keeps ``connections`` keep-alive connections busy for ``seconds``: wrk
+    (``wrk -t1``) when it is installed, else that many Python client processes (much slower:
+    the ``client`` column says which). The body of every response is checked once per model by
+    a plain socket client first.
+
+    Returns one row per (model, connections) with medians over ``rounds`` interleaved rounds of
+    ``requests_per_s``, ``server_cpu_us_per_request`` (this process's user + system CPU over the
+    run, from ``getrusage(RUSAGE_SELF)``: the server's threads, since the client is another
+    process), ``ctx_switches_per_request`` (voluntary + involuntary, same source) and
+    ``server_cpu_util`` (CPU seconds per second of run: 1.0 is one core kept busy), and
+    ``idle_cpu_util``, the same over ``idle_seconds`` with the connections open and no request
+    (what waiting costs: a polling loop keeps a core busy doing nothing).
+    """
+    from ._zcopy import Server  # the server needs the engine's serve module
+
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
+    unknown = [m for m in models if m not in IO_MODELS]
+    if unknown:
+        raise ValueError(f"unknown I/O model {unknown[0]!r}; expected one of {', '.join(IO_MODELS)}")
+    import shutil
+
+    have_wrk = shutil.which("wrk") is not None
+    figs: dict[tuple[Any, ...], list[dict[str, float]]] = {}
+    body = _pattern(file_size)
+    with tempfile.TemporaryDirectory(dir=directory, prefix="zcopy-serve-") as d:
+        with open(os.path.join(d, "f.bin"), "wb") as f:
+            f.write(body)
+        warm(os.path.join(d, "f.bin"))
+        checked: set[str] = set()
+        for rnd in range(rounds):
+            for model in _rotated(list(models), rnd):
+                for conns in connections:
+                    with Server(d, workers=workers, model=model) as srv:
+                        url = f"{srv.url}/f.bin"
+                        if model not in checked:
+                            with socket.create_connection(("127.0.0.1", srv.port)) as c:
+                                c.sendall(b"GET /f.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                                got = b""
+                                while chunk := c.recv(1 << 20):
+                                    got += chunk
+                            if got.partition(b"\r\n\r\n")[2] != body:
+                                raise AssertionError(f"the {model} server sent a wrong body")
+                            checked.add(model)
+                        # Idle: the connections open, no request: what waiting costs.
+                        idle = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(conns)]
+                        i0, w0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+                        time.sleep(idle_seconds)
+                        i1, iw = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter() - w0
+                        for c in idle:
+                            c.close()
+                        r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+                        if have_wrk:
+                            load = _wrk(url, conns, seconds)
+                        else:
+                            load = _python_clients("127.0.0.1", srv.port, "/f.bin", file_size, conns, seconds)
+                        wall = time.perf_counter() - t0
+                        r1 = resource.getrusage(resource.RUSAGE_SELF)
+                    requests = max(load["requests_per_s"] * wall, 1.0)
+                    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+                    ctx = (r1.ru_nvcsw - r0.ru_nvcsw) + (r1.ru_nivcsw - r0.ru_nivcsw)
+                    figs.setdefault((model, conns), []).append(
+                        {
+                            "requests_per_s": load["requests_per_s"],
+                            "server_cpu_us_per_request": cpu / requests * 1e6,
+                            "ctx_switches_per_request": ctx / requests,
+                            "server_cpu_util": cpu / wall,
+                            "idle_cpu_util": ((i1.ru_utime - i0.ru_utime) + (i1.ru_stime - i0.ru_stime)) / iw,
+                        }
+                    )
+    rows = _median_rows(figs, ("model", "connections"))
+    for r in rows:
+        r["file_size"], r["workers"], r["client"] = file_size, workers, "wrk" if have_wrk else "python"
+    rows.sort(key=lambda r: (r["connections"], list(models).index(r["model"])))
+    return _frame(rows)
+
+
+def plot_io_models(rows: _Rows) -> Any:
+    """Requests/s and server CPU per request by I/O model, one group of bars per connection count."""
+    plt = _plt()
+    recs = _records(rows)
+    conns = sorted({r["connections"] for r in recs})
+    models = [m for m in IO_MODELS if any(r["model"] == m for r in recs)]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    width = 0.8 / max(len(models), 1)
+    for k, (metric, label) in enumerate((("requests_per_s", "requests/s"), ("server_cpu_us_per_request", "server CPU µs per request"))):
+        ax = axes[k]
+        for i, m in enumerate(models):
+            ys = [next((r[metric] for r in recs if r["model"] == m and r["connections"] == c), 0) for c in conns]
+            ax.bar([j + i * width for j in range(len(conns))], ys, width, label=m)
+        ax.set_xticks([j + width * (len(models) - 1) / 2 for j in range(len(conns))])
+        ax.set_xticklabels([f"{c} connections" for c in conns])
+        ax.set_ylabel(label)
+    axes[0].legend()
+    fig.suptitle(f"I/O models serving a {_size_label(recs[0]['file_size']) if recs else ''} file")
+    fig.tight_layout()
+    return fig
 
 
 def _copy_file(src: str, dst: str, **options: Any) -> Report:

@@ -1,0 +1,85 @@
+"""zcopy.Server: the engine's file server from Python, byte-exact over a plain socket client
+for every I/O model; ranges, HEAD, 404; argument errors; close()."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Literal
+
+import pytest
+
+import zcopy
+from conftest import data
+
+_Model = Literal["threads", "poll", "epoll", "uring"]
+MODELS: list[_Model] = ["threads", "poll", "epoll", "uring"]
+
+
+def get(port: int, request: bytes) -> tuple[bytes, bytes]:
+    """Sends one request on a fresh connection (closed by the request) and returns the head and
+    body of the response."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+        c.sendall(request)
+        got = b""
+        while chunk := c.recv(1 << 20):
+            got += chunk
+    head, _, body = got.partition(b"\r\n\r\n")
+    return head, body
+
+
+@pytest.fixture
+def www(tmp_path: Path) -> Path:
+    (tmp_path / "small.bin").write_bytes(data(4096, 60))
+    (tmp_path / "big.bin").write_bytes(data((3 << 20) + 5, 61))
+    (tmp_path / "empty").write_bytes(b"")
+    return tmp_path
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_every_model_serves_exact_bytes(model: _Model, www: Path) -> None:
+    with zcopy.Server(www, workers=1, model=model) as srv:
+        assert srv.model == model and srv.running
+        assert srv.url == f"http://127.0.0.1:{srv.port}" and srv.address == ("127.0.0.1", srv.port)
+        for name in ("small.bin", "big.bin", "empty"):
+            head, body = get(srv.port, f"GET /{name} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+            assert head.startswith(b"HTTP/1.1 200"), head
+            assert body == (www / name).read_bytes(), name
+        head, body = get(srv.port, b"GET /big.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=100-199\r\nConnection: close\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 206"), head
+        assert body == (www / "big.bin").read_bytes()[100:200]
+        head, body = get(srv.port, b"HEAD /small.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and b"Content-Length: 4096" in head and body == b""
+        head, _ = get(srv.port, b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 404"), head
+    assert not srv.running
+    srv.close()  # a second close does nothing
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", srv.port), timeout=2).close()
+
+
+def test_directio_serves_exact_bytes_and_leaves_the_cache(www: Path) -> None:
+    zcopy.evict(www / "big.bin")
+    with zcopy.Server(www, workers=1, directio=1 << 20) as srv:
+        head, body = get(srv.port, b"GET /big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    left = zcopy.residency(www / "big.bin")
+    if left.method == "none":
+        pytest.skip("this kernel cannot tell page-cache residency; the bytes were checked")
+    assert left.resident == 0, f"directio left {left.resident} of {left.pages} pages in the cache"
+    assert body == (www / "big.bin").read_bytes()
+
+
+def test_bad_arguments_name_what_was_wrong(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="I/O model"):
+        zcopy.Server(tmp_path, model="select")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="listen"):
+        zcopy.Server(tmp_path, listen="localhost")
+    with pytest.raises(ValueError, match="workers"):
+        zcopy.Server(tmp_path, workers=0)
+    with pytest.raises(zcopy.ZcopyError, match="nope"):
+        zcopy.Server(tmp_path / "nope")
+    with zcopy.Server(tmp_path) as a:
+        with pytest.raises(zcopy.ZcopyError) as info:
+            zcopy.Server(tmp_path, listen=f"127.0.0.1:{a.port}", model="threads")
+        assert info.value.errno == 98  # EADDRINUSE (the threads model does not share the port)
