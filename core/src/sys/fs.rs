@@ -155,6 +155,16 @@ pub(crate) fn fstat_mount(fd: BorrowedFd<'_>) -> io::Result<(libc::stat, u64)> {
                 // SAFETY: statx succeeded; the struct was zeroed, so fields it did not fill
                 // are 0.
                 let x = unsafe { stx.assume_init() };
+                let mnt = if x.stx_mask & STATX_MNT_ID_UNIQUE != 0 {
+                    x.stx_mnt_id
+                } else {
+                    0
+                };
+                // A filesystem that leaves out a field the engine uses: ask fstat for them.
+                let needed = libc::STATX_TYPE | libc::STATX_SIZE | libc::STATX_BLOCKS;
+                if x.stx_mask & needed != needed {
+                    return fstat(fd).map(|st| (st, mnt));
+                }
                 // SAFETY: `stat` is plain integers, for which all-zero bytes are valid.
                 let mut st: libc::stat = unsafe { MaybeUninit::zeroed().assume_init() };
                 st.st_mode = u32::from(x.stx_mode);
@@ -167,11 +177,6 @@ pub(crate) fn fstat_mount(fd: BorrowedFd<'_>) -> io::Result<(libc::stat, u64)> {
                 st.st_gid = x.stx_gid;
                 st.st_blksize = i64::from(x.stx_blksize);
                 st.st_blocks = x.stx_blocks as i64;
-                let mnt = if x.stx_mask & STATX_MNT_ID_UNIQUE != 0 {
-                    x.stx_mnt_id
-                } else {
-                    0
-                };
                 return Ok((st, mnt));
             }
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {
