@@ -35,10 +35,12 @@
 //!   [`append`](Log::append) that rolls, naming the segment, never a `SIGBUS` later. The earlier
 //!   records are untouched by it.
 //! - **Durability**: under [`FlushPolicy::Sync`], `append` returns after `msync(MS_SYNC)` of the
-//!   record's bytes (and of the index entry it added): an acknowledged record survives a crash of
-//!   the process *and* of the machine (power loss), as far as the device honours flushes. Under
-//!   [`FlushPolicy::Async`] a background thread syncs every interval or byte threshold (what was
-//!   appended since is lost on power loss, not on a process crash: the page cache keeps it);
+//!   record's bytes: an acknowledged record survives a crash of the process *and* of the
+//!   machine (power loss), as far as the device honours flushes. (The index is not synced per
+//!   record, as in Kafka: recovery checks it against the log and rebuilds what it lacks, so it
+//!   is synced at [`Log::flush`], rolls and [`Log::close`].) Under [`FlushPolicy::Async`] a
+//!   background thread syncs every interval or byte threshold (what was appended since is lost
+//!   on power loss, not on a process crash: the page cache keeps it);
 //!   under [`FlushPolicy::Manual`] only [`Log::flush`], rolls and [`Log::close`] do.
 //! - **Recovery**: [`Log::open`] validates the last segment from its last good index entry
 //!   (lengths, CRC-32C, offsets in sequence), keeps the longest valid prefix and zeroes the torn
@@ -70,7 +72,7 @@ use crate::report::Report;
 use crate::sys;
 use crate::sys::fs::Fd;
 use flusher::Flusher;
-use segment::{c_path, Segment};
+use segment::{c_path, Segment, Touched};
 
 /// The smallest [`LogOptions::segment_bytes`]: 4096.
 pub const MIN_SEGMENT_BYTES: u64 = 4096;
@@ -320,7 +322,11 @@ impl Log {
         let seg = &mut self.segments[last];
         let touched = seg.append(record, interval)?;
         match (&self.opts.flush, &self.flusher) {
-            (FlushPolicy::Sync, _) => seg.sync_touched(&touched)?,
+            // The log's bytes only: the index is rebuilt from them on recovery.
+            (FlushPolicy::Sync, _) => seg.sync_touched(&Touched {
+                index: None,
+                ..touched
+            })?,
             (FlushPolicy::Async { .. }, Some(f)) => f.dirty(touched.log, touched.index),
             _ => {}
         }

@@ -361,7 +361,7 @@ impl Segment {
         })
     }
 
-    /// `msync` of what an append touched.
+    /// `msync` of what an append touched (its log bytes, and its index entry when given).
     pub(crate) fn sync_touched(&self, t: &Touched) -> Result<()> {
         let Some(a) = &self.active else { return Ok(()) };
         a.log_map
