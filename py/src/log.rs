@@ -207,8 +207,9 @@ impl Log {
 
     /// Whether ``close()`` was called.
     #[getter]
-    fn closed(&self) -> bool {
-        self.lock().is_none()
+    fn closed(&self, py: Python<'_>) -> bool {
+        // The lock is taken without the GIL: a send holding it may need the GIL to finish.
+        py.detach(|| self.lock().is_none())
     }
 
     /// Sends whole records from ``offset`` on to ``dst`` (an fd, a socket, a pipe or file
@@ -312,15 +313,18 @@ impl Log {
         Ok(false)
     }
 
-    fn __repr__(&self) -> String {
-        match self.lock().as_ref() {
-            Some(log) => format!(
-                "zcopy.Log({:?}, next_offset={}, segments={})",
-                self.dir.display().to_string(),
-                log.next_offset(),
-                log.segments().len()
-            ),
-            None => format!("zcopy.Log({:?}, closed)", self.dir.display().to_string()),
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let state = py.detach(|| {
+            self.lock()
+                .as_ref()
+                .map(|log| (log.next_offset(), log.segments().len()))
+        });
+        let dir = self.dir.display().to_string();
+        match state {
+            Some((next, segments)) => {
+                format!("zcopy.Log({dir:?}, next_offset={next}, segments={segments})")
+            }
+            None => format!("zcopy.Log({dir:?}, closed)"),
         }
     }
 

@@ -216,12 +216,16 @@ impl Log {
     pub fn open(dir: impl AsRef<Path>, opts: &LogOptions) -> Result<Log> {
         opts.check()?;
         let dir = dir.as_ref().to_path_buf();
+        let existed = dir.is_dir();
         std::fs::create_dir_all(&dir).map_err(|e| {
             Error::os(
                 e,
                 format_args!("cannot create the log directory {}", dir.display()),
             )
         })?;
+        if !existed {
+            sync_parent(&dir)?;
+        }
         let lock_path = dir.join(".lock");
         let lock = sys::fs::open(&c_path(&lock_path)?, libc::O_RDWR | libc::O_CREAT, 0o644)
             .map_err(|e| Error::os(e, format_args!("cannot open {}", lock_path.display())))?;
@@ -550,6 +554,18 @@ impl Drop for Log {
     fn drop(&mut self) {
         let _ = self.shutdown();
     }
+}
+
+/// `fsync` of the directory holding the new directory `dir`, so its entry survives a power loss.
+fn sync_parent(dir: &Path) -> Result<()> {
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let fd = sys::fs::open(&c_path(parent)?, libc::O_RDONLY | libc::O_DIRECTORY, 0)
+        .map_err(|e| Error::os(e, format_args!("cannot open {}", parent.display())))?;
+    sys::fs::fsync(fd.as_fd())
+        .map_err(|e| Error::os(e, format_args!("fsync of {}", parent.display())))
 }
 
 /// The base offsets of the segments in `dir`, sorted; removes what a crash mid-roll left

@@ -209,6 +209,17 @@ impl Segment {
         let (path, index_path) = paths(dir, base);
         let file = open(&path, libc::O_RDWR)?;
         let size = file_len(file.as_fd(), &path)?;
+        if size > super::MAX_SEGMENT_BYTES {
+            return Err(Error::new(
+                ErrorKind::Io,
+                Some(libc::EFBIG),
+                format!(
+                    "log segment {} holds {size} bytes, more than a segment can ({}): it was not written by zcopy::log",
+                    path.display(),
+                    super::MAX_SEGMENT_BYTES
+                ),
+            ));
+        }
         let mut entries = read_index(&index_path, size)?;
         let mut seg = Segment {
             base,
