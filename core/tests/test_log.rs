@@ -784,3 +784,75 @@ fn stale_index_entries_of_the_last_segment_are_dropped() {
     send_all(&log, &sink.fd(), 5000);
     assert_decodes(&sink.finish(), 51);
 }
+
+#[test]
+fn an_index_entry_for_every_record_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = LogOptions {
+        segment_bytes: 32 << 10,
+        index_interval_bytes: 0,
+        flush: FlushPolicy::Manual,
+    };
+    let mut log = Log::open(dir.path(), &o).unwrap();
+    for i in 0..120 {
+        log.append(&payload(i)).unwrap();
+    }
+    assert_holds(&log, 120);
+    log.close().unwrap();
+    // One entry per record but each segment's first.
+    let bases = Log::open(dir.path(), &o).unwrap().segments();
+    let index0 = std::fs::metadata(dir.path().join(format!("{:020}.index", 0))).unwrap();
+    assert_eq!(index0.len(), (bases[1] - 1) * 8);
+    let log = Log::open(dir.path(), &o).unwrap();
+    assert_holds(&log, 120);
+}
+
+#[test]
+fn what_a_crash_mid_roll_leaves_is_cleaned_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = opts(16 << 10, FlushPolicy::Sync);
+    let mut log = Log::open(dir.path(), &o).unwrap();
+    for i in 0..40 {
+        log.append(&payload(i)).unwrap();
+    }
+    let next = log.next_offset();
+    log.close().unwrap();
+    // A new segment preallocated under its temporary name and its index, never renamed.
+    let tmp = dir.path().join(format!("{next:020}.log.tmp"));
+    let orphan = dir.path().join(format!("{next:020}.index"));
+    std::fs::write(&tmp, vec![0u8; 16 << 10]).unwrap();
+    std::fs::write(&orphan, [0u8; 64]).unwrap();
+    let mut log = Log::open(dir.path(), &o).unwrap();
+    assert!(!tmp.exists() && !orphan.exists(), "removed on open");
+    assert_holds(&log, 40);
+    assert_eq!(log.append(&payload(40)).unwrap(), 40);
+}
+
+#[test]
+fn a_damaged_closed_segment_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = opts(16 << 10, FlushPolicy::Sync);
+    let mut log = Log::open(dir.path(), &o).unwrap();
+    for i in 0..60 {
+        log.append(&payload(i)).unwrap();
+    }
+    let bases = log.segments();
+    log.close().unwrap();
+    assert!(bases.len() > 2);
+    // Cut the first segment's last frame short.
+    let first = seg_path(dir.path(), 0);
+    let f = OpenOptions::new().write(true).open(&first).unwrap();
+    f.set_len(file_size(&first) - 5).unwrap();
+    let e = Log::open(dir.path(), &o).unwrap_err();
+    assert_eq!(
+        (e.kind(), e.errno()),
+        (ErrorKind::Io, Some(libc::EBADMSG)),
+        "{e}"
+    );
+    assert!(e.message().contains(&first.display().to_string()), "{e}");
+    assert!(
+        e.message()
+            .contains(&format!("begins at offset {}", bases[1])),
+        "{e}"
+    );
+}
