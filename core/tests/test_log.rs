@@ -856,3 +856,60 @@ fn a_damaged_closed_segment_is_an_error_naming_it() {
         "{e}"
     );
 }
+
+/// Waits until `fd` is writable.
+fn wait_writable(fd: &impl AsRawFd) {
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: `p` is one valid pollfd for the call.
+    assert_eq!(unsafe { libc::poll(&mut p, 1, -1) }, 1);
+}
+
+#[test]
+fn a_non_blocking_consumer_resumes_with_send_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), &opts(1 << 20, FlushPolicy::Manual)).unwrap();
+    for i in 0..300 {
+        log.append(&payload(i)).unwrap();
+    }
+    let (r, w) = common::pipe();
+    common::set_nonblocking(&w);
+    // Nobody reads yet: the pipe fills, the frames are cut somewhere.
+    let e = log.send(&w, 0, u64::MAX).unwrap_err();
+    assert!(e.is_would_block(), "{e}");
+    let total: u64 = (0..300).map(|o| payload(o).len() as u64 + 16).sum();
+    assert!(
+        e.bytes_moved() > 0 && e.bytes_moved() < total,
+        "{}",
+        e.bytes_moved()
+    );
+    let drain = std::thread::spawn(move || {
+        let mut r = r;
+        let mut v = Vec::new();
+        r.read_to_end(&mut v).unwrap();
+        v
+    });
+    let mut skip = e.bytes_moved();
+    let next = loop {
+        wait_writable(&w);
+        match log.send_rest(&w, 0, skip, u64::MAX, &zcopy::Options::default()) {
+            Ok((report, next)) => {
+                assert_eq!(skip + report.bytes, total);
+                break next;
+            }
+            Err(e) if e.is_would_block() => skip += e.bytes_moved(),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(next, 300);
+    let e = log
+        .send_rest(&w, 0, total + 1, u64::MAX, &zcopy::Options::default())
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Invalid);
+    assert!(e.message().contains("skip"), "{e}");
+    drop(w);
+    assert_decodes(&drain.join().unwrap(), 300);
+}

@@ -435,8 +435,8 @@ impl Log {
     /// [`crate::transfer`] takes. On a blocking fd every byte is moved. On a non-blocking fd
     /// that fills up, the engine's error comes back as it is (`EAGAIN`, see
     /// [`Error::is_would_block`]) with [`Error::bytes_moved`]: `dst` then holds that many bytes
-    /// of the frames, the last one perhaps cut; [`decode_prefix`] of what arrived tells the
-    /// next offset to ask for, and the cut frame's rest is resent with it.
+    /// of the frames, the last one perhaps cut; [`Log::send_rest`] sends the rest once `dst`
+    /// is writable.
     ///
     /// # Errors
     /// [`ErrorKind::Invalid`] for `from` past the end of the log; the errors of
@@ -465,6 +465,45 @@ impl Log {
         max_bytes: u64,
         opts: &Options<'_>,
     ) -> Result<(Report, u64)> {
+        self.send_rest(dst, from, 0, max_bytes, opts)
+    }
+
+    /// Finishes a [`Log::send`] (or `send_with`) that stopped part way: on a non-blocking `dst`
+    /// that filled up it fails with `EAGAIN` after moving [`Error::bytes_moved`] bytes, perhaps
+    /// cutting a frame. Once `dst` is writable again, call this with the same `from` and
+    /// `max_bytes` and `skip` = the bytes moved so far (summed over the calls): it sends the
+    /// rest of the same frames (more, if records were appended meanwhile and the first call
+    /// reached the log's end), so the consumer receives whole frames. Returns this call's
+    /// [`Report`] and the offset after the last record; it may fail with `EAGAIN` again.
+    ///
+    /// ```
+    /// # use zcopy::log::{Log, LogOptions};
+    /// # fn f(log: &Log, sock: &std::net::TcpStream) -> zcopy::Result<u64> {
+    /// let (from, max) = (0, 1 << 20);
+    /// let mut skip = 0;
+    /// loop {
+    ///     match log.send_rest(sock, from, skip, max, &zcopy::Options::default()) {
+    ///         Ok((_, next)) => return Ok(next),
+    ///         Err(e) if e.is_would_block() => {
+    ///             skip += e.bytes_moved();
+    ///             // ... wait until `sock` is writable (poll, epoll), then go on
+    ///         }
+    ///         Err(e) => return Err(e),
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Log::send_with`], and [`ErrorKind::Invalid`] for a `skip` past the frames' end.
+    pub fn send_rest(
+        &self,
+        dst: impl AsFd,
+        from: u64,
+        skip: u64,
+        max_bytes: u64,
+        opts: &Options<'_>,
+    ) -> Result<(Report, u64)> {
         let seg = self.segment_of(from)?;
         let pos = seg.locate(from)?;
         let (end, next) = if from == self.next_offset() || max_bytes == 0 {
@@ -472,21 +511,28 @@ impl Log {
         } else {
             seg.span(pos, from, max_bytes)?
         };
+        if skip > end - pos {
+            return Err(Error::invalid(format!(
+                "skip {skip} is past the end of the {} bytes of records {from}..{next}",
+                end - pos
+            )));
+        }
+        let start = pos + skip;
         let opts = Options {
-            src_offset: Some(pos),
-            len: Some(end - pos),
+            src_offset: Some(start),
+            len: Some(end - start),
             parallelism: None,
             ..opts.clone()
         };
         let report = crate::transfer(seg.file.as_fd(), dst.as_fd(), &opts)?;
-        if report.bytes != end - pos {
+        if report.bytes != end - start {
             return Err(Error::new(
                 ErrorKind::Io,
                 Some(libc::EIO),
                 format!(
                     "sent {} of the {} bytes of records {from}..{next} from {}",
                     report.bytes,
-                    end - pos,
+                    end - start,
                     seg.path.display()
                 ),
             )
