@@ -221,15 +221,20 @@ impl Log {
     /// ``options`` are ``transfer``'s that make sense here: ``strategy`` (default
     /// ``"sendfile"``), ``fallback``, ``progress``, ``cancel``, ``cache``, ``sync``,
     /// ``chunk_size``, ``dst_offset``. Runs without the GIL; Ctrl-C stops it with
-    /// KeyboardInterrupt. On a non-blocking ``dst`` that fills up, BlockingIOError carries
-    /// ``.bytes_moved`` (the last frame may be cut).
-    #[pyo3(signature = (dst, offset = 0, max_bytes = None, **options))]
+    /// KeyboardInterrupt.
+    ///
+    /// On a non-blocking ``dst`` that fills up, BlockingIOError carries ``.bytes_moved`` (the
+    /// last frame may be cut): once ``dst`` is writable, call ``send`` again with the same
+    /// ``offset`` and ``max_bytes`` and ``skip`` = the bytes moved so far (summed), and it
+    /// sends the rest of the same frames.
+    #[pyo3(signature = (dst, offset = 0, max_bytes = None, *, skip = 0, **options))]
     fn send(
         &self,
         py: Python<'_>,
         dst: &Bound<'_, PyAny>,
         offset: u64,
         max_bytes: Option<u64>,
+        skip: u64,
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<(Report, u64)> {
         crate::guarded(py, || {
@@ -259,7 +264,7 @@ impl Log {
                     closed = true;
                     return Ok(zcopy::Report::default());
                 };
-                let (r, n) = log.send_with(dst_fd, offset, max, o)?;
+                let (r, n) = log.send_rest(dst_fd, offset, skip, max, o)?;
                 next = Some(n);
                 Ok(r)
             })?;

@@ -6,6 +6,7 @@
  */
 #include "harness.h"
 
+#include <poll.h>
 #include <stdatomic.h>
 
 #define MIB (1024 * 1024)
@@ -1312,6 +1313,43 @@ static void log_async_flush_and_close(void) {
     CHECK_STATUS(zc_log_close(log), ZC_OK);
 }
 
+static void log_send_nonblocking_and_rest(void) {
+    zc_log *log = log_open_small("log-nb", ZC_LOG_FLUSH_MANUAL);
+    REQUIRE(log != NULL, "open: %s", zc_last_error());
+    CHECK(log_append_records(log, 0, 200), "append");
+    int p[2];
+    REQUIRE(pipe(p) == 0, "pipe");
+    REQUIRE(fcntl(p[1], F_SETPIPE_SZ, 4096) >= 4096, "F_SETPIPE_SZ");
+    REQUIRE(fcntl(p[1], F_SETFL, fcntl(p[1], F_GETFL) | O_NONBLOCK) == 0, "O_NONBLOCK");
+    /* Nobody reads: the 4 KiB pipe fills and the frames (a 64 KiB segment of them) are cut. */
+    uint64_t next = 0, skip = 0;
+    zc_report r = h_report();
+    CHECK_FAILS(zc_log_send(log, p[1], 0, UINT64_MAX, &next, &r), ZC_IO, EAGAIN);
+    CHECK(r.bytes > 0 && r.bytes <= 4096, "moved %llu", (unsigned long long)r.bytes);
+    skip = r.bytes;
+    struct h_reader rd;
+    h_reader_start(&rd, p[0], 0);
+    for (;;) {
+        struct pollfd pf = {p[1], POLLOUT, 0};
+        REQUIRE(poll(&pf, 1, -1) == 1, "poll");
+        r = h_report();
+        zc_status st = zc_log_send_rest(log, p[1], 0, skip, UINT64_MAX, &next, &r);
+        skip += r.bytes;
+        if (st == ZC_OK) break;
+        REQUIRE(st == ZC_IO && zc_last_errno() == EAGAIN, "send_rest: %s", zc_last_error());
+    }
+    uint64_t total = 0;
+    for (uint64_t i = 0; i < next; i++) total += ZC_LOG_FRAME_HEADER + log_len(i);
+    CHECK(next > 0 && next < 200 && skip == total, "next %llu, sent %llu of %llu",
+          (unsigned long long)next, (unsigned long long)skip, (unsigned long long)total);
+    close(p[1]);
+    h_reader_join(&rd);
+    close(p[0]);
+    CHECK(log_frames_are(rd.buf, rd.len, 0, next), "whole frames arrived");
+    free(rd.buf);
+    CHECK_STATUS(zc_log_close(log), ZC_OK);
+}
+
 /* zc_log_open failed: NULL, the errno and a message containing `needle`. */
 #define CHECK_OPEN_FAILS(call, err, needle)                                                     \
     do {                                                                                        \
@@ -1374,6 +1412,11 @@ static void log_bad_input(void) {
     REQUIRE(pipe(p) == 0, "pipe");
     CHECK_FAILS(zc_log_send(NULL, p[1], 0, 100, &next, &r), ZC_NULL_POINTER, EINVAL);
     CHECK(r.bytes == 0 && next == 42, "report written empty, next untouched");
+    r = h_report();
+    CHECK_FAILS(zc_log_send_rest(NULL, p[1], 0, 0, 100, &next, &r), ZC_NULL_POINTER, EINVAL);
+    CHECK(r.bytes == 0 && next == 42, "report written empty, next untouched");
+    CHECK_FAILS(zc_log_send_rest(log, p[1], 0, 1 << 20, 100, &next, &r), ZC_INVALID, EINVAL);
+    CHECK_MSG("skip 1048576 is past the end");
     r = h_report();
     CHECK_FAILS(zc_log_send(log, -1, 0, 100, &next, &r), ZC_IO, EBADF);
     CHECK(r.bytes == 0, "bytes %llu", (unsigned long long)r.bytes);
@@ -1443,6 +1486,7 @@ int main(int argc, char **argv) {
         TEST(log_options_default),
         TEST(log_append_send_and_reopen),
         TEST(log_async_flush_and_close),
+        TEST(log_send_nonblocking_and_rest),
         TEST(log_bad_input),
     };
     h_init(argv[0]);
