@@ -917,6 +917,26 @@ enum zc_status zc_log_send_rest(const struct zc_log *log,
                                 struct zc_report *report);
 
 /**
+ * Parses the first frame of the `len` bytes at `buf` (what `zc_log_send` wrote, as a
+ * consumer received it), checking its CRC-32C: writes the record's offset into `*offset`, its
+ * payload's length into `*payload_len` (the payload starts `ZC_LOG_FRAME_HEADER` bytes into
+ * `buf`) and the frame's length into `*frame_len` (the next frame starts there). When `buf`
+ * does not hold a whole frame yet, returns `ZC_OK` with `*frame_len` = 0: read more.
+ *
+ * Returns `ZC_OK`; `ZC_INVALID` with errno `EBADMSG` for a damaged frame (an impossible
+ * length, a CRC mismatch); `ZC_NULL_POINTER` for a `NULL` output, or `NULL` `buf` with `len`
+ * > 0.
+ *
+ * # Safety
+ * `buf` is `NULL` or readable for `len` bytes; the outputs are `NULL` or writable.
+ */
+enum zc_status zc_log_frame(const void *buf,
+                            size_t len,
+                            uint64_t *offset,
+                            size_t *payload_len,
+                            size_t *frame_len);
+
+/**
  * Closes the log: syncs everything (whatever the policy), joins the background flush thread,
  * truncates the active segment to its used length, releases the directory, and frees `log`,
  * even when it returns an error. `zc_log_close(NULL)` does nothing and returns `ZC_OK`.

@@ -190,6 +190,22 @@ fn send_moves_whole_frames_within_the_budget() {
     bad[FRAME_HEADER + 3] ^= 1;
     let e = decode(&bad).unwrap_err();
     assert!(e.message().contains("CRC-32C"), "{e}");
+    // A damaged second frame is named by its position; decode_first parses frame by frame.
+    let mut bad = got.clone();
+    bad[frame as usize + FRAME_HEADER] ^= 1;
+    let e = decode(&bad).unwrap_err();
+    assert_eq!(e.errno(), Some(libc::EBADMSG));
+    assert!(
+        e.message()
+            .contains(&format!("frame at byte {frame} (offset 1)")),
+        "{e}"
+    );
+    let (first, n) = zcopy::log::decode_first(&got).unwrap().unwrap();
+    assert_eq!((first.0, first.1, n as u64), (0, &[0u8; 100][..], frame));
+    assert!(zcopy::log::decode_first(&got[..frame as usize - 1])
+        .unwrap()
+        .is_none());
+    assert!(zcopy::log::decode_first(&got[..3]).unwrap().is_none());
 }
 
 #[test]

@@ -376,6 +376,58 @@ unsafe fn send(
     report_result.map(drop).map_err(Failure::from)
 }
 
+/// Parses the first frame of the `len` bytes at `buf` (what `zc_log_send` wrote, as a
+/// consumer received it), checking its CRC-32C: writes the record's offset into `*offset`, its
+/// payload's length into `*payload_len` (the payload starts `ZC_LOG_FRAME_HEADER` bytes into
+/// `buf`) and the frame's length into `*frame_len` (the next frame starts there). When `buf`
+/// does not hold a whole frame yet, returns `ZC_OK` with `*frame_len` = 0: read more.
+///
+/// Returns `ZC_OK`; `ZC_INVALID` with errno `EBADMSG` for a damaged frame (an impossible
+/// length, a CRC mismatch); `ZC_NULL_POINTER` for a `NULL` output, or `NULL` `buf` with `len`
+/// > 0.
+///
+/// # Safety
+/// `buf` is `NULL` or readable for `len` bytes; the outputs are `NULL` or writable.
+#[no_mangle]
+pub unsafe extern "C" fn zc_log_frame(
+    buf: *const c_void,
+    len: usize,
+    offset: *mut u64,
+    payload_len: *mut usize,
+    frame_len: *mut usize,
+) -> zc_status {
+    boundary(|| {
+        if offset.is_null() || payload_len.is_null() || frame_len.is_null() {
+            return Err(Failure::null(if offset.is_null() {
+                "offset"
+            } else if payload_len.is_null() {
+                "payload_len"
+            } else {
+                "frame_len"
+            }));
+        }
+        let bytes: &[u8] = if len == 0 {
+            &[]
+        } else if buf.is_null() {
+            return Err(Failure::null("buf (with len > 0)"));
+        } else {
+            // SAFETY: non-null; the caller guarantees `len` readable bytes.
+            unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) }
+        };
+        let (off, plen, flen) = match engine::log::decode_first(bytes)? {
+            Some(((off, payload), n)) => (off, payload.len(), n),
+            None => (0, 0, 0),
+        };
+        // SAFETY: all three non-null; the caller guarantees they are writable.
+        unsafe {
+            offset.write_unaligned(off);
+            payload_len.write_unaligned(plen);
+            frame_len.write_unaligned(flen);
+        }
+        Ok(())
+    })
+}
+
 /// Closes the log: syncs everything (whatever the policy), joins the background flush thread,
 /// truncates the active segment to its used length, releases the directory, and frees `log`,
 /// even when it returns an error. `zc_log_close(NULL)` does nothing and returns `ZC_OK`.

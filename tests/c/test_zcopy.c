@@ -1167,6 +1167,15 @@ static bool log_frames_are(const unsigned char *buf, size_t len, uint64_t from, 
         }
         if (!h_same(buf + at + ZC_LOG_FRAME_HEADER, frame - ZC_LOG_FRAME_HEADER, i, 0, log_len(i)))
             return false;
+        /* The library parses it the same way, checking the CRC. */
+        uint64_t lo = 0;
+        size_t plen = 0, flen = 0;
+        if (zc_log_frame(buf + at, len - at, &lo, &plen, &flen) != ZC_OK || lo != i ||
+            plen != log_len(i) || flen != frame) {
+            fprintf(stderr, "  zc_log_frame at record %llu: %s\n", (unsigned long long)i,
+                    zc_last_error());
+            return false;
+        }
         at += frame;
     }
     if (at != len) fprintf(stderr, "  %zu bytes after the frames\n", len - at);
@@ -1433,6 +1442,27 @@ static void log_bad_input(void) {
 
     CHECK_STATUS(zc_log_close(log), ZC_OK);
     CHECK_STATUS(zc_log_close(NULL), ZC_OK);
+
+    /* zc_log_frame: a frame cut short wants more bytes; a damaged one is EBADMSG. */
+    unsigned char fr[32];
+    memset(fr, 0, sizeof fr);
+    fr[0] = 20; /* frame_len 20: a 4-byte payload */
+    uint64_t fo = 9;
+    size_t pl = 9, fl = 9;
+    CHECK_STATUS(zc_log_frame(fr, 19, &fo, &pl, &fl), ZC_OK);
+    CHECK(fl == 0, "a cut frame: frame_len %zu", fl);
+    CHECK_STATUS(zc_log_frame(NULL, 0, &fo, &pl, &fl), ZC_OK);
+    CHECK(fl == 0, "nothing: frame_len %zu", fl);
+    CHECK_FAILS(zc_log_frame(fr, 20, &fo, &pl, &fl), ZC_INVALID, EBADMSG); /* crc 0 is wrong */
+    CHECK_MSG("CRC-32C");
+    fr[0] = 3;
+    CHECK_FAILS(zc_log_frame(fr, 20, &fo, &pl, &fl), ZC_INVALID, EBADMSG);
+    CHECK_MSG("less than its 16-byte header");
+    CHECK_FAILS(zc_log_frame(NULL, 5, &fo, &pl, &fl), ZC_NULL_POINTER, EINVAL);
+    CHECK_FAILS(zc_log_frame(fr, 20, NULL, &pl, &fl), ZC_NULL_POINTER, EINVAL);
+    CHECK_FAILS(zc_log_frame(fr, 20, &fo, NULL, &fl), ZC_NULL_POINTER, EINVAL);
+    CHECK_FAILS(zc_log_frame(fr, 20, &fo, &pl, NULL), ZC_NULL_POINTER, EINVAL);
+    CHECK_MSG("frame_len is NULL");
 }
 
 static void sigpipe_with_sigpipe_already_blocked(void) {

@@ -64,7 +64,7 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use record::{decode, decode_prefix, Record, FRAME_HEADER};
+pub use record::{decode, decode_first, decode_prefix, Record, FRAME_HEADER};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::{Options, Strategy};
