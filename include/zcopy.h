@@ -877,7 +877,8 @@ enum zc_status zc_log_next_offset(const struct zc_log *log, uint64_t *out);
  *
  * The fd is borrowed, never closed. On a blocking fd every byte is moved; on a non-blocking
  * one that fills up, `ZC_IO` with `EAGAIN` comes back and `report->bytes` says how much of the
- * frames went (the last one perhaps cut).
+ * frames went (the last one perhaps cut): once the fd is writable, `zc_log_send_rest` sends
+ * the rest.
  *
  * Returns `ZC_OK`; `ZC_NULL_POINTER` for a `NULL` `log`; `ZC_INVALID` for `from` past the end
  * of the log or a bad `report->struct_size`; `ZC_IO` for the fd's failures (`EPIPE`, `EBADF`,
@@ -894,6 +895,46 @@ enum zc_status zc_log_send(const struct zc_log *log,
                            uint64_t max_bytes,
                            uint64_t *next,
                            struct zc_report *report);
+
+/**
+ * Finishes a `zc_log_send` that a non-blocking fd cut (`ZC_IO` with `EAGAIN` after
+ * `report->bytes` bytes): called with the same `from` and `max_bytes` once `fd` is writable,
+ * and `skip` = the bytes moved so far (summed over the calls), it sends the rest of the same
+ * frames, so the consumer receives whole frames. `*next` and `*report` (this call's bytes) as
+ * for `zc_log_send`; it may return `EAGAIN` again.
+ *
+ * Returns as `zc_log_send`, and `ZC_INVALID` for a `skip` past the frames' end.
+ *
+ * # Safety
+ * As `zc_log_send`.
+ */
+enum zc_status zc_log_send_rest(const struct zc_log *log,
+                                int fd,
+                                uint64_t from,
+                                uint64_t skip,
+                                uint64_t max_bytes,
+                                uint64_t *next,
+                                struct zc_report *report);
+
+/**
+ * Parses the first frame of the `len` bytes at `buf` (what `zc_log_send` wrote, as a
+ * consumer received it), checking its CRC-32C: writes the record's offset into `*offset`, its
+ * payload's length into `*payload_len` (the payload starts `ZC_LOG_FRAME_HEADER` bytes into
+ * `buf`) and the frame's length into `*frame_len` (the next frame starts there). When `buf`
+ * does not hold a whole frame yet, returns `ZC_OK` with `*frame_len` = 0: read more.
+ *
+ * Returns `ZC_OK`; `ZC_INVALID` with errno `EBADMSG` for a damaged frame (an impossible
+ * length, a CRC mismatch); `ZC_NULL_POINTER` for a `NULL` output, or `NULL` `buf` with `len`
+ * > 0.
+ *
+ * # Safety
+ * `buf` is `NULL` or readable for `len` bytes; the outputs are `NULL` or writable.
+ */
+enum zc_status zc_log_frame(const void *buf,
+                            size_t len,
+                            uint64_t *offset,
+                            size_t *payload_len,
+                            size_t *frame_len);
 
 /**
  * Closes the log: syncs everything (whatever the policy), joins the background flush thread,

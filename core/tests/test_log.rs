@@ -190,6 +190,22 @@ fn send_moves_whole_frames_within_the_budget() {
     bad[FRAME_HEADER + 3] ^= 1;
     let e = decode(&bad).unwrap_err();
     assert!(e.message().contains("CRC-32C"), "{e}");
+    // A damaged second frame is named by its position; decode_first parses frame by frame.
+    let mut bad = got.clone();
+    bad[frame as usize + FRAME_HEADER] ^= 1;
+    let e = decode(&bad).unwrap_err();
+    assert_eq!(e.errno(), Some(libc::EBADMSG));
+    assert!(
+        e.message()
+            .contains(&format!("frame at byte {frame} (offset 1)")),
+        "{e}"
+    );
+    let (first, n) = zcopy::log::decode_first(&got).unwrap().unwrap();
+    assert_eq!((first.0, first.1, n as u64), (0, &[0u8; 100][..], frame));
+    assert!(zcopy::log::decode_first(&got[..frame as usize - 1])
+        .unwrap()
+        .is_none());
+    assert!(zcopy::log::decode_first(&got[..3]).unwrap().is_none());
 }
 
 #[test]
@@ -682,8 +698,10 @@ fn sync_appends_leave_no_dirty_page() {
         let (cached, dirty) = dirty_pages(&seg).unwrap();
         assert!(cached > 0);
         assert_eq!(dirty, 0, "after sync append {i}");
-        assert_eq!(dirty_pages(&index).unwrap().1, 0, "index after append {i}");
     }
+    // The index is synced by flush (recovery rebuilds it from the log otherwise).
+    log.flush().unwrap();
+    assert_eq!(dirty_pages(&index).unwrap().1, 0, "index after flush");
     // Manual leaves them dirty until flush.
     drop(log);
     let mut log = Log::open(dir.path(), &opts(1 << 20, FlushPolicy::Manual)).unwrap();
@@ -747,4 +765,167 @@ fn child_async_flusher() {
 #[test]
 fn async_flush_runs_in_the_background_and_drop_joins_its_thread() {
     common::run_child("test_log::child_async_flusher");
+}
+
+#[test]
+fn stale_index_entries_of_the_last_segment_are_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = LogOptions {
+        segment_bytes: 1 << 20,
+        index_interval_bytes: 256,
+        flush: FlushPolicy::Sync,
+    };
+    let mut log = Log::open(dir.path(), &o).unwrap();
+    for i in 0..50 {
+        log.append(&payload(i)).unwrap();
+    }
+    log.close().unwrap();
+    // Entries that point into the middle of frames, or at offsets the log does not hold.
+    let index = dir.path().join(format!("{:020}.index", 0));
+    let mut bytes = std::fs::read(&index).unwrap();
+    assert!(bytes.len() >= 16, "the index has entries");
+    let n = bytes.len();
+    let last_pos = u32::from_le_bytes(bytes[n - 4..].try_into().unwrap());
+    bytes[n - 4..].copy_from_slice(&(last_pos + 3).to_le_bytes());
+    for (rel, pos) in [(60u32, 200_000u32), (61, 200_100)] {
+        bytes.extend_from_slice(&rel.to_le_bytes());
+        bytes.extend_from_slice(&pos.to_le_bytes());
+    }
+    std::fs::write(&index, &bytes).unwrap();
+    let mut log = Log::open(dir.path(), &o).unwrap();
+    assert_holds(&log, 50);
+    assert_eq!(log.append(&payload(50)).unwrap(), 50);
+    assert_holds(&log, 51);
+    let sink = common::Sink::new(common::End::Pipe);
+    send_all(&log, &sink.fd(), 5000);
+    assert_decodes(&sink.finish(), 51);
+}
+
+#[test]
+fn an_index_entry_for_every_record_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = LogOptions {
+        segment_bytes: 32 << 10,
+        index_interval_bytes: 0,
+        flush: FlushPolicy::Manual,
+    };
+    let mut log = Log::open(dir.path(), &o).unwrap();
+    for i in 0..120 {
+        log.append(&payload(i)).unwrap();
+    }
+    assert_holds(&log, 120);
+    log.close().unwrap();
+    // One entry per record but each segment's first.
+    let bases = Log::open(dir.path(), &o).unwrap().segments();
+    let index0 = std::fs::metadata(dir.path().join(format!("{:020}.index", 0))).unwrap();
+    assert_eq!(index0.len(), (bases[1] - 1) * 8);
+    let log = Log::open(dir.path(), &o).unwrap();
+    assert_holds(&log, 120);
+}
+
+#[test]
+fn what_a_crash_mid_roll_leaves_is_cleaned_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = opts(16 << 10, FlushPolicy::Sync);
+    let mut log = Log::open(dir.path(), &o).unwrap();
+    for i in 0..40 {
+        log.append(&payload(i)).unwrap();
+    }
+    let next = log.next_offset();
+    log.close().unwrap();
+    // A new segment preallocated under its temporary name and its index, never renamed.
+    let tmp = dir.path().join(format!("{next:020}.log.tmp"));
+    let orphan = dir.path().join(format!("{next:020}.index"));
+    std::fs::write(&tmp, vec![0u8; 16 << 10]).unwrap();
+    std::fs::write(&orphan, [0u8; 64]).unwrap();
+    let mut log = Log::open(dir.path(), &o).unwrap();
+    assert!(!tmp.exists() && !orphan.exists(), "removed on open");
+    assert_holds(&log, 40);
+    assert_eq!(log.append(&payload(40)).unwrap(), 40);
+}
+
+#[test]
+fn a_damaged_closed_segment_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = opts(16 << 10, FlushPolicy::Sync);
+    let mut log = Log::open(dir.path(), &o).unwrap();
+    for i in 0..60 {
+        log.append(&payload(i)).unwrap();
+    }
+    let bases = log.segments();
+    log.close().unwrap();
+    assert!(bases.len() > 2);
+    // Cut the first segment's last frame short.
+    let first = seg_path(dir.path(), 0);
+    let f = OpenOptions::new().write(true).open(&first).unwrap();
+    f.set_len(file_size(&first) - 5).unwrap();
+    let e = Log::open(dir.path(), &o).unwrap_err();
+    assert_eq!(
+        (e.kind(), e.errno()),
+        (ErrorKind::Io, Some(libc::EBADMSG)),
+        "{e}"
+    );
+    assert!(e.message().contains(&first.display().to_string()), "{e}");
+    assert!(
+        e.message()
+            .contains(&format!("begins at offset {}", bases[1])),
+        "{e}"
+    );
+}
+
+/// Waits until `fd` is writable.
+fn wait_writable(fd: &impl AsRawFd) {
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: `p` is one valid pollfd for the call.
+    assert_eq!(unsafe { libc::poll(&mut p, 1, -1) }, 1);
+}
+
+#[test]
+fn a_non_blocking_consumer_resumes_with_send_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), &opts(1 << 20, FlushPolicy::Manual)).unwrap();
+    for i in 0..300 {
+        log.append(&payload(i)).unwrap();
+    }
+    let (r, w) = common::pipe();
+    common::set_nonblocking(&w);
+    // Nobody reads yet: the pipe fills, the frames are cut somewhere.
+    let e = log.send(&w, 0, u64::MAX).unwrap_err();
+    assert!(e.is_would_block(), "{e}");
+    let total: u64 = (0..300).map(|o| payload(o).len() as u64 + 16).sum();
+    assert!(
+        e.bytes_moved() > 0 && e.bytes_moved() < total,
+        "{}",
+        e.bytes_moved()
+    );
+    let drain = std::thread::spawn(move || {
+        let mut r = r;
+        let mut v = Vec::new();
+        r.read_to_end(&mut v).unwrap();
+        v
+    });
+    let mut skip = e.bytes_moved();
+    let next = loop {
+        wait_writable(&w);
+        match log.send_rest(&w, 0, skip, u64::MAX, &zcopy::Options::default()) {
+            Ok((report, next)) => {
+                assert_eq!(skip + report.bytes, total);
+                break next;
+            }
+            Err(e) if e.is_would_block() => skip += e.bytes_moved(),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(next, 300);
+    let e = log
+        .send_rest(&w, 0, total + 1, u64::MAX, &zcopy::Options::default())
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Invalid);
+    assert!(e.message().contains("skip"), "{e}");
+    drop(w);
+    assert_decodes(&drain.join().unwrap(), 300);
 }

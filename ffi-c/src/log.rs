@@ -285,7 +285,8 @@ pub unsafe extern "C" fn zc_log_next_offset(log: *const zc_log, out: *mut u64) -
 ///
 /// The fd is borrowed, never closed. On a blocking fd every byte is moved; on a non-blocking
 /// one that fills up, `ZC_IO` with `EAGAIN` comes back and `report->bytes` says how much of the
-/// frames went (the last one perhaps cut).
+/// frames went (the last one perhaps cut): once the fd is writable, `zc_log_send_rest` sends
+/// the rest.
 ///
 /// Returns `ZC_OK`; `ZC_NULL_POINTER` for a `NULL` `log`; `ZC_INVALID` for `from` past the end
 /// of the log or a bad `report->struct_size`; `ZC_IO` for the fd's failures (`EPIPE`, `EBADF`,
@@ -304,32 +305,126 @@ pub unsafe extern "C" fn zc_log_send(
     next: *mut u64,
     report: *mut zc_report,
 ) -> zc_status {
-    boundary(|| {
-        // SAFETY: zc_log_send's contract for `report`.
-        let out = unsafe { ReportOut::new(report) }?;
-        // SAFETY: zc_log_send's contract for `log`.
-        let Some(log) = (unsafe { log.as_ref() }) else {
+    // SAFETY: zc_log_send's contract is send's.
+    boundary(|| unsafe { send(log, fd, from, 0, max_bytes, next, report) })
+}
+
+/// Finishes a `zc_log_send` that a non-blocking fd cut (`ZC_IO` with `EAGAIN` after
+/// `report->bytes` bytes): called with the same `from` and `max_bytes` once `fd` is writable,
+/// and `skip` = the bytes moved so far (summed over the calls), it sends the rest of the same
+/// frames, so the consumer receives whole frames. `*next` and `*report` (this call's bytes) as
+/// for `zc_log_send`; it may return `EAGAIN` again.
+///
+/// Returns as `zc_log_send`, and `ZC_INVALID` for a `skip` past the frames' end.
+///
+/// # Safety
+/// As `zc_log_send`.
+#[no_mangle]
+pub unsafe extern "C" fn zc_log_send_rest(
+    log: *const zc_log,
+    fd: c_int,
+    from: u64,
+    skip: u64,
+    max_bytes: u64,
+    next: *mut u64,
+    report: *mut zc_report,
+) -> zc_status {
+    // SAFETY: zc_log_send_rest's contract is send's.
+    boundary(|| unsafe { send(log, fd, from, skip, max_bytes, next, report) })
+}
+
+/// The body of `zc_log_send` and `zc_log_send_rest`.
+///
+/// # Safety
+/// As `zc_log_send`.
+unsafe fn send(
+    log: *const zc_log,
+    fd: c_int,
+    from: u64,
+    skip: u64,
+    max_bytes: u64,
+    next: *mut u64,
+    report: *mut zc_report,
+) -> Result<(), Failure> {
+    // SAFETY: the caller's contract for `report`.
+    let out = unsafe { ReportOut::new(report) }?;
+    // SAFETY: the caller's contract for `log`.
+    let Some(log) = (unsafe { log.as_ref() }) else {
+        out.write_empty();
+        return Err(Failure::null("log"));
+    };
+    let dst = match borrow_fd(fd, "dst") {
+        Ok(d) => d,
+        Err(e) => {
             out.write_empty();
-            return Err(Failure::null("log"));
-        };
-        let dst = match borrow_fd(fd, "dst") {
-            Ok(d) => d,
-            Err(e) => {
-                out.write_empty();
-                return Err(e);
-            }
-        };
-        let result = log.log.send(dst, from, max_bytes);
-        let (report_result, n) = match result {
-            Ok((r, n)) => (Ok(r), Some(n)),
-            Err(e) => (Err(e), None),
-        };
-        out.write(&report_result);
-        if let (Some(n), false) = (n, next.is_null()) {
-            // SAFETY: non-null; the caller guarantees it is writable.
-            unsafe { next.write_unaligned(n) };
+            return Err(e);
         }
-        report_result.map(drop).map_err(Failure::from)
+    };
+    let opts = engine::Options {
+        strategy: engine::Strategy::Sendfile,
+        ..engine::Options::default()
+    };
+    let (report_result, n) = match log.log.send_rest(dst, from, skip, max_bytes, &opts) {
+        Ok((r, n)) => (Ok(r), Some(n)),
+        Err(e) => (Err(e), None),
+    };
+    out.write(&report_result);
+    if let (Some(n), false) = (n, next.is_null()) {
+        // SAFETY: non-null; the caller guarantees it is writable.
+        unsafe { next.write_unaligned(n) };
+    }
+    report_result.map(drop).map_err(Failure::from)
+}
+
+/// Parses the first frame of the `len` bytes at `buf` (what `zc_log_send` wrote, as a
+/// consumer received it), checking its CRC-32C: writes the record's offset into `*offset`, its
+/// payload's length into `*payload_len` (the payload starts `ZC_LOG_FRAME_HEADER` bytes into
+/// `buf`) and the frame's length into `*frame_len` (the next frame starts there). When `buf`
+/// does not hold a whole frame yet, returns `ZC_OK` with `*frame_len` = 0: read more.
+///
+/// Returns `ZC_OK`; `ZC_INVALID` with errno `EBADMSG` for a damaged frame (an impossible
+/// length, a CRC mismatch); `ZC_NULL_POINTER` for a `NULL` output, or `NULL` `buf` with `len`
+/// > 0.
+///
+/// # Safety
+/// `buf` is `NULL` or readable for `len` bytes; the outputs are `NULL` or writable.
+#[no_mangle]
+pub unsafe extern "C" fn zc_log_frame(
+    buf: *const c_void,
+    len: usize,
+    offset: *mut u64,
+    payload_len: *mut usize,
+    frame_len: *mut usize,
+) -> zc_status {
+    boundary(|| {
+        if offset.is_null() || payload_len.is_null() || frame_len.is_null() {
+            return Err(Failure::null(if offset.is_null() {
+                "offset"
+            } else if payload_len.is_null() {
+                "payload_len"
+            } else {
+                "frame_len"
+            }));
+        }
+        let bytes: &[u8] = if len == 0 {
+            &[]
+        } else if buf.is_null() {
+            return Err(Failure::null("buf (with len > 0)"));
+        } else {
+            // SAFETY: non-null; the caller guarantees `len` readable bytes.
+            unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) }
+        };
+        let (off, plen, flen) = match engine::log::decode_first(bytes)? {
+            Some(((off, payload), n)) => (off, payload.len(), n),
+            None => (0, 0, 0),
+        };
+        // SAFETY: all three non-null; the caller guarantees they are writable.
+        unsafe {
+            offset.write_unaligned(off);
+            payload_len.write_unaligned(plen);
+            frame_len.write_unaligned(flen);
+        }
+        Ok(())
     })
 }
 

@@ -207,8 +207,9 @@ impl Log {
 
     /// Whether ``close()`` was called.
     #[getter]
-    fn closed(&self) -> bool {
-        self.lock().is_none()
+    fn closed(&self, py: Python<'_>) -> bool {
+        // The lock is taken without the GIL: a send holding it may need the GIL to finish.
+        py.detach(|| self.lock().is_none())
     }
 
     /// Sends whole records from ``offset`` on to ``dst`` (an fd, a socket, a pipe or file
@@ -220,15 +221,20 @@ impl Log {
     /// ``options`` are ``transfer``'s that make sense here: ``strategy`` (default
     /// ``"sendfile"``), ``fallback``, ``progress``, ``cancel``, ``cache``, ``sync``,
     /// ``chunk_size``, ``dst_offset``. Runs without the GIL; Ctrl-C stops it with
-    /// KeyboardInterrupt. On a non-blocking ``dst`` that fills up, BlockingIOError carries
-    /// ``.bytes_moved`` (the last frame may be cut).
-    #[pyo3(signature = (dst, offset = 0, max_bytes = None, **options))]
+    /// KeyboardInterrupt.
+    ///
+    /// On a non-blocking ``dst`` that fills up, BlockingIOError carries ``.bytes_moved`` (the
+    /// last frame may be cut): once ``dst`` is writable, call ``send`` again with the same
+    /// ``offset`` and ``max_bytes`` and ``skip`` = the bytes moved so far (summed), and it
+    /// sends the rest of the same frames.
+    #[pyo3(signature = (dst, offset = 0, max_bytes = None, *, skip = 0, **options))]
     fn send(
         &self,
         py: Python<'_>,
         dst: &Bound<'_, PyAny>,
         offset: u64,
         max_bytes: Option<u64>,
+        skip: u64,
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<(Report, u64)> {
         crate::guarded(py, || {
@@ -258,7 +264,7 @@ impl Log {
                     closed = true;
                     return Ok(zcopy::Report::default());
                 };
-                let (r, n) = log.send_with(dst_fd, offset, max, o)?;
+                let (r, n) = log.send_rest(dst_fd, offset, skip, max, o)?;
                 next = Some(n);
                 Ok(r)
             })?;
@@ -312,15 +318,18 @@ impl Log {
         Ok(false)
     }
 
-    fn __repr__(&self) -> String {
-        match self.lock().as_ref() {
-            Some(log) => format!(
-                "zcopy.Log({:?}, next_offset={}, segments={})",
-                self.dir.display().to_string(),
-                log.next_offset(),
-                log.segments().len()
-            ),
-            None => format!("zcopy.Log({:?}, closed)", self.dir.display().to_string()),
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let state = py.detach(|| {
+            self.lock()
+                .as_ref()
+                .map(|log| (log.next_offset(), log.segments().len()))
+        });
+        let dir = self.dir.display().to_string();
+        match state {
+            Some((next, segments)) => {
+                format!("zcopy.Log({dir:?}, next_offset={next}, segments={segments})")
+            }
+            None => format!("zcopy.Log({dir:?}, closed)"),
         }
     }
 

@@ -260,3 +260,64 @@ def test_send_to_a_closed_pipe_is_broken_pipe(tmp_path: Path) -> None:
         e = info.value
         assert isinstance(e, zcopy.ZcopyError) and e.bytes_moved == 0
         os.close(w)
+
+
+def test_a_blocked_send_does_not_block_the_other_threads(tmp_path: Path) -> None:
+    """A send waiting on a full pipe holds the log; another thread asking about the log waits
+    without the GIL, so the reader thread can drain the pipe and the send finish."""
+    with zcopy.Log(tmp_path, flush="manual") as log:
+        for i in range(2000):
+            log.append(record(i))
+        r, w = os.pipe()
+        result: list[tuple[zcopy.Report, int]] = []
+        sender = threading.Thread(target=lambda: result.append(log.send(w, 0)))
+        sender.start()
+        threading.Event().wait(0.2)  # let it fill the pipe (not checked: no timing)
+        got: list[bytes] = []
+        reader = drain(r, got)
+        assert not log.closed
+        assert "next_offset=2000" in repr(log)
+        assert log.next_offset == 2000
+        sender.join()
+        os.close(w)
+        reader.join()
+        os.close(r)
+        report, nxt = result[0]
+        assert nxt == 2000 and report.bytes == len(b"".join(got))
+        check_frames(b"".join(got), 2000)
+
+
+def test_a_non_blocking_consumer_resumes_with_skip(tmp_path: Path) -> None:
+    import fcntl
+    import select
+
+    with zcopy.Log(tmp_path, flush="manual") as log:
+        for i in range(300):
+            log.append(record(i))
+        r, w = os.pipe()
+        os.set_blocking(w, False)
+        fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 4096)
+        with pytest.raises(BlockingIOError) as info:
+            log.send(w)
+        e = info.value
+        assert isinstance(e, zcopy.ZcopyError) and 0 < e.bytes_moved <= 4096
+        skip = e.bytes_moved
+        got: list[bytes] = []
+        reader = drain(r, got)
+        while True:
+            select.select([], [w], [])
+            try:
+                report, nxt = log.send(w, skip=skip)
+            except BlockingIOError as again:
+                assert isinstance(again, zcopy.ZcopyError)
+                skip += again.bytes_moved
+                continue
+            skip += report.bytes
+            break
+        os.close(w)
+        reader.join()
+        os.close(r)
+        assert nxt == 300 and skip == sum(len(record(i)) + 16 for i in range(300))
+        check_frames(b"".join(got), 300)
+        with pytest.raises(ValueError, match="skip"):
+            log.send(1, skip=1 << 40)

@@ -6,6 +6,7 @@
  */
 #include "harness.h"
 
+#include <poll.h>
 #include <stdatomic.h>
 
 #define MIB (1024 * 1024)
@@ -1166,6 +1167,15 @@ static bool log_frames_are(const unsigned char *buf, size_t len, uint64_t from, 
         }
         if (!h_same(buf + at + ZC_LOG_FRAME_HEADER, frame - ZC_LOG_FRAME_HEADER, i, 0, log_len(i)))
             return false;
+        /* The library parses it the same way, checking the CRC. */
+        uint64_t lo = 0;
+        size_t plen = 0, flen = 0;
+        if (zc_log_frame(buf + at, len - at, &lo, &plen, &flen) != ZC_OK || lo != i ||
+            plen != log_len(i) || flen != frame) {
+            fprintf(stderr, "  zc_log_frame at record %llu: %s\n", (unsigned long long)i,
+                    zc_last_error());
+            return false;
+        }
         at += frame;
     }
     if (at != len) fprintf(stderr, "  %zu bytes after the frames\n", len - at);
@@ -1312,6 +1322,43 @@ static void log_async_flush_and_close(void) {
     CHECK_STATUS(zc_log_close(log), ZC_OK);
 }
 
+static void log_send_nonblocking_and_rest(void) {
+    zc_log *log = log_open_small("log-nb", ZC_LOG_FLUSH_MANUAL);
+    REQUIRE(log != NULL, "open: %s", zc_last_error());
+    CHECK(log_append_records(log, 0, 200), "append");
+    int p[2];
+    REQUIRE(pipe(p) == 0, "pipe");
+    REQUIRE(fcntl(p[1], F_SETPIPE_SZ, 4096) >= 4096, "F_SETPIPE_SZ");
+    REQUIRE(fcntl(p[1], F_SETFL, fcntl(p[1], F_GETFL) | O_NONBLOCK) == 0, "O_NONBLOCK");
+    /* Nobody reads: the 4 KiB pipe fills and the frames (a 64 KiB segment of them) are cut. */
+    uint64_t next = 0, skip = 0;
+    zc_report r = h_report();
+    CHECK_FAILS(zc_log_send(log, p[1], 0, UINT64_MAX, &next, &r), ZC_IO, EAGAIN);
+    CHECK(r.bytes > 0 && r.bytes <= 4096, "moved %llu", (unsigned long long)r.bytes);
+    skip = r.bytes;
+    struct h_reader rd;
+    h_reader_start(&rd, p[0], 0);
+    for (;;) {
+        struct pollfd pf = {p[1], POLLOUT, 0};
+        REQUIRE(poll(&pf, 1, -1) == 1, "poll");
+        r = h_report();
+        zc_status st = zc_log_send_rest(log, p[1], 0, skip, UINT64_MAX, &next, &r);
+        skip += r.bytes;
+        if (st == ZC_OK) break;
+        REQUIRE(st == ZC_IO && zc_last_errno() == EAGAIN, "send_rest: %s", zc_last_error());
+    }
+    uint64_t total = 0;
+    for (uint64_t i = 0; i < next; i++) total += ZC_LOG_FRAME_HEADER + log_len(i);
+    CHECK(next > 0 && next < 200 && skip == total, "next %llu, sent %llu of %llu",
+          (unsigned long long)next, (unsigned long long)skip, (unsigned long long)total);
+    close(p[1]);
+    h_reader_join(&rd);
+    close(p[0]);
+    CHECK(log_frames_are(rd.buf, rd.len, 0, next), "whole frames arrived");
+    free(rd.buf);
+    CHECK_STATUS(zc_log_close(log), ZC_OK);
+}
+
 /* zc_log_open failed: NULL, the errno and a message containing `needle`. */
 #define CHECK_OPEN_FAILS(call, err, needle)                                                     \
     do {                                                                                        \
@@ -1375,6 +1422,11 @@ static void log_bad_input(void) {
     CHECK_FAILS(zc_log_send(NULL, p[1], 0, 100, &next, &r), ZC_NULL_POINTER, EINVAL);
     CHECK(r.bytes == 0 && next == 42, "report written empty, next untouched");
     r = h_report();
+    CHECK_FAILS(zc_log_send_rest(NULL, p[1], 0, 0, 100, &next, &r), ZC_NULL_POINTER, EINVAL);
+    CHECK(r.bytes == 0 && next == 42, "report written empty, next untouched");
+    CHECK_FAILS(zc_log_send_rest(log, p[1], 0, 1 << 20, 100, &next, &r), ZC_INVALID, EINVAL);
+    CHECK_MSG("skip 1048576 is past the end");
+    r = h_report();
     CHECK_FAILS(zc_log_send(log, -1, 0, 100, &next, &r), ZC_IO, EBADF);
     CHECK(r.bytes == 0, "bytes %llu", (unsigned long long)r.bytes);
     CHECK_FAILS(zc_log_send(log, p[1], 4, 100, &next, &r), ZC_INVALID, EINVAL);
@@ -1390,6 +1442,27 @@ static void log_bad_input(void) {
 
     CHECK_STATUS(zc_log_close(log), ZC_OK);
     CHECK_STATUS(zc_log_close(NULL), ZC_OK);
+
+    /* zc_log_frame: a frame cut short wants more bytes; a damaged one is EBADMSG. */
+    unsigned char fr[32];
+    memset(fr, 0, sizeof fr);
+    fr[0] = 20; /* frame_len 20: a 4-byte payload */
+    uint64_t fo = 9;
+    size_t pl = 9, fl = 9;
+    CHECK_STATUS(zc_log_frame(fr, 19, &fo, &pl, &fl), ZC_OK);
+    CHECK(fl == 0, "a cut frame: frame_len %zu", fl);
+    CHECK_STATUS(zc_log_frame(NULL, 0, &fo, &pl, &fl), ZC_OK);
+    CHECK(fl == 0, "nothing: frame_len %zu", fl);
+    CHECK_FAILS(zc_log_frame(fr, 20, &fo, &pl, &fl), ZC_INVALID, EBADMSG); /* crc 0 is wrong */
+    CHECK_MSG("CRC-32C");
+    fr[0] = 3;
+    CHECK_FAILS(zc_log_frame(fr, 20, &fo, &pl, &fl), ZC_INVALID, EBADMSG);
+    CHECK_MSG("less than its 16-byte header");
+    CHECK_FAILS(zc_log_frame(NULL, 5, &fo, &pl, &fl), ZC_NULL_POINTER, EINVAL);
+    CHECK_FAILS(zc_log_frame(fr, 20, NULL, &pl, &fl), ZC_NULL_POINTER, EINVAL);
+    CHECK_FAILS(zc_log_frame(fr, 20, &fo, NULL, &fl), ZC_NULL_POINTER, EINVAL);
+    CHECK_FAILS(zc_log_frame(fr, 20, &fo, &pl, NULL), ZC_NULL_POINTER, EINVAL);
+    CHECK_MSG("frame_len is NULL");
 }
 
 static void sigpipe_with_sigpipe_already_blocked(void) {
@@ -1443,6 +1516,7 @@ int main(int argc, char **argv) {
         TEST(log_options_default),
         TEST(log_append_send_and_reopen),
         TEST(log_async_flush_and_close),
+        TEST(log_send_nonblocking_and_rest),
         TEST(log_bad_input),
     };
     h_init(argv[0]);

@@ -35,10 +35,12 @@
 //!   [`append`](Log::append) that rolls, naming the segment, never a `SIGBUS` later. The earlier
 //!   records are untouched by it.
 //! - **Durability**: under [`FlushPolicy::Sync`], `append` returns after `msync(MS_SYNC)` of the
-//!   record's bytes (and of the index entry it added): an acknowledged record survives a crash of
-//!   the process *and* of the machine (power loss), as far as the device honours flushes. Under
-//!   [`FlushPolicy::Async`] a background thread syncs every interval or byte threshold (what was
-//!   appended since is lost on power loss, not on a process crash: the page cache keeps it);
+//!   record's bytes: an acknowledged record survives a crash of the process *and* of the
+//!   machine (power loss), as far as the device honours flushes. (The index is not synced per
+//!   record, as in Kafka: recovery checks it against the log and rebuilds what it lacks, so it
+//!   is synced at [`Log::flush`], rolls and [`Log::close`].) Under [`FlushPolicy::Async`] a
+//!   background thread syncs every interval or byte threshold (what was appended since is lost
+//!   on power loss, not on a process crash: the page cache keeps it);
 //!   under [`FlushPolicy::Manual`] only [`Log::flush`], rolls and [`Log::close`] do.
 //! - **Recovery**: [`Log::open`] validates the last segment from its last good index entry
 //!   (lengths, CRC-32C, offsets in sequence), keeps the longest valid prefix and zeroes the torn
@@ -62,7 +64,7 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use record::{decode, decode_prefix, Record, FRAME_HEADER};
+pub use record::{decode, decode_first, decode_prefix, Record, FRAME_HEADER};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::{Options, Strategy};
@@ -70,7 +72,7 @@ use crate::report::Report;
 use crate::sys;
 use crate::sys::fs::Fd;
 use flusher::Flusher;
-use segment::{c_path, Segment};
+use segment::{c_path, Segment, Touched};
 
 /// The smallest [`LogOptions::segment_bytes`]: 4096.
 pub const MIN_SEGMENT_BYTES: u64 = 4096;
@@ -214,12 +216,16 @@ impl Log {
     pub fn open(dir: impl AsRef<Path>, opts: &LogOptions) -> Result<Log> {
         opts.check()?;
         let dir = dir.as_ref().to_path_buf();
+        let existed = dir.is_dir();
         std::fs::create_dir_all(&dir).map_err(|e| {
             Error::os(
                 e,
                 format_args!("cannot create the log directory {}", dir.display()),
             )
         })?;
+        if !existed {
+            sync_parent(&dir)?;
+        }
         let lock_path = dir.join(".lock");
         let lock = sys::fs::open(&c_path(&lock_path)?, libc::O_RDWR | libc::O_CREAT, 0o644)
             .map_err(|e| Error::os(e, format_args!("cannot open {}", lock_path.display())))?;
@@ -320,7 +326,11 @@ impl Log {
         let seg = &mut self.segments[last];
         let touched = seg.append(record, interval)?;
         match (&self.opts.flush, &self.flusher) {
-            (FlushPolicy::Sync, _) => seg.sync_touched(&touched)?,
+            // The log's bytes only: the index is rebuilt from them on recovery.
+            (FlushPolicy::Sync, _) => seg.sync_touched(&Touched {
+                index: None,
+                ..touched
+            })?,
             (FlushPolicy::Async { .. }, Some(f)) => f.dirty(touched.log, touched.index),
             _ => {}
         }
@@ -425,8 +435,8 @@ impl Log {
     /// [`crate::transfer`] takes. On a blocking fd every byte is moved. On a non-blocking fd
     /// that fills up, the engine's error comes back as it is (`EAGAIN`, see
     /// [`Error::is_would_block`]) with [`Error::bytes_moved`]: `dst` then holds that many bytes
-    /// of the frames, the last one perhaps cut; [`decode_prefix`] of what arrived tells the
-    /// next offset to ask for, and the cut frame's rest is resent with it.
+    /// of the frames, the last one perhaps cut; [`Log::send_rest`] sends the rest once `dst`
+    /// is writable.
     ///
     /// # Errors
     /// [`ErrorKind::Invalid`] for `from` past the end of the log; the errors of
@@ -455,6 +465,45 @@ impl Log {
         max_bytes: u64,
         opts: &Options<'_>,
     ) -> Result<(Report, u64)> {
+        self.send_rest(dst, from, 0, max_bytes, opts)
+    }
+
+    /// Finishes a [`Log::send`] (or `send_with`) that stopped part way: on a non-blocking `dst`
+    /// that filled up it fails with `EAGAIN` after moving [`Error::bytes_moved`] bytes, perhaps
+    /// cutting a frame. Once `dst` is writable again, call this with the same `from` and
+    /// `max_bytes` and `skip` = the bytes moved so far (summed over the calls): it sends the
+    /// rest of the same frames (more, if records were appended meanwhile and the first call
+    /// reached the log's end), so the consumer receives whole frames. Returns this call's
+    /// [`Report`] and the offset after the last record; it may fail with `EAGAIN` again.
+    ///
+    /// ```
+    /// # use zcopy::log::{Log, LogOptions};
+    /// # fn f(log: &Log, sock: &std::net::TcpStream) -> zcopy::Result<u64> {
+    /// let (from, max) = (0, 1 << 20);
+    /// let mut skip = 0;
+    /// loop {
+    ///     match log.send_rest(sock, from, skip, max, &zcopy::Options::default()) {
+    ///         Ok((_, next)) => return Ok(next),
+    ///         Err(e) if e.is_would_block() => {
+    ///             skip += e.bytes_moved();
+    ///             // ... wait until `sock` is writable (poll, epoll), then go on
+    ///         }
+    ///         Err(e) => return Err(e),
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Log::send_with`], and [`ErrorKind::Invalid`] for a `skip` past the frames' end.
+    pub fn send_rest(
+        &self,
+        dst: impl AsFd,
+        from: u64,
+        skip: u64,
+        max_bytes: u64,
+        opts: &Options<'_>,
+    ) -> Result<(Report, u64)> {
         let seg = self.segment_of(from)?;
         let pos = seg.locate(from)?;
         let (end, next) = if from == self.next_offset() || max_bytes == 0 {
@@ -462,21 +511,28 @@ impl Log {
         } else {
             seg.span(pos, from, max_bytes)?
         };
+        if skip > end - pos {
+            return Err(Error::invalid(format!(
+                "skip {skip} is past the end of the {} bytes of records {from}..{next}",
+                end - pos
+            )));
+        }
+        let start = pos + skip;
         let opts = Options {
-            src_offset: Some(pos),
-            len: Some(end - pos),
+            src_offset: Some(start),
+            len: Some(end - start),
             parallelism: None,
             ..opts.clone()
         };
         let report = crate::transfer(seg.file.as_fd(), dst.as_fd(), &opts)?;
-        if report.bytes != end - pos {
+        if report.bytes != end - start {
             return Err(Error::new(
                 ErrorKind::Io,
                 Some(libc::EIO),
                 format!(
                     "sent {} of the {} bytes of records {from}..{next} from {}",
                     report.bytes,
-                    end - pos,
+                    end - start,
                     seg.path.display()
                 ),
             )
@@ -544,6 +600,18 @@ impl Drop for Log {
     fn drop(&mut self) {
         let _ = self.shutdown();
     }
+}
+
+/// `fsync` of the directory holding the new directory `dir`, so its entry survives a power loss.
+fn sync_parent(dir: &Path) -> Result<()> {
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let fd = sys::fs::open(&c_path(parent)?, libc::O_RDONLY | libc::O_DIRECTORY, 0)
+        .map_err(|e| Error::os(e, format_args!("cannot open {}", parent.display())))?;
+    sys::fs::fsync(fd.as_fd())
+        .map_err(|e| Error::os(e, format_args!("fsync of {}", parent.display())))
 }
 
 /// The base offsets of the segments in `dir`, sorted; removes what a crash mid-roll left

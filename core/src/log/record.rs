@@ -114,28 +114,50 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Record<'_>>> {
 pub fn decode_prefix(bytes: &[u8]) -> Result<(Vec<Record<'_>>, usize)> {
     let mut out = Vec::new();
     let mut at = 0usize;
-    while bytes.len() - at >= FRAME_HEADER {
-        let h = Header::parse(&bytes[at..]);
-        let n = h.frame_len as usize;
-        if n < FRAME_HEADER {
-            return Err(bad(format!(
-                "frame at byte {at} declares {n} bytes, less than its {FRAME_HEADER}-byte header"
-            )));
-        }
-        if bytes.len() - at < n {
-            break;
-        }
-        let f = &bytes[at..at + n];
-        if !intact(f) {
-            return Err(bad(format!(
-                "frame at byte {at} (offset {}) fails its CRC-32C check",
-                h.offset
-            )));
-        }
-        out.push((h.offset, &f[FRAME_HEADER..]));
+    while let Some((record, n)) = decode_first(&bytes[at..]).map_err(|e| shift(e, at))? {
+        out.push(record);
         at += n;
     }
     Ok((out, at))
+}
+
+/// The first frame of `bytes`: its record and the bytes the frame spans, or `None` when
+/// `bytes` does not hold a whole frame yet (for a consumer parsing a stream frame by frame).
+///
+/// # Errors
+/// [`ErrorKind::Invalid`] (errno `EBADMSG`) for an impossible length or a CRC mismatch.
+pub fn decode_first(bytes: &[u8]) -> Result<Option<(Record<'_>, usize)>> {
+    if bytes.len() < FRAME_HEADER {
+        return Ok(None);
+    }
+    let h = Header::parse(bytes);
+    let n = h.frame_len as usize;
+    if n < FRAME_HEADER {
+        return Err(bad(format!(
+            "frame at byte 0 declares {n} bytes, less than its {FRAME_HEADER}-byte header"
+        )));
+    }
+    if bytes.len() < n {
+        return Ok(None);
+    }
+    let f = &bytes[..n];
+    if !intact(f) {
+        return Err(bad(format!(
+            "frame at byte 0 (offset {}) fails its CRC-32C check",
+            h.offset
+        )));
+    }
+    Ok(Some(((h.offset, &f[FRAME_HEADER..]), n)))
+}
+
+/// `e` (about a frame at byte 0 of a slice starting at `at`) with the position made absolute.
+fn shift(e: Error, at: usize) -> Error {
+    if at == 0 {
+        return e;
+    }
+    bad(e
+        .message()
+        .replacen("frame at byte 0", &format!("frame at byte {at}"), 1))
 }
 
 fn declared_len(rest: &[u8]) -> String {

@@ -209,6 +209,17 @@ impl Segment {
         let (path, index_path) = paths(dir, base);
         let file = open(&path, libc::O_RDWR)?;
         let size = file_len(file.as_fd(), &path)?;
+        if size > super::MAX_SEGMENT_BYTES {
+            return Err(Error::new(
+                ErrorKind::Io,
+                Some(libc::EFBIG),
+                format!(
+                    "log segment {} holds {size} bytes, more than a segment can ({}): it was not written by zcopy::log",
+                    path.display(),
+                    super::MAX_SEGMENT_BYTES
+                ),
+            ));
+        }
         let mut entries = read_index(&index_path, size)?;
         let mut seg = Segment {
             base,
@@ -361,7 +372,7 @@ impl Segment {
         })
     }
 
-    /// `msync` of what an append touched.
+    /// `msync` of what an append touched (its log bytes, and its index entry when given).
     pub(crate) fn sync_touched(&self, t: &Touched) -> Result<()> {
         let Some(a) = &self.active else { return Ok(()) };
         a.log_map

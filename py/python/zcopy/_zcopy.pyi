@@ -272,6 +272,7 @@ class Log:
         offset: int = 0,
         max_bytes: int | None = None,
         *,
+        skip: int = 0,
         strategy: _Strategy | None = ...,
         fallback: bool = ...,
         progress: _Progress = ...,
@@ -282,7 +283,8 @@ class Log:
         dst_offset: int | None = ...,
     ) -> tuple[Report, int]:
         """Sends whole records from ``offset`` to ``dst`` with sendfile; returns the Report
-        and the next offset to send from."""
+        and the next offset to send from. ``skip``: bytes of these frames already sent by a
+        call a non-blocking ``dst`` cut (its BlockingIOError's ``.bytes_moved``, summed)."""
     def read(self, offset: int = 0, max_records: int | None = None) -> list[bytes]:
         """Up to ``max_records`` records from ``offset`` on, each checked."""
     def close(self) -> None:
