@@ -3,7 +3,8 @@
 //! no flush), and consumption by `Log::send` into a pipe drained by a reader thread (sendfile,
 //! next to the same frames moved by read_write). Medians of interleaved rounds.
 //!
-//! `cargo run --release -p zcopy --example log_bench [ROUNDS]` (default 5; ~20 s). The log lives
+//! `cargo run --release -p zcopy --example log_bench [ROUNDS]` (default 5: 8–25 s here, more on a
+//! busy disk; 9 rounds took 14 s). The log lives
 //! in `$ZCOPY_DIR` (default /tmp). Append times cover the append calls only (not the final
 //! `close`, which syncs what async and manual left).
 
