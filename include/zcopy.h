@@ -45,6 +45,12 @@
 #define ZC_LOG_FRAME_HEADER 16
 
 /**
+ * The bytes `zc_server_address` needs at most, NUL included (an IPv6 address with a scope id
+ * and a port fits).
+ */
+#define ZC_SERVER_ADDRESS_SIZE 64
+
+/**
  * What a call did. `ZC_OK` is 0; every other value is a failure whose message is
  * `zc_last_error()` and whose errno is `zc_last_errno()`, both kept per thread until the next
  * call that returns a `zc_status` on that thread.
@@ -93,6 +99,14 @@ typedef enum zc_status {
  * it from one thread at a time (or under a mutex).
  */
 typedef struct zc_log zc_log;
+
+/**
+ * A running file server (HTTP/1.1 GET and HEAD, ranges, keep-alive) serving one directory on
+ * background threads of this process. Made by `zc_server_start`, stopped and freed by
+ * `zc_server_stop`. The query functions (`zc_server_port`, ...) may run on several threads at
+ * once, but not during `zc_server_stop`.
+ */
+typedef struct zc_server zc_server;
 
 /**
  * A technique for moving bytes, or `ZC_STRATEGY_AUTO` to let the planner choose: one of the
@@ -439,6 +453,49 @@ typedef struct zc_log_options {
 } zc_log_options;
 
 /**
+ * How the server waits for its sockets (the I/O models): one of the `ZC_SERVE_MODEL_*`
+ * values, named `threads`, `poll`, `epoll`, `uring` in the other faces.
+ */
+typedef uint32_t zc_serve_model;
+
+/**
+ * How to serve. Fill it with `zc_server_options_default(&o, sizeof o)`, then change the fields
+ * you need; `NULL` instead of options means the defaults. Grows like `zc_options`.
+ */
+typedef struct zc_server_options {
+    /**
+     * `sizeof(zc_server_options)` as the program was compiled: set by
+     * `zc_server_options_default`.
+     */
+    size_t struct_size;
+    /**
+     * The address to listen on, `"HOST:PORT"` with a numeric host (`"127.0.0.1:8080"`,
+     * `"[::1]:8080"`); port 0 takes a free port (`zc_server_port` tells which). `NULL` (the
+     * default): `"127.0.0.1:8080"`. Read during `zc_server_start` only.
+     */
+    const char *listen;
+    /**
+     * Worker threads, each with its own listening socket (`SO_REUSEPORT`) and reactor; 0 (the
+     * default): one per CPU. The threads model uses one acceptor and a thread per connection.
+     */
+    uint32_t workers;
+    /**
+     * Whether `directio` is used; false (the default): never O_DIRECT.
+     */
+    bool has_directio;
+    /**
+     * When `has_directio`: files of at least this many bytes (1 or more) are read with
+     * O_DIRECT, bypassing the page cache (nginx's `directio`).
+     */
+    uint64_t directio;
+    /**
+     * The I/O model: `ZC_SERVE_MODEL_EPOLL` (the default), `ZC_SERVE_MODEL_THREADS`,
+     * `ZC_SERVE_MODEL_POLL` or `ZC_SERVE_MODEL_URING`.
+     */
+    zc_serve_model model;
+} zc_server_options;
+
+/**
  * Let the planner pick the best technique for the pair, falling back when one can't serve it.
  */
 #define ZC_STRATEGY_AUTO 0
@@ -596,6 +653,28 @@ typedef struct zc_log_options {
  * writeback does.
  */
 #define ZC_LOG_FLUSH_MANUAL 2
+
+/**
+ * Blocking calls and one thread per connection (accepted by one thread; no `SO_REUSEPORT`).
+ */
+#define ZC_SERVE_MODEL_THREADS 0
+
+/**
+ * Non-blocking sockets, each worker trying every connection in turn, spinning (with
+ * `sched_yield`) while every one would block.
+ */
+#define ZC_SERVE_MODEL_POLL 1
+
+/**
+ * One epoll reactor per worker (edge-triggered readiness): nginx's model, and the default.
+ */
+#define ZC_SERVE_MODEL_EPOLL 2
+
+/**
+ * One io_uring proactor per worker: accepts, receives, file reads and sends are submitted,
+ * and their completions drive the connections.
+ */
+#define ZC_SERVE_MODEL_URING 3
 
 #ifdef __cplusplus
 extern "C" {
@@ -947,6 +1026,86 @@ enum zc_status zc_log_frame(const void *buf,
  * `log` is `NULL` or a pointer from `zc_log_open` not closed yet; it is invalid afterwards.
  */
 enum zc_status zc_log_close(struct zc_log *log);
+
+/**
+ * Fills `*opts` with the defaults (listen on `"127.0.0.1:8080"`, one worker per CPU, no
+ * O_DIRECT, `ZC_SERVE_MODEL_EPOLL`) and sets `opts->struct_size` to `struct_size` (pass
+ * `sizeof *opts`).
+ *
+ * `ZC_NULL_POINTER` when `opts` is `NULL`; `ZC_INVALID` when `struct_size` is smaller than the
+ * first `zc_server_options` layout (40 bytes) or implausibly large.
+ *
+ * # Safety
+ * `opts` is `NULL` or valid for writing `struct_size` bytes.
+ */
+enum zc_status zc_server_options_default(struct zc_server_options *opts, size_t struct_size);
+
+/**
+ * Serves the files in directory `dir` (and below it, never above) as `opts` says (`NULL`: the
+ * defaults): binds the listening sockets, then serves on background threads until
+ * `zc_server_stop`. Each worker thread blocks SIGPIPE for itself; no process-wide state
+ * changes.
+ *
+ * Returns the server, or `NULL` with `zc_last_error()` / `zc_last_errno()` (and `errno`)
+ * telling why: `EADDRINUSE` when the address is taken (the message names it), `ENOENT` (or
+ * `ENOTDIR`, `EACCES`) for a directory that cannot be opened (the message names it), `EINVAL`
+ * for a `NULL` `dir`, a bad `struct_size`, an unknown `model`, a `listen` that is not
+ * `HOST:PORT`, or `has_directio` with `directio` 0 (the message names the field).
+ *
+ * # Safety
+ * `dir` is `NULL` or a NUL-terminated path; `opts` is `NULL` or a `zc_server_options`
+ * readable for `opts->struct_size` bytes, whose `listen` is `NULL` or NUL-terminated.
+ */
+struct zc_server *zc_server_start(const char *dir, const struct zc_server_options *opts);
+
+/**
+ * Writes the port the server listens on (the one the kernel chose for port 0) into `*port`.
+ *
+ * Returns `ZC_OK`, or `ZC_NULL_POINTER` for a `NULL` `server` or `port`.
+ *
+ * # Safety
+ * `server` is `NULL` or a pointer from `zc_server_start` not yet stopped; `port` is `NULL` or
+ * writable.
+ */
+enum zc_status zc_server_port(const struct zc_server *server, uint16_t *port);
+
+/**
+ * Writes the address the server listens on, `"HOST:PORT"` (`"127.0.0.1:8080"`,
+ * `"[::1]:8080"`), NUL-terminated, into the `len` bytes at `buf` (`ZC_SERVER_ADDRESS_SIZE` is
+ * always enough). `"http://"` followed by it is the server's URL.
+ *
+ * Returns `ZC_OK`; `ZC_NULL_POINTER` for a `NULL` `server` or `buf`; `ZC_INVALID` with errno
+ * `ERANGE` when `len` bytes cannot hold it (nothing is written then).
+ *
+ * # Safety
+ * `server` as for `zc_server_port`; `buf` is `NULL` or writable for `len` bytes.
+ */
+enum zc_status zc_server_address(const struct zc_server *server, char *buf, size_t len);
+
+/**
+ * Writes whether the server is still serving into `*running`: true until `zc_server_stop`,
+ * false once a worker has failed (`zc_server_stop` then returns its error).
+ *
+ * Returns `ZC_OK`, or `ZC_NULL_POINTER` for a `NULL` `server` or `running`.
+ *
+ * # Safety
+ * `server` as for `zc_server_port`; `running` is `NULL` or writable.
+ */
+enum zc_status zc_server_running(const struct zc_server *server, bool *running);
+
+/**
+ * Stops the server: closes its listening sockets and open connections, waits for its threads,
+ * and frees `server`, even when it returns an error. `zc_server_stop(NULL)` does nothing and
+ * returns `ZC_OK`.
+ *
+ * Returns `ZC_OK`, or the error a worker stopped with (`ZC_IO` for a failed `accept`, epoll or
+ * io_uring set-up, with its errno; `ZC_PANIC` for a bug in zcopy); the server is freed anyway.
+ *
+ * # Safety
+ * `server` is `NULL` or a pointer from `zc_server_start` not stopped yet, used by no other
+ * call now; it is invalid afterwards.
+ */
+enum zc_status zc_server_stop(struct zc_server *server);
 
 #ifdef __cplusplus
 }  // extern "C"

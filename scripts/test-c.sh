@@ -2,7 +2,7 @@
 # The C face: builds libzcopy (debug), installs it into a temporary prefix with
 # scripts/install-c.sh, and checks
 #   - include/zcopy.h compiles on its own as C99 and as C++11 (-Wall -Wextra -Wpedantic -Werror);
-#   - tests/c/test_zcopy.c and tests/c/test_hostile.c linked through `pkg-config zcopy` (the .so, by its SONAME) passes,
+#   - tests/c/test_zcopy.c, test_hostile.c and test_serve.c linked through `pkg-config zcopy` (the .so, by its SONAME) passes,
 #     and again linked statically (`pkg-config zcopy-static`: libzcopy.a + native-static-libs),
 #     under AddressSanitizer + UBSan, and under valgrind (no errors, no leaks);
 #   - the examples (examples/c/zcp.c, examples/c/zc-serve.c) build and do their job.
@@ -87,8 +87,9 @@ step "libzcopy.so has SONAME libzcopy.so.0" \
   bash -c "readelf -d '$prefix/lib/libzcopy.so' | grep -q 'SONAME.*\[libzcopy.so.0\]'"
 
 echo "== building the tests"
-# Two programs: test_zcopy.c (every function) and test_hostile.c (panics, ENOSPC, 4 GiB+).
-for t in test_zcopy test_hostile; do
+# Three programs: test_zcopy.c (every function), test_hostile.c (panics, ENOSPC, 4 GiB+) and
+# test_serve.c (the file server, zc_server_*, over a plain socket client).
+for t in test_zcopy test_hostile test_serve; do
   c=tests/c/$t.c
   # shellcheck disable=SC2046
   step "build $t: shared, via pkg-config zcopy" \
@@ -112,7 +113,7 @@ export TMPDIR=$work
 # backtrace and keep its debug-info cache for the life of the process, which valgrind's
 # --errors-for-leak-kinds=all counts as leaks.
 export RUST_BACKTRACE=0
-for t in test_zcopy test_hostile; do
+for t in test_zcopy test_hostile test_serve; do
   [ -x "$work/${t}_shared" ] && run "$t, shared library" "$work/${t}_shared"
   [ -x "$work/${t}_static" ] && run "$t, static library" "$work/${t}_static"
   [ -x "$work/${t}_asan" ] && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \

@@ -23,7 +23,7 @@
 #![allow(non_camel_case_types)]
 
 // The header lists the functions in this order (cbindgen follows the source): errors first,
-// then names, options, transfers, the page cache, the log.
+// then names, options, transfers, the page cache, the log, the file server.
 mod status;
 
 mod strategy;
@@ -37,6 +37,8 @@ mod transfer;
 mod cache;
 
 mod log;
+
+mod serve;
 
 mod names;
 mod sized;
@@ -61,6 +63,11 @@ pub use options::{
     ZC_SPARSE_WRITE_ZEROS, ZC_SYNC_DATA, ZC_SYNC_FULL, ZC_SYNC_NONE,
 };
 pub use report::{zc_fallback, zc_report, zc_support, ZC_MAX_FALLBACKS, ZC_REASON_SIZE};
+pub use serve::{
+    zc_serve_model, zc_server, zc_server_address, zc_server_options, zc_server_options_default,
+    zc_server_port, zc_server_running, zc_server_start, zc_server_stop, ZC_SERVER_ADDRESS_SIZE,
+    ZC_SERVE_MODEL_EPOLL, ZC_SERVE_MODEL_POLL, ZC_SERVE_MODEL_THREADS, ZC_SERVE_MODEL_URING,
+};
 pub use status::{zc_last_errno, zc_last_error, zc_status};
 pub use strategy::{
     zc_strategy, zc_strategy_from_name, zc_strategy_name, ZC_STRATEGY_AUTO,

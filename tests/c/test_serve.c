@@ -1,0 +1,392 @@
+/*
+ * The file server (zcopy::serve) through the C face: zc_server_start / zc_server_port /
+ * zc_server_address / zc_server_running / zc_server_stop, checked with a plain socket client:
+ * byte-exact bodies on every I/O model, HEAD, a Range (206 and the exact slice), 404, O_DIRECT
+ * above a threshold, many starts and stops with no fd left open, EADDRINUSE, and bad
+ * arguments (NULL everywhere, struct_size, model, listen, a missing directory).
+ *
+ * Run by scripts/test-c.sh beside test_zcopy.c (shared, static, ASan + UBSan, valgrind).
+ */
+#include "harness.h"
+
+#include <dirent.h>
+
+static const zc_serve_model models[] = {ZC_SERVE_MODEL_THREADS, ZC_SERVE_MODEL_POLL,
+                                        ZC_SERVE_MODEL_EPOLL, ZC_SERVE_MODEL_URING};
+static const char *const model_names[] = {"threads", "poll", "epoll", "uring"};
+
+#define BIG_LEN ((size_t)(1u << 20) + 17)   /* www/f: seed 1 */
+#define DIRECT_LEN ((size_t)(3u << 20) + 123) /* www/big: seed 2, above the threshold */
+#define SMALL_LEN ((size_t)1000)             /* www/small.txt: seed 3 */
+
+static char www[4300];
+
+/* The served directory, made once. */
+static const char *www_dir(void) {
+    if (www[0]) return www;
+    snprintf(www, sizeof www, "%s", h_path("www"));
+    if (mkdir(www, 0755) != 0 && errno != EEXIST) {
+        perror(www);
+        abort();
+    }
+    h_make_file("www/f", 1, BIG_LEN);
+    h_make_file("www/big", 2, DIRECT_LEN);
+    h_make_file("www/small.txt", 3, SMALL_LEN);
+    return www;
+}
+
+/* Whether this machine runs io_uring (zc_probe's answer for io_uring, file -> file); when it
+ * does not, the uring model is skipped with the reason printed once. */
+static bool model_here(zc_serve_model model) {
+    static int known = -1;
+    if (model != ZC_SERVE_MODEL_URING) return true;
+    if (known < 0) {
+        www_dir();
+        int s = open(h_path("www/small.txt"), O_RDONLY | O_CLOEXEC);
+        int d = open(h_path("probe.dst"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        zc_support sup[16];
+        size_t n = 0;
+        known = 0;
+        if (s >= 0 && d >= 0 && zc_probe(s, d, sup, 16, &n) == ZC_OK) {
+            for (size_t i = 0; i < n; i++) {
+                if (sup[i].strategy != ZC_STRATEGY_IO_URING) continue;
+                known = sup[i].supported;
+                if (!known) printf("SKIP the uring model: io_uring is unavailable here (%s)\n", sup[i].reason);
+            }
+        }
+        if (s >= 0) close(s);
+        if (d >= 0) close(d);
+    }
+    return known == 1;
+}
+
+static zc_server_options server_opts(zc_serve_model model) {
+    zc_server_options o;
+    if (zc_server_options_default(&o, sizeof o) != ZC_OK) abort();
+    o.listen = "127.0.0.1:0";
+    o.workers = 2;
+    o.model = model;
+    return o;
+}
+
+static uint16_t port_of(zc_server *s) {
+    uint16_t port = 0;
+    if (zc_server_port(s, &port) != ZC_OK) abort();
+    return port;
+}
+
+/* A response: the status code, the head (headers, NUL-terminated) and the body. */
+struct response {
+    int status;
+    char head[4096];
+    unsigned char *raw; /* everything received (malloc'd); body points into it */
+    unsigned char *body;
+    size_t body_len;
+};
+
+/* Connects to 127.0.0.1:port, sends `request`, reads to EOF. false when the connection fails. */
+static bool http(uint16_t port, const char *request, struct response *r) {
+    memset(r, 0, sizeof *r);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        if (fd >= 0) close(fd);
+        return false;
+    }
+    h_write_all(fd, request, strlen(request));
+    size_t n = 0;
+    r->raw = h_read_fd(fd, &n);
+    close(fd);
+    unsigned char *end = memmem(r->raw, n, "\r\n\r\n", 4);
+    if (!end) return n > 0;
+    size_t head_len = (size_t)(end - r->raw);
+    snprintf(r->head, sizeof r->head, "%.*s", (int)(head_len < sizeof r->head ? head_len : sizeof r->head - 1),
+             (const char *)r->raw);
+    r->body = end + 4;
+    r->body_len = n - head_len - 4;
+    if (sscanf(r->head, "HTTP/1.1 %d", &r->status) != 1) r->status = -1;
+    return true;
+}
+
+static void response_free(struct response *r) { free(r->raw); }
+
+static bool get(uint16_t port, const char *path, const char *extra, struct response *r) {
+    char req[1024];
+    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n%sConnection: close\r\n\r\n", path,
+             extra ? extra : "");
+    return http(port, req, r);
+}
+
+static void every_model_serves_exact_bytes(void) {
+    const char *dir = www_dir();
+    for (size_t m = 0; m < sizeof models / sizeof models[0]; m++) {
+        if (!model_here(models[m])) continue;
+        zc_server_options o = server_opts(models[m]);
+        zc_server *s = zc_server_start(dir, &o);
+        REQUIRE(s != NULL, "%s: start: %s", model_names[m], zc_last_error());
+        uint16_t port = port_of(s);
+        CHECK(port != 0, "%s: a port was chosen", model_names[m]);
+        struct response r;
+        CHECK(get(port, "/f", NULL, &r), "%s: connect", model_names[m]);
+        CHECK(r.status == 200, "%s: status %d", model_names[m], r.status);
+        CHECK(h_same(r.body, r.body_len, 1, 0, BIG_LEN), "%s: the body of /f", model_names[m]);
+        CHECK(strstr(r.head, "Content-Length: 1048593") != NULL, "%s: head %s", model_names[m],
+              r.head);
+        response_free(&r);
+        CHECK(get(port, "/small.txt", NULL, &r) && r.status == 200, "%s: small", model_names[m]);
+        CHECK(h_same(r.body, r.body_len, 3, 0, SMALL_LEN), "%s: the body of /small.txt",
+              model_names[m]);
+        CHECK(strstr(r.head, "Content-Type: text/plain") != NULL, "%s: type", model_names[m]);
+        response_free(&r);
+        /* HEAD: the same head, no body. */
+        CHECK(http(port, "HEAD /f HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", &r),
+              "%s: HEAD", model_names[m]);
+        CHECK(r.status == 200 && r.body_len == 0, "%s: HEAD gave %d with %zu body bytes",
+              model_names[m], r.status, r.body_len);
+        CHECK(strstr(r.head, "Content-Length: 1048593") != NULL, "%s: HEAD head", model_names[m]);
+        response_free(&r);
+        bool running = false;
+        CHECK_STATUS(zc_server_running(s, &running), ZC_OK);
+        CHECK(running, "%s: running", model_names[m]);
+        CHECK_STATUS(zc_server_stop(s), ZC_OK);
+    }
+}
+
+static void range_is_206_with_the_exact_slice(void) {
+    zc_server_options o = server_opts(ZC_SERVE_MODEL_EPOLL);
+    zc_server *s = zc_server_start(www_dir(), &o);
+    REQUIRE(s != NULL, "start: %s", zc_last_error());
+    uint16_t port = port_of(s);
+    struct response r;
+    CHECK(get(port, "/f", "Range: bytes=1000-70999\r\n", &r), "connect");
+    CHECK(r.status == 206, "status %d", r.status);
+    CHECK(h_same(r.body, r.body_len, 1, 1000, 70000), "bytes 1000-70999");
+    CHECK(strstr(r.head, "Content-Range: bytes 1000-70999/1048593") != NULL, "head: %s", r.head);
+    response_free(&r);
+    /* The last 17 bytes (a suffix range), and an open-ended one. */
+    CHECK(get(port, "/f", "Range: bytes=-17\r\n", &r) && r.status == 206, "suffix: %d", r.status);
+    CHECK(h_same(r.body, r.body_len, 1, BIG_LEN - 17, 17), "the last 17 bytes");
+    response_free(&r);
+    CHECK(get(port, "/f", "Range: bytes=1048576-\r\n", &r) && r.status == 206, "open: %d",
+          r.status);
+    CHECK(h_same(r.body, r.body_len, 1, 1048576, 17), "from 1048576");
+    response_free(&r);
+    /* Past the end: 416. */
+    CHECK(get(port, "/f", "Range: bytes=2000000-\r\n", &r) && r.status == 416, "416: %d",
+          r.status);
+    response_free(&r);
+    CHECK_STATUS(zc_server_stop(s), ZC_OK);
+}
+
+static void missing_file_is_404(void) {
+    for (size_t m = 0; m < sizeof models / sizeof models[0]; m++) {
+        if (!model_here(models[m])) continue;
+        zc_server_options o = server_opts(models[m]);
+        zc_server *s = zc_server_start(www_dir(), &o);
+        REQUIRE(s != NULL, "start: %s", zc_last_error());
+        struct response r;
+        CHECK(get(port_of(s), "/nope", NULL, &r), "connect");
+        CHECK(r.status == 404, "%s: status %d", model_names[m], r.status);
+        response_free(&r);
+        /* A path that would leave the directory is never served. */
+        CHECK(get(port_of(s), "/../www/f", NULL, &r), "connect");
+        CHECK(r.status != 200, "%s: /../www/f gave 200", model_names[m]);
+        response_free(&r);
+        CHECK_STATUS(zc_server_stop(s), ZC_OK);
+    }
+}
+
+static void directio_above_the_threshold_is_exact(void) {
+    for (size_t m = 0; m < sizeof models / sizeof models[0]; m++) {
+        if (!model_here(models[m])) continue;
+        zc_server_options o = server_opts(models[m]);
+        o.has_directio = true;
+        o.directio = 1u << 20; /* www/big (3 MiB + 123) and www/f (1 MiB + 17) above, small below */
+        zc_server *s = zc_server_start(www_dir(), &o);
+        REQUIRE(s != NULL, "start: %s", zc_last_error());
+        uint16_t port = port_of(s);
+        struct response r;
+        CHECK(get(port, "/big", NULL, &r) && r.status == 200, "%s: status %d", model_names[m],
+              r.status);
+        CHECK(h_same(r.body, r.body_len, 2, 0, DIRECT_LEN), "%s: /big by O_DIRECT",
+              model_names[m]);
+        response_free(&r);
+        CHECK(get(port, "/big", "Range: bytes=4097-2000000\r\n", &r) && r.status == 206,
+              "%s: range status %d", model_names[m], r.status);
+        CHECK(h_same(r.body, r.body_len, 2, 4097, 2000000 - 4097 + 1),
+              "%s: an unaligned range by O_DIRECT", model_names[m]);
+        response_free(&r);
+        CHECK(get(port, "/small.txt", NULL, &r) && r.status == 200, "%s: small", model_names[m]);
+        CHECK(h_same(r.body, r.body_len, 3, 0, SMALL_LEN), "%s: below the threshold",
+              model_names[m]);
+        response_free(&r);
+        CHECK_STATUS(zc_server_stop(s), ZC_OK);
+    }
+}
+
+static int open_fds(void) {
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return -1;
+    int n = 0;
+    while (readdir(d)) n++;
+    closedir(d);
+    return n;
+}
+
+static void start_stop_many_times_leaks_no_fd(void) {
+    const char *dir = www_dir();
+    int before = open_fds();
+    REQUIRE(before > 0, "cannot list /proc/self/fd");
+    for (int i = 0; i < 24; i++) {
+        size_t m = (size_t)i % 4;
+        if (!model_here(models[m])) m = 0;
+        zc_server_options o = server_opts(models[m]);
+        zc_server *s = zc_server_start(dir, &o);
+        REQUIRE(s != NULL, "round %d (%s): %s", i, model_names[m], zc_last_error());
+        if (i % 2 == 0) { /* with a served request, and without */
+            struct response r;
+            CHECK(get(port_of(s), "/small.txt", NULL, &r) && r.status == 200, "round %d", i);
+            response_free(&r);
+        }
+        CHECK_STATUS(zc_server_stop(s), ZC_OK);
+    }
+    /* A start that fails leaves nothing open either. */
+    zc_server_options o = server_opts(ZC_SERVE_MODEL_EPOLL);
+    o.model = 99;
+    CHECK(zc_server_start(dir, &o) == NULL, "bad model");
+    CHECK(zc_server_start(h_path("missing"), NULL) == NULL, "missing dir");
+    int after = open_fds();
+    CHECK(after == before, "%d fds open before, %d after", before, after);
+}
+
+static void address_in_use_is_eaddrinuse(void) {
+    zc_server_options o = server_opts(ZC_SERVE_MODEL_THREADS);
+    zc_server *s = zc_server_start(www_dir(), &o);
+    REQUIRE(s != NULL, "start: %s", zc_last_error());
+    char addr[ZC_SERVER_ADDRESS_SIZE];
+    CHECK_STATUS(zc_server_address(s, addr, sizeof addr), ZC_OK);
+    char want[64];
+    snprintf(want, sizeof want, "127.0.0.1:%u", (unsigned)port_of(s));
+    CHECK(strcmp(addr, want) == 0, "address %s, expected %s", addr, want);
+    /* Too small a buffer: ERANGE, nothing written. */
+    char tiny[4] = "abc";
+    CHECK_FAILS(zc_server_address(s, tiny, sizeof tiny), ZC_INVALID, ERANGE);
+    CHECK(strcmp(tiny, "abc") == 0, "the small buffer is untouched");
+    zc_server_options o2 = server_opts(ZC_SERVE_MODEL_THREADS);
+    o2.listen = addr;
+    errno = 0;
+    zc_server *s2 = zc_server_start(www_dir(), &o2);
+    CHECK(s2 == NULL, "a second server on %s", addr);
+    CHECK(zc_last_errno() == EADDRINUSE, "zc_last_errno %d", zc_last_errno());
+    CHECK(errno == EADDRINUSE, "errno %d", errno);
+    CHECK_MSG(addr);
+    zc_server_stop(s2);
+    /* The first one still serves. */
+    struct response r;
+    CHECK(get(port_of(s), "/small.txt", NULL, &r) && r.status == 200, "still serving");
+    response_free(&r);
+    CHECK_STATUS(zc_server_stop(s), ZC_OK);
+}
+
+/* zc_server_start's failures: NULL, errno and a message naming the culprit. */
+#define CHECK_START_FAILS(dir, opts, err, needle)                                              \
+    do {                                                                                       \
+        errno = 0;                                                                             \
+        zc_server *s_ = zc_server_start((dir), (opts));                                        \
+        CHECK(s_ == NULL, "started");                                                          \
+        CHECK(zc_last_errno() == (err), "zc_last_errno() = %d, expected %s", zc_last_errno(), \
+              #err);                                                                           \
+        CHECK(errno == (err), "errno %d, expected %s", errno, #err);                          \
+        CHECK_MSG(needle);                                                                     \
+        zc_server_stop(s_);                                                                    \
+    } while (0)
+
+static void bad_arguments_are_refused(void) {
+    const char *dir = www_dir();
+    zc_server_options o = server_opts(ZC_SERVE_MODEL_EPOLL);
+    CHECK_START_FAILS(NULL, &o, EINVAL, "dir is NULL");
+    CHECK_START_FAILS(h_path("missing"), &o, ENOENT, "missing");
+    CHECK_START_FAILS(h_path("www/f"), &o, ENOTDIR, "www/f");
+    o.model = 4;
+    CHECK_START_FAILS(dir, &o, EINVAL, "zc_server_options.model is 4");
+    o = server_opts(ZC_SERVE_MODEL_EPOLL);
+    o.listen = "nonsense";
+    CHECK_START_FAILS(dir, &o, EINVAL, "listen \"nonsense\"");
+    o.listen = "localhost:80";
+    CHECK_START_FAILS(dir, &o, EINVAL, "numeric host");
+    o.listen = "127.0.0.1:0";
+    o.has_directio = true;
+    o.directio = 0;
+    CHECK_START_FAILS(dir, &o, EINVAL, "directio");
+    o = server_opts(ZC_SERVE_MODEL_EPOLL);
+    o.struct_size = 0;
+    CHECK_START_FAILS(dir, &o, EINVAL, "struct_size is 0");
+    o.struct_size = 8;
+    CHECK_START_FAILS(dir, &o, EINVAL, "smaller than the smallest zc_server_options (40 bytes)");
+    o.struct_size = (size_t)1 << 20;
+    CHECK_START_FAILS(dir, &o, EINVAL, "larger than any");
+    /* A newer, larger struct: zeros past the known fields are fine, anything else is not. */
+    struct {
+        zc_server_options o;
+        uint64_t newer;
+    } big;
+    memset(&big, 0, sizeof big);
+    CHECK_STATUS(zc_server_options_default(&big.o, sizeof big), ZC_OK);
+    CHECK(big.o.struct_size == sizeof big && big.newer == 0, "defaults of a larger struct");
+    big.o.listen = "127.0.0.1:0";
+    zc_server *s = zc_server_start(dir, &big.o);
+    CHECK(s != NULL, "a larger struct with zeros: %s", zc_last_error());
+    CHECK_STATUS(zc_server_stop(s), ZC_OK);
+    big.newer = 1;
+    CHECK_START_FAILS(dir, &big.o, EINVAL, "does not know");
+    /* The defaults. */
+    zc_server_options d;
+    memset(&d, 0xAB, sizeof d);
+    CHECK_STATUS(zc_server_options_default(&d, sizeof d), ZC_OK);
+    CHECK(d.struct_size == sizeof d && d.listen == NULL && d.workers == 0 && !d.has_directio &&
+              d.directio == 0 && d.model == ZC_SERVE_MODEL_EPOLL,
+          "defaults");
+    CHECK_FAILS(zc_server_options_default(&d, 8), ZC_INVALID, EINVAL);
+    CHECK_FAILS(zc_server_options_default(NULL, sizeof d), ZC_NULL_POINTER, EINVAL);
+    /* NULL for every pointer of the other calls. */
+    /* NULL options are the defaults (their 127.0.0.1:8080 is not bound here: on a shared
+     * machine it may be someone else's, and SO_REUSEPORT would share it). */
+    CHECK_START_FAILS(h_path("missing"), NULL, ENOENT, "missing");
+    o = server_opts(ZC_SERVE_MODEL_EPOLL);
+    s = zc_server_start(dir, &o);
+    REQUIRE(s != NULL, "start: %s", zc_last_error());
+    uint16_t port;
+    bool running;
+    char buf[ZC_SERVER_ADDRESS_SIZE];
+    CHECK_FAILS(zc_server_port(NULL, &port), ZC_NULL_POINTER, EINVAL);
+    CHECK_MSG("server is NULL");
+    CHECK_FAILS(zc_server_port(s, NULL), ZC_NULL_POINTER, EINVAL);
+    CHECK_FAILS(zc_server_address(NULL, buf, sizeof buf), ZC_NULL_POINTER, EINVAL);
+    CHECK_FAILS(zc_server_address(s, NULL, sizeof buf), ZC_NULL_POINTER, EINVAL);
+    CHECK_FAILS(zc_server_running(NULL, &running), ZC_NULL_POINTER, EINVAL);
+    CHECK_FAILS(zc_server_running(s, NULL), ZC_NULL_POINTER, EINVAL);
+    CHECK_STATUS(zc_server_stop(s), ZC_OK);
+    errno = 77;
+    CHECK_STATUS(zc_server_stop(NULL), ZC_OK);
+    CHECK(errno == 77, "zc_server_stop(NULL) left errno alone");
+}
+
+int main(int argc, char **argv) {
+    static const struct h_test tests[] = {
+        TEST(every_model_serves_exact_bytes),
+        TEST(range_is_206_with_the_exact_slice),
+        TEST(missing_file_is_404),
+        TEST(directio_above_the_threshold_is_exact),
+        TEST(start_stop_many_times_leaks_no_fd),
+        TEST(address_in_use_is_eaddrinuse),
+        TEST(bad_arguments_are_refused),
+    };
+    h_init(argv[0]);
+    int rc = h_run(tests, sizeof tests / sizeof tests[0], argc, argv);
+    h_cleanup();
+    return rc;
+}
