@@ -327,94 +327,110 @@ impl Conn {
         self.start();
         self.keep_alive = req.keep_alive;
         self.discard = req.content_length;
-        let head_only = req.method == Method::Head;
-        let (ka, h10) = (req.keep_alive, req.http10);
-        let found = match path::resolve(sh.root.as_fd(), req.target) {
-            Ok(f) => f,
-            Err(r) => {
-                let status = match r {
-                    Refused::BadRequest => 400,
-                    Refused::NotFound => 404,
-                    Refused::Forbidden => 403,
-                };
-                http::error_response(&mut self.out, status, None, head_only, ka, h10);
-                return;
-            }
-        };
-        let size = found.size;
-        let (status, start, end, part) = match http::range(req.range, size) {
-            Range::Unsatisfiable => {
-                http::error_response(&mut self.out, 416, Some(size), head_only, ka, h10);
-                return;
-            }
-            Range::Full => (200, 0, size, None),
-            Range::Part(s, e) => (206, s, e, Some((s, e, size))),
-        };
-        let ctype = http::content_type(&found.rel);
-        http::file_head(&mut self.out, status, end - start, part, ctype, ka, h10);
-        if head_only || start == end {
+        let Some(plan) = prepare(req, sh, &mut self.out) else {
             return;
-        }
-        let direct = mode != DirectMode::Off && sh.directio.is_some_and(|t| size >= t);
-        if direct {
-            if let Some(d) = self.open_direct(sh.root.as_fd(), &found.rel, start, end) {
-                self.body = Body::Direct(d);
-                return;
+        };
+        if plan.direct && mode != DirectMode::Off {
+            if let Some((file, align)) = open_direct(sh.root.as_fd(), &plan.rel) {
+                let buf = match self.spare.take() {
+                    Some(b) => Some(b),
+                    None => AnonBuffer::new(DIRECT_BUF).ok(),
+                };
+                if let Some(buf) = buf.filter(|b| b.len() as u64 >= align) {
+                    self.body = Body::Direct(Box::new(Direct {
+                        file,
+                        pos: plan.start,
+                        end: plan.end,
+                        align,
+                        buf,
+                        lo: 0,
+                        hi: 0,
+                        base: plan.start,
+                        in_flight: false,
+                    }));
+                    return;
+                }
             }
         }
         self.body = Body::File {
-            file: found.file,
-            off: start,
-            end,
+            file: plan.file,
+            off: plan.start,
+            end: plan.end,
         };
     }
+}
 
-    /// Opens `rel` again with O_DIRECT for bytes `start..end`; `None` (after a one-time log
-    /// line) when the filesystem refuses it.
-    fn open_direct(
-        &mut self,
-        root: BorrowedFd<'_>,
-        rel: &[u8],
-        start: u64,
-        end: u64,
-    ) -> Option<Box<Direct>> {
-        let file = match path::open_beneath(root, rel, libc::O_DIRECT) {
-            Ok(f) => f,
-            Err(_) => {
-                log_direct_fallback("the filesystem refuses O_DIRECT");
-                return None;
-            }
-        };
-        let align = match sys::fs::dio_align(file.as_fd()) {
-            Ok(Some((_, 0))) => {
-                log_direct_fallback("statx reports no O_DIRECT alignment");
-                return None;
-            }
-            Ok(Some((mem, off))) => u64::from(mem.max(off)).max(512),
-            Ok(None) | Err(_) => 4096,
-        };
-        let buf = match self.spare.take() {
-            Some(b) => b,
-            None => match AnonBuffer::new(DIRECT_BUF) {
-                Ok(b) => b,
-                Err(_) => return None,
-            },
-        };
-        if (buf.len() as u64) < align {
+/// The body a response needs: `start..end` of `file` (opened without O_DIRECT), and whether it
+/// is at or above the directio threshold.
+pub(crate) struct Plan {
+    pub file: Fd,
+    pub rel: Vec<u8>,
+    pub start: u64,
+    pub end: u64,
+    pub direct: bool,
+}
+
+/// Writes the head of the response to `req` into `out` (after clearing it), with the whole
+/// response when it has no body (errors, HEAD, empty files and ranges); `Some` with the body
+/// to send otherwise.
+pub(crate) fn prepare(req: &http::Request<'_>, sh: &Shared, out: &mut Vec<u8>) -> Option<Plan> {
+    out.clear();
+    let head_only = req.method == Method::Head;
+    let (ka, h10) = (req.keep_alive, req.http10);
+    let found = match path::resolve(sh.root.as_fd(), req.target) {
+        Ok(f) => f,
+        Err(r) => {
+            let status = match r {
+                Refused::BadRequest => 400,
+                Refused::NotFound => 404,
+                Refused::Forbidden => 403,
+            };
+            http::error_response(out, status, None, head_only, ka, h10);
             return None;
         }
-        Some(Box::new(Direct {
-            file,
-            pos: start,
-            end,
-            align,
-            buf,
-            lo: 0,
-            hi: 0,
-            base: start,
-            in_flight: false,
-        }))
+    };
+    let size = found.size;
+    let (status, start, end, part) = match http::range(req.range, size) {
+        Range::Unsatisfiable => {
+            http::error_response(out, 416, Some(size), head_only, ka, h10);
+            return None;
+        }
+        Range::Full => (200, 0, size, None),
+        Range::Part(s, e) => (206, s, e, Some((s, e, size))),
+    };
+    let ctype = http::content_type(&found.rel);
+    http::file_head(out, status, end - start, part, ctype, ka, h10);
+    if head_only || start == end {
+        return None;
     }
+    Some(Plan {
+        file: found.file,
+        rel: found.rel,
+        start,
+        end,
+        direct: sh.directio.is_some_and(|t| size >= t),
+    })
+}
+
+/// Opens `rel` again with O_DIRECT and finds the alignment its reads need; `None` (after a
+/// one-time log line) when the filesystem refuses direct I/O.
+pub(crate) fn open_direct(root: BorrowedFd<'_>, rel: &[u8]) -> Option<(Fd, u64)> {
+    let file = match path::open_beneath(root, rel, libc::O_DIRECT) {
+        Ok(f) => f,
+        Err(_) => {
+            log_direct_fallback("the filesystem refuses O_DIRECT");
+            return None;
+        }
+    };
+    let align = match sys::fs::dio_align(file.as_fd()) {
+        Ok(Some((_, 0))) => {
+            log_direct_fallback("statx reports no O_DIRECT alignment");
+            return None;
+        }
+        Ok(Some((mem, off))) => u64::from(mem.max(off)).max(512),
+        Ok(None) | Err(_) => 4096,
+    };
+    Some((file, align))
 }
 
 /// `EAGAIN` waits; anything else (the peer reset or left: `EPIPE`, `ECONNRESET`) ends the

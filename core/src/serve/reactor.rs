@@ -20,13 +20,13 @@ const WAKE: u64 = u64::MAX - 1;
 const RING: u64 = u64::MAX - 2;
 
 /// Connections by slot, with a generation so a stale token never reaches a reused slot.
-pub(crate) struct Slab {
-    slots: Vec<(u32, Option<Conn>)>,
+pub(crate) struct Slab<C = Conn> {
+    slots: Vec<(u32, Option<C>)>,
     free: Vec<usize>,
 }
 
-impl Slab {
-    pub(crate) fn new() -> Slab {
+impl<C> Slab<C> {
+    pub(crate) fn new() -> Slab<C> {
         Slab {
             slots: Vec::new(),
             free: Vec::new(),
@@ -34,7 +34,7 @@ impl Slab {
     }
 
     /// Stores `c`; returns its token (slot | generation << 32).
-    pub(crate) fn insert(&mut self, c: Conn) -> u64 {
+    pub(crate) fn insert(&mut self, c: C) -> u64 {
         let i = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -48,7 +48,7 @@ impl Slab {
         (i as u64) | (u64::from(slot.0) << 32)
     }
 
-    pub(crate) fn get(&mut self, token: u64) -> Option<&mut Conn> {
+    pub(crate) fn get(&mut self, token: u64) -> Option<&mut C> {
         let (i, gen) = ((token & 0xffff_ffff) as usize, (token >> 32) as u32);
         match self.slots.get_mut(i) {
             Some((g, Some(c))) if *g == gen => Some(c),
@@ -56,7 +56,7 @@ impl Slab {
         }
     }
 
-    pub(crate) fn remove(&mut self, token: u64) -> Option<Conn> {
+    pub(crate) fn remove(&mut self, token: u64) -> Option<C> {
         let (i, gen) = ((token & 0xffff_ffff) as usize, (token >> 32) as u32);
         match self.slots.get_mut(i) {
             Some((g, c @ Some(_))) if *g == gen => {
@@ -64,6 +64,15 @@ impl Slab {
                 c.take()
             }
             _ => None,
+        }
+    }
+
+    /// Calls `f` on every connection.
+    pub(crate) fn for_each(&mut self, mut f: impl FnMut(&mut C)) {
+        for (_, c) in &mut self.slots {
+            if let Some(c) = c {
+                f(c);
+            }
         }
     }
 }
