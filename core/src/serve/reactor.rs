@@ -167,9 +167,10 @@ fn serve(w: &Worker) -> Result<()> {
         for ev in &events[..n] {
             match ev.u64 {
                 LISTENER => {
-                    while let Some(sock) = sys::net::accept(w.listener.as_fd(), true)
-                        .map_err(|e| Error::os(e, "accept4"))?
-                    {
+                    // An accept error (EMFILE, ENOBUFS, a connection reset before it was
+                    // taken) must not stop the server: the listener stays readable and the
+                    // accept is tried again on the next wake-up.
+                    while let Ok(Some(sock)) = sys::net::accept(w.listener.as_fd(), true) {
                         super::nodelay(&sock);
                         let token = conns.insert(Conn::new(sock));
                         let Some(c) = conns.get(token) else { continue };
