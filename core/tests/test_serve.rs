@@ -435,3 +435,80 @@ fn io_model_names() {
     let e = "select".parse::<IoModel>().expect_err("unknown");
     assert!(e.message().contains("epoll"), "{}", e.message());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Fallbacks, each in a child process under a seccomp filter (see test_seccomp).
+
+#[test]
+fn io_uring_blocked_serves_large_files_with_sendfile() {
+    common::run_child("test_serve::child_io_uring_blocked");
+}
+
+#[test]
+#[ignore = "run by io_uring_blocked_serves_large_files_with_sendfile in a child process"]
+fn child_io_uring_blocked() {
+    if !common::in_child("test_serve::child_io_uring_blocked") {
+        return;
+    }
+    match crate::test_seccomp::block(&[libc::SYS_io_uring_setup], libc::ENOSYS) {
+        Ok(()) => {
+            // The reactor cannot make its ring: direct bodies go by sendfile, still exact.
+            let s = start(IoModel::Epoll, Some(4096));
+            for name in ["mib_odd", "big"] {
+                let r = get(s.addr, &format!("/{name}"), "");
+                assert!(r.status == 200 && r.body == fixture_bytes(name), "{name}");
+            }
+            let r = get(s.addr, "/big", "Range: bytes=5-99999\r\n");
+            assert!(r.status == 206 && r.body == fixture_bytes("big")[5..100_000]);
+            drop(s);
+            // The uring model cannot run at all: run() says why.
+            let dir = tempfile::tempdir().expect("tempdir");
+            let mut opts = ServeOptions::new(dir.path());
+            opts.listen = "127.0.0.1:0".parse().expect("addr");
+            opts.workers = 1;
+            opts.model = IoModel::Uring;
+            let e = Server::bind(&opts)
+                .expect("bind")
+                .run()
+                .expect_err("no io_uring");
+            assert_eq!(e.errno(), Some(libc::ENOSYS), "{}", e.message());
+            assert!(e.message().contains("io_uring"), "{}", e.message());
+        }
+        Err(why) => common::skip("io_uring blocked", &why),
+    }
+    common::child_done("test_serve::child_io_uring_blocked");
+}
+
+#[test]
+fn openat2_blocked_still_keeps_paths_inside() {
+    common::run_child("test_serve::child_openat2_blocked");
+}
+
+#[test]
+#[ignore = "run by openat2_blocked_still_keeps_paths_inside in a child process"]
+fn child_openat2_blocked() {
+    if !common::in_child("test_serve::child_openat2_blocked") {
+        return;
+    }
+    match crate::test_seccomp::block(&[libc::SYS_openat2], libc::ENOSYS) {
+        Ok(()) => {
+            let s = start(IoModel::Epoll, None);
+            std::os::unix::fs::symlink("/etc/passwd", s.dir.path().join("escape"))
+                .expect("symlink");
+            std::os::unix::fs::symlink("/etc", s.dir.path().join("etcdir")).expect("symlink");
+            assert!(get(s.addr, "/one", "").body == fixture_bytes("one"));
+            assert_eq!(get(s.addr, "/sub/", "").status, 200);
+            for t in [
+                "/escape",
+                "/etcdir/passwd",
+                "/../etc/passwd",
+                "/%2e%2e/etc/passwd",
+            ] {
+                let r = get(s.addr, t, "");
+                assert!(r.status == 400 || r.status == 404, "{t}: {}", r.status);
+            }
+        }
+        Err(why) => common::skip("openat2 blocked", &why),
+    }
+    common::child_done("test_serve::child_openat2_blocked");
+}
