@@ -285,6 +285,31 @@ fn refusals(model: IoModel) {
         request(s.addr, &format!("GET /one HTTP/1.1\r\nX: {long}\r\n\r\n")).status,
         431
     );
+    // A refusal while the client is still sending: the response arrives whole, and the server
+    // closes lingering (its end of stream first, then reading what still comes until the
+    // client closes), not with a reset that could destroy the response in flight: after the
+    // end of stream the client can still send (a closed socket would answer with a reset,
+    // and the second write would fail).
+    let c = TcpStream::connect(s.addr).expect("connect");
+    let mut w = c.try_clone().expect("clone");
+    let writer = std::thread::spawn(move || {
+        let _ = w.write_all(b"GET /");
+        let _ = w.write_all(&vec![b'a'; 200_000]);
+    });
+    let mut c = BufReader::new(c);
+    let r = read_response(&mut c, false);
+    assert_eq!((r.status, r.header("connection")), (414, Some("close")));
+    writer.join().expect("writer");
+    let mut rest = Vec::new();
+    c.read_to_end(&mut rest).expect("end of stream");
+    assert!(rest.is_empty());
+    c.get_mut()
+        .write_all(b"x")
+        .expect("first write after the end of stream");
+    c.get_mut()
+        .write_all(b"y")
+        .expect("second write: the server is still reading");
+    drop(c);
     // Binary garbage never brings the server down.
     let mut c = TcpStream::connect(s.addr).expect("connect");
     c.write_all(&common::data(20_000, 9)).ok();

@@ -16,6 +16,9 @@ use crate::sys::mm::AnonBuffer;
 /// (FACTS.md).
 pub(crate) const DIRECT_BUF: usize = 1 << 20;
 
+/// The most a lingering close reads before it closes anyway.
+pub(crate) const LINGER_MAX: u64 = 1 << 20;
+
 /// The most one `sendfile` call moves (Linux's `MAX_RW_COUNT`).
 const SENDFILE_MAX: u64 = crate::strategy::sendfile::MAX_PER_CALL;
 
@@ -100,6 +103,8 @@ pub(crate) struct Conn {
     /// A direct buffer kept for the next direct body.
     spare: Option<AnonBuffer>,
     failed: bool,
+    /// Request bytes read and thrown away after our end of stream (a lingering close).
+    drained: Option<u64>,
     /// Whether the last [`Conn::advance`] moved any byte (for the polling model).
     pub progressed: bool,
 }
@@ -128,6 +133,7 @@ impl Conn {
             discard: 0,
             spare: None,
             failed: false,
+            drained: None,
             progressed: false,
         }
     }
@@ -215,12 +221,43 @@ impl Conn {
                 }
                 Body::None => {
                     if !self.keep_alive {
-                        return Step::Close;
+                        return self.linger();
                     }
                     if let Some(step) = self.next_request(sh, mode) {
                         return step;
                     }
                 }
+            }
+        }
+    }
+
+    /// Closes the way nginx's lingering close does: our end of stream first, then what the
+    /// client still sends is read and dropped until it closes (at most [`LINGER_MAX`] bytes).
+    /// Closing with unread bytes would send a reset, which can destroy the response in flight
+    /// (a 414 sent while the rest of the request line is still arriving).
+    fn linger(&mut self) -> Step {
+        let drained = match self.drained {
+            Some(d) => d,
+            None => {
+                if sys::net::shutdown_write(self.sock.as_fd()).is_err() {
+                    return Step::Close;
+                }
+                0
+            }
+        };
+        self.drained = Some(drained);
+        loop {
+            match sys::net::recv(self.sock.as_fd(), &mut self.rbuf) {
+                Ok(0) => return Step::Close,
+                Ok(n) => {
+                    let d = self.drained.unwrap_or(0) + n as u64;
+                    self.drained = Some(d);
+                    self.progressed = true;
+                    if d > LINGER_MAX {
+                        return Step::Close;
+                    }
+                }
+                Err(e) => return blocked_or_close(&e),
             }
         }
     }

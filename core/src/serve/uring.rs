@@ -54,6 +54,8 @@ enum Phase {
     /// File → pipe, then pipe → socket.
     SpliceIn,
     SpliceOut,
+    /// Reading and dropping what the client still sends after our end of stream.
+    Linger,
 }
 
 /// A connection's pipe for spliced bodies: read end, write end, capacity.
@@ -82,6 +84,8 @@ pub(crate) struct UConn {
     pipe: Option<Pipe>,
     /// Bytes in the pipe, not yet spliced to the socket.
     in_pipe: usize,
+    /// Bytes dropped in the lingering close, once it has begun.
+    drained: Option<u64>,
 }
 
 /// What the next operation of a connection is, or that it is over.
@@ -108,6 +112,7 @@ impl UConn {
             phase: Phase::Recv,
             pipe: None,
             in_pipe: 0,
+            drained: None,
         }
     }
 
@@ -135,6 +140,13 @@ impl UConn {
                 }
                 b.pos += n as u64;
                 self.in_pipe += n;
+            }
+            Phase::Linger => {
+                let d = self.drained.unwrap_or(0) + n as u64;
+                self.drained = Some(d);
+                if n == 0 || d > conn::LINGER_MAX {
+                    return false;
+                }
             }
             Phase::SpliceOut => {
                 if n == 0 {
@@ -263,7 +275,17 @@ impl UConn {
             }
             // The response is complete: the next request, if the connection goes on.
             if !self.keep_alive {
-                return Next::Close;
+                // A lingering close (see conn::Conn::linger): our end of stream, then what the
+                // client still sends is dropped until it closes.
+                if self.drained.is_none() {
+                    if sys::net::shutdown_write(self.sock.as_fd()).is_err() {
+                        return Next::Close;
+                    }
+                    self.drained = Some(0);
+                }
+                let e =
+                    opcode::Recv::new(fd, self.rbuf.as_mut_ptr(), self.rbuf.len() as u32).build();
+                return Next::Op(e, Phase::Linger);
             }
             let skip = ((self.rhi - self.rlo) as u64).min(self.discard);
             self.rlo += skip as usize;
