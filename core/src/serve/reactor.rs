@@ -83,6 +83,8 @@ pub(crate) struct DirectRing {
     pub efd: Fd,
     /// Bodies of closed connections whose read is still in flight, kept until it completes.
     pub abandoned: HashMap<u64, Box<Direct>>,
+    /// Reads submitted and not yet completed.
+    pub outstanding: usize,
 }
 
 impl DirectRing {
@@ -97,6 +99,7 @@ impl DirectRing {
                 ring,
                 efd,
                 abandoned: HashMap::new(),
+                outstanding: 0,
             })
         })();
         match made {
@@ -120,8 +123,21 @@ impl DirectRing {
         // SAFETY: the buffer and fd belong to the connection's direct body, which lives until
         // this read completes: a connection closed before is kept in `abandoned`.
         unsafe { self.ring.push(&e) }.map_err(|e| neg(&e))?;
-        self.ring.submit().map_err(|e| neg(&e))?;
+        self.outstanding += 1;
+        // Once queued, the read will complete, even if this submit fails (the next one
+        // submits it): only the push can fail the read.
+        let _ = self.ring.submit();
         Ok(())
+    }
+
+    /// Waits for every read in flight to complete, so no buffer is unmapped under the kernel.
+    pub(crate) fn drain(&mut self) {
+        while self.outstanding > 0 {
+            if self.ring.submit_and_wait(1).is_err() {
+                return;
+            }
+            self.outstanding -= self.ring.completions().len().min(self.outstanding);
+        }
     }
 }
 
@@ -183,6 +199,9 @@ fn serve(w: &Worker) -> Result<()> {
                 }
                 WAKE => {
                     if w.stopping() {
+                        if let Some(r) = ring.as_mut() {
+                            r.drain();
+                        }
                         return Ok(());
                     }
                 }
@@ -190,6 +209,7 @@ fn serve(w: &Worker) -> Result<()> {
                     let Some(r) = ring.as_mut() else { continue };
                     let _ = sys::event::eventfd_take(r.efd.as_fd());
                     let done = r.ring.completions();
+                    r.outstanding -= done.len().min(r.outstanding);
                     for cqe in done {
                         let token = cqe.user_data();
                         if let Some(r) = ring.as_mut() {
