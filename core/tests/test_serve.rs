@@ -401,6 +401,51 @@ fn is_tmpfs(p: &Path) -> bool {
     unsafe { libc::statfs(c.as_ptr(), &mut st) == 0 && st.f_type == libc::TMPFS_MAGIC }
 }
 
+fn lenient_and_strict_parsing(model: IoModel) {
+    let s = start(model, None);
+    // Bare LF line endings, empty lines before the request line, a GET with a body (skipped,
+    // so the pipelined request after it is read right), header names in any case.
+    let mut c = connect(s.addr);
+    c.get_mut()
+        .write_all(b"\r\n\nGET /one HTTP/1.1\nhOsT: t\ncontent-LENGTH: 5\n\nhelloGET /four_k HTTP/1.1\r\nRANGE: bytes=0-9\r\n\r\n")
+        .expect("send");
+    let r = read_response(&mut c, false);
+    assert!(r.status == 200 && r.body == fixture_bytes("one"), "{model}");
+    let r = read_response(&mut c, false);
+    assert!(
+        r.status == 206 && r.body == fixture_bytes("four_k")[..10],
+        "{model}"
+    );
+    // A body split over several segments is skipped too.
+    c.get_mut()
+        .write_all(b"GET /one HTTP/1.1\r\nContent-Length: 20000\r\n\r\n")
+        .expect("send");
+    c.get_mut().write_all(&vec![b'z'; 20_000]).expect("body");
+    c.get_mut()
+        .write_all(b"GET /one HTTP/1.1\r\n\r\n")
+        .expect("send");
+    assert_eq!(read_response(&mut c, false).status, 200);
+    assert_eq!(read_response(&mut c, false).status, 200);
+    // What a file server will not guess at: 400.
+    for bad in [
+        "GET /one HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "GET /one HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+        "GET /one HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+        "GET /one HTTP/1.1\r\nBad Name: x\r\n\r\n",
+        "GET  /one HTTP/1.1\r\n\r\n",
+    ] {
+        let r = request(s.addr, bad);
+        assert_eq!(r.status, 400, "{model} {bad:?}");
+        assert_eq!(r.header("connection"), Some("close"), "{bad:?}");
+    }
+    // A bad escape is a 400 too (the connection goes on, as after a 404).
+    assert_eq!(get(s.addr, "/one%zz", "").status, 400);
+    assert_eq!(get(s.addr, "/one%2", "").status, 400);
+    // A query string is not part of the path; percent-encoded names are decoded.
+    std::fs::write(s.dir.path().join("a b"), b"space").expect("write");
+    assert_eq!(get(s.addr, "/a%20b?x=1", "").body, b"space");
+}
+
 macro_rules! per_model {
     ($($model:ident => $name:ident),*) => {$(
         mod $name {
@@ -412,6 +457,7 @@ macro_rules! per_model {
             #[test] fn ranges_direct() { ranges(M, Some(1)) }
             #[test] fn keep_alive_and_pipelined() { keep_alive_and_pipelining(M) }
             #[test] fn refuses_what_it_must() { refusals(M) }
+            #[test] fn lenient_and_strict_parsing() { super::lenient_and_strict_parsing(M) }
             #[test] fn client_leaving_mid_body() { disconnect_mid_body(M, None) }
             #[test] fn client_leaving_mid_direct_body() { disconnect_mid_body(M, Some(4096)) }
             #[test] fn sixty_four_connections() { concurrent(M, None) }
