@@ -215,6 +215,20 @@ fn keep_alive_and_pipelining(model: IoModel) {
     c.read_to_end(&mut rest)
         .expect("end of stream after Connection: close");
     assert!(rest.is_empty());
+    // A client that shuts down its sending side after its request gets the response, then the
+    // server's end of stream (no readiness edge is left to wait for).
+    let mut c = connect(s.addr);
+    c.get_mut()
+        .write_all(b"GET /one HTTP/1.1\r\n\r\nGET /four_k HTTP/1.1\r\n\r\n")
+        .expect("send");
+    c.get_mut()
+        .shutdown(std::net::Shutdown::Write)
+        .expect("shutdown");
+    assert!(read_response(&mut c, false).body == fixture_bytes("one"));
+    assert!(read_response(&mut c, false).body == fixture_bytes("four_k"));
+    let mut rest = Vec::new();
+    c.read_to_end(&mut rest).expect("end of stream");
+    assert!(rest.is_empty());
     // HTTP/1.0 closes unless asked to keep alive.
     let mut c = connect(s.addr);
     c.get_mut()

@@ -103,6 +103,14 @@ pub(crate) struct Conn {
     /// A direct buffer kept for the next direct body.
     spare: Option<AnonBuffer>,
     failed: bool,
+    /// Edge-triggered readiness (the reactor): a short `recv` drained the socket, and new bytes
+    /// will bring a new event, so the `recv` that would only say `EAGAIN` can be skipped.
+    edge: bool,
+    /// The last `recv` returned less than it could take (the socket was drained then).
+    drained_socket: bool,
+    /// The peer shut down or the socket failed (EPOLLRDHUP, EPOLLHUP, EPOLLERR): no further
+    /// edge will come, so every read is tried.
+    hung_up: bool,
     /// Request bytes read and thrown away after our end of stream (a lingering close).
     drained: Option<u64>,
     /// Whether the last [`Conn::advance`] moved any byte (for the polling model).
@@ -134,8 +142,24 @@ impl Conn {
             spare: None,
             failed: false,
             drained: None,
+            edge: false,
+            drained_socket: false,
+            hung_up: false,
             progressed: false,
         }
+    }
+
+    /// A connection driven by edge-triggered readiness (see the `edge` field).
+    pub(crate) fn new_edge(sock: Fd) -> Conn {
+        Conn {
+            edge: true,
+            ..Conn::new(sock)
+        }
+    }
+
+    /// Records that the reactor saw the peer shut down (or the socket fail).
+    pub(crate) fn hung_up(&mut self) {
+        self.hung_up = true;
     }
 
     /// Runs the connection until the socket would block, a direct read must be waited for, or
@@ -343,9 +367,17 @@ impl Conn {
 
     /// Receives more request bytes; `Some` to wait or end, `None` to go on.
     fn fill(&mut self) -> Option<Step> {
+        if self.edge && self.drained_socket && !self.hung_up && self.rlo == self.rhi {
+            // Nothing buffered and the socket was empty after the last read: wait for the
+            // next edge instead of a recv that would say EAGAIN (nginx does the same).
+            self.drained_socket = false;
+            return Some(Step::Blocked);
+        }
+        let room = self.rbuf.len() - self.rhi;
         match sys::net::recv(self.sock.as_fd(), &mut self.rbuf[self.rhi..]) {
             Ok(0) => Some(Step::Close),
             Ok(n) => {
+                self.drained_socket = n < room;
                 self.rhi += n;
                 self.progressed = true;
                 None

@@ -188,7 +188,7 @@ fn serve(w: &Worker) -> Result<()> {
                     // accept is tried again on the next wake-up.
                     while let Ok(Some(sock)) = sys::net::accept(w.listener.as_fd(), true) {
                         super::nodelay(&sock);
-                        let token = conns.insert(Conn::new(sock));
+                        let token = conns.insert(Conn::new_edge(sock));
                         let Some(c) = conns.get(token) else { continue };
                         if add(c.sock.as_fd(), conn_events, token).is_err() {
                             conns.remove(token);
@@ -223,7 +223,15 @@ fn serve(w: &Worker) -> Result<()> {
                         }
                     }
                 }
-                token => drive(&mut conns, &mut ring, token, &w.shared, mode),
+                token => {
+                    let hup = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+                    if ev.events & hup != 0 {
+                        if let Some(c) = conns.get(token) {
+                            c.hung_up();
+                        }
+                    }
+                    drive(&mut conns, &mut ring, token, &w.shared, mode)
+                }
             }
         }
     }
