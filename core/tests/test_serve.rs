@@ -215,6 +215,20 @@ fn keep_alive_and_pipelining(model: IoModel) {
     c.read_to_end(&mut rest)
         .expect("end of stream after Connection: close");
     assert!(rest.is_empty());
+    // A client that shuts down its sending side after its request gets the response, then the
+    // server's end of stream (no readiness edge is left to wait for).
+    let mut c = connect(s.addr);
+    c.get_mut()
+        .write_all(b"GET /one HTTP/1.1\r\n\r\nGET /four_k HTTP/1.1\r\n\r\n")
+        .expect("send");
+    c.get_mut()
+        .shutdown(std::net::Shutdown::Write)
+        .expect("shutdown");
+    assert!(read_response(&mut c, false).body == fixture_bytes("one"));
+    assert!(read_response(&mut c, false).body == fixture_bytes("four_k"));
+    let mut rest = Vec::new();
+    c.read_to_end(&mut rest).expect("end of stream");
+    assert!(rest.is_empty());
     // HTTP/1.0 closes unless asked to keep alive.
     let mut c = connect(s.addr);
     c.get_mut()
@@ -285,6 +299,31 @@ fn refusals(model: IoModel) {
         request(s.addr, &format!("GET /one HTTP/1.1\r\nX: {long}\r\n\r\n")).status,
         431
     );
+    // A refusal while the client is still sending: the response arrives whole, and the server
+    // closes lingering (its end of stream first, then reading what still comes until the
+    // client closes), not with a reset that could destroy the response in flight: after the
+    // end of stream the client can still send (a closed socket would answer with a reset,
+    // and the second write would fail).
+    let c = TcpStream::connect(s.addr).expect("connect");
+    let mut w = c.try_clone().expect("clone");
+    let writer = std::thread::spawn(move || {
+        let _ = w.write_all(b"GET /");
+        let _ = w.write_all(&vec![b'a'; 200_000]);
+    });
+    let mut c = BufReader::new(c);
+    let r = read_response(&mut c, false);
+    assert_eq!((r.status, r.header("connection")), (414, Some("close")));
+    writer.join().expect("writer");
+    let mut rest = Vec::new();
+    c.read_to_end(&mut rest).expect("end of stream");
+    assert!(rest.is_empty());
+    c.get_mut()
+        .write_all(b"x")
+        .expect("first write after the end of stream");
+    c.get_mut()
+        .write_all(b"y")
+        .expect("second write: the server is still reading");
+    drop(c);
     // Binary garbage never brings the server down.
     let mut c = TcpStream::connect(s.addr).expect("connect");
     c.write_all(&common::data(20_000, 9)).ok();
@@ -376,6 +415,51 @@ fn is_tmpfs(p: &Path) -> bool {
     unsafe { libc::statfs(c.as_ptr(), &mut st) == 0 && st.f_type == libc::TMPFS_MAGIC }
 }
 
+fn lenient_and_strict_parsing(model: IoModel) {
+    let s = start(model, None);
+    // Bare LF line endings, empty lines before the request line, a GET with a body (skipped,
+    // so the pipelined request after it is read right), header names in any case.
+    let mut c = connect(s.addr);
+    c.get_mut()
+        .write_all(b"\r\n\nGET /one HTTP/1.1\nhOsT: t\ncontent-LENGTH: 5\n\nhelloGET /four_k HTTP/1.1\r\nRANGE: bytes=0-9\r\n\r\n")
+        .expect("send");
+    let r = read_response(&mut c, false);
+    assert!(r.status == 200 && r.body == fixture_bytes("one"), "{model}");
+    let r = read_response(&mut c, false);
+    assert!(
+        r.status == 206 && r.body == fixture_bytes("four_k")[..10],
+        "{model}"
+    );
+    // A body split over several segments is skipped too.
+    c.get_mut()
+        .write_all(b"GET /one HTTP/1.1\r\nContent-Length: 20000\r\n\r\n")
+        .expect("send");
+    c.get_mut().write_all(&vec![b'z'; 20_000]).expect("body");
+    c.get_mut()
+        .write_all(b"GET /one HTTP/1.1\r\n\r\n")
+        .expect("send");
+    assert_eq!(read_response(&mut c, false).status, 200);
+    assert_eq!(read_response(&mut c, false).status, 200);
+    // What a file server will not guess at: 400.
+    for bad in [
+        "GET /one HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "GET /one HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+        "GET /one HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+        "GET /one HTTP/1.1\r\nBad Name: x\r\n\r\n",
+        "GET  /one HTTP/1.1\r\n\r\n",
+    ] {
+        let r = request(s.addr, bad);
+        assert_eq!(r.status, 400, "{model} {bad:?}");
+        assert_eq!(r.header("connection"), Some("close"), "{bad:?}");
+    }
+    // A bad escape is a 400 too (the connection goes on, as after a 404).
+    assert_eq!(get(s.addr, "/one%zz", "").status, 400);
+    assert_eq!(get(s.addr, "/one%2", "").status, 400);
+    // A query string is not part of the path; percent-encoded names are decoded.
+    std::fs::write(s.dir.path().join("a b"), b"space").expect("write");
+    assert_eq!(get(s.addr, "/a%20b?x=1", "").body, b"space");
+}
+
 macro_rules! per_model {
     ($($model:ident => $name:ident),*) => {$(
         mod $name {
@@ -387,6 +471,7 @@ macro_rules! per_model {
             #[test] fn ranges_direct() { ranges(M, Some(1)) }
             #[test] fn keep_alive_and_pipelined() { keep_alive_and_pipelining(M) }
             #[test] fn refuses_what_it_must() { refusals(M) }
+            #[test] fn lenient_and_strict_parsing() { super::lenient_and_strict_parsing(M) }
             #[test] fn client_leaving_mid_body() { disconnect_mid_body(M, None) }
             #[test] fn client_leaving_mid_direct_body() { disconnect_mid_body(M, Some(4096)) }
             #[test] fn sixty_four_connections() { concurrent(M, None) }
@@ -434,4 +519,81 @@ fn io_model_names() {
     }
     let e = "select".parse::<IoModel>().expect_err("unknown");
     assert!(e.message().contains("epoll"), "{}", e.message());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fallbacks, each in a child process under a seccomp filter (see test_seccomp).
+
+#[test]
+fn io_uring_blocked_serves_large_files_with_sendfile() {
+    common::run_child("test_serve::child_io_uring_blocked");
+}
+
+#[test]
+#[ignore = "run by io_uring_blocked_serves_large_files_with_sendfile in a child process"]
+fn child_io_uring_blocked() {
+    if !common::in_child("test_serve::child_io_uring_blocked") {
+        return;
+    }
+    match crate::test_seccomp::block(&[libc::SYS_io_uring_setup], libc::ENOSYS) {
+        Ok(()) => {
+            // The reactor cannot make its ring: direct bodies go by sendfile, still exact.
+            let s = start(IoModel::Epoll, Some(4096));
+            for name in ["mib_odd", "big"] {
+                let r = get(s.addr, &format!("/{name}"), "");
+                assert!(r.status == 200 && r.body == fixture_bytes(name), "{name}");
+            }
+            let r = get(s.addr, "/big", "Range: bytes=5-99999\r\n");
+            assert!(r.status == 206 && r.body == fixture_bytes("big")[5..100_000]);
+            drop(s);
+            // The uring model cannot run at all: run() says why.
+            let dir = tempfile::tempdir().expect("tempdir");
+            let mut opts = ServeOptions::new(dir.path());
+            opts.listen = "127.0.0.1:0".parse().expect("addr");
+            opts.workers = 1;
+            opts.model = IoModel::Uring;
+            let e = Server::bind(&opts)
+                .expect("bind")
+                .run()
+                .expect_err("no io_uring");
+            assert_eq!(e.errno(), Some(libc::ENOSYS), "{}", e.message());
+            assert!(e.message().contains("io_uring"), "{}", e.message());
+        }
+        Err(why) => common::skip("io_uring blocked", &why),
+    }
+    common::child_done("test_serve::child_io_uring_blocked");
+}
+
+#[test]
+fn openat2_blocked_still_keeps_paths_inside() {
+    common::run_child("test_serve::child_openat2_blocked");
+}
+
+#[test]
+#[ignore = "run by openat2_blocked_still_keeps_paths_inside in a child process"]
+fn child_openat2_blocked() {
+    if !common::in_child("test_serve::child_openat2_blocked") {
+        return;
+    }
+    match crate::test_seccomp::block(&[libc::SYS_openat2], libc::ENOSYS) {
+        Ok(()) => {
+            let s = start(IoModel::Epoll, None);
+            std::os::unix::fs::symlink("/etc/passwd", s.dir.path().join("escape"))
+                .expect("symlink");
+            std::os::unix::fs::symlink("/etc", s.dir.path().join("etcdir")).expect("symlink");
+            assert!(get(s.addr, "/one", "").body == fixture_bytes("one"));
+            assert_eq!(get(s.addr, "/sub/", "").status, 200);
+            for t in [
+                "/escape",
+                "/etcdir/passwd",
+                "/../etc/passwd",
+                "/%2e%2e/etc/passwd",
+            ] {
+                let r = get(s.addr, t, "");
+                assert!(r.status == 400 || r.status == 404, "{t}: {}", r.status);
+            }
+        }
+        Err(why) => common::skip("openat2 blocked", &why),
+    }
+    common::child_done("test_serve::child_openat2_blocked");
 }

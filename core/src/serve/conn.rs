@@ -16,6 +16,9 @@ use crate::sys::mm::AnonBuffer;
 /// (FACTS.md).
 pub(crate) const DIRECT_BUF: usize = 1 << 20;
 
+/// The most a lingering close reads before it closes anyway.
+pub(crate) const LINGER_MAX: u64 = 1 << 20;
+
 /// The most one `sendfile` call moves (Linux's `MAX_RW_COUNT`).
 const SENDFILE_MAX: u64 = crate::strategy::sendfile::MAX_PER_CALL;
 
@@ -100,6 +103,16 @@ pub(crate) struct Conn {
     /// A direct buffer kept for the next direct body.
     spare: Option<AnonBuffer>,
     failed: bool,
+    /// Edge-triggered readiness (the reactor): a short `recv` drained the socket, and new bytes
+    /// will bring a new event, so the `recv` that would only say `EAGAIN` can be skipped.
+    edge: bool,
+    /// The last `recv` returned less than it could take (the socket was drained then).
+    drained_socket: bool,
+    /// The peer shut down or the socket failed (EPOLLRDHUP, EPOLLHUP, EPOLLERR): no further
+    /// edge will come, so every read is tried.
+    hung_up: bool,
+    /// Request bytes read and thrown away after our end of stream (a lingering close).
+    drained: Option<u64>,
     /// Whether the last [`Conn::advance`] moved any byte (for the polling model).
     pub progressed: bool,
 }
@@ -128,8 +141,25 @@ impl Conn {
             discard: 0,
             spare: None,
             failed: false,
+            drained: None,
+            edge: false,
+            drained_socket: false,
+            hung_up: false,
             progressed: false,
         }
+    }
+
+    /// A connection driven by edge-triggered readiness (see the `edge` field).
+    pub(crate) fn new_edge(sock: Fd) -> Conn {
+        Conn {
+            edge: true,
+            ..Conn::new(sock)
+        }
+    }
+
+    /// Records that the reactor saw the peer shut down (or the socket fail).
+    pub(crate) fn hung_up(&mut self) {
+        self.hung_up = true;
     }
 
     /// Runs the connection until the socket would block, a direct read must be waited for, or
@@ -215,12 +245,43 @@ impl Conn {
                 }
                 Body::None => {
                     if !self.keep_alive {
-                        return Step::Close;
+                        return self.linger();
                     }
                     if let Some(step) = self.next_request(sh, mode) {
                         return step;
                     }
                 }
+            }
+        }
+    }
+
+    /// Closes the way nginx's lingering close does: our end of stream first, then what the
+    /// client still sends is read and dropped until it closes (at most [`LINGER_MAX`] bytes).
+    /// Closing with unread bytes would send a reset, which can destroy the response in flight
+    /// (a 414 sent while the rest of the request line is still arriving).
+    fn linger(&mut self) -> Step {
+        let drained = match self.drained {
+            Some(d) => d,
+            None => {
+                if sys::net::shutdown_write(self.sock.as_fd()).is_err() {
+                    return Step::Close;
+                }
+                0
+            }
+        };
+        self.drained = Some(drained);
+        loop {
+            match sys::net::recv(self.sock.as_fd(), &mut self.rbuf) {
+                Ok(0) => return Step::Close,
+                Ok(n) => {
+                    let d = self.drained.unwrap_or(0) + n as u64;
+                    self.drained = Some(d);
+                    self.progressed = true;
+                    if d > LINGER_MAX {
+                        return Step::Close;
+                    }
+                }
+                Err(e) => return blocked_or_close(&e),
             }
         }
     }
@@ -306,9 +367,17 @@ impl Conn {
 
     /// Receives more request bytes; `Some` to wait or end, `None` to go on.
     fn fill(&mut self) -> Option<Step> {
+        if self.edge && self.drained_socket && !self.hung_up && self.rlo == self.rhi {
+            // Nothing buffered and the socket was empty after the last read: wait for the
+            // next edge instead of a recv that would say EAGAIN (nginx does the same).
+            self.drained_socket = false;
+            return Some(Step::Blocked);
+        }
+        let room = self.rbuf.len() - self.rhi;
         match sys::net::recv(self.sock.as_fd(), &mut self.rbuf[self.rhi..]) {
             Ok(0) => Some(Step::Close),
             Ok(n) => {
+                self.drained_socket = n < room;
                 self.rhi += n;
                 self.progressed = true;
                 None
@@ -327,94 +396,110 @@ impl Conn {
         self.start();
         self.keep_alive = req.keep_alive;
         self.discard = req.content_length;
-        let head_only = req.method == Method::Head;
-        let (ka, h10) = (req.keep_alive, req.http10);
-        let found = match path::resolve(sh.root.as_fd(), req.target) {
-            Ok(f) => f,
-            Err(r) => {
-                let status = match r {
-                    Refused::BadRequest => 400,
-                    Refused::NotFound => 404,
-                    Refused::Forbidden => 403,
-                };
-                http::error_response(&mut self.out, status, None, head_only, ka, h10);
-                return;
-            }
-        };
-        let size = found.size;
-        let (status, start, end, part) = match http::range(req.range, size) {
-            Range::Unsatisfiable => {
-                http::error_response(&mut self.out, 416, Some(size), head_only, ka, h10);
-                return;
-            }
-            Range::Full => (200, 0, size, None),
-            Range::Part(s, e) => (206, s, e, Some((s, e, size))),
-        };
-        let ctype = http::content_type(&found.rel);
-        http::file_head(&mut self.out, status, end - start, part, ctype, ka, h10);
-        if head_only || start == end {
+        let Some(plan) = prepare(req, sh, &mut self.out) else {
             return;
-        }
-        let direct = mode != DirectMode::Off && sh.directio.is_some_and(|t| size >= t);
-        if direct {
-            if let Some(d) = self.open_direct(sh.root.as_fd(), &found.rel, start, end) {
-                self.body = Body::Direct(d);
-                return;
+        };
+        if plan.direct && mode != DirectMode::Off {
+            if let Some((file, align)) = open_direct(sh.root.as_fd(), &plan.rel) {
+                let buf = match self.spare.take() {
+                    Some(b) => Some(b),
+                    None => AnonBuffer::new(DIRECT_BUF).ok(),
+                };
+                if let Some(buf) = buf.filter(|b| b.len() as u64 >= align) {
+                    self.body = Body::Direct(Box::new(Direct {
+                        file,
+                        pos: plan.start,
+                        end: plan.end,
+                        align,
+                        buf,
+                        lo: 0,
+                        hi: 0,
+                        base: plan.start,
+                        in_flight: false,
+                    }));
+                    return;
+                }
             }
         }
         self.body = Body::File {
-            file: found.file,
-            off: start,
-            end,
+            file: plan.file,
+            off: plan.start,
+            end: plan.end,
         };
     }
+}
 
-    /// Opens `rel` again with O_DIRECT for bytes `start..end`; `None` (after a one-time log
-    /// line) when the filesystem refuses it.
-    fn open_direct(
-        &mut self,
-        root: BorrowedFd<'_>,
-        rel: &[u8],
-        start: u64,
-        end: u64,
-    ) -> Option<Box<Direct>> {
-        let file = match path::open_beneath(root, rel, libc::O_DIRECT) {
-            Ok(f) => f,
-            Err(_) => {
-                log_direct_fallback("the filesystem refuses O_DIRECT");
-                return None;
-            }
-        };
-        let align = match sys::fs::dio_align(file.as_fd()) {
-            Ok(Some((_, 0))) => {
-                log_direct_fallback("statx reports no O_DIRECT alignment");
-                return None;
-            }
-            Ok(Some((mem, off))) => u64::from(mem.max(off)).max(512),
-            Ok(None) | Err(_) => 4096,
-        };
-        let buf = match self.spare.take() {
-            Some(b) => b,
-            None => match AnonBuffer::new(DIRECT_BUF) {
-                Ok(b) => b,
-                Err(_) => return None,
-            },
-        };
-        if (buf.len() as u64) < align {
+/// The body a response needs: `start..end` of `file` (opened without O_DIRECT), and whether it
+/// is at or above the directio threshold.
+pub(crate) struct Plan {
+    pub file: Fd,
+    pub rel: Vec<u8>,
+    pub start: u64,
+    pub end: u64,
+    pub direct: bool,
+}
+
+/// Writes the head of the response to `req` into `out` (after clearing it), with the whole
+/// response when it has no body (errors, HEAD, empty files and ranges); `Some` with the body
+/// to send otherwise.
+pub(crate) fn prepare(req: &http::Request<'_>, sh: &Shared, out: &mut Vec<u8>) -> Option<Plan> {
+    out.clear();
+    let head_only = req.method == Method::Head;
+    let (ka, h10) = (req.keep_alive, req.http10);
+    let found = match path::resolve(sh.root.as_fd(), req.target) {
+        Ok(f) => f,
+        Err(r) => {
+            let status = match r {
+                Refused::BadRequest => 400,
+                Refused::NotFound => 404,
+                Refused::Forbidden => 403,
+            };
+            http::error_response(out, status, None, head_only, ka, h10);
             return None;
         }
-        Some(Box::new(Direct {
-            file,
-            pos: start,
-            end,
-            align,
-            buf,
-            lo: 0,
-            hi: 0,
-            base: start,
-            in_flight: false,
-        }))
+    };
+    let size = found.size;
+    let (status, start, end, part) = match http::range(req.range, size) {
+        Range::Unsatisfiable => {
+            http::error_response(out, 416, Some(size), head_only, ka, h10);
+            return None;
+        }
+        Range::Full => (200, 0, size, None),
+        Range::Part(s, e) => (206, s, e, Some((s, e, size))),
+    };
+    let ctype = http::content_type(&found.rel);
+    http::file_head(out, status, end - start, part, ctype, ka, h10);
+    if head_only || start == end {
+        return None;
     }
+    Some(Plan {
+        file: found.file,
+        rel: found.rel,
+        start,
+        end,
+        direct: sh.directio.is_some_and(|t| size >= t),
+    })
+}
+
+/// Opens `rel` again with O_DIRECT and finds the alignment its reads need; `None` (after a
+/// one-time log line) when the filesystem refuses direct I/O.
+pub(crate) fn open_direct(root: BorrowedFd<'_>, rel: &[u8]) -> Option<(Fd, u64)> {
+    let file = match path::open_beneath(root, rel, libc::O_DIRECT) {
+        Ok(f) => f,
+        Err(_) => {
+            log_direct_fallback("the filesystem refuses O_DIRECT");
+            return None;
+        }
+    };
+    let align = match sys::fs::dio_align(file.as_fd()) {
+        Ok(Some((_, 0))) => {
+            log_direct_fallback("statx reports no O_DIRECT alignment");
+            return None;
+        }
+        Ok(Some((mem, off))) => u64::from(mem.max(off)).max(512),
+        Ok(None) | Err(_) => 4096,
+    };
+    Some((file, align))
 }
 
 /// `EAGAIN` waits; anything else (the peer reset or left: `EPIPE`, `ECONNRESET`) ends the

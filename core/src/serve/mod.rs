@@ -165,7 +165,8 @@ impl Server {
         })?;
         let (count, reuseport, nonblocking) = match opts.model {
             IoModel::Threads => (1, false, false),
-            IoModel::Uring => (opts.workers, true, true),
+            // io_uring answers EAGAIN for a non-blocking listener instead of waiting.
+            IoModel::Uring => (opts.workers, true, false),
             IoModel::Poll | IoModel::Epoll => (opts.workers, true, true),
         };
         let mut listeners = Vec::with_capacity(count);

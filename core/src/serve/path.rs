@@ -70,8 +70,9 @@ pub(crate) fn normalise(target: &[u8]) -> Result<(Vec<u8>, bool), Refused> {
     Ok((segments.join(&b'/'), dir))
 }
 
-/// Whether `openat2` is missing (seccomp, kernel < 5.6): then a careful `openat` with
-/// `O_NOFOLLOW` on the last segment is used, after [`normalise`] has removed every `..`.
+/// Whether `openat2` is missing (seccomp, kernel < 5.6): then the path (from which
+/// [`normalise`] removed every `..` and `.`) is walked one segment at a time with
+/// `openat(O_NOFOLLOW)`, so no symlink is followed at all.
 static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
 
 /// Opens `rel` (from [`normalise`]) below `root` read-only, with `extra` flags.
@@ -81,7 +82,7 @@ pub(crate) fn open_beneath(root: BorrowedFd<'_>, rel: &[u8], extra: i32) -> Resu
     // (Callers pass O_NONBLOCK for the first open, so a FIFO cannot hang the worker; not for
     // the O_DIRECT reopen, which io_uring would then answer with EAGAIN instead of reading.)
     let r = if NO_OPENAT2.load(Ordering::Relaxed) {
-        sys::fs::openat(root, &c, flags)
+        walk(root, rel, flags)
     } else {
         match sys::fs::openat2(
             root,
@@ -95,7 +96,7 @@ pub(crate) fn open_beneath(root: BorrowedFd<'_>, rel: &[u8], extra: i32) -> Resu
                         "zcopy serve: openat2 is unavailable ({e}); opening with openat after normalising the path"
                     );
                 }
-                sys::fs::openat(root, &c, flags)
+                walk(root, rel, flags)
             }
             r => r,
         }
@@ -104,6 +105,24 @@ pub(crate) fn open_beneath(root: BorrowedFd<'_>, rel: &[u8], extra: i32) -> Resu
         Some(libc::EACCES | libc::EPERM) => Refused::Forbidden,
         _ => Refused::NotFound,
     })
+}
+
+/// Opens `rel` below `root` one segment at a time, refusing every symlink (`O_NOFOLLOW`):
+/// without `..` (gone after [`normalise`]) nothing can lead out of `root`.
+fn walk(root: BorrowedFd<'_>, rel: &[u8], flags: i32) -> std::io::Result<Fd> {
+    let einval = || std::io::Error::from_raw_os_error(libc::EINVAL);
+    let mut segs = rel.split(|&c| c == b'/').peekable();
+    let mut dir: Option<Fd> = None;
+    while let Some(seg) = segs.next() {
+        let c = CString::new(seg).map_err(|_| einval())?;
+        let at = dir.as_ref().map_or(root, |d| d.as_fd());
+        if segs.peek().is_none() {
+            return sys::fs::openat(at, &c, flags | libc::O_NOFOLLOW);
+        }
+        let next = sys::fs::openat(at, &c, libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW)?;
+        dir = Some(next);
+    }
+    Err(einval())
 }
 
 /// An open file to serve: the fd, its size, and the normalised path (for the content type).

@@ -6,26 +6,18 @@ use std::os::fd::AsFd;
 
 use super::conn::{Conn, DirectMode, Step};
 use super::Worker;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::sys;
 
 pub(crate) fn run(w: Worker) -> Result<()> {
     let mut conns: Vec<Conn> = Vec::new();
     while !w.stopping() {
         let mut progressed = false;
-        loop {
-            match sys::net::accept(w.listener.as_fd(), true) {
-                Ok(Some(sock)) => {
-                    super::nodelay(&sock);
-                    conns.push(Conn::new(sock));
-                    progressed = true;
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    w.stop_all();
-                    return Err(Error::os(e, "accept4"));
-                }
-            }
+        // EMFILE and friends end the accepts of this pass; tried again on the next one.
+        while let Ok(Some(sock)) = sys::net::accept(w.listener.as_fd(), true) {
+            super::nodelay(&sock);
+            conns.push(Conn::new(sock));
+            progressed = true;
         }
         let mut i = 0;
         while i < conns.len() {

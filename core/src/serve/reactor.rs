@@ -20,13 +20,13 @@ const WAKE: u64 = u64::MAX - 1;
 const RING: u64 = u64::MAX - 2;
 
 /// Connections by slot, with a generation so a stale token never reaches a reused slot.
-pub(crate) struct Slab {
-    slots: Vec<(u32, Option<Conn>)>,
+pub(crate) struct Slab<C = Conn> {
+    slots: Vec<(u32, Option<C>)>,
     free: Vec<usize>,
 }
 
-impl Slab {
-    pub(crate) fn new() -> Slab {
+impl<C> Slab<C> {
+    pub(crate) fn new() -> Slab<C> {
         Slab {
             slots: Vec::new(),
             free: Vec::new(),
@@ -34,7 +34,7 @@ impl Slab {
     }
 
     /// Stores `c`; returns its token (slot | generation << 32).
-    pub(crate) fn insert(&mut self, c: Conn) -> u64 {
+    pub(crate) fn insert(&mut self, c: C) -> u64 {
         let i = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -48,7 +48,7 @@ impl Slab {
         (i as u64) | (u64::from(slot.0) << 32)
     }
 
-    pub(crate) fn get(&mut self, token: u64) -> Option<&mut Conn> {
+    pub(crate) fn get(&mut self, token: u64) -> Option<&mut C> {
         let (i, gen) = ((token & 0xffff_ffff) as usize, (token >> 32) as u32);
         match self.slots.get_mut(i) {
             Some((g, Some(c))) if *g == gen => Some(c),
@@ -56,7 +56,7 @@ impl Slab {
         }
     }
 
-    pub(crate) fn remove(&mut self, token: u64) -> Option<Conn> {
+    pub(crate) fn remove(&mut self, token: u64) -> Option<C> {
         let (i, gen) = ((token & 0xffff_ffff) as usize, (token >> 32) as u32);
         match self.slots.get_mut(i) {
             Some((g, c @ Some(_))) if *g == gen => {
@@ -64,6 +64,15 @@ impl Slab {
                 c.take()
             }
             _ => None,
+        }
+    }
+
+    /// Calls `f` on every connection.
+    pub(crate) fn for_each(&mut self, mut f: impl FnMut(&mut C)) {
+        for (_, c) in &mut self.slots {
+            if let Some(c) = c {
+                f(c);
+            }
         }
     }
 }
@@ -74,6 +83,8 @@ pub(crate) struct DirectRing {
     pub efd: Fd,
     /// Bodies of closed connections whose read is still in flight, kept until it completes.
     pub abandoned: HashMap<u64, Box<Direct>>,
+    /// Reads submitted and not yet completed.
+    pub outstanding: usize,
 }
 
 impl DirectRing {
@@ -88,6 +99,7 @@ impl DirectRing {
                 ring,
                 efd,
                 abandoned: HashMap::new(),
+                outstanding: 0,
             })
         })();
         match made {
@@ -111,8 +123,21 @@ impl DirectRing {
         // SAFETY: the buffer and fd belong to the connection's direct body, which lives until
         // this read completes: a connection closed before is kept in `abandoned`.
         unsafe { self.ring.push(&e) }.map_err(|e| neg(&e))?;
-        self.ring.submit().map_err(|e| neg(&e))?;
+        self.outstanding += 1;
+        // Once queued, the read will complete, even if this submit fails (the next one
+        // submits it): only the push can fail the read.
+        let _ = self.ring.submit();
         Ok(())
+    }
+
+    /// Waits for every read in flight to complete, so no buffer is unmapped under the kernel.
+    pub(crate) fn drain(&mut self) {
+        while self.outstanding > 0 {
+            if self.ring.submit_and_wait(1).is_err() {
+                return;
+            }
+            self.outstanding -= self.ring.completions().len().min(self.outstanding);
+        }
     }
 }
 
@@ -158,11 +183,12 @@ fn serve(w: &Worker) -> Result<()> {
         for ev in &events[..n] {
             match ev.u64 {
                 LISTENER => {
-                    while let Some(sock) = sys::net::accept(w.listener.as_fd(), true)
-                        .map_err(|e| Error::os(e, "accept4"))?
-                    {
+                    // An accept error (EMFILE, ENOBUFS, a connection reset before it was
+                    // taken) must not stop the server: the listener stays readable and the
+                    // accept is tried again on the next wake-up.
+                    while let Ok(Some(sock)) = sys::net::accept(w.listener.as_fd(), true) {
                         super::nodelay(&sock);
-                        let token = conns.insert(Conn::new(sock));
+                        let token = conns.insert(Conn::new_edge(sock));
                         let Some(c) = conns.get(token) else { continue };
                         if add(c.sock.as_fd(), conn_events, token).is_err() {
                             conns.remove(token);
@@ -173,6 +199,9 @@ fn serve(w: &Worker) -> Result<()> {
                 }
                 WAKE => {
                     if w.stopping() {
+                        if let Some(r) = ring.as_mut() {
+                            r.drain();
+                        }
                         return Ok(());
                     }
                 }
@@ -180,6 +209,7 @@ fn serve(w: &Worker) -> Result<()> {
                     let Some(r) = ring.as_mut() else { continue };
                     let _ = sys::event::eventfd_take(r.efd.as_fd());
                     let done = r.ring.completions();
+                    r.outstanding -= done.len().min(r.outstanding);
                     for cqe in done {
                         let token = cqe.user_data();
                         if let Some(r) = ring.as_mut() {
@@ -193,7 +223,15 @@ fn serve(w: &Worker) -> Result<()> {
                         }
                     }
                 }
-                token => drive(&mut conns, &mut ring, token, &w.shared, mode),
+                token => {
+                    let hup = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+                    if ev.events & hup != 0 {
+                        if let Some(c) = conns.get(token) {
+                            c.hung_up();
+                        }
+                    }
+                    drive(&mut conns, &mut ring, token, &w.shared, mode)
+                }
             }
         }
     }

@@ -31,8 +31,8 @@ pub(crate) fn run(w: Worker) -> Result<()> {
         }
         let sock = match sys::net::accept(w.listener.as_fd(), false) {
             Ok(Some(s)) => s,
-            Ok(None) => continue,
-            Err(e) => break Err(Error::os(e, "accept4")),
+            // EMFILE and friends: the connection waits in the backlog; try again.
+            Ok(None) | Err(_) => continue,
         };
         super::nodelay(&sock);
         let id = next;

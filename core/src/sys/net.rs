@@ -390,3 +390,12 @@ pub(crate) fn shutdown(fd: BorrowedFd<'_>) -> io::Result<()> {
     // SAFETY: shutdown touches no memory.
     cvt(|| unsafe { libc::shutdown(fd.as_raw_fd(), libc::SHUT_RDWR) }).map(drop)
 }
+
+/// `shutdown(fd, SHUT_WR)` — sends the end of stream (FIN) while still reading.
+///
+/// # References
+/// [man7 shutdown(2)](https://man7.org/linux/man-pages/man2/shutdown.2.html)
+pub(crate) fn shutdown_write(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: shutdown touches no memory.
+    cvt(|| unsafe { libc::shutdown(fd.as_raw_fd(), libc::SHUT_WR) }).map(drop)
+}
