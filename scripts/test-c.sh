@@ -121,7 +121,7 @@ for t in test_zcopy test_hostile test_serve; do
   if command -v valgrind >/dev/null && [ -x "$work/${t}_shared" ]; then
     # Forked children (the SIGPIPE tests) are checked by their exit status; valgrind follows the
     # parent only, which holds every other test.
-    run "$t, valgrind" valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=all \
+    ZCOPY_TEST_UNDER_VALGRIND=1 run "$t, valgrind" valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=all \
       --child-silent-after-fork=yes "$work/${t}_shared"
   else
     fail "valgrind is not installed"

@@ -40,6 +40,14 @@ static const char *www_dir(void) {
 static bool model_here(zc_serve_model model) {
     static int known = -1;
     if (model != ZC_SERVE_MODEL_URING) return true;
+    if (known < 0 && getenv("ZCOPY_TEST_UNDER_VALGRIND")) {
+        /* valgrind (3.19 here) keeps its one big lock through io_uring_enter's wait, so the
+         * test's client thread never runs and the proactor waits for it for ever. The model is
+         * tested in the other three runs of this program (shared, static, ASan+UBSan). */
+        printf("SKIP the uring model under valgrind: it holds its scheduler lock through "
+               "io_uring_enter's wait, so the client thread never runs\n");
+        known = 0;
+    }
     if (known < 0) {
         www_dir();
         int s = open(h_path("www/small.txt"), O_RDONLY | O_CLOEXEC);
