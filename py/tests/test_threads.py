@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,18 @@ def test_gil_is_released_during_a_transfer(tmp_path: Path) -> None:
     # Held GIL: the counter could not run at all (well under a thousand steps); released: it
     # counts for the whole half second (millions of steps).
     assert during > 10_000, during
+
+
+@pytest.fixture(autouse=True)
+def _sigint_raises_keyboard_interrupt() -> Iterator[None]:
+    """Python's own SIGINT handler for each test. A program started in the background by a
+    non-interactive shell (``cmd &``, as some CI runners do) inherits SIGINT ignored, and then
+    Python never installs it: Ctrl-C would be ignored before zcopy could see it."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 def _interrupt_main_after(seconds: float) -> threading.Timer:
