@@ -6,6 +6,45 @@ use std::ptr::NonNull;
 
 use super::{bump, cvt};
 
+/// `mmap(NULL, len, prot, flags, fd, offset)` (fd -1 and offset 0 without `fd`), counted and
+/// retried on `EINTR`: a new mapping at an address of the kernel's choice. Every mapping type
+/// below is made by it and undone by [`unmap`].
+///
+/// # References
+/// [man7 mmap(2)](https://man7.org/linux/man-pages/man2/mmap.2.html)
+fn map_new(
+    len: usize,
+    prot: libc::c_int,
+    flags: libc::c_int,
+    fd: Option<BorrowedFd<'_>>,
+    offset: u64,
+) -> io::Result<NonNull<u8>> {
+    let off = i64::try_from(offset).map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW))?;
+    let raw_fd = fd.map_or(-1, |fd| fd.as_raw_fd());
+    loop {
+        bump();
+        // SAFETY: a new mapping at an address of the kernel's choice aliases nothing of ours.
+        let p = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, flags, raw_fd, off) };
+        if p != libc::MAP_FAILED {
+            return NonNull::new(p.cast::<u8>())
+                .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM));
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EINTR) {
+            return Err(err);
+        }
+    }
+}
+
+/// `munmap(ptr, len)`, counted; it can only fail for arguments the types below never pass.
+///
+/// # Safety
+/// `ptr..ptr+len` is a mapping made by [`map_new`], unmapped exactly once (here).
+unsafe fn unmap(ptr: NonNull<u8>, len: usize) {
+    // SAFETY: the caller's contract.
+    let _ = cvt(|| unsafe { libc::munmap(ptr.as_ptr().cast(), len) });
+}
+
 /// A read-only shared mapping of a window of a file, unmapped (counted) on drop.
 ///
 /// # Safety (type level)
@@ -26,31 +65,7 @@ impl Mapping {
     /// # References
     /// [man7 mmap(2)](https://man7.org/linux/man-pages/man2/mmap.2.html)
     pub(crate) fn map(fd: BorrowedFd<'_>, offset: u64, len: usize) -> io::Result<Mapping> {
-        let off =
-            i64::try_from(offset).map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW))?;
-        let ptr = loop {
-            bump();
-            // SAFETY: a new mapping at an address of the kernel's choice aliases nothing of ours.
-            let p = unsafe {
-                libc::mmap(
-                    std::ptr::null_mut(),
-                    len,
-                    libc::PROT_READ,
-                    libc::MAP_SHARED,
-                    fd.as_raw_fd(),
-                    off,
-                )
-            };
-            if p != libc::MAP_FAILED {
-                break p;
-            }
-            let err = io::Error::last_os_error();
-            if err.raw_os_error() != Some(libc::EINTR) {
-                return Err(err);
-            }
-        };
-        let ptr = NonNull::new(ptr.cast::<u8>())
-            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))?;
+        let ptr = map_new(len, libc::PROT_READ, libc::MAP_SHARED, Some(fd), offset)?;
         Ok(Mapping { ptr, len })
     }
 
@@ -67,11 +82,8 @@ impl Mapping {
 
 impl Drop for Mapping {
     fn drop(&mut self) {
-        // `munmap(ptr, len)`; it can only fail for arguments we never pass.
-        let _ = cvt(|| {
-            // SAFETY: `ptr..ptr+len` is the mapping made in `map`, unmapped exactly once here.
-            unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) }
-        });
+        // SAFETY: the mapping made by `map_new` when `self` was made, unmapped once here.
+        unsafe { unmap(self.ptr, self.len) }
     }
 }
 
@@ -104,23 +116,8 @@ impl AnonBuffer {
     /// [man7 mmap(2)](https://man7.org/linux/man-pages/man2/mmap.2.html)
     pub(crate) fn new(len: usize) -> io::Result<AnonBuffer> {
         let len = len.max(1);
-        bump();
-        // SAFETY: a new anonymous mapping at an address of the kernel's choice aliases nothing.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        let ptr = NonNull::new(p.cast::<u8>())
-            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))?;
+        let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+        let ptr = map_new(len, libc::PROT_READ | libc::PROT_WRITE, flags, None, 0)?;
         Ok(AnonBuffer { ptr, len })
     }
 
@@ -139,10 +136,8 @@ impl AnonBuffer {
 
 impl Drop for AnonBuffer {
     fn drop(&mut self) {
-        let _ = cvt(|| {
-            // SAFETY: the mapping made in `new`, unmapped exactly once here.
-            unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) }
-        });
+        // SAFETY: the mapping made by `map_new` when `self` was made, unmapped once here.
+        unsafe { unmap(self.ptr, self.len) }
     }
 }
 
@@ -160,25 +155,7 @@ impl Probe {
     /// # References
     /// [man7 mmap(2)](https://man7.org/linux/man-pages/man2/mmap.2.html)
     pub(crate) fn map(fd: BorrowedFd<'_>, offset: u64, len: usize) -> io::Result<Probe> {
-        let off =
-            i64::try_from(offset).map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW))?;
-        bump();
-        // SAFETY: a new mapping at an address of the kernel's choice aliases nothing of ours.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_NONE,
-                libc::MAP_SHARED,
-                fd.as_raw_fd(),
-                off,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        let ptr = NonNull::new(p.cast::<u8>())
-            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))?;
+        let ptr = map_new(len, libc::PROT_NONE, libc::MAP_SHARED, Some(fd), offset)?;
         Ok(Probe { ptr, len })
     }
 
@@ -200,10 +177,8 @@ impl Probe {
 
 impl Drop for Probe {
     fn drop(&mut self) {
-        let _ = cvt(|| {
-            // SAFETY: the mapping made in `map`, unmapped exactly once here.
-            unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) }
-        });
+        // SAFETY: the mapping made by `map_new` when `self` was made, unmapped once here.
+        unsafe { unmap(self.ptr, self.len) }
     }
 }
 
@@ -238,25 +213,8 @@ impl MapMut {
     /// # References
     /// [man7 mmap(2)](https://man7.org/linux/man-pages/man2/mmap.2.html)
     pub(crate) fn map(fd: BorrowedFd<'_>, offset: u64, len: usize) -> io::Result<MapMut> {
-        let off =
-            i64::try_from(offset).map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW))?;
-        bump();
-        // SAFETY: a new mapping at an address of the kernel's choice aliases nothing of ours.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd.as_raw_fd(),
-                off,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        let ptr = NonNull::new(p.cast::<u8>())
-            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))?;
+        let prot = libc::PROT_READ | libc::PROT_WRITE;
+        let ptr = map_new(len, prot, libc::MAP_SHARED, Some(fd), offset)?;
         Ok(MapMut { ptr, len })
     }
 
@@ -302,9 +260,7 @@ impl MapMut {
 
 impl Drop for MapMut {
     fn drop(&mut self) {
-        let _ = cvt(|| {
-            // SAFETY: the mapping made in `map`, unmapped exactly once here.
-            unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) }
-        });
+        // SAFETY: the mapping made by `map_new` when `self` was made, unmapped once here.
+        unsafe { unmap(self.ptr, self.len) }
     }
 }
