@@ -352,6 +352,15 @@ pub(crate) fn auto_order(src: &Endpoint<'_>, dst: &Endpoint<'_>) -> &'static [St
 /// with a cold source.
 const SPLICE_FIRST: std::ops::RangeInclusive<u64> = (1 << 20)..=(64 << 20);
 
+/// The most a transfer from a regular file can move, known without a syscall: the source's
+/// size from `src_offset` (from byte 0 when the fd's position is used, which is not asked
+/// for), capped by `len`.
+fn most_to_move(src: &Endpoint<'_>, opts: &Options<'_>) -> u64 {
+    src.size
+        .saturating_sub(opts.src_offset.unwrap_or(0))
+        .min(opts.len.unwrap_or(u64::MAX))
+}
+
 /// Whether Auto should try `splice` before `copy_file_range` for this file → file transfer:
 /// its length is in [`SPLICE_FIRST`] and both files are on filesystems that cannot share
 /// extents (so copy_file_range would copy, not clone). Two `fstatfs` calls, made only for
@@ -360,11 +369,7 @@ fn splice_first(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_>) -> b
     if opts.strategy != Strategy::Auto || (src.kind, dst.kind) != (Kind::File, Kind::File) {
         return false;
     }
-    // The position is not asked for (a syscall): from an fd's position the length is at most this.
-    let len = src
-        .size
-        .saturating_sub(opts.src_offset.unwrap_or(0))
-        .min(opts.len.unwrap_or(u64::MAX));
+    let len = most_to_move(src, opts);
     if !SPLICE_FIRST.contains(&len) || dst.append() {
         return false;
     }
@@ -436,10 +441,7 @@ fn read_write_first(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_>) 
     if opts.strategy != Strategy::Auto || (src.kind, dst.kind) != (Kind::File, Kind::File) {
         return false;
     }
-    let len = src
-        .size
-        .saturating_sub(opts.src_offset.unwrap_or(0))
-        .min(opts.len.unwrap_or(u64::MAX));
+    let len = most_to_move(src, opts);
     // A size of 0 may be a procfs or sysfs file whose bytes fstat does not count: read_write is
     // what serves those too. Where copy_file_range would clone, it goes first at every size (a
     // clone shares the blocks); an unknown filesystem type counts as one that cannot.
