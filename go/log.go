@@ -104,20 +104,8 @@ func OpenLog(dir string, opts LogOptions) (*Log, error) {
 	cdir := C.CString(dir)
 	defer C.free(unsafe.Pointer(cdir))
 	var p *C.zc_log
-	// zc_log_open gives NULL on failure, the message and errno in the thread's last error:
-	// report a failure to cCall so it reads them on this thread.
-	_, errno, msg := cCall(func() C.zc_status {
-		if p = C.zc_log_open(cdir, &o); p == nil {
-			return C.ZC_IO
-		}
-		return C.ZC_OK
-	})
-	if p == nil {
-		kind := KindIO
-		if syscall.Errno(errno) == syscall.EINVAL {
-			kind = KindInvalid
-		}
-		return nil, &Error{Kind: kind, Errno: syscall.Errno(errno), Message: msg}
+	if err := cOpen(func() bool { p = C.zc_log_open(cdir, &o); return p != nil }); p == nil {
+		return nil, err
 	}
 	l := &Log{p: p, dir: dir}
 	runtime.SetFinalizer(l, func(l *Log) { l.Close() })

@@ -11,7 +11,6 @@ import (
 	"math"
 	"runtime"
 	"sync"
-	"syscall"
 	"unsafe"
 )
 
@@ -115,20 +114,8 @@ func Serve(dir string, opts ServeOptions) (*Server, error) {
 	cdir := C.CString(dir)
 	defer C.free(unsafe.Pointer(cdir))
 	var p *C.zc_server
-	// zc_server_start gives NULL on failure, the message and errno in the thread's last
-	// error: report a failure to cCall so it reads them on this thread.
-	_, errno, msg := cCall(func() C.zc_status {
-		if p = C.zc_server_start(cdir, &o); p == nil {
-			return C.ZC_IO
-		}
-		return C.ZC_OK
-	})
-	if p == nil {
-		kind := KindIO
-		if syscall.Errno(errno) == syscall.EINVAL {
-			kind = KindInvalid
-		}
-		return nil, &Error{Kind: kind, Errno: syscall.Errno(errno), Message: msg}
+	if err := cOpen(func() bool { p = C.zc_server_start(cdir, &o); return p != nil }); p == nil {
+		return nil, err
 	}
 	s := &Server{p: p, model: model}
 	var buf [C.ZC_SERVER_ADDRESS_SIZE]C.char
