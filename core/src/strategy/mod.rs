@@ -178,6 +178,12 @@ impl<'a, 'fd> Job<'a, 'fd> {
         }
     }
 
+    /// Whether the caller can stop the transfer (a progress callback or a cancel flag), so a
+    /// wait must come back often enough to ask them.
+    pub(crate) fn can_stop(&self) -> bool {
+        self.progress.is_some() || self.cancel.is_some()
+    }
+
     /// Calls the progress callback (when bytes moved since the last call) and checks the cancel
     /// flag.
     pub(crate) fn checkpoint(&mut self) -> Result<()> {

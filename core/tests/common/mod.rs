@@ -224,6 +224,25 @@ pub fn have(cmd: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Runs `f` on a thread of its own and returns what it returns, or fails the test (naming
+/// `what`) when it has not returned after `secs` seconds: a hang becomes a failure with the
+/// case named instead of a test run that never ends. The stuck thread is left behind.
+#[track_caller]
+pub fn within<T: Send + 'static>(
+    secs: u64,
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(secs)) {
+        Ok(v) => v,
+        Err(_) => panic!("{what}: still running after {secs} s (a wait without bound)"),
+    }
+}
+
 /// Prints why a test did not run its main check (the fallback it checks instead is then tested).
 pub fn skip(test: &str, why: &str) {
     eprintln!("SKIP {test}: {why}");
