@@ -28,8 +28,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Copy SRC to DST and print what it cost. A DST path is created or truncated and gets SRC's
-    /// permission bits; `-` is standard input or output.
+    /// Copy SRC to DST and print what it cost. A DST path is created (with SRC's permission bits
+    /// minus the umask, as cp) or truncated (keeping its mode); `-` is standard input or output.
     Copy {
         /// The source path, or `-` for standard input.
         src: PathBuf,

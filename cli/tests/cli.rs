@@ -387,3 +387,55 @@ fn copy_with_parallelism() {
 }
 
 mod serve;
+
+/// The permission bits (with setuid, setgid, sticky) of the file at `p`.
+fn mode_of(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).expect("stat").permissions().mode() & 0o7777
+}
+
+/// `zcopy copy` under `umask 077`: as `cp`, a new file gets the source's mode minus the umask,
+/// without setuid/setgid/sticky; an existing destination keeps its mode.
+#[test]
+fn copy_under_umask_077_never_loosens_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bytes = data(300_000);
+    let copy = |src: &Path, dst: &Path| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_zcopy"));
+        cmd.args(["copy", s(src), s(dst)]);
+        // SAFETY: umask is async-signal-safe and cannot fail; it runs in the child only.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::umask(0o077);
+                Ok(())
+            });
+        }
+        let out = cmd.output().expect("run zcopy");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    for (src_mode, want) in [(0o666, 0o600), (0o4755, 0o700)] {
+        let src = dir.path().join(format!("src{src_mode:o}"));
+        std::fs::write(&src, &bytes).expect("write");
+        std::fs::set_permissions(&src, std::fs::Permissions::from_mode(src_mode)).expect("chmod");
+        let dst = dir.path().join(format!("new{src_mode:o}"));
+        copy(&src, &dst);
+        assert_eq!(mode_of(&dst), want, "new file from a {src_mode:o} source");
+        assert_eq!(std::fs::read(&dst).expect("read"), bytes);
+    }
+    let existing = dir.path().join("existing");
+    std::fs::write(&existing, b"old").expect("write");
+    std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    copy(&dir.path().join("src666"), &existing);
+    assert_eq!(
+        mode_of(&existing),
+        0o600,
+        "an existing destination keeps its mode"
+    );
+    assert_eq!(std::fs::read(&existing).expect("read"), bytes);
+}

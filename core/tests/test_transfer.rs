@@ -633,7 +633,7 @@ fn source_kinds_through_auto() {
 }
 
 #[test]
-fn copy_file_creates_truncates_and_keeps_permissions() {
+fn copy_file_creates_truncates_and_follows_cp_on_permissions() {
     let dir = tempfile::tempdir().expect("tempdir");
     let src = dir.path().join("src");
     let dst = dir.path().join("dst");
@@ -650,19 +650,12 @@ fn copy_file_creates_truncates_and_keeps_permissions() {
             &data,
             &format!("copy_file {s}"),
         );
-        let mode = std::fs::metadata(&dst).expect("stat").permissions().mode() & 0o7777;
-        assert_eq!(mode, 0o640, "{s}");
+        // An existing destination keeps its own mode (cp's rule).
+        assert_eq!(mode_of(&dst), 0o600, "{s}");
     }
     let fresh = dir.path().join("fresh");
     zcopy::copy_file(&src, &fresh, &Options::default()).expect("new file");
-    assert_eq!(
-        std::fs::metadata(&fresh)
-            .expect("stat")
-            .permissions()
-            .mode()
-            & 0o7777,
-        0o640
-    );
+    assert_eq!(mode_of(&fresh), 0o640 & !common::umask());
     // The same file: refused before anything is truncated.
     let e = zcopy::copy_file(&src, &src, &Options::default()).expect_err("same file");
     assert_eq!(e.kind(), ErrorKind::Invalid);
@@ -824,4 +817,55 @@ fn a_chunk_size_past_1_gib_is_refused_before_a_byte_moves() {
     let r = zcopy::transfer(&src, &dst, &opts).expect("1 GiB chunks");
     assert_eq!(r.bytes, 10_000);
     common::assert_bytes(&common::content(&dst), &data, "1 GiB chunks");
+}
+
+/// The permission bits (with setuid, setgid, sticky) of the file at `p`.
+fn mode_of(p: &std::path::Path) -> u32 {
+    std::fs::metadata(p).expect("stat").permissions().mode() & 0o7777
+}
+
+#[test]
+fn copy_file_never_loosens_permissions() {
+    common::run_child("test_transfer::child_umask_077");
+}
+
+/// Under `umask 077`, as `cp` does: a new file gets the source's mode minus the umask and
+/// without setuid/setgid/sticky; an existing destination keeps its mode.
+#[test]
+#[ignore = "run by copy_file_never_loosens_permissions in a child process"]
+fn child_umask_077() {
+    let name = "test_transfer::child_umask_077";
+    if !common::in_child(name) {
+        return;
+    }
+    // SAFETY: umask cannot fail; this child process runs this one test alone.
+    unsafe { libc::umask(0o077) };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = common::data(100_000, 21);
+    for (src_mode, want) in [
+        (0o666, 0o600),
+        (0o4755, 0o700),
+        (0o2775, 0o700),
+        (0o1777, 0o700),
+    ] {
+        let src = dir.path().join(format!("src{src_mode:o}"));
+        std::fs::write(&src, &data).expect("write");
+        std::fs::set_permissions(&src, std::fs::Permissions::from_mode(src_mode)).expect("chmod");
+        assert_eq!(mode_of(&src), src_mode);
+        let dst = dir.path().join(format!("dst{src_mode:o}"));
+        zcopy::copy_file(&src, &dst, &Options::default()).expect("copy");
+        assert_eq!(mode_of(&dst), want, "new file from a {src_mode:o} source");
+        assert_eq!(std::fs::read(&dst).expect("read"), data);
+    }
+    // An existing 0600 destination stays 0600 when the source is 0666; a 0644 one stays 0644.
+    let src = dir.path().join("src666");
+    for keep in [0o600, 0o644] {
+        let dst = dir.path().join(format!("existing{keep:o}"));
+        std::fs::write(&dst, b"old, longer than nothing").expect("write");
+        std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(keep)).expect("chmod");
+        zcopy::copy_file(&src, &dst, &Options::default()).expect("copy");
+        assert_eq!(mode_of(&dst), keep, "existing {keep:o}");
+        assert_eq!(std::fs::read(&dst).expect("read"), data);
+    }
+    common::child_done(name);
 }

@@ -303,8 +303,9 @@ fn transfer(
     })
 }
 
-/// Copy the file at path `src` to path `dst`, creating or truncating `dst` and giving it the
-/// source's permission bits; report what it cost.
+/// Copy the file at path `src` to path `dst`, creating or truncating `dst`; report what it
+/// cost. A new `dst` gets the source's permission bits minus the umask, without setuid, setgid
+/// and sticky (as `cp`); an existing `dst` keeps its mode (as `shutil.copyfile`).
 ///
 /// `src` and `dst` are paths (str, bytes or os.PathLike). The options are `transfer`'s;
 /// offsets count from the start of each file. Copying a file onto itself is a ValueError

@@ -114,7 +114,10 @@ def copy_file(
     queue_depth: int | None = None,
     parallelism: int | None = None,
 ) -> Report:
-    """Copy the file at ``src`` to ``dst`` (created or truncated) and report what it cost."""
+    """Copy the file at ``src`` to ``dst`` (created or truncated) and report what it cost.
+
+    A new ``dst`` gets the source's permission bits minus the umask, without setuid, setgid
+    and sticky (as ``cp``); an existing ``dst`` keeps its mode (as ``shutil.copyfile``)."""
 
 def probe(src: _Fd, dst: _Fd) -> list[Support]:
     """Which techniques can serve ``src`` -> ``dst``, and for the others why not."""
