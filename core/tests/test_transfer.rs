@@ -869,3 +869,85 @@ fn child_umask_077() {
     }
     common::child_done(name);
 }
+
+/// A stop that arrives after the last byte moved (the progress callback says stop, or sets the
+/// cancel flag, when told the total) does not fail a whole copy: the Report comes back.
+#[test]
+fn a_stop_after_the_last_byte_does_not_fail_the_transfer() {
+    let data = common::data(1 << 20, 18);
+    let total = data.len() as u64;
+    for s in FILE_FILE {
+        for len in [None, Some(total)] {
+            for chunk_size in [None, Some(65536)] {
+                let what = format!("{s} len {len:?} chunk {chunk_size:?}");
+                // The callback says stop at the total.
+                let src = common::file_with(&data);
+                let dst = common::empty_file();
+                let calls = AtomicU64::new(0);
+                let progress = |n: u64| {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    n < total
+                };
+                let opts = Options {
+                    len,
+                    chunk_size,
+                    progress: Some(&progress),
+                    ..strict(s)
+                };
+                let r = zcopy::transfer(&src, &dst, &opts)
+                    .unwrap_or_else(|e| panic!("{what}, progress: {e}"));
+                assert_eq!(r.bytes, total, "{what}");
+                assert_eq!(r.strategy, if s == Strategy::Auto { r.strategy } else { s });
+                common::assert_bytes(&common::content(&dst), &data, &what);
+                assert_eq!(common::pos(&src), total, "{what}: src position");
+                assert_eq!(common::pos(&dst), total, "{what}: dst position");
+                assert!(calls.load(Ordering::SeqCst) >= 1, "{what}");
+                // The cancel flag, set by the callback when it is told the total.
+                let src = common::file_with(&data);
+                let dst = common::empty_file();
+                let flag = AtomicBool::new(false);
+                let progress = |n: u64| {
+                    if n == total {
+                        flag.store(true, Ordering::SeqCst);
+                    }
+                    true
+                };
+                let opts = Options {
+                    len,
+                    chunk_size,
+                    progress: Some(&progress),
+                    cancel: Some(&flag),
+                    ..strict(s)
+                };
+                let r = zcopy::transfer(&src, &dst, &opts)
+                    .unwrap_or_else(|e| panic!("{what}, cancel flag: {e}"));
+                assert_eq!(r.bytes, total, "{what}");
+                common::assert_bytes(&common::content(&dst), &data, &what);
+                assert!(flag.load(Ordering::SeqCst), "{what}: the flag was set");
+            }
+        }
+    }
+    // copy_file too, and a stop one chunk before the end still fails with the exact count.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (src, dst) = (dir.path().join("src"), dir.path().join("dst"));
+    std::fs::write(&src, &data).expect("write");
+    let progress = |n: u64| n < total;
+    let opts = Options {
+        progress: Some(&progress),
+        ..Options::default()
+    };
+    let r = zcopy::copy_file(&src, &dst, &opts).expect("copy_file stopped at the total");
+    assert_eq!(r.bytes, total);
+    assert_eq!(std::fs::read(&dst).expect("read"), data);
+    let progress = |n: u64| n < total - 65536;
+    let opts = Options {
+        chunk_size: Some(65536),
+        progress: Some(&progress),
+        ..Options::default()
+    };
+    let e = zcopy::copy_file(&src, &dst, &opts).expect_err("stopped a chunk before the end");
+    assert_eq!(e.kind(), ErrorKind::Cancelled);
+    assert_eq!(e.errno(), Some(libc::ECANCELED));
+    assert_eq!(e.bytes_moved(), total - 65536);
+    assert_eq!(std::fs::metadata(&dst).expect("stat").len(), total - 65536);
+}

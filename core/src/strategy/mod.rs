@@ -304,6 +304,26 @@ impl<'a, 'fd> Job<'a, 'fd> {
         Ok(true)
     }
 
+    /// Whether nothing is left to move: the length is reached, or a regular-file source is at
+    /// (or past) its end, as `fstat` tells it now (it may have grown since the transfer began).
+    /// A stop that arrives then comes after the last byte moved, so it does not fail the transfer.
+    pub(crate) fn complete(&self) -> bool {
+        if self.remaining == Some(0) {
+            return true;
+        }
+        if self.src.kind != Kind::File {
+            return false;
+        }
+        let at = match self.src_off {
+            Some(o) => o,
+            None => match position(self.src) {
+                Ok(p) => p,
+                Err(_) => return false,
+            },
+        };
+        sys::fs::fstat(self.src.fd).is_ok_and(|st| at >= u64::try_from(st.st_size).unwrap_or(0))
+    }
+
     /// Whether the job stops at end of file rather than at a length.
     pub(crate) fn to_eof(&self) -> bool {
         self.remaining.is_none()
