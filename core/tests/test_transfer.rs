@@ -951,3 +951,83 @@ fn a_stop_after_the_last_byte_does_not_fail_the_transfer() {
     assert_eq!(e.bytes_moved(), total - 65536);
     assert_eq!(std::fs::metadata(&dst).expect("stat").len(), total - 65536);
 }
+
+/// With a progress callback (or a cancel flag), the chunk of techniques that move a GiB or more
+/// a call (copy_file_range, sendfile) is bounded, so the callback is called at least every
+/// 32 MiB (every 100 ms at the fastest rate measured); without one, nothing changes.
+#[test]
+fn progress_is_called_at_least_every_32_mib() {
+    const BOUND: u64 = 32 << 20;
+    let total: u64 = 256 << 20;
+    let head = common::data(1 << 20, 19);
+    for s in [Strategy::Auto, Strategy::CopyFileRange, Strategy::Sendfile] {
+        // A sparse source (cheap to make) copied with sparse off: every byte is moved.
+        let src = tempfile::tempfile().expect("tempfile");
+        src.set_len(total).expect("set_len");
+        (&src).write_all(&head).expect("write");
+        (&src).seek(SeekFrom::Start(0)).expect("rewind");
+        let dst = common::empty_file();
+        let seen = std::sync::Mutex::new(Vec::new());
+        let progress = |n: u64| {
+            seen.lock().expect("lock").push(n);
+            true
+        };
+        let opts = Options {
+            progress: Some(&progress),
+            sparse: false,
+            ..strict(s)
+        };
+        let r = zcopy::transfer(&src, &dst, &opts).unwrap_or_else(|e| panic!("{s}: {e}"));
+        assert_eq!(r.bytes, total, "{s}");
+        let seen = seen.into_inner().expect("lock");
+        let mut last = 0;
+        for &n in &seen {
+            assert!(
+                n - last <= BOUND,
+                "{s}: a gap of {} bytes in {seen:?}",
+                n - last
+            );
+            last = n;
+        }
+        assert_eq!(last, total, "{s}: the last call gets the total: {seen:?}");
+        assert!(seen.len() >= (total / BOUND) as usize, "{s}: {seen:?}");
+        let got = common::content(&dst);
+        assert_eq!(got.len() as u64, total, "{s}");
+        common::assert_bytes(&got[..head.len()], &head, &format!("{s} head"));
+        let zeros = [0u8; 1 << 16];
+        assert!(
+            got[head.len()..]
+                .chunks(zeros.len())
+                .all(|c| c == &zeros[..c.len()]),
+            "{s}: the rest is zeros"
+        );
+        // A cancel flag alone bounds the chunk too: one syscall per 32 MiB at most, where
+        // copy_file_range without it moves all 256 MiB in one.
+        if s == Strategy::CopyFileRange {
+            let dst = common::empty_file();
+            let flag = AtomicBool::new(false);
+            let with_flag = Options {
+                src_offset: Some(0),
+                cancel: Some(&flag),
+                sparse: false,
+                ..strict(s)
+            };
+            let r = zcopy::transfer(&src, &dst, &with_flag).expect("with a flag");
+            assert_eq!(r.bytes, total);
+            let dst2 = common::empty_file();
+            let plain = Options {
+                src_offset: Some(0),
+                sparse: false,
+                ..strict(s)
+            };
+            let r2 = zcopy::transfer(&src, &dst2, &plain).expect("without");
+            assert_eq!(r2.bytes, total);
+            assert!(
+                r.syscalls >= r2.syscalls + total / BOUND - 1,
+                "with a flag {} syscalls, without {}",
+                r.syscalls,
+                r2.syscalls
+            );
+        }
+    }
+}

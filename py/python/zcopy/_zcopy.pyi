@@ -53,7 +53,8 @@ class _Event(Protocol):
 _Fd = int | _HasFileno
 #: A path for ``copy_file``.
 _Path = str | bytes | PathLike[str] | PathLike[bytes]
-#: ``progress=``: a callable given the bytes moved so far (False stops), or True for a tqdm bar.
+#: ``progress=``: a callable given the bytes moved so far (False stops), or True for a tqdm bar;
+#: called at least every 32 MiB. A stop after the last byte moved does not fail the transfer.
 _Progress = Callable[[int], object] | bool | None
 #: Strategy names (``strategies()`` lists those this build has).
 _Strategy = Literal[
