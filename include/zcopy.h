@@ -637,6 +637,13 @@ typedef struct zc_server_options {
 #define ZC_METHOD_MINCORE 2
 
 /**
+ * Unknown: this process may not see the file's page cache (it neither owns nor may write the
+ * file). Only `zc_evict` and `zc_warm` give it, after doing their work; `resident` and `ratio`
+ * are then 0, meaning "not known".
+ */
+#define ZC_METHOD_UNKNOWN 3
+
+/**
  * `msync` before `zc_log_append` returns (Kafka's producer "sync"; the default): an
  * acknowledged record survives a crash of the process and a power loss.
  */

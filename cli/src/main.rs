@@ -17,6 +17,7 @@ mod bench;
 mod serve;
 
 use clap::{Parser, Subcommand};
+use zcopy::cache::Method;
 use zcopy::{Options, Report, Strategy};
 
 #[derive(Parser)]
@@ -83,13 +84,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Write back and drop each FILE's pages from the page cache; print what is still resident.
+    /// Write back and drop each FILE's pages from the page cache; print what is still resident
+    /// (`?`, method `unknown`, for a file whose page cache this user may not see: neither its
+    /// owner nor allowed to write it).
     Evict {
         /// The files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Read each FILE into the page cache (no copy to user space); print what is resident.
+    /// Read each FILE into the page cache (no copy to user space); print what is resident (`?`,
+    /// method `unknown`, for a file whose page cache this user may not see).
     Warm {
         /// The files.
         #[arg(required = true)]
@@ -392,6 +396,29 @@ fn pages(
                     .map_err(|e| format!("error: {}: {}", path.display(), e.message()))
             });
         match result {
+            // evict/warm did their work on a file whose page cache this process may not see.
+            Ok((r, size)) if r.method == Method::Unknown => {
+                if json {
+                    rows.push(serde_json::json!({
+                        "file": path.display().to_string(),
+                        "size": size,
+                        "pages": r.pages,
+                        "resident": null,
+                        "ratio": null,
+                        "method": r.method.name(),
+                    }));
+                } else {
+                    out += &format!(
+                        "{:>10} {:>10} {:>7} {:>10}  {:<9} {} (may not see its page cache: neither owner nor writer)\n",
+                        "?",
+                        r.pages,
+                        "?",
+                        human(size),
+                        r.method.name(),
+                        path.display()
+                    );
+                }
+            }
             Ok((r, size)) if json => rows.push(serde_json::json!({
                 "file": path.display().to_string(),
                 "size": size,

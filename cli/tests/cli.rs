@@ -439,3 +439,64 @@ fn copy_under_umask_077_never_loosens_permissions() {
     );
     assert_eq!(std::fs::read(&existing).expect("read"), bytes);
 }
+
+/// `zcopy evict` and `warm` as a user who may not see a root-owned file's page cache (neither
+/// owner nor writer: cachestat refuses, mincore would lie): the work is done, the status is
+/// success, and the residency is reported as unknown.
+#[test]
+fn evict_and_warm_succeed_on_a_file_whose_cache_cannot_be_seen() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    // SAFETY: geteuid has no failure mode.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIP evict_and_warm_succeed_on_a_file_whose_cache_cannot_be_seen: not root, cannot run as another user");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let f = dir.path().join("f");
+    std::fs::write(&f, data(4 << 20)).expect("write");
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let as_nobody = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_zcopy"))
+            .args(args)
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .expect("run zcopy as nobody")
+    };
+    let fincore_root = || -> serde_json::Value {
+        let out = zcopy(&["fincore", "--json", s(&f)]);
+        assert!(out.status.success());
+        serde_json::from_slice(&out.stdout).expect("json")
+    };
+    let warm = zcopy(&["warm", s(&f)]);
+    assert!(warm.status.success());
+    let out = as_nobody(&["evict", s(&f)]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "evict as nobody: {text}{err}");
+    if text.contains("cachestat") {
+        eprintln!("SKIP evict_and_warm_succeed_on_a_file_whose_cache_cannot_be_seen: this kernel's cachestat answers anyone");
+        return;
+    }
+    assert!(
+        text.contains("unknown") && text.contains("may not see"),
+        "{text}"
+    );
+    // The pages were dropped all the same (root sees it).
+    assert_eq!(fincore_root()[0]["resident"], 0);
+    let out = as_nobody(&["warm", s(&f)]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "warm as nobody: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("unknown"), "{text}");
+    assert_eq!(fincore_root()[0]["resident"], 1024);
+    // fincore itself still refuses to guess.
+    let out = as_nobody(&["fincore", s(&f)]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot see"));
+}

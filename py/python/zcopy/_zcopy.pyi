@@ -138,10 +138,16 @@ def advise(f: _File, advice: _Advice | str, offset: int = 0, length: int = 0) ->
     """posix_fadvise: True when the kernel took the hint, False when ``f`` has no page cache."""
 
 def evict(f: _File, offset: int = 0, length: int | None = None) -> Residency:
-    """Drop ``f`` from the page cache (dirty pages written back first); what stays resident."""
+    """Drop ``f`` from the page cache (dirty pages written back first); what stays resident.
+
+    ``method`` is ``"unknown"`` where this process may not see ``f``'s page cache (the pages
+    are dropped all the same)."""
 
 def warm(f: _File, offset: int = 0, length: int | None = None) -> Residency:
-    """Bring ``f`` into the page cache and wait for it; its residency afterwards."""
+    """Bring ``f`` into the page cache and wait for it; its residency afterwards.
+
+    ``method`` is ``"unknown"`` where this process may not see ``f``'s page cache (the pages
+    are read all the same)."""
 
 @final
 class Report:
@@ -231,7 +237,8 @@ class Residency:
         """One byte per page, 1 = resident."""
     @property
     def method(self) -> str:
-        """``"cachestat"``, ``"mincore"`` or ``"none"`` (no page cache)."""
+        """``"cachestat"``, ``"mincore"``, ``"none"`` (no page cache) or ``"unknown"`` (from
+        ``evict``/``warm`` on a file whose page cache this process may not see)."""
     def to_dict(self) -> dict[str, Any]:
         """The fields as a dict."""
     def __eq__(self, value: object, /) -> bool: ...
