@@ -34,7 +34,8 @@ enum Command {
     Copy {
         /// The source path, or `-` for standard input.
         src: PathBuf,
-        /// The destination path, or `-` for standard output.
+        /// The destination path, or `-` for standard output. When DST is standard output (`-`,
+        /// /dev/stdout, or the file stdout is open on), the Report goes to standard error.
         dst: PathBuf,
         /// The technique: auto, read_write, mmap_write, sendfile, splice, copy_file_range, reflink,
         /// direct, io_uring, msg_zerocopy.
@@ -218,8 +219,7 @@ fn run(cmd: Command) -> Result<(), String> {
                 parallelism,
                 ..Options::default()
             };
-            let to_stdout = is_dash(&dst);
-            let result = if !is_dash(&src) && !to_stdout {
+            let result = if !is_dash(&src) && !is_dash(&dst) {
                 zcopy::copy_file(&src, &dst, &opts)
             } else {
                 let src_file = open_src(&src)?;
@@ -234,7 +234,9 @@ fn run(cmd: Command) -> Result<(), String> {
                 zcopy::transfer(s, d, &opts)
             };
             let report = result.map_err(describe)?;
-            // With DST on stdout the report goes to stderr, out of the data's way.
+            // With DST on stdout (`-`, /dev/stdout, or the very file stdout is) the report goes
+            // to stderr, out of the data's way.
+            let to_stdout = is_stdout(&dst);
             let text = if json {
                 serde_json::to_string_pretty(&report).map_err(|e| e.to_string())? + "\n"
             } else {
@@ -476,6 +478,23 @@ fn is_dash(p: &std::path::Path) -> bool {
     p.as_os_str() == "-"
 }
 
+/// Whether `p` names this process's standard output: `-`, `/dev/stdout`, `/dev/fd/1`,
+/// `/proc/self/fd/1`, or any path to the same file (device and inode) as fd 1, such as the file
+/// of `> out`. Then the Report must not go to stdout: it would land in (or over) the data.
+fn is_stdout(p: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if is_dash(p)
+        || ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"].contains(&p.to_str().unwrap_or(""))
+    {
+        return true;
+    }
+    // stat through /proc/self/fd/1 follows to the file fd 1 is open on (a pipe or socket too).
+    match (std::fs::metadata(p), std::fs::metadata("/proc/self/fd/1")) {
+        (Ok(dst), Ok(out)) => dst.dev() == out.dev() && dst.ino() == out.ino(),
+        _ => false,
+    }
+}
+
 /// One line: the message, then the errno's name and the bytes moved when there are any.
 fn describe(e: zcopy::Error) -> String {
     let mut s = format!("error: {}", e.message());
@@ -498,27 +517,52 @@ fn open_dst(p: &std::path::Path) -> Result<Option<File>, String> {
     if is_dash(p) {
         return Ok(None);
     }
-    OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(p)
+    open_dst_path(p, true)
         .map(Some)
         .map_err(|e| format!("error: cannot open dst {}: {e}", p.display()))
 }
 
+/// Opens the destination path with the flags `copy` gives the engine (`O_WRONLY`, blocking, as
+/// `zcopy::copy_file` opens it), so `probe` judges the fd `copy` would use. `copy` creates and
+/// truncates it; `probe` (`for_copy` false) changes nothing and must not wait for a FIFO's
+/// reader: it opens with `O_NONBLOCK` (a FIFO without a reader fails at once with ENXIO) and
+/// then clears that flag again.
+fn open_dst_path(p: &std::path::Path, for_copy: bool) -> std::io::Result<File> {
+    let mut o = OpenOptions::new();
+    o.write(true);
+    if for_copy {
+        return o.create(true).truncate(true).open(p);
+    }
+    let f = o.custom_flags(libc::O_NONBLOCK).open(p)?;
+    set_blocking(&f)?;
+    Ok(f)
+}
+
+/// Clears `O_NONBLOCK` on `f`'s open file description (its own: `f` was just opened).
+fn set_blocking(f: &File) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: F_GETFL on an fd `f` owns touches no memory.
+    let flags = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_GETFL) };
+    if flags < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: F_SETFL on an fd `f` owns touches no memory.
+    if unsafe { libc::fcntl(f.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// The destination for a probe, without creating or truncating anything: an existing path is
-/// opened for writing as it is (non-blocking, so a FIFO without a reader fails at once); a new
-/// one is stood in for by an unnamed temporary file in its directory.
+/// opened for writing with the flags `copy` would use ([`open_dst_path`]; a FIFO without a
+/// reader fails at once); a new one is stood in for by an unnamed temporary file in its
+/// directory.
 fn open_probe_dst(p: &std::path::Path) -> Result<Option<File>, String> {
     if is_dash(p) {
         return Ok(None);
     }
     if p.exists() {
-        return OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(p)
+        return open_dst_path(p, false)
             .map(Some)
             .map_err(|e| format!("error: cannot open dst {}: {e}", p.display()));
     }

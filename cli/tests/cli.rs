@@ -500,3 +500,121 @@ fn evict_and_warm_succeed_on_a_file_whose_cache_cannot_be_seen() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot see"));
 }
+
+/// `zcopy copy SRC /dev/stdout > out` (and the other names of stdout, and the very file stdout
+/// is): the Report goes to stderr, never into or over the data.
+#[test]
+fn copy_to_a_name_of_stdout_reports_on_stderr() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src");
+    let bytes = data(1_500_000);
+    std::fs::write(&src, &bytes).expect("write");
+    let out_path = dir.path().join("out");
+    for name in ["/dev/stdout", "/proc/self/fd/1", "/dev/fd/1", s(&out_path)] {
+        for json in [true, false] {
+            let out = std::fs::File::create(&out_path).expect("create out");
+            let mut args = vec!["copy", s(&src), name];
+            if json {
+                args.push("--json");
+            }
+            let run = Command::new(env!("CARGO_BIN_EXE_zcopy"))
+                .args(&args)
+                .stdout(Stdio::from(out))
+                .output()
+                .expect("run");
+            let err = String::from_utf8_lossy(&run.stderr);
+            assert!(run.status.success(), "{name}: {err}");
+            let got = std::fs::read(&out_path).expect("read out");
+            assert!(
+                got == bytes,
+                "{name} json {json}: out holds {} bytes, want the {} copied",
+                got.len(),
+                bytes.len()
+            );
+            if json {
+                let report: serde_json::Value =
+                    serde_json::from_slice(&run.stderr).expect("json report on stderr");
+                assert_eq!(report["bytes"], bytes.len());
+            } else {
+                assert!(
+                    err.contains("bytes") && err.contains("1500000"),
+                    "{name}: {err}"
+                );
+            }
+        }
+    }
+    // Through a pipe too.
+    let run = Command::new(env!("CARGO_BIN_EXE_zcopy"))
+        .args(["copy", s(&src), "/dev/stdout", "--json"])
+        .stdout(Stdio::piped())
+        .output()
+        .expect("run");
+    assert!(run.status.success());
+    assert!(
+        run.stdout == bytes,
+        "the pipe holds {} bytes",
+        run.stdout.len()
+    );
+    let report: serde_json::Value = serde_json::from_slice(&run.stderr).expect("json on stderr");
+    assert_eq!(report["bytes"], bytes.len());
+    // Another file: the Report still goes to stdout.
+    let run = zcopy(&["copy", s(&src), s(&dir.path().join("other")), "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).expect("json on stdout");
+    assert_eq!(report["bytes"], bytes.len());
+}
+
+/// `probe` opens an existing destination as `copy` does (blocking): its verdict for io_uring to
+/// /dev/null matches what `copy --strategy io_uring --no-fallback` does.
+#[test]
+fn probe_judges_the_destination_as_copy_opens_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src");
+    std::fs::write(&src, data(300_000)).expect("write");
+    let copy = zcopy(&[
+        "copy",
+        s(&src),
+        "/dev/null",
+        "--strategy",
+        "io_uring",
+        "--no-fallback",
+        "--json",
+    ]);
+    let out = zcopy(&["probe", s(&src), "/dev/null", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let io_uring = v
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|e| e["strategy"] == "io_uring")
+        .expect("an io_uring verdict")
+        .clone();
+    if !copy.status.success() {
+        let err = String::from_utf8_lossy(&copy.stderr);
+        eprintln!(
+            "SKIP probe_judges_the_destination_as_copy_opens_it: io_uring copy refused here: {err}"
+        );
+        assert_eq!(io_uring["supported"], false, "{io_uring}");
+        return;
+    }
+    assert_eq!(
+        io_uring["supported"], true,
+        "probe says {io_uring}, copy worked"
+    );
+    // A FIFO without a reader still fails at once instead of waiting for one.
+    let fifo = dir.path().join("fifo");
+    let c = std::ffi::CString::new(s(&fifo)).expect("path");
+    // SAFETY: `c` is a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let out = zcopy(&["probe", s(&src), s(&fifo)]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("fifo") && err.contains("No such device or address"),
+        "{err}"
+    );
+}
