@@ -245,5 +245,5 @@ def test_progress_is_called_at_least_every_32_mib(tmp_path: Path) -> None:
     assert max(gaps) <= bound, gaps
     assert len(seen) >= total // bound
     assert os.path.getsize(dst) == total
-    with open(dst, "rb") as f:
-        assert f.read(4096) == b"head" * 1024
+    with open(dst, "rb") as out:
+        assert out.read(4096) == b"head" * 1024
