@@ -181,9 +181,14 @@ pub struct Options<'a> {
     pub fallback: bool,
     /// Called with the bytes moved so far after each chunk, and every 100 ms with the same count
     /// while a pipe or socket source has nothing to read; returning `false` stops the transfer.
+    /// With a callback (or a cancel flag) and no `chunk_size`, chunks are at most 32 MiB, so it
+    /// is called at least every 100 ms of copying (`copy_file_range` and `sendfile` otherwise
+    /// move up to 1–2 GiB a call). A stop asked after the last byte moved does not fail the
+    /// transfer.
     pub progress: Option<Progress<'a>>,
-    /// Checked before each chunk, and every 100 ms while a pipe or socket source has nothing to
-    /// read: once it is `true`, the transfer stops with a Cancelled error.
+    /// Checked before each chunk (at most 32 MiB, as for `progress`), and every 100 ms while a
+    /// pipe or socket source has nothing to read: once it is `true`, the transfer stops with a
+    /// Cancelled error (unless every byte had already moved).
     pub cancel: Option<&'a AtomicBool>,
     /// What the transfer does to the page cache (default [`CachePolicy::Keep`]).
     pub cache: CachePolicy,

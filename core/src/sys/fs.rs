@@ -297,15 +297,6 @@ pub(crate) fn open(path: &CStr, flags: i32, mode: libc::mode_t) -> io::Result<Fd
     Ok(unsafe { Fd::from_raw(fd) })
 }
 
-/// `fchmod(fd, mode)` — sets the permission bits.
-///
-/// # References
-/// [man7 fchmod(2)](https://man7.org/linux/man-pages/man2/fchmod.2.html)
-pub(crate) fn fchmod(fd: BorrowedFd<'_>, mode: libc::mode_t) -> io::Result<()> {
-    // SAFETY: fchmod touches no memory.
-    cvt(|| unsafe { libc::fchmod(fd.as_raw_fd(), mode) }).map(drop)
-}
-
 /// `ftruncate(fd, len)` — sets the file's size.
 ///
 /// # References

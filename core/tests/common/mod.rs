@@ -248,6 +248,17 @@ pub fn skip(test: &str, why: &str) {
     eprintln!("SKIP {test}: {why}");
 }
 
+/// This process's umask, read from `/proc/self/status` (setting it to read it would change
+/// process-wide state under the other test threads).
+pub fn umask() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:"))
+        .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        .expect("a Umask: line in /proc/self/status")
+}
+
 /// Whether we are root (loop mounts, mkfs).
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no failure mode and touches no memory.
