@@ -137,8 +137,9 @@ impl<'fd> Endpoint<'fd> {
             )));
         }
         if self.kind == Kind::Directory {
+            // What read(2) and write(2) say of a directory: an OS error, as open() raises it.
             return Err(Error::new(
-                ErrorKind::Invalid,
+                ErrorKind::Io,
                 Some(libc::EISDIR),
                 format!("{} is a directory", self.name),
             ));

@@ -307,9 +307,13 @@ fn transfer(
 /// source's permission bits; report what it cost.
 ///
 /// `src` and `dst` are paths (str, bytes or os.PathLike). The options are `transfer`'s;
-/// offsets count from the start of each file. Copying a file onto itself is a ValueError
-/// (nothing is truncated). A missing source raises an exception that is both
-/// FileNotFoundError and ZcopyError. Runs without the GIL; Ctrl-C stops it.
+/// offsets count from the start of each file. Errors are the built-ins open() and shutil
+/// raise, each also a ZcopyError with `.errno` set: FileNotFoundError, NotADirectoryError,
+/// PermissionError, IsADirectoryError (a directory as either path). Copying a file onto itself
+/// is a ValueError (nothing is truncated), and so is a `src` that is a named pipe, socket or
+/// device, or a `dst` that is a named pipe or socket (refused before opening, as
+/// shutil.copyfile refuses named pipes): open those yourself and pass the file objects or fds
+/// to `transfer`. Runs without the GIL; Ctrl-C stops it.
 #[pyfunction]
 #[pyo3(signature = (src, dst, **options))]
 fn copy_file(

@@ -114,7 +114,12 @@ def copy_file(
     queue_depth: int | None = None,
     parallelism: int | None = None,
 ) -> Report:
-    """Copy the file at ``src`` to ``dst`` (created or truncated) and report what it cost."""
+    """Copy the file at ``src`` to ``dst`` (created or truncated) and report what it cost.
+
+    Raises what ``open()`` and ``shutil`` raise (``FileNotFoundError``, ``NotADirectoryError``,
+    ``PermissionError``, ``IsADirectoryError``), each also a ``ZcopyError``; a ``ValueError``
+    (``ZcopyValueError``) for a ``src`` that is a named pipe, socket or device, or a ``dst``
+    that is a named pipe or socket: pass those to ``transfer`` as open files or fds."""
 
 def probe(src: _Fd, dst: _Fd) -> list[Support]:
     """Which techniques can serve ``src`` -> ``dst``, and for the others why not."""
@@ -301,7 +306,9 @@ class Log:
 @final
 class Server:
     """An HTTP/1.1 static file server (GET and HEAD, ranges, keep-alive) serving ``root`` on
-    background threads of this process until ``close()``; a context manager."""
+    background threads of this process until ``close()``; a context manager. A ``root`` that
+    cannot be opened raises ``FileNotFoundError``, ``NotADirectoryError`` or
+    ``PermissionError`` (each also a ``ZcopyError``)."""
 
     def __new__(
         cls,
