@@ -340,7 +340,7 @@ typedef struct zc_report {
      */
     uint64_t cpu_copies_bytes;
     /**
-     * Modelled bytes copied by DMA (disk or NIC).
+     * Modelled bytes copied by DMA (disk or NIC; none at an end on tmpfs, procfs or sysfs).
      */
     uint64_t dma_copies_bytes;
     /**

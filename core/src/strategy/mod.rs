@@ -460,7 +460,8 @@ pub(crate) fn errno_name(errno: i32) -> &'static str {
 
 /// The DMA copies a pair costs per byte in the model: one at each end backed by a device (a
 /// regular file or block device: the disk; an IP socket: the NIC, loopback included as the NIC
-/// it stands in for). Pipes, Unix sockets and character devices have none.
+/// it stands in for). Pipes, Unix sockets, character devices and files on filesystems that live
+/// in memory (tmpfs, ramfs, procfs, sysfs: [`Endpoint::has_device`]) have none.
 pub(crate) fn dma_ends(job: &Job<'_, '_>) -> u64 {
     u64::from(job.src.has_device()) + u64::from(job.dst.has_device())
 }

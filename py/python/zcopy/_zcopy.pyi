@@ -184,7 +184,7 @@ class Report:
         """Modelled bytes copied by a CPU."""
     @property
     def dma_copies_bytes(self) -> int:
-        """Modelled bytes copied by DMA (disk or NIC)."""
+        """Modelled bytes copied by DMA (disk or NIC; none at an end on tmpfs, procfs or sysfs)."""
     @property
     def zerocopy_sends(self) -> int:
         """``send(MSG_ZEROCOPY)`` calls made (msg_zerocopy only)."""
