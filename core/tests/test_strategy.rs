@@ -403,3 +403,22 @@ fn mmap_refusal_is_unsupported() {
     common::assert_bytes(&common::content(&dst), &want, "mmap_write with fallback");
     assert_eq!(r.fallbacks[0].strategy, Strategy::MmapWrite, "{r:?}");
 }
+
+/// `probe` says the same before a transfer: every technique that trusts the size is
+/// unsupported for a procfs or sysfs source, naming the filesystem; read_write and splice serve it.
+#[test]
+fn probe_names_sizeless_sources() {
+    for (path, fs) in sizeless_files() {
+        let src = std::fs::File::open(path).expect("open");
+        let dst = common::empty_file();
+        for s in zcopy::probe(&src, &dst).expect("probe") {
+            let label = format!("probe {path}: {s:?}");
+            if TRUST_SIZE.contains(&s.strategy) {
+                assert!(!s.supported, "{label}");
+                assert!(s.reason.contains(&format!("is on {fs}")), "{label}");
+            } else if matches!(s.strategy, Strategy::ReadWrite | Strategy::Splice) {
+                assert!(s.supported, "{label}");
+            }
+        }
+    }
+}
