@@ -711,6 +711,28 @@ static void transfer_sizeless_sources(void) {
     }
 }
 
+/* A child that opens `fifo` (both ends) and closes it after `seconds`: it wakes an open of
+   the FIFO that blocked instead of being refused, so such a test fails instead of hanging. */
+static pid_t release_fifo_after(const char *fifo, unsigned seconds) {
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("fork");
+        abort();
+    }
+    if (pid == 0) {
+        sleep(seconds);
+        int fd = open(fifo, O_RDWR | O_NONBLOCK);
+        if (fd >= 0) close(fd);
+        _exit(0);
+    }
+    return pid;
+}
+
+static void stop_child(pid_t pid) {
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
 /* Issue 14, case 5: copy_file refuses a FIFO, socket or device as src, and a FIFO as dst,
    before opening it (a FIFO's open would block), as shutil.copyfile refuses named pipes. */
 static void copy_file_special_files(void) {
@@ -719,15 +741,19 @@ static void copy_file_special_files(void) {
     const char *src = h_make_file("cf.special.src", 83, 10);
     const char *out = h_make_file("cf.special.out", 84, 3);
     zc_report r = h_report();
+    pid_t guard = release_fifo_after(fifo, 5);
     CHECK_FAILS(zc_copy_file(fifo, out, NULL, &r), ZC_INVALID, EINVAL);
     CHECK_MSG("is a named pipe");
     CHECK_MSG(fifo);
+    stop_child(guard);
     CHECK_FAILS(zc_copy_file("/dev/null", out, NULL, &r), ZC_INVALID, EINVAL);
     CHECK_MSG("is a character device");
     CHECK(h_file_is(out, 84, 0, 3), "dst touched by a refused copy");
+    guard = release_fifo_after(fifo, 5);
     CHECK_FAILS(zc_copy_file(src, fifo, NULL, &r), ZC_INVALID, EINVAL);
     CHECK_MSG("dst");
     CHECK_MSG("is a named pipe");
+    stop_child(guard);
     /* A directory is an OS error, as open() and read() say (errno EISDIR). */
     CHECK_FAILS(zc_copy_file(h_dir, out, NULL, &r), ZC_IO, EISDIR);
     CHECK(h_file_is(out, 84, 0, 3), "dst touched by a refused copy");
