@@ -260,7 +260,9 @@ fn bar_total(opts: &Opts, left: impl FnOnce() -> Option<u64>) -> Option<u64> {
 /// whose `.bytes_moved` tells how far it got.
 ///
 /// Raises ZcopyError (an OSError; OS failures are also the matching built-in subclass, e.g.
-/// BrokenPipeError, BlockingIOError for a non-blocking fd that would block), UnsupportedError,
+/// BrokenPipeError, BlockingIOError for a non-blocking fd that would block, IsADirectoryError
+/// for a directory's fd), UnsupportedError (the technique named with fallback=False cannot
+/// serve the pair: e.g. one that trusts the size of a procfs or sysfs file),
 /// CancelledError, ValueError for bad arguments (the engine's are also ZcopyError), TypeError.
 /// Every ZcopyError has `.bytes_moved`: the destination holds exactly that many bytes.
 #[pyfunction]
