@@ -774,3 +774,33 @@ func TestPathErrorsMatchOpen(t *testing.T) {
 		t.Errorf("a missing root: %v", err)
 	}
 }
+
+// Issue 14, case 15: a file on tmpfs (/dev/shm) lives in memory: no DMA copy at that end.
+func TestMemoryFilesystemsCostNoDMA(t *testing.T) {
+	var shm, tmp syscall.Statfs_t
+	dir := t.TempDir()
+	if syscall.Statfs("/dev/shm", &shm) != nil || shm.Type != 0x01021994 ||
+		syscall.Statfs(dir, &tmp) != nil || tmp.Type == 0x01021994 {
+		t.Skip("needs /dev/shm on tmpfs and the temp folder on a disk filesystem")
+	}
+	shmDir, err := os.MkdirTemp("/dev/shm", "zcopy-go-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(shmDir)
+	want := data(15, mib+7)
+	a, b := filepath.Join(shmDir, "a"), filepath.Join(shmDir, "b")
+	disk := filepath.Join(dir, "disk")
+	if os.WriteFile(a, want, 0o600) != nil || os.WriteFile(disk, want, 0o600) != nil {
+		t.Fatal("fixtures")
+	}
+	for _, c := range []struct {
+		src, dst string
+		dma      uint64
+	}{{a, b, 0}, {a, "/dev/null", 0}, {disk, b, uint64(len(want))}} {
+		r, err := zcopy.CopyFile(c.dst, c.src, zcopy.Options{})
+		if err != nil || r.Bytes != int64(len(want)) || r.DMACopiesBytes != c.dma {
+			t.Errorf("%s -> %s: %d bytes, %d DMA (want %d), %v", c.src, c.dst, r.Bytes, r.DMACopiesBytes, c.dma, err)
+		}
+	}
+}

@@ -7,6 +7,7 @@
 #include "harness.h"
 
 #include <poll.h>
+#include <sys/vfs.h>
 #include <stdatomic.h>
 
 #define MIB (1024 * 1024)
@@ -757,6 +758,45 @@ static void copy_file_special_files(void) {
     /* A directory is an OS error, as open() and read() say (errno EISDIR). */
     CHECK_FAILS(zc_copy_file(h_dir, out, NULL, &r), ZC_IO, EISDIR);
     CHECK(h_file_is(out, 84, 0, 3), "dst touched by a refused copy");
+}
+
+/* Issue 14, case 15: one DMA copy per end backed by a device; a file on tmpfs (/dev/shm)
+   lives in memory and has none: tmpfs -> tmpfs 0, tmpfs -> /dev/null 0, disk -> tmpfs 1. */
+static bool on_tmpfs(const char *path) {
+    struct statfs sf;
+    return statfs(path, &sf) == 0 && sf.f_type == 0x01021994;
+}
+
+static void report_memory_filesystems_cost_no_dma(void) {
+    if (!on_tmpfs("/dev/shm") || on_tmpfs(h_dir)) {
+        printf("  skip: needs /dev/shm on tmpfs and the temp folder on a disk filesystem\n");
+        return;
+    }
+    const size_t n = (1u << 20) + 7;
+    char a[] = "/dev/shm/zcopy-ctest-XXXXXX", b[] = "/dev/shm/zcopy-ctest-XXXXXX";
+    int fa = mkstemp(a), fb = mkstemp(b);
+    REQUIRE(fa >= 0 && fb >= 0, "mkstemp in /dev/shm");
+    unsigned char *d = h_data(86, n);
+    h_write_all(fa, d, n);
+    free(d);
+    close(fa);
+    close(fb);
+    zc_report r = h_report();
+    CHECK_STATUS(zc_copy_file(a, b, NULL, &r), ZC_OK);
+    CHECK(r.bytes == n && r.dma_copies_bytes == 0, "tmpfs -> tmpfs: %llu bytes, %llu DMA",
+          (unsigned long long)r.bytes, (unsigned long long)r.dma_copies_bytes);
+    CHECK(h_file_is(b, 86, 0, n), "tmpfs -> tmpfs: bytes differ");
+    r = h_report();
+    CHECK_STATUS(zc_copy_file(a, "/dev/null", NULL, &r), ZC_OK);
+    CHECK(r.bytes == n && r.dma_copies_bytes == 0, "tmpfs -> /dev/null: %llu DMA",
+          (unsigned long long)r.dma_copies_bytes);
+    const char *disk = h_make_file("dma.disk", 87, n);
+    r = h_report();
+    CHECK_STATUS(zc_copy_file(disk, b, NULL, &r), ZC_OK);
+    CHECK(r.bytes == n && r.dma_copies_bytes == n, "disk -> tmpfs: %llu DMA, expected %zu",
+          (unsigned long long)r.dma_copies_bytes, n);
+    unlink(a);
+    unlink(b);
 }
 
 static void copy_file_bad_input(void) {
@@ -1607,6 +1647,7 @@ int main(int argc, char **argv) {
         TEST(copy_file_bad_input),
         TEST(copy_file_special_files),
         TEST(transfer_sizeless_sources),
+        TEST(report_memory_filesystems_cost_no_dma),
         TEST(probe),
         TEST(options_from_an_older_header),
         TEST(options_cache_sync_sparse_direct),
