@@ -172,7 +172,18 @@ fn faults(src: End, dst: End, size: usize, rng: &mut Rng) -> Vec<Fault> {
 /// Cases that hang or fail now because of bugs others fix on their branches, each with the
 /// issue it belongs to. They are skipped (and counted, and printed) so that the harness gates
 /// everything else; remove an entry once its fix is merged.
-fn known(_case: &Case) -> Option<&'static str> {
+fn known(case: &Case) -> Option<&'static str> {
+    // known: issue 14 (strategy/io_uring.rs, the lead's): strict io_uring does not follow a
+    // source extended during the transfer when the whole file fit in its first batch of reads
+    // (a file smaller than one chunk): it takes the short read for the end of the file and
+    // returns Ok with the old size ("Ok but moved 1 of 14042 bytes"). Seen in the long mode
+    // only (sizes 1 and 4097).
+    if case.tech == Tech::S(Strategy::IoUring)
+        && matches!(case.fault, Fault::Extend(_))
+        && (case.size as u64) < CHUNK
+    {
+        return Some("io_uring stops at the old end of a small source extended mid-transfer");
+    }
     None
 }
 
