@@ -16,7 +16,8 @@
 //! `bytes_moved()` prefix that the destination holds.
 //!
 //! The default (CI) mode is one size and one seed (seconds). `ZCOPY_DEADLINE_LONG=1` runs more
-//! sizes, seeds and repetitions, by hand.
+//! sizes, seeds and repetitions, by hand; `ZCOPY_DEADLINE_REPEAT=N` repeats every case N times
+//! (to chase a hang that depends on timing).
 
 use std::fmt;
 use std::fs::File;
@@ -93,6 +94,10 @@ enum Fault {
     Truncate(u64),
     /// At the first progress call, .0 bytes are appended to the source.
     Extend(u64),
+    /// The options of the fuzz input that hung io_uring (issue 14), with this case's strategy:
+    /// a 995,328-byte file → file, `src_offset` 0, `dst_offset` [`EFBIG_OFFSET`], cache
+    /// drop_after, sync data, `direct_threshold` 40092, a stop after 82 progress calls.
+    FuzzHang,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -162,6 +167,7 @@ fn faults(src: End, dst: End, size: usize, rng: &mut Rng) -> Vec<Fault> {
         v.push(Fault::Extend(1 + rng.below(100_000)));
     }
     match dst {
+        End::File if src == End::File => v.extend([Fault::Efbig, Fault::Enospc, Fault::FuzzHang]),
         End::File => v.extend([Fault::Efbig, Fault::Enospc]),
         End::Pipe | End::Unix => v.push(Fault::Epipe),
         End::Tcp => v.push(Fault::Econnreset),
@@ -173,6 +179,21 @@ fn faults(src: End, dst: End, size: usize, rng: &mut Rng) -> Vec<Fault> {
 /// issue it belongs to. They are skipped (and counted, and printed) so that the harness gates
 /// everything else; remove an entry once its fix is merged.
 fn known(case: &Case) -> Option<&'static str> {
+    // known: issue 14 (strategy/io_uring.rs, the lead's): when a write (or read) completion
+    // fails mid-batch, the error returns before the rest of the batch's completions are
+    // counted, so the cancel-and-wait loop after it waits for ever in `submit_and_wait(1)`
+    // (io_uring.rs:341; kernel stack io_cqring_wait ← __do_sys_io_uring_enter). It depends on
+    // timing: auto+direct_threshold file→file ENOSPC hung 1 in 30 repetitions here. Every
+    // fault that fails a write of io_uring's can do it.
+    let io_uring = matches!(case.tech, Tech::S(Strategy::IoUring) | Tech::AutoDirect);
+    if io_uring
+        && matches!(
+            case.fault,
+            Fault::Efbig | Fault::Enospc | Fault::Epipe | Fault::Econnreset | Fault::FuzzHang
+        )
+    {
+        return Some("io_uring's cancel-and-wait loop can hang after a write fails mid-batch");
+    }
     // known: issue 14 (strategy/io_uring.rs, the lead's): strict io_uring does not follow a
     // source extended during the transfer when the whole file fit in its first batch of reads
     // (a file smaller than one chunk): it takes the short read for the end of the file and
@@ -216,6 +237,11 @@ fn every_transfer_finishes_before_its_deadline_with_an_exact_result() {
     } else {
         (&[300_007], 1, 1)
     };
+    // Repetitions, to chase a hang that depends on timing (ZCOPY_DEADLINE_REPEAT=N).
+    let reps = std::env::var("ZCOPY_DEADLINE_REPEAT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(reps);
     let mount = Tmpfs::mount();
     let mut skipped: Vec<String> = Vec::new();
     if let Err(why) = &mount {
@@ -395,10 +421,14 @@ fn stack_of(tid: libc::pid_t) -> String {
             Ok(o) => {
                 let text = String::from_utf8_lossy(&o.stdout);
                 // Keep only this thread's section ("Thread N (Thread 0x... (LWP tid) ...").
+                // Its first frames: the engine's, up to the harness.
                 let mine = text
                     .split("\nThread ")
                     .find(|s| s.contains(&format!("(LWP {tid})")))
-                    .map(|s| format!("  gdb: Thread {}", s.trim_end().replace('\n', "\n    ")));
+                    .map(|s| {
+                        let frames: Vec<&str> = s.trim_end().lines().take(16).collect();
+                        format!("  gdb: Thread {}", frames.join("\n    "))
+                    });
                 out.push_str(&mine.unwrap_or_else(|| {
                     format!(
                         "  gdb: no section for LWP {tid} (status {}): {}",
@@ -638,6 +668,7 @@ fn run_case(case: &Case, env: &Env, tx: &mpsc::Sender<Msg>) -> Result<(), String
     let size = match case.fault {
         Fault::Enospc => case.size.max(2 * TMPFS_BYTES),
         Fault::Epipe | Fault::Econnreset => case.size.max(2 << 20),
+        Fault::FuzzHang => 995_328,
         _ => case.size,
     };
     let data = common::data(size, case.seed * 1000 + 7);
@@ -661,6 +692,7 @@ fn run_case(case: &Case, env: &Env, tx: &mpsc::Sender<Msg>) -> Result<(), String
         let k = calls.fetch_add(1, Ordering::SeqCst);
         match case.fault {
             Fault::Stop(at) => k < u64::from(at),
+            Fault::FuzzHang => k < 82,
             Fault::Truncate(cut) if k == 0 => {
                 src_file
                     .expect("file source")
@@ -687,8 +719,8 @@ fn run_case(case: &Case, env: &Env, tx: &mpsc::Sender<Msg>) -> Result<(), String
     };
     // Every fault but none runs in several chunks (several requests in flight for io_uring),
     // so it lands mid-transfer.
-    let faulty = case.fault != Fault::None;
-    let dst_offset = (case.fault == Fault::Efbig).then_some(EFBIG_OFFSET);
+    let faulty = !matches!(case.fault, Fault::None | Fault::FuzzHang);
+    let dst_offset = matches!(case.fault, Fault::Efbig | Fault::FuzzHang).then_some(EFBIG_OFFSET);
     let opts = Options {
         strategy,
         fallback,
@@ -698,6 +730,17 @@ fn run_case(case: &Case, env: &Env, tx: &mpsc::Sender<Msg>) -> Result<(), String
         progress: Some(&progress),
         cancel: Some(&cancel),
         ..Options::default()
+    };
+    let opts = if case.fault == Fault::FuzzHang {
+        Options {
+            src_offset: Some(0),
+            direct_threshold: (strategy == Strategy::Auto).then_some(40092),
+            cache: zcopy::CachePolicy::DropAfter,
+            sync: zcopy::SyncPolicy::Data,
+            ..opts
+        }
+    } else {
+        opts
     };
 
     let result = std::thread::scope(|s| {
@@ -711,6 +754,7 @@ fn run_case(case: &Case, env: &Env, tx: &mpsc::Sender<Msg>) -> Result<(), String
         zcopy::transfer(src.fd.as_fd(), dst.fd.as_fd(), &opts)
     });
     let _ = tx.send(Msg::Returned);
+    let dst_at = opts.dst_offset.unwrap_or(0);
 
     // Teardown: close our ends so the feeder and the reader finish.
     let Src { fd, file, feeder } = src;
@@ -724,7 +768,7 @@ fn run_case(case: &Case, env: &Env, tx: &mpsc::Sender<Msg>) -> Result<(), String
     let got = match (&file, reader) {
         (_, Some(r)) => r.join().map_err(|_| "the reader thread panicked")?,
         (Some(f), None) => {
-            let at = dst_offset.unwrap_or(0);
+            let at = dst_at;
             let len = f
                 .metadata()
                 .map_err(|e| format!("dst metadata: {e}"))?
@@ -880,8 +924,11 @@ fn check(
                     calls.load(Ordering::SeqCst) == u64::from(at) + 1
                 }
                 (ErrorKind::Cancelled, Fault::Cancel(_)) => true,
-                (ErrorKind::Io, Fault::Efbig) => matches!(e.errno(), Some(libc::EFBIG)),
-                (ErrorKind::Invalid, Fault::Efbig) => moved == 0,
+                (ErrorKind::Io, Fault::Efbig | Fault::FuzzHang) => {
+                    matches!(e.errno(), Some(libc::EFBIG))
+                }
+                (ErrorKind::Invalid, Fault::Efbig | Fault::FuzzHang) => moved == 0,
+                (ErrorKind::Cancelled, Fault::FuzzHang) => calls.load(Ordering::SeqCst) == 83,
                 (ErrorKind::Io, Fault::Enospc) => matches!(e.errno(), Some(libc::ENOSPC)),
                 // A Unix reader that closes with unread data resets its peer (ECONNRESET).
                 (ErrorKind::Io, Fault::Epipe) => matches!(
