@@ -340,16 +340,28 @@ fn every_transfer_finishes_before_its_deadline_with_an_exact_result() {
 /// Runs `case` in a worker thread; `Err` names the case and says what went wrong (with the
 /// worker's stack when it missed the deadline).
 fn run_with_deadline(case: Case, env: &std::sync::Arc<Env>) -> Result<(), String> {
-    let (tx, rx) = mpsc::channel();
     let env2 = env.clone();
+    with_deadline(&case.to_string(), env.deadline, true, move |tx| {
+        run_case(&case, &env2, tx)
+    })
+}
+
+/// Runs `work` in a worker thread named after `what`, for at most `deadline`. `work` sends
+/// [`Msg::Returned`] once the call under test returned. Past the deadline the worker is left
+/// behind and the error holds its stack (gdb's too when `gdb` and gdb is installed).
+fn with_deadline(
+    what: &str,
+    deadline: Duration,
+    gdb: bool,
+    work: impl FnOnce(&mpsc::Sender<Msg>) -> Result<(), String> + Send + 'static,
+) -> Result<(), String> {
+    let (tx, rx) = mpsc::channel();
     let worker = std::thread::Builder::new()
-        .name(format!("deadline {}", case.tech))
+        .name("deadline worker".into())
         .spawn(move || {
             // SAFETY: gettid has no failure mode and touches no memory.
             let _ = tx.send(Msg::Tid(unsafe { libc::gettid() }));
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                run_case(&case, &env2, &tx)
-            }));
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&tx)));
             let r = match r {
                 Ok(r) => r,
                 Err(p) => Err(format!(
@@ -363,7 +375,7 @@ fn run_with_deadline(case: Case, env: &std::sync::Arc<Env>) -> Result<(), String
             let _ = tx.send(Msg::Done(r));
         })
         .expect("spawn worker");
-    let until = Instant::now() + env.deadline;
+    let until = Instant::now() + deadline;
     let (mut tid, mut returned) = (0, false);
     loop {
         let left = until.saturating_duration_since(Instant::now());
@@ -372,28 +384,62 @@ fn run_with_deadline(case: Case, env: &std::sync::Arc<Env>) -> Result<(), String
             Ok(Msg::Returned) => returned = true,
             Ok(Msg::Done(r)) => {
                 worker.join().expect("worker");
-                return r.map_err(|e| format!("{case}: {e}"));
+                return r.map_err(|e| format!("{what}: {e}"));
             }
             Err(_) => {
                 // Past the deadline: leave the worker stuck, say where.
-                let what = if returned {
+                let how = if returned {
                     "the transfer returned, but the case's teardown (a feeder or drain thread) did not finish"
                 } else {
                     "the transfer did not return"
                 };
                 return Err(format!(
-                    "{case}: DEADLINE: {what} within {} s; the worker thread (tid {tid}):\n{}",
-                    env.deadline.as_secs(),
-                    stack_of(tid)
+                    "{what}: DEADLINE: {how} within {:.1} s; the worker thread (tid {tid}):\n{}",
+                    deadline.as_secs_f64(),
+                    stack_of(tid, gdb)
                 ));
             }
         }
     }
 }
 
+#[test]
+fn a_call_past_its_deadline_fails_with_the_case_and_the_threads_stack() {
+    // A read from a pipe whose writer stays open and silent, with nothing to stop it: blocks
+    // for ever (the worker and the pipe are left behind until the test binary exits). No gdb
+    // here: attaching stops every thread of this process, and other tests measure time.
+    let r = with_deadline(
+        "read_write pipe→file, the writer silent",
+        Duration::from_millis(500),
+        false,
+        |tx| {
+            let (r, w) = common::pipe();
+            std::mem::forget(w);
+            let dst = common::empty_file();
+            let opts = Options {
+                strategy: Strategy::ReadWrite,
+                fallback: false,
+                ..Options::default()
+            };
+            let result = zcopy::transfer(&r, &dst, &opts);
+            let _ = tx.send(Msg::Returned);
+            Err(format!("returned: {result:?}"))
+        },
+    );
+    let e = r.expect_err("the call cannot finish");
+    for want in [
+        "read_write pipe→file, the writer silent: DEADLINE: the transfer did not return within 0.5 s",
+        "  wchan: ",
+        "  syscall: ",
+        "  stack: ",
+    ] {
+        assert!(e.contains(want), "no {want:?} in:\n{e}");
+    }
+}
+
 /// Where thread `tid` of this process is: its kernel stack, wait channel and syscall from
-/// /proc, and its user stack from gdb when gdb is installed.
-fn stack_of(tid: libc::pid_t) -> String {
+/// /proc, and (when `gdb`) its user stack from gdb when gdb is installed.
+fn stack_of(tid: libc::pid_t, gdb: bool) -> String {
     let mut out = String::new();
     let task = format!("/proc/self/task/{tid}");
     for f in ["stat", "wchan", "syscall", "stack"] {
@@ -404,7 +450,9 @@ fn stack_of(tid: libc::pid_t) -> String {
             s.trim_end().replace('\n', "\n    ")
         ));
     }
-    if common::have("gdb") {
+    if !gdb {
+        out.push_str("  gdb: not asked for");
+    } else if common::have("gdb") {
         let pid = std::process::id().to_string();
         let mut cmd = if common::have("timeout") {
             let mut c = std::process::Command::new("timeout");
