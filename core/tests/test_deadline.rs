@@ -233,7 +233,11 @@ fn every_transfer_finishes_before_its_deadline_with_an_exact_result() {
             .unwrap_or(10),
     );
     let (sizes, seeds, reps): (&[usize], u64, u32) = if long {
-        (&[0, 1, 4097, 300_007, (2 << 20) + 3, 16 << 20], 4, 2)
+        (
+            &[0, 1, 4097, 65_536, 300_007, (2 << 20) + 3, (8 << 20) + 1],
+            3,
+            1,
+        )
     } else {
         (&[300_007], 1, 1)
     };
