@@ -13,7 +13,8 @@
 //! are printed and the test fails; the stuck thread is left behind and the next case runs, so
 //! one run lists every hang. After each call the result is checked exactly: `Ok` → the
 //! destination holds exactly the bytes asked for; `Err` → a kind, a message, and a
-//! `bytes_moved()` prefix that the destination holds.
+//! `bytes_moved()` prefix that the destination holds; either way the fds' flags are unchanged
+//! and a file's position (where no offset was given) advanced by exactly the bytes moved.
 //!
 //! The default (CI) mode is one size and one seed (seconds). `ZCOPY_DEADLINE_LONG=1` runs more
 //! sizes, seeds and repetitions, by hand; `ZCOPY_DEADLINE_REPEAT=N` repeats every case N times
@@ -795,6 +796,7 @@ fn run_case(case: &Case, env: &Env, tx: &mpsc::Sender<Msg>) -> Result<(), String
         opts
     };
 
+    let flags_before = (common::flags(&src.fd), common::flags(&dst.fd));
     let result = std::thread::scope(|s| {
         if let Fault::Cancel(us) = case.fault {
             let cancel = &cancel;
@@ -807,6 +809,31 @@ fn run_case(case: &Case, env: &Env, tx: &mpsc::Sender<Msg>) -> Result<(), String
     });
     let _ = tx.send(Msg::Returned);
     let dst_at = opts.dst_offset.unwrap_or(0);
+    // The caller's fds: open, their flags as they were, and a file's position advanced by
+    // exactly the bytes moved where no offset was given.
+    let flags_after = (common::flags(&src.fd), common::flags(&dst.fd));
+    let moved = match &result {
+        Ok(r) => r.bytes,
+        Err(e) => e.bytes_moved(),
+    };
+    let mut fd_errors = Vec::new();
+    if flags_after != flags_before {
+        fd_errors.push(format!(
+            "fd flags changed: (src, dst) {flags_before:#x?} → {flags_after:#x?}"
+        ));
+    }
+    if case.src == End::File && opts.src_offset.is_none() && common::pos(&src.fd) != moved {
+        fd_errors.push(format!(
+            "src position {} after moving {moved}",
+            common::pos(&src.fd)
+        ));
+    }
+    if case.dst == End::File && opts.dst_offset.is_none() && common::pos(&dst.fd) != moved {
+        fd_errors.push(format!(
+            "dst position {} after moving {moved}",
+            common::pos(&dst.fd)
+        ));
+    }
 
     // Teardown: close our ends so the feeder and the reader finish.
     let Src { fd, file, feeder } = src;
