@@ -185,15 +185,17 @@ fn known(case: &Case) -> Option<&'static str> {
     // fails mid-batch, the error returns before the rest of the batch's completions are
     // counted, so the cancel-and-wait loop after it waits for ever in `submit_and_wait(1)`
     // (io_uring.rs:341; kernel stack io_cqring_wait ← __do_sys_io_uring_enter). It depends on
-    // timing: auto+direct_threshold file→file ENOSPC hung 1 in 30 repetitions here. Every
-    // fault that fails a write of io_uring's can do it.
+    // timing: in 30 repetitions here, auto+direct_threshold file→file ENOSPC and EFBIG,
+    // auto+direct_threshold file→unix EPIPE and auto file→file with the fuzz input's options
+    // (io_uring direct) each hung once. Every fault that fails a write of io_uring's can do it.
     let io_uring = matches!(case.tech, Tech::S(Strategy::IoUring) | Tech::AutoDirect);
-    if io_uring
-        && matches!(
-            case.fault,
-            Fault::Efbig | Fault::Enospc | Fault::Epipe | Fault::Econnreset | Fault::FuzzHang
-        )
-    {
+    let write_fails = matches!(
+        case.fault,
+        Fault::Efbig | Fault::Enospc | Fault::Epipe | Fault::Econnreset | Fault::FuzzHang
+    );
+    // Auto with the fuzz input's options also picks io_uring (its direct_threshold).
+    let auto_fuzz = case.tech == Tech::S(Strategy::Auto) && case.fault == Fault::FuzzHang;
+    if (io_uring && write_fails) || auto_fuzz {
         return Some("io_uring's cancel-and-wait loop can hang after a write fails mid-batch");
     }
     // known: issue 14 (strategy/io_uring.rs, the lead's): strict io_uring does not follow a
