@@ -917,6 +917,7 @@ fn check(
         ));
     }
     let moved = moved as usize;
+    let changed = changed_at.load(Ordering::SeqCst);
     let leaves = matches!(case.fault, Fault::Epipe | Fault::Econnreset);
     // What the destination holds: exactly the moved prefix (a reader that left: a prefix of it).
     if leaves {
@@ -933,25 +934,22 @@ fn check(
             (Err(_), End::File) => got.len() >= moved,
             _ => got.len() == moved,
         };
-        // A source cut below what was already sent or mapped: the kernel zero-fills, in place,
-        // the rest of the folio (up to 64 KiB and more on ext4) that holds the new end. Pages a
-        // zero-copy path (sendfile, splice, mmap_write, msg_zerocopy) handed to a pipe or socket
-        // by reference are then read as zeros past the cut, though the Report counted them as
-        // moved. Nothing short of copying can prevent it; counted and printed at the end.
+        // A source cut below what was already sent: the kernel zero-fills, in place, the rest
+        // of the folio (64 KiB and more on ext4) that holds the new end. The pages sendfile and
+        // splice handed to a pipe or socket by reference before the cut are then read as zeros
+        // past it, though the Report counted them as moved. Nothing short of copying can
+        // prevent it; allowed for the bytes moved before the cut, counted and printed at the
+        // end. (Bytes moved after the cut have no such excuse.)
         let by_reference = matches!(
             result
                 .as_ref()
                 .map(|r| Some(r.strategy))
                 .unwrap_or_else(|e| e.report().map(|r| r.strategy)),
-            Some(
-                Strategy::Sendfile | Strategy::Splice | Strategy::MmapWrite | Strategy::MsgZerocopy
-            )
+            Some(Strategy::Sendfile | Strategy::Splice)
         );
         let zero_fill = match case.fault {
-            Fault::Truncate(cut)
-                if by_reference && changed_at.load(Ordering::SeqCst) != u64::MAX =>
-            {
-                (cut as usize).min(moved)..moved
+            Fault::Truncate(cut) if by_reference && changed != u64::MAX => {
+                (cut as usize).min(moved)..(changed as usize).min(moved)
             }
             _ => 0..0,
         };
@@ -973,7 +971,6 @@ fn check(
             ));
         }
     }
-    let changed = changed_at.load(Ordering::SeqCst);
     match result {
         Ok(r) => {
             let want = match case.fault {
