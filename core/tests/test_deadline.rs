@@ -1036,3 +1036,40 @@ fn check(
     }
     Ok(())
 }
+
+#[test]
+fn mmap_write_never_sends_the_zero_fill_past_a_source_cut_mid_transfer() {
+    // Found by the harness: after the first 64 KiB window, the progress callback cuts the
+    // source to 67,553 bytes; mmap_write used the size it saw at the start, mapped the next
+    // 4 KiB and wrote the page holding the new end, whose tail reads as zeros: 2,079 zeros
+    // counted as moved (then EFAULT). Now it stops at the cut, exactly.
+    const CUT: u64 = 67_553;
+    let data = common::data(300_007, 40);
+    for end in [End::File, End::Pipe, End::Tcp] {
+        let src = common::file_with(&data);
+        let sink = common::Sink::new(end);
+        let cut = AtomicBool::new(false);
+        let progress = |_: u64| {
+            if !cut.swap(true, Ordering::SeqCst) {
+                src.set_len(CUT).expect("truncate");
+            }
+            true
+        };
+        let opts = Options {
+            strategy: Strategy::MmapWrite,
+            fallback: false,
+            chunk_size: Some(CHUNK),
+            progress: Some(&progress),
+            ..Options::default()
+        };
+        let r = zcopy::transfer(&src, sink.fd(), &opts);
+        let got = sink.finish();
+        let r = r.unwrap_or_else(|e| panic!("{end:?}: {e:?}"));
+        assert_eq!(r.bytes, CUT, "{end:?}");
+        common::assert_bytes(
+            &got,
+            &data[..CUT as usize],
+            &format!("mmap_write to {end:?}, source cut at {CUT}"),
+        );
+    }
+}
