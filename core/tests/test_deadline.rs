@@ -18,7 +18,8 @@
 //!
 //! The default (CI) mode is one size and one seed (seconds). `ZCOPY_DEADLINE_LONG=1` runs more
 //! sizes, seeds and repetitions, by hand; `ZCOPY_DEADLINE_REPEAT=N` repeats every case N times
-//! (to chase a hang that depends on timing).
+//! (to chase a hang that depends on timing); `ZCOPY_DEADLINE_FILTER=TEXT` runs only the cases
+//! whose description contains TEXT; `ZCOPY_DEADLINE_KNOWN=1` runs the known cases too.
 
 use std::fmt;
 use std::fs::File;
@@ -250,6 +251,9 @@ fn every_transfer_finishes_before_its_deadline_with_an_exact_result() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(reps);
+    // ZCOPY_DEADLINE_FILTER=TEXT runs only the cases whose description contains TEXT (e.g.
+    // "io_uring", "file→tcp", "Enospc").
+    let filter = std::env::var("ZCOPY_DEADLINE_FILTER").unwrap_or_default();
     // ZCOPY_DEADLINE_KNOWN=1 runs the known cases too (to check a fix).
     let run_known = std::env::var("ZCOPY_DEADLINE_KNOWN").is_ok_and(|v| !v.is_empty() && v != "0");
     let mount = Tmpfs::mount();
@@ -270,14 +274,17 @@ fn every_transfer_finishes_before_its_deadline_with_an_exact_result() {
                 for src in common::ALL_ENDS {
                     for dst in common::ALL_ENDS {
                         for fault in faults(src, dst, size, &mut rng) {
-                            cases.push(Case {
+                            let case = Case {
                                 tech,
                                 src,
                                 dst,
                                 fault,
                                 size,
                                 seed,
-                            });
+                            };
+                            if case.to_string().contains(&filter) {
+                                cases.push(case);
+                            }
                         }
                     }
                 }
