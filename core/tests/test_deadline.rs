@@ -90,7 +90,8 @@ enum Fault {
     Econnreset,
     /// The progress callback returns false at its call number .0 (0-based).
     Stop(u32),
-    /// Another thread sets the cancel flag after .0 microseconds.
+    /// Another thread sets the cancel flag .0 yields after the first progress call (so
+    /// mid-flight), or when the call returned without one.
     Cancel(u64),
     /// At the first progress call, the source is truncated to .0 bytes.
     Truncate(u64),
@@ -101,6 +102,27 @@ enum Fault {
     /// drop_after, sync data, `direct_threshold` 40092, a stop after 82 progress calls.
     FuzzHang,
 }
+
+impl Fault {
+    fn name(self) -> &'static str {
+        match self {
+            Fault::None => "none",
+            Fault::Efbig => "efbig",
+            Fault::Enospc => "enospc",
+            Fault::Epipe => "epipe",
+            Fault::Econnreset => "econnreset",
+            Fault::Stop(_) => "stop",
+            Fault::Cancel(_) => "cancel",
+            Fault::Truncate(_) => "truncate",
+            Fault::Extend(_) => "extend",
+            Fault::FuzzHang => "fuzz_hang",
+        }
+    }
+}
+
+/// How the calls ended, per fault: (Ok, Unsupported, another error), to show the faults land.
+static OUTCOMES: std::sync::Mutex<std::collections::BTreeMap<&'static str, [usize; 3]>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
 
 #[derive(Debug, Clone, Copy)]
 struct Case {
@@ -162,7 +184,7 @@ fn faults(src: End, dst: End, size: usize, rng: &mut Rng) -> Vec<Fault> {
     let mut v = vec![
         Fault::None,
         Fault::Stop(rng.below(6) as u32),
-        Fault::Cancel(rng.below(3000)),
+        Fault::Cancel(rng.below(20)),
     ];
     if src == End::File {
         v.push(Fault::Truncate(rng.below(size as u64 + 1)));
@@ -332,6 +354,16 @@ fn every_transfer_finishes_before_its_deadline_with_an_exact_result() {
     if zero_filled > 0 {
         eprintln!(
             "deadline harness: in {zero_filled} truncate cases the destination got zeros past the cut for bytes counted as moved (the kernel zero-fills the folio holding the new end in place, and a zero-copy path had handed its pages to the destination by reference)"
+        );
+    }
+    if let Ok(o) = OUTCOMES.lock() {
+        let per: Vec<String> = o
+            .iter()
+            .map(|(f, [ok, unsup, err])| format!("{f} {ok}/{unsup}/{err}"))
+            .collect();
+        eprintln!(
+            "deadline harness: outcomes per fault (Ok/Unsupported/error): {}",
+            per.join(", ")
         );
     }
     eprintln!(
@@ -810,17 +842,33 @@ fn run_case(case: &Case, env: &Env, tx: &mpsc::Sender<Msg>) -> Result<(), String
     };
 
     let flags_before = (common::flags(&src.fd), common::flags(&dst.fd));
+    let returned = AtomicBool::new(false);
     let result = std::thread::scope(|s| {
-        if let Fault::Cancel(us) = case.fault {
-            let cancel = &cancel;
+        if let Fault::Cancel(yields) = case.fault {
+            let (cancel, calls, returned) = (&cancel, &calls, &returned);
             s.spawn(move || {
-                std::thread::sleep(Duration::from_micros(us));
+                while calls.load(Ordering::SeqCst) == 0 && !returned.load(Ordering::SeqCst) {
+                    std::thread::yield_now();
+                }
+                for _ in 0..yields {
+                    std::thread::yield_now();
+                }
                 cancel.store(true, Ordering::SeqCst);
             });
         }
-        zcopy::transfer(src.fd.as_fd(), dst.fd.as_fd(), &opts)
+        let r = zcopy::transfer(src.fd.as_fd(), dst.fd.as_fd(), &opts);
+        returned.store(true, Ordering::SeqCst);
+        r
     });
     let _ = tx.send(Msg::Returned);
+    let outcome = match &result {
+        Ok(_) => 0,
+        Err(e) if e.kind() == ErrorKind::Unsupported => 1,
+        Err(_) => 2,
+    };
+    if let Ok(mut o) = OUTCOMES.lock() {
+        o.entry(case.fault.name()).or_default()[outcome] += 1;
+    }
     let dst_at = opts.dst_offset.unwrap_or(0);
     // The caller's fds: open, their flags as they were, and a file's position advanced by
     // exactly the bytes moved where no offset was given.
