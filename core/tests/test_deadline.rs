@@ -3,7 +3,8 @@
 //!
 //! Faults: none; `EFBIG` (a `dst_offset` past ext4's largest file); `ENOSPC` (a 256 KiB tmpfs,
 //! as root); `EPIPE` (a pipe or Unix reader that leaves after reading a little); `ECONNRESET`
-//! (a TCP peer that resets with unread data); a stop from the progress callback at a chunk
+//! (a TCP peer that resets with unread data; a TCP source whose peer resets half way); a stop
+//! from the progress callback at a chunk
 //! drawn from a fixed-seed RNG; the cancel flag set from another thread mid-flight; the source
 //! file truncated or extended during the transfer.
 //!
@@ -97,6 +98,8 @@ enum Fault {
     Truncate(u64),
     /// At the first progress call, .0 bytes are appended to the source.
     Extend(u64),
+    /// The TCP peer that feeds the source sends half the data, then resets (SO_LINGER 0).
+    SrcReset,
     /// The options of the fuzz input that hung io_uring (issue 14), with this case's strategy:
     /// a 995,328-byte file → file, `src_offset` 0, `dst_offset` [`EFBIG_OFFSET`], cache
     /// drop_after, sync data, `direct_threshold` 40092, a stop after 82 progress calls.
@@ -116,6 +119,7 @@ impl Fault {
             Fault::Truncate(_) => "truncate",
             Fault::Extend(_) => "extend",
             Fault::FuzzHang => "fuzz_hang",
+            Fault::SrcReset => "src_reset",
         }
     }
 }
@@ -186,6 +190,9 @@ fn faults(src: End, dst: End, size: usize, rng: &mut Rng) -> Vec<Fault> {
         Fault::Stop(rng.below(6) as u32),
         Fault::Cancel(rng.below(20)),
     ];
+    if src == End::Tcp {
+        v.push(Fault::SrcReset);
+    }
     if src == End::File {
         v.push(Fault::Truncate(rng.below(size as u64 + 1)));
         v.push(Fault::Extend(1 + rng.below(100_000)));
@@ -632,7 +639,7 @@ struct Src {
     feeder: Option<JoinHandle<()>>,
 }
 
-fn make_src(end: End, data: &[u8]) -> Src {
+fn make_src(end: End, data: &[u8], reset_half_way: bool) -> Src {
     let feed = |mut w: Box<dyn Write + Send>, bytes: Vec<u8>| {
         Some(std::thread::spawn(move || {
             // The transfer may stop early (a stop, a fault): the write then fails; ignore it.
@@ -663,6 +670,19 @@ fn make_src(end: End, data: &[u8]) -> Src {
                 fd: a.into(),
                 file: None,
                 feeder: feed(Box::new(b), data.to_vec()),
+            }
+        }
+        End::Tcp if reset_half_way => {
+            let (mut c, s) = common::tcp_pair();
+            let half = data[..data.len() / 2].to_vec();
+            let feeder = std::thread::spawn(move || {
+                let _ = c.write_all(&half);
+                linger_zero(c.as_raw_fd());
+            });
+            Src {
+                fd: s.into(),
+                file: None,
+                feeder: Some(feeder),
             }
         }
         End::Tcp => {
@@ -774,7 +794,7 @@ fn run_case(case: &Case, env: &Env, tx: &mpsc::Sender<Msg>) -> Result<(), String
         Fault::Extend(k) => common::data(k as usize, case.seed * 1000 + 8),
         _ => Vec::new(),
     };
-    let src = make_src(case.src, &data);
+    let src = make_src(case.src, &data, case.fault == Fault::SrcReset);
     let dir = match case.fault {
         Fault::Enospc => env.tmpfs.as_deref(),
         _ => None,
@@ -1047,6 +1067,12 @@ fn check(
                         "Ok with {moved} bytes on a {TMPFS_BYTES}-byte filesystem: {r:?}"
                     ))
                 }
+                Fault::SrcReset => {
+                    return Err(format!(
+                        "Ok with {moved} bytes from a TCP source whose peer reset after sending {}: {r:?}",
+                        size / 2
+                    ))
+                }
                 _ => size,
             };
             // (A reader that left got a prefix, but Ok still means every byte was accepted.)
@@ -1075,6 +1101,10 @@ fn check(
                 ),
                 (ErrorKind::Io, Fault::Econnreset) => {
                     matches!(e.errno(), Some(libc::ECONNRESET | libc::EPIPE))
+                }
+                // The source's peer reset: what arrived, then ECONNRESET.
+                (ErrorKind::Io, Fault::SrcReset) => {
+                    matches!(e.errno(), Some(libc::ECONNRESET)) && moved <= size / 2
                 }
                 // A source cut below what was already mapped or queued (mmap_write: EFAULT).
                 (ErrorKind::Io, Fault::Truncate(_)) => changed != u64::MAX,
