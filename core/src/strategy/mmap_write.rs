@@ -41,18 +41,19 @@ fn supports(job: &Job<'_, '_>) -> std::result::Result<(), String> {
 
 fn run(job: &mut Job<'_, '_>) -> Result<()> {
     let page = sys::mm::page_size();
-    let mut size = job.src.size;
     let start = job.src_offset()?;
     loop {
         let Some(n) = job.next_chunk(DEFAULT_WINDOW)? else {
             return Ok(());
         };
         let off = job.src_offset()?;
+        // The size now, not the one seen at the last window: a source cut since (by the
+        // progress callback, say) has its new end in a page whose tail reads as zeros, and
+        // those zeros must not be written out as the source's bytes. One fstat per window.
+        let size = current_size(job)?;
         if off >= size {
-            // At the size seen so far: the file may have grown (follow it) or shrunk.
-            size = current_size(job)?;
             if off > size && off > start {
-                // Bytes past the new end were sent (the mapping's last page reads as zeros).
+                // The source shrank below bytes already sent.
                 return Err(Error::new(
                     ErrorKind::Io,
                     Some(libc::EFAULT),
@@ -62,9 +63,8 @@ fn run(job: &mut Job<'_, '_>) -> Result<()> {
                     ),
                 ));
             }
-            if off >= size {
-                return Ok(());
-            }
+            // The end of the file, as it is now (it may have grown since the transfer began).
+            return Ok(());
         }
         let n = (n as u64).min(size - off);
         let base = off - off % page;
