@@ -210,36 +210,7 @@ fn faults(src: End, dst: End, size: usize, rng: &mut Rng) -> Vec<Fault> {
 /// issue it belongs to. They are skipped (and counted, and printed) so that the harness gates
 /// everything else; `ZCOPY_DEADLINE_KNOWN=1` runs them too. Remove an entry once its fix is
 /// merged.
-fn known(case: &Case) -> Option<&'static str> {
-    // known: issue 14 (strategy/io_uring.rs, the lead's): when a write (or read) completion
-    // fails mid-batch, the error returns before the rest of the batch's completions are
-    // counted, so the cancel-and-wait loop after it waits for ever in `submit_and_wait(1)`
-    // (io_uring.rs:341; kernel stack io_cqring_wait ← __do_sys_io_uring_enter). It depends on
-    // timing, and was seen only with io_uring in direct mode (Auto with a direct_threshold):
-    // in 30 repetitions, auto+direct_threshold file→file ENOSPC and EFBIG, file→unix EPIPE,
-    // and auto file→file with the fuzz input's options each hung once; in 60 more,
-    // auto+direct_threshold file→pipe EPIPE and file→file with the fuzz input's options.
-    // Strict (buffered) io_uring ran every fault 100 times without a hang: not skipped.
-    let write_fails = matches!(
-        case.fault,
-        Fault::Efbig | Fault::Enospc | Fault::Epipe | Fault::Econnreset | Fault::FuzzHang
-    );
-    // Auto with the fuzz input's options also picks io_uring direct (its direct_threshold).
-    let auto_fuzz = case.tech == Tech::S(Strategy::Auto) && case.fault == Fault::FuzzHang;
-    if (case.tech == Tech::AutoDirect && write_fails) || auto_fuzz {
-        return Some("io_uring's cancel-and-wait loop can hang after a write fails mid-batch");
-    }
-    // known: issue 14 (strategy/io_uring.rs, the lead's): strict io_uring does not follow a
-    // source extended during the transfer when its read-ahead (queue depth 4 × the 64 KiB
-    // chunk) reached the old end before the extension: a read past the end returned 0, it
-    // took that for the end of the file and returns Ok with the old size ("Ok but moved 65536
-    // of 124928 bytes"). Seen in the long mode (sizes 1, 4097 and 65536; 300007 follows).
-    if case.tech == Tech::S(Strategy::IoUring)
-        && matches!(case.fault, Fault::Extend(_))
-        && (case.size as u64) <= 4 * CHUNK
-    {
-        return Some("io_uring stops at the old end of a small source extended mid-transfer");
-    }
+fn known(_case: &Case) -> Option<&'static str> {
     None
 }
 
@@ -511,15 +482,12 @@ fn stack_of(tid: libc::pid_t, gdb: bool) -> String {
         out.push_str("  gdb: not asked for");
     } else if common::have("gdb") {
         let pid = std::process::id().to_string();
-        let mut cmd = if common::have("timeout") {
-            let mut c = std::process::Command::new("timeout");
-            c.args(["60", "gdb"]);
-            c
-        } else {
-            std::process::Command::new("gdb")
-        };
-        let gdb = cmd
-            .args(["-nx", "-batch", "-p", &pid, "-ex", "thread apply all bt"])
+        // Through a shell that sends SIGCONT afterwards: a gdb that dies attached (its timeout)
+        // could leave this very process stopped, and the run would then never end.
+        let script = "timeout -s KILL 60 gdb -nx -batch -p \"$1\" -ex 'thread apply all bt'; \
+                      kill -CONT \"$1\"";
+        let gdb = std::process::Command::new("sh")
+            .args(["-c", script, "sh", &pid])
             .stdin(std::process::Stdio::null())
             .output();
         match gdb {

@@ -150,6 +150,9 @@ struct Flight {
     eof: Option<u64>,
     /// Source offset where the job ends (`len`), if any.
     limit: Option<u64>,
+    /// Where the writes had reached when `eof` was seen. Below `eof`, the end was seen by a
+    /// read ahead: a source that grew meanwhile goes on past it, so it is read again there.
+    eof_seen_at: u64,
 }
 
 fn run(job: &mut Job<'_, '_>) -> Result<()> {
@@ -211,6 +214,7 @@ fn run(job: &mut Job<'_, '_>) -> Result<()> {
         next_read: src_start,
         eof: None,
         limit: job.remaining.map(|r| src_start.saturating_add(r)),
+        eof_seen_at: 0,
     };
     let result = flight.pump(&mut ring, &io, job);
     // Never free a buffer the kernel may still use: cancel what is pending and wait for it.
@@ -290,7 +294,15 @@ impl Flight {
             let reached =
                 self.eof.is_some_and(|e| turn >= e) || self.limit.is_some_and(|l| turn >= l);
             if reached && self.in_flight() == 0 {
-                return Ok(());
+                let ahead = self.eof.is_some_and(|e| self.eof_seen_at < e);
+                if !ahead || io.align > 1 || self.limit.is_some_and(|l| turn >= l) {
+                    return Ok(());
+                }
+                // Buffered, the end was seen ahead of the writes: look again from where they
+                // reached, as a read(2) loop would (a read there that gives 0 ends it). Direct
+                // mode reads what follows through the page cache after the ring.
+                self.eof = None;
+                self.next_read = turn;
             }
         }
     }
@@ -374,7 +386,7 @@ impl Flight {
                         format_args!("io_uring read from {}", job.src.name),
                     ));
                 } else if res == 0 {
-                    self.found_eof(off + filled as u64);
+                    self.found_eof(off + filled as u64, job.src_off.unwrap_or(io.src_start));
                     self.slots[i] = if filled > 0 {
                         Slot::Ready { off, len: filled }
                     } else {
@@ -386,7 +398,7 @@ impl Flight {
                     if filled < len && io.align > 1 && (res as usize) < asked {
                         // A short O_DIRECT read is the end of the file; the rest of the
                         // offset is no longer aligned (the tail goes buffered after the ring).
-                        self.found_eof(off + filled as u64);
+                        self.found_eof(off + filled as u64, job.src_off.unwrap_or(io.src_start));
                         self.slots[i] = Slot::Ready { off, len: filled };
                     } else if filled < len {
                         // A short read: ask for the rest (0 then means end of file).
@@ -447,8 +459,12 @@ impl Flight {
         Some(i)
     }
 
-    fn found_eof(&mut self, at: u64) {
-        self.eof = Some(self.eof.map_or(at, |e| e.min(at)));
+    /// A read found the end of the source at `at`, the writes having reached `turn`.
+    fn found_eof(&mut self, at: u64, turn: u64) {
+        if self.eof.is_none_or(|e| at < e) {
+            self.eof = Some(at);
+            self.eof_seen_at = turn;
+        }
     }
 
     /// Cancels every request in flight and waits for all of them to end, applying their
@@ -595,6 +611,7 @@ mod tests {
             next_read: 8192,
             eof: None,
             limit: None,
+            eof_seen_at: 0,
         };
         // Two no-ops standing in for the write (its result 0 is a failed write) and the read
         // (0: end of file), completed in one batch, the failure first.
