@@ -6,7 +6,7 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::http::{self, Method, Parsed, Range};
+use super::http::{self, HeadScan, Method, Parsed, Range};
 use super::path::{self, Refused};
 use crate::sys;
 use crate::sys::fs::Fd;
@@ -93,6 +93,8 @@ pub(crate) struct Conn {
     rbuf: Vec<u8>,
     rlo: usize,
     rhi: usize,
+    /// How far the search for the end of the head at `rlo` has got.
+    scan: HeadScan,
     out: Vec<u8>,
     out_pos: usize,
     body: Body,
@@ -134,6 +136,7 @@ impl Conn {
             rbuf: vec![0; http::MAX_HEAD],
             rlo: 0,
             rhi: 0,
+            scan: HeadScan::default(),
             out: Vec::with_capacity(256),
             out_pos: 0,
             body: Body::None,
@@ -336,7 +339,7 @@ impl Conn {
         let rbuf = std::mem::take(&mut self.rbuf);
         let head = &rbuf[self.rlo..self.rhi];
         let full = head.len() == rbuf.len();
-        let step = match http::parse(head, full) {
+        let step = match http::parse(head, full, &mut self.scan) {
             Parsed::Incomplete => None,
             Parsed::Refuse(status) => {
                 self.keep_alive = false;
@@ -347,6 +350,7 @@ impl Conn {
             }
             Parsed::Request(req, used) => {
                 self.rlo += used;
+                self.scan = HeadScan::default();
                 self.respond(&req, sh, mode);
                 Some(None)
             }

@@ -37,7 +37,8 @@ use crate::sys;
 use crate::sys::fs::Fd;
 
 mod conn;
-mod http;
+#[doc(hidden)]
+pub mod http;
 mod path;
 mod poll;
 mod reactor;

@@ -14,7 +14,7 @@ use std::os::fd::{AsFd, AsRawFd};
 use io_uring::{opcode, types};
 
 use super::conn::{self, Shared};
-use super::http::{self, Parsed};
+use super::http::{self, HeadScan, Parsed};
 use super::reactor::Slab;
 use super::Worker;
 use crate::error::{Error, Result};
@@ -72,6 +72,8 @@ pub(crate) struct UConn {
     rbuf: Vec<u8>,
     rlo: usize,
     rhi: usize,
+    /// How far the search for the end of the head at `rlo` has got.
+    scan: HeadScan,
     head: Vec<u8>,
     head_pos: usize,
     body: Option<UBody>,
@@ -101,6 +103,7 @@ impl UConn {
             rbuf: vec![0; http::MAX_HEAD],
             rlo: 0,
             rhi: 0,
+            scan: HeadScan::default(),
             head: Vec::with_capacity(256),
             head_pos: 0,
             body: None,
@@ -294,7 +297,7 @@ impl UConn {
                 Parsed::Incomplete
             } else {
                 let head = &self.rbuf[self.rlo..self.rhi];
-                http::parse(head, head.len() == self.rbuf.len())
+                http::parse(head, head.len() == self.rbuf.len(), &mut self.scan)
             };
             match parsed {
                 Parsed::Incomplete => {
@@ -320,6 +323,7 @@ impl UConn {
                     self.head_pos = 0;
                     let plan = conn::prepare(&req, sh, &mut self.head);
                     self.rlo += used;
+                    self.scan = HeadScan::default();
                     self.body = plan.map(|p| {
                         let direct = if p.direct {
                             conn::open_direct(sh.root.as_fd(), &p.rel)
