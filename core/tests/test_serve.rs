@@ -502,7 +502,6 @@ fn bind_errors_name_the_problem() {
     opts.workers = 1;
     let first = Server::bind(&opts).expect("bind");
     opts.listen = first.local_addr();
-    opts.model = IoModel::Threads; // no SO_REUSEPORT: the address is taken
     let e = Server::bind(&opts).err().expect("in use");
     assert_eq!(e.errno(), Some(libc::EADDRINUSE), "{}", e.message());
     assert!(
@@ -510,6 +509,35 @@ fn bind_errors_name_the_problem() {
         "{}",
         e.message()
     );
+}
+
+/// Issue 14, case 8: with SO_REUSEPORT a second server on a served address started without
+/// error and took half the connections. Every model against every model: EADDRINUSE.
+#[test]
+fn a_second_server_on_a_served_address_gets_eaddrinuse() {
+    for first in IoModel::ALL {
+        let s = start(first, None);
+        for second in IoModel::ALL {
+            let mut opts = ServeOptions::new(s.dir.path());
+            opts.listen = s.addr;
+            opts.workers = 2;
+            opts.model = second;
+            let e = Server::bind(&opts)
+                .err()
+                .expect("a second server must not bind");
+            assert_eq!(e.kind(), zcopy::ErrorKind::Io, "{first} then {second}");
+            assert_eq!(e.errno(), Some(libc::EADDRINUSE), "{}", e.message());
+            assert!(e.message().contains(&s.addr.to_string()), "{}", e.message());
+        }
+        // Every connection still reaches the first server's workers.
+        for _ in 0..8 {
+            assert_eq!(
+                get(s.addr, "/one", "").body,
+                fixture_bytes("one"),
+                "{first}"
+            );
+        }
+    }
 }
 
 #[test]

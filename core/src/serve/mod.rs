@@ -91,8 +91,8 @@ pub struct ServeOptions {
     /// The address to listen on (default 127.0.0.1:8080); port 0 takes a free port
     /// ([`Server::local_addr`] tells which).
     pub listen: SocketAddr,
-    /// Worker threads, each with its own listening socket (`SO_REUSEPORT`) and reactor
-    /// (default: the number of CPUs). The threads model uses one acceptor and a thread per connection.
+    /// Worker threads, sharing one listening socket, each with its own reactor (default: the
+    /// number of CPUs). The threads model uses one acceptor and a thread per connection.
     pub workers: usize,
     /// Files of at least this many bytes are read with O_DIRECT, bypassing the page cache
     /// (nginx's `directio`); default `None`: never.
@@ -135,19 +135,21 @@ impl ShutdownHandle {
 pub struct Server {
     opts: ServeOptions,
     shared: Arc<conn::Shared>,
-    listeners: Vec<Fd>,
+    listener: Arc<Fd>,
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     wake: Arc<Fd>,
 }
 
 impl Server {
-    /// Opens the directory and binds the listening sockets (one per worker with
-    /// `SO_REUSEPORT`, all on the port the first one got).
+    /// Opens the directory and binds the listening socket, which the workers share (without
+    /// `SO_REUSEPORT`, so no other server can bind the same address while this one lives).
     ///
     /// # Errors
     /// [`crate::ErrorKind::Invalid`] for zero workers or a directory that cannot be opened;
-    /// [`crate::ErrorKind::Io`] when the address cannot be bound (in use, not local).
+    /// [`crate::ErrorKind::Io`] when the address cannot be bound: `EADDRINUSE` when another
+    /// socket (another server, in this process or another) is bound to it, `EADDRNOTAVAIL`
+    /// when it is not local.
     pub fn bind(opts: &ServeOptions) -> Result<Server> {
         if opts.workers == 0 {
             return Err(Error::invalid("workers must be at least 1"));
@@ -164,21 +166,15 @@ impl Server {
                 format!("cannot serve {}: {e}", opts.dir.display()),
             )
         })?;
-        let (count, reuseport, nonblocking) = match opts.model {
-            IoModel::Threads => (1, false, false),
-            // io_uring answers EAGAIN for a non-blocking listener instead of waiting.
-            IoModel::Uring => (opts.workers, true, false),
-            IoModel::Poll | IoModel::Epoll => (opts.workers, true, true),
-        };
-        let mut listeners = Vec::with_capacity(count);
-        let mut addr = opts.listen;
-        for _ in 0..count {
-            let l = sys::net::tcp_listen(&addr, reuseport, nonblocking, 1024)
-                .map_err(|e| Error::os(e, format_args!("listening on {addr}")))?;
-            addr = sys::net::local_addr(l.as_fd())
-                .map_err(|e| Error::os(e, "getsockname of the listening socket"))?;
-            listeners.push(l);
-        }
+        // One listening socket, without SO_REUSEPORT, shared by the workers: a second server on
+        // the same address (another process, or another Server here) gets EADDRINUSE instead of
+        // silently taking half the connections.
+        let nonblocking = matches!(opts.model, IoModel::Poll | IoModel::Epoll);
+        let listen = opts.listen;
+        let listener = sys::net::tcp_listen(&listen, nonblocking, 1024)
+            .map_err(|e| Error::os(e, format_args!("listening on {listen}")))?;
+        let addr = sys::net::local_addr(listener.as_fd())
+            .map_err(|e| Error::os(e, "getsockname of the listening socket"))?;
         let wake = sys::event::eventfd(libc::EFD_NONBLOCK)
             .map_err(|e| Error::os(e, "eventfd for shutdown"))?;
         Ok(Server {
@@ -187,7 +183,7 @@ impl Server {
                 root,
                 directio: opts.directio,
             }),
-            listeners,
+            listener: Arc::new(listener),
             addr,
             stop: Arc::new(AtomicBool::new(false)),
             wake: Arc::new(wake),
@@ -215,10 +211,15 @@ impl Server {
     pub fn run(self) -> Result<()> {
         let handle = self.handle();
         let mut threads = Vec::new();
-        for (i, listener) in self.listeners.into_iter().enumerate() {
+        // The threads model has one acceptor, which starts a thread per connection.
+        let count = match self.opts.model {
+            IoModel::Threads => 1,
+            _ => self.opts.workers,
+        };
+        for i in 0..count {
             let w = Worker {
                 shared: self.shared.clone(),
-                listener,
+                listener: self.listener.clone(),
                 stop: self.stop.clone(),
                 wake: self.wake.clone(),
             };
@@ -255,7 +256,8 @@ impl Server {
 /// What one worker thread gets.
 pub(crate) struct Worker {
     shared: Arc<conn::Shared>,
-    listener: Fd,
+    /// The server's one listening socket, shared by its workers.
+    listener: Arc<Fd>,
     stop: Arc<AtomicBool>,
     wake: Arc<Fd>,
 }

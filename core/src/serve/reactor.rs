@@ -1,5 +1,5 @@
-//! The epoll model: one reactor per worker. Each worker owns a listening socket
-//! (`SO_REUSEPORT`), an epoll instance where every connection is registered once, edge-triggered,
+//! The epoll model: one reactor per worker. Each worker waits on the server's shared listening
+//! socket (`EPOLLEXCLUSIVE`) and owns an epoll instance where every connection is registered once, edge-triggered,
 //! for input and output, and (with direct I/O) an io_uring for the O_DIRECT reads, whose
 //! completions the kernel signals on an eventfd registered in the same epoll.
 
@@ -159,7 +159,12 @@ fn serve(w: &Worker) -> Result<()> {
         sys::event::epoll_ctl(ep.as_fd(), libc::EPOLL_CTL_ADD, fd, events, data)
             .map_err(|e| Error::os(e, "epoll_ctl(ADD)"))
     };
-    add(w.listener.as_fd(), libc::EPOLLIN as u32, LISTENER)?;
+    // The workers share the listener: EPOLLEXCLUSIVE wakes one of them per connection, not all.
+    add(
+        w.listener.as_fd(),
+        (libc::EPOLLIN | libc::EPOLLEXCLUSIVE) as u32,
+        LISTENER,
+    )?;
     add(w.wake.as_fd(), libc::EPOLLIN as u32, WAKE)?;
     let mut ring = if w.shared.directio.is_some() {
         DirectRing::new()
