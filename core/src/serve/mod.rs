@@ -31,6 +31,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::sys;
@@ -99,6 +100,18 @@ pub struct ServeOptions {
     pub directio: Option<u64>,
     /// The I/O model (default: [`IoModel::Epoll`]).
     pub model: IoModel,
+    /// How long a client may take to send a request head, from its connection (or, on a
+    /// kept-alive connection, from the first byte of the request) to the empty line that ends
+    /// the head; then the connection is closed without a response. Default 60 s, nginx's
+    /// `client_header_timeout`.
+    pub header_timeout: Duration,
+    /// How long a kept-alive connection may stay idle between a response and the first byte of
+    /// the next request; then it is closed. Default 75 s, nginx's `keepalive_timeout`.
+    pub keepalive_timeout: Duration,
+    /// The most connections one worker (in the threads model: the server) holds at once,
+    /// nginx's `worker_connections` (default 512). At the limit the worker stops accepting: new
+    /// connections wait in the listen backlog until one closes, and those held are served.
+    pub max_connections: usize,
 }
 
 impl ServeOptions {
@@ -110,6 +123,9 @@ impl ServeOptions {
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             directio: None,
             model: IoModel::Epoll,
+            header_timeout: Duration::from_secs(60),
+            keepalive_timeout: Duration::from_secs(75),
+            max_connections: 512,
         }
     }
 }
@@ -146,7 +162,8 @@ impl Server {
     /// `SO_REUSEPORT`, so no other server can bind the same address while this one lives).
     ///
     /// # Errors
-    /// [`crate::ErrorKind::Invalid`] for zero workers or a directory that cannot be opened;
+    /// [`crate::ErrorKind::Invalid`] for zero workers, zero timeouts, zero `max_connections`
+    /// or a directory that cannot be opened;
     /// [`crate::ErrorKind::Io`] when the address cannot be bound: `EADDRINUSE` when another
     /// socket (another server, in this process or another) is bound to it, `EADDRNOTAVAIL`
     /// when it is not local.
@@ -156,6 +173,14 @@ impl Server {
         }
         if opts.directio == Some(0) {
             return Err(Error::invalid("directio must be at least 1 byte (or off)"));
+        }
+        if opts.header_timeout.is_zero() || opts.keepalive_timeout.is_zero() {
+            return Err(Error::invalid(
+                "header_timeout and keepalive_timeout must be more than 0 seconds",
+            ));
+        }
+        if opts.max_connections == 0 {
+            return Err(Error::invalid("max_connections must be at least 1"));
         }
         let dir = CString::new(opts.dir.as_os_str().as_bytes())
             .map_err(|_| Error::invalid("the directory's path contains a NUL byte"))?;
@@ -182,6 +207,9 @@ impl Server {
             shared: Arc::new(conn::Shared {
                 root,
                 directio: opts.directio,
+                header_timeout: opts.header_timeout,
+                keepalive_timeout: opts.keepalive_timeout,
+                max_connections: opts.max_connections,
             }),
             listener: Arc::new(listener),
             addr,
@@ -272,6 +300,16 @@ impl Worker {
         self.stop.store(true, Ordering::SeqCst);
         let _ = sys::event::eventfd_signal(self.wake.as_fd());
     }
+}
+
+/// How often a worker looks for connections past their deadline: a quarter of the shortest
+/// timeout, between 5 ms and 1 s (so a connection is closed at most that late).
+fn sweep_interval(sh: &conn::Shared) -> Duration {
+    let shortest = sh
+        .header_timeout
+        .min(sh.keepalive_timeout)
+        .min(conn::LINGER_TIMEOUT);
+    (shortest / 4).clamp(Duration::from_millis(5), Duration::from_secs(1))
 }
 
 /// Disables Nagle on an accepted socket: a response's last segment leaves at once (its head

@@ -10,10 +10,11 @@
 //! and the page cache is left untouched.
 
 use std::os::fd::{AsFd, AsRawFd};
+use std::time::Instant;
 
 use io_uring::{opcode, types};
 
-use super::conn::{self, Shared};
+use super::conn::{self, Shared, Wait};
 use super::http::{self, HeadScan, Parsed};
 use super::reactor::Slab;
 use super::Worker;
@@ -26,6 +27,7 @@ use crate::sys::uring::Ring;
 const ACCEPT: u64 = u64::MAX;
 const WAKE: u64 = u64::MAX - 1;
 const CANCEL: u64 = u64::MAX - 2;
+const TIMER: u64 = u64::MAX - 3;
 
 /// The body being sent: `pos..end` still to read.
 struct UBody {
@@ -88,6 +90,12 @@ pub(crate) struct UConn {
     in_pipe: usize,
     /// Bytes dropped in the lingering close, once it has begun.
     drained: Option<u64>,
+    /// When the current wait (a request head, an idle keep-alive, a lingering close) began.
+    since: Instant,
+    /// A response is being sent (its end starts the keep-alive wait).
+    responding: bool,
+    /// A response has been sent: an empty buffer then means an idle kept-alive connection.
+    served: bool,
 }
 
 /// What the next operation of a connection is, or that it is over.
@@ -116,7 +124,21 @@ impl UConn {
             pipe: None,
             in_pipe: 0,
             drained: None,
+            since: Instant::now(),
+            responding: false,
+            served: false,
         }
+    }
+
+    /// When the connection is closed if it still waits as it does now (`None`: never).
+    fn deadline(&self, sh: &Shared) -> Option<Instant> {
+        let wait = match self.phase {
+            Phase::Linger => Wait::Linger,
+            Phase::Recv if self.served && self.rlo == self.rhi && self.discard == 0 => Wait::Idle,
+            Phase::Recv => Wait::Head,
+            _ => Wait::Response,
+        };
+        wait.deadline(self.since, sh)
     }
 
     /// Takes the completion of the operation in flight: `false` ends the connection.
@@ -129,6 +151,11 @@ impl UConn {
             Phase::Recv => {
                 if n == 0 {
                     return false;
+                }
+                if self.served && self.rlo == self.rhi && self.discard == 0 {
+                    // The first byte of a request after an idle wait: the header timeout
+                    // runs from here.
+                    self.since = Instant::now();
                 }
                 self.rhi += n;
             }
@@ -277,6 +304,11 @@ impl UConn {
                 self.body = None;
             }
             // The response is complete: the next request, if the connection goes on.
+            if self.responding {
+                self.responding = false;
+                self.served = true;
+                self.since = Instant::now();
+            }
             if !self.keep_alive {
                 // A lingering close (see conn::Conn::linger): our end of stream, then what the
                 // client still sends is dropped until it closes.
@@ -285,6 +317,7 @@ impl UConn {
                         return Next::Close;
                     }
                     self.drained = Some(0);
+                    self.since = Instant::now();
                 }
                 let e =
                     opcode::Recv::new(fd, self.rbuf.as_mut_ptr(), self.rbuf.len() as u32).build();
@@ -311,6 +344,7 @@ impl UConn {
                     return Next::Op(e, Phase::Recv);
                 }
                 Parsed::Refuse(status) => {
+                    self.responding = true;
                     self.keep_alive = false;
                     self.head.clear();
                     self.head_pos = 0;
@@ -318,6 +352,7 @@ impl UConn {
                     self.rlo = self.rhi;
                 }
                 Parsed::Request(req, used) => {
+                    self.responding = true;
                     self.keep_alive = req.keep_alive;
                     self.discard = req.content_length;
                     self.head_pos = 0;
@@ -390,81 +425,164 @@ fn push(ring: &mut Ring, e: &io_uring::squeue::Entry) -> Result<()> {
     unsafe { ring.push(e) }.map_err(|e| Error::os(e, "io_uring submission"))
 }
 
+/// A worker's proactor: its ring, connections, and what it keeps in flight.
+struct Proactor<'w> {
+    w: &'w Worker,
+    ring: Ring,
+    conns: Slab<UConn>,
+    /// Operations submitted and not completed (the loop ends at 0 once stopping).
+    in_flight: usize,
+    stopping: bool,
+    /// Whether an accept is queued (none at `max_connections`: new connections wait in the
+    /// backlog).
+    accepting: bool,
+    accept: io_uring::squeue::Entry,
+    /// The sweep timer's interval; it must outlive the timeout operation that points at it.
+    tick: Box<types::Timespec>,
+}
+
 fn serve(w: &Worker) -> Result<()> {
-    let mut ring = Ring::new(1024).map_err(|e| {
+    let ring = Ring::new(1024).map_err(|e| {
         Error::os(
             e,
             "io_uring_setup for the uring model (kernel.io_uring_disabled?)",
         )
     })?;
     let lfd = types::Fd(w.listener.as_fd().as_raw_fd());
-    let accept = opcode::Accept::new(lfd, std::ptr::null_mut(), std::ptr::null_mut())
-        .flags(libc::SOCK_CLOEXEC)
-        .build()
-        .user_data(ACCEPT);
-    let wake = opcode::PollAdd::new(types::Fd(w.wake.as_fd().as_raw_fd()), libc::POLLIN as u32)
-        .build()
-        .user_data(WAKE);
-    push(&mut ring, &accept)?;
-    push(&mut ring, &wake)?;
-    let mut in_flight = 2usize;
-    let mut conns: Slab<UConn> = Slab::new();
-    let mut stopping = false;
+    let every = super::sweep_interval(&w.shared);
+    let mut p = Proactor {
+        w,
+        ring,
+        conns: Slab::new(),
+        in_flight: 0,
+        stopping: false,
+        accepting: false,
+        accept: opcode::Accept::new(lfd, std::ptr::null_mut(), std::ptr::null_mut())
+            .flags(libc::SOCK_CLOEXEC)
+            .build()
+            .user_data(ACCEPT),
+        tick: Box::new(
+            types::Timespec::new()
+                .sec(every.as_secs())
+                .nsec(every.subsec_nanos()),
+        ),
+    };
+    p.arm_accept()?;
+    p.arm_wake()?;
+    p.arm_timer()?;
     loop {
-        if stopping && in_flight == 0 {
+        if p.stopping && p.in_flight == 0 {
             return Ok(());
         }
-        ring.submit_and_wait(1)
+        p.ring
+            .submit_and_wait(1)
             .map_err(|e| Error::os(e, "io_uring_enter"))?;
-        for cqe in ring.completions() {
-            in_flight -= 1;
-            let res = cqe.result();
-            match cqe.user_data() {
-                ACCEPT => {
+        for cqe in p.ring.completions() {
+            p.in_flight -= 1;
+            p.complete(cqe.user_data(), cqe.result())?;
+        }
+        if !p.stopping && !p.accepting && p.conns.len() < w.shared.max_connections {
+            p.arm_accept()?;
+        }
+    }
+}
+
+impl Proactor<'_> {
+    fn queue(&mut self, e: &io_uring::squeue::Entry) -> Result<()> {
+        push(&mut self.ring, e)?;
+        self.in_flight += 1;
+        Ok(())
+    }
+
+    fn arm_accept(&mut self) -> Result<()> {
+        let e = self.accept.clone();
+        self.queue(&e)?;
+        self.accepting = true;
+        Ok(())
+    }
+
+    fn arm_wake(&mut self) -> Result<()> {
+        let efd = types::Fd(self.w.wake.as_fd().as_raw_fd());
+        let e = opcode::PollAdd::new(efd, libc::POLLIN as u32)
+            .build()
+            .user_data(WAKE);
+        self.queue(&e)
+    }
+
+    fn arm_timer(&mut self) -> Result<()> {
+        let ts: *const types::Timespec = &*self.tick;
+        let e = opcode::Timeout::new(ts).build().user_data(TIMER);
+        self.queue(&e)
+    }
+
+    /// Takes one completion.
+    fn complete(&mut self, user_data: u64, res: i32) -> Result<()> {
+        let sh = &self.w.shared;
+        match user_data {
+            ACCEPT => {
+                self.accepting = false;
+                if res < 0 || self.stopping {
                     if res >= 0 {
                         // SAFETY: the completion of an accept gives a new fd that nothing owns.
-                        let sock = unsafe { Fd::from_raw(res) };
-                        if stopping {
-                            continue;
-                        }
-                        super::nodelay(&sock);
-                        let token = conns.insert(UConn::new(sock));
-                        in_flight += start(&mut ring, &mut conns, token, &w.shared)?;
-                    } else if stopping {
-                        continue;
+                        drop(unsafe { Fd::from_raw(res) });
                     }
-                    if !stopping {
-                        push(&mut ring, &accept)?;
-                        in_flight += 1;
-                    }
+                    return Ok(());
                 }
-                CANCEL => {}
-                WAKE => {
-                    if w.stopping() {
-                        stopping = true;
-                        // Wake every operation in flight: the sockets' ends and the accept.
-                        let _ = sys::net::shutdown(w.listener.as_fd());
-                        let cancel = opcode::AsyncCancel::new(ACCEPT).build().user_data(CANCEL);
-                        push(&mut ring, &cancel)?;
-                        in_flight += 1;
-                        conns.for_each(|c| {
-                            let _ = sys::net::shutdown(c.sock.as_fd());
-                        });
-                    } else {
-                        push(&mut ring, &wake)?;
-                        in_flight += 1;
-                    }
-                }
-                token => {
-                    let Some(c) = conns.get(token) else { continue };
-                    if stopping || !c.complete(res) {
-                        conns.remove(token);
-                        continue;
-                    }
-                    in_flight += start(&mut ring, &mut conns, token, &w.shared)?;
+                // SAFETY: the completion of an accept gives a new fd that nothing owns.
+                let sock = unsafe { Fd::from_raw(res) };
+                super::nodelay(&sock);
+                let token = self.conns.insert(UConn::new(sock));
+                self.in_flight += start(&mut self.ring, &mut self.conns, token, sh)?;
+                // Accepted again after the batch, below the limit.
+            }
+            CANCEL => {}
+            TIMER => {
+                if !self.stopping {
+                    self.sweep();
+                    self.arm_timer()?;
                 }
             }
+            WAKE if self.w.stopping() => self.stop()?,
+            WAKE => self.arm_wake()?,
+            token => {
+                let Some(c) = self.conns.get(token) else {
+                    return Ok(());
+                };
+                if self.stopping || !c.complete(res) {
+                    self.conns.remove(token);
+                    return Ok(());
+                }
+                self.in_flight += start(&mut self.ring, &mut self.conns, token, sh)?;
+            }
         }
+        Ok(())
+    }
+
+    /// Ends the connections past their deadline: shutting the socket down completes the
+    /// receive in flight with an end of file, which closes the connection.
+    fn sweep(&mut self) {
+        let now = Instant::now();
+        let sh = &self.w.shared;
+        self.conns.for_each(|c| {
+            if c.deadline(sh).is_some_and(|d| d <= now) {
+                let _ = sys::net::shutdown(c.sock.as_fd());
+            }
+        });
+    }
+
+    /// Wakes every operation in flight (the sockets' ends, the accept, the timer) so the loop
+    /// ends once they have completed.
+    fn stop(&mut self) -> Result<()> {
+        self.stopping = true;
+        let _ = sys::net::shutdown(self.w.listener.as_fd());
+        for target in [ACCEPT, TIMER] {
+            let cancel = opcode::AsyncCancel::new(target).build().user_data(CANCEL);
+            self.queue(&cancel)?;
+        }
+        self.conns.for_each(|c| {
+            let _ = sys::net::shutdown(c.sock.as_fd());
+        });
+        Ok(())
     }
 }
 
