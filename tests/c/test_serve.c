@@ -521,7 +521,7 @@ static void bad_arguments_are_refused(void) {
     CHECK_FAILS(zc_server_options_default(NULL, sizeof d), ZC_NULL_POINTER, EINVAL);
     /* NULL for every pointer of the other calls. */
     /* NULL options are the defaults (their 127.0.0.1:8080 is not bound here: on a shared
-     * machine it may be someone else's, and SO_REUSEPORT would share it). */
+     * machine it may be someone else's). */
     CHECK_START_FAILS(h_path("missing"), NULL, ENOENT, "missing");
     o = server_opts(ZC_SERVE_MODEL_EPOLL);
     s = zc_server_start(dir, &o);
