@@ -37,6 +37,7 @@ use crate::error::{Error, Result};
 use crate::sys;
 use crate::sys::fs::Fd;
 
+mod balance;
 mod conn;
 #[doc(hidden)]
 pub mod http;
@@ -244,10 +245,15 @@ impl Server {
             IoModel::Threads => 1,
             _ => self.opts.workers,
         };
+        let balance = Arc::new(
+            balance::Balance::new(count).map_err(|e| Error::os(e, "eventfd for a worker"))?,
+        );
         for i in 0..count {
             let w = Worker {
+                id: i,
                 shared: self.shared.clone(),
                 listener: self.listener.clone(),
+                balance: balance.clone(),
                 stop: self.stop.clone(),
                 wake: self.wake.clone(),
             };
@@ -283,9 +289,13 @@ impl Server {
 
 /// What one worker thread gets.
 pub(crate) struct Worker {
+    /// Its index among the server's workers.
+    id: usize,
     shared: Arc<conn::Shared>,
     /// The server's one listening socket, shared by its workers.
     listener: Arc<Fd>,
+    /// How the workers spread the connections (epoll and uring).
+    balance: Arc<balance::Balance>,
     stop: Arc<AtomicBool>,
     wake: Arc<Fd>,
 }

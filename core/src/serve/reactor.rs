@@ -19,6 +19,7 @@ use crate::sys::uring::Ring;
 const LISTENER: u64 = u64::MAX;
 const WAKE: u64 = u64::MAX - 1;
 const RING: u64 = u64::MAX - 2;
+const INBOX: u64 = u64::MAX - 3;
 
 /// Connections by slot, with a generation so a stale token never reaches a reused slot.
 pub(crate) struct Slab<C = Conn> {
@@ -200,6 +201,7 @@ fn serve(w: &Worker) -> Result<()> {
     };
     r.listen(true)?;
     r.add(w.wake.as_fd(), libc::EPOLLIN as u32, WAKE)?;
+    r.add(w.balance.bell(w.id), libc::EPOLLIN as u32, INBOX)?;
     if w.shared.directio.is_some() {
         r.ring = DirectRing::new();
     }
@@ -216,6 +218,11 @@ fn serve(w: &Worker) -> Result<()> {
         for ev in &events[..n] {
             match ev.u64 {
                 LISTENER => r.accept()?,
+                INBOX => {
+                    for sock in w.balance.take(w.id) {
+                        r.adopt(sock);
+                    }
+                }
                 WAKE => {
                     if w.stopping() {
                         if let Some(ring) = r.ring.as_mut() {
@@ -237,6 +244,7 @@ fn serve(w: &Worker) -> Result<()> {
             }
         }
         r.sweep();
+        w.balance.held(w.id, r.conns.len());
         if !r.listening && r.conns.len() < w.shared.max_connections {
             r.listen(true)?;
         }
@@ -268,24 +276,32 @@ impl Reactor<'_> {
     /// connection reset before it was taken) must not stop the server: the listener stays
     /// readable and the accept is tried again on the next wake-up.
     fn accept(&mut self) -> Result<()> {
-        let conn_events =
-            (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
         while self.conns.len() < self.w.shared.max_connections {
             let Ok(Some(sock)) = sys::net::accept(self.w.listener.as_fd(), true) else {
                 return Ok(());
             };
-            super::nodelay(&sock);
-            let token = self.conns.insert(Conn::new_edge(sock));
-            let Some(c) = self.conns.get(token) else {
-                continue;
-            };
-            if add(&self.ep, c.sock.as_fd(), conn_events, token).is_err() {
-                self.conns.remove(token);
-                continue;
+            if let Some(sock) = self.w.balance.place(self.w.id, sock) {
+                self.adopt(sock);
+                self.w.balance.held(self.w.id, self.conns.len());
             }
-            self.drive(token);
         }
         self.listen(false)
+    }
+
+    /// Registers a new connection and runs it as far as it goes.
+    fn adopt(&mut self, sock: Fd) {
+        let conn_events =
+            (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
+        super::nodelay(&sock);
+        let token = self.conns.insert(Conn::new_edge(sock));
+        let Some(c) = self.conns.get(token) else {
+            return;
+        };
+        if add(&self.ep, c.sock.as_fd(), conn_events, token).is_err() {
+            self.conns.remove(token);
+            return;
+        }
+        self.drive(token);
     }
 
     /// Takes the direct reads' completions and drives their connections.

@@ -28,6 +28,7 @@ const ACCEPT: u64 = u64::MAX;
 const WAKE: u64 = u64::MAX - 1;
 const CANCEL: u64 = u64::MAX - 2;
 const TIMER: u64 = u64::MAX - 3;
+const INBOX: u64 = u64::MAX - 4;
 
 /// The body being sent: `pos..end` still to read.
 struct UBody {
@@ -470,6 +471,7 @@ fn serve(w: &Worker) -> Result<()> {
     p.arm_accept()?;
     p.arm_wake()?;
     p.arm_timer()?;
+    p.arm_inbox()?;
     loop {
         if p.stopping && p.in_flight == 0 {
             return Ok(());
@@ -481,6 +483,7 @@ fn serve(w: &Worker) -> Result<()> {
             p.in_flight -= 1;
             p.complete(cqe.user_data(), cqe.result())?;
         }
+        w.balance.held(w.id, p.conns.len());
         if !p.stopping && !p.accepting && p.conns.len() < w.shared.max_connections {
             p.arm_accept()?;
         }
@@ -509,6 +512,23 @@ impl Proactor<'_> {
         self.queue(&e)
     }
 
+    /// Waits for connections handed over by another worker (see `balance`).
+    fn arm_inbox(&mut self) -> Result<()> {
+        let bell = types::Fd(self.w.balance.bell(self.w.id).as_raw_fd());
+        let e = opcode::PollAdd::new(bell, libc::POLLIN as u32)
+            .build()
+            .user_data(INBOX);
+        self.queue(&e)
+    }
+
+    /// Starts serving a new connection.
+    fn adopt(&mut self, sock: Fd) -> Result<()> {
+        super::nodelay(&sock);
+        let token = self.conns.insert(UConn::new(sock));
+        self.in_flight += start(&mut self.ring, &mut self.conns, token, &self.w.shared)?;
+        Ok(())
+    }
+
     fn arm_timer(&mut self) -> Result<()> {
         let ts: *const types::Timespec = &*self.tick;
         let e = opcode::Timeout::new(ts).build().user_data(TIMER);
@@ -530,10 +550,22 @@ impl Proactor<'_> {
                 }
                 // SAFETY: the completion of an accept gives a new fd that nothing owns.
                 let sock = unsafe { Fd::from_raw(res) };
-                super::nodelay(&sock);
-                let token = self.conns.insert(UConn::new(sock));
-                self.in_flight += start(&mut self.ring, &mut self.conns, token, sh)?;
+                if let Some(sock) = self.w.balance.place(self.w.id, sock) {
+                    self.adopt(sock)?;
+                    self.w.balance.held(self.w.id, self.conns.len());
+                }
                 // Accepted again after the batch, below the limit.
+            }
+            INBOX => {
+                for sock in self.w.balance.take(self.w.id) {
+                    if self.stopping {
+                        continue; // dropped: closed
+                    }
+                    self.adopt(sock)?;
+                }
+                if !self.stopping {
+                    self.arm_inbox()?;
+                }
             }
             CANCEL => {}
             TIMER => {
@@ -575,7 +607,7 @@ impl Proactor<'_> {
     fn stop(&mut self) -> Result<()> {
         self.stopping = true;
         let _ = sys::net::shutdown(self.w.listener.as_fd());
-        for target in [ACCEPT, TIMER] {
+        for target in [ACCEPT, TIMER, INBOX] {
             let cancel = opcode::AsyncCancel::new(target).build().user_data(CANCEL);
             self.queue(&cancel)?;
         }
