@@ -537,6 +537,39 @@ fn idle_keep_alive_is_closed(model: IoModel) {
     );
 }
 
+/// A head sent in 60 segments, 5 ms apart, is served: after 16 reads into one head the server
+/// reads it once per sweep (here every 250 ms) instead of once per segment, and what came
+/// meanwhile is read at once. A second request on the connection is read at full speed again.
+fn head_in_many_segments_is_served(model: IoModel) {
+    let s = start_with(model, |o| {
+        o.header_timeout = Duration::from_secs(10);
+        o.keepalive_timeout = Duration::from_secs(1);
+    });
+    let mut c = connect(s.addr);
+    c.get_mut().set_nodelay(true).expect("nodelay");
+    let head = format!(
+        "GET /four_k HTTP/1.1\r\nHost: t\r\nX-Pad: {}\r\n\r\n",
+        "p".repeat(40)
+    );
+    for piece in head.as_bytes().chunks(head.len().div_ceil(60)) {
+        c.get_mut().write_all(piece).expect("send");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(
+        read_response(&mut c, false).body,
+        fixture_bytes("four_k"),
+        "{model}"
+    );
+    c.get_mut()
+        .write_all(b"GET /one HTTP/1.1\r\nHost: t\r\n\r\n")
+        .expect("send");
+    assert_eq!(
+        read_response(&mut c, false).body,
+        fixture_bytes("one"),
+        "{model}"
+    );
+}
+
 /// Raises RLIMIT_NOFILE's soft limit to `want` (or as far as the hard limit allows); whether
 /// it is at least `want` now.
 fn nofile_at_least(want: u64) -> bool {
@@ -642,6 +675,7 @@ macro_rules! per_model {
             #[test] fn idle_keep_alive_is_closed_after_keepalive_timeout() { idle_keep_alive_is_closed(M) }
             #[test] fn thousand_idle_connections_do_not_stop_a_new_client() { thousand_idle_connections(M) }
             #[test] fn max_connections_keeps_new_ones_in_the_backlog() { max_connections_holds_new_ones_back(M) }
+            #[test] fn a_head_in_sixty_segments_is_served() { head_in_many_segments_is_served(M) }
         }
     )*};
 }

@@ -23,6 +23,12 @@ pub(crate) const LINGER_MAX: u64 = 1 << 20;
 /// The longest a lingering close waits for the client to close (nginx's `lingering_timeout`).
 pub(crate) const LINGER_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// After this many `recv`s into one request head, its client is read at most once per sweep
+/// of the connections (a quarter of the shortest timeout, at most 1 s), so a client trickling
+/// its head a few bytes per segment costs the server a few wake-ups, not one per segment. A
+/// real client sends a head in one or two segments.
+pub(crate) const SLOW_HEAD_READS: u32 = 16;
+
 /// The most one `sendfile` call moves (Linux's `MAX_RW_COUNT`).
 const SENDFILE_MAX: u64 = crate::strategy::sendfile::MAX_PER_CALL;
 
@@ -164,6 +170,10 @@ pub(crate) struct Conn {
     /// socket readable ([`Conn::readable`]) within the deadline, instead of blocking unbounded.
     wait_first: bool,
     ready: bool,
+    /// `recv`s into the current request head (see [`SLOW_HEAD_READS`]).
+    head_reads: u32,
+    /// The epoll model has stopped watching it for input until its next sweep.
+    pub deferred: bool,
 }
 
 static DIRECT_FALLBACK_LOGGED: AtomicBool = AtomicBool::new(false);
@@ -201,6 +211,8 @@ impl Conn {
             served: false,
             wait_first: false,
             ready: false,
+            head_reads: 0,
+            deferred: false,
         }
     }
 
@@ -235,6 +247,17 @@ impl Conn {
     pub(crate) fn deadline(&self, sh: &Shared) -> Option<Instant> {
         let (wait, since) = self.waiting();
         wait.deadline(since, sh)
+    }
+
+    /// Whether the head being read has taken [`SLOW_HEAD_READS`] `recv`s: the model should
+    /// read it again only at its next sweep (then [`Conn::paced`]).
+    pub(crate) fn slow_head(&self) -> bool {
+        self.head_reads >= SLOW_HEAD_READS
+    }
+
+    /// Allows the reads of a slow head again (the sweep came).
+    pub(crate) fn paced(&mut self) {
+        self.head_reads = 0;
     }
 
     /// Whether the model must wait (readiness) before the next `recv`.
@@ -455,6 +478,7 @@ impl Conn {
             Parsed::Request(req, used) => {
                 self.rlo += used;
                 self.scan = HeadScan::default();
+                self.head_reads = 0;
                 self.respond(&req, sh, mode);
                 Some(None)
             }
@@ -492,6 +516,9 @@ impl Conn {
                     // The first byte of a request after an idle wait: the header timeout
                     // runs from here.
                     self.since = Instant::now();
+                }
+                if self.discard == 0 {
+                    self.head_reads += 1;
                 }
                 self.drained_socket = n < room;
                 self.rhi += n;

@@ -186,6 +186,8 @@ struct Reactor<'w> {
     listening: bool,
     /// When to look for connections past their deadline next.
     next_sweep: Instant,
+    /// Connections with a slow head, not watched for input until the next sweep.
+    deferred: Vec<u64>,
 }
 
 fn serve(w: &Worker) -> Result<()> {
@@ -198,6 +200,7 @@ fn serve(w: &Worker) -> Result<()> {
         mode: DirectMode::Off,
         listening: false,
         next_sweep: Instant::now() + super::sweep_interval(&w.shared),
+        deferred: Vec::new(),
     };
     r.listen(true)?;
     r.add(w.wake.as_fd(), libc::EPOLLIN as u32, WAKE)?;
@@ -290,14 +293,12 @@ impl Reactor<'_> {
 
     /// Registers a new connection and runs it as far as it goes.
     fn adopt(&mut self, sock: Fd) {
-        let conn_events =
-            (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
         super::nodelay(&sock);
         let token = self.conns.insert(Conn::new_edge(sock));
         let Some(c) = self.conns.get(token) else {
             return;
         };
-        if add(&self.ep, c.sock.as_fd(), conn_events, token).is_err() {
+        if add(&self.ep, c.sock.as_fd(), CONN_EVENTS, token).is_err() {
             self.conns.remove(token);
             return;
         }
@@ -338,8 +339,19 @@ impl Reactor<'_> {
         for token in late {
             close(&mut self.conns, &mut self.ring, token);
         }
+        // Slow heads are watched for input again: what arrived meanwhile is read at once.
+        for token in std::mem::take(&mut self.deferred) {
+            let Some(c) = self.conns.get(token) else {
+                continue;
+            };
+            c.deferred = false;
+            c.paced();
+            let _ = watch(&self.ep, c, CONN_EVENTS, token);
+        }
     }
 
+    /// Runs connection `token` as far as it goes; a slow head stops being watched for input
+    /// until the next sweep (see `conn::SLOW_HEAD_READS`).
     fn drive(&mut self, token: u64) {
         drive(
             &mut self.conns,
@@ -348,7 +360,32 @@ impl Reactor<'_> {
             &self.w.shared,
             self.mode,
         );
+        let Some(c) = self.conns.get(token) else {
+            return;
+        };
+        if c.slow_head() && !c.deferred {
+            let quiet = (libc::EPOLLRDHUP | libc::EPOLLET) as u32;
+            if watch(&self.ep, c, quiet, token).is_ok() {
+                c.deferred = true;
+                self.deferred.push(token);
+            }
+        }
     }
+}
+
+/// The events a connection is watched for: input and output, edge-triggered.
+const CONN_EVENTS: u32 = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
+
+/// Changes the events connection `c` (token `token`) is watched for.
+fn watch(ep: &Fd, c: &Conn, events: u32, token: u64) -> Result<()> {
+    sys::event::epoll_ctl(
+        ep.as_fd(),
+        libc::EPOLL_CTL_MOD,
+        c.sock.as_fd(),
+        events,
+        token,
+    )
+    .map_err(|e| Error::os(e, "epoll_ctl(MOD)"))
 }
 
 fn add(ep: &Fd, fd: BorrowedFd<'_>, events: u32, data: u64) -> Result<()> {

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::conn::{Conn, DirectMode, Shared, Step};
 use super::Worker;
@@ -102,6 +102,16 @@ fn serve_conn(mut c: Conn, sh: &Shared) {
             Step::Close => return,
             // Only before a recv (see Conn::new_blocking): wait for bytes within the deadline.
             Step::Blocked => {
+                if c.slow_head() {
+                    // A head trickling in: read it again after a pause (see SLOW_HEAD_READS),
+                    // not once per segment.
+                    let pause = super::sweep_interval(sh).min(Duration::from_millis(250));
+                    let left = c
+                        .deadline(sh)
+                        .map_or(pause, |d| d.saturating_duration_since(Instant::now()));
+                    std::thread::sleep(pause.min(left));
+                    c.paced();
+                }
                 let timeout = c.deadline(sh).map_or(-1, |d| {
                     let left = d.saturating_duration_since(Instant::now());
                     i32::try_from(left.as_millis().saturating_add(1)).unwrap_or(i32::MAX)

@@ -97,6 +97,8 @@ pub(crate) struct UConn {
     responding: bool,
     /// A response has been sent: an empty buffer then means an idle kept-alive connection.
     served: bool,
+    /// `recv`s into the current request head (see `conn::SLOW_HEAD_READS`).
+    head_reads: u32,
 }
 
 /// What the next operation of a connection is, or that it is over.
@@ -128,6 +130,7 @@ impl UConn {
             since: Instant::now(),
             responding: false,
             served: false,
+            head_reads: 0,
         }
     }
 
@@ -157,6 +160,9 @@ impl UConn {
                     // The first byte of a request after an idle wait: the header timeout
                     // runs from here.
                     self.since = Instant::now();
+                }
+                if self.discard == 0 {
+                    self.head_reads += 1;
                 }
                 self.rhi += n;
             }
@@ -360,6 +366,7 @@ impl UConn {
                     let plan = conn::prepare(&req, sh, &mut self.head);
                     self.rlo += used;
                     self.scan = HeadScan::default();
+                    self.head_reads = 0;
                     self.body = plan.map(|p| {
                         let direct = if p.direct {
                             conn::open_direct(sh.root.as_fd(), &p.rel)
@@ -440,6 +447,9 @@ struct Proactor<'w> {
     accept: io_uring::squeue::Entry,
     /// The sweep timer's interval; it must outlive the timeout operation that points at it.
     tick: Box<types::Timespec>,
+    /// Connections with a slow head and no operation in flight, whose next receive waits for
+    /// the next sweep (see `conn::SLOW_HEAD_READS`).
+    deferred: Vec<u64>,
 }
 
 fn serve(w: &Worker) -> Result<()> {
@@ -467,6 +477,7 @@ fn serve(w: &Worker) -> Result<()> {
                 .sec(every.as_secs())
                 .nsec(every.subsec_nanos()),
         ),
+        deferred: Vec::new(),
     };
     p.arm_accept()?;
     p.arm_wake()?;
@@ -525,7 +536,16 @@ impl Proactor<'_> {
     fn adopt(&mut self, sock: Fd) -> Result<()> {
         super::nodelay(&sock);
         let token = self.conns.insert(UConn::new(sock));
-        self.in_flight += start(&mut self.ring, &mut self.conns, token, &self.w.shared)?;
+        self.go_on(token)
+    }
+
+    /// Queues connection `token`'s next operation (see [`start`]).
+    fn go_on(&mut self, token: u64) -> Result<()> {
+        match start(&mut self.ring, &mut self.conns, token, &self.w.shared)? {
+            Started::Queued => self.in_flight += 1,
+            Started::Deferred => self.deferred.push(token),
+            Started::Closed => {}
+        }
         Ok(())
     }
 
@@ -537,7 +557,6 @@ impl Proactor<'_> {
 
     /// Takes one completion.
     fn complete(&mut self, user_data: u64, res: i32) -> Result<()> {
-        let sh = &self.w.shared;
         match user_data {
             ACCEPT => {
                 self.accepting = false;
@@ -570,7 +589,7 @@ impl Proactor<'_> {
             CANCEL => {}
             TIMER => {
                 if !self.stopping {
-                    self.sweep();
+                    self.sweep()?;
                     self.arm_timer()?;
                 }
             }
@@ -584,7 +603,7 @@ impl Proactor<'_> {
                     self.conns.remove(token);
                     return Ok(());
                 }
-                self.in_flight += start(&mut self.ring, &mut self.conns, token, sh)?;
+                self.go_on(token)?;
             }
         }
         Ok(())
@@ -592,14 +611,28 @@ impl Proactor<'_> {
 
     /// Ends the connections past their deadline: shutting the socket down completes the
     /// receive in flight with an end of file, which closes the connection.
-    fn sweep(&mut self) {
+    fn sweep(&mut self) -> Result<()> {
         let now = Instant::now();
-        let sh = &self.w.shared;
+        let sh = self.w.shared.clone();
+        // Deferred slow heads have nothing in flight: closed here when late, else their
+        // receive is queued (what arrived meanwhile is read at once).
+        for token in std::mem::take(&mut self.deferred) {
+            let Some(c) = self.conns.get(token) else {
+                continue;
+            };
+            if c.deadline(&sh).is_some_and(|d| d <= now) {
+                self.conns.remove(token);
+                continue;
+            }
+            c.head_reads = 0;
+            self.go_on(token)?;
+        }
         self.conns.for_each(|c| {
-            if c.deadline(sh).is_some_and(|d| d <= now) {
+            if c.deadline(&sh).is_some_and(|d| d <= now) {
                 let _ = sys::net::shutdown(c.sock.as_fd());
             }
         });
+        Ok(())
     }
 
     /// Wakes every operation in flight (the sockets' ends, the accept, the timer) so the loop
@@ -618,20 +651,35 @@ impl Proactor<'_> {
     }
 }
 
-/// Queues connection `token`'s next operation (or closes it); returns how many were queued.
-fn start(ring: &mut Ring, conns: &mut Slab<UConn>, token: u64, sh: &Shared) -> Result<usize> {
+/// What [`start`] did with a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Started {
+    /// Its next operation is queued.
+    Queued,
+    /// Its next operation is a receive into a slow head: left for the next sweep.
+    Deferred,
+    /// It is over (and removed), or gone.
+    Closed,
+}
+
+/// Queues connection `token`'s next operation, defers a slow head's receive, or closes it.
+fn start(ring: &mut Ring, conns: &mut Slab<UConn>, token: u64, sh: &Shared) -> Result<Started> {
     let Some(c) = conns.get(token) else {
-        return Ok(0);
+        return Ok(Started::Closed);
     };
     match c.next(sh) {
+        Next::Op(_, Phase::Recv) if c.head_reads >= conn::SLOW_HEAD_READS => {
+            c.phase = Phase::Recv;
+            Ok(Started::Deferred)
+        }
         Next::Op(e, phase) => {
             c.phase = phase;
             push(ring, &e.user_data(token))?;
-            Ok(1)
+            Ok(Started::Queued)
         }
         Next::Close => {
             conns.remove(token);
-            Ok(0)
+            Ok(Started::Closed)
         }
     }
 }
