@@ -11,6 +11,7 @@ import (
 	"math"
 	"runtime"
 	"sync"
+	"time"
 	"unsafe"
 )
 
@@ -20,8 +21,7 @@ type IoModel string
 
 // The I/O models.
 const (
-	// ModelThreads: blocking calls and one thread per connection (accepted by one thread; no
-	// SO_REUSEPORT).
+	// ModelThreads: blocking calls and one thread per connection (accepted by one thread).
 	ModelThreads IoModel = "threads"
 	// ModelPoll: non-blocking sockets, each worker trying every connection in turn, spinning
 	// (with sched_yield) while every one would block.
@@ -41,15 +41,25 @@ type ServeOptions struct {
 	// "[::1]:8080"); port 0 takes a free port (see Port). "" is "127.0.0.1:8080", as in Rust,
 	// C and the CLI (Python's zcopy.Server defaults to "127.0.0.1:0").
 	Listen string
-	// Workers is the number of worker threads, each with its own listening socket
-	// (SO_REUSEPORT) and reactor; 0 means one per CPU. ModelThreads uses one acceptor and a
-	// thread per connection.
+	// Workers is the number of worker threads, sharing one listening socket, each with its own
+	// reactor; 0 means one per CPU. ModelThreads uses one acceptor and a thread per connection.
 	Workers int
 	// DirectIO, when not nil, is the size (1 or more) from which files are read with O_DIRECT,
 	// bypassing the page cache (nginx's directio); nil: never.
 	DirectIO *int64
 	// Model is the I/O model; "" is ModelEpoll.
 	Model IoModel
+	// HeaderTimeout is how long a client may take to send a request head (from its connection,
+	// or from the first byte of a request on a kept-alive one); then the connection is closed.
+	// 0 is 60 s, nginx's client_header_timeout.
+	HeaderTimeout time.Duration
+	// KeepaliveTimeout is how long an idle kept-alive connection is kept after its last
+	// response. 0 is 75 s, nginx's keepalive_timeout.
+	KeepaliveTimeout time.Duration
+	// MaxConnections is the most connections one worker (ModelThreads: the server) holds at
+	// once; more wait in the listen backlog while those held are served. 0 is 512, nginx's
+	// worker_connections.
+	MaxConnections int
 }
 
 // Server is the engine's nginx-style static file server (HTTP/1.1 GET and HEAD, ranges,
@@ -66,12 +76,35 @@ type Server struct {
 	model IoModel
 }
 
+// setLimits copies the timeouts and the connection limit into o, keeping its defaults for 0.
+func setLimits(o *C.zc_server_options, opts ServeOptions) error {
+	if opts.HeaderTimeout < 0 || opts.KeepaliveTimeout < 0 {
+		return invalid(fmt.Sprintf("HeaderTimeout %v and KeepaliveTimeout %v must not be negative (0: the defaults)", opts.HeaderTimeout, opts.KeepaliveTimeout))
+	}
+	if opts.HeaderTimeout > 0 {
+		o.header_timeout = C.double(opts.HeaderTimeout.Seconds())
+	}
+	if opts.KeepaliveTimeout > 0 {
+		o.keepalive_timeout = C.double(opts.KeepaliveTimeout.Seconds())
+	}
+	if opts.MaxConnections < 0 || uint64(opts.MaxConnections) > math.MaxUint32 {
+		return invalid(fmt.Sprintf("MaxConnections %d is out of range: 0 (512) or more", opts.MaxConnections))
+	}
+	if opts.MaxConnections > 0 {
+		o.max_connections = C.uint32_t(opts.MaxConnections)
+	}
+	return nil
+}
+
 // Serve serves the files in dir (and below it, never above) as opts says: the listening
 // sockets are bound when it returns, and requests are served in the background until Close.
 //
-// Errors: one wrapping syscall.EADDRINUSE when the address is taken, fs.ErrNotExist (ENOENT)
+// Errors: one wrapping syscall.EADDRINUSE when the address is taken (by another server too,
+// in this process or another: a server's workers share their socket, no one else does),
+// fs.ErrNotExist (ENOENT)
 // or ENOTDIR for a directory that cannot be opened (the message names it), ErrInvalid for an
-// unknown Model, a Listen that is not HOST:PORT, negative Workers or a DirectIO below 1.
+// unknown Model, a Listen that is not HOST:PORT, negative Workers, timeouts or
+// MaxConnections, or a DirectIO below 1.
 func Serve(dir string, opts ServeOptions) (*Server, error) {
 	var o C.zc_server_options
 	if err := check(func() C.zc_status {
@@ -105,6 +138,9 @@ func Serve(dir string, opts ServeOptions) (*Server, error) {
 		}
 		o.has_directio = C.bool(true)
 		o.directio = C.uint64_t(*opts.DirectIO)
+	}
+	if err := setLimits(&o, opts); err != nil {
+		return nil, err
 	}
 	if opts.Listen != "" {
 		listen := C.CString(opts.Listen)

@@ -1,15 +1,18 @@
 package zcopy_test
 
 // zcopy.Serve from Go, checked with net/http's client: byte-exact bodies on every I/O model,
-// HEAD, ranges, 404, O_DIRECT above a threshold, and the errors (EADDRINUSE, a missing
-// directory, bad options).
+// HEAD, ranges, 404, O_DIRECT above a threshold, the errors (EADDRINUSE, also for a second
+// server in every model, a missing directory, bad options), the header and keep-alive
+// timeouts and 1,000 idle connections.
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,6 +20,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"zcopy.dev/zcopy"
 )
@@ -232,12 +236,114 @@ func TestServeErrors(t *testing.T) {
 		{zcopy.ServeOptions{Listen: "localhost:80"}, "numeric host"},
 		{zcopy.ServeOptions{Workers: -1}, "Workers -1"},
 		{zcopy.ServeOptions{DirectIO: zcopy.Int64(0)}, "DirectIO 0"},
+		{zcopy.ServeOptions{HeaderTimeout: -time.Second}, "HeaderTimeout -1s"},
+		{zcopy.ServeOptions{MaxConnections: -1}, "MaxConnections -1"},
 	}
 	for _, b := range bad {
 		_, err := zcopy.Serve(dir, b.opts)
 		if !errors.Is(err, zcopy.ErrInvalid) || !errors.Is(err, syscall.EINVAL) || !strings.Contains(err.Error(), b.want) {
 			t.Errorf("Serve(%+v): %v, expected ErrInvalid naming %q", b.opts, err, b.want)
 		}
+	}
+}
+
+// Issue 14, case 8: with SO_REUSEPORT a second server on a served address started and took
+// half the connections. Every model against every model: EADDRINUSE.
+func TestServeSecondServerIsEADDRINUSE(t *testing.T) {
+	dir, files := wwwDir(t)
+	for _, m := range modelsHere(t) {
+		first, c := serve(t, dir, zcopy.ServeOptions{Workers: 2, Model: m})
+		for _, m2 := range modelsHere(t) {
+			_, err := zcopy.Serve(dir, zcopy.ServeOptions{Listen: first.Addr(), Workers: 2, Model: m2})
+			var zerr *zcopy.Error
+			if !errors.Is(err, syscall.EADDRINUSE) || !errors.As(err, &zerr) || zerr.Kind != zcopy.KindIO {
+				t.Errorf("%s then %s on %s: %v", m, m2, first.Addr(), err)
+			}
+		}
+		if _, body := fetch(t, c, "GET", first.URL()+"/small.txt", ""); !bytes.Equal(body, files["small.txt"]) {
+			t.Errorf("%s: the first server no longer serves the exact bytes", m)
+		}
+	}
+}
+
+// untilClosed reads from c until the server closes it (EOF or reset), writing a byte every
+// 100 ms when trickle; how long that took. Fails the test after 20 s.
+func untilClosed(t *testing.T, c net.Conn, trickle bool) time.Duration {
+	t.Helper()
+	t0 := time.Now()
+	buf := make([]byte, 4096)
+	for time.Since(t0) < 20*time.Second {
+		c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		n, err := c.Read(buf)
+		if n > 0 {
+			t.Fatalf("unexpected bytes %q", buf[:n])
+		}
+		var ne net.Error
+		if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
+			return time.Since(t0) // EOF or a reset: closed
+		}
+		if trickle {
+			if _, err := c.Write([]byte("x")); err != nil {
+				return time.Since(t0)
+			}
+		}
+	}
+	t.Fatal("the server kept the connection for 20 s")
+	return 0
+}
+
+// HeaderTimeout 1 s closes a client trickling its head; KeepaliveTimeout 1 s closes a
+// kept-alive connection idle after its response; 1,000 idle connections do not stop a new
+// client from being served. In every model.
+func TestServeTimeoutsAndIdleConnections(t *testing.T) {
+	dir, files := wwwDir(t)
+	for _, m := range modelsHere(t) {
+		t.Run(string(m), func(t *testing.T) {
+			s, c := serve(t, dir, zcopy.ServeOptions{Workers: 2, Model: m, HeaderTimeout: time.Second,
+				KeepaliveTimeout: time.Second, MaxConnections: 2000})
+			slow, err := net.Dial("tcp", s.Addr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer slow.Close()
+			slow.Write([]byte("GET /small.txt HTTP/1.1\r\nX-Slow: "))
+			if took := untilClosed(t, slow, true); took < 900*time.Millisecond {
+				t.Errorf("slow head closed after %v", took)
+			}
+			idle, err := net.Dial("tcp", s.Addr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer idle.Close()
+			idle.Write([]byte("GET /small.txt HTTP/1.1\r\nHost: x\r\n\r\n"))
+			resp, err := http.ReadResponse(bufio.NewReader(idle), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			if !bytes.Equal(body, files["small.txt"]) {
+				t.Fatal("the kept-alive response's body differs")
+			}
+			if took := untilClosed(t, idle, false); took < 900*time.Millisecond {
+				t.Errorf("idle keep-alive closed after %v", took)
+			}
+			var conns []net.Conn
+			defer func() {
+				for _, c := range conns {
+					c.Close()
+				}
+			}()
+			for i := 0; i < 1000; i++ {
+				c, err := net.Dial("tcp", s.Addr())
+				if err != nil {
+					t.Skipf("skipped: only %d connections could be made: %v", i, err)
+				}
+				conns = append(conns, c)
+			}
+			if _, body := fetch(t, c, "GET", s.URL()+"/small.txt", ""); !bytes.Equal(body, files["small.txt"]) {
+				t.Error("not served beside 1,000 idle connections")
+			}
+		})
 	}
 }
 

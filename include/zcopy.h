@@ -476,7 +476,7 @@ typedef struct zc_server_options {
      */
     const char *listen;
     /**
-     * Worker threads, each with its own listening socket (`SO_REUSEPORT`) and reactor; 0 (the
+     * Worker threads, sharing one listening socket, each with its own reactor; 0 (the
      * default): one per CPU. The threads model uses one acceptor and a thread per connection.
      */
     uint32_t workers;
@@ -494,6 +494,24 @@ typedef struct zc_server_options {
      * `ZC_SERVE_MODEL_POLL` or `ZC_SERVE_MODEL_URING`.
      */
     zc_serve_model model;
+    /**
+     * Seconds a client may take to send a request head (from its connection, or from the
+     * first byte of a request on a kept-alive one); then the connection is closed. More
+     * than 0; default 60 (nginx's `client_header_timeout`). Added after the first layout: a
+     * caller compiled with the 40-byte struct gets the default.
+     */
+    double header_timeout;
+    /**
+     * Seconds an idle kept-alive connection is kept after its last response. More than 0;
+     * default 75 (nginx's `keepalive_timeout`).
+     */
+    double keepalive_timeout;
+    /**
+     * The most connections one worker holds at once (the threads model: the server); more
+     * wait in the listen backlog while those held are served. At least 1; default 512
+     * (nginx's `worker_connections`).
+     */
+    uint32_t max_connections;
 } zc_server_options;
 
 /**
@@ -663,7 +681,7 @@ typedef struct zc_server_options {
 #define ZC_LOG_FLUSH_MANUAL 2
 
 /**
- * Blocking calls and one thread per connection (accepted by one thread; no `SO_REUSEPORT`).
+ * Blocking calls and one thread per connection (accepted by one thread).
  */
 #define ZC_SERVE_MODEL_THREADS 0
 
@@ -1041,7 +1059,8 @@ enum zc_status zc_log_close(struct zc_log *log);
 
 /**
  * Fills `*opts` with the defaults (listen on `"127.0.0.1:8080"`, one worker per CPU, no
- * O_DIRECT, `ZC_SERVE_MODEL_EPOLL`) and sets `opts->struct_size` to `struct_size` (pass
+ * O_DIRECT, `ZC_SERVE_MODEL_EPOLL`, timeouts of 60 s for a head and 75 s for an idle
+ * keep-alive, 512 connections per worker) and sets `opts->struct_size` to `struct_size` (pass
  * `sizeof *opts`).
  *
  * `ZC_NULL_POINTER` when `opts` is `NULL`; `ZC_INVALID` when `struct_size` is smaller than the
@@ -1062,7 +1081,10 @@ enum zc_status zc_server_options_default(struct zc_server_options *opts, size_t 
  * telling why: `EADDRINUSE` when the address is taken (the message names it), `ENOENT` (or
  * `ENOTDIR`, `EACCES`) for a directory that cannot be opened (the message names it), `EINVAL`
  * for a `NULL` `dir`, a bad `struct_size`, an unknown `model`, a `listen` that is not
- * `HOST:PORT`, or `has_directio` with `directio` 0 (the message names the field).
+ * `HOST:PORT`, `has_directio` with `directio` 0, a timeout of 0 or less or
+ * `max_connections` 0 (the message names the field). `EADDRINUSE` (`ZC_IO`) also when another
+ * server, in this process or another, serves the address: the workers of one server share
+ * their listening socket, no one else does.
  *
  * # Safety
  * `dir` is `NULL` or a NUL-terminated path; `opts` is `NULL` or a `zc_server_options`

@@ -159,6 +159,18 @@ enum Command {
         /// The I/O model: epoll (reactor), uring (proactor), threads (blocking), poll (spinning).
         #[arg(long, default_value = "epoll")]
         model: String,
+        /// Seconds a client may take to send a request head; then the connection is closed
+        /// (nginx's client_header_timeout).
+        #[arg(long, value_name = "S", default_value = "60")]
+        header_timeout: String,
+        /// Seconds an idle kept-alive connection is kept after its last response (nginx's
+        /// keepalive_timeout).
+        #[arg(long, value_name = "S", default_value = "75")]
+        keepalive_timeout: String,
+        /// The most connections one worker holds at once; more wait in the listen backlog
+        /// (nginx's worker_connections).
+        #[arg(long, value_name = "N", default_value_t = 512)]
+        max_connections: usize,
     },
     /// Tell which techniques can serve SRC → DST, and why not for the others. Moves nothing and
     /// creates nothing.
@@ -266,12 +278,18 @@ fn run(cmd: Command) -> Result<(), String> {
             workers,
             directio,
             model,
+            header_timeout,
+            keepalive_timeout,
+            max_connections,
         } => serve::run(serve::Args {
             dir,
             listen,
             workers,
             directio,
             model,
+            header_timeout,
+            keepalive_timeout,
+            max_connections,
         }),
         Command::Bench {
             quick,

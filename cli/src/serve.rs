@@ -1,6 +1,7 @@
 //! `zcopy serve DIR`: the engine's static file server, stopped by SIGINT or SIGTERM.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use zcopy::serve::{IoModel, ServeOptions, Server};
 
@@ -11,6 +12,18 @@ pub struct Args {
     pub workers: Option<usize>,
     pub directio: String,
     pub model: String,
+    pub header_timeout: String,
+    pub keepalive_timeout: String,
+    pub max_connections: usize,
+}
+
+/// Parses `--NAME S`: a positive number of seconds (fractions allowed).
+fn seconds(name: &str, s: &str) -> Result<Duration, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|v| *v > 0.0)
+        .and_then(|v| Duration::try_from_secs_f64(v).ok())
+        .ok_or_else(|| format!("--{name} {s:?}: expected a positive number of seconds (e.g. 60)"))
 }
 
 /// Parses a byte count with an optional K/M/G suffix (powers of 1024), or `off`.
@@ -46,6 +59,9 @@ pub fn run(args: Args) -> Result<(), String> {
         opts.workers = w;
     }
     opts.directio = directio(&args.directio)?;
+    opts.header_timeout = seconds("header-timeout", &args.header_timeout)?;
+    opts.keepalive_timeout = seconds("keepalive-timeout", &args.keepalive_timeout)?;
+    opts.max_connections = args.max_connections;
     opts.model = args
         .model
         .parse::<IoModel>()

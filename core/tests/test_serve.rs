@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use zcopy::serve::{IoModel, ServeOptions, Server, ShutdownHandle};
 
@@ -46,6 +47,11 @@ fn fixture_bytes(name: &str) -> Vec<u8> {
 }
 
 fn start(model: IoModel, directio: Option<u64>) -> Running {
+    start_with(model, |o| o.directio = directio)
+}
+
+/// A server of `model` over the fixtures, with 2 workers and the options `set` changes.
+fn start_with(model: IoModel, set: impl FnOnce(&mut ServeOptions)) -> Running {
     let dir = tempfile::tempdir_in(std::env::temp_dir()).expect("tempdir");
     for (name, _) in SIZES {
         std::fs::write(dir.path().join(name), fixture_bytes(name)).expect("write fixture");
@@ -56,8 +62,8 @@ fn start(model: IoModel, directio: Option<u64>) -> Running {
     let mut opts = ServeOptions::new(dir.path());
     opts.listen = "127.0.0.1:0".parse().expect("addr");
     opts.workers = 2;
-    opts.directio = directio;
     opts.model = model;
+    set(&mut opts);
     let server = Server::bind(&opts).expect("bind");
     let addr = server.local_addr();
     let handle = server.handle();
@@ -460,6 +466,194 @@ fn lenient_and_strict_parsing(model: IoModel) {
     assert_eq!(get(s.addr, "/a%20b?x=1", "").body, b"space");
 }
 
+/// Reads from `c` until the server closes the connection (an end of file or a reset),
+/// sending one more header byte every 100 ms when `trickle`; the time it took. Fails after 20 s.
+fn until_closed(c: &mut TcpStream, trickle: bool) -> Duration {
+    let t0 = Instant::now();
+    c.set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("read timeout");
+    let mut buf = [0u8; 4096];
+    while t0.elapsed() < Duration::from_secs(20) {
+        match c.read(&mut buf) {
+            Ok(0) => return t0.elapsed(),
+            Ok(n) => panic!(
+                "unexpected {n} bytes: {:?}",
+                String::from_utf8_lossy(&buf[..n])
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return t0.elapsed(),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("read: {e}"),
+        }
+        if trickle && c.write_all(b"x").is_err() {
+            return t0.elapsed(); // the server has closed
+        }
+    }
+    panic!("the server kept the connection for 20 s");
+}
+
+/// A client that sends its head one byte per 100 ms is closed after the header timeout (1 s
+/// here), without a response; one that sends nothing at all, too.
+fn slow_header_is_closed(model: IoModel) {
+    let s = start_with(model, |o| {
+        o.header_timeout = Duration::from_secs(1);
+        o.keepalive_timeout = Duration::from_secs(60);
+    });
+    let mut c = TcpStream::connect(s.addr).expect("connect");
+    c.write_all(b"GET /one HTTP/1.1\r\nX-Slow: ").expect("send");
+    let took = until_closed(&mut c, true);
+    assert!(
+        took >= Duration::from_millis(900),
+        "{model}: closed after {took:?}"
+    );
+    let mut idle = TcpStream::connect(s.addr).expect("connect");
+    let took = until_closed(&mut idle, false);
+    assert!(
+        took >= Duration::from_millis(900),
+        "{model}: closed after {took:?}"
+    );
+    // The server still serves.
+    assert_eq!(get(s.addr, "/one", "").body, fixture_bytes("one"));
+}
+
+/// A kept-alive connection idle after its response is closed after the keep-alive timeout
+/// (1 s here; the header timeout, 60 s, does not apply to it).
+fn idle_keep_alive_is_closed(model: IoModel) {
+    let s = start_with(model, |o| {
+        o.header_timeout = Duration::from_secs(60);
+        o.keepalive_timeout = Duration::from_secs(1);
+    });
+    let mut c = connect(s.addr);
+    for _ in 0..2 {
+        c.get_mut()
+            .write_all(b"GET /four_k HTTP/1.1\r\nHost: t\r\n\r\n")
+            .expect("send");
+        let r = read_response(&mut c, false);
+        assert_eq!(r.body, fixture_bytes("four_k"), "{model}");
+    }
+    let took = until_closed(c.get_mut(), false);
+    assert!(
+        took >= Duration::from_millis(900),
+        "{model}: closed after {took:?}"
+    );
+}
+
+/// A head sent in 60 segments, 5 ms apart, is served: after 16 reads into one head the server
+/// reads it once per sweep (here every 250 ms) instead of once per segment, and what came
+/// meanwhile is read at once. A second request on the connection is read at full speed again.
+fn head_in_many_segments_is_served(model: IoModel) {
+    let s = start_with(model, |o| {
+        o.header_timeout = Duration::from_secs(10);
+        o.keepalive_timeout = Duration::from_secs(1);
+    });
+    let mut c = connect(s.addr);
+    c.get_mut().set_nodelay(true).expect("nodelay");
+    let head = format!(
+        "GET /four_k HTTP/1.1\r\nHost: t\r\nX-Pad: {}\r\n\r\n",
+        "p".repeat(40)
+    );
+    for piece in head.as_bytes().chunks(head.len().div_ceil(60)) {
+        c.get_mut().write_all(piece).expect("send");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(
+        read_response(&mut c, false).body,
+        fixture_bytes("four_k"),
+        "{model}"
+    );
+    c.get_mut()
+        .write_all(b"GET /one HTTP/1.1\r\nHost: t\r\n\r\n")
+        .expect("send");
+    assert_eq!(
+        read_response(&mut c, false).body,
+        fixture_bytes("one"),
+        "{model}"
+    );
+}
+
+/// Raises RLIMIT_NOFILE's soft limit to `want` (or as far as the hard limit allows); whether
+/// it is at least `want` now.
+fn nofile_at_least(want: u64) -> bool {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `r` is valid for writes.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } != 0 {
+        return false;
+    }
+    if r.rlim_cur < want {
+        r.rlim_cur = want.min(r.rlim_max);
+        // SAFETY: `r` is a valid rlimit.
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) };
+    }
+    r.rlim_cur >= want
+}
+
+/// 1,000 connections that send nothing do not keep a new client from being served.
+fn thousand_idle_connections(model: IoModel) {
+    // 1,000 client ends and 1,000 server ends in this process, for each model's test at once.
+    if !nofile_at_least(16_384) {
+        return common::skip("thousand_idle_connections", "RLIMIT_NOFILE below 16384");
+    }
+    let s = start_with(model, |o| o.max_connections = 2000);
+    let idle: Vec<TcpStream> = (0..1000)
+        .map(|_| TcpStream::connect(s.addr).expect("connect"))
+        .collect();
+    for name in ["one", "four_k", "mib_odd"] {
+        let r = get(s.addr, &format!("/{name}"), "");
+        assert_eq!(r.body, fixture_bytes(name), "{model} {name}");
+    }
+    drop(idle);
+}
+
+/// At max_connections, a new connection waits in the backlog while those held are served,
+/// and is served once one of them ends.
+fn max_connections_holds_new_ones_back(model: IoModel) {
+    let s = start_with(model, |o| {
+        o.workers = 1;
+        o.max_connections = 2;
+    });
+    let mut held: Vec<_> = (0..2).map(|_| connect(s.addr)).collect();
+    let mut third = connect(s.addr);
+    third
+        .get_mut()
+        .write_all(b"GET /one HTTP/1.1\r\nHost: t\r\n\r\n")
+        .expect("send");
+    // The held connections are served.
+    for c in &mut held {
+        c.get_mut()
+            .write_all(b"GET /four_k HTTP/1.1\r\nHost: t\r\n\r\n")
+            .expect("send");
+        assert_eq!(
+            read_response(c, false).body,
+            fixture_bytes("four_k"),
+            "{model}"
+        );
+    }
+    // The third waits in the backlog...
+    third
+        .get_mut()
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .expect("timeout");
+    let mut b = [0u8; 1];
+    let e = third
+        .get_mut()
+        .peek(&mut b)
+        .expect_err("not served at the limit");
+    assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock, "{model}: {e}");
+    // ...until a held one ends.
+    drop(held.pop());
+    third
+        .get_mut()
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    assert_eq!(
+        read_response(&mut third, false).body,
+        fixture_bytes("one"),
+        "{model}"
+    );
+}
+
 macro_rules! per_model {
     ($($model:ident => $name:ident),*) => {$(
         mod $name {
@@ -477,6 +671,11 @@ macro_rules! per_model {
             #[test] fn sixty_four_connections() { concurrent(M, None) }
             #[test] fn sixty_four_connections_direct() { concurrent(M, Some(1 << 20)) }
             #[test] fn direct_download_leaves_page_cache_untouched() { direct_leaves_cache_untouched(M) }
+            #[test] fn slow_header_client_is_closed_after_header_timeout() { slow_header_is_closed(M) }
+            #[test] fn idle_keep_alive_is_closed_after_keepalive_timeout() { idle_keep_alive_is_closed(M) }
+            #[test] fn thousand_idle_connections_do_not_stop_a_new_client() { thousand_idle_connections(M) }
+            #[test] fn max_connections_keeps_new_ones_in_the_backlog() { max_connections_holds_new_ones_back(M) }
+            #[test] fn a_head_in_sixty_segments_is_served() { head_in_many_segments_is_served(M) }
         }
     )*};
 }
@@ -504,7 +703,6 @@ fn bind_errors_name_the_problem() {
     opts.workers = 1;
     let first = Server::bind(&opts).expect("bind");
     opts.listen = first.local_addr();
-    opts.model = IoModel::Threads; // no SO_REUSEPORT: the address is taken
     let e = Server::bind(&opts).err().expect("in use");
     assert_eq!(e.errno(), Some(libc::EADDRINUSE), "{}", e.message());
     assert!(
@@ -512,6 +710,35 @@ fn bind_errors_name_the_problem() {
         "{}",
         e.message()
     );
+}
+
+/// Issue 14, case 8: with SO_REUSEPORT a second server on a served address started without
+/// error and took half the connections. Every model against every model: EADDRINUSE.
+#[test]
+fn a_second_server_on_a_served_address_gets_eaddrinuse() {
+    for first in IoModel::ALL {
+        let s = start(first, None);
+        for second in IoModel::ALL {
+            let mut opts = ServeOptions::new(s.dir.path());
+            opts.listen = s.addr;
+            opts.workers = 2;
+            opts.model = second;
+            let e = Server::bind(&opts)
+                .err()
+                .expect("a second server must not bind");
+            assert_eq!(e.kind(), zcopy::ErrorKind::Io, "{first} then {second}");
+            assert_eq!(e.errno(), Some(libc::EADDRINUSE), "{}", e.message());
+            assert!(e.message().contains(&s.addr.to_string()), "{}", e.message());
+        }
+        // Every connection still reaches the first server's workers.
+        for _ in 0..8 {
+            assert_eq!(
+                get(s.addr, "/one", "").body,
+                fixture_bytes("one"),
+                "{first}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -6,6 +6,7 @@ use std::mem::{offset_of, size_of};
 use std::net::SocketAddr;
 use std::os::unix::ffi::OsStrExt;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use engine::serve::{IoModel, ServeOptions, Server, ShutdownHandle};
 
@@ -26,7 +27,7 @@ pub struct zc_server {
 /// How the server waits for its sockets (the I/O models): one of the `ZC_SERVE_MODEL_*`
 /// values, named `threads`, `poll`, `epoll`, `uring` in the other faces.
 pub type zc_serve_model = u32;
-/// Blocking calls and one thread per connection (accepted by one thread; no `SO_REUSEPORT`).
+/// Blocking calls and one thread per connection (accepted by one thread).
 pub const ZC_SERVE_MODEL_THREADS: zc_serve_model = 0;
 /// Non-blocking sockets, each worker trying every connection in turn, spinning (with
 /// `sched_yield`) while every one would block.
@@ -53,7 +54,7 @@ pub struct zc_server_options {
     /// `"[::1]:8080"`); port 0 takes a free port (`zc_server_port` tells which). `NULL` (the
     /// default): `"127.0.0.1:8080"`. Read during `zc_server_start` only.
     pub listen: *const c_char,
-    /// Worker threads, each with its own listening socket (`SO_REUSEPORT`) and reactor; 0 (the
+    /// Worker threads, sharing one listening socket, each with its own reactor; 0 (the
     /// default): one per CPU. The threads model uses one acceptor and a thread per connection.
     pub workers: u32,
     /// Whether `directio` is used; false (the default): never O_DIRECT.
@@ -64,12 +65,25 @@ pub struct zc_server_options {
     /// The I/O model: `ZC_SERVE_MODEL_EPOLL` (the default), `ZC_SERVE_MODEL_THREADS`,
     /// `ZC_SERVE_MODEL_POLL` or `ZC_SERVE_MODEL_URING`.
     pub model: zc_serve_model,
+    /// Seconds a client may take to send a request head (from its connection, or from the
+    /// first byte of a request on a kept-alive one); then the connection is closed. More
+    /// than 0; default 60 (nginx's `client_header_timeout`). Added after the first layout: a
+    /// caller compiled with the 40-byte struct gets the default.
+    pub header_timeout: f64,
+    /// Seconds an idle kept-alive connection is kept after its last response. More than 0;
+    /// default 75 (nginx's `keepalive_timeout`).
+    pub keepalive_timeout: f64,
+    /// The most connections one worker holds at once (the threads model: the server); more
+    /// wait in the listen backlog while those held are served. At least 1; default 512
+    /// (nginx's `worker_connections`).
+    pub max_connections: u32,
 }
 
 /// The size of the first `zc_server_options` layout: the smallest `struct_size` accepted.
 const SERVER_OPTIONS_SIZE_V0: usize = 40;
-const _: () = assert!(size_of::<zc_server_options>() == SERVER_OPTIONS_SIZE_V0);
 const _: () = assert!(offset_of!(zc_server_options, model) + 8 == SERVER_OPTIONS_SIZE_V0);
+const _: () = assert!(offset_of!(zc_server_options, header_timeout) == SERVER_OPTIONS_SIZE_V0);
+const _: () = assert!(size_of::<zc_server_options>() == 64);
 
 impl zc_server_options {
     fn defaults(struct_size: usize) -> zc_server_options {
@@ -80,6 +94,9 @@ impl zc_server_options {
             has_directio: false,
             directio: 0,
             model: ZC_SERVE_MODEL_EPOLL,
+            header_timeout: 60.0,
+            keepalive_timeout: 75.0,
+            max_connections: 512,
         }
     }
 
@@ -137,12 +154,29 @@ impl zc_server_options {
                 )))
             }
         };
+        let secs = |name: &str, v: f64| {
+            Duration::try_from_secs_f64(v).map_err(|_| {
+                Failure::invalid(format!(
+                    "zc_server_options.{name} is {v}, which is no number of seconds > 0"
+                ))
+            })
+        };
+        let header = read_field!(p, size, zc_server_options, header_timeout: f64);
+        opts.header_timeout = secs("header_timeout", header.unwrap_or(d.header_timeout))?;
+        let keepalive = read_field!(p, size, zc_server_options, keepalive_timeout: f64);
+        opts.keepalive_timeout = secs(
+            "keepalive_timeout",
+            keepalive.unwrap_or(d.keepalive_timeout),
+        )?;
+        opts.max_connections = read_field!(p, size, zc_server_options, max_connections: u32)
+            .unwrap_or(d.max_connections) as usize;
         Ok(opts)
     }
 }
 
 /// Fills `*opts` with the defaults (listen on `"127.0.0.1:8080"`, one worker per CPU, no
-/// O_DIRECT, `ZC_SERVE_MODEL_EPOLL`) and sets `opts->struct_size` to `struct_size` (pass
+/// O_DIRECT, `ZC_SERVE_MODEL_EPOLL`, timeouts of 60 s for a head and 75 s for an idle
+/// keep-alive, 512 connections per worker) and sets `opts->struct_size` to `struct_size` (pass
 /// `sizeof *opts`).
 ///
 /// `ZC_NULL_POINTER` when `opts` is `NULL`; `ZC_INVALID` when `struct_size` is smaller than the
@@ -178,7 +212,10 @@ pub unsafe extern "C" fn zc_server_options_default(
 /// telling why: `EADDRINUSE` when the address is taken (the message names it), `ENOENT` (or
 /// `ENOTDIR`, `EACCES`) for a directory that cannot be opened (the message names it), `EINVAL`
 /// for a `NULL` `dir`, a bad `struct_size`, an unknown `model`, a `listen` that is not
-/// `HOST:PORT`, or `has_directio` with `directio` 0 (the message names the field).
+/// `HOST:PORT`, `has_directio` with `directio` 0, a timeout of 0 or less or
+/// `max_connections` 0 (the message names the field). `EADDRINUSE` (`ZC_IO`) also when another
+/// server, in this process or another, serves the address: the workers of one server share
+/// their listening socket, no one else does.
 ///
 /// # Safety
 /// `dir` is `NULL` or a NUL-terminated path; `opts` is `NULL` or a `zc_server_options`

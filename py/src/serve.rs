@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -20,6 +21,12 @@ use crate::errors::EngineError;
 /// threads (default: one per CPU); ``directio`` the size from which files are read with
 /// O_DIRECT, bypassing the page cache (nginx's ``directio``; ``None``: never); ``model`` the
 /// I/O model: ``"threads"``, ``"poll"``, ``"epoll"`` (default) or ``"uring"``.
+///
+/// Limits, nginx's defaults: ``header_timeout`` seconds for a client to send a request head
+/// (60, ``client_header_timeout``), ``keepalive_timeout`` seconds an idle kept-alive connection
+/// is kept (75, ``keepalive_timeout``), ``max_connections`` held at once per worker (512,
+/// ``worker_connections``; more wait in the listen backlog). A second server on an address
+/// already served raises ``OSError`` with errno ``EADDRINUSE``.
 #[pyclass(module = "zcopy", name = "Server")]
 pub(crate) struct Server {
     addr: SocketAddr,
@@ -31,7 +38,9 @@ pub(crate) struct Server {
 #[pymethods]
 impl Server {
     #[new]
-    #[pyo3(signature = (root, *, listen = "127.0.0.1:0", workers = None, directio = None, model = "epoll"))]
+    #[pyo3(signature = (root, *, listen = "127.0.0.1:0", workers = None, directio = None, model = "epoll",
+                        header_timeout = 60.0, keepalive_timeout = 75.0, max_connections = 512))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         root: PathBuf,
@@ -39,6 +48,9 @@ impl Server {
         workers: Option<usize>,
         directio: Option<u64>,
         model: &str,
+        header_timeout: f64,
+        keepalive_timeout: f64,
+        max_connections: usize,
     ) -> PyResult<Server> {
         crate::guarded(py, || {
             let model: IoModel = model
@@ -54,6 +66,9 @@ impl Server {
             }
             opts.directio = directio;
             opts.model = model;
+            opts.header_timeout = seconds("header_timeout", header_timeout)?;
+            opts.keepalive_timeout = seconds("keepalive_timeout", keepalive_timeout)?;
+            opts.max_connections = max_connections;
             let server = py
                 .detach(|| zcopy::serve::Server::bind(&opts))
                 .map_err(EngineError::from)?;
@@ -142,6 +157,14 @@ impl Server {
             if self.running() { "running" } else { "closed" }
         )
     }
+}
+
+/// A timeout in seconds as a Duration; ValueError for a negative, NaN or too large one (0 is
+/// refused by the engine, with the same class).
+fn seconds(name: &str, s: f64) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(s).map_err(|_| {
+        PyValueError::new_err(format!("{name} must be a number of seconds >= 0, not {s}"))
+    })
 }
 
 impl Drop for Server {

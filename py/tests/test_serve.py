@@ -3,7 +3,10 @@ for every I/O model; ranges, HEAD, 404; argument errors; close()."""
 
 from __future__ import annotations
 
+import errno
+import resource
 import socket
+import time
 from pathlib import Path
 from typing import Literal
 
@@ -79,7 +82,78 @@ def test_bad_arguments_name_what_was_wrong(tmp_path: Path) -> None:
         zcopy.Server(tmp_path, workers=0)
     with pytest.raises(zcopy.ZcopyError, match="nope"):
         zcopy.Server(tmp_path / "nope")
-    with zcopy.Server(tmp_path) as a:
-        with pytest.raises(zcopy.ZcopyError) as info:
-            zcopy.Server(tmp_path, listen=f"127.0.0.1:{a.port}", model="threads")
-        assert info.value.errno == 98  # EADDRINUSE (the threads model does not share the port)
+    with pytest.raises(ValueError, match="header_timeout"):
+        zcopy.Server(tmp_path, header_timeout=0)
+    with pytest.raises(ValueError, match="keepalive_timeout"):
+        zcopy.Server(tmp_path, keepalive_timeout=-1)
+    with pytest.raises(ValueError, match="max_connections"):
+        zcopy.Server(tmp_path, max_connections=0)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_a_second_server_on_a_served_address_gets_eaddrinuse(model: _Model, tmp_path: Path) -> None:
+    # Issue 14, case 8: with SO_REUSEPORT the second one started and took half the connections.
+    with zcopy.Server(tmp_path, model=model, workers=2) as a:
+        for second in MODELS:
+            with pytest.raises(OSError) as info:
+                zcopy.Server(tmp_path, listen=f"127.0.0.1:{a.port}", model=second)
+            assert info.value.errno == errno.EADDRINUSE, info.value
+            assert isinstance(info.value, zcopy.ZcopyError)
+            assert f"127.0.0.1:{a.port}" in str(info.value)
+
+
+def until_closed(c: socket.socket, trickle: bool) -> float:
+    """Seconds until the server closes `c` (end of file or reset), sending a byte every 0.1 s
+    when `trickle`."""
+    t0 = time.monotonic()
+    c.settimeout(0.1)
+    while time.monotonic() - t0 < 20:
+        try:
+            got = c.recv(4096)
+        except socket.timeout:
+            got = None
+        except ConnectionResetError:
+            return time.monotonic() - t0
+        if got == b"":
+            return time.monotonic() - t0
+        assert got is None, got
+        if trickle:
+            try:
+                c.send(b"x")
+            except OSError:
+                return time.monotonic() - t0
+    raise AssertionError("the server kept the connection for 20 s")
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_timeouts_close_slow_and_idle_clients(model: _Model, www: Path) -> None:
+    with zcopy.Server(www, model=model, header_timeout=1, keepalive_timeout=1) as srv:
+        # A head trickled one byte per 0.1 s: closed after the header timeout.
+        with socket.create_connection(("127.0.0.1", srv.port)) as c:
+            c.sendall(b"GET /small.bin HTTP/1.1\r\nX-Slow: ")
+            assert until_closed(c, trickle=True) >= 0.9
+        # A kept-alive connection idle after its response: closed after the keep-alive timeout.
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as c:
+            c.sendall(b"GET /small.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+            got = b""
+            while not got.endswith((www / "small.bin").read_bytes()):
+                got += c.recv(1 << 16)
+            assert got.startswith(b"HTTP/1.1 200")
+            assert until_closed(c, trickle=False) >= 0.9
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_a_thousand_idle_connections_do_not_stop_a_new_client(model: _Model, www: Path) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 4096:
+        if hard != resource.RLIM_INFINITY and hard < 4096:
+            pytest.skip(f"RLIMIT_NOFILE hard limit {hard} < 4096 (2,000 sockets in this process)")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (4096, hard))
+    with zcopy.Server(www, model=model, workers=2, max_connections=2000) as srv:
+        idle = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(1000)]
+        try:
+            head, body = get(srv.port, b"GET /small.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200") and body == (www / "small.bin").read_bytes()
+        finally:
+            for c in idle:
+                c.close()

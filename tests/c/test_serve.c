@@ -2,7 +2,8 @@
  * The file server (zcopy::serve) through the C face: zc_server_start / zc_server_port /
  * zc_server_address / zc_server_running / zc_server_stop, checked with a plain socket client:
  * byte-exact bodies on every I/O model, HEAD, a Range (206 and the exact slice), 404, O_DIRECT
- * above a threshold, many starts and stops with no fd left open, EADDRINUSE, and bad
+ * above a threshold, many starts and stops with no fd left open, EADDRINUSE (a second server
+ * in every model), the header and keep-alive timeouts, 1,000 idle connections, and bad
  * arguments (NULL everywhere, struct_size, model, listen, a missing directory).
  *
  * Run by scripts/test-c.sh beside test_zcopy.c (shared, static, ASan + UBSan, valgrind).
@@ -10,6 +11,9 @@
 #include "harness.h"
 
 #include <dirent.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <time.h>
 
 static const zc_serve_model models[] = {ZC_SERVE_MODEL_THREADS, ZC_SERVE_MODEL_POLL,
                                         ZC_SERVE_MODEL_EPOLL, ZC_SERVE_MODEL_URING};
@@ -271,6 +275,142 @@ static void start_stop_many_times_leaks_no_fd(void) {
     CHECK(after == before, "%d fds open before, %d after", before, after);
 }
 
+/* Issue 14, case 8: with SO_REUSEPORT a second server on a served address started and took
+ * half the connections. Every model against every model: NULL with EADDRINUSE. */
+static void second_server_is_eaddrinuse_in_every_model(void) {
+    for (size_t i = 0; i < 4; i++) {
+        if (!model_here(models[i])) continue;
+        zc_server_options o = server_opts(models[i]);
+        zc_server *s = zc_server_start(www_dir(), &o);
+        REQUIRE(s != NULL, "start %s: %s", model_names[i], zc_last_error());
+        char addr[ZC_SERVER_ADDRESS_SIZE];
+        CHECK_STATUS(zc_server_address(s, addr, sizeof addr), ZC_OK);
+        for (size_t j = 0; j < 4; j++) {
+            if (!model_here(models[j])) continue;
+            zc_server_options o2 = server_opts(models[j]);
+            o2.listen = addr;
+            errno = 0;
+            zc_server *s2 = zc_server_start(www_dir(), &o2);
+            CHECK(s2 == NULL, "a %s server on the %s server's %s", model_names[j], model_names[i], addr);
+            CHECK(zc_last_errno() == EADDRINUSE && errno == EADDRINUSE, "%s then %s: errno %d",
+                  model_names[i], model_names[j], errno);
+            CHECK_MSG(addr);
+            zc_server_stop(s2);
+        }
+        CHECK_STATUS(zc_server_stop(s), ZC_OK);
+    }
+}
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static int connect_to(uint16_t port) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Seconds until the server closes fd (EOF or reset), sending a byte every 0.1 s when trickle;
+ * -1 when it kept it for 20 s or sent something. */
+static double until_closed(int fd, bool trickle) {
+    double t0 = now_s();
+    while (now_s() - t0 < 20) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 100) == 1) {
+            char b[4096];
+            ssize_t n = recv(fd, b, sizeof b, 0);
+            if (n == 0 || (n < 0 && errno == ECONNRESET)) return now_s() - t0;
+            if (n > 0) return -1;
+        }
+        if (trickle && send(fd, "x", 1, MSG_NOSIGNAL) != 1) return now_s() - t0;
+    }
+    return -1;
+}
+
+/* header_timeout 1 s: a head trickled one byte per 0.1 s is closed after it; keepalive_timeout
+ * 1 s: an idle kept-alive connection after its response is closed after it. */
+static void timeouts_close_slow_and_idle_clients(void) {
+    for (size_t i = 0; i < 4; i++) {
+        if (!model_here(models[i])) continue;
+        zc_server_options o = server_opts(models[i]);
+        o.header_timeout = 1;
+        o.keepalive_timeout = 1;
+        zc_server *s = zc_server_start(www_dir(), &o);
+        REQUIRE(s != NULL, "start %s: %s", model_names[i], zc_last_error());
+        int fd = connect_to(port_of(s));
+        REQUIRE(fd >= 0, "connect");
+        const char *slow = "GET /small.txt HTTP/1.1\r\nX-Slow: ";
+        h_write_all(fd, slow, strlen(slow));
+        double took = until_closed(fd, true);
+        CHECK(took >= 0.9, "%s: slow head closed after %.2f s", model_names[i], took);
+        close(fd);
+        fd = connect_to(port_of(s));
+        REQUIRE(fd >= 0, "connect");
+        const char *req = "GET /small.txt HTTP/1.1\r\nHost: x\r\n\r\n";
+        h_write_all(fd, req, strlen(req));
+        size_t got = 0;
+        char buf[4096];
+        while (got < SMALL_LEN) { /* the head and the 1000-byte body, at least */
+            ssize_t n = recv(fd, buf, sizeof buf, 0);
+            if (n <= 0) break;
+            got += (size_t)n;
+        }
+        CHECK(got >= SMALL_LEN, "%s: the response", model_names[i]);
+        took = until_closed(fd, false);
+        CHECK(took >= 0.9, "%s: idle keep-alive closed after %.2f s", model_names[i], took);
+        close(fd);
+        CHECK_STATUS(zc_server_stop(s), ZC_OK);
+    }
+}
+
+/* 1,000 connections that send nothing do not keep a new client from being served. */
+static void thousand_idle_connections_do_not_stop_a_new_client(void) {
+    if (getenv("ZCOPY_TEST_UNDER_VALGRIND")) {
+        printf("SKIP 1,000 idle connections under valgrind: a thread each in the threads model "
+               "is too slow there; the other runs of this program check it\n");
+        return;
+    }
+    struct rlimit r;
+    getrlimit(RLIMIT_NOFILE, &r);
+    if (r.rlim_cur < 4096) {
+        r.rlim_cur = r.rlim_max < 4096 ? r.rlim_max : 4096;
+        setrlimit(RLIMIT_NOFILE, &r);
+    }
+    if (r.rlim_cur < 4096) {
+        printf("SKIP 1,000 idle connections: RLIMIT_NOFILE is %lu (2,000 sockets needed)\n",
+               (unsigned long)r.rlim_cur);
+        return;
+    }
+    static int idle[1000];
+    for (size_t i = 0; i < 4; i++) {
+        if (!model_here(models[i])) continue;
+        zc_server_options o = server_opts(models[i]);
+        o.max_connections = 2000;
+        zc_server *s = zc_server_start(www_dir(), &o);
+        REQUIRE(s != NULL, "start %s: %s", model_names[i], zc_last_error());
+        for (size_t k = 0; k < 1000; k++) idle[k] = connect_to(port_of(s));
+        struct response resp;
+        CHECK(get(port_of(s), "/small.txt", NULL, &resp) && resp.status == 200 &&
+                  h_same(resp.body, resp.body_len, 3, 0, SMALL_LEN),
+              "%s: served beside 1,000 idle connections", model_names[i]);
+        response_free(&resp);
+        for (size_t k = 0; k < 1000; k++)
+            if (idle[k] >= 0) close(idle[k]);
+        CHECK_STATUS(zc_server_stop(s), ZC_OK);
+    }
+}
+
 static void address_in_use_is_eaddrinuse(void) {
     zc_server_options o = server_opts(ZC_SERVE_MODEL_THREADS);
     zc_server *s = zc_server_start(www_dir(), &o);
@@ -356,13 +496,32 @@ static void bad_arguments_are_refused(void) {
     memset(&d, 0xAB, sizeof d);
     CHECK_STATUS(zc_server_options_default(&d, sizeof d), ZC_OK);
     CHECK(d.struct_size == sizeof d && d.listen == NULL && d.workers == 0 && !d.has_directio &&
-              d.directio == 0 && d.model == ZC_SERVE_MODEL_EPOLL,
+              d.directio == 0 && d.model == ZC_SERVE_MODEL_EPOLL && d.header_timeout == 60 &&
+              d.keepalive_timeout == 75 && d.max_connections == 512,
           "defaults");
+    /* A caller compiled with the first, 40-byte layout gets the limits' defaults. */
+    o = server_opts(ZC_SERVE_MODEL_EPOLL);
+    o.struct_size = 40;
+    o.header_timeout = -1; /* past its struct_size: not read */
+    s = zc_server_start(dir, &o);
+    CHECK(s != NULL, "the 40-byte layout: %s", zc_last_error());
+    CHECK_STATUS(zc_server_stop(s), ZC_OK);
+    o = server_opts(ZC_SERVE_MODEL_EPOLL);
+    o.header_timeout = 0;
+    CHECK_START_FAILS(dir, &o, EINVAL, "header_timeout");
+    o.header_timeout = -1;
+    CHECK_START_FAILS(dir, &o, EINVAL, "header_timeout");
+    o = server_opts(ZC_SERVE_MODEL_EPOLL);
+    o.keepalive_timeout = 0;
+    CHECK_START_FAILS(dir, &o, EINVAL, "keepalive_timeout");
+    o = server_opts(ZC_SERVE_MODEL_EPOLL);
+    o.max_connections = 0;
+    CHECK_START_FAILS(dir, &o, EINVAL, "max_connections");
     CHECK_FAILS(zc_server_options_default(&d, 8), ZC_INVALID, EINVAL);
     CHECK_FAILS(zc_server_options_default(NULL, sizeof d), ZC_NULL_POINTER, EINVAL);
     /* NULL for every pointer of the other calls. */
     /* NULL options are the defaults (their 127.0.0.1:8080 is not bound here: on a shared
-     * machine it may be someone else's, and SO_REUSEPORT would share it). */
+     * machine it may be someone else's). */
     CHECK_START_FAILS(h_path("missing"), NULL, ENOENT, "missing");
     o = server_opts(ZC_SERVE_MODEL_EPOLL);
     s = zc_server_start(dir, &o);
@@ -391,6 +550,9 @@ int main(int argc, char **argv) {
         TEST(directio_above_the_threshold_is_exact),
         TEST(start_stop_many_times_leaks_no_fd),
         TEST(address_in_use_is_eaddrinuse),
+        TEST(second_server_is_eaddrinuse_in_every_model),
+        TEST(timeouts_close_slow_and_idle_clients),
+        TEST(thousand_idle_connections_do_not_stop_a_new_client),
         TEST(bad_arguments_are_refused),
     };
     h_init(argv[0]);

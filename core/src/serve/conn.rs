@@ -5,8 +5,9 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
-use super::http::{self, Method, Parsed, Range};
+use super::http::{self, HeadScan, Method, Parsed, Range};
 use super::path::{self, Refused};
 use crate::sys;
 use crate::sys::fs::Fd;
@@ -19,15 +20,57 @@ pub(crate) const DIRECT_BUF: usize = 1 << 20;
 /// The most a lingering close reads before it closes anyway.
 pub(crate) const LINGER_MAX: u64 = 1 << 20;
 
+/// The longest a lingering close waits for the client to close (nginx's `lingering_timeout`).
+pub(crate) const LINGER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// After this many `recv`s into one request head, its client is read at most once per sweep
+/// of the connections (a quarter of the shortest timeout, at most 1 s), so a client trickling
+/// its head a few bytes per segment costs the server a few wake-ups, not one per segment. A
+/// real client sends a head in one or two segments.
+pub(crate) const SLOW_HEAD_READS: u32 = 16;
+
 /// The most one `sendfile` call moves (Linux's `MAX_RW_COUNT`).
 const SENDFILE_MAX: u64 = crate::strategy::sendfile::MAX_PER_CALL;
 
-/// What every connection of a server shares: the directory and the direct I/O threshold.
+/// What every connection of a server shares: the directory, the direct I/O threshold and the
+/// limits.
 pub(crate) struct Shared {
     /// The served directory, opened `O_PATH | O_DIRECTORY`.
     pub root: Fd,
     /// Files of at least this many bytes are read with O_DIRECT (`None`: never).
     pub directio: Option<u64>,
+    /// See [`super::ServeOptions::header_timeout`].
+    pub header_timeout: Duration,
+    /// See [`super::ServeOptions::keepalive_timeout`].
+    pub keepalive_timeout: Duration,
+    /// See [`super::ServeOptions::max_connections`].
+    pub max_connections: usize,
+}
+
+/// What a connection waits for, for its deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// A request head (its first byte, for a new connection): the header timeout.
+    Head,
+    /// The first byte of the next request on a kept-alive connection: the keep-alive timeout.
+    Idle,
+    /// The client's close after ours (a lingering close).
+    Linger,
+    /// Nothing with a deadline (a response is being sent).
+    Response,
+}
+
+impl Wait {
+    /// The deadline of a wait of this kind begun at `since`.
+    pub(crate) fn deadline(self, since: Instant, sh: &Shared) -> Option<Instant> {
+        let t = match self {
+            Wait::Head => sh.header_timeout,
+            Wait::Idle => sh.keepalive_timeout,
+            Wait::Linger => LINGER_TIMEOUT,
+            Wait::Response => return None,
+        };
+        since.checked_add(t)
+    }
 }
 
 /// How a worker reads a direct body.
@@ -93,6 +136,8 @@ pub(crate) struct Conn {
     rbuf: Vec<u8>,
     rlo: usize,
     rhi: usize,
+    /// How far the search for the end of the head at `rlo` has got.
+    scan: HeadScan,
     out: Vec<u8>,
     out_pos: usize,
     body: Body,
@@ -115,6 +160,20 @@ pub(crate) struct Conn {
     drained: Option<u64>,
     /// Whether the last [`Conn::advance`] moved any byte (for the polling model).
     pub progressed: bool,
+    /// When the current wait (see [`Conn::waiting`]) began.
+    since: Instant,
+    /// A response is being sent (its end starts the keep-alive wait).
+    responding: bool,
+    /// A response has been sent: an empty buffer then means an idle kept-alive connection.
+    served: bool,
+    /// Blocking sockets (the threads model): every `recv` waits until the model has seen the
+    /// socket readable ([`Conn::readable`]) within the deadline, instead of blocking unbounded.
+    wait_first: bool,
+    ready: bool,
+    /// `recv`s into the current request head (see [`SLOW_HEAD_READS`]).
+    head_reads: u32,
+    /// The epoll model has stopped watching it for input until its next sweep.
+    pub deferred: bool,
 }
 
 static DIRECT_FALLBACK_LOGGED: AtomicBool = AtomicBool::new(false);
@@ -134,6 +193,7 @@ impl Conn {
             rbuf: vec![0; http::MAX_HEAD],
             rlo: 0,
             rhi: 0,
+            scan: HeadScan::default(),
             out: Vec::with_capacity(256),
             out_pos: 0,
             body: Body::None,
@@ -146,7 +206,67 @@ impl Conn {
             drained_socket: false,
             hung_up: false,
             progressed: false,
+            since: Instant::now(),
+            responding: false,
+            served: false,
+            wait_first: false,
+            ready: false,
+            head_reads: 0,
+            deferred: false,
         }
+    }
+
+    /// A connection on a blocking socket (the threads model): see the `wait_first` field.
+    pub(crate) fn new_blocking(sock: Fd) -> Conn {
+        Conn {
+            wait_first: true,
+            ..Conn::new(sock)
+        }
+    }
+
+    /// Records that the model saw the socket readable: the next `recv` will not block.
+    pub(crate) fn readable(&mut self) {
+        self.ready = true;
+    }
+
+    /// What the connection waits for now, and since when.
+    pub(crate) fn waiting(&self) -> (Wait, Instant) {
+        let wait = if self.drained.is_some() {
+            Wait::Linger
+        } else if self.responding || self.out_pos < self.out.len() {
+            Wait::Response
+        } else if self.served && self.rlo == self.rhi && self.discard == 0 {
+            Wait::Idle
+        } else {
+            Wait::Head
+        };
+        (wait, self.since)
+    }
+
+    /// When the connection is closed if it is still waiting as it is now (`None`: never).
+    pub(crate) fn deadline(&self, sh: &Shared) -> Option<Instant> {
+        let (wait, since) = self.waiting();
+        wait.deadline(since, sh)
+    }
+
+    /// Whether the head being read has taken [`SLOW_HEAD_READS`] `recv`s: the model should
+    /// read it again only at its next sweep (then [`Conn::paced`]).
+    pub(crate) fn slow_head(&self) -> bool {
+        self.head_reads >= SLOW_HEAD_READS
+    }
+
+    /// Allows the reads of a slow head again (the sweep came).
+    pub(crate) fn paced(&mut self) {
+        self.head_reads = 0;
+    }
+
+    /// Whether the model must wait (readiness) before the next `recv`.
+    fn gate(&mut self) -> bool {
+        if self.wait_first && !self.ready {
+            return true;
+        }
+        self.ready = false;
+        false
     }
 
     /// A connection driven by edge-triggered readiness (see the `edge` field).
@@ -244,6 +364,12 @@ impl Conn {
                     self.read_done(res);
                 }
                 Body::None => {
+                    if self.responding {
+                        // The response has left: the keep-alive (or header) wait begins.
+                        self.responding = false;
+                        self.served = true;
+                        self.since = Instant::now();
+                    }
                     if !self.keep_alive {
                         return self.linger();
                     }
@@ -266,11 +392,15 @@ impl Conn {
                 if sys::net::shutdown_write(self.sock.as_fd()).is_err() {
                     return Step::Close;
                 }
+                self.since = Instant::now();
                 0
             }
         };
         self.drained = Some(drained);
         loop {
+            if self.gate() {
+                return Step::Blocked;
+            }
             match sys::net::recv(self.sock.as_fd(), &mut self.rbuf) {
                 Ok(0) => return Step::Close,
                 Ok(n) => {
@@ -336,7 +466,7 @@ impl Conn {
         let rbuf = std::mem::take(&mut self.rbuf);
         let head = &rbuf[self.rlo..self.rhi];
         let full = head.len() == rbuf.len();
-        let step = match http::parse(head, full) {
+        let step = match http::parse(head, full, &mut self.scan) {
             Parsed::Incomplete => None,
             Parsed::Refuse(status) => {
                 self.keep_alive = false;
@@ -347,6 +477,8 @@ impl Conn {
             }
             Parsed::Request(req, used) => {
                 self.rlo += used;
+                self.scan = HeadScan::default();
+                self.head_reads = 0;
                 self.respond(&req, sh, mode);
                 Some(None)
             }
@@ -373,10 +505,21 @@ impl Conn {
             self.drained_socket = false;
             return Some(Step::Blocked);
         }
+        if self.gate() {
+            return Some(Step::Blocked);
+        }
         let room = self.rbuf.len() - self.rhi;
         match sys::net::recv(self.sock.as_fd(), &mut self.rbuf[self.rhi..]) {
             Ok(0) => Some(Step::Close),
             Ok(n) => {
+                if self.rlo == self.rhi && self.discard == 0 && self.served {
+                    // The first byte of a request after an idle wait: the header timeout
+                    // runs from here.
+                    self.since = Instant::now();
+                }
+                if self.discard == 0 {
+                    self.head_reads += 1;
+                }
                 self.drained_socket = n < room;
                 self.rhi += n;
                 self.progressed = true;
@@ -389,6 +532,7 @@ impl Conn {
     fn start(&mut self) {
         self.out.clear();
         self.out_pos = 0;
+        self.responding = true;
     }
 
     /// Prepares the response to `req`: its head in `out`, its body in `body`.

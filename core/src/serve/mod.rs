@@ -31,13 +31,16 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::sys;
 use crate::sys::fs::Fd;
 
+mod balance;
 mod conn;
-mod http;
+#[doc(hidden)]
+pub mod http;
 mod path;
 mod poll;
 mod reactor;
@@ -90,14 +93,26 @@ pub struct ServeOptions {
     /// The address to listen on (default 127.0.0.1:8080); port 0 takes a free port
     /// ([`Server::local_addr`] tells which).
     pub listen: SocketAddr,
-    /// Worker threads, each with its own listening socket (`SO_REUSEPORT`) and reactor
-    /// (default: the number of CPUs). The threads model uses one acceptor and a thread per connection.
+    /// Worker threads, sharing one listening socket, each with its own reactor (default: the
+    /// number of CPUs). The threads model uses one acceptor and a thread per connection.
     pub workers: usize,
     /// Files of at least this many bytes are read with O_DIRECT, bypassing the page cache
     /// (nginx's `directio`); default `None`: never.
     pub directio: Option<u64>,
     /// The I/O model (default: [`IoModel::Epoll`]).
     pub model: IoModel,
+    /// How long a client may take to send a request head, from its connection (or, on a
+    /// kept-alive connection, from the first byte of the request) to the empty line that ends
+    /// the head; then the connection is closed without a response. Default 60 s, nginx's
+    /// `client_header_timeout`.
+    pub header_timeout: Duration,
+    /// How long a kept-alive connection may stay idle between a response and the first byte of
+    /// the next request; then it is closed. Default 75 s, nginx's `keepalive_timeout`.
+    pub keepalive_timeout: Duration,
+    /// The most connections one worker (in the threads model: the server) holds at once,
+    /// nginx's `worker_connections` (default 512). At the limit the worker stops accepting: new
+    /// connections wait in the listen backlog until one closes, and those held are served.
+    pub max_connections: usize,
 }
 
 impl ServeOptions {
@@ -109,6 +124,9 @@ impl ServeOptions {
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             directio: None,
             model: IoModel::Epoll,
+            header_timeout: Duration::from_secs(60),
+            keepalive_timeout: Duration::from_secs(75),
+            max_connections: 512,
         }
     }
 }
@@ -134,20 +152,22 @@ impl ShutdownHandle {
 pub struct Server {
     opts: ServeOptions,
     shared: Arc<conn::Shared>,
-    listeners: Vec<Fd>,
+    listener: Arc<Fd>,
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     wake: Arc<Fd>,
 }
 
 impl Server {
-    /// Opens the directory and binds the listening sockets (one per worker with
-    /// `SO_REUSEPORT`, all on the port the first one got).
+    /// Opens the directory and binds the listening socket, which the workers share (without
+    /// `SO_REUSEPORT`, so no other server can bind the same address while this one lives).
     ///
     /// # Errors
-    /// [`crate::ErrorKind::Invalid`] for zero workers; [`crate::ErrorKind::Io`] when the
-    /// directory cannot be opened (`ENOENT`, `ENOTDIR`, `EACCES`, as `open(2)` says) or the
-    /// address cannot be bound (in use, not local).
+    /// [`crate::ErrorKind::Invalid`] for zero workers, zero timeouts or zero
+    /// `max_connections`; [`crate::ErrorKind::Io`] when the directory cannot be opened
+    /// (`ENOENT`, `ENOTDIR`, `EACCES`, as `open(2)` says) or the address cannot be bound:
+    /// `EADDRINUSE` when another socket (another server, in this process or another) is bound
+    /// to it, `EADDRNOTAVAIL` when it is not local.
     pub fn bind(opts: &ServeOptions) -> Result<Server> {
         if opts.workers == 0 {
             return Err(Error::invalid("workers must be at least 1"));
@@ -155,25 +175,27 @@ impl Server {
         if opts.directio == Some(0) {
             return Err(Error::invalid("directio must be at least 1 byte (or off)"));
         }
+        if opts.header_timeout.is_zero() || opts.keepalive_timeout.is_zero() {
+            return Err(Error::invalid(
+                "header_timeout and keepalive_timeout must be more than 0 seconds",
+            ));
+        }
+        if opts.max_connections == 0 {
+            return Err(Error::invalid("max_connections must be at least 1"));
+        }
         let dir = CString::new(opts.dir.as_os_str().as_bytes())
             .map_err(|_| Error::invalid("the directory's path contains a NUL byte"))?;
         let root = sys::fs::open(&dir, libc::O_PATH | libc::O_DIRECTORY, 0)
             .map_err(|e| Error::os(e, format_args!("cannot serve {}", opts.dir.display())))?;
-        let (count, reuseport, nonblocking) = match opts.model {
-            IoModel::Threads => (1, false, false),
-            // io_uring answers EAGAIN for a non-blocking listener instead of waiting.
-            IoModel::Uring => (opts.workers, true, false),
-            IoModel::Poll | IoModel::Epoll => (opts.workers, true, true),
-        };
-        let mut listeners = Vec::with_capacity(count);
-        let mut addr = opts.listen;
-        for _ in 0..count {
-            let l = sys::net::tcp_listen(&addr, reuseport, nonblocking, 1024)
-                .map_err(|e| Error::os(e, format_args!("listening on {addr}")))?;
-            addr = sys::net::local_addr(l.as_fd())
-                .map_err(|e| Error::os(e, "getsockname of the listening socket"))?;
-            listeners.push(l);
-        }
+        // One listening socket, without SO_REUSEPORT, shared by the workers: a second server on
+        // the same address (another process, or another Server here) gets EADDRINUSE instead of
+        // silently taking half the connections.
+        let nonblocking = matches!(opts.model, IoModel::Poll | IoModel::Epoll);
+        let listen = opts.listen;
+        let listener = sys::net::tcp_listen(&listen, nonblocking, 1024)
+            .map_err(|e| Error::os(e, format_args!("listening on {listen}")))?;
+        let addr = sys::net::local_addr(listener.as_fd())
+            .map_err(|e| Error::os(e, "getsockname of the listening socket"))?;
         let wake = sys::event::eventfd(libc::EFD_NONBLOCK)
             .map_err(|e| Error::os(e, "eventfd for shutdown"))?;
         Ok(Server {
@@ -181,8 +203,11 @@ impl Server {
             shared: Arc::new(conn::Shared {
                 root,
                 directio: opts.directio,
+                header_timeout: opts.header_timeout,
+                keepalive_timeout: opts.keepalive_timeout,
+                max_connections: opts.max_connections,
             }),
-            listeners,
+            listener: Arc::new(listener),
             addr,
             stop: Arc::new(AtomicBool::new(false)),
             wake: Arc::new(wake),
@@ -210,10 +235,20 @@ impl Server {
     pub fn run(self) -> Result<()> {
         let handle = self.handle();
         let mut threads = Vec::new();
-        for (i, listener) in self.listeners.into_iter().enumerate() {
+        // The threads model has one acceptor, which starts a thread per connection.
+        let count = match self.opts.model {
+            IoModel::Threads => 1,
+            _ => self.opts.workers,
+        };
+        let balance = Arc::new(
+            balance::Balance::new(count).map_err(|e| Error::os(e, "eventfd for a worker"))?,
+        );
+        for i in 0..count {
             let w = Worker {
+                id: i,
                 shared: self.shared.clone(),
-                listener,
+                listener: self.listener.clone(),
+                balance: balance.clone(),
                 stop: self.stop.clone(),
                 wake: self.wake.clone(),
             };
@@ -249,8 +284,13 @@ impl Server {
 
 /// What one worker thread gets.
 pub(crate) struct Worker {
+    /// Its index among the server's workers.
+    id: usize,
     shared: Arc<conn::Shared>,
-    listener: Fd,
+    /// The server's one listening socket, shared by its workers.
+    listener: Arc<Fd>,
+    /// How the workers spread the connections (epoll and uring).
+    balance: Arc<balance::Balance>,
     stop: Arc<AtomicBool>,
     wake: Arc<Fd>,
 }
@@ -265,6 +305,16 @@ impl Worker {
         self.stop.store(true, Ordering::SeqCst);
         let _ = sys::event::eventfd_signal(self.wake.as_fd());
     }
+}
+
+/// How often a worker looks for connections past their deadline: a quarter of the shortest
+/// timeout, between 5 ms and 1 s (so a connection is closed at most that late).
+fn sweep_interval(sh: &conn::Shared) -> Duration {
+    let shortest = sh
+        .header_timeout
+        .min(sh.keepalive_timeout)
+        .min(conn::LINGER_TIMEOUT);
+    (shortest / 4).clamp(Duration::from_millis(5), Duration::from_secs(1))
 }
 
 /// Disables Nagle on an accepted socket: a response's last segment leaves at once (its head

@@ -1,10 +1,11 @@
-//! The epoll model: one reactor per worker. Each worker owns a listening socket
-//! (`SO_REUSEPORT`), an epoll instance where every connection is registered once, edge-triggered,
+//! The epoll model: one reactor per worker. Each worker waits on the server's shared listening
+//! socket (`EPOLLEXCLUSIVE`) and owns an epoll instance where every connection is registered once, edge-triggered,
 //! for input and output, and (with direct I/O) an io_uring for the O_DIRECT reads, whose
 //! completions the kernel signals on an eventfd registered in the same epoll.
 
 use std::collections::HashMap;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::time::Instant;
 
 use io_uring::{opcode, types};
 
@@ -18,11 +19,13 @@ use crate::sys::uring::Ring;
 const LISTENER: u64 = u64::MAX;
 const WAKE: u64 = u64::MAX - 1;
 const RING: u64 = u64::MAX - 2;
+const INBOX: u64 = u64::MAX - 3;
 
 /// Connections by slot, with a generation so a stale token never reaches a reused slot.
 pub(crate) struct Slab<C = Conn> {
     slots: Vec<(u32, Option<C>)>,
     free: Vec<usize>,
+    len: usize,
 }
 
 impl<C> Slab<C> {
@@ -30,7 +33,24 @@ impl<C> Slab<C> {
         Slab {
             slots: Vec::new(),
             free: Vec::new(),
+            len: 0,
         }
+    }
+
+    /// How many connections it holds.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The tokens of the connections for which `f` is true.
+    pub(crate) fn tokens_where(&self, f: impl Fn(&C) -> bool) -> Vec<u64> {
+        let mut out = Vec::new();
+        for (i, (gen, c)) in self.slots.iter().enumerate() {
+            if c.as_ref().is_some_and(&f) {
+                out.push((i as u64) | (u64::from(*gen) << 32));
+            }
+        }
+        out
     }
 
     /// Stores `c`; returns its token (slot | generation << 32).
@@ -45,6 +65,7 @@ impl<C> Slab<C> {
         let slot = &mut self.slots[i];
         slot.0 = slot.0.wrapping_add(1);
         slot.1 = Some(c);
+        self.len += 1;
         (i as u64) | (u64::from(slot.0) << 32)
     }
 
@@ -61,6 +82,7 @@ impl<C> Slab<C> {
         match self.slots.get_mut(i) {
             Some((g, c @ Some(_))) if *g == gen => {
                 self.free.push(i);
+                self.len -= 1;
                 c.take()
             }
             _ => None,
@@ -153,86 +175,229 @@ pub(crate) fn run(w: Worker) -> Result<()> {
     r
 }
 
+/// A worker's reactor: its epoll, connections and direct-read ring.
+struct Reactor<'w> {
+    w: &'w Worker,
+    ep: Fd,
+    conns: Slab,
+    ring: Option<DirectRing>,
+    mode: DirectMode,
+    /// Whether the listener is in the epoll set (it is taken out at `max_connections`).
+    listening: bool,
+    /// When to look for connections past their deadline next.
+    next_sweep: Instant,
+    /// Connections with a slow head, not watched for input until the next sweep.
+    deferred: Vec<u64>,
+}
+
 fn serve(w: &Worker) -> Result<()> {
     let ep = sys::event::epoll_create().map_err(|e| Error::os(e, "epoll_create1"))?;
-    let add = |fd: std::os::fd::BorrowedFd<'_>, events: u32, data: u64| {
-        sys::event::epoll_ctl(ep.as_fd(), libc::EPOLL_CTL_ADD, fd, events, data)
-            .map_err(|e| Error::os(e, "epoll_ctl(ADD)"))
+    let mut r = Reactor {
+        w,
+        ep,
+        conns: Slab::new(),
+        ring: None,
+        mode: DirectMode::Off,
+        listening: false,
+        next_sweep: Instant::now() + super::sweep_interval(&w.shared),
+        deferred: Vec::new(),
     };
-    add(w.listener.as_fd(), libc::EPOLLIN as u32, LISTENER)?;
-    add(w.wake.as_fd(), libc::EPOLLIN as u32, WAKE)?;
-    let mut ring = if w.shared.directio.is_some() {
-        DirectRing::new()
-    } else {
-        None
-    };
-    if let Some(r) = &ring {
-        add(r.efd.as_fd(), libc::EPOLLIN as u32, RING)?;
+    r.listen(true)?;
+    r.add(w.wake.as_fd(), libc::EPOLLIN as u32, WAKE)?;
+    r.add(w.balance.bell(w.id), libc::EPOLLIN as u32, INBOX)?;
+    if w.shared.directio.is_some() {
+        r.ring = DirectRing::new();
     }
-    let mode = if ring.is_some() {
-        DirectMode::Ring
-    } else {
-        DirectMode::Off
-    };
-    let mut conns = Slab::new();
-    let conn_events = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
+    if let Some(ring) = &r.ring {
+        add(&r.ep, ring.efd.as_fd(), libc::EPOLLIN as u32, RING)?;
+        r.mode = DirectMode::Ring;
+    }
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
     loop {
-        let n = sys::event::epoll_wait(ep.as_fd(), &mut events, -1)
+        let wait = r.next_sweep.saturating_duration_since(Instant::now());
+        let ms = i32::try_from(wait.as_millis().saturating_add(1)).unwrap_or(i32::MAX);
+        let n = sys::event::epoll_wait(r.ep.as_fd(), &mut events, ms)
             .map_err(|e| Error::os(e, "epoll_wait"))?;
         for ev in &events[..n] {
             match ev.u64 {
-                LISTENER => {
-                    // An accept error (EMFILE, ENOBUFS, a connection reset before it was
-                    // taken) must not stop the server: the listener stays readable and the
-                    // accept is tried again on the next wake-up.
-                    while let Ok(Some(sock)) = sys::net::accept(w.listener.as_fd(), true) {
-                        super::nodelay(&sock);
-                        let token = conns.insert(Conn::new_edge(sock));
-                        let Some(c) = conns.get(token) else { continue };
-                        if add(c.sock.as_fd(), conn_events, token).is_err() {
-                            conns.remove(token);
-                            continue;
-                        }
-                        drive(&mut conns, &mut ring, token, &w.shared, mode);
+                LISTENER => r.accept()?,
+                INBOX => {
+                    for sock in w.balance.take(w.id) {
+                        r.adopt(sock);
                     }
                 }
                 WAKE => {
                     if w.stopping() {
-                        if let Some(r) = ring.as_mut() {
-                            r.drain();
+                        if let Some(ring) = r.ring.as_mut() {
+                            ring.drain();
                         }
                         return Ok(());
                     }
                 }
-                RING => {
-                    let Some(r) = ring.as_mut() else { continue };
-                    let _ = sys::event::eventfd_take(r.efd.as_fd());
-                    let done = r.ring.completions();
-                    r.outstanding -= done.len().min(r.outstanding);
-                    for cqe in done {
-                        let token = cqe.user_data();
-                        if let Some(r) = ring.as_mut() {
-                            if r.abandoned.remove(&token).is_some() {
-                                continue;
-                            }
-                        }
-                        if let Some(c) = conns.get(token) {
-                            c.read_done(i64::from(cqe.result()));
-                            drive(&mut conns, &mut ring, token, &w.shared, mode);
-                        }
-                    }
-                }
+                RING => r.reap(),
                 token => {
                     let hup = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
                     if ev.events & hup != 0 {
-                        if let Some(c) = conns.get(token) {
+                        if let Some(c) = r.conns.get(token) {
                             c.hung_up();
                         }
                     }
-                    drive(&mut conns, &mut ring, token, &w.shared, mode)
+                    r.drive(token)
                 }
             }
+        }
+        r.sweep();
+        w.balance.held(w.id, r.conns.len());
+        if !r.listening && r.conns.len() < w.shared.max_connections {
+            r.listen(true)?;
+        }
+    }
+}
+
+impl Reactor<'_> {
+    fn add(&self, fd: BorrowedFd<'_>, events: u32, data: u64) -> Result<()> {
+        add(&self.ep, fd, events, data)
+    }
+
+    /// Puts the listener in the epoll set, or takes it out (at `max_connections`: new
+    /// connections then wait in the backlog).
+    fn listen(&mut self, on: bool) -> Result<()> {
+        let l = self.w.listener.as_fd();
+        if on {
+            // The workers share the listener: EPOLLEXCLUSIVE wakes one of them per
+            // connection, not all.
+            self.add(l, (libc::EPOLLIN | libc::EPOLLEXCLUSIVE) as u32, LISTENER)?;
+        } else {
+            sys::event::epoll_ctl(self.ep.as_fd(), libc::EPOLL_CTL_DEL, l, 0, 0)
+                .map_err(|e| Error::os(e, "epoll_ctl(DEL)"))?;
+        }
+        self.listening = on;
+        Ok(())
+    }
+
+    /// Accepts what waits, up to `max_connections`. An accept error (EMFILE, ENOBUFS, a
+    /// connection reset before it was taken) must not stop the server: the listener stays
+    /// readable and the accept is tried again on the next wake-up.
+    fn accept(&mut self) -> Result<()> {
+        while self.conns.len() < self.w.shared.max_connections {
+            let Ok(Some(sock)) = sys::net::accept(self.w.listener.as_fd(), true) else {
+                return Ok(());
+            };
+            if let Some(sock) = self.w.balance.place(self.w.id, sock) {
+                self.adopt(sock);
+                self.w.balance.held(self.w.id, self.conns.len());
+            }
+        }
+        self.listen(false)
+    }
+
+    /// Registers a new connection and runs it as far as it goes.
+    fn adopt(&mut self, sock: Fd) {
+        super::nodelay(&sock);
+        let token = self.conns.insert(Conn::new_edge(sock));
+        let Some(c) = self.conns.get(token) else {
+            return;
+        };
+        if add(&self.ep, c.sock.as_fd(), CONN_EVENTS, token).is_err() {
+            self.conns.remove(token);
+            return;
+        }
+        self.drive(token);
+    }
+
+    /// Takes the direct reads' completions and drives their connections.
+    fn reap(&mut self) {
+        let Some(r) = self.ring.as_mut() else { return };
+        let _ = sys::event::eventfd_take(r.efd.as_fd());
+        let done = r.ring.completions();
+        r.outstanding -= done.len().min(r.outstanding);
+        for cqe in done {
+            let token = cqe.user_data();
+            if let Some(r) = self.ring.as_mut() {
+                if r.abandoned.remove(&token).is_some() {
+                    continue;
+                }
+            }
+            if let Some(c) = self.conns.get(token) {
+                c.read_done(i64::from(cqe.result()));
+                self.drive(token);
+            }
+        }
+    }
+
+    /// Closes the connections past their deadline (header, keep-alive, lingering close).
+    fn sweep(&mut self) {
+        let now = Instant::now();
+        if now < self.next_sweep {
+            return;
+        }
+        self.next_sweep = now + super::sweep_interval(&self.w.shared);
+        let sh = &self.w.shared;
+        let late = self
+            .conns
+            .tokens_where(|c| c.deadline(sh).is_some_and(|d| d <= now));
+        for token in late {
+            close(&mut self.conns, &mut self.ring, token);
+        }
+        // Slow heads are watched for input again: what arrived meanwhile is read at once.
+        for token in std::mem::take(&mut self.deferred) {
+            let Some(c) = self.conns.get(token) else {
+                continue;
+            };
+            c.deferred = false;
+            c.paced();
+            let _ = watch(&self.ep, c, CONN_EVENTS, token);
+        }
+    }
+
+    /// Runs connection `token` as far as it goes; a slow head stops being watched for input
+    /// until the next sweep (see `conn::SLOW_HEAD_READS`).
+    fn drive(&mut self, token: u64) {
+        drive(
+            &mut self.conns,
+            &mut self.ring,
+            token,
+            &self.w.shared,
+            self.mode,
+        );
+        let Some(c) = self.conns.get(token) else {
+            return;
+        };
+        if c.slow_head() && !c.deferred {
+            let quiet = (libc::EPOLLRDHUP | libc::EPOLLET) as u32;
+            if watch(&self.ep, c, quiet, token).is_ok() {
+                c.deferred = true;
+                self.deferred.push(token);
+            }
+        }
+    }
+}
+
+/// The events a connection is watched for: input and output, edge-triggered.
+const CONN_EVENTS: u32 = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
+
+/// Changes the events connection `c` (token `token`) is watched for.
+fn watch(ep: &Fd, c: &Conn, events: u32, token: u64) -> Result<()> {
+    sys::event::epoll_ctl(
+        ep.as_fd(),
+        libc::EPOLL_CTL_MOD,
+        c.sock.as_fd(),
+        events,
+        token,
+    )
+    .map_err(|e| Error::os(e, "epoll_ctl(MOD)"))
+}
+
+fn add(ep: &Fd, fd: BorrowedFd<'_>, events: u32, data: u64) -> Result<()> {
+    sys::event::epoll_ctl(ep.as_fd(), libc::EPOLL_CTL_ADD, fd, events, data)
+        .map_err(|e| Error::os(e, "epoll_ctl(ADD)"))
+}
+
+/// Closes connection `token`, keeping its direct body while a read into it is in flight.
+fn close(conns: &mut Slab, ring: &mut Option<DirectRing>, token: u64) {
+    if let Some(mut c) = conns.remove(token) {
+        if let (Some(d), Some(r)) = (c.take_in_flight(), ring.as_mut()) {
+            r.abandoned.insert(token, d);
         }
     }
 }
@@ -260,14 +425,7 @@ fn drive(
                     Err(res) => c.read_done(res),
                 }
             }
-            Step::Close => {
-                if let Some(mut c) = conns.remove(token) {
-                    if let (Some(d), Some(r)) = (c.take_in_flight(), ring.as_mut()) {
-                        r.abandoned.insert(token, d);
-                    }
-                }
-                return;
-            }
+            Step::Close => return close(conns, ring, token),
         }
     }
 }

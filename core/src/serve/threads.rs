@@ -1,12 +1,15 @@
 //! The blocking model: one thread accepts (blocking `accept4` after `poll` says a connection or
 //! the shutdown is there), and each connection gets a thread of its own running blocking
-//! `recv`/`send`/`sendfile` (and blocking O_DIRECT `pread`s).
+//! `recv`/`send`/`sendfile` (and blocking O_DIRECT `pread`s). Before each `recv` the thread
+//! polls its socket until the connection's deadline (header, keep-alive or lingering timeout).
+//! At `max_connections` live connections the acceptor waits for one to end.
 
 use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use super::conn::{Conn, DirectMode, Step};
+use super::conn::{Conn, DirectMode, Shared, Step};
 use super::Worker;
 use crate::error::{Error, Result};
 use crate::sys;
@@ -15,18 +18,34 @@ pub(crate) fn run(w: Worker) -> Result<()> {
     // Live connections' fds, so shutdown can wake their threads (shutdown(2)). A thread takes
     // its entry out, under the lock, before its fd is closed.
     let live: Arc<Mutex<HashMap<u64, RawFd>>> = Arc::new(Mutex::new(HashMap::new()));
+    // Signalled by each connection thread as it ends, for an acceptor at the limit.
+    let freed = Arc::new(
+        sys::event::eventfd(libc::EFD_NONBLOCK)
+            .map_err(|e| Error::os(e, "eventfd for ended connections"))?,
+    );
     let mut threads = Vec::new();
     let mut next = 0u64;
     let result = loop {
-        let (conn_ready, wake) =
-            match sys::event::wait_readable2(w.listener.as_fd(), w.wake.as_fd()) {
-                Ok(r) => r,
-                Err(e) => break Err(Error::os(e, "poll on the listener")),
-            };
+        let at_limit = live
+            .lock()
+            .is_ok_and(|m| m.len() >= w.shared.max_connections);
+        // At the limit, wait for a connection to end instead of for a new one.
+        let first = if at_limit {
+            freed.as_fd()
+        } else {
+            w.listener.as_fd()
+        };
+        let (ready, wake) = match sys::event::wait_readable2(first, w.wake.as_fd()) {
+            Ok(r) => r,
+            Err(e) => break Err(Error::os(e, "poll on the listener")),
+        };
         if wake && w.stopping() {
             break Ok(());
         }
-        if !conn_ready {
+        if at_limit && ready {
+            let _ = sys::event::eventfd_take(freed.as_fd());
+        }
+        if at_limit || !ready {
             continue;
         }
         let sock = match sys::net::accept(w.listener.as_fd(), false) {
@@ -40,17 +59,16 @@ pub(crate) fn run(w: Worker) -> Result<()> {
         if let Ok(mut m) = live.lock() {
             m.insert(id, sock.as_fd().as_raw_fd());
         }
-        let (shared, live2) = (w.shared.clone(), live.clone());
+        let (shared, live2, freed2) = (w.shared.clone(), live.clone(), freed.clone());
         let spawned = std::thread::Builder::new()
             .name("zcopy-serve-conn".into())
             .spawn(move || {
                 let _ = sys::process::block_sigpipe();
-                let mut c = Conn::new(sock);
-                // Blocking sockets never say EAGAIN: anything but progress ends the connection.
-                while let Step::Submit(_) | Step::InFlight = c.advance(&shared, DirectMode::Sync) {}
+                serve_conn(Conn::new_blocking(sock), &shared);
                 if let Ok(mut m) = live2.lock() {
                     m.remove(&id);
                 }
+                let _ = sys::event::eventfd_signal(freed2.as_fd());
             });
         match spawned {
             Ok(t) => threads.push(t),
@@ -74,4 +92,36 @@ pub(crate) fn run(w: Worker) -> Result<()> {
         let _ = t.join();
     }
     result
+}
+
+/// Runs one connection on its blocking socket until it ends or misses its deadline.
+fn serve_conn(mut c: Conn, sh: &Shared) {
+    loop {
+        match c.advance(sh, DirectMode::Sync) {
+            Step::Submit(_) | Step::InFlight => continue,
+            Step::Close => return,
+            // Only before a recv (see Conn::new_blocking): wait for bytes within the deadline.
+            Step::Blocked => {
+                if c.slow_head() {
+                    // A head trickling in: read it again after a pause (see SLOW_HEAD_READS),
+                    // not once per segment.
+                    let pause = super::sweep_interval(sh).min(Duration::from_millis(250));
+                    let left = c
+                        .deadline(sh)
+                        .map_or(pause, |d| d.saturating_duration_since(Instant::now()));
+                    std::thread::sleep(pause.min(left));
+                    c.paced();
+                }
+                let timeout = c.deadline(sh).map_or(-1, |d| {
+                    let left = d.saturating_duration_since(Instant::now());
+                    i32::try_from(left.as_millis().saturating_add(1)).unwrap_or(i32::MAX)
+                });
+                match sys::net::wait_readable(c.sock.as_fd(), timeout) {
+                    Ok(true) => c.readable(),
+                    // The deadline passed (or poll failed): the connection ends.
+                    Ok(false) | Err(_) => return,
+                }
+            }
+        }
+    }
 }

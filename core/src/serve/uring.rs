@@ -10,11 +10,12 @@
 //! and the page cache is left untouched.
 
 use std::os::fd::{AsFd, AsRawFd};
+use std::time::Instant;
 
 use io_uring::{opcode, types};
 
-use super::conn::{self, Shared};
-use super::http::{self, Parsed};
+use super::conn::{self, Shared, Wait};
+use super::http::{self, HeadScan, Parsed};
 use super::reactor::Slab;
 use super::Worker;
 use crate::error::{Error, Result};
@@ -26,6 +27,8 @@ use crate::sys::uring::Ring;
 const ACCEPT: u64 = u64::MAX;
 const WAKE: u64 = u64::MAX - 1;
 const CANCEL: u64 = u64::MAX - 2;
+const TIMER: u64 = u64::MAX - 3;
+const INBOX: u64 = u64::MAX - 4;
 
 /// The body being sent: `pos..end` still to read.
 struct UBody {
@@ -72,6 +75,8 @@ pub(crate) struct UConn {
     rbuf: Vec<u8>,
     rlo: usize,
     rhi: usize,
+    /// How far the search for the end of the head at `rlo` has got.
+    scan: HeadScan,
     head: Vec<u8>,
     head_pos: usize,
     body: Option<UBody>,
@@ -86,6 +91,14 @@ pub(crate) struct UConn {
     in_pipe: usize,
     /// Bytes dropped in the lingering close, once it has begun.
     drained: Option<u64>,
+    /// When the current wait (a request head, an idle keep-alive, a lingering close) began.
+    since: Instant,
+    /// A response is being sent (its end starts the keep-alive wait).
+    responding: bool,
+    /// A response has been sent: an empty buffer then means an idle kept-alive connection.
+    served: bool,
+    /// `recv`s into the current request head (see `conn::SLOW_HEAD_READS`).
+    head_reads: u32,
 }
 
 /// What the next operation of a connection is, or that it is over.
@@ -101,6 +114,7 @@ impl UConn {
             rbuf: vec![0; http::MAX_HEAD],
             rlo: 0,
             rhi: 0,
+            scan: HeadScan::default(),
             head: Vec::with_capacity(256),
             head_pos: 0,
             body: None,
@@ -113,7 +127,22 @@ impl UConn {
             pipe: None,
             in_pipe: 0,
             drained: None,
+            since: Instant::now(),
+            responding: false,
+            served: false,
+            head_reads: 0,
         }
+    }
+
+    /// When the connection is closed if it still waits as it does now (`None`: never).
+    fn deadline(&self, sh: &Shared) -> Option<Instant> {
+        let wait = match self.phase {
+            Phase::Linger => Wait::Linger,
+            Phase::Recv if self.served && self.rlo == self.rhi && self.discard == 0 => Wait::Idle,
+            Phase::Recv => Wait::Head,
+            _ => Wait::Response,
+        };
+        wait.deadline(self.since, sh)
     }
 
     /// Takes the completion of the operation in flight: `false` ends the connection.
@@ -126,6 +155,14 @@ impl UConn {
             Phase::Recv => {
                 if n == 0 {
                     return false;
+                }
+                if self.served && self.rlo == self.rhi && self.discard == 0 {
+                    // The first byte of a request after an idle wait: the header timeout
+                    // runs from here.
+                    self.since = Instant::now();
+                }
+                if self.discard == 0 {
+                    self.head_reads += 1;
                 }
                 self.rhi += n;
             }
@@ -274,6 +311,11 @@ impl UConn {
                 self.body = None;
             }
             // The response is complete: the next request, if the connection goes on.
+            if self.responding {
+                self.responding = false;
+                self.served = true;
+                self.since = Instant::now();
+            }
             if !self.keep_alive {
                 // A lingering close (see conn::Conn::linger): our end of stream, then what the
                 // client still sends is dropped until it closes.
@@ -282,6 +324,7 @@ impl UConn {
                         return Next::Close;
                     }
                     self.drained = Some(0);
+                    self.since = Instant::now();
                 }
                 let e =
                     opcode::Recv::new(fd, self.rbuf.as_mut_ptr(), self.rbuf.len() as u32).build();
@@ -294,7 +337,7 @@ impl UConn {
                 Parsed::Incomplete
             } else {
                 let head = &self.rbuf[self.rlo..self.rhi];
-                http::parse(head, head.len() == self.rbuf.len())
+                http::parse(head, head.len() == self.rbuf.len(), &mut self.scan)
             };
             match parsed {
                 Parsed::Incomplete => {
@@ -308,6 +351,7 @@ impl UConn {
                     return Next::Op(e, Phase::Recv);
                 }
                 Parsed::Refuse(status) => {
+                    self.responding = true;
                     self.keep_alive = false;
                     self.head.clear();
                     self.head_pos = 0;
@@ -315,11 +359,14 @@ impl UConn {
                     self.rlo = self.rhi;
                 }
                 Parsed::Request(req, used) => {
+                    self.responding = true;
                     self.keep_alive = req.keep_alive;
                     self.discard = req.content_length;
                     self.head_pos = 0;
                     let plan = conn::prepare(&req, sh, &mut self.head);
                     self.rlo += used;
+                    self.scan = HeadScan::default();
+                    self.head_reads = 0;
                     self.body = plan.map(|p| {
                         let direct = if p.direct {
                             conn::open_direct(sh.root.as_fd(), &p.rel)
@@ -386,98 +433,253 @@ fn push(ring: &mut Ring, e: &io_uring::squeue::Entry) -> Result<()> {
     unsafe { ring.push(e) }.map_err(|e| Error::os(e, "io_uring submission"))
 }
 
+/// A worker's proactor: its ring, connections, and what it keeps in flight.
+struct Proactor<'w> {
+    w: &'w Worker,
+    ring: Ring,
+    conns: Slab<UConn>,
+    /// Operations submitted and not completed (the loop ends at 0 once stopping).
+    in_flight: usize,
+    stopping: bool,
+    /// Whether an accept is queued (none at `max_connections`: new connections wait in the
+    /// backlog).
+    accepting: bool,
+    accept: io_uring::squeue::Entry,
+    /// The sweep timer's interval; it must outlive the timeout operation that points at it.
+    tick: Box<types::Timespec>,
+    /// Connections with a slow head and no operation in flight, whose next receive waits for
+    /// the next sweep (see `conn::SLOW_HEAD_READS`).
+    deferred: Vec<u64>,
+}
+
 fn serve(w: &Worker) -> Result<()> {
-    let mut ring = Ring::new(1024).map_err(|e| {
+    let ring = Ring::new(1024).map_err(|e| {
         Error::os(
             e,
             "io_uring_setup for the uring model (kernel.io_uring_disabled?)",
         )
     })?;
     let lfd = types::Fd(w.listener.as_fd().as_raw_fd());
-    let accept = opcode::Accept::new(lfd, std::ptr::null_mut(), std::ptr::null_mut())
-        .flags(libc::SOCK_CLOEXEC)
-        .build()
-        .user_data(ACCEPT);
-    let wake = opcode::PollAdd::new(types::Fd(w.wake.as_fd().as_raw_fd()), libc::POLLIN as u32)
-        .build()
-        .user_data(WAKE);
-    push(&mut ring, &accept)?;
-    push(&mut ring, &wake)?;
-    let mut in_flight = 2usize;
-    let mut conns: Slab<UConn> = Slab::new();
-    let mut stopping = false;
+    let every = super::sweep_interval(&w.shared);
+    let mut p = Proactor {
+        w,
+        ring,
+        conns: Slab::new(),
+        in_flight: 0,
+        stopping: false,
+        accepting: false,
+        accept: opcode::Accept::new(lfd, std::ptr::null_mut(), std::ptr::null_mut())
+            .flags(libc::SOCK_CLOEXEC)
+            .build()
+            .user_data(ACCEPT),
+        tick: Box::new(
+            types::Timespec::new()
+                .sec(every.as_secs())
+                .nsec(every.subsec_nanos()),
+        ),
+        deferred: Vec::new(),
+    };
+    p.arm_accept()?;
+    p.arm_wake()?;
+    p.arm_timer()?;
+    p.arm_inbox()?;
     loop {
-        if stopping && in_flight == 0 {
+        if p.stopping && p.in_flight == 0 {
             return Ok(());
         }
-        ring.submit_and_wait(1)
+        p.ring
+            .submit_and_wait(1)
             .map_err(|e| Error::os(e, "io_uring_enter"))?;
-        for cqe in ring.completions() {
-            in_flight -= 1;
-            let res = cqe.result();
-            match cqe.user_data() {
-                ACCEPT => {
-                    if res >= 0 {
-                        // SAFETY: the completion of an accept gives a new fd that nothing owns.
-                        let sock = unsafe { Fd::from_raw(res) };
-                        if stopping {
-                            continue;
-                        }
-                        super::nodelay(&sock);
-                        let token = conns.insert(UConn::new(sock));
-                        in_flight += start(&mut ring, &mut conns, token, &w.shared)?;
-                    } else if stopping {
-                        continue;
-                    }
-                    if !stopping {
-                        push(&mut ring, &accept)?;
-                        in_flight += 1;
-                    }
-                }
-                CANCEL => {}
-                WAKE => {
-                    if w.stopping() {
-                        stopping = true;
-                        // Wake every operation in flight: the sockets' ends and the accept.
-                        let _ = sys::net::shutdown(w.listener.as_fd());
-                        let cancel = opcode::AsyncCancel::new(ACCEPT).build().user_data(CANCEL);
-                        push(&mut ring, &cancel)?;
-                        in_flight += 1;
-                        conns.for_each(|c| {
-                            let _ = sys::net::shutdown(c.sock.as_fd());
-                        });
-                    } else {
-                        push(&mut ring, &wake)?;
-                        in_flight += 1;
-                    }
-                }
-                token => {
-                    let Some(c) = conns.get(token) else { continue };
-                    if stopping || !c.complete(res) {
-                        conns.remove(token);
-                        continue;
-                    }
-                    in_flight += start(&mut ring, &mut conns, token, &w.shared)?;
-                }
-            }
+        for cqe in p.ring.completions() {
+            p.in_flight -= 1;
+            p.complete(cqe.user_data(), cqe.result())?;
+        }
+        w.balance.held(w.id, p.conns.len());
+        if !p.stopping && !p.accepting && p.conns.len() < w.shared.max_connections {
+            p.arm_accept()?;
         }
     }
 }
 
-/// Queues connection `token`'s next operation (or closes it); returns how many were queued.
-fn start(ring: &mut Ring, conns: &mut Slab<UConn>, token: u64, sh: &Shared) -> Result<usize> {
+impl Proactor<'_> {
+    fn queue(&mut self, e: &io_uring::squeue::Entry) -> Result<()> {
+        push(&mut self.ring, e)?;
+        self.in_flight += 1;
+        Ok(())
+    }
+
+    fn arm_accept(&mut self) -> Result<()> {
+        let e = self.accept.clone();
+        self.queue(&e)?;
+        self.accepting = true;
+        Ok(())
+    }
+
+    fn arm_wake(&mut self) -> Result<()> {
+        let efd = types::Fd(self.w.wake.as_fd().as_raw_fd());
+        let e = opcode::PollAdd::new(efd, libc::POLLIN as u32)
+            .build()
+            .user_data(WAKE);
+        self.queue(&e)
+    }
+
+    /// Waits for connections handed over by another worker (see `balance`).
+    fn arm_inbox(&mut self) -> Result<()> {
+        let bell = types::Fd(self.w.balance.bell(self.w.id).as_raw_fd());
+        let e = opcode::PollAdd::new(bell, libc::POLLIN as u32)
+            .build()
+            .user_data(INBOX);
+        self.queue(&e)
+    }
+
+    /// Starts serving a new connection.
+    fn adopt(&mut self, sock: Fd) -> Result<()> {
+        super::nodelay(&sock);
+        let token = self.conns.insert(UConn::new(sock));
+        self.go_on(token)
+    }
+
+    /// Queues connection `token`'s next operation (see [`start`]).
+    fn go_on(&mut self, token: u64) -> Result<()> {
+        match start(&mut self.ring, &mut self.conns, token, &self.w.shared)? {
+            Started::Queued => self.in_flight += 1,
+            Started::Deferred => self.deferred.push(token),
+            Started::Closed => {}
+        }
+        Ok(())
+    }
+
+    fn arm_timer(&mut self) -> Result<()> {
+        let ts: *const types::Timespec = &*self.tick;
+        let e = opcode::Timeout::new(ts).build().user_data(TIMER);
+        self.queue(&e)
+    }
+
+    /// Takes one completion.
+    fn complete(&mut self, user_data: u64, res: i32) -> Result<()> {
+        match user_data {
+            ACCEPT => {
+                self.accepting = false;
+                if res < 0 || self.stopping {
+                    if res >= 0 {
+                        // SAFETY: the completion of an accept gives a new fd that nothing owns.
+                        drop(unsafe { Fd::from_raw(res) });
+                    }
+                    return Ok(());
+                }
+                // SAFETY: the completion of an accept gives a new fd that nothing owns.
+                let sock = unsafe { Fd::from_raw(res) };
+                if let Some(sock) = self.w.balance.place(self.w.id, sock) {
+                    self.adopt(sock)?;
+                    self.w.balance.held(self.w.id, self.conns.len());
+                }
+                // Accepted again after the batch, below the limit.
+            }
+            INBOX => {
+                for sock in self.w.balance.take(self.w.id) {
+                    if self.stopping {
+                        continue; // dropped: closed
+                    }
+                    self.adopt(sock)?;
+                }
+                if !self.stopping {
+                    self.arm_inbox()?;
+                }
+            }
+            CANCEL => {}
+            TIMER => {
+                if !self.stopping {
+                    self.sweep()?;
+                    self.arm_timer()?;
+                }
+            }
+            WAKE if self.w.stopping() => self.stop()?,
+            WAKE => self.arm_wake()?,
+            token => {
+                let Some(c) = self.conns.get(token) else {
+                    return Ok(());
+                };
+                if self.stopping || !c.complete(res) {
+                    self.conns.remove(token);
+                    return Ok(());
+                }
+                self.go_on(token)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the connections past their deadline: shutting the socket down completes the
+    /// receive in flight with an end of file, which closes the connection.
+    fn sweep(&mut self) -> Result<()> {
+        let now = Instant::now();
+        let sh = self.w.shared.clone();
+        // Deferred slow heads have nothing in flight: closed here when late, else their
+        // receive is queued (what arrived meanwhile is read at once).
+        for token in std::mem::take(&mut self.deferred) {
+            let Some(c) = self.conns.get(token) else {
+                continue;
+            };
+            if c.deadline(&sh).is_some_and(|d| d <= now) {
+                self.conns.remove(token);
+                continue;
+            }
+            c.head_reads = 0;
+            self.go_on(token)?;
+        }
+        self.conns.for_each(|c| {
+            if c.deadline(&sh).is_some_and(|d| d <= now) {
+                let _ = sys::net::shutdown(c.sock.as_fd());
+            }
+        });
+        Ok(())
+    }
+
+    /// Wakes every operation in flight (the sockets' ends, the accept, the timer) so the loop
+    /// ends once they have completed.
+    fn stop(&mut self) -> Result<()> {
+        self.stopping = true;
+        let _ = sys::net::shutdown(self.w.listener.as_fd());
+        for target in [ACCEPT, TIMER, INBOX] {
+            let cancel = opcode::AsyncCancel::new(target).build().user_data(CANCEL);
+            self.queue(&cancel)?;
+        }
+        self.conns.for_each(|c| {
+            let _ = sys::net::shutdown(c.sock.as_fd());
+        });
+        Ok(())
+    }
+}
+
+/// What [`start`] did with a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Started {
+    /// Its next operation is queued.
+    Queued,
+    /// Its next operation is a receive into a slow head: left for the next sweep.
+    Deferred,
+    /// It is over (and removed), or gone.
+    Closed,
+}
+
+/// Queues connection `token`'s next operation, defers a slow head's receive, or closes it.
+fn start(ring: &mut Ring, conns: &mut Slab<UConn>, token: u64, sh: &Shared) -> Result<Started> {
     let Some(c) = conns.get(token) else {
-        return Ok(0);
+        return Ok(Started::Closed);
     };
     match c.next(sh) {
+        Next::Op(_, Phase::Recv) if c.head_reads >= conn::SLOW_HEAD_READS => {
+            c.phase = Phase::Recv;
+            Ok(Started::Deferred)
+        }
         Next::Op(e, phase) => {
             c.phase = phase;
             push(ring, &e.user_data(token))?;
-            Ok(1)
+            Ok(Started::Queued)
         }
         Next::Close => {
             conns.remove(token);
-            Ok(0)
+            Ok(Started::Closed)
         }
     }
 }

@@ -262,8 +262,9 @@ fn sockaddr(addr: &std::net::SocketAddr) -> (libc::sockaddr_storage, libc::sockl
     (ss, len as libc::socklen_t)
 }
 
-/// `socket(AF_INET[6], SOCK_STREAM | SOCK_CLOEXEC [| SOCK_NONBLOCK])`, `SO_REUSEADDR`
-/// (and `SO_REUSEPORT` when asked), `bind(addr)`, `listen(backlog)` — a TCP listening socket.
+/// `socket(AF_INET[6], SOCK_STREAM | SOCK_CLOEXEC [| SOCK_NONBLOCK])`, `SO_REUSEADDR`,
+/// `bind(addr)`, `listen(backlog)` — a TCP listening socket. Without `SO_REUSEPORT`: `bind`
+/// fails with `EADDRINUSE` while another socket listens on `addr`.
 ///
 /// # References
 /// [man7 socket(2)](https://man7.org/linux/man-pages/man2/socket.2.html),
@@ -271,7 +272,6 @@ fn sockaddr(addr: &std::net::SocketAddr) -> (libc::sockaddr_storage, libc::sockl
 /// [man7 listen(2)](https://man7.org/linux/man-pages/man2/listen.2.html)
 pub(crate) fn tcp_listen(
     addr: &std::net::SocketAddr,
-    reuseport: bool,
     nonblocking: bool,
     backlog: i32,
 ) -> io::Result<super::fs::Fd> {
@@ -290,9 +290,6 @@ pub(crate) fn tcp_listen(
     let fd = unsafe { super::fs::Fd::from_raw(raw) };
     use std::os::fd::AsFd;
     set_int(fd.as_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
-    if reuseport {
-        set_int(fd.as_fd(), libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
-    }
     let (ss, len) = sockaddr(addr);
     // SAFETY: `ss` holds a valid address of `len` bytes for the whole call.
     cvt(|| unsafe { libc::bind(raw, (&ss as *const libc::sockaddr_storage).cast(), len) })?;

@@ -319,7 +319,12 @@ class Server:
     """An HTTP/1.1 static file server (GET and HEAD, ranges, keep-alive) serving ``root`` on
     background threads of this process until ``close()``; a context manager. A ``root`` that
     cannot be opened raises ``FileNotFoundError``, ``NotADirectoryError`` or
-    ``PermissionError`` (each also a ``ZcopyError``)."""
+    ``PermissionError`` (each also a ``ZcopyError``).
+
+    Limits, nginx's defaults: ``header_timeout`` seconds for a request head (60),
+    ``keepalive_timeout`` seconds an idle kept-alive connection is kept (75),
+    ``max_connections`` held at once per worker (512; more wait in the listen backlog). A
+    second server on an address already served raises ``OSError`` (errno ``EADDRINUSE``)."""
 
     def __new__(
         cls,
@@ -329,6 +334,9 @@ class Server:
         workers: int | None = None,
         directio: int | None = None,
         model: Literal["threads", "poll", "epoll", "uring"] = "epoll",
+        header_timeout: float = 60.0,
+        keepalive_timeout: float = 75.0,
+        max_connections: int = 512,
     ) -> Server: ...
     @property
     def address(self) -> tuple[str, int]:
