@@ -75,6 +75,8 @@ fn pump(job: &mut Job<'_, '_>, buf: &mut [u8]) -> Result<()> {
         while done < got {
             let r = match job.dst_off {
                 Some(off) => sys::fs::pwrite(job.dst.fd, &buf[done..got], off),
+                // A full pipe or stalled socket must not hold the write: its wait is cut.
+                None if job.dst_ticks => sys::fs::write_nowait(job.dst.fd, &buf[done..got]),
                 None => sys::fs::write(job.dst.fd, &buf[done..got]),
             };
             match r {
@@ -90,6 +92,7 @@ fn pump(job: &mut Job<'_, '_>, buf: &mut [u8]) -> Result<()> {
                     job.advance(k);
                     done += k;
                 }
+                Err(e) if job.retry_stalled_dst(&e)? => {}
                 Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
                     if job.give_back_src(got - done)? {
                         return Err(Error::os(
@@ -99,7 +102,7 @@ fn pump(job: &mut Job<'_, '_>, buf: &mut [u8]) -> Result<()> {
                     }
                     // Bytes taken from a pipe or socket cannot be put back: wait (sleeping, not
                     // spinning) until the destination takes them.
-                    sys::net::wait_writable(job.dst.fd)
+                    sys::stop::poll_ticks(job.dst.fd, libc::POLLOUT)
                         .map_err(|e| Error::os(e, format_args!("poll on {}", job.dst.name)))?;
                 }
                 Err(e) => {

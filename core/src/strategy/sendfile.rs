@@ -84,6 +84,7 @@ fn pump(job: &mut Job<'_, '_>) -> Result<()> {
         let mut off = job.src_off;
         let k = match sys::fs::sendfile(job.dst.fd, job.src.fd, off.as_mut(), n) {
             Ok(k) => k,
+            Err(e) if job.retry_stalled_dst(&e)? => continue,
             Err(e) => {
                 let what = format_args!("sendfile from {} to {}", job.src.name, job.dst.name);
                 let refusals = if moved_here == 0 { REFUSALS } else { &[] };

@@ -1,0 +1,331 @@
+//! Every blocking wait can be stopped (`sys::stop`): a cancel flag or a progress callback that
+//! says stop ends a transfer blocked in the kernel within a tick, with the exact count moved.
+//!
+//! Blocking points: opening a FIFO (read side without a writer, write side without a reader),
+//! an idle pipe or socket source, a full pipe destination (no reader draining it), a stalled
+//! socket destination (a peer that does not read), each with the techniques that serve it.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::common;
+use zcopy::{ErrorKind, Options, Strategy};
+
+/// How a stop is asked.
+#[derive(Debug, Clone, Copy)]
+enum Stop {
+    /// The cancel flag is set.
+    Cancel,
+    /// The progress callback returns false.
+    Progress,
+}
+
+const STOPS: [Stop; 2] = [Stop::Cancel, Stop::Progress];
+
+/// How long a stop may take to end the call: a tick is 100 ms; the rest is slack for a loaded
+/// machine.
+const BOUND: Duration = Duration::from_millis(1500);
+
+fn mkfifo(dir: &Path) -> PathBuf {
+    let path = dir.join("fifo");
+    let c = CString::new(path.as_os_str().as_bytes()).expect("no NUL");
+    // SAFETY: `c` is a NUL-terminated path alive for the call.
+    let r = unsafe { libc::mkfifo(c.as_ptr(), 0o600) };
+    assert_eq!(r, 0, "mkfifo: {}", std::io::Error::last_os_error());
+    path
+}
+
+/// Runs `call` with options asking `stop` 400 ms after it started (the call must still be
+/// blocked then), and checks it ends within [`BOUND`] with a Cancelled error; `release` frees a
+/// call that missed the stop (so a failing test does not hang). Gives the error.
+fn stopped_while_blocked<T: std::fmt::Debug + Send>(
+    what: &str,
+    stop: Stop,
+    call: impl FnOnce(&Options<'_>) -> zcopy::Result<T> + Send,
+    release: impl FnOnce(),
+) -> zcopy::Error {
+    let flag = AtomicBool::new(false);
+    let go_on = AtomicBool::new(true);
+    let progress = |_: u64| go_on.load(Ordering::SeqCst);
+    let opts = match stop {
+        Stop::Cancel => Options {
+            cancel: Some(&flag),
+            ..Options::default()
+        },
+        Stop::Progress => Options {
+            progress: Some(&progress),
+            ..Options::default()
+        },
+    };
+    let opts = &opts;
+    let (r, waited) = std::thread::scope(|sc| {
+        let t = sc.spawn(move || call(opts));
+        std::thread::sleep(Duration::from_millis(400));
+        let blocked = !t.is_finished();
+        flag.store(true, Ordering::SeqCst);
+        go_on.store(false, Ordering::SeqCst);
+        let t1 = Instant::now();
+        while !t.is_finished() && t1.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let waited = t1.elapsed();
+        if !t.is_finished() {
+            release();
+        }
+        let r = t.join().expect("transfer thread");
+        assert!(
+            blocked,
+            "{what} ({stop:?}): the call was not blocked: {r:?}"
+        );
+        (r, waited)
+    });
+    let e = r.expect_err(&format!("{what} ({stop:?}): stopped"));
+    assert_eq!(e.kind(), ErrorKind::Cancelled, "{what} ({stop:?}): {e}");
+    assert_eq!(e.errno(), Some(libc::ECANCELED), "{what} ({stop:?})");
+    let word = match stop {
+        Stop::Cancel => "cancel flag",
+        Stop::Progress => "progress callback",
+    };
+    assert!(e.message().contains(word), "{what} ({stop:?}): {e}");
+    assert!(
+        waited < BOUND,
+        "{what} ({stop:?}): the stop was seen after {waited:?}"
+    );
+    e
+}
+
+/// `copy_file` from a FIFO no writer opens: the open waits, and a stop ends it; nothing moved,
+/// the destination not created.
+#[test]
+fn fifo_open_read_side_stopped() {
+    for stop in STOPS {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = mkfifo(dir.path());
+        let dst = dir.path().join("dst");
+        let e = stopped_while_blocked(
+            "copy_file(fifo without writer, dst)",
+            stop,
+            |o| zcopy::copy_file(&fifo, &dst, o),
+            || drop(std::fs::OpenOptions::new().write(true).open(&fifo)),
+        );
+        assert_eq!(e.bytes_moved(), 0, "{stop:?}");
+        assert!(e.message().contains("cannot open src"), "{stop:?}: {e}");
+        assert!(!dst.exists(), "{stop:?}: dst was created");
+    }
+}
+
+/// `copy_file` to a FIFO no reader opens: the open waits, and a stop ends it; nothing moved.
+#[test]
+fn fifo_open_write_side_stopped() {
+    for stop in STOPS {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = mkfifo(dir.path());
+        let src = dir.path().join("src");
+        std::fs::write(&src, common::data(5000, 1)).expect("src");
+        let e = stopped_while_blocked(
+            "copy_file(src, fifo without reader)",
+            stop,
+            |o| zcopy::copy_file(&src, &fifo, o),
+            || {
+                let mut r = std::fs::File::open(&fifo).expect("reader");
+                let _ = std::io::copy(&mut r, &mut std::io::sink());
+            },
+        );
+        assert_eq!(e.bytes_moved(), 0, "{stop:?}");
+        assert!(e.message().contains("cannot open dst"), "{stop:?}: {e}");
+    }
+}
+
+/// With a cancel flag that stays clear, the stoppable FIFO opens still wait for the other end
+/// and then move every byte (read side: a writer that comes late; write side: a reader that
+/// comes late), and leave the engine's fds blocking (the copy is complete, not cut short by
+/// `EAGAIN`).
+#[test]
+fn fifo_open_with_a_hook_waits_for_the_other_end() {
+    let data = common::data(1 << 20, 2);
+    let flag = AtomicBool::new(false);
+    let opts = Options {
+        cancel: Some(&flag),
+        ..Options::default()
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = mkfifo(dir.path());
+    let (src, dst) = (dir.path().join("src"), dir.path().join("dst"));
+    std::fs::write(&src, &data).expect("src");
+    // Read side: the writer opens 300 ms late and feeds 1 MiB slowly enough to empty the FIFO.
+    let r = std::thread::scope(|sc| {
+        sc.spawn(|| {
+            std::thread::sleep(Duration::from_millis(300));
+            let mut w = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&fifo)
+                .expect("writer");
+            for piece in data.chunks(256 << 10) {
+                w.write_all(piece).expect("feed");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        zcopy::copy_file(&fifo, &dst, &opts)
+    })
+    .expect("copy from a late writer");
+    assert_eq!(r.bytes, data.len() as u64);
+    common::assert_bytes(&std::fs::read(&dst).expect("dst"), &data, "fifo → dst");
+    // Write side: the reader opens 300 ms late and reads slowly.
+    let (r, got) = std::thread::scope(|sc| {
+        let reader = sc.spawn(|| {
+            std::thread::sleep(Duration::from_millis(300));
+            let mut r = std::fs::File::open(&fifo).expect("reader");
+            let mut got = Vec::new();
+            let mut buf = vec![0u8; 64 << 10];
+            loop {
+                let n = r.read(&mut buf).expect("read fifo");
+                if n == 0 {
+                    break got;
+                }
+                got.extend_from_slice(&buf[..n]);
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        });
+        let r = zcopy::copy_file(&src, &fifo, &opts);
+        (r, reader.join().expect("reader"))
+    });
+    assert_eq!(r.expect("copy to a late reader").bytes, data.len() as u64);
+    common::assert_bytes(&got, &data, "src → fifo");
+}
+
+/// What the transfer is blocked on.
+#[derive(Debug, Clone, Copy)]
+enum Block {
+    IdlePipe,
+    IdleUnix,
+    IdleTcp,
+    FullPipe,
+    StalledUnix,
+    StalledTcp,
+}
+
+/// Two connected stream sockets (`unix`: a socketpair, else loopback TCP).
+fn stream_pair(unix: bool) -> (OwnedFd, OwnedFd) {
+    if unix {
+        let (a, b) = UnixStream::pair().expect("socketpair");
+        (a.into(), b.into())
+    } else {
+        let (a, b) = common::tcp_pair();
+        (a.into(), b.into())
+    }
+}
+
+/// Reads `fd` to end of file.
+fn read_all(fd: OwnedFd) -> Vec<u8> {
+    let mut f = File::from(fd);
+    let mut got = Vec::new();
+    f.read_to_end(&mut got).expect("read the far end");
+    got
+}
+
+/// A transfer blocked on `block` with `strategy`, stopped: it ends within the bound, with
+/// exactly the bytes that reached the destination counted.
+fn blocked_transfer(block: Block, strategy: Strategy, stop: Stop) {
+    let what = format!("{block:?} with {strategy}");
+    let first = common::data(1000, 3);
+    let big = common::data(32 << 20, 4);
+    // (src, dst, the far end the test holds, what the source holds)
+    let (src, dst, far, sent): (OwnedFd, OwnedFd, OwnedFd, &[u8]) = match block {
+        Block::IdlePipe | Block::IdleUnix | Block::IdleTcp => {
+            let (w, r) = match block {
+                Block::IdlePipe => {
+                    let (r, w) = common::pipe();
+                    (OwnedFd::from(w), OwnedFd::from(r))
+                }
+                b => stream_pair(matches!(b, Block::IdleUnix)),
+            };
+            File::from(w.try_clone().expect("dup"))
+                .write_all(&first)
+                .expect("write the first bytes");
+            (r, common::empty_file().into(), w, &first)
+        }
+        Block::FullPipe => {
+            let (r, w) = common::pipe();
+            (common::file_with(&big).into(), w.into(), r.into(), &big)
+        }
+        Block::StalledUnix | Block::StalledTcp => {
+            let (a, b) = stream_pair(matches!(block, Block::StalledUnix));
+            (common::file_with(&big).into(), a, b, &big)
+        }
+    };
+    let far_fd: BorrowedFd<'_> = far.as_fd();
+    let e = stopped_while_blocked(
+        &what,
+        stop,
+        |o| {
+            let o = Options {
+                strategy,
+                fallback: false,
+                ..o.clone()
+            };
+            zcopy::transfer(&src, &dst, &o)
+        },
+        || {
+            // Shut the far end: the blocked call sees end of file or EPIPE.
+            // SAFETY: shutdown touches no memory; on a pipe it fails harmlessly (ENOTSOCK).
+            unsafe { libc::shutdown(std::os::fd::AsRawFd::as_raw_fd(&far_fd), libc::SHUT_RDWR) };
+        },
+    );
+    let n = e.bytes_moved() as usize;
+    let got = match block {
+        Block::IdlePipe | Block::IdleUnix | Block::IdleTcp => {
+            drop(far);
+            assert_eq!(n, first.len(), "{what} ({stop:?}): {e}");
+            common::content(&File::from(dst))
+        }
+        _ => {
+            drop((src, dst));
+            assert!(n > 0, "{what} ({stop:?}): something moved before the stall");
+            read_all(far)
+        }
+    };
+    assert_eq!(got.len(), n, "{what} ({stop:?}): bytes at the destination");
+    common::assert_bytes(&got, &sent[..n], &format!("{what} ({stop:?})"));
+}
+
+fn each(block: Block, strategies: &[Strategy]) {
+    for &s in strategies {
+        for stop in STOPS {
+            blocked_transfer(block, s, stop);
+        }
+    }
+}
+
+#[test]
+fn idle_pipe_source_stopped() {
+    each(Block::IdlePipe, &[Strategy::ReadWrite, Strategy::Splice]);
+}
+
+#[test]
+fn idle_socket_source_stopped() {
+    each(Block::IdleUnix, &[Strategy::ReadWrite, Strategy::Splice]);
+    each(Block::IdleTcp, &[Strategy::ReadWrite, Strategy::Splice]);
+}
+
+#[test]
+fn full_pipe_destination_stopped() {
+    each(
+        Block::FullPipe,
+        &[Strategy::ReadWrite, Strategy::Splice, Strategy::Sendfile],
+    );
+}
+
+#[test]
+fn stalled_socket_destination_stopped() {
+    let all = [Strategy::ReadWrite, Strategy::Splice, Strategy::Sendfile];
+    each(Block::StalledUnix, &all);
+    each(Block::StalledTcp, &all);
+    each(Block::StalledTcp, &[Strategy::MsgZerocopy]);
+}
