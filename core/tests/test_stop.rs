@@ -286,6 +286,8 @@ fn blocked_transfer(block: Block, strategy: Strategy, stop: Stop) {
             common::content(&File::from(dst))
         }
         _ => {
+            let at = common::pos(&src);
+            assert_eq!(at, n as u64, "{what} ({stop:?}): src position");
             drop((src, dst));
             assert!(n > 0, "{what} ({stop:?}): something moved before the stall");
             read_all(far)

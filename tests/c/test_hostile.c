@@ -9,6 +9,8 @@
 #include "harness.h"
 
 #include <sys/mount.h>
+#include <stdatomic.h>
+#include <time.h>
 
 /* The test-only hook (ffi-c/src/testing.rs), left out of the header on purpose. */
 extern void zc_test_inject_panic(uint64_t after_bytes);
@@ -232,6 +234,103 @@ static void null_pointers_everywhere(void) {
     CHECK(zc_last_error() != NULL && zc_version() != NULL, "never NULL");
 }
 
+/* ---- every wait can be stopped ------------------------------------------------------- */
+
+static atomic_bool stop_flag;
+
+/* Sets the cancel flag 400 ms after it starts. */
+static void *set_stop_flag_later(void *arg) {
+    (void)arg;
+    usleep(400 * 1000);
+    atomic_store(&stop_flag, true);
+    return NULL;
+}
+
+static double mono_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Runs `call` (a blocked zc_copy_file or zc_transfer) with the cancel flag set 400 ms in:
+ * ZC_CANCELLED within 1.5 s of the flag. alarm() ends a run that missed it, never a hang. */
+#define CHECK_STOPPED_BY_CANCEL(call)                                                           \
+    do {                                                                                        \
+        atomic_store(&stop_flag, false);                                                        \
+        pthread_t setter_;                                                                      \
+        REQUIRE(pthread_create(&setter_, NULL, set_stop_flag_later, NULL) == 0, "thread");      \
+        alarm(20);                                                                              \
+        double t0_ = mono_s();                                                                  \
+        CHECK_FAILS(call, ZC_CANCELLED, ECANCELED);                                             \
+        double took_ = mono_s() - t0_;                                                          \
+        alarm(0);                                                                               \
+        pthread_join(setter_, NULL);                                                            \
+        CHECK_MSG("cancel flag");                                                               \
+        CHECK(took_ > 0.35 && took_ < 0.4 + 1.5, "ended after %.3f s", took_);                 \
+    } while (0)
+
+/* zc_copy_file from a FIFO no writer opens, and to a FIFO no reader opens: the open waits for
+ * the other end, and the cancel flag ends the wait; nothing moved. */
+static void fifo_open_stopped_by_cancel(void) {
+    const char *fifo = h_path("stop.fifo");
+    char dst[4200];
+    snprintf(dst, sizeof dst, "%s", h_path("stop.dst"));
+    REQUIRE(mkfifo(fifo, 0600) == 0, "mkfifo: %s", strerror(errno));
+    zc_options o = h_opts();
+    o.cancel = (const bool *)&stop_flag;
+    zc_report r = h_report();
+    CHECK_STOPPED_BY_CANCEL(zc_copy_file(fifo, dst, &o, &r));
+    CHECK_MSG("cannot open src");
+    CHECK(r.bytes == 0, "bytes %llu", (unsigned long long)r.bytes);
+    CHECK(access(dst, F_OK) != 0, "dst was created");
+    const char *src = h_make_file("stop.src", 31, 5000);
+    r = h_report();
+    CHECK_STOPPED_BY_CANCEL(zc_copy_file(src, fifo, &o, &r));
+    CHECK_MSG("cannot open dst");
+    CHECK(r.bytes == 0, "bytes %llu", (unsigned long long)r.bytes);
+    unlink(fifo);
+}
+
+/* File -> a socket whose peer does not read: the call blocks once the socket buffers are full,
+ * and the cancel flag ends it; the peer then reads exactly r.bytes, the source's first bytes. */
+static void stalled_socket_stopped_by_cancel(void) {
+    static const zc_strategy strategies[] = {ZC_STRATEGY_READ_WRITE, ZC_STRATEGY_SENDFILE,
+                                             ZC_STRATEGY_SPLICE};
+    const size_t size = 32 * 1024 * 1024;
+    const char *path = h_make_file("stall.src", 32, size);
+    for (size_t i = 0; i < sizeof strategies / sizeof strategies[0]; i++) {
+        for (int tcp = 0; tcp < 2; tcp++) {
+            int sv[2];
+            if (tcp)
+                h_tcp_pair(sv);
+            else
+                REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
+            int s = open(path, O_RDONLY | O_CLOEXEC);
+            REQUIRE(s >= 0, "open");
+            zc_options o = h_opts();
+            o.strategy = strategies[i];
+            o.fallback = false;
+            o.cancel = (const bool *)&stop_flag;
+            zc_report r = h_report();
+            CHECK_STOPPED_BY_CANCEL(zc_transfer(s, sv[0], &o, &r));
+            CHECK(r.bytes > 0, "%s: nothing moved before the stall", zc_strategy_name(strategies[i]));
+            CHECK(lseek(s, 0, SEEK_CUR) == (off_t)r.bytes, "%s over %s: src position %lld, report %llu",
+                  zc_strategy_name(strategies[i]), tcp ? "tcp" : "unix", (long long)lseek(s, 0, SEEK_CUR),
+                  (unsigned long long)r.bytes);
+            close(sv[0]);
+            size_t n;
+            unsigned char *got = h_read_fd(sv[1], &n);
+            CHECK(h_same(got, n, 32, 0, r.bytes), "%s over %s: the peer got %zu bytes, report %llu",
+                  zc_strategy_name(strategies[i]), tcp ? "tcp" : "unix", n,
+                  (unsigned long long)r.bytes);
+            free(got);
+            close(sv[1]);
+            close(s);
+        }
+    }
+    unlink(path);
+}
+
 int main(int argc, char **argv) {
     static const struct h_test tests[] = {
         TEST(panic_comes_back_as_zc_panic),
@@ -239,6 +338,8 @@ int main(int argc, char **argv) {
         TEST(enospc_mid_transfer_keeps_the_prefix),
         TEST(offsets_past_4_gib),
         TEST(null_pointers_everywhere),
+        TEST(fifo_open_stopped_by_cancel),
+        TEST(stalled_socket_stopped_by_cancel),
     };
     h_init(argv[0]);
     int rc = h_run(tests, sizeof tests / sizeof tests[0], argc, argv);

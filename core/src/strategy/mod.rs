@@ -202,15 +202,25 @@ impl<'a, 'fd> Job<'a, 'fd> {
     /// says to retry. `false` for any other error (and for a non-blocking source, whose
     /// `EAGAIN` the caller must see).
     pub(crate) fn retry_stalled_dst(&self, err: &io::Error) -> Result<bool> {
-        if !self.dst_ticks
-            || err.raw_os_error() != Some(libc::EAGAIN)
-            || self.src.flags & libc::O_NONBLOCK != 0
-        {
+        if !self.dst_stalled(err) {
             return Ok(false);
         }
-        sys::stop::poll_ticks(self.dst.fd, libc::POLLOUT)
-            .map_err(|e| Error::os(e, format_args!("waiting for room in {}", self.dst.name)))?;
+        self.wait_dst_writable()?;
         Ok(true)
+    }
+
+    /// Whether `err` from a call writing to the destination means "no room yet" in a wait the
+    /// job cuts into ticks (see [`Job::retry_stalled_dst`]).
+    pub(crate) fn dst_stalled(&self, err: &io::Error) -> bool {
+        self.dst_ticks
+            && err.raw_os_error() == Some(libc::EAGAIN)
+            && self.src.flags & libc::O_NONBLOCK == 0
+    }
+
+    /// Waits in ticks the stop hook can end until the destination has room.
+    pub(crate) fn wait_dst_writable(&self) -> Result<()> {
+        sys::stop::poll_ticks(self.dst.fd, libc::POLLOUT)
+            .map_err(|e| Error::os(e, format_args!("waiting for room in {}", self.dst.name)))
     }
 
     /// Calls the progress callback (when bytes moved since the last call) and checks the cancel

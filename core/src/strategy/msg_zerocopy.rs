@@ -171,7 +171,13 @@ fn pump(job: &mut Job<'_, '_>) -> Result<()> {
                         job.advance(k);
                         sent += k;
                     }
-                    Err(e) if job.retry_stalled_dst(&e)? => {}
+                    Err(e) if job.dst_stalled(&e) => {
+                        if let Err(stop) = job.wait_dst_writable() {
+                            // Bytes read but not delivered go back to a seekable source.
+                            job.give_back_src(got - sent)?;
+                            return Err(stop);
+                        }
+                    }
                     Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
                         if job.give_back_src(got - sent)? {
                             return Err(Error::os(
