@@ -1,0 +1,159 @@
+package zcopy_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"zcopy.dev/zcopy"
+)
+
+// stopBound is how long a stop may take to end a call (a tick is 100 ms; the rest is slack for
+// a busy machine).
+const stopBound = 1500 * time.Millisecond
+
+// checkStopped checks err is a cancellation that wraps ctx's error, with BytesMoved equal to
+// the report's, and that it came within stopBound of the cancel at `asked`.
+func checkStopped(t *testing.T, what string, err error, r zcopy.Report, asked, ended time.Time) {
+	t.Helper()
+	var zerr *zcopy.Error
+	if !errors.Is(err, zcopy.ErrCancelled) || !errors.Is(err, syscall.ECANCELED) ||
+		!errors.Is(err, context.Canceled) || !errors.As(err, &zerr) {
+		t.Fatalf("%s: want a cancellation, got %v", what, err)
+	}
+	if zerr.BytesMoved != r.Bytes {
+		t.Errorf("%s: BytesMoved %d, Report.Bytes %d", what, zerr.BytesMoved, r.Bytes)
+	}
+	if asked.IsZero() {
+		t.Fatalf("%s: the call ended before the cancel", what)
+	}
+	if took := ended.Sub(asked); took > stopBound {
+		t.Errorf("%s: the cancel was seen after %v", what, took)
+	}
+}
+
+// cancelLater cancels a context 400 ms from now and records when.
+func cancelLater() (context.Context, func() time.Time) {
+	ctx, cancel := context.WithCancel(context.Background())
+	asked := make(chan time.Time, 1)
+	timer := time.AfterFunc(400*time.Millisecond, func() {
+		asked <- time.Now()
+		cancel()
+	})
+	return ctx, func() time.Time {
+		timer.Stop()
+		cancel()
+		select {
+		case at := <-asked:
+			return at
+		default:
+			return time.Time{}
+		}
+	}
+}
+
+// CopyFileContext from a FIFO no writer opens, and to a FIFO no reader opens: the open waits,
+// and cancelling the context ends it within the bound, nothing moved.
+func TestFifoOpenStoppedByCancel(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(dir, "src")
+	if err := os.WriteFile(src, data(3, 5000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(dir, "dst")
+	for _, c := range []struct{ what, src, dst string }{
+		{"read side (no writer)", fifo, dst},
+		{"write side (no reader)", src, fifo},
+	} {
+		// A watchdog: the other end opened after 5 s frees a call that missed the cancel.
+		watchdog := time.AfterFunc(5*time.Second, func() {
+			if f, err := os.OpenFile(fifo, os.O_RDWR, 0); err == nil {
+				time.Sleep(time.Second)
+				f.Close()
+			}
+		})
+		ctx, done := cancelLater()
+		r, err := zcopy.CopyFileContext(ctx, c.dst, c.src, zcopy.Options{})
+		ended := time.Now()
+		asked := done()
+		watchdog.Stop()
+		checkStopped(t, c.what, err, r, asked, ended)
+		if r.Bytes != 0 {
+			t.Errorf("%s: %d bytes moved", c.what, r.Bytes)
+		}
+	}
+	if _, err := os.Stat(dst); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("dst was created: %v", err)
+	}
+}
+
+// File -> a socket whose peer does not read (Unix and TCP, a net.Conn the Go poller waits for):
+// cancelling the context ends the transfer within the bound, and the peer then reads exactly
+// Report.Bytes, the source's first bytes.
+func TestStalledSocketStoppedByCancel(t *testing.T) {
+	want := data(4, 32*mib)
+	srcFile := tempFile(t, "stall.src", want)
+	for _, network := range []string{"unix", "tcp"} {
+		for _, s := range []zcopy.Strategy{zcopy.ReadWrite, zcopy.Sendfile, zcopy.Splice} {
+			what := network + " with " + string(s)
+			addr := "127.0.0.1:0"
+			if network == "unix" {
+				addr = filepath.Join(t.TempDir(), "sock")
+			}
+			l, err := net.Listen(network, addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn, err := net.Dial(network, l.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			peer, err := l.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.Close()
+			if _, err := srcFile.Seek(0, io.SeekStart); err != nil {
+				t.Fatal(err)
+			}
+			// A watchdog: a peer that reads after 5 s frees a call that missed the cancel.
+			watchdog := time.AfterFunc(5*time.Second, func() { peer.Close() })
+			ctx, done := cancelLater()
+			r, err := zcopy.TransferContext(ctx, conn, srcFile, zcopy.Options{Strategy: s, NoFallback: true})
+			ended := time.Now()
+			asked := done()
+			watchdog.Stop()
+			checkStopped(t, what, err, r, asked, ended)
+			if r.Bytes <= 0 {
+				t.Errorf("%s: nothing moved before the stall", what)
+			}
+			if pos, _ := srcFile.Seek(0, io.SeekCurrent); pos != r.Bytes {
+				t.Errorf("%s: src position %d, Report.Bytes %d", what, pos, r.Bytes)
+			}
+			conn.Close()
+			got, err := io.ReadAll(peer)
+			if err != nil {
+				t.Fatalf("%s: read the peer: %v", what, err)
+			}
+			peer.Close()
+			if int64(len(got)) != r.Bytes {
+				t.Errorf("%s: the peer got %d bytes, Report.Bytes %d", what, len(got), r.Bytes)
+			}
+			n := len(got)
+			if n > len(want) {
+				n = len(want)
+			}
+			same(t, what, got, want[:n])
+		}
+	}
+}
