@@ -316,18 +316,78 @@ fn idle_socket_source_stopped() {
     each(Block::IdleTcp, &[Strategy::ReadWrite, Strategy::Splice]);
 }
 
+/// The techniques that write a file to a pipe or socket.
+const WRITERS: [Strategy; 5] = [
+    Strategy::ReadWrite,
+    Strategy::Splice,
+    Strategy::Sendfile,
+    Strategy::MmapWrite,
+    Strategy::Direct,
+];
+
 #[test]
 fn full_pipe_destination_stopped() {
-    each(
-        Block::FullPipe,
-        &[Strategy::ReadWrite, Strategy::Splice, Strategy::Sendfile],
-    );
+    each(Block::FullPipe, &WRITERS);
 }
 
 #[test]
 fn stalled_socket_destination_stopped() {
-    let all = [Strategy::ReadWrite, Strategy::Splice, Strategy::Sendfile];
-    each(Block::StalledUnix, &all);
-    each(Block::StalledTcp, &all);
+    each(Block::StalledUnix, &WRITERS);
+    each(Block::StalledTcp, &WRITERS);
     each(Block::StalledTcp, &[Strategy::MsgZerocopy]);
+}
+
+/// The syscalls of `f(opts)` without a stop hook and with one (a cancel flag never set).
+fn syscalls_without_and_with_hook(f: impl Fn(&Options<'_>) -> zcopy::Report) -> (u64, u64) {
+    let flag = AtomicBool::new(false);
+    let with = Options {
+        cancel: Some(&flag),
+        ..Options::default()
+    };
+    (f(&Options::default()).syscalls, f(&with).syscalls)
+}
+
+/// What a stop hook costs: nothing without one (the wrappers make the calls they always made:
+/// `EINTR` is the only new branch), and with one only where a wait is cut: `copy_file` opens
+/// with `O_NONBLOCK` and clears it (`fstat` + `F_SETFL` per path); file → file moves make the
+/// same calls. The counts are printed for the README (`cargo test ... -- --nocapture`).
+#[test]
+fn stop_hook_cost() {
+    let data = common::data(8 << 20, 5);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (src, dst) = (dir.path().join("src"), dir.path().join("dst"));
+    std::fs::write(&src, &data).expect("src");
+    let (without, with) =
+        syscalls_without_and_with_hook(|o| zcopy::copy_file(&src, &dst, o).expect("copy_file"));
+    println!("copy_file 8 MiB file → file: {without} syscalls without a hook, {with} with");
+    assert_eq!(with, without + 4, "copy_file: fstat + F_SETFL per path");
+    let (without, with) = syscalls_without_and_with_hook(|o| {
+        let (s, d) = (common::file_with(&data), common::empty_file());
+        zcopy::transfer(&s, &d, o).expect("transfer")
+    });
+    println!("transfer 8 MiB file → file: {without} syscalls without a hook, {with} with");
+    assert_eq!(with, without, "file → file: no wait to cut");
+    for strategy in [Strategy::ReadWrite, Strategy::Splice, Strategy::Sendfile] {
+        let (without, with) = syscalls_without_and_with_hook(|o| {
+            let (r, w) = common::pipe();
+            let s = common::file_with(&data);
+            let o = Options {
+                strategy,
+                fallback: false,
+                ..o.clone()
+            };
+            std::thread::scope(|sc| {
+                let reader = sc.spawn(move || read_all(r.into()).len());
+                let rep = zcopy::transfer(&s, &w, &o).expect("transfer");
+                drop(w);
+                assert_eq!(reader.join().expect("reader"), data.len());
+                rep
+            })
+        });
+        println!(
+            "transfer 8 MiB file → pipe (drained) with {strategy}: {without} syscalls without a \
+             hook, {with} with (a poll per chunk, and a retry when the pipe was full)"
+        );
+        assert!(with >= without, "{strategy}");
+    }
 }

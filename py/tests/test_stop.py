@@ -77,7 +77,7 @@ def _stopped(stop: str, call: Callable[[dict[str, Any]], object], release: Calla
     moved = info.value.bytes_moved  # type: ignore[attr-defined]
     assert isinstance(moved, int)
     if stop != "ctrl_c":
-        assert info.value.errno == 125  # ECANCELED
+        assert info.value.errno == 125  # type: ignore[attr-defined]  # ECANCELED
     return moved
 
 

@@ -138,7 +138,6 @@ impl<'a, 'fd> Job<'a, 'fd> {
     pub(crate) fn next_chunk(&mut self, default: u64) -> Result<Option<usize>> {
         self.checkpoint()?;
         self.wait_idle_source()?;
-        self.wait_dst_room()?;
         let want = self.chunk.unwrap_or(default);
         let n = match self.remaining {
             Some(0) => return Ok(None),
@@ -184,11 +183,12 @@ impl<'a, 'fd> Job<'a, 'fd> {
         }
     }
 
-    /// Before a chunk to a pipe whose waits are cut ([`Job::dst_ticks`]): waits in ticks the
-    /// stop hook can end until the pipe has room, so the `splice` or `sendfile` into it (which
-    /// wait only for a first free slot, then move what fits) does not block. One `poll` per
-    /// chunk, only with a stop hook. (A socket's waits are bounded by `SO_SNDTIMEO` instead.)
-    fn wait_dst_room(&mut self) -> Result<()> {
+    /// Before a `splice` or `sendfile` chunk to a pipe whose waits are cut ([`Job::dst_ticks`]):
+    /// waits in ticks the stop hook can end until the pipe has room, so the call (which waits
+    /// only for a first free slot, then moves what fits) does not block. One `poll` per chunk,
+    /// only with a stop hook. (Writes use `RWF_NOWAIT` instead; a socket's waits are bounded by
+    /// `SO_SNDTIMEO`.)
+    pub(crate) fn wait_dst_room(&mut self) -> Result<()> {
         if !self.dst_ticks || self.dst.kind != Kind::Pipe {
             return Ok(());
         }

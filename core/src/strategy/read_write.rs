@@ -91,14 +91,13 @@ fn pump(job: &mut Job<'_, '_>, buf: &mut [u8]) -> Result<()> {
                 Ok(k) => {
                     job.advance(k);
                     done += k;
-                }
-                Err(e) if job.dst_stalled(&e) => {
-                    if let Err(stop) = job.wait_dst_writable() {
-                        // Bytes read but not delivered go back to a seekable source.
-                        job.give_back_src(got - done)?;
-                        return Err(stop);
+                    // A short RWF_NOWAIT write means the destination is full: wait for room
+                    // at once rather than try again for an EAGAIN.
+                    if job.dst_ticks && done < got {
+                        wait_for_room(job, got - done)?;
                     }
                 }
+                Err(e) if job.dst_stalled(&e) => wait_for_room(job, got - done)?,
                 Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
                     if job.give_back_src(got - done)? {
                         return Err(Error::os(
@@ -117,6 +116,16 @@ fn pump(job: &mut Job<'_, '_>, buf: &mut [u8]) -> Result<()> {
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// Waits in ticks the stop hook can end until the destination has room; on a stop, gives the
+/// `undelivered` bytes back to a seekable source first, so its position stays exact.
+fn wait_for_room(job: &mut Job<'_, '_>, undelivered: usize) -> Result<()> {
+    if let Err(stop) = job.wait_dst_writable() {
+        job.give_back_src(undelivered)?;
+        return Err(stop);
     }
     Ok(())
 }

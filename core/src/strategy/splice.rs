@@ -47,6 +47,7 @@ fn run(job: &mut Job<'_, '_>) -> Result<()> {
 fn direct(job: &mut Job<'_, '_>) -> Result<()> {
     let mut moved_here = 0u64;
     while let Some(n) = job.next_chunk(PIPE_SIZE)? {
+        job.wait_dst_room()?;
         let (mut so, mut dof) = (job.src_off, job.dst_off);
         let k = match sys::pipe::splice(job.src.fd, so.as_mut(), job.dst.fd, dof.as_mut(), n, 0) {
             Ok(k) => k,

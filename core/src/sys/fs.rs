@@ -73,11 +73,28 @@ pub(crate) fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
 /// # References
 /// [man7 pwritev2(2)](https://man7.org/linux/man-pages/man2/pwritev2.2.html)
 pub(crate) fn write_nowait(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for reads of its length for the whole call.
+    unsafe { write_raw_nowait(fd, buf.as_ptr(), buf.len()) }
+}
+
+/// [`write_nowait`] from memory the caller vouches for (a mapping), as [`write_raw`].
+///
+/// # Safety
+/// `ptr..ptr+len` must be a mapped range of this process for the whole call.
+///
+/// # References
+/// [man7 pwritev2(2)](https://man7.org/linux/man-pages/man2/pwritev2.2.html)
+pub(crate) unsafe fn write_raw_nowait(
+    fd: BorrowedFd<'_>,
+    ptr: *const u8,
+    len: usize,
+) -> io::Result<usize> {
     let iov = libc::iovec {
-        iov_base: buf.as_ptr().cast_mut().cast(),
-        iov_len: buf.len(),
+        iov_base: ptr.cast_mut().cast(),
+        iov_len: len,
     };
-    // SAFETY: `iov` describes `buf`, valid for reads for the whole call; the kernel only reads it.
+    // SAFETY: `iov` describes a range the caller guarantees mapped; the kernel only reads it
+    // and handles unreadable pages (a short count or EFAULT).
     cvt_len(|| unsafe { libc::pwritev2(fd.as_raw_fd(), &iov, 1, -1, libc::RWF_NOWAIT) })
 }
 
