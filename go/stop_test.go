@@ -157,3 +157,82 @@ func TestStalledSocketStoppedByCancel(t *testing.T) {
 		}
 	}
 }
+
+// An os.Pipe source (non-blocking: the Go poller waits for it) whose writer wrote 1000 bytes
+// and went quiet: cancelling the context ends the wait within the bound, 1000 bytes moved.
+func TestIdlePipeSourceStoppedByCancel(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	first := data(5, 1000)
+	if _, err := w.Write(first); err != nil {
+		t.Fatal(err)
+	}
+	watchdog := time.AfterFunc(5*time.Second, func() { w.Close() })
+	dst := createFile(t, "idle.dst")
+	ctx, done := cancelLater()
+	rep, err := zcopy.TransferContext(ctx, dst, r, zcopy.Options{})
+	ended := time.Now()
+	asked := done()
+	watchdog.Stop()
+	w.Close()
+	checkStopped(t, "idle pipe", err, rep, asked, ended)
+	if rep.Bytes != 1000 {
+		t.Errorf("Report.Bytes %d, want 1000", rep.Bytes)
+	}
+	same(t, "idle pipe", contents(t, dst), first)
+}
+
+// A Progress function that says stop ends a transfer to a Unix socket whose peer does not read
+// within the bound, with BytesMoved what the peer then reads.
+func TestStalledSocketStoppedByProgress(t *testing.T) {
+	want := data(6, 32*mib)
+	src := tempFile(t, "stall2.src", want)
+	l, err := net.Listen("unix", filepath.Join(t.TempDir(), "sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("unix", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	watchdog := time.AfterFunc(5*time.Second, func() { peer.Close() })
+	var askedAt time.Time
+	stopAt := time.Now().Add(400 * time.Millisecond)
+	rep, err := zcopy.Transfer(conn, src, zcopy.Options{Strategy: zcopy.Sendfile, NoFallback: true,
+		Progress: func(int64) bool {
+			if time.Now().Before(stopAt) {
+				return true
+			}
+			if askedAt.IsZero() {
+				askedAt = time.Now()
+			}
+			return false
+		}})
+	ended := time.Now()
+	watchdog.Stop()
+	var zerr *zcopy.Error
+	if !errors.Is(err, zcopy.ErrCancelled) || !errors.As(err, &zerr) || zerr.BytesMoved != rep.Bytes {
+		t.Fatalf("want a cancellation with BytesMoved = Report.Bytes, got %v (report %d)", err, rep.Bytes)
+	}
+	if took := ended.Sub(stopAt); took > stopBound {
+		t.Errorf("the stop was seen %v after it was due", took)
+	}
+	conn.Close()
+	got, err := io.ReadAll(peer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer.Close()
+	if int64(len(got)) != rep.Bytes || rep.Bytes == 0 {
+		t.Fatalf("the peer got %d bytes, Report.Bytes %d", len(got), rep.Bytes)
+	}
+	same(t, "progress stop", got, want[:len(got)])
+}
