@@ -236,3 +236,73 @@ func TestStalledSocketStoppedByProgress(t *testing.T) {
 	}
 	same(t, "progress stop", got, want[:len(got)])
 }
+
+// A Unix socket source (a net.Conn) whose peer sent 1000 bytes and went quiet, and a full
+// os.Pipe destination (nobody reads it): cancelling the context ends each wait within the
+// bound, with the exact count.
+func TestIdleSocketAndFullPipeStoppedByCancel(t *testing.T) {
+	l, err := net.Listen("unix", filepath.Join(t.TempDir(), "sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("unix", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	defer conn.Close()
+	first := data(7, 1000)
+	if _, err := peer.Write(first); err != nil {
+		t.Fatal(err)
+	}
+	watchdog := time.AfterFunc(5*time.Second, func() { peer.Close() })
+	dst := createFile(t, "idle-socket.dst")
+	ctx, done := cancelLater()
+	rep, err := zcopy.TransferContext(ctx, dst, conn, zcopy.Options{})
+	ended := time.Now()
+	asked := done()
+	watchdog.Stop()
+	peer.Close()
+	checkStopped(t, "idle socket", err, rep, asked, ended)
+	if rep.Bytes != 1000 {
+		t.Errorf("idle socket: Report.Bytes %d, want 1000", rep.Bytes)
+	}
+	same(t, "idle socket", contents(t, dst), first)
+
+	want := data(8, 4*mib)
+	src := tempFile(t, "full.src", want)
+	for _, s := range []zcopy.Strategy{zcopy.ReadWrite, zcopy.Sendfile, zcopy.Splice} {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := src.Seek(0, io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+		watchdog := time.AfterFunc(5*time.Second, func() { r.Close() })
+		ctx, done := cancelLater()
+		rep, err := zcopy.TransferContext(ctx, w, src, zcopy.Options{Strategy: s, NoFallback: true})
+		ended := time.Now()
+		asked := done()
+		watchdog.Stop()
+		what := "full pipe with " + string(s)
+		checkStopped(t, what, err, rep, asked, ended)
+		w.Close()
+		got, err := io.ReadAll(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+		if int64(len(got)) != rep.Bytes || rep.Bytes == 0 {
+			t.Errorf("%s: the reader got %d bytes, Report.Bytes %d", what, len(got), rep.Bytes)
+		}
+		if pos, _ := src.Seek(0, io.SeekCurrent); pos != rep.Bytes {
+			t.Errorf("%s: src position %d, Report.Bytes %d", what, pos, rep.Bytes)
+		}
+		same(t, what, got, want[:len(got)])
+	}
+}
