@@ -232,16 +232,20 @@ fn reap(
         } else {
             -1
         };
-        while !sys::net::wait_errqueue(job.dst.fd.as_fd(), timeout)
-            .and_then(|ready| {
-                if ready {
-                    Ok(true)
-                } else {
-                    sys::stop::check().map(|()| false)
-                }
-            })
-            .map_err(|e| Error::os(e, format_args!("poll on {}", job.dst.name)))?
-        {}
+        loop {
+            let ready = sys::net::wait_errqueue(job.dst.fd.as_fd(), timeout)
+                .map_err(|e| Error::os(e, format_args!("poll on {}", job.dst.name)))?;
+            // Without a hook, poll returned for a completion or a hang-up: reap what is there.
+            if ready || timeout < 0 {
+                break;
+            }
+            sys::stop::check().map_err(|e| {
+                Error::os(
+                    e,
+                    format_args!("waiting for completions on {}", job.dst.name),
+                )
+            })?;
+        }
     }
     done.clear();
     sys::net::zerocopy_completions(job.dst.fd, done).map_err(|e| {
