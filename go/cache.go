@@ -37,8 +37,10 @@ type ResidencyInfo struct {
 	Ratio float64
 	// Bitmap has one byte per page, 1 = resident (Residency only; nil from Evict and Warm).
 	Bitmap []byte
-	// Method is the kernel interface that answered: "cachestat", "mincore", or "none" for a
-	// descriptor without a page cache (a pipe, a socket).
+	// Method is the kernel interface that answered: "cachestat", "mincore", "none" for a
+	// descriptor without a page cache (a pipe, a socket), or "unknown" from Evict and Warm on a
+	// file this process may not see the page cache of (Resident and Ratio are then 0, meaning
+	// not known; the pages were dropped or read all the same).
 	Method string
 }
 
@@ -50,6 +52,8 @@ func methodName(m C.zc_method) string {
 		return "mincore"
 	case C.ZC_METHOD_NONE:
 		return "none"
+	case C.ZC_METHOD_UNKNOWN:
+		return "unknown"
 	}
 	return fmt.Sprintf("unknown(%d)", uint32(m))
 }

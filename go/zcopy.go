@@ -541,8 +541,9 @@ func waitReady(c syscall.RawConn, write bool) error {
 	return c.Read(func(fd uintptr) bool { return C.zcgo_ready(C.int(fd), C.POLLIN) != 0 })
 }
 
-// CopyFile copies the file at src to dst (io.Copy's order), creating or truncating dst and
-// giving it src's permission bits. Offsets in opts count from the start of each file.
+// CopyFile copies the file at src to dst (io.Copy's order), creating or truncating dst.
+// A new dst gets src's permission bits minus the umask, without setuid, setgid and sticky
+// (as cp); an existing dst keeps its mode. Offsets in opts count from the start of each file.
 func CopyFile(dst, src string, opts Options) (Report, error) {
 	return copyFile(nil, dst, src, opts)
 }

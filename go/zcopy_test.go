@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"math/rand"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -525,8 +527,11 @@ func TestCopyFile(t *testing.T) {
 	}
 	got, _ := os.ReadFile(dst)
 	same(t, "CopyFile", got, want)
-	if st, _ := os.Stat(dst); st.Mode().Perm() != 0o640 {
-		t.Errorf("mode %v", st.Mode())
+	// A new file: the source's mode minus the umask (0o640 under the usual 022 or 077 gives
+	// 0o640 or 0o600), as cp.
+	umask := currentUmask(t)
+	if st, _ := os.Stat(dst); uint32(st.Mode().Perm()) != 0o640&^umask {
+		t.Errorf("mode %v, umask %o", st.Mode(), umask)
 	}
 	_, err = zcopy.CopyFile(dst, filepath.Join(dir, "missing"), zcopy.Options{})
 	if !errors.Is(err, fs.ErrNotExist) || !errors.Is(err, syscall.ENOENT) || !strings.Contains(err.Error(), "missing") {
@@ -696,4 +701,80 @@ func TestParallelism(t *testing.T) {
 	if !errors.Is(err, zcopy.ErrInvalid) || !strings.Contains(err.Error(), "parallelism 65") {
 		t.Errorf("parallelism 65: %v", err)
 	}
+}
+
+// currentUmask reads the process's umask from /proc/self/status (setting it to read it would
+// change it under other goroutines).
+func currentUmask(t *testing.T) uint32 {
+	t.Helper()
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+			var m uint32
+			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%o", &m); err != nil {
+				t.Fatal(err)
+			}
+			return m
+		}
+	}
+	t.Fatal("no Umask: line in /proc/self/status")
+	return 0
+}
+
+// TestCopyFileUnderUmask077 runs itself again in a child process with umask 077 (the umask is
+// process-wide): as cp, a new file gets the source's mode minus the umask and without setuid,
+// setgid and sticky; an existing destination keeps its mode.
+func TestCopyFileUnderUmask077(t *testing.T) {
+	if os.Getenv("ZCOPY_GO_UMASK_CHILD") != "1" {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestCopyFileUnderUmask077$", "-test.v")
+		cmd.Env = append(os.Environ(), "ZCOPY_GO_UMASK_CHILD=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "umask child checked") {
+			t.Fatalf("child: %v\n%s", err, out)
+		}
+		return
+	}
+	syscall.Umask(0o077)
+	dir := t.TempDir()
+	want := data(12, mib+3)
+	src := filepath.Join(dir, "src")
+	if err := os.WriteFile(src, want, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	check := func(dst string, mode uint32) {
+		t.Helper()
+		if _, err := zcopy.CopyFile(dst, src, zcopy.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := os.ReadFile(dst)
+		same(t, dst, got, want)
+		st, err := os.Stat(dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := uint32(st.Mode().Perm()) | uint32(st.Mode()&(os.ModeSetuid|os.ModeSetgid|os.ModeSticky)); m != mode {
+			t.Errorf("%s: mode %v, want %o", dst, st.Mode(), mode)
+		}
+	}
+	for _, c := range []struct{ src, want uint32 }{{0o666, 0o600}, {0o4755, 0o700}} {
+		// os.Chmod takes Go's mode bits: setuid is os.ModeSetuid.
+		m := os.FileMode(c.src & 0o777)
+		if c.src&0o4000 != 0 {
+			m |= os.ModeSetuid
+		}
+		if err := os.Chmod(src, m); err != nil {
+			t.Fatal(err)
+		}
+		check(filepath.Join(dir, fmt.Sprintf("new%o", c.src)), c.want)
+	}
+	existing := filepath.Join(dir, "existing")
+	if err := os.WriteFile(existing, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(src, 0o666)
+	check(existing, 0o600)
+	t.Log("umask child checked")
 }

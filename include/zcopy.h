@@ -640,6 +640,13 @@ typedef struct zc_server_options {
 #define ZC_METHOD_MINCORE 2
 
 /**
+ * Unknown: this process may not see the file's page cache (it neither owns nor may write the
+ * file). Only `zc_evict` and `zc_warm` give it, after doing their work; `resident` and `ratio`
+ * are then 0, meaning "not known".
+ */
+#define ZC_METHOD_UNKNOWN 3
+
+/**
  * `msync` before `zc_log_append` returns (Kafka's producer "sync"; the default): an
  * acknowledged record survives a crash of the process and a power loss.
  */
@@ -774,9 +781,10 @@ enum zc_status zc_transfer(int src,
                            struct zc_report *report);
 
 /**
- * Copies the file at `src_path` to `dst_path`, creating or truncating the destination and
- * giving it the source's permission bits; `opts` and `report` as for `zc_transfer` (offsets
- * count from the start of each file).
+ * Copies the file at `src_path` to `dst_path`, creating or truncating the destination;
+ * `opts` and `report` as for `zc_transfer` (offsets count from the start of each file).
+ * Permissions follow `cp`: a new file gets the source's permission bits minus the umask,
+ * without setuid, setgid and sticky; an existing destination keeps its mode.
  *
  * Paths are NUL-terminated bytes, as the kernel takes them (no encoding is assumed).
  * Returns as `zc_transfer`, plus `ZC_IO` for a path that cannot be opened (the message names

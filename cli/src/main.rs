@@ -17,6 +17,7 @@ mod bench;
 mod serve;
 
 use clap::{Parser, Subcommand};
+use zcopy::cache::Method;
 use zcopy::{Options, Report, Strategy};
 
 #[derive(Parser)]
@@ -28,12 +29,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Copy SRC to DST and print what it cost. A DST path is created or truncated and gets SRC's
-    /// permission bits; `-` is standard input or output.
+    /// Copy SRC to DST and print what it cost. A DST path is created (with SRC's permission bits
+    /// minus the umask, as cp) or truncated (keeping its mode); `-` is standard input or output.
     Copy {
         /// The source path, or `-` for standard input.
         src: PathBuf,
-        /// The destination path, or `-` for standard output.
+        /// The destination path, or `-` for standard output. When DST is standard output (`-`,
+        /// /dev/stdout, or the file stdout is open on), the Report goes to standard error.
         dst: PathBuf,
         /// The technique: auto, read_write, mmap_write, sendfile, splice, copy_file_range, reflink,
         /// direct, io_uring, msg_zerocopy.
@@ -83,13 +85,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Write back and drop each FILE's pages from the page cache; print what is still resident.
+    /// Write back and drop each FILE's pages from the page cache; print what is still resident
+    /// (`?`, method `unknown`, for a file whose page cache this user may not see: neither its
+    /// owner nor allowed to write it).
     Evict {
         /// The files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Read each FILE into the page cache (no copy to user space); print what is resident.
+    /// Read each FILE into the page cache (no copy to user space); print what is resident (`?`,
+    /// method `unknown`, for a file whose page cache this user may not see).
     Warm {
         /// The files.
         #[arg(required = true)]
@@ -214,8 +219,7 @@ fn run(cmd: Command) -> Result<(), String> {
                 parallelism,
                 ..Options::default()
             };
-            let to_stdout = is_dash(&dst);
-            let result = if !is_dash(&src) && !to_stdout {
+            let result = if !is_dash(&src) && !is_dash(&dst) {
                 zcopy::copy_file(&src, &dst, &opts)
             } else {
                 let src_file = open_src(&src)?;
@@ -230,7 +234,9 @@ fn run(cmd: Command) -> Result<(), String> {
                 zcopy::transfer(s, d, &opts)
             };
             let report = result.map_err(describe)?;
-            // With DST on stdout the report goes to stderr, out of the data's way.
+            // With DST on stdout (`-`, /dev/stdout, or the very file stdout is) the report goes
+            // to stderr, out of the data's way.
+            let to_stdout = is_stdout(&dst);
             let text = if json {
                 serde_json::to_string_pretty(&report).map_err(|e| e.to_string())? + "\n"
             } else {
@@ -392,6 +398,29 @@ fn pages(
                     .map_err(|e| format!("error: {}: {}", path.display(), e.message()))
             });
         match result {
+            // evict/warm did their work on a file whose page cache this process may not see.
+            Ok((r, size)) if r.method == Method::Unknown => {
+                if json {
+                    rows.push(serde_json::json!({
+                        "file": path.display().to_string(),
+                        "size": size,
+                        "pages": r.pages,
+                        "resident": null,
+                        "ratio": null,
+                        "method": r.method.name(),
+                    }));
+                } else {
+                    out += &format!(
+                        "{:>10} {:>10} {:>7} {:>10}  {:<9} {} (may not see its page cache: neither owner nor writer)\n",
+                        "?",
+                        r.pages,
+                        "?",
+                        human(size),
+                        r.method.name(),
+                        path.display()
+                    );
+                }
+            }
             Ok((r, size)) if json => rows.push(serde_json::json!({
                 "file": path.display().to_string(),
                 "size": size,
@@ -449,6 +478,23 @@ fn is_dash(p: &std::path::Path) -> bool {
     p.as_os_str() == "-"
 }
 
+/// Whether `p` names this process's standard output: `-`, `/dev/stdout`, `/dev/fd/1`,
+/// `/proc/self/fd/1`, or any path to the same file (device and inode) as fd 1, such as the file
+/// of `> out`. Then the Report must not go to stdout: it would land in (or over) the data.
+fn is_stdout(p: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if is_dash(p)
+        || ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"].contains(&p.to_str().unwrap_or(""))
+    {
+        return true;
+    }
+    // stat through /proc/self/fd/1 follows to the file fd 1 is open on (a pipe or socket too).
+    match (std::fs::metadata(p), std::fs::metadata("/proc/self/fd/1")) {
+        (Ok(dst), Ok(out)) => dst.dev() == out.dev() && dst.ino() == out.ino(),
+        _ => false,
+    }
+}
+
 /// One line: the message, then the errno's name and the bytes moved when there are any.
 fn describe(e: zcopy::Error) -> String {
     let mut s = format!("error: {}", e.message());
@@ -471,27 +517,52 @@ fn open_dst(p: &std::path::Path) -> Result<Option<File>, String> {
     if is_dash(p) {
         return Ok(None);
     }
-    OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(p)
+    open_dst_path(p, true)
         .map(Some)
         .map_err(|e| format!("error: cannot open dst {}: {e}", p.display()))
 }
 
+/// Opens the destination path with the flags `copy` gives the engine (`O_WRONLY`, blocking, as
+/// `zcopy::copy_file` opens it), so `probe` judges the fd `copy` would use. `copy` creates and
+/// truncates it; `probe` (`for_copy` false) changes nothing and must not wait for a FIFO's
+/// reader: it opens with `O_NONBLOCK` (a FIFO without a reader fails at once with ENXIO) and
+/// then clears that flag again.
+fn open_dst_path(p: &std::path::Path, for_copy: bool) -> std::io::Result<File> {
+    let mut o = OpenOptions::new();
+    o.write(true);
+    if for_copy {
+        return o.create(true).truncate(true).open(p);
+    }
+    let f = o.custom_flags(libc::O_NONBLOCK).open(p)?;
+    set_blocking(&f)?;
+    Ok(f)
+}
+
+/// Clears `O_NONBLOCK` on `f`'s open file description (its own: `f` was just opened).
+fn set_blocking(f: &File) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: F_GETFL on an fd `f` owns touches no memory.
+    let flags = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_GETFL) };
+    if flags < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: F_SETFL on an fd `f` owns touches no memory.
+    if unsafe { libc::fcntl(f.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// The destination for a probe, without creating or truncating anything: an existing path is
-/// opened for writing as it is (non-blocking, so a FIFO without a reader fails at once); a new
-/// one is stood in for by an unnamed temporary file in its directory.
+/// opened for writing with the flags `copy` would use ([`open_dst_path`]; a FIFO without a
+/// reader fails at once); a new one is stood in for by an unnamed temporary file in its
+/// directory.
 fn open_probe_dst(p: &std::path::Path) -> Result<Option<File>, String> {
     if is_dash(p) {
         return Ok(None);
     }
     if p.exists() {
-        return OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(p)
+        return open_dst_path(p, false)
             .map(Some)
             .map_err(|e| format!("error: cannot open dst {}: {e}", p.display()));
     }

@@ -439,3 +439,234 @@ fn ctrl_c_stops_a_copy_from_a_fifo_without_a_writer() {
     );
     assert_eq!(status.signal(), Some(libc::SIGINT), "{status:?}");
 }
+
+/// The permission bits (with setuid, setgid, sticky) of the file at `p`.
+fn mode_of(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).expect("stat").permissions().mode() & 0o7777
+}
+
+/// `zcopy copy` under `umask 077`: as `cp`, a new file gets the source's mode minus the umask,
+/// without setuid/setgid/sticky; an existing destination keeps its mode.
+#[test]
+fn copy_under_umask_077_never_loosens_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bytes = data(300_000);
+    let copy = |src: &Path, dst: &Path| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_zcopy"));
+        cmd.args(["copy", s(src), s(dst)]);
+        // SAFETY: umask is async-signal-safe and cannot fail; it runs in the child only.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::umask(0o077);
+                Ok(())
+            });
+        }
+        let out = cmd.output().expect("run zcopy");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    for (src_mode, want) in [(0o666, 0o600), (0o4755, 0o700)] {
+        let src = dir.path().join(format!("src{src_mode:o}"));
+        std::fs::write(&src, &bytes).expect("write");
+        std::fs::set_permissions(&src, std::fs::Permissions::from_mode(src_mode)).expect("chmod");
+        let dst = dir.path().join(format!("new{src_mode:o}"));
+        copy(&src, &dst);
+        assert_eq!(mode_of(&dst), want, "new file from a {src_mode:o} source");
+        assert_eq!(std::fs::read(&dst).expect("read"), bytes);
+    }
+    let existing = dir.path().join("existing");
+    std::fs::write(&existing, b"old").expect("write");
+    std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    copy(&dir.path().join("src666"), &existing);
+    assert_eq!(
+        mode_of(&existing),
+        0o600,
+        "an existing destination keeps its mode"
+    );
+    assert_eq!(std::fs::read(&existing).expect("read"), bytes);
+}
+
+/// `zcopy evict` and `warm` as a user who may not see a root-owned file's page cache (neither
+/// owner nor writer: cachestat refuses, mincore would lie): the work is done, the status is
+/// success, and the residency is reported as unknown.
+#[test]
+fn evict_and_warm_succeed_on_a_file_whose_cache_cannot_be_seen() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    // SAFETY: geteuid has no failure mode.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIP evict_and_warm_succeed_on_a_file_whose_cache_cannot_be_seen: not root, cannot run as another user");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let f = dir.path().join("f");
+    std::fs::write(&f, data(4 << 20)).expect("write");
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let as_nobody = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_zcopy"))
+            .args(args)
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .expect("run zcopy as nobody")
+    };
+    let fincore_root = || -> serde_json::Value {
+        let out = zcopy(&["fincore", "--json", s(&f)]);
+        assert!(out.status.success());
+        serde_json::from_slice(&out.stdout).expect("json")
+    };
+    let warm = zcopy(&["warm", s(&f)]);
+    assert!(warm.status.success());
+    let out = as_nobody(&["evict", s(&f)]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "evict as nobody: {text}{err}");
+    if text.contains("cachestat") {
+        eprintln!("SKIP evict_and_warm_succeed_on_a_file_whose_cache_cannot_be_seen: this kernel's cachestat answers anyone");
+        return;
+    }
+    assert!(
+        text.contains("unknown") && text.contains("may not see"),
+        "{text}"
+    );
+    // The pages were dropped all the same (root sees it).
+    assert_eq!(fincore_root()[0]["resident"], 0);
+    let out = as_nobody(&["warm", s(&f)]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "warm as nobody: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("unknown"), "{text}");
+    assert_eq!(fincore_root()[0]["resident"], 1024);
+    // fincore itself still refuses to guess.
+    let out = as_nobody(&["fincore", s(&f)]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot see"));
+}
+
+/// `zcopy copy SRC /dev/stdout > out` (and the other names of stdout, and the very file stdout
+/// is): the Report goes to stderr, never into or over the data.
+#[test]
+fn copy_to_a_name_of_stdout_reports_on_stderr() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src");
+    let bytes = data(1_500_000);
+    std::fs::write(&src, &bytes).expect("write");
+    let out_path = dir.path().join("out");
+    for name in ["/dev/stdout", "/proc/self/fd/1", "/dev/fd/1", s(&out_path)] {
+        for json in [true, false] {
+            let out = std::fs::File::create(&out_path).expect("create out");
+            let mut args = vec!["copy", s(&src), name];
+            if json {
+                args.push("--json");
+            }
+            let run = Command::new(env!("CARGO_BIN_EXE_zcopy"))
+                .args(&args)
+                .stdout(Stdio::from(out))
+                .output()
+                .expect("run");
+            let err = String::from_utf8_lossy(&run.stderr);
+            assert!(run.status.success(), "{name}: {err}");
+            let got = std::fs::read(&out_path).expect("read out");
+            assert!(
+                got == bytes,
+                "{name} json {json}: out holds {} bytes, want the {} copied",
+                got.len(),
+                bytes.len()
+            );
+            if json {
+                let report: serde_json::Value =
+                    serde_json::from_slice(&run.stderr).expect("json report on stderr");
+                assert_eq!(report["bytes"], bytes.len());
+            } else {
+                assert!(
+                    err.contains("bytes") && err.contains("1500000"),
+                    "{name}: {err}"
+                );
+            }
+        }
+    }
+    // Through a pipe too.
+    let run = Command::new(env!("CARGO_BIN_EXE_zcopy"))
+        .args(["copy", s(&src), "/dev/stdout", "--json"])
+        .stdout(Stdio::piped())
+        .output()
+        .expect("run");
+    assert!(run.status.success());
+    assert!(
+        run.stdout == bytes,
+        "the pipe holds {} bytes",
+        run.stdout.len()
+    );
+    let report: serde_json::Value = serde_json::from_slice(&run.stderr).expect("json on stderr");
+    assert_eq!(report["bytes"], bytes.len());
+    // Another file: the Report still goes to stdout.
+    let run = zcopy(&["copy", s(&src), s(&dir.path().join("other")), "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).expect("json on stdout");
+    assert_eq!(report["bytes"], bytes.len());
+}
+
+/// `probe` opens an existing destination as `copy` does (blocking): its verdict for io_uring to
+/// /dev/null matches what `copy --strategy io_uring --no-fallback` does.
+#[test]
+fn probe_judges_the_destination_as_copy_opens_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src");
+    std::fs::write(&src, data(300_000)).expect("write");
+    let copy = zcopy(&[
+        "copy",
+        s(&src),
+        "/dev/null",
+        "--strategy",
+        "io_uring",
+        "--no-fallback",
+        "--json",
+    ]);
+    let out = zcopy(&["probe", s(&src), "/dev/null", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let io_uring = v
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|e| e["strategy"] == "io_uring")
+        .expect("an io_uring verdict")
+        .clone();
+    if !copy.status.success() {
+        let err = String::from_utf8_lossy(&copy.stderr);
+        eprintln!(
+            "SKIP probe_judges_the_destination_as_copy_opens_it: io_uring copy refused here: {err}"
+        );
+        assert_eq!(io_uring["supported"], false, "{io_uring}");
+        return;
+    }
+    assert_eq!(
+        io_uring["supported"], true,
+        "probe says {io_uring}, copy worked"
+    );
+    // A FIFO without a reader still fails at once instead of waiting for one.
+    let fifo = dir.path().join("fifo");
+    let c = std::ffi::CString::new(s(&fifo)).expect("path");
+    // SAFETY: `c` is a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let out = zcopy(&["probe", s(&src), s(&fifo)]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("fifo") && err.contains("No such device or address"),
+        "{err}"
+    );
+}

@@ -92,18 +92,29 @@ pub enum Method {
     Mincore,
     /// The fd has no page cache (a pipe, socket, character device, procfs or sysfs file).
     None,
+    /// Unknown: this process may not see the file's page cache (`cachestat` and `mincore` answer
+    /// truthfully only for files it owns or may write). Only [`evict`] and [`warm`] give it,
+    /// after doing their work; `resident` and `ratio` are then 0 and `bitmap` empty, meaning
+    /// "not known", not "not cached". [`residency`] says so with an Unsupported error instead.
+    Unknown,
 }
 
 impl Method {
     /// Every method.
-    pub const ALL: &'static [Method] = &[Method::Cachestat, Method::Mincore, Method::None];
+    pub const ALL: &'static [Method] = &[
+        Method::Cachestat,
+        Method::Mincore,
+        Method::None,
+        Method::Unknown,
+    ];
 
-    /// `cachestat`, `mincore` or `none`.
+    /// `cachestat`, `mincore`, `none` or `unknown`.
     pub const fn name(self) -> &'static str {
         match self {
             Method::Cachestat => "cachestat",
             Method::Mincore => "mincore",
             Method::None => "none",
+            Method::Unknown => "unknown",
         }
     }
 }
@@ -139,6 +150,25 @@ impl Residency {
             bitmap: Vec::new(),
             method: Method::None,
         }
+    }
+}
+
+/// The residency of `r` after [`evict`] or [`warm`] did their work: where this process may not
+/// see the file's page cache, [`Method::Unknown`] rather than an error (the work was done).
+fn residency_after(r: &Range<'_>) -> Result<Residency> {
+    match range_residency(r) {
+        Err(e) if e.kind() == ErrorKind::Unsupported => {
+            let ps = sys::mm::page_size();
+            let first = r.offset / ps;
+            Ok(Residency {
+                pages: (r.offset + r.len).div_ceil(ps) - first,
+                resident: 0,
+                ratio: 0.0,
+                bitmap: Vec::new(),
+                method: Method::Unknown,
+            })
+        }
+        other => other,
     }
 }
 
@@ -369,9 +399,12 @@ fn start_reading(r: &Range<'_>) -> Result<()> {
 /// residency afterwards. It reads the range with `sendfile` into `/dev/null`: the kernel reads
 /// the pages into the cache (with its own readahead) and the null device discards them.
 ///
+/// Where this process may not see the file's page cache (see [`residency`]), the pages are
+/// read all the same and the residency after is [`Method::Unknown`].
+///
 /// # Errors
-/// As [`residency`], and a failed read with its errno. An fd without a page cache gives a
-/// residency with [`Method::None`].
+/// A bad fd, an offset plus length past 2^64, and a failed read with its errno. An fd without
+/// a page cache gives a residency with [`Method::None`].
 pub fn warm(fd: impl AsFd, offset: u64, len: Option<u64>) -> Result<Residency> {
     let r = match resolve(fd.as_fd(), offset, len)? {
         Ok(r) => r,
@@ -392,7 +425,7 @@ pub fn warm(fd: impl AsFd, offset: u64, len: Option<u64>) -> Result<Residency> {
             }
         }
     }
-    range_residency(&r)
+    residency_after(&r)
 }
 
 /// Drops `len` bytes of `fd` from `offset` (`None`: to end of file) from the page cache:
@@ -400,16 +433,19 @@ pub fn warm(fd: impl AsFd, offset: u64, len: Option<u64>) -> Result<Residency> {
 /// them), then drops them. Returns what is still resident (pages mapped or locked by a process
 /// stay).
 ///
+/// Where this process may not see the file's page cache (see [`residency`]), the pages are
+/// dropped all the same and the residency after is [`Method::Unknown`].
+///
 /// # Errors
-/// As [`residency`], and a failed write-back (EIO, ENOSPC) with its errno. An fd without a page
-/// cache gives a residency with [`Method::None`].
+/// A bad fd, an offset plus length past 2^64, and a failed write-back (EIO, ENOSPC) with its
+/// errno. An fd without a page cache gives a residency with [`Method::None`].
 pub fn evict(fd: impl AsFd, offset: u64, len: Option<u64>) -> Result<Residency> {
     let r = match resolve(fd.as_fd(), offset, len)? {
         Ok(r) => r,
         Err(_) => return Ok(Residency::none()),
     };
     drop_range(&r.ep, r.offset, r.len)?;
-    range_residency(&r)
+    residency_after(&r)
 }
 
 /// Writes back, then drops, `len` bytes from `offset` (len 0: nothing).

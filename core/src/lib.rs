@@ -114,8 +114,11 @@ pub fn transfer(src: impl AsFd, dst: impl AsFd, opts: &Options<'_>) -> Result<Re
     meter.finish_result(plan::run(&src, &dst, opts))
 }
 
-/// Copies the file at `src_path` to `dst_path`, creating or truncating the destination and
-/// giving it the source's permission bits.
+/// Copies the file at `src_path` to `dst_path`, creating or truncating the destination.
+///
+/// Permissions follow `cp` (without `-p`): a new destination gets the source's permission bits
+/// minus the process's umask, without the setuid, setgid and sticky bits; an existing
+/// destination keeps its own mode. A copy never grants more than the caller's umask allows.
 ///
 /// The options apply as for [`transfer`]; offsets are counted from the start of each file.
 ///
@@ -144,7 +147,8 @@ pub fn copy_file(
             format!("src {} is a directory", src_path.display()),
         ));
     }
-    let mode = src_st.st_mode & 0o7777;
+    // The kernel applies the umask, and the mode only when it creates the file (cp's rule).
+    let mode = src_st.st_mode & 0o777;
     let dst = strategy::with_stop_hook(opts, || {
         sys::fs::open_stoppable(&c_dst, libc::O_WRONLY | libc::O_CREAT, mode)
     })
@@ -166,10 +170,6 @@ pub fn copy_file(
                 format_args!("cannot truncate dst {}", dst_path.display()),
             )
         })?;
-    }
-    if is_reg && dst_st.st_mode & 0o7777 != mode {
-        sys::fs::fchmod(dst.as_fd(), mode)
-            .map_err(|e| Error::os(e, format_args!("cannot chmod dst {}", dst_path.display())))?;
     }
     let src_ep = Endpoint::from_stat(
         src.as_fd(),

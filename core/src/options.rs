@@ -182,7 +182,10 @@ pub struct Options<'a> {
     /// Called with the bytes moved so far after each chunk, and every 100 ms with the same count
     /// while the transfer waits (the open of a FIFO in [`copy_file`](crate::copy_file), a pipe
     /// or socket source with nothing to read, a full pipe or a socket whose peer does not read);
-    /// returning `false` stops the transfer, also in the middle of such a wait.
+    /// returning `false` stops the transfer, also in the middle of such a wait. With a callback
+    /// (or a cancel flag) and no `chunk_size`, chunks are at most 32 MiB, so it is called at
+    /// least every 100 ms of copying (`copy_file_range` and `sendfile` otherwise move up to
+    /// 1–2 GiB a call). A stop asked after the last byte moved does not fail the transfer.
     ///
     /// With a progress callback or a cancel flag, every blocking wait can be stopped: a wait
     /// interrupted by a signal (`EINTR`) asks them before it is retried, and a wait that could
@@ -191,8 +194,9 @@ pub struct Options<'a> {
     /// restored after. Without either, the transfer makes exactly the syscalls it would make
     /// anyway.
     pub progress: Option<Progress<'a>>,
-    /// Checked before each chunk, and every 100 ms while the transfer waits (as for
-    /// [`Options::progress`]): once it is `true`, the transfer stops with a Cancelled error.
+    /// Checked before each chunk (at most 32 MiB, as for `progress`), and every 100 ms while the
+    /// transfer waits (as for [`Options::progress`]): once it is `true`, the transfer stops with
+    /// a Cancelled error (unless every byte had already moved).
     pub cancel: Option<&'a AtomicBool>,
     /// What the transfer does to the page cache (default [`CachePolicy::Keep`]).
     pub cache: CachePolicy,

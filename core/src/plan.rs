@@ -635,6 +635,13 @@ pub(crate) fn run_list(
                 let _ = job.checkpoint();
                 return Ok(());
             }
+            // A stop (progress callback or cancel flag) seen after the last byte moved: the copy
+            // is whole, so it stands (the callback was told the final count already).
+            Err(e) if e.kind() == ErrorKind::Cancelled && job.complete() => {
+                job.settle_positions()?;
+                report.bytes = job.moved;
+                return Ok(());
+            }
             Err(e) if e.kind() == ErrorKind::Unsupported && opts.fallback && i + 1 < list.len() => {
                 report.fallbacks.push(Fallback {
                     strategy,

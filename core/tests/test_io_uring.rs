@@ -210,3 +210,107 @@ fn queue_depths() {
         assert!(e.message().contains("queue_depth"), "{e}");
     }
 }
+
+/// An offset past the largest file ext4 (and most file systems) allow: writes there fail with
+/// EFBIG.
+const PAST_LARGEST_FILE: u64 = 61_362_223_286_735_807;
+
+#[test]
+fn an_error_with_reads_in_flight_waits_for_exactly_those_reads() {
+    // The write fails (EFBIG) while up to 255 reads are in flight; their completions come in
+    // the same batch as the failure. They were reaped but not counted, so the cancel-and-wait
+    // loop waited for completions that had already come: `transfer` blocked for ever in
+    // io_uring_enter.
+    let data = common::data(4 << 20, 6);
+    for round in 0..10 {
+        let data = data.clone();
+        let e = common::within(20, &format!("round {round}"), move || {
+            let src = common::file_with(&data);
+            let dst = common::empty_file();
+            let opts = Options {
+                queue_depth: Some(255),
+                chunk_size: Some(4096),
+                dst_offset: Some(PAST_LARGEST_FILE),
+                ..strict()
+            };
+            let e = zcopy::transfer(&src, &dst, &opts).expect_err("EFBIG");
+            assert_eq!(common::content(&dst), b"", "nothing written");
+            e
+        });
+        assert_eq!(e.errno(), Some(libc::EFBIG), "{e}");
+        assert_eq!(e.bytes_moved(), 0, "{e}");
+        assert!(e.message().contains("io_uring write"), "{e}");
+    }
+}
+
+#[test]
+fn fuzz_transfer_io_uring_hang_efbig_stop_after_82_calls() {
+    // fuzz/regressions/transfer/io_uring-hang-efbig-stop.bin: file → file, Auto with a
+    // direct_threshold (so io_uring in direct mode first), a dst_offset past the largest file
+    // (EFBIG), sparse, and a progress callback that stops after 82 calls. It hung in the
+    // cancel-and-wait loop when a failure arrived in a batch with other completions.
+    let data = common::data(995_328, 7);
+    for round in 0..10 {
+        let data = data.clone();
+        let e = common::within(20, &format!("round {round}"), move || {
+            let src = common::file_with(&data);
+            let dst = common::empty_file();
+            let calls = AtomicU64::new(0);
+            let progress = |_: u64| calls.fetch_add(1, Ordering::SeqCst) < 82;
+            let opts = Options {
+                direct_threshold: Some(40_092),
+                src_offset: Some(0),
+                dst_offset: Some(PAST_LARGEST_FILE),
+                cache: zcopy::CachePolicy::NoReuse,
+                sync: zcopy::SyncPolicy::Data,
+                sparse: true,
+                progress: Some(&progress),
+                ..Options::default()
+            };
+            let r = zcopy::transfer(&src, &dst, &opts);
+            assert_eq!(common::content(&dst), b"", "nothing written");
+            r.map(|r| r.bytes)
+        });
+        let e = e.expect_err("EFBIG");
+        assert_eq!(e.errno(), Some(libc::EFBIG), "{e}");
+        assert_eq!(e.bytes_moved(), 0, "{e}");
+    }
+}
+
+#[test]
+fn a_stop_is_seen_while_a_stalled_destination_takes_nothing() {
+    // The peer reads nothing: once the socket buffer is full, the io_uring write waits for
+    // room that never comes. The cancel flag must still end the call, with the exact count.
+    let data = common::data(64 << 20, 8);
+    let (e, got) = common::within(20, "stalled socket", move || {
+        let src = common::file_with(&data);
+        let (a, mut b) = std::os::unix::net::UnixStream::pair().expect("pair");
+        let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = cancel.clone();
+        let setter = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            flag.store(true, Ordering::SeqCst);
+        });
+        let start = std::time::Instant::now();
+        let opts = Options {
+            cancel: Some(&cancel),
+            ..strict()
+        };
+        let e = zcopy::transfer(&src, &a, &opts).expect_err("cancelled");
+        let took = start.elapsed();
+        setter.join().expect("setter");
+        assert!(took.as_secs_f64() < 2.0, "the stop took {took:?}");
+        drop(a);
+        let mut got = Vec::new();
+        std::io::Read::read_to_end(&mut b, &mut got).expect("drain");
+        assert_eq!(common::pos(&src), e.bytes_moved(), "source position");
+        common::assert_bytes(&got, &data[..got.len()], "the prefix the peer got");
+        (e, got)
+    });
+    assert_eq!(e.kind(), ErrorKind::Cancelled, "{e}");
+    assert_eq!(
+        got.len() as u64,
+        e.bytes_moved(),
+        "the peer got other than bytes_moved"
+    );
+}

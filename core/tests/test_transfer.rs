@@ -633,7 +633,7 @@ fn source_kinds_through_auto() {
 }
 
 #[test]
-fn copy_file_creates_truncates_and_keeps_permissions() {
+fn copy_file_creates_truncates_and_follows_cp_on_permissions() {
     let dir = tempfile::tempdir().expect("tempdir");
     let src = dir.path().join("src");
     let dst = dir.path().join("dst");
@@ -650,19 +650,12 @@ fn copy_file_creates_truncates_and_keeps_permissions() {
             &data,
             &format!("copy_file {s}"),
         );
-        let mode = std::fs::metadata(&dst).expect("stat").permissions().mode() & 0o7777;
-        assert_eq!(mode, 0o640, "{s}");
+        // An existing destination keeps its own mode (cp's rule).
+        assert_eq!(mode_of(&dst), 0o600, "{s}");
     }
     let fresh = dir.path().join("fresh");
     zcopy::copy_file(&src, &fresh, &Options::default()).expect("new file");
-    assert_eq!(
-        std::fs::metadata(&fresh)
-            .expect("stat")
-            .permissions()
-            .mode()
-            & 0o7777,
-        0o640
-    );
+    assert_eq!(mode_of(&fresh), 0o640 & !common::umask());
     // The same file: refused before anything is truncated.
     let e = zcopy::copy_file(&src, &src, &Options::default()).expect_err("same file");
     assert_eq!(e.kind(), ErrorKind::Invalid);
@@ -824,4 +817,217 @@ fn a_chunk_size_past_1_gib_is_refused_before_a_byte_moves() {
     let r = zcopy::transfer(&src, &dst, &opts).expect("1 GiB chunks");
     assert_eq!(r.bytes, 10_000);
     common::assert_bytes(&common::content(&dst), &data, "1 GiB chunks");
+}
+
+/// The permission bits (with setuid, setgid, sticky) of the file at `p`.
+fn mode_of(p: &std::path::Path) -> u32 {
+    std::fs::metadata(p).expect("stat").permissions().mode() & 0o7777
+}
+
+#[test]
+fn copy_file_never_loosens_permissions() {
+    common::run_child("test_transfer::child_umask_077");
+}
+
+/// Under `umask 077`, as `cp` does: a new file gets the source's mode minus the umask and
+/// without setuid/setgid/sticky; an existing destination keeps its mode.
+#[test]
+#[ignore = "run by copy_file_never_loosens_permissions in a child process"]
+fn child_umask_077() {
+    let name = "test_transfer::child_umask_077";
+    if !common::in_child(name) {
+        return;
+    }
+    // SAFETY: umask cannot fail; this child process runs this one test alone.
+    unsafe { libc::umask(0o077) };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = common::data(100_000, 21);
+    for (src_mode, want) in [
+        (0o666, 0o600),
+        (0o4755, 0o700),
+        (0o2775, 0o700),
+        (0o1777, 0o700),
+    ] {
+        let src = dir.path().join(format!("src{src_mode:o}"));
+        std::fs::write(&src, &data).expect("write");
+        std::fs::set_permissions(&src, std::fs::Permissions::from_mode(src_mode)).expect("chmod");
+        assert_eq!(mode_of(&src), src_mode);
+        let dst = dir.path().join(format!("dst{src_mode:o}"));
+        zcopy::copy_file(&src, &dst, &Options::default()).expect("copy");
+        assert_eq!(mode_of(&dst), want, "new file from a {src_mode:o} source");
+        assert_eq!(std::fs::read(&dst).expect("read"), data);
+    }
+    // An existing 0600 destination stays 0600 when the source is 0666; a 0644 one stays 0644.
+    let src = dir.path().join("src666");
+    for keep in [0o600, 0o644] {
+        let dst = dir.path().join(format!("existing{keep:o}"));
+        std::fs::write(&dst, b"old, longer than nothing").expect("write");
+        std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(keep)).expect("chmod");
+        zcopy::copy_file(&src, &dst, &Options::default()).expect("copy");
+        assert_eq!(mode_of(&dst), keep, "existing {keep:o}");
+        assert_eq!(std::fs::read(&dst).expect("read"), data);
+    }
+    common::child_done(name);
+}
+
+/// A stop that arrives after the last byte moved (the progress callback says stop, or sets the
+/// cancel flag, when told the total) does not fail a whole copy: the Report comes back.
+#[test]
+fn a_stop_after_the_last_byte_does_not_fail_the_transfer() {
+    let data = common::data(1 << 20, 18);
+    let total = data.len() as u64;
+    for s in FILE_FILE {
+        for len in [None, Some(total)] {
+            for chunk_size in [None, Some(65536)] {
+                let what = format!("{s} len {len:?} chunk {chunk_size:?}");
+                // The callback says stop at the total.
+                let src = common::file_with(&data);
+                let dst = common::empty_file();
+                let calls = AtomicU64::new(0);
+                let progress = |n: u64| {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    n < total
+                };
+                let opts = Options {
+                    len,
+                    chunk_size,
+                    progress: Some(&progress),
+                    ..strict(s)
+                };
+                let r = zcopy::transfer(&src, &dst, &opts)
+                    .unwrap_or_else(|e| panic!("{what}, progress: {e}"));
+                assert_eq!(r.bytes, total, "{what}");
+                assert_eq!(r.strategy, if s == Strategy::Auto { r.strategy } else { s });
+                common::assert_bytes(&common::content(&dst), &data, &what);
+                assert_eq!(common::pos(&src), total, "{what}: src position");
+                assert_eq!(common::pos(&dst), total, "{what}: dst position");
+                assert!(calls.load(Ordering::SeqCst) >= 1, "{what}");
+                // The cancel flag, set by the callback when it is told the total.
+                let src = common::file_with(&data);
+                let dst = common::empty_file();
+                let flag = AtomicBool::new(false);
+                let progress = |n: u64| {
+                    if n == total {
+                        flag.store(true, Ordering::SeqCst);
+                    }
+                    true
+                };
+                let opts = Options {
+                    len,
+                    chunk_size,
+                    progress: Some(&progress),
+                    cancel: Some(&flag),
+                    ..strict(s)
+                };
+                let r = zcopy::transfer(&src, &dst, &opts)
+                    .unwrap_or_else(|e| panic!("{what}, cancel flag: {e}"));
+                assert_eq!(r.bytes, total, "{what}");
+                common::assert_bytes(&common::content(&dst), &data, &what);
+                assert!(flag.load(Ordering::SeqCst), "{what}: the flag was set");
+            }
+        }
+    }
+    // copy_file too, and a stop one chunk before the end still fails with the exact count.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (src, dst) = (dir.path().join("src"), dir.path().join("dst"));
+    std::fs::write(&src, &data).expect("write");
+    let progress = |n: u64| n < total;
+    let opts = Options {
+        progress: Some(&progress),
+        ..Options::default()
+    };
+    let r = zcopy::copy_file(&src, &dst, &opts).expect("copy_file stopped at the total");
+    assert_eq!(r.bytes, total);
+    assert_eq!(std::fs::read(&dst).expect("read"), data);
+    let progress = |n: u64| n < total - 65536;
+    let opts = Options {
+        chunk_size: Some(65536),
+        progress: Some(&progress),
+        ..Options::default()
+    };
+    let e = zcopy::copy_file(&src, &dst, &opts).expect_err("stopped a chunk before the end");
+    assert_eq!(e.kind(), ErrorKind::Cancelled);
+    assert_eq!(e.errno(), Some(libc::ECANCELED));
+    assert_eq!(e.bytes_moved(), total - 65536);
+    assert_eq!(std::fs::metadata(&dst).expect("stat").len(), total - 65536);
+}
+
+/// With a progress callback (or a cancel flag), the chunk of techniques that move a GiB or more
+/// a call (copy_file_range, sendfile) is bounded, so the callback is called at least every
+/// 32 MiB (every 100 ms at the fastest rate measured); without one, nothing changes.
+#[test]
+fn progress_is_called_at_least_every_32_mib() {
+    const BOUND: u64 = 32 << 20;
+    let total: u64 = 256 << 20;
+    let head = common::data(1 << 20, 19);
+    for s in [Strategy::Auto, Strategy::CopyFileRange, Strategy::Sendfile] {
+        // A sparse source (cheap to make) copied with sparse off: every byte is moved.
+        let src = tempfile::tempfile().expect("tempfile");
+        src.set_len(total).expect("set_len");
+        (&src).write_all(&head).expect("write");
+        (&src).seek(SeekFrom::Start(0)).expect("rewind");
+        let dst = common::empty_file();
+        let seen = std::sync::Mutex::new(Vec::new());
+        let progress = |n: u64| {
+            seen.lock().expect("lock").push(n);
+            true
+        };
+        let opts = Options {
+            progress: Some(&progress),
+            sparse: false,
+            ..strict(s)
+        };
+        let r = zcopy::transfer(&src, &dst, &opts).unwrap_or_else(|e| panic!("{s}: {e}"));
+        assert_eq!(r.bytes, total, "{s}");
+        let seen = seen.into_inner().expect("lock");
+        let mut last = 0;
+        for &n in &seen {
+            assert!(
+                n - last <= BOUND,
+                "{s}: a gap of {} bytes in {seen:?}",
+                n - last
+            );
+            last = n;
+        }
+        assert_eq!(last, total, "{s}: the last call gets the total: {seen:?}");
+        assert!(seen.len() >= (total / BOUND) as usize, "{s}: {seen:?}");
+        let got = common::content(&dst);
+        assert_eq!(got.len() as u64, total, "{s}");
+        common::assert_bytes(&got[..head.len()], &head, &format!("{s} head"));
+        let zeros = [0u8; 1 << 16];
+        assert!(
+            got[head.len()..]
+                .chunks(zeros.len())
+                .all(|c| c == &zeros[..c.len()]),
+            "{s}: the rest is zeros"
+        );
+        // A cancel flag alone bounds the chunk too: one syscall per 32 MiB at most, where
+        // copy_file_range without it moves all 256 MiB in one.
+        if s == Strategy::CopyFileRange {
+            let dst = common::empty_file();
+            let flag = AtomicBool::new(false);
+            let with_flag = Options {
+                src_offset: Some(0),
+                cancel: Some(&flag),
+                sparse: false,
+                ..strict(s)
+            };
+            let r = zcopy::transfer(&src, &dst, &with_flag).expect("with a flag");
+            assert_eq!(r.bytes, total);
+            let dst2 = common::empty_file();
+            let plain = Options {
+                src_offset: Some(0),
+                sparse: false,
+                ..strict(s)
+            };
+            let r2 = zcopy::transfer(&src, &dst2, &plain).expect("without");
+            assert_eq!(r2.bytes, total);
+            assert!(
+                r.syscalls >= r2.syscalls + total / BOUND - 1,
+                "with a flag {} syscalls, without {}",
+                r.syscalls,
+                r2.syscalls
+            );
+        }
+    }
 }

@@ -48,6 +48,10 @@ pub const ZC_METHOD_NONE: zc_method = 0;
 pub const ZC_METHOD_CACHESTAT: zc_method = 1;
 /// `mincore(2)` over a `PROT_NONE` mapping of the file.
 pub const ZC_METHOD_MINCORE: zc_method = 2;
+/// Unknown: this process may not see the file's page cache (it neither owns nor may write the
+/// file). Only `zc_evict` and `zc_warm` give it, after doing their work; `resident` and `ratio`
+/// are then 0, meaning "not known".
+pub const ZC_METHOD_UNKNOWN: zc_method = 3;
 
 const METHODS: Names = Names {
     c_type: "zc_method",
@@ -55,6 +59,7 @@ const METHODS: Names = Names {
         (ZC_METHOD_NONE, c"none"),
         (ZC_METHOD_CACHESTAT, c"cachestat"),
         (ZC_METHOD_MINCORE, c"mincore"),
+        (ZC_METHOD_UNKNOWN, c"unknown"),
     ],
 };
 
@@ -298,12 +303,16 @@ mod tests {
         ADVICE.check(&names);
         // A method the engine gains makes this match fail to compile: add it to METHODS.
         let every = |m: cache::Method| match m {
-            cache::Method::None | cache::Method::Cachestat | cache::Method::Mincore => m,
+            cache::Method::None
+            | cache::Method::Cachestat
+            | cache::Method::Mincore
+            | cache::Method::Unknown => m,
         };
         let methods = [
             every(cache::Method::None),
             every(cache::Method::Cachestat),
             every(cache::Method::Mincore),
+            every(cache::Method::Unknown),
         ];
         let names: Vec<&str> = methods.iter().map(|m| m.name()).collect();
         METHODS.check(&names);

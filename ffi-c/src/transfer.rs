@@ -106,9 +106,10 @@ fn path<'a>(p: *const c_char, what: &str) -> Result<&'a Path, Failure> {
     Ok(Path::new(OsStr::from_bytes(bytes)))
 }
 
-/// Copies the file at `src_path` to `dst_path`, creating or truncating the destination and
-/// giving it the source's permission bits; `opts` and `report` as for `zc_transfer` (offsets
-/// count from the start of each file).
+/// Copies the file at `src_path` to `dst_path`, creating or truncating the destination;
+/// `opts` and `report` as for `zc_transfer` (offsets count from the start of each file).
+/// Permissions follow `cp`: a new file gets the source's permission bits minus the umask,
+/// without setuid, setgid and sticky; an existing destination keeps its mode.
 ///
 /// Paths are NUL-terminated bytes, as the kernel takes them (no encoding is assumed).
 /// Returns as `zc_transfer`, plus `ZC_IO` for a path that cannot be opened (the message names

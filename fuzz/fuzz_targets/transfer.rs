@@ -118,6 +118,10 @@ fuzz_target!(|case: Case| {
         // by design here, in the fuzzing process only.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     });
+    if std::env::var_os("ZCOPY_FUZZ_PRINT").is_some() {
+        // What a kept input means, for turning it into a named test.
+        eprintln!("{case:#?}");
+    }
     let dir = std::env::temp_dir().join(format!("zcopy-fuzz-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("fuzz dir");
 

@@ -105,7 +105,8 @@ pub(crate) fn advise(
 /// Drop ``f`` (``length`` bytes from ``offset``; None: to end of file) from the page cache,
 /// writing dirty pages back first, and return what is still resident (pages mapped or locked
 /// by a process stay). ``f`` as for ``residency``; a file object's buffered writes are flushed
-/// first.
+/// first. On a file this process may not see the page cache of (see ``residency``), the pages
+/// are dropped all the same and ``method`` is ``"unknown"`` (``resident`` 0: not known).
 #[pyfunction]
 #[pyo3(signature = (f, offset = 0, length = None))]
 pub(crate) fn evict(
@@ -122,7 +123,8 @@ pub(crate) fn evict(
 
 /// Bring ``f`` (``length`` bytes from ``offset``; None: to end of file) into the page cache
 /// without copying it to user space, wait until it is there, and return its residency. ``f``
-/// as for ``residency``. Runs without the GIL.
+/// as for ``residency``. Runs without the GIL. On a file this process may not see the page
+/// cache of, the pages are read all the same and ``method`` is ``"unknown"``.
 #[pyfunction]
 #[pyo3(signature = (f, offset = 0, length = None))]
 pub(crate) fn warm(

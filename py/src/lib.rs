@@ -237,10 +237,12 @@ fn bar_total(opts: &Opts, left: impl FnOnce() -> Option<u64>) -> Option<u64> {
 /// - `progress`: a callable given the bytes moved so far after each chunk, and every 100 ms
 ///   while the transfer waits (a FIFO's open, an idle source, a full pipe or a socket whose
 ///   peer does not read); returning False stops the transfer with CancelledError, also in such
-///   a wait; any other value goes on. Or True for a tqdm bar (`tqdm.auto`).
+///   a wait; any other value goes on. Or True for a tqdm bar (`tqdm.auto`). Without a
+///   `chunk_size`, a chunk is at most 32 MiB, so it is called at least every 100 ms of
+///   copying. A stop asked after the last byte moved does not fail the transfer.
 /// - `cancel`: a `threading.Event` (or any object with `is_set()`); once set, the transfer
-///   stops within a chunk, or within 100 ms of any wait, with CancelledError. Ctrl-C ends any
-///   wait likewise, with KeyboardInterrupt.
+///   stops within a chunk, or within 100 ms of any wait, with CancelledError, unless every
+///   byte had moved already. Ctrl-C ends any wait likewise, with KeyboardInterrupt.
 /// - `cache` (str, default `"keep"`): `"drop_after"` evicts from the page cache what the
 ///   transfer brought in; `"noreuse"` advises the kernel the pages are read once.
 /// - `sync` (str, default `"none"`): `"data"` (fdatasync) or `"full"` (fsync) the destination
@@ -305,8 +307,9 @@ fn transfer(
     })
 }
 
-/// Copy the file at path `src` to path `dst`, creating or truncating `dst` and giving it the
-/// source's permission bits; report what it cost.
+/// Copy the file at path `src` to path `dst`, creating or truncating `dst`; report what it
+/// cost. A new `dst` gets the source's permission bits minus the umask, without setuid, setgid
+/// and sticky (as `cp`); an existing `dst` keeps its mode (as `shutil.copyfile`).
 ///
 /// `src` and `dst` are paths (str, bytes or os.PathLike). The options are `transfer`'s;
 /// offsets count from the start of each file. Copying a file onto itself is a ValueError

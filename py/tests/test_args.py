@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import os
 import socket
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -209,13 +211,46 @@ def test_copy_file_takes_str_bytes_and_pathlike(src_file: Path, tmp_path: Path) 
         assert (tmp_path / name).read_bytes() == data(N)
 
 
-def test_copy_file_keeps_mode_and_truncates(src_file: Path, tmp_path: Path) -> None:
+def test_copy_file_truncates_and_keeps_an_existing_mode(src_file: Path, tmp_path: Path) -> None:
     os.chmod(src_file, 0o640)
     out = tmp_path / "out"
     out.write_bytes(b"x" * (2 * N))
+    os.chmod(out, 0o600)
     zcopy.copy_file(src_file, out)
     assert out.read_bytes() == data(N)
-    assert os.stat(out).st_mode & 0o777 == 0o640
+    assert os.stat(out).st_mode & 0o7777 == 0o600
+
+
+_UMASK_CHILD = """
+import os, sys, zcopy
+os.umask(0o077)
+src, dst, existing = sys.argv[1:4]
+for mode in (0o666, 0o4755):
+    os.chmod(src, mode)
+    new = f"{dst}.{mode:o}"
+    zcopy.copy_file(src, new)
+    print(oct(os.stat(new).st_mode & 0o7777))
+os.chmod(src, 0o666)
+zcopy.copy_file(src, existing)
+print(oct(os.stat(existing).st_mode & 0o7777))
+"""
+
+
+def test_copy_file_under_umask_077_never_loosens_permissions(src_file: Path, tmp_path: Path) -> None:
+    # The umask is process-wide: set it in a child interpreter, not under pytest's threads.
+    existing = tmp_path / "existing"
+    existing.write_bytes(b"old")
+    os.chmod(existing, 0o600)
+    out = subprocess.run(
+        [sys.executable, "-c", _UMASK_CHILD, str(src_file), str(tmp_path / "new"), str(existing)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    # As cp: the source's mode minus the umask, no setuid; an existing file keeps its mode.
+    assert out.stdout.split() == ["0o600", "0o700", "0o600"]
+    for name in ("new.666", "new.4755", "existing"):
+        assert (tmp_path / name).read_bytes() == data(N)
 
 
 def test_probe_takes_file_objects(src_file: Path, tmp_path: Path) -> None:

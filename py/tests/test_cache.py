@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -113,3 +117,55 @@ def test_sparse_source_keeps_its_holes(tmp_path: Path) -> None:
     assert (tmp_path / "o").stat().st_blocks * 512 < N
     zcopy.copy_file(src, tmp_path / "dense", sparse=False)
     assert (tmp_path / "dense").read_bytes() == b"\0" * (8 * N) + b"end"
+
+
+# The child drops to nobody itself, after loading zcopy (the interpreter may live where nobody
+# cannot reach, e.g. under /root).
+_NOBODY_CHILD = """
+import os, sys, zcopy
+os.setgid(65534)
+os.setuid(65534)
+for op in (zcopy.evict, zcopy.warm):
+    r = op(sys.argv[1])
+    print(op.__name__, r.method, r.pages, r.resident, len(r.bitmap))
+try:
+    zcopy.residency(sys.argv[1])
+except zcopy.UnsupportedError as e:
+    print("residency refused:", e)
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a child as another user (nobody)")
+def test_evict_and_warm_succeed_where_the_cache_cannot_be_seen() -> None:
+    # A user who neither owns nor may write a file cannot see its page cache (cachestat
+    # refuses, mincore would say everything is resident): evict and warm still do their work,
+    # and say the residency after is unknown instead of raising.
+    d = tempfile.mkdtemp(prefix="zcopy-nobody.")
+    try:
+        os.chmod(d, 0o755)
+        path = os.path.join(d, "f")
+        with open(path, "wb") as f:
+            f.write(data(4 * N))
+        os.chmod(path, 0o644)
+        zcopy.warm(path)
+        out = subprocess.run(
+            [sys.executable, "-c", _NOBODY_CHILD, path],
+            capture_output=True,
+            text=True,
+        )
+        assert out.returncode == 0, out.stderr
+        lines = out.stdout.splitlines()
+        if "refused" not in out.stdout:
+            pytest.skip(f"this kernel's cachestat answers anyone: {out.stdout!r}")
+        assert lines[0] == f"evict unknown {4 * PAGES} 0 0"
+        assert lines[1] == f"warm unknown {4 * PAGES} 0 0"
+        assert "cannot see" in lines[2]
+        # Root sees the pages were read back in by warm, after evict dropped them.
+        assert zcopy.residency(path).resident == 4 * PAGES
+        subprocess.run(
+            [sys.executable, "-c", "import os, sys, zcopy; os.setuid(65534); zcopy.evict(sys.argv[1])", path],
+            check=True,
+        )
+        assert zcopy.residency(path).resident == 0
+    finally:
+        shutil.rmtree(d)

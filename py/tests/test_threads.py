@@ -190,3 +190,60 @@ def test_transfers_in_parallel_threads(src_file: Path, tmp_path: Path) -> None:
     for t in threads:
         t.join()
     assert not errors and results == [1 << 20] * 8
+
+
+def test_a_stop_after_the_last_byte_returns_the_report(tmp_path: Path) -> None:
+    # A progress callback that says stop, or sets the cancel event, only when told the total:
+    # every byte had moved, so the copy stands and the Report comes back.
+    total = 3 << 20
+    src = tmp_path / "src"
+    payload = os.urandom(total)
+    src.write_bytes(payload)
+    for strategy in ("auto", "copy_file_range", "sendfile", "read_write"):
+        dst = tmp_path / f"stop-{strategy}"
+        r = zcopy.copy_file(src, dst, strategy=strategy, progress=lambda n: n < total)
+        assert r.bytes == total
+        assert dst.read_bytes() == payload
+        cancel = threading.Event()
+
+        def set_at_total(n: int) -> None:
+            if n == total:
+                cancel.set()
+
+        dst = tmp_path / f"cancel-{strategy}"
+        r = zcopy.copy_file(src, dst, strategy=strategy, progress=set_at_total, cancel=cancel)
+        assert r.bytes == total
+        assert cancel.is_set()
+        assert dst.read_bytes() == payload
+    # One chunk before the end, a stop still fails with the exact count.
+    dst = tmp_path / "early"
+    with pytest.raises(zcopy.CancelledError) as info:
+        zcopy.copy_file(src, dst, chunk_size=1 << 20, progress=lambda n: n < total - (1 << 20))
+    assert info.value.bytes_moved == total - (1 << 20)
+    assert dst.read_bytes() == payload[: total - (1 << 20)]
+
+
+def test_progress_is_called_at_least_every_32_mib(tmp_path: Path) -> None:
+    # Auto's copy_file_range moves up to 1 GiB a call; with a callback it moves at most 32 MiB,
+    # so a tqdm bar moves and a cancel is seen at least every 100 ms of copying.
+    bound = 32 << 20
+    total = 256 << 20
+    src = tmp_path / "src"
+    with open(src, "wb") as f:
+        f.write(b"head" * 1024)
+        f.truncate(total)  # sparse, copied with sparse=False: every byte moves
+    seen: list[int] = []
+
+    def progress(n: int) -> None:
+        seen.append(n)
+
+    dst = tmp_path / "dst"
+    r = zcopy.copy_file(src, dst, sparse=False, progress=progress)
+    assert r.bytes == total
+    assert seen[-1] == total
+    gaps = [b - a for a, b in zip([0] + seen, seen)]
+    assert max(gaps) <= bound, gaps
+    assert len(seen) >= total // bound
+    assert os.path.getsize(dst) == total
+    with open(dst, "rb") as out:
+        assert out.read(4096) == b"head" * 1024

@@ -647,7 +647,8 @@ static void copy_file(void) {
     CHECK(r.bytes == 3 * MIB + 1, "bytes %llu", (unsigned long long)r.bytes);
     CHECK(h_file_is(dst, 80, 0, 3 * MIB + 1), "bytes differ");
     struct stat st;
-    CHECK(stat(dst, &st) == 0 && (st.st_mode & 07777) == 0640, "mode %o", st.st_mode & 07777);
+    /* An existing destination keeps its mode (cp's rule); h_make_file made it 0644. */
+    CHECK(stat(dst, &st) == 0 && (st.st_mode & 07777) == 0644, "mode %o", st.st_mode & 07777);
 
     zc_options o = h_opts();
     o.strategy = ZC_STRATEGY_SPLICE;
@@ -659,6 +660,33 @@ static void copy_file(void) {
     CHECK_STATUS(zc_copy_file(src, dst, &o, &r), ZC_OK);
     CHECK(r.strategy == ZC_STRATEGY_SPLICE, "strategy %u", r.strategy);
     CHECK(h_file_is(dst, 80, 100, 1000), "bytes differ");
+}
+
+/* Under umask 077, as cp: a new file gets the source's mode minus the umask and without
+ * setuid/setgid/sticky; an existing destination keeps its mode. (The tests run one at a time on
+ * the main thread, so changing the umask here and back is safe.) */
+static void copy_file_permissions_follow_cp(void) {
+    const char *src = h_make_file("cfp.src", 83, MIB + 7);
+    const char *dst = h_path("cfp.dst");
+    zc_report r = h_report();
+    struct stat st;
+    mode_t old = umask(077);
+    static const mode_t modes[][2] = {{0666, 0600}, {04755, 0700}, {02775, 0700}};
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+        REQUIRE(chmod(src, modes[i][0]) == 0, "chmod");
+        unlink(dst);
+        CHECK_STATUS(zc_copy_file(src, dst, NULL, &r), ZC_OK);
+        CHECK(h_file_is(dst, 83, 0, MIB + 7), "bytes differ");
+        CHECK(stat(dst, &st) == 0 && (st.st_mode & 07777) == modes[i][1],
+              "new file from a %o source: mode %o, want %o", (unsigned)modes[i][0],
+              (unsigned)(st.st_mode & 07777), (unsigned)modes[i][1]);
+    }
+    REQUIRE(chmod(src, 0666) == 0, "chmod");
+    REQUIRE(chmod(dst, 0600) == 0, "chmod");
+    CHECK_STATUS(zc_copy_file(src, dst, NULL, &r), ZC_OK);
+    CHECK(stat(dst, &st) == 0 && (st.st_mode & 07777) == 0600, "existing: mode %o",
+          (unsigned)(st.st_mode & 07777));
+    umask(old);
 }
 
 static void copy_file_bad_input(void) {
@@ -1504,6 +1532,7 @@ int main(int argc, char **argv) {
         TEST(transfer_nonblocking_would_block),
         TEST(transfer_bad_fds),
         TEST(copy_file),
+        TEST(copy_file_permissions_follow_cp),
         TEST(copy_file_bad_input),
         TEST(probe),
         TEST(options_from_an_older_header),

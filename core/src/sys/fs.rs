@@ -388,15 +388,6 @@ fn is_fifo(path: &CStr) -> bool {
     stat(path).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFIFO)
 }
 
-/// `fchmod(fd, mode)` — sets the permission bits.
-///
-/// # References
-/// [man7 fchmod(2)](https://man7.org/linux/man-pages/man2/fchmod.2.html)
-pub(crate) fn fchmod(fd: BorrowedFd<'_>, mode: libc::mode_t) -> io::Result<()> {
-    // SAFETY: fchmod touches no memory.
-    cvt(|| unsafe { libc::fchmod(fd.as_raw_fd(), mode) }).map(drop)
-}
-
 /// `ftruncate(fd, len)` — sets the file's size.
 ///
 /// # References

@@ -3,8 +3,9 @@
 //! `close` when it is dropped.
 
 use std::io;
+use std::time::Duration;
 
-use io_uring::{cqueue, squeue, IoUring};
+use io_uring::{cqueue, squeue, types, IoUring};
 
 use super::bump;
 
@@ -56,6 +57,31 @@ impl Ring {
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
                 r => return r,
             }
+        }
+    }
+
+    /// `io_uring_enter(fd, to_submit, want, GETEVENTS | EXT_ARG, {timeout})` — submits what is
+    /// queued and waits for `want` completions, at most `timeout` when one is given (and the
+    /// kernel has `IORING_FEAT_EXT_ARG`, Linux 5.11+; before it the wait is unbounded).
+    /// Returns `false` when the wait ended without them: the timeout passed, or a signal came
+    /// (`EINTR` is not retried here, so the caller can ask its stop hook first).
+    ///
+    /// # References
+    /// [man7 io_uring_enter(2)](https://man7.org/linux/man-pages/man2/io_uring_enter.2.html)
+    pub(crate) fn wait(&mut self, want: usize, timeout: Option<Duration>) -> io::Result<bool> {
+        bump();
+        let r = match timeout {
+            Some(t) if self.ring.params().is_feature_ext_arg() => {
+                let ts = types::Timespec::from(t);
+                let args = types::SubmitArgs::new().timespec(&ts);
+                self.ring.submitter().submit_with_args(want, &args)
+            }
+            _ => self.ring.submit_and_wait(want),
+        };
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR)) => Ok(false),
+            Err(e) => Err(e),
         }
     }
 

@@ -224,9 +224,39 @@ pub fn have(cmd: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Runs `f` on a thread of its own and returns what it returns, or fails the test (naming
+/// `what`) when it has not returned after `secs` seconds: a hang becomes a failure with the
+/// case named instead of a test run that never ends. The stuck thread is left behind.
+#[track_caller]
+pub fn within<T: Send + 'static>(
+    secs: u64,
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(secs)) {
+        Ok(v) => v,
+        Err(_) => panic!("{what}: still running after {secs} s (a wait without bound)"),
+    }
+}
+
 /// Prints why a test did not run its main check (the fallback it checks instead is then tested).
 pub fn skip(test: &str, why: &str) {
     eprintln!("SKIP {test}: {why}");
+}
+
+/// This process's umask, read from `/proc/self/status` (setting it to read it would change
+/// process-wide state under the other test threads).
+pub fn umask() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:"))
+        .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        .expect("a Umask: line in /proc/self/status")
 }
 
 /// Whether we are root (loop mounts, mkfs).

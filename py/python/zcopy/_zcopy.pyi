@@ -53,7 +53,8 @@ class _Event(Protocol):
 _Fd = int | _HasFileno
 #: A path for ``copy_file``.
 _Path = str | bytes | PathLike[str] | PathLike[bytes]
-#: ``progress=``: a callable given the bytes moved so far (False stops), or True for a tqdm bar.
+#: ``progress=``: a callable given the bytes moved so far (False stops), or True for a tqdm bar;
+#: called at least every 32 MiB. A stop after the last byte moved does not fail the transfer.
 _Progress = Callable[[int], object] | bool | None
 #: Strategy names (``strategies()`` lists those this build has).
 _Strategy = Literal[
@@ -114,7 +115,10 @@ def copy_file(
     queue_depth: int | None = None,
     parallelism: int | None = None,
 ) -> Report:
-    """Copy the file at ``src`` to ``dst`` (created or truncated) and report what it cost."""
+    """Copy the file at ``src`` to ``dst`` (created or truncated) and report what it cost.
+
+    A new ``dst`` gets the source's permission bits minus the umask, without setuid, setgid
+    and sticky (as ``cp``); an existing ``dst`` keeps its mode (as ``shutil.copyfile``)."""
 
 def probe(src: _Fd, dst: _Fd) -> list[Support]:
     """Which techniques can serve ``src`` -> ``dst``, and for the others why not."""
@@ -134,10 +138,16 @@ def advise(f: _File, advice: _Advice | str, offset: int = 0, length: int = 0) ->
     """posix_fadvise: True when the kernel took the hint, False when ``f`` has no page cache."""
 
 def evict(f: _File, offset: int = 0, length: int | None = None) -> Residency:
-    """Drop ``f`` from the page cache (dirty pages written back first); what stays resident."""
+    """Drop ``f`` from the page cache (dirty pages written back first); what stays resident.
+
+    ``method`` is ``"unknown"`` where this process may not see ``f``'s page cache (the pages
+    are dropped all the same)."""
 
 def warm(f: _File, offset: int = 0, length: int | None = None) -> Residency:
-    """Bring ``f`` into the page cache and wait for it; its residency afterwards."""
+    """Bring ``f`` into the page cache and wait for it; its residency afterwards.
+
+    ``method`` is ``"unknown"`` where this process may not see ``f``'s page cache (the pages
+    are read all the same)."""
 
 @final
 class Report:
@@ -227,7 +237,8 @@ class Residency:
         """One byte per page, 1 = resident."""
     @property
     def method(self) -> str:
-        """``"cachestat"``, ``"mincore"`` or ``"none"`` (no page cache)."""
+        """``"cachestat"``, ``"mincore"``, ``"none"`` (no page cache) or ``"unknown"`` (from
+        ``evict``/``warm`` on a file whose page cache this process may not see)."""
     def to_dict(self) -> dict[str, Any]:
         """The fields as a dict."""
     def __eq__(self, value: object, /) -> bool: ...
