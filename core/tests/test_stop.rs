@@ -391,3 +391,56 @@ fn stop_hook_cost() {
         assert!(with >= without, "{strategy}");
     }
 }
+
+/// A non-blocking socket source (as Go and asyncio hand over) whose bytes keep coming, into a
+/// blocking socket whose peer does not read: the destination's wait is still cut (its `EAGAIN`
+/// is told from the source's), so the cancel flag ends the call within the bound, and the peer
+/// then reads at least the bytes the call counted (earlier calls, retried after the source's
+/// `EAGAIN`, moved the rest), the source's bytes in order.
+#[test]
+fn stalled_destination_with_a_non_blocking_source_stopped() {
+    for strategy in [Strategy::ReadWrite, Strategy::Splice] {
+        let (feeder_end, src) = stream_pair(true);
+        common::set_nonblocking(&src);
+        let (dst, far) = stream_pair(true);
+        let body = common::data(16 << 20, 6);
+        let what = format!("non-blocking source with {strategy}");
+        let e = std::thread::scope(|sc| {
+            let feeder_body = &body;
+            let feeder = sc.spawn(move || {
+                // Ends with EPIPE once the test drops the transfer's end.
+                let _ = File::from(feeder_end).write_all(feeder_body);
+            });
+            let e = stopped_while_blocked(
+                &what,
+                Stop::Cancel,
+                |o| {
+                    let o = Options {
+                        strategy,
+                        fallback: false,
+                        ..o.clone()
+                    };
+                    // The source may be empty for a moment: EAGAIN is the caller's to retry.
+                    loop {
+                        match zcopy::transfer(&src, &dst, &o) {
+                            Err(e) if e.is_would_block() => {
+                                std::thread::sleep(Duration::from_millis(1));
+                            }
+                            r => break r,
+                        }
+                    }
+                },
+                || drop(far.try_clone().map(|f| read_all(f).len())),
+            );
+            drop(src);
+            let _ = feeder.join();
+            e
+        });
+        drop(dst);
+        let got = read_all(far);
+        let n = e.bytes_moved() as usize;
+        // Each retried call counts from 0: the far end holds at least this call's bytes.
+        assert!(got.len() >= n, "{what}: far end {} < {n}", got.len());
+        common::assert_bytes(&got, &body[..got.len()], &what);
+    }
+}

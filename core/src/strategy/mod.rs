@@ -216,8 +216,7 @@ impl<'a, 'fd> Job<'a, 'fd> {
     /// After a call that writes to the destination failed with `err`: when its waits are cut
     /// ([`Job::dst_ticks`]) and `err` is `EAGAIN` (a full pipe, or a socket's one-tick
     /// `SO_SNDTIMEO` ran out), waits in ticks the stop hook can end until there is room, and
-    /// says to retry. `false` for any other error (and for a non-blocking source, whose
-    /// `EAGAIN` the caller must see).
+    /// says to retry. `false` for any other error (see [`Job::dst_stalled`]).
     pub(crate) fn retry_stalled_dst(&self, err: &io::Error) -> Result<bool> {
         if !self.dst_stalled(err) {
             return Ok(false);
@@ -228,10 +227,13 @@ impl<'a, 'fd> Job<'a, 'fd> {
 
     /// Whether `err` from a call writing to the destination means "no room yet" in a wait the
     /// job cuts into ticks (see [`Job::retry_stalled_dst`]).
+    ///
+    /// A non-blocking pipe or socket source's own `EAGAIN` (a `splice` or `sendfile` from it
+    /// reads and writes in one call) is the caller's to see: not a stall then.
     pub(crate) fn dst_stalled(&self, err: &io::Error) -> bool {
         self.dst_ticks
             && err.raw_os_error() == Some(libc::EAGAIN)
-            && self.src.flags & libc::O_NONBLOCK == 0
+            && (self.src.seekable() || self.src.flags & libc::O_NONBLOCK == 0)
     }
 
     /// Waits in ticks the stop hook can end until the destination has room.
