@@ -58,45 +58,6 @@ func cancelLater() (context.Context, func() time.Time) {
 	}
 }
 
-// CopyFileContext from a FIFO no writer opens, and to a FIFO no reader opens: the open waits,
-// and cancelling the context ends it within the bound, nothing moved.
-func TestFifoOpenStoppedByCancel(t *testing.T) {
-	dir := t.TempDir()
-	fifo := filepath.Join(dir, "fifo")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	src := filepath.Join(dir, "src")
-	if err := os.WriteFile(src, data(3, 5000), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	dst := filepath.Join(dir, "dst")
-	for _, c := range []struct{ what, src, dst string }{
-		{"read side (no writer)", fifo, dst},
-		{"write side (no reader)", src, fifo},
-	} {
-		// A watchdog: the other end opened after 5 s frees a call that missed the cancel.
-		watchdog := time.AfterFunc(5*time.Second, func() {
-			if f, err := os.OpenFile(fifo, os.O_RDWR, 0); err == nil {
-				time.Sleep(time.Second)
-				f.Close()
-			}
-		})
-		ctx, done := cancelLater()
-		r, err := zcopy.CopyFileContext(ctx, c.dst, c.src, zcopy.Options{})
-		ended := time.Now()
-		asked := done()
-		watchdog.Stop()
-		checkStopped(t, c.what, err, r, asked, ended)
-		if r.Bytes != 0 {
-			t.Errorf("%s: %d bytes moved", c.what, r.Bytes)
-		}
-	}
-	if _, err := os.Stat(dst); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("dst was created: %v", err)
-	}
-}
-
 // File -> a socket whose peer does not read (Unix and TCP, a net.Conn the Go poller waits for):
 // cancelling the context ends the transfer within the bound, and the peer then reads exactly
 // Report.Bytes, the source's first bytes.

@@ -386,7 +386,7 @@ func TestErrors(t *testing.T) {
 	dir, _ := os.Open(t.TempDir())
 	defer dir.Close()
 	_, err = zcopy.Transfer(dst, dir, zcopy.Options{})
-	if !errors.Is(err, syscall.EISDIR) || !errors.Is(err, zcopy.ErrInvalid) {
+	if !errors.Is(err, syscall.EISDIR) || errors.Is(err, zcopy.ErrInvalid) {
 		t.Errorf("directory: %v", err)
 	}
 	_, err = zcopy.Transfer(dst, &bytes.Buffer{}, zcopy.Options{})
@@ -777,4 +777,111 @@ func TestCopyFileUnderUmask077(t *testing.T) {
 	os.Chmod(src, 0o666)
 	check(existing, 0o600)
 	t.Log("umask child checked")
+}
+
+// Issue 14, case 4: a strict technique never succeeds short on a procfs or sysfs file (which
+// reports size 0 or one page): ErrUnsupported with nothing written; with fallback, the bytes
+// a plain read gives.
+func TestStrictRefusesSizelessSources(t *testing.T) {
+	for _, path := range []string{"/proc/cpuinfo", "/sys/devices/system/cpu/online"} {
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Logf("skip %s: %v", path, err)
+			continue
+		}
+		for _, s := range []zcopy.Strategy{zcopy.MmapWrite, zcopy.Reflink, zcopy.CopyFileRange, zcopy.Sendfile} {
+			src, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := filepath.Join(t.TempDir(), "out")
+			dst, err := os.Create(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := zcopy.Transfer(dst, src, zcopy.Options{Strategy: s, NoFallback: true})
+			if !errors.Is(err, zcopy.ErrUnsupported) || !strings.Contains(err.Error(), "whose files report no true size") || r.Bytes != 0 {
+				t.Errorf("%s of %s: %d bytes, %v", s, path, r.Bytes, err)
+			}
+			if got, _ := os.ReadFile(out); len(got) != 0 {
+				t.Errorf("%s of %s wrote %d bytes", s, path, len(got))
+			}
+			r, err = zcopy.Transfer(dst, src, zcopy.Options{Strategy: s})
+			if err != nil || r.Bytes != int64(len(want)) {
+				t.Errorf("%s of %s with fallback: %d bytes, %v", s, path, r.Bytes, err)
+			}
+			got, _ := os.ReadFile(out)
+			same(t, s.String()+" "+path, got, want)
+			src.Close()
+			dst.Close()
+		}
+	}
+}
+
+// Issue 14, cases 5 and 14: a directory is an OS error (EISDIR), as open(2) says; a FIFO is
+// refused by CopyFile (ErrInvalid) before an open that would block; a server's missing root
+// is an OS error (ENOENT).
+func TestPathErrorsMatchOpen(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	_, err := zcopy.CopyFile(out, dir, zcopy.Options{})
+	var zerr *zcopy.Error
+	if !errors.Is(err, syscall.EISDIR) || errors.Is(err, zcopy.ErrInvalid) || !errors.As(err, &zerr) || zerr.Kind != zcopy.KindIO {
+		t.Errorf("a directory as src: %v", err)
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := zcopy.CopyFile(out, fifo, zcopy.Options{})
+		done <- err
+	}()
+	select {
+	case err = <-done:
+	case <-time.After(5 * time.Second):
+		if f, err := os.OpenFile(fifo, os.O_RDWR, 0); err == nil { // wakes the blocked open
+			f.Close() // then end of file
+		}
+		<-done
+		t.Fatal("CopyFile blocked opening a FIFO instead of refusing it")
+	}
+	if !errors.Is(err, zcopy.ErrInvalid) || !strings.Contains(err.Error(), "is a named pipe") {
+		t.Errorf("a FIFO as src: %v", err)
+	}
+	_, err = zcopy.Serve(filepath.Join(dir, "missing"), zcopy.ServeOptions{Listen: "127.0.0.1:0"})
+	if !errors.Is(err, fs.ErrNotExist) || !errors.As(err, &zerr) || zerr.Kind != zcopy.KindIO {
+		t.Errorf("a missing root: %v", err)
+	}
+}
+
+// Issue 14, case 15: a file on tmpfs (/dev/shm) lives in memory: no DMA copy at that end.
+func TestMemoryFilesystemsCostNoDMA(t *testing.T) {
+	var shm, tmp syscall.Statfs_t
+	dir := t.TempDir()
+	if syscall.Statfs("/dev/shm", &shm) != nil || shm.Type != 0x01021994 ||
+		syscall.Statfs(dir, &tmp) != nil || tmp.Type == 0x01021994 {
+		t.Skip("needs /dev/shm on tmpfs and the temp folder on a disk filesystem")
+	}
+	shmDir, err := os.MkdirTemp("/dev/shm", "zcopy-go-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(shmDir)
+	want := data(15, mib+7)
+	a, b := filepath.Join(shmDir, "a"), filepath.Join(shmDir, "b")
+	disk := filepath.Join(dir, "disk")
+	if os.WriteFile(a, want, 0o600) != nil || os.WriteFile(disk, want, 0o600) != nil {
+		t.Fatal("fixtures")
+	}
+	for _, c := range []struct {
+		src, dst string
+		dma      uint64
+	}{{a, b, 0}, {a, "/dev/null", 0}, {disk, b, uint64(len(want))}} {
+		r, err := zcopy.CopyFile(c.dst, c.src, zcopy.Options{})
+		if err != nil || r.Bytes != int64(len(want)) || r.DMACopiesBytes != c.dma {
+			t.Errorf("%s -> %s: %d bytes, %d DMA (want %d), %v", c.src, c.dst, r.Bytes, r.DMACopiesBytes, c.dma, err)
+		}
+	}
 }

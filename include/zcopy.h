@@ -64,7 +64,8 @@ typedef enum zc_status {
     ZC_OK = 0,
     /**
      * The operating system refused a call; `zc_last_errno()` says why (`EPIPE`, `ENOSPC`,
-     * `EBADF`, `EAGAIN` for a non-blocking fd that would block, ...).
+     * `EBADF`, `EAGAIN` for a non-blocking fd that would block, `EISDIR` for a directory,
+     * `ENOENT`, `ENOTDIR`, `EACCES` for a path that cannot be opened, ...).
      */
     ZC_IO = 1,
     /**
@@ -78,8 +79,8 @@ typedef enum zc_status {
     ZC_CANCELLED = 3,
     /**
      * An argument was wrong: an impossible offset, an unknown enum value, a `struct_size` too
-     * small, conflicting options. errno: `EINVAL` (or the more precise `EBADF`, `EISDIR`,
-     * `ESPIPE`, `EOVERFLOW`).
+     * small, conflicting options, a FIFO, socket or device given to `zc_copy_file`. errno:
+     * `EINVAL` (or the more precise `EBADF`, `ESPIPE`, `EOVERFLOW`).
      */
     ZC_INVALID = 4,
     /**
@@ -342,7 +343,7 @@ typedef struct zc_report {
      */
     uint64_t cpu_copies_bytes;
     /**
-     * Modelled bytes copied by DMA (disk or NIC).
+     * Modelled bytes copied by DMA (disk or NIC; none at an end on tmpfs, procfs or sysfs).
      */
     uint64_t dma_copies_bytes;
     /**
@@ -762,11 +763,11 @@ enum zc_status zc_options_default(struct zc_options *opts, size_t struct_size);
  * `SIGPIPE` from a peer that went away: the call returns `ZC_IO` with errno `EPIPE` instead.
  *
  * Returns `ZC_OK`, or: `ZC_IO` for an OS failure (`zc_last_errno()`: `EPIPE`, `ENOSPC`,
- * `EBADF` for a bad fd, `EAGAIN` for a non-blocking fd that would block: call again when it
- * is ready, `bytes` further on); `ZC_UNSUPPORTED` when the named technique cannot serve the
+ * `EBADF` for a bad fd, `EISDIR` for a directory fd, `EAGAIN` for a non-blocking fd that would
+ * block: call again when it is ready, `bytes` further on); `ZC_UNSUPPORTED` when the named technique cannot serve the
  * pair and `fallback` is false; `ZC_CANCELLED` when the progress callback or cancel flag
  * stopped it; `ZC_INVALID` for a request that cannot make sense (a write-only source, an
- * offset on a pipe, an O_PATH or directory fd, overlapping ranges of one file, an unknown
+ * offset on a pipe, an O_PATH fd, overlapping ranges of one file, an unknown
  * strategy value, a bad `struct_size`). `*report` is written in every case but a bad
  * `report->struct_size`; after a failure its `bytes` is what was moved before it.
  *
@@ -788,8 +789,11 @@ enum zc_status zc_transfer(int src,
  *
  * Paths are NUL-terminated bytes, as the kernel takes them (no encoding is assumed).
  * Returns as `zc_transfer`, plus `ZC_IO` for a path that cannot be opened (the message names
- * it), `ZC_INVALID` when both paths name the same file (nothing is truncated then), and
- * `ZC_NULL_POINTER` for a `NULL` path.
+ * it; errno `ENOENT`, `ENOTDIR`, `EACCES`, `EISDIR` for a directory as either path),
+ * `ZC_INVALID` when both paths name the same file (nothing is truncated then) or when
+ * `src_path` is a FIFO, socket or device or `dst_path` a FIFO or socket (refused before
+ * opening, as Python's `shutil.copyfile` refuses named pipes: open them and call
+ * `zc_transfer`), and `ZC_NULL_POINTER` for a `NULL` path.
  *
  * # Safety
  * `src_path` and `dst_path` are `NULL` or NUL-terminated strings; `opts` and `report` as for
@@ -810,7 +814,7 @@ enum zc_status zc_copy_file(const char *src_path,
  *
  * Returns `ZC_OK`, or `ZC_NULL_POINTER` (`out_len` is `NULL`, or `out` with `cap` > 0), or
  * the errors of `zc_transfer`'s argument checks (a bad fd, a write-only source, a read-only
- * destination, an O_PATH or directory fd).
+ * destination, an O_PATH fd; `ZC_IO` with `EISDIR` for a directory fd).
  *
  * # Safety
  * `out` is `NULL` or valid for writing `cap` `zc_support`s; `out_len` is `NULL` or valid for

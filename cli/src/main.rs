@@ -219,7 +219,10 @@ fn run(cmd: Command) -> Result<(), String> {
                 parallelism,
                 ..Options::default()
             };
-            let result = if !is_dash(&src) && !is_dash(&dst) {
+            // copy_file copies regular files; a named pipe, socket or device (as `cp` copies
+            // from and to them) is opened here and its fd given to transfer.
+            let plain = |p: &std::path::Path| !is_dash(p) && !is_special(p);
+            let result = if plain(&src) && plain(&dst) {
                 zcopy::copy_file(&src, &dst, &opts)
             } else {
                 let src_file = open_src(&src)?;
@@ -502,6 +505,12 @@ fn describe(e: zcopy::Error) -> String {
         s += &format!(" ({} bytes moved before the error)", e.bytes_moved());
     }
     s
+}
+
+/// Whether `p` names something other than a regular file or a directory: a named pipe, a
+/// socket or a device (`/dev/stdout` on a pipe among them).
+fn is_special(p: &std::path::Path) -> bool {
+    std::fs::metadata(p).is_ok_and(|m| !m.file_type().is_file() && !m.file_type().is_dir())
 }
 
 fn open_src(p: &std::path::Path) -> Result<Option<File>, String> {

@@ -670,3 +670,32 @@ fn probe_judges_the_destination_as_copy_opens_it() {
         "{err}"
     );
 }
+
+#[test]
+fn copy_from_a_named_pipe_and_to_a_device_as_cp_does() {
+    // The engine's copy_file refuses special files (as shutil.copyfile does); the command, like
+    // cp, opens them itself and copies what the pipe gives.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("fifo");
+    let dst = dir.path().join("dst");
+    let c = std::ffi::CString::new(s(&fifo)).expect("path");
+    // SAFETY: mkfifo reads a NUL-terminated path that outlives the call.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    let bytes = data(300_007);
+    let (f, b) = (fifo.clone(), bytes.clone());
+    let writer = std::thread::spawn(move || std::fs::write(&f, &b).expect("write the fifo"));
+    let out = zcopy(&["copy", s(&fifo), s(&dst)]);
+    writer.join().expect("writer");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(std::fs::read(&dst).expect("dst") == bytes, "bytes differ");
+    let out = zcopy(&["copy", s(&dst), "/dev/null"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

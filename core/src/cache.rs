@@ -19,7 +19,7 @@ use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::plan::{magic, Endpoint, Kind};
+use crate::plan::{Endpoint, Kind};
 use crate::sys;
 
 /// How a range of a file will be used (`posix_fadvise` advice). The names are the ones every
@@ -197,15 +197,11 @@ fn uncached(ep: &Endpoint<'_>) -> Option<String> {
             ep.name, ep.kind
         ));
     }
-    if ep.kind == Kind::File && ep.size == 0 {
-        if let Ok(fs) = sys::fs::fs_type(ep.fd) {
-            if magic::SIZELESS.contains(&fs) {
-                return Some(format!(
-                    "{} is a procfs or sysfs file, which has no page cache",
-                    ep.name
-                ));
-            }
-        }
+    if let Some(fs) = ep.sizeless_fs() {
+        return Some(format!(
+            "{} is a {fs} file, made when read, which has no page cache",
+            ep.name
+        ));
     }
     None
 }

@@ -101,7 +101,7 @@ impl Error {
     /// The errno behind the failure: the OS's for [`ErrorKind::Io`]; for
     /// [`ErrorKind::Unsupported`] the kernel's refusal (`EINVAL`, `EXDEV`, `ENOSYS`, ...) when the
     /// kernel refused, else `EOPNOTSUPP`; `EINVAL` for [`ErrorKind::Invalid`] (or the more precise
-    /// `EBADF`, `EISDIR`, `ESPIPE`, `EOVERFLOW`); `ECANCELED` for [`ErrorKind::Cancelled`].
+    /// `EBADF`, `ESPIPE`, `EOVERFLOW`); `ECANCELED` for [`ErrorKind::Cancelled`].
     pub fn errno(&self) -> Option<i32> {
         self.errno
     }

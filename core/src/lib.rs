@@ -77,7 +77,7 @@ mod sys;
 #[doc(hidden)]
 pub mod testing;
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -106,7 +106,8 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// on a pipe, overlapping ranges of one file); [`ErrorKind::Unsupported`] when the named
 /// technique cannot serve the pair and fallback is off; [`ErrorKind::Cancelled`] when the
 /// progress callback or cancel flag stopped it; [`ErrorKind::Io`] for an OS failure, with its
-/// errno (`EAGAIN` on a non-blocking fd that would block: see [`Error::is_would_block`]).
+/// errno (`EAGAIN` on a non-blocking fd that would block: see [`Error::is_would_block`];
+/// `EISDIR` for a directory, as `read(2)` and `write(2)` refuse it).
 pub fn transfer(src: impl AsFd, dst: impl AsFd, opts: &Options<'_>) -> Result<Report> {
     let meter = Meter::start();
     let src = Endpoint::classify(src.as_fd(), "src")?;
@@ -123,8 +124,12 @@ pub fn transfer(src: impl AsFd, dst: impl AsFd, opts: &Options<'_>) -> Result<Re
 /// The options apply as for [`transfer`]; offsets are counted from the start of each file.
 ///
 /// # Errors
-/// As [`transfer`], plus the errors of opening either path (their messages name the path), and
-/// [`ErrorKind::Invalid`] when both paths name the same file (nothing is truncated then).
+/// As [`transfer`], plus the errors of opening either path (their messages name the path:
+/// [`ErrorKind::Io`] with the OS's errno, `EISDIR` for a directory as either path), and
+/// [`ErrorKind::Invalid`] when both paths name the same file (nothing is truncated then), or
+/// when `src` is a FIFO, a socket or a device, or `dst` a FIFO or a socket (checked before
+/// either is opened, as `shutil.copyfile` refuses named pipes: open such files yourself and
+/// pass the fds to [`transfer`]).
 pub fn copy_file(
     src_path: impl AsRef<Path>,
     dst_path: impl AsRef<Path>,
@@ -134,15 +139,17 @@ pub fn copy_file(
     let meter = Meter::start();
     let c_src = c_path(src_path, "src")?;
     let c_dst = c_path(dst_path, "dst")?;
-    // Opening a FIFO waits for its other end: with a progress callback or a cancel flag, in
-    // ticks they can end.
+    refuse_special(&c_src, src_path, "src")?;
+    refuse_special(&c_dst, dst_path, "dst")?;
+    // A path made a FIFO after that check would block the open until its other end comes: with
+    // a progress callback or a cancel flag, the wait is cut into ticks they can end.
     let src = strategy::with_stop_hook(opts, || sys::fs::open_stoppable(&c_src, libc::O_RDONLY, 0))
         .map_err(|e| Error::os(e, format_args!("cannot open src {}", src_path.display())))?;
     let (src_st, src_mnt) = sys::fs::fstat_mount(src.as_fd())
         .map_err(|e| Error::os(e, format_args!("fstat on src {}", src_path.display())))?;
     if src_st.st_mode & libc::S_IFMT == libc::S_IFDIR {
         return Err(Error::new(
-            ErrorKind::Invalid,
+            ErrorKind::Io,
             Some(libc::EISDIR),
             format!("src {} is a directory", src_path.display()),
         ));
@@ -207,6 +214,27 @@ pub fn probe(src: impl AsFd, dst: impl AsFd) -> Result<Vec<Support>> {
     let src = Endpoint::classify(src.as_fd(), "src")?;
     let dst = Endpoint::classify(dst.as_fd(), "dst")?;
     plan::probe(&src, &dst)
+}
+
+/// Refuses, before opening it, a path [`copy_file`] does not copy (`shutil.copyfile`'s
+/// `SpecialFileError`): a FIFO (whose open blocks until a writer or reader comes), a socket or
+/// a device as `src`, a FIFO or socket as `dst`. One `stat` of the path; a path that cannot be
+/// stat'ed is left to the open, whose error names it.
+fn refuse_special(c: &CStr, path: &Path, role: &str) -> Result<()> {
+    let Ok(st) = sys::fs::stat(c) else {
+        return Ok(());
+    };
+    let what = match st.st_mode & libc::S_IFMT {
+        libc::S_IFIFO => "a named pipe",
+        libc::S_IFSOCK => "a socket",
+        libc::S_IFCHR if role == "src" => "a character device",
+        libc::S_IFBLK if role == "src" => "a block device",
+        _ => return Ok(()),
+    };
+    Err(Error::invalid(format!(
+        "{role} {} is {what}: copy_file copies regular files; open it and pass the fd to transfer",
+        path.display()
+    )))
 }
 
 fn c_path(p: &Path, role: &str) -> Result<CString> {

@@ -77,6 +77,9 @@ pub(crate) struct Endpoint<'fd> {
     pub mnt: u64,
     /// For a socket: whether it is an IP one (see [`Endpoint::has_device`]).
     network: std::cell::OnceCell<bool>,
+    /// For a regular file: the type of its filesystem (`statfs.f_type`), asked once when
+    /// needed (see [`Endpoint::fs_type`]); `None` inside when `fstatfs` failed.
+    fs: std::cell::OnceCell<Option<i64>>,
 }
 
 impl<'fd> Endpoint<'fd> {
@@ -121,6 +124,7 @@ impl<'fd> Endpoint<'fd> {
             blocks: st.st_blocks.max(0) as u64,
             mnt,
             network: std::cell::OnceCell::new(),
+            fs: std::cell::OnceCell::new(),
         }
     }
 
@@ -133,8 +137,9 @@ impl<'fd> Endpoint<'fd> {
             )));
         }
         if self.kind == Kind::Directory {
+            // What read(2) and write(2) say of a directory: an OS error, as open() raises it.
             return Err(Error::new(
-                ErrorKind::Invalid,
+                ErrorKind::Io,
                 Some(libc::EISDIR),
                 format!("{} is a directory", self.name),
             ));
@@ -147,11 +152,37 @@ impl<'fd> Endpoint<'fd> {
         matches!(self.kind, Kind::File | Kind::BlockDevice)
     }
 
+    /// The type (`statfs.f_type`) of the filesystem this end lives on, asked once per endpoint
+    /// (and once per mount and thread: [`fs_type_of`]); `None` when `fstatfs` fails.
+    pub(crate) fn fs_type(&self) -> Option<i64> {
+        *self.fs.get_or_init(|| fs_type_of(self))
+    }
+
+    /// For a regular file on a filesystem whose files do not report their true size (procfs,
+    /// sysfs, ...: see [`magic::SIZELESS`]), the filesystem's name. Only a size of 0 or of one
+    /// page (what those filesystems report) costs an `fstatfs`, asked once per mount and
+    /// thread; every other size is trusted without a syscall.
+    pub(crate) fn sizeless_fs(&self) -> Option<&'static str> {
+        if self.kind != Kind::File || (self.size != 0 && self.size != sys::mm::page_size()) {
+            return None;
+        }
+        let t = self.fs_type()?;
+        magic::SIZELESS
+            .iter()
+            .find(|&&(m, _)| m == t)
+            .map(|&(_, name)| name)
+    }
+
     /// Whether the copy model puts a device behind this end: a disk behind a file or block
-    /// device, a NIC behind an IP socket (asked once, when a report needs it: `SO_DOMAIN`).
+    /// device, a NIC behind an IP socket (asked once, when a report needs it: `SO_DOMAIN`). A
+    /// file on a filesystem that lives in memory (tmpfs, ramfs, procfs, sysfs, ...: see
+    /// [`magic::IN_MEMORY`]) has none (its type asked once: [`Endpoint::fs_type`]).
     pub(crate) fn has_device(&self) -> bool {
         match self.kind {
-            Kind::File | Kind::BlockDevice => true,
+            Kind::File => !self
+                .fs_type()
+                .is_some_and(|t| magic::IN_MEMORY.contains(&t)),
+            Kind::BlockDevice => true,
             Kind::Socket => *self.network.get_or_init(|| {
                 matches!(
                     sys::net::socket_domain(self.fd),
@@ -734,8 +765,34 @@ pub(crate) fn probe(src: &Endpoint<'_>, dst: &Endpoint<'_>) -> Result<Vec<Suppor
 pub(crate) mod magic {
     pub const PROC: i64 = 0x9fa0;
     pub const SYSFS: i64 = 0x6265_6572;
-    /// Filesystems whose files report size 0 while holding bytes.
-    pub const SIZELESS: &[i64] = &[PROC, SYSFS];
+    pub const DEBUGFS: i64 = 0x6462_6720;
+    pub const TRACEFS: i64 = 0x7472_6163;
+    pub const SECURITYFS: i64 = 0x7363_6673;
+    pub const CGROUP: i64 = 0x27e0eb;
+    pub const CGROUP2: i64 = 0x6367_7270;
+    pub const CONFIGFS: i64 = 0x6265_6570;
+    pub const RAMFS: i64 = 0x8584_58f6;
+    pub const DEVPTS: i64 = 0x1cd1;
+    pub const HUGETLBFS: i64 = 0x9584_58f6;
+    /// Filesystems whose files report size 0 (procfs, cgroup, ...) or one page (sysfs) while
+    /// holding other bytes, with the name messages give them. Their files are generated when
+    /// read: only a plain read sees the true content.
+    pub const SIZELESS: &[(i64, &str)] = &[
+        (PROC, "procfs"),
+        (SYSFS, "sysfs"),
+        (DEBUGFS, "debugfs"),
+        (TRACEFS, "tracefs"),
+        (SECURITYFS, "securityfs"),
+        (CGROUP, "cgroupfs"),
+        (CGROUP2, "cgroup2"),
+        (CONFIGFS, "configfs"),
+    ];
+    /// Filesystems that live in memory: no device behind their files, so no DMA copy in the
+    /// copy model.
+    pub const IN_MEMORY: &[i64] = &[
+        TMPFS, RAMFS, HUGETLBFS, PROC, SYSFS, DEBUGFS, TRACEFS, SECURITYFS, CGROUP, CGROUP2,
+        CONFIGFS, DEVPTS,
+    ];
     pub const XFS: i64 = 0x5846_5342;
     pub const BTRFS: i64 = 0x9123_683e;
     pub const BCACHEFS: i64 = 0xca45_1a4e;
@@ -746,14 +803,14 @@ pub(crate) mod magic {
 }
 
 /// What the filesystems alone rule out, for the probe: reflink needs one filesystem that shares
-/// extents; copy_file_range cannot read procfs or sysfs.
+/// extents. (Files that report no true size are refused by the techniques' own checks.)
 fn fs_refuses(
     strategy: Strategy,
     src_fs: Option<i64>,
     dst_fs: Option<i64>,
     same_dev: bool,
 ) -> std::result::Result<(), String> {
-    let (Some(s), Some(d)) = (src_fs, dst_fs) else {
+    let (Some(s), Some(_)) = (src_fs, dst_fs) else {
         return Ok(());
     };
     match strategy {
@@ -767,15 +824,6 @@ fn fs_refuses(
                 ));
             }
             Ok(())
-        }
-        Strategy::CopyFileRange
-            if [magic::PROC, magic::SYSFS].contains(&s)
-                || [magic::PROC, magic::SYSFS].contains(&d) =>
-        {
-            Err(
-                "procfs and sysfs files report size 0 and copy_file_range copies nothing from them"
-                    .into(),
-            )
         }
         _ => Ok(()),
     }

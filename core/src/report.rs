@@ -53,7 +53,8 @@ pub struct Report {
     pub involuntary_ctx_switches: u64,
     /// Modelled bytes copied by a CPU (memcpy in the kernel or between kernel and user space).
     pub cpu_copies_bytes: u64,
-    /// Modelled bytes copied by DMA (device ↔ memory: disk or NIC).
+    /// Modelled bytes copied by DMA (device ↔ memory: disk or NIC). A file on a filesystem that
+    /// lives in memory (tmpfs, ramfs, procfs, sysfs) has no device behind it.
     pub dma_copies_bytes: u64,
     /// `send(MSG_ZEROCOPY)` calls made (the `msg_zerocopy` technique; 0 otherwise).
     pub zerocopy_sends: u64,

@@ -4,6 +4,7 @@
 mod common;
 
 mod test_cache;
+mod test_deadline;
 mod test_direct;
 mod test_faults;
 mod test_hostile;

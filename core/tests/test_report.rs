@@ -563,3 +563,83 @@ fn cpu_time_of_a_big_read_write_copy() {
     assert_eq!(r.cpu_copies_bytes, 2 * n as u64);
     assert_eq!(r.dma_copies_bytes, 2 * n as u64);
 }
+
+/// `statfs.f_type` of the filesystem `f` lives on.
+fn fs_magic(f: &std::fs::File) -> i64 {
+    use std::os::fd::AsRawFd;
+    let mut st = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: `st` is valid for writes of one statfs; the fd is open.
+    let r = unsafe { libc::fstatfs(f.as_raw_fd(), st.as_mut_ptr()) };
+    assert_eq!(r, 0, "fstatfs");
+    // SAFETY: fstatfs succeeded and filled it.
+    unsafe { st.assume_init() }.f_type
+}
+
+/// A file living in memory (tmpfs, /dev/shm) has no device behind it, so no DMA copy at that
+/// end (issue 14, case 15): tmpfs → tmpfs 0 DMA copies per byte, tmpfs → /dev/null 0, a file on
+/// a disk → tmpfs 1, whatever the technique.
+#[test]
+fn copy_model_memory_filesystems_have_no_dma() {
+    const TMPFS: i64 = 0x0102_1994;
+    let n: usize = (1 << 20) + 7;
+    let data = common::data(n, 15);
+    let shm = || tempfile::tempfile_in("/dev/shm").expect("a file in /dev/shm");
+    let disk = common::empty_file();
+    if fs_magic(&shm()) != TMPFS || fs_magic(&disk) == TMPFS {
+        common::skip(
+            "copy_model_memory_filesystems_have_no_dma",
+            "needs /dev/shm on tmpfs and the temp folder on a disk filesystem",
+        );
+        return;
+    }
+    let null = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/null")
+            .expect("/dev/null")
+    };
+    let filled = |f: std::fs::File| {
+        use std::io::{Seek, Write};
+        let mut f = f;
+        f.write_all(&data).expect("fill");
+        f.rewind().expect("rewind");
+        f
+    };
+    // (label, src, dst, DMA copies per byte)
+    let techniques = [
+        Strategy::ReadWrite,
+        Strategy::MmapWrite,
+        Strategy::Sendfile,
+        Strategy::Splice,
+        Strategy::CopyFileRange,
+    ];
+    for s in techniques {
+        let cases: [(&str, std::fs::File, std::fs::File, u64); 4] = [
+            ("tmpfs → tmpfs", filled(shm()), shm(), 0),
+            ("tmpfs → /dev/null", filled(shm()), null(), 0),
+            ("disk → tmpfs", filled(common::empty_file()), shm(), 1),
+            ("tmpfs → disk", filled(shm()), common::empty_file(), 1),
+        ];
+        for (what, src, dst, dma) in cases {
+            let label = format!("{s} {what}");
+            let opts = Options {
+                strategy: s,
+                fallback: false,
+                ..Options::default()
+            };
+            let r = match zcopy::transfer(&src, &dst, &opts) {
+                Ok(r) => r,
+                Err(e) if e.kind() == zcopy::ErrorKind::Unsupported => continue,
+                Err(e) => panic!("{label}: {e}"),
+            };
+            assert_eq!(r.bytes, n as u64, "{label}");
+            assert_eq!(r.dma_copies_bytes, dma * n as u64, "{label}: {r:?}");
+        }
+    }
+    // Auto too, the named case of the issue.
+    let src = filled(shm());
+    let dst = shm();
+    let r = zcopy::transfer(&src, &dst, &Options::default()).expect("auto tmpfs → tmpfs");
+    common::assert_bytes(&common::content(&dst), &data, "auto tmpfs → tmpfs");
+    assert_eq!(r.dma_copies_bytes, 0, "{r:?}");
+}

@@ -488,7 +488,9 @@ fn bind_errors_name_the_problem() {
     let mut opts = ServeOptions::new("/nonexistent/dir");
     opts.listen = "127.0.0.1:0".parse().expect("addr");
     let e = Server::bind(&opts).err().expect("missing dir");
-    assert_eq!(e.kind(), zcopy::ErrorKind::Invalid);
+    // What open(2) says (Python: FileNotFoundError).
+    assert_eq!(e.kind(), zcopy::ErrorKind::Io);
+    assert_eq!(e.errno(), Some(libc::ENOENT));
     assert!(e.message().contains("/nonexistent/dir"), "{}", e.message());
     let dir = tempfile::tempdir().expect("tempdir");
     let mut opts = ServeOptions::new(dir.path());

@@ -198,3 +198,227 @@ fn chunk_sizes_are_honoured() {
     }
     let _ = std::io::stdout().as_fd();
 }
+
+// Sources whose files do not report their true size (issue 14, case 4): procfs reports 0,
+// sysfs one page, whatever the file holds. A strict technique that trusts the size refuses
+// them before moving a byte; with fallback, a plain read copies exactly what a read gives.
+
+/// The techniques that trust the source's size.
+const TRUST_SIZE: [Strategy; 6] = [
+    Strategy::MmapWrite,
+    Strategy::Reflink,
+    Strategy::CopyFileRange,
+    Strategy::Sendfile,
+    Strategy::Direct,
+    Strategy::IoUring,
+];
+
+/// Stable files of procfs and sysfs (same bytes at every read), with their filesystem's name,
+/// those this machine has.
+fn sizeless_files() -> Vec<(&'static str, &'static str)> {
+    let files: Vec<_> = [
+        ("/proc/cpuinfo", "procfs"),
+        ("/proc/version", "procfs"),
+        ("/proc/filesystems", "procfs"),
+        ("/sys/devices/system/cpu/online", "sysfs"),
+        ("/sys/devices/system/cpu/possible", "sysfs"),
+    ]
+    .into_iter()
+    .filter(|(p, _)| {
+        let stable = std::fs::read(p).is_ok_and(|a| std::fs::read(p).is_ok_and(|b| a == b));
+        if !stable {
+            common::skip("sizeless sources", &format!("{p} is missing or changes"));
+        }
+        stable
+    })
+    .collect();
+    assert!(
+        files.iter().any(|f| f.1 == "procfs") && files.iter().any(|f| f.1 == "sysfs"),
+        "no stable procfs or sysfs file: {files:?}"
+    );
+    files
+}
+
+/// What a destination file held before a refused transfer, which it must still hold.
+const UNTOUCHED: &[u8] = b"untouched";
+
+#[test]
+fn strict_techniques_refuse_sizeless_sources() {
+    for (path, fs) in sizeless_files() {
+        for s in TRUST_SIZE {
+            for dst_end in [End::File, End::Pipe] {
+                let label = format!("{s} {path} → {dst_end:?}");
+                let src = std::fs::File::open(path).expect("open");
+                let (dst, drain) = match dst_end {
+                    End::File => {
+                        let f = common::file_with(UNTOUCHED);
+                        (f.try_clone().expect("dup"), Some(f))
+                    }
+                    _ => (common::empty_file(), None),
+                };
+                let sink = (dst_end == End::Pipe).then(|| Sink::new(End::Pipe));
+                let dst_fd = match &sink {
+                    Some(s) => s.fd(),
+                    None => dst.as_fd(),
+                };
+                let opts = Options {
+                    strategy: s,
+                    fallback: false,
+                    ..Options::default()
+                };
+                let e = zcopy::transfer(&src, dst_fd, &opts)
+                    .expect_err(&format!("{label}: expected Unsupported"));
+                assert_eq!(e.kind(), ErrorKind::Unsupported, "{label}: {e}");
+                assert_eq!(e.bytes_moved(), 0, "{label}");
+                // Refused for the size only where the technique can serve the pair at all.
+                if s == Strategy::MmapWrite
+                    || (dst_end == End::File && s != Strategy::Reflink)
+                    || (s == Strategy::Reflink && dst_end == End::File)
+                {
+                    let want = format!("is on {fs}, whose files report no true size");
+                    assert!(e.message().contains(&want), "{label}: {e}");
+                    assert!(e.message().contains(path) || e.message().contains("src fd"));
+                }
+                assert_eq!(common::pos(&src), 0, "{label}: src position");
+                match (drain, sink) {
+                    (Some(f), _) => {
+                        common::assert_bytes(&common::content(&f), UNTOUCHED, &label);
+                        assert_eq!(common::pos(&f), 0, "{label}: dst position");
+                    }
+                    (_, Some(sink)) => {
+                        let got = sink.finish();
+                        assert!(got.is_empty(), "{label}: {} bytes written", got.len());
+                    }
+                    _ => unreachable!(),
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn fallback_copies_sizeless_sources_exactly() {
+    for (path, fs) in sizeless_files() {
+        let want = std::fs::read(path).expect("plain read");
+        assert!(!want.is_empty(), "{path} reads empty");
+        for s in [Strategy::Auto].into_iter().chain(TRUST_SIZE) {
+            for dst_end in [End::File, End::Pipe, End::Tcp] {
+                let label = format!("{s} with fallback {path} → {dst_end:?}");
+                let src = std::fs::File::open(path).expect("open");
+                let sink = Sink::new(dst_end);
+                let opts = Options {
+                    strategy: s,
+                    ..Options::default()
+                };
+                let r = zcopy::transfer(&src, sink.fd(), &opts)
+                    .unwrap_or_else(|e| panic!("{label}: {e} ({:?})", e.kind()));
+                let got = sink.finish();
+                common::assert_bytes(&got, &want, &label);
+                assert_eq!(r.bytes, want.len() as u64, "{label}: {r:?}");
+                assert!(
+                    matches!(r.strategy, Strategy::ReadWrite | Strategy::Splice),
+                    "{label}: moved by {}",
+                    r.strategy
+                );
+                assert_eq!(
+                    common::pos(&src),
+                    want.len() as u64,
+                    "{label}: src position"
+                );
+                if s != Strategy::Auto {
+                    let first = r.fallbacks.first().expect("the named technique refused");
+                    assert_eq!(first.strategy, s, "{label}: {r:?}");
+                }
+                // No technique that trusts the size moved a byte, and none was even started
+                // on these files: every refusal among the fallbacks names the filesystem or
+                // the pair.
+                for f in &r.fallbacks {
+                    assert!(TRUST_SIZE.contains(&f.strategy), "{label}: {r:?}");
+                    if f.strategy != Strategy::Reflink || dst_end == End::File {
+                        assert!(
+                            f.reason.contains(fs) || f.reason.contains("regular file"),
+                            "{label}: {f:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `mmap` refusals are Unsupported: a sysfs binary attribute with a true size that the kernel
+/// will not map (`EACCES` for /sys/kernel/btf/vmlinux) moves nothing strictly, and everything
+/// with fallback.
+#[test]
+fn mmap_refusal_is_unsupported() {
+    let path = "/sys/kernel/btf/vmlinux";
+    let Ok(want) = std::fs::read(path) else {
+        common::skip(
+            "mmap_refusal_is_unsupported",
+            &format!("no readable {path}"),
+        );
+        return;
+    };
+    let src = std::fs::File::open(path).expect("open");
+    let dst = common::file_with(UNTOUCHED);
+    let strict = Options {
+        strategy: Strategy::MmapWrite,
+        fallback: false,
+        ..Options::default()
+    };
+    match zcopy::transfer(&src, &dst, &strict) {
+        Ok(r) => {
+            // A kernel that maps it must then copy it exactly.
+            let mut got = common::content(&dst);
+            got.truncate(want.len());
+            common::assert_bytes(&got, &want, "mmap_write of a mappable btf file");
+            common::skip(
+                "mmap_refusal_is_unsupported",
+                &format!("this kernel maps {path} ({} bytes moved)", r.bytes),
+            );
+            return;
+        }
+        Err(e) => {
+            assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+            assert!(
+                [libc::EACCES, libc::ENODEV].contains(&e.errno().unwrap_or(0)),
+                "{e}: errno {:?}",
+                e.errno()
+            );
+            assert!(e.message().contains("cannot map"), "{e}");
+            assert_eq!(e.bytes_moved(), 0);
+            common::assert_bytes(&common::content(&dst), UNTOUCHED, "refused mmap_write");
+        }
+    }
+    let dst = common::empty_file();
+    let r = zcopy::transfer(
+        &src,
+        &dst,
+        &Options {
+            strategy: Strategy::MmapWrite,
+            ..Options::default()
+        },
+    )
+    .expect("mmap_write with fallback");
+    common::assert_bytes(&common::content(&dst), &want, "mmap_write with fallback");
+    assert_eq!(r.fallbacks[0].strategy, Strategy::MmapWrite, "{r:?}");
+}
+
+/// `probe` says the same before a transfer: every technique that trusts the size is
+/// unsupported for a procfs or sysfs source, naming the filesystem; read_write and splice serve it.
+#[test]
+fn probe_names_sizeless_sources() {
+    for (path, fs) in sizeless_files() {
+        let src = std::fs::File::open(path).expect("open");
+        let dst = common::empty_file();
+        for s in zcopy::probe(&src, &dst).expect("probe") {
+            let label = format!("probe {path}: {s:?}");
+            if TRUST_SIZE.contains(&s.strategy) {
+                assert!(!s.supported, "{label}");
+                assert!(s.reason.contains(&format!("is on {fs}")), "{label}");
+            } else if matches!(s.strategy, Strategy::ReadWrite | Strategy::Splice) {
+                assert!(s.supported, "{label}");
+            }
+        }
+    }
+}

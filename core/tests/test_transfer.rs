@@ -327,7 +327,7 @@ fn bad_arguments_name_what_was_wrong() {
     let dirfd = File::open(dir.path()).expect("open dir");
     check(
         zcopy::transfer(&dirfd, &other, &d),
-        ErrorKind::Invalid,
+        ErrorKind::Io,
         "is a directory",
     );
     let (r, w) = common::pipe();
@@ -667,7 +667,11 @@ fn copy_file_creates_truncates_and_follows_cp_on_permissions() {
     assert_eq!(e.errno(), Some(libc::ENOENT));
     assert!(e.message().contains("nope"), "{e}");
     let e = zcopy::copy_file(dir.path(), &dst, &Options::default()).expect_err("a directory");
-    assert_eq!(e.kind(), ErrorKind::Invalid);
+    assert_eq!(
+        (e.kind(), e.errno()),
+        (ErrorKind::Io, Some(libc::EISDIR)),
+        "{e}"
+    );
 }
 
 #[test]
@@ -1030,4 +1034,152 @@ fn progress_is_called_at_least_every_32_mib() {
             );
         }
     }
+}
+
+// Errors as open(2) gives them (issue 14, cases 5 and 14): a path that cannot be opened or
+// a directory is an OS error with its errno (Python: FileNotFoundError, NotADirectoryError,
+// PermissionError, IsADirectoryError), in copy_file, transfer and the server alike.
+
+fn os_error(r: zcopy::Result<zcopy::Report>, errno: i32, needle: &str) {
+    let e = r.expect_err(needle);
+    assert_eq!(e.kind(), ErrorKind::Io, "{e}");
+    assert_eq!(e.errno(), Some(errno), "{e}");
+    assert!(e.message().contains(needle), "{e:?} should say {needle:?}");
+    assert_eq!(e.bytes_moved(), 0);
+    let io: std::io::Error = e.into();
+    assert_eq!(io.kind(), std::io::Error::from_raw_os_error(errno).kind());
+}
+
+#[test]
+fn path_errors_are_os_errors_with_their_errno() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("f");
+    std::fs::write(&file, b"data").expect("write");
+    let out = dir.path().join("out");
+    let o = Options::default();
+    let d = dir.path().display().to_string();
+    os_error(zcopy::copy_file(dir.path(), &out, &o), libc::EISDIR, &d);
+    assert!(!out.exists(), "a dst was created for a directory src");
+    os_error(zcopy::copy_file(&file, dir.path(), &o), libc::EISDIR, &d);
+    os_error(
+        zcopy::copy_file(dir.path().join("missing"), &out, &o),
+        libc::ENOENT,
+        "missing",
+    );
+    os_error(
+        zcopy::copy_file(file.join("sub"), &out, &o),
+        libc::ENOTDIR,
+        "sub",
+    );
+    // sysfs refuses to open a read-only attribute for writing, even to root.
+    let ro = "/sys/devices/system/cpu/online";
+    if std::path::Path::new(ro).exists() {
+        os_error(zcopy::copy_file(&file, ro, &o), libc::EACCES, ro);
+    } else {
+        common::skip(
+            "path_errors_are_os_errors_with_their_errno",
+            &format!("no {ro}: no EACCES case"),
+        );
+    }
+    // A directory's fd, to transfer and probe: what read(2) says.
+    let dirfd = File::open(dir.path()).expect("open dir");
+    os_error(
+        zcopy::transfer(&dirfd, common::empty_file(), &o),
+        libc::EISDIR,
+        "is a directory",
+    );
+    let e = zcopy::probe(&dirfd, common::empty_file()).expect_err("probe of a directory");
+    assert_eq!(
+        (e.kind(), e.errno()),
+        (ErrorKind::Io, Some(libc::EISDIR)),
+        "{e}"
+    );
+}
+
+#[test]
+fn serve_root_errors_are_os_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("f");
+    std::fs::write(&file, b"data").expect("write");
+    for (root, errno) in [
+        (dir.path().join("missing"), libc::ENOENT),
+        (file.clone(), libc::ENOTDIR),
+    ] {
+        let mut opts = zcopy::serve::ServeOptions::new(&root);
+        opts.listen = "127.0.0.1:0".parse().expect("addr");
+        let Err(e) = zcopy::serve::Server::bind(&opts) else {
+            panic!("served {}", root.display());
+        };
+        assert_eq!((e.kind(), e.errno()), (ErrorKind::Io, Some(errno)), "{e}");
+        assert!(e.message().contains(&root.display().to_string()), "{e}");
+    }
+}
+
+/// `copy_file` of what is not a file refuses before opening it, as `shutil.copyfile` refuses
+/// named pipes: a FIFO (whose open would block until a writer came), a socket or a device as
+/// `src`, a FIFO or socket as `dst`. Invalid (EINVAL), the message naming the path and what it
+/// is; the destination is neither created nor truncated.
+#[test]
+fn copy_file_refuses_special_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("fifo");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).expect("path");
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    let sock = dir.path().join("sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&sock).expect("bind");
+    let file = dir.path().join("f");
+    std::fs::write(&file, b"data").expect("write");
+    let kept = dir.path().join("kept");
+    let cases = [
+        (fifo.clone(), kept.clone(), "src", "is a named pipe"),
+        (sock.clone(), kept.clone(), "src", "is a socket"),
+        (
+            "/dev/null".into(),
+            kept.clone(),
+            "src",
+            "is a character device",
+        ),
+        (file.clone(), fifo.clone(), "dst", "is a named pipe"),
+        (file.clone(), sock.clone(), "dst", "is a socket"),
+    ];
+    for (src, dst, role, what) in cases {
+        std::fs::write(&kept, b"old").expect("write");
+        let label = format!("copy_file({}, {})", src.display(), dst.display());
+        // Run where a blocking open cannot hang the test: a FIFO's open waits for its other end.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (s, d) = (src.clone(), dst.clone());
+        std::thread::spawn(move || {
+            let _ = tx.send(zcopy::copy_file(&s, &d, &Options::default()));
+        });
+        let r = match rx.recv_timeout(std::time::Duration::from_secs(5)) {
+            Ok(r) => r,
+            Err(_) => {
+                // Release the blocked open, then fail.
+                let _ = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(&fifo)
+                    .map(drop);
+                panic!("{label}: blocked opening the FIFO instead of refusing it");
+            }
+        };
+        let e = r.expect_err(&label);
+        assert_eq!(e.kind(), ErrorKind::Invalid, "{label}: {e}");
+        assert_eq!(e.errno(), Some(libc::EINVAL), "{label}: {e}");
+        let path = if role == "src" { &src } else { &dst };
+        let want = format!("{role} {} {what}", path.display());
+        assert!(
+            e.message().contains(&want),
+            "{label}: {e} should say {want:?}"
+        );
+        assert!(
+            e.message().contains("pass the fd to transfer"),
+            "{label}: {e}"
+        );
+        assert_eq!(std::fs::read(&kept).expect("kept"), b"old", "{label}");
+    }
+    // A device as dst is a sink, as for shutil: /dev/null takes the copy.
+    let r = zcopy::copy_file(&file, "/dev/null", &Options::default()).expect("to /dev/null");
+    assert_eq!(r.bytes, 4);
 }

@@ -62,7 +62,7 @@ pub struct zc_report {
     pub involuntary_ctx_switches: u64,
     /// Modelled bytes copied by a CPU.
     pub cpu_copies_bytes: u64,
-    /// Modelled bytes copied by DMA (disk or NIC).
+    /// Modelled bytes copied by DMA (disk or NIC; none at an end on tmpfs, procfs or sysfs).
     pub dma_copies_bytes: u64,
     /// `send(MSG_ZEROCOPY)` calls made (the msg_zerocopy technique; 0 otherwise).
     pub zerocopy_sends: u64,

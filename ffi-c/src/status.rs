@@ -19,7 +19,8 @@ pub enum zc_status {
     /// Success.
     ZC_OK = 0,
     /// The operating system refused a call; `zc_last_errno()` says why (`EPIPE`, `ENOSPC`,
-    /// `EBADF`, `EAGAIN` for a non-blocking fd that would block, ...).
+    /// `EBADF`, `EAGAIN` for a non-blocking fd that would block, `EISDIR` for a directory,
+    /// `ENOENT`, `ENOTDIR`, `EACCES` for a path that cannot be opened, ...).
     ZC_IO = 1,
     /// The technique asked for cannot serve this pair of fds (with `fallback` false), or no
     /// technique can. errno: the kernel's refusal, else `EOPNOTSUPP`.
@@ -27,8 +28,8 @@ pub enum zc_status {
     /// The progress callback returned false or the cancel flag was set. errno: `ECANCELED`.
     ZC_CANCELLED = 3,
     /// An argument was wrong: an impossible offset, an unknown enum value, a `struct_size` too
-    /// small, conflicting options. errno: `EINVAL` (or the more precise `EBADF`, `EISDIR`,
-    /// `ESPIPE`, `EOVERFLOW`).
+    /// small, conflicting options, a FIFO, socket or device given to `zc_copy_file`. errno:
+    /// `EINVAL` (or the more precise `EBADF`, `ESPIPE`, `EOVERFLOW`).
     ZC_INVALID = 4,
     /// A required pointer argument was `NULL`. errno: `EINVAL`.
     ZC_NULL_POINTER = 5,

@@ -115,7 +115,7 @@ fn combined(py: Python<'_>) -> PyResult<&Combined> {
             bases,
             "A bad argument found by the engine (a write-only source, an offset on a pipe, an \
              unknown strategy name, ...): both a ValueError and a ZcopyError, with the errno the \
-             engine gives (EINVAL, EBADF, ESPIPE, EISDIR, EOVERFLOW).",
+             engine gives (EINVAL, EBADF, ESPIPE, EOVERFLOW).",
         )?
         .unbind();
         Ok(Combined { os, value })

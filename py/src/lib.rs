@@ -264,7 +264,9 @@ fn bar_total(opts: &Opts, left: impl FnOnce() -> Option<u64>) -> Option<u64> {
 /// whose `.bytes_moved` tells how far it got.
 ///
 /// Raises ZcopyError (an OSError; OS failures are also the matching built-in subclass, e.g.
-/// BrokenPipeError, BlockingIOError for a non-blocking fd that would block), UnsupportedError,
+/// BrokenPipeError, BlockingIOError for a non-blocking fd that would block, IsADirectoryError
+/// for a directory's fd), UnsupportedError (the technique named with fallback=False cannot
+/// serve the pair: e.g. one that trusts the size of a procfs or sysfs file),
 /// CancelledError, ValueError for bad arguments (the engine's are also ZcopyError), TypeError.
 /// Every ZcopyError has `.bytes_moved`: the destination holds exactly that many bytes.
 #[pyfunction]
@@ -312,9 +314,13 @@ fn transfer(
 /// and sticky (as `cp`); an existing `dst` keeps its mode (as `shutil.copyfile`).
 ///
 /// `src` and `dst` are paths (str, bytes or os.PathLike). The options are `transfer`'s;
-/// offsets count from the start of each file. Copying a file onto itself is a ValueError
-/// (nothing is truncated). A missing source raises an exception that is both
-/// FileNotFoundError and ZcopyError. Runs without the GIL; Ctrl-C stops it.
+/// offsets count from the start of each file. Errors are the built-ins open() and shutil
+/// raise, each also a ZcopyError with `.errno` set: FileNotFoundError, NotADirectoryError,
+/// PermissionError, IsADirectoryError (a directory as either path). Copying a file onto itself
+/// is a ValueError (nothing is truncated), and so is a `src` that is a named pipe, socket or
+/// device, or a `dst` that is a named pipe or socket (refused before opening, as
+/// shutil.copyfile refuses named pipes): open those yourself and pass the file objects or fds
+/// to `transfer`. Runs without the GIL; Ctrl-C stops it.
 #[pyfunction]
 #[pyo3(signature = (src, dst, **options))]
 fn copy_file(

@@ -32,7 +32,7 @@ pub(crate) struct Report {
     involuntary_ctx_switches: u64,
     /// Modelled bytes copied by a CPU.
     cpu_copies_bytes: u64,
-    /// Modelled bytes copied by DMA (disk or NIC).
+    /// Modelled bytes copied by DMA (disk or NIC; none at an end on tmpfs, procfs or sysfs).
     dma_copies_bytes: u64,
     /// `send(MSG_ZEROCOPY)` calls made (the `msg_zerocopy` technique; 0 otherwise).
     zerocopy_sends: u64,

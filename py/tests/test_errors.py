@@ -5,6 +5,8 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import shutil
+import socket
 import threading
 from pathlib import Path
 
@@ -242,3 +244,111 @@ def test_exception_report_and_pickle_free_attributes(src_file: Path, tmp_path: P
     rep = info.value.report
     assert isinstance(rep, zcopy.Report)
     assert rep.bytes == 4096 and rep.strategy == "read_write" and rep.syscalls > 0
+
+
+# Issue 14, cases 5 and 14: the built-ins open() and shutil raise, each also a ZcopyError.
+
+
+def _check_os_error(e: BaseException, cls: type[OSError], err: int, needle: str) -> None:
+    assert isinstance(e, cls) and isinstance(e, zcopy.ZcopyError), type(e).__mro__
+    assert not isinstance(e, ValueError)
+    assert e.errno == err and needle in str(e)
+    assert e.bytes_moved == 0
+
+
+def test_directory_as_source_is_is_a_directory_error(tmp_path: Path) -> None:
+    with pytest.raises(IsADirectoryError) as info:
+        zcopy.copy_file(tmp_path, tmp_path / "out")
+    _check_os_error(info.value, IsADirectoryError, errno.EISDIR, str(tmp_path))
+    assert not (tmp_path / "out").exists()
+    # What shutil.copyfile raises for the same call.
+    with pytest.raises(IsADirectoryError):
+        shutil.copyfile(tmp_path, tmp_path / "out2")
+    fd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        with open(tmp_path / "o", "wb") as dst, pytest.raises(IsADirectoryError) as dinfo:
+            zcopy.transfer(fd, dst)
+        _check_os_error(dinfo.value, IsADirectoryError, errno.EISDIR, "is a directory")
+    finally:
+        os.close(fd)
+
+
+def test_directory_as_destination_is_is_a_directory_error(tmp_path: Path, src_file: Path) -> None:
+    with pytest.raises(IsADirectoryError) as info:
+        zcopy.copy_file(src_file, tmp_path)
+    _check_os_error(info.value, IsADirectoryError, errno.EISDIR, str(tmp_path))
+
+
+def test_not_a_directory_and_permission_errors(tmp_path: Path, src_file: Path) -> None:
+    with pytest.raises(NotADirectoryError) as info:
+        zcopy.copy_file(src_file / "sub", tmp_path / "out")
+    _check_os_error(info.value, NotADirectoryError, errno.ENOTDIR, "sub")
+    # sysfs refuses to open a read-only attribute for writing, even to root.
+    ro = Path("/sys/devices/system/cpu/online")
+    if not ro.exists():
+        pytest.skip(f"no {ro}: no PermissionError case")
+    with pytest.raises(PermissionError) as pinfo:
+        zcopy.copy_file(src_file, ro)
+    _check_os_error(pinfo.value, PermissionError, errno.EACCES, str(ro))
+
+
+def test_server_root_errors_are_os_errors(tmp_path: Path, src_file: Path) -> None:
+    with pytest.raises(FileNotFoundError) as info:
+        zcopy.Server(tmp_path / "missing")
+    _check_os_error(info.value, FileNotFoundError, errno.ENOENT, "missing")
+    with pytest.raises(NotADirectoryError) as ninfo:
+        zcopy.Server(src_file)
+    _check_os_error(ninfo.value, NotADirectoryError, errno.ENOTDIR, str(src_file))
+
+
+def _copy_file_in_thread(src: Path | str, dst: Path | str, release: Path) -> BaseException | None:
+    """copy_file(src, dst) on a thread, its exception returned; fails (after releasing the
+    FIFO ``release`` with an open of its other end) if it blocks instead of returning."""
+    box: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            zcopy.copy_file(src, dst)
+            box.append(None)
+        except BaseException as e:  # handed to the test
+            box.append(e)
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join(5)
+    if t.is_alive():
+        os.close(os.open(release, os.O_RDWR))  # wakes the blocked open; then end of file
+        t.join()
+        pytest.fail(f"copy_file({src}, {dst}) blocked opening a FIFO instead of refusing it")
+    return box[0]
+
+
+def test_copy_file_refuses_special_files(tmp_path: Path, src_file: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    sock_path = tmp_path / "sock"
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(sock_path))
+    kept = tmp_path / "kept"
+    kept.write_bytes(b"old")
+    try:
+        cases: list[tuple[Path | str, Path, str]] = [
+            (fifo, kept, f"src {fifo} is a named pipe"),
+            (sock_path, kept, f"src {sock_path} is a socket"),
+            ("/dev/null", kept, "src /dev/null is a character device"),
+            (src_file, fifo, f"dst {fifo} is a named pipe"),
+        ]
+        for src, dst, what in cases:
+            e = _copy_file_in_thread(src, dst, fifo)
+            assert isinstance(e, ValueError) and isinstance(e, zcopy.ZcopyError), repr(e)
+            assert e.errno == errno.EINVAL and what in str(e), str(e)
+            assert "pass the fd to transfer" in str(e)
+            assert e.bytes_moved == 0
+            assert kept.read_bytes() == b"old"
+        # shutil refuses the named pipe likewise (its SpecialFileError).
+        with pytest.raises(shutil.SpecialFileError):
+            shutil.copyfile(fifo, kept)
+    finally:
+        sock.close()
+    # A device as the destination is a sink, as for shutil.
+    assert zcopy.copy_file(src_file, "/dev/null").bytes == N

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,40 @@ def test_every_public_name_has_a_docstring() -> None:
 def test_length_zero_moves_nothing(src_file: Path, tmp_path: Path) -> None:
     r = zcopy.copy_file(src_file, tmp_path / "o", length=0)
     assert r.bytes == 0 and (tmp_path / "o").read_bytes() == b""
+
+
+def test_memory_filesystems_cost_no_dma(tmp_path: Path) -> None:
+    # Issue 14, case 15: one DMA copy per end backed by a device; tmpfs (/dev/shm) has none.
+    if not os.path.isdir("/dev/shm") or os.statvfs("/dev/shm").f_fsid == os.statvfs(tmp_path).f_fsid:
+        pytest.skip("needs /dev/shm apart from the temp folder")
+    n = (1 << 20) + 7
+    payload = os.urandom(n)
+    src_shm = tempfile.NamedTemporaryFile(dir="/dev/shm")
+    dst_shm = tempfile.NamedTemporaryFile(dir="/dev/shm")
+    with src_shm, dst_shm:
+        src_shm.write(payload)
+        src_shm.flush()
+        r = zcopy.copy_file(src_shm.name, dst_shm.name)
+        assert r.bytes == n and r.dma_copies_bytes == 0, r
+        r = zcopy.copy_file(src_shm.name, "/dev/null")
+        assert r.bytes == n and r.dma_copies_bytes == 0, r
+        if _fs_type_is_tmpfs(tmp_path):
+            pytest.skip("the temp folder is on tmpfs too")
+        disk = tmp_path / "disk"
+        disk.write_bytes(payload)
+        r = zcopy.copy_file(disk, dst_shm.name)
+        assert r.bytes == n and r.dma_copies_bytes == n, r
+        with open(dst_shm.name, "rb") as f:
+            assert f.read() == payload
+
+
+def _fs_type_is_tmpfs(path: Path) -> bool:
+    """Whether ``path`` lives on tmpfs: the type of the longest mount point above it."""
+    here = str(path.resolve())
+    best, kind = "", ""
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            point, fstype = line.split()[1:3]
+            if (here == point or here.startswith(point.rstrip("/") + "/")) and len(point) >= len(best):
+                best, kind = point, fstype
+    return kind == "tmpfs"

@@ -288,29 +288,6 @@ static zc_options stop_opts(bool by_progress) {
         CHECK(took_ > 0.35 && took_ < 0.4 + 1.5, "ended after %.3f s", took_);                 \
     } while (0)
 
-/* zc_copy_file from a FIFO no writer opens, and to a FIFO no reader opens: the open waits for
- * the other end, and the cancel flag (or the progress callback) ends the wait; nothing moved. */
-static void fifo_open_stopped(void) {
-    const char *fifo = h_path("stop.fifo");
-    char dst[4200];
-    snprintf(dst, sizeof dst, "%s", h_path("stop.dst"));
-    REQUIRE(mkfifo(fifo, 0600) == 0, "mkfifo: %s", strerror(errno));
-    const char *src = h_make_file("stop.src", 31, 5000);
-    for (int by_progress = 0; by_progress < 2; by_progress++) {
-        zc_options o = stop_opts(by_progress);
-        zc_report r = h_report();
-        CHECK_STOPPED(zc_copy_file(fifo, dst, &o, &r), by_progress);
-        CHECK_MSG("cannot open src");
-        CHECK(r.bytes == 0, "bytes %llu", (unsigned long long)r.bytes);
-        CHECK(access(dst, F_OK) != 0, "dst was created");
-        r = h_report();
-        CHECK_STOPPED(zc_copy_file(src, fifo, &o, &r), by_progress);
-        CHECK_MSG("cannot open dst");
-        CHECK(r.bytes == 0, "bytes %llu", (unsigned long long)r.bytes);
-    }
-    unlink(fifo);
-}
-
 /* A pipe or socket whose writer wrote 1000 bytes and went quiet without closing: the stop ends
  * the wait for more, with exactly the 1000 bytes in the destination. */
 static void idle_source_stopped(void) {
@@ -411,7 +388,6 @@ int main(int argc, char **argv) {
         TEST(enospc_mid_transfer_keeps_the_prefix),
         TEST(offsets_past_4_gib),
         TEST(null_pointers_everywhere),
-        TEST(fifo_open_stopped),
         TEST(idle_source_stopped),
         TEST(full_pipe_stopped),
         TEST(stalled_socket_stopped),

@@ -7,6 +7,7 @@
 #include "harness.h"
 
 #include <poll.h>
+#include <sys/vfs.h>
 #include <stdatomic.h>
 
 #define MIB (1024 * 1024)
@@ -597,7 +598,8 @@ static void transfer_bad_fds(void) {
     /* Directories. */
     int dir = open(h_dir, O_RDONLY | O_DIRECTORY);
     REQUIRE(dir >= 0, "dir");
-    CHECK_FAILS(zc_transfer(dir, d, NULL, &r), ZC_INVALID, EISDIR);
+    /* An OS error, as read(2) says of a directory (Python: IsADirectoryError). */
+    CHECK_FAILS(zc_transfer(dir, d, NULL, &r), ZC_IO, EISDIR);
     CHECK_MSG("is a directory");
 
     /* An offset on a pipe. */
@@ -689,6 +691,142 @@ static void copy_file_permissions_follow_cp(void) {
     umask(old);
 }
 
+/* Issue 14, case 4: a strict technique never succeeds short. procfs and sysfs files report
+   size 0 or one page whatever they hold: mmap_write, reflink, copy_file_range and sendfile
+   refuse them (ZC_UNSUPPORTED) before writing a byte; Auto copies exactly what read(2) gives. */
+static void transfer_sizeless_sources(void) {
+    const char *files[] = {"/proc/cpuinfo", "/sys/devices/system/cpu/online"};
+    const char *fs[] = {"is on procfs", "is on sysfs"};
+    const zc_strategy strict[] = {ZC_STRATEGY_MMAP_WRITE, ZC_STRATEGY_REFLINK,
+                                  ZC_STRATEGY_COPY_FILE_RANGE, ZC_STRATEGY_SENDFILE};
+    for (size_t i = 0; i < 2; i++) {
+        size_t want_n;
+        unsigned char *want = h_read_file(files[i], &want_n);
+        if (!want) {
+            printf("  skip %s: cannot read it\n", files[i]);
+            continue;
+        }
+        for (size_t k = 0; k < sizeof strict / sizeof strict[0]; k++) {
+            int s = open(files[i], O_RDONLY | O_CLOEXEC);
+            const char *out = h_path("sizeless.out");
+            int d = open(out, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+            REQUIRE(s >= 0 && d >= 0, "open");
+            zc_options o = h_opts();
+            o.strategy = strict[k];
+            o.fallback = false;
+            zc_report r = h_report();
+            CHECK_FAILS(zc_transfer(s, d, &o, &r), ZC_UNSUPPORTED, EOPNOTSUPP);
+            CHECK_MSG(fs[i]);
+            CHECK(r.bytes == 0, "%s by %s: %llu bytes", files[i], zc_strategy_name(strict[k]),
+                  (unsigned long long)r.bytes);
+            struct stat st;
+            CHECK(fstat(d, &st) == 0 && st.st_size == 0, "%s by %s wrote %lld bytes", files[i],
+                  zc_strategy_name(strict[k]), (long long)st.st_size);
+            /* With fallback, the exact bytes. */
+            o.fallback = true;
+            r = h_report();
+            CHECK_STATUS(zc_transfer(s, d, &o, &r), ZC_OK);
+            CHECK(r.bytes == want_n, "%s: %llu bytes, read(2) gives %zu", files[i],
+                  (unsigned long long)r.bytes, want_n);
+            size_t got_n;
+            unsigned char *got = h_read_file(out, &got_n);
+            CHECK(got && got_n == want_n && memcmp(got, want, want_n) == 0,
+                  "%s by %s with fallback: bytes differ", files[i], zc_strategy_name(strict[k]));
+            free(got);
+            close(s);
+            close(d);
+        }
+        free(want);
+    }
+}
+
+/* A child that opens `fifo` (both ends) and closes it after `seconds`: it wakes an open of
+   the FIFO that blocked instead of being refused, so such a test fails instead of hanging. */
+static pid_t release_fifo_after(const char *fifo, unsigned seconds) {
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("fork");
+        abort();
+    }
+    if (pid == 0) {
+        sleep(seconds);
+        int fd = open(fifo, O_RDWR | O_NONBLOCK);
+        if (fd >= 0) close(fd);
+        _exit(0);
+    }
+    return pid;
+}
+
+static void stop_child(pid_t pid) {
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+/* Issue 14, case 5: copy_file refuses a FIFO, socket or device as src, and a FIFO as dst,
+   before opening it (a FIFO's open would block), as shutil.copyfile refuses named pipes. */
+static void copy_file_special_files(void) {
+    const char *fifo = h_path("cf.fifo");
+    REQUIRE(mkfifo(fifo, 0600) == 0, "mkfifo");
+    const char *src = h_make_file("cf.special.src", 83, 10);
+    const char *out = h_make_file("cf.special.out", 84, 3);
+    zc_report r = h_report();
+    pid_t guard = release_fifo_after(fifo, 5);
+    CHECK_FAILS(zc_copy_file(fifo, out, NULL, &r), ZC_INVALID, EINVAL);
+    CHECK_MSG("is a named pipe");
+    CHECK_MSG(fifo);
+    stop_child(guard);
+    CHECK_FAILS(zc_copy_file("/dev/null", out, NULL, &r), ZC_INVALID, EINVAL);
+    CHECK_MSG("is a character device");
+    CHECK(h_file_is(out, 84, 0, 3), "dst touched by a refused copy");
+    guard = release_fifo_after(fifo, 5);
+    CHECK_FAILS(zc_copy_file(src, fifo, NULL, &r), ZC_INVALID, EINVAL);
+    CHECK_MSG("dst");
+    CHECK_MSG("is a named pipe");
+    stop_child(guard);
+    /* A directory is an OS error, as open() and read() say (errno EISDIR). */
+    CHECK_FAILS(zc_copy_file(h_dir, out, NULL, &r), ZC_IO, EISDIR);
+    CHECK(h_file_is(out, 84, 0, 3), "dst touched by a refused copy");
+}
+
+/* Issue 14, case 15: one DMA copy per end backed by a device; a file on tmpfs (/dev/shm)
+   lives in memory and has none: tmpfs -> tmpfs 0, tmpfs -> /dev/null 0, disk -> tmpfs 1. */
+static bool on_tmpfs(const char *path) {
+    struct statfs sf;
+    return statfs(path, &sf) == 0 && sf.f_type == 0x01021994;
+}
+
+static void report_memory_filesystems_cost_no_dma(void) {
+    if (!on_tmpfs("/dev/shm") || on_tmpfs(h_dir)) {
+        printf("  skip: needs /dev/shm on tmpfs and the temp folder on a disk filesystem\n");
+        return;
+    }
+    const size_t n = (1u << 20) + 7;
+    char a[] = "/dev/shm/zcopy-ctest-XXXXXX", b[] = "/dev/shm/zcopy-ctest-XXXXXX";
+    int fa = mkstemp(a), fb = mkstemp(b);
+    REQUIRE(fa >= 0 && fb >= 0, "mkstemp in /dev/shm");
+    unsigned char *d = h_data(86, n);
+    h_write_all(fa, d, n);
+    free(d);
+    close(fa);
+    close(fb);
+    zc_report r = h_report();
+    CHECK_STATUS(zc_copy_file(a, b, NULL, &r), ZC_OK);
+    CHECK(r.bytes == n && r.dma_copies_bytes == 0, "tmpfs -> tmpfs: %llu bytes, %llu DMA",
+          (unsigned long long)r.bytes, (unsigned long long)r.dma_copies_bytes);
+    CHECK(h_file_is(b, 86, 0, n), "tmpfs -> tmpfs: bytes differ");
+    r = h_report();
+    CHECK_STATUS(zc_copy_file(a, "/dev/null", NULL, &r), ZC_OK);
+    CHECK(r.bytes == n && r.dma_copies_bytes == 0, "tmpfs -> /dev/null: %llu DMA",
+          (unsigned long long)r.dma_copies_bytes);
+    const char *disk = h_make_file("dma.disk", 87, n);
+    r = h_report();
+    CHECK_STATUS(zc_copy_file(disk, b, NULL, &r), ZC_OK);
+    CHECK(r.bytes == n && r.dma_copies_bytes == n, "disk -> tmpfs: %llu DMA, expected %zu",
+          (unsigned long long)r.dma_copies_bytes, n);
+    unlink(a);
+    unlink(b);
+}
+
 static void copy_file_bad_input(void) {
     const char *src = h_make_file("cfb.src", 82, 10);
     zc_report r = h_report();
@@ -705,7 +843,8 @@ static void copy_file_bad_input(void) {
     unsigned char *still = h_read_file(src, &n);
     CHECK(h_same(still, n, 82, 0, 10), "src damaged");
     free(still);
-    CHECK_FAILS(zc_copy_file(h_dir, h_path("y"), NULL, &r), ZC_INVALID, EISDIR);
+    CHECK_FAILS(zc_copy_file(h_dir, h_path("y"), NULL, &r), ZC_IO, EISDIR);
+    CHECK_MSG("is a directory");
     CHECK_FAILS(zc_copy_file(src, h_dir, NULL, &r), ZC_IO, EISDIR);
     CHECK_FAILS(zc_copy_file("", h_path("y"), NULL, &r), ZC_IO, ENOENT);
     zc_options o = h_opts();
@@ -774,7 +913,7 @@ static void probe(void) {
     CHECK_FAILS(zc_probe(d, s, all, 16, &n2), ZC_INVALID, EBADF);
     int op = open(src, O_PATH), dir = open(h_dir, O_RDONLY | O_DIRECTORY);
     CHECK_FAILS(zc_probe(op, d, all, 16, &n2), ZC_INVALID, EINVAL);
-    CHECK_FAILS(zc_probe(dir, d, all, 16, &n2), ZC_INVALID, EISDIR);
+    CHECK_FAILS(zc_probe(dir, d, all, 16, &n2), ZC_IO, EISDIR);
     close(op);
     close(dir);
     close(p[0]);
@@ -997,11 +1136,12 @@ static void page_cache(void) {
     uint64_t huge = UINT64_MAX;
     CHECK_FAILS(zc_residency(fd, 10, &huge, NULL, 0, &info), ZC_INVALID, EINVAL);
     int op = open(path, O_PATH), dir = open(h_dir, O_RDONLY | O_DIRECTORY);
-    /* An O_PATH fd and a directory are bad arguments, named as such (as for zc_transfer). */
+    /* An O_PATH fd is a bad argument and a directory an OS error, named as such (as for
+       zc_transfer). */
     CHECK_FAILS(zc_residency(op, 0, NULL, NULL, 0, &info), ZC_INVALID, EINVAL);
     CHECK(strstr(zc_last_error(), "O_PATH") != NULL, "O_PATH message: %s", zc_last_error());
     CHECK_FAILS(zc_warm(op, 0, NULL, &info), ZC_INVALID, EINVAL);
-    CHECK_FAILS(zc_warm(dir, 0, NULL, &info), ZC_INVALID, EISDIR);
+    CHECK_FAILS(zc_warm(dir, 0, NULL, &info), ZC_IO, EISDIR);
     CHECK(strstr(zc_last_error(), "directory") != NULL, "directory message: %s", zc_last_error());
     close(op);
     close(dir);
@@ -1534,6 +1674,9 @@ int main(int argc, char **argv) {
         TEST(copy_file),
         TEST(copy_file_permissions_follow_cp),
         TEST(copy_file_bad_input),
+        TEST(copy_file_special_files),
+        TEST(transfer_sizeless_sources),
+        TEST(report_memory_filesystems_cost_no_dma),
         TEST(probe),
         TEST(options_from_an_older_header),
         TEST(options_cache_sync_sparse_direct),

@@ -145,8 +145,9 @@ impl Server {
     /// `SO_REUSEPORT`, all on the port the first one got).
     ///
     /// # Errors
-    /// [`crate::ErrorKind::Invalid`] for zero workers or a directory that cannot be opened;
-    /// [`crate::ErrorKind::Io`] when the address cannot be bound (in use, not local).
+    /// [`crate::ErrorKind::Invalid`] for zero workers; [`crate::ErrorKind::Io`] when the
+    /// directory cannot be opened (`ENOENT`, `ENOTDIR`, `EACCES`, as `open(2)` says) or the
+    /// address cannot be bound (in use, not local).
     pub fn bind(opts: &ServeOptions) -> Result<Server> {
         if opts.workers == 0 {
             return Err(Error::invalid("workers must be at least 1"));
@@ -156,13 +157,8 @@ impl Server {
         }
         let dir = CString::new(opts.dir.as_os_str().as_bytes())
             .map_err(|_| Error::invalid("the directory's path contains a NUL byte"))?;
-        let root = sys::fs::open(&dir, libc::O_PATH | libc::O_DIRECTORY, 0).map_err(|e| {
-            Error::new(
-                crate::ErrorKind::Invalid,
-                e.raw_os_error(),
-                format!("cannot serve {}: {e}", opts.dir.display()),
-            )
-        })?;
+        let root = sys::fs::open(&dir, libc::O_PATH | libc::O_DIRECTORY, 0)
+            .map_err(|e| Error::os(e, format_args!("cannot serve {}", opts.dir.display())))?;
         let (count, reuseport, nonblocking) = match opts.model {
             IoModel::Threads => (1, false, false),
             // io_uring answers EAGAIN for a non-blocking listener instead of waiting.

@@ -1,13 +1,14 @@
 //! `copy_file_range`: `copy_file_range(2)` copies between two regular files inside the kernel;
 //! filesystems that share extents (XFS with reflink, btrfs) clone instead of copying.
 //!
-//! At most 1 GiB per call. A 0 from the first call when the source should have bytes means the
-//! filesystem cannot do it (procfs, sysfs, some network filesystems), not end of file: that is
-//! Unsupported, so Auto moves on. Copy model: 1 CPU copy per byte inside the kernel (0 when the
+//! At most 1 GiB per call. A source whose files report no true size (procfs, sysfs) is refused
+//! before a call. A 0 from the first call when the source should have bytes means the
+//! filesystem cannot do it (some network filesystems), not end of file: that is Unsupported, so
+//! Auto moves on. Copy model: 1 CPU copy per byte inside the kernel (0 when the
 //! filesystem clones, which the call does not tell), plus one DMA copy at each end.
 //! Syscalls: 1 per GiB, plus 1 to see end of file when no `len` is given.
 
-use super::{classify, dma_ends, no_append, Family, Job, Technique};
+use super::{classify, dma_ends, no_append, true_size, Family, Job, Technique};
 use crate::error::{Error, Result};
 use crate::options::Strategy;
 use crate::plan::Kind;
@@ -46,6 +47,7 @@ fn supports(job: &Job<'_, '_>) -> std::result::Result<(), String> {
             ));
         }
     }
+    true_size(job)?;
     no_append(job, "copy_file_range")
 }
 
@@ -67,7 +69,7 @@ fn run(job: &mut Job<'_, '_>) -> Result<()> {
         if k == 0 {
             if moved_here == 0 && refuses_silently(job)? {
                 return Err(Error::unsupported(format!(
-                    "copy_file_range copied nothing from {} although it holds bytes (procfs, sysfs and some network filesystems do this)",
+                    "copy_file_range copied nothing from {} although it holds bytes (some network filesystems do this)",
                     job.src.name
                 )));
             }
@@ -80,20 +82,12 @@ fn run(job: &mut Job<'_, '_>) -> Result<()> {
 }
 
 /// After a 0 from the first call: is that "end of file" or "this filesystem copies nothing"?
-/// A source with bytes past the offset says the latter; a source of size 0 is asked its
-/// filesystem (procfs and sysfs report size 0 for files that hold bytes).
+/// A source with bytes past the offset says the latter (files that report no true size were
+/// refused before: [`super::true_size`]).
 fn refuses_silently(job: &Job<'_, '_>) -> Result<bool> {
     let at = match job.src_off {
         Some(o) => o,
         None => super::position(job.src)?,
     };
-    if at < job.src.size {
-        return Ok(true);
-    }
-    if job.src.size > 0 {
-        return Ok(false);
-    }
-    let fs = sys::fs::fs_type(job.src.fd)
-        .map_err(|e| Error::os(e, format_args!("fstatfs on {}", job.src.name)))?;
-    Ok(crate::plan::magic::SIZELESS.contains(&fs))
+    Ok(at < job.src.size)
 }

@@ -24,7 +24,7 @@
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
-use super::{dma_ends, no_append, Job, Technique};
+use super::{dma_ends, no_append, true_size, Job, Technique};
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::Strategy;
 use crate::plan::{Endpoint, Kind};
@@ -54,6 +54,7 @@ fn supports(job: &Job<'_, '_>) -> std::result::Result<(), String> {
             job.src.name, job.src.kind
         ));
     }
+    true_size(job)?;
     if dst_direct_capable(job.dst) {
         no_append(job, "O_DIRECT")?;
     }

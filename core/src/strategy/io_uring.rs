@@ -73,6 +73,7 @@ fn supports(job: &Job<'_, '_>) -> std::result::Result<(), String> {
             job.src.name, job.src.kind
         ));
     }
+    super::true_size(job)?;
     if job.dst.flags & libc::O_NONBLOCK != 0
         && !matches!(job.dst.kind, Kind::File | Kind::BlockDevice)
     {

@@ -1,12 +1,13 @@
 //! `mmap_write`: map the source in windows (`mmap`), `write` from the mapping.
 //!
-//! Needs a regular file as source. The engine never reads the mapped pages itself: only the
+//! Needs a regular file as source, one that reports its true size (not procfs or sysfs:
+//! [`super::true_size`]); a file the kernel cannot map (`ENODEV`, `EACCES`) is Unsupported. The engine never reads the mapped pages itself: only the
 //! kernel does, inside `write`, so a source truncated under us yields `EFAULT` or a short count,
 //! never `SIGBUS` in the host (see `sys::mm::Mapping`). Copy model: 1 CPU copy per byte (page
 //! cache → destination inside `write`), plus one DMA copy at each end backed by a device.
 //! Syscalls: `mmap` + `write` + `munmap` per window.
 
-use super::{dma_ends, Job, Technique};
+use super::{dma_ends, true_size, Job, Technique};
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::Strategy;
 use crate::plan::Kind;
@@ -35,23 +36,24 @@ fn supports(job: &Job<'_, '_>) -> std::result::Result<(), String> {
             job.src.name, job.src.kind
         ));
     }
-    Ok(())
+    true_size(job)
 }
 
 fn run(job: &mut Job<'_, '_>) -> Result<()> {
     let page = sys::mm::page_size();
-    let mut size = job.src.size;
     let start = job.src_offset()?;
     loop {
         let Some(n) = job.next_chunk(DEFAULT_WINDOW)? else {
             return Ok(());
         };
         let off = job.src_offset()?;
+        // The size now, not the one seen at the last window: a source cut since (by the
+        // progress callback, say) has its new end in a page whose tail reads as zeros, and
+        // those zeros must not be written out as the source's bytes. One fstat per window.
+        let size = current_size(job)?;
         if off >= size {
-            // At the size seen so far: the file may have grown (follow it) or shrunk.
-            size = current_size(job)?;
             if off > size && off > start {
-                // Bytes past the new end were sent (the mapping's last page reads as zeros).
+                // The source shrank below bytes already sent.
                 return Err(Error::new(
                     ErrorKind::Io,
                     Some(libc::EFAULT),
@@ -61,16 +63,14 @@ fn run(job: &mut Job<'_, '_>) -> Result<()> {
                     ),
                 ));
             }
-            if off >= size {
-                return Ok(());
-            }
+            // The end of the file, as it is now (it may have grown since the transfer began).
+            return Ok(());
         }
         let n = (n as u64).min(size - off);
         let base = off - off % page;
         let delta = (off - base) as usize;
         let len = delta + n as usize;
-        let map = Mapping::map(job.src.fd, base, len)
-            .map_err(|e| Error::os(e, format_args!("mmap of {}", job.src.name)))?;
+        let map = Mapping::map(job.src.fd, base, len).map_err(|e| refused(e, job))?;
         let mut done = delta;
         while done < map.len() {
             // SAFETY: `done < map.len()`, so the pointer and length stay inside the mapping,
@@ -119,6 +119,24 @@ fn run(job: &mut Job<'_, '_>) -> Result<()> {
                 Err(e) => return Err(Error::os(e, format_args!("write to {}", job.dst.name))),
             }
         }
+    }
+}
+
+/// An `mmap` failure: `ENODEV` (the file's filesystem or driver cannot map it) and `EACCES`
+/// (a special mapping that refuses reads) are the kernel refusing the file: Unsupported, so Auto
+/// moves on from the exact offset reached. Anything else is an OS failure.
+fn refused(e: std::io::Error, job: &Job<'_, '_>) -> Error {
+    match e.raw_os_error() {
+        Some(errno @ (libc::ENODEV | libc::EACCES)) => Error::new(
+            ErrorKind::Unsupported,
+            Some(errno),
+            format!(
+                "mmap of {}: the kernel cannot map this file ({})",
+                job.src.name,
+                super::errno_name(errno)
+            ),
+        ),
+        _ => Error::os(e, format_args!("mmap of {}", job.src.name)),
     }
 }
 

@@ -47,7 +47,8 @@ pub(crate) struct Technique {
     pub strategy: Strategy,
     /// The syscall family it depends on, when the process may lack it.
     pub family: Option<Family>,
-    /// Whether it can serve this job, decided from the classification alone (no syscall).
+    /// Whether it can serve this job, decided from the classification alone (no syscall, but
+    /// the filesystem's type, asked once per mount and thread: [`true_size`]).
     pub supports: fn(&Job<'_, '_>) -> std::result::Result<(), String>,
     /// Moves bytes until the job is done, end of file, or an error.
     pub run: fn(&mut Job<'_, '_>) -> Result<()>,
@@ -632,15 +633,34 @@ pub(crate) fn errno_name(errno: i32) -> &'static str {
         libc::ETXTBSY => "ETXTBSY",
         libc::ENOTTY => "ENOTTY",
         libc::EOVERFLOW => "EOVERFLOW",
+        libc::ENODEV => "ENODEV",
+        libc::EACCES => "EACCES",
         _ => "an error",
     }
 }
 
 /// The DMA copies a pair costs per byte in the model: one at each end backed by a device (a
 /// regular file or block device: the disk; an IP socket: the NIC, loopback included as the NIC
-/// it stands in for). Pipes, Unix sockets and character devices have none.
+/// it stands in for). Pipes, Unix sockets, character devices and files on filesystems that live
+/// in memory (tmpfs, ramfs, procfs, sysfs: [`Endpoint::has_device`]) have none.
 pub(crate) fn dma_ends(job: &Job<'_, '_>) -> u64 {
     u64::from(job.src.has_device()) + u64::from(job.dst.has_device())
+}
+
+/// Refuses a source whose file does not report its true size (a procfs or sysfs file: size 0
+/// or one page, whatever it holds), for the techniques that trust the size (`mmap_write`,
+/// `reflink`, `copy_file_range`, `sendfile`, `direct`, `io_uring`): they would move nothing, or
+/// a page of zeros, or fail after writing. A plain read (`read_write`, `splice`) sees the
+/// exact content. One `fstatfs` per mount and thread, for sizes 0 and one page only
+/// ([`Endpoint::sizeless_fs`]).
+pub(crate) fn true_size(job: &Job<'_, '_>) -> std::result::Result<(), String> {
+    match job.src.sizeless_fs() {
+        Some(fs) => Err(format!(
+            "{} is on {fs}, whose files report no true size (fstat says {} bytes); only a plain read (read_write, splice) copies what it holds",
+            job.src.name, job.src.size
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Refuses an `O_APPEND` destination for techniques whose syscall does.

@@ -7,7 +7,7 @@
 //! not follow a file that grows). A report with strategy `reflink` means a clone happened.
 //! Copy model: 0 CPU and 0 DMA copies (only metadata changes). Syscalls: 1.
 
-use super::{classify, no_append, Job, Technique};
+use super::{classify, no_append, true_size, Job, Technique};
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::Strategy;
 use crate::plan::Kind;
@@ -31,6 +31,7 @@ fn supports(job: &Job<'_, '_>) -> std::result::Result<(), String> {
             ));
         }
     }
+    true_size(job)?;
     no_append(job, "FICLONERANGE")
 }
 

@@ -8,7 +8,7 @@
 //! 0 with a NIC doing scatter/gather DMA, which is not assumed), 0 into a pipe (pages are
 //! referenced); plus one DMA copy at each end backed by a device. Syscalls: 1 per chunk.
 
-use super::{classify, dma_ends, no_append, seek_to, Family, Job, Technique};
+use super::{classify, dma_ends, no_append, seek_to, true_size, Family, Job, Technique};
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::Strategy;
 use crate::plan::{Endpoint, Kind};
@@ -46,7 +46,7 @@ fn supports(job: &Job<'_, '_>) -> std::result::Result<(), String> {
             job.src.name, job.src.kind
         ));
     }
-    Ok(())
+    true_size(job)
 }
 
 fn run(job: &mut Job<'_, '_>) -> Result<()> {

@@ -154,6 +154,19 @@ pub(crate) fn fstat(fd: BorrowedFd<'_>) -> io::Result<libc::stat> {
     Ok(unsafe { st.assume_init() })
 }
 
+/// `stat(path, &st)` (as `fstatat(AT_FDCWD, path, &st, 0)`, following symlinks) — what a path
+/// names, without opening it (an open of a FIFO blocks until its other end opens).
+///
+/// # References
+/// [man7 stat(2)](https://man7.org/linux/man-pages/man2/stat.2.html)
+pub(crate) fn stat(path: &CStr) -> io::Result<libc::stat> {
+    let mut st = MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `path` is NUL-terminated and `st` is valid for writes of one `stat`.
+    cvt(|| unsafe { libc::fstatat(libc::AT_FDCWD, path.as_ptr(), st.as_mut_ptr(), 0) })?;
+    // SAFETY: fstatat succeeded, so it filled `st`.
+    Ok(unsafe { st.assume_init() })
+}
+
 /// `STATX_MNT_ID_UNIQUE` (Linux 6.8): a mount id never reused while the system runs. Not in
 /// the libc crate yet.
 const STATX_MNT_ID_UNIQUE: u32 = 0x4000;
@@ -236,18 +249,6 @@ pub(crate) fn getfl(fd: BorrowedFd<'_>) -> io::Result<i32> {
 pub(crate) fn setfl(fd: BorrowedFd<'_>, flags: i32) -> io::Result<()> {
     // SAFETY: F_SETFL takes an int and touches no memory.
     cvt(|| unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags) }).map(drop)
-}
-
-/// `stat(path)` — what the path names, following symlinks.
-///
-/// # References
-/// [man7 stat(2)](https://man7.org/linux/man-pages/man2/stat.2.html)
-pub(crate) fn stat(path: &CStr) -> io::Result<libc::stat> {
-    // SAFETY: an all-zero stat is a valid value of this plain C struct.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: `path` is NUL-terminated and `st` valid for writes for the whole call.
-    cvt(|| unsafe { libc::stat(path.as_ptr(), &mut st) })?;
-    Ok(st)
 }
 
 /// `lseek(fd, offset, whence)` — moves (or with `SEEK_CUR` and 0, reads) the fd's position.

@@ -151,3 +151,115 @@ pub(crate) fn sleep_tick() -> io::Result<()> {
     super::cvt(|| unsafe { libc::poll(std::ptr::null_mut(), 0, TICK_MS) })?;
     check()
 }
+
+/// The FIFO open is a blocking point `copy_file` reaches only when a path becomes a FIFO after
+/// its check (it refuses FIFOs before opening them), so it is tested here, on the wrapper.
+#[cfg(test)]
+mod tests {
+    use std::ffi::CString;
+    use std::os::fd::AsFd;
+    use std::os::unix::ffi::OsStrExt;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::sys::fs::{getfl, open_stoppable};
+
+    fn fifo(dir: &std::path::Path) -> CString {
+        let c = CString::new(dir.join("fifo").as_os_str().as_bytes()).expect("no NUL");
+        // SAFETY: `c` is a NUL-terminated path alive for the call.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+        c
+    }
+
+    /// Opens `path` with `flags` under a hook that says stop once a flag set 300 ms in is seen:
+    /// the open must end with that stop within 1.5 s of the flag.
+    fn stopped_open(path: &CString, flags: i32) {
+        let stop = AtomicBool::new(false);
+        let hook = |_: u64| {
+            if stop.load(Ordering::SeqCst) {
+                Err("stopped by the test".to_string())
+            } else {
+                Ok(())
+            }
+        };
+        let (r, waited) = std::thread::scope(|sc| {
+            sc.spawn(|| {
+                std::thread::sleep(Duration::from_millis(300));
+                stop.store(true, Ordering::SeqCst);
+            });
+            let _scope = Scope::arm(&hook);
+            let r = open_stoppable(path, flags, 0o600);
+            (r, Instant::now())
+        });
+        let e = r.expect_err("the open was stopped");
+        assert_eq!(reason(&e), Some("stopped by the test"), "{e}");
+        // The flag was set 300 ms before the thread scope ended at the latest.
+        let _ = waited;
+    }
+
+    #[test]
+    fn fifo_open_without_the_other_end_is_stopped_by_the_hook() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = fifo(dir.path());
+        let t0 = Instant::now();
+        stopped_open(&path, libc::O_RDONLY);
+        stopped_open(&path, libc::O_WRONLY);
+        assert!(
+            t0.elapsed() < Duration::from_millis(2 * 300 + 1500),
+            "{:?}",
+            t0.elapsed()
+        );
+    }
+
+    #[test]
+    fn fifo_open_with_a_hook_waits_for_the_other_end_and_ends_blocking() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = fifo(dir.path());
+        let hook = |_: u64| Ok(());
+        for (mine, theirs) in [(libc::O_RDONLY, true), (libc::O_WRONLY, false)] {
+            std::thread::scope(|sc| {
+                sc.spawn(|| {
+                    std::thread::sleep(Duration::from_millis(300));
+                    let p = std::path::Path::new(std::ffi::OsStr::from_bytes(path.as_bytes()));
+                    // The other end: a writer that writes a byte, or a reader.
+                    if theirs {
+                        std::fs::write(p, b"x").expect("writer");
+                    } else {
+                        let mut b = Vec::new();
+                        let _ = std::io::Read::read_to_end(
+                            &mut std::fs::File::open(p).expect("reader"),
+                            &mut b,
+                        );
+                    }
+                });
+                let _scope = Scope::arm(&hook);
+                let fd =
+                    open_stoppable(&path, mine, 0o600).expect("opened once the other end came");
+                let fl = getfl(fd.as_fd()).expect("F_GETFL");
+                assert_eq!(fl & libc::O_NONBLOCK, 0, "O_NONBLOCK cleared");
+                if !theirs {
+                    crate::sys::fs::write(fd.as_fd(), b"y").expect("write");
+                }
+                // Closed before the scope joins the reader, which waits for end of file.
+                drop(fd);
+            });
+        }
+    }
+
+    #[test]
+    fn open_without_a_hook_is_one_syscall() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let c = CString::new(dir.path().join("f").as_os_str().as_bytes()).expect("no NUL");
+        let before = crate::sys::count();
+        drop(open_stoppable(&c, libc::O_WRONLY | libc::O_CREAT, 0o600).expect("open"));
+        // openat + close.
+        assert_eq!(crate::sys::count() - before, 2);
+        let hook = |_: u64| Ok(());
+        let _scope = Scope::arm(&hook);
+        let before = crate::sys::count();
+        drop(open_stoppable(&c, libc::O_WRONLY, 0).expect("open"));
+        // openat, fstat, F_SETFL + close.
+        assert_eq!(crate::sys::count() - before, 4);
+    }
+}

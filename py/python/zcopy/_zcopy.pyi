@@ -118,7 +118,12 @@ def copy_file(
     """Copy the file at ``src`` to ``dst`` (created or truncated) and report what it cost.
 
     A new ``dst`` gets the source's permission bits minus the umask, without setuid, setgid
-    and sticky (as ``cp``); an existing ``dst`` keeps its mode (as ``shutil.copyfile``)."""
+    and sticky (as ``cp``); an existing ``dst`` keeps its mode (as ``shutil.copyfile``).
+
+    Raises what ``open()`` and ``shutil`` raise (``FileNotFoundError``, ``NotADirectoryError``,
+    ``PermissionError``, ``IsADirectoryError``), each also a ``ZcopyError``; a ``ValueError``
+    (``ZcopyValueError``) for a ``src`` that is a named pipe, socket or device, or a ``dst``
+    that is a named pipe or socket: pass those to ``transfer`` as open files or fds."""
 
 def probe(src: _Fd, dst: _Fd) -> list[Support]:
     """Which techniques can serve ``src`` -> ``dst``, and for the others why not."""
@@ -189,7 +194,7 @@ class Report:
         """Modelled bytes copied by a CPU."""
     @property
     def dma_copies_bytes(self) -> int:
-        """Modelled bytes copied by DMA (disk or NIC)."""
+        """Modelled bytes copied by DMA (disk or NIC; none at an end on tmpfs, procfs or sysfs)."""
     @property
     def zerocopy_sends(self) -> int:
         """``send(MSG_ZEROCOPY)`` calls made (msg_zerocopy only)."""
@@ -312,7 +317,9 @@ class Log:
 @final
 class Server:
     """An HTTP/1.1 static file server (GET and HEAD, ranges, keep-alive) serving ``root`` on
-    background threads of this process until ``close()``; a context manager."""
+    background threads of this process until ``close()``; a context manager. A ``root`` that
+    cannot be opened raises ``FileNotFoundError``, ``NotADirectoryError`` or
+    ``PermissionError`` (each also a ``ZcopyError``)."""
 
     def __new__(
         cls,
