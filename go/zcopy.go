@@ -51,16 +51,20 @@ static zc_status zcgo_copy_file(const char *src, const char *dst, zc_options *o,
 	return zc_copy_file(src, dst, o, r);
 }
 
-// Whether fd is ready for events now (poll with a zero timeout).
-static int zcgo_ready(int fd, short events) {
+// Whether fd is ready for events within timeout_ms (0: now).
+static int zcgo_ready_within(int fd, short events, int timeout_ms) {
 	struct pollfd p = {fd, events, 0};
-	return poll(&p, 1, 0) == 1 && (p.revents & (events | POLLERR | POLLHUP)) != 0;
+	return poll(&p, 1, timeout_ms) == 1 && (p.revents & (events | POLLERR | POLLHUP)) != 0;
 }
+
+// Whether fd is ready for events now (poll with a zero timeout).
+static int zcgo_ready(int fd, short events) { return zcgo_ready_within(fd, events, 0); }
 */
 import "C"
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/cgo"
 	"syscall"
@@ -151,8 +155,10 @@ type Options struct {
 	ChunkSize int64
 	// NoFallback asks for exactly Strategy, or an error wrapping ErrUnsupported.
 	NoFallback bool
-	// Progress, when not nil, is called after each chunk with the bytes moved so far; returning
-	// false stops the transfer with an error wrapping ErrCancelled.
+	// Progress, when not nil, is called after each chunk with the bytes moved so far, and every
+	// 100 ms with the same count while the transfer waits (a FIFO's open, an idle source, a
+	// full destination); returning false stops the transfer with an error wrapping
+	// ErrCancelled, also in the middle of such a wait.
 	Progress func(moved int64) bool
 	// Cache is what the transfer does to the page cache; "" is CacheKeep.
 	Cache CachePolicy
@@ -362,8 +368,9 @@ func Transfer(dst, src interface{}, opts Options) (Report, error) {
 	return transfer(context.Background(), dst, src, opts)
 }
 
-// TransferContext is Transfer, stopping between chunks (with an error wrapping both
-// ErrCancelled and ctx.Err()) once ctx is done.
+// TransferContext is Transfer, stopping (with an error wrapping both ErrCancelled and
+// ctx.Err()) once ctx is done: between chunks, and within 100 ms in any wait (an idle source,
+// a full pipe or a peer that does not read, whether the engine or the Go poller waits).
 func TransferContext(ctx context.Context, dst, src interface{}, opts Options) (Report, error) {
 	return transfer(ctx, dst, src, opts)
 }
@@ -442,13 +449,20 @@ func transfer(ctx context.Context, dst, src interface{}, opts Options) (Report, 
 			copts.dst_offset += moved
 		}
 		var waitErr error
+		stop := stopAsked(ctx, progress)
 		switch {
 		case !ready[0]:
-			waitErr = waitReady(srcConn, false)
+			waitErr = waitReadyStoppable(srcConn, false, stop)
 		case !ready[1]:
-			waitErr = waitReady(dstConn, true)
+			waitErr = waitReadyStoppable(dstConn, true, stop)
 		default:
 			time.Sleep(time.Millisecond) // both ready again already: a race; try again
+		}
+		if waitErr == errStopAsked {
+			if err := ctx.Err(); err != nil {
+				return total, cancelledBy(err, total.Bytes)
+			}
+			return total, cancelledBy(errors.New("stopped by the progress callback while waiting"), total.Bytes)
 		}
 		if waitErr != nil {
 			e.cause = waitErr
@@ -457,6 +471,62 @@ func transfer(ctx context.Context, dst, src interface{}, opts Options) (Report, 
 		}
 		if err := ctx.Err(); err != nil {
 			return total, cancelledBy(err, total.Bytes)
+		}
+	}
+}
+
+// errStopAsked is waitReadyStoppable's answer when stop said stop.
+var errStopAsked = errors.New("zcopy: stop asked while waiting")
+
+// stopAsked is what a wait for a non-blocking descriptor asks every tick: whether ctx is done
+// or the progress function says stop (given the bytes moved so far). nil when neither can stop
+// the transfer.
+func stopAsked(ctx context.Context, progress *progressState) func() bool {
+	if progress == nil && ctx.Done() == nil {
+		return nil
+	}
+	return func() bool {
+		if ctx.Err() != nil {
+			return true
+		}
+		return progress != nil && !progress.call(0)
+	}
+}
+
+// tickMs is how long one slice of a stoppable wait lasts (the engine's own tick).
+const tickMs = 100
+
+// waitReadyStoppable is waitReady cut into ticks of tickMs when stop is not nil: a blocking
+// poll of one tick inside the RawConn callback (so deadlines are still honoured, to a tick),
+// then stop is asked. Every wait for a descriptor can then be stopped.
+func waitReadyStoppable(c syscall.RawConn, write bool, stop func() bool) error {
+	if stop == nil {
+		return waitReady(c, write)
+	}
+	var events C.short = C.POLLIN
+	if write {
+		events = C.POLLOUT
+	}
+	for {
+		ready := false
+		tick := func(fd uintptr) bool {
+			ready = C.zcgo_ready_within(C.int(fd), events, tickMs) != 0
+			return true
+		}
+		var err error
+		if write {
+			err = c.Write(tick)
+		} else {
+			err = c.Read(tick)
+		}
+		if err != nil {
+			return err
+		}
+		if ready {
+			return nil
+		}
+		if stop() {
+			return errStopAsked
 		}
 	}
 }
@@ -475,12 +545,26 @@ func waitReady(c syscall.RawConn, write bool) error {
 // A new dst gets src's permission bits minus the umask, without setuid, setgid and sticky
 // (as cp); an existing dst keeps its mode. Offsets in opts count from the start of each file.
 func CopyFile(dst, src string, opts Options) (Report, error) {
+	return copyFile(nil, dst, src, opts)
+}
+
+// CopyFileContext is CopyFile, stopping (with an error wrapping both ErrCancelled and
+// ctx.Err()) once ctx is done: between chunks, and within 100 ms in any wait, such as the open
+// of a FIFO that waits for its other end.
+func CopyFileContext(ctx context.Context, dst, src string, opts Options) (Report, error) {
+	if err := ctx.Err(); err != nil {
+		return Report{}, cancelledBy(err, 0)
+	}
+	return copyFile(ctx, dst, src, opts)
+}
+
+func copyFile(ctx context.Context, dst, src string, opts Options) (Report, error) {
 	var total Report
 	copts, err := cOptions(opts)
 	if err != nil {
 		return total, err
 	}
-	progress, handle := newProgress(nil, opts.Progress)
+	progress, handle := newProgress(ctx, opts.Progress)
 	if handle != 0 {
 		defer handle.Delete()
 	}
@@ -497,7 +581,11 @@ func CopyFile(dst, src string, opts Options) (Report, error) {
 		panic(progress.panicVal)
 	}
 	if st != C.ZC_OK {
-		return total, newError(st, errno, msg, total)
+		e := newError(st, errno, msg, total)
+		if st == C.ZC_CANCELLED && ctx != nil && ctx.Err() != nil {
+			e.cause = ctx.Err()
+		}
+		return total, e
 	}
 	return total, nil
 }

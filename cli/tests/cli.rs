@@ -388,6 +388,58 @@ fn copy_with_parallelism() {
 
 mod serve;
 
+/// `zcopy copy FIFO out` while no writer opens the FIFO: Ctrl-C (SIGINT) ends the command at
+/// once (the open waits in the kernel, interruptible; the CLI installs no handler), by the
+/// signal, and nothing is left waiting.
+#[test]
+fn ctrl_c_stops_a_copy_from_a_fifo_without_a_writer() {
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("fifo");
+    let c = std::ffi::CString::new(s(&fifo)).expect("no NUL");
+    // SAFETY: `c` is a NUL-terminated path alive for the call.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    let out = dir.path().join("out");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zcopy"));
+    cmd.args(["copy", s(&fifo), s(&out)])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: signal() is async-signal-safe; the child gets SIGINT's default action even when
+    // this test runs with SIGINT ignored (started in the background by a shell).
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect("run zcopy");
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    assert!(
+        child.try_wait().expect("try_wait").is_none(),
+        "zcopy ended before Ctrl-C"
+    );
+    let pid = i32::try_from(child.id()).expect("pid");
+    // SAFETY: kill touches no memory; `pid` is our child, not yet reaped.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0, "kill");
+    let asked = std::time::Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("try_wait") {
+            break st;
+        }
+        if asked.elapsed() > std::time::Duration::from_secs(5) {
+            let _ = child.kill();
+            panic!("zcopy still waits 5 s after Ctrl-C");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    assert!(
+        asked.elapsed() < std::time::Duration::from_millis(1500),
+        "ended {:?} after Ctrl-C",
+        asked.elapsed()
+    );
+    assert_eq!(status.signal(), Some(libc::SIGINT), "{status:?}");
+}
+
 /// The permission bits (with setuid, setgid, sticky) of the file at `p`.
 fn mode_of(p: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;

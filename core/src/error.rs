@@ -58,7 +58,11 @@ impl Error {
     }
 
     /// An OS failure: `what` says which call on which fd, the errno's text is appended.
+    /// A wait the caller's stop hook ended ([`crate::sys::stop`]) is a Cancelled error.
     pub(crate) fn os(err: io::Error, what: impl fmt::Display) -> Error {
+        if let Some(why) = crate::sys::stop::reason(&err) {
+            return Error::cancelled(format!("{what}: {why}"));
+        }
         let errno = err.raw_os_error();
         Error::new(
             ErrorKind::Io,

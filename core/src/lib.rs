@@ -141,7 +141,9 @@ pub fn copy_file(
     let c_dst = c_path(dst_path, "dst")?;
     refuse_special(&c_src, src_path, "src")?;
     refuse_special(&c_dst, dst_path, "dst")?;
-    let src = sys::fs::open(&c_src, libc::O_RDONLY, 0)
+    // A path made a FIFO after that check would block the open until its other end comes: with
+    // a progress callback or a cancel flag, the wait is cut into ticks they can end.
+    let src = strategy::with_stop_hook(opts, || sys::fs::open_stoppable(&c_src, libc::O_RDONLY, 0))
         .map_err(|e| Error::os(e, format_args!("cannot open src {}", src_path.display())))?;
     let (src_st, src_mnt) = sys::fs::fstat_mount(src.as_fd())
         .map_err(|e| Error::os(e, format_args!("fstat on src {}", src_path.display())))?;
@@ -154,8 +156,10 @@ pub fn copy_file(
     }
     // The kernel applies the umask, and the mode only when it creates the file (cp's rule).
     let mode = src_st.st_mode & 0o777;
-    let dst = sys::fs::open(&c_dst, libc::O_WRONLY | libc::O_CREAT, mode)
-        .map_err(|e| Error::os(e, format_args!("cannot open dst {}", dst_path.display())))?;
+    let dst = strategy::with_stop_hook(opts, || {
+        sys::fs::open_stoppable(&c_dst, libc::O_WRONLY | libc::O_CREAT, mode)
+    })
+    .map_err(|e| Error::os(e, format_args!("cannot open dst {}", dst_path.display())))?;
     let (dst_st, dst_mnt) = sys::fs::fstat_mount(dst.as_fd())
         .map_err(|e| Error::os(e, format_args!("fstat on dst {}", dst_path.display())))?;
     if dst_st.st_dev == src_st.st_dev && dst_st.st_ino == src_st.st_ino {

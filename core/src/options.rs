@@ -180,15 +180,23 @@ pub struct Options<'a> {
     /// back to Auto's list after it.
     pub fallback: bool,
     /// Called with the bytes moved so far after each chunk, and every 100 ms with the same count
-    /// while a pipe or socket source has nothing to read; returning `false` stops the transfer.
-    /// With a callback (or a cancel flag) and no `chunk_size`, chunks are at most 32 MiB, so it
-    /// is called at least every 100 ms of copying (`copy_file_range` and `sendfile` otherwise
-    /// move up to 1–2 GiB a call). A stop asked after the last byte moved does not fail the
-    /// transfer.
+    /// while the transfer waits (the open of a FIFO in [`copy_file`](crate::copy_file), a pipe
+    /// or socket source with nothing to read, a full pipe or a socket whose peer does not read);
+    /// returning `false` stops the transfer, also in the middle of such a wait. With a callback
+    /// (or a cancel flag) and no `chunk_size`, chunks are at most 32 MiB, so it is called at
+    /// least every 100 ms of copying (`copy_file_range` and `sendfile` otherwise move up to
+    /// 1–2 GiB a call). A stop asked after the last byte moved does not fail the transfer.
+    ///
+    /// With a progress callback or a cancel flag, every blocking wait can be stopped: a wait
+    /// interrupted by a signal (`EINTR`) asks them before it is retried, and a wait that could
+    /// last for ever is cut into 100 ms ticks that ask them. To cut a socket destination's
+    /// waits, a blocking socket whose `SO_SNDTIMEO` is 0 gets one of 100 ms for the transfer,
+    /// restored after. Without either, the transfer makes exactly the syscalls it would make
+    /// anyway.
     pub progress: Option<Progress<'a>>,
-    /// Checked before each chunk (at most 32 MiB, as for `progress`), and every 100 ms while a
-    /// pipe or socket source has nothing to read: once it is `true`, the transfer stops with a
-    /// Cancelled error (unless every byte had already moved).
+    /// Checked before each chunk (at most 32 MiB, as for `progress`), and every 100 ms while the
+    /// transfer waits (as for [`Options::progress`]): once it is `true`, the transfer stops with
+    /// a Cancelled error (unless every byte had already moved).
     pub cancel: Option<&'a AtomicBool>,
     /// What the transfer does to the page cache (default [`CachePolicy::Keep`]).
     pub cache: CachePolicy,

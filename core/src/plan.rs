@@ -598,7 +598,7 @@ pub(crate) fn run(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_>) ->
     let guard_sigpipe = matches!(dst.kind, Kind::Pipe | Kind::Socket);
     let already_blocked = guard_sigpipe && sys::process::block_sigpipe().unwrap_or(true);
     let mut report = Report::default();
-    let mut result = run_techniques(src, dst, opts, &mut report);
+    let mut result = strategy::with_stop_hook(opts, || run_techniques(src, dst, opts, &mut report));
     let after = policy.after(src, dst, report.bytes, result.is_ok());
     if let (Ok(()), Err(e)) = (&result, after) {
         result = Err(e);
@@ -640,6 +640,8 @@ pub(crate) fn run_list(
 ) -> Result<()> {
     let mut job = Job::new(src, dst, opts);
     job.direct = direct;
+    let ticks = strategy::DstTicks::arm(dst);
+    job.dst_ticks = ticks.on;
     let mut last: Option<Error> = None;
     for (i, &strategy) in list.iter().enumerate() {
         let Some(tech) = strategy::technique(strategy) else {

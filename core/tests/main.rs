@@ -17,6 +17,7 @@ mod test_report;
 mod test_seccomp;
 mod test_serve;
 mod test_sparse;
+mod test_stop;
 mod test_strategy;
 mod test_sys;
 mod test_transfer;

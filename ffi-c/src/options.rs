@@ -103,12 +103,15 @@ pub struct zc_options {
     /// Whether the planner may try the next technique when one cannot serve the pair (default
     /// true). False with a named strategy means exactly that technique or `ZC_UNSUPPORTED`.
     pub fallback: bool,
-    /// Called after each chunk with the bytes moved so far; `NULL` (the default) for none.
+    /// Called after each chunk with the bytes moved so far, and every 100 ms with the same
+    /// count while the transfer waits (a FIFO's open, an idle source, a full pipe or stalled
+    /// socket destination), so returning false ends any wait; `NULL` (the default) for none.
     pub progress: zc_progress_fn,
     /// Passed to `progress` as is.
     pub user: *mut c_void,
-    /// A flag checked before each chunk (and every 100 ms while a pipe or socket source is
-    /// idle): once another thread sets it to true, the transfer
+    /// A flag checked before each chunk, and every 100 ms while the transfer waits (a FIFO's
+    /// open in `zc_copy_file`, an idle pipe or socket source, a full pipe or a socket whose peer
+    /// does not read): once another thread sets it to true, the transfer
     /// stops with `ZC_CANCELLED`. `NULL` (the default) for none. Set it with an atomic store
     /// (`__atomic_store_n(&flag, true, __ATOMIC_RELAXED)`, or C11 `atomic_store` on an
     /// `atomic_bool` whose address is cast to `const bool *`); it must stay valid for the call.

@@ -235,13 +235,14 @@ fn bar_total(opts: &Opts, left: impl FnOnce() -> Option<u64>) -> Option<u64> {
 /// - `chunk_size` (int or None): bytes per syscall; None is each technique's own.
 /// - `fallback` (bool, default True): False means exactly `strategy` or UnsupportedError.
 /// - `progress`: a callable given the bytes moved so far after each chunk, and every 100 ms
-///   while a pipe or socket source is idle (returning False stops the transfer with
-///   CancelledError; any other value goes on), or True for a tqdm bar (`tqdm.auto`). Without
-///   a `chunk_size`, a chunk is at most 32 MiB, so it is called at least every 100 ms of
+///   while the transfer waits (a FIFO's open, an idle source, a full pipe or a socket whose
+///   peer does not read); returning False stops the transfer with CancelledError, also in such
+///   a wait; any other value goes on. Or True for a tqdm bar (`tqdm.auto`). Without a
+///   `chunk_size`, a chunk is at most 32 MiB, so it is called at least every 100 ms of
 ///   copying. A stop asked after the last byte moved does not fail the transfer.
 /// - `cancel`: a `threading.Event` (or any object with `is_set()`); once set, the transfer
-///   stops within a chunk (or 100 ms of an idle source) with CancelledError, unless every
-///   byte had moved already.
+///   stops within a chunk, or within 100 ms of any wait, with CancelledError, unless every
+///   byte had moved already. Ctrl-C ends any wait likewise, with KeyboardInterrupt.
 /// - `cache` (str, default `"keep"`): `"drop_after"` evicts from the page cache what the
 ///   transfer brought in; `"noreuse"` advises the kernel the pages are read once.
 /// - `sync` (str, default `"none"`): `"data"` (fdatasync) or `"full"` (fsync) the destination

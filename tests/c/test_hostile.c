@@ -9,6 +9,8 @@
 #include "harness.h"
 
 #include <sys/mount.h>
+#include <stdatomic.h>
+#include <time.h>
 
 /* The test-only hook (ffi-c/src/testing.rs), left out of the header on purpose. */
 extern void zc_test_inject_panic(uint64_t after_bytes);
@@ -232,6 +234,153 @@ static void null_pointers_everywhere(void) {
     CHECK(zc_last_error() != NULL && zc_version() != NULL, "never NULL");
 }
 
+/* ---- every wait can be stopped ------------------------------------------------------- */
+
+static atomic_bool stop_flag;
+
+/* Sets the stop flag 400 ms after it starts. */
+static void *set_stop_flag_later(void *arg) {
+    (void)arg;
+    usleep(400 * 1000);
+    atomic_store(&stop_flag, true);
+    return NULL;
+}
+
+/* A progress callback that says stop once the flag is set. */
+static bool progress_until_flag(uint64_t moved, void *user) {
+    (void)moved;
+    (void)user;
+    return !atomic_load(&stop_flag);
+}
+
+static double mono_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Options that stop once stop_flag is set: through the cancel flag (by_progress false) or the
+ * progress callback. */
+static zc_options stop_opts(bool by_progress) {
+    zc_options o = h_opts();
+    if (by_progress)
+        o.progress = progress_until_flag;
+    else
+        o.cancel = (const bool *)&stop_flag;
+    return o;
+}
+
+/* Runs `call` (a blocked zc_copy_file or zc_transfer) with stop_flag set 400 ms in:
+ * ZC_CANCELLED within 1.5 s of the flag, naming what stopped it. alarm() ends a run that
+ * missed it, never a hang. */
+#define CHECK_STOPPED(call, by_progress)                                                        \
+    do {                                                                                        \
+        atomic_store(&stop_flag, false);                                                        \
+        pthread_t setter_;                                                                      \
+        REQUIRE(pthread_create(&setter_, NULL, set_stop_flag_later, NULL) == 0, "thread");      \
+        alarm(20);                                                                              \
+        double t0_ = mono_s();                                                                  \
+        CHECK_FAILS(call, ZC_CANCELLED, ECANCELED);                                             \
+        double took_ = mono_s() - t0_;                                                          \
+        alarm(0);                                                                               \
+        pthread_join(setter_, NULL);                                                            \
+        CHECK_MSG((by_progress) ? "progress callback" : "cancel flag");                         \
+        CHECK(took_ > 0.35 && took_ < 0.4 + 1.5, "ended after %.3f s", took_);                 \
+    } while (0)
+
+/* A pipe or socket whose writer wrote 1000 bytes and went quiet without closing: the stop ends
+ * the wait for more, with exactly the 1000 bytes in the destination. */
+static void idle_source_stopped(void) {
+    static const zc_strategy strategies[] = {ZC_STRATEGY_READ_WRITE, ZC_STRATEGY_SPLICE};
+    unsigned char *first = h_data(33, 1000);
+    for (size_t i = 0; i < sizeof strategies / sizeof strategies[0]; i++) {
+        for (int kind = 0; kind < 2; kind++) { /* 0: pipe, 1: Unix socket */
+            for (int by_progress = 0; by_progress < 2; by_progress++) {
+                int fds[2]; /* [0] read by the transfer, [1] the idle writer */
+                if (kind == 0)
+                    REQUIRE(pipe2(fds, O_CLOEXEC) == 0, "pipe");
+                else
+                    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0, "socketpair");
+                h_write_all(fds[1], first, 1000);
+                int d = open(h_path("idle.dst"), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+                REQUIRE(d >= 0, "open dst");
+                zc_options o = stop_opts(by_progress);
+                o.strategy = strategies[i];
+                o.fallback = false;
+                zc_report r = h_report();
+                CHECK_STOPPED(zc_transfer(fds[0], d, &o, &r), by_progress);
+                CHECK(r.bytes == 1000, "%s: bytes %llu", zc_strategy_name(strategies[i]),
+                      (unsigned long long)r.bytes);
+                CHECK(h_file_is(h_path("idle.dst"), 33, 0, 1000), "dst bytes");
+                close(d);
+                close(fds[0]);
+                close(fds[1]);
+            }
+        }
+    }
+    free(first);
+}
+
+/* File -> a full pipe (nobody reads it) or a socket whose peer does not read: the call blocks
+ * once the buffers between are full, and the stop ends it; the far end then reads exactly
+ * r.bytes, the source's first bytes, and the source's position is r.bytes. */
+static void stalled_destination_stopped(int kind, const char *path, size_t size) {
+    static const zc_strategy strategies[] = {ZC_STRATEGY_READ_WRITE, ZC_STRATEGY_SENDFILE,
+                                             ZC_STRATEGY_SPLICE};
+    static const char *kinds[] = {"pipe", "unix", "tcp"};
+    for (size_t i = 0; i < sizeof strategies / sizeof strategies[0]; i++) {
+        for (int by_progress = 0; by_progress < 2; by_progress++) {
+            int near, far;
+            int sv[2];
+            if (kind == 0) {
+                REQUIRE(pipe2(sv, O_CLOEXEC) == 0, "pipe");
+                far = sv[0], near = sv[1];
+            } else {
+                if (kind == 2)
+                    h_tcp_pair(sv);
+                else
+                    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
+                near = sv[0], far = sv[1];
+            }
+            int s = open(path, O_RDONLY | O_CLOEXEC);
+            REQUIRE(s >= 0, "open");
+            zc_options o = stop_opts(by_progress);
+            o.strategy = strategies[i];
+            o.fallback = false;
+            zc_report r = h_report();
+            CHECK_STOPPED(zc_transfer(s, near, &o, &r), by_progress);
+            const char *what = zc_strategy_name(strategies[i]);
+            CHECK(r.bytes > 0, "%s to %s: nothing moved before the stall", what, kinds[kind]);
+            CHECK(lseek(s, 0, SEEK_CUR) == (off_t)r.bytes, "%s to %s: src position %lld, report %llu",
+                  what, kinds[kind], (long long)lseek(s, 0, SEEK_CUR), (unsigned long long)r.bytes);
+            close(near);
+            size_t n;
+            unsigned char *got = h_read_fd(far, &n);
+            CHECK(h_same(got, n, 32, 0, r.bytes), "%s to %s: the far end got %zu bytes, report %llu",
+                  what, kinds[kind], n, (unsigned long long)r.bytes);
+            CHECK(r.bytes < size, "%s to %s: everything moved", what, kinds[kind]);
+            free(got);
+            close(far);
+            close(s);
+        }
+    }
+}
+
+static void full_pipe_stopped(void) {
+    const size_t size = 4 * 1024 * 1024;
+    const char *path = h_make_file("full.src", 32, size);
+    stalled_destination_stopped(0, path, size);
+    unlink(path);
+}
+
+static void stalled_socket_stopped(void) {
+    const size_t size = 32 * 1024 * 1024;
+    const char *path = h_make_file("stall.src", 32, size);
+    stalled_destination_stopped(1, path, size);
+    stalled_destination_stopped(2, path, size);
+    unlink(path);
+}
+
 int main(int argc, char **argv) {
     static const struct h_test tests[] = {
         TEST(panic_comes_back_as_zc_panic),
@@ -239,6 +388,9 @@ int main(int argc, char **argv) {
         TEST(enospc_mid_transfer_keeps_the_prefix),
         TEST(offsets_past_4_gib),
         TEST(null_pointers_everywhere),
+        TEST(idle_source_stopped),
+        TEST(full_pipe_stopped),
+        TEST(stalled_socket_stopped),
     };
     h_init(argv[0]);
     int rc = h_run(tests, sizeof tests / sizeof tests[0], argc, argv);

@@ -194,6 +194,8 @@ fn write_all(job: &mut Job<'_, '_>, direct: Option<BorrowedFd<'_>>, data: &[u8])
         let r = match (direct, job.dst_off) {
             (Some(fd), Some(o)) => sys::fs::pwrite(fd, &data[done..], o),
             (None, Some(o)) => sys::fs::pwrite(job.dst.fd, &data[done..], o),
+            // A full pipe or stalled socket must not hold the write: its wait is cut.
+            (_, None) if job.dst_ticks => sys::fs::write_nowait(job.dst.fd, &data[done..]),
             (_, None) => sys::fs::write(job.dst.fd, &data[done..]),
         };
         match r {
@@ -208,6 +210,7 @@ fn write_all(job: &mut Job<'_, '_>, direct: Option<BorrowedFd<'_>>, data: &[u8])
                 job.advance(k);
                 done += k;
             }
+            Err(e) if job.retry_stalled_dst(&e)? => {}
             Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
                 // The source is a file: what was read but not written is simply read again.
                 return Err(Error::os(

@@ -80,6 +80,10 @@ fn run(job: &mut Job<'_, '_>) -> Result<()> {
                 let ptr = map.as_ptr().add(done);
                 match job.dst_off {
                     Some(o) => sys::fs::pwrite_raw(job.dst.fd, ptr, map.len() - done, o),
+                    // A full pipe or stalled socket must not hold the write: its wait is cut.
+                    None if job.dst_ticks => {
+                        sys::fs::write_raw_nowait(job.dst.fd, ptr, map.len() - done)
+                    }
                     None => sys::fs::write_raw(job.dst.fd, ptr, map.len() - done),
                 }
             };
@@ -95,6 +99,7 @@ fn run(job: &mut Job<'_, '_>) -> Result<()> {
                     job.advance(k);
                     done += k;
                 }
+                Err(e) if job.retry_stalled_dst(&e)? => {}
                 Err(e) if e.raw_os_error() == Some(libc::EFAULT) => {
                     // The mapped pages vanished: the source was truncated under us.
                     let now = current_size(job)?;

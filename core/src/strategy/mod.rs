@@ -8,6 +8,7 @@
 //! one from the exact offsets reached.
 
 use std::io;
+use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use crate::error::{Error, Result};
@@ -107,6 +108,9 @@ pub(crate) struct Job<'a, 'fd> {
     pub queue_depth: Option<u32>,
     /// Of those, completions the kernel flagged as copied.
     pub zerocopy_copied: u64,
+    /// Whether waits for room in the destination are cut into ticks the stop hook can end
+    /// (see [`DstTicks`]).
+    pub dst_ticks: bool,
 }
 
 impl<'a, 'fd> Job<'a, 'fd> {
@@ -135,6 +139,7 @@ impl<'a, 'fd> Job<'a, 'fd> {
             direct: false,
             queue_depth: opts.queue_depth,
             zerocopy_copied: 0,
+            dst_ticks: false,
         }
     }
 
@@ -196,6 +201,48 @@ impl<'a, 'fd> Job<'a, 'fd> {
         }
     }
 
+    /// Before a `splice` or `sendfile` chunk to a pipe whose waits are cut ([`Job::dst_ticks`]):
+    /// waits in ticks the stop hook can end until the pipe has room, so the call (which waits
+    /// only for a first free slot, then moves what fits) does not block. One `poll` per chunk,
+    /// only with a stop hook. (Writes use `RWF_NOWAIT` instead; a socket's waits are bounded by
+    /// `SO_SNDTIMEO`.)
+    pub(crate) fn wait_dst_room(&mut self) -> Result<()> {
+        if !self.dst_ticks || self.dst.kind != Kind::Pipe {
+            return Ok(());
+        }
+        sys::stop::poll_ticks(self.dst.fd, libc::POLLOUT)
+            .map_err(|e| Error::os(e, format_args!("waiting for room in {}", self.dst.name)))
+    }
+
+    /// After a call that writes to the destination failed with `err`: when its waits are cut
+    /// ([`Job::dst_ticks`]) and `err` is `EAGAIN` (a full pipe, or a socket's one-tick
+    /// `SO_SNDTIMEO` ran out), waits in ticks the stop hook can end until there is room, and
+    /// says to retry. `false` for any other error (see [`Job::dst_stalled`]).
+    pub(crate) fn retry_stalled_dst(&self, err: &io::Error) -> Result<bool> {
+        if !self.dst_stalled(err) {
+            return Ok(false);
+        }
+        self.wait_dst_writable()?;
+        Ok(true)
+    }
+
+    /// Whether `err` from a call writing to the destination means "no room yet" in a wait the
+    /// job cuts into ticks (see [`Job::retry_stalled_dst`]).
+    ///
+    /// A non-blocking pipe or socket source's own `EAGAIN` (a `splice` or `sendfile` from it
+    /// reads and writes in one call) is the caller's to see: not a stall then.
+    pub(crate) fn dst_stalled(&self, err: &io::Error) -> bool {
+        self.dst_ticks
+            && err.raw_os_error() == Some(libc::EAGAIN)
+            && (self.src.seekable() || self.src.flags & libc::O_NONBLOCK == 0)
+    }
+
+    /// Waits in ticks the stop hook can end until the destination has room.
+    pub(crate) fn wait_dst_writable(&self) -> Result<()> {
+        sys::stop::poll_ticks(self.dst.fd, libc::POLLOUT)
+            .map_err(|e| Error::os(e, format_args!("waiting for room in {}", self.dst.name)))
+    }
+
     /// Whether the caller can stop the transfer (a progress callback or a cancel flag), so a
     /// wait must come back often enough to ask them.
     pub(crate) fn can_stop(&self) -> bool {
@@ -208,6 +255,7 @@ impl<'a, 'fd> Job<'a, 'fd> {
         // Progress first: a cancel flag set from inside the callback stops this very chunk.
         if self.moved > self.reported {
             self.reported = self.moved;
+            sys::stop::note_moved(self.moved);
             if let Some(progress) = self.progress {
                 if !progress(self.moved) {
                     return Err(Error::cancelled(format!(
@@ -351,6 +399,96 @@ impl<'a, 'fd> Job<'a, 'fd> {
     /// Whether the job stops at end of file rather than at a length.
     pub(crate) fn to_eof(&self) -> bool {
         self.remaining.is_none()
+    }
+}
+
+/// Runs `f` with the stop hook of `opts` armed on this thread (see [`sys::stop`]), when it has
+/// one (a progress callback or a cancel flag): blocking waits then end within a tick of a stop.
+/// Without one, just `f()`.
+pub(crate) fn with_stop_hook<T>(opts: &crate::Options<'_>, f: impl FnOnce() -> T) -> T {
+    if opts.progress.is_none() && opts.cancel.is_none() {
+        return f();
+    }
+    let hook = |moved: u64| ask_stop(opts.progress, opts.cancel, moved);
+    let _scope = sys::stop::Scope::arm(&hook);
+    f()
+}
+
+/// The stop hook's question, in [`Job::checkpoint`]'s order: the progress callback (given the
+/// bytes moved so far), then the cancel flag.
+fn ask_stop(
+    progress: Option<Progress<'_>>,
+    cancel: Option<&std::sync::atomic::AtomicBool>,
+    moved: u64,
+) -> std::result::Result<(), String> {
+    if progress.is_some_and(|p| !p(moved)) {
+        return Err("transfer stopped by the progress callback while waiting".to_string());
+    }
+    if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+        return Err("transfer cancelled by the cancel flag while waiting".to_string());
+    }
+    Ok(())
+}
+
+/// Cuts the waits for room in a blocking pipe or socket destination into ticks, while a stop
+/// hook is armed: [`Job::wait_dst_room`] polls a pipe before each chunk, `read_write` writes with
+/// `RWF_NOWAIT`, and a socket whose `SO_SNDTIMEO` is 0 (wait for ever) gets one of a tick for
+/// the transfer, so a `sendfile`, `splice` or `send` to a peer that stopped reading returns
+/// `EAGAIN` (or what it moved) every tick ([`Job::retry_stalled_dst`]). The socket's timeout is
+/// restored when this is dropped. Nothing without a hook, or for a non-blocking destination.
+pub(crate) struct DstTicks<'fd> {
+    /// Whether the job's waits are cut.
+    pub on: bool,
+    restore: Option<BorrowedFd<'fd>>,
+}
+
+impl<'fd> DstTicks<'fd> {
+    pub(crate) fn arm(dst: &Endpoint<'fd>) -> DstTicks<'fd> {
+        let off = DstTicks {
+            on: false,
+            restore: None,
+        };
+        if !sys::stop::armed() || dst.flags & libc::O_NONBLOCK != 0 {
+            return off;
+        }
+        match dst.kind {
+            Kind::Pipe => DstTicks {
+                on: true,
+                restore: None,
+            },
+            Kind::Socket => {
+                // A caller's own timeout already bounds the wait (its EAGAIN is the caller's).
+                match sys::net::send_timeout(dst.fd) {
+                    Ok(tv) if tv.tv_sec == 0 && tv.tv_usec == 0 => {}
+                    _ => return off,
+                }
+                let tick = libc::timeval {
+                    tv_sec: 0,
+                    tv_usec: libc::suseconds_t::from(sys::stop::TICK_MS) * 1000,
+                };
+                match sys::net::set_send_timeout(dst.fd, tick) {
+                    Ok(()) => DstTicks {
+                        on: true,
+                        restore: Some(dst.fd),
+                    },
+                    Err(_) => off,
+                }
+            }
+            _ => off,
+        }
+    }
+}
+
+impl Drop for DstTicks<'_> {
+    fn drop(&mut self) {
+        if let Some(fd) = self.restore {
+            let zero = libc::timeval {
+                tv_sec: 0,
+                tv_usec: 0,
+            };
+            // Best effort: a socket that refuses now refused nothing before.
+            let _ = sys::net::set_send_timeout(fd, zero);
+        }
     }
 }
 

@@ -171,6 +171,13 @@ fn pump(job: &mut Job<'_, '_>) -> Result<()> {
                         job.advance(k);
                         sent += k;
                     }
+                    Err(e) if job.dst_stalled(&e) => {
+                        if let Err(stop) = job.wait_dst_writable() {
+                            // Bytes read but not delivered go back to a seekable source.
+                            job.give_back_src(got - sent)?;
+                            return Err(stop);
+                        }
+                    }
                     Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
                         if job.give_back_src(got - sent)? {
                             return Err(Error::os(
@@ -178,7 +185,7 @@ fn pump(job: &mut Job<'_, '_>) -> Result<()> {
                                 format_args!("send to {} (non-blocking)", job.dst.name),
                             ));
                         }
-                        sys::net::wait_writable(job.dst.fd)
+                        sys::stop::poll_ticks(job.dst.fd, libc::POLLOUT)
                             .map_err(|e| Error::os(e, format_args!("poll on {}", job.dst.name)))?;
                     }
                     Err(e) => {
@@ -194,8 +201,10 @@ fn pump(job: &mut Job<'_, '_>) -> Result<()> {
     })();
     // Collect the last completions (bounded: a peer that stopped reading never acks). The ring
     // may be unmapped with sends in flight: the kernel holds its own references to the pages.
+    // A stop skips it: the caller asked to be let go now.
+    let stopped = matches!(&result, Err(e) if e.kind() == crate::ErrorKind::Cancelled);
     let deadline = std::time::Instant::now() + std::time::Duration::from_millis(DRAIN_MS as u64);
-    while !fifo.is_empty() && std::time::Instant::now() < deadline {
+    while !stopped && !fifo.is_empty() && std::time::Instant::now() < deadline {
         if !sys::net::wait_errqueue(job.dst.fd, DRAIN_MS).unwrap_or(false) {
             break;
         }
@@ -217,9 +226,26 @@ fn reap(
     wait: bool,
 ) -> Result<()> {
     if wait {
-        let ready = sys::net::wait_errqueue(job.dst.fd.as_fd(), -1)
-            .map_err(|e| Error::os(e, format_args!("poll on {}", job.dst.name)))?;
-        debug_assert!(ready);
+        // A peer that stopped reading never acks: with a stop hook, wait in ticks it can end.
+        let timeout = if sys::stop::armed() {
+            sys::stop::TICK_MS
+        } else {
+            -1
+        };
+        loop {
+            let ready = sys::net::wait_errqueue(job.dst.fd.as_fd(), timeout)
+                .map_err(|e| Error::os(e, format_args!("poll on {}", job.dst.name)))?;
+            // Without a hook, poll returned for a completion or a hang-up: reap what is there.
+            if ready || timeout < 0 {
+                break;
+            }
+            sys::stop::check().map_err(|e| {
+                Error::os(
+                    e,
+                    format_args!("waiting for completions on {}", job.dst.name),
+                )
+            })?;
+        }
     }
     done.clear();
     sys::net::zerocopy_completions(job.dst.fd, done).map_err(|e| {

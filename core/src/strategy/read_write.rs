@@ -75,6 +75,8 @@ fn pump(job: &mut Job<'_, '_>, buf: &mut [u8]) -> Result<()> {
         while done < got {
             let r = match job.dst_off {
                 Some(off) => sys::fs::pwrite(job.dst.fd, &buf[done..got], off),
+                // A full pipe or stalled socket must not hold the write: its wait is cut.
+                None if job.dst_ticks => sys::fs::write_nowait(job.dst.fd, &buf[done..got]),
                 None => sys::fs::write(job.dst.fd, &buf[done..got]),
             };
             match r {
@@ -89,7 +91,13 @@ fn pump(job: &mut Job<'_, '_>, buf: &mut [u8]) -> Result<()> {
                 Ok(k) => {
                     job.advance(k);
                     done += k;
+                    // A short RWF_NOWAIT write means the destination is full: wait for room
+                    // at once rather than try again for an EAGAIN.
+                    if job.dst_ticks && done < got {
+                        wait_for_room(job, got - done)?;
+                    }
                 }
+                Err(e) if job.dst_stalled(&e) => wait_for_room(job, got - done)?,
                 Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
                     if job.give_back_src(got - done)? {
                         return Err(Error::os(
@@ -99,7 +107,7 @@ fn pump(job: &mut Job<'_, '_>, buf: &mut [u8]) -> Result<()> {
                     }
                     // Bytes taken from a pipe or socket cannot be put back: wait (sleeping, not
                     // spinning) until the destination takes them.
-                    sys::net::wait_writable(job.dst.fd)
+                    sys::stop::poll_ticks(job.dst.fd, libc::POLLOUT)
                         .map_err(|e| Error::os(e, format_args!("poll on {}", job.dst.name)))?;
                 }
                 Err(e) => {
@@ -108,6 +116,16 @@ fn pump(job: &mut Job<'_, '_>, buf: &mut [u8]) -> Result<()> {
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// Waits in ticks the stop hook can end until the destination has room; on a stop, gives the
+/// `undelivered` bytes back to a seekable source first, so its position stays exact.
+fn wait_for_room(job: &mut Job<'_, '_>, undelivered: usize) -> Result<()> {
+    if let Err(stop) = job.wait_dst_writable() {
+        job.give_back_src(undelivered)?;
+        return Err(stop);
     }
     Ok(())
 }

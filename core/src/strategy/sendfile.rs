@@ -80,10 +80,12 @@ fn past_max_size(e: Error, dst: &Endpoint<'_>, off: u64) -> Error {
 fn pump(job: &mut Job<'_, '_>) -> Result<()> {
     let mut moved_here = 0u64;
     while let Some(n) = job.next_chunk(MAX_PER_CALL)? {
+        job.wait_dst_room()?;
         let n = n.min(MAX_PER_CALL as usize);
         let mut off = job.src_off;
         let k = match sys::fs::sendfile(job.dst.fd, job.src.fd, off.as_mut(), n) {
             Ok(k) => k,
+            Err(e) if job.retry_stalled_dst(&e)? => continue,
             Err(e) => {
                 let what = format_args!("sendfile from {} to {}", job.src.name, job.dst.name);
                 let refusals = if moved_here == 0 { REFUSALS } else { &[] };

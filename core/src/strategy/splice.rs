@@ -47,13 +47,17 @@ fn run(job: &mut Job<'_, '_>) -> Result<()> {
 fn direct(job: &mut Job<'_, '_>) -> Result<()> {
     let mut moved_here = 0u64;
     while let Some(n) = job.next_chunk(PIPE_SIZE)? {
+        job.wait_dst_room()?;
         let (mut so, mut dof) = (job.src_off, job.dst_off);
-        let k = sys::pipe::splice(job.src.fd, so.as_mut(), job.dst.fd, dof.as_mut(), n, 0)
-            .map_err(|e| {
+        let k = match sys::pipe::splice(job.src.fd, so.as_mut(), job.dst.fd, dof.as_mut(), n, 0) {
+            Ok(k) => k,
+            Err(e) if job.retry_stalled_dst(&e)? => continue,
+            Err(e) => {
                 let refusals = if moved_here == 0 { REFUSALS } else { &[] };
                 let what = format_args!("splice from {} to {}", job.src.name, job.dst.name);
-                classify(e, Some(Family::Splice), refusals, what)
-            })?;
+                return Err(classify(e, Some(Family::Splice), refusals, what));
+            }
+        };
         if k == 0 {
             return Ok(());
         }
@@ -113,10 +117,11 @@ fn through_pipe(job: &mut Job<'_, '_>) -> Result<()> {
                     moved_here += k as u64;
                     job.advance(k);
                 }
+                Err(e) if job.retry_stalled_dst(&e)? => {}
                 Err(e) if e.raw_os_error() == Some(libc::EAGAIN) && !job.src.seekable() => {
                     // Bytes taken from a pipe or socket cannot be put back: wait (sleeping,
                     // not spinning) until the destination takes them.
-                    sys::net::wait_writable(job.dst.fd)
+                    sys::stop::poll_ticks(job.dst.fd, libc::POLLOUT)
                         .map_err(|e| Error::os(e, format_args!("poll on {}", job.dst.name)))?;
                 }
                 Err(e) => {

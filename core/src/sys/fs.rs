@@ -66,6 +66,38 @@ pub(crate) fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
     cvt_len(|| unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) })
 }
 
+/// `pwritev2(fd, [buf], 1, -1, RWF_NOWAIT)` — writes at the fd's position what fits without
+/// waiting (`EAGAIN` when nothing does), whatever the fd's `O_NONBLOCK`: a full pipe or a
+/// stalled socket is then waited for in ticks the stop hook can end (`sys::stop`).
+///
+/// # References
+/// [man7 pwritev2(2)](https://man7.org/linux/man-pages/man2/pwritev2.2.html)
+pub(crate) fn write_nowait(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for reads of its length for the whole call.
+    unsafe { write_raw_nowait(fd, buf.as_ptr(), buf.len()) }
+}
+
+/// [`write_nowait`] from memory the caller vouches for (a mapping), as [`write_raw`].
+///
+/// # Safety
+/// `ptr..ptr+len` must be a mapped range of this process for the whole call.
+///
+/// # References
+/// [man7 pwritev2(2)](https://man7.org/linux/man-pages/man2/pwritev2.2.html)
+pub(crate) unsafe fn write_raw_nowait(
+    fd: BorrowedFd<'_>,
+    ptr: *const u8,
+    len: usize,
+) -> io::Result<usize> {
+    let iov = libc::iovec {
+        iov_base: ptr.cast_mut().cast(),
+        iov_len: len,
+    };
+    // SAFETY: `iov` describes a range the caller guarantees mapped; the kernel only reads it
+    // and handles unreadable pages (a short count or EFAULT).
+    cvt_len(|| unsafe { libc::pwritev2(fd.as_raw_fd(), &iov, 1, -1, libc::RWF_NOWAIT) })
+}
+
 /// `write(fd, ptr, len)` from memory the caller vouches for (a mapping).
 ///
 /// The kernel copies from `ptr`; a page that cannot be read (a mapping past a truncated file's
@@ -210,6 +242,15 @@ pub(crate) fn getfl(fd: BorrowedFd<'_>) -> io::Result<i32> {
     cvt(|| unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })
 }
 
+/// `fcntl(fd, F_SETFL, flags)` — sets the fd's status flags (`O_NONBLOCK`, `O_APPEND`, ...).
+///
+/// # References
+/// [man7 fcntl(2)](https://man7.org/linux/man-pages/man2/fcntl.2.html)
+pub(crate) fn setfl(fd: BorrowedFd<'_>, flags: i32) -> io::Result<()> {
+    // SAFETY: F_SETFL takes an int and touches no memory.
+    cvt(|| unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags) }).map(drop)
+}
+
 /// `lseek(fd, offset, whence)` — moves (or with `SEEK_CUR` and 0, reads) the fd's position.
 ///
 /// # References
@@ -308,6 +349,44 @@ pub(crate) fn open(path: &CStr, flags: i32, mode: libc::mode_t) -> io::Result<Fd
     })?;
     // SAFETY: openat returned a new fd that nothing else owns.
     Ok(unsafe { Fd::from_raw(fd) })
+}
+
+/// [`open`], where opening a FIFO (which waits for the other end: a writer for a reader, a
+/// reader for a writer) can be stopped. Without a stop hook armed, exactly [`open`]. With one
+/// (see [`super::stop`]): `openat` with `O_NONBLOCK` added; a FIFO opened for writing without a
+/// reader fails with `ENXIO` and is retried every tick; a FIFO opened for reading waits in
+/// `poll` ticks until a writer has come (Linux reports neither `POLLIN` nor `POLLHUP` before
+/// the first writer); then `O_NONBLOCK` is cleared again (`F_SETFL`) on the new fd. Costs
+/// `fstat` and `F_SETFL` more than [`open`].
+///
+/// # References
+/// [man7 open(2)](https://man7.org/linux/man-pages/man2/open.2.html),
+/// [man7 fifo(7)](https://man7.org/linux/man-pages/man7/fifo.7.html)
+pub(crate) fn open_stoppable(path: &CStr, flags: i32, mode: libc::mode_t) -> io::Result<Fd> {
+    if !super::stop::armed() || flags & libc::O_NONBLOCK != 0 {
+        return open(path, flags, mode);
+    }
+    let fd = loop {
+        match open(path, flags | libc::O_NONBLOCK, mode) {
+            Ok(fd) => break fd,
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) && is_fifo(path) => {
+                super::stop::sleep_tick()?;
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    let st = fstat(fd.as_fd())?;
+    if st.st_mode & libc::S_IFMT == libc::S_IFIFO && flags & libc::O_ACCMODE == libc::O_RDONLY {
+        super::stop::poll_ticks(fd.as_fd(), libc::POLLIN)?;
+    }
+    // F_SETFL changes only the status flags (O_NONBLOCK among them); the rest are ignored.
+    setfl(fd.as_fd(), flags)?;
+    Ok(fd)
+}
+
+/// Whether `path` names a FIFO now (ENXIO from a non-blocking open means "no reader" only then).
+fn is_fifo(path: &CStr) -> bool {
+    stat(path).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFIFO)
 }
 
 /// `ftruncate(fd, len)` — sets the file's size.

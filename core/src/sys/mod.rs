@@ -2,7 +2,10 @@
 //!
 //! Each wrapper bumps a per-thread counter once per attempt (a retry after `EINTR` is a second
 //! syscall and is counted as one), so [`count`] deltas are exact and match `strace -c`. `EINTR`
-//! is retried inside the wrapper and never surfaces (rustix's `retry_on_intr`).
+//! is retried inside the wrapper (rustix's `retry_on_intr`), but only after asking the caller's
+//! stop hook when one is armed ([`stop`]): a stop asked then ends the wait with a
+//! [`stop::Stopped`] error. Waits that could block for ever are cut into ticks while a hook is
+//! armed ([`stop::poll_ticks`]), so every blocking wait can be stopped.
 
 use std::cell::Cell;
 use std::io;
@@ -13,6 +16,7 @@ pub(crate) mod mm;
 pub(crate) mod net;
 pub(crate) mod pipe;
 pub(crate) mod process;
+pub(crate) mod stop;
 pub(crate) mod uring;
 
 thread_local! {
@@ -29,7 +33,8 @@ fn bump() {
     SYSCALLS.with(|c| c.set(c.get() + 1));
 }
 
-/// Runs `f` (one syscall returning -1 on error), counting every attempt and retrying on `EINTR`.
+/// Runs `f` (one syscall returning -1 on error), counting every attempt and retrying on `EINTR`
+/// unless the armed stop hook says stop ([`stop::ask`]).
 #[inline]
 fn cvt<T: Copy + PartialOrd + Default>(mut f: impl FnMut() -> T) -> io::Result<T> {
     loop {
@@ -42,6 +47,7 @@ fn cvt<T: Copy + PartialOrd + Default>(mut f: impl FnMut() -> T) -> io::Result<T
         if err.raw_os_error() != Some(libc::EINTR) {
             return Err(err);
         }
+        stop::check()?;
     }
 }
 

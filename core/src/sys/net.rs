@@ -5,21 +5,6 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 
 use super::cvt;
 
-/// `poll([{fd, POLLOUT}], 1, -1)` — sleeps until `fd` can take more bytes (or has failed, in
-/// which case the next write reports why).
-///
-/// # References
-/// [man7 poll(2)](https://man7.org/linux/man-pages/man2/poll.2.html)
-pub(crate) fn wait_writable(fd: BorrowedFd<'_>) -> io::Result<()> {
-    let mut p = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLOUT,
-        revents: 0,
-    };
-    // SAFETY: `p` is one valid pollfd for the whole call.
-    cvt(|| unsafe { libc::poll(&mut p, 1, -1) }).map(drop)
-}
-
 /// `poll([{fd, POLLIN}], 1, timeout_ms)` — whether `fd` has bytes to read (or an end of file or
 /// error for the next read to report) within `timeout_ms` milliseconds.
 ///
@@ -108,6 +93,49 @@ pub(crate) fn get_int(fd: BorrowedFd<'_>, level: i32, name: i32) -> io::Result<i
         )
     })?;
     Ok(v)
+}
+
+/// `getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO)` — how long a blocking send waits for room
+/// (zero: for ever).
+///
+/// # References
+/// [man7 socket(7)](https://man7.org/linux/man-pages/man7/socket.7.html)
+pub(crate) fn send_timeout(fd: BorrowedFd<'_>) -> io::Result<libc::timeval> {
+    let mut tv = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 0,
+    };
+    let mut len = std::mem::size_of::<libc::timeval>() as libc::socklen_t;
+    // SAFETY: `tv` and `len` are valid for writes and `len` holds tv's size.
+    cvt(|| unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDTIMEO,
+            (&mut tv as *mut libc::timeval).cast(),
+            &mut len,
+        )
+    })?;
+    Ok(tv)
+}
+
+/// `setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv)` — bounds a blocking send's wait for room (a
+/// send, `sendfile` or `splice` to the socket then returns what it moved, or `EAGAIN`).
+///
+/// # References
+/// [man7 socket(7)](https://man7.org/linux/man-pages/man7/socket.7.html)
+pub(crate) fn set_send_timeout(fd: BorrowedFd<'_>, tv: libc::timeval) -> io::Result<()> {
+    // SAFETY: the kernel reads one timeval from `tv` during the call.
+    cvt(|| unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    })
+    .map(drop)
 }
 
 /// `setsockopt(fd, level, name, &value)` for an int option.
