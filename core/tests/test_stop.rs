@@ -207,12 +207,13 @@ fn idle_socket_source_stopped() {
 }
 
 /// The techniques that write a file to a pipe or socket.
-const WRITERS: [Strategy; 5] = [
+const WRITERS: [Strategy; 6] = [
     Strategy::ReadWrite,
     Strategy::Splice,
     Strategy::Sendfile,
     Strategy::MmapWrite,
     Strategy::Direct,
+    Strategy::IoUring,
 ];
 
 #[test]

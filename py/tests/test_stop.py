@@ -125,7 +125,7 @@ def test_idle_source(tmp_path: Path, kind: str, strategy: str, stop: str) -> Non
 
 
 @pytest.mark.parametrize("stop", STOPS)
-@pytest.mark.parametrize("strategy", ["read_write", "splice", "sendfile"])
+@pytest.mark.parametrize("strategy", ["read_write", "splice", "sendfile", "io_uring"])
 @pytest.mark.parametrize("kind", ["pipe", "unix", "tcp"])
 def test_stalled_destination(tmp_path: Path, kind: str, strategy: str, stop: str) -> None:
     """A full pipe (nobody reads it) or a socket whose peer does not read: the source is larger

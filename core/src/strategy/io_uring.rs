@@ -285,8 +285,15 @@ impl Flight {
             if self.in_flight() == 0 {
                 return Ok(());
             }
-            ring.wait(1, tick)
-                .map_err(|e| Error::os(e, "io_uring_enter"))?;
+            let what = || format!("io_uring wait on {} → {}", job.src.name, job.dst.name);
+            let came = ring
+                .wait(1, tick)
+                .map_err(|e| Error::os(e, format_args!("{}", what())))?;
+            if !came {
+                // A tick without a completion (a stalled socket, a full pipe) or a signal:
+                // ask the caller's stop hook (Python's signal check among them).
+                crate::sys::stop::check().map_err(|e| Error::os(e, format_args!("{}", what())))?;
+            }
             self.reap(ring, io, job)?;
             // Done when everything up to end of file (or len) is written and nothing is in
             // flight (reads past the end may still be: let them finish).
