@@ -929,3 +929,34 @@ fn a_non_blocking_consumer_resumes_with_send_rest() {
     drop(w);
     assert_decodes(&drain.join().unwrap(), 300);
 }
+
+#[test]
+fn reopen_right_after_close_while_a_forked_child_holds_the_lock_fd() {
+    // Found as a rare failure of reopen_after_clean_close in a full run: another test's thread
+    // forked (to exec a child) while the log was open; the child's copy of the lock's fd kept
+    // the flock held after close, and the reopen got EWOULDBLOCK. close now unlocks explicitly.
+    let dir = tempfile::tempdir().unwrap();
+    let o = opts(16 << 10, FlushPolicy::Sync);
+    let mut log = Log::open(dir.path(), &o).unwrap();
+    log.append(b"before the fork").unwrap();
+    // SAFETY: the child only sleeps and exits (async-signal-safe calls), as a forked child of a
+    // threaded process must; it holds copies of every fd, the lock's among them.
+    let child = unsafe { libc::fork() };
+    assert!(child >= 0, "fork");
+    if child == 0 {
+        // SAFETY: as above.
+        unsafe {
+            libc::sleep(30);
+            libc::_exit(0);
+        }
+    }
+    log.close().unwrap();
+    let reopened = Log::open(dir.path(), &o);
+    // SAFETY: kill and waitpid of our own child touch no memory of ours but the status.
+    unsafe {
+        libc::kill(child, libc::SIGKILL);
+        libc::waitpid(child, std::ptr::null_mut(), 0);
+    }
+    let log = reopened.expect("reopen while a forked child holds a copy of the lock's fd");
+    assert_eq!(log.next_offset(), 1);
+}

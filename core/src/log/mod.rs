@@ -183,7 +183,7 @@ pub struct Log {
     dir: PathBuf,
     opts: LogOptions,
     /// Held for the exclusive flock.
-    _lock: Fd,
+    lock: Fd,
     dir_fd: Fd,
     /// Oldest first; the last one is active.
     segments: Vec<Segment>,
@@ -273,7 +273,7 @@ impl Log {
         let log = Log {
             dir,
             opts: opts.clone(),
-            _lock: lock,
+            lock,
             dir_fd,
             segments,
             flusher,
@@ -589,6 +589,10 @@ impl Log {
         }
         let last = self.segments.len() - 1;
         let r = self.segments[last].finish();
+        // Release the lock explicitly: closing the fd alone leaves it held while any copy of
+        // the fd lives, such as one in a child another thread forked and has not yet exec'd,
+        // and a writer reopening right after would be refused.
+        let _ = sys::fs::flock_unlock(self.lock.as_fd());
         match first {
             Some(e) => Err(e),
             None => r,

@@ -606,6 +606,16 @@ pub(crate) fn flock_exclusive(fd: BorrowedFd<'_>) -> io::Result<()> {
     cvt(|| unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }).map(drop)
 }
 
+/// `flock(fd, LOCK_UN)` — releases the lock on the open file description now, even while a
+/// child forked meanwhile (and not yet exec'd) still holds a copy of the fd.
+///
+/// # References
+/// [man7 flock(2)](https://man7.org/linux/man-pages/man2/flock.2.html)
+pub(crate) fn flock_unlock(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: flock touches no memory.
+    cvt(|| unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_UN) }).map(drop)
+}
+
 /// `renameat(AT_FDCWD, from, AT_FDCWD, to)` — moves a directory entry, replacing `to`.
 ///
 /// # References
