@@ -178,15 +178,7 @@ fn run(job: &mut Job<'_, '_>) -> Result<()> {
     } else {
         None
     };
-    let mut dst_direct = None;
-    if job.direct && direct::dst_direct_capable(job.dst) && dst_base.is_some_and(|d| d % align == 0)
-    {
-        let fd = direct::reopen(job.dst, libc::O_WRONLY)?;
-        if align % direct::alignment(fd.as_fd(), job.dst)? == 0 {
-            dst_direct = Some(fd.as_fd().as_raw_fd());
-            reopened.push(fd);
-        }
-    }
+    let dst_direct = direct_dst(job, align, dst_base, &mut reopened)?;
     let chunk = (job.chunk.unwrap_or(DEFAULT_CHUNK).max(4096)).div_ceil(align) * align;
     let chunk = usize::try_from(chunk).map_err(|_| Error::invalid("chunk_size too large"))?;
     let total = chunk
@@ -219,20 +211,9 @@ fn run(job: &mut Job<'_, '_>) -> Result<()> {
     let result = flight.pump(&mut ring, &io, job);
     // Never free a buffer the kernel may still use: cancel what is pending and wait for it.
     if !flight.drain(&mut ring, job) {
-        let held = flight.in_flight();
         std::mem::forget(bufs);
         std::mem::forget(ring);
-        let why = format!(
-            "{held} io_uring requests on {} → {} were still pending {} s after their cancel: \
-             their buffers are left mapped rather than freed",
-            job.src.name,
-            job.dst.name,
-            DRAIN_LIMIT.as_secs()
-        );
-        return Err(match result {
-            Err(e) => Error::new(e.kind(), e.errno(), format!("{}; {why}", e.message())),
-            Ok(()) => Error::new(ErrorKind::Io, Some(libc::ETIME), why),
-        });
+        return Err(left_pending(result, flight.in_flight(), job));
     }
     drop(bufs);
     drop(ring);
@@ -243,6 +224,45 @@ fn run(job: &mut Job<'_, '_>) -> Result<()> {
     }
     drop(reopened);
     Ok(())
+}
+
+/// Direct mode's O_DIRECT reopen of a regular-file destination whose offset is aligned (kept
+/// in `reopened`), or `None` to write through the caller's fd.
+fn direct_dst(
+    job: &Job<'_, '_>,
+    align: u64,
+    dst_base: Option<u64>,
+    reopened: &mut Vec<Fd>,
+) -> Result<Option<RawFd>> {
+    if !job.direct
+        || !direct::dst_direct_capable(job.dst)
+        || dst_base.is_none_or(|d| !d.is_multiple_of(align))
+    {
+        return Ok(None);
+    }
+    let fd = direct::reopen(job.dst, libc::O_WRONLY)?;
+    if !align.is_multiple_of(direct::alignment(fd.as_fd(), job.dst)?) {
+        return Ok(None);
+    }
+    let raw = fd.as_fd().as_raw_fd();
+    reopened.push(fd);
+    Ok(Some(raw))
+}
+
+/// The error of a transfer whose requests were still pending after [`DRAIN_LIMIT`] (their
+/// buffers and ring were leaked): the transfer's own error, if any, with that said.
+fn left_pending(result: Result<()>, held: usize, job: &Job<'_, '_>) -> Error {
+    let why = format!(
+        "{held} io_uring requests on {} → {} were still pending {} s after their cancel: \
+         their buffers are left mapped rather than freed",
+        job.src.name,
+        job.dst.name,
+        DRAIN_LIMIT.as_secs()
+    );
+    match result {
+        Err(e) => Error::new(e.kind(), e.errno(), format!("{}; {why}", e.message())),
+        Ok(()) => Error::new(ErrorKind::Io, Some(libc::ETIME), why),
+    }
 }
 
 /// The error of a ring that could not be made: Unsupported where io_uring is refused.
