@@ -19,7 +19,7 @@ use crate::sys;
 
 /// How long one wait for an idle pipe or socket source lasts before the cancel flag and the
 /// progress callback are asked again (see [`Job::wait_idle_source`]).
-pub(crate) const IDLE_TICK_MS: i32 = 100;
+pub(crate) const IDLE_TICK_MS: i32 = sys::stop::TICK_MS;
 
 /// The most one chunk moves when the caller can stop the transfer (a progress callback or a
 /// cancel flag) and gave no `chunk_size`, so both are seen at least every 100 ms of copying.
