@@ -468,6 +468,8 @@ fn lenient_and_strict_parsing(model: IoModel) {
 
 /// Reads from `c` until the server closes the connection (an end of file or a reset),
 /// sending one more header byte every 100 ms when `trickle`; the time it took. Fails after 20 s.
+/// A read the kernel interrupts (EINTR: a socket with a receive timeout is not restarted after
+/// a stop and continue of this process) is tried again.
 fn until_closed(c: &mut TcpStream, trickle: bool) -> Duration {
     let t0 = Instant::now();
     c.set_read_timeout(Some(Duration::from_millis(100)))
@@ -482,6 +484,7 @@ fn until_closed(c: &mut TcpStream, trickle: bool) -> Duration {
             ),
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return t0.elapsed(),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => panic!("read: {e}"),
         }
         if trickle && c.write_all(b"x").is_err() {
@@ -636,10 +639,12 @@ fn max_connections_holds_new_ones_back(model: IoModel) {
         .set_read_timeout(Some(Duration::from_millis(300)))
         .expect("timeout");
     let mut b = [0u8; 1];
-    let e = third
-        .get_mut()
-        .peek(&mut b)
-        .expect_err("not served at the limit");
+    let e = loop {
+        match third.get_mut().peek(&mut b) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            r => break r.expect_err("not served at the limit"),
+        }
+    };
     assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock, "{model}: {e}");
     // ...until a held one ends.
     drop(held.pop());
