@@ -102,6 +102,12 @@ typedef enum zc_status {
 typedef struct zc_log zc_log;
 
 /**
+ * A transfer between two fds, classified and checked once by `zc_prepared_new`, run many
+ * times by `zc_prepared_run`, freed by `zc_prepared_free`. Use it from one thread at a time.
+ */
+typedef struct zc_prepared zc_prepared;
+
+/**
  * A running file server (HTTP/1.1 GET and HEAD, ranges, keep-alive) serving one directory on
  * background threads of this process. Made by `zc_server_start`, stopped and freed by
  * `zc_server_stop`. The query functions (`zc_server_port`, ...) may run on several threads at
@@ -839,6 +845,60 @@ enum zc_status zc_copy_file(const char *src_path,
  * writing one `size_t`.
  */
 enum zc_status zc_probe(int src, int dst, struct zc_support *out, size_t cap, size_t *out_len);
+
+/**
+ * Prepares a transfer from fd `src` to fd `dst` with `opts` (`NULL`: the defaults; its
+ * `len`, `src_offset` and `dst_offset` are ignored: each `zc_prepared_run` gives its own),
+ * and writes it to `*out`.
+ *
+ * Both fds are classified (`statx`, `fcntl(F_GETFL)`) and the options checked once; a run
+ * then costs the technique's syscalls plus one `fstat` of each end that is a regular file or
+ * block device, which also proves the fd still names the file prepared. The fds stay the
+ * caller's: they must stay open until `zc_prepared_free`, and are never closed or changed.
+ *
+ * Returns `ZC_OK`, or as `zc_transfer` for bad fds or options (`*out` is then `NULL`), and
+ * `ZC_NULL_POINTER` for a `NULL` `out`.
+ *
+ * # Safety
+ * `opts` as for `zc_transfer`, except that its `progress`, `user` and `cancel` must stay
+ * valid until `zc_prepared_free` (they are called and read by every run); `out` is `NULL` or
+ * writable for one pointer.
+ */
+enum zc_status zc_prepared_new(int src,
+                               int dst,
+                               const struct zc_options *opts,
+                               struct zc_prepared **out);
+
+/**
+ * Runs a prepared transfer: `*len` bytes (`NULL`: to the source's end of file) from
+ * `*src_offset` of the source to `*dst_offset` of the destination (`NULL`: at and advancing
+ * the fd's position), as `zc_transfer` would with those options; writes the report of this
+ * run into `*report` (`NULL`: not wanted).
+ *
+ * With `len` `NULL` and a `src_offset`, a regular file is moved up to the size it had when the
+ * run began.
+ *
+ * Returns as `zc_transfer`, plus `ZC_INVALID` when a file end's fd now names another file
+ * (closed and reused: prepare again), and `ZC_NULL_POINTER` for a `NULL` `p`.
+ *
+ * # Safety
+ * `p` is a pointer from `zc_prepared_new` not freed yet; `len`, `src_offset` and
+ * `dst_offset` are each `NULL` or readable for one `uint64_t`; `report` as for `zc_transfer`.
+ */
+enum zc_status zc_prepared_run(struct zc_prepared *p,
+                               const uint64_t *len,
+                               const uint64_t *src_offset,
+                               const uint64_t *dst_offset,
+                               struct zc_report *report);
+
+/**
+ * Frees a prepared transfer (the fds stay open: they are the caller's).
+ * `zc_prepared_free(NULL)` does nothing.
+ *
+ * # Safety
+ * `p` is `NULL` or a pointer from `zc_prepared_new` not freed yet; it is invalid afterwards.
+ */
+void zc_prepared_free(struct zc_prepared *p);
 
 /**
  * How much of `*len` bytes of `fd` from `offset` (`len` `NULL`: to end of file) is in the page

@@ -69,6 +69,7 @@ pub mod log;
 mod options;
 mod parallel;
 mod plan;
+mod prepared;
 mod report;
 pub mod serve;
 mod sparse;
@@ -85,6 +86,7 @@ use std::path::Path;
 pub use error::{Error, ErrorKind, Result};
 pub use options::{CachePolicy, Options, Progress, Strategy, SyncPolicy};
 pub use plan::Support;
+pub use prepared::Prepared;
 pub use report::{Fallback, Report};
 
 use plan::Endpoint;

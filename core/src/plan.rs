@@ -236,6 +236,17 @@ pub(crate) const MAX_CHUNK: u64 = 1 << 30;
 
 /// Checks the request against what the fds are; an error names what was wrong.
 pub(crate) fn validate(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_>) -> Result<()> {
+    validate_ends(src, dst, opts)?;
+    validate_range(src, dst, opts)
+}
+
+/// The checks of [`validate`] that need neither offsets nor a length: each end usable in its
+/// direction, the options in range (what a [`Prepared`](crate::Prepared) checks once).
+pub(crate) fn validate_ends(
+    src: &Endpoint<'_>,
+    dst: &Endpoint<'_>,
+    opts: &Options<'_>,
+) -> Result<()> {
     src.usable()?;
     dst.usable()?;
     if src.access() == libc::O_WRONLY {
@@ -252,6 +263,32 @@ pub(crate) fn validate(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_
             format!("{} is opened read-only", dst.name),
         ));
     }
+    if let Some(q) = opts.queue_depth {
+        if !(1..=1024).contains(&q) {
+            return Err(Error::invalid(format!(
+                "queue_depth {q} is out of range: 1 to 1024"
+            )));
+        }
+    }
+    if let Some(c) = opts.chunk_size.filter(|&c| c > MAX_CHUNK) {
+        return Err(Error::invalid(format!(
+            "chunk_size {c} is out of range: at most {MAX_CHUNK} (1 GiB) bytes per syscall"
+        )));
+    }
+    if let Some(p) = opts.parallelism {
+        if p > crate::parallel::MAX_THREADS {
+            return Err(Error::invalid(format!(
+                "parallelism {p} is out of range: 0 to {} threads",
+                crate::parallel::MAX_THREADS
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The checks of [`validate`] on the offsets and length: offsets only where the fd has them,
+/// a length for an endless source, no offset past 2^63 - 1, no overlap within one file.
+fn validate_range(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_>) -> Result<()> {
     if opts.src_offset.is_some() && !src.seekable() {
         return Err(Error::new(
             ErrorKind::Invalid,
@@ -277,26 +314,6 @@ pub(crate) fn validate(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_
             "dst_offset given, but {} is O_APPEND: every write goes to its end",
             dst.name
         )));
-    }
-    if let Some(q) = opts.queue_depth {
-        if !(1..=1024).contains(&q) {
-            return Err(Error::invalid(format!(
-                "queue_depth {q} is out of range: 1 to 1024"
-            )));
-        }
-    }
-    if let Some(c) = opts.chunk_size.filter(|&c| c > MAX_CHUNK) {
-        return Err(Error::invalid(format!(
-            "chunk_size {c} is out of range: at most {MAX_CHUNK} (1 GiB) bytes per syscall"
-        )));
-    }
-    if let Some(p) = opts.parallelism {
-        if p > crate::parallel::MAX_THREADS {
-            return Err(Error::invalid(format!(
-                "parallelism {p} is out of range: 0 to {} threads",
-                crate::parallel::MAX_THREADS
-            )));
-        }
     }
     if let (Some(dev), None) = (src.endless(), opts.len) {
         return Err(Error::invalid(format!(

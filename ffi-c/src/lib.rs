@@ -34,6 +34,8 @@ mod report;
 
 mod transfer;
 
+mod prepared;
+
 mod cache;
 
 mod log;
@@ -62,6 +64,7 @@ pub use options::{
     ZC_CACHE_DROP_AFTER, ZC_CACHE_KEEP, ZC_CACHE_NOREUSE, ZC_SPARSE_KEEP_HOLES,
     ZC_SPARSE_WRITE_ZEROS, ZC_SYNC_DATA, ZC_SYNC_FULL, ZC_SYNC_NONE,
 };
+pub use prepared::{zc_prepared, zc_prepared_free, zc_prepared_new, zc_prepared_run};
 pub use report::{zc_fallback, zc_report, zc_support, ZC_MAX_FALLBACKS, ZC_REASON_SIZE};
 pub use serve::{
     zc_serve_model, zc_server, zc_server_address, zc_server_options, zc_server_options_default,

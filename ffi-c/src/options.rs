@@ -302,27 +302,48 @@ impl Parsed {
     /// Runs `f` with the engine's options for these.
     pub(crate) fn with_engine<R>(&self, f: impl FnOnce(&engine::Options<'_>) -> R) -> R {
         let progress = self.progress.map(|p| move |moved: u64| p.call(moved));
+        let opts = self.engine(
+            progress
+                .as_ref()
+                .map(|p| p as &(dyn Fn(u64) -> bool + Sync)),
+        );
+        f(&opts)
+    }
+
+    /// The progress callback as a heap closure the caller owns (for a prepared transfer, which
+    /// keeps its options between calls): free it with `Box::from_raw` once nothing borrows it.
+    pub(crate) fn progress_box(&self) -> Option<*mut (dyn Fn(u64) -> bool + Sync)> {
+        let p = self.progress?;
+        let f: Box<dyn Fn(u64) -> bool + Sync> = Box::new(move |moved: u64| p.call(moved));
+        Some(Box::into_raw(f))
+    }
+
+    /// The engine's options for these, with `progress` as the callback. The cancel flag is
+    /// borrowed for as long as the caller's contract says (`'a`).
+    pub(crate) fn engine<'a>(
+        &self,
+        progress: Option<&'a (dyn Fn(u64) -> bool + Sync)>,
+    ) -> engine::Options<'a> {
         let cancel = if self.cancel.is_null() {
             None
         } else {
-            // SAFETY: the caller guarantees a non-null `cancel` points at a bool valid for the
-            // call and written only atomically (the field's documented contract); AtomicBool
-            // has bool's size and alignment.
+            // SAFETY: the caller guarantees a non-null `cancel` points at a bool valid for as
+            // long as the options are used (the call, or a prepared transfer's life) and
+            // written only atomically (the field's documented contract); AtomicBool has bool's
+            // size and alignment.
             Some(unsafe { AtomicBool::from_ptr(self.cancel.cast_mut()) })
         };
         // `..default()`: options the engine gains keep their defaults until zc_options carries
         // them (and this keeps compiling meanwhile).
         #[allow(clippy::needless_update)]
-        let opts = engine::Options {
+        engine::Options {
             strategy: self.strategy,
             src_offset: self.src_offset,
             dst_offset: self.dst_offset,
             len: self.len,
             chunk_size: self.chunk_size,
             fallback: self.fallback,
-            progress: progress
-                .as_ref()
-                .map(|p| p as &(dyn Fn(u64) -> bool + Sync)),
+            progress,
             cancel,
             cache: self.cache,
             sync: self.sync,
@@ -331,8 +352,7 @@ impl Parsed {
             queue_depth: self.queue_depth,
             parallelism: self.parallelism,
             ..engine::Options::default()
-        };
-        f(&opts)
+        }
     }
 }
 

@@ -419,6 +419,69 @@ static void transfer_progress_and_stop(void) {
     close(d);
 }
 
+/* A prepared transfer: classified once, run many times, each run byte-exact with its own report;
+ * bad input refused at preparation and per run; progress kept across runs; freed cleanly. */
+static void prepared_transfer_runs(void) {
+    const char *src = h_make_file("prep.src", 21, 4096 * 3);
+    int s = open(src, O_RDONLY);
+    int tcp[2];
+    h_tcp_pair(tcp);
+    REQUIRE(s >= 0, "open");
+    struct h_reader rd;
+    h_reader_start(&rd, tcp[1], 0);
+    struct progress_log log = {0, 0, 0, true};
+    zc_options o = h_opts();
+    o.progress = on_progress;
+    o.user = &log;
+    zc_prepared *p = (zc_prepared *)1;
+    CHECK_STATUS(zc_prepared_new(s, tcp[0], &o, &p), ZC_OK);
+    REQUIRE(p != NULL && p != (zc_prepared *)1, "no handle");
+    uint64_t len = 4096, total = 0;
+    for (uint64_t i = 0; i < 3; i++) {
+        uint64_t off = i * 4096;
+        zc_report r = h_report();
+        CHECK_STATUS(zc_prepared_run(p, &len, &off, NULL, &r), ZC_OK);
+        CHECK(r.bytes == 4096, "run %llu: bytes %llu", (unsigned long long)i,
+              (unsigned long long)r.bytes);
+        CHECK(r.strategy == ZC_STRATEGY_SENDFILE, "strategy %d", (int)r.strategy);
+        total += r.bytes;
+    }
+    /* To end of file from offset 4096: the last two blocks again. */
+    uint64_t from = 4096;
+    zc_report r = h_report();
+    CHECK_STATUS(zc_prepared_run(p, NULL, &from, NULL, &r), ZC_OK);
+    CHECK(r.bytes == 8192, "bytes %llu", (unsigned long long)r.bytes);
+    total += r.bytes;
+    CHECK(log.calls >= 4, "progress calls %d", log.calls);
+    /* A dst_offset on a socket: refused per run, the prepared transfer still usable. */
+    uint64_t doff = 1;
+    CHECK_FAILS(zc_prepared_run(p, &len, &from, &doff, &r), ZC_INVALID, ESPIPE);
+    CHECK_MSG("dst_offset");
+    CHECK_FAILS(zc_prepared_run(NULL, &len, NULL, NULL, &r), ZC_NULL_POINTER, EINVAL);
+    zc_prepared_free(p);
+    zc_prepared_free(NULL);
+    close(tcp[0]);
+    h_reader_join(&rd);
+    CHECK(rd.len == total, "reader got %zu of %llu", rd.len, (unsigned long long)total);
+    if (rd.len == total) {
+        CHECK(h_same(rd.buf, 12288, 21, 0, 12288), "runs 1-3 differ");
+        CHECK(h_same(rd.buf + 12288, 8192, 21, 4096, 8192), "run 4 differs");
+    }
+    free(rd.buf);
+    close(tcp[1]);
+
+    /* Refused at preparation: a read-only destination (out left NULL), a NULL out. */
+    int ro = open(src, O_RDONLY);
+    p = (zc_prepared *)1;
+    CHECK_FAILS(zc_prepared_new(s, ro, NULL, &p), ZC_INVALID, EBADF);
+    CHECK_MSG("read-only");
+    CHECK(p == NULL, "out not cleared");
+    CHECK_FAILS(zc_prepared_new(s, ro, NULL, NULL), ZC_NULL_POINTER, EINVAL);
+    CHECK_FAILS(zc_prepared_new(-1, ro, NULL, &p), ZC_IO, EBADF);
+    close(ro);
+    close(s);
+}
+
 static void transfer_cancel_flag(void) {
     const char *src = h_make_file("cancel.src", 11, MIB);
     int s = open(src, O_RDONLY), d = open(h_path("cancel.dst"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -1666,6 +1729,7 @@ int main(int argc, char **argv) {
         TEST(transfer_report_bad_struct_size),
         TEST(transfer_progress_and_stop),
         TEST(transfer_cancel_flag),
+        TEST(prepared_transfer_runs),
         TEST(transfer_file_to_pipe_and_back),
         TEST(transfer_sockets),
         TEST(transfer_dev_zero_and_null),

@@ -1,0 +1,170 @@
+//! A transfer prepared once between two fds and run many times ([`Prepared`]): both fds are
+//! classified and the options checked once, so a run costs the technique's own syscalls plus at
+//! most one `fstat` per file end (its size, and proof that it is still the file prepared).
+
+use std::os::fd::{AsFd, BorrowedFd};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::options::Options;
+use crate::plan::{self, Endpoint, Kind};
+use crate::report::{Meter, Report};
+use crate::sys;
+
+/// A transfer between two fds, prepared once and run many times.
+///
+/// [`transfer`](crate::transfer) classifies both fds on every call (a `statx` and an
+/// `fcntl(F_GETFL)` each) and checks the options again. A `Prepared` does that once, in
+/// [`Prepared::new`]; each [`Prepared::run`] then costs the technique's syscalls, plus one
+/// `fstat` of each end that is a regular file or block device (its size may have changed, and
+/// the `fstat` proves the fd still refers to the file prepared: a run on a different file fails
+/// with [`ErrorKind::Invalid`]). Ends that are pipes, sockets or character devices are not
+/// looked at again; their status flags are the ones seen at preparation (set `O_NONBLOCK`
+/// before preparing, not between runs). Auto's choice is made per run, from the run's length.
+///
+/// Every run returns a [`Report`] as exact as `transfer`'s, its counters covering that run.
+/// The options are those given to `new`, except `len`, `src_offset` and `dst_offset`, which
+/// each run gives.
+///
+/// ```no_run
+/// # fn main() -> zcopy::Result<()> {
+/// use std::net::TcpStream;
+/// let file = std::fs::File::open("index.html")?;
+/// let sock = TcpStream::connect("127.0.0.1:8080")?;
+/// let mut p = zcopy::Prepared::new(&file, &sock, &zcopy::Options::default())?;
+/// for _ in 0..3 {
+///     let r = p.run(None, Some(0), None)?; // the whole file, from its first byte, each time
+///     assert_eq!(r.bytes, file.metadata()?.len());
+/// }
+/// # Ok(())
+/// # }
+/// ```
+pub struct Prepared<'fd, 'a> {
+    src: Endpoint<'fd>,
+    dst: Endpoint<'fd>,
+    opts: Options<'a>,
+}
+
+impl std::fmt::Debug for Prepared<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("src", &self.src.name.to_string())
+            .field("dst", &self.dst.name.to_string())
+            .field("strategy", &self.opts.strategy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'fd, 'a> Prepared<'fd, 'a> {
+    /// Classifies `src` and `dst` and checks `opts` (its `len`, `src_offset` and `dst_offset`
+    /// are ignored: each [`Prepared::run`] gives its own).
+    ///
+    /// # Errors
+    /// As [`transfer`](crate::transfer) for the fds and options: [`ErrorKind::Invalid`] for a
+    /// write-only source, a read-only destination, an `O_PATH` fd or an option out of range;
+    /// [`ErrorKind::Io`] for an fd that is not open (`EBADF`) or a directory (`EISDIR`).
+    pub fn new(
+        src: &'fd impl AsFd,
+        dst: &'fd impl AsFd,
+        opts: &Options<'a>,
+    ) -> Result<Prepared<'fd, 'a>> {
+        Prepared::from_fds(src.as_fd(), dst.as_fd(), opts)
+    }
+
+    /// [`Prepared::new`] from borrowed fds.
+    ///
+    /// # Errors
+    /// As [`Prepared::new`].
+    pub fn from_fds(
+        src: BorrowedFd<'fd>,
+        dst: BorrowedFd<'fd>,
+        opts: &Options<'a>,
+    ) -> Result<Prepared<'fd, 'a>> {
+        let src = Endpoint::classify(src, "src")?;
+        let dst = Endpoint::classify(dst, "dst")?;
+        let opts = Options {
+            len: None,
+            src_offset: None,
+            dst_offset: None,
+            ..opts.clone()
+        };
+        // The checks that need no offsets (offsets are checked again per run).
+        plan::validate_ends(&src, &dst, &opts)?;
+        Ok(Prepared { src, dst, opts })
+    }
+
+    /// Moves `len` bytes (`None`: to the source's end of file) from `src_offset` of the source
+    /// to `dst_offset` of the destination (`None`: at and advancing the fd's position), as
+    /// [`transfer`](crate::transfer) does with those three options set.
+    ///
+    /// With `len` `None` and a `src_offset`, a regular file is moved to the end its size had
+    /// when the run began (bytes appended during the run are left for the next run), which
+    /// spares the syscall that would only see end of file.
+    ///
+    /// # Errors
+    /// As [`transfer`](crate::transfer); and [`ErrorKind::Invalid`] when an end that was a
+    /// regular file or block device at preparation now refers to another file (its fd was
+    /// closed and the number reused).
+    pub fn run(
+        &mut self,
+        len: Option<u64>,
+        src_offset: Option<u64>,
+        dst_offset: Option<u64>,
+    ) -> Result<Report> {
+        let meter = Meter::start();
+        let result = self.run_uncounted(len, src_offset, dst_offset);
+        meter.finish_result(result)
+    }
+
+    fn run_uncounted(
+        &mut self,
+        len: Option<u64>,
+        src_offset: Option<u64>,
+        dst_offset: Option<u64>,
+    ) -> Result<Report> {
+        refresh(&mut self.src)?;
+        refresh(&mut self.dst)?;
+        // To the end of file from a given offset: the end the fstat just saw, so the technique
+        // stops at it instead of asking once more to see end of file (one syscall of the few a
+        // small run makes). Not for files whose size is not their length (procfs, sysfs).
+        let len = match (len, src_offset) {
+            (None, Some(off))
+                if self.src.kind == Kind::File && self.src.sizeless_fs().is_none() =>
+            {
+                Some(self.src.size.saturating_sub(off))
+            }
+            _ => len,
+        };
+        self.opts.len = len;
+        self.opts.src_offset = src_offset;
+        self.opts.dst_offset = dst_offset;
+        plan::run(&self.src, &self.dst, &self.opts)
+    }
+}
+
+/// Updates what may change of a file end (size, blocks) with one `fstat`, and checks it is
+/// still the file classified; other ends are left as classified.
+fn refresh(ep: &mut Endpoint<'_>) -> Result<()> {
+    if !matches!(ep.kind, Kind::File | Kind::BlockDevice) {
+        return Ok(());
+    }
+    let st = sys::fs::fstat(ep.fd).map_err(|e| {
+        Error::os(
+            e,
+            format_args!("{} is no longer open (prepared transfer)", ep.name),
+        )
+    })?;
+    if st.st_dev != ep.dev || st.st_ino != ep.ino {
+        return Err(Error::new(
+            ErrorKind::Invalid,
+            Some(libc::EBADF),
+            format!(
+                "{} no longer refers to the file the transfer was prepared for (closed and \
+                 reused?): prepare it again",
+                ep.name
+            ),
+        ));
+    }
+    ep.size = st.st_size.max(0) as u64;
+    ep.blocks = st.st_blocks.max(0) as u64;
+    Ok(())
+}

@@ -1,0 +1,158 @@
+//! `zc_prepared_new`, `zc_prepared_run`, `zc_prepared_free`: a transfer prepared once and run
+//! many times.
+
+use std::ffi::c_int;
+use std::mem::ManuallyDrop;
+
+use crate::options::{zc_options, Parsed};
+use crate::report::{zc_report, ReportOut};
+use crate::status::{boundary, Failure};
+use crate::transfer::borrow_fd;
+use crate::zc_status;
+
+/// A transfer between two fds, classified and checked once by `zc_prepared_new`, run many
+/// times by `zc_prepared_run`, freed by `zc_prepared_free`. Use it from one thread at a time.
+pub struct zc_prepared {
+    /// Dropped by hand before `progress`, which it borrows.
+    inner: ManuallyDrop<engine::Prepared<'static, 'static>>,
+    /// The progress closure `inner`'s options borrow (from `Parsed::progress_box`).
+    progress: Option<*mut (dyn Fn(u64) -> bool + Sync)>,
+}
+
+impl Drop for zc_prepared {
+    fn drop(&mut self) {
+        // SAFETY: `inner` is dropped once, here, and never used after.
+        unsafe { ManuallyDrop::drop(&mut self.inner) };
+        if let Some(p) = self.progress.take() {
+            // SAFETY: from Box::into_raw in progress_box; `inner`, its only borrower, is gone.
+            drop(unsafe { Box::from_raw(p) });
+        }
+    }
+}
+
+/// Prepares a transfer from fd `src` to fd `dst` with `opts` (`NULL`: the defaults; its
+/// `len`, `src_offset` and `dst_offset` are ignored: each `zc_prepared_run` gives its own),
+/// and writes it to `*out`.
+///
+/// Both fds are classified (`statx`, `fcntl(F_GETFL)`) and the options checked once; a run
+/// then costs the technique's syscalls plus one `fstat` of each end that is a regular file or
+/// block device, which also proves the fd still names the file prepared. The fds stay the
+/// caller's: they must stay open until `zc_prepared_free`, and are never closed or changed.
+///
+/// Returns `ZC_OK`, or as `zc_transfer` for bad fds or options (`*out` is then `NULL`), and
+/// `ZC_NULL_POINTER` for a `NULL` `out`.
+///
+/// # Safety
+/// `opts` as for `zc_transfer`, except that its `progress`, `user` and `cancel` must stay
+/// valid until `zc_prepared_free` (they are called and read by every run); `out` is `NULL` or
+/// writable for one pointer.
+#[no_mangle]
+pub unsafe extern "C" fn zc_prepared_new(
+    src: c_int,
+    dst: c_int,
+    opts: *const zc_options,
+    out: *mut *mut zc_prepared,
+) -> zc_status {
+    boundary(|| {
+        if out.is_null() {
+            return Err(Failure::null("out"));
+        }
+        // SAFETY: non-null and writable (the caller's contract): cleared first, so a failure
+        // leaves NULL.
+        unsafe { out.write(std::ptr::null_mut()) };
+        // SAFETY: the caller passes zc_transfer's `opts`, valid until zc_prepared_free.
+        let parsed = unsafe { Parsed::read(opts) }?;
+        let s = borrow_fd(src, "src")?;
+        let d = borrow_fd(dst, "dst")?;
+        let progress = parsed.progress_box();
+        // SAFETY: from Box::into_raw just above; freed only by zc_prepared's Drop, after the
+        // prepared transfer that borrows it.
+        let borrowed = progress.map(|p| unsafe { &*p });
+        let made = engine::Prepared::from_fds(s, d, &parsed.engine(borrowed));
+        match made {
+            Ok(inner) => {
+                let p = Box::new(zc_prepared {
+                    inner: ManuallyDrop::new(inner),
+                    progress,
+                });
+                // SAFETY: checked non-null above.
+                unsafe { out.write(Box::into_raw(p)) };
+                Ok(())
+            }
+            Err(e) => {
+                if let Some(p) = progress {
+                    // SAFETY: from Box::into_raw above; nothing borrows it any more.
+                    drop(unsafe { Box::from_raw(p) });
+                }
+                Err(Failure::from(e))
+            }
+        }
+    })
+}
+
+/// Runs a prepared transfer: `*len` bytes (`NULL`: to the source's end of file) from
+/// `*src_offset` of the source to `*dst_offset` of the destination (`NULL`: at and advancing
+/// the fd's position), as `zc_transfer` would with those options; writes the report of this
+/// run into `*report` (`NULL`: not wanted).
+///
+/// With `len` `NULL` and a `src_offset`, a regular file is moved up to the size it had when the
+/// run began.
+///
+/// Returns as `zc_transfer`, plus `ZC_INVALID` when a file end's fd now names another file
+/// (closed and reused: prepare again), and `ZC_NULL_POINTER` for a `NULL` `p`.
+///
+/// # Safety
+/// `p` is a pointer from `zc_prepared_new` not freed yet; `len`, `src_offset` and
+/// `dst_offset` are each `NULL` or readable for one `uint64_t`; `report` as for `zc_transfer`.
+#[no_mangle]
+pub unsafe extern "C" fn zc_prepared_run(
+    p: *mut zc_prepared,
+    len: *const u64,
+    src_offset: *const u64,
+    dst_offset: *const u64,
+    report: *mut zc_report,
+) -> zc_status {
+    boundary(|| {
+        // SAFETY: the caller passes zc_transfer's `report`.
+        let out = unsafe { ReportOut::new(report) }?;
+        if p.is_null() {
+            out.write_empty();
+            return Err(Failure::null("p"));
+        }
+        // SAFETY: from zc_prepared_new, not freed, used by one thread (the caller's contract).
+        let prepared = unsafe { &mut *p };
+        let result = prepared
+            .inner
+            // SAFETY: each is NULL or readable for one u64 (the caller's contract).
+            .run(unsafe { opt(len) }, unsafe { opt(src_offset) }, unsafe {
+                opt(dst_offset)
+            });
+        out.write(&result);
+        result.map(drop).map_err(Failure::from)
+    })
+}
+
+/// Frees a prepared transfer (the fds stay open: they are the caller's).
+/// `zc_prepared_free(NULL)` does nothing.
+///
+/// # Safety
+/// `p` is `NULL` or a pointer from `zc_prepared_new` not freed yet; it is invalid afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn zc_prepared_free(p: *mut zc_prepared) {
+    let _ = boundary(|| {
+        if !p.is_null() {
+            // SAFETY: from Box::into_raw in zc_prepared_new, not freed yet (the contract).
+            drop(unsafe { Box::from_raw(p) });
+        }
+        Ok(())
+    });
+}
+
+/// `*v`, or `None` for `NULL`.
+///
+/// # Safety
+/// `v` is `NULL` or readable for one `u64` (any alignment).
+unsafe fn opt(v: *const u64) -> Option<u64> {
+    // SAFETY: non-null and readable (the caller's contract).
+    (!v.is_null()).then(|| unsafe { v.read_unaligned() })
+}
