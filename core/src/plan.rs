@@ -76,10 +76,10 @@ pub(crate) struct Endpoint<'fd> {
     /// while the system runs); 0 when the kernel does not tell (before Linux 6.8).
     pub mnt: u64,
     /// For a socket: whether it is an IP one (see [`Endpoint::has_device`]).
-    network: std::cell::OnceCell<bool>,
+    network: std::sync::OnceLock<bool>,
     /// For a regular file: the type of its filesystem (`statfs.f_type`), asked once when
     /// needed (see [`Endpoint::fs_type`]); `None` inside when `fstatfs` failed.
-    fs: std::cell::OnceCell<Option<i64>>,
+    fs: std::sync::OnceLock<Option<i64>>,
 }
 
 impl<'fd> Endpoint<'fd> {
@@ -123,8 +123,8 @@ impl<'fd> Endpoint<'fd> {
             uid: st.st_uid,
             blocks: st.st_blocks.max(0) as u64,
             mnt,
-            network: std::cell::OnceCell::new(),
-            fs: std::cell::OnceCell::new(),
+            network: std::sync::OnceLock::new(),
+            fs: std::sync::OnceLock::new(),
         }
     }
 

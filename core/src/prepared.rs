@@ -110,34 +110,44 @@ impl<'fd, 'a> Prepared<'fd, 'a> {
         src_offset: Option<u64>,
         dst_offset: Option<u64>,
     ) -> Result<Report> {
+        let opts = Options {
+            len,
+            src_offset,
+            dst_offset,
+            ..self.opts.clone()
+        };
+        self.run_with(&opts)
+    }
+
+    /// Runs with `opts` in place of the options given to [`Prepared::new`], all of them (the
+    /// length, offsets, progress callback and cancel flag included): for callers that make their
+    /// callback per run. The fds are not classified again; the options are checked as
+    /// [`transfer`](crate::transfer) checks them (no syscall).
+    ///
+    /// # Errors
+    /// As [`Prepared::run`].
+    pub fn run_with(&mut self, opts: &Options<'_>) -> Result<Report> {
         let meter = Meter::start();
-        let result = self.run_uncounted(len, src_offset, dst_offset);
+        let result = self.run_uncounted(opts);
         meter.finish_result(result)
     }
 
-    fn run_uncounted(
-        &mut self,
-        len: Option<u64>,
-        src_offset: Option<u64>,
-        dst_offset: Option<u64>,
-    ) -> Result<Report> {
+    fn run_uncounted(&mut self, opts: &Options<'_>) -> Result<Report> {
         refresh(&mut self.src)?;
         refresh(&mut self.dst)?;
         // To the end of file from a given offset: the end the fstat just saw, so the technique
         // stops at it instead of asking once more to see end of file (one syscall of the few a
         // small run makes). Not for files whose size is not their length (procfs, sysfs).
-        let len = match (len, src_offset) {
-            (None, Some(off))
-                if self.src.kind == Kind::File && self.src.sizeless_fs().is_none() =>
-            {
-                Some(self.src.size.saturating_sub(off))
+        if let (None, Some(off)) = (opts.len, opts.src_offset) {
+            if self.src.kind == Kind::File && self.src.sizeless_fs().is_none() {
+                let opts = Options {
+                    len: Some(self.src.size.saturating_sub(off)),
+                    ..opts.clone()
+                };
+                return plan::run(&self.src, &self.dst, &opts);
             }
-            _ => len,
-        };
-        self.opts.len = len;
-        self.opts.src_offset = src_offset;
-        self.opts.dst_offset = dst_offset;
-        plan::run(&self.src, &self.dst, &self.opts)
+        }
+        plan::run(&self.src, &self.dst, opts)
     }
 }
 

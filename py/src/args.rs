@@ -121,6 +121,93 @@ fn position(fd: &OwnedFd) -> std::io::Result<u64> {
     Ok(pos as u64)
 }
 
+/// A file object's position (`tell()`, which counts what a buffered reader has read ahead) as
+/// a byte offset.
+fn tell(obj: &Bound<'_, PyAny>) -> PyResult<u64> {
+    let cookie = obj.call_method0(pyo3::intern!(obj.py(), "tell"))?;
+    // A text file's tell() is a cookie: a byte offset only while its decoder holds no
+    // state (then it is below 2**64).
+    cookie.extract().map_err(|_| {
+        PyValueError::new_err(format!(
+            "src is a text file whose position ({cookie}) is not a byte offset (its decoder is \
+             part way through a character); read it in binary mode"
+        ))
+    })
+}
+
+/// Seeks file object `obj` to the position of `fd` (its duplicate; `user_fd` names it).
+fn seek_to_fd(obj: &Bound<'_, PyAny>, fd: &OwnedFd, user_fd: RawFd) -> PyResult<()> {
+    let py = obj.py();
+    let pos = position(fd).map_err(|e| {
+        errors::os_error(
+            py,
+            e.raw_os_error().unwrap_or(libc::EIO),
+            &format!("lseek on dst fd {user_fd}: {e}"),
+        )
+    })?;
+    obj.call_method1(pyo3::intern!(py, "seek"), (pos,))?;
+    Ok(())
+}
+
+/// One end of a prepared transfer, kept between its calls: the duplicate fd (which keeps the
+/// caller's file open and its bytes going to it even if the caller's fd number is closed and
+/// reused), how messages name it, and the file objects that each call keeps in step.
+pub(crate) struct Kept {
+    pub fd: OwnedFd,
+    pub rename: Rename,
+    user_fd: RawFd,
+    /// As [`End`]'s: its position follows the bytes moved.
+    seekable_obj: Option<Py<PyAny>>,
+    /// An object with `flush()` (a buffered writer): flushed before each call, so what the
+    /// caller wrote through it goes first.
+    flush_obj: Option<Py<PyAny>>,
+}
+
+impl Kept {
+    /// Before a call: flushes the object, and as a source (`src_offset` given) read from its
+    /// position, gives its position to read from explicitly (see [`End::src_start`]).
+    pub(crate) fn before(
+        &self,
+        py: Python<'_>,
+        src_offset: Option<&mut Option<u64>>,
+    ) -> PyResult<Option<u64>> {
+        if let Some(obj) = &self.flush_obj {
+            obj.bind(py).call_method0(pyo3::intern!(py, "flush"))?;
+        }
+        let (Some(obj), Some(src_offset)) = (&self.seekable_obj, src_offset) else {
+            return Ok(None);
+        };
+        if src_offset.is_some() {
+            return Ok(None);
+        }
+        let start = tell(obj.bind(py))?;
+        *src_offset = Some(start);
+        Ok(Some(start))
+    }
+
+    /// After a call, as a source: seeks the object to `start + moved`.
+    pub(crate) fn settle_src(
+        &self,
+        py: Python<'_>,
+        start: Option<u64>,
+        moved: u64,
+    ) -> PyResult<()> {
+        if let (Some(obj), Some(start)) = (&self.seekable_obj, start) {
+            obj.bind(py)
+                .call_method1(pyo3::intern!(py, "seek"), (start + moved,))?;
+        }
+        Ok(())
+    }
+
+    /// After a call, as a destination: seeks the object to the fd's position.
+    pub(crate) fn settle_dst(&self, py: Python<'_>) -> PyResult<()> {
+        match &self.seekable_obj {
+            Some(obj) => seek_to_fd(obj.bind(py), &self.fd, self.user_fd),
+            None => Ok(()),
+        }
+    }
+}
+
 /// A memfd (`memfd_create(2)`, close-on-exec) holding `bytes`, its position at the end.
 fn memfd_holding(bytes: &[u8]) -> std::io::Result<OwnedFd> {
     // SAFETY: the name is a NUL-terminated literal; memfd_create reads nothing else.
@@ -282,15 +369,7 @@ impl<'py> End<'py> {
         let (Some(obj), None) = (&self.seekable_obj, *src_offset) else {
             return Ok(None);
         };
-        let cookie = obj.call_method0(pyo3::intern!(obj.py(), "tell"))?;
-        // A text file's tell() is a cookie: a byte offset only while its decoder holds no
-        // state (then it is below 2**64).
-        let start: u64 = cookie.extract().map_err(|_| {
-            PyValueError::new_err(format!(
-                "src is a text file whose position ({cookie}) is not a byte offset (its decoder is \
-                 part way through a character); read it in binary mode"
-            ))
-        })?;
+        let start = tell(obj)?;
         *src_offset = Some(start);
         Ok(Some(start))
     }
@@ -307,18 +386,27 @@ impl<'py> End<'py> {
     /// After the transfer: seeks a destination file object to the fd's position, so its idea of
     /// the position (and any read buffer it holds) agrees with what the engine wrote.
     pub(crate) fn settle_dst(&self) -> PyResult<()> {
-        if let Some(obj) = &self.seekable_obj {
-            let py = obj.py();
-            let pos = position(&self.fd).map_err(|e| {
-                errors::os_error(
-                    py,
-                    e.raw_os_error().unwrap_or(libc::EIO),
-                    &format!("lseek on dst fd {}: {e}", self.user_fd),
-                )
-            })?;
-            obj.call_method1(pyo3::intern!(py, "seek"), (pos,))?;
+        match &self.seekable_obj {
+            Some(obj) => seek_to_fd(obj, &self.fd, self.user_fd),
+            None => Ok(()),
         }
-        Ok(())
+    }
+
+    /// This end kept for later calls (a prepared transfer's): `None` for a buffered reader that
+    /// cannot seek, whose read-ahead bytes each call must send first (see
+    /// [`End::buffered_reader`]).
+    pub(crate) fn keep(self, obj: &Bound<'py, PyAny>) -> PyResult<Option<Kept>> {
+        if self.buffered_reader.is_some() {
+            return Ok(None);
+        }
+        let flush = obj.hasattr(pyo3::intern!(obj.py(), "flush"))?;
+        Ok(Some(Kept {
+            rename: self.rename(),
+            fd: self.fd,
+            user_fd: self.user_fd,
+            seekable_obj: self.seekable_obj.map(Bound::unbind),
+            flush_obj: flush.then(|| obj.clone().unbind()),
+        }))
     }
 
     /// The head of a buffered reader that cannot seek (see [`End::buffered_reader`]): the bytes

@@ -29,6 +29,7 @@ mod args;
 mod cache;
 mod errors;
 mod log;
+mod prepared;
 mod report;
 mod serve;
 mod watch;
@@ -395,6 +396,7 @@ fn _zcopy(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(transfer, m)?)?;
     m.add_function(wrap_pyfunction!(copy_file, m)?)?;
     m.add_function(wrap_pyfunction!(probe, m)?)?;
+    m.add_function(wrap_pyfunction!(prepared::prepare, m)?)?;
     m.add_function(wrap_pyfunction!(strategies, m)?)?;
     m.add_function(wrap_pyfunction!(_inject_panic, m)?)?;
     m.add_function(wrap_pyfunction!(cache::residency, m)?)?;
@@ -402,6 +404,7 @@ fn _zcopy(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cache::evict, m)?)?;
     m.add_function(wrap_pyfunction!(cache::warm, m)?)?;
     m.add_class::<Report>()?;
+    m.add_class::<prepared::Prepared>()?;
     m.add_class::<Support>()?;
     m.add_class::<Residency>()?;
     m.add_class::<log::Log>()?;

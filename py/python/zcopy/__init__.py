@@ -7,7 +7,8 @@ it cost.
 >>> report.strategy, report.bytes, report.syscalls  # doctest: +SKIP
 ('copy_file_range', 67108864, 11)
 
-Functions: :func:`transfer` (fds and file objects), :func:`copy_file` (paths), :func:`probe`
+Functions: :func:`transfer` (fds and file objects), :func:`prepare` (a transfer classified once
+and run many times: :class:`Prepared`), :func:`copy_file` (paths), :func:`probe`
 (which techniques can serve a pair, and why not), :func:`strategies` (the technique names); for
 the page cache, :func:`residency` (what of a file is cached), :func:`advise` (posix_fadvise),
 :func:`evict` and :func:`warm`; :class:`Log`, a Kafka-style append-only segment log
@@ -28,6 +29,7 @@ types and errors.
 from ._zcopy import (
     CancelledError,
     Log,
+    Prepared,
     Report,
     Residency,
     Server,
@@ -38,6 +40,7 @@ from ._zcopy import (
     advise,
     copy_file,
     evict,
+    prepare,
     probe,
     residency,
     strategies,
@@ -48,6 +51,7 @@ from ._zcopy import (
 __all__ = [
     "CancelledError",
     "Log",
+    "Prepared",
     "Report",
     "Residency",
     "Server",
@@ -58,6 +62,7 @@ __all__ = [
     "advise",
     "copy_file",
     "evict",
+    "prepare",
     "probe",
     "residency",
     "strategies",

@@ -10,6 +10,7 @@ __all__ = [
     "transfer",
     "copy_file",
     "probe",
+    "prepare",
     "strategies",
     "_inject_panic",
     "residency",
@@ -20,6 +21,7 @@ __all__ = [
     "Support",
     "Residency",
     "Log",
+    "Prepared",
     "Server",
     "ZcopyError",
     "UnsupportedError",
@@ -124,6 +126,47 @@ def copy_file(
     ``PermissionError``, ``IsADirectoryError``), each also a ``ZcopyError``; a ``ValueError``
     (``ZcopyValueError``) for a ``src`` that is a named pipe, socket or device, or a ``dst``
     that is a named pipe or socket: pass those to ``transfer`` as open files or fds."""
+
+def prepare(
+    src: _Fd,
+    dst: _Fd,
+    *,
+    strategy: _Strategy | str | None = "auto",
+    chunk_size: int | None = None,
+    fallback: bool = True,
+    progress: _Progress = None,
+    cancel: _Event | None = None,
+    cache: _Cache | None = "keep",
+    sync: _Sync | None = "none",
+    direct_threshold: int | None = None,
+    sparse: bool = True,
+    queue_depth: int | None = None,
+    parallelism: int | None = None,
+) -> Prepared:
+    """Prepare a transfer from ``src`` to ``dst``, classified once and run many times by
+    ``Prepared.transfer()``; ``length``, ``src_offset`` and ``dst_offset`` go to each call."""
+
+@final
+class Prepared:
+    """A transfer prepared by :func:`prepare`: each ``transfer()`` costs the technique's own
+    syscalls, not a new classification of both ends. Holds duplicates of the fds until
+    ``close()``; a context manager."""
+
+    def transfer(
+        self,
+        length: int | None = None,
+        src_offset: int | None = None,
+        dst_offset: int | None = None,
+    ) -> Report:
+        """Move ``length`` bytes (None: to end of file) from ``src_offset`` to ``dst_offset``
+        (None: at and advancing the position) and report what this call cost."""
+    def close(self) -> None:
+        """Release the duplicates of the fds (the caller's stay open)."""
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` was called."""
+    def __enter__(self) -> Prepared: ...
+    def __exit__(self, *exc: object) -> bool: ...
 
 def probe(src: _Fd, dst: _Fd) -> list[Support]:
     """Which techniques can serve ``src`` -> ``dst``, and for the others why not."""

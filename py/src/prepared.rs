@@ -1,0 +1,225 @@
+//! `zcopy.prepare(src, dst, **options)`: a transfer prepared once and run many times.
+
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::args::{count, End, Kept, Opts};
+use crate::report::Report;
+use crate::{bar_total, guarded, run_engine};
+
+/// A transfer between two files, sockets or pipes, prepared once by `zcopy.prepare()` and
+/// run many times by `transfer()`: both ends are classified and the options checked once, so
+/// a call costs the technique's own syscalls (and one `fstat` of a file end), not a new
+/// classification. Use it as a context manager, or call `close()`; it holds duplicates of the
+/// caller's fds until then (the caller's own fds are never closed).
+#[pyclass(module = "zcopy", name = "Prepared")]
+pub(crate) struct Prepared {
+    state: Option<State>,
+}
+
+/// What an open Prepared holds. Fields drop in order: the engine's prepared transfer before
+/// the kept duplicates whose fds it borrows.
+struct State {
+    engine: Option<zcopy::Prepared<'static, 'static>>,
+    kept: Option<(Kept, Kept)>,
+    /// The caller's objects: kept alive, and given to `zcopy.transfer` by the path that serves
+    /// a buffered reader that cannot seek (`kept` is then `None`).
+    src: Py<PyAny>,
+    dst: Py<PyAny>,
+    /// The options given to prepare(), as `transfer` parses them.
+    opts: Opts,
+    /// The same, as given, for that path.
+    kwargs: Option<Py<PyDict>>,
+}
+
+/// Prepare a transfer from `src` to `dst` with `**options` (those of `transfer`, except
+/// `length`, `src_offset` and `dst_offset`, which each call of the returned object's
+/// `transfer()` gives).
+///
+/// `src` and `dst` are as for `transfer`: int fds or objects with `fileno()`. zcopy keeps
+/// duplicates of their fds until `close()` (or the end of a `with` block), so the bytes keep
+/// going to the files they named even if the caller closes its own fds meanwhile. A buffered
+/// reader that cannot seek (a pipe wrapped by `open()`) is served each call as `transfer`
+/// serves it (its read-ahead bytes first), without the speed-up.
+///
+/// Raises as `transfer` does for bad fds or options (TypeError for `length`, `src_offset` or
+/// `dst_offset` here).
+#[pyfunction]
+#[pyo3(signature = (src, dst, **options))]
+pub(crate) fn prepare(
+    py: Python<'_>,
+    src: &Bound<'_, PyAny>,
+    dst: &Bound<'_, PyAny>,
+    options: Option<&Bound<'_, PyDict>>,
+) -> PyResult<Prepared> {
+    guarded(py, || {
+        if let Some(kw) = options {
+            for key in ["length", "src_offset", "dst_offset"] {
+                if kw.contains(key)? {
+                    return Err(PyTypeError::new_err(format!(
+                        "prepare() takes no {key}: give it to each call, p.transfer({key}=...)"
+                    )));
+                }
+            }
+        }
+        let opts = Opts::parse("prepare", options)?;
+        let s = End::resolve(src, "src", "prepare")?.keep(src)?;
+        let d = End::resolve(dst, "dst", "prepare")?.keep(dst)?;
+        let kept = match (s, d) {
+            (Some(s), Some(d)) => Some((s, d)),
+            _ => None,
+        };
+        let engine = match &kept {
+            Some((s, d)) => {
+                // SAFETY: the fds are the kept duplicates, owned by the same State and dropped
+                // after this prepared transfer (field order), which never outlives them.
+                let (sf, df) = unsafe {
+                    (
+                        BorrowedFd::borrow_raw(s.fd.as_raw_fd()),
+                        BorrowedFd::borrow_raw(d.fd.as_raw_fd()),
+                    )
+                };
+                let base = zcopy::Options {
+                    strategy: opts.strategy,
+                    chunk_size: opts.chunk_size,
+                    fallback: opts.fallback,
+                    cache: opts.cache,
+                    sync: opts.sync,
+                    direct_threshold: opts.direct_threshold,
+                    sparse: opts.sparse,
+                    queue_depth: opts.queue_depth,
+                    parallelism: opts.parallelism,
+                    ..zcopy::Options::default()
+                };
+                let renames = [s.rename.clone(), d.rename.clone()];
+                match zcopy::Prepared::from_fds(sf, df, &base) {
+                    Ok(p) => Some(p),
+                    Err(error) => {
+                        return Err(PyErr::from(crate::errors::EngineError {
+                            error,
+                            renames: renames.to_vec(),
+                        }))
+                    }
+                }
+            }
+            None => None,
+        };
+        Ok(Prepared {
+            state: Some(State {
+                engine,
+                kept,
+                src: src.clone().unbind(),
+                dst: dst.clone().unbind(),
+                opts,
+                kwargs: options.map(|k| k.clone().unbind()),
+            }),
+        })
+    })
+}
+
+#[pymethods]
+impl Prepared {
+    /// Move `length` bytes (None: to the source's end of file) from `src_offset` of the source
+    /// to `dst_offset` of the destination (None: at and advancing the position, as `transfer`
+    /// does: a file object's position follows), and return this call's Report. Raises as
+    /// `transfer` does, and ValueError once closed.
+    #[pyo3(signature = (length = None, src_offset = None, dst_offset = None))]
+    fn transfer(
+        &mut self,
+        py: Python<'_>,
+        length: Option<&Bound<'_, PyAny>>,
+        src_offset: Option<&Bound<'_, PyAny>>,
+        dst_offset: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Report> {
+        guarded(py, || {
+            let arg = |v: Option<&Bound<'_, PyAny>>, name: &str| match v {
+                Some(v) => count(v, name),
+                None => Ok(None),
+            };
+            let (length, src_offset, dst_offset) = (
+                arg(length, "length")?,
+                arg(src_offset, "src_offset")?,
+                arg(dst_offset, "dst_offset")?,
+            );
+            let state = self
+                .state
+                .as_mut()
+                .ok_or_else(|| PyValueError::new_err("transfer() on a closed zcopy.Prepared"))?;
+            let (Some(engine), Some((s, d))) = (state.engine.as_mut(), state.kept.as_ref()) else {
+                return state.by_transfer(py, length, src_offset, dst_offset);
+            };
+            state.opts.length = length;
+            state.opts.src_offset = src_offset;
+            state.opts.dst_offset = dst_offset;
+            let start = s.before(py, Some(&mut state.opts.src_offset))?;
+            d.before(py, None)?;
+            let opts = &state.opts;
+            let total = bar_total(opts, || None);
+            let renames = [s.rename.clone(), d.rename.clone()];
+            let (moved, result) = run_engine(py, opts, total, &renames, |o| engine.run_with(o))?;
+            let settled = s
+                .settle_src(py, start, moved)
+                .and_then(|()| d.settle_dst(py));
+            let report = result?;
+            settled?;
+            Ok(report)
+        })
+    }
+
+    /// Release the duplicates of the fds (the caller's own stay open). Calling it again does
+    /// nothing.
+    fn close(&mut self) {
+        self.state = None;
+    }
+
+    /// Whether `close()` was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.state.is_none()
+    }
+
+    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&mut self, _exc: &Bound<'_, pyo3::types::PyTuple>) -> bool {
+        self.close();
+        false
+    }
+
+    fn __repr__(&self) -> String {
+        match &self.state {
+            None => "<zcopy.Prepared closed>".to_string(),
+            Some(s) => match &s.kept {
+                Some((src, dst)) => {
+                    format!("<zcopy.Prepared {} -> {}>", src.rename.1, dst.rename.1)
+                }
+                None => "<zcopy.Prepared (by transfer)>".to_string(),
+            },
+        }
+    }
+}
+
+impl State {
+    /// One call through `zcopy.transfer` (a buffered reader that cannot seek).
+    fn by_transfer(
+        &self,
+        py: Python<'_>,
+        length: Option<u64>,
+        src_offset: Option<u64>,
+        dst_offset: Option<u64>,
+    ) -> PyResult<Report> {
+        let kw = match &self.kwargs {
+            Some(k) => k.bind(py).copy()?,
+            None => PyDict::new(py),
+        };
+        kw.set_item("length", length)?;
+        kw.set_item("src_offset", src_offset)?;
+        kw.set_item("dst_offset", dst_offset)?;
+        crate::transfer(py, self.src.bind(py), self.dst.bind(py), Some(&kw))
+    }
+}
