@@ -1,0 +1,229 @@
+package zcopy
+
+/*
+#include <poll.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <zcopy.h>
+
+extern _Bool zcgoProgress(uint64_t moved, void *user);
+
+// As zcgo_transfer: the handle becomes the user pointer in C.
+static zc_status zcgo_prepared_new(int src, int dst, zc_options *o, zc_prepared **out,
+                                   uintptr_t handle) {
+	if (handle != 0) {
+		o->progress = zcgoProgress;
+		o->user = (void *)handle;
+	}
+	return zc_prepared_new(src, dst, o, out);
+}
+
+// One run; each of has_* says whether its value is given (NULL to libzcopy otherwise).
+static zc_status zcgo_prepared_run(zc_prepared *p, int has_len, uint64_t len, int has_src,
+                                   uint64_t src_offset, int has_dst, uint64_t dst_offset,
+                                   zc_report *r) {
+	return zc_prepared_run(p, has_len ? &len : NULL, has_src ? &src_offset : NULL,
+	                       has_dst ? &dst_offset : NULL, r);
+}
+
+// Whether fd is ready for events now.
+static int zcgo_prepared_ready(int fd, short events) {
+	struct pollfd p = {fd, events, 0};
+	return poll(&p, 1, 0) == 1 && (p.revents & (events | POLLERR | POLLHUP)) != 0;
+}
+*/
+import "C"
+
+import (
+	"fmt"
+	"runtime/cgo"
+	"sync"
+	"syscall"
+	"unsafe"
+)
+
+// Prepared is a transfer between two descriptors prepared once by Prepare and run many times
+// by Transfer: both ends are classified and the options checked once, so a run costs the
+// technique's own syscalls (and one fstat of an end that is a regular file), not a new
+// classification. It holds duplicates of the descriptors until Close, so the bytes keep going
+// to the files it was prepared for even if the caller closes its own. Safe for use by one
+// goroutine at a time (calls are serialized).
+type Prepared struct {
+	mu       sync.Mutex
+	p        *C.zc_prepared
+	src, dst int // the duplicates
+	srcConn  syscall.RawConn
+	dstConn  syscall.RawConn
+	progress *progressState
+	handle   cgo.Handle
+}
+
+// Prepare prepares a transfer from src to dst (io.Copy's order) with opts; its SrcOffset,
+// DstOffset and Len are ignored: each Transfer gives its own. Endpoints are as for Transfer.
+// The error is an *Error as Transfer's.
+func Prepare(dst, src interface{}, opts Options) (*Prepared, error) {
+	srcConn, err := rawConn(src, "src")
+	if err != nil {
+		return nil, err
+	}
+	dstConn, err := rawConn(dst, "dst")
+	if err != nil {
+		return nil, err
+	}
+	opts.SrcOffset, opts.DstOffset, opts.Len = nil, nil, nil
+	copts, err := cOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	p := &Prepared{src: -1, dst: -1, srcConn: srcConn, dstConn: dstConn}
+	dup := func(c syscall.RawConn, role string, out *int) error {
+		return control(c, role, func(fd uintptr) error {
+			d, err := dupCloexec(int(fd))
+			if err != nil {
+				return &Error{Kind: KindIO, Errno: err.(syscall.Errno),
+					Message: fmt.Sprintf("duplicating %s fd %d: %v", role, fd, err), cause: err}
+			}
+			*out = d
+			return nil
+		})
+	}
+	if err := dup(srcConn, "src", &p.src); err != nil {
+		return nil, err
+	}
+	if err := dup(dstConn, "dst", &p.dst); err != nil {
+		p.closeFds()
+		return nil, err
+	}
+	if opts.Progress != nil {
+		p.progress = &progressState{fn: opts.Progress}
+		p.handle = cgo.NewHandle(p.progress)
+	}
+	var out *C.zc_prepared
+	st, errno, msg := cCall(func() C.zc_status {
+		return C.zcgo_prepared_new(C.int(p.src), C.int(p.dst), &copts, &out, C.uintptr_t(p.handle))
+	})
+	if st != C.ZC_OK {
+		p.release()
+		return nil, newError(st, errno, msg, Report{})
+	}
+	p.p = out
+	return p, nil
+}
+
+// dupCloexec duplicates fd with close-on-exec set (F_DUPFD_CLOEXEC).
+func dupCloexec(fd int) (int, error) {
+	r, _, e := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_DUPFD_CLOEXEC, 0)
+	if e != 0 {
+		return -1, e
+	}
+	return int(r), nil
+}
+
+// Transfer runs the prepared transfer: length bytes (nil: to the source's end of file) from
+// srcOffset of the source to dstOffset of the destination (nil: at and advancing the
+// descriptor's position). With a nil length and a srcOffset, a regular file is moved up to the
+// size it had when the run began. A non-blocking end that would block is waited for through
+// the Go runtime's poller, as Transfer does. The Report covers this run; on error it holds what
+// was done and the error is an *Error with BytesMoved. After Close, an error of KindInvalid.
+func (p *Prepared) Transfer(length, srcOffset, dstOffset *int64) (Report, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var total Report
+	if p.p == nil {
+		return total, invalid("zcopy: Transfer on a closed Prepared")
+	}
+	var l, so, do C.uint64_t
+	var hasL, hasS, hasD C.int
+	for _, f := range []struct {
+		v    *int64
+		out  *C.uint64_t
+		has  *C.int
+		name string
+	}{{length, &l, &hasL, "length"}, {srcOffset, &so, &hasS, "srcOffset"}, {dstOffset, &do, &hasD, "dstOffset"}} {
+		if f.v == nil {
+			continue
+		}
+		if *f.v < 0 {
+			return total, invalid(fmt.Sprintf("zcopy: %s %d is negative", f.name, *f.v))
+		}
+		*f.out, *f.has = C.uint64_t(*f.v), 1
+	}
+	if p.progress != nil {
+		p.progress.base = 0
+	}
+	for {
+		var report C.zc_report
+		report.struct_size = C.size_t(unsafe.Sizeof(report))
+		st, errno, msg := cCall(func() C.zc_status {
+			return C.zcgo_prepared_run(p.p, hasL, l, hasS, so, hasD, do, &report)
+		})
+		total.add(&report)
+		if p.progress != nil {
+			p.progress.base = total.Bytes
+			if p.progress.panicked {
+				p.progress.panicked = false
+				panic(p.progress.panicVal)
+			}
+		}
+		if st == C.ZC_OK {
+			return total, nil
+		}
+		e := newError(st, errno, msg, total)
+		if syscall.Errno(errno) != syscall.EAGAIN || st != C.ZC_IO {
+			return total, e
+		}
+		// Would block: wait for the side that is not ready, then go on from where it stopped.
+		moved := C.uint64_t(report.bytes)
+		if hasL != 0 {
+			l -= moved
+		}
+		if hasS != 0 {
+			so += moved
+		}
+		if hasD != 0 {
+			do += moved
+		}
+		var waitErr error
+		switch {
+		case C.zcgo_prepared_ready(C.int(p.src), C.POLLIN) == 0:
+			waitErr = waitReady(p.srcConn, false)
+		case C.zcgo_prepared_ready(C.int(p.dst), C.POLLOUT) == 0:
+			waitErr = waitReady(p.dstConn, true)
+		}
+		if waitErr != nil {
+			e.cause = waitErr
+			e.Message += " (waiting for it: " + waitErr.Error() + ")"
+			return total, e
+		}
+	}
+}
+
+// Close frees the prepared transfer and its duplicates of the descriptors (the caller's stay
+// open). Calling it again does nothing.
+func (p *Prepared) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.release()
+	return nil
+}
+
+func (p *Prepared) release() {
+	if p.p != nil {
+		C.zc_prepared_free(p.p)
+		p.p = nil
+	}
+	if p.handle != 0 {
+		p.handle.Delete()
+		p.handle = 0
+	}
+	p.closeFds()
+}
+
+func (p *Prepared) closeFds() {
+	for _, fd := range []*int{&p.src, &p.dst} {
+		if *fd >= 0 {
+			syscall.Close(*fd)
+			*fd = -1
+		}
+	}
+}
