@@ -69,6 +69,7 @@ pub mod log;
 mod options;
 mod parallel;
 mod plan;
+mod prealloc;
 mod prepared;
 mod report;
 pub mod serve;

@@ -615,7 +615,11 @@ pub(crate) fn run(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_>) ->
     let guard_sigpipe = matches!(dst.kind, Kind::Pipe | Kind::Socket);
     let already_blocked = guard_sigpipe && sys::process::block_sigpipe().unwrap_or(true);
     let mut report = Report::default();
+    let reserved = crate::prealloc::reserve(src, dst, opts)?;
     let mut result = strategy::with_stop_hook(opts, || run_techniques(src, dst, opts, &mut report));
+    if let Some(r) = reserved {
+        r.release_unwritten(dst, report.bytes);
+    }
     let after = policy.after(src, dst, report.bytes, result.is_ok());
     if let (Ok(()), Err(e)) = (&result, after) {
         result = Err(e);

@@ -12,6 +12,7 @@ mod test_io_uring;
 mod test_log;
 mod test_parallel;
 mod test_plan;
+mod test_prealloc;
 mod test_prepared;
 mod test_reflink;
 mod test_report;

@@ -561,6 +561,16 @@ pub(crate) fn fallocate(fd: BorrowedFd<'_>, offset: u64, len: u64) -> io::Result
     fallocate_mode(fd, 0, offset, len)
 }
 
+/// `fallocate(fd, FALLOC_FL_KEEP_SIZE, offset, len)` — allocates the blocks of the range without
+/// changing the file's size (blocks past the end stay allocated, unread, until written, punched
+/// or truncated away). `EOPNOTSUPP` where the filesystem cannot preallocate.
+///
+/// # References
+/// [man7 fallocate(2)](https://man7.org/linux/man-pages/man2/fallocate.2.html)
+pub(crate) fn reserve(fd: BorrowedFd<'_>, offset: u64, len: u64) -> io::Result<()> {
+    fallocate_mode(fd, libc::FALLOC_FL_KEEP_SIZE, offset, len)
+}
+
 /// `fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, offset, len)` — makes the range
 /// read as zeros and keeps its blocks allocated (ext4, XFS; tmpfs answers `EOPNOTSUPP`).
 ///
