@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The main job: build zcopy, then `zcopy bench --quick`: every technique and the tools people use
 # today (std::io::copy, std::fs::copy, cp, Python's shutil.copyfile and socket.sendfile) moving
-# the same bytes file → file, → pipe and → loopback TCP, hot and cold, with medians, ratios,
-# the targets they meet, and the samples as JSON and a chart (SVG) in target/bench/.
+# the same bytes file → file, → pipe and → loopback TCP, hot and cold. It prints one screen: the
+# summary (auto against the others, each ratio the median of per-round ratios with its spread)
+# and the targets it meets; the samples go as JSON and a chart (SVG) to target/bench/.
 #
 #   bash scripts/demo.sh                 # under a minute on 2 cores (22 s here)
 #   bash scripts/demo.sh --rounds 7      # any `zcopy bench` flags replace --quick's defaults
-#   bash scripts/demo.sh --full          # the whole default matrix (4K to 256M, 7 rounds)
+#   bash scripts/demo.sh --rounds 7 --full   # ... and every cell's table, under a legend
+#   bash scripts/demo.sh --full          # first: the whole default matrix (4K to 256M, 7 rounds)
+#                                        # with every cell's table
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

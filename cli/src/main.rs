@@ -104,9 +104,12 @@ enum Command {
     /// std::fs::copy, cp, Python's shutil.copyfile and socket.sendfile), file → file, → pipe and
     /// → loopback TCP, hot and cold; print medians, ratios and the targets they meet.
     Bench {
-        /// A short run for a first look (under a minute on 2 cores).
+        /// A short run for a first look (under a minute on 2 cores): the summary and targets only.
         #[arg(long)]
         quick: bool,
+        /// With --quick, also print every cell's table (the default without --quick).
+        #[arg(long)]
+        full: bool,
         /// Sizes to move, e.g. 4K,64K,1M,16M,256M.
         #[arg(long)]
         sizes: Option<String>,
@@ -293,6 +296,7 @@ fn run(cmd: Command) -> Result<(), String> {
         }),
         Command::Bench {
             quick,
+            full,
             sizes,
             endpoints,
             techniques,
@@ -363,7 +367,7 @@ fn run(cmd: Command) -> Result<(), String> {
                 bench::plot::write(&run, &path).map_err(|e| format!("error: {e}"))?;
             }
             std::io::stdout()
-                .write_all(bench::table(&run).as_bytes())
+                .write_all(bench::table(&run, full || !quick).as_bytes())
                 .map_err(|e| e.to_string())
         }
         Command::Probe { src, dst, json } => {

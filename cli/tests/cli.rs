@@ -280,10 +280,10 @@ fn bench_writes_the_json_schema_a_table_and_a_plot() {
     );
     let table = String::from_utf8(out.stdout).expect("utf-8");
     assert!(
-        table.contains("file_tcp  64K  cold") && table.contains("× r/w"),
+        table.contains("file_tcp  64K  cold") && table.contains("per-round ratios [lo–hi]"),
         "{table}"
     );
-    assert!(table.contains("targets (issue 6"), "{table}");
+    assert!(table.contains("Targets the project set itself"), "{table}");
     let v: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&json).expect("json written")).expect("json");
     assert_eq!(v["rounds"], 2);
@@ -303,6 +303,7 @@ fn bench_writes_the_json_schema_a_table_and_a_plot() {
             "elapsed_ns",
             "user_cpu_ns",
             "sys_cpu_ns",
+            "cpu_ns",
             "syscalls",
             "ctx_switches",
             "cpu_copies_bytes",

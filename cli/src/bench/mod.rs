@@ -11,6 +11,13 @@
 //! The first round of every cell checks the bytes: the destination file, or everything a pipe or
 //! socket reader received, is compared with the source.
 //!
+//! CPU: `cpu_ns` (user + system) is read from the CPU clocks, exact to the nanosecond:
+//! `CLOCK_THREAD_CPUTIME_ID` around an in-process sample (`CLOCK_PROCESS_CPUTIME_ID` for
+//! `auto_parallel2`, whose worker threads the bench thread's clock cannot see), the reaped
+//! children's total for `cp`, `time.thread_time_ns()` in the Python peers. `user_cpu_ns` and
+//! `sys_cpu_ns` keep their `getrusage` split, which advances in scheduler ticks (a short sample
+//! may show 0 there).
+//!
 //! - [`peers`]: the tools measured beside zcopy's techniques.
 //! - [`table`](mod@table): the terminal table and the targets.
 //! - [`plot`]: the SVG chart.
@@ -75,8 +82,13 @@ pub struct Sample {
     pub ops: u64,
     pub bytes: u64,
     pub elapsed_ns: u64,
+    /// User CPU from `getrusage` (advances in scheduler ticks).
     pub user_cpu_ns: Option<u64>,
+    /// System CPU from `getrusage` (advances in scheduler ticks).
     pub sys_cpu_ns: Option<u64>,
+    /// User + system CPU from the CPU clocks, exact to the ns (see the module's notes); what the
+    /// table's CPU figures use. Added after the first schema: older files lack it.
+    pub cpu_ns: Option<u64>,
     pub syscalls: Option<u64>,
     pub mode_switches: Option<u64>,
     pub ctx_switches: Option<u64>,
@@ -461,6 +473,8 @@ pub struct Measured {
     pub elapsed_ns: u64,
     pub user_cpu_ns: Option<u64>,
     pub sys_cpu_ns: Option<u64>,
+    /// User + system CPU from a CPU clock (ns).
+    pub cpu_ns: Option<u64>,
     pub syscalls: Option<u64>,
     pub ctx_switches: Option<u64>,
     pub cpu_copies_bytes: Option<u64>,
@@ -471,12 +485,26 @@ pub struct Measured {
 pub struct Clock {
     t0: Instant,
     u0: (u64, u64, u64),
+    /// The CPU clock read, and its reading at the start.
+    cpu: (libc::clockid_t, u64),
 }
 
 impl Clock {
+    /// Times the calling thread (its CPU from `CLOCK_THREAD_CPUTIME_ID`).
     pub fn start() -> Clock {
+        Clock::with(libc::CLOCK_THREAD_CPUTIME_ID)
+    }
+
+    /// Times the calling thread, its CPU from `CLOCK_PROCESS_CPUTIME_ID`: every thread of the
+    /// process, for code that runs worker threads (and with no other thread busy meanwhile).
+    pub fn start_process() -> Clock {
+        Clock::with(libc::CLOCK_PROCESS_CPUTIME_ID)
+    }
+
+    fn with(id: libc::clockid_t) -> Clock {
         Clock {
             u0: usage(libc::RUSAGE_THREAD),
+            cpu: (id, cpu_clock(id)),
             t0: Instant::now(),
         }
     }
@@ -484,15 +512,30 @@ impl Clock {
     /// Elapsed time, CPU and context switches since [`Clock::start`].
     pub fn stop(self) -> Measured {
         let elapsed = self.t0.elapsed();
+        let cpu = cpu_clock(self.cpu.0);
         let u1 = usage(libc::RUSAGE_THREAD);
         Measured {
             elapsed_ns: u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
             user_cpu_ns: Some(u1.0.saturating_sub(self.u0.0)),
             sys_cpu_ns: Some(u1.1.saturating_sub(self.u0.1)),
+            cpu_ns: Some(cpu.saturating_sub(self.cpu.1)),
             ctx_switches: Some(u1.2.saturating_sub(self.u0.2)),
             ..Measured::default()
         }
     }
+}
+
+/// The CPU clock `id` in ns (0 if it cannot be read, which Linux does not do for these ids).
+fn cpu_clock(id: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is valid for writes of one timespec.
+    if unsafe { libc::clock_gettime(id, &mut ts) } != 0 {
+        return 0;
+    }
+    ts.tv_sec.max(0) as u64 * 1_000_000_000 + ts.tv_nsec.max(0) as u64
 }
 
 fn sample(
@@ -569,6 +612,7 @@ fn sample(
         elapsed_ns: m.elapsed_ns,
         user_cpu_ns: m.user_cpu_ns,
         sys_cpu_ns: m.sys_cpu_ns,
+        cpu_ns: m.cpu_ns,
         syscalls: m.syscalls,
         mode_switches: m.syscalls.map(|n| 2 * n),
         ctx_switches: m.ctx_switches,
@@ -592,7 +636,11 @@ fn engine(
     let is_file = matches!(dst, Dst::File(_));
     let (mut syscalls, mut copies, mut used) = (0, 0, None);
     let mut cpu = (0, 0, 0);
-    let clock = Clock::start();
+    // With worker threads, the process's CPU clock (file → file only: no drain thread runs).
+    let clock = match parallelism {
+        Some(_) => Clock::start_process(),
+        None => Clock::start(),
+    };
     for i in 0..ops {
         let opts = Options {
             strategy,
@@ -615,8 +663,9 @@ fn engine(
         used = Some(r.strategy.name().to_string());
     }
     let m = clock.stop();
-    // CPU and context switches from the Reports: with parallelism they include the worker
-    // threads, which this thread's clock cannot see; with one thread they are the same figures.
+    // The user/sys split and context switches from the Reports: with parallelism they include
+    // the worker threads, which this thread's counters cannot see; with one thread they are the
+    // same figures. `cpu_ns` is the clock's.
     Ok(Measured {
         syscalls: Some(syscalls),
         cpu_copies_bytes: Some(copies),

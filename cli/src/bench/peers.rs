@@ -1,6 +1,8 @@
 //! The tools measured beside zcopy's techniques, timed the same way: in-process ones (Rust's
 //! `std::io::copy` and `std::fs::copy`, `zcopy::copy_file`, the bare syscalls) with the bench
-//! thread's clock and counters; `cp` as one process per op (its CPU from `RUSAGE_CHILDREN`);
+//! thread's clock and counters; `cp` as one process per op (its CPU from `RUSAGE_CHILDREN`; its
+//! time includes starting each process, so the report gives it no ratio: see
+//! [`process_per_op`]);
 //! Python's `shutil.copyfile`, `socket.sendfile`/`os.sendfile` and `zcopy.copy_file` in one
 //! Python process per sample that times its own loop (interpreter start-up excluded, as it is
 //! for the in-process peers).
@@ -61,9 +63,15 @@ pub fn external(tech: &str) -> bool {
     tech.starts_with("py_") || tech == "shutil_copyfile"
 }
 
+/// Whether `tech` starts a process for every op (`cp`): its time per op includes the process's
+/// start, so it is no measure of the copy itself and is kept out of the per-op ratios.
+pub fn process_per_op(tech: &str) -> bool {
+    tech == "cp"
+}
+
 /// Ops per sample for `tech`: a peer that starts a process per op (`cp`) does at most 100.
 pub fn ops(tech: &str, ops: u64) -> u64 {
-    if tech == "cp" {
+    if process_per_op(tech) {
         ops.min(100)
     } else {
         ops
@@ -250,10 +258,13 @@ fn cp(fx: &Fixture, ops: u64) -> Result<Measured, String> {
     }
     let m = clock.stop();
     let c1 = usage(libc::RUSAGE_CHILDREN);
+    // A reaped child's times are its exact runtime (taken at exit), split by ticks.
+    let (user, sys) = (c1.0.saturating_sub(c0.0), c1.1.saturating_sub(c0.1));
     Ok(Measured {
         elapsed_ns: m.elapsed_ns,
-        user_cpu_ns: Some(c1.0.saturating_sub(c0.0)),
-        sys_cpu_ns: Some(c1.1.saturating_sub(c0.1)),
+        user_cpu_ns: Some(user),
+        sys_cpu_ns: Some(sys),
+        cpu_ns: Some(user + sys),
         ctx_switches: Some(c1.2.saturating_sub(c0.2)),
         ..Measured::default()
     })
@@ -270,7 +281,8 @@ if peer == "py_zcopy_copy_file":
     import zcopy
 sock = socket.create_connection(("127.0.0.1", a["port"])) if a["port"] else None
 src = open(a["src"], "rb")
-r0, t0 = resource.getrusage(resource.RUSAGE_THREAD), time.perf_counter_ns()
+r0, c0 = resource.getrusage(resource.RUSAGE_THREAD), time.thread_time_ns()
+t0 = time.perf_counter_ns()
 if peer == "shutil_copyfile":
     for i in range(ops):
         shutil.copyfile(pieces[i], outs[i])
@@ -288,13 +300,14 @@ else:
             if n == 0:
                 sys.exit("os.sendfile returned 0 at offset %d" % off)
             off, left = off + n, left - n
-t1, r1 = time.perf_counter_ns(), resource.getrusage(resource.RUSAGE_THREAD)
+t1 = time.perf_counter_ns()
+c1, r1 = time.thread_time_ns(), resource.getrusage(resource.RUSAGE_THREAD)
 if sock is not None:
     sock.close()
 ns = lambda s: int(s * 1e9)
 with open(a["result"], "w") as f:
     json.dump({"elapsed_ns": t1 - t0, "user_cpu_ns": ns(r1.ru_utime - r0.ru_utime),
-               "sys_cpu_ns": ns(r1.ru_stime - r0.ru_stime),
+               "sys_cpu_ns": ns(r1.ru_stime - r0.ru_stime), "cpu_ns": c1 - c0,
                "ctx_switches": r1.ru_nvcsw - r0.ru_nvcsw + r1.ru_nivcsw - r0.ru_nivcsw}, f)
 "#;
 
@@ -351,6 +364,7 @@ fn python(
         elapsed_ns: field("elapsed_ns").ok_or("the Python peer gave no time")?,
         user_cpu_ns: field("user_cpu_ns"),
         sys_cpu_ns: field("sys_cpu_ns"),
+        cpu_ns: field("cpu_ns"),
         ctx_switches: field("ctx_switches"),
         ..Measured::default()
     })

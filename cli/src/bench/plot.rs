@@ -87,7 +87,7 @@ where
     DB::ErrorType: 'static,
 {
     // Both axes are logarithmic: sizes span 4 KiB to 256 MiB, rates and costs several decades.
-    // A value of 0 (CPU below the kernel's tick) cannot be drawn there and is left out.
+    // A value of 0 cannot be drawn there and is left out.
     let lines: Lines = lines
         .iter()
         .map(|(n, pts)| {
