@@ -18,8 +18,8 @@
 use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd};
 
+use crate::endpoint::{Endpoint, Kind};
 use crate::error::{Error, ErrorKind, Result};
-use crate::plan::{Endpoint, Kind};
 use crate::sys;
 
 /// How a range of a file will be used (`posix_fadvise` advice). The names are the ones every
@@ -412,7 +412,7 @@ pub fn warm(fd: impl AsFd, offset: u64, len: Option<u64>) -> Result<Residency> {
         let mut off = r.offset;
         let end = r.offset + r.len;
         while off < end {
-            let n = (end - off).min(crate::strategy::sendfile::MAX_PER_CALL) as usize;
+            let n = (end - off).min(crate::sys::fs::MAX_RW_COUNT) as usize;
             let k = sys::fs::sendfile(null.as_fd(), r.ep.fd, Some(&mut off), n).map_err(|e| {
                 Error::os(e, format_args!("sendfile from {} to /dev/null", r.ep.name))
             })?;
@@ -489,7 +489,7 @@ impl Policy {
             match off {
                 Some(o) => Ok(o),
                 None if ep.append() => Ok(ep.size),
-                None => crate::strategy::position(ep),
+                None => crate::endpoint::position(ep),
             }
         };
         let src_start = if cached(src) {

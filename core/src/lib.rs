@@ -64,6 +64,7 @@ macro_rules! named {
 }
 
 pub mod cache;
+mod endpoint;
 mod error;
 pub mod log;
 mod options;
@@ -90,7 +91,7 @@ pub use plan::Support;
 pub use prepared::Prepared;
 pub use report::{Fallback, Report};
 
-use plan::Endpoint;
+use endpoint::Endpoint;
 use report::Meter;
 
 /// The version of this crate (`zc_version()` in C, `zcopy.__version__` in Python).
@@ -183,7 +184,7 @@ pub fn copy_file(
     }
     let src_ep = Endpoint::from_stat(
         src.as_fd(),
-        plan::Name::Path("src", src_path),
+        endpoint::Name::Path("src", src_path),
         &src_st,
         src_mnt,
         libc::O_RDONLY,
@@ -192,7 +193,7 @@ pub fn copy_file(
     dst_st.st_size = 0;
     let dst_ep = Endpoint::from_stat(
         dst.as_fd(),
-        plan::Name::Path("dst", dst_path),
+        endpoint::Name::Path("dst", dst_path),
         &dst_st,
         dst_mnt,
         libc::O_WRONLY,

@@ -3,6 +3,9 @@
 use std::fmt;
 use std::sync::atomic::AtomicBool;
 
+/// The most threads [`Options::parallelism`] may ask for.
+pub(crate) const MAX_PARALLELISM: u32 = 64;
+
 /// A technique for moving bytes, or [`Strategy::Auto`] to let the planner choose.
 ///
 /// The string names (`Display`/`FromStr`) are the ones every face of zcopy uses.

@@ -1,7 +1,7 @@
 //! The `parallelism` option: a file → file transfer split into contiguous ranges, moved at once
 //! by worker threads.
 //!
-//! Each worker runs the single-threaded planner ([`plan::run_list`]) on its range with explicit
+//! Each worker runs the single-threaded planner ([`run_list`](crate::plan::run_list)) on its range with explicit
 //! offsets and the technique list the planner chose for the whole transfer, so strategy and
 //! fallback rules are the ones of one thread. The calling thread moves no bytes: it relays the
 //! workers' progress to the caller's callback (so callbacks stay on the caller's thread, as C's
@@ -15,14 +15,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
+use crate::endpoint::{Endpoint, Kind};
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::{Options, Strategy};
-use crate::plan::{self, Endpoint, Kind};
 use crate::report::{Fallback, Meter, Report};
 use crate::strategy;
-
-/// The most threads `parallelism` may ask for.
-pub(crate) const MAX_THREADS: u32 = 64;
 
 /// The fewest bytes a worker gets: a transfer is split only from twice this, so small copies
 /// never start threads.
@@ -101,7 +98,14 @@ struct Shared {
     relay: Relay,
     /// Whether the caller has a progress callback to relay to.
     wants_progress: bool,
+    /// What each worker runs on its range.
+    run_list: RunList,
 }
+
+/// The planner's single-threaded run ([`run_list`](crate::plan::run_list)), which each worker runs on its range:
+/// given by the planner, so this module does not import it back.
+pub(crate) type RunList =
+    fn(&Endpoint<'_>, &Endpoint<'_>, &Options<'_>, &[Strategy], bool, &mut Report) -> Result<()>;
 
 /// Worker threads that borrow from the stack of the function that owns this (for `'env`), all
 /// joined when it is dropped, on return or unwind: `std::thread::scope` without its thread
@@ -143,19 +147,27 @@ impl Drop for Workers<'_> {
     }
 }
 
-/// Runs the transfer on `parallelism` threads when it qualifies, giving its result; `None`
-/// when it runs on one thread (the caller then runs [`plan::run_list`]).
+/// Runs the transfer on `parallelism` threads when it qualifies, each running `run_list` on its
+/// range, giving its result; `None` when it runs on one thread (the caller then runs
+/// `run_list` itself).
 pub(crate) fn run(
     src: &Endpoint<'_>,
     dst: &Endpoint<'_>,
     opts: &Options<'_>,
-    list: &[Strategy],
-    direct: bool,
+    (list, direct): (&[Strategy], bool),
+    run_list: RunList,
     report: &mut Report,
 ) -> Option<Result<()>> {
     match split(src, dst, opts) {
         Ok(None) => None,
-        Ok(Some(split)) => Some(run_ranges(src, dst, opts, list, direct, &split, report)),
+        Ok(Some(split)) => Some(run_ranges(
+            src,
+            dst,
+            opts,
+            (list, direct, run_list),
+            &split,
+            report,
+        )),
         Err(e) => Some(Err(e)),
     }
 }
@@ -240,8 +252,7 @@ fn run_ranges(
     src: &Endpoint<'_>,
     dst: &Endpoint<'_>,
     opts: &Options<'_>,
-    list: &[Strategy],
-    direct: bool,
+    (list, direct, run_list): (&[Strategy], bool, RunList),
     split: &Split,
     report: &mut Report,
 ) -> Result<()> {
@@ -251,6 +262,7 @@ fn run_ranges(
         stop: AtomicBool::new(false),
         relay: Relay::default(),
         wants_progress: opts.progress.is_some(),
+        run_list,
     };
     let (stop, relay) = (&shared.stop, &shared.relay);
     let mut outcomes: Vec<Option<Outcome>> = (0..n).map(|_| None).collect();
@@ -420,7 +432,7 @@ fn worker(
         ..opts.clone()
     };
     let mut part = Report::default();
-    let result = plan::run_list(src, dst, &opts, list, direct, &mut part);
+    let result = (shared.run_list)(src, dst, &opts, list, direct, &mut part);
     meter.finish(&mut part);
     (result, part, halted.load(Ordering::Relaxed))
 }

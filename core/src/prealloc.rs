@@ -15,10 +15,10 @@
 //! only the part of the range past the destination's end (existing blocks are left as they
 //! are). A filesystem that refuses (`EOPNOTSUPP`, `ENOSPC`) is copied as without it.
 
+use crate::endpoint::magic;
+use crate::endpoint::{Endpoint, Kind};
 use crate::error::Result;
 use crate::options::{Options, Strategy};
-use crate::plan::magic;
-use crate::plan::{Endpoint, Kind};
 use crate::sys;
 
 /// The smallest copy whose destination is reserved first. Below it the extents are few and
@@ -60,7 +60,7 @@ pub(crate) fn reserve(
     }
     let src_start = match opts.src_offset {
         Some(o) => o,
-        None => crate::strategy::position(src)?,
+        None => crate::endpoint::position(src)?,
     };
     let len = src
         .size
@@ -71,7 +71,7 @@ pub(crate) fn reserve(
     }
     let dst_start = match opts.dst_offset {
         Some(o) => o,
-        None => crate::strategy::position(dst)?,
+        None => crate::endpoint::position(dst)?,
     };
     // Only what lies past the destination's end: blocks inside it are the file's already.
     let start = dst_start.max(dst.size);

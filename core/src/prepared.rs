@@ -4,9 +4,10 @@
 
 use std::os::fd::{AsFd, BorrowedFd};
 
+use crate::endpoint::{Endpoint, Kind};
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::Options;
-use crate::plan::{self, Endpoint, Kind};
+use crate::plan;
 use crate::report::{Meter, Report};
 use crate::sys;
 
@@ -26,7 +27,7 @@ use crate::sys;
 /// each run gives.
 ///
 /// ```no_run
-/// # fn main() -> zcopy::Result<()> {
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use std::net::TcpStream;
 /// let file = std::fs::File::open("index.html")?;
 /// let sock = TcpStream::connect("127.0.0.1:8080")?;

@@ -3,8 +3,8 @@
 //! size and no more allocated blocks than the source. Not a technique: a wrapper that runs the
 //! technique once per data segment.
 
+use crate::endpoint::Kind;
 use crate::error::{Error, Result};
-use crate::plan::Kind;
 use crate::strategy::{Job, Technique};
 use crate::sys;
 
@@ -32,9 +32,9 @@ pub(crate) fn run(tech: &Technique, job: &mut Job<'_, '_>) -> Result<()> {
     if job.src_off.is_none() {
         return segments(tech, job);
     }
-    let saved = crate::strategy::position(job.src)?;
+    let saved = crate::endpoint::position(job.src)?;
     let result = segments(tech, job);
-    let restored = crate::strategy::seek_to(job.src, saved);
+    let restored = crate::endpoint::seek_to(job.src, saved);
     result.and(restored)
 }
 

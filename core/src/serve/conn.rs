@@ -30,7 +30,7 @@ pub(crate) const LINGER_TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) const SLOW_HEAD_READS: u32 = 16;
 
 /// The most one `sendfile` call moves (Linux's `MAX_RW_COUNT`).
-const SENDFILE_MAX: u64 = crate::strategy::sendfile::MAX_PER_CALL;
+const SENDFILE_MAX: u64 = crate::sys::fs::MAX_RW_COUNT;
 
 /// What every connection of a server shares: the directory, the direct I/O threshold and the
 /// limits.

@@ -9,9 +9,9 @@
 //! Syscalls: 1 per GiB, plus 1 to see end of file when no `len` is given.
 
 use super::{classify, dma_ends, no_append, true_size, Family, Job, Technique};
+use crate::endpoint::Kind;
 use crate::error::{Error, Result};
 use crate::options::Strategy;
-use crate::plan::Kind;
 use crate::report::CopyModel;
 use crate::sys;
 

@@ -25,9 +25,9 @@ use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use super::{dma_ends, no_append, true_size, Job, Technique};
+use crate::endpoint::{Endpoint, Kind};
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::Strategy;
-use crate::plan::{Endpoint, Kind};
 use crate::report::CopyModel;
 use crate::sys;
 use crate::sys::fs::Fd;

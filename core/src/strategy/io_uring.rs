@@ -35,9 +35,9 @@ use std::time::Duration;
 use io_uring::{opcode, types};
 
 use super::{classify, direct, dma_ends, Family, Job, Technique, IDLE_TICK_MS};
+use crate::endpoint::Kind;
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::Strategy;
-use crate::plan::Kind;
 use crate::report::CopyModel;
 use crate::sys::fs::Fd;
 use crate::sys::mm::AnonBuffer;
@@ -593,7 +593,7 @@ fn read_len(io: &Io, len: usize, filled: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::Endpoint;
+    use crate::endpoint::Endpoint;
 
     /// A failure followed, in the same batch, by another request's completion: both requests
     /// end. (Found by the fuzzer: the completions after a failure were reaped but not applied,

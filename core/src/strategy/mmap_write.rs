@@ -8,9 +8,9 @@
 //! Syscalls: `mmap` + `write` + `munmap` per window.
 
 use super::{dma_ends, true_size, Job, Technique};
+use crate::endpoint::Kind;
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::Strategy;
-use crate::plan::Kind;
 use crate::report::CopyModel;
 use crate::sys;
 use crate::sys::mm::Mapping;

@@ -11,9 +11,10 @@ use std::io;
 use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicI32, Ordering};
 
+pub(crate) use crate::endpoint::{position, seek_to};
+use crate::endpoint::{Endpoint, Kind};
 use crate::error::{Error, Result};
 use crate::options::{Progress, Strategy};
-use crate::plan::{Endpoint, Kind};
 use crate::report::CopyModel;
 use crate::sys;
 
@@ -490,21 +491,6 @@ impl Drop for DstTicks<'_> {
             let _ = sys::net::set_send_timeout(fd, zero);
         }
     }
-}
-
-/// `lseek(fd, 0, SEEK_CUR)`: an endpoint's position.
-pub(crate) fn position(ep: &Endpoint<'_>) -> Result<u64> {
-    sys::fs::lseek(ep.fd, 0, libc::SEEK_CUR)
-        .map_err(|e| Error::os(e, format_args!("lseek on {}", ep.name)))
-}
-
-/// `lseek(fd, off, SEEK_SET)`.
-pub(crate) fn seek_to(ep: &Endpoint<'_>, off: u64) -> Result<()> {
-    let off = i64::try_from(off)
-        .map_err(|_| Error::invalid(format!("offset {off} on {} is past 2^63 - 1", ep.name)))?;
-    sys::fs::lseek(ep.fd, off, libc::SEEK_SET)
-        .map(drop)
-        .map_err(|e| Error::os(e, format_args!("lseek on {}", ep.name)))
 }
 
 /// Families of syscalls the process may turn out not to have (a kernel without them, or a

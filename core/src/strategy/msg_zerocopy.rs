@@ -18,9 +18,9 @@ use std::collections::VecDeque;
 use std::os::fd::AsFd;
 
 use super::{dma_ends, Job, Technique};
+use crate::endpoint::Kind;
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::Strategy;
-use crate::plan::Kind;
 use crate::report::CopyModel;
 use crate::sys;
 use crate::sys::mm::AnonBuffer;

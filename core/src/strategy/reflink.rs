@@ -8,9 +8,9 @@
 //! Copy model: 0 CPU and 0 DMA copies (only metadata changes). Syscalls: 1.
 
 use super::{classify, no_append, true_size, Job, Technique};
+use crate::endpoint::Kind;
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::Strategy;
-use crate::plan::Kind;
 use crate::report::CopyModel;
 use crate::sys;
 

@@ -9,14 +9,14 @@
 //! referenced); plus one DMA copy at each end backed by a device. Syscalls: 1 per chunk.
 
 use super::{classify, dma_ends, no_append, seek_to, true_size, Family, Job, Technique};
+use crate::endpoint::{Endpoint, Kind};
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::Strategy;
-use crate::plan::{Endpoint, Kind};
 use crate::report::CopyModel;
 use crate::sys;
 
 /// The most one `sendfile` call moves (Linux's `MAX_RW_COUNT`).
-pub(crate) const MAX_PER_CALL: u64 = 0x7fff_f000;
+pub(crate) const MAX_PER_CALL: u64 = sys::fs::MAX_RW_COUNT;
 
 pub(crate) const TECHNIQUE: Technique = Technique {
     strategy: Strategy::Sendfile,

@@ -10,9 +10,9 @@
 //! pipe end, 2 per chunk otherwise, plus 4 (pipe2, F_SETPIPE_SZ, 2 × close) for the pipe.
 
 use super::{classify, dma_ends, no_append, Family, Job, Technique};
+use crate::endpoint::Kind;
 use crate::error::{Error, Result};
 use crate::options::Strategy;
-use crate::plan::Kind;
 use crate::report::CopyModel;
 use crate::sys;
 use std::os::fd::AsFd;

@@ -645,6 +645,10 @@ pub(crate) fn unlink(path: &CStr) -> io::Result<()> {
     cvt(|| unsafe { libc::unlinkat(libc::AT_FDCWD, path.as_ptr(), 0) }).map(drop)
 }
 
+/// The most one `read`, `write`, `sendfile` or `splice` moves (Linux's `MAX_RW_COUNT`: 2 GiB
+/// less a page).
+pub(crate) const MAX_RW_COUNT: u64 = 0x7fff_f000;
+
 /// `RESOLVE_BENEATH` and `RESOLVE_NO_MAGICLINKS` (linux/openat2.h).
 pub(crate) const RESOLVE_BENEATH: u64 = 0x08;
 /// See [`RESOLVE_BENEATH`].
