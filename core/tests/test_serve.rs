@@ -684,11 +684,10 @@ fn imf_to_secs(v: &str) -> i64 {
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
     // SAFETY: both strings are NUL-terminated and `tm` is valid for writes.
     let end = unsafe { libc::strptime(c.as_ptr(), fmt.as_ptr(), &mut tm) };
-    // SAFETY: strptime returns NULL or a pointer into `c`, which lives here.
-    assert!(
-        !end.is_null() && unsafe { *end } == 0,
-        "not an IMF-fixdate: {v:?}"
-    );
+    assert!(!end.is_null(), "not an IMF-fixdate: {v:?}");
+    // SAFETY: strptime returned a pointer into `c`, which lives here.
+    let rest = unsafe { *end };
+    assert_eq!(rest, 0, "more after the date: {v:?}");
     // SAFETY: `tm` is initialised.
     unsafe { libc::timegm(&mut tm) }
 }

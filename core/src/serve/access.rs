@@ -57,18 +57,8 @@ impl LogFile {
     pub(crate) fn open(target: &AccessLog) -> Result<Option<Arc<LogFile>>> {
         let fd = match target {
             AccessLog::Off => return Ok(None),
-            AccessLog::Stdout => {
-                // SAFETY: fcntl(F_DUPFD_CLOEXEC) touches no memory.
-                let raw = unsafe { libc::fcntl(libc::STDOUT_FILENO, libc::F_DUPFD_CLOEXEC, 3) };
-                if raw < 0 {
-                    return Err(Error::os(
-                        std::io::Error::last_os_error(),
-                        "cannot write the access log to standard output",
-                    ));
-                }
-                // SAFETY: a new fd that nothing else owns.
-                unsafe { Fd::from_raw(raw) }
-            }
+            AccessLog::Stdout => sys::fs::dup_cloexec(std::io::stdout().as_fd())
+                .map_err(|e| Error::os(e, "cannot write the access log to standard output"))?,
             AccessLog::File(path) => {
                 let c = CString::new(path.as_os_str().as_bytes())
                     .map_err(|_| Error::invalid("the access log's path contains a NUL byte"))?;
