@@ -160,9 +160,11 @@ thread_local! {
 pub(crate) fn attach(file: Option<&Arc<LogFile>>) {
     let Some(file) = file else { return };
     BUF.with(|b| {
+        // Grown by the first lines, then kept (a flush empties it, keeping its capacity): a
+        // thread that logs nothing (the threads model's acceptor) allocates nothing.
         *b.borrow_mut() = Some(Buf {
             file: file.clone(),
-            bytes: Vec::with_capacity(FLUSH_AT + 4096),
+            bytes: Vec::new(),
             since: None,
         });
     });
