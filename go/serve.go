@@ -60,11 +60,19 @@ type ServeOptions struct {
 	// once; more wait in the listen backlog while those held are served. 0 is 512, nginx's
 	// worker_connections.
 	MaxConnections int
+	// AccessLog is where each response is logged, one line in nginx's combined format: a path
+	// (the file is created or appended to), "-" for standard output (fd 1), or "" or "off"
+	// (the default) for none. Each worker buffers its lines and writes them without a lock;
+	// Close returns with every line written.
+	AccessLog string
 }
 
 // Server is the engine's nginx-style static file server (HTTP/1.1 GET and HEAD, ranges,
 // keep-alive; files below DirectIO sent with sendfile) serving one directory on background
-// threads of this process (threads of libzcopy, not goroutines) until Close. It is Python's
+// threads of this process (threads of libzcopy, not goroutines) until Close. It answers as
+// nginx: "/dir" is redirected (301) to "/dir/", which serves its index.html or 403; file
+// responses carry Date, Last-Modified and ETag ("<mtime hex>-<size hex>"); If-None-Match and
+// If-Modified-Since get 304, and If-Range is honoured. It is Python's
 // zcopy.Server and C's zc_server: Serve(dir, opts) is zcopy.Server(root, listen=, workers=,
 // directio=, model=) and zc_server_start; Close is close() and zc_server_stop. Its methods
 // may be called from several goroutines.
@@ -102,7 +110,7 @@ func setLimits(o *C.zc_server_options, opts ServeOptions) error {
 // Errors: one wrapping syscall.EADDRINUSE when the address is taken (by another server too,
 // in this process or another: a server's workers share their socket, no one else does),
 // fs.ErrNotExist (ENOENT)
-// or ENOTDIR for a directory that cannot be opened (the message names it), ErrInvalid for an
+// or ENOTDIR for a directory or an AccessLog that cannot be opened (the message names it), ErrInvalid for an
 // unknown Model, a Listen that is not HOST:PORT, negative Workers, timeouts or
 // MaxConnections, or a DirectIO below 1.
 func Serve(dir string, opts ServeOptions) (*Server, error) {
@@ -146,6 +154,11 @@ func Serve(dir string, opts ServeOptions) (*Server, error) {
 		listen := C.CString(opts.Listen)
 		defer C.free(unsafe.Pointer(listen))
 		o.listen = listen
+	}
+	if opts.AccessLog != "" {
+		accessLog := C.CString(opts.AccessLog)
+		defer C.free(unsafe.Pointer(accessLog))
+		o.access_log = accessLog
 	}
 	cdir := C.CString(dir)
 	defer C.free(unsafe.Pointer(cdir))

@@ -3,7 +3,8 @@ package zcopy_test
 // zcopy.Serve from Go, checked with net/http's client: byte-exact bodies on every I/O model,
 // HEAD, ranges, 404, O_DIRECT above a threshold, the errors (EADDRINUSE, also for a second
 // server in every model, a missing directory, bad options), the header and keep-alive
-// timeouts and 1,000 idle connections.
+// timeouts and 1,000 idle connections; nginx's answers (validators, 304, 301) and the
+// combined access log.
 
 import (
 	"bufio"
@@ -368,4 +369,88 @@ func ExampleServe() {
 	resp.Body.Close()
 	fmt.Print(resp.Status, ": ", string(bytes.TrimSpace(body)), "\n")
 	// Output: 200 OK: hello, sendfile
+}
+
+// TestServeNginxAnswersAndAccessLog: ETag and Last-Modified from the file's stat, 304 for
+// If-None-Match, 301 for a directory, and one combined log line per response, all written when
+// Close returns, in every model.
+func TestServeNginxAnswersAndAccessLog(t *testing.T) {
+	dir, files := wwwDir(t)
+	mtime := time.Unix(784111777, 0)
+	if err := os.Chtimes(filepath.Join(dir, "small.txt"), mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	etag := fmt.Sprintf("\"%x-%x\"", 784111777, 1000)
+	for _, m := range modelsHere(t) {
+		logPath := filepath.Join(t.TempDir(), "access.log")
+		s, _ := serve(t, dir, zcopy.ServeOptions{Model: m, Workers: 2, AccessLog: logPath})
+		client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		do := func(path string, header map[string]string) (*http.Response, []byte) {
+			req, err := http.NewRequest("GET", s.URL()+path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range header {
+				req.Header.Set(k, v)
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatalf("%s GET %s: %v", m, path, err)
+			}
+			defer resp.Body.Close()
+			body, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return resp, body
+		}
+		resp, body := do("/small.txt", map[string]string{"User-Agent": "go-test"})
+		if resp.StatusCode != 200 || !bytes.Equal(body, files["small.txt"]) {
+			t.Fatalf("%s: %d, %d bytes", m, resp.StatusCode, len(body))
+		}
+		if got := resp.Header.Get("ETag"); got != etag {
+			t.Errorf("%s: ETag %s, want %s", m, got, etag)
+		}
+		if got := resp.Header.Get("Last-Modified"); got != "Sun, 06 Nov 1994 08:49:37 GMT" {
+			t.Errorf("%s: Last-Modified %s", m, got)
+		}
+		if d, err := http.ParseTime(resp.Header.Get("Date")); err != nil || time.Since(d).Abs() > 5*time.Second {
+			t.Errorf("%s: Date %q: %v", m, resp.Header.Get("Date"), err)
+		}
+		if resp, body := do("/small.txt", map[string]string{"If-None-Match": etag}); resp.StatusCode != 304 || len(body) != 0 {
+			t.Errorf("%s: If-None-Match: %d with %d bytes", m, resp.StatusCode, len(body))
+		}
+		if resp, _ := do("/sub", nil); resp.StatusCode != 301 || resp.Header.Get("Location") != "/sub/" {
+			t.Errorf("%s: /sub: %d to %q", m, resp.StatusCode, resp.Header.Get("Location"))
+		}
+		client.CloseIdleConnections()
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		text, err := os.ReadFile(logPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSuffix(string(text), "\n"), "\n")
+		if len(lines) != 3 {
+			t.Fatalf("%s: %d lines:\n%s", m, len(lines), text)
+		}
+		for _, want := range []string{
+			"] \"GET /small.txt HTTP/1.1\" 200 1000 \"-\" \"go-test\"",
+			"] \"GET /small.txt HTTP/1.1\" 304 0 \"-\" \"Go-http-client/1.1\"",
+			"] \"GET /sub HTTP/1.1\" 301 ",
+		} {
+			if !strings.Contains(string(text), want) {
+				t.Errorf("%s: no %q in\n%s", m, want, text)
+			}
+		}
+		for _, l := range lines {
+			if !strings.HasPrefix(l, "127.0.0.1 - - [") {
+				t.Errorf("%s: %q", m, l)
+			}
+		}
+	}
 }

@@ -521,6 +521,16 @@ typedef struct zc_server_options {
      * (nginx's `worker_connections`).
      */
     uint32_t max_connections;
+    /**
+     * The access log, one line per response in nginx's combined format: a path (the file is
+     * created, mode 0644 less the umask, or appended to), `"-"` for standard output (fd 1),
+     * or `NULL` (the default) or `"off"` for none. Each worker buffers its lines and writes
+     * them without a lock (when 32 KiB have gathered, when the oldest is a second old, and at
+     * `zc_server_stop`, which returns with every line written). Read during
+     * `zc_server_start` only. Added after the 64-byte layout: a caller compiled with it
+     * gets no log.
+     */
+    const char *access_log;
 } zc_server_options;
 
 /**
@@ -1123,7 +1133,7 @@ enum zc_status zc_log_close(struct zc_log *log);
 /**
  * Fills `*opts` with the defaults (listen on `"127.0.0.1:8080"`, one worker per CPU, no
  * O_DIRECT, `ZC_SERVE_MODEL_EPOLL`, timeouts of 60 s for a head and 75 s for an idle
- * keep-alive, 512 connections per worker) and sets `opts->struct_size` to `struct_size` (pass
+ * keep-alive, 512 connections per worker, no access log) and sets `opts->struct_size` to `struct_size` (pass
  * `sizeof *opts`).
  *
  * `ZC_NULL_POINTER` when `opts` is `NULL`; `ZC_INVALID` when `struct_size` is smaller than the
@@ -1132,28 +1142,34 @@ enum zc_status zc_log_close(struct zc_log *log);
  * # Safety
  * `opts` is `NULL` or valid for writing `struct_size` bytes.
  */
-enum zc_status zc_server_options_default(struct zc_server_options *opts, size_t struct_size);
+enum zc_status zc_server_options_default(struct zc_server_options *opts,
+                                         size_t struct_size);
 
 /**
  * Serves the files in directory `dir` (and below it, never above) as `opts` says (`NULL`: the
  * defaults): binds the listening sockets, then serves on background threads until
  * `zc_server_stop`. Each worker thread blocks SIGPIPE for itself; no process-wide state
- * changes.
+ * changes. Answers as nginx: a directory named without its trailing slash is redirected
+ * (301) to the name with it, one with it serves its `index.html` or 403; file responses carry
+ * `Date`, `Last-Modified` and `ETag` (`"<mtime hex>-<size hex>"`), and `If-None-Match` /
+ * `If-Modified-Since` are answered with 304, `If-Range` honoured.
  *
  * Returns the server, or `NULL` with `zc_last_error()` / `zc_last_errno()` (and `errno`)
  * telling why: `EADDRINUSE` when the address is taken (the message names it), `ENOENT` (or
- * `ENOTDIR`, `EACCES`) for a directory that cannot be opened (the message names it), `EINVAL`
- * for a `NULL` `dir`, a bad `struct_size`, an unknown `model`, a `listen` that is not
- * `HOST:PORT`, `has_directio` with `directio` 0, a timeout of 0 or less or
- * `max_connections` 0 (the message names the field). `EADDRINUSE` (`ZC_IO`) also when another
+ * `ENOTDIR`, `EACCES`) for a directory or an access log that cannot be opened (the message
+ * names it), `EINVAL` for a `NULL` `dir`, a bad `struct_size`, an unknown `model`, a `listen`
+ * that is not `HOST:PORT`, `has_directio` with `directio` 0, a timeout of 0 or less,
+ * `max_connections` 0 or an empty `access_log` (the message names the field). `EADDRINUSE` (`ZC_IO`) also when another
  * server, in this process or another, serves the address: the workers of one server share
  * their listening socket, no one else does.
  *
  * # Safety
  * `dir` is `NULL` or a NUL-terminated path; `opts` is `NULL` or a `zc_server_options`
- * readable for `opts->struct_size` bytes, whose `listen` is `NULL` or NUL-terminated.
+ * readable for `opts->struct_size` bytes, whose `listen` and `access_log` are `NULL` or
+ * NUL-terminated.
  */
-struct zc_server *zc_server_start(const char *dir, const struct zc_server_options *opts);
+struct zc_server *zc_server_start(const char *dir,
+                                  const struct zc_server_options *opts);
 
 /**
  * Writes the port the server listens on (the one the kernel chose for port 0) into `*port`.

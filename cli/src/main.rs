@@ -174,6 +174,10 @@ enum Command {
         /// (nginx's worker_connections).
         #[arg(long, value_name = "N", default_value_t = 512)]
         max_connections: usize,
+        /// Log each response in nginx's combined format to PATH (appended), `-` (standard
+        /// output) or `off`.
+        #[arg(long, value_name = "PATH|-|off", default_value = "off")]
+        access_log: std::ffi::OsString,
     },
     /// Tell which techniques can serve SRC → DST, and why not for the others. Moves nothing and
     /// creates nothing.
@@ -284,6 +288,7 @@ fn run(cmd: Command) -> Result<(), String> {
             header_timeout,
             keepalive_timeout,
             max_connections,
+            access_log,
         } => serve::run(serve::Args {
             dir,
             listen,
@@ -293,6 +298,7 @@ fn run(cmd: Command) -> Result<(), String> {
             header_timeout,
             keepalive_timeout,
             max_connections,
+            access_log,
         }),
         Command::Bench {
             quick,

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use zcopy::serve::{IoModel, ServeOptions, Server};
+use zcopy::serve::{AccessLog, IoModel, ServeOptions, Server};
 
 /// The arguments of `zcopy serve`, already parsed by clap.
 pub struct Args {
@@ -15,6 +15,8 @@ pub struct Args {
     pub header_timeout: String,
     pub keepalive_timeout: String,
     pub max_connections: usize,
+    /// `--access-log PATH|-|off`.
+    pub access_log: std::ffi::OsString,
 }
 
 /// Parses `--NAME S`: a positive number of seconds (fractions allowed).
@@ -62,6 +64,7 @@ pub fn run(args: Args) -> Result<(), String> {
     opts.header_timeout = seconds("header-timeout", &args.header_timeout)?;
     opts.keepalive_timeout = seconds("keepalive-timeout", &args.keepalive_timeout)?;
     opts.max_connections = args.max_connections;
+    opts.access_log = AccessLog::from_arg(&args.access_log);
     opts.model = args
         .model
         .parse::<IoModel>()
@@ -73,11 +76,16 @@ pub fn run(args: Args) -> Result<(), String> {
     unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
     let server = Server::bind(&opts).map_err(|e| format!("error: {}", e.message()))?;
     println!(
-        "listening on http://{} (model {}, {} workers, directio {})",
+        "listening on http://{} (model {}, {} workers, directio {}, access log {})",
         server.local_addr(),
         opts.model,
         opts.workers,
-        opts.directio.map_or("off".to_string(), |d| d.to_string())
+        opts.directio.map_or("off".to_string(), |d| d.to_string()),
+        match &opts.access_log {
+            AccessLog::Off => "off".to_string(),
+            AccessLog::Stdout => "stdout".to_string(),
+            AccessLog::File(p) => p.display().to_string(),
+        }
     );
     use std::io::Write;
     let _ = std::io::stdout().flush();

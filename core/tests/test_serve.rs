@@ -8,7 +8,7 @@ use std::path::Path;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use zcopy::serve::{IoModel, ServeOptions, Server, ShutdownHandle};
+use zcopy::serve::{AccessLog, IoModel, ServeOptions, Server, ShutdownHandle};
 
 use crate::common;
 
@@ -117,7 +117,8 @@ fn read_response(r: &mut impl BufRead, head: bool) -> Response {
         headers,
         body: Vec::new(),
     };
-    if !head {
+    // A 304 has no body, whatever the method (RFC 9110 §6.4.1).
+    if !head && status != 304 {
         let len: usize = resp
             .header("content-length")
             .expect("content-length")
@@ -258,10 +259,16 @@ fn refusals(model: IoModel) {
         Some(((1 << 20) + 4099).to_string().as_str())
     );
     assert_eq!(get(s.addr, "/nope", "").status, 404);
-    assert_eq!(get(s.addr, "/noindex/", "").status, 404);
+    // As nginx: a directory without index.html is 403 (no listing), with one its index is
+    // served, and named without its slash it is redirected to the name with it.
+    assert_eq!(get(s.addr, "/noindex/", "").status, 403);
     let r = get(s.addr, "/sub/", "");
     assert_eq!((r.status, r.body.as_slice()), (200, &b"<p>index</p>\n"[..]));
-    assert_eq!(get(s.addr, "/sub", "").status, 200);
+    assert_eq!(r.header("content-type"), Some("text/html"));
+    let r = get(s.addr, "/sub", "");
+    assert_eq!((r.status, r.header("location")), (301, Some("/sub/")));
+    // A file named with a trailing slash is not there.
+    assert_eq!(get(s.addr, "/one/", "").status, 404);
     // Nothing above the directory, however spelled.
     for t in [
         "/../etc/passwd",
@@ -659,6 +666,372 @@ fn max_connections_holds_new_ones_back(model: IoModel) {
     );
 }
 
+/// 784111777: Sun, 06 Nov 1994 08:49:37 GMT, the RFC's example date.
+const MTIME: u64 = 784_111_777;
+
+/// Sets `path`'s modification time to [`MTIME`] seconds after the epoch.
+fn set_mtime(path: &Path) {
+    let f = File::options().write(true).open(path).expect("open");
+    f.set_modified(std::time::UNIX_EPOCH + Duration::from_secs(MTIME))
+        .expect("set mtime");
+}
+
+/// Seconds since the epoch of an IMF-fixdate, as glibc's strptime and timegm read it.
+fn imf_to_secs(v: &str) -> i64 {
+    let c = std::ffi::CString::new(v).expect("date");
+    let fmt = c"%a, %d %b %Y %H:%M:%S GMT";
+    // SAFETY: an all-zero tm is a valid value of this plain C struct.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both strings are NUL-terminated and `tm` is valid for writes.
+    let end = unsafe { libc::strptime(c.as_ptr(), fmt.as_ptr(), &mut tm) };
+    assert!(!end.is_null(), "not an IMF-fixdate: {v:?}");
+    // SAFETY: strptime returned a pointer into `c`, which lives here.
+    let rest = unsafe { *end };
+    assert_eq!(rest, 0, "more after the date: {v:?}");
+    // SAFETY: `tm` is initialised.
+    unsafe { libc::timegm(&mut tm) }
+}
+
+/// `Date`, `Last-Modified` and `ETag` (nginx's form, from the file's stat) on file responses;
+/// `Date` on every response.
+fn validators_are_sent(model: IoModel) {
+    let s = start(model, None);
+    let path = s.dir.path().join("four_k");
+    set_mtime(&path);
+    let meta = std::fs::metadata(&path).expect("stat");
+    use std::os::unix::fs::MetadataExt;
+    let etag = format!("\"{:x}-{:x}\"", meta.mtime(), meta.size());
+    assert_eq!(etag, "\"2ebc98a1-1000\"");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("now")
+        .as_secs() as i64;
+    for raw in [
+        "GET /four_k HTTP/1.1\r\n\r\n",
+        "HEAD /four_k HTTP/1.1\r\n\r\n",
+        "GET /four_k HTTP/1.1\r\nRange: bytes=0-9\r\n\r\n",
+    ] {
+        let r = request(s.addr, raw);
+        assert!(r.status == 200 || r.status == 206, "{model} {raw:?}");
+        assert_eq!(r.header("etag"), Some(etag.as_str()), "{model} {raw:?}");
+        assert_eq!(
+            r.header("last-modified"),
+            Some("Sun, 06 Nov 1994 08:49:37 GMT"),
+            "{model}"
+        );
+        let date = r.header("date").expect("Date");
+        assert!((imf_to_secs(date) - now).abs() <= 5, "{model}: Date {date}");
+    }
+    // Errors and redirects carry a Date too (no validators: no file).
+    for t in ["/nope", "/sub", "/noindex/"] {
+        let r = get(s.addr, t, "");
+        assert!(r.header("date").is_some(), "{model} {t}");
+        assert!(r.header("etag").is_none(), "{model} {t}");
+    }
+    // An index.html carries its own validators.
+    let index = std::fs::metadata(s.dir.path().join("sub/index.html")).expect("stat");
+    let r = get(s.addr, "/sub/", "");
+    let want = format!("\"{:x}-{:x}\"", index.mtime(), index.size());
+    assert_eq!(r.header("etag"), Some(want.as_str()), "{model}");
+}
+
+/// 301 for a directory without its slash, keeping the query, as nginx.
+fn directories_as_nginx(model: IoModel) {
+    let s = start(model, None);
+    std::fs::create_dir(s.dir.path().join("a b")).expect("mkdir");
+    for (t, want) in [
+        ("/sub", "/sub/"),
+        ("/sub?x=1&y=2", "/sub/?x=1&y=2"),
+        ("/a%20b", "/a%20b/"),
+        ("/one/../sub", "/sub/"),
+    ] {
+        let r = get(s.addr, t, "");
+        assert_eq!(
+            (r.status, r.header("location")),
+            (301, Some(want)),
+            "{model} {t}"
+        );
+    }
+    let r = request(s.addr, "HEAD /sub HTTP/1.1\r\n\r\n");
+    assert_eq!((r.status, r.header("location")), (301, Some("/sub/")));
+    // The redirect keeps the connection: the next request on it is answered.
+    let mut c = connect(s.addr);
+    c.get_mut()
+        .write_all(b"GET /sub HTTP/1.1\r\n\r\nGET /sub/ HTTP/1.1\r\n\r\n")
+        .expect("send");
+    assert_eq!(read_response(&mut c, false).status, 301);
+    let r = read_response(&mut c, false);
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"<p>index</p>\n"[..]));
+    assert_eq!(get(s.addr, "/a%20b/", "").status, 403, "{model}");
+    assert_eq!(
+        get(s.addr, "/", "").status,
+        403,
+        "{model}: the root has no index"
+    );
+    std::fs::write(s.dir.path().join("index.html"), b"root").expect("write");
+    assert_eq!(get(s.addr, "/", "").body, b"root", "{model}");
+}
+
+/// If-None-Match, If-Modified-Since, If-Match, If-Unmodified-Since and If-Range, as RFC 9110
+/// §13 (and nginx) answer them.
+fn conditional_requests(model: IoModel) {
+    let s = start(model, None);
+    set_mtime(&s.dir.path().join("four_k"));
+    let etag = "\"2ebc98a1-1000\"";
+    let (before, at, after) = (
+        "Sun, 06 Nov 1994 08:49:36 GMT",
+        "Sun, 06 Nov 1994 08:49:37 GMT",
+        "Sun, 06 Nov 1994 08:49:38 GMT",
+    );
+    let cases: Vec<(String, u16)> = vec![
+        (format!("If-None-Match: {etag}"), 304),
+        (format!("If-None-Match: W/{etag}"), 304),
+        (format!("If-None-Match: \"x\", {etag}"), 304),
+        ("If-None-Match: *".into(), 304),
+        ("If-None-Match: \"2ebc98a1-1001\"".into(), 200),
+        (format!("If-Modified-Since: {before}"), 200),
+        (format!("If-Modified-Since: {at}"), 304),
+        (format!("If-Modified-Since: {after}"), 304),
+        (
+            "If-Modified-Since: Sunday, 06-Nov-94 08:49:37 GMT".into(),
+            304,
+        ),
+        ("If-Modified-Since: Sun Nov  6 08:49:37 1994".into(), 304),
+        ("If-Modified-Since: not a date".into(), 200),
+        // If-None-Match present: If-Modified-Since is ignored.
+        (
+            format!("If-None-Match: \"x\"\r\nIf-Modified-Since: {after}"),
+            200,
+        ),
+        (
+            format!("If-None-Match: {etag}\r\nIf-Modified-Since: {before}"),
+            304,
+        ),
+        (format!("If-Match: {etag}"), 200),
+        ("If-Match: *".into(), 200),
+        (format!("If-Match: W/{etag}"), 412),
+        ("If-Match: \"x\"".into(), 412),
+        (format!("If-Unmodified-Since: {before}"), 412),
+        (format!("If-Unmodified-Since: {at}"), 200),
+        // If-Range: the range with a matching tag or date, else the whole file.
+        (format!("Range: bytes=0-9\r\nIf-Range: {etag}"), 206),
+        (format!("Range: bytes=0-9\r\nIf-Range: {at}"), 206),
+        ("Range: bytes=0-9\r\nIf-Range: \"x\"".into(), 200),
+        (format!("Range: bytes=0-9\r\nIf-Range: W/{etag}"), 200),
+        (format!("Range: bytes=0-9\r\nIf-Range: {after}"), 200),
+        (format!("If-Range: {etag}"), 200),
+    ];
+    let body = fixture_bytes("four_k");
+    for (headers, want) in cases {
+        // Each on a kept-alive connection followed by a plain request: a 304 leaves nothing
+        // behind on it.
+        let mut c = connect(s.addr);
+        write!(
+            c.get_mut(),
+            "GET /four_k HTTP/1.1\r\n{headers}\r\n\r\nGET /one HTTP/1.1\r\n\r\n"
+        )
+        .expect("send");
+        let r = read_response(&mut c, false);
+        assert_eq!(r.status, want, "{model} {headers:?}");
+        match want {
+            304 => {
+                assert_eq!(r.header("etag"), Some(etag), "{headers}");
+                assert_eq!(r.header("last-modified"), Some(at), "{headers}");
+                assert!(r.header("date").is_some(), "{headers}");
+                assert!(r.header("content-length").is_none(), "{headers}");
+            }
+            200 => assert!(r.body == body, "{model} {headers:?}: the whole file"),
+            206 => assert!(r.body == body[..10], "{model} {headers:?}"),
+            _ => {}
+        }
+        let next = read_response(&mut c, false);
+        assert_eq!(next.body, fixture_bytes("one"), "{model} after {headers:?}");
+    }
+    let r = request(
+        s.addr,
+        &format!("HEAD /four_k HTTP/1.1\r\nIf-None-Match: {etag}\r\n\r\n"),
+    );
+    assert_eq!(r.status, 304, "{model}: HEAD");
+}
+
+/// One access log line, split into nginx's combined fields.
+#[derive(Debug)]
+struct LogLine {
+    addr: String,
+    time: String,
+    request: String,
+    status: u16,
+    bytes: u64,
+    referer: String,
+    agent: String,
+}
+
+/// Splits `line` as nginx's combined format writes it (quoted fields hold no `"`: they are
+/// escaped as `\x22`).
+fn parse_log_line(line: &str) -> LogLine {
+    fn not_one<T>(line: &str) -> T {
+        panic!("not a combined log line: {line:?}")
+    }
+    let (addr, rest) = line.split_once(" - - [").unwrap_or_else(|| not_one(line));
+    let (time, rest) = rest.split_once("] \"").unwrap_or_else(|| not_one(line));
+    let (request, rest) = rest.split_once("\" ").unwrap_or_else(|| not_one(line));
+    let mut it = rest.splitn(3, ' ');
+    let status = it
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| not_one(line));
+    let bytes = it
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| not_one(line));
+    let rest = it.next().unwrap_or_else(|| not_one(line));
+    let rest = rest.strip_prefix('"').unwrap_or_else(|| not_one(line));
+    let (referer, rest) = rest.split_once("\" \"").unwrap_or_else(|| not_one(line));
+    let agent = rest.strip_suffix('"').unwrap_or_else(|| not_one(line));
+    // [06/Nov/1994:08:49:37 +0000]
+    let tb = time.as_bytes();
+    assert!(
+        tb.len() == 26 && tb[2] == b'/' && tb[6] == b'/' && tb[11] == b':' && tb[20] == b' ',
+        "$time_local {time:?}"
+    );
+    LogLine {
+        addr: addr.into(),
+        time: time.into(),
+        request: request.into(),
+        status,
+        bytes,
+        referer: referer.into(),
+        agent: agent.into(),
+    }
+}
+
+fn read_log(path: &Path) -> Vec<LogLine> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        text.is_empty() || text.ends_with('\n'),
+        "whole lines: {text:?}"
+    );
+    text.lines().map(parse_log_line).collect()
+}
+
+/// The access log after a mix of requests (two workers, each with its buffer): one line per
+/// response, every field as nginx writes it, written by the time the server has stopped.
+fn access_log_lines(model: IoModel) {
+    let logs = tempfile::tempdir().expect("tempdir");
+    let log = logs.path().join("access.log");
+    std::fs::write(&log, b"").expect("an existing log is appended to");
+    let s = start_with(model, |o| o.access_log = AccessLog::File(log.clone()));
+    let big = fixture_bytes("big").len() as u64;
+    let r = get(
+        s.addr,
+        "/four_k?q=1",
+        "Referer: http://example.test/page\r\nUser-Agent: probe/1.0 (\"quoted\")\r\n",
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        request(s.addr, "HEAD /four_k?q=2 HTTP/1.1\r\n\r\n").status,
+        200
+    );
+    assert_eq!(get(s.addr, "/nope?q=3", "").status, 404);
+    assert_eq!(
+        get(s.addr, "/mib_odd?q=4", "Range: bytes=10-109\r\n").status,
+        206
+    );
+    assert_eq!(get(s.addr, "/sub?q=5", "").status, 301);
+    let etag = request(s.addr, "HEAD /one HTTP/1.1\r\n\r\n")
+        .header("etag")
+        .expect("etag")
+        .to_string();
+    let r = get(s.addr, "/one?q=6", &format!("If-None-Match: {etag}\r\n"));
+    assert_eq!(r.status, 304);
+    assert_eq!(request(s.addr, "BREW /pot HTTP/1.1\r\n\r\n").status, 405);
+    assert_eq!(request(s.addr, "garbage\r\n\r\n").status, 400);
+    // Pipelined on one connection, then a client leaving mid-body.
+    let mut c = connect(s.addr);
+    c.get_mut()
+        .write_all(b"GET /one?q=7 HTTP/1.1\r\n\r\nGET /zero?q=8 HTTP/1.1\r\n\r\n")
+        .expect("send");
+    read_response(&mut c, false);
+    read_response(&mut c, false);
+    drop(c);
+    let mut c = TcpStream::connect(s.addr).expect("connect");
+    c.write_all(b"GET /big?q=9 HTTP/1.1\r\n\r\n").expect("send");
+    let mut some = [0u8; 1000];
+    c.read_exact(&mut some).expect("the start");
+    drop(c);
+    // Give the server a moment to see the reset, then stop it: every line is written.
+    std::thread::sleep(Duration::from_millis(100));
+    drop(s);
+    let lines = read_log(&log);
+    let find = |q: &str| {
+        lines
+            .iter()
+            .find(|l| l.request.contains(q))
+            .unwrap_or_else(|| panic!("{model}: no line for {q} in {lines:#?}"))
+    };
+    let l = find("?q=1 ");
+    assert_eq!(l.addr, "127.0.0.1");
+    assert_eq!(l.request, "GET /four_k?q=1 HTTP/1.1");
+    assert_eq!((l.status, l.bytes), (200, 4096), "{model}");
+    assert_eq!(l.referer, "http://example.test/page");
+    assert_eq!(l.agent, "probe/1.0 (\\x22quoted\\x22)");
+    let l = find("?q=2 ");
+    assert_eq!(
+        (l.request.as_str(), l.status, l.bytes),
+        ("HEAD /four_k?q=2 HTTP/1.1", 200, 0)
+    );
+    assert_eq!((l.referer.as_str(), l.agent.as_str()), ("-", "-"));
+    let l = find("?q=3 ");
+    assert_eq!((l.status, l.bytes), (404, "404 Not Found\n".len() as u64));
+    assert_eq!((find("?q=4 ").status, find("?q=4 ").bytes), (206, 100));
+    assert_eq!(find("?q=5 ").status, 301);
+    assert_eq!((find("?q=6 ").status, find("?q=6 ").bytes), (304, 0));
+    assert_eq!(find("BREW /pot").status, 405);
+    let l = find("garbage");
+    assert_eq!((l.request.as_str(), l.status), ("garbage", 400));
+    assert_eq!((find("?q=7 ").status, find("?q=7 ").bytes), (200, 1));
+    assert_eq!((find("?q=8 ").status, find("?q=8 ").bytes), (200, 0));
+    let l = find("?q=9 ");
+    assert!(l.status == 200 && l.bytes <= big, "{model}: {l:?}");
+    assert_eq!(
+        lines.len(),
+        12,
+        "{model}: one line per response: {lines:#?}"
+    );
+    assert!(lines.iter().all(|l| !l.time.is_empty()));
+}
+
+/// Lines reach the file while the server runs: within about two seconds of the response (a
+/// worker writes its buffer once its oldest line is a second old).
+fn access_log_is_flushed_while_running(model: IoModel) {
+    let logs = tempfile::tempdir().expect("tempdir");
+    let log = logs.path().join("access.log");
+    let s = start_with(model, |o| o.access_log = AccessLog::File(log.clone()));
+    // A kept-alive connection, left open: its thread (threads model) or worker must write
+    // the line while the connection idles.
+    let mut c = connect(s.addr);
+    c.get_mut()
+        .write_all(b"GET /one?live HTTP/1.1\r\nUser-Agent: live\r\n\r\n")
+        .expect("send");
+    assert_eq!(read_response(&mut c, false).status, 200);
+    let t0 = Instant::now();
+    let lines = loop {
+        let lines = read_log(&log);
+        if !lines.is_empty() || t0.elapsed() > Duration::from_secs(10) {
+            break lines;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(lines.len(), 1, "{model}: after {:?}", t0.elapsed());
+    assert_eq!((lines[0].status, lines[0].agent.as_str()), (200, "live"));
+    assert!(
+        t0.elapsed() < Duration::from_secs(4),
+        "{model}: written after {:?}",
+        t0.elapsed()
+    );
+    drop(c);
+}
+
 macro_rules! per_model {
     ($($model:ident => $name:ident),*) => {$(
         mod $name {
@@ -681,6 +1054,11 @@ macro_rules! per_model {
             #[test] fn thousand_idle_connections_do_not_stop_a_new_client() { thousand_idle_connections(M) }
             #[test] fn max_connections_keeps_new_ones_in_the_backlog() { max_connections_holds_new_ones_back(M) }
             #[test] fn a_head_in_sixty_segments_is_served() { head_in_many_segments_is_served(M) }
+            #[test] fn date_last_modified_and_etag_are_sent() { validators_are_sent(M) }
+            #[test] fn directories_redirect_serve_index_or_forbid() { directories_as_nginx(M) }
+            #[test] fn conditional_requests_answer_304_412_and_if_range() { conditional_requests(M) }
+            #[test] fn access_log_has_a_combined_line_per_response() { access_log_lines(M) }
+            #[test] fn access_log_is_written_while_running() { access_log_is_flushed_while_running(M) }
         }
     )*};
 }

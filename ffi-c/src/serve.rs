@@ -8,7 +8,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use engine::serve::{IoModel, ServeOptions, Server, ShutdownHandle};
+use engine::serve::{AccessLog, IoModel, ServeOptions, Server, ShutdownHandle};
 
 use crate::sized::{self, read_field};
 use crate::status::{boundary, Failure};
@@ -77,13 +77,24 @@ pub struct zc_server_options {
     /// wait in the listen backlog while those held are served. At least 1; default 512
     /// (nginx's `worker_connections`).
     pub max_connections: u32,
+    /// The access log, one line per response in nginx's combined format: a path (the file is
+    /// created, mode 0644 less the umask, or appended to), `"-"` for standard output (fd 1),
+    /// or `NULL` (the default) or `"off"` for none. Each worker buffers its lines and writes
+    /// them without a lock (when 32 KiB have gathered, when the oldest is a second old, and at
+    /// `zc_server_stop`, which returns with every line written). Read during
+    /// `zc_server_start` only. Added after the 64-byte layout: a caller compiled with it
+    /// gets no log.
+    pub access_log: *const c_char,
 }
 
 /// The size of the first `zc_server_options` layout: the smallest `struct_size` accepted.
 const SERVER_OPTIONS_SIZE_V0: usize = 40;
+/// The size of the layout that added the limits (`header_timeout` to `max_connections`).
+const SERVER_OPTIONS_SIZE_V1: usize = 64;
 const _: () = assert!(offset_of!(zc_server_options, model) + 8 == SERVER_OPTIONS_SIZE_V0);
 const _: () = assert!(offset_of!(zc_server_options, header_timeout) == SERVER_OPTIONS_SIZE_V0);
-const _: () = assert!(size_of::<zc_server_options>() == 64);
+const _: () = assert!(offset_of!(zc_server_options, access_log) == SERVER_OPTIONS_SIZE_V1);
+const _: () = assert!(size_of::<zc_server_options>() == 72);
 
 impl zc_server_options {
     fn defaults(struct_size: usize) -> zc_server_options {
@@ -97,14 +108,15 @@ impl zc_server_options {
             header_timeout: 60.0,
             keepalive_timeout: 75.0,
             max_connections: 512,
+            access_log: std::ptr::null(),
         }
     }
 
     /// Reads and checks a caller's options for serving `dir`; `NULL` means the defaults.
     ///
     /// # Safety
-    /// `p` is `NULL` or valid for reading `p->struct_size` bytes, and its `listen` is `NULL` or
-    /// a NUL-terminated string.
+    /// `p` is `NULL` or valid for reading `p->struct_size` bytes, and its `listen` and
+    /// `access_log` are `NULL` or NUL-terminated strings.
     unsafe fn read(p: *const zc_server_options, dir: &OsStr) -> Result<ServeOptions, Failure> {
         let own;
         let p = if p.is_null() {
@@ -170,13 +182,25 @@ impl zc_server_options {
         )?;
         opts.max_connections = read_field!(p, size, zc_server_options, max_connections: u32)
             .unwrap_or(d.max_connections) as usize;
+        let log = read_field!(p, size, zc_server_options, access_log: *const c_char)
+            .unwrap_or(d.access_log);
+        if !log.is_null() {
+            // SAFETY: non-null; the caller guarantees a NUL-terminated string.
+            let text = unsafe { CStr::from_ptr(log) }.to_bytes();
+            if text.is_empty() {
+                return Err(Failure::invalid(
+                    "zc_server_options.access_log is \"\"; give a path, \"-\" or \"off\" (or NULL)",
+                ));
+            }
+            opts.access_log = AccessLog::from_arg(OsStr::from_bytes(text));
+        }
         Ok(opts)
     }
 }
 
 /// Fills `*opts` with the defaults (listen on `"127.0.0.1:8080"`, one worker per CPU, no
 /// O_DIRECT, `ZC_SERVE_MODEL_EPOLL`, timeouts of 60 s for a head and 75 s for an idle
-/// keep-alive, 512 connections per worker) and sets `opts->struct_size` to `struct_size` (pass
+/// keep-alive, 512 connections per worker, no access log) and sets `opts->struct_size` to `struct_size` (pass
 /// `sizeof *opts`).
 ///
 /// `ZC_NULL_POINTER` when `opts` is `NULL`; `ZC_INVALID` when `struct_size` is smaller than the
@@ -206,20 +230,24 @@ pub unsafe extern "C" fn zc_server_options_default(
 /// Serves the files in directory `dir` (and below it, never above) as `opts` says (`NULL`: the
 /// defaults): binds the listening sockets, then serves on background threads until
 /// `zc_server_stop`. Each worker thread blocks SIGPIPE for itself; no process-wide state
-/// changes.
+/// changes. Answers as nginx: a directory named without its trailing slash is redirected
+/// (301) to the name with it, one with it serves its `index.html` or 403; file responses carry
+/// `Date`, `Last-Modified` and `ETag` (`"<mtime hex>-<size hex>"`), and `If-None-Match` /
+/// `If-Modified-Since` are answered with 304, `If-Range` honoured.
 ///
 /// Returns the server, or `NULL` with `zc_last_error()` / `zc_last_errno()` (and `errno`)
 /// telling why: `EADDRINUSE` when the address is taken (the message names it), `ENOENT` (or
-/// `ENOTDIR`, `EACCES`) for a directory that cannot be opened (the message names it), `EINVAL`
-/// for a `NULL` `dir`, a bad `struct_size`, an unknown `model`, a `listen` that is not
-/// `HOST:PORT`, `has_directio` with `directio` 0, a timeout of 0 or less or
-/// `max_connections` 0 (the message names the field). `EADDRINUSE` (`ZC_IO`) also when another
+/// `ENOTDIR`, `EACCES`) for a directory or an access log that cannot be opened (the message
+/// names it), `EINVAL` for a `NULL` `dir`, a bad `struct_size`, an unknown `model`, a `listen`
+/// that is not `HOST:PORT`, `has_directio` with `directio` 0, a timeout of 0 or less,
+/// `max_connections` 0 or an empty `access_log` (the message names the field). `EADDRINUSE` (`ZC_IO`) also when another
 /// server, in this process or another, serves the address: the workers of one server share
 /// their listening socket, no one else does.
 ///
 /// # Safety
 /// `dir` is `NULL` or a NUL-terminated path; `opts` is `NULL` or a `zc_server_options`
-/// readable for `opts->struct_size` bytes, whose `listen` is `NULL` or NUL-terminated.
+/// readable for `opts->struct_size` bytes, whose `listen` and `access_log` are `NULL` or
+/// NUL-terminated.
 #[no_mangle]
 pub unsafe extern "C" fn zc_server_start(
     dir: *const c_char,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use zcopy::serve::{IoModel, ServeOptions, ShutdownHandle};
+use zcopy::serve::{AccessLog, IoModel, ServeOptions, ShutdownHandle};
 
 use crate::errors::EngineError;
 
@@ -27,6 +27,13 @@ use crate::errors::EngineError;
 /// is kept (75, ``keepalive_timeout``), ``max_connections`` held at once per worker (512,
 /// ``worker_connections``; more wait in the listen backlog). A second server on an address
 /// already served raises ``OSError`` with errno ``EADDRINUSE``.
+///
+/// It answers as nginx: ``/dir`` is redirected (301) to ``/dir/``, which serves its
+/// ``index.html`` or 403; file responses carry ``Date``, ``Last-Modified`` and ``ETag``
+/// (``"<mtime hex>-<size hex>"``); ``If-None-Match`` and ``If-Modified-Since`` get 304 and
+/// ``If-Range`` is honoured. ``access_log`` is a path (appended to), ``"-"`` for standard
+/// output (fd 1) or ``None``/``"off"`` (the default): one line per response in nginx's
+/// combined format, buffered per worker and all written by the time ``close()`` returns.
 #[pyclass(module = "zcopy", name = "Server")]
 pub(crate) struct Server {
     addr: SocketAddr,
@@ -39,7 +46,8 @@ pub(crate) struct Server {
 impl Server {
     #[new]
     #[pyo3(signature = (root, *, listen = "127.0.0.1:0", workers = None, directio = None, model = "epoll",
-                        header_timeout = 60.0, keepalive_timeout = 75.0, max_connections = 512))]
+                        header_timeout = 60.0, keepalive_timeout = 75.0, max_connections = 512,
+                        access_log = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -51,6 +59,7 @@ impl Server {
         header_timeout: f64,
         keepalive_timeout: f64,
         max_connections: usize,
+        access_log: Option<PathBuf>,
     ) -> PyResult<Server> {
         crate::guarded(py, || {
             let model: IoModel = model
@@ -69,6 +78,14 @@ impl Server {
             opts.header_timeout = seconds("header_timeout", header_timeout)?;
             opts.keepalive_timeout = seconds("keepalive_timeout", keepalive_timeout)?;
             opts.max_connections = max_connections;
+            if let Some(log) = access_log {
+                if log.as_os_str().is_empty() {
+                    return Err(PyValueError::new_err(
+                        "access_log must be a path, \"-\", \"off\" or None, not \"\"",
+                    ));
+                }
+                opts.access_log = AccessLog::from_arg(log);
+            }
             let server = py
                 .detach(|| zcopy::serve::Server::bind(&opts))
                 .map_err(EngineError::from)?;

@@ -157,3 +157,57 @@ def test_a_thousand_idle_connections_do_not_stop_a_new_client(model: _Model, www
         finally:
             for c in idle:
                 c.close()
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_nginx_answers_and_the_access_log(model: _Model, www: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """ETag and Last-Modified from the file's stat, 304 for If-None-Match and
+    If-Modified-Since, 301 for a directory, and one combined log line per response, written by
+    close()."""
+    import email.utils
+    import os
+
+    small = www / "small.bin"
+    os.utime(small, (784111777, 784111777))
+    (www / "sub").mkdir()
+    log = tmp_path_factory.mktemp("logs") / "access.log"
+    with zcopy.Server(www, workers=2, model=model, access_log=log) as srv:
+        head, body = get(srv.port, b"GET /small.bin HTTP/1.1\r\nUser-Agent: py-test\r\nConnection: close\r\n\r\n")
+        headers = dict(line.split(": ", 1) for line in head.decode().split("\r\n")[1:])
+        etag = f'"{784111777:x}-{4096:x}"'
+        assert headers["ETag"] == etag and body == small.read_bytes()
+        assert headers["Last-Modified"] == "Sun, 06 Nov 1994 08:49:37 GMT"
+        assert abs(email.utils.parsedate_to_datetime(headers["Date"]).timestamp() - time.time()) < 5
+        head, body = get(srv.port, f"GET /small.bin HTTP/1.1\r\nIf-None-Match: {etag}\r\nConnection: close\r\n\r\n".encode())
+        assert head.startswith(b"HTTP/1.1 304") and body == b"", head
+        ims = "If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT"
+        head, _ = get(srv.port, f"GET /small.bin HTTP/1.1\r\n{ims}\r\nConnection: close\r\n\r\n".encode())
+        assert head.startswith(b"HTTP/1.1 304"), head
+        head, _ = get(srv.port, b"GET /sub?x=1 HTTP/1.1\r\nConnection: close\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 301") and b"\r\nLocation: /sub/?x=1" in head, head
+        head, _ = get(srv.port, b"GET /sub/ HTTP/1.1\r\nConnection: close\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 403"), head
+    lines = log.read_text().splitlines()
+    assert len(lines) == 5, lines
+    parsed = {}
+    for line in lines:
+        addr, rest = line.split(" - - [", 1)
+        _time, rest = rest.split('] "', 1)
+        request, rest = rest.split('" ', 1)
+        status, size, quoted = rest.split(" ", 2)
+        referer, agent = quoted[1:-1].split('" "')
+        assert addr == "127.0.0.1"
+        parsed[(request, int(status))] = (int(size), referer, agent)
+    assert parsed[("GET /small.bin HTTP/1.1", 200)] == (4096, "-", "py-test")
+    assert parsed[("GET /small.bin HTTP/1.1", 304)] == (0, "-", "-")
+    assert ("GET /sub?x=1 HTTP/1.1", 301) in parsed and ("GET /sub/ HTTP/1.1", 403) in parsed
+
+
+def test_access_log_errors(www: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="access log"):
+        zcopy.Server(www, access_log="/nonexistent/dir/access.log")
+    with pytest.raises(ValueError, match="access_log"):
+        zcopy.Server(www, access_log="")
+    with zcopy.Server(www, access_log="off") as srv:
+        get(srv.port, b"GET /small.bin HTTP/1.1\r\nConnection: close\r\n\r\n")
+    assert not (www / "off").exists() and not Path("off").exists()

@@ -3,8 +3,10 @@
  * zc_server_address / zc_server_running / zc_server_stop, checked with a plain socket client:
  * byte-exact bodies on every I/O model, HEAD, a Range (206 and the exact slice), 404, O_DIRECT
  * above a threshold, many starts and stops with no fd left open, EADDRINUSE (a second server
- * in every model), the header and keep-alive timeouts, 1,000 idle connections, and bad
- * arguments (NULL everywhere, struct_size, model, listen, a missing directory).
+ * in every model), the header and keep-alive timeouts, 1,000 idle connections, nginx's answers
+ * (ETag, Last-Modified, Date, 304, 301) and its combined access log (access_log), and bad
+ * arguments (NULL everywhere, struct_size, model, listen, a missing directory, the 64-byte
+ * layout without access_log).
  *
  * Run by scripts/test-c.sh beside test_zcopy.c (shared, static, ASan + UBSan, valgrind).
  */
@@ -247,6 +249,75 @@ static int open_fds(void) {
     while (readdir(d)) n++;
     closedir(d);
     return n;
+}
+
+/* The value of header `name` in `head` (up to its CR), copied into `out`; false if absent. */
+static bool header_value(const char *head, const char *name, char *out, size_t cap) {
+    const char *p = strcasestr(head, name);
+    if (!p) return false;
+    p += strlen(name);
+    while (*p == ' ') p++;
+    size_t n = strcspn(p, "\r\n");
+    snprintf(out, cap, "%.*s", (int)(n < cap ? n : cap - 1), p);
+    return true;
+}
+
+/* nginx's answers (Date, Last-Modified, ETag; 304 for If-None-Match; 301 for a directory) and
+ * the access log in nginx's combined format, written by zc_server_stop, in every model. */
+static void nginx_answers_and_access_log(void) {
+    const char *dir = www_dir();
+    if (mkdir(h_path("www/sub"), 0755) != 0 && errno != EEXIST) abort();
+    for (size_t m = 0; m < sizeof models / sizeof models[0]; m++) {
+        if (!model_here(models[m])) continue;
+        char logpath[4300];
+        snprintf(logpath, sizeof logpath, "%s", h_path(model_names[m]));
+        strcat(logpath, ".access.log");
+        zc_server_options o = server_opts(models[m]);
+        o.access_log = logpath;
+        zc_server *s = zc_server_start(dir, &o);
+        REQUIRE(s != NULL, "%s: start: %s", model_names[m], zc_last_error());
+        uint16_t port = port_of(s);
+        struct response r;
+        CHECK(get(port, "/small.txt", "User-Agent: c-test\r\n", &r) && r.status == 200,
+              "%s: status %d", model_names[m], r.status);
+        char etag[64] = "", lm[64] = "", date[64] = "";
+        CHECK(header_value(r.head, "\nETag:", etag, sizeof etag) && etag[0] == '"',
+              "%s: ETag in %s", model_names[m], r.head);
+        CHECK(strstr(etag, "-3e8\"") != NULL, "%s: ETag %s ends with the size 1000 in hex",
+              model_names[m], etag);
+        CHECK(header_value(r.head, "\nLast-Modified:", lm, sizeof lm) && strlen(lm) == 29,
+              "%s: Last-Modified %s", model_names[m], lm);
+        CHECK(header_value(r.head, "\nDate:", date, sizeof date) && strlen(date) == 29,
+              "%s: Date %s", model_names[m], date);
+        response_free(&r);
+        char inm[128];
+        snprintf(inm, sizeof inm, "If-None-Match: %s\r\n", etag);
+        CHECK(get(port, "/small.txt", inm, &r) && r.status == 304 && r.body_len == 0,
+              "%s: If-None-Match gave %d with %zu bytes", model_names[m], r.status, r.body_len);
+        response_free(&r);
+        CHECK(get(port, "/sub", NULL, &r) && r.status == 301, "%s: /sub %d", model_names[m],
+              r.status);
+        CHECK(strstr(r.head, "\r\nLocation: /sub/\r\n") != NULL, "%s: %s", model_names[m], r.head);
+        response_free(&r);
+        CHECK_STATUS(zc_server_stop(s), ZC_OK);
+        size_t n = 0;
+        unsigned char *text = h_read_file(logpath, &n);
+        REQUIRE(text != NULL, "%s: no access log at %s", model_names[m], logpath);
+        text = realloc(text, n + 1);
+        if (!text) abort();
+        text[n] = 0;
+        size_t lines = 0;
+        for (size_t i = 0; i < n; i++) lines += text[i] == '\n';
+        CHECK(lines == 3, "%s: %zu lines:\n%s", model_names[m], lines, (char *)text);
+        CHECK(strncmp((char *)text, "127.0.0.1 - - [", 15) == 0, "%s: %s", model_names[m], (char *)text);
+        CHECK(strstr((char *)text, "] \"GET /small.txt HTTP/1.1\" 200 1000 \"-\" \"c-test\"\n"),
+              "%s: the 200 line in\n%s", model_names[m], (char *)text);
+        CHECK(strstr((char *)text, "] \"GET /small.txt HTTP/1.1\" 304 0 \"-\" \"-\"\n"),
+              "%s: the 304 line in\n%s", model_names[m], (char *)text);
+        CHECK(strstr((char *)text, "] \"GET /sub HTTP/1.1\" 301 "), "%s: the 301 line in\n%s",
+              model_names[m], (char *)text);
+        free(text);
+    }
 }
 
 static void start_stop_many_times_leaks_no_fd(void) {
@@ -497,7 +568,7 @@ static void bad_arguments_are_refused(void) {
     CHECK_STATUS(zc_server_options_default(&d, sizeof d), ZC_OK);
     CHECK(d.struct_size == sizeof d && d.listen == NULL && d.workers == 0 && !d.has_directio &&
               d.directio == 0 && d.model == ZC_SERVE_MODEL_EPOLL && d.header_timeout == 60 &&
-              d.keepalive_timeout == 75 && d.max_connections == 512,
+              d.keepalive_timeout == 75 && d.max_connections == 512 && d.access_log == NULL,
           "defaults");
     /* A caller compiled with the first, 40-byte layout gets the limits' defaults. */
     o = server_opts(ZC_SERVE_MODEL_EPOLL);
@@ -505,6 +576,28 @@ static void bad_arguments_are_refused(void) {
     o.header_timeout = -1; /* past its struct_size: not read */
     s = zc_server_start(dir, &o);
     CHECK(s != NULL, "the 40-byte layout: %s", zc_last_error());
+    CHECK_STATUS(zc_server_stop(s), ZC_OK);
+    /* A caller compiled with the 64-byte layout (before access_log) gets no log. */
+    o = server_opts(ZC_SERVE_MODEL_EPOLL);
+    o.struct_size = 64;
+    o.access_log = h_path("not-read.log"); /* past its struct_size: not read */
+    s = zc_server_start(dir, &o);
+    CHECK(s != NULL, "the 64-byte layout: %s", zc_last_error());
+    if (s) {
+        struct response r;
+        CHECK(get(port_of(s), "/small.txt", NULL, &r) && r.status == 200, "64-byte layout");
+        response_free(&r);
+    }
+    CHECK_STATUS(zc_server_stop(s), ZC_OK);
+    CHECK(access(h_path("not-read.log"), F_OK) != 0, "a 64-byte caller's access_log was read");
+    o = server_opts(ZC_SERVE_MODEL_EPOLL);
+    o.access_log = "";
+    CHECK_START_FAILS(dir, &o, EINVAL, "access_log");
+    o.access_log = "/nonexistent/dir/access.log";
+    CHECK_START_FAILS(dir, &o, ENOENT, "/nonexistent/dir/access.log");
+    o.access_log = "off";
+    s = zc_server_start(dir, &o);
+    CHECK(s != NULL, "access_log \"off\": %s", zc_last_error());
     CHECK_STATUS(zc_server_stop(s), ZC_OK);
     o = server_opts(ZC_SERVE_MODEL_EPOLL);
     o.header_timeout = 0;
@@ -548,6 +641,7 @@ int main(int argc, char **argv) {
         TEST(range_is_206_with_the_exact_slice),
         TEST(missing_file_is_404),
         TEST(directio_above_the_threshold_is_exact),
+        TEST(nginx_answers_and_access_log),
         TEST(start_stop_many_times_leaks_no_fd),
         TEST(address_in_use_is_eaddrinuse),
         TEST(second_server_is_eaddrinuse_in_every_model),

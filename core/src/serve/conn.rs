@@ -5,8 +5,11 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::access::{self, Entry};
+use super::date;
 use super::http::{self, HeadScan, Method, Parsed, Range};
 use super::path::{self, Refused};
 use crate::sys;
@@ -45,6 +48,8 @@ pub(crate) struct Shared {
     pub keepalive_timeout: Duration,
     /// See [`super::ServeOptions::max_connections`].
     pub max_connections: usize,
+    /// Where the access log goes (`None`: off).
+    pub log: Option<Arc<access::LogFile>>,
 }
 
 /// What a connection waits for, for its deadline.
@@ -174,6 +179,8 @@ pub(crate) struct Conn {
     head_reads: u32,
     /// The epoll model has stopped watching it for input until its next sweep.
     pub deferred: bool,
+    /// The access log's record of the response being sent (`None` while the log is off).
+    log: Option<Entry>,
 }
 
 static DIRECT_FALLBACK_LOGGED: AtomicBool = AtomicBool::new(false);
@@ -213,6 +220,7 @@ impl Conn {
             ready: false,
             head_reads: 0,
             deferred: false,
+            log: None,
         }
     }
 
@@ -299,6 +307,7 @@ impl Conn {
                     Ok(n) => {
                         self.out_pos += n;
                         self.progressed = true;
+                        sent(&mut self.log, n);
                     }
                     Err(e) => return blocked_or_close(&e),
                 }
@@ -313,7 +322,10 @@ impl Conn {
                     let n = (*end - *off).min(SENDFILE_MAX) as usize;
                     match sys::fs::sendfile(self.sock.as_fd(), file.as_fd(), Some(off), n) {
                         Ok(0) => return Step::Close, // the file shrank under us
-                        Ok(_) => self.progressed = true,
+                        Ok(n) => {
+                            self.progressed = true;
+                            sent(&mut self.log, n);
+                        }
                         Err(e) => return blocked_or_close(&e),
                     }
                 }
@@ -330,6 +342,7 @@ impl Conn {
                                 d.lo += n;
                                 d.pos += n as u64;
                                 self.progressed = true;
+                                sent(&mut self.log, n);
                             }
                             Err(e) => return blocked_or_close(&e),
                         }
@@ -369,6 +382,9 @@ impl Conn {
                         self.responding = false;
                         self.served = true;
                         self.since = Instant::now();
+                        if let Some(e) = &mut self.log {
+                            e.end();
+                        }
                     }
                     if !self.keep_alive {
                         return self.linger();
@@ -471,7 +487,14 @@ impl Conn {
             Parsed::Refuse(status) => {
                 self.keep_alive = false;
                 self.start();
-                http::error_response(&mut self.out, status, None, false, false, false);
+                let head_len =
+                    http::error_response(&mut self.out, status, None, false, false, false);
+                if sh.log.is_some() {
+                    let line = http::first_line(head);
+                    let sock = self.sock.as_fd();
+                    let e = self.log.get_or_insert_with(Entry::default);
+                    e.begin(sock, line, None, None, status, head_len);
+                }
                 self.rlo = self.rhi;
                 Some(None)
             }
@@ -540,7 +563,21 @@ impl Conn {
         self.start();
         self.keep_alive = req.keep_alive;
         self.discard = req.content_length;
-        let Some(plan) = prepare(req, sh, &mut self.out) else {
+        let prepared = prepare(req, sh, &mut self.out);
+        if sh.log.is_some() {
+            let sock = self.sock.as_fd();
+            let e = self.log.get_or_insert_with(Entry::default);
+            let (status, head_len) = (prepared.status, prepared.head_len);
+            e.begin(
+                sock,
+                req.line,
+                req.referer,
+                req.user_agent,
+                status,
+                head_len,
+            );
+        }
+        let Some(plan) = prepared.plan else {
             return;
         };
         if plan.direct && mode != DirectMode::Off {
@@ -583,46 +620,125 @@ pub(crate) struct Plan {
     pub direct: bool,
 }
 
+/// What [`prepare`] made of a request: the response's status, the length of its head (the
+/// bytes of `out` before any body it holds), and the body to send from a file, if any.
+pub(crate) struct Prepared {
+    pub status: u16,
+    pub head_len: usize,
+    pub plan: Option<Plan>,
+}
+
 /// Writes the head of the response to `req` into `out` (after clearing it), with the whole
-/// response when it has no body (errors, HEAD, empty files and ranges); `Some` with the body
-/// to send otherwise.
-pub(crate) fn prepare(req: &http::Request<'_>, sh: &Shared, out: &mut Vec<u8>) -> Option<Plan> {
+/// response when it has no body from a file (errors, redirects, 304s, HEAD, empty files and
+/// ranges); the body to send otherwise.
+pub(crate) fn prepare(req: &http::Request<'_>, sh: &Shared, out: &mut Vec<u8>) -> Prepared {
     out.clear();
     let head_only = req.method == Method::Head;
     let (ka, h10) = (req.keep_alive, req.http10);
+    let done = |status, head_len| Prepared {
+        status,
+        head_len,
+        plan: None,
+    };
     let found = match path::resolve(sh.root.as_fd(), req.target) {
         Ok(f) => f,
+        Err(Refused::Directory) => {
+            let location = |o: &mut Vec<u8>| path::write_location(o, req.target);
+            return done(301, http::redirect(out, location, head_only, ka, h10));
+        }
         Err(r) => {
             let status = match r {
                 Refused::BadRequest => 400,
                 Refused::NotFound => 404,
-                Refused::Forbidden => 403,
+                Refused::Forbidden | Refused::Directory => 403,
             };
-            http::error_response(out, status, None, head_only, ka, h10);
-            return None;
+            return done(
+                status,
+                http::error_response(out, status, None, head_only, ka, h10),
+            );
         }
     };
     let size = found.size;
-    let (status, start, end, part) = match http::range(req.range, size) {
+    let etag = http::ETag::new(found.mtime, size);
+    let v = http::Validators {
+        mtime: found.mtime,
+        etag: &etag,
+    };
+    match precondition(req, v) {
+        Some(304) => return done(304, http::not_modified(out, v, ka, h10)),
+        Some(status) => {
+            return done(
+                status,
+                http::error_response(out, status, None, head_only, ka, h10),
+            )
+        }
+        None => {}
+    }
+    // If-Range: the Range applies only to the representation the client has part of.
+    let range = match req.if_range {
+        Some(ir) if !http::if_range_matches(ir, etag.as_bytes(), found.mtime) => None,
+        _ => req.range,
+    };
+    let (status, start, end, part) = match http::range(range, size) {
         Range::Unsatisfiable => {
-            http::error_response(out, 416, Some(size), head_only, ka, h10);
-            return None;
+            let head = http::error_response(out, 416, Some(size), head_only, ka, h10);
+            return done(416, head);
         }
         Range::Full => (200, 0, size, None),
         Range::Part(s, e) => (206, s, e, Some((s, e, size))),
     };
     let ctype = http::content_type(&found.rel);
-    http::file_head(out, status, end - start, part, ctype, ka, h10);
+    let head_len = http::file_head(out, status, end - start, part, ctype, v, ka, h10);
     if head_only || start == end {
-        return None;
+        return done(status, head_len);
     }
-    Some(Plan {
-        file: found.file,
-        rel: found.rel,
-        start,
-        end,
-        direct: sh.directio.is_some_and(|t| size >= t),
-    })
+    Prepared {
+        status,
+        head_len,
+        plan: Some(Plan {
+            file: found.file,
+            rel: found.rel,
+            start,
+            end,
+            direct: sh.directio.is_some_and(|t| size >= t),
+        }),
+    }
+}
+
+/// The preconditions of RFC 9110 §13.2.2, in its order, for a file with validators `v`:
+/// `Some(412)` when `If-Match` (strong comparison) or, without it, `If-Unmodified-Since`
+/// fails; `Some(304)` when `If-None-Match` (weak comparison) matches or, without it,
+/// `If-Modified-Since` is not before the file's modification time (nginx's
+/// `if_modified_since before`); `None` to answer normally. A date that does not parse is
+/// ignored, as the RFC says.
+fn precondition(req: &http::Request<'_>, v: http::Validators<'_>) -> Option<u16> {
+    let etag = v.etag.as_bytes();
+    if let Some(list) = req.if_match {
+        if !http::etag_matches(list, etag, false) {
+            return Some(412);
+        }
+    } else if let Some(t) = req.if_unmodified_since.and_then(date::parse_http_date) {
+        if v.mtime > t {
+            return Some(412);
+        }
+    }
+    if let Some(list) = req.if_none_match {
+        if http::etag_matches(list, etag, true) {
+            return Some(304);
+        }
+    } else if let Some(t) = req.if_modified_since.and_then(date::parse_http_date) {
+        if v.mtime <= t {
+            return Some(304);
+        }
+    }
+    None
+}
+
+/// Counts `n` bytes of a response sent, for the access log.
+pub(crate) fn sent(log: &mut Option<Entry>, n: usize) {
+    if let Some(e) = log {
+        e.sent(n);
+    }
 }
 
 /// Opens `rel` again with O_DIRECT and finds the alignment its reads need; `None` (after a

@@ -34,6 +34,22 @@ pub struct Request<'a> {
     pub http10: bool,
     /// Body bytes that follow the head (`Content-Length`), to be skipped.
     pub content_length: u64,
+    /// The request line as sent (for the access log).
+    pub line: &'a [u8],
+    /// The `If-None-Match` header's value, if any.
+    pub if_none_match: Option<&'a [u8]>,
+    /// The `If-Modified-Since` header's value, if any.
+    pub if_modified_since: Option<&'a [u8]>,
+    /// The `If-Match` header's value, if any.
+    pub if_match: Option<&'a [u8]>,
+    /// The `If-Unmodified-Since` header's value, if any.
+    pub if_unmodified_since: Option<&'a [u8]>,
+    /// The `If-Range` header's value, if any.
+    pub if_range: Option<&'a [u8]>,
+    /// The `Referer` header's value, if any (for the access log).
+    pub referer: Option<&'a [u8]>,
+    /// The `User-Agent` header's value, if any (for the access log).
+    pub user_agent: Option<&'a [u8]>,
 }
 
 /// What parsing the bytes received so far gave.
@@ -159,6 +175,14 @@ pub fn parse<'a>(buf: &'a [u8], full: bool, scan: &mut HeadScan) -> Parsed<'a> {
         keep_alive: !http10,
         http10,
         content_length: 0,
+        line,
+        if_none_match: None,
+        if_modified_since: None,
+        if_match: None,
+        if_unmodified_since: None,
+        if_range: None,
+        referer: None,
+        user_agent: None,
     };
     let mut seen_length = false;
     for line in lines {
@@ -182,6 +206,20 @@ pub fn parse<'a>(buf: &'a [u8], full: bool, scan: &mut HeadScan) -> Parsed<'a> {
             }
         } else if name.eq_ignore_ascii_case(b"range") {
             req.range = Some(value);
+        } else if name.eq_ignore_ascii_case(b"if-none-match") {
+            req.if_none_match.get_or_insert(value);
+        } else if name.eq_ignore_ascii_case(b"if-modified-since") {
+            req.if_modified_since.get_or_insert(value);
+        } else if name.eq_ignore_ascii_case(b"if-match") {
+            req.if_match.get_or_insert(value);
+        } else if name.eq_ignore_ascii_case(b"if-unmodified-since") {
+            req.if_unmodified_since.get_or_insert(value);
+        } else if name.eq_ignore_ascii_case(b"if-range") {
+            req.if_range.get_or_insert(value);
+        } else if name.eq_ignore_ascii_case(b"referer") {
+            req.referer.get_or_insert(value);
+        } else if name.eq_ignore_ascii_case(b"user-agent") {
+            req.user_agent.get_or_insert(value);
         } else if name.eq_ignore_ascii_case(b"content-length") {
             match number(value) {
                 Some(n) if !seen_length || n == req.content_length => req.content_length = n,
@@ -283,10 +321,13 @@ pub(crate) fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         206 => "Partial Content",
+        301 => "Moved Permanently",
+        304 => "Not Modified",
         400 => "Bad Request",
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        412 => "Precondition Failed",
         414 => "URI Too Long",
         416 => "Range Not Satisfiable",
         431 => "Request Header Fields Too Large",
@@ -316,31 +357,179 @@ pub(crate) fn content_type(path: &[u8]) -> &'static str {
     }
 }
 
-/// Writes a file response's head into `out`: status, length, range and connection headers.
+/// A file's entity tag in nginx's form (`ngx_http_set_etag`): `"<mtime>-<size>"`, the
+/// modification time in seconds and the size in bytes, both in lower-case hex.
+#[derive(Clone, Copy)]
+pub struct ETag {
+    buf: [u8; 36],
+    len: usize,
+}
+
+impl ETag {
+    /// The tag of a file of `size` bytes last modified `mtime` seconds after the epoch.
+    pub fn new(mtime: i64, size: u64) -> ETag {
+        let mut buf = [0u8; 36];
+        let mut w = &mut buf[..];
+        // 2 quotes, a dash and two 16-digit numbers fit in 36 bytes.
+        let _ = write!(w, "\"{:x}-{:x}\"", mtime as u64, size);
+        let len = 36 - w.len();
+        ETag { buf, len }
+    }
+
+    /// The tag, quotes included.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+/// What the validator headers say about a file: its modification time and entity tag.
+#[derive(Clone, Copy)]
+pub(crate) struct Validators<'a> {
+    pub mtime: i64,
+    pub etag: &'a ETag,
+}
+
+/// Whether an `If-None-Match` (`weak`: weak comparison, a `W/` tag matching by its opaque
+/// part) or `If-Match` (strong: a `W/` tag never matches) list holds `etag`: `*`, or
+/// entity-tags separated by commas (RFC 9110 §13.1.1, §13.1.2). A malformed list matches
+/// nothing after the malformed part.
+pub fn etag_matches(list: &[u8], etag: &[u8], weak: bool) -> bool {
+    let mut rest = trim(list);
+    if rest == b"*" {
+        return true;
+    }
+    loop {
+        let start = rest
+            .iter()
+            .position(|&c| c != b' ' && c != b'\t' && c != b',')
+            .unwrap_or(rest.len());
+        rest = &rest[start..];
+        if rest.is_empty() {
+            return false;
+        }
+        let (is_weak, tag) = match rest.strip_prefix(b"W/") {
+            Some(t) => (true, t),
+            None => (false, rest),
+        };
+        if tag.first() != Some(&b'"') {
+            return false;
+        }
+        let Some(close) = tag[1..].iter().position(|&c| c == b'"') else {
+            return false;
+        };
+        let (tag, after) = tag.split_at(close + 2);
+        if tag == etag && (weak || !is_weak) {
+            return true;
+        }
+        rest = after;
+    }
+}
+
+/// Whether an `If-Range` value lets a Range apply (RFC 9110 §13.1.5): an entity-tag that is
+/// strongly equal to `etag`, or a date equal to `mtime`. A weak tag, another tag, another
+/// date or something else: the whole file is sent.
+pub fn if_range_matches(value: &[u8], etag: &[u8], mtime: i64) -> bool {
+    let v = trim(value);
+    if v.starts_with(b"W/") {
+        return false;
+    }
+    if v.first() == Some(&b'"') {
+        return v == etag;
+    }
+    super::date::parse_http_date(v) == Some(mtime)
+}
+
+/// Writes the status line and the headers every response has (`Server`, `Date`).
+fn status_line(out: &mut Vec<u8>, status: u16) {
+    // Writes into a Vec cannot fail.
+    let _ = write!(
+        out,
+        "HTTP/1.1 {status} {}\r\nServer: zcopy\r\nDate: ",
+        reason(status)
+    );
+    out.extend_from_slice(&super::date::date_now());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes `Last-Modified` and `ETag`.
+fn validators(out: &mut Vec<u8>, v: Validators<'_>) {
+    out.extend_from_slice(b"Last-Modified: ");
+    out.extend_from_slice(&super::date::imf_fixdate(v.mtime));
+    out.extend_from_slice(b"\r\nETag: ");
+    out.extend_from_slice(v.etag.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes a file response's head into `out`: status, `Date`, type, length, `Last-Modified`,
+/// `ETag`, range and connection headers. Returns the head's length (all of `out`).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn file_head(
     out: &mut Vec<u8>,
     status: u16,
     len: u64,
     part: Option<(u64, u64, u64)>,
     ctype: &str,
+    v: Validators<'_>,
     keep_alive: bool,
     http10: bool,
-) {
-    // Writes into a Vec cannot fail.
-    let _ = write!(
-        out,
-        "HTTP/1.1 {status} {}\r\nServer: zcopy\r\nContent-Type: {ctype}\r\nContent-Length: {len}\r\nAccept-Ranges: bytes\r\n",
-        reason(status)
-    );
+) -> usize {
+    status_line(out, status);
+    let _ = write!(out, "Content-Type: {ctype}\r\nContent-Length: {len}\r\n");
+    validators(out, v);
+    out.extend_from_slice(b"Accept-Ranges: bytes\r\n");
     if let Some((start, end, size)) = part {
         let _ = write!(out, "Content-Range: bytes {start}-{}/{size}\r\n", end - 1);
     }
     connection(out, keep_alive, http10);
     out.extend_from_slice(b"\r\n");
+    out.len()
+}
+
+/// Writes a `304 Not Modified` (no body, no length: RFC 9110 §15.4.5) into `out`, with the
+/// validators a 200 would have carried. Returns its length.
+pub(crate) fn not_modified(
+    out: &mut Vec<u8>,
+    v: Validators<'_>,
+    keep_alive: bool,
+    http10: bool,
+) -> usize {
+    status_line(out, 304);
+    validators(out, v);
+    connection(out, keep_alive, http10);
+    out.extend_from_slice(b"\r\n");
+    out.len()
+}
+
+/// Writes a `301 Moved Permanently` to `location` (written by the closure, after
+/// `Location: `) into `out`, with a short text body unless `head_only`. Returns the head's
+/// length.
+pub(crate) fn redirect(
+    out: &mut Vec<u8>,
+    location: impl FnOnce(&mut Vec<u8>),
+    head_only: bool,
+    keep_alive: bool,
+    http10: bool,
+) -> usize {
+    let reason = reason(301);
+    status_line(out, 301);
+    let _ = write!(
+        out,
+        "Content-Type: text/plain\r\nContent-Length: {}\r\nLocation: ",
+        reason.len() + 5
+    );
+    location(out);
+    out.extend_from_slice(b"\r\n");
+    connection(out, keep_alive, http10);
+    out.extend_from_slice(b"\r\n");
+    let head = out.len();
+    if !head_only {
+        let _ = writeln!(out, "301 {reason}");
+    }
+    head
 }
 
 /// Writes an error response (head and a short text body) into `out`; `size` is the file's size
-/// for a 416.
+/// for a 416. Returns the head's length.
 pub(crate) fn error_response(
     out: &mut Vec<u8>,
     status: u16,
@@ -348,13 +537,14 @@ pub(crate) fn error_response(
     head_only: bool,
     keep_alive: bool,
     http10: bool,
-) {
-    let body = format!("{status} {}\n", reason(status));
+) -> usize {
+    let reason = reason(status);
+    status_line(out, status);
+    // The body: "404 Not Found\n".
     let _ = write!(
         out,
-        "HTTP/1.1 {status} {}\r\nServer: zcopy\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n",
-        reason(status),
-        body.len()
+        "Content-Type: text/plain\r\nContent-Length: {}\r\n",
+        reason.len() + 5
     );
     if status == 405 {
         out.extend_from_slice(b"Allow: GET, HEAD\r\n");
@@ -364,9 +554,11 @@ pub(crate) fn error_response(
     }
     connection(out, keep_alive, http10);
     out.extend_from_slice(b"\r\n");
+    let head = out.len();
     if !head_only {
-        out.extend_from_slice(body.as_bytes());
+        let _ = writeln!(out, "{status} {reason}");
     }
+    head
 }
 
 fn connection(out: &mut Vec<u8>, keep_alive: bool, http10: bool) {
@@ -375,6 +567,18 @@ fn connection(out: &mut Vec<u8>, keep_alive: bool, http10: bool) {
     } else if http10 {
         out.extend_from_slice(b"Connection: keep-alive\r\n");
     }
+}
+
+/// The first line of `buf` that is not empty, without its CR LF (all that is left when no
+/// line ends): the request line of a refused request, for the access log.
+pub(crate) fn first_line(buf: &[u8]) -> &[u8] {
+    let start = buf
+        .iter()
+        .position(|&c| c != b'\r' && c != b'\n')
+        .unwrap_or(buf.len());
+    let rest = &buf[start..];
+    let end = rest.iter().position(|&c| c == b'\n').unwrap_or(rest.len());
+    trim_cr(&rest[..end])
 }
 
 #[cfg(test)]
@@ -458,5 +662,59 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn etags_are_nginx_s_and_compare_as_rfc_9110_says() {
+        // nginx: Last-Modified Tue, 23 Apr 2019 10:18:21 GMT and 612 bytes.
+        let tag = ETag::new(1_556_014_701, 612);
+        assert_eq!(tag.as_bytes(), b"\"5cbee66d-264\"");
+        assert_eq!(ETag::new(-1, u64::MAX).as_bytes().len(), 35);
+        let t = tag.as_bytes();
+        for (list, weak, strong) in [
+            (&b"\"5cbee66d-264\""[..], true, true),
+            (b"W/\"5cbee66d-264\"", true, false),
+            (b"*", true, true),
+            (b" \"a\", W/\"b\" ,\"5cbee66d-264\"", true, true),
+            (b"\"a\",,W/\"5cbee66d-264\"", true, false),
+            (b"\"5cbee66d-265\"", false, false),
+            (b"5cbee66d-264", false, false),
+            (b"\"5cbee66d-264", false, false),
+            (b"", false, false),
+        ] {
+            let l = String::from_utf8_lossy(list);
+            assert_eq!(etag_matches(list, t, true), weak, "weak {l}");
+            assert_eq!(etag_matches(list, t, false), strong, "strong {l}");
+        }
+        let mtime = 1_556_014_701;
+        assert!(if_range_matches(b"\"5cbee66d-264\"", t, mtime));
+        assert!(if_range_matches(b"Tue, 23 Apr 2019 10:18:21 GMT", t, mtime));
+        assert!(!if_range_matches(b"W/\"5cbee66d-264\"", t, mtime));
+        assert!(!if_range_matches(b"\"other\"", t, mtime));
+        assert!(!if_range_matches(
+            b"Tue, 23 Apr 2019 10:18:22 GMT",
+            t,
+            mtime
+        ));
+        assert!(!if_range_matches(b"soon", t, mtime));
+    }
+
+    #[test]
+    fn the_validator_and_log_headers_are_parsed() {
+        let head = b"GET /f?x HTTP/1.1\r\nIf-None-Match: \"a\"\r\nif-modified-since: d1\r\nIf-Match: *\r\nIf-Unmodified-Since: d2\r\nIf-Range: \"r\"\r\nReferer: http://r/\r\nUser-Agent: curl/8\r\n\r\n";
+        let Parsed::Request(req, n) = parse(head, false, &mut HeadScan::default()) else {
+            panic!("not parsed");
+        };
+        assert_eq!(n, head.len());
+        assert_eq!(req.line, b"GET /f?x HTTP/1.1");
+        assert_eq!(req.if_none_match, Some(&b"\"a\""[..]));
+        assert_eq!(req.if_modified_since, Some(&b"d1"[..]));
+        assert_eq!(req.if_match, Some(&b"*"[..]));
+        assert_eq!(req.if_unmodified_since, Some(&b"d2"[..]));
+        assert_eq!(req.if_range, Some(&b"\"r\""[..]));
+        assert_eq!(req.referer, Some(&b"http://r/"[..]));
+        assert_eq!(req.user_agent, Some(&b"curl/8"[..]));
+        assert_eq!(first_line(b"\r\nBAD LINE\r\nX: y"), b"BAD LINE");
+        assert_eq!(first_line(b"GET /aaaa"), b"GET /aaaa");
     }
 }

@@ -8,6 +8,15 @@
 //! keep-alive and pipelining are served; paths cannot leave the directory
 //! (`openat2(RESOLVE_BENEATH)`).
 //!
+//! As nginx answers: a directory named without its trailing slash is redirected to the name
+//! with it (`301`, `Location: /sub/`, the query kept); with it, its `index.html` is served, or
+//! `403` without one (no listing). Every response carries `Date`, every file response
+//! `Last-Modified` and an `ETag` in nginx's form (`"<mtime hex>-<size hex>"`); `If-None-Match`
+//! and `If-Modified-Since` answer `304 Not Modified`, `If-Match` and `If-Unmodified-Since` `412`,
+//! and `If-Range` lets a Range apply only to the file the client has part of (RFC 9110 §13).
+//! An access log in nginx's `combined` format ([`ServeOptions::access_log`]) is buffered per
+//! worker and written without a lock.
+//!
 //! The same server runs on four I/O models ([`IoModel`]) so they can be compared under the
 //! same load: a thread per connection with blocking calls, non-blocking sockets polled in a
 //! spinning loop, one epoll reactor per worker (the default, nginx's model), and an io_uring
@@ -37,8 +46,10 @@ use crate::error::{Error, Result};
 use crate::sys;
 use crate::sys::fs::Fd;
 
+mod access;
 mod balance;
 mod conn;
+mod date;
 #[doc(hidden)]
 pub mod http;
 mod path;
@@ -85,6 +96,33 @@ impl IoModel {
 
 named!(IoModel, "I/O model");
 
+/// Where the access log goes: nowhere (the default), standard output, or a file.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub enum AccessLog {
+    /// No access log (nginx's `access_log off`).
+    #[default]
+    Off,
+    /// Standard output (fd 1), as `access_log /dev/stdout`.
+    Stdout,
+    /// A file, created (mode 0644 less the umask) or appended to.
+    File(PathBuf),
+}
+
+impl AccessLog {
+    /// Reads the CLI's spelling: `off`, `-` (standard output), or a path (a file named `off`
+    /// is `./off`).
+    pub fn from_arg(arg: impl AsRef<std::ffi::OsStr>) -> AccessLog {
+        let arg = arg.as_ref();
+        if arg == "off" {
+            AccessLog::Off
+        } else if arg == "-" {
+            AccessLog::Stdout
+        } else {
+            AccessLog::File(PathBuf::from(arg))
+        }
+    }
+}
+
 /// What to serve, where, and how.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -113,6 +151,14 @@ pub struct ServeOptions {
     /// nginx's `worker_connections` (default 512). At the limit the worker stops accepting: new
     /// connections wait in the listen backlog until one closes, and those held are served.
     pub max_connections: usize,
+    /// The access log, one line per response in nginx's `combined` format
+    /// (`$remote_addr - - [$time_local] "$request" $status $body_bytes_sent "$http_referer"
+    /// "$http_user_agent"`, `$body_bytes_sent` being the body bytes that actually left).
+    /// Each worker buffers its lines and writes them without a lock when 32 KiB have
+    /// gathered, when the oldest is a second old, and when it stops (nginx's `access_log ...
+    /// buffer=32k flush=1s`); [`Server::run`] returns with every line written. Default
+    /// [`AccessLog::Off`].
+    pub access_log: AccessLog,
 }
 
 impl ServeOptions {
@@ -127,6 +173,7 @@ impl ServeOptions {
             header_timeout: Duration::from_secs(60),
             keepalive_timeout: Duration::from_secs(75),
             max_connections: 512,
+            access_log: AccessLog::Off,
         }
     }
 }
@@ -164,8 +211,8 @@ impl Server {
     ///
     /// # Errors
     /// [`crate::ErrorKind::Invalid`] for zero workers, zero timeouts or zero
-    /// `max_connections`; [`crate::ErrorKind::Io`] when the directory cannot be opened
-    /// (`ENOENT`, `ENOTDIR`, `EACCES`, as `open(2)` says) or the address cannot be bound:
+    /// `max_connections`; [`crate::ErrorKind::Io`] when the directory or the access log cannot
+    /// be opened (`ENOENT`, `ENOTDIR`, `EACCES`, as `open(2)` says) or the address cannot be bound:
     /// `EADDRINUSE` when another socket (another server, in this process or another) is bound
     /// to it, `EADDRNOTAVAIL` when it is not local.
     pub fn bind(opts: &ServeOptions) -> Result<Server> {
@@ -198,6 +245,7 @@ impl Server {
             .map_err(|e| Error::os(e, "getsockname of the listening socket"))?;
         let wake = sys::event::eventfd(libc::EFD_NONBLOCK)
             .map_err(|e| Error::os(e, "eventfd for shutdown"))?;
+        let log = access::LogFile::open(&opts.access_log)?;
         Ok(Server {
             opts: opts.clone(),
             shared: Arc::new(conn::Shared {
@@ -206,6 +254,7 @@ impl Server {
                 header_timeout: opts.header_timeout,
                 keepalive_timeout: opts.keepalive_timeout,
                 max_connections: opts.max_connections,
+                log,
             }),
             listener: Arc::new(listener),
             addr,
@@ -253,16 +302,21 @@ impl Server {
                 wake: self.wake.clone(),
             };
             let model = self.opts.model;
+            let log = self.shared.log.clone();
             let t = std::thread::Builder::new()
                 .name(format!("zcopy-serve-{i}"))
                 .spawn(move || {
                     let _ = sys::process::block_sigpipe();
-                    match model {
+                    access::attach(log.as_ref());
+                    let r = match model {
                         IoModel::Threads => threads::run(w),
                         IoModel::Poll => poll::run(w),
                         IoModel::Epoll => reactor::run(w),
                         IoModel::Uring => uring::run(w),
-                    }
+                    };
+                    // Every connection is gone (their open responses logged): write the rest.
+                    access::finish();
+                    r
                 })
                 .map_err(|e| Error::os(e, "spawning a worker thread"))?;
             threads.push(t);

@@ -16,8 +16,10 @@ pub(crate) enum Refused {
     BadRequest,
     /// Not there (or leaves the directory through a symlink, or not a regular file): 404.
     NotFound,
-    /// Exists but may not be read: 403.
+    /// Exists but may not be read, or a directory without `index.html`: 403.
     Forbidden,
+    /// A directory named without its trailing slash: 301 to the name with it.
+    Directory,
 }
 
 /// Decodes the path part of `target` (the query dropped) and normalises it to a path relative
@@ -125,23 +127,35 @@ fn walk(root: BorrowedFd<'_>, rel: &[u8], flags: i32) -> std::io::Result<Fd> {
     Err(einval())
 }
 
-/// An open file to serve: the fd, its size, and the normalised path (for the content type).
+/// An open file to serve: the fd, its size and modification time (seconds since the epoch),
+/// and the normalised path (for the content type).
 pub(crate) struct Found {
     pub file: Fd,
     pub size: u64,
+    pub mtime: i64,
     pub rel: Vec<u8>,
 }
 
-/// Resolves a request target to a regular file below `root`; a directory serves its
-/// `index.html`.
+/// Resolves a request target to a regular file below `root`, as nginx's static and index
+/// modules do: a directory named with a trailing slash serves its `index.html` (403 without
+/// one: no listing); named without, it is [`Refused::Directory`] (a redirect to the name with
+/// the slash); a file named with a trailing slash is not found.
 pub(crate) fn resolve(root: BorrowedFd<'_>, target: &[u8]) -> Result<Found, Refused> {
-    let (mut rel, _dir) = normalise(target)?;
+    let (mut rel, slash) = normalise(target)?;
     let mut file = open_beneath(root, &rel, libc::O_NONBLOCK)?;
     let mut st = sys::fs::fstat(file.as_fd()).map_err(|_| Refused::NotFound)?;
     if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        if !slash {
+            return Err(Refused::Directory);
+        }
         rel.extend_from_slice(b"/index.html");
-        file = open_beneath(root, &rel, libc::O_NONBLOCK)?;
-        st = sys::fs::fstat(file.as_fd()).map_err(|_| Refused::NotFound)?;
+        file = open_beneath(root, &rel, libc::O_NONBLOCK).map_err(|_| Refused::Forbidden)?;
+        st = sys::fs::fstat(file.as_fd()).map_err(|_| Refused::Forbidden)?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return Err(Refused::Forbidden);
+        }
+    } else if slash {
+        return Err(Refused::NotFound);
     }
     if st.st_mode & libc::S_IFMT != libc::S_IFREG {
         return Err(Refused::NotFound);
@@ -149,6 +163,37 @@ pub(crate) fn resolve(root: BorrowedFd<'_>, target: &[u8]) -> Result<Found, Refu
     Ok(Found {
         file,
         size: st.st_size as u64,
+        mtime: st.st_mtime,
         rel,
     })
+}
+
+/// Writes where a directory named without its trailing slash moved: its normalised path,
+/// percent-encoded where a URI path needs it, with the slash, and the query of `target` as
+/// sent (nginx's redirect keeps the arguments).
+pub(crate) fn write_location(out: &mut Vec<u8>, target: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let query = target.iter().position(|&c| c == b'?').map(|i| &target[i..]);
+    let query = query.map(|q| q.split(|&c| c == b'#').next().unwrap_or(q));
+    out.push(b'/');
+    if let Ok((rel, _)) = normalise(target) {
+        if rel != b"." {
+            for &c in &rel {
+                // RFC 3986 pchar and '/': unreserved, sub-delims, ':' and '@'.
+                if c.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/".contains(&c) {
+                    out.push(c);
+                } else {
+                    out.extend_from_slice(&[
+                        b'%',
+                        HEX[usize::from(c >> 4)],
+                        HEX[usize::from(c & 15)],
+                    ]);
+                }
+            }
+            out.push(b'/');
+        }
+    }
+    if let Some(q) = query {
+        out.extend_from_slice(q);
+    }
 }

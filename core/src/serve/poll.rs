@@ -8,7 +8,7 @@ use std::os::fd::AsFd;
 use std::time::Instant;
 
 use super::conn::{Conn, DirectMode, Step};
-use super::Worker;
+use super::{access, Worker};
 use crate::error::Result;
 use crate::sys;
 
@@ -26,6 +26,7 @@ pub(crate) fn run(w: Worker) -> Result<()> {
             progressed = true;
         }
         let now = Instant::now();
+        access::tick(now);
         let mut i = 0;
         while i < conns.len() {
             let step = conns[i].advance(&w.shared, DirectMode::Sync);

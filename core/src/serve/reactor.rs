@@ -10,7 +10,7 @@ use std::time::Instant;
 use io_uring::{opcode, types};
 
 use super::conn::{self, Conn, Direct, DirectMode, Step};
-use super::Worker;
+use super::{access, Worker};
 use crate::error::{Error, Result};
 use crate::sys;
 use crate::sys::fs::Fd;
@@ -332,6 +332,7 @@ impl Reactor<'_> {
             return;
         }
         self.next_sweep = now + super::sweep_interval(&self.w.shared);
+        access::tick(now);
         let sh = &self.w.shared;
         let late = self
             .conns

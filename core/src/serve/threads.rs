@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::conn::{Conn, DirectMode, Shared, Step};
-use super::Worker;
+use super::{access, Worker};
 use crate::error::{Error, Result};
 use crate::sys;
 
@@ -64,7 +64,11 @@ pub(crate) fn run(w: Worker) -> Result<()> {
             .name("zcopy-serve-conn".into())
             .spawn(move || {
                 let _ = sys::process::block_sigpipe();
+                // The connection's thread logs its own lines (written as it ends, or when
+                // the oldest is a second old while it waits).
+                access::attach(shared.log.as_ref());
                 serve_conn(Conn::new_blocking(sock), &shared);
+                access::finish();
                 if let Ok(mut m) = live2.lock() {
                     m.remove(&id);
                 }
@@ -112,14 +116,28 @@ fn serve_conn(mut c: Conn, sh: &Shared) {
                     std::thread::sleep(pause.min(left));
                     c.paced();
                 }
-                let timeout = c.deadline(sh).map_or(-1, |d| {
-                    let left = d.saturating_duration_since(Instant::now());
-                    i32::try_from(left.as_millis().saturating_add(1)).unwrap_or(i32::MAX)
-                });
-                match sys::net::wait_readable(c.sock.as_fd(), timeout) {
-                    Ok(true) => c.readable(),
-                    // The deadline passed (or poll failed): the connection ends.
-                    Ok(false) | Err(_) => return,
+                loop {
+                    // Until the deadline, or until the access log's lines are due first.
+                    let deadline = c.deadline(sh);
+                    let until = match (deadline, access::due()) {
+                        (Some(d), Some(l)) => Some(d.min(l)),
+                        (d, l) => d.or(l),
+                    };
+                    let timeout = until.map_or(-1, |d| {
+                        let left = d.saturating_duration_since(Instant::now());
+                        i32::try_from(left.as_millis().saturating_add(1)).unwrap_or(i32::MAX)
+                    });
+                    match sys::net::wait_readable(c.sock.as_fd(), timeout) {
+                        Ok(true) => {
+                            c.readable();
+                            break;
+                        }
+                        Ok(false) if deadline.is_none_or(|d| Instant::now() < d) => {
+                            access::tick(Instant::now());
+                        }
+                        // The deadline passed (or poll failed): the connection ends.
+                        Ok(false) | Err(_) => return,
+                    }
                 }
             }
         }

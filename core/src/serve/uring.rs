@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use io_uring::{opcode, types};
 
+use super::access::{self, Entry};
 use super::conn::{self, Shared, Wait};
 use super::http::{self, HeadScan, Parsed};
 use super::reactor::Slab;
@@ -99,6 +100,8 @@ pub(crate) struct UConn {
     served: bool,
     /// `recv`s into the current request head (see `conn::SLOW_HEAD_READS`).
     head_reads: u32,
+    /// The access log's record of the response being sent (`None` while the log is off).
+    log: Option<Entry>,
 }
 
 /// What the next operation of a connection is, or that it is over.
@@ -131,6 +134,7 @@ impl UConn {
             responding: false,
             served: false,
             head_reads: 0,
+            log: None,
         }
     }
 
@@ -166,8 +170,14 @@ impl UConn {
                 }
                 self.rhi += n;
             }
-            Phase::SendHead => self.head_pos += n,
-            Phase::SendBuf => self.blo += n,
+            Phase::SendHead => {
+                self.head_pos += n;
+                conn::sent(&mut self.log, n);
+            }
+            Phase::SendBuf => {
+                self.blo += n;
+                conn::sent(&mut self.log, n);
+            }
             Phase::SpliceIn => {
                 let Some(b) = self.body.as_mut() else {
                     return false;
@@ -190,6 +200,7 @@ impl UConn {
                     return false;
                 }
                 self.in_pipe -= n.min(self.in_pipe);
+                conn::sent(&mut self.log, n);
             }
             Phase::Read { into, base } => {
                 let Some(b) = self.body.as_mut() else {
@@ -315,6 +326,9 @@ impl UConn {
                 self.responding = false;
                 self.served = true;
                 self.since = Instant::now();
+                if let Some(e) = &mut self.log {
+                    e.end();
+                }
             }
             if !self.keep_alive {
                 // A lingering close (see conn::Conn::linger): our end of stream, then what the
@@ -355,7 +369,13 @@ impl UConn {
                     self.keep_alive = false;
                     self.head.clear();
                     self.head_pos = 0;
-                    http::error_response(&mut self.head, status, None, false, false, false);
+                    let head_len =
+                        http::error_response(&mut self.head, status, None, false, false, false);
+                    if sh.log.is_some() {
+                        let line = http::first_line(&self.rbuf[self.rlo..self.rhi]);
+                        let e = self.log.get_or_insert_with(Entry::default);
+                        e.begin(self.sock.as_fd(), line, None, None, status, head_len);
+                    }
                     self.rlo = self.rhi;
                 }
                 Parsed::Request(req, used) => {
@@ -363,7 +383,20 @@ impl UConn {
                     self.keep_alive = req.keep_alive;
                     self.discard = req.content_length;
                     self.head_pos = 0;
-                    let plan = conn::prepare(&req, sh, &mut self.head);
+                    let prepared = conn::prepare(&req, sh, &mut self.head);
+                    if sh.log.is_some() {
+                        let e = self.log.get_or_insert_with(Entry::default);
+                        let (status, head_len) = (prepared.status, prepared.head_len);
+                        e.begin(
+                            self.sock.as_fd(),
+                            req.line,
+                            req.referer,
+                            req.user_agent,
+                            status,
+                            head_len,
+                        );
+                    }
+                    let plan = prepared.plan;
                     self.rlo += used;
                     self.scan = HeadScan::default();
                     self.head_reads = 0;
@@ -613,6 +646,7 @@ impl Proactor<'_> {
     /// receive in flight with an end of file, which closes the connection.
     fn sweep(&mut self) -> Result<()> {
         let now = Instant::now();
+        access::tick(now);
         let sh = self.w.shared.clone();
         // Deferred slow heads have nothing in flight: closed here when late, else their
         // receive is queued (what arrived meanwhile is read at once).

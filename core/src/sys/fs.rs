@@ -57,6 +57,17 @@ pub(crate) fn pread(fd: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> io::Resu
     cvt_len(|| unsafe { libc::pread(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), off) })
 }
 
+/// `fcntl(fd, F_DUPFD_CLOEXEC, 3)` — a new fd (3 or above, close-on-exec) on the same open file.
+///
+/// # References
+/// [man7 fcntl(2)](https://man7.org/linux/man-pages/man2/fcntl.2.html)
+pub(crate) fn dup_cloexec(fd: BorrowedFd<'_>) -> io::Result<Fd> {
+    // SAFETY: fcntl(F_DUPFD_CLOEXEC) touches no memory.
+    let raw = cvt(|| unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) })?;
+    // SAFETY: fcntl returned a new fd that nothing else owns.
+    Ok(unsafe { Fd::from_raw(raw) })
+}
+
 /// `write(fd, buf, len)` — writes at the fd's position (or its end under `O_APPEND`).
 ///
 /// # References

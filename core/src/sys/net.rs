@@ -331,17 +331,27 @@ pub(crate) fn tcp_listen(
 /// # References
 /// [man7 getsockname(2)](https://man7.org/linux/man-pages/man2/getsockname.2.html)
 pub(crate) fn local_addr(fd: BorrowedFd<'_>) -> io::Result<std::net::SocketAddr> {
+    // SAFETY: getsockname writes at most `len` bytes of an address into `ss`.
+    sockname(|ss, len| unsafe { libc::getsockname(fd.as_raw_fd(), ss, len) })
+}
+
+/// `getpeername(fd)` — the address of a connected socket's peer.
+///
+/// # References
+/// [man7 getpeername(2)](https://man7.org/linux/man-pages/man2/getpeername.2.html)
+pub(crate) fn peer_addr(fd: BorrowedFd<'_>) -> io::Result<std::net::SocketAddr> {
+    // SAFETY: getpeername writes at most `len` bytes of an address into `ss`.
+    sockname(|ss, len| unsafe { libc::getpeername(fd.as_raw_fd(), ss, len) })
+}
+
+/// Runs `call` (getsockname or getpeername) into a sockaddr_storage and decodes the address.
+fn sockname(
+    mut call: impl FnMut(*mut libc::sockaddr, *mut libc::socklen_t) -> libc::c_int,
+) -> io::Result<std::net::SocketAddr> {
     // SAFETY: an all-zero sockaddr_storage is a valid value of this plain C struct.
     let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    // SAFETY: `ss` is valid for writes of `len` bytes, and `len` says so.
-    cvt(|| unsafe {
-        libc::getsockname(
-            fd.as_raw_fd(),
-            (&mut ss as *mut libc::sockaddr_storage).cast(),
-            &mut len,
-        )
-    })?;
+    cvt(|| call((&mut ss as *mut libc::sockaddr_storage).cast(), &mut len))?;
     match i32::from(ss.ss_family) {
         libc::AF_INET => {
             // SAFETY: the family says the storage holds a sockaddr_in.

@@ -367,7 +367,14 @@ class Server:
     Limits, nginx's defaults: ``header_timeout`` seconds for a request head (60),
     ``keepalive_timeout`` seconds an idle kept-alive connection is kept (75),
     ``max_connections`` held at once per worker (512; more wait in the listen backlog). A
-    second server on an address already served raises ``OSError`` (errno ``EADDRINUSE``)."""
+    second server on an address already served raises ``OSError`` (errno ``EADDRINUSE``).
+
+    It answers as nginx: ``/dir`` is redirected (301) to ``/dir/``, which serves its
+    ``index.html`` or 403; file responses carry ``Date``, ``Last-Modified`` and ``ETag``
+    (``"<mtime hex>-<size hex>"``); ``If-None-Match`` and ``If-Modified-Since`` get 304 and
+    ``If-Range`` is honoured. ``access_log`` is a path (appended to), ``"-"`` for standard
+    output (fd 1) or ``None``/``"off"`` (the default): one line per response in nginx's
+    combined format, buffered per worker and all written by the time ``close()`` returns."""
 
     def __new__(
         cls,
@@ -380,6 +387,7 @@ class Server:
         header_timeout: float = 60.0,
         keepalive_timeout: float = 75.0,
         max_connections: int = 512,
+        access_log: _Path | None = None,
     ) -> Server: ...
     @property
     def address(self) -> tuple[str, int]:
