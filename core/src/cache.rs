@@ -1,5 +1,6 @@
 //! Page-cache control: what of a file is cached ([`residency`]), hints about how it will be used
-//! ([`advise`], [`readahead`]), and moving it in or out of the cache ([`warm`], [`evict`]).
+//! ([`advise`], [`readahead`]), moving it in or out of the cache ([`warm`], [`evict`]), and
+//! keeping it there ([`lock`]).
 //!
 //! ```
 //! use std::io::Write;
@@ -442,6 +443,76 @@ pub fn evict(fd: impl AsFd, offset: u64, len: Option<u64>) -> Result<Residency> 
     };
     drop_range(&r.ep, r.offset, r.len)?;
     residency_after(&r)
+}
+
+/// Pages of a file range mapped and locked in memory ([`lock`]): they stay in the page cache,
+/// whatever the memory pressure, until this is dropped (which unmaps, and so unlocks, them).
+/// `vmtouch -l` holds files this way.
+#[derive(Debug)]
+pub struct Locked {
+    map: Option<sys::mm::Mapping>,
+    pages: u64,
+}
+
+impl Locked {
+    /// Pages locked (the system page size each; the last may be partial).
+    pub fn pages(&self) -> u64 {
+        self.pages
+    }
+
+    /// Bytes locked: the locked pages' length (whole pages).
+    pub fn bytes(&self) -> u64 {
+        self.map.as_ref().map_or(0, |m| m.len() as u64)
+    }
+}
+
+/// Maps `len` bytes of `fd` from `offset` (`None`: to end of file; a range past the end is cut
+/// there) read-only and locks them in memory with `mlock(2)`: the kernel reads every page in
+/// and keeps it resident until the returned [`Locked`] is dropped. The pages are never touched
+/// from user space, so a truncation meanwhile cannot raise `SIGBUS`.
+///
+/// Locked memory counts against `RLIMIT_MEMLOCK` (`ulimit -l`) unless the process has
+/// `CAP_IPC_LOCK`; past it the kernel refuses with `ENOMEM` (`EPERM` when the limit is 0),
+/// and nothing of this range stays locked.
+///
+/// # Errors
+/// A bad fd, a directory, an fd without a page cache (Invalid), an fd not open for reading
+/// (`EACCES` from `mmap`), and `mlock`'s refusal with its errno.
+pub fn lock(fd: impl AsFd, offset: u64, len: Option<u64>) -> Result<Locked> {
+    let r = match resolve(fd.as_fd(), offset, len)? {
+        Ok(r) => r,
+        Err(why) => return Err(Error::invalid(format!("cannot lock: {why}"))),
+    };
+    let ps = sys::mm::page_size();
+    let start = r.offset / ps * ps;
+    // A block device's size is the resolved range's; a file's range stops at its end (the
+    // pages past it cannot be faulted in).
+    let size = if r.ep.kind == Kind::BlockDevice {
+        u64::MAX
+    } else {
+        r.ep.size
+    };
+    let end = (r.offset + r.len).min(size);
+    if end <= r.offset {
+        return Ok(Locked {
+            map: None,
+            pages: 0,
+        });
+    }
+    let map_len =
+        usize::try_from(end - start).map_err(|_| Error::invalid("range too large to map"))?;
+    let map = sys::mm::Mapping::map(r.ep.fd, start, map_len)
+        .map_err(|e| Error::os(e, format_args!("mmap of {} to lock it", r.ep.name)))?;
+    map.lock().map_err(|e| {
+        Error::os(
+            e,
+            format_args!("mlock of {} bytes of {}", map.len(), r.ep.name),
+        )
+    })?;
+    Ok(Locked {
+        pages: (end - start).div_ceil(ps),
+        map: Some(map),
+    })
 }
 
 /// Writes back, then drops, `len` bytes from `offset` (len 0: nothing).

@@ -399,3 +399,32 @@ fn child_evict_warm_not_owner() {
     }
     common::child_done(name);
 }
+
+/// `lock` maps and locks a file's pages: they are resident and stay so while it is held (an
+/// eviction cannot drop them); dropped, they can go again.
+#[test]
+fn lock_keeps_pages_resident_until_dropped() {
+    let f = cold_file(MIB, 41);
+    let locked = cache::lock(&f, 0, None).expect("lock 1 MiB");
+    assert_eq!(locked.pages(), pages(MIB));
+    assert_eq!(locked.bytes(), MIB);
+    assert_eq!(
+        cache::residency(&f, 0, None).expect("residency").resident,
+        pages(MIB)
+    );
+    let r = cache::evict(&f, 0, None).expect("evict");
+    assert_eq!(r.resident, pages(MIB), "locked pages were evicted");
+    drop(locked);
+    assert_eq!(cache::evict(&f, 0, None).expect("evict").resident, 0);
+    // A range: from a page boundary below the offset, cut at end of file.
+    let locked = cache::lock(&f, 5000, Some(10 * MIB)).expect("lock a range");
+    assert_eq!(locked.pages(), pages(MIB) - 1);
+    drop(locked);
+    // Empty: nothing locked; a pipe has no page cache to lock.
+    let empty = common::empty_file();
+    assert_eq!(cache::lock(&empty, 0, None).expect("empty").pages(), 0);
+    let (r, _w) = common::pipe();
+    let e = cache::lock(&r, 0, None).expect_err("a pipe");
+    assert_eq!(e.kind(), ErrorKind::Invalid);
+    assert!(e.message().contains("has no page cache"), "{e}");
+}
