@@ -173,7 +173,7 @@ pub fn run(a: Args) -> Result<(), Failure> {
             VERBOSE.to_vec()
         }
     });
-    let ps = zcopy_page_size();
+    let ps = zcopy::cache::page_size();
     let mut out = String::new();
     if a.json {
         let list: Vec<serde_json::Value> = rows
@@ -237,12 +237,6 @@ pub fn run(a: Args) -> Result<(), Failure> {
     } else {
         Ok(())
     }
-}
-
-fn zcopy_page_size() -> u64 {
-    // SAFETY: sysconf touches no memory.
-    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    u64::try_from(n).ok().filter(|&n| n > 0).unwrap_or(4096)
 }
 
 /// The files to work on: each path given (followed if a symlink), and every regular file under
@@ -381,13 +375,13 @@ fn naming(msg: &str, fd: i32, path: &Path) -> String {
 /// lock any amount), then maps and locks each. All or nothing: a refusal unlocks what was
 /// locked.
 fn lock_all(files: &[PathBuf]) -> Result<(Vec<Row>, Vec<zcopy::cache::Locked>), Failure> {
-    let ps = zcopy_page_size();
+    let ps = zcopy::cache::page_size();
     let total_pages: u64 = files
         .iter()
         .filter_map(|p| std::fs::metadata(p).ok())
         .map(|m| m.len().div_ceil(ps))
         .sum();
-    let limit = memlock_limit();
+    let limit = zcopy::cache::lock_limit();
     let too_much = |limit: u64| {
         let what = match files {
             [one] => format!("1 file, {}", one.display()),
@@ -407,10 +401,8 @@ fn lock_all(files: &[PathBuf]) -> Result<(Vec<Row>, Vec<zcopy::cache::Locked>), 
             _ => f,
         }
     };
-    if let Some(l) = limit {
-        if total_pages * ps > l && !may_lock_any() {
-            return Err(too_much(l));
-        }
+    if let Some(l) = limit.filter(|&l| total_pages * ps > l) {
+        return Err(too_much(l));
     }
     let mut rows = Vec::new();
     let mut locks = Vec::new();
@@ -433,34 +425,6 @@ fn lock_all(files: &[PathBuf]) -> Result<(Vec<Row>, Vec<zcopy::cache::Locked>), 
         locks.push(locked);
     }
     Ok((rows, locks))
-}
-
-/// The soft `RLIMIT_MEMLOCK` in bytes, `None` when unlimited.
-fn memlock_limit() -> Option<u64> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `lim` is valid for writes of one rlimit.
-    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) } != 0 {
-        return None;
-    }
-    (lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur)
-}
-
-/// Whether this process has `CAP_IPC_LOCK` in its effective set (then `RLIMIT_MEMLOCK` does
-/// not bind it): bit 14 of `CapEff` in /proc/self/status. Unknown counts as yes, leaving the
-/// verdict to `mlock`.
-fn may_lock_any() -> bool {
-    const CAP_IPC_LOCK: u32 = 14;
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
-        return true;
-    };
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-        .is_none_or(|caps| caps & (1 << CAP_IPC_LOCK) != 0)
 }
 
 fn signal_set() -> libc::sigset_t {

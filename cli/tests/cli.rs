@@ -394,6 +394,8 @@ fn copy_with_parallelism() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("parallelism 65"));
 }
 
+mod cp;
+mod pagecache;
 mod serve;
 
 /// `zcopy copy FIFO out` while no writer opens the FIFO: Ctrl-C (SIGINT) ends the command at

@@ -515,6 +515,30 @@ pub fn lock(fd: impl AsFd, offset: u64, len: Option<u64>) -> Result<Locked> {
     })
 }
 
+/// The most bytes this process may lock in memory with [`lock`]: the soft `RLIMIT_MEMLOCK`
+/// (`ulimit -l`), or `None` when nothing binds it (the limit is unlimited, or the process has
+/// `CAP_IPC_LOCK` in its effective set, as `/proc/self/status` tells; if that cannot be read,
+/// `None` too, leaving the verdict to `mlock`). Memory the process has locked already counts
+/// against the same limit.
+pub fn lock_limit() -> Option<u64> {
+    const CAP_IPC_LOCK: u32 = 14;
+    let limit = sys::process::memlock_limit().ok().flatten()?;
+    // Read through std (uncounted syscalls): this is asked before locking, never during a
+    // transfer.
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let caps = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())?;
+    (caps & (1 << CAP_IPC_LOCK) == 0).then_some(limit)
+}
+
+/// The system page size: the unit of [`Residency::pages`], [`Locked::pages`] and every bitmap
+/// byte.
+pub fn page_size() -> u64 {
+    sys::mm::page_size()
+}
+
 /// Writes back, then drops, `len` bytes from `offset` (len 0: nothing).
 pub(crate) fn drop_range(ep: &Endpoint<'_>, offset: u64, len: u64) -> Result<()> {
     if len == 0 {

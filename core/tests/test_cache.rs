@@ -428,3 +428,31 @@ fn lock_keeps_pages_resident_until_dropped() {
     assert_eq!(e.kind(), ErrorKind::Invalid);
     assert!(e.message().contains("has no page cache"), "{e}");
 }
+
+/// `lock_limit` is `RLIMIT_MEMLOCK`'s soft limit, or `None` where it does not bind (unlimited,
+/// or `CAP_IPC_LOCK`, which root has).
+#[test]
+fn lock_limit_is_rlimit_memlock_unless_the_process_may_lock_any_amount() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is valid for writes of one rlimit.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) };
+    assert_eq!(rc, 0, "getrlimit");
+    let status = std::fs::read_to_string("/proc/self/status").expect("status");
+    let caps = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .expect("CapEff");
+    let want =
+        (lim.rlim_cur != libc::RLIM_INFINITY && caps & (1 << 14) == 0).then_some(lim.rlim_cur);
+    assert_eq!(cache::lock_limit(), want);
+    // SAFETY: sysconf touches no memory.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    assert_eq!(
+        cache::page_size(),
+        u64::try_from(page).expect("a page size")
+    );
+}
