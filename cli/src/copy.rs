@@ -273,7 +273,7 @@ pub fn shown(p: &Path, role: &str) -> PathBuf {
 
 /// Which of the two paths an engine message is about: the one it names (`src PATH`, `dst
 /// PATH`), or neither when it names both or none.
-fn about<'a>(message: &str, src: &'a Path, dst: &'a Path) -> Option<&'a Path> {
+pub fn about<'a>(message: &str, src: &'a Path, dst: &'a Path) -> Option<&'a Path> {
     let names = |role: &str, p: &Path| {
         let needle = format!("{role} {}", shown(p, role).display());
         message.match_indices(&needle).any(|(i, _)| {

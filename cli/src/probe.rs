@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use zcopy::Options;
 
-use crate::copy::{open_probe_dst, open_src, shown};
+use crate::copy::{about, open_probe_dst, open_src, shown};
 use crate::fail::Failure;
 
 /// The arguments of `zcopy probe`, already parsed by clap.
@@ -31,16 +31,21 @@ pub fn run(a: Args) -> Result<(), Failure> {
         .as_ref()
         .map_or_else(|| stdout.as_fd(), |f| f.as_fd());
     let (src_name, dst_name) = (shown(&a.src, "src"), shown(&a.dst, "dst"));
-    let verdicts =
-        zcopy::probe_named(s, &src_name, d, &dst_name).map_err(|e| Failure::engine(&e))?;
+    let failure = |e: zcopy::Error| {
+        let f = Failure::engine(&e);
+        match about(e.message(), &a.src, &a.dst) {
+            Some(p) => f.at(p),
+            None => f,
+        }
+    };
+    let verdicts = zcopy::probe_named(s, &src_name, d, &dst_name).map_err(failure)?;
     let opts = Options {
         src_offset: a.offset,
         len: a.len,
         direct_threshold: a.direct_threshold,
         ..Options::default()
     };
-    let auto = zcopy::auto_choice_named(s, &src_name, d, &dst_name, &opts)
-        .map_err(|e| Failure::engine(&e))?;
+    let auto = zcopy::auto_choice_named(s, &src_name, d, &dst_name, &opts).map_err(failure)?;
     let out = if a.json {
         let v = serde_json::json!({ "techniques": verdicts, "auto": auto });
         serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"

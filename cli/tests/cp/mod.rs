@@ -521,6 +521,20 @@ fn json_errors_are_json_objects() {
     let out = zcopy(&["probe", "--json", s(&missing), s(&src)]);
     let v: serde_json::Value = serde_json::from_slice(&out.stderr).expect("a JSON error");
     assert_eq!(v["path"], s(&missing));
+    // An engine refusal about one end names that end's path.
+    let out = zcopy(&["probe", "--json", s(dir.path()), s(&src)]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stderr).expect("a JSON error");
+    assert_eq!(
+        v,
+        serde_json::json!({
+            "error": format!("src {} is a directory", s(dir.path())),
+            "kind": "io",
+            "errno": libc::EISDIR,
+            "path": s(dir.path()),
+            "bytes_moved": 0,
+        })
+    );
 }
 
 #[test]
