@@ -324,8 +324,18 @@ fn usage(e: &clap::Error) -> ExitCode {
     } else {
         fail::clap_one_line(e, command.map(String::as_str))
     };
-    // --json as a flag (bench's --json takes a file: not this one).
-    let json = command.is_some_and(|c| c != "bench") && args.iter().any(|a| a == "--json");
+    // --json as a flag (bench's --json takes a file: not this one), or the page-cache
+    // commands' -J (alone or among other short flags: -bJ).
+    let json = match command.map(String::as_str) {
+        None | Some("bench") => false,
+        Some(c) => args.iter().any(|a| {
+            a == "--json"
+                || (["fincore", "warm", "evict"].contains(&c)
+                    && a.starts_with('-')
+                    && !a.starts_with("--")
+                    && a.contains('J'))
+        }),
+    };
     let f = Failure::usage(message);
     f.print(json);
     f.status()

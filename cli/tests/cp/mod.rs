@@ -498,6 +498,10 @@ fn json_errors_are_json_objects() {
             .starts_with("invalid value 'warp' for '--strategy <STRATEGY>'"),
         "{v}"
     );
+    let out = zcopy(&["fincore", "-bJ", "--output", "RES,NOPE", "f"]);
+    assert_eq!(out.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&out.stderr).expect("a JSON error");
+    assert_eq!(v["kind"], "usage");
     // An engine refusal: kind invalid, with the engine's errno.
     let src = dir.path().join("src");
     std::fs::write(&src, b"abc").expect("write");
