@@ -3,11 +3,10 @@
 //! walked, vmtouch's summary (files, directories, pages, resident, elapsed), and `warm --lock`
 //! (vmtouch `-l`): the pages mapped and locked in memory until SIGINT or SIGTERM.
 
-use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -132,7 +131,12 @@ pub fn run(a: Args) -> Result<(), Failure> {
         failed = true;
     };
     let mut totals = Totals::default();
-    let (files, any_dir) = walk(&a.paths, &mut totals.dirs, &mut fail);
+    let walk = zcopy::cache::files(&a.paths);
+    for (path, e) in &walk.errors {
+        fail(Failure::engine(e).at(path));
+    }
+    totals.dirs = walk.directories;
+    let (files, any_dir) = (walk.files, walk.any_directory);
     let mut rows = Vec::new();
     let mut locks = Vec::new();
     if a.lock {
@@ -236,69 +240,6 @@ pub fn run(a: Args) -> Result<(), Failure> {
         Err(Failure::reported())
     } else {
         Ok(())
-    }
-}
-
-/// The files to work on: each path given (followed if a symlink), and every regular file under
-/// each directory given, recursively, in name order. Inside directories symlinks, pipes,
-/// sockets and devices are skipped and a file seen before (a hard link) is taken once, as
-/// vmtouch does. Returns the files and whether a directory was given; counts directories.
-fn walk(paths: &[PathBuf], dirs: &mut u64, fail: &mut dyn FnMut(Failure)) -> (Vec<PathBuf>, bool) {
-    let mut files = Vec::new();
-    let mut seen = HashSet::new();
-    let mut any_dir = false;
-    for p in paths {
-        match std::fs::metadata(p) {
-            Ok(m) if m.is_dir() => {
-                any_dir = true;
-                visit(p, &mut files, &mut seen, dirs, fail);
-            }
-            Ok(m) => {
-                seen.insert((m.dev(), m.ino()));
-                files.push(p.clone());
-            }
-            Err(e) => fail(Failure::io(&e, format_args!("cannot open {}", p.display())).at(p)),
-        }
-    }
-    (files, any_dir)
-}
-
-fn visit(
-    dir: &Path,
-    files: &mut Vec<PathBuf>,
-    seen: &mut HashSet<(u64, u64)>,
-    dirs: &mut u64,
-    fail: &mut dyn FnMut(Failure),
-) {
-    *dirs += 1;
-    let entries = match std::fs::read_dir(dir) {
-        Ok(r) => r,
-        Err(e) => {
-            fail(Failure::io(&e, format_args!("cannot read directory {}", dir.display())).at(dir));
-            return;
-        }
-    };
-    let mut paths = Vec::new();
-    for e in entries {
-        match e {
-            Ok(e) => paths.push(e.path()),
-            Err(e) => fail(
-                Failure::io(&e, format_args!("cannot read directory {}", dir.display())).at(dir),
-            ),
-        }
-    }
-    paths.sort();
-    for p in paths {
-        match std::fs::symlink_metadata(&p) {
-            Ok(m) if m.is_dir() => visit(&p, files, seen, dirs, fail),
-            Ok(m) if m.is_file() => {
-                if seen.insert((m.dev(), m.ino())) {
-                    files.push(p);
-                }
-            }
-            Ok(_) => {}
-            Err(e) => fail(Failure::io(&e, format_args!("cannot stat {}", p.display())).at(&p)),
-        }
     }
 }
 

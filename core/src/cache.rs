@@ -539,6 +539,91 @@ pub fn page_size() -> u64 {
     sys::mm::page_size()
 }
 
+/// The files a page-cache command works on, as [`files`] finds them.
+#[derive(Debug, Default)]
+pub struct Files {
+    /// Each path given that is not a directory (followed if a symlink; a pipe or device named
+    /// is kept: it has no page cache, which [`residency`] says), and every regular file under
+    /// each directory given, in the order met.
+    pub files: Vec<std::path::PathBuf>,
+    /// Directories walked (each given directory and every one below it).
+    pub directories: u64,
+    /// Whether a path given was a directory.
+    pub any_directory: bool,
+    /// What could not be read, with the path it is about: a path given that does not exist,
+    /// a directory that cannot be listed, an entry that cannot be stat'ed. The rest is walked.
+    pub errors: Vec<(std::path::PathBuf, Error)>,
+}
+
+/// The files under `paths` as vmtouch walks them: each path given (a directory recursively,
+/// its entries in name order); inside directories, symlinks, pipes, sockets and devices are
+/// skipped and a file met before (a hard link, or a file also named) is taken once. Reads
+/// directories through `std` (uncounted syscalls); nothing is opened but directories.
+pub fn files<P: AsRef<std::path::Path>>(paths: &[P]) -> Files {
+    use std::os::unix::fs::MetadataExt;
+    let mut walk = Files::default();
+    let mut seen = std::collections::HashSet::new();
+    for p in paths {
+        let p = p.as_ref();
+        match std::fs::metadata(p) {
+            Ok(m) if m.is_dir() => {
+                walk.any_directory = true;
+                visit(p, &mut walk, &mut seen);
+            }
+            Ok(m) => {
+                seen.insert((m.dev(), m.ino()));
+                walk.files.push(p.to_path_buf());
+            }
+            Err(e) => walk.errors.push((
+                p.to_path_buf(),
+                Error::os(e, format_args!("cannot open {}", p.display())),
+            )),
+        }
+    }
+    walk
+}
+
+/// Walks the directory `dir` into `walk`.
+fn visit(
+    dir: &std::path::Path,
+    walk: &mut Files,
+    seen: &mut std::collections::HashSet<(u64, u64)>,
+) {
+    use std::os::unix::fs::MetadataExt;
+    walk.directories += 1;
+    let listing = |e| Error::os(e, format_args!("cannot read directory {}", dir.display()));
+    let entries = match std::fs::read_dir(dir) {
+        Ok(r) => r,
+        Err(e) => {
+            walk.errors.push((dir.to_path_buf(), listing(e)));
+            return;
+        }
+    };
+    let mut paths = Vec::new();
+    for e in entries {
+        match e {
+            Ok(e) => paths.push(e.path()),
+            Err(e) => walk.errors.push((dir.to_path_buf(), listing(e))),
+        }
+    }
+    paths.sort();
+    for p in paths {
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.is_dir() => visit(&p, walk, seen),
+            Ok(m) if m.is_file() => {
+                if seen.insert((m.dev(), m.ino())) {
+                    walk.files.push(p);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let err = Error::os(e, format_args!("cannot stat {}", p.display()));
+                walk.errors.push((p, err));
+            }
+        }
+    }
+}
+
 /// Writes back, then drops, `len` bytes from `offset` (len 0: nothing).
 pub(crate) fn drop_range(ep: &Endpoint<'_>, offset: u64, len: u64) -> Result<()> {
     if len == 0 {

@@ -456,3 +456,47 @@ fn lock_limit_is_rlimit_memlock_unless_the_process_may_lock_any_amount() {
         u64::try_from(page).expect("a page size")
     );
 }
+
+/// `files` walks as vmtouch: directories recursively in name order, symlinks, pipes and
+/// devices inside skipped, a hard-linked file taken once, a missing path reported (with its
+/// errno) and the rest walked.
+#[test]
+fn files_walks_directories_as_vmtouch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().join("d");
+    std::fs::create_dir_all(d.join("b/c")).expect("mkdir");
+    for (p, n) in [("a", 10), ("b/x", 20), ("b/c/y", 30)] {
+        std::fs::write(d.join(p), vec![1u8; n]).expect("write");
+    }
+    std::os::unix::fs::symlink(d.join("a"), d.join("link")).expect("symlink");
+    std::fs::hard_link(d.join("a"), d.join("b/z")).expect("hard link");
+    let fifo = std::ffi::CString::new(d.join("fifo").to_str().expect("utf-8")).expect("path");
+    // SAFETY: mkfifo reads a NUL-terminated path that outlives the call.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    let missing = dir.path().join("missing");
+    let w = cache::files(&[d.clone(), missing.clone(), d.join("b/x")]);
+    // a, then b/c/y, b/x, b/z (the hard link to a, met again: skipped); b/x named again: kept
+    // once more as a path given.
+    assert_eq!(
+        w.files,
+        [d.join("a"), d.join("b/c/y"), d.join("b/x"), d.join("b/x")]
+    );
+    assert_eq!(w.directories, 3);
+    assert!(w.any_directory);
+    assert_eq!(w.errors.len(), 1, "{:?}", w.errors);
+    assert_eq!(w.errors[0].0, missing);
+    assert_eq!(w.errors[0].1.errno(), Some(libc::ENOENT));
+    assert_eq!(
+        w.errors[0].1.message(),
+        format!(
+            "cannot open {}: No such file or directory",
+            missing.display()
+        )
+    );
+    // A file alone: no directory.
+    let w = cache::files(&[d.join("a")]);
+    assert_eq!(
+        (w.files.len(), w.directories, w.any_directory),
+        (1, 0, false)
+    );
+}
