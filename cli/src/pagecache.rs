@@ -139,7 +139,9 @@ pub fn run(a: Args) -> Result<(), Failure> {
     let (files, any_dir) = (walk.files, walk.any_directory);
     let mut rows = Vec::new();
     let mut locks = Vec::new();
-    if a.lock {
+    // Nothing found to lock: nothing to hold (the summary says 0, errors are printed).
+    let hold = a.lock && !files.is_empty();
+    if hold {
         match lock_all(&files) {
             Ok((r, l)) => {
                 rows = r;
@@ -211,7 +213,7 @@ pub fn run(a: Args) -> Result<(), Failure> {
             out += &summary(&totals, a.op, a.lock, a.bytes, ps, elapsed);
         }
     }
-    if a.lock {
+    if hold {
         // Hold SIGINT and SIGTERM from now on (before saying the pages are locked, so a signal
         // sent on reading that line is waited for, not fatal), then wait for one.
         let set = signal_set();
@@ -229,7 +231,7 @@ pub fn run(a: Args) -> Result<(), Failure> {
         .write_all(out.as_bytes())
         .and_then(|()| stdout.flush())
         .map_err(|e| Failure::io(&e, "cannot write the table"))?;
-    if a.lock {
+    if hold {
         let set = signal_set();
         let mut sig = 0;
         // SAFETY: `set` is initialised and `sig` valid for writes.

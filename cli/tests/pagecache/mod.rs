@@ -387,6 +387,17 @@ fn warm_lock_refuses_cleanly_past_rlimit_memlock() {
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
+    // Nothing to lock (a missing path): the error, status 1, no wait for a signal.
+    let missing = dir.path().join("missing");
+    let out = zcopy(&["warm", "--lock", s(&missing)]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "zcopy: error: cannot open {}: No such file or directory\n",
+            s(&missing)
+        )
+    );
+    assert_eq!(out.status.code(), Some(1));
     // As JSON.
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_zcopy"));
     cmd.args(["warm", "--lock", "--json", s(&f)]);
