@@ -10,8 +10,8 @@ pub struct Args {
     pub dir: PathBuf,
     pub listen: String,
     pub workers: Option<usize>,
-    pub directio: String,
-    pub model: String,
+    pub directio: Option<u64>,
+    pub model: IoModel,
     pub header_timeout: String,
     pub keepalive_timeout: String,
     pub max_connections: usize,
@@ -28,26 +28,6 @@ fn seconds(name: &str, s: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("--{name} {s:?}: expected a positive number of seconds (e.g. 60)"))
 }
 
-/// Parses a byte count with an optional K/M/G suffix (powers of 1024), or `off`.
-fn directio(s: &str) -> Result<Option<u64>, String> {
-    if s == "off" {
-        return Ok(None);
-    }
-    let (digits, mult) = match s.as_bytes().last() {
-        Some(b'k' | b'K') => (&s[..s.len() - 1], 1u64 << 10),
-        Some(b'm' | b'M') => (&s[..s.len() - 1], 1 << 20),
-        Some(b'g' | b'G') => (&s[..s.len() - 1], 1 << 30),
-        _ => (s, 1),
-    };
-    digits
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(mult))
-        .filter(|&n| n > 0)
-        .map(Some)
-        .ok_or_else(|| format!("--directio {s:?}: expected a positive byte count (e.g. 4m) or off"))
-}
-
 /// Binds, prints `listening on http://ADDR`, and serves until SIGINT or SIGTERM.
 pub fn run(args: Args) -> Result<(), String> {
     let mut opts = ServeOptions::new(&args.dir);
@@ -60,15 +40,12 @@ pub fn run(args: Args) -> Result<(), String> {
     if let Some(w) = args.workers {
         opts.workers = w;
     }
-    opts.directio = directio(&args.directio)?;
+    opts.directio = args.directio;
     opts.header_timeout = seconds("header-timeout", &args.header_timeout)?;
     opts.keepalive_timeout = seconds("keepalive-timeout", &args.keepalive_timeout)?;
     opts.max_connections = args.max_connections;
     opts.access_log = AccessLog::from_arg(&args.access_log);
-    opts.model = args
-        .model
-        .parse::<IoModel>()
-        .map_err(|e| e.message().to_string())?;
+    opts.model = args.model;
     // Block SIGINT and SIGTERM before any thread starts (they inherit the mask); one thread
     // waits for them with sigwait and stops the server.
     let set = signal_set();

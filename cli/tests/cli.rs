@@ -138,7 +138,7 @@ fn probe_lists_every_technique() {
     assert!(!dst.exists(), "probe created the destination");
     let out = zcopy(&["probe", s(&src), s(&dst), "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(v.as_array().expect("array").len(), 9);
+    assert_eq!(v["techniques"].as_array().expect("array").len(), 9);
 }
 
 #[test]
@@ -158,9 +158,12 @@ fn errors_are_one_clear_line_and_a_failure_status() {
     let src = dir.path().join("src");
     std::fs::write(&src, b"abc").expect("write");
     let out = zcopy(&["copy", s(&src), s(&dst), "--strategy", "warp"]);
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(2), "a usage error");
     let err = String::from_utf8(out.stderr).expect("utf-8");
-    assert!(err.contains("unknown strategy \"warp\""), "{err}");
+    assert!(
+        err.contains("invalid value 'warp' for '--strategy <STRATEGY>'"),
+        "{err}"
+    );
     assert_eq!(err.lines().count(), 1, "{err}");
 }
 
@@ -183,19 +186,19 @@ fn fincore_evict_and_warm() {
         );
         serde_json::from_slice(&out.stdout).expect("json")
     };
-    let v = json(zcopy(&["fincore", "--json", s(&f)]));
-    assert_eq!(v[0]["pages"], 1024);
-    assert_eq!(v[0]["resident"], 0);
+    let v = json(zcopy(&["fincore", "--json", "--bytes", s(&f)]));
+    assert_eq!(v["fincore"][0]["size"], 4 << 20);
+    assert_eq!(v["fincore"][0]["pages"], 0, "resident pages");
     let out = zcopy(&["warm", s(&f)]);
     let text = String::from_utf8(out.stdout).expect("utf-8");
     assert!(text.contains("100.0%"), "{text}");
-    let v = json(zcopy(&["fincore", "--json", s(&f)]));
-    assert_eq!(v[0]["resident"], 1024);
-    assert_eq!(v[0]["ratio"], 1.0);
+    let v = json(zcopy(&["fincore", "--json", "--bytes", s(&f)]));
+    assert_eq!(v["fincore"][0]["pages"], 1024);
+    assert_eq!(v["fincore"][0]["res"], 4 << 20);
     // A missing file among others: the others are reported, the status says it failed.
     let out = zcopy(&["fincore", s(&f), s(&dir.path().join("missing"))]);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("100.0%"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("  4M  1024    4M"));
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing"));
 }
 
@@ -223,8 +226,11 @@ fn copy_with_cache_and_sync_policies() {
     );
     let out = zcopy(&["fincore", "--json", s(&src), s(&dst)]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(v[0]["resident"], 0, "drop_after left source pages");
-    assert_eq!(v[1]["resident"], 0, "drop_after left destination pages");
+    assert_eq!(v["fincore"][0]["pages"], 0, "drop_after left source pages");
+    assert_eq!(
+        v["fincore"][1]["pages"], 0,
+        "drop_after left destination pages"
+    );
     assert_eq!(std::fs::read(&dst).expect("read"), bytes);
     let out = zcopy(&[
         "copy",
@@ -241,8 +247,10 @@ fn copy_with_cache_and_sync_policies() {
     );
     assert_eq!(std::fs::read(&dst).expect("read"), bytes);
     let out = zcopy(&["copy", s(&src), s(&dst), "--sync", "sometimes"]);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown sync policy"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(
+        "invalid value 'sometimes' for '--sync <SYNC>' [possible values: none, data, full]"
+    ));
 }
 
 #[test]
@@ -387,6 +395,8 @@ fn copy_with_parallelism() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("parallelism 65"));
 }
 
+mod cp;
+mod pagecache;
 mod serve;
 
 /// `zcopy copy FIFO out` while no writer opens the FIFO: Ctrl-C (SIGINT) ends the command at
@@ -521,11 +531,12 @@ fn evict_and_warm_succeed_on_a_file_whose_cache_cannot_be_seen() {
     let fincore_root = || -> serde_json::Value {
         let out = zcopy(&["fincore", "--json", s(&f)]);
         assert!(out.status.success());
-        serde_json::from_slice(&out.stdout).expect("json")
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        v["fincore"].clone()
     };
     let warm = zcopy(&["warm", s(&f)]);
     assert!(warm.status.success());
-    let out = as_nobody(&["evict", s(&f)]);
+    let out = as_nobody(&["evict", "-v", s(&f)]);
     let text = String::from_utf8_lossy(&out.stdout);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "evict as nobody: {text}{err}");
@@ -538,8 +549,8 @@ fn evict_and_warm_succeed_on_a_file_whose_cache_cannot_be_seen() {
         "{text}"
     );
     // The pages were dropped all the same (root sees it).
-    assert_eq!(fincore_root()[0]["resident"], 0);
-    let out = as_nobody(&["warm", s(&f)]);
+    assert_eq!(fincore_root()[0]["pages"], 0, "resident pages");
+    let out = as_nobody(&["warm", "-v", s(&f)]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -547,7 +558,7 @@ fn evict_and_warm_succeed_on_a_file_whose_cache_cannot_be_seen() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(text.contains("unknown"), "{text}");
-    assert_eq!(fincore_root()[0]["resident"], 1024);
+    assert_eq!(fincore_root()[0]["pages"], 1024, "resident pages");
     // fincore itself still refuses to guess.
     let out = as_nobody(&["fincore", s(&f)]);
     assert!(!out.status.success());
@@ -639,7 +650,7 @@ fn probe_judges_the_destination_as_copy_opens_it() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    let io_uring = v
+    let io_uring = v["techniques"]
         .as_array()
         .expect("array")
         .iter()

@@ -1,5 +1,6 @@
 //! Page-cache control: what of a file is cached ([`residency`]), hints about how it will be used
-//! ([`advise`], [`readahead`]), and moving it in or out of the cache ([`warm`], [`evict`]).
+//! ([`advise`], [`readahead`]), moving it in or out of the cache ([`warm`], [`evict`]), and
+//! keeping it there ([`lock`]).
 //!
 //! ```
 //! use std::io::Write;
@@ -442,6 +443,185 @@ pub fn evict(fd: impl AsFd, offset: u64, len: Option<u64>) -> Result<Residency> 
     };
     drop_range(&r.ep, r.offset, r.len)?;
     residency_after(&r)
+}
+
+/// Pages of a file range mapped and locked in memory ([`lock`]): they stay in the page cache,
+/// whatever the memory pressure, until this is dropped (which unmaps, and so unlocks, them).
+/// `vmtouch -l` holds files this way.
+#[derive(Debug)]
+pub struct Locked {
+    map: Option<sys::mm::Mapping>,
+    pages: u64,
+}
+
+impl Locked {
+    /// Pages locked (the system page size each; the last may be partial).
+    pub fn pages(&self) -> u64 {
+        self.pages
+    }
+
+    /// Bytes locked: the locked pages' length (whole pages).
+    pub fn bytes(&self) -> u64 {
+        self.map.as_ref().map_or(0, |m| m.len() as u64)
+    }
+}
+
+/// Maps `len` bytes of `fd` from `offset` (`None`: to end of file; a range past the end is cut
+/// there) read-only and locks them in memory with `mlock(2)`: the kernel reads every page in
+/// and keeps it resident until the returned [`Locked`] is dropped. The pages are never touched
+/// from user space, so a truncation meanwhile cannot raise `SIGBUS`.
+///
+/// Locked memory counts against `RLIMIT_MEMLOCK` (`ulimit -l`) unless the process has
+/// `CAP_IPC_LOCK`; past it the kernel refuses with `ENOMEM` (`EPERM` when the limit is 0),
+/// and nothing of this range stays locked.
+///
+/// # Errors
+/// A bad fd, a directory, an fd without a page cache (Invalid), an fd not open for reading
+/// (`EACCES` from `mmap`), and `mlock`'s refusal with its errno.
+pub fn lock(fd: impl AsFd, offset: u64, len: Option<u64>) -> Result<Locked> {
+    let r = match resolve(fd.as_fd(), offset, len)? {
+        Ok(r) => r,
+        Err(why) => return Err(Error::invalid(format!("cannot lock: {why}"))),
+    };
+    let ps = sys::mm::page_size();
+    let start = r.offset / ps * ps;
+    // A block device's size is the resolved range's; a file's range stops at its end (the
+    // pages past it cannot be faulted in).
+    let size = if r.ep.kind == Kind::BlockDevice {
+        u64::MAX
+    } else {
+        r.ep.size
+    };
+    let end = (r.offset + r.len).min(size);
+    if end <= r.offset {
+        return Ok(Locked {
+            map: None,
+            pages: 0,
+        });
+    }
+    let map_len =
+        usize::try_from(end - start).map_err(|_| Error::invalid("range too large to map"))?;
+    let map = sys::mm::Mapping::map(r.ep.fd, start, map_len)
+        .map_err(|e| Error::os(e, format_args!("mmap of {} to lock it", r.ep.name)))?;
+    map.lock().map_err(|e| {
+        Error::os(
+            e,
+            format_args!("mlock of {} bytes of {}", map.len(), r.ep.name),
+        )
+    })?;
+    Ok(Locked {
+        pages: (end - start).div_ceil(ps),
+        map: Some(map),
+    })
+}
+
+/// The most bytes this process may lock in memory with [`lock`]: the soft `RLIMIT_MEMLOCK`
+/// (`ulimit -l`), or `None` when nothing binds it (the limit is unlimited, or the process has
+/// `CAP_IPC_LOCK` in its effective set, as `/proc/self/status` tells; if that cannot be read,
+/// `None` too, leaving the verdict to `mlock`). Memory the process has locked already counts
+/// against the same limit.
+pub fn lock_limit() -> Option<u64> {
+    const CAP_IPC_LOCK: u32 = 14;
+    let limit = sys::process::memlock_limit().ok().flatten()?;
+    // Read through std (uncounted syscalls): this is asked before locking, never during a
+    // transfer.
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let caps = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())?;
+    (caps & (1 << CAP_IPC_LOCK) == 0).then_some(limit)
+}
+
+/// The system page size: the unit of [`Residency::pages`], [`Locked::pages`] and every bitmap
+/// byte.
+pub fn page_size() -> u64 {
+    sys::mm::page_size()
+}
+
+/// The files a page-cache command works on, as [`files`] finds them.
+#[derive(Debug, Default)]
+pub struct Files {
+    /// Each path given that is not a directory (followed if a symlink; a pipe or device named
+    /// is kept: it has no page cache, which [`residency`] says), and every regular file under
+    /// each directory given, in the order met.
+    pub files: Vec<std::path::PathBuf>,
+    /// Directories walked (each given directory and every one below it).
+    pub directories: u64,
+    /// Whether a path given was a directory.
+    pub any_directory: bool,
+    /// What could not be read, with the path it is about: a path given that does not exist,
+    /// a directory that cannot be listed, an entry that cannot be stat'ed. The rest is walked.
+    pub errors: Vec<(std::path::PathBuf, Error)>,
+}
+
+/// The files under `paths` as vmtouch walks them: each path given (a directory recursively,
+/// its entries in name order); inside directories, symlinks, pipes, sockets and devices are
+/// skipped and a file met before (a hard link, or a file also named) is taken once. Reads
+/// directories through `std` (uncounted syscalls); nothing is opened but directories.
+pub fn files<P: AsRef<std::path::Path>>(paths: &[P]) -> Files {
+    use std::os::unix::fs::MetadataExt;
+    let mut walk = Files::default();
+    let mut seen = std::collections::HashSet::new();
+    for p in paths {
+        let p = p.as_ref();
+        match std::fs::metadata(p) {
+            Ok(m) if m.is_dir() => {
+                walk.any_directory = true;
+                visit(p, &mut walk, &mut seen);
+            }
+            Ok(m) => {
+                seen.insert((m.dev(), m.ino()));
+                walk.files.push(p.to_path_buf());
+            }
+            Err(e) => walk.errors.push((
+                p.to_path_buf(),
+                Error::os(e, format_args!("cannot open {}", p.display())),
+            )),
+        }
+    }
+    walk
+}
+
+/// Walks the directory `dir` into `walk`.
+fn visit(
+    dir: &std::path::Path,
+    walk: &mut Files,
+    seen: &mut std::collections::HashSet<(u64, u64)>,
+) {
+    use std::os::unix::fs::MetadataExt;
+    walk.directories += 1;
+    let listing = |e| Error::os(e, format_args!("cannot read directory {}", dir.display()));
+    let entries = match std::fs::read_dir(dir) {
+        Ok(r) => r,
+        Err(e) => {
+            walk.errors.push((dir.to_path_buf(), listing(e)));
+            return;
+        }
+    };
+    let mut paths = Vec::new();
+    for e in entries {
+        match e {
+            Ok(e) => paths.push(e.path()),
+            Err(e) => walk.errors.push((dir.to_path_buf(), listing(e))),
+        }
+    }
+    paths.sort();
+    for p in paths {
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.is_dir() => visit(&p, walk, seen),
+            Ok(m) if m.is_file() => {
+                if seen.insert((m.dev(), m.ino())) {
+                    walk.files.push(p);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let err = Error::os(e, format_args!("cannot stat {}", p.display()));
+                walk.errors.push((p, err));
+            }
+        }
+    }
 }
 
 /// Writes back, then drops, `len` bytes from `offset` (len 0: nothing).

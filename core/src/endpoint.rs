@@ -84,7 +84,12 @@ impl<'fd> Endpoint<'fd> {
     /// Classifies `fd` with `statx` (or `fstat`) and `fcntl(F_GETFL)`.
     pub(crate) fn classify(fd: BorrowedFd<'fd>, role: &'static str) -> Result<Endpoint<'fd>> {
         use std::os::fd::AsRawFd;
-        let name = Name::Fd(role, fd.as_raw_fd());
+        Endpoint::classify_as(fd, Name::Fd(role, fd.as_raw_fd()))
+    }
+
+    /// Classifies `fd` as [`Endpoint::classify`] does, with messages naming it `name` (the
+    /// path the caller opened it from).
+    pub(crate) fn classify_as(fd: BorrowedFd<'fd>, name: Name<'fd>) -> Result<Endpoint<'fd>> {
         let (st, mnt) = sys::fs::fstat_mount(fd).map_err(|e| bad_fd(e, name))?;
         let flags = sys::fs::getfl(fd).map_err(|e| bad_fd(e, name))?;
         Ok(Endpoint::from_stat(fd, name, &st, mnt, flags))
@@ -324,4 +329,43 @@ pub(crate) mod magic {
     /// ext2, ext3 and ext4 share it.
     pub const EXT4: i64 = 0xef53;
     pub const TMPFS: i64 = 0x0102_1994;
+
+    /// Names of filesystem magic numbers (those above and other common ones), for messages
+    /// when `/proc/self/mountinfo` cannot tell (see `fs_name`).
+    const NAMES: &[(i64, &str)] = &[
+        (EXT4, "ext4"),
+        (TMPFS, "tmpfs"),
+        (XFS, "xfs"),
+        (BTRFS, "btrfs"),
+        (BCACHEFS, "bcachefs"),
+        (OCFS2, "ocfs2"),
+        (RAMFS, "ramfs"),
+        (HUGETLBFS, "hugetlbfs"),
+        (DEVPTS, "devpts"),
+        (0x794c_7630, "overlay"),
+        (0x6969, "nfs"),
+        (0xff53_4d42, "cifs"),
+        (0xfe53_4d42, "smb2"),
+        (0x6573_5546, "fuse"),
+        (0x2fc1_2fc1, "zfs"),
+        (0xf2f5_2010, "f2fs"),
+        (0x4d44, "vfat"),
+        (0x5346_544e, "ntfs"),
+        (0x2011_bab0, "exfat"),
+        (0x0102_1997, "9p"),
+        (0x6165_676c, "pstore"),
+        (0x6264_6576, "bdev"),
+        (0x0000_9660, "isofs"),
+        (0x7371_7368, "squashfs"),
+        (0xe0f5_e1e2, "erofs"),
+    ];
+
+    /// The name of a filesystem magic number, if known.
+    pub fn name(t: i64) -> Option<&'static str> {
+        NAMES
+            .iter()
+            .chain(SIZELESS)
+            .find(|&&(m, _)| m == t)
+            .map(|&(_, n)| n)
+    }
 }

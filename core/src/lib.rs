@@ -87,7 +87,7 @@ use std::path::Path;
 
 pub use error::{Error, ErrorKind, Result};
 pub use options::{CachePolicy, Options, Progress, Strategy, SyncPolicy};
-pub use plan::Support;
+pub use plan::{AutoChoice, Support};
 pub use prepared::Prepared;
 pub use report::{Fallback, Report};
 
@@ -116,6 +116,24 @@ pub fn transfer(src: impl AsFd, dst: impl AsFd, opts: &Options<'_>) -> Result<Re
     let meter = Meter::start();
     let src = Endpoint::classify(src.as_fd(), "src")?;
     let dst = Endpoint::classify(dst.as_fd(), "dst")?;
+    meter.finish_result(plan::run(&src, &dst, opts))
+}
+
+/// [`transfer`], with messages naming the ends `src_name` and `dst_name` (the paths the caller
+/// opened them from: `src big.iso`, `dst -`) instead of their fd numbers (`src fd 3`).
+///
+/// # Errors
+/// As [`transfer`].
+pub fn transfer_named(
+    src: impl AsFd,
+    src_name: &Path,
+    dst: impl AsFd,
+    dst_name: &Path,
+    opts: &Options<'_>,
+) -> Result<Report> {
+    let meter = Meter::start();
+    let src = Endpoint::classify_as(src.as_fd(), endpoint::Name::Path("src", src_name))?;
+    let dst = Endpoint::classify_as(dst.as_fd(), endpoint::Name::Path("dst", dst_name))?;
     meter.finish_result(plan::run(&src, &dst, opts))
 }
 
@@ -218,6 +236,63 @@ pub fn probe(src: impl AsFd, dst: impl AsFd) -> Result<Vec<Support>> {
     let src = Endpoint::classify(src.as_fd(), "src")?;
     let dst = Endpoint::classify(dst.as_fd(), "dst")?;
     plan::probe(&src, &dst)
+}
+
+/// [`probe`], with messages naming the ends `src_name` and `dst_name` instead of their fd
+/// numbers (as [`transfer_named`]).
+///
+/// # Errors
+/// As [`probe`].
+pub fn probe_named(
+    src: impl AsFd,
+    src_name: &Path,
+    dst: impl AsFd,
+    dst_name: &Path,
+) -> Result<Vec<Support>> {
+    let src = Endpoint::classify_as(src.as_fd(), endpoint::Name::Path("src", src_name))?;
+    let dst = Endpoint::classify_as(dst.as_fd(), endpoint::Name::Path("dst", dst_name))?;
+    plan::probe(&src, &dst)
+}
+
+/// What [`Strategy::Auto`] would do for `src` → `dst` with `opts` (its `strategy` taken as
+/// Auto, fallback allowed): the techniques in the order it tries them, the first one the pair
+/// supports (as [`probe`] judges it), and why, in a sentence. Moves nothing; the offsets,
+/// `len` and `direct_threshold` of `opts` count, as they do for a transfer.
+///
+/// ```
+/// use std::io::Write;
+/// let mut src = tempfile::tempfile()?;
+/// src.write_all(&[7u8; 100])?;
+/// let dst = tempfile::tempfile()?;
+/// let auto = zcopy::auto_choice(&src, &dst, &zcopy::Options::default())?;
+/// assert_eq!(auto.first, auto.order.first().copied());
+/// assert!(!auto.why.is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// As [`probe`].
+pub fn auto_choice(src: impl AsFd, dst: impl AsFd, opts: &Options<'_>) -> Result<AutoChoice> {
+    let src = Endpoint::classify(src.as_fd(), "src")?;
+    let dst = Endpoint::classify(dst.as_fd(), "dst")?;
+    plan::auto_choice(&src, &dst, opts)
+}
+
+/// [`auto_choice`], with messages (and the reasons in `why`) naming the ends `src_name` and
+/// `dst_name` instead of their fd numbers (as [`transfer_named`]).
+///
+/// # Errors
+/// As [`probe`].
+pub fn auto_choice_named(
+    src: impl AsFd,
+    src_name: &Path,
+    dst: impl AsFd,
+    dst_name: &Path,
+    opts: &Options<'_>,
+) -> Result<AutoChoice> {
+    let src = Endpoint::classify_as(src.as_fd(), endpoint::Name::Path("src", src_name))?;
+    let dst = Endpoint::classify_as(dst.as_fd(), endpoint::Name::Path("dst", dst_name))?;
+    plan::auto_choice(&src, &dst, opts)
 }
 
 /// Refuses, before opening it, a path [`copy_file`] does not copy (`shutil.copyfile`'s

@@ -273,14 +273,74 @@ fn mmap_first(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_>) -> boo
     sys::fs::cachestat(src.fd, start, len).is_ok_and(|cs| cs.nr_cache >= pages)
 }
 
-/// The techniques to try, in order, and whether the transfer reached the direct threshold.
-fn candidates(
+/// The rule that ordered Auto's list for a transfer (see [`auto_rule`]), told by
+/// [`auto_choice`](crate::auto_choice) as a sentence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rule {
+    /// At or above `direct_threshold`: io_uring in direct mode, then direct.
+    Direct { len: u64, threshold: u64 },
+    /// A hot file of 1 MiB or more to a loopback TCP peer: mmap_write ([`mmap_first`]).
+    MmapLoopback { len: u64 },
+    /// A file → file transfer of at most 8 KiB where no clone is possible ([`read_write_first`]).
+    ReadWriteSmall { len: u64 },
+    /// A file → file transfer of 1 to 64 MiB on ext4 or tmpfs ([`splice_first`]).
+    SpliceMid { len: u64 },
+    /// The pair's own order ([`auto_order`]).
+    Pair,
+}
+
+/// Auto's buffered order for the pair (the direct threshold aside) and the rule that chose it.
+/// The special rules apply only when `opts.strategy` is Auto (each checks).
+fn auto_rule(
     src: &Endpoint<'_>,
     dst: &Endpoint<'_>,
     opts: &Options<'_>,
-) -> Result<(Vec<Strategy>, bool)> {
-    let auto = auto_order(src, dst);
-    let big = match opts.direct_threshold {
+) -> (&'static [Strategy], Rule) {
+    if mmap_first(src, dst, opts) {
+        let len = most_to_move(src, opts);
+        (
+            &[
+                Strategy::MmapWrite,
+                Strategy::Sendfile,
+                Strategy::Splice,
+                Strategy::ReadWrite,
+            ],
+            Rule::MmapLoopback { len },
+        )
+    } else if read_write_first(src, dst, opts) {
+        (
+            &[
+                Strategy::ReadWrite,
+                Strategy::CopyFileRange,
+                Strategy::Sendfile,
+                Strategy::Splice,
+            ],
+            Rule::ReadWriteSmall {
+                len: most_to_move(src, opts),
+            },
+        )
+    } else if splice_first(src, dst, opts) {
+        (
+            &[
+                Strategy::Splice,
+                Strategy::CopyFileRange,
+                Strategy::Sendfile,
+                Strategy::ReadWrite,
+            ],
+            Rule::SpliceMid {
+                len: most_to_move(src, opts),
+            },
+        )
+    } else {
+        (auto_order(src, dst), Rule::Pair)
+    }
+}
+
+/// The bytes a transfer from a file will move, from the source's start (its position for a
+/// `None` offset) to its end or `len`, and whether that reaches `direct_threshold` (for Auto
+/// and io_uring only, as nginx's `directio`).
+fn direct_len(src: &Endpoint<'_>, opts: &Options<'_>) -> Result<Option<(u64, u64)>> {
+    match opts.direct_threshold {
         Some(t)
             if matches!(opts.strategy, Strategy::Auto | Strategy::IoUring)
                 && src.kind == Kind::File =>
@@ -289,10 +349,21 @@ fn candidates(
                 Some(o) => o,
                 None => crate::strategy::position(src)?,
             };
-            opts.len.unwrap_or(src.size.saturating_sub(start)) >= t
+            let len = opts.len.unwrap_or(src.size.saturating_sub(start));
+            Ok((len >= t).then_some((len, t)))
         }
-        _ => false,
-    };
+        _ => Ok(None),
+    }
+}
+
+/// The techniques to try, in order, and whether the transfer reached the direct threshold.
+fn candidates(
+    src: &Endpoint<'_>,
+    dst: &Endpoint<'_>,
+    opts: &Options<'_>,
+) -> Result<(Vec<Strategy>, bool)> {
+    let auto = auto_order(src, dst);
+    let big = direct_len(src, opts)?.is_some();
     if big && opts.strategy == Strategy::Auto {
         // nginx's rule (`aio on; directio N;`): at or above the threshold, bypass the page
         // cache, asynchronously where io_uring is available.
@@ -306,30 +377,7 @@ fn candidates(
         };
         return Ok((list, true));
     }
-    let auto = if mmap_first(src, dst, opts) {
-        &[
-            Strategy::MmapWrite,
-            Strategy::Sendfile,
-            Strategy::Splice,
-            Strategy::ReadWrite,
-        ][..]
-    } else if read_write_first(src, dst, opts) {
-        &[
-            Strategy::ReadWrite,
-            Strategy::CopyFileRange,
-            Strategy::Sendfile,
-            Strategy::Splice,
-        ][..]
-    } else if splice_first(src, dst, opts) {
-        &[
-            Strategy::Splice,
-            Strategy::CopyFileRange,
-            Strategy::Sendfile,
-            Strategy::ReadWrite,
-        ][..]
-    } else {
-        auto
-    };
+    let (auto, _) = auto_rule(src, dst, opts);
     let list = match opts.strategy {
         Strategy::Auto if opts.fallback => auto.to_vec(),
         Strategy::Auto => auto.iter().take(1).copied().collect(),
@@ -339,6 +387,119 @@ fn candidates(
         named => vec![named],
     };
     Ok((list, big))
+}
+
+/// What Auto would do for a pair, as [`auto_choice`](crate::auto_choice) tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct AutoChoice {
+    /// The techniques Auto tries, in order (it falls back along this list).
+    pub order: Vec<Strategy>,
+    /// The first of them the pair supports, as [`probe`](crate::probe) judges it: what Auto
+    /// runs first. `None` when none does.
+    pub first: Option<Strategy>,
+    /// Why this order, in one sentence: the rule that chose it, with the size, the kinds of
+    /// file and the filesystems that decided; and, when the head of the order cannot serve
+    /// the pair, why Auto starts further down.
+    pub why: String,
+}
+
+/// Auto's order for `src` → `dst` under `opts` (its strategy taken as Auto), the first
+/// technique the pair supports, and why. Moves nothing.
+pub(crate) fn auto_choice(
+    src: &Endpoint<'_>,
+    dst: &Endpoint<'_>,
+    opts: &Options<'_>,
+) -> Result<AutoChoice> {
+    let opts = Options {
+        strategy: Strategy::Auto,
+        fallback: true,
+        progress: None,
+        cancel: None,
+        ..opts.clone()
+    };
+    let verdicts = probe(src, dst)?;
+    let (order, _) = candidates(src, dst, &opts)?;
+    let rule = match direct_len(src, &opts)? {
+        Some((len, threshold)) => Rule::Direct { len, threshold },
+        None => auto_rule(src, dst, &opts).1,
+    };
+    let verdict = |s: Strategy| verdicts.iter().find(|v| v.strategy == s);
+    let first = order
+        .iter()
+        .copied()
+        .find(|&s| verdict(s).is_some_and(|v| v.supported));
+    let mut why = rule_text(rule, src, dst);
+    let skipped: Vec<String> = order
+        .iter()
+        .take_while(|&&s| Some(s) != first)
+        .filter_map(|&s| verdict(s).map(|v| format!("{s}: {}", v.reason)))
+        .collect();
+    if !skipped.is_empty() {
+        why += &format!(
+            "; {} cannot serve this pair ({})",
+            if skipped.len() == 1 {
+                "the head of the order"
+            } else {
+                "the first ones"
+            },
+            skipped.join("; ")
+        );
+        if let Some(f) = first {
+            why += &format!(", so Auto starts with {f}");
+        }
+    }
+    Ok(AutoChoice { order, first, why })
+}
+
+/// The sentence for a rule.
+fn rule_text(rule: Rule, src: &Endpoint<'_>, dst: &Endpoint<'_>) -> String {
+    let fss = || format!("{} → {}", fs_name(src), fs_name(dst));
+    match rule {
+        Rule::Direct { len, threshold } => format!(
+            "{len} bytes to move reach direct_threshold ({threshold}): io_uring in direct mode, then direct, read with O_DIRECT and leave the page cache alone (nginx's directio), before the usual order"
+        ),
+        Rule::MmapLoopback { len } => format!(
+            "a file of {len} bytes, all in the page cache, to a loopback TCP peer: no NIC to DMA from the cache, so the kernel copies anyway, and big writes from a mapping beat sendfile's 4 KiB fragments"
+        ),
+        Rule::ReadWriteSmall { len } => format!(
+            "file → file of {len} bytes (at most 8 KiB) on {} (no clone possible): a call's fixed cost dominates, so a read and a write through a buffer go first",
+            fss()
+        ),
+        Rule::SpliceMid { len } => format!(
+            "file → file of {len} bytes (1 to 64 MiB) on {}: there copy_file_range is the kernel's splice through a 64 KiB pipe; splice through zcopy's 1 MiB pipe takes 16 times fewer trips",
+            fss()
+        ),
+        Rule::Pair => match (src.kind, dst.kind) {
+            (Kind::File, Kind::File) => format!(
+                "file → file of {} bytes on {}: copy_file_range moves up to 1 GiB per syscall in the kernel, and clones where the filesystem shares extents (read_write goes first only up to 8 KiB, splice only from 1 to 64 MiB on ext4 or tmpfs)",
+                src.size,
+                fss()
+            ),
+            (Kind::File | Kind::BlockDevice, k) => format!(
+                "{} → {k}: sendfile moves the pages in the kernel, one syscall per chunk, with the least CPU for the sender",
+                src.kind
+            ),
+            (Kind::Pipe | Kind::Socket, _) => format!(
+                "from {}: splice moves the pages by reference, without copying them",
+                src.kind
+            ),
+            (s, d) => format!("{s} → {d}: only read_write serves this pair"),
+        },
+    }
+}
+
+/// The name of the filesystem `ep` lives on, for messages: the type `/proc/self/mountinfo`
+/// gives its device (`ext4`, `xfs`, `overlay`), else the name of its magic number, else the
+/// number itself.
+fn fs_name(ep: &Endpoint<'_>) -> String {
+    if let Some(name) = sys::fs::mount_fstype(ep.dev) {
+        return name;
+    }
+    match ep.fs_type() {
+        Some(t) => magic::name(t).map_or_else(|| format!("statfs type {t:#x}"), str::to_string),
+        None => "an unknown filesystem".to_string(),
+    }
 }
 
 /// Runs a transfer between two classified endpoints. The counters of the report are left to the
@@ -484,9 +645,11 @@ pub(crate) fn probe(src: &Endpoint<'_>, dst: &Endpoint<'_>) -> Result<Vec<Suppor
     )?;
     let opts = Options::default();
     let job = Job::new(src, dst, &opts);
-    let fs = |ep: &Endpoint<'_>| sys::fs::fs_type(ep.fd).ok();
     let (src_fs, dst_fs) = if src.kind == Kind::File && dst.kind == Kind::File {
-        (fs(src), fs(dst))
+        (
+            sys::fs::fs_type(src.fd).ok().map(|t| (t, src)),
+            sys::fs::fs_type(dst.fd).ok().map(|t| (t, dst)),
+        )
     } else {
         (None, None)
     };
@@ -522,11 +685,11 @@ pub(crate) fn probe(src: &Endpoint<'_>, dst: &Endpoint<'_>) -> Result<Vec<Suppor
 /// extents. (Files that report no true size are refused by the techniques' own checks.)
 fn fs_refuses(
     strategy: Strategy,
-    src_fs: Option<i64>,
-    dst_fs: Option<i64>,
+    src_fs: Option<(i64, &Endpoint<'_>)>,
+    dst_fs: Option<(i64, &Endpoint<'_>)>,
     same_dev: bool,
 ) -> std::result::Result<(), String> {
-    let (Some(s), Some(_)) = (src_fs, dst_fs) else {
+    let (Some((s, src)), Some(_)) = (src_fs, dst_fs) else {
         return Ok(());
     };
     match strategy {
@@ -536,7 +699,8 @@ fn fs_refuses(
             }
             if ![magic::XFS, magic::BTRFS, magic::BCACHEFS, magic::OCFS2].contains(&s) {
                 return Err(format!(
-                    "the filesystem (statfs type {s:#x}) cannot share extents; XFS with reflink=1, btrfs, bcachefs and OCFS2 can"
+                    "the filesystem ({}) cannot share extents; XFS with reflink=1, btrfs, bcachefs and OCFS2 can",
+                    fs_name(src)
                 ));
             }
             Ok(())

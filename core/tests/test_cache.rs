@@ -399,3 +399,104 @@ fn child_evict_warm_not_owner() {
     }
     common::child_done(name);
 }
+
+/// `lock` maps and locks a file's pages: they are resident and stay so while it is held (an
+/// eviction cannot drop them); dropped, they can go again.
+#[test]
+fn lock_keeps_pages_resident_until_dropped() {
+    let f = cold_file(MIB, 41);
+    let locked = cache::lock(&f, 0, None).expect("lock 1 MiB");
+    assert_eq!(locked.pages(), pages(MIB));
+    assert_eq!(locked.bytes(), MIB);
+    assert_eq!(
+        cache::residency(&f, 0, None).expect("residency").resident,
+        pages(MIB)
+    );
+    let r = cache::evict(&f, 0, None).expect("evict");
+    assert_eq!(r.resident, pages(MIB), "locked pages were evicted");
+    drop(locked);
+    assert_eq!(cache::evict(&f, 0, None).expect("evict").resident, 0);
+    // A range: from a page boundary below the offset, cut at end of file.
+    let locked = cache::lock(&f, 5000, Some(10 * MIB)).expect("lock a range");
+    assert_eq!(locked.pages(), pages(MIB) - 1);
+    drop(locked);
+    // Empty: nothing locked; a pipe has no page cache to lock.
+    let empty = common::empty_file();
+    assert_eq!(cache::lock(&empty, 0, None).expect("empty").pages(), 0);
+    let (r, _w) = common::pipe();
+    let e = cache::lock(&r, 0, None).expect_err("a pipe");
+    assert_eq!(e.kind(), ErrorKind::Invalid);
+    assert!(e.message().contains("has no page cache"), "{e}");
+}
+
+/// `lock_limit` is `RLIMIT_MEMLOCK`'s soft limit, or `None` where it does not bind (unlimited,
+/// or `CAP_IPC_LOCK`, which root has).
+#[test]
+fn lock_limit_is_rlimit_memlock_unless_the_process_may_lock_any_amount() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is valid for writes of one rlimit.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) };
+    assert_eq!(rc, 0, "getrlimit");
+    let status = std::fs::read_to_string("/proc/self/status").expect("status");
+    let caps = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .expect("CapEff");
+    let want =
+        (lim.rlim_cur != libc::RLIM_INFINITY && caps & (1 << 14) == 0).then_some(lim.rlim_cur);
+    assert_eq!(cache::lock_limit(), want);
+    // SAFETY: sysconf touches no memory.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    assert_eq!(
+        cache::page_size(),
+        u64::try_from(page).expect("a page size")
+    );
+}
+
+/// `files` walks as vmtouch: directories recursively in name order, symlinks, pipes and
+/// devices inside skipped, a hard-linked file taken once, a missing path reported (with its
+/// errno) and the rest walked.
+#[test]
+fn files_walks_directories_as_vmtouch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().join("d");
+    std::fs::create_dir_all(d.join("b/c")).expect("mkdir");
+    for (p, n) in [("a", 10), ("b/x", 20), ("b/c/y", 30)] {
+        std::fs::write(d.join(p), vec![1u8; n]).expect("write");
+    }
+    std::os::unix::fs::symlink(d.join("a"), d.join("link")).expect("symlink");
+    std::fs::hard_link(d.join("a"), d.join("b/z")).expect("hard link");
+    let fifo = std::ffi::CString::new(d.join("fifo").to_str().expect("utf-8")).expect("path");
+    // SAFETY: mkfifo reads a NUL-terminated path that outlives the call.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    let missing = dir.path().join("missing");
+    let w = cache::files(&[d.clone(), missing.clone(), d.join("b/x")]);
+    // a, then b/c/y, b/x, b/z (the hard link to a, met again: skipped); b/x named again: kept
+    // once more as a path given.
+    assert_eq!(
+        w.files,
+        [d.join("a"), d.join("b/c/y"), d.join("b/x"), d.join("b/x")]
+    );
+    assert_eq!(w.directories, 3);
+    assert!(w.any_directory);
+    assert_eq!(w.errors.len(), 1, "{:?}", w.errors);
+    assert_eq!(w.errors[0].0, missing);
+    assert_eq!(w.errors[0].1.errno(), Some(libc::ENOENT));
+    assert_eq!(
+        w.errors[0].1.message(),
+        format!(
+            "cannot open {}: No such file or directory",
+            missing.display()
+        )
+    );
+    // A file alone: no directory.
+    let w = cache::files(&[d.join("a")]);
+    assert_eq!(
+        (w.files.len(), w.directories, w.any_directory),
+        (1, 0, false)
+    );
+}

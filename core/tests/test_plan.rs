@@ -339,3 +339,154 @@ fn auto_sends_a_hot_file_to_a_loopback_peer_by_mmap_write_and_a_cold_one_by_send
     );
     assert_eq!(r.strategy, Strategy::Sendfile, "unix socket: {r:?}");
 }
+
+/// `auto_choice` tells the order `transfer` follows, the first technique the pair supports,
+/// and the rule that chose it, in words.
+#[test]
+fn auto_choice_tells_what_auto_runs_first_and_why() {
+    let data = common::data(300_000, 9);
+    let src = common::file_with(&data);
+    let null = OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .expect("null");
+    let a = zcopy::auto_choice(&src, &null, &Options::default()).expect("choice");
+    assert_eq!(
+        a.order,
+        [Strategy::Sendfile, Strategy::Splice, Strategy::ReadWrite]
+    );
+    assert_eq!(a.first, Some(Strategy::Sendfile));
+    assert!(
+        a.why
+            .starts_with("a regular file → a character device: sendfile moves the pages"),
+        "{}",
+        a.why
+    );
+    // What transfer then runs is the first pick.
+    let dst = common::empty_file();
+    let a = zcopy::auto_choice(&src, &dst, &Options::default()).expect("choice");
+    let r = zcopy::transfer(&src, &dst, &Options::default()).expect("copy");
+    assert_eq!(Some(r.strategy), a.first, "{}", a.why);
+    assert!(
+        a.why.starts_with("file → file of 300000 bytes on "),
+        "{}",
+        a.why
+    );
+    // The size counts: 4 KiB where no clone is possible goes by read_write first.
+    let small = Options {
+        src_offset: Some(0),
+        len: Some(4096),
+        ..Options::default()
+    };
+    let a = zcopy::auto_choice(&src, &dst, &small).expect("choice");
+    if a.first == Some(Strategy::ReadWrite) {
+        assert!(
+            a.why
+                .starts_with("file → file of 4096 bytes (at most 8 KiB) on "),
+            "{}",
+            a.why
+        );
+        assert!(!a.why.contains("statfs type"), "{}", a.why);
+    } else {
+        assert_eq!(
+            a.first,
+            Some(Strategy::CopyFileRange),
+            "a cloning fs: {}",
+            a.why
+        );
+    }
+    // The direct threshold leads with io_uring and says so.
+    // (From byte 0: the copy above left the position at the end.)
+    let direct = Options {
+        src_offset: Some(0),
+        direct_threshold: Some(1024),
+        ..Options::default()
+    };
+    let a = zcopy::auto_choice(&src, &dst, &direct).expect("choice");
+    assert_eq!(&a.order[..2], [Strategy::IoUring, Strategy::Direct]);
+    assert!(
+        a.why
+            .starts_with("300000 bytes to move reach direct_threshold (1024)"),
+        "{}",
+        a.why
+    );
+    // A pipe source: splice.
+    let (r, _w) = common::pipe();
+    let a = zcopy::auto_choice(&r, &dst, &Options::default()).expect("choice");
+    assert_eq!(a.first, Some(Strategy::Splice));
+    assert!(a.why.starts_with("from a pipe: splice"), "{}", a.why);
+    // An O_APPEND destination: the head of the order refuses it, and the sentence says so,
+    // naming the ends as given.
+    let append = OpenOptions::new()
+        .append(true)
+        .open(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&dst)
+        ))
+        .expect("append");
+    let a = zcopy::auto_choice_named(
+        &src,
+        std::path::Path::new("in"),
+        &append,
+        std::path::Path::new("log"),
+        &Options {
+            src_offset: Some(0),
+            ..Options::default()
+        },
+    )
+    .expect("choice");
+    assert_eq!(a.order[0], Strategy::CopyFileRange);
+    assert_eq!(a.first, Some(Strategy::ReadWrite));
+    assert!(
+        a.why.contains(
+            "; the first ones cannot serve this pair (copy_file_range: dst log is O_APPEND"
+        ) && a.why.ends_with(", so Auto starts with read_write"),
+        "{}",
+        a.why
+    );
+}
+
+/// `transfer_named` and `probe_named` name the ends by the paths given, never by fd number;
+/// the probe names a filesystem by name, never by magic number.
+#[test]
+fn named_ends_are_named_by_path_and_filesystems_by_name() {
+    use std::path::Path;
+    let src = common::file_with(b"abc");
+    let ro = File::open("/dev/null").expect("null");
+    let e = zcopy::transfer_named(
+        &src,
+        Path::new("in.bin"),
+        &ro,
+        Path::new("out.bin"),
+        &Options::default(),
+    )
+    .expect_err("a read-only dst");
+    assert_eq!(e.message(), "dst out.bin is opened read-only");
+    let e = zcopy::probe_named(&src, Path::new("in.bin"), &ro, Path::new("out.bin"))
+        .expect_err("a read-only dst");
+    assert_eq!(e.message(), "dst out.bin is opened read-only");
+    let dst = common::empty_file();
+    let r = zcopy::transfer_named(
+        &src,
+        Path::new("in.bin"),
+        &dst,
+        Path::new("out.bin"),
+        &Options::default(),
+    )
+    .expect("copy");
+    assert_eq!(r.bytes, 3);
+    assert_eq!(common::content(&dst), b"abc");
+    let v =
+        zcopy::probe_named(&src, Path::new("in.bin"), &dst, Path::new("out.bin")).expect("probe");
+    let reflink = v
+        .iter()
+        .find(|s| s.strategy == Strategy::Reflink)
+        .expect("reflink");
+    assert!(!reflink.reason.contains("statfs type"), "{reflink:?}");
+    if temp_fs_type() == 0xef53 {
+        assert!(
+            reflink.reason.starts_with("the filesystem (ext"),
+            "{reflink:?}"
+        );
+    }
+}

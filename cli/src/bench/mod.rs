@@ -743,15 +743,8 @@ pub fn parse_sizes(s: &str) -> Result<Vec<u64>, String> {
     s.split(',')
         .map(|p| {
             let p = p.trim();
-            let (num, mul) = match p.chars().last() {
-                Some('K' | 'k') => (&p[..p.len() - 1], 1u64 << 10),
-                Some('M' | 'm') => (&p[..p.len() - 1], 1 << 20),
-                Some('G' | 'g') => (&p[..p.len() - 1], 1 << 30),
-                _ => (p, 1),
-            };
-            num.parse::<u64>()
+            crate::size::parse(p)
                 .ok()
-                .and_then(|n| n.checked_mul(mul))
                 .filter(|&n| n > 0)
                 .ok_or_else(|| format!("bad size {p:?} in --sizes (e.g. 4K,64K,1M)"))
         })

@@ -427,6 +427,25 @@ pub(crate) fn fs_type(fd: BorrowedFd<'_>) -> io::Result<i64> {
     Ok(unsafe { buf.assume_init() }.f_type)
 }
 
+/// The filesystem type (`ext4`, `xfs`, `overlay`, ...) of the mount whose device is `dev`
+/// (`st_dev`), as `/proc/self/mountinfo` names it (its third field is the device, the first
+/// after ` - ` the type). `None` when procfs is not mounted or no mount has that device (a
+/// btrfs subvolume that is not mounted by itself). For messages only: it reads a procfs file
+/// through `std` (uncounted syscalls), and is never called during a transfer.
+pub(crate) fn mount_fstype(dev: u64) -> Option<String> {
+    let want = format!("{}:{}", libc::major(dev), libc::minor(dev));
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    info.lines().find_map(|line| {
+        let mut fields = line.split(' ');
+        if fields.nth(2)? != want {
+            return None;
+        }
+        let mut rest = fields.skip_while(|&f| f != "-");
+        rest.next()?;
+        rest.next().map(str::to_string)
+    })
+}
+
 /// `posix_fadvise(fd, offset, len, advice)` — tells the kernel how the range will be used
 /// (`len = 0`: to end of file).
 ///

@@ -1,4 +1,4 @@
-//! Memory-mapping syscalls: `mmap`, `munmap`.
+//! Memory-mapping syscalls: `mmap`, `munmap`, `mincore`, `mlock`, `msync`.
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -77,6 +77,18 @@ impl Mapping {
     /// The mapping's length in bytes.
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    /// `mlock(addr, len)` over the whole mapping: faults its pages in (reading them into the
+    /// page cache) and keeps them in memory until unlocked or unmapped (the drop unmaps, which
+    /// unlocks). Nothing in user space touches the pages, so a file truncated meanwhile cannot
+    /// raise `SIGBUS`: the kernel only drops the pages past its new end.
+    ///
+    /// # References
+    /// [man7 mlock(2)](https://man7.org/linux/man-pages/man2/mlock.2.html)
+    pub(crate) fn lock(&self) -> io::Result<()> {
+        // SAFETY: the range is our mapping; mlock reads no memory of ours.
+        cvt(|| unsafe { libc::mlock(self.ptr.as_ptr().cast(), self.len) }).map(drop)
     }
 }
 

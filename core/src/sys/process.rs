@@ -1,4 +1,4 @@
-//! Thread-level process syscalls: resource usage and the signal mask.
+//! Thread-level process syscalls: resource usage, the signal mask, and resource limits.
 
 use std::io;
 use std::mem::MaybeUninit;
@@ -15,6 +15,20 @@ pub(crate) fn thread_usage() -> io::Result<libc::rusage> {
     cvt(|| unsafe { libc::getrusage(libc::RUSAGE_THREAD, ru.as_mut_ptr()) })?;
     // SAFETY: getrusage succeeded, so it filled `ru`.
     Ok(unsafe { ru.assume_init() })
+}
+
+/// `getrlimit(RLIMIT_MEMLOCK, &lim)` — the soft limit on bytes this process may lock in
+/// memory; `None` when unlimited (`RLIM_INFINITY`).
+///
+/// # References
+/// [man7 getrlimit(2)](https://man7.org/linux/man-pages/man2/getrlimit.2.html)
+pub(crate) fn memlock_limit() -> io::Result<Option<u64>> {
+    let mut lim = MaybeUninit::<libc::rlimit>::uninit();
+    // SAFETY: `lim` is valid for writes of one rlimit.
+    cvt(|| unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, lim.as_mut_ptr()) })?;
+    // SAFETY: getrlimit succeeded, so it filled `lim`.
+    let cur = unsafe { lim.assume_init() }.rlim_cur;
+    Ok((cur != libc::RLIM_INFINITY).then_some(cur))
 }
 
 /// `pthread_sigmask(SIG_BLOCK, {SIGPIPE}, &old)` — blocks SIGPIPE for this thread only;
