@@ -124,6 +124,10 @@ const (
 	CacheDropAfter CachePolicy = "drop_after"
 	// CacheNoReuse advises POSIX_FADV_NOREUSE on both ranges first.
 	CacheNoReuse CachePolicy = "noreuse"
+	// CacheDontCache reads and writes regular files uncached (RWF_DONTCACHE, Linux 6.14+):
+	// the pages brought in are dropped once read or written back. Where the kernel or
+	// filesystem refuses it, Auto copies with CacheDropAfter (the Report's Fallbacks say so).
+	CacheDontCache CachePolicy = "dontcache"
 )
 
 // SyncPolicy says what a transfer makes durable before it returns.
@@ -308,8 +312,10 @@ func cOptions(o Options) (C.zc_options, error) {
 		c.cache = C.ZC_CACHE_DROP_AFTER
 	case CacheNoReuse:
 		c.cache = C.ZC_CACHE_NOREUSE
+	case CacheDontCache:
+		c.cache = C.ZC_CACHE_DONTCACHE
 	default:
-		return c, invalid(fmt.Sprintf("unknown cache policy %q; expected one of keep, drop_after, noreuse", o.Cache))
+		return c, invalid(fmt.Sprintf("unknown cache policy %q; expected one of keep, drop_after, noreuse, dontcache", o.Cache))
 	}
 	switch o.Sync {
 	case "", SyncNone:

@@ -638,6 +638,29 @@ func TestOptionsCacheAndSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	same(t, "drop_after + sync", contents(t, dst), want)
+
+	// dontcache: read_write with RWF_DONTCACHE leaves both files out of the cache, or (a
+	// kernel or filesystem without it) drop_after, with a fallback saying why.
+	src = tempFile(t, "src2", want)
+	if _, err := zcopy.Evict(src, 0, zcopy.ToEnd); err != nil {
+		t.Fatal(err)
+	}
+	dst = createFile(t, "dst2")
+	r, err := zcopy.Transfer(dst, src, zcopy.Options{Cache: zcopy.CacheDontCache, Sync: zcopy.SyncData})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Strategy == zcopy.ReadWrite && len(r.Fallbacks) == 0 {
+		for _, f := range []*os.File{src, dst} {
+			res, err := zcopy.Residency(f, 0, zcopy.ToEnd)
+			if err != nil || res.Resident != 0 {
+				t.Errorf("dontcache left %s cached: %+v %v", f.Name(), res, err)
+			}
+		}
+	} else if len(r.Fallbacks) == 0 || !strings.Contains(r.Fallbacks[0].Reason, "RWF_DONTCACHE") {
+		t.Errorf("dontcache: %+v", r)
+	}
+	same(t, "dontcache + sync", contents(t, dst), want)
 }
 
 func TestIoUringQueueDepth(t *testing.T) {

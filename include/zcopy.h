@@ -230,7 +230,7 @@ typedef struct zc_options {
     const bool *cancel;
     /**
      * What the transfer does to the page cache: `ZC_CACHE_KEEP` (the default),
-     * `ZC_CACHE_DROP_AFTER` or `ZC_CACHE_NOREUSE`.
+     * `ZC_CACHE_DROP_AFTER`, `ZC_CACHE_NOREUSE` or `ZC_CACHE_DONTCACHE`.
      */
     zc_cache cache;
     /**
@@ -600,6 +600,14 @@ typedef struct zc_server_options {
  * promoted as recently used).
  */
 #define ZC_CACHE_NOREUSE 2
+
+/**
+ * Uncached buffered I/O (`RWF_DONTCACHE`, Linux 6.14+): regular files are read and written
+ * through the page cache and the pages brought in are dropped once read or written back;
+ * pages resident before stay. Served by `read_write`; where the kernel or filesystem refuses
+ * the flag, Auto copies with `ZC_CACHE_DROP_AFTER` and says so in the report's fallbacks.
+ */
+#define ZC_CACHE_DONTCACHE 3
 
 /**
  * Nothing: the data may still be in the page cache only (the default).

@@ -659,7 +659,11 @@ impl Policy {
             src_before: None,
             dst_before: None,
         };
-        if opts.cache == crate::CachePolicy::Keep {
+        // Keep does nothing; DontCache is each read's and write's own flag (the techniques').
+        if matches!(
+            opts.cache,
+            crate::CachePolicy::Keep | crate::CachePolicy::DontCache
+        ) {
             return Ok(p);
         }
         let cached = |ep: &Endpoint<'_>| {
@@ -701,7 +705,7 @@ impl Policy {
                 p.src_before = src_start.map(|s| (s, snapshot(src, s, span)));
                 p.dst_before = dst_start.map(|s| (s, snapshot(dst, s, span)));
             }
-            crate::CachePolicy::Keep => {}
+            crate::CachePolicy::Keep | crate::CachePolicy::DontCache => {}
         }
         Ok(p)
     }

@@ -99,6 +99,14 @@ pub enum CachePolicy {
     /// Advise `POSIX_FADV_NOREUSE` on both ranges first: since Linux 6.3 the pages read are not
     /// promoted as recently used, so they are the first to go under memory pressure.
     NoReuse,
+    /// Uncached buffered I/O (`RWF_DONTCACHE`, Linux 6.14+): reads and writes of regular files
+    /// go through the page cache, and the pages they bring in are dropped once read or written
+    /// back, so a large copy leaves the cache as it found it (pages resident before stay). Served
+    /// by `read_write` (`preadv2`/`pwritev2` with the flag); a named technique that cannot pass
+    /// the flag is Unsupported. Where the kernel or filesystem refuses the flag (`EOPNOTSUPP`:
+    /// before 6.14, tmpfs), Auto copies with [`CachePolicy::DropAfter`] instead and says so in
+    /// the Report's fallbacks.
+    DontCache,
 }
 
 impl CachePolicy {
@@ -107,14 +115,16 @@ impl CachePolicy {
         CachePolicy::Keep,
         CachePolicy::DropAfter,
         CachePolicy::NoReuse,
+        CachePolicy::DontCache,
     ];
 
-    /// The name every face uses: `keep`, `drop_after`, `noreuse`.
+    /// The name every face uses: `keep`, `drop_after`, `noreuse`, `dontcache`.
     pub const fn name(self) -> &'static str {
         match self {
             CachePolicy::Keep => "keep",
             CachePolicy::DropAfter => "drop_after",
             CachePolicy::NoReuse => "noreuse",
+            CachePolicy::DontCache => "dontcache",
         }
     }
 }

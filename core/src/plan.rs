@@ -285,6 +285,8 @@ enum Rule {
     ReadWriteSmall { len: u64 },
     /// A file → file transfer of 1 to 64 MiB on ext4 or tmpfs ([`splice_first`]).
     SpliceMid { len: u64 },
+    /// The `dontcache` cache policy: only read_write passes `RWF_DONTCACHE`.
+    DontCache,
     /// The pair's own order ([`auto_order`]).
     Pair,
 }
@@ -296,7 +298,9 @@ fn auto_rule(
     dst: &Endpoint<'_>,
     opts: &Options<'_>,
 ) -> (&'static [Strategy], Rule) {
-    if mmap_first(src, dst, opts) {
+    if opts.cache == crate::CachePolicy::DontCache {
+        (&[Strategy::ReadWrite], Rule::DontCache)
+    } else if mmap_first(src, dst, opts) {
         let len = most_to_move(src, opts);
         (
             &[
@@ -470,6 +474,7 @@ fn rule_text(rule: Rule, src: &Endpoint<'_>, dst: &Endpoint<'_>) -> String {
             "file → file of {len} bytes (1 to 64 MiB) on {}: there copy_file_range is the kernel's splice through a 64 KiB pipe; splice through zcopy's 1 MiB pipe takes 16 times fewer trips",
             fss()
         ),
+        Rule::DontCache => "cache=dontcache: read_write reads and writes the files with preadv2 and pwritev2 and RWF_DONTCACHE (uncached buffered I/O), which no other technique can pass; where the kernel or filesystem refuses it, the copy runs with drop_after".to_string(),
         Rule::Pair => match (src.kind, dst.kind) {
             (Kind::File, Kind::File) => format!(
                 "file → file of {} bytes on {}: copy_file_range moves up to 1 GiB per syscall in the kernel, and clones where the filesystem shares extents (read_write goes first only up to 8 KiB, splice only from 1 to 64 MiB on ext4 or tmpfs)",
@@ -505,6 +510,47 @@ fn fs_name(ep: &Endpoint<'_>) -> String {
 /// Runs a transfer between two classified endpoints. The counters of the report are left to the
 /// caller's [`Meter`](crate::report::Meter).
 pub(crate) fn run(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_>) -> Result<Report> {
+    let result = run_policy(src, dst, opts);
+    match result {
+        // cache=dontcache where the kernel or filesystem refuses RWF_DONTCACHE: Auto (or a
+        // named technique with fallback) copies with drop_after instead, and says so.
+        Err(e)
+            if opts.cache == crate::CachePolicy::DontCache
+                && e.kind() == ErrorKind::Unsupported
+                && e.bytes_moved() == 0
+                && (opts.strategy == Strategy::Auto || opts.fallback) =>
+        {
+            let again = Options {
+                cache: crate::CachePolicy::DropAfter,
+                ..opts.clone()
+            };
+            let mut tried: Vec<Fallback> =
+                e.report().map_or_else(Vec::new, |r| r.fallbacks.clone());
+            tried.push(Fallback {
+                strategy: Strategy::ReadWrite,
+                reason: format!("{}; cache=drop_after instead", e.message()),
+            });
+            let mut prefix = |mut r: Report| {
+                tried.append(&mut r.fallbacks);
+                r.fallbacks = std::mem::take(&mut tried);
+                r
+            };
+            match run_policy(src, dst, &again) {
+                Ok(r) => Ok(prefix(r)),
+                Err(mut e2) => {
+                    if let Some(r) = e2.report_mut() {
+                        *r = prefix(std::mem::take(r));
+                    }
+                    Err(e2)
+                }
+            }
+        }
+        other => other,
+    }
+}
+
+/// [`run`] under one cache policy.
+fn run_policy(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_>) -> Result<Report> {
     validate(src, dst, opts)?;
     let policy = crate::cache::Policy::before(src, dst, opts)?;
     // Writing to a pipe or socket whose reader is gone raises SIGPIPE; block it for this thread
@@ -615,6 +661,12 @@ fn try_one(tech: &Technique, job: &mut Job<'_, '_>) -> Result<()> {
         return Err(e);
     }
     (tech.supports)(job).map_err(|why| Error::unsupported(format!("{}: {why}", tech.strategy)))?;
+    if job.dontcache && tech.strategy != Strategy::ReadWrite {
+        return Err(Error::unsupported(format!(
+            "{}: cannot pass RWF_DONTCACHE (cache=dontcache); read_write can",
+            tech.strategy
+        )));
+    }
     if crate::sparse::eligible(job)? {
         return crate::sparse::run(tech, job);
     }

@@ -500,3 +500,141 @@ fn files_walks_directories_as_vmtouch() {
         (1, 0, false)
     );
 }
+
+/// Whether a file in the temporary directory takes RWF_DONTCACHE (Linux 6.14+, ext4 or XFS).
+fn dontcache_works(f: &std::fs::File) -> bool {
+    let mut b = [0u8; 1];
+    let iov = libc::iovec {
+        iov_base: b.as_mut_ptr().cast(),
+        iov_len: 1,
+    };
+    // SAFETY: `iov` describes `b`, valid for one byte; the fd is open.
+    let r = unsafe {
+        libc::preadv2(
+            std::os::fd::AsRawFd::as_raw_fd(f),
+            &iov,
+            1,
+            0,
+            libc::RWF_DONTCACHE,
+        )
+    };
+    r >= 0
+}
+
+/// cache=dontcache: a cold copy leaves neither file's pages in the cache (the destination's
+/// dropped once written back: sync=data waits for that), the bytes exact; pages resident
+/// before stay resident.
+#[test]
+fn dontcache_copies_leave_the_cache_as_they_found_it() {
+    let bytes = common::data(8 << 20, 91);
+    let src = common::file_with(&bytes);
+    if !dontcache_works(&src) {
+        common::skip(
+            "dontcache_copies_leave_the_cache_as_they_found_it",
+            "this kernel or the temporary directory's filesystem refuses RWF_DONTCACHE (Linux 6.14+, ext4 or XFS); the fallback is tested by dontcache_falls_back_to_drop_after_where_refused",
+        );
+        return;
+    }
+    zcopy::cache::evict(&src, 0, None).expect("evict src");
+    let dst = common::empty_file();
+    let opts = Options {
+        cache: zcopy::CachePolicy::DontCache,
+        sync: zcopy::SyncPolicy::Data,
+        ..Options::default()
+    };
+    let r = zcopy::transfer(&src, &dst, &opts).expect("copy");
+    assert_eq!((r.bytes, r.strategy), (8 << 20, Strategy::ReadWrite));
+    assert!(r.fallbacks.is_empty(), "{:?}", r.fallbacks);
+    let s = zcopy::cache::residency(&src, 0, None).expect("residency src");
+    let d = zcopy::cache::residency(&dst, 0, None).expect("residency dst");
+    assert!(
+        s.resident <= 1 && d.resident <= 1,
+        "pages left: src {} of {}, dst {} of {}",
+        s.resident,
+        s.pages,
+        d.resident,
+        d.pages
+    );
+    common::assert_bytes(&common::content(&dst), &bytes, "dst");
+    // A source resident before stays resident.
+    zcopy::cache::warm(&src, 0, None).expect("warm");
+    let dst2 = common::empty_file();
+    zcopy::transfer(&src, &dst2, &opts).expect("copy hot");
+    let s = zcopy::cache::residency(&src, 0, None).expect("residency");
+    assert_eq!(s.resident, s.pages, "a hot source lost pages");
+}
+
+/// cache=dontcache where the filesystem refuses RWF_DONTCACHE (tmpfs): Auto copies with
+/// drop_after and says so; a strict read_write is Unsupported; a technique that cannot pass
+/// the flag is Unsupported by name.
+#[test]
+fn dontcache_falls_back_to_drop_after_where_refused() {
+    let dir = std::path::Path::new("/dev/shm");
+    if !dir.is_dir() {
+        common::skip(
+            "dontcache_falls_back_to_drop_after_where_refused",
+            "no /dev/shm (tmpfs) here",
+        );
+        return;
+    }
+    let tmp = tempfile::tempdir_in(dir).expect("tempdir in /dev/shm");
+    let bytes = common::data(1 << 20, 92);
+    std::fs::write(tmp.path().join("src"), &bytes).expect("write");
+    let src = std::fs::File::open(tmp.path().join("src")).expect("open");
+    if dontcache_works(&src) {
+        common::skip(
+            "dontcache_falls_back_to_drop_after_where_refused",
+            "tmpfs here takes RWF_DONTCACHE, so nothing falls back",
+        );
+        return;
+    }
+    let dst = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(tmp.path().join("dst"))
+        .expect("create");
+    let opts = Options {
+        cache: zcopy::CachePolicy::DontCache,
+        ..Options::default()
+    };
+    let r = zcopy::transfer(&src, &dst, &opts).expect("copy");
+    assert_eq!(r.bytes, 1 << 20);
+    common::assert_bytes(&common::content(&dst), &bytes, "dst");
+    let reason = &r.fallbacks.first().expect("a fallback is reported").reason;
+    assert!(
+        reason.contains("RWF_DONTCACHE") && reason.contains("drop_after"),
+        "{reason}"
+    );
+    let strict = Options {
+        strategy: Strategy::ReadWrite,
+        fallback: false,
+        ..opts.clone()
+    };
+    let e = zcopy::transfer(
+        &src,
+        &dst,
+        &Options {
+            src_offset: Some(0),
+            dst_offset: Some(0),
+            ..strict
+        },
+    )
+    .expect_err("strict");
+    assert_eq!(e.kind(), zcopy::ErrorKind::Unsupported);
+    assert!(e.message().contains("refuses RWF_DONTCACHE"), "{e}");
+    let named = Options {
+        strategy: Strategy::Sendfile,
+        fallback: false,
+        src_offset: Some(0),
+        dst_offset: Some(0),
+        ..opts
+    };
+    let e = zcopy::transfer(&src, &dst, &named).expect_err("sendfile");
+    assert_eq!(e.kind(), zcopy::ErrorKind::Unsupported);
+    assert!(
+        e.message().contains("sendfile: cannot pass RWF_DONTCACHE"),
+        "{e}"
+    );
+}

@@ -61,7 +61,7 @@ pub use log::{
 };
 pub use options::{
     zc_cache, zc_options, zc_options_default, zc_progress_fn, zc_sparse, zc_sync,
-    ZC_CACHE_DROP_AFTER, ZC_CACHE_KEEP, ZC_CACHE_NOREUSE, ZC_SPARSE_KEEP_HOLES,
+    ZC_CACHE_DONTCACHE, ZC_CACHE_DROP_AFTER, ZC_CACHE_KEEP, ZC_CACHE_NOREUSE, ZC_SPARSE_KEEP_HOLES,
     ZC_SPARSE_WRITE_ZEROS, ZC_SYNC_DATA, ZC_SYNC_FULL, ZC_SYNC_NONE,
 };
 pub use prepared::{zc_prepared, zc_prepared_free, zc_prepared_new, zc_prepared_run};

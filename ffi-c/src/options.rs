@@ -29,6 +29,11 @@ pub const ZC_CACHE_DROP_AFTER: zc_cache = 1;
 /// Advise `POSIX_FADV_NOREUSE` on both ranges first (since Linux 6.3 the pages read are not
 /// promoted as recently used).
 pub const ZC_CACHE_NOREUSE: zc_cache = 2;
+/// Uncached buffered I/O (`RWF_DONTCACHE`, Linux 6.14+): regular files are read and written
+/// through the page cache and the pages brought in are dropped once read or written back;
+/// pages resident before stay. Served by `read_write`; where the kernel or filesystem refuses
+/// the flag, Auto copies with `ZC_CACHE_DROP_AFTER` and says so in the report's fallbacks.
+pub const ZC_CACHE_DONTCACHE: zc_cache = 3;
 
 pub(crate) const CACHE_POLICIES: Names = Names {
     c_type: "zc_cache",
@@ -36,6 +41,7 @@ pub(crate) const CACHE_POLICIES: Names = Names {
         (ZC_CACHE_KEEP, c"keep"),
         (ZC_CACHE_DROP_AFTER, c"drop_after"),
         (ZC_CACHE_NOREUSE, c"noreuse"),
+        (ZC_CACHE_DONTCACHE, c"dontcache"),
     ],
 };
 
@@ -117,7 +123,7 @@ pub struct zc_options {
     /// `atomic_bool` whose address is cast to `const bool *`); it must stay valid for the call.
     pub cancel: *const bool,
     /// What the transfer does to the page cache: `ZC_CACHE_KEEP` (the default),
-    /// `ZC_CACHE_DROP_AFTER` or `ZC_CACHE_NOREUSE`.
+    /// `ZC_CACHE_DROP_AFTER`, `ZC_CACHE_NOREUSE` or `ZC_CACHE_DONTCACHE`.
     pub cache: zc_cache,
     /// What it makes durable before returning: `ZC_SYNC_NONE` (the default), `ZC_SYNC_DATA` or
     /// `ZC_SYNC_FULL`.

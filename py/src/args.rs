@@ -565,7 +565,7 @@ impl Opts {
                 "fallback" => o.fallback = flag(&v, "fallback")?,
                 "progress" => o.progress = progress(&v)?,
                 "cancel" => o.cancel = cancel(&v)?,
-                "cache" => o.cache = named(&v, "cache", "keep, drop_after, noreuse")?,
+                "cache" => o.cache = named(&v, "cache", "keep, drop_after, noreuse, dontcache")?,
                 "sync" => o.sync = named(&v, "sync", "none, data, full")?,
                 "direct_threshold" => o.direct_threshold = count(&v, "direct_threshold")?,
                 "sparse" => o.sparse = flag(&v, "sparse")?,

@@ -245,7 +245,10 @@ fn bar_total(opts: &Opts, left: impl FnOnce() -> Option<u64>) -> Option<u64> {
 ///   stops within a chunk, or within 100 ms of any wait, with CancelledError, unless every
 ///   byte had moved already. Ctrl-C ends any wait likewise, with KeyboardInterrupt.
 /// - `cache` (str, default `"keep"`): `"drop_after"` evicts from the page cache what the
-///   transfer brought in; `"noreuse"` advises the kernel the pages are read once.
+///   transfer brought in; `"noreuse"` advises the kernel the pages are read once;
+///   `"dontcache"` reads and writes files uncached (RWF_DONTCACHE, Linux 6.14+: pages brought
+///   in are dropped once used; where refused, "drop_after" is used and the Report's
+///   `fallbacks` say so).
 /// - `sync` (str, default `"none"`): `"data"` (fdatasync) or `"full"` (fsync) the destination
 ///   before returning.
 /// - `direct_threshold` (int or None): bytes from which auto moves a file with O_DIRECT

@@ -88,6 +88,18 @@ def test_cache_drop_after_leaves_the_source_cold(src_file: Path, tmp_path: Path)
     assert (tmp_path / "o").read_bytes() == data(N)
 
 
+def test_cache_dontcache_leaves_both_files_cold(src_file: Path, tmp_path: Path) -> None:
+    zcopy.evict(src_file)
+    r = zcopy.copy_file(src_file, tmp_path / "o", cache="dontcache", sync="data")
+    assert r.bytes == N
+    if r.strategy == "read_write" and not r.fallbacks:
+        assert zcopy.residency(src_file).resident == 0
+        assert zcopy.residency(tmp_path / "o").resident == 0
+    else:  # a kernel or filesystem without RWF_DONTCACHE: drop_after, and the Report says why
+        assert "RWF_DONTCACHE" in r.fallbacks[0][1], r.fallbacks
+    assert (tmp_path / "o").read_bytes() == data(N)
+
+
 def test_other_options(src_file: Path, tmp_path: Path) -> None:
     for opts in (
         {"cache": "noreuse"},

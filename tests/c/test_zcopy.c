@@ -1029,9 +1029,10 @@ static void options_cache_sync_sparse_direct(void) {
     const char *src = h_make_file("pol.src", 13, 2 * MIB + 100);
     int s = open(src, O_RDONLY), d = open(h_path("pol.dst"), O_RDWR | O_CREAT | O_TRUNC, 0644);
     REQUIRE(s >= 0 && d >= 0, "open");
-    static const zc_cache caches[] = {ZC_CACHE_KEEP, ZC_CACHE_DROP_AFTER, ZC_CACHE_NOREUSE};
-    static const zc_sync syncs[] = {ZC_SYNC_NONE, ZC_SYNC_DATA, ZC_SYNC_FULL};
-    for (size_t i = 0; i < 3; i++) {
+    static const zc_cache caches[] = {ZC_CACHE_KEEP, ZC_CACHE_DROP_AFTER, ZC_CACHE_NOREUSE,
+                                      ZC_CACHE_DONTCACHE};
+    static const zc_sync syncs[] = {ZC_SYNC_NONE, ZC_SYNC_DATA, ZC_SYNC_FULL, ZC_SYNC_DATA};
+    for (size_t i = 0; i < 4; i++) {
         zc_options o = h_opts();
         o.cache = caches[i];
         o.sync = syncs[i];
@@ -1041,7 +1042,15 @@ static void options_cache_sync_sparse_direct(void) {
         CHECK_STATUS(zc_transfer(s, d, &o, &r), ZC_OK);
         CHECK(r.bytes == 2 * MIB + 100, "bytes %llu", (unsigned long long)r.bytes);
         CHECK(h_file_is(h_path("pol.dst"), 13, 0, 2 * MIB + 100), "cache %u: bytes differ", caches[i]);
+        if (caches[i] == ZC_CACHE_DONTCACHE) {
+            /* read_write with RWF_DONTCACHE, or (a kernel or filesystem without it) drop_after
+             * after a fallback that says why. */
+            CHECK(r.strategy == ZC_STRATEGY_READ_WRITE ||
+                      (r.fallbacks_len > 0 && strstr(r.fallbacks[0].reason, "RWF_DONTCACHE")),
+                  "dontcache: strategy %d, %zu fallbacks", (int)r.strategy, (size_t)r.fallbacks_len);
+        }
     }
+
     /* io_uring with a queue depth of 3; 0 means the default; 2000 is out of range. */
     for (uint64_t q = 0; q < 4; q += 3) {
         zc_options o = h_opts();
@@ -1076,9 +1085,9 @@ static void options_cache_sync_sparse_direct(void) {
           "direct_threshold ignored: %s", zc_strategy_name(r.strategy));
 
     zc_options bad = h_opts();
-    bad.cache = 3;
+    bad.cache = 4;
     CHECK_FAILS(zc_transfer(s, d, &bad, &r), ZC_INVALID, EINVAL);
-    CHECK_MSG("zc_options.cache is 3, which is no zc_cache");
+    CHECK_MSG("zc_options.cache is 4, which is no zc_cache");
     bad = h_opts();
     bad.sync = 99;
     CHECK_FAILS(zc_transfer(s, d, &bad, &r), ZC_INVALID, EINVAL);

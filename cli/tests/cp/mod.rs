@@ -168,7 +168,7 @@ fn names_are_taken_in_any_case_with_dashes_or_underscores() {
     let help = stdout(&zcopy(&["copy", "--help"]));
     for list in [
         "[possible values: auto, read_write, mmap_write, sendfile, splice, copy_file_range, reflink, direct, io_uring, msg_zerocopy]",
-        "[possible values: keep, drop_after, noreuse]",
+        "[possible values: keep, drop_after, noreuse, dontcache]",
         "[possible values: none, data, full]",
     ] {
         assert!(help.contains(list), "{list} missing from:\n{help}");

@@ -112,6 +112,9 @@ pub(crate) struct Job<'a, 'fd> {
     /// Whether waits for room in the destination are cut into ticks the stop hook can end
     /// (see [`DstTicks`]).
     pub dst_ticks: bool,
+    /// Whether reads and writes of regular files are uncached (`RWF_DONTCACHE`: the
+    /// `dontcache` cache policy); only techniques that can pass the flag serve it.
+    pub dontcache: bool,
 }
 
 impl<'a, 'fd> Job<'a, 'fd> {
@@ -141,6 +144,7 @@ impl<'a, 'fd> Job<'a, 'fd> {
             queue_depth: opts.queue_depth,
             zerocopy_copied: 0,
             dst_ticks: false,
+            dontcache: opts.cache == crate::CachePolicy::DontCache,
         }
     }
 

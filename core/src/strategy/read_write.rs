@@ -1,11 +1,13 @@
 //! `read_write`: `read` (or `pread`) into a user buffer, then `write` (or `pwrite`) it out.
 //!
-//! Serves every pair. Copy model: 2 CPU copies per byte (kernel → user buffer, user buffer →
+//! Serves every pair, and the `dontcache` cache policy: regular file ends are then read with
+//! `preadv2` and written with `pwritev2` with `RWF_DONTCACHE`. Copy model: 2 CPU copies per byte (kernel → user buffer, user buffer →
 //! kernel), plus one DMA copy at each end backed by a device. Syscalls: 2 per chunk.
 
 use std::cell::Cell;
 
 use super::{dma_ends, Job, Technique};
+use crate::endpoint::Kind;
 use crate::error::{Error, Result};
 use crate::options::Strategy;
 use crate::report::CopyModel;
@@ -60,20 +62,48 @@ fn run(job: &mut Job<'_, '_>) -> Result<()> {
     result
 }
 
+/// `RWF_DONTCACHE` for an end that is a regular file under the `dontcache` policy, else 0.
+fn uncached(job: &Job<'_, '_>, ep: &crate::endpoint::Endpoint<'_>) -> i32 {
+    if job.dontcache && ep.kind == Kind::File {
+        libc::RWF_DONTCACHE
+    } else {
+        0
+    }
+}
+
+/// The error of a read or write the kernel refused the `RWF_DONTCACHE` flag for: Unsupported
+/// before any byte moved (the planner then copies another way), an OS error after.
+fn refused_dontcache(job: &Job<'_, '_>, e: std::io::Error, what: std::fmt::Arguments<'_>) -> Error {
+    if e.raw_os_error() == Some(libc::EOPNOTSUPP) && job.moved == 0 {
+        return Error::unsupported(format!(
+            "read_write: {what} refuses RWF_DONTCACHE (uncached buffered I/O needs Linux 6.14+ \
+             and a filesystem that has it, such as ext4 or XFS)"
+        ));
+    }
+    Error::os(e, what)
+}
+
 fn pump(job: &mut Job<'_, '_>, buf: &mut [u8]) -> Result<()> {
+    let (src_flags, dst_flags) = (uncached(job, job.src), uncached(job, job.dst));
     while let Some(n) = job.next_chunk(buf.len() as u64)? {
         let n = n.min(buf.len());
         let got = match job.src_off {
+            _ if src_flags != 0 => {
+                sys::fs::preadv2(job.src.fd, &mut buf[..n], job.src_off, src_flags)
+            }
             Some(off) => sys::fs::pread(job.src.fd, &mut buf[..n], off),
             None => sys::fs::read(job.src.fd, &mut buf[..n]),
         }
-        .map_err(|e| Error::os(e, format_args!("read from {}", job.src.name)))?;
+        .map_err(|e| refused_dontcache(job, e, format_args!("read from {}", job.src.name)))?;
         if got == 0 {
             return Ok(());
         }
         let mut done = 0;
         while done < got {
             let r = match job.dst_off {
+                _ if dst_flags != 0 => {
+                    sys::fs::pwritev2(job.dst.fd, &buf[done..got], job.dst_off, dst_flags)
+                }
                 Some(off) => sys::fs::pwrite(job.dst.fd, &buf[done..got], off),
                 // A full pipe or stalled socket must not hold the write: its wait is cut.
                 None if job.dst_ticks => sys::fs::write_nowait(job.dst.fd, &buf[done..got]),
@@ -112,7 +142,8 @@ fn pump(job: &mut Job<'_, '_>, buf: &mut [u8]) -> Result<()> {
                 }
                 Err(e) => {
                     job.give_back_src(got - done)?;
-                    return Err(Error::os(e, format_args!("write to {}", job.dst.name)));
+                    let what = format_args!("write to {}", job.dst.name);
+                    return Err(refused_dontcache(job, e, what));
                 }
             }
         }

@@ -47,6 +47,53 @@ pub(crate) fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     cvt_len(|| unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) })
 }
 
+/// `preadv2(fd, [buf], 1, offset or -1, flags)` — reads at `offset` (`None`: at the fd's
+/// position, advancing it) with per-call flags such as `RWF_DONTCACHE` (`EOPNOTSUPP` where the
+/// kernel or filesystem lacks one).
+///
+/// # References
+/// [man7 preadv2(2)](https://man7.org/linux/man-pages/man2/preadv2.2.html)
+pub(crate) fn preadv2(
+    fd: BorrowedFd<'_>,
+    buf: &mut [u8],
+    offset: Option<u64>,
+    flags: i32,
+) -> io::Result<usize> {
+    let off = match offset {
+        Some(o) => to_off(o)?,
+        None => -1,
+    };
+    let iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: `iov` describes `buf`, valid for writes of its length for the whole call.
+    cvt_len(|| unsafe { libc::preadv2(fd.as_raw_fd(), &iov, 1, off, flags) })
+}
+
+/// `pwritev2(fd, [buf], 1, offset or -1, flags)` — writes at `offset` (`None`: at the fd's
+/// position, advancing it) with per-call flags such as `RWF_DONTCACHE`.
+///
+/// # References
+/// [man7 pwritev2(2)](https://man7.org/linux/man-pages/man2/pwritev2.2.html)
+pub(crate) fn pwritev2(
+    fd: BorrowedFd<'_>,
+    buf: &[u8],
+    offset: Option<u64>,
+    flags: i32,
+) -> io::Result<usize> {
+    let off = match offset {
+        Some(o) => to_off(o)?,
+        None => -1,
+    };
+    let iov = libc::iovec {
+        iov_base: buf.as_ptr().cast_mut().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: `iov` describes `buf`, valid for reads of its length; the kernel only reads it.
+    cvt_len(|| unsafe { libc::pwritev2(fd.as_raw_fd(), &iov, 1, off, flags) })
+}
+
 /// `pread(fd, buf, len, offset)` — reads at `offset`; the fd's position is untouched.
 ///
 /// # References

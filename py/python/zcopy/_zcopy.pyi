@@ -71,7 +71,7 @@ _Strategy = Literal[
     "io_uring",
     "msg_zerocopy",
 ]
-_Cache = Literal["keep", "drop_after", "noreuse"]
+_Cache = Literal["keep", "drop_after", "noreuse", "dontcache"]
 _Sync = Literal["none", "data", "full"]
 _Advice = Literal["normal", "sequential", "random", "willneed", "dontneed", "noreuse"]
 #: The file of a page-cache function: an fd, a file object, or a path.
@@ -336,7 +336,7 @@ class Log:
         fallback: bool = ...,
         progress: _Progress = ...,
         cancel: _Event | None = ...,
-        cache: Literal["keep", "drop_after", "noreuse"] | None = ...,
+        cache: Literal["keep", "drop_after", "noreuse", "dontcache"] | None = ...,
         sync: Literal["none", "data", "full"] | None = ...,
         chunk_size: int | None = ...,
         dst_offset: int | None = ...,
