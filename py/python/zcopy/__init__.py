@@ -10,7 +10,7 @@ it cost.
 Functions: :func:`transfer` (fds and file objects), :func:`copy_file` (paths), :func:`probe`
 (which techniques can serve a pair, and why not), :func:`strategies` (the technique names); for
 the page cache, :func:`residency` (what of a file is cached), :func:`advise` (posix_fadvise),
-:func:`evict` and :func:`warm`; :class:`Log`, a Kafka-style append-only segment log
+:func:`readahead` (start reading, without waiting), :func:`evict` and :func:`warm`; :class:`Log`, a Kafka-style append-only segment log
 (appends through mmap'd segments, consumers served with sendfile, crash recovery);
 :class:`Server`, the engine's nginx-style HTTP file server on background threads (sendfile
 below a ``directio`` size, O_DIRECT through io_uring above it; four I/O models).
@@ -39,6 +39,7 @@ from ._zcopy import (
     copy_file,
     evict,
     probe,
+    readahead,
     residency,
     strategies,
     transfer,
@@ -59,6 +60,7 @@ __all__ = [
     "copy_file",
     "evict",
     "probe",
+    "readahead",
     "residency",
     "strategies",
     "transfer",
