@@ -5,9 +5,12 @@
 // DMA copies.
 //
 // It wraps libzcopy (the C ABI of the Rust engine) with cgo, found through pkg-config
-// (`scripts/install-c.sh PREFIX`, then PKG_CONFIG_PATH=PREFIX/lib/pkgconfig). Every behaviour
-// comes from the engine; this package translates types and errors, and waits through the Go
-// runtime's poller when a non-blocking descriptor (a net.Conn, an os.Pipe end) would block.
+// (`bash scripts/install-c.sh` installs it into /usr/local; with another PREFIX, set
+// PKG_CONFIG_PATH=PREFIX/lib/pkgconfig). It links libzcopy.so.0 (pkg-config zcopy), or with the
+// build tag zcopy_static libzcopy.a (pkg-config --static zcopy-static), and needs cgo: a build
+// with CGO_ENABLED=0 fails with a message saying so. Every behaviour comes from the engine; this
+// package translates types and errors, and waits through the Go runtime's poller when a
+// non-blocking descriptor (a net.Conn, an os.Pipe end) would block.
 //
 //	report, err := zcopy.Transfer(conn, file, zcopy.Options{})
 //	if err != nil {
@@ -24,7 +27,6 @@
 package zcopy
 
 /*
-#cgo pkg-config: zcopy
 #include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -39,7 +39,9 @@ fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 cargo build --release -q -p zcopy-cli
-ZCOPY=$ROOT/target/release/zcopy
+TARGET=${CARGO_TARGET_DIR:-target}
+case "$TARGET" in /*) ;; *) TARGET=$ROOT/$TARGET ;; esac
+ZCOPY=$TARGET/release/zcopy
 
 # On the disk (not tmpfs): direct I/O and the page cache are what the large case is about.
 TMP=$(mktemp -d /var/tmp/bench-serve.XXXXXX)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds libzcopy and installs it for C (and Go, through pkg-config) into a prefix:
+# Builds libzcopy and installs it for C (and Go, through pkg-config) into a prefix, /usr/local by
+# default:
 #
 #   PREFIX/lib/libzcopy.so.0.1.0, libzcopy.so.0 -> it, libzcopy.so -> libzcopy.so.0
 #   PREFIX/lib/libzcopy.a
@@ -7,47 +8,153 @@
 #   PREFIX/lib/pkgconfig/zcopy.pc          -lzcopy (the shared library)
 #   PREFIX/lib/pkgconfig/zcopy-static.pc   libzcopy.a and what it needs (rustc's native-static-libs)
 #
-#   bash scripts/install-c.sh PREFIX [--debug]
+#   bash scripts/install-c.sh [PREFIX] [--debug | --debug-info] [--no-build]
+#
+#   (no flag)     the release build, stripped: libzcopy.so.0.1.0 under 1 MB, libzcopy.a under 10 MB
+#   --debug-info  the release build with debug info (profile release-debuginfo), installed stripped
+#                 with the .so's debug info beside it in libzcopy.so.0.1.0.debug, which gdb and
+#                 perf find through the library's .gnu_debuglink (libzcopy.a is installed
+#                 stripped all the same: a static library's debug info would go into every
+#                 program linked with it)
+#   --debug       the debug build, unoptimised and not stripped (faster to build; the tests use it)
+#   --no-build    install what an earlier build left in the target directory (CARGO_TARGET_DIR or
+#                 target/) without running cargo: build as yourself, then install as root with
+#                 `sudo bash scripts/install-c.sh --no-build` (root often has no cargo; sudo drops
+#                 CARGO_TARGET_DIR: give it again if the build used one)
 #
 # Then: cc prog.c $(pkg-config --cflags --libs zcopy)          (shared: needs libzcopy.so.0 at run time)
 #       cc prog.c $(pkg-config --cflags --libs zcopy-static)   (static: nothing of zcopy at run time)
-# with PKG_CONFIG_PATH=PREFIX/lib/pkgconfig when PREFIX is not a system one. --debug installs
-# the debug build (faster to build; the tests use it). No root is needed for a prefix you own.
+#
+# Run as root with a prefix the dynamic linker searches (/usr/local/lib on Debian, Ubuntu, Arch),
+# it runs ldconfig, so programs find libzcopy.so.0 with no LD_LIBRARY_PATH; pkg-config searches
+# /usr/local/lib/pkgconfig already. Any other prefix (one you own needs no root): zcopy.pc links
+# with -Wl,-rpath,PREFIX/lib so programs still run without LD_LIBRARY_PATH, and pkg-config needs
+# PKG_CONFIG_PATH=PREFIX/lib/pkgconfig, as the script says at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-prefix=${1:?usage: install-c.sh PREFIX [--debug]}
+usage="usage: install-c.sh [PREFIX] [--debug | --debug-info] [--no-build]"
+prefix=/usr/local
 profile=release
-[ "${2:-}" = --debug ] && profile=debug
-mkdir -p "$prefix"
-prefix=$(cd "$prefix" && pwd)
+build=1
+for arg in "$@"; do
+  case "$arg" in
+    --debug) profile=debug ;;
+    --debug-info) profile=release-debuginfo ;;
+    --no-build) build=0 ;;
+    -h | --help) echo "$usage"; exit 0 ;;
+    -*) echo "install-c: unknown option $arg; $usage" >&2; exit 2 ;;
+    *) prefix=$arg ;;
+  esac
+done
 
-if [ "$profile" = release ]; then
-  cargo build --release -q -p zcopy-ffi
-else
-  cargo build -q -p zcopy-ffi
+target=${CARGO_TARGET_DIR:-target}
+case "$target" in /*) ;; *) target=$PWD/$target ;; esac
+out=$target/$profile
+# What a static link needs besides libzcopy.a, as rustc prints it for this staticlib
+# (`--print native-static-libs`: the Rust standard library's system libraries). The build writes
+# it beside the library, for --no-build.
+native_file=$out/libzcopy.native-static-libs
+
+if ! mkdir -p "$prefix" 2>/dev/null || ! [ -w "$prefix" ]; then
+  echo "install-c: cannot write to $prefix: install as root (sudo bash scripts/install-c.sh" \
+    "--no-build, after building as yourself) or give a prefix you own (install-c.sh ~/.local)" >&2
+  exit 1
 fi
-target=${CARGO_TARGET_DIR:-$PWD/target}/$profile
+prefix=$(cd "$prefix" && pwd)
+lib=$prefix/lib
+
+if [ "$build" = 1 ]; then
+  command -v cargo >/dev/null || {
+    if [ "$(id -u)" = 0 ]; then
+      echo "install-c: root has no cargo in PATH: build as yourself" \
+        "(cargo build --release -p zcopy-ffi), then run \`sudo bash scripts/install-c.sh --no-build\`" >&2
+    else
+      echo "install-c: cargo is not in PATH: install Rust (https://rustup.rs)" >&2
+    fi
+    exit 1
+  }
+  case "$profile" in
+    debug) pflag=() ;;
+    release) pflag=(--release) ;;
+    *) pflag=(--profile "$profile") ;;
+  esac
+  # `cargo rustc` is `cargo build` plus the note; cargo replays the note when nothing changed.
+  log=$(mktemp)
+  trap 'rm -f "$log"' EXIT
+  if ! cargo rustc -q -p zcopy-ffi --lib "${pflag[@]}" -- --print native-static-libs 2>"$log"; then
+    cat "$log" >&2
+    exit 1
+  fi
+  native=$(sed -n 's/^note: native-static-libs: //p' "$log" | tail -1)
+  [ -n "$native" ] || { cat "$log" >&2; echo "install-c: rustc printed no native-static-libs" >&2; exit 1; }
+  printf '%s\n' "$native" > "$native_file"
+fi
+for f in libzcopy.so libzcopy.a; do
+  [ -f "$out/$f" ] || {
+    echo "install-c: $out/$f is missing: build it (run this script without --no-build," \
+      "as a user with cargo)" >&2
+    exit 1
+  }
+done
+if [ -s "$native_file" ]; then
+  native=$(cat "$native_file")
+else
+  # Built by hand (cargo build) rather than by this script: the list rustc gives for
+  # x86_64/aarch64 Linux with glibc.
+  native="-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc"
+fi
 
 version=$(sed -n 's/^#define ZCOPY_VERSION_STRING "\(.*\)"$/\1/p' include/zcopy.h)
 major=${version%%.*}
 [ -n "$version" ] || { echo "install-c: no ZCOPY_VERSION_STRING in include/zcopy.h" >&2; exit 1; }
 
-# What a static link needs besides libzcopy.a, as rustc prints it for a staticlib
-# (`rustc --print native-static-libs`; the Rust standard library's system libraries).
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-native=$(rustc --crate-type staticlib --crate-name probe --print native-static-libs \
-           -o "$tmp/probe.a" - < /dev/null 2>&1 | sed -n 's/^note: native-static-libs: //p')
-[ -n "$native" ] || native="-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc"
 
-install -d "$prefix/lib/pkgconfig" "$prefix/include"
-install -m 0755 "$target/libzcopy.so" "$prefix/lib/libzcopy.so.$version"
-ln -sfn "libzcopy.so.$version" "$prefix/lib/libzcopy.so.$major"
-ln -sfn "libzcopy.so.$major" "$prefix/lib/libzcopy.so"
-install -m 0644 "$target/libzcopy.a" "$prefix/lib/libzcopy.a"
+# Whether the dynamic linker searches DIR without being told (ld.so.conf and the built-in
+# directories): then ldconfig makes libzcopy.so.0 found, and no rpath is needed.
+searched() {
+  local want d
+  want=$(realpath -m "$1")
+  for d in /lib /usr/lib /lib64 /usr/lib64 \
+    $(ldconfig -v -N -X 2>/dev/null | sed -n 's|^\(/[^:]*\):.*|\1|p'); do
+    [ "$(realpath -m "$d")" = "$want" ] && return 0
+  done
+  return 1
+}
+rpath=""
+searched "$lib" || rpath=" -Wl,-rpath,\${libdir}"
+
+install -d "$lib/pkgconfig" "$prefix/include"
+so=$lib/libzcopy.so.$version
+# Through a temporary name in the same directory, then a rename: a running program that has the
+# old library mapped keeps it intact.
+install -m 0755 "$out/libzcopy.so" "$so.tmp"
+install -m 0644 "$out/libzcopy.a" "$lib/libzcopy.a.tmp"
+case "$profile" in
+  release)
+    strip --strip-unneeded "$so.tmp"
+    strip --strip-debug "$lib/libzcopy.a.tmp"
+    rm -f "$so.debug"
+    ;;
+  release-debuginfo)
+    objcopy --only-keep-debug "$so.tmp" "$so.debug"
+    chmod 0644 "$so.debug"
+    strip --strip-unneeded "$so.tmp"
+    # The link names the file (its base name, with a CRC of its contents) that gdb and perf look
+    # for beside the library, in its .debug/ and in /usr/lib/debug/PREFIX/lib.
+    objcopy --add-gnu-debuglink="$so.debug" "$so.tmp"
+    strip --strip-debug "$lib/libzcopy.a.tmp"
+    ;;
+  debug)
+    rm -f "$so.debug"
+    ;;
+esac
+mv -f "$so.tmp" "$so"
+mv -f "$lib/libzcopy.a.tmp" "$lib/libzcopy.a"
+ln -sfn "libzcopy.so.$version" "$lib/libzcopy.so.$major"
+ln -sfn "libzcopy.so.$major" "$lib/libzcopy.so"
 install -m 0644 include/zcopy.h "$prefix/include/zcopy.h"
-cat > "$prefix/lib/pkgconfig/zcopy.pc" <<EOF
+cat > "$lib/pkgconfig/zcopy.pc" <<EOF
 prefix=$prefix
 exec_prefix=\${prefix}
 libdir=\${exec_prefix}/lib
@@ -56,11 +163,13 @@ includedir=\${prefix}/include
 Name: zcopy
 Description: Move bytes between file descriptors by every technique Linux offers, and report what it cost
 Version: $version
-Libs: -L\${libdir} -lzcopy
+Libs: -L\${libdir}$rpath -lzcopy
 Libs.private: $native
 Cflags: -I\${includedir}
 EOF
-cat > "$prefix/lib/pkgconfig/zcopy-static.pc" <<EOF
+# For static linking only, so what libzcopy.a needs is in Libs itself (pkg-config --libs
+# zcopy-static, with or without --static, gives all of it).
+cat > "$lib/pkgconfig/zcopy-static.pc" <<EOF
 prefix=$prefix
 exec_prefix=\${prefix}
 libdir=\${exec_prefix}/lib
@@ -72,4 +181,18 @@ Version: $version
 Libs: -L\${libdir} -l:libzcopy.a $native
 Cflags: -I\${includedir}
 EOF
-echo "installed zcopy $version ($profile) into $prefix"
+
+echo "installed zcopy $version ($profile) into $prefix:" \
+  "libzcopy.so.$version $(stat -c %s "$so") bytes, libzcopy.a $(stat -c %s "$lib/libzcopy.a") bytes"
+if [ -n "$rpath" ]; then
+  echo "  $lib is not searched by the dynamic linker: programs linked through zcopy.pc carry an rpath to it"
+elif [ "$(id -u)" = 0 ]; then
+  ldconfig
+  echo "  ldconfig: libzcopy.so.$major is found without LD_LIBRARY_PATH"
+else
+  echo "  run ldconfig as root so that programs find libzcopy.so.$major"
+fi
+case ":$(pkg-config --variable pc_path pkg-config 2>/dev/null):" in
+  *":$lib/pkgconfig:"*) ;;
+  *) echo "  pkg-config: export PKG_CONFIG_PATH=$lib/pkgconfig" ;;
+esac

@@ -5,8 +5,13 @@
 #   - tests/c/test_zcopy.c, test_hostile.c and test_serve.c linked through `pkg-config zcopy` (the .so, by its SONAME) passes,
 #     and again linked statically (`pkg-config zcopy-static`: libzcopy.a + native-static-libs),
 #     under AddressSanitizer + UBSan, and under valgrind (no errors, no leaks);
-#   - the examples (examples/c/zcp.c, examples/c/zc-serve.c) build and do their job.
-# Prints `c: N passed, N failed` last and exits non-zero on any failure.
+#   - the examples (examples/c/zcp.c, examples/c/zc-serve.c) build and do their job;
+#   - the release build as install-c.sh installs it: stripped, libzcopy.so.0.1.0 under 1 MiB and
+#     libzcopy.a under 10 MiB (sizes printed), the .a as cargo builds it under 10 MiB too, a test
+#     program linked with each; and with --debug-info, the debug info in a separate file that
+#     gdb finds through the library's .gnu_debuglink.
+# Prints `c: N passed, N failed` last and exits non-zero on any failure. Its files go under
+# CARGO_TARGET_DIR (default target/): c-test/.
 #
 #   bash scripts/test-c.sh
 set -uo pipefail
@@ -28,7 +33,9 @@ for tool in gcc pkg-config; do
   command -v "$tool" >/dev/null || { echo "test-c: $tool is needed"; echo "c: 0 passed, 1 failed"; exit 1; }
 done
 
-work=$root/target/c-test
+target=${CARGO_TARGET_DIR:-target}
+case "$target" in /*) ;; *) target=$root/$target ;; esac
+work=$target/c-test
 rm -rf "$work"
 mkdir -p "$work"
 prefix=$work/prefix
@@ -175,6 +182,76 @@ if command -v curl >/dev/null; then
   step "zc-serve serves files over loopback with Auto's pick and survives a client hanging up" serve_check
 else
   fail "curl is not installed"
+fi
+
+echo "== the release build, as installed"
+# Limits, in bytes; the sizes measured when they were set are in Cargo.toml ([profile.release]).
+so_limit=$((1024 * 1024))
+a_limit=$((10 * 1024 * 1024))
+size() { stat -c %s "$1"; }
+# An ELF file, or every member of an archive, with no DWARF (no_debug) or no symbol table.
+no_debug() { ! readelf -S -W "$1" | grep -Eq ' \.debug_(info|line) '; }
+no_symtab() { ! readelf -S -W "$1" | grep -q ' \.symtab '; }
+stripped() { no_debug "$1" && no_symtab "$1"; }
+small_no_debug() { no_debug "$1" && under "$1" "$2"; }
+stripped_small() { stripped "$1" && under "$1" "$2"; }
+under() { echo "$1: $(size "$1") bytes, limit $2"; [ "$(size "$1")" -lt "$2" ]; }
+# The zc_ functions zcopy.h declares are the ones the library exports, besides the test hooks
+# (zc_test_*, which the header leaves out).
+exports_header() {
+  diff <(grep -Eo '^[a-z].*[ *](zc_[a-z_]+)\(' include/zcopy.h | grep -Eo 'zc_[a-z_]+\($' | tr -d '(' | sort -u) \
+    <(nm -D --defined-only "$1" | awk '$3 ~ /^zc_/ && $3 !~ /^zc_test_/ {print $3}' | sort -u)
+}
+# link_and_run NAME PKG PREFIX: tests/c/test_zcopy.c linked through pkg-config PKG of PREFIX, run
+# with no LD_LIBRARY_PATH.
+link_and_run() {
+  # shellcheck disable=SC2046
+  gcc "${CFLAGS[@]}" tests/c/test_zcopy.c -o "$work/$1" \
+    $(PKG_CONFIG_PATH=$3/lib/pkgconfig pkg-config --cflags --libs "$2") &&
+    env -u LD_LIBRARY_PATH "$work/$1"
+}
+gdb_line() { gdb -nx -batch -ex 'info line zc_transfer' "$1" 2>&1 | tee /dev/stderr | grep -q 'Line [0-9]* of "ffi-c/src/'; }
+debuglink() { readelf --string-dump=.gnu_debuglink "$1" | grep -qF "$(basename "$1").debug"; }
+
+rel=$work/release
+version=$(pkg-config --modversion zcopy)
+if bash scripts/install-c.sh "$rel" > "$work/install.log" 2>&1; then
+  cat "$work/install.log"
+  so=$rel/lib/libzcopy.so.$version
+  echo "sizes: installed libzcopy.so.$version $(size "$so") bytes (limit $so_limit)," \
+    "libzcopy.a $(size "$rel/lib/libzcopy.a") bytes (limit $a_limit);" \
+    "cargo build --release's libzcopy.a $(size "$target/release/libzcopy.a") bytes (limit $a_limit)"
+  step "installed libzcopy.so: no debug info, no symbol table" stripped "$so"
+  step "installed libzcopy.a: no debug info" no_debug "$rel/lib/libzcopy.a"
+  step "installed libzcopy.so under 1 MiB" under "$so" "$so_limit"
+  step "installed libzcopy.a under 10 MiB" under "$rel/lib/libzcopy.a" "$a_limit"
+  step "cargo build --release's libzcopy.a under 10 MiB" under "$target/release/libzcopy.a" "$a_limit"
+  step "the installed libzcopy.so exports every zc_ function of zcopy.h, and no other but test hooks" exports_header "$so"
+  step "test_zcopy linked with the release libzcopy.a passes" link_and_run test_zcopy_release zcopy-static "$rel"
+  step "test_zcopy linked with the release libzcopy.so passes, with no LD_LIBRARY_PATH (zcopy.pc's rpath)" \
+    link_and_run test_zcopy_release_so zcopy "$rel"
+else
+  cat "$work/install.log"
+  fail "install-c.sh (release) failed"
+fi
+dbg=$work/release-debuginfo
+if bash scripts/install-c.sh "$dbg" --debug-info > "$work/install.log" 2>&1; then
+  cat "$work/install.log"
+  so=$dbg/lib/libzcopy.so.$version
+  echo "sizes (--debug-info): libzcopy.so.$version $(size "$so") bytes, libzcopy.so.$version.debug" \
+    "$(size "$so.debug") bytes, libzcopy.a $(size "$dbg/lib/libzcopy.a") bytes"
+  step "--debug-info: libzcopy.so stripped, under 1 MiB" stripped_small "$so" "$so_limit"
+  step "--debug-info: libzcopy.a without debug info, under 10 MiB" small_no_debug "$dbg/lib/libzcopy.a" "$a_limit"
+  step "--debug-info: libzcopy.so's .gnu_debuglink names libzcopy.so.$version.debug" debuglink "$so"
+  step "--debug-info: libzcopy.so.$version.debug has the debug info" bash -c "readelf -S -W '$so.debug' | grep -q ' \.debug_info '"
+  if command -v gdb >/dev/null; then
+    step "--debug-info: gdb finds zc_transfer's source line through the link" gdb_line "$so"
+  else
+    echo "SKIP --debug-info: gdb finds the source lines: gdb is not installed"
+  fi
+else
+  cat "$work/install.log"
+  fail "install-c.sh --debug-info failed"
 fi
 
 echo "c: $passed passed, $failed failed"

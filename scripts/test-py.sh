@@ -5,11 +5,16 @@
 #
 #   bash scripts/test-py.sh            # venv in target/py-venv (kept between runs)
 #   ZCOPY_VENV=/tmp/v bash scripts/test-py.sh
+#
+# Its files (the venv, the sdist, the executed notebook) go under CARGO_TARGET_DIR when it is set,
+# as the build does, target/ otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-venv=${ZCOPY_VENV:-target/py-venv}
-mkdir -p target
+target=${CARGO_TARGET_DIR:-target}
+case "$target" in /*) ;; *) target=$PWD/$target ;; esac
+venv=${ZCOPY_VENV:-$target/py-venv}
+mkdir -p "$target"
 
 if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -25,6 +30,7 @@ if [ ! -x "$venv/bin/python" ]; then
   echo "== python3 -m venv $venv"
   python3 -m venv "$venv"
 fi
+venv=$(cd "$venv" && pwd)
 py="$venv/bin/python"
 
 echo "== pip install (test and notebook tools)"
@@ -45,15 +51,15 @@ case "$wheel_tag" in
 esac
 
 echo "== maturin sdist (must carry the engine, ../core)"
-rm -rf target/py-sdist
-"$venv/bin/maturin" sdist -m py/Cargo.toml -o target/py-sdist >/dev/null 2>&1
-sdist=$(ls target/py-sdist/zcopy-*.tar.gz)
-tar tzf "$sdist" >target/py-sdist/contents.txt
-grep -q '/core/src/lib.rs$' target/py-sdist/contents.txt || { echo "$sdist lacks core/src/lib.rs" >&2; exit 1; }
+rm -rf "$target/py-sdist"
+"$venv/bin/maturin" sdist -m py/Cargo.toml -o "$target/py-sdist" >/dev/null 2>&1
+sdist=$(ls "$target"/py-sdist/zcopy-*.tar.gz)
+tar tzf "$sdist" >"$target/py-sdist/contents.txt"
+grep -q '/core/src/lib.rs$' "$target/py-sdist/contents.txt" || { echo "$sdist lacks core/src/lib.rs" >&2; exit 1; }
 echo "$sdist"
 
 echo "== pytest"
-(cd py && "../$py" -m pytest -q -p no:cacheprovider tests)
+(cd py && "$py" -m pytest -q -p no:cacheprovider tests)
 
 echo "== mypy.stubtest zcopy"
 "$py" -m mypy.stubtest zcopy --mypy-config-file py/pyproject.toml
@@ -67,15 +73,15 @@ for example in examples/python/*.py; do
 done
 
 echo "== the notebook, headless"
-mkdir -p target/notebooks
-"$py" - <<'EOF'
-import sys, time
+mkdir -p "$target/notebooks"
+ZCOPY_NOTEBOOK_OUT=$target/notebooks/zero_copy_experiments.executed.ipynb "$py" - <<'EOF'
+import os, sys, time
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 src = "examples/notebooks/zero_copy_experiments.ipynb"
-out = "target/notebooks/zero_copy_experiments.executed.ipynb"
+out = os.environ["ZCOPY_NOTEBOOK_OUT"]
 nb = nbformat.read(src, as_version=4)
 start = time.monotonic()
 try:

@@ -1,5 +1,5 @@
-//! The page-cache functions: `residency`, `advise`, `evict`, `warm` (the engine's `cache`
-//! module).
+//! The page-cache functions: `residency`, `advise`, `readahead`, `evict`, `warm` (the engine's
+//! `cache` module).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -97,6 +97,31 @@ pub(crate) fn advise(
         let len = (length > 0).then_some(length);
         let hint = run(py, f, "advise", |fd| {
             zcopy::cache::advise(fd, offset, len, advice)
+        })?;
+        Ok(matches!(hint, zcopy::cache::Hint::Applied))
+    })
+}
+
+/// Start reading ``f`` (``length`` bytes from ``offset``; None: to end of file) into the page
+/// cache, without waiting for it (``readahead(2)``, a window of 2 MiB at a time; C's
+/// ``zc_readahead``, Go's ``Readahead``). ``f`` as for ``residency``.
+///
+/// Returns True when the reads were started (also for an empty range: ``length=0``, or
+/// ``offset`` at or past the end), False when there was nothing to do (``f`` has no page cache:
+/// a pipe, a socket, a device). The pages become resident as the reads complete; ``warm``
+/// waits for them.
+#[pyfunction]
+#[pyo3(signature = (f, offset = 0, length = None))]
+pub(crate) fn readahead(
+    py: Python<'_>,
+    f: &Bound<'_, PyAny>,
+    offset: u64,
+    length: Option<&Bound<'_, PyAny>>,
+) -> PyResult<bool> {
+    crate::guarded(py, || {
+        let len = self::length(length)?;
+        let hint = run(py, f, "readahead", |fd| {
+            zcopy::cache::readahead(fd, offset, len)
         })?;
         Ok(matches!(hint, zcopy::cache::Hint::Applied))
     })

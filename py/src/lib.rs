@@ -404,6 +404,7 @@ fn _zcopy(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_inject_panic, m)?)?;
     m.add_function(wrap_pyfunction!(cache::residency, m)?)?;
     m.add_function(wrap_pyfunction!(cache::advise, m)?)?;
+    m.add_function(wrap_pyfunction!(cache::readahead, m)?)?;
     m.add_function(wrap_pyfunction!(cache::evict, m)?)?;
     m.add_function(wrap_pyfunction!(cache::warm, m)?)?;
     m.add_class::<Report>()?;

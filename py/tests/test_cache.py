@@ -1,14 +1,17 @@
-"""The page-cache functions (residency, advise, evict, warm) and the transfer options that
-touch the cache and durability (cache, sync, direct_threshold, sparse)."""
+"""The page-cache functions (residency, advise, readahead, evict, warm) and the transfer options
+that touch the cache and durability (cache, sync, direct_threshold, sparse)."""
 
 from __future__ import annotations
 
 import errno
+import inspect
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -63,6 +66,67 @@ def test_advise(src_file: Path, pipe: tuple[int, int]) -> None:
         zcopy.advise(src_file, "fast")
     with pytest.raises(TypeError, match="advice must be a str"):
         zcopy.advise(src_file, 3)  # type: ignore[arg-type]
+
+
+def _resident_pages(path: Path, want: set[int]) -> set[int]:
+    """The pages of ``path`` the bitmap shows resident (a page counts there once its read has
+    completed), polled until ``want`` are or 10 s have passed."""
+    end = time.monotonic() + 10
+    while True:
+        now = {i for i, b in enumerate(zcopy.residency(path).bitmap) if b}
+        if want <= now or time.monotonic() > end:
+            return now
+        time.sleep(0.002)
+
+
+def test_readahead(src_file: Path) -> None:
+    # What C's zc_readahead and Go's Readahead do: readahead(2) over the range, not waiting.
+    assert str(inspect.signature(zcopy.readahead)) == "(f, offset=0, length=None)"
+    assert zcopy.evict(src_file).resident == 0
+    assert zcopy.readahead(src_file) is True
+    # The reads were started: every page of the evicted file comes in.
+    assert _resident_pages(src_file, set(range(PAGES))) == set(range(PAGES))
+    assert zcopy.residency(src_file).resident == PAGES
+
+    # A range, on a file object part way through: its position does not move; the pages asked
+    # for come in (the kernel may bring whole folios around them).
+    zcopy.evict(src_file)
+    with open(src_file, "rb") as f:
+        f.read(10)
+        assert zcopy.readahead(f, offset=N - 8192, length=8192) is True
+        assert f.tell() == 10
+        assert {PAGES - 2, PAGES - 1} <= _resident_pages(src_file, {PAGES - 2, PAGES - 1})
+
+    # An empty range starts nothing, and is not an error (as C and Go): length=0 reads nothing
+    # (unlike advise's length=0, posix_fadvise's "to end of file"), nor does an offset at or past
+    # the end, however long the length.
+    zcopy.evict(src_file)
+    assert zcopy.readahead(src_file, length=0) is True
+    assert zcopy.readahead(src_file, offset=N) is True
+    assert zcopy.readahead(src_file, offset=8 * N, length=N) is True
+    time.sleep(0.05)
+    assert zcopy.residency(src_file).resident == 0
+
+
+def test_readahead_without_a_page_cache_and_errors(tmp_path: Path, pipe: tuple[int, int]) -> None:
+    r, w = pipe
+    assert zcopy.readahead(r) is False
+    assert zcopy.readahead(w, offset=4096, length=4096) is False
+    a, b = socket.socketpair()
+    with a, b:
+        assert zcopy.readahead(a) is False
+    with pytest.raises(FileNotFoundError) as info:
+        zcopy.readahead(tmp_path / "missing")
+    assert isinstance(info.value, zcopy.ZcopyError) and info.value.errno == errno.ENOENT
+    with pytest.raises(zcopy.ZcopyError, match="fd -1 is not an open file descriptor"):
+        zcopy.readahead(-1)
+    with pytest.raises(ValueError, match="length must be >= 0"):
+        zcopy.readahead(r, length=-1)
+    (tmp_path / "f").write_bytes(b"x")
+    with pytest.raises(ValueError, match="overflows"):
+        zcopy.readahead(tmp_path / "f", offset=2**63, length=2**63)
+    with pytest.raises(OverflowError):
+        zcopy.readahead(tmp_path / "f", offset=-1)
 
 
 def test_errors(tmp_path: Path) -> None:

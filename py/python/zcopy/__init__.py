@@ -11,7 +11,7 @@ Functions: :func:`transfer` (fds and file objects), :func:`prepare` (a transfer 
 and run many times: :class:`Prepared`), :func:`copy_file` (paths), :func:`probe`
 (which techniques can serve a pair, and why not), :func:`strategies` (the technique names); for
 the page cache, :func:`residency` (what of a file is cached), :func:`advise` (posix_fadvise),
-:func:`evict` and :func:`warm`; :class:`Log`, a Kafka-style append-only segment log
+:func:`readahead` (start reading, without waiting), :func:`evict` and :func:`warm`; :class:`Log`, a Kafka-style append-only segment log
 (appends through mmap'd segments, consumers served with sendfile, crash recovery);
 :class:`Server`, the engine's nginx-style HTTP file server on background threads (sendfile
 below a ``directio`` size, O_DIRECT through io_uring above it; four I/O models).
@@ -42,6 +42,7 @@ from ._zcopy import (
     evict,
     prepare,
     probe,
+    readahead,
     residency,
     strategies,
     transfer,
@@ -64,6 +65,7 @@ __all__ = [
     "evict",
     "prepare",
     "probe",
+    "readahead",
     "residency",
     "strategies",
     "transfer",

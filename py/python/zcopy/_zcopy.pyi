@@ -15,6 +15,7 @@ __all__ = [
     "_inject_panic",
     "residency",
     "advise",
+    "readahead",
     "evict",
     "warm",
     "Report",
@@ -184,6 +185,10 @@ def residency(f: _File, offset: int = 0, length: int | None = None) -> Residency
 
 def advise(f: _File, advice: _Advice | str, offset: int = 0, length: int = 0) -> bool:
     """posix_fadvise: True when the kernel took the hint, False when ``f`` has no page cache."""
+
+def readahead(f: _File, offset: int = 0, length: int | None = None) -> bool:
+    """Start reading ``f`` into the page cache without waiting (readahead(2)): True when the
+    reads were started, False when ``f`` has no page cache."""
 
 def evict(f: _File, offset: int = 0, length: int | None = None) -> Residency:
     """Drop ``f`` from the page cache (dirty pages written back first); what stays resident.
