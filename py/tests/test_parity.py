@@ -69,6 +69,12 @@ def rust_face() -> dict[str, str]:
     assert reexport, "core/src/log/mod.rs re-exports no decoder"
     for name in re.findall(r"\b(decode\w*)\b", reexport.group(1)):
         out[f"Log.{name}"] = f"zcopy::log::{name}"
+    # The prepared transfer: Prepared::new and its methods.
+    prepared = (core / "prepared.rs").read_text()
+    m = re.search(r"^impl<'fd, 'a> Prepared<'fd, 'a> \{\n(.*?)^\}", prepared, re.MULTILINE | re.DOTALL)
+    assert m, "no `impl Prepared` block"
+    for name in rust_items(m.group(1), r"^    pub fn (\w+)"):
+        out[{"new": "Prepared"}.get(name, f"Prepared.{name}")] = f"zcopy::Prepared::{name}"
     # The server: Server::bind and its methods.
     serve = (core / "serve" / "mod.rs").read_text()
     for name in rust_items(impl_block(serve, "Server"), r"^    pub fn (\w+)"):
@@ -91,6 +97,9 @@ def c_face() -> dict[str, str]:
             "strategy_name": "strategies",
             # One frame a call; the loop over a buffer is the caller's.
             "log_frame": "Log.decode_first",
+            "prepared_new": "Prepared",
+            "prepared_run": "Prepared.run",
+            "prepared_free": "Prepared.close",
         }
         if bare in special:
             key = special[bare]
@@ -111,11 +120,14 @@ def go_face() -> dict[str, str]:
             continue
         src = path.read_text()
         for name in rust_items(src, r"^func ([A-Z]\w*)\("):
-            key = {"OpenLog": "Log", "Serve": "Server", "DecodeFrames": "Log.decode_prefix"}.get(name, snake(name))
+            key = {"OpenLog": "Log", "Serve": "Server", "DecodeFrames": "Log.decode_prefix",
+                   "Prepare": "Prepared"}.get(name, snake(name))
             out[key] = f"zcopy.{name}"
-        for m in re.finditer(r"^func \(\w+ \*?(Log|Server)\) ([A-Z]\w*)\(", src, re.MULTILINE):
+        for m in re.finditer(r"^func \(\w+ \*?(Log|Server|Prepared)\) ([A-Z]\w*)\(", src, re.MULTILINE):
             typ, name = m.groups()
-            key = {"Server.Addr": "Server.address"}.get(f"{typ}.{name}", f"{typ}.{snake(name)}")
+            key = {"Server.Addr": "Server.address", "Prepared.Transfer": "Prepared.run"}.get(
+                f"{typ}.{name}", f"{typ}.{snake(name)}"
+            )
             out[key] = f"(*zcopy.{typ}).{name}"
     return out
 
@@ -126,13 +138,17 @@ def python_face() -> dict[str, str]:
         obj = getattr(zcopy, name)
         if name == "__version__":
             out["version"] = "zcopy.__version__"
-        elif name in ("Log", "Server"):
-            out[name] = f"zcopy.{name}"
+        elif name == "prepare":
+            out["Prepared"] = "zcopy.prepare"
+        elif name in ("Log", "Server", "Prepared"):
+            if name != "Prepared":
+                out[name] = f"zcopy.{name}"
             for attr in dir(obj):
                 if attr == "__enter__" and hasattr(obj, "__exit__"):
                     out[f"{name}.with"] = f"zcopy.{name}.__enter__"
                 elif not attr.startswith("_"):
-                    out[f"{name}.{attr}"] = f"zcopy.{name}.{attr}"
+                    key = {"Prepared.transfer": "Prepared.run"}.get(f"{name}.{attr}", f"{name}.{attr}")
+                    out[key] = f"zcopy.{name}.{attr}"
         elif inspect.isclass(obj):
             continue  # a result type or an error, not a function
         else:
@@ -208,6 +224,30 @@ FACE_SPECIFIC: dict[tuple[str, str], str] = {
     ("python", "Server.handle"): "Server.close",
     ("c", "Server.url"): "\"http://\" + zc_server_address",
     ("c", "Server.model"): "the caller chose it in zc_server_options.model, and it runs exactly that",
+    # The prepared transfer.
+    ("rust", "Prepared.close"): "dropping the Prepared releases it",
+    **{
+        (face, "Prepared.from_fds"): "Rust's constructor from BorrowedFd; the others take fds in Prepared"
+        for face in ("c", "go", "python")
+    },
+    **{
+        (face, "Prepared.run_with"): "Rust's run with per-run Options; the other faces give their callbacks to the constructor"
+        for face in ("c", "go", "python")
+    },
+    **{(face, "Prepared.with"): "Python's context manager (__enter__/__exit__)" for face in ("rust", "c", "go")},
+    ("rust", "Prepared.closed"): "Python's file-like .closed; dropping the Prepared releases it",
+    ("c", "Prepared.closed"): "Python's file-like .closed; zc_prepared_free frees it",
+    ("go", "Prepared.closed"): "Python's file-like .closed; Close may be called twice",
+    ("c", "page_size"): "sysconf(_SC_PAGESIZE)",
+    ("go", "page_size"): "os.Getpagesize()",
+    ("python", "page_size"): "mmap.PAGESIZE",
+    # The CLI's path names: the engine's messages name the paths it opened; the faces name fds
+    # as their callers know them.
+    **{
+        (face, name): "the CLI's: messages name the paths it opened (the faces name fds as their callers do)"
+        for face in ("c", "go", "python")
+        for name in ("transfer_named", "probe_named", "auto_choice_named")
+    },
 }
 
 # (face, canonical name) -> what is missing: a function another face has and this one should.
@@ -222,6 +262,18 @@ MISSING: dict[tuple[str, str], str] = {
     ("c", "Log.background_flushes"): "how many flushes the background flusher made (Rust only)",
     ("go", "Log.background_flushes"): "how many flushes the background flusher made (Rust only)",
     ("python", "Log.background_flushes"): "how many flushes the background flusher made (Rust only)",
+    **{
+        (face, name): f"{what} (Rust zcopy::cache::{name}, the CLI's fincore/warm/evict)"
+        for face in ("c", "go", "python")
+        for name, what in (
+            ("files", "the regular files under a directory, as vmtouch walks them"),
+            ("lock", "warm and mlock a file's pages (vmtouch -l)"),
+            ("lock_limit", "how much may be locked (RLIMIT_MEMLOCK, CAP_IPC_LOCK)"),
+        )
+    },
+    ("c", "auto_choice"): "what Auto picks first and why (Rust zcopy::auto_choice, the CLI's probe)",
+    ("go", "auto_choice"): "what Auto picks first and why (needs a zc_auto_choice)",
+    ("python", "auto_choice"): "what Auto picks first and why (Rust zcopy::auto_choice, the CLI's probe)",
 }
 
 
