@@ -114,6 +114,7 @@ pub const ENDPOINTS: &[&str] = &["file_file", "file_pipe", "file_tcp"];
 pub const KNOWN: &[&str] = &[
     "auto",
     "auto_parallel2",
+    "auto_prepared",
     "read_write",
     "mmap_write",
     "sendfile",
@@ -145,7 +146,15 @@ pub fn techniques(plan: &Plan, endpoint: &str) -> Vec<&'static str> {
 
 /// Every technique and peer that can run for an endpoint here.
 fn all_techniques(endpoint: &str, python: Option<&Path>) -> Vec<&'static str> {
-    let mut v = vec!["auto", "read_write", "mmap_write", "sendfile", "splice"];
+    // auto_prepared: Auto through one zcopy::Prepared for all the ops of a sample (per-op cells).
+    let mut v = vec![
+        "auto",
+        "auto_prepared",
+        "read_write",
+        "mmap_write",
+        "sendfile",
+        "splice",
+    ];
     match endpoint {
         // auto_parallel2: two threads on ranges of one copy (see `at_size`).
         "file_file" => v.extend(["copy_file_range", "direct", "io_uring", "auto_parallel2"]),
@@ -171,12 +180,14 @@ pub fn count(plan: &Plan) -> u64 {
 }
 
 /// The techniques of `techs` worth measuring at `size`: `auto_parallel2` splits only copies of
-/// 16 MiB or more (below, it is auto).
+/// 16 MiB or more (below, it is auto); `auto_prepared` saves a per-call cost that shows only
+/// up to 64 KiB.
 fn at_size(techs: &[&'static str], size: u64) -> Vec<&'static str> {
     techs
         .iter()
         .copied()
         .filter(|t| *t != "auto_parallel2" || size >= 16 << 20)
+        .filter(|t| *t != "auto_prepared" || size <= 64 << 10)
         .collect()
 }
 
@@ -559,6 +570,7 @@ fn sample(
         Err(_) if tech == "auto_parallel2" => {
             engine(Strategy::Auto, Some(2), &src, &dst, size, ops)?
         }
+        Err(_) if tech == "auto_prepared" => prepared(&src, &dst, size, ops)?,
         Err(_) => peers::run(tech, endpoint, fx, &src, &dst, ops, plan)?,
     };
     let dst_file = match dst {
@@ -666,6 +678,43 @@ fn engine(
     // The user/sys split and context switches from the Reports: with parallelism they include
     // the worker threads, which this thread's counters cannot see; with one thread they are the
     // same figures. `cpu_ns` is the clock's.
+    Ok(Measured {
+        syscalls: Some(syscalls),
+        cpu_copies_bytes: Some(copies),
+        strategy_used: used,
+        user_cpu_ns: Some(cpu.0),
+        sys_cpu_ns: Some(cpu.1),
+        ctx_switches: Some(cpu.2),
+        ..m
+    })
+}
+
+/// `ops` runs of one `zcopy::Prepared` (Auto) of `size` bytes, op `i` from byte `i * size`: its
+/// preparation inside the measured time.
+fn prepared(src: &File, dst: &Dst, size: u64, ops: u64) -> Result<Measured, String> {
+    use std::os::fd::AsFd;
+    let fd = dst.fd().ok_or("no destination fd")?;
+    let is_file = matches!(dst, Dst::File(_));
+    let (mut syscalls, mut copies, mut used) = (0, 0, None);
+    let mut cpu = (0, 0, 0);
+    let clock = Clock::start();
+    let mut p = zcopy::Prepared::from_fds(src.as_fd(), fd, &Options::default())
+        .map_err(|e| e.to_string())?;
+    for i in 0..ops {
+        let r = p
+            .run(Some(size), Some(i * size), is_file.then_some(0))
+            .map_err(|e| e.to_string())?;
+        if r.bytes != size {
+            return Err(format!("moved {} bytes, not {size}", r.bytes));
+        }
+        syscalls += r.syscalls;
+        copies += r.cpu_copies_bytes;
+        cpu.0 += r.user_cpu_ns;
+        cpu.1 += r.sys_cpu_ns;
+        cpu.2 += r.voluntary_ctx_switches + r.involuntary_ctx_switches;
+        used = Some(r.strategy.name().to_string());
+    }
+    let m = clock.stop();
     Ok(Measured {
         syscalls: Some(syscalls),
         cpu_copies_bytes: Some(copies),

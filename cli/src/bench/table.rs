@@ -604,6 +604,32 @@ pub fn targets(run: &Run) -> Vec<Target> {
         },
     );
     check(
+        "file → TCP 4 KiB hot: auto_prepared (zcopy::Prepared) ≤ 1.3× a bare sendfile's time per op",
+        &|e, s, c| e == "file_tcp" && s == 4 << 10 && c == "hot",
+        &|rows, here| {
+            let prep = rows[find(rows, "auto_prepared")?].us_per_op;
+            let bare = rows[find(rows, "bare_sendfile")?].us_per_op;
+            let x = pair(here, "auto_prepared", "bare_sendfile", &per_op)?;
+            Some((
+                Verdict::of(&x, false, 1.3),
+                format!("{} ({prep:.1} vs {bare:.1} µs)", x.ratio()),
+            ))
+        },
+    );
+    check(
+        "file → file 4 KiB hot: auto_prepared ≤ 1.3× a bare copy_file_range's time per op",
+        &|e, s, c| e == "file_file" && s == 4 << 10 && c == "hot",
+        &|rows, here| {
+            let prep = rows[find(rows, "auto_prepared")?].us_per_op;
+            let bare = rows[find(rows, "bare_copy_file_range")?].us_per_op;
+            let x = pair(here, "auto_prepared", "bare_copy_file_range", &per_op)?;
+            Some((
+                Verdict::of(&x, false, 1.3),
+                format!("{} ({prep:.1} vs {bare:.1} µs)", x.ratio()),
+            ))
+        },
+    );
+    check(
         "file → file 4 KiB hot, from Python: zcopy.copy_file ≤ 0.6× shutil.copyfile's time",
         &|e, s, c| e == "file_file" && s == 4 << 10 && c == "hot",
         &|rows, here| {
