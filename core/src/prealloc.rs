@@ -26,7 +26,7 @@ use crate::sys;
 /// save.
 pub(crate) const RESERVE_FROM: u64 = 4 << 20;
 
-/// A reservation made for one transfer: `start..end` of the destination.
+/// A reservation made for one transfer, up to `end` of the destination.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Reserved {
     /// Where the copy writes its first byte.
@@ -102,7 +102,9 @@ impl Reserved {
             // ext4 punches no hole past the end of a file, but a truncate to the size the file
             // has frees the blocks reserved past it (ext4_setattr truncates "possible
             // preallocated blocks" even when the size does not change). Best effort: a refusal
-            // leaves them allocated, the data right either way.
+            // leaves them allocated, the data right either way. (A writer extending the file
+            // between the fstat and the truncate would lose its new bytes: a destination is not
+            // expected to have another writer during a copy.)
             let _ = sys::fs::ftruncate(dst.fd, size);
         }
     }
