@@ -10,7 +10,7 @@
 # carrying the engine, ../core), under CARGO_TARGET_DIR when it is set. Earlier zcopy wheels and
 # sdists there are removed first, so the glob above names one file. The tools (maturin, ziglang,
 # auditwheel) go into a venv of their own, target/wheel-venv, installed once from the Python
-# registry; the build is cargo's, incremental (50-60 s for a cold release build with LTO on 2
+# registry; the build is cargo's, incremental (50-90 s for a cold release build with LTO on 2
 # cores, a few seconds when nothing changed).
 #
 # How the tag is reached: `maturin build --zig`. zig links the extension against the stubs of an
