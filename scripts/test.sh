@@ -43,6 +43,8 @@ echo "== Go: go vet, go test, examples/go"
 bash scripts/test-go.sh 2>&1 | tee "$target"/test-go.log
 echo "== Python: pip install ./py, pytest, stubtest, mypy, examples, the notebook"
 bash scripts/test-py.sh 2>&1 | tee "$target"/test-py.log
+echo "== the wheel: scripts/wheel.sh, then installed with no cargo or rustc on PATH and used"
+bash scripts/test-wheel.sh 2>&1 | tee "$target"/test-wheel.log
 echo "== fuzz: every target replays its kept corpus and regression inputs, exploring nothing new"
 echo "   (exploring is scripts/fuzz.sh SECONDS, by hand)"
 bash scripts/fuzz.sh replay 2>&1 | tee "$target"/test-fuzz.log
@@ -54,8 +56,8 @@ count() { { grep -Eo "[0-9]+ $1" "${@:2}" || true; } | awk '{s+=$1} END {print s
 rust_p=$(count passed "$target"/test.log); rust_f=$(count failed "$target"/test.log)
 echo "rust: $rust_p passed, $rust_f failed"
 passed=$rust_p failed=$rust_f
-for log in "$target/test-scripts.log" "$target/test-c.log" "$target/test-go.log"; do
-  line=$({ grep -E '^(scripts|c|go): [0-9]+ passed, [0-9]+ failed$' "$log" || true; } | tail -1)
+for log in "$target/test-scripts.log" "$target/test-c.log" "$target/test-go.log" "$target/test-wheel.log"; do
+  line=$({ grep -E '^(scripts|c|go|wheel): [0-9]+ passed, [0-9]+ failed$' "$log" || true; } | tail -1)
   [ -n "$line" ] || line="${log#"$target"/test-}: 0 passed, 1 failed"
   echo "$line"
   passed=$((passed + $(echo "$line" | awk '{print $2}')))

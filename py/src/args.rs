@@ -210,8 +210,18 @@ impl Kept {
 
 /// A memfd (`memfd_create(2)`, close-on-exec) holding `bytes`, its position at the end.
 fn memfd_holding(bytes: &[u8]) -> std::io::Result<OwnedFd> {
-    // SAFETY: the name is a NUL-terminated literal; memfd_create reads nothing else.
-    let fd = unsafe { libc::memfd_create(c"zcopy-buffered-head".as_ptr(), libc::MFD_CLOEXEC) };
+    // SAFETY: the name is a NUL-terminated literal; memfd_create reads nothing else. Through
+    // syscall(2): glibc has memfd_create from 2.27 only, and the wheel runs on glibc 2.17.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_memfd_create,
+            c"zcopy-buffered-head".as_ptr(),
+            libc::c_long::from(libc::MFD_CLOEXEC),
+        )
+    };
+    let Ok(fd) = i32::try_from(fd) else {
+        return Err(std::io::Error::from_raw_os_error(libc::EOVERFLOW));
+    };
     if fd < 0 {
         return Err(std::io::Error::last_os_error());
     }

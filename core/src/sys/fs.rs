@@ -68,7 +68,7 @@ pub(crate) fn preadv2(
         iov_len: buf.len(),
     };
     // SAFETY: `iov` describes `buf`, valid for writes of its length for the whole call.
-    cvt_len(|| unsafe { libc::preadv2(fd.as_raw_fd(), &iov, 1, off, flags) })
+    cvt_len(|| unsafe { rw2(libc::SYS_preadv2, fd, &iov, off, flags) })
 }
 
 /// `pwritev2(fd, [buf], 1, offset or -1, flags)` — writes at `offset` (`None`: at the fd's
@@ -91,7 +91,56 @@ pub(crate) fn pwritev2(
         iov_len: buf.len(),
     };
     // SAFETY: `iov` describes `buf`, valid for reads of its length; the kernel only reads it.
-    cvt_len(|| unsafe { libc::pwritev2(fd.as_raw_fd(), &iov, 1, off, flags) })
+    cvt_len(|| unsafe { rw2(libc::SYS_pwritev2, fd, &iov, off, flags) })
+}
+
+/// `preadv2` or `pwritev2` (`nr`) of one iovec through syscall(2): glibc has them from 2.26 only,
+/// and the wheel (scripts/wheel.sh) runs on glibc 2.17. The raw syscall takes the offset as two
+/// longs, low then high: on a 64-bit kernel the whole offset, then 0.
+///
+/// # Safety
+/// `iov` must describe memory valid for what `nr` does with it (written by preadv2, read by
+/// pwritev2) for the whole call.
+unsafe fn rw2(
+    nr: libc::c_long,
+    fd: BorrowedFd<'_>,
+    iov: &libc::iovec,
+    off: i64,
+    flags: i32,
+) -> libc::ssize_t {
+    let iov: *const libc::iovec = iov;
+    // SAFETY: the caller vouches for `iov`'s memory; every other argument is a plain value.
+    let r = unsafe {
+        libc::syscall(
+            nr,
+            libc::c_long::from(fd.as_raw_fd()),
+            iov,
+            1 as libc::c_long,
+            off as libc::c_long,
+            0 as libc::c_long,
+            libc::c_long::from(flags),
+        )
+    };
+    r as libc::ssize_t
+}
+
+/// `statx(fd, "", AT_EMPTY_PATH, mask, stx)` through syscall(2): glibc has it from 2.28 only,
+/// and the wheel (scripts/wheel.sh) runs on glibc 2.17.
+///
+/// # Safety
+/// `stx` must be valid for writes of one `statx` for the whole call.
+unsafe fn statx_empty_path(fd: BorrowedFd<'_>, mask: u32, stx: *mut libc::statx) -> libc::c_long {
+    // SAFETY: the empty path is a NUL-terminated literal; the caller vouches for `stx`.
+    unsafe {
+        libc::syscall(
+            libc::SYS_statx,
+            libc::c_long::from(fd.as_raw_fd()),
+            c"".as_ptr(),
+            libc::c_long::from(libc::AT_EMPTY_PATH),
+            libc::c_long::from(mask),
+            stx,
+        )
+    }
 }
 
 /// `pread(fd, buf, len, offset)` — reads at `offset`; the fd's position is untouched.
@@ -153,7 +202,7 @@ pub(crate) unsafe fn write_raw_nowait(
     };
     // SAFETY: `iov` describes a range the caller guarantees mapped; the kernel only reads it
     // and handles unreadable pages (a short count or EFAULT).
-    cvt_len(|| unsafe { libc::pwritev2(fd.as_raw_fd(), &iov, 1, -1, libc::RWF_NOWAIT) })
+    cvt_len(|| unsafe { rw2(libc::SYS_pwritev2, fd, &iov, -1, libc::RWF_NOWAIT) })
 }
 
 /// `write(fd, ptr, len)` from memory the caller vouches for (a mapping).
@@ -245,10 +294,8 @@ pub(crate) fn fstat_mount(fd: BorrowedFd<'_>) -> io::Result<(libc::stat, u64)> {
         let mut stx = MaybeUninit::<libc::statx>::zeroed();
         // SAFETY: the empty path is a valid C string; `stx` is valid for writes of one statx.
         let r = cvt(|| unsafe {
-            libc::statx(
-                fd.as_raw_fd(),
-                c"".as_ptr(),
-                libc::AT_EMPTY_PATH,
+            statx_empty_path(
+                fd,
                 libc::STATX_BASIC_STATS | STATX_MNT_ID_UNIQUE,
                 stx.as_mut_ptr(),
             )
@@ -355,9 +402,19 @@ pub(crate) fn copy_file_range(
 ) -> io::Result<usize> {
     let (mut oi, mut oo) = (OffArg::new(off_in)?, OffArg::new(off_out)?);
     let (pi, po) = (oi.ptr(), oo.ptr());
-    // SAFETY: each pointer is null or points into an OffArg that outlives the call.
+    // SAFETY: each pointer is null or points into an OffArg that outlives the call. Through
+    // syscall(2): glibc has copy_file_range from 2.27 only (and emulated it in user space in
+    // 2.27-2.29), and the wheel (scripts/wheel.sh) runs on glibc 2.17.
     let n = cvt_len(|| unsafe {
-        libc::copy_file_range(fd_in.as_raw_fd(), pi, fd_out.as_raw_fd(), po, len, 0)
+        libc::syscall(
+            libc::SYS_copy_file_range,
+            libc::c_long::from(fd_in.as_raw_fd()),
+            pi,
+            libc::c_long::from(fd_out.as_raw_fd()),
+            po,
+            len,
+            0 as libc::c_long,
+        ) as libc::ssize_t
     })?;
     oi.finish();
     oo.finish();
@@ -602,15 +659,7 @@ pub(crate) fn cachestat(fd: BorrowedFd<'_>, offset: u64, len: u64) -> io::Result
 pub(crate) fn dio_align(fd: BorrowedFd<'_>) -> io::Result<Option<(u32, u32)>> {
     let mut stx = MaybeUninit::<libc::statx>::zeroed();
     // SAFETY: the empty path is a valid C string; `stx` is valid for writes of one statx.
-    cvt(|| unsafe {
-        libc::statx(
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
-            libc::STATX_DIOALIGN,
-            stx.as_mut_ptr(),
-        )
-    })?;
+    cvt(|| unsafe { statx_empty_path(fd, libc::STATX_DIOALIGN, stx.as_mut_ptr()) })?;
     // SAFETY: statx succeeded; the struct was zeroed, so fields it did not fill are 0.
     let stx = unsafe { stx.assume_init() };
     if stx.stx_mask & libc::STATX_DIOALIGN == 0 {
