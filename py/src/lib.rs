@@ -385,7 +385,8 @@ fn strategies() -> Vec<&'static str> {
 
 /// Test-only: makes the next transfer on this thread panic inside the engine once it has moved
 /// `after_bytes` bytes, so the tests can check the panic comes back as a `ZcopyError`. Not part
-/// of the API (not in the stubs).
+/// of the API; only in builds with the `testing` feature.
+#[cfg(feature = "testing")]
 #[pyfunction]
 fn _inject_panic(after_bytes: u64) {
     zcopy::testing::inject_panic(after_bytes);
@@ -401,6 +402,7 @@ fn _zcopy(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(probe, m)?)?;
     m.add_function(wrap_pyfunction!(prepared::prepare, m)?)?;
     m.add_function(wrap_pyfunction!(strategies, m)?)?;
+    #[cfg(feature = "testing")]
     m.add_function(wrap_pyfunction!(_inject_panic, m)?)?;
     m.add_function(wrap_pyfunction!(cache::residency, m)?)?;
     m.add_function(wrap_pyfunction!(cache::advise, m)?)?;

@@ -177,7 +177,9 @@ def strategies() -> list[str]:
 
 def _inject_panic(after_bytes: int) -> None:
     """Test-only: the next transfer on this thread panics inside the engine once it has moved
-    ``after_bytes`` bytes (it comes back as a ``ZcopyError``). Not part of the API."""
+    ``after_bytes`` bytes (it comes back as a ``ZcopyError``). Not part of the API, and only in
+    a build with the ``testing`` feature (scripts/test-py.sh makes one): no released wheel has
+    it."""
 
 
 def residency(f: _File, offset: int = 0, length: int | None = None) -> Residency:
