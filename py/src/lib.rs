@@ -392,6 +392,15 @@ fn _inject_panic(after_bytes: u64) {
     zcopy::testing::inject_panic(after_bytes);
 }
 
+/// Test-only: makes the first worker thread of the next server started panic as it starts, so
+/// the tests can check `Server.close()` raises a `ZcopyError`. Not part of the API; only in
+/// builds with the `testing` feature.
+#[cfg(feature = "testing")]
+#[pyfunction]
+fn _inject_worker_panic() {
+    zcopy::testing::inject_worker_panic();
+}
+
 /// The extension module behind the `zcopy` package.
 #[pymodule]
 fn _zcopy(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -404,6 +413,8 @@ fn _zcopy(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(strategies, m)?)?;
     #[cfg(feature = "testing")]
     m.add_function(wrap_pyfunction!(_inject_panic, m)?)?;
+    #[cfg(feature = "testing")]
+    m.add_function(wrap_pyfunction!(_inject_worker_panic, m)?)?;
     m.add_function(wrap_pyfunction!(cache::residency, m)?)?;
     m.add_function(wrap_pyfunction!(cache::advise, m)?)?;
     m.add_function(wrap_pyfunction!(cache::readahead, m)?)?;

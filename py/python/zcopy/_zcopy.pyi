@@ -13,6 +13,7 @@ __all__ = [
     "prepare",
     "strategies",
     "_inject_panic",
+    "_inject_worker_panic",
     "residency",
     "advise",
     "readahead",
@@ -180,6 +181,11 @@ def _inject_panic(after_bytes: int) -> None:
     ``after_bytes`` bytes (it comes back as a ``ZcopyError``). Not part of the API, and only in
     a build with the ``testing`` feature (scripts/test-py.sh makes one): no released wheel has
     it."""
+
+def _inject_worker_panic() -> None:
+    """Test-only: the first worker thread of the next server started panics as it starts
+    (``Server.close()`` then raises a ``ZcopyError``). Not part of the API, and only in a build
+    with the ``testing`` feature."""
 
 
 def residency(f: _File, offset: int = 0, length: int | None = None) -> Residency:
