@@ -150,27 +150,6 @@ func cCall(f func() C.zc_status) (st C.zc_status, errno C.int, msg string) {
 	return st, errno, msg
 }
 
-// cOpen runs open (a libzcopy call that returns NULL on failure, such as zc_log_open or
-// zc_server_start; it reports whether it got a handle) and, when it failed, turns the thread's
-// last error into an *Error: EINVAL is KindInvalid, anything else KindIO (a NULL carries no
-// zc_status).
-func cOpen(open func() bool) error {
-	st, errno, msg := cCall(func() C.zc_status {
-		if !open() {
-			return C.ZC_IO
-		}
-		return C.ZC_OK
-	})
-	if st == C.ZC_OK {
-		return nil
-	}
-	kind := KindIO
-	if syscall.Errno(errno) == syscall.EINVAL {
-		kind = KindInvalid
-	}
-	return &Error{Kind: kind, Errno: syscall.Errno(errno), Message: msg}
-}
-
 // check runs f as cCall does and turns a failure into an *Error.
 func check(f func() C.zc_status) error {
 	st, errno, msg := cCall(f)

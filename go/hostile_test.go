@@ -31,7 +31,17 @@ func fdFlags(t *testing.T, f *os.File) [2]int {
 	return out
 }
 
+// skipWithoutPanicHooks skips a test that injects panics in a build without the hooks.
+func skipWithoutPanicHooks(t *testing.T) {
+	t.Helper()
+	if !zcopy.PanicHooks {
+		t.Skip("no panic hooks: build with -tags zcopy_testing against a libzcopy built with its " +
+			"cargo feature testing (scripts/test-go.sh does)")
+	}
+}
+
 func TestPanicInsideTheEngineIsAnError(t *testing.T) {
+	skipWithoutPanicHooks(t)
 	want := data(50, 8<<20)
 	for _, s := range []zcopy.Strategy{zcopy.Auto, zcopy.ReadWrite, zcopy.MmapWrite, zcopy.Sendfile,
 		zcopy.Splice, zcopy.CopyFileRange, zcopy.Direct, zcopy.IoUring} {

@@ -104,7 +104,7 @@ func OpenLog(dir string, opts LogOptions) (*Log, error) {
 	cdir := C.CString(dir)
 	defer C.free(unsafe.Pointer(cdir))
 	var p *C.zc_log
-	if err := cOpen(func() bool { p = C.zc_log_open(cdir, &o); return p != nil }); p == nil {
+	if err := check(func() C.zc_status { return C.zc_status(C.zc_log_open(cdir, &o, &p)) }); err != nil {
 		return nil, err
 	}
 	l := &Log{p: p, dir: dir}

@@ -8,6 +8,6 @@ package zcopy
 //
 //	./nocgo.go:13:15: cannot use "zcopy requires cgo and libzcopy: ..." (untyped string constant) as int value in constant declaration
 //
-// (fd.go, the one other file without `import "C"`, is built with cgo only, so this is the only
-// error).
+// (fd.go and testhook_off.go, the other files without `import "C"`, build with cgo only: this
+// is the only error).
 const _ int = "zcopy requires cgo and libzcopy: build with CGO_ENABLED=1 and a C compiler, with libzcopy installed (bash scripts/install-c.sh; see the README's Go section)"

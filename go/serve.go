@@ -163,7 +163,7 @@ func Serve(dir string, opts ServeOptions) (*Server, error) {
 	cdir := C.CString(dir)
 	defer C.free(unsafe.Pointer(cdir))
 	var p *C.zc_server
-	if err := cOpen(func() bool { p = C.zc_server_start(cdir, &o); return p != nil }); p == nil {
+	if err := check(func() C.zc_status { return C.zc_status(C.zc_server_start(cdir, &o, &p)) }); err != nil {
 		return nil, err
 	}
 	s := &Server{p: p, model: model}

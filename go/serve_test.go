@@ -248,6 +248,26 @@ func TestServeErrors(t *testing.T) {
 	}
 }
 
+// Issue 15: a panic in a server worker (a bug) came back as KindInvalid. It is KindPanic, in
+// every model, and the other worker stops with it.
+func TestServeWorkerPanicIsKindPanic(t *testing.T) {
+	skipWithoutPanicHooks(t)
+	dir, _ := wwwDir(t)
+	for _, m := range modelsHere(t) {
+		zcopy.InjectWorkerPanic()
+		s, err := zcopy.Serve(dir, zcopy.ServeOptions{Listen: "127.0.0.1:0", Workers: 2, Model: m})
+		if err != nil {
+			t.Fatalf("%s: %v", m, err)
+		}
+		err = s.Close()
+		var zerr *zcopy.Error
+		if !errors.As(err, &zerr) || zerr.Kind != zcopy.KindPanic || !errors.Is(err, zcopy.ErrPanic) ||
+			!strings.Contains(err.Error(), "injected panic in a server worker") {
+			t.Errorf("%s: Close after a worker panic: %v, expected KindPanic", m, err)
+		}
+	}
+}
+
 // Issue 14, case 8: with SO_REUSEPORT a second server on a served address started and took
 // half the connections. Every model against every model: EADDRINUSE.
 func TestServeSecondServerIsEADDRINUSE(t *testing.T) {

@@ -6,7 +6,7 @@
 //
 // It wraps libzcopy (the C ABI of the Rust engine) with cgo, found through pkg-config
 // (`bash scripts/install-c.sh` installs it into /usr/local; with another PREFIX, set
-// PKG_CONFIG_PATH=PREFIX/lib/pkgconfig). It links libzcopy.so.0 (pkg-config zcopy), or with the
+// PKG_CONFIG_PATH=PREFIX/lib/pkgconfig). It links libzcopy.so.1 (pkg-config zcopy), or with the
 // build tag zcopy_static libzcopy.a (pkg-config --static zcopy-static), and needs cgo: a build
 // with CGO_ENABLED=0 fails with a message saying so. Every behaviour comes from the engine; this
 // package translates types and errors, and waits through the Go runtime's poller when a

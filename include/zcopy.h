@@ -3,7 +3,7 @@
  * every technique the kernel offers, picks the best one automatically, and reports what each
  * transfer cost.
  *
- * Link with -lzcopy (libzcopy.so.0) or libzcopy.a; `pkg-config --cflags --libs zcopy`.
+ * Link with -lzcopy (libzcopy.so.1) or libzcopy.a; `pkg-config --cflags --libs zcopy`.
  *
  * Conventions: every function returning zc_status returns ZC_OK (0) or an error code, and then
  * zc_last_error() / zc_last_errno() tell what was wrong (per thread). Outputs are pointers
@@ -22,9 +22,9 @@
 #include <stdint.h>
 
 #define ZCOPY_VERSION_MAJOR 0
-#define ZCOPY_VERSION_MINOR 1
+#define ZCOPY_VERSION_MINOR 2
 #define ZCOPY_VERSION_PATCH 0
-#define ZCOPY_VERSION_STRING "0.1.0"
+#define ZCOPY_VERSION_STRING "0.2.0"
 
 /**
  * How many fallbacks a `zc_report` holds (`fallbacks_len` counts them all).
@@ -1008,18 +1008,20 @@ enum zc_status zc_log_options_default(struct zc_log_options *opts, size_t struct
 /**
  * Opens the log in directory `dir` (created when missing) for appending, as `opts` says
  * (`NULL`: the defaults), recovering it after a crash of its last writer: every record
- * acknowledged under `ZC_LOG_FLUSH_SYNC` is there, a torn tail is dropped.
+ * acknowledged under `ZC_LOG_FLUSH_SYNC` is there, a torn tail is dropped. Writes the log into
+ * `*out` (`NULL` first, so a failure leaves `NULL` there); `zc_log_close` frees it.
  *
- * Returns the log, or `NULL` with `zc_last_error()` / `zc_last_errno()` (and `errno`) telling
- * why: `EINVAL` for options out of range (the message names the field) or a `NULL` `dir`,
- * `EWOULDBLOCK` when another writer holds the directory, `ENOSPC` when the active segment
- * cannot be preallocated (the message names it), `EBADMSG` for a corrupt closed segment.
+ * Returns `ZC_OK`; `ZC_NULL_POINTER` for a `NULL` `dir` or `out`; `ZC_INVALID` for options out
+ * of range (the message names the field) or a bad `struct_size`; `ZC_IO` with `EWOULDBLOCK`
+ * when another writer holds the directory, `ENOSPC` when the active segment cannot be
+ * preallocated (the message names it), `EBADMSG` for a corrupt closed segment, or the errno of
+ * a directory that cannot be created or opened; `ZC_PANIC` for a bug in zcopy.
  *
  * # Safety
  * `dir` is `NULL` or a NUL-terminated path; `opts` is `NULL` or a `zc_log_options` readable
- * for `opts->struct_size` bytes.
+ * for `opts->struct_size` bytes; `out` is `NULL` or writable for one pointer.
  */
-struct zc_log *zc_log_open(const char *dir, const struct zc_log_options *opts);
+enum zc_status zc_log_open(const char *dir, const struct zc_log_options *opts, struct zc_log **out);
 
 /**
  * Appends the `len` bytes at `data` as one record and writes its offset into `*offset`
@@ -1162,22 +1164,26 @@ enum zc_status zc_server_options_default(struct zc_server_options *opts,
  * `Date`, `Last-Modified` and `ETag` (`"<mtime hex>-<size hex>"`), and `If-None-Match` /
  * `If-Modified-Since` are answered with 304, `If-Range` honoured.
  *
- * Returns the server, or `NULL` with `zc_last_error()` / `zc_last_errno()` (and `errno`)
- * telling why: `EADDRINUSE` when the address is taken (the message names it), `ENOENT` (or
- * `ENOTDIR`, `EACCES`) for a directory or an access log that cannot be opened (the message
- * names it), `EINVAL` for a `NULL` `dir`, a bad `struct_size`, an unknown `model`, a `listen`
- * that is not `HOST:PORT`, `has_directio` with `directio` 0, a timeout of 0 or less,
- * `max_connections` 0 or an empty `access_log` (the message names the field). `EADDRINUSE` (`ZC_IO`) also when another
- * server, in this process or another, serves the address: the workers of one server share
- * their listening socket, no one else does.
+ * Writes the server into `*out` (`NULL` first, so a failure leaves `NULL` there);
+ * `zc_server_stop` stops and frees it.
+ *
+ * Returns `ZC_OK`; `ZC_NULL_POINTER` for a `NULL` `dir` or `out`; `ZC_IO` with `EADDRINUSE`
+ * when the address is taken (the message names it), `ENOENT` (or `ENOTDIR`, `EACCES`) for a
+ * directory or an access log that cannot be opened (the message names it); `ZC_INVALID` for a
+ * bad `struct_size`, an unknown `model`, a `listen` that is not `HOST:PORT`, `has_directio`
+ * with `directio` 0, a timeout of 0 or less, `max_connections` 0 or an empty `access_log` (the
+ * message names the field); `ZC_PANIC` for a bug in zcopy. `EADDRINUSE` (`ZC_IO`) also when
+ * another server, in this process or another, serves the address: the workers of one server
+ * share their listening socket, no one else does.
  *
  * # Safety
  * `dir` is `NULL` or a NUL-terminated path; `opts` is `NULL` or a `zc_server_options`
  * readable for `opts->struct_size` bytes, whose `listen` and `access_log` are `NULL` or
- * NUL-terminated.
+ * NUL-terminated; `out` is `NULL` or writable for one pointer.
  */
-struct zc_server *zc_server_start(const char *dir,
-                                  const struct zc_server_options *opts);
+enum zc_status zc_server_start(const char *dir,
+                               const struct zc_server_options *opts,
+                               struct zc_server **out);
 
 /**
  * Writes the port the server listens on (the one the kernel chose for port 0) into `*port`.

@@ -2,46 +2,51 @@
 # Builds libzcopy and installs it for C (and Go, through pkg-config) into a prefix, /usr/local by
 # default:
 #
-#   PREFIX/lib/libzcopy.so.0.1.0, libzcopy.so.0 -> it, libzcopy.so -> libzcopy.so.0
+#   PREFIX/lib/libzcopy.so.0.2.0, libzcopy.so.1 -> it (the SONAME), libzcopy.so -> libzcopy.so.1
 #   PREFIX/lib/libzcopy.a
 #   PREFIX/include/zcopy.h
 #   PREFIX/lib/pkgconfig/zcopy.pc          -lzcopy (the shared library)
 #   PREFIX/lib/pkgconfig/zcopy-static.pc   libzcopy.a and what it needs (rustc's native-static-libs)
 #
-#   bash scripts/install-c.sh [PREFIX] [--debug | --debug-info] [--no-build]
+#   bash scripts/install-c.sh [PREFIX] [--debug | --debug-info] [--testing] [--no-build]
 #
-#   (no flag)     the release build, stripped: libzcopy.so.0.1.0 under 1 MB, libzcopy.a under 10 MB
+#   (no flag)     the release build, stripped: libzcopy.so.0.2.0 under 1 MB, libzcopy.a under 10 MB
 #   --debug-info  the release build with debug info (profile release-debuginfo), installed stripped
-#                 with the .so's debug info beside it in libzcopy.so.0.1.0.debug, which gdb and
+#                 with the .so's debug info beside it in libzcopy.so.0.2.0.debug, which gdb and
 #                 perf find through the library's .gnu_debuglink (libzcopy.a is installed
 #                 stripped all the same: a static library's debug info would go into every
 #                 program linked with it)
 #   --debug       the debug build, unoptimised and not stripped (faster to build; the tests use it)
+#   --testing     with the cargo feature `testing`: the test-only panic hooks (zc_test_*) the C and
+#                 Go tests call (scripts/test-c.sh and test-go.sh install `--debug --testing`); never
+#                 for a library you ship
 #   --no-build    install what an earlier build left in the target directory (CARGO_TARGET_DIR or
 #                 target/) without running cargo: build as yourself, then install as root with
 #                 `sudo bash scripts/install-c.sh --no-build` (root often has no cargo; sudo drops
 #                 CARGO_TARGET_DIR: give it again if the build used one)
 #
-# Then: cc prog.c $(pkg-config --cflags --libs zcopy)          (shared: needs libzcopy.so.0 at run time)
+# Then: cc prog.c $(pkg-config --cflags --libs zcopy)          (shared: needs libzcopy.so.1 at run time)
 #       cc prog.c $(pkg-config --cflags --libs zcopy-static)   (static: nothing of zcopy at run time)
 #
 # Run as root with a prefix the dynamic linker searches (/usr/local/lib on Debian, Ubuntu, Arch),
-# it runs ldconfig, so programs find libzcopy.so.0 with no LD_LIBRARY_PATH; pkg-config searches
+# it runs ldconfig, so programs find libzcopy.so.1 with no LD_LIBRARY_PATH; pkg-config searches
 # /usr/local/lib/pkgconfig already. Any other prefix (one you own needs no root): zcopy.pc links
 # with -Wl,-rpath,PREFIX/lib so programs still run without LD_LIBRARY_PATH, and pkg-config needs
 # PKG_CONFIG_PATH=PREFIX/lib/pkgconfig, as the script says at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage="usage: install-c.sh [PREFIX] [--debug | --debug-info] [--no-build]"
+usage="usage: install-c.sh [PREFIX] [--debug | --debug-info] [--testing] [--no-build]"
 prefix=/usr/local
 profile=release
 build=1
+features=()
 for arg in "$@"; do
   case "$arg" in
     --debug) profile=debug ;;
     --debug-info) profile=release-debuginfo ;;
     --no-build) build=0 ;;
+    --testing) features=(--features testing) ;;
     -h | --help) echo "$usage"; exit 0 ;;
     -*) echo "install-c: unknown option $arg; $usage" >&2; exit 2 ;;
     *) prefix=$arg ;;
@@ -82,7 +87,7 @@ if [ "$build" = 1 ]; then
   # `cargo rustc` is `cargo build` plus the note; cargo replays the note when nothing changed.
   log=$(mktemp)
   trap 'rm -f "$log"' EXIT
-  if ! cargo rustc -q -p zcopy-ffi --lib "${pflag[@]}" -- --print native-static-libs 2>"$log"; then
+  if ! cargo rustc -q -p zcopy-ffi --lib "${pflag[@]}" "${features[@]}" -- --print native-static-libs 2>"$log"; then
     cat "$log" >&2
     exit 1
   fi
@@ -106,12 +111,18 @@ else
 fi
 
 version=$(sed -n 's/^#define ZCOPY_VERSION_STRING "\(.*\)"$/\1/p' include/zcopy.h)
-major=${version%%.*}
 [ -n "$version" ] || { echo "install-c: no ZCOPY_VERSION_STRING in include/zcopy.h" >&2; exit 1; }
+# The SONAME (libzcopy.so.N: ffi-c/build.rs sets N, the ABI's version, which changes only with
+# an incompatible ABI) as the library records it: programs look for that name.
+soname=$(readelf -d "$out/libzcopy.so" | sed -n 's/.*(SONAME).*\[\(.*\)\]$/\1/p')
+case "$soname" in
+  libzcopy.so.[0-9]*) ;;
+  *) echo "install-c: $out/libzcopy.so has no SONAME libzcopy.so.N (readelf -d: '$soname')" >&2; exit 1 ;;
+esac
 
 
 # Whether the dynamic linker searches DIR without being told (ld.so.conf and the built-in
-# directories): then ldconfig makes libzcopy.so.0 found, and no rpath is needed.
+# directories): then ldconfig makes libzcopy.so.1 found, and no rpath is needed.
 searched() {
   local want d
   want=$(realpath -m "$1")
@@ -151,8 +162,8 @@ case "$profile" in
 esac
 mv -f "$so.tmp" "$so"
 mv -f "$lib/libzcopy.a.tmp" "$lib/libzcopy.a"
-ln -sfn "libzcopy.so.$version" "$lib/libzcopy.so.$major"
-ln -sfn "libzcopy.so.$major" "$lib/libzcopy.so"
+ln -sfn "libzcopy.so.$version" "$lib/$soname"
+ln -sfn "$soname" "$lib/libzcopy.so"
 install -m 0644 include/zcopy.h "$prefix/include/zcopy.h"
 cat > "$lib/pkgconfig/zcopy.pc" <<EOF
 prefix=$prefix
@@ -182,15 +193,15 @@ Libs: -L\${libdir} -l:libzcopy.a $native
 Cflags: -I\${includedir}
 EOF
 
-echo "installed zcopy $version ($profile) into $prefix:" \
-  "libzcopy.so.$version $(stat -c %s "$so") bytes, libzcopy.a $(stat -c %s "$lib/libzcopy.a") bytes"
+echo "installed zcopy $version ($profile${features[*]:+, ${features[*]}}) into $prefix:" \
+  "libzcopy.so.$version (SONAME $soname) $(stat -c %s "$so") bytes, libzcopy.a $(stat -c %s "$lib/libzcopy.a") bytes"
 if [ -n "$rpath" ]; then
   echo "  $lib is not searched by the dynamic linker: programs linked through zcopy.pc carry an rpath to it"
 elif [ "$(id -u)" = 0 ]; then
   ldconfig
-  echo "  ldconfig: libzcopy.so.$major is found without LD_LIBRARY_PATH"
+  echo "  ldconfig: $soname is found without LD_LIBRARY_PATH"
 else
-  echo "  run ldconfig as root so that programs find libzcopy.so.$major"
+  echo "  run ldconfig as root so that programs find $soname"
 fi
 case ":$(pkg-config --variable pc_path pkg-config 2>/dev/null):" in
   *":$lib/pkgconfig:"*) ;;

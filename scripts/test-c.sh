@@ -6,10 +6,13 @@
 #     and again linked statically (`pkg-config zcopy-static`: libzcopy.a + native-static-libs),
 #     under AddressSanitizer + UBSan, and under valgrind (no errors, no leaks);
 #   - the examples (examples/c/zcp.c, examples/c/zc-serve.c) build and do their job;
-#   - the release build as install-c.sh installs it: stripped, libzcopy.so.0.1.0 under 1 MiB and
+#   - the release build as install-c.sh installs it: stripped, libzcopy.so.0.2.0 under 1 MiB and
 #     libzcopy.a under 10 MiB (sizes printed), the .a as cargo builds it under 10 MiB too, a test
 #     program linked with each; and with --debug-info, the debug info in a separate file that
 #     gdb finds through the library's .gnu_debuglink.
+#     The release libzcopy.so exports exactly the zc_ functions of zcopy.h: no test hook
+#     (zc_test_*); the tests above run against a debug build with the `testing` feature, which
+#     has them.
 # Prints `c: N passed, N failed` last and exits non-zero on any failure. Its files go under
 # CARGO_TARGET_DIR (default target/): c-test/.
 #
@@ -40,8 +43,8 @@ rm -rf "$work"
 mkdir -p "$work"
 prefix=$work/prefix
 
-echo "== building and installing libzcopy (debug) into $prefix"
-if ! bash scripts/install-c.sh "$prefix" --debug; then
+echo "== building and installing libzcopy (debug, with the test hooks) into $prefix"
+if ! bash scripts/install-c.sh "$prefix" --debug --testing; then
   echo "c: 0 passed, 1 failed"
   exit 1
 fi
@@ -90,8 +93,12 @@ fi
 step "the installed zcopy.h is include/zcopy.h" cmp include/zcopy.h "$prefix/include/zcopy.h"
 step "pkg-config knows zcopy $(sed -n 's/^#define ZCOPY_VERSION_STRING "\(.*\)"$/\1/p' include/zcopy.h)" \
   bash -c 'test "$(pkg-config --modversion zcopy)" = "$(pkg-config --modversion zcopy-static)"'
-step "libzcopy.so has SONAME libzcopy.so.0" \
-  bash -c "readelf -d '$prefix/lib/libzcopy.so' | grep -q 'SONAME.*\[libzcopy.so.0\]'"
+step "libzcopy.so has SONAME libzcopy.so.1" \
+  bash -c "readelf -d '$prefix/lib/libzcopy.so' | grep -q 'SONAME.*\[libzcopy.so.1\]'"
+step "libzcopy.so.1 is installed, and no libzcopy.so.0" \
+  bash -c "test -e '$prefix/lib/libzcopy.so.1' && ! test -e '$prefix/lib/libzcopy.so.0'"
+step "the --testing build exports the test hooks the tests call" \
+  bash -c "nm -D --defined-only '$prefix/lib/libzcopy.so' | grep -qw zc_test_inject_panic"
 
 echo "== building the tests"
 # Three programs: test_zcopy.c (every function), test_hostile.c (panics, ENOSPC, 4 GiB+) and
@@ -102,8 +109,8 @@ for t in test_zcopy test_hostile test_serve; do
   step "build $t: shared, via pkg-config zcopy" \
     gcc "${CFLAGS[@]}" $c -o "$work/${t}_shared" $(pkg-config --cflags --libs zcopy) \
       -Wl,-rpath,"$prefix/lib" -lpthread
-  step "$t: the shared build needs libzcopy.so.0" \
-    bash -c "readelf -d '$work/${t}_shared' | grep -q 'NEEDED.*\[libzcopy.so.0\]'"
+  step "$t: the shared build needs libzcopy.so.1" \
+    bash -c "readelf -d '$work/${t}_shared' | grep -q 'NEEDED.*\[libzcopy.so.1\]'"
   # shellcheck disable=SC2046
   step "build $t: static, via pkg-config zcopy-static (native-static-libs)" \
     gcc "${CFLAGS[@]}" $c -o "$work/${t}_static" $(pkg-config --cflags --libs zcopy-static)
@@ -196,11 +203,18 @@ stripped() { no_debug "$1" && no_symtab "$1"; }
 small_no_debug() { no_debug "$1" && under "$1" "$2"; }
 stripped_small() { stripped "$1" && under "$1" "$2"; }
 under() { echo "$1: $(size "$1") bytes, limit $2"; [ "$(size "$1")" -lt "$2" ]; }
-# The zc_ functions zcopy.h declares are the ones the library exports, besides the test hooks
-# (zc_test_*, which the header leaves out).
+# The zc_ functions zcopy.h declares are the ones the library exports, and no other (no test
+# hook: zc_test_* exist only with the `testing` feature).
 exports_header() {
   diff <(grep -Eo '^[a-z].*[ *](zc_[a-z_]+)\(' include/zcopy.h | grep -Eo 'zc_[a-z_]+\($' | tr -d '(' | sort -u) \
-    <(nm -D --defined-only "$1" | awk '$3 ~ /^zc_/ && $3 !~ /^zc_test_/ {print $3}' | sort -u)
+    <(nm -D --defined-only "$1" | awk '$3 ~ /^zc_/ {print $3}' | sort -u)
+}
+# No test symbol at all (zc_test_*, or the engine's testing module) among the defined dynamic
+# symbols; what nm finds is printed.
+no_test_symbol() {
+  echo "nm -D --defined-only $1 | grep -E 'zc_test_|testing': $(nm -D --defined-only "$1" | grep -cE 'zc_test_|testing') symbols"
+  nm -D --defined-only "$1" | grep -E 'zc_test_|testing' && return 1
+  return 0
 }
 # link_and_run NAME PKG PREFIX: tests/c/test_zcopy.c linked through pkg-config PKG of PREFIX, run
 # with no LD_LIBRARY_PATH.
@@ -226,7 +240,10 @@ if bash scripts/install-c.sh "$rel" > "$work/install.log" 2>&1; then
   step "installed libzcopy.so under 1 MiB" under "$so" "$so_limit"
   step "installed libzcopy.a under 10 MiB" under "$rel/lib/libzcopy.a" "$a_limit"
   step "cargo build --release's libzcopy.a under 10 MiB" under "$target/release/libzcopy.a" "$a_limit"
-  step "the installed libzcopy.so exports every zc_ function of zcopy.h, and no other but test hooks" exports_header "$so"
+  step "the installed libzcopy.so exports every zc_ function of zcopy.h, and no other" exports_header "$so"
+  step "the installed libzcopy.so exports no test symbol (no zc_test_)" no_test_symbol "$so"
+  step "the installed libzcopy.a defines no test symbol (no zc_test_)" \
+    bash -c "! nm --defined-only '$rel/lib/libzcopy.a' 2>/dev/null | grep -q ' T zc_test_'"
   step "test_zcopy linked with the release libzcopy.a passes" link_and_run test_zcopy_release zcopy-static "$rel"
   step "test_zcopy linked with the release libzcopy.so passes, with no LD_LIBRARY_PATH (zcopy.pc's rpath)" \
     link_and_run test_zcopy_release_so zcopy "$rel"

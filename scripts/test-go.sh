@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The Go face: installs Go (Debian's golang-go) only if no `go` is found, builds libzcopy
-# (debug) and installs it into a temporary prefix with scripts/install-c.sh, then runs gofmt,
-# go vet and go test -v on go/ (the package zcopy.dev/zcopy, linked through pkg-config; the
-# programs find libzcopy.so.0 through the rpath zcopy.pc gives, with no LD_LIBRARY_PATH), builds
-# and runs examples/go, and checks what a Go user meets: CGO_ENABLED=0 fails with a message
+# (debug, with the test hooks: --testing) and installs it into a temporary prefix with
+# scripts/install-c.sh, then runs gofmt, go vet (with and without the tag zcopy_testing, which
+# declares the hooks the panic tests call) and go test -v -tags zcopy_testing on go/ (the package
+# zcopy.dev/zcopy, linked through pkg-config; the programs find libzcopy.so.1 through the rpath
+# zcopy.pc gives, with no LD_LIBRARY_PATH), builds and runs examples/go, and checks what a Go user meets: CGO_ENABLED=0 fails with a message
 # saying cgo and libzcopy are required, `-tags zcopy_static` links libzcopy.a (no libzcopy.so
 # needed), and a module outside this tree uses the package through the README's
 # `go mod edit -replace` line. Prints `go: N passed, N failed` last and exits non-zero on any
@@ -41,8 +42,8 @@ work=$target/go-test
 rm -rf "$work"
 mkdir -p "$work"
 prefix=$work/prefix
-echo "== building and installing libzcopy (debug) into $prefix"
-if ! bash scripts/install-c.sh "$prefix" --debug; then
+echo "== building and installing libzcopy (debug, with the test hooks) into $prefix"
+if ! bash scripts/install-c.sh "$prefix" --debug --testing; then
   echo "go: 0 passed, 1 failed"
   exit 1
 fi
@@ -79,10 +80,11 @@ step() {
 
 step "gofmt (go/, examples/go/)" bash -c 'test -z "$(gofmt -l go examples/go)" || { gofmt -l go examples/go; false; }'
 step "go vet ./... (go/)" bash -c 'cd go && go vet ./...'
+step "go vet -tags zcopy_testing ./... (go/)" bash -c 'cd go && go vet -tags zcopy_testing ./...'
 step "go vet ./... (examples/go/)" bash -c 'cd examples/go && go vet ./...'
 
-echo "== go test -v (go/)"
-(cd go && go test -count=1 -timeout 180s -v ./...) 2>&1 | tee "$work/test.log"
+echo "== go test -v -tags zcopy_testing (go/)"
+(cd go && go test -count=1 -timeout 180s -v -tags zcopy_testing ./...) 2>&1 | tee "$work/test.log"
 rc=${PIPESTATUS[0]}
 p=$(grep -cE '^\s*--- PASS' "$work/test.log")
 f=$(grep -cE '^\s*--- FAIL' "$work/test.log")
@@ -97,8 +99,8 @@ step "zcp copies a file" bash -c "'$work/zcp' '$work/data.bin' '$work/copy.bin' 
 step "zcp -serve sends a file over loopback TCP" bash -c "'$work/zcp' -serve '$work/data.bin'"
 step "zcp names a bad strategy" \
   bash -c "! '$work/zcp' -strategy teleport '$work/data.bin' '$work/x' 2> '$work/zcp.err' && grep -q 'unknown strategy' '$work/zcp.err'"
-step "zcp finds libzcopy.so.0 with no LD_LIBRARY_PATH (zcopy.pc's rpath)" \
-  bash -c "ldd '$work/zcp' | grep -q 'libzcopy.so.0 => $prefix/lib/libzcopy.so.0'"
+step "zcp finds libzcopy.so.1 with no LD_LIBRARY_PATH (zcopy.pc's rpath)" \
+  bash -c "ldd '$work/zcp' | grep -q 'libzcopy.so.1 => $prefix/lib/libzcopy.so.1'"
 
 echo "== as Go users build"
 # cgo off: the build fails with the message of go/nocgo.go, and with no other error.

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The Python package's tests: a venv, `pip install ./py` (built by maturin from this checkout),
+# The Python package's tests: a venv, `pip install ./py` (built by maturin from this checkout, with
+# the `testing` feature for the panic hook the tests use; released wheels have none),
 # pytest, mypy's stubtest over the extension module's stubs, mypy --strict over the package and
 # the tests, the Python examples, and the experiments notebook run headless (a failing cell fails).
 #
@@ -37,8 +38,12 @@ echo "== pip install (test and notebook tools)"
 "$py" -m pip install -q --disable-pip-version-check \
   maturin pytest hypothesis mypy nbclient ipykernel nbformat tqdm pandas matplotlib
 
-echo "== pip install ./py"
-"$py" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps ./py
+echo "== pip install ./py (with the testing feature: the panic hook the tests use)"
+# maturin's build backend passes MATURIN_PEP517_ARGS to cargo. A wheel built without it, as
+# every released one is, has no _inject_panic.
+MATURIN_PEP517_ARGS="--features=testing" \
+  "$py" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps ./py
+"$py" -c 'from zcopy import _zcopy; assert hasattr(_zcopy, "_inject_panic"), "built without the testing feature"'
 # One wheel for every CPython >= 3.9: the abi3 tag.
 wheel_tag=$("$py" - <<'EOF'
 from importlib.metadata import distribution

@@ -77,6 +77,7 @@ pub mod serve;
 mod sparse;
 mod strategy;
 mod sys;
+#[cfg(feature = "testing")]
 #[doc(hidden)]
 pub mod testing;
 

@@ -1209,3 +1209,49 @@ fn child_openat2_blocked() {
     }
     common::child_done("test_serve::child_openat2_blocked");
 }
+
+/// Issue 15: a panic in a worker thread (a bug) was reported as an Invalid error. It now goes
+/// on unwinding from `Server::run` once the other workers have stopped, so each face's panic
+/// boundary reports a panic (`ZC_PANIC` in C). In a child: the hook is process-wide, and
+/// another test's server must not take it.
+#[test]
+fn a_worker_panic_unwinds_from_run() {
+    common::run_child("test_serve::child_worker_panic_unwinds_from_run");
+}
+
+#[test]
+#[ignore = "run by a_worker_panic_unwinds_from_run in a child"]
+fn child_worker_panic_unwinds_from_run() {
+    let name = "test_serve::child_worker_panic_unwinds_from_run";
+    if !common::in_child(name) {
+        return;
+    }
+    for model in [
+        IoModel::Epoll,
+        IoModel::Threads,
+        IoModel::Poll,
+        IoModel::Uring,
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut opts = ServeOptions::new(dir.path());
+        opts.listen = "127.0.0.1:0".parse().expect("addr");
+        opts.workers = 2;
+        opts.model = model;
+        let server = Server::bind(&opts).expect("bind");
+        zcopy::testing::inject_worker_panic();
+        // No shutdown asked: the panic alone must stop the other worker.
+        let payload = std::thread::spawn(move || server.run())
+            .join()
+            .err()
+            .unwrap_or_else(|| panic!("{model:?}: run returned instead of unwinding"));
+        let msg = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            msg.contains(zcopy::testing::WORKER_MESSAGE),
+            "{model:?}: {msg}"
+        );
+    }
+    common::child_done(name);
+}

@@ -1,6 +1,6 @@
 //! # zcopy-ffi: the C ABI of zcopy
 //!
-//! Builds `libzcopy.so` (SONAME `libzcopy.so.0`) and `libzcopy.a`; `include/zcopy.h` is generated
+//! Builds `libzcopy.so` (SONAME `libzcopy.so.1`) and `libzcopy.a`; `include/zcopy.h` is generated
 //! from this crate's doc comments by cbindgen (`ZCOPY_BLESS=1 cargo test -p zcopy-ffi --test
 //! header` regenerates it; the same test fails when it is stale).
 //!
@@ -44,6 +44,7 @@ mod serve;
 
 mod names;
 mod sized;
+#[cfg(feature = "testing")]
 #[doc(hidden)]
 pub mod testing;
 

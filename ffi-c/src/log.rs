@@ -162,23 +162,31 @@ pub unsafe extern "C" fn zc_log_options_default(
 
 /// Opens the log in directory `dir` (created when missing) for appending, as `opts` says
 /// (`NULL`: the defaults), recovering it after a crash of its last writer: every record
-/// acknowledged under `ZC_LOG_FLUSH_SYNC` is there, a torn tail is dropped.
+/// acknowledged under `ZC_LOG_FLUSH_SYNC` is there, a torn tail is dropped. Writes the log into
+/// `*out` (`NULL` first, so a failure leaves `NULL` there); `zc_log_close` frees it.
 ///
-/// Returns the log, or `NULL` with `zc_last_error()` / `zc_last_errno()` (and `errno`) telling
-/// why: `EINVAL` for options out of range (the message names the field) or a `NULL` `dir`,
-/// `EWOULDBLOCK` when another writer holds the directory, `ENOSPC` when the active segment
-/// cannot be preallocated (the message names it), `EBADMSG` for a corrupt closed segment.
+/// Returns `ZC_OK`; `ZC_NULL_POINTER` for a `NULL` `dir` or `out`; `ZC_INVALID` for options out
+/// of range (the message names the field) or a bad `struct_size`; `ZC_IO` with `EWOULDBLOCK`
+/// when another writer holds the directory, `ENOSPC` when the active segment cannot be
+/// preallocated (the message names it), `EBADMSG` for a corrupt closed segment, or the errno of
+/// a directory that cannot be created or opened; `ZC_PANIC` for a bug in zcopy.
 ///
 /// # Safety
 /// `dir` is `NULL` or a NUL-terminated path; `opts` is `NULL` or a `zc_log_options` readable
-/// for `opts->struct_size` bytes.
+/// for `opts->struct_size` bytes; `out` is `NULL` or writable for one pointer.
 #[no_mangle]
 pub unsafe extern "C" fn zc_log_open(
     dir: *const c_char,
     opts: *const zc_log_options,
-) -> *mut zc_log {
-    let mut out: *mut zc_log = std::ptr::null_mut();
+    out: *mut *mut zc_log,
+) -> zc_status {
     boundary(|| {
+        if out.is_null() {
+            return Err(Failure::null("out"));
+        }
+        // SAFETY: non-null and writable (the caller's contract): cleared first, so a failure
+        // leaves NULL.
+        unsafe { out.write(std::ptr::null_mut()) };
         if dir.is_null() {
             return Err(Failure::null("dir"));
         }
@@ -187,10 +195,10 @@ pub unsafe extern "C" fn zc_log_open(
         // SAFETY: zc_log_open's contract for `opts`.
         let opts = unsafe { zc_log_options::read(opts) }?;
         let log = Log::open(dir, &opts)?;
-        out = Box::into_raw(Box::new(zc_log { log }));
+        // SAFETY: checked non-null above; the handle is written last, once nothing can fail.
+        unsafe { out.write(Box::into_raw(Box::new(zc_log { log }))) };
         Ok(())
-    });
-    out
+    })
 }
 
 /// The log behind a caller's pointer.

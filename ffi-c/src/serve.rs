@@ -11,7 +11,7 @@ use std::time::Duration;
 use engine::serve::{AccessLog, IoModel, ServeOptions, Server, ShutdownHandle};
 
 use crate::sized::{self, read_field};
-use crate::status::{boundary, Failure};
+use crate::status::{boundary, panic_message, Failure};
 use crate::zc_status;
 
 /// A running file server (HTTP/1.1 GET and HEAD, ranges, keep-alive) serving one directory on
@@ -235,26 +235,35 @@ pub unsafe extern "C" fn zc_server_options_default(
 /// `Date`, `Last-Modified` and `ETag` (`"<mtime hex>-<size hex>"`), and `If-None-Match` /
 /// `If-Modified-Since` are answered with 304, `If-Range` honoured.
 ///
-/// Returns the server, or `NULL` with `zc_last_error()` / `zc_last_errno()` (and `errno`)
-/// telling why: `EADDRINUSE` when the address is taken (the message names it), `ENOENT` (or
-/// `ENOTDIR`, `EACCES`) for a directory or an access log that cannot be opened (the message
-/// names it), `EINVAL` for a `NULL` `dir`, a bad `struct_size`, an unknown `model`, a `listen`
-/// that is not `HOST:PORT`, `has_directio` with `directio` 0, a timeout of 0 or less,
-/// `max_connections` 0 or an empty `access_log` (the message names the field). `EADDRINUSE` (`ZC_IO`) also when another
-/// server, in this process or another, serves the address: the workers of one server share
-/// their listening socket, no one else does.
+/// Writes the server into `*out` (`NULL` first, so a failure leaves `NULL` there);
+/// `zc_server_stop` stops and frees it.
+///
+/// Returns `ZC_OK`; `ZC_NULL_POINTER` for a `NULL` `dir` or `out`; `ZC_IO` with `EADDRINUSE`
+/// when the address is taken (the message names it), `ENOENT` (or `ENOTDIR`, `EACCES`) for a
+/// directory or an access log that cannot be opened (the message names it); `ZC_INVALID` for a
+/// bad `struct_size`, an unknown `model`, a `listen` that is not `HOST:PORT`, `has_directio`
+/// with `directio` 0, a timeout of 0 or less, `max_connections` 0 or an empty `access_log` (the
+/// message names the field); `ZC_PANIC` for a bug in zcopy. `EADDRINUSE` (`ZC_IO`) also when
+/// another server, in this process or another, serves the address: the workers of one server
+/// share their listening socket, no one else does.
 ///
 /// # Safety
 /// `dir` is `NULL` or a NUL-terminated path; `opts` is `NULL` or a `zc_server_options`
 /// readable for `opts->struct_size` bytes, whose `listen` and `access_log` are `NULL` or
-/// NUL-terminated.
+/// NUL-terminated; `out` is `NULL` or writable for one pointer.
 #[no_mangle]
 pub unsafe extern "C" fn zc_server_start(
     dir: *const c_char,
     opts: *const zc_server_options,
-) -> *mut zc_server {
-    let mut out: *mut zc_server = std::ptr::null_mut();
+    out: *mut *mut zc_server,
+) -> zc_status {
     boundary(|| {
+        if out.is_null() {
+            return Err(Failure::null("out"));
+        }
+        // SAFETY: non-null and writable (the caller's contract): cleared first, so a failure
+        // leaves NULL.
+        unsafe { out.write(std::ptr::null_mut()) };
         if dir.is_null() {
             return Err(Failure::null("dir"));
         }
@@ -275,14 +284,15 @@ pub unsafe extern "C" fn zc_server_start(
                     format!("cannot start the server's thread: {e}"),
                 )
             })?;
-        out = Box::into_raw(Box::new(zc_server {
+        let server = Box::new(zc_server {
             addr,
             handle,
             thread: Some(thread),
-        }));
+        });
+        // SAFETY: checked non-null above; the handle is written last, once nothing can fail.
+        unsafe { out.write(Box::into_raw(server)) };
         Ok(())
-    });
-    out
+    })
 }
 
 /// The server behind a caller's pointer.
@@ -407,10 +417,12 @@ pub unsafe extern "C" fn zc_server_stop(server: *mut zc_server) -> zc_status {
         };
         match thread.join() {
             Ok(result) => result.map_err(Failure::from),
-            Err(_) => Err(Failure::new(
+            // A worker's panic goes on unwinding from Server::run (after the other workers
+            // stopped), so it arrives here with its message.
+            Err(payload) => Err(Failure::new(
                 zc_status::ZC_PANIC,
                 0,
-                "zcopy panicked (a bug: please report it): the server's thread panicked",
+                panic_message(payload.as_ref()),
             )),
         }
     })

@@ -125,7 +125,8 @@ fn set_errno(value: c_int) {
     unsafe { *errno_location() = value }
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+/// The message of a caught panic, as `zc_last_error()` gives it for `ZC_PANIC`.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     let what = payload
         .downcast_ref::<&str>()
         .copied()

@@ -1,5 +1,6 @@
-//! The test-only panic hook, for the C and Go tests: not in the header (cbindgen.toml excludes
-//! it); tests declare it themselves.
+//! The test-only panic hooks, for the C and Go tests: built only with the `testing` feature (so
+//! the shipped libzcopy.so exports no `zc_test_` symbol), and not in the header (cbindgen.toml
+//! excludes them); tests declare them themselves.
 
 /// Makes the next transfer on the calling thread panic inside the engine once it has moved
 /// `after_bytes` bytes, so a test can check that the panic comes back as `ZC_PANIC` and leaves
@@ -7,4 +8,11 @@
 #[no_mangle]
 pub extern "C" fn zc_test_inject_panic(after_bytes: u64) {
     crate::status::guard((), || engine::testing::inject_panic(after_bytes));
+}
+
+/// Makes the first worker thread of the next server started (by any thread) panic as it
+/// starts, so a test can check that `zc_server_stop` returns `ZC_PANIC`. Not part of the API.
+#[no_mangle]
+pub extern "C" fn zc_test_inject_worker_panic() {
+    crate::status::guard((), engine::testing::inject_worker_panic);
 }

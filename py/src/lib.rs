@@ -385,10 +385,20 @@ fn strategies() -> Vec<&'static str> {
 
 /// Test-only: makes the next transfer on this thread panic inside the engine once it has moved
 /// `after_bytes` bytes, so the tests can check the panic comes back as a `ZcopyError`. Not part
-/// of the API (not in the stubs).
+/// of the API; only in builds with the `testing` feature.
+#[cfg(feature = "testing")]
 #[pyfunction]
 fn _inject_panic(after_bytes: u64) {
     zcopy::testing::inject_panic(after_bytes);
+}
+
+/// Test-only: makes the first worker thread of the next server started panic as it starts, so
+/// the tests can check `Server.close()` raises a `ZcopyError`. Not part of the API; only in
+/// builds with the `testing` feature.
+#[cfg(feature = "testing")]
+#[pyfunction]
+fn _inject_worker_panic() {
+    zcopy::testing::inject_worker_panic();
 }
 
 /// The extension module behind the `zcopy` package.
@@ -401,7 +411,10 @@ fn _zcopy(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(probe, m)?)?;
     m.add_function(wrap_pyfunction!(prepared::prepare, m)?)?;
     m.add_function(wrap_pyfunction!(strategies, m)?)?;
+    #[cfg(feature = "testing")]
     m.add_function(wrap_pyfunction!(_inject_panic, m)?)?;
+    #[cfg(feature = "testing")]
+    m.add_function(wrap_pyfunction!(_inject_worker_panic, m)?)?;
     m.add_function(wrap_pyfunction!(cache::residency, m)?)?;
     m.add_function(wrap_pyfunction!(cache::advise, m)?)?;
     m.add_function(wrap_pyfunction!(cache::readahead, m)?)?;

@@ -13,6 +13,7 @@ from typing import Literal
 import pytest
 
 import zcopy
+from zcopy import _zcopy
 from conftest import data
 
 _Model = Literal["threads", "poll", "epoll", "uring"]
@@ -211,3 +212,26 @@ def test_access_log_errors(www: Path) -> None:
     with zcopy.Server(www, access_log="off") as srv:
         get(srv.port, b"GET /small.bin HTTP/1.1\r\nConnection: close\r\n\r\n")
     assert not (www / "off").exists() and not Path("off").exists()
+
+
+@pytest.mark.skipif(
+    not hasattr(_zcopy, "_inject_worker_panic"),
+    reason="zcopy was built without the testing feature: no _inject_worker_panic "
+    "(pip install ./py with MATURIN_PEP517_ARGS=--features=testing, as scripts/test-py.sh does)",
+)
+@pytest.mark.parametrize("model", MODELS)
+def test_a_worker_panic_is_a_zcopy_error(model: _Model, www: Path) -> None:
+    # Issue 15: a panic in a worker thread (a bug) was an invalid-argument error; it is the
+    # ZcopyError of a panic, and the other worker stops with it.
+    _zcopy._inject_worker_panic()
+    srv = zcopy.Server(www, workers=2, model=model)
+    with pytest.raises(zcopy.ZcopyError) as info:
+        srv.close()
+    assert type(info.value) is zcopy.ZcopyError  # the base class itself, as for any panic
+    assert "injected panic in a server worker" in str(info.value)
+    assert "a bug" in str(info.value)
+    assert not srv.running
+    # The library still serves.
+    with zcopy.Server(www, workers=1, model=model) as again:
+        head, body = get(again.port, b"GET /small.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and body == (www / "small.bin").read_bytes()

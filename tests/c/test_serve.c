@@ -6,7 +6,8 @@
  * in every model), the header and keep-alive timeouts, 1,000 idle connections, nginx's answers
  * (ETag, Last-Modified, Date, 304, 301) and its combined access log (access_log), and bad
  * arguments (NULL everywhere, struct_size, model, listen, a missing directory, the 64-byte
- * layout without access_log).
+ * layout without access_log), each with its zc_status and NULL written into the handle, and a
+ * panic in a worker thread: ZC_PANIC from zc_server_stop.
  *
  * Run by scripts/test-c.sh beside test_zcopy.c (shared, static, ASan + UBSan, valgrind).
  */
@@ -16,6 +17,10 @@
 #include <poll.h>
 #include <sys/resource.h>
 #include <time.h>
+
+/* The test-only hook (ffi-c/src/testing.rs; built with the cargo feature `testing`, which
+ * scripts/test-c.sh's debug build has and no release build has), left out of the header. */
+extern void zc_test_inject_worker_panic(void);
 
 static const zc_serve_model models[] = {ZC_SERVE_MODEL_THREADS, ZC_SERVE_MODEL_POLL,
                                         ZC_SERVE_MODEL_EPOLL, ZC_SERVE_MODEL_URING};
@@ -83,6 +88,15 @@ static zc_server_options server_opts(zc_serve_model model) {
     return o;
 }
 
+/* zc_server_start(dir, opts, &s): the server, or NULL when it failed (zc_last_error() says
+ * why); checks the status and the handle agree. */
+static zc_server *start_server(const char *dir, const zc_server_options *opts) {
+    zc_server *s = (zc_server *)(void *)&s; /* not NULL: the call writes NULL first */
+    zc_status st = zc_server_start(dir, opts, &s);
+    CHECK((st == ZC_OK) == (s != NULL), "zc_server_start: status %d with handle %p", (int)st, (void *)s);
+    return st == ZC_OK ? s : NULL;
+}
+
 static uint16_t port_of(zc_server *s) {
     uint16_t port = 0;
     if (zc_server_port(s, &port) != ZC_OK) abort();
@@ -140,7 +154,7 @@ static void every_model_serves_exact_bytes(void) {
     for (size_t m = 0; m < sizeof models / sizeof models[0]; m++) {
         if (!model_here(models[m])) continue;
         zc_server_options o = server_opts(models[m]);
-        zc_server *s = zc_server_start(dir, &o);
+        zc_server *s = start_server(dir, &o);
         REQUIRE(s != NULL, "%s: start: %s", model_names[m], zc_last_error());
         uint16_t port = port_of(s);
         CHECK(port != 0, "%s: a port was chosen", model_names[m]);
@@ -172,7 +186,7 @@ static void every_model_serves_exact_bytes(void) {
 
 static void range_is_206_with_the_exact_slice(void) {
     zc_server_options o = server_opts(ZC_SERVE_MODEL_EPOLL);
-    zc_server *s = zc_server_start(www_dir(), &o);
+    zc_server *s = start_server(www_dir(), &o);
     REQUIRE(s != NULL, "start: %s", zc_last_error());
     uint16_t port = port_of(s);
     struct response r;
@@ -200,7 +214,7 @@ static void missing_file_is_404(void) {
     for (size_t m = 0; m < sizeof models / sizeof models[0]; m++) {
         if (!model_here(models[m])) continue;
         zc_server_options o = server_opts(models[m]);
-        zc_server *s = zc_server_start(www_dir(), &o);
+        zc_server *s = start_server(www_dir(), &o);
         REQUIRE(s != NULL, "start: %s", zc_last_error());
         struct response r;
         CHECK(get(port_of(s), "/nope", NULL, &r), "connect");
@@ -220,7 +234,7 @@ static void directio_above_the_threshold_is_exact(void) {
         zc_server_options o = server_opts(models[m]);
         o.has_directio = true;
         o.directio = 1u << 20; /* www/big (3 MiB + 123) and www/f (1 MiB + 17) above, small below */
-        zc_server *s = zc_server_start(www_dir(), &o);
+        zc_server *s = start_server(www_dir(), &o);
         REQUIRE(s != NULL, "start: %s", zc_last_error());
         uint16_t port = port_of(s);
         struct response r;
@@ -274,7 +288,7 @@ static void nginx_answers_and_access_log(void) {
         strcat(logpath, ".access.log");
         zc_server_options o = server_opts(models[m]);
         o.access_log = logpath;
-        zc_server *s = zc_server_start(dir, &o);
+        zc_server *s = start_server(dir, &o);
         REQUIRE(s != NULL, "%s: start: %s", model_names[m], zc_last_error());
         uint16_t port = port_of(s);
         struct response r;
@@ -328,7 +342,7 @@ static void start_stop_many_times_leaks_no_fd(void) {
         size_t m = (size_t)i % 4;
         if (!model_here(models[m])) m = 0;
         zc_server_options o = server_opts(models[m]);
-        zc_server *s = zc_server_start(dir, &o);
+        zc_server *s = start_server(dir, &o);
         REQUIRE(s != NULL, "round %d (%s): %s", i, model_names[m], zc_last_error());
         if (i % 2 == 0) { /* with a served request, and without */
             struct response r;
@@ -340,8 +354,8 @@ static void start_stop_many_times_leaks_no_fd(void) {
     /* A start that fails leaves nothing open either. */
     zc_server_options o = server_opts(ZC_SERVE_MODEL_EPOLL);
     o.model = 99;
-    CHECK(zc_server_start(dir, &o) == NULL, "bad model");
-    CHECK(zc_server_start(h_path("missing"), NULL) == NULL, "missing dir");
+    CHECK(start_server(dir, &o) == NULL, "bad model");
+    CHECK(start_server(h_path("missing"), NULL) == NULL, "missing dir");
     int after = open_fds();
     CHECK(after == before, "%d fds open before, %d after", before, after);
 }
@@ -352,7 +366,7 @@ static void second_server_is_eaddrinuse_in_every_model(void) {
     for (size_t i = 0; i < 4; i++) {
         if (!model_here(models[i])) continue;
         zc_server_options o = server_opts(models[i]);
-        zc_server *s = zc_server_start(www_dir(), &o);
+        zc_server *s = start_server(www_dir(), &o);
         REQUIRE(s != NULL, "start %s: %s", model_names[i], zc_last_error());
         char addr[ZC_SERVER_ADDRESS_SIZE];
         CHECK_STATUS(zc_server_address(s, addr, sizeof addr), ZC_OK);
@@ -361,7 +375,7 @@ static void second_server_is_eaddrinuse_in_every_model(void) {
             zc_server_options o2 = server_opts(models[j]);
             o2.listen = addr;
             errno = 0;
-            zc_server *s2 = zc_server_start(www_dir(), &o2);
+            zc_server *s2 = start_server(www_dir(), &o2);
             CHECK(s2 == NULL, "a %s server on the %s server's %s", model_names[j], model_names[i], addr);
             CHECK(zc_last_errno() == EADDRINUSE && errno == EADDRINUSE, "%s then %s: errno %d",
                   model_names[i], model_names[j], errno);
@@ -417,7 +431,7 @@ static void timeouts_close_slow_and_idle_clients(void) {
         zc_server_options o = server_opts(models[i]);
         o.header_timeout = 1;
         o.keepalive_timeout = 1;
-        zc_server *s = zc_server_start(www_dir(), &o);
+        zc_server *s = start_server(www_dir(), &o);
         REQUIRE(s != NULL, "start %s: %s", model_names[i], zc_last_error());
         int fd = connect_to(port_of(s));
         REQUIRE(fd >= 0, "connect");
@@ -468,7 +482,7 @@ static void thousand_idle_connections_do_not_stop_a_new_client(void) {
         if (!model_here(models[i])) continue;
         zc_server_options o = server_opts(models[i]);
         o.max_connections = 2000;
-        zc_server *s = zc_server_start(www_dir(), &o);
+        zc_server *s = start_server(www_dir(), &o);
         REQUIRE(s != NULL, "start %s: %s", model_names[i], zc_last_error());
         for (size_t k = 0; k < 1000; k++) idle[k] = connect_to(port_of(s));
         struct response resp;
@@ -484,7 +498,7 @@ static void thousand_idle_connections_do_not_stop_a_new_client(void) {
 
 static void address_in_use_is_eaddrinuse(void) {
     zc_server_options o = server_opts(ZC_SERVE_MODEL_THREADS);
-    zc_server *s = zc_server_start(www_dir(), &o);
+    zc_server *s = start_server(www_dir(), &o);
     REQUIRE(s != NULL, "start: %s", zc_last_error());
     char addr[ZC_SERVER_ADDRESS_SIZE];
     CHECK_STATUS(zc_server_address(s, addr, sizeof addr), ZC_OK);
@@ -498,7 +512,7 @@ static void address_in_use_is_eaddrinuse(void) {
     zc_server_options o2 = server_opts(ZC_SERVE_MODEL_THREADS);
     o2.listen = addr;
     errno = 0;
-    zc_server *s2 = zc_server_start(www_dir(), &o2);
+    zc_server *s2 = start_server(www_dir(), &o2);
     CHECK(s2 == NULL, "a second server on %s", addr);
     CHECK(zc_last_errno() == EADDRINUSE, "zc_last_errno %d", zc_last_errno());
     CHECK(errno == EADDRINUSE, "errno %d", errno);
@@ -511,43 +525,49 @@ static void address_in_use_is_eaddrinuse(void) {
     CHECK_STATUS(zc_server_stop(s), ZC_OK);
 }
 
-/* zc_server_start's failures: NULL, errno and a message naming the culprit. */
-#define CHECK_START_FAILS(dir, opts, err, needle)                                              \
+/* zc_server_start's failures: the status, NULL written into the handle, errno and a message
+ * naming the culprit. */
+static char not_a_server;
+#define CHECK_START_FAILS(dir, opts, st, err, needle)                                          \
     do {                                                                                       \
         errno = 0;                                                                             \
-        zc_server *s_ = zc_server_start((dir), (opts));                                        \
-        CHECK(s_ == NULL, "started");                                                          \
+        zc_server *s_ = (zc_server *)(void *)&not_a_server; /* must be overwritten */          \
+        zc_status st_ = zc_server_start((dir), (opts), &s_);                                 \
+        CHECK(st_ == (st), "status %d, expected %s", (int)st_, #st);                           \
+        CHECK(s_ == NULL, "started, or left %p", (void *)s_);                                  \
         CHECK(zc_last_errno() == (err), "zc_last_errno() = %d, expected %s", zc_last_errno(), \
               #err);                                                                           \
         CHECK(errno == (err), "errno %d, expected %s", errno, #err);                          \
         CHECK_MSG(needle);                                                                     \
-        zc_server_stop(s_);                                                                    \
+        if (st_ == ZC_OK) zc_server_stop(s_);                                                  \
     } while (0)
 
 static void bad_arguments_are_refused(void) {
     const char *dir = www_dir();
     zc_server_options o = server_opts(ZC_SERVE_MODEL_EPOLL);
-    CHECK_START_FAILS(NULL, &o, EINVAL, "dir is NULL");
-    CHECK_START_FAILS(h_path("missing"), &o, ENOENT, "missing");
-    CHECK_START_FAILS(h_path("www/f"), &o, ENOTDIR, "www/f");
+    CHECK_START_FAILS(NULL, &o, ZC_NULL_POINTER, EINVAL, "dir is NULL");
+    CHECK_FAILS(zc_server_start(dir, &o, NULL), ZC_NULL_POINTER, EINVAL);
+    CHECK_MSG("out is NULL");
+    CHECK_START_FAILS(h_path("missing"), &o, ZC_IO, ENOENT, "missing");
+    CHECK_START_FAILS(h_path("www/f"), &o, ZC_IO, ENOTDIR, "www/f");
     o.model = 4;
-    CHECK_START_FAILS(dir, &o, EINVAL, "zc_server_options.model is 4");
+    CHECK_START_FAILS(dir, &o, ZC_INVALID, EINVAL, "zc_server_options.model is 4");
     o = server_opts(ZC_SERVE_MODEL_EPOLL);
     o.listen = "nonsense";
-    CHECK_START_FAILS(dir, &o, EINVAL, "listen \"nonsense\"");
+    CHECK_START_FAILS(dir, &o, ZC_INVALID, EINVAL, "listen \"nonsense\"");
     o.listen = "localhost:80";
-    CHECK_START_FAILS(dir, &o, EINVAL, "numeric host");
+    CHECK_START_FAILS(dir, &o, ZC_INVALID, EINVAL, "numeric host");
     o.listen = "127.0.0.1:0";
     o.has_directio = true;
     o.directio = 0;
-    CHECK_START_FAILS(dir, &o, EINVAL, "directio");
+    CHECK_START_FAILS(dir, &o, ZC_INVALID, EINVAL, "directio");
     o = server_opts(ZC_SERVE_MODEL_EPOLL);
     o.struct_size = 0;
-    CHECK_START_FAILS(dir, &o, EINVAL, "struct_size is 0");
+    CHECK_START_FAILS(dir, &o, ZC_INVALID, EINVAL, "struct_size is 0");
     o.struct_size = 8;
-    CHECK_START_FAILS(dir, &o, EINVAL, "smaller than the smallest zc_server_options (40 bytes)");
+    CHECK_START_FAILS(dir, &o, ZC_INVALID, EINVAL, "smaller than the smallest zc_server_options (40 bytes)");
     o.struct_size = (size_t)1 << 20;
-    CHECK_START_FAILS(dir, &o, EINVAL, "larger than any");
+    CHECK_START_FAILS(dir, &o, ZC_INVALID, EINVAL, "larger than any");
     /* A newer, larger struct: zeros past the known fields are fine, anything else is not. */
     struct {
         zc_server_options o;
@@ -557,11 +577,11 @@ static void bad_arguments_are_refused(void) {
     CHECK_STATUS(zc_server_options_default(&big.o, sizeof big), ZC_OK);
     CHECK(big.o.struct_size == sizeof big && big.newer == 0, "defaults of a larger struct");
     big.o.listen = "127.0.0.1:0";
-    zc_server *s = zc_server_start(dir, &big.o);
+    zc_server *s = start_server(dir, &big.o);
     CHECK(s != NULL, "a larger struct with zeros: %s", zc_last_error());
     CHECK_STATUS(zc_server_stop(s), ZC_OK);
     big.newer = 1;
-    CHECK_START_FAILS(dir, &big.o, EINVAL, "does not know");
+    CHECK_START_FAILS(dir, &big.o, ZC_INVALID, EINVAL, "does not know");
     /* The defaults. */
     zc_server_options d;
     memset(&d, 0xAB, sizeof d);
@@ -574,14 +594,14 @@ static void bad_arguments_are_refused(void) {
     o = server_opts(ZC_SERVE_MODEL_EPOLL);
     o.struct_size = 40;
     o.header_timeout = -1; /* past its struct_size: not read */
-    s = zc_server_start(dir, &o);
+    s = start_server(dir, &o);
     CHECK(s != NULL, "the 40-byte layout: %s", zc_last_error());
     CHECK_STATUS(zc_server_stop(s), ZC_OK);
     /* A caller compiled with the 64-byte layout (before access_log) gets no log. */
     o = server_opts(ZC_SERVE_MODEL_EPOLL);
     o.struct_size = 64;
     o.access_log = h_path("not-read.log"); /* past its struct_size: not read */
-    s = zc_server_start(dir, &o);
+    s = start_server(dir, &o);
     CHECK(s != NULL, "the 64-byte layout: %s", zc_last_error());
     if (s) {
         struct response r;
@@ -592,32 +612,32 @@ static void bad_arguments_are_refused(void) {
     CHECK(access(h_path("not-read.log"), F_OK) != 0, "a 64-byte caller's access_log was read");
     o = server_opts(ZC_SERVE_MODEL_EPOLL);
     o.access_log = "";
-    CHECK_START_FAILS(dir, &o, EINVAL, "access_log");
+    CHECK_START_FAILS(dir, &o, ZC_INVALID, EINVAL, "access_log");
     o.access_log = "/nonexistent/dir/access.log";
-    CHECK_START_FAILS(dir, &o, ENOENT, "/nonexistent/dir/access.log");
+    CHECK_START_FAILS(dir, &o, ZC_IO, ENOENT, "/nonexistent/dir/access.log");
     o.access_log = "off";
-    s = zc_server_start(dir, &o);
+    s = start_server(dir, &o);
     CHECK(s != NULL, "access_log \"off\": %s", zc_last_error());
     CHECK_STATUS(zc_server_stop(s), ZC_OK);
     o = server_opts(ZC_SERVE_MODEL_EPOLL);
     o.header_timeout = 0;
-    CHECK_START_FAILS(dir, &o, EINVAL, "header_timeout");
+    CHECK_START_FAILS(dir, &o, ZC_INVALID, EINVAL, "header_timeout");
     o.header_timeout = -1;
-    CHECK_START_FAILS(dir, &o, EINVAL, "header_timeout");
+    CHECK_START_FAILS(dir, &o, ZC_INVALID, EINVAL, "header_timeout");
     o = server_opts(ZC_SERVE_MODEL_EPOLL);
     o.keepalive_timeout = 0;
-    CHECK_START_FAILS(dir, &o, EINVAL, "keepalive_timeout");
+    CHECK_START_FAILS(dir, &o, ZC_INVALID, EINVAL, "keepalive_timeout");
     o = server_opts(ZC_SERVE_MODEL_EPOLL);
     o.max_connections = 0;
-    CHECK_START_FAILS(dir, &o, EINVAL, "max_connections");
+    CHECK_START_FAILS(dir, &o, ZC_INVALID, EINVAL, "max_connections");
     CHECK_FAILS(zc_server_options_default(&d, 8), ZC_INVALID, EINVAL);
     CHECK_FAILS(zc_server_options_default(NULL, sizeof d), ZC_NULL_POINTER, EINVAL);
     /* NULL for every pointer of the other calls. */
     /* NULL options are the defaults (their 127.0.0.1:8080 is not bound here: on a shared
      * machine it may be someone else's). */
-    CHECK_START_FAILS(h_path("missing"), NULL, ENOENT, "missing");
+    CHECK_START_FAILS(h_path("missing"), NULL, ZC_IO, ENOENT, "missing");
     o = server_opts(ZC_SERVE_MODEL_EPOLL);
-    s = zc_server_start(dir, &o);
+    s = start_server(dir, &o);
     REQUIRE(s != NULL, "start: %s", zc_last_error());
     uint16_t port;
     bool running;
@@ -635,6 +655,33 @@ static void bad_arguments_are_refused(void) {
     CHECK(errno == 77, "zc_server_stop(NULL) left errno alone");
 }
 
+/* Issue 15: a panic in a worker thread (a bug) came back as ZC_INVALID. zc_server_stop returns
+ * ZC_PANIC with the panic's message, in every model; the other worker stops with it, and the
+ * host lives on. */
+static void a_worker_panic_is_zc_panic(void) {
+    for (size_t m = 0; m < sizeof models / sizeof models[0]; m++) {
+        if (!model_here(models[m])) continue;
+        zc_server_options o = server_opts(models[m]);
+        o.workers = 2;
+        zc_test_inject_worker_panic();
+        zc_server *s = start_server(www_dir(), &o);
+        REQUIRE(s != NULL, "%s: start: %s", model_names[m], zc_last_error());
+        errno = 55;
+        CHECK_STATUS(zc_server_stop(s), ZC_PANIC);
+        CHECK_MSG("injected panic in a server worker");
+        CHECK_MSG("a bug");
+        CHECK(zc_last_errno() == 0 && errno == 55, "%s: a panic has no errno (%d, errno %d)",
+              model_names[m], zc_last_errno(), errno);
+        /* The library still serves. */
+        s = start_server(www_dir(), &o);
+        REQUIRE(s != NULL, "%s: start after the panic: %s", model_names[m], zc_last_error());
+        struct response r;
+        CHECK(get(port_of(s), "/small.txt", NULL, &r) && r.status == 200, "%s: serves after", model_names[m]);
+        response_free(&r);
+        CHECK_STATUS(zc_server_stop(s), ZC_OK);
+    }
+}
+
 int main(int argc, char **argv) {
     static const struct h_test tests[] = {
         TEST(every_model_serves_exact_bytes),
@@ -648,6 +695,7 @@ int main(int argc, char **argv) {
         TEST(timeouts_close_slow_and_idle_clients),
         TEST(thousand_idle_connections_do_not_stop_a_new_client),
         TEST(bad_arguments_are_refused),
+        TEST(a_worker_panic_is_zc_panic),
     };
     h_init(argv[0]);
     int rc = h_run(tests, sizeof tests / sizeof tests[0], argc, argv);

@@ -1428,7 +1428,9 @@ static zc_log *log_open_small(const char *name, zc_log_flush_policy flush) {
     o.segment_bytes = 64 * 1024;
     o.flush = flush;
     o.flush_interval_ms = 10;
-    return zc_log_open(h_path(name), &o);
+    zc_log *log = NULL;
+    if (zc_log_open(h_path(name), &o, &log) != ZC_OK) fprintf(stderr, "  zc_log_open: %s\n", zc_last_error());
+    return log;
 }
 
 static bool log_append_records(zc_log *log, uint64_t from, uint64_t to) {
@@ -1599,13 +1601,18 @@ static void log_send_nonblocking_and_rest(void) {
     CHECK_STATUS(zc_log_close(log), ZC_OK);
 }
 
-/* zc_log_open failed: NULL, the errno and a message containing `needle`. */
-#define CHECK_OPEN_FAILS(call, err, needle)                                                     \
+/* zc_log_open(dir, opts, &l) failed with status `st`: NULL written into l, the errno and a
+ * message containing `needle`. */
+static char not_a_log;
+#define CHECK_OPEN_FAILS(dir, opts, st, err, needle)                                            \
     do {                                                                                        \
         errno = 0;                                                                              \
-        zc_log *l_ = (call);                                                                    \
-        CHECK(l_ == NULL, "%s succeeded", #call);                                               \
-        if (l_) zc_log_close(l_);                                                               \
+        zc_log *l_ = (zc_log *)(void *)&not_a_log; /* must be overwritten with NULL */          \
+        zc_status st_ = zc_log_open((dir), (opts), &l_);                                        \
+        CHECK(st_ == (st), "zc_log_open(%s, %s): status %d, expected %d", #dir, #opts, (int)st_, \
+              (int)(st));                                                                       \
+        CHECK(l_ == NULL, "zc_log_open(%s, %s) left %p, not NULL", #dir, #opts, (void *)l_);   \
+        if (st_ == ZC_OK && l_) zc_log_close(l_);                                               \
         CHECK(zc_last_errno() == (err) && errno == (err), "errno %d / %d, expected %d",        \
               zc_last_errno(), errno, (int)(err));                                              \
         CHECK_MSG(needle);                                                                      \
@@ -1614,25 +1621,27 @@ static void log_send_nonblocking_and_rest(void) {
 static void log_bad_input(void) {
     zc_log_options o;
     REQUIRE(zc_log_options_default(&o, sizeof o) == ZC_OK, "defaults");
-    CHECK_OPEN_FAILS(zc_log_open(NULL, NULL), EINVAL, "dir is NULL");
+    CHECK_OPEN_FAILS(NULL, NULL, ZC_NULL_POINTER, EINVAL, "dir is NULL");
+    CHECK_FAILS(zc_log_open(h_path("log-bad"), NULL, NULL), ZC_NULL_POINTER, EINVAL);
+    CHECK_MSG("out is NULL");
     o.segment_bytes = 100;
-    CHECK_OPEN_FAILS(zc_log_open(h_path("log-bad"), &o), EINVAL, "segment_bytes 100");
+    CHECK_OPEN_FAILS(h_path("log-bad"), &o, ZC_INVALID, EINVAL, "segment_bytes 100");
     o.segment_bytes = 0;
-    CHECK_OPEN_FAILS(zc_log_open(h_path("log-bad"), &o), EINVAL, "segment_bytes 0");
+    CHECK_OPEN_FAILS(h_path("log-bad"), &o, ZC_INVALID, EINVAL, "segment_bytes 0");
     zc_log_options_default(&o, sizeof o);
     o.flush = 9;
-    CHECK_OPEN_FAILS(zc_log_open(h_path("log-bad"), &o), EINVAL, "zc_log_options.flush is 9");
+    CHECK_OPEN_FAILS(h_path("log-bad"), &o, ZC_INVALID, EINVAL, "zc_log_options.flush is 9");
     o.flush = ZC_LOG_FLUSH_ASYNC;
     o.flush_interval_ms = 0;
-    CHECK_OPEN_FAILS(zc_log_open(h_path("log-bad"), &o), EINVAL, "async needs");
+    CHECK_OPEN_FAILS(h_path("log-bad"), &o, ZC_INVALID, EINVAL, "async needs");
     o.struct_size = 0;
-    CHECK_OPEN_FAILS(zc_log_open(h_path("log-bad"), &o), EINVAL, "struct_size is 0");
+    CHECK_OPEN_FAILS(h_path("log-bad"), &o, ZC_INVALID, EINVAL, "struct_size is 0");
 
     zc_log_options_default(&o, sizeof o);
     o.segment_bytes = 4096;
-    zc_log *log = zc_log_open(h_path("log-bad"), &o);
-    REQUIRE(log != NULL, "open: %s", zc_last_error());
-    CHECK_OPEN_FAILS(zc_log_open(h_path("log-bad"), &o), EWOULDBLOCK, "already open for writing");
+    zc_log *log = NULL;
+    REQUIRE(zc_log_open(h_path("log-bad"), &o, &log) == ZC_OK && log != NULL, "open: %s", zc_last_error());
+    CHECK_OPEN_FAILS(h_path("log-bad"), &o, ZC_IO, EWOULDBLOCK, "already open for writing");
     CHECK_MSG(h_path("log-bad"));
 
     uint64_t off = 7;

@@ -195,6 +195,18 @@ impl ShutdownHandle {
     }
 }
 
+/// Held by a worker thread: when the worker unwinds (a bug), it stops the others, so that
+/// [`Server::run`], which joins them in order, is not left waiting on a healthy one.
+struct StopOthers(ShutdownHandle);
+
+impl Drop for StopOthers {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.shutdown();
+        }
+    }
+}
+
 /// A bound, not yet running file server.
 pub struct Server {
     opts: ServeOptions,
@@ -281,6 +293,10 @@ impl Server {
     ///
     /// # Errors
     /// The first worker's failure to set itself up (epoll, io_uring) or to accept.
+    ///
+    /// # Panics
+    /// When a worker panics (a bug in zcopy): once the other workers have stopped, the panic
+    /// goes on unwinding from here, for the caller's panic boundary to report.
     pub fn run(self) -> Result<()> {
         let handle = self.handle();
         let mut threads = Vec::new();
@@ -303,10 +319,14 @@ impl Server {
             };
             let model = self.opts.model;
             let log = self.shared.log.clone();
+            let others = StopOthers(handle.clone());
             let t = std::thread::Builder::new()
                 .name(format!("zcopy-serve-{i}"))
                 .spawn(move || {
+                    let others = others;
                     let _ = sys::process::block_sigpipe();
+                    #[cfg(feature = "testing")]
+                    crate::testing::maybe_panic_worker();
                     access::attach(log.as_ref());
                     let r = match model {
                         IoModel::Threads => threads::run(w),
@@ -316,21 +336,36 @@ impl Server {
                     };
                     // Every connection is gone (their open responses logged): write the rest.
                     access::finish();
+                    if r.is_err() {
+                        others.0.shutdown();
+                    }
                     r
                 })
                 .map_err(|e| Error::os(e, "spawning a worker thread"))?;
             threads.push(t);
         }
         let mut result = Ok(());
+        let mut panicked = None;
         for t in threads {
-            let r = t
-                .join()
-                .unwrap_or_else(|_| Err(Error::invalid("a worker thread panicked")));
+            let r = match t.join() {
+                Ok(r) => r,
+                Err(payload) => {
+                    // A bug: stop the others, and once they are gone, go on unwinding on this
+                    // thread, so the caller's panic boundary reports it as a panic (`ZC_PANIC`
+                    // in C), as a panic inside a transfer is.
+                    handle.shutdown();
+                    panicked.get_or_insert(payload);
+                    continue;
+                }
+            };
             if r.is_err() && result.is_ok() {
                 // One worker failing stops the others.
                 handle.shutdown();
                 result = r;
             }
+        }
+        if let Some(payload) = panicked {
+            std::panic::resume_unwind(payload);
         }
         result
     }

@@ -285,6 +285,7 @@ impl<'a, 'fd> Job<'a, 'fd> {
     pub(crate) fn advance(&mut self, n: usize) {
         let n = n as u64;
         self.moved += n;
+        #[cfg(feature = "testing")]
         crate::testing::maybe_panic(self.moved);
         if let Some(o) = &mut self.src_off {
             *o += n;

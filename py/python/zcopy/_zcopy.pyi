@@ -13,6 +13,7 @@ __all__ = [
     "prepare",
     "strategies",
     "_inject_panic",
+    "_inject_worker_panic",
     "residency",
     "advise",
     "readahead",
@@ -177,7 +178,14 @@ def strategies() -> list[str]:
 
 def _inject_panic(after_bytes: int) -> None:
     """Test-only: the next transfer on this thread panics inside the engine once it has moved
-    ``after_bytes`` bytes (it comes back as a ``ZcopyError``). Not part of the API."""
+    ``after_bytes`` bytes (it comes back as a ``ZcopyError``). Not part of the API, and only in
+    a build with the ``testing`` feature (scripts/test-py.sh makes one): no released wheel has
+    it."""
+
+def _inject_worker_panic() -> None:
+    """Test-only: the first worker thread of the next server started panics as it starts
+    (``Server.close()`` then raises a ``ZcopyError``). Not part of the API, and only in a build
+    with the ``testing`` feature."""
 
 
 def residency(f: _File, offset: int = 0, length: int | None = None) -> Residency:
