@@ -74,7 +74,21 @@ pub fn run(args: Args) -> Result<(), String> {
         unsafe { libc::sigwait(&set, &mut sig) };
         handle.shutdown();
     });
-    server.run().map_err(|e| format!("error: {}", e.message()))
+    // A worker's panic comes back from run() as a panic (the engine stops the other workers
+    // first); it ends the command with one line and status 1, like any failure.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| server.run())) {
+        Ok(result) => result.map_err(|e| format!("error: {}", e.message())),
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".to_string());
+            Err(format!(
+                "error: a server worker panicked ({what}); the server stopped (a bug: please report it)"
+            ))
+        }
+    }
 }
 
 fn signal_set() -> libc::sigset_t {
