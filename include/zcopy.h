@@ -1138,6 +1138,15 @@ enum zc_status zc_lock(int fd, uint64_t offset, const uint64_t *len, struct zc_l
 uint64_t zc_locked_pages(const struct zc_locked *l);
 
 /**
+ * The bytes `l` holds locked: from the page boundary at or below the offset to the end of the
+ * range (cut at end of file). 0 for `NULL`.
+ *
+ * # Safety
+ * `l` is `NULL` or a pointer from `zc_lock` not freed yet.
+ */
+uint64_t zc_locked_bytes(const struct zc_locked *l);
+
+/**
  * Unlocks and unmaps the pages `l` holds (they may then leave the page cache) and frees it.
  * `zc_unlock(NULL)` does nothing.
  *

@@ -354,6 +354,17 @@ pub unsafe extern "C" fn zc_locked_pages(l: *const zc_locked) -> u64 {
     guard(0, || unsafe { l.as_ref() }.map_or(0, |l| l.inner.pages()))
 }
 
+/// The bytes `l` holds locked: from the page boundary at or below the offset to the end of the
+/// range (cut at end of file). 0 for `NULL`.
+///
+/// # Safety
+/// `l` is `NULL` or a pointer from `zc_lock` not freed yet.
+#[no_mangle]
+pub unsafe extern "C" fn zc_locked_bytes(l: *const zc_locked) -> u64 {
+    // SAFETY: from zc_lock and not freed (the caller's contract), or NULL.
+    guard(0, || unsafe { l.as_ref() }.map_or(0, |l| l.inner.bytes()))
+}
+
 /// Unlocks and unmaps the pages `l` holds (they may then leave the page cache) and frees it.
 /// `zc_unlock(NULL)` does nothing.
 ///

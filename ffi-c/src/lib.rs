@@ -51,10 +51,10 @@ pub mod testing;
 
 pub use cache::{
     zc_advice, zc_advise, zc_evict, zc_files, zc_files_fn, zc_files_summary, zc_lock,
-    zc_lock_limit, zc_locked, zc_locked_pages, zc_method, zc_readahead, zc_residency,
-    zc_residency_info, zc_unlock, zc_warm, ZC_ADVICE_DONTNEED, ZC_ADVICE_NOREUSE, ZC_ADVICE_NORMAL,
-    ZC_ADVICE_RANDOM, ZC_ADVICE_SEQUENTIAL, ZC_ADVICE_WILLNEED, ZC_METHOD_CACHESTAT,
-    ZC_METHOD_MINCORE, ZC_METHOD_NONE,
+    zc_lock_limit, zc_locked, zc_locked_bytes, zc_locked_pages, zc_method, zc_readahead,
+    zc_residency, zc_residency_info, zc_unlock, zc_warm, ZC_ADVICE_DONTNEED, ZC_ADVICE_NOREUSE,
+    ZC_ADVICE_NORMAL, ZC_ADVICE_RANDOM, ZC_ADVICE_SEQUENTIAL, ZC_ADVICE_WILLNEED,
+    ZC_METHOD_CACHESTAT, ZC_METHOD_MINCORE, ZC_METHOD_NONE,
 };
 pub use choice::{zc_auto_choice, zc_auto_choice_info, ZC_MAX_ORDER, ZC_WHY_SIZE};
 pub use log::{

@@ -1362,6 +1362,7 @@ static void lock_keeps_pages_resident(void) {
     REQUIRE(l != NULL, "no handle");
     CHECK(zc_locked_pages(l) == pages, "%llu pages locked, file has %llu",
           (unsigned long long)zc_locked_pages(l), (unsigned long long)pages);
+    CHECK(zc_locked_bytes(l) == MIB + 100, "%llu bytes locked", (unsigned long long)zc_locked_bytes(l));
     CHECK_STATUS(zc_residency(fd, 0, NULL, NULL, 0, &info), ZC_OK);
     CHECK(info.pages == pages && info.resident == pages, "locked: %llu of %llu resident",
           (unsigned long long)info.resident, (unsigned long long)info.pages);
@@ -1381,7 +1382,7 @@ static void lock_keeps_pages_resident(void) {
     CHECK(l != NULL && zc_locked_pages(l) == 0, "empty range");
     zc_unlock(l);
     zc_unlock(NULL);
-    CHECK(zc_locked_pages(NULL) == 0, "NULL has pages");
+    CHECK(zc_locked_pages(NULL) == 0 && zc_locked_bytes(NULL) == 0, "NULL has pages");
 
     /* A pipe has no page cache to lock; bad fds; NULL out. */
     int p[2];
