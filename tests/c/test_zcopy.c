@@ -1348,6 +1348,14 @@ static void files_walks_a_tree(void) {
     CHECK_FAILS(zc_files(paths, 1, NULL, NULL, &small), ZC_INVALID, EINVAL);
 }
 
+/* AddressSanitizer intercepts mlock as a no-op (it cannot lock its shadow memory): under it
+   zc_lock succeeds without locking, so what locking does cannot be seen. */
+#if defined(__SANITIZE_ADDRESS__)
+#define H_MLOCK_IS_A_NOOP 1
+#else
+#define H_MLOCK_IS_A_NOOP 0
+#endif
+
 /* zc_lock makes every page of a file resident and keeps it so until zc_unlock. */
 static void lock_keeps_pages_resident(void) {
     const char *path = h_make_file("locked.dat", 16, MIB + 100);
@@ -1363,11 +1371,16 @@ static void lock_keeps_pages_resident(void) {
     CHECK(zc_locked_pages(l) == pages, "%llu pages locked, file has %llu",
           (unsigned long long)zc_locked_pages(l), (unsigned long long)pages);
     CHECK(zc_locked_bytes(l) == MIB + 100, "%llu bytes locked", (unsigned long long)zc_locked_bytes(l));
-    CHECK_STATUS(zc_residency(fd, 0, NULL, NULL, 0, &info), ZC_OK);
-    CHECK(info.pages == pages && info.resident == pages, "locked: %llu of %llu resident",
-          (unsigned long long)info.resident, (unsigned long long)info.pages);
-    CHECK_STATUS(zc_evict(fd, 0, NULL, &info), ZC_OK);
-    CHECK(info.resident == pages, "locked pages evicted: %llu resident", (unsigned long long)info.resident);
+    if (H_MLOCK_IS_A_NOOP) {
+        printf("  SKIP residency while locked: AddressSanitizer makes mlock a no-op\n");
+    } else {
+        CHECK_STATUS(zc_residency(fd, 0, NULL, NULL, 0, &info), ZC_OK);
+        CHECK(info.pages == pages && info.resident == pages, "locked: %llu of %llu resident",
+              (unsigned long long)info.resident, (unsigned long long)info.pages);
+        CHECK_STATUS(zc_evict(fd, 0, NULL, &info), ZC_OK);
+        CHECK(info.resident == pages, "locked pages evicted: %llu resident",
+              (unsigned long long)info.resident);
+    }
     zc_unlock(l);
     CHECK_STATUS(zc_evict(fd, 0, NULL, &info), ZC_OK);
     CHECK(info.resident == 0, "unlocked: %llu resident", (unsigned long long)info.resident);
@@ -1420,6 +1433,7 @@ static int child_lock_limit(const char *path) {
     if (st != ZC_IO || zc_last_errno() != ENOMEM || l != NULL) {
         fprintf(stderr, "  zc_lock past the limit: status %d, errno %d: %s\n", (int)st,
                 zc_last_errno(), zc_last_error());
+        zc_unlock(l);
         return 14;
     }
     if (strstr(zc_last_error(), "mlock of 1048576 bytes") == NULL) {
@@ -1437,6 +1451,10 @@ static void lock_past_rlimit_memlock_fails_cleanly(void) {
     bool bound = zc_lock_limit(&limit);
     CHECK(bound || limit == 12345, "zc_lock_limit wrote %llu but said none binds",
           (unsigned long long)limit);
+    if (H_MLOCK_IS_A_NOOP) {
+        printf("  SKIP: AddressSanitizer makes mlock a no-op, so no limit can be reached\n");
+        return;
+    }
     int status = h_spawn_child("lock_limit", path, "");
     if (WIFEXITED(status) && WEXITSTATUS(status) == 3) {
         printf("  SKIP: CAP_IPC_LOCK lifts RLIMIT_MEMLOCK in the child\n");
