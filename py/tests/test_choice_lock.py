@@ -61,7 +61,7 @@ def test_auto_choice_errors(tmp_path: Path) -> None:
             zcopy.auto_choice(d, s)
         assert e.value.errno == errno.EBADF
         with pytest.raises(TypeError):
-            zcopy.auto_choice(str(src), d)
+            zcopy.auto_choice(str(src), d)  # type: ignore[arg-type]
 
 
 def test_files_lists_exactly_the_files_of_a_tree(tmp_path: Path) -> None:
@@ -111,13 +111,13 @@ def test_lock_makes_every_page_resident_until_closed(tmp_path: Path) -> None:
     assert (part.pages, part.bytes) == (2, PAGE + 1)
     part.close()
     assert zcopy.lock(p, length=0).pages == 0
-    r, w = os.pipe()
+    pr, pw = os.pipe()
     try:
         with pytest.raises(ValueError, match="has no page cache"):
-            zcopy.lock(r)
+            zcopy.lock(pr)
     finally:
-        os.close(r)
-        os.close(w)
+        os.close(pr)
+        os.close(pw)
 
 
 def test_lock_limit_is_rlimit_memlock_unless_cap_ipc_lock() -> None:
