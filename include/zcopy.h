@@ -38,6 +38,17 @@
 #define ZC_REASON_SIZE 256
 
 /**
+ * How many techniques a `zc_auto_choice_info` holds in `order` (`order_len` counts them all).
+ */
+#define ZC_MAX_ORDER 16
+
+/**
+ * The size of `zc_auto_choice_info.why`, its NUL included. A longer sentence is cut at a UTF-8
+ * character boundary.
+ */
+#define ZC_WHY_SIZE 1024
+
+/**
  * Bytes of a record frame's header, before its payload. A frame, as `zc_log_send` writes it,
  * is little-endian: `uint32_t frame_len` (header + payload), `uint32_t crc` (CRC-32C of bytes
  * 0..4 and 8..frame_len), `uint64_t offset`, then the payload; frames follow each other.
@@ -93,6 +104,13 @@ typedef enum zc_status {
      */
     ZC_PANIC = 6,
 } zc_status;
+
+/**
+ * Pages of a file range locked in memory by `zc_lock` (the engine's `Locked`): they stay in
+ * the page cache, whatever the memory pressure, until `zc_unlock`. Not tied to the fd: it may
+ * be closed meanwhile. Any thread may read or free it, one at a time.
+ */
+typedef struct zc_locked zc_locked;
 
 /**
  * An open log, for appending (one writer per directory) and sending records to consumers.
@@ -382,6 +400,45 @@ typedef struct zc_support {
 } zc_support;
 
 /**
+ * What Auto would do for a pair of fds, as `zc_auto_choice` tells it: the engine's
+ * `AutoChoice`, under its names.
+ *
+ * Set `struct_size` to `sizeof(zc_auto_choice_info)` before the call (`zc_auto_choice_info c = {
+ * .struct_size = sizeof c };`): the library writes that many bytes.
+ */
+typedef struct zc_auto_choice_info {
+    /**
+     * `sizeof(zc_auto_choice_info)` as the program was compiled: set by the caller, kept by the
+     * library.
+     */
+    size_t struct_size;
+    /**
+     * How many techniques Auto would try, in order; the first `ZC_MAX_ORDER` of them are in
+     * `order`.
+     */
+    size_t order_len;
+    /**
+     * The techniques Auto tries, in order (it falls back along this list).
+     */
+    zc_strategy order[ZC_MAX_ORDER];
+    /**
+     * Whether the pair supports any technique of `order`; `first` is meaningful only then.
+     */
+    bool has_first;
+    /**
+     * The first technique of `order` the pair supports (as `zc_probe` judges it): what Auto
+     * runs first.
+     */
+    zc_strategy first;
+    /**
+     * Why this order, in one sentence (NUL-terminated UTF-8): the rule that chose it, with the
+     * size, kinds of file and filesystems that decided, and why Auto starts further down when
+     * the head of the order cannot serve the pair.
+     */
+    char why[ZC_WHY_SIZE];
+} zc_auto_choice_info;
+
+/**
  * Which kernel interface answered a residency question: one of the `ZC_METHOD_*` values.
  */
 typedef uint32_t zc_method;
@@ -420,6 +477,43 @@ typedef struct zc_residency_info {
  * values.
  */
 typedef uint32_t zc_advice;
+
+/**
+ * One file `zc_files` found (`error` `NULL`, `error_errno` 0), or one path it could not read
+ * (`error` the message, `error_errno` its errno), given to the caller's function with the
+ * caller's `user`. `path` and `error` are NUL-terminated and valid only during the call.
+ * Return true to go on, false to stop (`zc_files` then returns `ZC_CANCELLED`).
+ */
+typedef bool (*zc_files_fn)(const char *path, int error_errno, const char *error, void *user);
+
+/**
+ * What `zc_files` found, in numbers.
+ *
+ * Set `struct_size` to `sizeof(zc_files_summary)` before the call; the library writes that
+ * many bytes.
+ */
+typedef struct zc_files_summary {
+    /**
+     * `sizeof(zc_files_summary)` as the program was compiled: set by the caller.
+     */
+    size_t struct_size;
+    /**
+     * Files found (each given to the function).
+     */
+    uint64_t files;
+    /**
+     * Directories walked (each given directory and every one below it).
+     */
+    uint64_t directories;
+    /**
+     * Paths that could not be read (each given to the function with its error).
+     */
+    uint64_t errors;
+    /**
+     * Whether a path given was a directory.
+     */
+    bool any_directory;
+} zc_files_summary;
 
 /**
  * When appended records are made durable: one of the `ZC_LOG_FLUSH_*` values.
@@ -919,6 +1013,27 @@ enum zc_status zc_prepared_run(struct zc_prepared *p,
 void zc_prepared_free(struct zc_prepared *p);
 
 /**
+ * What Auto would do for `src` → `dst` with `opts` (`NULL`: the defaults; its `strategy` is
+ * taken as `ZC_STRATEGY_AUTO` and fallback as allowed): writes into `*out` the techniques in
+ * the order Auto tries them, the first one the pair supports (as `zc_probe` judges it), and
+ * why, in a sentence. Moves nothing; the offsets, `len` and `direct_threshold` of `opts` count,
+ * as they do for `zc_transfer`, whose report's `strategy` is then `first` unless that
+ * technique refuses at run time (Auto then falls back along `order`).
+ *
+ * Returns `ZC_OK`, or the errors of `zc_probe` (a bad fd, a write-only source, a read-only
+ * destination), `ZC_INVALID` for bad options or a bad `out->struct_size`, and
+ * `ZC_NULL_POINTER` for a `NULL` `out`. `*out` is written only on success.
+ *
+ * # Safety
+ * `opts` as for `zc_transfer` (its `progress`, `user` and `cancel` are not used); `out` is
+ * `NULL` or a `zc_auto_choice_info` writable for `out->struct_size` bytes, with that field set.
+ */
+enum zc_status zc_auto_choice(int src,
+                              int dst,
+                              const struct zc_options *opts,
+                              struct zc_auto_choice_info *out);
+
+/**
  * How much of `*len` bytes of `fd` from `offset` (`len` `NULL`: to end of file) is in the page
  * cache: writes the counts into `*out` (required; set `out->struct_size`) and, when `bitmap`
  * is not `NULL`, one byte per page (1 = resident, as `mincore` fills it) into its first
@@ -991,6 +1106,94 @@ enum zc_status zc_evict(int fd,
  * As `zc_evict`.
  */
 enum zc_status zc_warm(int fd, uint64_t offset, const uint64_t *len, struct zc_residency_info *out);
+
+/**
+ * Maps `*len` bytes of `fd` from `offset` (`len` `NULL`: to end of file; a range past the end
+ * is cut there) read-only and locks them in memory with `mlock(2)`, as `vmtouch -l` does: the
+ * kernel reads every page in and keeps it resident until `zc_unlock`. The pages are never
+ * touched from user space, so a truncation meanwhile cannot raise `SIGBUS`. Writes the handle
+ * to `*out` (`NULL` on failure; an empty range gives a handle with 0 pages).
+ *
+ * Locked memory counts against `RLIMIT_MEMLOCK` (`ulimit -l`; `zc_lock_limit` tells it)
+ * unless the process has `CAP_IPC_LOCK`; past it the kernel refuses and nothing of the range
+ * stays locked.
+ *
+ * Returns `ZC_OK`; `ZC_IO` for a bad fd (`EBADF`), a directory (`EISDIR`), an fd not open for
+ * reading (`EACCES`), or `mlock`'s refusal (`ENOMEM` past the limit, `EPERM` when it is 0);
+ * `ZC_INVALID` for an fd without a page cache (a pipe, a socket) or an offset plus length
+ * that overflows; `ZC_NULL_POINTER` for a `NULL` `out`.
+ *
+ * # Safety
+ * `len` is `NULL` or readable for one `uint64_t`; `out` is `NULL` or writable for one pointer.
+ */
+enum zc_status zc_lock(int fd, uint64_t offset, const uint64_t *len, struct zc_locked **out);
+
+/**
+ * The pages `l` holds locked (the system page size each; the last may be partial): every
+ * page of the range, from the page boundary at or below its offset. 0 for `NULL`.
+ *
+ * # Safety
+ * `l` is `NULL` or a pointer from `zc_lock` not freed yet.
+ */
+uint64_t zc_locked_pages(const struct zc_locked *l);
+
+/**
+ * The bytes `l` holds locked: from the page boundary at or below the offset to the end of the
+ * range (cut at end of file). 0 for `NULL`.
+ *
+ * # Safety
+ * `l` is `NULL` or a pointer from `zc_lock` not freed yet.
+ */
+uint64_t zc_locked_bytes(const struct zc_locked *l);
+
+/**
+ * Unlocks and unmaps the pages `l` holds (they may then leave the page cache) and frees it.
+ * `zc_unlock(NULL)` does nothing.
+ *
+ * # Safety
+ * `l` is `NULL` or a pointer from `zc_lock` not freed yet; it is invalid afterwards.
+ */
+void zc_unlock(struct zc_locked *l);
+
+/**
+ * The most bytes this process may lock with `zc_lock`: returns true and writes the soft
+ * `RLIMIT_MEMLOCK` (`ulimit -l`) into `*limit` (when not `NULL`) when it binds; false when
+ * nothing binds (the limit is unlimited, or the process has `CAP_IPC_LOCK`, as root usually
+ * does). Memory the process has locked already counts against the same limit. Does not touch
+ * `errno` or the last error.
+ *
+ * # Safety
+ * `limit` is `NULL` or writable for one `uint64_t`.
+ */
+bool zc_lock_limit(uint64_t *limit);
+
+/**
+ * The files under `paths` (`n` NUL-terminated paths) as `vmtouch` walks them: each path given
+ * that is not a directory (followed if a symlink; a pipe or device named is kept), and every
+ * regular file under each directory given, recursively, its entries in name order; inside
+ * directories, symlinks, pipes, sockets and devices are skipped and a file met before (a hard
+ * link) is taken once. Nothing is opened but directories.
+ *
+ * Calls `each` (when not `NULL`) once per file found, in that order, with `error` `NULL`; then
+ * once per path that could not be read (a path given that does not exist, a directory that
+ * cannot be listed, an entry that cannot be stat'ed: the rest is walked all the same), with
+ * its errno and message. Writes the counts into `*out` (when not `NULL`).
+ *
+ * Returns `ZC_OK` (also when some paths could not be read: they went to `each`),
+ * `ZC_CANCELLED` when `each` returned false (`*out` still counts the whole walk),
+ * `ZC_NULL_POINTER` for a `NULL` `paths` with `n` > 0 or a `NULL` path, `ZC_INVALID` for a bad
+ * `out->struct_size`.
+ *
+ * # Safety
+ * `paths` is `NULL` (with `n` 0) or readable for `n` pointers, each `NULL` or a NUL-terminated
+ * string; `each` is safe to call with `user` during the call; `out` is `NULL` or a
+ * `zc_files_summary` writable for `out->struct_size` bytes, with that field set.
+ */
+enum zc_status zc_files(const char *const *paths,
+                        size_t n,
+                        zc_files_fn each,
+                        void *user,
+                        struct zc_files_summary *out);
 
 /**
  * Fills `*opts` with the defaults (64 MiB segments, `ZC_LOG_FLUSH_SYNC`, a 1000 ms async

@@ -36,6 +36,8 @@ mod transfer;
 
 mod prepared;
 
+mod choice;
+
 mod cache;
 
 mod log;
@@ -49,11 +51,13 @@ mod sized;
 pub mod testing;
 
 pub use cache::{
-    zc_advice, zc_advise, zc_evict, zc_method, zc_readahead, zc_residency, zc_residency_info,
-    zc_warm, ZC_ADVICE_DONTNEED, ZC_ADVICE_NOREUSE, ZC_ADVICE_NORMAL, ZC_ADVICE_RANDOM,
-    ZC_ADVICE_SEQUENTIAL, ZC_ADVICE_WILLNEED, ZC_METHOD_CACHESTAT, ZC_METHOD_MINCORE,
-    ZC_METHOD_NONE,
+    zc_advice, zc_advise, zc_evict, zc_files, zc_files_fn, zc_files_summary, zc_lock,
+    zc_lock_limit, zc_locked, zc_locked_bytes, zc_locked_pages, zc_method, zc_readahead,
+    zc_residency, zc_residency_info, zc_unlock, zc_warm, ZC_ADVICE_DONTNEED, ZC_ADVICE_NOREUSE,
+    ZC_ADVICE_NORMAL, ZC_ADVICE_RANDOM, ZC_ADVICE_SEQUENTIAL, ZC_ADVICE_WILLNEED,
+    ZC_METHOD_CACHESTAT, ZC_METHOD_MINCORE, ZC_METHOD_NONE,
 };
+pub use choice::{zc_auto_choice, zc_auto_choice_info, ZC_MAX_ORDER, ZC_WHY_SIZE};
 pub use log::{
     zc_log, zc_log_append, zc_log_close, zc_log_flush, zc_log_flush_policy, zc_log_frame,
     zc_log_next_offset, zc_log_open, zc_log_options, zc_log_options_default, zc_log_send,

@@ -163,3 +163,173 @@ pub(crate) fn warm(
         run(py, f, "warm", |fd| zcopy::cache::warm(fd, offset, len)).map(Residency::from_engine)
     })
 }
+
+/// Pages of a file locked in memory by ``zcopy.lock()``: they stay in the page cache, whatever
+/// the memory pressure, until ``close()`` (or the end of a ``with`` block, or the object's
+/// collection). Not tied to the file: it may be closed meanwhile.
+#[pyclass(module = "zcopy", name = "Locked")]
+pub(crate) struct Locked {
+    inner: Option<zcopy::cache::Locked>,
+}
+
+#[pymethods]
+impl Locked {
+    /// Pages locked (the system page size each; the last may be partial); 0 once closed.
+    #[getter]
+    fn pages(&self) -> u64 {
+        self.inner.as_ref().map_or(0, |l| l.pages())
+    }
+
+    /// Bytes locked: from the page boundary at or below the offset to the end of the range
+    /// (cut at end of file); 0 once closed.
+    #[getter]
+    fn bytes(&self) -> u64 {
+        self.inner.as_ref().map_or(0, |l| l.bytes())
+    }
+
+    /// Whether ``close()`` was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.inner.is_none()
+    }
+
+    /// Unlock and unmap the pages (they may then leave the page cache). Calling it again does
+    /// nothing.
+    fn close(&mut self) {
+        self.inner = None;
+    }
+
+    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&mut self, _exc: &Bound<'_, pyo3::types::PyTuple>) -> bool {
+        self.close();
+        false
+    }
+
+    /// `Locked(pages=256, bytes=1048576)`, or `Locked(closed)`.
+    fn __repr__(&self) -> String {
+        match &self.inner {
+            Some(l) => format!("Locked(pages={}, bytes={})", l.pages(), l.bytes()),
+            None => "Locked(closed)".to_string(),
+        }
+    }
+}
+
+/// Lock ``f`` (``length`` bytes from ``offset``; None: to end of file, and a range past the
+/// end is cut there) in memory, as ``vmtouch -l`` does: the file is mapped read-only and
+/// ``mlock(2)``-ed, so the kernel reads every page in and keeps it resident until the returned
+/// Locked is closed (use it as a context manager). The pages are never touched from user
+/// space: a truncation meanwhile cannot raise SIGBUS. ``f`` as for ``residency``. Runs without
+/// the GIL.
+///
+/// Locked memory counts against RLIMIT_MEMLOCK (``ulimit -l``; ``lock_limit()`` tells it)
+/// unless the process has CAP_IPC_LOCK; past it this raises ZcopyError (an OSError with
+/// errno ENOMEM; EPERM when the limit is 0) and nothing stays locked.
+/// ValueError for a pipe, socket or device (no page cache).
+#[pyfunction]
+#[pyo3(signature = (f, offset = 0, length = None))]
+pub(crate) fn lock(
+    py: Python<'_>,
+    f: &Bound<'_, PyAny>,
+    offset: u64,
+    length: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Locked> {
+    crate::guarded(py, || {
+        let len = self::length(length)?;
+        let inner = run(py, f, "lock", |fd| zcopy::cache::lock(fd, offset, len))?;
+        Ok(Locked { inner: Some(inner) })
+    })
+}
+
+/// The most bytes this process may lock with ``lock()``: the soft RLIMIT_MEMLOCK
+/// (``ulimit -l``), or None when nothing binds (the limit is unlimited, or the process has
+/// CAP_IPC_LOCK, as root usually does). Memory already locked counts against the same limit.
+#[pyfunction]
+pub(crate) fn lock_limit() -> Option<u64> {
+    zcopy::cache::lock_limit()
+}
+
+/// The files ``zcopy.files()`` found.
+#[pyclass(module = "zcopy", name = "Files", frozen)]
+pub(crate) struct Files {
+    files: Vec<std::ffi::OsString>,
+    /// Directories walked (each given directory and every one below it).
+    #[pyo3(get)]
+    directories: u64,
+    /// Whether a path given was a directory.
+    #[pyo3(get)]
+    any_directory: bool,
+    errors: Vec<(std::ffi::OsString, Py<PyAny>)>,
+}
+
+#[pymethods]
+impl Files {
+    /// The files, in the order met: each path given that is not a directory, and every regular
+    /// file under each directory given (str, decoded as ``os.fsdecode`` does).
+    #[getter]
+    fn files(&self) -> Vec<std::ffi::OsString> {
+        self.files.clone()
+    }
+
+    /// What could not be read: ``(path, error)`` pairs, the error a ZcopyError (also the
+    /// matching OSError subclass, e.g. FileNotFoundError). The rest was walked.
+    #[getter]
+    fn errors(&self, py: Python<'_>) -> Vec<(std::ffi::OsString, Py<PyAny>)> {
+        self.errors
+            .iter()
+            .map(|(p, e)| (p.clone(), e.clone_ref(py)))
+            .collect()
+    }
+
+    /// `Files(files=3, directories=2, errors=0)`.
+    fn __repr__(&self) -> String {
+        format!(
+            "Files(files={}, directories={}, errors={})",
+            self.files.len(),
+            self.directories,
+            self.errors.len()
+        )
+    }
+}
+
+/// The files under ``paths`` as vmtouch walks them: each path given that is not a directory
+/// (followed if a symlink; a pipe or device named is kept), and every regular file under each
+/// directory given, recursively, its entries in name order; inside directories, symlinks,
+/// pipes, sockets and devices are skipped and a file met before (a hard link) is taken once.
+/// Nothing is opened but directories.
+///
+/// ``paths`` are str, bytes or os.PathLike. Returns a Files: ``files`` (list of str),
+/// ``directories`` (how many were walked), ``any_directory``, and ``errors`` (what could not be
+/// read, as ``(path, ZcopyError)`` pairs: a missing path does not stop the walk).
+#[pyfunction]
+#[pyo3(signature = (*paths))]
+pub(crate) fn files(py: Python<'_>, paths: Vec<Bound<'_, PyAny>>) -> PyResult<Files> {
+    crate::guarded(py, || {
+        let given = paths
+            .iter()
+            .map(|p| args::path(p, "a path", "files"))
+            .collect::<PyResult<Vec<_>>>()?;
+        let walk =
+            match py.detach(|| catch_unwind(AssertUnwindSafe(|| zcopy::cache::files(&given)))) {
+                Ok(w) => w,
+                Err(payload) => return Err(errors::panicked(py, &*payload, 0)),
+            };
+        let errors = walk
+            .errors
+            .into_iter()
+            .map(|(p, e)| {
+                let err = PyErr::from(EngineError::from(e));
+                (p.into_os_string(), err.into_value(py).into_any())
+            })
+            .collect();
+        Ok(Files {
+            files: walk.files.into_iter().map(|p| p.into_os_string()).collect(),
+            directories: walk.directories,
+            any_directory: walk.any_directory,
+            errors,
+        })
+    })
+}

@@ -16,7 +16,8 @@
 //! - `watch`: Ctrl-C, cancel, progress and the tqdm bar while the engine runs without the GIL.
 //! - `errors`: the exception classes and the one conversion from `zcopy::Error`.
 //! - `report`: `Report`, `Support` and `Residency`.
-//! - `cache`: the page-cache functions.
+//! - `cache`: the page-cache functions (`lock` and `Locked`, `files` and `Files` too).
+//! - `choice`: `auto_choice`, what Auto would run first for a pair and why.
 //! - `log`: `Log`, the Kafka-style segment log.
 
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -27,6 +28,7 @@ use pyo3::types::PyDict;
 
 mod args;
 mod cache;
+mod choice;
 mod errors;
 mod log;
 mod prepared;
@@ -420,10 +422,17 @@ fn _zcopy(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cache::readahead, m)?)?;
     m.add_function(wrap_pyfunction!(cache::evict, m)?)?;
     m.add_function(wrap_pyfunction!(cache::warm, m)?)?;
+    m.add_function(wrap_pyfunction!(cache::lock, m)?)?;
+    m.add_function(wrap_pyfunction!(cache::lock_limit, m)?)?;
+    m.add_function(wrap_pyfunction!(cache::files, m)?)?;
+    m.add_function(wrap_pyfunction!(choice::auto_choice, m)?)?;
     m.add_class::<Report>()?;
     m.add_class::<prepared::Prepared>()?;
     m.add_class::<Support>()?;
     m.add_class::<Residency>()?;
+    m.add_class::<cache::Locked>()?;
+    m.add_class::<cache::Files>()?;
+    m.add_class::<choice::AutoChoice>()?;
     m.add_class::<log::Log>()?;
     m.add_class::<serve::Server>()?;
     m.add("ZcopyError", py.get_type::<ZcopyError>())?;

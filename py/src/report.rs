@@ -110,7 +110,7 @@ impl Report {
     }
 }
 
-fn py_str(s: &str) -> String {
+pub(crate) fn py_str(s: &str) -> String {
     // Python's repr of a str: quotes and escapes as Python writes them.
     Python::attach(|py| {
         pyo3::types::PyString::new(py, s)

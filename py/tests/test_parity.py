@@ -54,8 +54,12 @@ def rust_face() -> dict[str, str]:
     # The crate root's functions, and the cache module's.
     for name in rust_items(lib, r"^pub fn (\w+)"):
         out[name] = f"zcopy::{name}"
-    for name in rust_items((core / "cache.rs").read_text(), r"^pub fn (\w+)"):
+    cache = (core / "cache.rs").read_text()
+    for name in rust_items(cache, r"^pub fn (\w+)"):
         out[name] = f"zcopy::cache::{name}"
+    # The pages cache::lock holds: Locked's methods.
+    for name in rust_items(impl_block(cache, "Locked"), r"^    pub fn (\w+)"):
+        out[f"Locked.{name}"] = f"zcopy::cache::Locked::{name}"
     if re.search(r"^pub const VERSION\b", lib, re.MULTILINE):
         out["version"] = "zcopy::VERSION"
     if "pub const ALL: &'static [Strategy]" in (core / "options.rs").read_text():
@@ -100,6 +104,10 @@ def c_face() -> dict[str, str]:
             "prepared_new": "Prepared",
             "prepared_run": "Prepared.run",
             "prepared_free": "Prepared.close",
+            # The handle zc_lock gives.
+            "locked_pages": "Locked.pages",
+            "locked_bytes": "Locked.bytes",
+            "unlock": "Locked.close",
         }
         if bare in special:
             key = special[bare]
@@ -123,7 +131,7 @@ def go_face() -> dict[str, str]:
             key = {"OpenLog": "Log", "Serve": "Server", "DecodeFrames": "Log.decode_prefix",
                    "Prepare": "Prepared"}.get(name, snake(name))
             out[key] = f"zcopy.{name}"
-        for m in re.finditer(r"^func \(\w+ \*?(Log|Server|Prepared)\) ([A-Z]\w*)\(", src, re.MULTILINE):
+        for m in re.finditer(r"^func \(\w+ \*?(Log|Server|Prepared|Locked)\) ([A-Z]\w*)\(", src, re.MULTILINE):
             typ, name = m.groups()
             key = {"Server.Addr": "Server.address", "Prepared.Transfer": "Prepared.run"}.get(
                 f"{typ}.{name}", f"{typ}.{snake(name)}"
@@ -140,8 +148,9 @@ def python_face() -> dict[str, str]:
             out["version"] = "zcopy.__version__"
         elif name == "prepare":
             out["Prepared"] = "zcopy.prepare"
-        elif name in ("Log", "Server", "Prepared"):
-            if name != "Prepared":
+        elif name in ("Log", "Server", "Prepared", "Locked"):
+            # zcopy.prepare and zcopy.lock make the last two.
+            if name not in ("Prepared", "Locked"):
                 out[name] = f"zcopy.{name}"
             for attr in dir(obj):
                 if attr == "__enter__" and hasattr(obj, "__exit__"):
@@ -238,6 +247,12 @@ FACE_SPECIFIC: dict[tuple[str, str], str] = {
     ("rust", "Prepared.closed"): "Python's file-like .closed; dropping the Prepared releases it",
     ("c", "Prepared.closed"): "Python's file-like .closed; zc_prepared_free frees it",
     ("go", "Prepared.closed"): "Python's file-like .closed; Close may be called twice",
+    # The pages cache::lock holds.
+    ("rust", "Locked.close"): "dropping the Locked unlocks the pages",
+    **{(face, "Locked.with"): "Python's context manager (__enter__/__exit__)" for face in ("rust", "c", "go")},
+    ("rust", "Locked.closed"): "Python's file-like .closed; dropping the Locked unlocks the pages",
+    ("c", "Locked.closed"): "Python's file-like .closed; zc_unlock frees it",
+    ("go", "Locked.closed"): "Python's file-like .closed; Close may be called twice",
     ("c", "page_size"): "sysconf(_SC_PAGESIZE)",
     ("go", "page_size"): "os.Getpagesize()",
     ("python", "page_size"): "mmap.PAGESIZE",
@@ -262,18 +277,6 @@ MISSING: dict[tuple[str, str], str] = {
     ("c", "Log.background_flushes"): "how many flushes the background flusher made (Rust only)",
     ("go", "Log.background_flushes"): "how many flushes the background flusher made (Rust only)",
     ("python", "Log.background_flushes"): "how many flushes the background flusher made (Rust only)",
-    **{
-        (face, name): f"{what} (Rust zcopy::cache::{name}, the CLI's fincore/warm/evict)"
-        for face in ("c", "go", "python")
-        for name, what in (
-            ("files", "the regular files under a directory, as vmtouch walks them"),
-            ("lock", "warm and mlock a file's pages (vmtouch -l)"),
-            ("lock_limit", "how much may be locked (RLIMIT_MEMLOCK, CAP_IPC_LOCK)"),
-        )
-    },
-    ("c", "auto_choice"): "what Auto picks first and why (Rust zcopy::auto_choice, the CLI's probe)",
-    ("go", "auto_choice"): "what Auto picks first and why (needs a zc_auto_choice)",
-    ("python", "auto_choice"): "what Auto picks first and why (Rust zcopy::auto_choice, the CLI's probe)",
 }
 
 

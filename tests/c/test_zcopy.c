@@ -7,6 +7,7 @@
 #include "harness.h"
 
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/vfs.h>
 #include <stdatomic.h>
 
@@ -1223,6 +1224,245 @@ static void page_cache(void) {
     close(fd);
 }
 
+/* ---- what Auto picks, the files under directories, locked pages ----------------------- */
+
+/* zc_auto_choice's first is the strategy the transfer then reports: file -> file (4 KiB) and
+   file -> pipe. */
+static void auto_choice_is_what_transfer_runs(void) {
+    const char *src = h_make_file("choice.src", 70, 4096);
+    int s = open(src, O_RDONLY), d = open(h_path("choice.dst"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    REQUIRE(s >= 0 && d >= 0, "open");
+    zc_auto_choice_info c;
+    memset(&c, 0xAB, sizeof c);
+    c.struct_size = sizeof c;
+    errno = 9;
+    CHECK_STATUS(zc_auto_choice(s, d, NULL, &c), ZC_OK);
+    CHECK(errno == 9, "errno %d", errno);
+    CHECK(c.struct_size == sizeof c, "struct_size %zu", c.struct_size);
+    CHECK(c.has_first, "no first: %s", c.why);
+    CHECK(c.order_len > 0 && c.order_len <= ZC_MAX_ORDER && c.order[0] == c.first,
+          "order_len %zu, order[0] %u, first %u", c.order_len, c.order[0], c.first);
+    CHECK(strlen(c.why) > 0 && strlen(c.why) < ZC_WHY_SIZE, "why: %s", c.why);
+    zc_report r = h_report();
+    CHECK_STATUS(zc_transfer(s, d, NULL, &r), ZC_OK);
+    CHECK(r.bytes == 4096 && r.strategy == c.first, "transfer ran %s, auto_choice said %s",
+          zc_strategy_name(r.strategy), zc_strategy_name(c.first));
+    CHECK(h_file_is(h_path("choice.dst"), 70, 0, 4096), "copy differs");
+
+    /* A pipe destination: Auto's first is what the transfer reports, copy_file_range is not. */
+    int p[2];
+    REQUIRE(pipe2(p, O_CLOEXEC) == 0, "pipe");
+    zc_options o = h_opts();
+    o.has_src_offset = true;
+    o.src_offset = 0;
+    CHECK_STATUS(zc_auto_choice(s, p[1], &o, &c), ZC_OK);
+    CHECK(c.has_first && c.first != ZC_STRATEGY_COPY_FILE_RANGE, "first %s",
+          zc_strategy_name(c.first));
+    r = h_report();
+    CHECK_STATUS(zc_transfer(s, p[1], &o, &r), ZC_OK);
+    CHECK(r.bytes == 4096 && r.strategy == c.first, "file -> pipe ran %s, auto_choice said %s (%s)",
+          zc_strategy_name(r.strategy), zc_strategy_name(c.first), c.why);
+    close(p[1]);
+    size_t n = 0;
+    unsigned char *got = h_read_fd(p[0], &n);
+    CHECK(got != NULL && h_same(got, n, 70, 0, 4096), "the pipe got %zu bytes", n);
+    free(got);
+
+    /* Bad input: the struct, the fds, the options. */
+    CHECK_FAILS(zc_auto_choice(s, d, NULL, NULL), ZC_NULL_POINTER, EINVAL);
+    zc_auto_choice_info small = {.struct_size = 8};
+    CHECK_FAILS(zc_auto_choice(s, d, NULL, &small), ZC_INVALID, EINVAL);
+    CHECK_FAILS(zc_auto_choice(-1, d, NULL, &c), ZC_IO, EBADF);
+    CHECK_FAILS(zc_auto_choice(d, s, NULL, &c), ZC_INVALID, EBADF);
+    o = h_opts();
+    o.strategy = 99;
+    CHECK_FAILS(zc_auto_choice(s, d, &o, &c), ZC_INVALID, EINVAL);
+    close(p[0]);
+    close(s);
+    close(d);
+}
+
+struct files_seen {
+    char names[8][4200];
+    int errnos[8];
+    size_t n;
+    size_t stop_after; /* 0: never */
+};
+
+static bool on_file(const char *path, int error_errno, const char *error, void *user) {
+    struct files_seen *seen = user;
+    if (seen->n < 8) {
+        snprintf(seen->names[seen->n], sizeof seen->names[0], "%s", path);
+        seen->errnos[seen->n] = error_errno;
+        if (error_errno != 0 && (error == NULL || error[0] == '\0')) seen->errnos[seen->n] = -1;
+    }
+    seen->n++;
+    return seen->stop_after == 0 || seen->n < seen->stop_after;
+}
+
+/* zc_files lists exactly the files of a tree, as vmtouch walks it: a nested directory in name
+   order, a symlink skipped, a missing path given back with ENOENT. */
+static void files_walks_a_tree(void) {
+    REQUIRE(mkdir(h_path("walk"), 0755) == 0 && mkdir(h_path("walk/b"), 0755) == 0 &&
+                mkdir(h_path("walk/b/c"), 0755) == 0,
+            "mkdir");
+    h_make_file("walk/a", 1, 10);
+    h_make_file("walk/b/x", 2, 20);
+    h_make_file("walk/b/c/y", 3, 30);
+    REQUIRE(symlink(h_path("walk/a"), h_path("walk/link")) == 0, "symlink");
+    const char *paths[] = {h_path("walk"), h_path("nothing-here")};
+    struct files_seen seen = {.n = 0};
+    zc_files_summary sum;
+    memset(&sum, 0xAB, sizeof sum);
+    sum.struct_size = sizeof sum;
+    CHECK_STATUS(zc_files(paths, 2, on_file, &seen, &sum), ZC_OK);
+    const char *want[] = {"walk/a", "walk/b/c/y", "walk/b/x", "nothing-here"};
+    CHECK(seen.n == 4, "%zu calls", seen.n);
+    for (size_t i = 0; i < 4 && i < seen.n; i++) {
+        CHECK(strcmp(seen.names[i], h_path(want[i])) == 0, "call %zu: %s, expected %s", i,
+              seen.names[i], h_path(want[i]));
+        CHECK(seen.errnos[i] == (i == 3 ? ENOENT : 0), "call %zu: errno %d", i, seen.errnos[i]);
+    }
+    CHECK(sum.struct_size == sizeof sum && sum.files == 3 && sum.directories == 3 &&
+              sum.errors == 1 && sum.any_directory,
+          "files %llu, directories %llu, errors %llu, any_directory %d",
+          (unsigned long long)sum.files, (unsigned long long)sum.directories,
+          (unsigned long long)sum.errors, sum.any_directory);
+
+    /* A file alone; no function, no summary; the function stopping the walk. */
+    const char *one[] = {h_path("walk/b/x")};
+    CHECK_STATUS(zc_files(one, 1, NULL, NULL, &sum), ZC_OK);
+    CHECK(sum.files == 1 && sum.directories == 0 && !sum.any_directory, "one file");
+    CHECK_STATUS(zc_files(NULL, 0, NULL, NULL, NULL), ZC_OK);
+    seen = (struct files_seen){.stop_after = 2};
+    CHECK_FAILS(zc_files(paths, 1, on_file, &seen, &sum), ZC_CANCELLED, ECANCELED);
+    CHECK(seen.n == 2 && sum.files == 3, "stopped after %zu calls, %llu files", seen.n,
+          (unsigned long long)sum.files);
+
+    /* Bad input. */
+    CHECK_FAILS(zc_files(NULL, 1, on_file, &seen, NULL), ZC_NULL_POINTER, EINVAL);
+    const char *with_null[] = {h_path("walk"), NULL};
+    CHECK_FAILS(zc_files(with_null, 2, on_file, &seen, NULL), ZC_NULL_POINTER, EINVAL);
+    CHECK_MSG("paths[1] is NULL");
+    zc_files_summary small = {.struct_size = 4};
+    CHECK_FAILS(zc_files(paths, 1, NULL, NULL, &small), ZC_INVALID, EINVAL);
+}
+
+/* AddressSanitizer intercepts mlock as a no-op (it cannot lock its shadow memory): under it
+   zc_lock succeeds without locking, so what locking does cannot be seen. */
+#if defined(__SANITIZE_ADDRESS__)
+#define H_MLOCK_IS_A_NOOP 1
+#else
+#define H_MLOCK_IS_A_NOOP 0
+#endif
+
+/* zc_lock makes every page of a file resident and keeps it so until zc_unlock. */
+static void lock_keeps_pages_resident(void) {
+    const char *path = h_make_file("locked.dat", 16, MIB + 100);
+    int fd = open(path, O_RDWR);
+    REQUIRE(fd >= 0, "open");
+    uint64_t ps = (uint64_t)sysconf(_SC_PAGESIZE), pages = (MIB + 100 + ps - 1) / ps;
+    zc_residency_info info = {.struct_size = sizeof info};
+    CHECK_STATUS(zc_evict(fd, 0, NULL, &info), ZC_OK);
+    CHECK(info.resident == 0, "evicted: %llu resident", (unsigned long long)info.resident);
+    zc_locked *l = (zc_locked *)&info; /* garbage the library must overwrite */
+    CHECK_STATUS(zc_lock(fd, 0, NULL, &l), ZC_OK);
+    REQUIRE(l != NULL, "no handle");
+    CHECK(zc_locked_pages(l) == pages, "%llu pages locked, file has %llu",
+          (unsigned long long)zc_locked_pages(l), (unsigned long long)pages);
+    CHECK(zc_locked_bytes(l) == MIB + 100, "%llu bytes locked", (unsigned long long)zc_locked_bytes(l));
+    if (H_MLOCK_IS_A_NOOP) {
+        printf("  SKIP residency while locked: AddressSanitizer makes mlock a no-op\n");
+    } else {
+        CHECK_STATUS(zc_residency(fd, 0, NULL, NULL, 0, &info), ZC_OK);
+        CHECK(info.pages == pages && info.resident == pages, "locked: %llu of %llu resident",
+              (unsigned long long)info.resident, (unsigned long long)info.pages);
+        CHECK_STATUS(zc_evict(fd, 0, NULL, &info), ZC_OK);
+        CHECK(info.resident == pages, "locked pages evicted: %llu resident",
+              (unsigned long long)info.resident);
+    }
+    zc_unlock(l);
+    CHECK_STATUS(zc_evict(fd, 0, NULL, &info), ZC_OK);
+    CHECK(info.resident == 0, "unlocked: %llu resident", (unsigned long long)info.resident);
+
+    /* A range from a page boundary below its offset; an empty range; NULLs. */
+    uint64_t len = ps;
+    CHECK_STATUS(zc_lock(fd, ps + 1, &len, &l), ZC_OK);
+    CHECK(zc_locked_pages(l) == 2, "range: %llu pages", (unsigned long long)zc_locked_pages(l));
+    zc_unlock(l);
+    len = 0;
+    CHECK_STATUS(zc_lock(fd, 0, &len, &l), ZC_OK);
+    CHECK(l != NULL && zc_locked_pages(l) == 0, "empty range");
+    zc_unlock(l);
+    zc_unlock(NULL);
+    CHECK(zc_locked_pages(NULL) == 0 && zc_locked_bytes(NULL) == 0, "NULL has pages");
+
+    /* A pipe has no page cache to lock; bad fds; NULL out. */
+    int p[2];
+    REQUIRE(pipe2(p, O_CLOEXEC) == 0, "pipe");
+    l = (zc_locked *)&info;
+    CHECK_FAILS(zc_lock(p[0], 0, NULL, &l), ZC_INVALID, EINVAL);
+    CHECK(l == NULL, "a failed lock left a handle");
+    CHECK(strstr(zc_last_error(), "has no page cache") != NULL, "message: %s", zc_last_error());
+    CHECK_FAILS(zc_lock(-1, 0, NULL, &l), ZC_IO, EBADF);
+    CHECK_FAILS(zc_lock(fd, 0, NULL, NULL), ZC_NULL_POINTER, EINVAL);
+    close(p[0]);
+    close(p[1]);
+    close(fd);
+}
+
+/* Child: RLIMIT_MEMLOCK lowered to 64 KiB, without CAP_IPC_LOCK (root becomes nobody): zc_lock
+   of 1 MiB fails with ENOMEM, zc_lock_limit says 64 KiB. Exit 0 when all holds, 3 when the
+   limit cannot bind here. */
+static int child_lock_limit(const char *path) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return 10;
+    /* This process's own temp folder is empty: gone now, nobody could not remove it later. */
+    rmdir(h_dir);
+    struct rlimit lim = {64 << 10, 64 << 10};
+    if (setrlimit(RLIMIT_MEMLOCK, &lim) != 0) return 11;
+    if (getuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) return 12;
+    uint64_t limit = 0;
+    if (!zc_lock_limit(&limit)) {
+        printf("  the child still has CAP_IPC_LOCK: the limit cannot bind\n");
+        return 3;
+    }
+    if (limit != 64 << 10) return 13;
+    zc_locked *l = NULL;
+    zc_status st = zc_lock(fd, 0, NULL, &l);
+    if (st != ZC_IO || zc_last_errno() != ENOMEM || l != NULL) {
+        fprintf(stderr, "  zc_lock past the limit: status %d, errno %d: %s\n", (int)st,
+                zc_last_errno(), zc_last_error());
+        zc_unlock(l);
+        return 14;
+    }
+    if (strstr(zc_last_error(), "mlock of 1048576 bytes") == NULL) {
+        fprintf(stderr, "  message: %s\n", zc_last_error());
+        return 15;
+    }
+    close(fd);
+    return 0;
+}
+
+static void lock_past_rlimit_memlock_fails_cleanly(void) {
+    const char *path = h_make_file("limited.dat", 17, MIB);
+    /* Without a limit of its own, this process's answer: a number, or none binding. */
+    uint64_t limit = 12345;
+    bool bound = zc_lock_limit(&limit);
+    CHECK(bound || limit == 12345, "zc_lock_limit wrote %llu but said none binds",
+          (unsigned long long)limit);
+    if (H_MLOCK_IS_A_NOOP) {
+        printf("  SKIP: AddressSanitizer makes mlock a no-op, so no limit can be reached\n");
+        return;
+    }
+    int status = h_spawn_child("lock_limit", path, "");
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 3) {
+        printf("  SKIP: CAP_IPC_LOCK lifts RLIMIT_MEMLOCK in the child\n");
+        return;
+    }
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child: %s", h_status_text(status));
+}
+
 /* ---- SIGPIPE --------------------------------------------------------------------------- */
 
 static const char *const kinds[] = {"unix", "tcp", "pipe"};
@@ -1724,6 +1964,7 @@ static int child_main(int argc, char **argv) {
         return child_sigpipe(atoi(argv[3]), (zc_strategy)atoi(argv[4]));
     if (argc >= 3 && strcmp(argv[2], "control") == 0) return child_control();
     if (argc >= 3 && strcmp(argv[2], "blocked") == 0) return child_blocked();
+    if (argc >= 4 && strcmp(argv[2], "lock_limit") == 0) return child_lock_limit(argv[3]);
     fprintf(stderr, "unknown child %s\n", argc >= 3 ? argv[2] : "");
     return 2;
 }
@@ -1765,6 +2006,10 @@ int main(int argc, char **argv) {
         TEST(transfer_parallelism),
         TEST(transfer_msg_zerocopy_over_tcp),
         TEST(page_cache),
+        TEST(auto_choice_is_what_transfer_runs),
+        TEST(files_walks_a_tree),
+        TEST(lock_keeps_pages_resident),
+        TEST(lock_past_rlimit_memlock_fails_cleanly),
         TEST(sigpipe_never_reaches_the_host),
         TEST(sigpipe_with_sigpipe_already_blocked),
         TEST(log_options_default),

@@ -92,6 +92,12 @@ impl Mapping {
     }
 }
 
+// SAFETY: a Mapping is an address and a length owned by one value: nothing in it is tied to a
+// thread, its pages are never dereferenced (the type's Safety), and munmap may run on any thread.
+unsafe impl Send for Mapping {}
+// SAFETY: as for Send; `&Mapping` only gives the address and length to read.
+unsafe impl Sync for Mapping {}
+
 impl Drop for Mapping {
     fn drop(&mut self) {
         // SAFETY: the mapping made by `map_new` when `self` was made, unmapped once here.

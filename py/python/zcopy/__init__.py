@@ -11,7 +11,10 @@ Functions: :func:`transfer` (fds and file objects), :func:`prepare` (a transfer 
 and run many times: :class:`Prepared`), :func:`copy_file` (paths), :func:`probe`
 (which techniques can serve a pair, and why not), :func:`strategies` (the technique names); for
 the page cache, :func:`residency` (what of a file is cached), :func:`advise` (posix_fadvise),
-:func:`readahead` (start reading, without waiting), :func:`evict` and :func:`warm`; :class:`Log`, a Kafka-style append-only segment log
+:func:`readahead` (start reading, without waiting), :func:`evict` and :func:`warm`, :func:`lock`
+(mlock a file's pages: :class:`Locked`) and :func:`lock_limit`, :func:`files` (the files under
+directories, as vmtouch walks them); :func:`auto_choice` (what auto would run first for a pair,
+and why); :class:`Log`, a Kafka-style append-only segment log
 (appends through mmap'd segments, consumers served with sendfile, crash recovery);
 :class:`Server`, the engine's nginx-style HTTP file server on background threads (sendfile
 below a ``directio`` size, O_DIRECT through io_uring above it; four I/O models).
@@ -27,7 +30,10 @@ types and errors.
 """
 
 from ._zcopy import (
+    AutoChoice,
     CancelledError,
+    Files,
+    Locked,
     Log,
     Prepared,
     Report,
@@ -38,8 +44,12 @@ from ._zcopy import (
     ZcopyError,
     __version__,
     advise,
+    auto_choice,
     copy_file,
     evict,
+    files,
+    lock,
+    lock_limit,
     prepare,
     probe,
     readahead,
@@ -50,7 +60,10 @@ from ._zcopy import (
 )
 
 __all__ = [
+    "AutoChoice",
     "CancelledError",
+    "Files",
+    "Locked",
     "Log",
     "Prepared",
     "Report",
@@ -61,8 +74,12 @@ __all__ = [
     "ZcopyError",
     "__version__",
     "advise",
+    "auto_choice",
     "copy_file",
     "evict",
+    "files",
+    "lock",
+    "lock_limit",
     "prepare",
     "probe",
     "readahead",

@@ -19,6 +19,13 @@ __all__ = [
     "readahead",
     "evict",
     "warm",
+    "lock",
+    "lock_limit",
+    "files",
+    "auto_choice",
+    "Locked",
+    "Files",
+    "AutoChoice",
     "Report",
     "Support",
     "Residency",
@@ -209,6 +216,94 @@ def warm(f: _File, offset: int = 0, length: int | None = None) -> Residency:
 
     ``method`` is ``"unknown"`` where this process may not see ``f``'s page cache (the pages
     are read all the same)."""
+
+def lock(f: _File, offset: int = 0, length: int | None = None) -> Locked:
+    """Map ``f`` and mlock its pages (``vmtouch -l``): every page resident until the Locked is
+    closed. Past RLIMIT_MEMLOCK, ZcopyError with errno ENOMEM (EPERM for a limit of 0)."""
+
+def lock_limit() -> int | None:
+    """The soft RLIMIT_MEMLOCK in bytes, or None when nothing binds (unlimited, or
+    CAP_IPC_LOCK)."""
+
+@final
+class Locked:
+    """Pages of a file locked in memory by :func:`lock`, until ``close()``; a context
+    manager."""
+
+    @property
+    def pages(self) -> int:
+        """Pages locked; 0 once closed."""
+    @property
+    def bytes(self) -> int:
+        """Bytes locked, from the page boundary at or below the offset; 0 once closed."""
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` was called."""
+    def close(self) -> None:
+        """Unlock and unmap the pages."""
+    def __enter__(self) -> Locked: ...
+    def __exit__(self, *exc: object) -> bool: ...
+
+def files(*paths: _Path) -> Files:
+    """The files under ``paths`` as vmtouch walks them (directories recursively, in name order;
+    symlinks, pipes, sockets and devices inside skipped; a file met before taken once)."""
+
+@final
+class Files:
+    """What :func:`files` found."""
+
+    @property
+    def files(self) -> list[str]:
+        """The files, in the order met."""
+    @property
+    def directories(self) -> int:
+        """Directories walked."""
+    @property
+    def any_directory(self) -> bool:
+        """Whether a path given was a directory."""
+    @property
+    def errors(self) -> list[tuple[str, ZcopyError]]:
+        """What could not be read, as ``(path, error)``; the rest was walked."""
+
+def auto_choice(
+    src: _Fd,
+    dst: _Fd,
+    *,
+    strategy: _Strategy | str | None = "auto",
+    src_offset: int | None = None,
+    dst_offset: int | None = None,
+    length: int | None = None,
+    chunk_size: int | None = None,
+    fallback: bool = True,
+    progress: _Progress = None,
+    cancel: _Event | None = None,
+    cache: _Cache | None = "keep",
+    sync: _Sync | None = "none",
+    direct_threshold: int | None = None,
+    sparse: bool = True,
+    queue_depth: int | None = None,
+    parallelism: int | None = None,
+) -> AutoChoice:
+    """What ``strategy="auto"`` would do for ``src`` -> ``dst`` with these options, without
+    moving a byte: the order it tries, the first technique the pair supports, and why."""
+
+@final
+class AutoChoice:
+    """What auto would do for a pair (from :func:`auto_choice`)."""
+
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    @property
+    def order(self) -> list[str]:
+        """The techniques auto tries, in order."""
+    @property
+    def first(self) -> str | None:
+        """The first of them the pair supports: what auto runs first."""
+    @property
+    def why(self) -> str:
+        """Why this order, in one sentence."""
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a dict."""
+    def __eq__(self, value: object, /) -> bool: ...
 
 @final
 class Report:
