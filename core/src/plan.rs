@@ -175,7 +175,8 @@ pub(crate) fn auto_order(src: &Endpoint<'_>, dst: &Endpoint<'_>) -> &'static [St
 /// fewer trips. Measured on this project's machines (ext4, source hot, medians of 5 rounds):
 /// splice ÷ copy_file_range = 0.64× at 64 KiB, 0.84× at 256 KiB, 1.14× at 1 MiB, 1.31× at
 /// 4 MiB, 1.28× at 16 MiB, 1.19× at 64 MiB, and well below 1 at 256 MiB; a tie (0.98–1.01×)
-/// with a cold source.
+/// with a cold source. Above 64 MiB splice goes first only when the destination's blocks are
+/// reserved before the copy (see [`splice_first`]).
 const SPLICE_FIRST: std::ops::RangeInclusive<u64> = (1 << 20)..=(64 << 20);
 
 /// The most a transfer from a regular file can move, known without a syscall: the source's
@@ -188,15 +189,18 @@ fn most_to_move(src: &Endpoint<'_>, opts: &Options<'_>) -> u64 {
 }
 
 /// Whether Auto should try `splice` before `copy_file_range` for this file → file transfer:
-/// its length is in [`SPLICE_FIRST`] and both files are on filesystems that cannot share
-/// extents (so copy_file_range would copy, not clone). Two `fstatfs` calls, made only for
-/// transfers in that range.
+/// its length is in [`SPLICE_FIRST`], or larger with the destination's blocks reserved first
+/// ([`prealloc`](crate::prealloc): then the copy, not the allocation, is the bound, and
+/// splice's 1 MiB pipe beats copy_file_range's 64 KiB one), and both files are on filesystems
+/// that cannot share extents (so copy_file_range would copy, not clone). Two `fstatfs` calls,
+/// made only for transfers of 1 MiB or more.
 fn splice_first(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_>) -> bool {
     if opts.strategy != Strategy::Auto || (src.kind, dst.kind) != (Kind::File, Kind::File) {
         return false;
     }
     let len = most_to_move(src, opts);
-    if !SPLICE_FIRST.contains(&len) || dst.append() {
+    let reserved = len > *SPLICE_FIRST.end() && crate::prealloc::applies(src, dst, opts);
+    if !(SPLICE_FIRST.contains(&len) || reserved) || dst.append() {
         return false;
     }
     let copies = |ep: &Endpoint<'_>| {
@@ -468,6 +472,10 @@ fn rule_text(rule: Rule, src: &Endpoint<'_>, dst: &Endpoint<'_>) -> String {
         ),
         Rule::ReadWriteSmall { len } => format!(
             "file → file of {len} bytes (at most 8 KiB) on {} (no clone possible): a call's fixed cost dominates, so a read and a write through a buffer go first",
+            fss()
+        ),
+        Rule::SpliceMid { len } if len > *SPLICE_FIRST.end() => format!(
+            "file → file of {len} bytes on {}, the destination's blocks reserved first (fallocate): the copy, not the allocation, is then the bound, and splice through zcopy's 1 MiB pipe beats copy_file_range's 64 KiB one",
             fss()
         ),
         Rule::SpliceMid { len } => format!(

@@ -26,6 +26,25 @@ use crate::sys;
 /// save.
 pub(crate) const RESERVE_FROM: u64 = 4 << 20;
 
+/// Whether [`reserve`] would reserve for this transfer, judged without a syscall but the
+/// destination's filesystem type (asked once per mount and thread): a regular file → regular
+/// file copy of at least [`RESERVE_FROM`] bytes (counted from byte 0 when the position is used)
+/// onto ext4, from a source without holes when they are kept, not reflink or direct, not
+/// `O_APPEND`.
+pub(crate) fn applies(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_>) -> bool {
+    let most = src
+        .size
+        .saturating_sub(opts.src_offset.unwrap_or(0))
+        .min(opts.len.unwrap_or(u64::MAX));
+    (src.kind, dst.kind) == (Kind::File, Kind::File)
+        && most >= RESERVE_FROM
+        && !matches!(opts.strategy, Strategy::Reflink | Strategy::Direct)
+        && !dst.append()
+        && !(opts.sparse && src.blocks.saturating_mul(512) < src.size)
+        && dst.fs_type() == Some(magic::EXT4)
+        && src.sizeless_fs().is_none()
+}
+
 /// A reservation made for one transfer, up to `end` of the destination.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Reserved {
@@ -43,19 +62,7 @@ pub(crate) fn reserve(
     dst: &Endpoint<'_>,
     opts: &Options<'_>,
 ) -> Result<Option<Reserved>> {
-    // The most the copy can move, without a syscall (from byte 0 when the position is used).
-    let most = src
-        .size
-        .saturating_sub(opts.src_offset.unwrap_or(0))
-        .min(opts.len.unwrap_or(u64::MAX));
-    if (src.kind, dst.kind) != (Kind::File, Kind::File)
-        || most < RESERVE_FROM
-        || matches!(opts.strategy, Strategy::Reflink | Strategy::Direct)
-        || dst.append()
-        || (opts.sparse && src.blocks.saturating_mul(512) < src.size)
-        || dst.fs_type() != Some(magic::EXT4)
-        || src.sizeless_fs().is_some()
-    {
+    if !applies(src, dst, opts) {
         return Ok(None);
     }
     let src_start = match opts.src_offset {
