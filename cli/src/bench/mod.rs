@@ -646,8 +646,7 @@ fn engine(
 ) -> Result<Measured, String> {
     let fd = dst.fd().ok_or("no destination fd")?;
     let is_file = matches!(dst, Dst::File(_));
-    let (mut syscalls, mut copies, mut used) = (0, 0, None);
-    let mut cpu = (0, 0, 0);
+    let mut tally = Tally::default();
     // With worker threads, the process's CPU clock (file → file only: no drain thread runs).
     let clock = match parallelism {
         Some(_) => Clock::start_process(),
@@ -664,29 +663,9 @@ fn engine(
             ..Options::default()
         };
         let r = zcopy::transfer(src, fd, &opts).map_err(|e| e.to_string())?;
-        if r.bytes != size {
-            return Err(format!("moved {} bytes, not {size}", r.bytes));
-        }
-        syscalls += r.syscalls;
-        copies += r.cpu_copies_bytes;
-        cpu.0 += r.user_cpu_ns;
-        cpu.1 += r.sys_cpu_ns;
-        cpu.2 += r.voluntary_ctx_switches + r.involuntary_ctx_switches;
-        used = Some(r.strategy.name().to_string());
+        tally.add(&r, size)?;
     }
-    let m = clock.stop();
-    // The user/sys split and context switches from the Reports: with parallelism they include
-    // the worker threads, which this thread's counters cannot see; with one thread they are the
-    // same figures. `cpu_ns` is the clock's.
-    Ok(Measured {
-        syscalls: Some(syscalls),
-        cpu_copies_bytes: Some(copies),
-        strategy_used: used,
-        user_cpu_ns: Some(cpu.0),
-        sys_cpu_ns: Some(cpu.1),
-        ctx_switches: Some(cpu.2),
-        ..m
-    })
+    Ok(tally.measured(clock.stop()))
 }
 
 /// `ops` runs of one `zcopy::Prepared` (Auto) of `size` bytes, op `i` from byte `i * size`: its
@@ -695,8 +674,7 @@ fn prepared(src: &File, dst: &Dst, size: u64, ops: u64) -> Result<Measured, Stri
     use std::os::fd::AsFd;
     let fd = dst.fd().ok_or("no destination fd")?;
     let is_file = matches!(dst, Dst::File(_));
-    let (mut syscalls, mut copies, mut used) = (0, 0, None);
-    let mut cpu = (0, 0, 0);
+    let mut tally = Tally::default();
     let clock = Clock::start();
     let mut p = zcopy::Prepared::from_fds(src.as_fd(), fd, &Options::default())
         .map_err(|e| e.to_string())?;
@@ -704,26 +682,51 @@ fn prepared(src: &File, dst: &Dst, size: u64, ops: u64) -> Result<Measured, Stri
         let r = p
             .run(Some(size), Some(i * size), is_file.then_some(0))
             .map_err(|e| e.to_string())?;
+        tally.add(&r, size)?;
+    }
+    Ok(tally.measured(clock.stop()))
+}
+
+/// What the Reports of a sample's ops add up to.
+#[derive(Default)]
+struct Tally {
+    syscalls: u64,
+    copies: u64,
+    user_ns: u64,
+    sys_ns: u64,
+    ctx_switches: u64,
+    used: Option<String>,
+}
+
+impl Tally {
+    /// Adds one op's Report, which must have moved `size` bytes.
+    fn add(&mut self, r: &zcopy::Report, size: u64) -> Result<(), String> {
         if r.bytes != size {
             return Err(format!("moved {} bytes, not {size}", r.bytes));
         }
-        syscalls += r.syscalls;
-        copies += r.cpu_copies_bytes;
-        cpu.0 += r.user_cpu_ns;
-        cpu.1 += r.sys_cpu_ns;
-        cpu.2 += r.voluntary_ctx_switches + r.involuntary_ctx_switches;
-        used = Some(r.strategy.name().to_string());
+        self.syscalls += r.syscalls;
+        self.copies += r.cpu_copies_bytes;
+        self.user_ns += r.user_cpu_ns;
+        self.sys_ns += r.sys_cpu_ns;
+        self.ctx_switches += r.voluntary_ctx_switches + r.involuntary_ctx_switches;
+        self.used = Some(r.strategy.name().to_string());
+        Ok(())
     }
-    let m = clock.stop();
-    Ok(Measured {
-        syscalls: Some(syscalls),
-        cpu_copies_bytes: Some(copies),
-        strategy_used: used,
-        user_cpu_ns: Some(cpu.0),
-        sys_cpu_ns: Some(cpu.1),
-        ctx_switches: Some(cpu.2),
-        ..m
-    })
+
+    /// The sample's figures: the clock's `m`, with the counters, the user/sys split and the
+    /// context switches from the Reports (with parallelism they include the worker threads,
+    /// which this thread's counters cannot see; with one thread they are the same figures).
+    fn measured(self, m: Measured) -> Measured {
+        Measured {
+            syscalls: Some(self.syscalls),
+            cpu_copies_bytes: Some(self.copies),
+            strategy_used: self.used,
+            user_cpu_ns: Some(self.user_ns),
+            sys_cpu_ns: Some(self.sys_ns),
+            ctx_switches: Some(self.ctx_switches),
+            ..m
+        }
+    }
 }
 
 /// (user ns, sys ns, context switches) of `who` (`RUSAGE_THREAD`, `RUSAGE_CHILDREN`).
