@@ -50,11 +50,34 @@ def test_readahead(tmp_path: Any) -> None:
 
 def test_cache_pollution(tmp_path: Any) -> None:
     recs = {r["way"]: r for r in _records(ex.cache_pollution(hot_size=1 << 20, big_size=4 << 20, directory=str(tmp_path)))}
-    assert set(recs) == {"keep", "drop_after", "noreuse", "direct"}
+    assert list(recs) == list(ex.POLLUTION_WAYS) == ["keep", "drop_after", "noreuse", "dontcache", "direct"]
     assert recs["keep"]["cache_left_mib"] == 8.0
     assert recs["drop_after"]["cache_left_mib"] == 0.0
+    # Uncached buffered I/O leaves no page of the source, and of the copy only what is still being
+    # written back when the call returns (dropped a moment later); where the kernel refuses it,
+    # the engine copies with drop_after and says so.
+    assert recs["dontcache"]["big_after"] == 0.0
+    assert recs["dontcache"]["copy_after"] < 0.5
+    assert recs["dontcache"]["strategy_used"] == "read_write"
+    assert recs["dontcache"]["fallback"] == "" or "cache=drop_after instead" in recs["dontcache"]["fallback"]
     assert recs["direct"]["strategy_used"] == "direct"
-    assert all(r["hot_before"] == 1.0 for r in recs.values())
+    assert all(r["hot_before"] == 1.0 and r["memory_limit"] is None and r["cgroup"] is None for r in recs.values())
+    assert all(r["rounds"] == 1 and r["big_size"] == 4 << 20 and r["throughput_gbs"] > 0 for r in recs.values())
+    assert recs["keep"]["relative_speed"] == 1.0
+    assert os.listdir(tmp_path) == []  # the files are gone
+
+
+def test_cache_pollution_ways_and_rounds(tmp_path: Any) -> None:
+    rows = _records(ex.cache_pollution(hot_size=1 << 16, big_size=1 << 20, directory=str(tmp_path),
+                                       ways=("dontcache", "keep"), rounds=3))
+    assert [r["way"] for r in rows] == ["dontcache", "keep"]
+    assert all(r["rounds"] == 3 for r in rows)
+    dc, keep = rows
+    assert dc["relative_speed"] == dc["throughput_gbs"] / keep["throughput_gbs"]
+    with pytest.raises(ValueError, match="unknown way 'mmap'; known: keep, drop_after, noreuse, dontcache, direct"):
+        ex.cache_pollution(ways=("keep", "mmap"))
+    with pytest.raises(ValueError, match="rounds"):
+        ex.cache_pollution(rounds=0)
 
 
 def test_compare_cold(tmp_path: Any) -> None:
@@ -209,31 +232,54 @@ def test_plots_of_the_cold_durability_cow_and_transform_experiments(tmp_path: An
 
 def test_machine() -> None:
     m = ex.machine()
-    assert m["cores"] and m["kernel"] and m["filesystem"]
+    assert m["cores"] and m["kernel"] and m["filesystem"] and m["memory_gib"] > 0
+    assert isinstance(m["virtual"], bool)
+    why = ex.memory_cgroup_support()
+    assert m["memory_cgroup"] == (ex.memory_cgroup_kind() if why is None else f"none ({why})")
+    line = ex.describe_machine(m)
+    assert f"{m['cores']} cores" in line and m["kernel"] in line and m["filesystem"] in line
+    assert m["directory"] not in line  # it names the machine kind, not the machine's paths
 
 
 def test_cache_pollution_under_memory_pressure(tmp_path: Any) -> None:
-    why = ex.memory_cgroup_support()
+    why = ex.memory_cgroup_support(str(tmp_path))
     if why is not None:
         # The refusal is what is left to test: a clear ValueError naming the reason.
         print(f"SKIP test_cache_pollution_under_memory_pressure: {why}; testing the refusal")
+        assert ex.memory_cgroup_kind() is None or "tmpfs" in why or "ramfs" in why
         with pytest.raises(ValueError, match="cannot run here"):
             ex.cache_pollution(hot_size=1 << 20, big_size=4 << 20, directory=str(tmp_path), memory_limit=32 << 20)
         return
+    kind = ex.memory_cgroup_kind()
+    assert kind in ("cgroup v1 (memory.limit_in_bytes)", "cgroup v2 (memory.max)")
+    where = ex._memory_cgroup_parent()
+    assert not isinstance(where, str)
+    groups_before = {n for n in os.listdir(where[0]) if n.startswith("zcopy-pollution-")}
+    with open("/proc/self/cgroup") as f:
+        own_group = f.read()
     recs = {
         r["way"]: r
         for r in _records(
             ex.cache_pollution(hot_size=1 << 20, big_size=96 << 20, directory=str(tmp_path), memory_limit=40 << 20)
         )
     }
-    assert set(recs) == {"keep", "drop_after", "noreuse", "direct"}
-    assert all(r["memory_limit"] == 40 << 20 and r["hot_before"] == 1.0 for r in recs.values())
-    # The buffered copy pushed the hot file out; O_DIRECT left it whole.
+    assert list(recs) == list(ex.POLLUTION_WAYS)
+    assert all(r["memory_limit"] == 40 << 20 and r["cgroup"] == kind and r["hot_before"] == 1.0 for r in recs.values())
+    # The buffered copy pushed the hot file out; O_DIRECT left it whole, and so did uncached
+    # buffered I/O (the target: >= 95 %) unless the kernel refused it.
     assert recs["keep"]["hot_after"] < 0.9, recs["keep"]
     assert recs["direct"]["hot_after"] == 1.0, recs["direct"]
+    if recs["dontcache"]["fallback"]:
+        print(f"dontcache fell back here: {recs['dontcache']['fallback']}")
+    else:
+        assert recs["dontcache"]["hot_after"] >= 0.95, recs["dontcache"]
     # The cache the copy left fits in the group.
     assert recs["keep"]["cache_left_mib"] <= 40
     assert recs["drop_after"]["cache_left_mib"] == 0.0
+    # The groups are gone, and this process was never moved.
+    assert {n for n in os.listdir(where[0]) if n.startswith("zcopy-pollution-")} == groups_before
+    with open("/proc/self/cgroup") as f:
+        assert f.read() == own_group
 
 
 def test_io_models_rows() -> None:

@@ -48,6 +48,7 @@ __all__ = [
     "CROSSOVER_WAYS",
     "TRANSFORM_WAYS",
     "machine",
+    "describe_machine",
     "compare_techniques",
     "zero_copy_speedup",
     "syscall_table",
@@ -56,6 +57,8 @@ __all__ = [
     "readahead",
     "cache_pollution",
     "memory_cgroup_support",
+    "memory_cgroup_kind",
+    "POLLUTION_WAYS",
     "compare_cold",
     "direct_crossover",
     "crossover",
@@ -129,29 +132,52 @@ def _fs_type(path: str) -> str:
 
 
 def machine(directory: str | None = None) -> dict[str, Any]:
-    """What the figures were measured on: CPU model, cores, kernel, Python, the filesystem of
-    ``directory`` (the temporary directory by default), and zcopy's version."""
+    """What the figures were measured on: CPU model, cores, whether the CPU reports a hypervisor
+    (a virtual machine), memory, kernel, Python, the filesystem of ``directory`` (the temporary
+    directory by default), the memory cgroups this process could make (see
+    :func:`memory_cgroup_support`), and zcopy's version."""
     from . import __version__
 
-    cpu = platform.processor() or "?"
+    cpu, model, virtual = platform.processor() or "?", None, False
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
+                if line.startswith("model name") and model is None:
+                    cpu = model = line.split(":", 1)[1].strip()
+                elif line.startswith("flags"):
+                    virtual = virtual or "hypervisor" in line.split(":", 1)[1].split()
+    except OSError:
+        pass
+    memory = 0
+    try:
+        with open("/proc/meminfo") as f:
+            memory = next((int(line.split()[1]) << 10 for line in f if line.startswith("MemTotal:")), 0)
     except OSError:
         pass
     directory = directory or tempfile.gettempdir()
+    why = memory_cgroup_support(directory)
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
+        "virtual": virtual,
+        "memory_gib": round(memory / (1 << 30), 1),
         "kernel": platform.release(),
         "python": platform.python_version(),
         "directory": directory,
         "filesystem": _fs_type(directory),
+        "memory_cgroup": memory_cgroup_kind() if why is None else f"none ({why})",
         "zcopy": __version__,
     }
+
+
+def describe_machine(m: dict[str, Any] | None = None) -> str:
+    """:func:`machine` (or ``m``, a dict it returned) in one sentence, without any path, so a
+    notebook's stored output names the machine kind and not the machine."""
+    m = m or machine()
+    kind = ", a virtual machine" if m["virtual"] else ""
+    return (f"{m['cpu']}, {m['cores']} cores{kind}, {m['memory_gib']:g} GiB of memory; Linux {m['kernel']}; "
+            f"temporary files on {m['filesystem']}; memory cgroups: {m['memory_cgroup']}; "
+            f"Python {m['python']}, zcopy {m['zcopy']}")
 
 
 def _pattern(n: int) -> bytes:
@@ -553,61 +579,181 @@ def readahead(
     return _frame(rows)
 
 
-def memory_cgroup_support() -> str | None:
-    """Why :func:`cache_pollution` cannot run under a memory limit here, or None when it can: it
-    needs to be root on a kernel with the memory controller (cgroup v1 ``memory`` or cgroup v2
-    with ``memory`` in the root's ``cgroup.controllers``)."""
-    if os.geteuid() != 0:
-        return "a memory cgroup needs root"
-    if os.path.isfile("/sys/fs/cgroup/memory/memory.limit_in_bytes"):
-        return None
+def _cgroup_mounts() -> list[tuple[str, str, str]]:
+    """The cgroup filesystems mounted here, as ``(type, mount point, options)`` from /proc/mounts."""
+    mounts = []
     try:
-        with open("/sys/fs/cgroup/cgroup.controllers") as f:
-            if "memory" in f.read().split():
-                return None
+        with open("/proc/mounts") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 4 and parts[2] in ("cgroup", "cgroup2"):
+                    mounts.append((parts[2], parts[1].replace("\\040", " "), parts[3]))
     except OSError:
         pass
-    return "no cgroup memory controller is mounted at /sys/fs/cgroup"
+    return mounts
+
+
+def _own_cgroup(version: int) -> str:
+    """This process's cgroup path (``/`` for the root) in the v1 memory hierarchy or in v2."""
+    try:
+        with open("/proc/self/cgroup") as f:
+            for line in f:
+                hier, controllers, path = line.rstrip("\n").split(":", 2)
+                if (version == 2 and hier == "0" and controllers == "") or (
+                    version == 1 and "memory" in controllers.split(",")
+                ):
+                    return path or "/"
+    except (OSError, ValueError):
+        pass
+    return "/"
+
+
+def _memory_cgroup_parent() -> tuple[str, str, str] | str:
+    """Where a memory cgroup can be made here: ``(parent directory, limit file, description)``,
+    or why none can.
+
+    cgroup v1: the ``memory`` hierarchy, under this process's own memory cgroup when that exists
+    and is writable (so whatever limits this process's group keeps applying), else at the mount
+    point; the limit file is ``memory.limit_in_bytes``. cgroup v2: under this process's own
+    cgroup when it already delegates ``memory`` to its children, else at the root, whose
+    ``cgroup.subtree_control`` gets ``+memory``; the limit file is ``memory.max``."""
+    if os.geteuid() != 0:
+        return "a memory cgroup needs root"
+    mounts = _cgroup_mounts()
+    for kind, mnt, opts in mounts:
+        if kind == "cgroup" and "memory" in opts.split(","):
+            own = os.path.join(mnt, _own_cgroup(1).lstrip("/"))
+            parent = own if os.path.isdir(own) and os.access(own, os.W_OK) else mnt
+            return parent, "memory.limit_in_bytes", "cgroup v1 (memory.limit_in_bytes)"
+    for kind, mnt, _ in mounts:
+        if kind != "cgroup2":
+            continue
+        try:
+            with open(os.path.join(mnt, "cgroup.controllers")) as f:
+                if "memory" not in f.read().split():
+                    continue
+        except OSError:
+            continue
+        own = os.path.join(mnt, _own_cgroup(2).lstrip("/"))
+        try:
+            with open(os.path.join(own, "cgroup.subtree_control")) as f:
+                delegated = "memory" in f.read().split()
+        except OSError:
+            delegated = False
+        return (own if delegated else mnt), "memory.max", "cgroup v2 (memory.max)"
+    if not mounts:
+        return "no cgroup filesystem is mounted"
+    return "no cgroup memory controller is mounted (" + ", ".join(f"{k} at {m}" for k, m, _ in mounts) + ")"
+
+
+def memory_cgroup_support(directory: str | None = None) -> str | None:
+    """Why :func:`cache_pollution` cannot run under a memory limit here, or None when it can: it
+    needs to be root on a kernel with the memory controller (cgroup v1 ``memory``, or cgroup v2
+    with ``memory`` in ``cgroup.controllers``), and files whose page cache can be dropped:
+    ``directory`` (the temporary directory by default) must not be on tmpfs or ramfs, where the
+    cache is the file itself."""
+    where = _memory_cgroup_parent()
+    if isinstance(where, str):
+        return where
+    fs = _fs_type(directory or tempfile.gettempdir())
+    if fs in ("tmpfs", "ramfs"):
+        return f"the files would be on {fs}, whose pages are the file itself and cannot be evicted"
+    return None
+
+
+def memory_cgroup_kind() -> str | None:
+    """Which memory cgroup :func:`cache_pollution` would make here: ``"cgroup v1
+    (memory.limit_in_bytes)"`` or ``"cgroup v2 (memory.max)"``; None when it cannot (see
+    :func:`memory_cgroup_support`)."""
+    where = _memory_cgroup_parent()
+    return None if isinstance(where, str) else where[2]
 
 
 @contextmanager
 def _memory_cgroup(limit: int) -> Iterator[str]:
     """A new memory cgroup of ``limit`` bytes (page cache included); yields its ``cgroup.procs``
-    path, and removes the group afterwards."""
-    name = f"zcopy-pollution-{os.getpid()}-{time.monotonic_ns()}"
-    if os.path.isfile("/sys/fs/cgroup/memory/memory.limit_in_bytes"):
-        d, knob = os.path.join("/sys/fs/cgroup/memory", name), "memory.limit_in_bytes"
-    else:
-        with open("/sys/fs/cgroup/cgroup.subtree_control", "w") as f:
-            f.write("+memory")
-        d, knob = os.path.join("/sys/fs/cgroup", name), "memory.max"
+    path, and removes the group afterwards (its pages are then charged to the parent)."""
+    where = _memory_cgroup_parent()
+    if isinstance(where, str):
+        raise ValueError(f"no memory cgroup can be made here: {where}")
+    parent, knob, _ = where
+    if knob == "memory.max":
+        with open(os.path.join(parent, "cgroup.subtree_control")) as f:
+            delegated = "memory" in f.read().split()
+        if not delegated:
+            with open(os.path.join(parent, "cgroup.subtree_control"), "w") as f:
+                f.write("+memory")
+    d = os.path.join(parent, f"zcopy-pollution-{os.getpid()}-{time.monotonic_ns()}")
     os.mkdir(d)
     try:
         with open(os.path.join(d, knob), "w") as f:
             f.write(str(limit))
         yield os.path.join(d, "cgroup.procs")
     finally:
-        for _ in range(50):  # the child has exited; its group empties a moment later
+        for _ in range(100):  # the child has exited; its group empties a moment later
             try:
                 os.rmdir(d)
                 break
+            except FileNotFoundError:
+                break
             except OSError:
                 time.sleep(0.02)
+        else:
+            warnings.warn(f"the memory cgroup {d} could not be removed; remove it with rmdir", RuntimeWarning, stacklevel=3)
 
 
-#: What :func:`cache_pollution` runs for one way, in a process of its own: evict both files (so
-#: the pages read next are charged to this process's memory cgroup), warm the hot one, copy.
+#: The ways :func:`cache_pollution` copies a large file, with the options each passes to
+#: ``zcopy.copy_file``: the cache policies, then O_DIRECT.
+POLLUTION_WAYS: dict[str, dict[str, Any]] = {
+    "keep": {},
+    "drop_after": {"cache": "drop_after"},
+    "noreuse": {"cache": "noreuse"},
+    "dontcache": {"cache": "dontcache"},
+    "direct": {"strategy": "direct"},
+}
+
+
+def _write_pattern(path: str, n: int, chunk: int = 1 << 20) -> None:
+    """Writes ``n`` bytes of :func:`_pattern` to a new file at ``path``, a chunk at a time (real
+    data blocks, no holes), and leaves it cold: written back and dropped from the cache."""
+    block = _pattern(chunk)
+    with open(path, "wb") as f:
+        left = n
+        while left > 0:
+            left -= f.write(block[: min(left, chunk)])
+    evict(path)
+
+
+def _pollution_once(hot: str, big: str, dst: str, opts: dict[str, Any]) -> dict[str, Any]:
+    """One way of :func:`cache_pollution`: both files dropped from the cache (so the pages read
+    next are charged to this process's memory cgroup), the hot one read in whole, the big one
+    copied to ``dst``; what stayed resident and what the copy's Report says."""
+    evict(hot)
+    evict(big)
+    warm(hot)
+    before = residency(hot).ratio
+    report = copy_file(big, dst, **opts)
+    hot_after, big_after, dst_after = residency(hot), residency(big), residency(dst)
+    return {
+        "hot_before": before,
+        "hot_after": hot_after.ratio,
+        "big": big_after.resident,
+        "dst": dst_after.resident,
+        "big_ratio": big_after.ratio,
+        "dst_ratio": dst_after.ratio,
+        "strategy": report.strategy,
+        "fallbacks": [f"{s}: {why}" for s, why in report.fallbacks],
+        "bytes": report.bytes,
+        "elapsed_ns": report.elapsed_ns,
+    }
+
+
+#: What :func:`cache_pollution` runs for one way under a memory limit, in a process of its own
+#: (started by a shell that first moves itself into the group): :func:`_pollution_once`.
 _POLLUTION_CHILD = """
-import json, os, sys, zcopy
-hot, big, dst, opts = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
-zcopy.evict(hot); zcopy.evict(big)
-zcopy.warm(hot)
-before = zcopy.residency(hot).ratio
-r = zcopy.copy_file(big, dst, **opts)
-print(json.dumps({"hot_before": before, "hot_after": zcopy.residency(hot).ratio,
-                  "big": zcopy.residency(big).resident, "dst": zcopy.residency(dst).resident,
-                  "big_ratio": zcopy.residency(big).ratio, "dst_ratio": zcopy.residency(dst).ratio,
-                  "strategy": r.strategy, "bytes": r.bytes, "elapsed_ns": r.elapsed_ns}))
+import json, sys
+from zcopy import experiments
+print(json.dumps(experiments._pollution_once(*sys.argv[1:4], json.loads(sys.argv[4]))))
 """
 
 
@@ -616,85 +762,95 @@ def cache_pollution(
     big_size: int = 64 << 20,
     directory: str | None = None,
     memory_limit: int | None = None,
+    ways: Sequence[str] = tuple(POLLUTION_WAYS),
+    rounds: int = 1,
 ) -> _Rows:
     """What copying a large file does to the page cache, with each way of keeping it out.
 
-    A small hot file is warmed (``zcopy.warm``) and a large file made cold (``zcopy.evict``);
-    then the large file is copied to a new file with ``cache="keep"`` (the default),
-    ``cache="drop_after"``, ``cache="noreuse"``, and ``strategy="direct"`` (O_DIRECT). Returns
-    one row per way with the residency ratio of the hot file, the large source and the copy
-    after it, the MiB of page cache the copy left behind, and the copy's throughput.
+    A large file is written once (real data, no holes). Then, for each way, a small hot file is
+    read whole into the page cache (``zcopy.warm``), the large file made cold (``zcopy.evict``)
+    and copied to a new file with ``cache="keep"`` (the default), ``cache="drop_after"``,
+    ``cache="noreuse"``, ``cache="dontcache"`` (uncached buffered I/O, ``RWF_DONTCACHE``; where
+    the kernel refuses it the engine copies with drop_after and says so in the Report's
+    fallbacks, shown here in ``fallback``), and ``strategy="direct"`` (O_DIRECT): the
+    :data:`POLLUTION_WAYS`, or those named in ``ways``. Returns one row per way with the
+    residency ratio of the hot file before and after the copy, of the large source and of the
+    copy after it, the MiB of page cache the copy left behind, the copy's throughput (the
+    engine's own elapsed time) and ``relative_speed``, its throughput over ``keep``'s. With
+    ``rounds`` > 1 the ways run once per round in a rotating order and each figure is the
+    median over the rounds.
 
     The claim is that large files pollute the cache and evict small hot files. Eviction needs
     memory pressure: on a machine with ample free memory the hot file stays whatever the copy
-    does. ``memory_limit`` (bytes) makes the pressure: each way then runs in a child process in
-    a memory cgroup of that size (page cache included), as a busy server's cache would be full;
-    :func:`memory_cgroup_support` tells whether this machine can (root and a memory
-    controller), and ValueError says why not when it cannot. Rows carry ``memory_limit``.
+    does. ``memory_limit`` (bytes) makes the pressure: each way then runs in a child process
+    (``python -c``, moved into the group before it starts, so the calling process is never
+    limited) in a memory cgroup of that size that this function creates and removes (cgroup v1
+    ``memory.limit_in_bytes`` or v2 ``memory.max``, whichever the machine has; page cache
+    included), as a busy server's cache would be full. :func:`memory_cgroup_support` tells
+    whether this machine can (root, a memory controller, a filesystem whose cache can be
+    dropped), and ValueError says why not when it cannot. Rows carry ``memory_limit`` and
+    ``cgroup`` (which kind was made).
     """
+    unknown = [w for w in ways if w not in POLLUTION_WAYS]
+    if unknown:
+        raise ValueError(f"unknown way {unknown[0]!r}; known: {', '.join(POLLUTION_WAYS)}")
+    if rounds < 1:
+        raise ValueError("rounds must be at least 1")
+    kind = None
     if memory_limit is not None:
-        why = memory_cgroup_support()
+        why = memory_cgroup_support(directory)
         if why is not None:
             raise ValueError(f"cache_pollution(memory_limit=...) cannot run here: {why}")
-    ways: list[tuple[str, dict[str, Any]]] = [
-        ("keep", {}),
-        ("drop_after", {"cache": "drop_after"}),
-        ("noreuse", {"cache": "noreuse"}),
-        ("direct", {"strategy": "direct"}),
-    ]
+        kind = memory_cgroup_kind()
     page = os.sysconf("SC_PAGE_SIZE")
-    rows = []
+    figs: dict[tuple[Any, ...], list[dict[str, float]]] = {}
+    used: dict[str, tuple[str, str]] = {}
     with tempfile.TemporaryDirectory(dir=directory, prefix="zcopy-pollution-") as d:
         hot, big, dst = (os.path.join(d, n) for n in ("hot.bin", "big.bin", "copy.bin"))
-        for path, n in ((hot, hot_size), (big, big_size)):
-            with open(path, "wb") as f:
-                f.write(_pattern(n))
-        for name, opts in ways:
-            if os.path.exists(dst):
-                os.unlink(dst)
-            got: dict[str, Any]
-            if memory_limit is None:
-                warm(hot)
-                evict(big)
-                hot_before = residency(hot).ratio
-                report = _copy_file(big, dst, **opts)
-                big_after, dst_after = residency(big), residency(dst)
-                got = {
-                    "hot_before": hot_before,
-                    "hot_after": residency(hot).ratio,
-                    "big": big_after.resident,
-                    "dst": dst_after.resident,
-                    "big_ratio": big_after.ratio,
-                    "dst_ratio": dst_after.ratio,
-                    "strategy": report.strategy,
-                    "bytes": report.bytes,
-                    "elapsed_ns": report.elapsed_ns,
-                }
-            else:
-                with _memory_cgroup(memory_limit) as procs:
-                    # The shell joins the group, then becomes Python: no fork of this process.
-                    out = subprocess.run(
-                        ["sh", "-c", 'echo $$ > "$0" && exec "$@"', procs, sys.executable, "-c", _POLLUTION_CHILD,
-                         hot, big, dst, json.dumps(opts)],
-                        capture_output=True, text=True, check=False,
-                    )
-                if out.returncode != 0:
-                    raise RuntimeError(f"the {name} copy under a {memory_limit >> 20} MiB memory limit failed "
-                                       f"(status {out.returncode}): {out.stderr.strip()[-500:]}")
-                got = json.loads(out.stdout)
-            rows.append(
-                {
-                    "way": name,
-                    "strategy_used": got["strategy"],
-                    "memory_limit": memory_limit,
-                    "hot_before": got["hot_before"],
-                    "hot_after": got["hot_after"],
-                    "big_after": got["big_ratio"],
-                    "copy_after": got["dst_ratio"],
-                    "cache_left_mib": (got["big"] + got["dst"]) * page / (1 << 20),
-                    "throughput_gbs": got["bytes"] / max(got["elapsed_ns"], 1),
-                }
-            )
+        _write_pattern(hot, hot_size)
+        _write_pattern(big, big_size)
+        for rnd in range(rounds):
+            for name in _rotated(list(ways), rnd):
+                opts = POLLUTION_WAYS[name]
+                if os.path.exists(dst):
+                    os.unlink(dst)
+                got: dict[str, Any]
+                if memory_limit is None:
+                    got = _pollution_once(hot, big, dst, opts)
+                else:
+                    with _memory_cgroup(memory_limit) as procs:
+                        # The shell joins the group, then becomes Python: no fork of this process.
+                        out = subprocess.run(
+                            ["sh", "-c", 'echo $$ > "$0" && exec "$@"', procs, sys.executable, "-c", _POLLUTION_CHILD,
+                             hot, big, dst, json.dumps(opts)],
+                            capture_output=True, text=True, check=False,
+                        )
+                    if out.returncode != 0:
+                        raise RuntimeError(f"the {name} copy under a {memory_limit >> 20} MiB memory limit failed "
+                                           f"(status {out.returncode}): {out.stderr.strip()[-500:]}")
+                    got = json.loads(out.stdout)
+                used[name] = (got["strategy"], "; ".join(got["fallbacks"]))
+                figs.setdefault((name,), []).append(
+                    {
+                        "hot_before": got["hot_before"],
+                        "hot_after": got["hot_after"],
+                        "big_after": got["big_ratio"],
+                        "copy_after": got["dst_ratio"],
+                        "cache_left_mib": (got["big"] + got["dst"]) * page / (1 << 20),
+                        "throughput_gbs": got["bytes"] / max(got["elapsed_ns"], 1),
+                    }
+                )
+        if os.path.exists(dst):
+            os.unlink(dst)
+    rows = []
+    for row in _median_rows({k: figs[k] for k in ((w,) for w in ways)}, ("way",)):
+        strategy, fallback = used[row["way"]]
+        rows.append({"way": row["way"], "strategy_used": strategy, "memory_limit": memory_limit, "cgroup": kind,
+                     "hot_size": hot_size, "big_size": big_size, **{k: v for k, v in row.items() if k != "way"},
+                     "fallback": fallback})
+    keep = next((r["throughput_gbs"] for r in rows if r["way"] == "keep"), None)
+    for r in rows:
+        r["relative_speed"] = r["throughput_gbs"] / keep if keep else float("nan")
     return _frame(rows)
 
 
@@ -1505,20 +1661,26 @@ def plot_readahead(rows: _Rows) -> Any:
     return fig
 
 
-def plot_cache_pollution(rows: _Rows) -> Any:
-    """Page cache left behind by each way of copying a large file (``cache_pollution`` rows),
-    and the hot file's residency after."""
+def plot_cache_pollution(rows: _Rows, title: str | None = None) -> Any:
+    """``cache_pollution`` rows: the page cache each way of copying a large file left behind,
+    the hot file's residency after the copy, and the copy's speed relative to ``keep``."""
     plt = _plt()
     recs = _records(rows)
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
     names = [r["way"] for r in recs]
     axes[0].bar(names, [r["cache_left_mib"] for r in recs], color="C1")
     axes[0].set_ylabel("MiB of cache left by the copy")
     axes[1].bar(names, [r["hot_after"] for r in recs], color="C2")
     axes[1].set_ylim(0, 1.05)
     axes[1].set_ylabel("hot file resident after")
+    axes[2].bar(names, [r["relative_speed"] for r in recs], color="C0")
+    axes[2].axhline(1.0, color="grey", lw=0.8)
+    axes[2].set_ylabel("speed / keep's")
     for ax in axes:
         ax.grid(True, axis="y", alpha=0.3)
+        ax.tick_params(axis="x", labelrotation=30)
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig
 
