@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import mmap
 import os
+import shutil
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -280,6 +283,32 @@ def test_cache_pollution_under_memory_pressure(tmp_path: Any) -> None:
     assert {n for n in os.listdir(where[0]) if n.startswith("zcopy-pollution-")} == groups_before
     with open("/proc/self/cgroup") as f:
         assert f.read() == own_group
+
+
+def test_cache_pollution_under_memory_pressure_refused_without_root(tmp_path: Any) -> None:
+    """Not root: memory_cgroup_support says so, and a run under a limit is refused with it. As
+    root, the child runs in a new user namespace (``unshare -U``), where it is not root."""
+    code = (
+        "import sys\n"
+        "from zcopy import experiments as ex\n"
+        "print(ex.memory_cgroup_support(), ex.memory_cgroup_kind(), ex.machine()['memory_cgroup'], sep='|')\n"
+        "try:\n"
+        "    ex.cache_pollution(hot_size=4096, big_size=8192, directory=sys.argv[1], memory_limit=32 << 20)\n"
+        "except ValueError as e:\n"
+        "    print(e)\n"
+    )
+    cmd = [sys.executable, "-c", code, str(tmp_path)]
+    if os.geteuid() == 0:
+        if shutil.which("unshare") is None:
+            pytest.skip("root, and no unshare(1) to run the child as another user")
+        cmd = ["unshare", "-U", *cmd]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if out.returncode != 0 and "unshare failed" in out.stderr:
+        pytest.skip(f"no user namespace here: {out.stderr.strip()[-200:]}")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split("|") == ["a memory cgroup needs root", "None", "none (a memory cgroup needs root)"]
+    assert lines[1] == "cache_pollution(memory_limit=...) cannot run here: a memory cgroup needs root"
 
 
 def test_io_models_rows() -> None:

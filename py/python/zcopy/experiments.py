@@ -658,6 +658,11 @@ def memory_cgroup_support(directory: str | None = None) -> str | None:
     fs = _fs_type(directory or tempfile.gettempdir())
     if fs in ("tmpfs", "ramfs"):
         return f"the files would be on {fs}, whose pages are the file itself and cannot be evicted"
+    try:  # A container may show the files and still refuse: try (an empty group, made and removed).
+        with _memory_cgroup(64 << 20):
+            pass
+    except OSError as e:
+        return f"making a memory cgroup failed here ({where[2]}): {e.strerror or e}"
     return None
 
 
