@@ -402,7 +402,6 @@ class Residency:
 #: A record for ``Log.append``, and what ``Log.decode`` parses.
 _Bytes = bytes | bytearray | memoryview
 
-@final
 class _LogOptions(TypedDict):
     """``Log.options``: ``Log``'s keyword arguments, as the log was opened."""
 
@@ -412,6 +411,7 @@ class _LogOptions(TypedDict):
     flush_interval: float | None
     index_interval_bytes: int
 
+@final
 class Log:
     """An append-only log of records in a directory, Kafka-style (mmap'd segments, sendfile to
     consumers, crash recovery). One writer per directory; a context manager."""
