@@ -14,8 +14,8 @@ use std::path::Path;
 use std::thread;
 use std::time::Instant;
 
-use zcopy_log::{FlushPolicy, Log, LogOptions};
 use zcopy::{Options, Strategy};
+use zcopy_log::{FlushPolicy, Log, LogOptions};
 
 /// Records per round of each case: enough for ~0.1–0.5 s.
 fn records(case: Case, size: usize) -> usize {
