@@ -7,6 +7,7 @@ package zcopy
 import "C"
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -218,6 +219,128 @@ func (l *Log) Send(dst interface{}, from, maxBytes uint64) (Report, uint64, erro
 			return total, from, e
 		}
 	}
+}
+
+// Read returns up to maxRecords records (a negative maxRecords: all) from offset from on,
+// fewer at the end of the log, each checked against its CRC-32C. They are copies: for moving
+// many records to a consumer, Send is the zero-copy way. from past the end is an error of
+// KindInvalid; a damaged record one of KindIO wrapping EBADMSG.
+func (l *Log) Read(from uint64, maxRecords int) ([][]byte, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p, err := l.handle()
+	if err != nil {
+		return nil, err
+	}
+	out := [][]byte{}
+	buf := make([]byte, 64<<10)
+	for first := true; first || maxRecords < 0 || len(out) < maxRecords; first = false {
+		want := 1024
+		if maxRecords >= 0 && maxRecords-len(out) < want {
+			want = maxRecords - len(out)
+		}
+		lens := make([]C.size_t, want+1)
+		var count C.size_t
+		err := check(func() C.zc_status {
+			return C.zc_status(C.zc_log_read(p, C.uint64_t(from), C.size_t(want), unsafe.Pointer(&buf[0]),
+				C.size_t(len(buf)), &lens[0], &count))
+		})
+		if errors.Is(err, syscall.ENOBUFS) && count == 0 && want > 0 {
+			// The next record is larger than buf: lens[0] is its length.
+			buf = make([]byte, int(lens[0]))
+			continue
+		}
+		if err != nil {
+			return out, err
+		}
+		if count == 0 {
+			break
+		}
+		at := 0
+		for _, n := range lens[:count] {
+			out = append(out, append([]byte{}, buf[at:at+int(n)]...))
+			at += int(n)
+		}
+		from += uint64(count)
+	}
+	return out, nil
+}
+
+// Segments is the base offsets of the log's segment files, oldest first (the last one is
+// being appended to).
+func (l *Log) Segments() ([]uint64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p, err := l.handle()
+	if err != nil {
+		return nil, err
+	}
+	var count C.size_t
+	if err := check(func() C.zc_status { return C.zc_status(C.zc_log_segments(p, nil, 0, &count)) }); err != nil {
+		return nil, err
+	}
+	bases := make([]C.uint64_t, count+1)
+	if err := check(func() C.zc_status {
+		return C.zc_status(C.zc_log_segments(p, &bases[0], C.size_t(len(bases)), &count))
+	}); err != nil {
+		return nil, err
+	}
+	out := make([]uint64, count)
+	for i := range out {
+		out[i] = uint64(bases[i])
+	}
+	return out, nil
+}
+
+// Options is what the log was opened with, the defaults filled in: OpenLog(l.Dir(), opts)
+// opens a log alike. Under FlushSync and FlushManual, FlushBytes is 0 and FlushInterval 1 s;
+// an async log without a timer has a negative FlushInterval; IndexEveryRecord is set when
+// every record is indexed.
+func (l *Log) Options() (LogOptions, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p, err := l.handle()
+	if err != nil {
+		return LogOptions{}, err
+	}
+	var o C.zc_log_options
+	o.struct_size = C.size_t(unsafe.Sizeof(o))
+	if err := check(func() C.zc_status { return C.zc_status(C.zc_log_get_options(p, &o)) }); err != nil {
+		return LogOptions{}, err
+	}
+	opts := LogOptions{
+		SegmentBytes:       uint64(o.segment_bytes),
+		FlushBytes:         uint64(o.flush_bytes),
+		FlushInterval:      time.Duration(o.flush_interval_ms) * time.Millisecond,
+		IndexIntervalBytes: uint64(o.index_interval_bytes),
+		IndexEveryRecord:   o.index_interval_bytes == 0,
+	}
+	switch o.flush {
+	case C.ZC_LOG_FLUSH_ASYNC:
+		opts.Flush = FlushAsync
+		if o.flush_interval_ms == 0 {
+			opts.FlushInterval = -1
+		}
+	case C.ZC_LOG_FLUSH_MANUAL:
+		opts.Flush = FlushManual
+	default:
+		opts.Flush = FlushSync
+	}
+	return opts, nil
+}
+
+// BackgroundFlushes is how many times the background thread of FlushAsync has synced
+// something since OpenLog (0 under the other policies).
+func (l *Log) BackgroundFlushes() (uint64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p, err := l.handle()
+	if err != nil {
+		return 0, err
+	}
+	var out C.uint64_t
+	err = check(func() C.zc_status { return C.zc_status(C.zc_log_background_flushes(p, &out)) })
+	return uint64(out), err
 }
 
 // Close syncs everything, stops the background flush, truncates the active segment and

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"zcopy.dev/zcopy"
 )
@@ -162,5 +163,137 @@ func TestLogReopenAndErrors(t *testing.T) {
 	if _, err := zcopy.OpenLog(t.TempDir(), zcopy.LogOptions{SegmentBytes: 100}); !errors.Is(err, zcopy.ErrInvalid) ||
 		!strings.Contains(err.Error(), "segment") {
 		t.Fatalf("a tiny segment: %v", err)
+	}
+}
+
+// segmentBases is where segments of segBytes bytes begin for recs: a record starts a new
+// segment when its frame (16 bytes + payload) does not fit in what is left of the current one.
+func segmentBases(recs [][]byte, segBytes int) []uint64 {
+	bases := []uint64{0}
+	used := 0
+	for i, r := range recs {
+		frame := zcopy.LogFrameHeader + len(r)
+		if used+frame > segBytes {
+			bases = append(bases, uint64(i))
+			used = 0
+		}
+		used += frame
+	}
+	return bases
+}
+
+func TestLogReadSegmentsOptionsAndBackgroundFlushes(t *testing.T) {
+	dir := t.TempDir()
+	opts := zcopy.LogOptions{SegmentBytes: 64 << 10, Flush: zcopy.FlushManual, IndexIntervalBytes: 512}
+	l, err := zcopy.OpenLog(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := records(200, 1000)
+	recs[7] = []byte{} // an empty record reads back empty
+	for _, r := range recs {
+		if _, err := l.Append(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Read: all, a window, the tail, nothing at the end, an error past it.
+	all, err := l.Read(0, -1)
+	if err != nil || len(all) != len(recs) {
+		t.Fatalf("Read(0, -1): %d records, %v", len(all), err)
+	}
+	for i := range recs {
+		if !bytes.Equal(all[i], recs[i]) {
+			t.Fatalf("record %d differs: %d bytes, want %d", i, len(all[i]), len(recs[i]))
+		}
+	}
+	for _, c := range []struct{ from, max, want int }{{150, 10, 10}, {195, 100, 5}, {200, 5, 0}, {3, 0, 0}} {
+		got, err := l.Read(uint64(c.from), c.max)
+		if err != nil || len(got) != c.want {
+			t.Fatalf("Read(%d, %d): %d records, %v; want %d", c.from, c.max, len(got), err, c.want)
+		}
+		for k, r := range got {
+			if !bytes.Equal(r, recs[c.from+k]) {
+				t.Fatalf("Read(%d, %d): record %d differs", c.from, c.max, c.from+k)
+			}
+		}
+	}
+	if _, err := l.Read(201, 1); !errors.Is(err, zcopy.ErrInvalid) || !strings.Contains(err.Error(), "past the end") {
+		t.Fatalf("Read past the end: %v", err)
+	}
+	// Segments: exactly where each record that did not fit began one.
+	segs, err := l.Segments()
+	want := segmentBases(recs, 64<<10)
+	if err != nil || fmt.Sprint(segs) != fmt.Sprint(want) {
+		t.Fatalf("Segments: %v, %v; want %v", segs, err, want)
+	}
+	if len(want) < 3 {
+		t.Fatalf("the test needs several segments, got %v", want)
+	}
+	// Options: what OpenLog was given, defaults filled in.
+	got, err := l.Options()
+	wantOpts := zcopy.LogOptions{SegmentBytes: 64 << 10, Flush: zcopy.FlushManual, FlushInterval: time.Second,
+		IndexIntervalBytes: 512}
+	if err != nil || got != wantOpts {
+		t.Fatalf("Options: %+v, %v; want %+v", got, err, wantOpts)
+	}
+	if n, err := l.BackgroundFlushes(); err != nil || n != 0 {
+		t.Fatalf("BackgroundFlushes under manual: %d, %v", n, err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// After Close every call is refused.
+	if _, err := l.Read(0, 1); !errors.Is(err, zcopy.ErrInvalid) {
+		t.Fatalf("Read after Close: %v", err)
+	}
+	if _, err := l.Segments(); !errors.Is(err, zcopy.ErrInvalid) {
+		t.Fatalf("Segments after Close: %v", err)
+	}
+	if _, err := l.Options(); !errors.Is(err, zcopy.ErrInvalid) {
+		t.Fatalf("Options after Close: %v", err)
+	}
+	if _, err := l.BackgroundFlushes(); !errors.Is(err, zcopy.ErrInvalid) {
+		t.Fatalf("BackgroundFlushes after Close: %v", err)
+	}
+
+	// A record larger than Read's first buffer (64 KiB), an async log without a timer, and
+	// its background flushes.
+	dir = t.TempDir()
+	opts = zcopy.LogOptions{SegmentBytes: 1 << 20, Flush: zcopy.FlushAsync, FlushBytes: 4096, FlushInterval: -1,
+		IndexEveryRecord: true}
+	l, err = zcopy.OpenLog(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	got, err = l.Options()
+	if err != nil || got != opts {
+		t.Fatalf("Options: %+v, %v; want %+v", got, err, opts)
+	}
+	big := data(7, 200<<10)
+	for i := 0; i < 3; i++ {
+		if _, err := l.Append(big); err != nil {
+			t.Fatal(err)
+		}
+	}
+	back, err := l.Read(1, 2)
+	if err != nil || len(back) != 2 || !bytes.Equal(back[0], big) || !bytes.Equal(back[1], big) {
+		t.Fatalf("Read of 200 KiB records: %d records, %v", len(back), err)
+	}
+	// 600 KiB appended past a 4 KiB threshold: the thread wakes and syncs (waited for, 10 s at
+	// most).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, err := l.BackgroundFlushes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no background flush within 10 s")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -1332,6 +1332,80 @@ enum zc_status zc_log_frame(const void *buf,
                             size_t *frame_len);
 
 /**
+ * Copies up to `max_records` records from offset `from` on into the caller's memory, each
+ * checked against its CRC-32C: their payloads back to back into `buf` (`buf_len` bytes), the
+ * length of the i-th into `lens[i]` (`lens` holds `max_records` entries), and how many were
+ * copied into `*count`. It stops early at the end of the log, or before the first record that
+ * would overflow `buf`: the next one to read is then `from + *count`. For moving many records
+ * to a socket or pipe, `zc_log_send` is the zero-copy way.
+ *
+ * When `buf` cannot hold even the first record, returns `ZC_INVALID` with errno `ENOBUFS`,
+ * `*count` = 0 and the bytes that record needs in `lens[0]`: call again with a larger buffer.
+ * `from` equal to the next offset, or `max_records` = 0, copies nothing and returns `ZC_OK`.
+ *
+ * Returns `ZC_OK`; `ZC_NULL_POINTER` for a `NULL` `log` or `count`, a `NULL` `lens` with
+ * `max_records` > 0, or a `NULL` `buf` with `buf_len` > 0; `ZC_INVALID` for `from` past the end
+ * of the log or a `buf` too small for the first record; `ZC_IO` with `EBADMSG` for a damaged
+ * record, or the errno of a failed read. On failure `*count` (when `count` is not `NULL`) says
+ * how many records were copied before it.
+ *
+ * # Safety
+ * `log` as for `zc_log_flush`; `buf` is `NULL` or writable for `buf_len` bytes; `lens` is
+ * `NULL` or writable for `max_records` `size_t`s; `count` is `NULL` or writable.
+ */
+enum zc_status zc_log_read(const struct zc_log *log,
+                           uint64_t from,
+                           size_t max_records,
+                           void *buf,
+                           size_t buf_len,
+                           size_t *lens,
+                           size_t *count);
+
+/**
+ * The base offsets of the log's segments, oldest first (the last one is being appended to):
+ * writes how many there are into `*count` and the first `min(bases_len, *count)` of them into
+ * `bases`. Call with `bases` `NULL` and `bases_len` 0 to learn the count.
+ *
+ * Returns `ZC_OK`, or `ZC_NULL_POINTER` for a `NULL` `log` or `count`, or a `NULL` `bases` with
+ * `bases_len` > 0.
+ *
+ * # Safety
+ * `log` as for `zc_log_flush`; `bases` is `NULL` or writable for `bases_len` `uint64_t`s;
+ * `count` is `NULL` or writable.
+ */
+enum zc_status zc_log_segments(const struct zc_log *log,
+                               uint64_t *bases,
+                               size_t bases_len,
+                               size_t *count);
+
+/**
+ * Writes the options the log was opened with into `*out` (set `out->struct_size` first, as
+ * `zc_log_options_default` does): what `zc_log_open` was given, the defaults for a `NULL`
+ * there, so passing `*out` to `zc_log_open` opens it alike. Under sync and manual flushing,
+ * `flush_bytes` is 0 and `flush_interval_ms` the default; an async interval is given in
+ * whole milliseconds, rounded up.
+ *
+ * Returns `ZC_OK`; `ZC_NULL_POINTER` for a `NULL` `log` or `out`; `ZC_INVALID` for an
+ * `out->struct_size` smaller than the first layout (48 bytes) or implausibly large.
+ *
+ * # Safety
+ * `log` as for `zc_log_flush`; `out` is `NULL` or a `zc_log_options` writable for
+ * `out->struct_size` bytes, with that field set.
+ */
+enum zc_status zc_log_get_options(const struct zc_log *log, struct zc_log_options *out);
+
+/**
+ * Writes into `*out` how many times the background thread of `ZC_LOG_FLUSH_ASYNC` has synced
+ * something since `zc_log_open` (0 under the other policies).
+ *
+ * Returns `ZC_OK`, or `ZC_NULL_POINTER` for a `NULL` `log` or `out`.
+ *
+ * # Safety
+ * `log` as for `zc_log_flush`; `out` is `NULL` or writable.
+ */
+enum zc_status zc_log_background_flushes(const struct zc_log *log, uint64_t *out);
+
+/**
  * Closes the log: syncs everything (whatever the policy), joins the background flush thread,
  * truncates the active segment to its used length, releases the directory, and frees `log`,
  * even when it returns an error. `zc_log_close(NULL)` does nothing and returns `ZC_OK`.

@@ -47,7 +47,16 @@ pub struct Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub(crate) fn new(kind: ErrorKind, errno: Option<i32>, message: impl Into<String>) -> Error {
+    /// An error of `kind` with `errno` and a `message` naming what was wrong, no bytes moved:
+    /// for crates built on the engine (`zcopy-log`, `zcopy-serve`) whose failures are the same
+    /// `Error` every face already translates.
+    ///
+    /// ```
+    /// let e = zcopy::Error::new(zcopy::ErrorKind::Io, Some(libc::EBADMSG), "segment 3 is corrupt");
+    /// assert_eq!((e.kind(), e.errno(), e.message()), (zcopy::ErrorKind::Io, Some(libc::EBADMSG), "segment 3 is corrupt"));
+    /// assert_eq!(e.bytes_moved(), 0);
+    /// ```
+    pub fn new(kind: ErrorKind, errno: Option<i32>, message: impl Into<String>) -> Error {
         Error {
             kind,
             errno,
@@ -57,9 +66,10 @@ impl Error {
         }
     }
 
-    /// An OS failure: `what` says which call on which fd, the errno's text is appended.
-    /// A wait the caller's stop hook ended ([`crate::sys::stop`]) is a Cancelled error.
-    pub(crate) fn os(err: io::Error, what: impl fmt::Display) -> Error {
+    /// An OS failure: `what` says which call on which fd or file, the errno's text is appended
+    /// (`"fsync of /x: Input/output error"`), the errno kept; [`ErrorKind::Io`]. A wait that
+    /// the engine's stop hook ended is an [`ErrorKind::Cancelled`] error instead.
+    pub fn os(err: io::Error, what: impl fmt::Display) -> Error {
         if let Some(why) = crate::sys::stop::reason(&err) {
             return Error::cancelled(format!("{what}: {why}"));
         }
@@ -71,7 +81,8 @@ impl Error {
         )
     }
 
-    pub(crate) fn invalid(message: impl Into<String>) -> Error {
+    /// A bad argument: [`ErrorKind::Invalid`] with errno `EINVAL` and `message`.
+    pub fn invalid(message: impl Into<String>) -> Error {
         Error::new(ErrorKind::Invalid, Some(libc::EINVAL), message)
     }
 
@@ -83,7 +94,9 @@ impl Error {
         Error::new(ErrorKind::Cancelled, Some(libc::ECANCELED), message)
     }
 
-    pub(crate) fn with_report(mut self, report: Report) -> Error {
+    /// This error with the report of the transfer that failed: [`Error::bytes_moved`] becomes
+    /// `report.bytes`, [`Error::report`] returns it.
+    pub fn with_report(mut self, report: Report) -> Error {
         self.bytes_moved = report.bytes;
         self.report = Some(Box::new(report));
         self

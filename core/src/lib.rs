@@ -66,7 +66,6 @@ macro_rules! named {
 pub mod cache;
 mod endpoint;
 mod error;
-pub mod log;
 mod options;
 mod parallel;
 mod plan;

@@ -9,7 +9,6 @@ mod test_direct;
 mod test_faults;
 mod test_hostile;
 mod test_io_uring;
-mod test_log;
 mod test_parallel;
 mod test_plan;
 mod test_prealloc;

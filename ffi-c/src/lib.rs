@@ -40,6 +40,7 @@ mod choice;
 
 mod cache;
 
+#[cfg(feature = "log")]
 mod log;
 
 mod serve;
@@ -58,9 +59,11 @@ pub use cache::{
     ZC_METHOD_CACHESTAT, ZC_METHOD_MINCORE, ZC_METHOD_NONE,
 };
 pub use choice::{zc_auto_choice, zc_auto_choice_info, ZC_MAX_ORDER, ZC_WHY_SIZE};
+#[cfg(feature = "log")]
 pub use log::{
-    zc_log, zc_log_append, zc_log_close, zc_log_flush, zc_log_flush_policy, zc_log_frame,
-    zc_log_next_offset, zc_log_open, zc_log_options, zc_log_options_default, zc_log_send,
+    zc_log, zc_log_append, zc_log_background_flushes, zc_log_close, zc_log_flush,
+    zc_log_flush_policy, zc_log_frame, zc_log_get_options, zc_log_next_offset, zc_log_open,
+    zc_log_options, zc_log_options_default, zc_log_read, zc_log_segments, zc_log_send,
     zc_log_send_rest, ZC_LOG_FLUSH_ASYNC, ZC_LOG_FLUSH_MANUAL, ZC_LOG_FLUSH_SYNC,
     ZC_LOG_FRAME_HEADER,
 };

@@ -1,4 +1,5 @@
-//! `zc_log`: the engine's `zcopy::log`, a Kafka-style append-only segment log, for C.
+//! `zc_log`: the `zcopy-log` crate, a Kafka-style append-only segment log, for C (the cargo
+//! feature `log`, on by default).
 
 use std::ffi::{c_char, c_int, c_void, CStr, OsStr};
 use std::mem::{offset_of, size_of};
@@ -6,7 +7,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::Duration;
 
-use engine::log::{FlushPolicy, Log, LogOptions};
+use zcopy_log::{FlushPolicy, Log, LogOptions};
 
 use crate::report::{zc_report, ReportOut};
 use crate::sized::{self, read_field};
@@ -68,6 +69,29 @@ const _: () = assert!(size_of::<zc_log_options>() == LOG_OPTIONS_SIZE_V0);
 const _: () = assert!(offset_of!(zc_log_options, index_interval_bytes) + 8 == LOG_OPTIONS_SIZE_V0);
 
 impl zc_log_options {
+    /// The C form of `o`: what `zc_log_open` turns back into `o` (the async fields keep their
+    /// defaults under the other policies; an interval is rounded up to whole milliseconds).
+    fn from_options(o: &LogOptions, struct_size: usize) -> zc_log_options {
+        let d = zc_log_options::defaults(struct_size);
+        let (flush, flush_bytes, flush_interval_ms) = match o.flush {
+            FlushPolicy::Sync => (ZC_LOG_FLUSH_SYNC, 0, d.flush_interval_ms),
+            FlushPolicy::Manual => (ZC_LOG_FLUSH_MANUAL, 0, d.flush_interval_ms),
+            FlushPolicy::Async { bytes, interval } => (
+                ZC_LOG_FLUSH_ASYNC,
+                bytes.unwrap_or(0),
+                interval.map_or(0, |i| i.as_nanos().div_ceil(1_000_000) as u64),
+            ),
+        };
+        zc_log_options {
+            segment_bytes: o.segment_bytes,
+            flush,
+            flush_bytes,
+            flush_interval_ms,
+            index_interval_bytes: o.index_interval_bytes,
+            ..d
+        }
+    }
+
     fn defaults(struct_size: usize) -> zc_log_options {
         let d = LogOptions::default();
         zc_log_options {
@@ -422,7 +446,7 @@ pub unsafe extern "C" fn zc_log_frame(
             // SAFETY: non-null; the caller guarantees `len` readable bytes.
             unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) }
         };
-        let (off, plen, flen) = match engine::log::decode_first(bytes)? {
+        let (off, plen, flen) = match zcopy_log::decode_first(bytes)? {
             Some(((off, payload), n)) => (off, payload.len(), n),
             None => (0, 0, 0),
         };
@@ -432,6 +456,203 @@ pub unsafe extern "C" fn zc_log_frame(
             payload_len.write_unaligned(plen);
             frame_len.write_unaligned(flen);
         }
+        Ok(())
+    })
+}
+
+/// The log behind a caller's `const` pointer.
+///
+/// # Safety
+/// `log` is `NULL` or a pointer from `zc_log_open` not yet closed.
+unsafe fn log_ref<'a>(log: *const zc_log) -> Result<&'a zc_log, Failure> {
+    // SAFETY: the caller's contract.
+    unsafe { log.as_ref() }.ok_or_else(|| Failure::null("log"))
+}
+
+/// Records `zc_log_read` reads from the log per step (it stops at the first that does not fit,
+/// so at most this many are read and not copied).
+const READ_BATCH: usize = 256;
+
+/// Copies up to `max_records` records from offset `from` on into the caller's memory, each
+/// checked against its CRC-32C: their payloads back to back into `buf` (`buf_len` bytes), the
+/// length of the i-th into `lens[i]` (`lens` holds `max_records` entries), and how many were
+/// copied into `*count`. It stops early at the end of the log, or before the first record that
+/// would overflow `buf`: the next one to read is then `from + *count`. For moving many records
+/// to a socket or pipe, `zc_log_send` is the zero-copy way.
+///
+/// When `buf` cannot hold even the first record, returns `ZC_INVALID` with errno `ENOBUFS`,
+/// `*count` = 0 and the bytes that record needs in `lens[0]`: call again with a larger buffer.
+/// `from` equal to the next offset, or `max_records` = 0, copies nothing and returns `ZC_OK`.
+///
+/// Returns `ZC_OK`; `ZC_NULL_POINTER` for a `NULL` `log` or `count`, a `NULL` `lens` with
+/// `max_records` > 0, or a `NULL` `buf` with `buf_len` > 0; `ZC_INVALID` for `from` past the end
+/// of the log or a `buf` too small for the first record; `ZC_IO` with `EBADMSG` for a damaged
+/// record, or the errno of a failed read. On failure `*count` (when `count` is not `NULL`) says
+/// how many records were copied before it.
+///
+/// # Safety
+/// `log` as for `zc_log_flush`; `buf` is `NULL` or writable for `buf_len` bytes; `lens` is
+/// `NULL` or writable for `max_records` `size_t`s; `count` is `NULL` or writable.
+#[no_mangle]
+pub unsafe extern "C" fn zc_log_read(
+    log: *const zc_log,
+    from: u64,
+    max_records: usize,
+    buf: *mut c_void,
+    buf_len: usize,
+    lens: *mut usize,
+    count: *mut usize,
+) -> zc_status {
+    boundary(|| {
+        if count.is_null() {
+            return Err(Failure::null("count"));
+        }
+        // SAFETY: non-null and writable (the caller's contract): 0 until records are copied.
+        unsafe { count.write_unaligned(0) };
+        // SAFETY: zc_log_read's contract.
+        let log = unsafe { log_ref(log) }?;
+        if lens.is_null() && max_records > 0 {
+            return Err(Failure::null("lens (with max_records > 0)"));
+        }
+        if buf.is_null() && buf_len > 0 {
+            return Err(Failure::null("buf (with buf_len > 0)"));
+        }
+        if max_records == 0 {
+            // Nothing to copy, but `from` is checked as for a read.
+            log.log.read(from, 0)?;
+        }
+        let (mut n, mut used, mut at) = (0usize, 0usize, from);
+        while n < max_records {
+            let batch = log.log.read(at, (max_records - n).min(READ_BATCH))?;
+            if batch.is_empty() {
+                break;
+            }
+            for r in &batch {
+                if r.len() > buf_len - used {
+                    if n == 0 {
+                        // SAFETY: max_records > 0 here, so lens is non-null with room for one.
+                        unsafe { lens.write_unaligned(r.len()) };
+                        return Err(Failure::new(
+                            zc_status::ZC_INVALID,
+                            libc::ENOBUFS,
+                            format!(
+                                "record {from} has {} bytes, more than buf_len {buf_len}",
+                                r.len()
+                            ),
+                        ));
+                    }
+                    return Ok(());
+                }
+                // SAFETY: used + r.len() <= buf_len, so the bytes lie in the caller's buffer
+                // (non-null when buf_len > 0, and r.len() > 0 implies buf_len > 0); n <
+                // max_records entries of lens; count is writable. A record is our own memory,
+                // so the copy cannot overlap.
+                unsafe {
+                    if !r.is_empty() {
+                        std::ptr::copy_nonoverlapping(
+                            r.as_ptr(),
+                            buf.cast::<u8>().add(used),
+                            r.len(),
+                        );
+                    }
+                    lens.add(n).write_unaligned(r.len());
+                    used += r.len();
+                    n += 1;
+                    count.write_unaligned(n);
+                }
+            }
+            at += batch.len() as u64;
+        }
+        Ok(())
+    })
+}
+
+/// The base offsets of the log's segments, oldest first (the last one is being appended to):
+/// writes how many there are into `*count` and the first `min(bases_len, *count)` of them into
+/// `bases`. Call with `bases` `NULL` and `bases_len` 0 to learn the count.
+///
+/// Returns `ZC_OK`, or `ZC_NULL_POINTER` for a `NULL` `log` or `count`, or a `NULL` `bases` with
+/// `bases_len` > 0.
+///
+/// # Safety
+/// `log` as for `zc_log_flush`; `bases` is `NULL` or writable for `bases_len` `uint64_t`s;
+/// `count` is `NULL` or writable.
+#[no_mangle]
+pub unsafe extern "C" fn zc_log_segments(
+    log: *const zc_log,
+    bases: *mut u64,
+    bases_len: usize,
+    count: *mut usize,
+) -> zc_status {
+    boundary(|| {
+        // SAFETY: zc_log_segments's contract.
+        let log = unsafe { log_ref(log) }?;
+        if count.is_null() {
+            return Err(Failure::null("count"));
+        }
+        if bases.is_null() && bases_len > 0 {
+            return Err(Failure::null("bases (with bases_len > 0)"));
+        }
+        let all = log.log.segments();
+        for (i, &b) in all.iter().take(bases_len).enumerate() {
+            // SAFETY: i < bases_len entries, writable (the caller's contract).
+            unsafe { bases.add(i).write_unaligned(b) };
+        }
+        // SAFETY: non-null; the caller guarantees it is writable.
+        unsafe { count.write_unaligned(all.len()) };
+        Ok(())
+    })
+}
+
+/// Writes the options the log was opened with into `*out` (set `out->struct_size` first, as
+/// `zc_log_options_default` does): what `zc_log_open` was given, the defaults for a `NULL`
+/// there, so passing `*out` to `zc_log_open` opens it alike. Under sync and manual flushing,
+/// `flush_bytes` is 0 and `flush_interval_ms` the default; an async interval is given in
+/// whole milliseconds, rounded up.
+///
+/// Returns `ZC_OK`; `ZC_NULL_POINTER` for a `NULL` `log` or `out`; `ZC_INVALID` for an
+/// `out->struct_size` smaller than the first layout (48 bytes) or implausibly large.
+///
+/// # Safety
+/// `log` as for `zc_log_flush`; `out` is `NULL` or a `zc_log_options` writable for
+/// `out->struct_size` bytes, with that field set.
+#[no_mangle]
+pub unsafe extern "C" fn zc_log_get_options(
+    log: *const zc_log,
+    out: *mut zc_log_options,
+) -> zc_status {
+    boundary(|| {
+        // SAFETY: zc_log_get_options's contract.
+        let log = unsafe { log_ref(log) }?;
+        if out.is_null() {
+            return Err(Failure::null("out"));
+        }
+        // SAFETY: non-null; the caller set its struct_size, readable.
+        let size = unsafe { sized::struct_size(out, "zc_log_options", LOG_OPTIONS_SIZE_V0) }?;
+        let value = zc_log_options::from_options(log.log.options(), size);
+        // SAFETY: the caller guarantees `size` writable bytes at `out`.
+        unsafe { sized::write(out, size, &value) };
+        Ok(())
+    })
+}
+
+/// Writes into `*out` how many times the background thread of `ZC_LOG_FLUSH_ASYNC` has synced
+/// something since `zc_log_open` (0 under the other policies).
+///
+/// Returns `ZC_OK`, or `ZC_NULL_POINTER` for a `NULL` `log` or `out`.
+///
+/// # Safety
+/// `log` as for `zc_log_flush`; `out` is `NULL` or writable.
+#[no_mangle]
+pub unsafe extern "C" fn zc_log_background_flushes(log: *const zc_log, out: *mut u64) -> zc_status {
+    boundary(|| {
+        // SAFETY: zc_log_background_flushes's contract.
+        let log = unsafe { log_ref(log) }?;
+        if out.is_null() {
+            return Err(Failure::null("out"));
+        }
+        // SAFETY: non-null; the caller guarantees it is writable.
+        unsafe { out.write_unaligned(log.log.background_flushes()) };
         Ok(())
     })
 }

@@ -1,6 +1,6 @@
 //! Fuzzes the log's frame decoding and its recovery.
 //!
-//! Decoding: `zcopy::log::decode`, `decode_prefix` and `decode_first` on random bytes (and on
+//! Decoding: `zcopy_log::decode`, `decode_prefix` and `decode_first` on random bytes (and on
 //! real frames with random bytes written over them) never panic and agree with each other: the
 //! prefix is what `decode_first` finds frame by frame, `decode` succeeds exactly when the prefix
 //! is the whole input, and every record lies inside the input.
@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use zcopy::log::{self, FlushPolicy, Log, LogOptions, FRAME_HEADER};
+use zcopy_log::{self as log, FlushPolicy, Log, LogOptions, FRAME_HEADER};
 
 #[derive(Arbitrary, Debug)]
 struct Damage {

@@ -30,6 +30,7 @@ mod args;
 mod cache;
 mod choice;
 mod errors;
+#[cfg(feature = "log")]
 mod log;
 mod prepared;
 mod report;
@@ -433,6 +434,7 @@ fn _zcopy(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<cache::Locked>()?;
     m.add_class::<cache::Files>()?;
     m.add_class::<choice::AutoChoice>()?;
+    #[cfg(feature = "log")]
     m.add_class::<log::Log>()?;
     m.add_class::<serve::Server>()?;
     m.add("ZcopyError", py.get_type::<ZcopyError>())?;

@@ -1,4 +1,5 @@
-//! `zcopy.Log`: the engine's `zcopy::log`, a Kafka-style append-only segment log.
+//! `zcopy.Log`: the `zcopy-log` crate, a Kafka-style append-only segment log (the cargo feature
+//! `log`, on by default).
 
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
@@ -9,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
-use zcopy::log::{FlushPolicy, Log as EngineLog, LogOptions};
+use zcopy_log::{FlushPolicy, Log as EngineLog, LogOptions};
 
 use crate::args::{self, End, Opts};
 use crate::errors::EngineError;
@@ -199,6 +200,37 @@ impl Log {
         crate::guarded(py, || self.with(py, |log| Ok(log.segments())))
     }
 
+    /// The options the log was opened with, as a dict of ``Log``'s keyword arguments
+    /// (``segment_bytes``, ``flush``, ``flush_bytes``, ``flush_interval``,
+    /// ``index_interval_bytes``), so ``zcopy.Log(dir, **log.options)`` opens a log alike. Under
+    /// ``"sync"`` and ``"manual"`` ``flush_bytes`` is None and ``flush_interval`` the default 1.0.
+    #[getter]
+    fn options<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        crate::guarded(py, || {
+            let o = self.with(py, |log| Ok(log.options().clone()))?;
+            let (bytes, interval) = match o.flush {
+                FlushPolicy::Async { bytes, interval } => {
+                    (bytes, interval.map(|i| i.as_secs_f64()))
+                }
+                _ => (None, Some(FlushPolicy::DEFAULT_INTERVAL.as_secs_f64())),
+            };
+            let d = PyDict::new(py);
+            d.set_item("segment_bytes", o.segment_bytes)?;
+            d.set_item("flush", o.flush.name())?;
+            d.set_item("flush_bytes", bytes)?;
+            d.set_item("flush_interval", interval)?;
+            d.set_item("index_interval_bytes", o.index_interval_bytes)?;
+            Ok(d)
+        })
+    }
+
+    /// How many times the background thread of ``flush="async"`` has synced something since
+    /// the log was opened (0 under the other policies).
+    #[getter]
+    fn background_flushes(&self, py: Python<'_>) -> PyResult<u64> {
+        crate::guarded(py, || self.with(py, |log| Ok(log.background_flushes())))
+    }
+
     /// The directory of the log.
     #[getter]
     fn dir(&self) -> PathBuf {
@@ -341,7 +373,7 @@ impl Log {
         crate::guarded(py, || {
             let bytes = record_bytes(data)?;
             let records =
-                zcopy::log::decode(&bytes).map_err(|e| PyErr::from(EngineError::from(e)))?;
+                zcopy_log::decode(&bytes).map_err(|e| PyErr::from(EngineError::from(e)))?;
             records_to_list(py, &records)
         })
     }
@@ -356,7 +388,7 @@ impl Log {
         crate::guarded(py, || {
             let bytes = record_bytes(data)?;
             let (records, used) =
-                zcopy::log::decode_prefix(&bytes).map_err(|e| PyErr::from(EngineError::from(e)))?;
+                zcopy_log::decode_prefix(&bytes).map_err(|e| PyErr::from(EngineError::from(e)))?;
             Ok((records_to_list(py, &records)?, used))
         })
     }

@@ -321,3 +321,44 @@ def test_a_non_blocking_consumer_resumes_with_skip(tmp_path: Path) -> None:
         check_frames(b"".join(got), 300)
         with pytest.raises(ValueError, match="skip"):
             log.send(1, skip=1 << 40)
+
+
+def test_options_and_background_flushes(tmp_path: Path) -> None:
+    # The options as Log's keyword arguments, so the same log opens again from them.
+    with zcopy.Log(tmp_path / "m", segment_bytes=8192, flush="manual", index_interval_bytes=0) as log:
+        assert log.options == {
+            "segment_bytes": 8192,
+            "flush": "manual",
+            "flush_bytes": None,
+            "flush_interval": 1.0,
+            "index_interval_bytes": 0,
+        }
+        assert log.background_flushes == 0
+        opts = log.options
+    with zcopy.Log(tmp_path / "m", **opts) as again:
+        assert again.options == opts
+    # Async with a byte threshold and no timer: the thread wakes once 4096 bytes are pending
+    # (waited for: 10 s at most, no timing checked).
+    with zcopy.Log(tmp_path / "a", flush="async", flush_bytes=4096, flush_interval=None) as log:
+        assert log.options == {
+            "segment_bytes": 64 << 20,
+            "flush": "async",
+            "flush_bytes": 4096,
+            "flush_interval": None,
+            "index_interval_bytes": 4096,
+        }
+        for i in range(20):
+            log.append(record(i))
+        for _ in range(1000):
+            if log.background_flushes > 0:
+                break
+            threading.Event().wait(0.01)
+        assert log.background_flushes > 0
+    with zcopy.Log(tmp_path / "t", flush="async", flush_interval=0.25) as log:
+        assert log.options["flush_interval"] == 0.25
+        assert log.options["flush_bytes"] is None
+    # A closed log refuses, as its other calls do.
+    with pytest.raises(ValueError, match="is closed"):
+        _ = log.options
+    with pytest.raises(ValueError, match="is closed"):
+        _ = log.background_flushes

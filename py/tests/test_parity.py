@@ -64,15 +64,16 @@ def rust_face() -> dict[str, str]:
         out["version"] = "zcopy::VERSION"
     if "pub const ALL: &'static [Strategy]" in (core / "options.rs").read_text():
         out["strategies"] = "zcopy::Strategy::ALL"
-    # The log: Log::open, its methods, and the frame decoders the module re-exports.
-    log = (core / "log" / "mod.rs").read_text()
+    # The log (the zcopy-log crate): Log::open, its methods, and the frame decoders it
+    # re-exports.
+    log = (ROOT / "log" / "src" / "lib.rs").read_text()
     for name in rust_items(impl_block(log, "Log"), r"^    pub fn (\w+)"):
         key = {"open": "Log", "send_with": "Log.send"}.get(name, f"Log.{name}")
-        out.setdefault(key, f"zcopy::log::Log::{name}")
+        out.setdefault(key, f"zcopy_log::Log::{name}")
     reexport = re.search(r"^pub use record::\{([^}]*)\}", log, re.MULTILINE)
-    assert reexport, "core/src/log/mod.rs re-exports no decoder"
+    assert reexport, "log/src/lib.rs re-exports no decoder"
     for name in re.findall(r"\b(decode\w*)\b", reexport.group(1)):
-        out[f"Log.{name}"] = f"zcopy::log::{name}"
+        out[f"Log.{name}"] = f"zcopy_log::{name}"
     # The prepared transfer: Prepared::new and its methods.
     prepared = (core / "prepared.rs").read_text()
     m = re.search(r"^impl<'fd, 'a> Prepared<'fd, 'a> \{\n(.*?)^\}", prepared, re.MULTILINE | re.DOTALL)
@@ -101,6 +102,8 @@ def c_face() -> dict[str, str]:
             "strategy_name": "strategies",
             # One frame a call; the loop over a buffer is the caller's.
             "log_frame": "Log.decode_first",
+            # zc_log_options is the options struct's name, so the getter is zc_log_get_options.
+            "log_get_options": "Log.options",
             "prepared_new": "Prepared",
             "prepared_run": "Prepared.run",
             "prepared_free": "Prepared.close",
@@ -266,18 +269,7 @@ FACE_SPECIFIC: dict[tuple[str, str], str] = {
 }
 
 # (face, canonical name) -> what is missing: a function another face has and this one should.
-MISSING: dict[tuple[str, str], str] = {
-    ("c", "Log.read"): "reading records into memory (Rust Log::read, Python Log.read)",
-    ("go", "Log.read"): "reading records into memory (needs a zc_log_read)",
-    ("c", "Log.segments"): "the segments' base offsets (Rust Log::segments, Python Log.segments)",
-    ("go", "Log.segments"): "the segments' base offsets (needs a zc_log_segments)",
-    ("c", "Log.options"): "the options the log was opened with (Rust Log::options)",
-    ("go", "Log.options"): "the options the log was opened with (Rust Log::options)",
-    ("python", "Log.options"): "the options the log was opened with (Rust Log::options)",
-    ("c", "Log.background_flushes"): "how many flushes the background flusher made (Rust only)",
-    ("go", "Log.background_flushes"): "how many flushes the background flusher made (Rust only)",
-    ("python", "Log.background_flushes"): "how many flushes the background flusher made (Rust only)",
-}
+MISSING: dict[tuple[str, str], str] = {}
 
 
 def faces() -> dict[str, dict[str, str]]:

@@ -1841,6 +1841,157 @@ static void log_send_nonblocking_and_rest(void) {
     CHECK_STATUS(zc_log_close(log), ZC_OK);
 }
 
+/* The base offsets of the segments of log_open_small's 64 KiB for records 0..n: a record
+ * whose frame does not fit in what is left of a segment begins the next one. */
+static size_t log_expected_bases(uint64_t n, uint64_t *bases, size_t cap) {
+    size_t count = 1;
+    uint64_t used = 0;
+    bases[0] = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t frame = ZC_LOG_FRAME_HEADER + log_len(i);
+        if (used + frame > 64 * 1024) {
+            if (count < cap) bases[count] = i;
+            count++;
+            used = 0;
+        }
+        used += frame;
+    }
+    return count;
+}
+
+static void log_read_segments_options_and_flushes(void) {
+    zc_log *log = log_open_small("log-r", ZC_LOG_FLUSH_MANUAL);
+    REQUIRE(log != NULL, "open: %s", zc_last_error());
+    CHECK(log_append_records(log, 0, 200), "append");
+
+    /* zc_log_read: payloads back to back, stopping before the first that overflows buf. */
+    size_t cap = 64 * 1024, lens[300], count = 999;
+    unsigned char *buf = malloc(cap);
+    REQUIRE(buf != NULL, "malloc");
+    uint64_t from = 0;
+    while (from < 200) {
+        count = 999;
+        CHECK_STATUS(zc_log_read(log, from, 300, buf, cap, lens, &count), ZC_OK);
+        REQUIRE(count > 0, "no progress from %llu", (unsigned long long)from);
+        size_t at = 0, fits = 0;
+        uint64_t want_count = 0;
+        for (uint64_t i = from; i < 200 && fits + log_len(i) <= cap; i++) {
+            fits += log_len(i);
+            want_count++;
+        }
+        CHECK(count == want_count, "from %llu: count %zu, want %llu", (unsigned long long)from, count,
+              (unsigned long long)want_count);
+        for (size_t k = 0; k < count; k++) {
+            uint64_t i = from + k;
+            CHECK(lens[k] == log_len(i), "record %llu: length %zu", (unsigned long long)i, lens[k]);
+            CHECK(h_same(buf + at, lens[k], i, 0, log_len(i)), "record %llu bytes", (unsigned long long)i);
+            at += lens[k];
+        }
+        from += count;
+    }
+    CHECK(from == 200, "read %llu records", (unsigned long long)from);
+    /* A window of 3 records; the empty record 0 with no buffer at all. */
+    CHECK_STATUS(zc_log_read(log, 150, 3, buf, cap, lens, &count), ZC_OK);
+    CHECK(count == 3 && lens[0] == log_len(150) && lens[2] == log_len(152), "window: %zu", count);
+    CHECK(h_same(buf, lens[0], 150, 0, log_len(150)), "record 150");
+    CHECK_STATUS(zc_log_read(log, 0, 1, NULL, 0, lens, &count), ZC_OK);
+    CHECK(count == 1 && lens[0] == 0, "record 0: count %zu, length %zu", count, lens[0]);
+    /* The end: nothing; past it: an error; max_records 0: nothing, lens may be NULL. */
+    count = 999;
+    CHECK_STATUS(zc_log_read(log, 200, 5, buf, cap, lens, &count), ZC_OK);
+    CHECK(count == 0, "at the end: count %zu", count);
+    count = 999;
+    CHECK_STATUS(zc_log_read(log, 7, 0, NULL, 0, NULL, &count), ZC_OK);
+    CHECK(count == 0, "max_records 0: count %zu", count);
+    count = 999;
+    CHECK_FAILS(zc_log_read(log, 201, 1, buf, cap, lens, &count), ZC_INVALID, EINVAL);
+    CHECK_MSG("offset 201 is past the end of the log");
+    CHECK(count == 0, "past the end: count %zu", count);
+    /* A buffer too small for the first record: ENOBUFS, and lens[0] says what it needs. */
+    count = 999;
+    lens[0] = 0;
+    CHECK_FAILS(zc_log_read(log, 1, 5, buf, 10, lens, &count), ZC_INVALID, ENOBUFS);
+    CHECK_MSG("record 1 has 37 bytes, more than buf_len 10");
+    CHECK(count == 0 && lens[0] == 37, "count %zu, lens[0] %zu", count, lens[0]);
+    /* Room for records 1 and 2 (37 + 74 bytes) but not 3: two, then the caller goes on. */
+    CHECK_STATUS(zc_log_read(log, 1, 5, buf, 37 + 74 + 110, lens, &count), ZC_OK);
+    CHECK(count == 2 && lens[0] == 37 && lens[1] == 74, "count %zu", count);
+    /* NULL pointers. */
+    CHECK_FAILS(zc_log_read(NULL, 0, 1, buf, cap, lens, &count), ZC_NULL_POINTER, EINVAL);
+    CHECK_MSG("log is NULL");
+    CHECK_FAILS(zc_log_read(log, 0, 1, buf, cap, lens, NULL), ZC_NULL_POINTER, EINVAL);
+    CHECK_MSG("count is NULL");
+    CHECK_FAILS(zc_log_read(log, 0, 1, buf, cap, NULL, &count), ZC_NULL_POINTER, EINVAL);
+    CHECK_MSG("lens (with max_records > 0) is NULL");
+    CHECK_FAILS(zc_log_read(log, 0, 1, NULL, 100, lens, &count), ZC_NULL_POINTER, EINVAL);
+    CHECK_MSG("buf (with buf_len > 0) is NULL");
+    free(buf);
+
+    /* zc_log_segments: the count alone, all of them, and a short array. */
+    uint64_t want[64], bases[64];
+    size_t nwant = log_expected_bases(200, want, 64);
+    REQUIRE(nwant >= 3 && nwant <= 64, "the test needs several segments: %zu", nwant);
+    count = 0;
+    CHECK_STATUS(zc_log_segments(log, NULL, 0, &count), ZC_OK);
+    CHECK(count == nwant, "count %zu, want %zu", count, nwant);
+    memset(bases, 0xEE, sizeof bases);
+    CHECK_STATUS(zc_log_segments(log, bases, 64, &count), ZC_OK);
+    CHECK(count == nwant && memcmp(bases, want, nwant * sizeof *bases) == 0, "the bases differ");
+    memset(bases, 0xEE, sizeof bases);
+    CHECK_STATUS(zc_log_segments(log, bases, 1, &count), ZC_OK);
+    CHECK(count == nwant && bases[0] == 0 && bases[1] == 0xEEEEEEEEEEEEEEEEull, "short array");
+    CHECK_FAILS(zc_log_segments(NULL, bases, 64, &count), ZC_NULL_POINTER, EINVAL);
+    CHECK_MSG("log is NULL");
+    CHECK_FAILS(zc_log_segments(log, bases, 64, NULL), ZC_NULL_POINTER, EINVAL);
+    CHECK_MSG("count is NULL");
+    CHECK_FAILS(zc_log_segments(log, NULL, 3, &count), ZC_NULL_POINTER, EINVAL);
+    CHECK_MSG("bases (with bases_len > 0) is NULL");
+
+    /* zc_log_get_options: what log_open_small gave (manual keeps the default interval). */
+    zc_log_options o;
+    memset(&o, 0xAB, sizeof o);
+    o.struct_size = sizeof o;
+    CHECK_STATUS(zc_log_get_options(log, &o), ZC_OK);
+    CHECK(o.struct_size == sizeof o && o.segment_bytes == 64 * 1024 && o.flush == ZC_LOG_FLUSH_MANUAL &&
+              o.flush_bytes == 0 && o.flush_interval_ms == 1000 && o.index_interval_bytes == 4096,
+          "options %llu %u %llu %llu %llu", (unsigned long long)o.segment_bytes, o.flush,
+          (unsigned long long)o.flush_bytes, (unsigned long long)o.flush_interval_ms,
+          (unsigned long long)o.index_interval_bytes);
+    CHECK_FAILS(zc_log_get_options(NULL, &o), ZC_NULL_POINTER, EINVAL);
+    CHECK_MSG("log is NULL");
+    CHECK_FAILS(zc_log_get_options(log, NULL), ZC_NULL_POINTER, EINVAL);
+    CHECK_MSG("out is NULL");
+    o.struct_size = 8;
+    CHECK_FAILS(zc_log_get_options(log, &o), ZC_INVALID, EINVAL);
+    CHECK_MSG("zc_log_options.struct_size is 8");
+
+    /* zc_log_background_flushes: 0 without the async thread. */
+    uint64_t flushes = 99;
+    CHECK_STATUS(zc_log_background_flushes(log, &flushes), ZC_OK);
+    CHECK(flushes == 0, "manual: %llu background flushes", (unsigned long long)flushes);
+    CHECK_FAILS(zc_log_background_flushes(NULL, &flushes), ZC_NULL_POINTER, EINVAL);
+    CHECK_MSG("log is NULL");
+    CHECK_FAILS(zc_log_background_flushes(log, NULL), ZC_NULL_POINTER, EINVAL);
+    CHECK_MSG("out is NULL");
+    CHECK_STATUS(zc_log_close(log), ZC_OK);
+
+    /* Async with a 10 ms timer: its options, and the thread's flushes (waited for, 10 s at
+     * most: no timing is checked). */
+    log = log_open_small("log-r2", ZC_LOG_FLUSH_ASYNC);
+    REQUIRE(log != NULL, "open: %s", zc_last_error());
+    o.struct_size = sizeof o;
+    CHECK_STATUS(zc_log_get_options(log, &o), ZC_OK);
+    CHECK(o.flush == ZC_LOG_FLUSH_ASYNC && o.flush_interval_ms == 10 && o.flush_bytes == 0, "async options");
+    CHECK(log_append_records(log, 0, 50), "append");
+    flushes = 0;
+    for (int i = 0; i < 1000 && flushes == 0; i++) {
+        CHECK_STATUS(zc_log_background_flushes(log, &flushes), ZC_OK);
+        if (flushes == 0) usleep(10 * 1000);
+    }
+    CHECK(flushes > 0, "no background flush within 10 s");
+    CHECK_STATUS(zc_log_close(log), ZC_OK);
+}
+
 /* zc_log_open(dir, opts, &l) failed with status `st`: NULL written into l, the errno and a
  * message containing `needle`. */
 static char not_a_log;
@@ -2015,6 +2166,7 @@ int main(int argc, char **argv) {
         TEST(log_options_default),
         TEST(log_append_send_and_reopen),
         TEST(log_async_flush_and_close),
+        TEST(log_read_segments_options_and_flushes),
         TEST(log_send_nonblocking_and_rest),
         TEST(log_bad_input),
     };

@@ -677,16 +677,6 @@ pub(crate) fn read_small(path: &CStr) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// `fallocate(fd, 0, offset, len)` — allocates the blocks of the range (extending the file if it
-/// ends past its size), so later writes to it, through a mapping too, cannot run out of space.
-/// `ENOSPC` when the filesystem cannot hold it; `EOPNOTSUPP` where it cannot preallocate.
-///
-/// # References
-/// [man7 fallocate(2)](https://man7.org/linux/man-pages/man2/fallocate.2.html)
-pub(crate) fn fallocate(fd: BorrowedFd<'_>, offset: u64, len: u64) -> io::Result<()> {
-    fallocate_mode(fd, 0, offset, len)
-}
-
 /// `fallocate(fd, FALLOC_FL_KEEP_SIZE, offset, len)` — allocates the blocks of the range without
 /// changing the file's size (blocks past the end stay allocated, unread, until written, punched
 /// or truncated away). `EOPNOTSUPP` where the filesystem cannot preallocate.
@@ -697,78 +687,10 @@ pub(crate) fn reserve(fd: BorrowedFd<'_>, offset: u64, len: u64) -> io::Result<(
     fallocate_mode(fd, libc::FALLOC_FL_KEEP_SIZE, offset, len)
 }
 
-/// `fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, offset, len)` — makes the range
-/// read as zeros and keeps its blocks allocated (ext4, XFS; tmpfs answers `EOPNOTSUPP`).
-///
-/// # References
-/// [man7 fallocate(2)](https://man7.org/linux/man-pages/man2/fallocate.2.html)
-pub(crate) fn zero_range(fd: BorrowedFd<'_>, offset: u64, len: u64) -> io::Result<()> {
-    fallocate_mode(
-        fd,
-        libc::FALLOC_FL_ZERO_RANGE | libc::FALLOC_FL_KEEP_SIZE,
-        offset,
-        len,
-    )
-}
-
-/// `fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, len)` — frees the range's
-/// blocks; it then reads as zeros (partial blocks at its ends are zeroed in place).
-///
-/// # References
-/// [man7 fallocate(2)](https://man7.org/linux/man-pages/man2/fallocate.2.html)
-pub(crate) fn punch_hole(fd: BorrowedFd<'_>, offset: u64, len: u64) -> io::Result<()> {
-    fallocate_mode(
-        fd,
-        libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
-        offset,
-        len,
-    )
-}
-
 fn fallocate_mode(fd: BorrowedFd<'_>, mode: i32, offset: u64, len: u64) -> io::Result<()> {
     let (off, len) = (to_off(offset)?, to_off(len)?);
     // SAFETY: fallocate touches no memory of ours.
     cvt(|| unsafe { libc::fallocate(fd.as_raw_fd(), mode, off, len) }).map(drop)
-}
-
-/// `flock(fd, LOCK_EX | LOCK_NB)` — takes an exclusive advisory lock on the open file
-/// description, or fails at once with `EWOULDBLOCK` when another holds it. Released when the
-/// last fd of the description is closed.
-///
-/// # References
-/// [man7 flock(2)](https://man7.org/linux/man-pages/man2/flock.2.html)
-pub(crate) fn flock_exclusive(fd: BorrowedFd<'_>) -> io::Result<()> {
-    // SAFETY: flock touches no memory.
-    cvt(|| unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }).map(drop)
-}
-
-/// `flock(fd, LOCK_UN)` — releases the lock on the open file description now, even while a
-/// child forked meanwhile (and not yet exec'd) still holds a copy of the fd.
-///
-/// # References
-/// [man7 flock(2)](https://man7.org/linux/man-pages/man2/flock.2.html)
-pub(crate) fn flock_unlock(fd: BorrowedFd<'_>) -> io::Result<()> {
-    // SAFETY: flock touches no memory.
-    cvt(|| unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_UN) }).map(drop)
-}
-
-/// `renameat(AT_FDCWD, from, AT_FDCWD, to)` — moves a directory entry, replacing `to`.
-///
-/// # References
-/// [man7 rename(2)](https://man7.org/linux/man-pages/man2/rename.2.html)
-pub(crate) fn rename(from: &CStr, to: &CStr) -> io::Result<()> {
-    // SAFETY: both paths are valid NUL-terminated strings for the whole call.
-    cvt(|| unsafe { libc::renameat(libc::AT_FDCWD, from.as_ptr(), libc::AT_FDCWD, to.as_ptr()) })
-        .map(drop)
-}
-
-/// `unlinkat(AT_FDCWD, path, 0)` — removes a file's directory entry.
-///
-/// # References
-/// [man7 unlink(2)](https://man7.org/linux/man-pages/man2/unlink.2.html)
-pub(crate) fn unlink(path: &CStr) -> io::Result<()> {
-    // SAFETY: `path` is a valid NUL-terminated string for the whole call.
-    cvt(|| unsafe { libc::unlinkat(libc::AT_FDCWD, path.as_ptr(), 0) }).map(drop)
 }
 
 /// The most one `read`, `write`, `sendfile` or `splice` moves (Linux's `MAX_RW_COUNT`: 2 GiB

@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from os import PathLike
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol, final
+from typing import Any, ClassVar, Literal, Protocol, TypedDict, final
 
 __all__ = [
     "__version__",
@@ -402,6 +402,15 @@ class Residency:
 #: A record for ``Log.append``, and what ``Log.decode`` parses.
 _Bytes = bytes | bytearray | memoryview
 
+class _LogOptions(TypedDict):
+    """``Log.options``: ``Log``'s keyword arguments, as the log was opened."""
+
+    segment_bytes: int
+    flush: Literal["sync", "async", "manual"]
+    flush_bytes: int | None
+    flush_interval: float | None
+    index_interval_bytes: int
+
 @final
 class Log:
     """An append-only log of records in a directory, Kafka-style (mmap'd segments, sendfile to
@@ -427,6 +436,12 @@ class Log:
     @property
     def segments(self) -> list[int]:
         """The base offsets of the segment files, oldest first."""
+    @property
+    def options(self) -> _LogOptions:
+        """The options the log was opened with, as ``Log``'s keyword arguments."""
+    @property
+    def background_flushes(self) -> int:
+        """How many times the ``"async"`` flush thread has synced something (0 otherwise)."""
     @property
     def dir(self) -> Path:
         """The directory of the log."""

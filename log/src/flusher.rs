@@ -1,22 +1,26 @@
-//! The background flusher of [`FlushPolicy::Async`](super::FlushPolicy::Async): one thread that
-//! `msync`s what the writer dirtied, every `interval` or once `bytes` are pending.
+//! The background flusher of [`FlushPolicy::Async`](crate::FlushPolicy::Async): one thread that
+//! makes what the writer dirtied durable, every `interval` or once `bytes` are pending.
 //!
 //! The writer records each append's dirty ranges here under a mutex; the thread takes them and
-//! syncs outside the lock, holding `Arc`s of the mappings so a segment roll cannot unmap them
-//! while it syncs. The thread is joined by [`Flusher::stop`] (called by `Log::close` and drop):
-//! no thread outlives the log.
+//! syncs outside the lock with `fdatasync` of the active segment's files, which it holds by
+//! `Arc` (so a roll cannot close them while it syncs). It needs no mapping: on Linux the pages
+//! stored through a shared mapping are the file's page-cache pages, which `fdatasync` writes
+//! back as `msync(MS_SYNC)` does, and the writer keeps the map to itself.
+//!
+//! The thread is joined by [`Flusher::stop`] (called by `Log::close` and drop): no thread
+//! outlives the log.
 
+use std::fs::File;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::error::{Error, Result};
-use crate::sys::mm::MapMut;
+use zcopy::{Error, Result};
 
-/// A dirty byte range `lo..hi` of one mapping.
+/// A dirty byte range `lo..hi` of one file.
 #[derive(Default)]
 struct Dirty {
-    map: Option<Arc<MapMut>>,
+    file: Option<Arc<File>>,
     lo: usize,
     hi: usize,
 }
@@ -31,13 +35,13 @@ impl Dirty {
         }
     }
 
-    fn take(&mut self) -> Option<(Arc<MapMut>, usize, usize)> {
+    /// The file when a range of it is dirty, which is then clean.
+    fn take(&mut self) -> Option<Arc<File>> {
         if self.lo >= self.hi {
             return None;
         }
-        let r = (self.map.clone()?, self.lo, self.hi);
         (self.lo, self.hi) = (0, 0);
-        Some(r)
+        self.file.clone()
     }
 }
 
@@ -92,17 +96,17 @@ impl Flusher {
         })
     }
 
-    /// The mappings of the active segment from now on (after a roll, whose old segment the
+    /// The files of the active segment from now on (after a roll, whose old segment the
     /// writer has synced itself).
-    pub(crate) fn set_maps(&self, log: Arc<MapMut>, index: Arc<MapMut>) {
+    pub(crate) fn set_files(&self, log: Arc<File>, index: Arc<File>) {
         let mut st = self.shared.lock();
         st.log = Dirty {
-            map: Some(log),
+            file: Some(log),
             lo: 0,
             hi: 0,
         };
         st.index = Dirty {
-            map: Some(index),
+            file: Some(index),
             lo: 0,
             hi: 0,
         };
@@ -190,14 +194,14 @@ fn run(shared: &Shared, bytes: Option<u64>, interval: Option<Duration>) {
         }
         drop(st);
         let mut result = Ok(());
-        for (map, lo, hi) in [log, index].into_iter().flatten() {
-            result = result.and(map.sync(lo, hi));
+        for file in [log, index].into_iter().flatten() {
+            result = result.and_then(|()| file.sync_data());
         }
         st = shared.lock();
         st.flushes += 1;
         if let Err(e) = result {
             if st.error.is_none() {
-                st.error = Some(Error::os(e, "the log's background msync"));
+                st.error = Some(Error::os(e, "the log's background fdatasync"));
             }
         }
     }

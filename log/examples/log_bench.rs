@@ -1,9 +1,9 @@
-//! `zcopy::log` throughput: appends of 100 B and 4 KiB records under each flush policy, next to
+//! `zcopy-log` throughput: appends of 100 B and 4 KiB records under each flush policy, next to
 //! plain `write()` loops (with `fdatasync` per record, the peer of Sync; without, the peer of
 //! no flush), and consumption by `Log::send` into a pipe drained by a reader thread (sendfile,
 //! next to the same frames moved by read_write). Medians of interleaved rounds.
 //!
-//! `cargo run --release -p zcopy --example log_bench [ROUNDS]` (default 5: 8–25 s here, more on a
+//! `cargo run --release -p zcopy-log --example log_bench [ROUNDS]` (default 5: 8–25 s here, more on a
 //! busy disk; 9 rounds took 14 s). The log lives
 //! in `$ZCOPY_DIR` (default /tmp). Append times cover the append calls only (not the final
 //! `close`, which syncs what async and manual left).
@@ -14,8 +14,8 @@ use std::path::Path;
 use std::thread;
 use std::time::Instant;
 
-use zcopy::log::{FlushPolicy, Log, LogOptions};
 use zcopy::{Options, Strategy};
+use zcopy_log::{FlushPolicy, Log, LogOptions};
 
 /// Records per round of each case: enough for ~0.1–0.5 s.
 fn records(case: Case, size: usize) -> usize {

@@ -1,4 +1,4 @@
-//! `zcopy::log`: appends and reads across segment rolls, `send` to pipes and sockets, reopening
+//! `zcopy_log`: appends and reads across segment rolls, `send` to pipes and sockets, reopening
 //! after a clean close, after `kill -9` of a writer and after torn frames, ENOSPC at open and
 //! roll, the single-writer lock, option checks, and the flush policies.
 
@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use zcopy::log::{decode, decode_prefix, FlushPolicy, Log, LogOptions, FRAME_HEADER};
 use zcopy::{ErrorKind, Strategy};
+use zcopy_log::{decode, decode_prefix, FlushPolicy, Log, LogOptions, FRAME_HEADER};
 
 use crate::common;
 
@@ -200,12 +200,12 @@ fn send_moves_whole_frames_within_the_budget() {
             .contains(&format!("frame at byte {frame} (offset 1)")),
         "{e}"
     );
-    let (first, n) = zcopy::log::decode_first(&got).unwrap().unwrap();
+    let (first, n) = zcopy_log::decode_first(&got).unwrap().unwrap();
     assert_eq!((first.0, first.1, n as u64), (0, &[0u8; 100][..], frame));
-    assert!(zcopy::log::decode_first(&got[..frame as usize - 1])
+    assert!(zcopy_log::decode_first(&got[..frame as usize - 1])
         .unwrap()
         .is_none());
-    assert!(zcopy::log::decode_first(&got[..3]).unwrap().is_none());
+    assert!(zcopy_log::decode_first(&got[..3]).unwrap().is_none());
 }
 
 #[test]

@@ -8,18 +8,19 @@
 //! Reads of frames always go through `pread` (never through the map), so a file changed behind
 //! the log's back can make a read fail, not fault.
 
-use std::ffi::CString;
-use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::index::{self, Entry};
-use super::record::{self, Header, FRAME_HEADER};
-use crate::error::{Error, ErrorKind, Result};
-use crate::sys;
-use crate::sys::fs::Fd;
-use crate::sys::mm::MapMut;
+use memmap2::{MmapMut, MmapOptions};
+use nix::errno::Errno;
+use nix::fcntl::FallocateFlags;
+use zcopy::{Error, ErrorKind, Result};
+
+use crate::index::{self, Entry};
+use crate::record::{self, Header, FRAME_HEADER};
 
 /// The file names of segment `base` in `dir`: (log, index).
 pub(crate) fn paths(dir: &Path, base: u64) -> (PathBuf, PathBuf) {
@@ -36,30 +37,84 @@ fn tmp_path(log: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-pub(crate) fn c_path(p: &Path) -> Result<CString> {
-    CString::new(p.as_os_str().as_bytes())
-        .map_err(|_| Error::invalid(format!("path {} contains a NUL byte", p.display())))
+/// How a segment's files are opened.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// Read only (a closed segment).
+    Read,
+    /// Read and write, the file kept (the last segment, recovered).
+    Write,
+    /// Read and write, created or emptied (a new segment and its index).
+    Create,
 }
 
-fn open(p: &Path, flags: i32) -> Result<Fd> {
-    sys::fs::open(&c_path(p)?, flags, 0o644)
+/// Opens `p` as `mode` says (close-on-exec, as std always does; mode 0644 when created).
+fn open(p: &Path, mode: Mode) -> Result<File> {
+    let mut o = OpenOptions::new();
+    o.read(true).mode(0o644);
+    match mode {
+        Mode::Read => &mut o,
+        Mode::Write => o.write(true),
+        Mode::Create => o.write(true).create(true).truncate(true),
+    };
+    o.open(p)
         .map_err(|e| Error::os(e, format_args!("cannot open {}", p.display())))
 }
 
-fn file_len(fd: BorrowedFd<'_>, p: &Path) -> Result<u64> {
-    sys::fs::fstat(fd)
-        .map(|st| st.st_size.max(0) as u64)
+fn file_len(f: &File, p: &Path) -> Result<u64> {
+    f.metadata()
+        .map(|m| m.len())
         .map_err(|e| Error::os(e, format_args!("fstat on {}", p.display())))
 }
 
+/// `fallocate(fd, mode, at, len)` through nix, retried on `EINTR`.
+fn fallocate(f: &File, mode: FallocateFlags, at: u64, len: u64) -> io::Result<()> {
+    let off =
+        |n: u64| i64::try_from(n).map_err(|_| io::Error::from_raw_os_error(Errno::EFBIG as i32));
+    let (at, len) = (off(at)?, off(len)?);
+    loop {
+        match nix::fcntl::fallocate(f, mode, at, len) {
+            Err(Errno::EINTR) => continue,
+            r => return r.map_err(io::Error::from),
+        }
+    }
+}
+
 /// `fallocate` of `0..len`, the error naming the file and what it was for.
-fn preallocate(fd: BorrowedFd<'_>, len: u64, what: &str, p: &Path) -> Result<()> {
-    sys::fs::fallocate(fd, 0, len).map_err(|e| {
+fn preallocate(f: &File, len: u64, what: &str, p: &Path) -> Result<()> {
+    fallocate(f, FallocateFlags::empty(), 0, len).map_err(|e| {
         Error::os(
             e,
             format_args!("cannot preallocate {len} bytes for {what} {}", p.display()),
         )
     })
+}
+
+/// Maps bytes `0..len` of `file` read/write and shared (`mmap(MAP_SHARED)`, memmap2's
+/// `MmapMut`): stores into it land in the file's page cache.
+///
+/// The hazard of such a mapping (memmap2's `MmapMut` Safety): touching a page the file does not
+/// back raises `SIGBUS`, a page past the file's end or a hole a full disk cannot fill. So the
+/// caller preallocates `0..len` first (`fallocate`), and the file does not shrink while mapped:
+/// the log directory's `flock` keeps every other zcopy writer out, and [`Segment::finish`]
+/// drops the map before it truncates. (A process that truncates the file behind the lock's back
+/// is outside the contract, as the crate's SIGBUS section says.)
+fn map(file: &File, len: u64, p: &Path) -> Result<MmapMut> {
+    let n = usize::try_from(len)
+        .map_err(|_| Error::invalid(format!("{} would need a {len}-byte mapping", p.display())))?;
+    // SAFETY: `0..len` of `file` is preallocated and does not shrink while the map lives (the
+    // function's doc above: the directory's flock, and `finish` unmapping before truncating).
+    unsafe { MmapOptions::new().len(n).map_mut(file) }
+        .map_err(|e| Error::os(e, format_args!("mmap of {}", p.display())))
+}
+
+/// `msync(MS_SYNC)` of bytes `lo..hi` of `m` (an empty range makes no call).
+fn sync_range(m: &MmapMut, lo: usize, hi: usize) -> io::Result<()> {
+    let hi = hi.min(m.len());
+    if lo >= hi {
+        return Ok(());
+    }
+    m.flush_range(lo, hi - lo)
 }
 
 /// What an append touched, for the flush policy.
@@ -71,9 +126,10 @@ pub(crate) struct Touched {
 
 /// The writable state of the active segment.
 pub(crate) struct Active {
-    pub log_map: Arc<MapMut>,
-    pub index_file: Fd,
-    pub index_map: Arc<MapMut>,
+    pub log_map: MmapMut,
+    /// Shared with the background flusher, which `fdatasync`s it.
+    pub index_file: Arc<File>,
+    pub index_map: MmapMut,
     /// Bytes preallocated and mapped.
     capacity: u64,
     /// Entries the index file holds.
@@ -86,7 +142,8 @@ pub(crate) struct Segment {
     pub base: u64,
     pub path: PathBuf,
     index_path: PathBuf,
-    pub file: Fd,
+    /// Shared with the background flusher, which `fdatasync`s it while this segment is active.
+    pub file: Arc<File>,
     /// Bytes of whole frames.
     pub len: u64,
     /// Offset the next record appended here would get.
@@ -103,11 +160,10 @@ impl Segment {
     pub(crate) fn prepare(dir: &Path, base: u64, capacity: u64, interval: u64) -> Result<Segment> {
         let (path, index_path) = paths(dir, base);
         let tmp = tmp_path(&path);
-        let flags = libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC;
         let made = (|| {
-            let file = open(&tmp, flags)?;
-            preallocate(file.as_fd(), capacity, "log segment", &path)?;
-            let index_file = open(&index_path, flags)?;
+            let file = Arc::new(open(&tmp, Mode::Create)?);
+            preallocate(&file, capacity, "log segment", &path)?;
+            let index_file = open(&index_path, Mode::Create)?;
             let mut seg = Segment {
                 base,
                 path: path.clone(),
@@ -130,15 +186,15 @@ impl Segment {
     }
 
     /// Renames a prepared segment's log file into place and makes the rename durable.
-    pub(crate) fn commit(&self, dir_fd: BorrowedFd<'_>) -> Result<()> {
+    pub(crate) fn commit(&self, dir: &File) -> Result<()> {
         let tmp = tmp_path(&self.path);
-        sys::fs::rename(&c_path(&tmp)?, &c_path(&self.path)?).map_err(|e| {
+        std::fs::rename(&tmp, &self.path).map_err(|e| {
             Error::os(
                 e,
                 format_args!("cannot rename {} to {}", tmp.display(), self.path.display()),
             )
         })?;
-        sys::fs::fsync(dir_fd).map_err(|e| {
+        dir.sync_all().map_err(|e| {
             Error::os(
                 e,
                 format_args!("fsync of the log directory of {}", self.path.display()),
@@ -160,8 +216,8 @@ impl Segment {
     /// preallocated size) and rebuilds a missing index in memory.
     pub(crate) fn open_closed(dir: &Path, base: u64, next_base: u64) -> Result<Segment> {
         let (path, index_path) = paths(dir, base);
-        let file = open(&path, libc::O_RDONLY)?;
-        let size = file_len(file.as_fd(), &path)?;
+        let file = Arc::new(open(&path, Mode::Read)?);
+        let size = file_len(&file, &path)?;
         let entries = read_index(&index_path, size)?;
         let mut seg = Segment {
             base,
@@ -185,7 +241,7 @@ impl Segment {
         if end_off != next_base {
             return Err(Error::new(
                 ErrorKind::Io,
-                Some(libc::EBADMSG),
+                Some(Errno::EBADMSG as i32),
                 format!(
                     "log segment {} is corrupt: its records end at offset {end_off} (byte {end}), but the next segment begins at offset {next_base}",
                     seg.path.display()
@@ -207,16 +263,16 @@ impl Segment {
         interval: u64,
     ) -> Result<Segment> {
         let (path, index_path) = paths(dir, base);
-        let file = open(&path, libc::O_RDWR)?;
-        let size = file_len(file.as_fd(), &path)?;
-        if size > super::MAX_SEGMENT_BYTES {
+        let file = Arc::new(open(&path, Mode::Write)?);
+        let size = file_len(&file, &path)?;
+        if size > crate::MAX_SEGMENT_BYTES {
             return Err(Error::new(
                 ErrorKind::Io,
-                Some(libc::EFBIG),
+                Some(Errno::EFBIG as i32),
                 format!(
-                    "log segment {} holds {size} bytes, more than a segment can ({}): it was not written by zcopy::log",
+                    "log segment {} holds {size} bytes, more than a segment can ({}): it was not written by zcopy_log",
                     path.display(),
-                    super::MAX_SEGMENT_BYTES
+                    crate::MAX_SEGMENT_BYTES
                 ),
             ));
         }
@@ -262,12 +318,13 @@ impl Segment {
         seg.len = end;
         seg.next = next;
         if size > end {
-            zero_tail(seg.file.as_fd(), end, size - end, &seg.path)?;
+            zero_tail(&seg.file, end, size - end, &seg.path)?;
         }
         let capacity = min_capacity.max(size);
-        preallocate(seg.file.as_fd(), capacity, "log segment", &seg.path)?;
-        let index_file = open(&index_path, libc::O_RDWR | libc::O_CREAT)?;
-        sys::fs::ftruncate(index_file.as_fd(), 0)
+        preallocate(&seg.file, capacity, "log segment", &seg.path)?;
+        let index_file = open(&index_path, Mode::Create)?;
+        index_file
+            .set_len(0)
             .map_err(|e| Error::os(e, format_args!("cannot truncate {}", index_path.display())))?;
         seg.activate(index_file, capacity, interval)?;
         Ok(seg)
@@ -275,7 +332,7 @@ impl Segment {
 
     /// Whether an intact frame with offset `off` starts at `pos` (within `limit`).
     fn frame_ok(&self, pos: u64, off: u64, limit: u64) -> Result<bool> {
-        let mut r = Reader::new(self.file.as_fd(), &self.path, 64 << 10);
+        let mut r = Reader::new(&self.file, &self.path, 64 << 10);
         let Some(h) = r.header(pos, limit)? else {
             return Ok(false);
         };
@@ -286,37 +343,21 @@ impl Segment {
     }
 
     /// Preallocates and maps the index, writes the known entries into it, maps the log.
-    fn activate(&mut self, index_file: Fd, capacity: u64, interval: u64) -> Result<()> {
+    fn activate(&mut self, index_file: File, capacity: u64, interval: u64) -> Result<()> {
         let index_capacity = index::capacity_for(capacity, interval).max(self.entries.len() as u64);
         let index_bytes = index_capacity * index::ENTRY as u64;
-        preallocate(
-            index_file.as_fd(),
-            index_bytes,
-            "log index",
-            &self.index_path,
-        )?;
-        let map_len = |n: u64, p: &Path| {
-            usize::try_from(n).map_err(|_| {
-                Error::invalid(format!("{} would need a {n}-byte mapping", p.display()))
-            })
-        };
-        let index_map = MapMut::map(
-            index_file.as_fd(),
-            0,
-            map_len(index_bytes, &self.index_path)?,
-        )
-        .map_err(|e| Error::os(e, format_args!("mmap of {}", self.index_path.display())))?;
+        preallocate(&index_file, index_bytes, "log index", &self.index_path)?;
+        let mut index_map = map(&index_file, index_bytes, &self.index_path)?;
         for (i, &e) in self.entries.iter().enumerate() {
-            // SAFETY: i < entries.len() <= index_capacity, so the 8 bytes lie inside the map,
-            // whose whole range was just preallocated; only this thread stores into it.
-            unsafe { index_map.store(i * index::ENTRY, &index::encode(e)) };
+            // i < entries.len() <= index_capacity: inside the map.
+            let at = i * index::ENTRY;
+            index_map[at..at + index::ENTRY].copy_from_slice(&index::encode(e));
         }
-        let log_map = MapMut::map(self.file.as_fd(), 0, map_len(capacity, &self.path)?)
-            .map_err(|e| Error::os(e, format_args!("mmap of {}", self.path.display())))?;
+        let log_map = map(&self.file, capacity, &self.path)?;
         self.active = Some(Active {
-            log_map: Arc::new(log_map),
-            index_file,
-            index_map: Arc::new(index_map),
+            log_map,
+            index_file: Arc::new(index_file),
+            index_map,
             capacity,
             index_capacity,
         });
@@ -333,7 +374,7 @@ impl Segment {
     /// Copies one record's frame into the map (the caller checked [`Segment::fits`]), adding
     /// an index entry when `interval` bytes have passed since the last one.
     pub(crate) fn append(&mut self, payload: &[u8], interval: u64) -> Result<Touched> {
-        let Some(a) = &self.active else {
+        let Some(a) = &mut self.active else {
             return Err(Error::invalid(format!(
                 "log segment {} is closed: cannot append to it",
                 self.path.display()
@@ -343,22 +384,17 @@ impl Segment {
         let pos = self.len;
         let header = record::header(offset, payload);
         let p = pos as usize;
-        // SAFETY: `fits` checked pos + 16 + payload.len() <= capacity, the mapped length, all
-        // preallocated (MapMut's Safety); the log's single writer (&mut self, the directory's
-        // flock) is the only thread storing into it.
-        unsafe {
-            a.log_map.store(p, &header);
-            a.log_map.store(p + FRAME_HEADER, payload);
-        }
+        // `fits` checked pos + 16 + payload.len() <= capacity, the mapped length (a slice
+        // index past it would panic, never store out of the map).
+        a.log_map[p..p + FRAME_HEADER].copy_from_slice(&header);
+        a.log_map[p + FRAME_HEADER..p + FRAME_HEADER + payload.len()].copy_from_slice(payload);
         let frame_len = (FRAME_HEADER + payload.len()) as u64;
         let mut idx = None;
         let n = self.entries.len() as u64;
         if pos > 0 && pos - self.last_indexed >= interval && n < a.index_capacity {
             let e = ((offset - self.base) as u32, pos as u32);
             let at = n as usize * index::ENTRY;
-            // SAFETY: n < index_capacity, so at + 8 lies inside the preallocated index map;
-            // only this thread stores into it.
-            unsafe { a.index_map.store(at, &index::encode(e)) };
+            a.index_map[at..at + index::ENTRY].copy_from_slice(&index::encode(e));
             self.entries.push(e);
             self.last_indexed = pos;
             idx = Some((at, at + index::ENTRY));
@@ -375,11 +411,10 @@ impl Segment {
     /// `msync` of what an append touched (its log bytes, and its index entry when given).
     pub(crate) fn sync_touched(&self, t: &Touched) -> Result<()> {
         let Some(a) = &self.active else { return Ok(()) };
-        a.log_map
-            .sync(t.log.0, t.log.1)
+        sync_range(&a.log_map, t.log.0, t.log.1)
             .map_err(|e| Error::os(e, format_args!("msync of {}", self.path.display())))?;
         if let Some((lo, hi)) = t.index {
-            a.index_map.sync(lo, hi).map_err(|e| {
+            sync_range(&a.index_map, lo, hi).map_err(|e| {
                 Error::os(e, format_args!("msync of {}", self.index_path.display()))
             })?;
         }
@@ -412,22 +447,20 @@ impl Segment {
             index_map,
             ..
         } = a;
-        // The flusher may still hold a clone for a moment; it only msyncs, which is harmless
-        // past the new end. Our own mapping goes now, before the file shrinks.
+        // The mappings go now, before the files shrink (the flusher holds only the files, and
+        // an `fdatasync` of a shorter file is harmless).
         drop((log_map, index_map));
-        let truncate = |fd: BorrowedFd<'_>, len: u64, p: &Path| {
-            sys::fs::ftruncate(fd, len)
-                .and_then(|()| sys::fs::fsync(fd))
-                .map_err(|e| {
-                    Error::os(
-                        e,
-                        format_args!("cannot truncate {} to {len} bytes", p.display()),
-                    )
-                })
+        let truncate = |f: &File, len: u64, p: &Path| {
+            f.set_len(len).and_then(|()| f.sync_all()).map_err(|e| {
+                Error::os(
+                    e,
+                    format_args!("cannot truncate {} to {len} bytes", p.display()),
+                )
+            })
         };
-        truncate(self.file.as_fd(), self.len, &self.path)?;
+        truncate(&self.file, self.len, &self.path)?;
         let n = (self.entries.len() * index::ENTRY) as u64;
-        truncate(index_file.as_fd(), n, &self.index_path)
+        truncate(&index_file, n, &self.index_path)
     }
 
     /// Walks frames from `pos` (holding offset `off`) while they lie within `limit`, calling
@@ -442,7 +475,7 @@ impl Segment {
         verify: bool,
         mut go: impl FnMut(u64, u64, u64) -> bool,
     ) -> Result<(u64, u64)> {
-        let mut r = Reader::new(self.file.as_fd(), &self.path, 1 << 20);
+        let mut r = Reader::new(&self.file, &self.path, 1 << 20);
         while let Some(h) = r.header(pos, limit)? {
             let n = u64::from(h.frame_len);
             if h.offset != off {
@@ -500,7 +533,7 @@ impl Segment {
     pub(crate) fn read_into(&self, offset: u64, max: usize, out: &mut Vec<Vec<u8>>) -> Result<()> {
         let mut pos = self.locate(offset)?;
         let mut off = offset;
-        let mut r = Reader::new(self.file.as_fd(), &self.path, 1 << 20);
+        let mut r = Reader::new(&self.file, &self.path, 1 << 20);
         while out.len() < max && off < self.next {
             let h = r.header(pos, self.len)?;
             let Some(h) = h.filter(|h| h.offset == off) else {
@@ -520,7 +553,7 @@ impl Segment {
     fn corrupt(&self, pos: u64, off: u64) -> Error {
         Error::new(
             ErrorKind::Io,
-            Some(libc::EBADMSG),
+            Some(Errno::EBADMSG as i32),
             format!(
                 "log segment {} is corrupt: no intact frame for offset {off} at byte {pos}",
                 self.path.display()
@@ -531,32 +564,31 @@ impl Segment {
 
 /// Zeroes `len` bytes from `at` (the torn tail), keeping them allocated: `FALLOC_FL_ZERO_RANGE`,
 /// or where the filesystem lacks it (tmpfs) a punched hole that `fallocate` fills again after.
-fn zero_tail(fd: BorrowedFd<'_>, at: u64, len: u64, p: &Path) -> Result<()> {
-    match sys::fs::zero_range(fd, at, len) {
-        Ok(()) => Ok(()),
-        Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => sys::fs::punch_hole(fd, at, len)
-            .map_err(|e| {
-                Error::os(
-                    e,
-                    format_args!("cannot zero the torn tail of {}", p.display()),
-                )
-            }),
-        Err(e) => Err(Error::os(
+fn zero_tail(f: &File, at: u64, len: u64, p: &Path) -> Result<()> {
+    let keep = FallocateFlags::FALLOC_FL_KEEP_SIZE;
+    let r = match fallocate(f, FallocateFlags::FALLOC_FL_ZERO_RANGE | keep, at, len) {
+        Err(e) if e.raw_os_error() == Some(Errno::EOPNOTSUPP as i32) => {
+            fallocate(f, FallocateFlags::FALLOC_FL_PUNCH_HOLE | keep, at, len)
+        }
+        r => r,
+    };
+    r.map_err(|e| {
+        Error::os(
             e,
             format_args!("cannot zero the torn tail of {}", p.display()),
-        )),
-    }
+        )
+    })
 }
 
 /// Reads an index file's valid entries for a log of `log_len` bytes; a missing file has none.
 fn read_index(p: &Path, log_len: u64) -> Result<Vec<Entry>> {
-    let fd = match sys::fs::open(&c_path(p)?, libc::O_RDONLY, 0) {
-        Ok(fd) => fd,
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(Vec::new()),
+    let f = match File::open(p) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(Error::os(e, format_args!("cannot open {}", p.display()))),
     };
-    let size = file_len(fd.as_fd(), p)?;
-    let mut r = Reader::new(fd.as_fd(), p, 1 << 20);
+    let size = file_len(&f, p)?;
+    let mut r = Reader::new(&f, p, 1 << 20);
     let mut entries = Vec::new();
     let mut at = 0u64;
     while at < size {
@@ -585,13 +617,12 @@ fn read_index(p: &Path, log_len: u64) -> Result<Vec<Entry>> {
 }
 
 fn unlink(p: &Path) -> Result<()> {
-    sys::fs::unlink(&c_path(p)?)
-        .map_err(|e| Error::os(e, format_args!("cannot remove {}", p.display())))
+    std::fs::remove_file(p).map_err(|e| Error::os(e, format_args!("cannot remove {}", p.display())))
 }
 
 /// Buffered positioned reads of a file through `pread`.
 struct Reader<'a> {
-    fd: BorrowedFd<'a>,
+    file: &'a File,
     path: &'a Path,
     buf: Vec<u8>,
     start: u64,
@@ -600,9 +631,9 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    fn new(fd: BorrowedFd<'a>, path: &'a Path, chunk: usize) -> Reader<'a> {
+    fn new(file: &'a File, path: &'a Path, chunk: usize) -> Reader<'a> {
         Reader {
-            fd,
+            file,
             path,
             buf: Vec::new(),
             start: 0,
@@ -621,8 +652,15 @@ impl<'a> Reader<'a> {
             }
             let mut got = 0;
             while got < want {
-                let n = sys::fs::pread(self.fd, &mut self.buf[got..want], pos + got as u64)
-                    .map_err(|e| Error::os(e, format_args!("pread of {}", self.path.display())))?;
+                let n = match self
+                    .file
+                    .read_at(&mut self.buf[got..want], pos + got as u64)
+                {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    r => r.map_err(|e| {
+                        Error::os(e, format_args!("pread of {}", self.path.display()))
+                    })?,
+                };
                 if n == 0 {
                     break;
                 }

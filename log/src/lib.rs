@@ -1,12 +1,16 @@
-//! # `zcopy::log`: a Kafka-style append-only segment log
+//! # `zcopy-log`: a Kafka-style append-only segment log on the zcopy engine
 //!
 //! Producers [`append`](Log::append) records through a memory-mapped, preallocated segment
 //! file; consumers move ranges of whole records straight from the segment files to a socket or
 //! pipe with `sendfile` ([`Log::send`], a [`Report`] of what it cost), and parse them with
 //! [`decode`]. This is how Kafka writes its log and serves its consumers.
 //!
+//! The crate is built on the engine's public API only: sends are [`zcopy::transfer`]s, errors
+//! are [`zcopy::Error`]s (so every face of zcopy translates them as it does the engine's), the
+//! mappings are memmap2's and the file calls std's and nix's.
+//!
 //! ```
-//! use zcopy::log::{FlushPolicy, Log, LogOptions};
+//! use zcopy_log::{FlushPolicy, Log, LogOptions};
 //! # let tmp = tempfile::tempdir()?;
 //! # let dir = tmp.path().join("events");
 //! let opts = LogOptions { flush: FlushPolicy::Sync, ..LogOptions::default() };
@@ -60,19 +64,19 @@ mod index;
 mod record;
 mod segment;
 
+use std::fs::{File, OpenOptions};
 use std::os::fd::AsFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
 pub use record::{decode, decode_first, decode_prefix, Record, FRAME_HEADER};
+use zcopy::{Error, ErrorKind, Options, Report, Result, Strategy};
 
-use crate::error::{Error, ErrorKind, Result};
-use crate::options::{Options, Strategy};
-use crate::report::Report;
-use crate::sys;
-use crate::sys::fs::Fd;
 use flusher::Flusher;
-use segment::{c_path, Segment, Touched};
+use segment::{Segment, Touched};
 
 /// The smallest [`LogOptions::segment_bytes`]: 4096.
 pub const MIN_SEGMENT_BYTES: u64 = 4096;
@@ -182,9 +186,9 @@ impl LogOptions {
 pub struct Log {
     dir: PathBuf,
     opts: LogOptions,
-    /// Held for the exclusive flock.
-    lock: Fd,
-    dir_fd: Fd,
+    /// The exclusive flock on `.lock` (`None` once released by close).
+    lock: Option<Flock<File>>,
+    dir_fd: File,
     /// Oldest first; the last one is active.
     segments: Vec<Segment>,
     flusher: Option<Flusher>,
@@ -227,13 +231,19 @@ impl Log {
             sync_parent(&dir)?;
         }
         let lock_path = dir.join(".lock");
-        let lock = sys::fs::open(&c_path(&lock_path)?, libc::O_RDWR | libc::O_CREAT, 0o644)
+        let lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o644)
+            .open(&lock_path)
             .map_err(|e| Error::os(e, format_args!("cannot open {}", lock_path.display())))?;
-        sys::fs::flock_exclusive(lock.as_fd()).map_err(|e| {
-            if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        let lock = lock_exclusive(lock).map_err(|e| {
+            if e == Errno::EWOULDBLOCK {
                 Error::new(
                     ErrorKind::Io,
-                    Some(libc::EWOULDBLOCK),
+                    Some(Errno::EWOULDBLOCK as i32),
                     format!(
                         "the log in {} is already open for writing (by this or another process: {} is locked)",
                         dir.display(),
@@ -241,10 +251,10 @@ impl Log {
                     ),
                 )
             } else {
-                Error::os(e, format_args!("flock of {}", lock_path.display()))
+                Error::os(e.into(), format_args!("flock of {}", lock_path.display()))
             }
         })?;
-        let dir_fd = sys::fs::open(&c_path(&dir)?, libc::O_RDONLY | libc::O_DIRECTORY, 0)
+        let dir_fd = File::open(&dir)
             .map_err(|e| Error::os(e, format_args!("cannot open {}", dir.display())))?;
         let bases = scan_dir(&dir)?;
         let (cap, interval) = (opts.segment_bytes, opts.index_interval_bytes);
@@ -252,7 +262,7 @@ impl Log {
         match bases.split_last() {
             None => {
                 let seg = Segment::prepare(&dir, 0, cap, interval)?;
-                if let Err(e) = seg.commit(dir_fd.as_fd()) {
+                if let Err(e) = seg.commit(&dir_fd) {
                     seg.discard();
                     return Err(e);
                 }
@@ -273,20 +283,21 @@ impl Log {
         let log = Log {
             dir,
             opts: opts.clone(),
-            lock,
+            lock: Some(lock),
             dir_fd,
             segments,
             flusher,
             broken: None,
             closed: false,
         };
-        log.hand_maps_to_flusher();
+        log.hand_files_to_flusher();
         Ok(log)
     }
 
-    fn hand_maps_to_flusher(&self) {
-        if let (Some(f), Some(a)) = (&self.flusher, &self.active().active) {
-            f.set_maps(a.log_map.clone(), a.index_map.clone());
+    fn hand_files_to_flusher(&self) {
+        let seg = self.active();
+        if let (Some(f), Some(a)) = (&self.flusher, &seg.active) {
+            f.set_files(seg.file.clone(), a.index_file.clone());
         }
     }
 
@@ -305,7 +316,11 @@ impl Log {
     /// `Io` for a failed `msync`, or a failure of the background flush since the last call.
     pub fn append(&mut self, record: &[u8]) -> Result<u64> {
         if let Some(why) = &self.broken {
-            return Err(Error::new(ErrorKind::Io, Some(libc::EIO), why.clone()));
+            return Err(Error::new(
+                ErrorKind::Io,
+                Some(Errno::EIO as i32),
+                why.clone(),
+            ));
         }
         if let Some(e) = self.flusher.as_ref().and_then(Flusher::take_error) {
             return Err(e);
@@ -358,7 +373,7 @@ impl Log {
             }
             return Err(e);
         }
-        if let Err(e) = new.commit(self.dir_fd.as_fd()) {
+        if let Err(e) = new.commit(&self.dir_fd) {
             new.discard();
             self.broken = Some(format!(
                 "the log in {} cannot append after a failed roll ({e}); reopen it",
@@ -367,7 +382,7 @@ impl Log {
             return Err(e);
         }
         self.segments.push(new);
-        self.hand_maps_to_flusher();
+        self.hand_files_to_flusher();
         Ok(())
     }
 
@@ -426,13 +441,13 @@ impl Log {
     }
 
     /// Moves whole records from offset `from` to `dst` with `sendfile` (through
-    /// [`crate::transfer`], [`Strategy::Sendfile`] first), as frames [`decode`] parses: as many
+    /// [`zcopy::transfer`], [`Strategy::Sendfile`] first), as frames [`decode`] parses: as many
     /// as fit in `max_bytes`, but at least one, and within one segment (call again from the
     /// returned offset to go on). Returns the transfer's [`Report`] and the offset after the
     /// last record sent; `from == next_offset()` sends nothing.
     ///
     /// `dst` may be a pipe, a socket, a file (written at its position) or anything
-    /// [`crate::transfer`] takes. On a blocking fd every byte is moved. On a non-blocking fd
+    /// [`zcopy::transfer`] takes. On a blocking fd every byte is moved. On a non-blocking fd
     /// that fills up, the engine's error comes back as it is (`EAGAIN`, see
     /// [`Error::is_would_block`]) with [`Error::bytes_moved`]: `dst` then holds that many bytes
     /// of the frames, the last one perhaps cut; [`Log::send_rest`] sends the rest once `dst`
@@ -440,7 +455,7 @@ impl Log {
     ///
     /// # Errors
     /// [`ErrorKind::Invalid`] for `from` past the end of the log; the errors of
-    /// [`crate::transfer`] for `dst` (`EPIPE`, `EBADF`, `EAGAIN`, ...); `Io` with `EBADMSG` for
+    /// [`zcopy::transfer`] for `dst` (`EPIPE`, `EBADF`, `EAGAIN`, ...); `Io` with `EBADMSG` for
     /// a segment whose frames do not parse.
     pub fn send(&self, dst: impl AsFd, from: u64, max_bytes: u64) -> Result<(Report, u64)> {
         let opts = Options {
@@ -477,7 +492,7 @@ impl Log {
     /// [`Report`] and the offset after the last record; it may fail with `EAGAIN` again.
     ///
     /// ```
-    /// # use zcopy::log::{Log, LogOptions};
+    /// # use zcopy_log::{Log, LogOptions};
     /// # fn f(log: &Log, sock: &std::net::TcpStream) -> zcopy::Result<u64> {
     /// let (from, max) = (0, 1 << 20);
     /// let mut skip = 0;
@@ -524,11 +539,11 @@ impl Log {
             parallelism: None,
             ..opts.clone()
         };
-        let report = crate::transfer(seg.file.as_fd(), dst.as_fd(), &opts)?;
+        let report = zcopy::transfer(seg.file.as_fd(), dst.as_fd(), &opts)?;
         if report.bytes != end - start {
             return Err(Error::new(
                 ErrorKind::Io,
-                Some(libc::EIO),
+                Some(Errno::EIO as i32),
                 format!(
                     "sent {} of the {} bytes of records {from}..{next} from {}",
                     report.bytes,
@@ -589,10 +604,12 @@ impl Log {
         }
         let last = self.segments.len() - 1;
         let r = self.segments[last].finish();
-        // Release the lock explicitly: closing the fd alone leaves it held while any copy of
-        // the fd lives, such as one in a child another thread forked and has not yet exec'd,
-        // and a writer reopening right after would be refused.
-        let _ = sys::fs::flock_unlock(self.lock.as_fd());
+        // Release the lock explicitly (`flock(LOCK_UN)`): closing the fd alone leaves it held
+        // while any copy of the fd lives, such as one in a child another thread forked and has
+        // not yet exec'd, and a writer reopening right after would be refused.
+        if let Some(lock) = self.lock.take() {
+            let _ = lock.unlock();
+        }
         match first {
             Some(e) => Err(e),
             None => r,
@@ -612,9 +629,9 @@ fn sync_parent(dir: &Path) -> Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let fd = sys::fs::open(&c_path(parent)?, libc::O_RDONLY | libc::O_DIRECTORY, 0)
+    let f = File::open(parent)
         .map_err(|e| Error::os(e, format_args!("cannot open {}", parent.display())))?;
-    sys::fs::fsync(fd.as_fd())
+    f.sync_all()
         .map_err(|e| Error::os(e, format_args!("fsync of {}", parent.display())))
 }
 
@@ -654,8 +671,20 @@ fn scan_dir(dir: &Path) -> Result<Vec<u64>> {
         tmps.push(segment::paths(dir, b).1);
     }
     for p in tmps {
-        sys::fs::unlink(&c_path(&p)?)
+        std::fs::remove_file(&p)
             .map_err(|e| Error::os(e, format_args!("cannot remove {}", p.display())))?;
     }
     Ok(logs)
+}
+
+/// `flock(LOCK_EX | LOCK_NB)` on `f` through nix, retried on `EINTR`; `EWOULDBLOCK` when
+/// another open file description holds it.
+fn lock_exclusive(mut f: File) -> std::result::Result<Flock<File>, Errno> {
+    loop {
+        match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
+            Ok(l) => return Ok(l),
+            Err((back, Errno::EINTR)) => f = back,
+            Err((_, e)) => return Err(e),
+        }
+    }
 }

@@ -12,7 +12,8 @@
 //! Frames follow each other without padding, so a consumer parses what `Log::send` moved with
 //! [`decode`] (or [`decode_prefix`] for a stream read in pieces).
 
-use crate::error::{Error, ErrorKind, Result};
+use nix::errno::Errno;
+use zcopy::{Error, ErrorKind, Result};
 
 /// Bytes of a frame's header before the payload.
 pub const FRAME_HEADER: usize = 16;
@@ -78,7 +79,7 @@ pub type Record<'a> = (u64, &'a [u8]);
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
-/// use zcopy::log::{Log, LogOptions};
+/// use zcopy_log::{Log, LogOptions};
 /// let mut log = Log::open(dir.path(), &LogOptions::default())?;
 /// log.append(b"one")?;
 /// log.append(b"two")?;
@@ -88,7 +89,7 @@ pub type Record<'a> = (u64, &'a [u8]);
 /// let mut bytes = Vec::new();
 /// std::io::Read::read_to_end(&mut r, &mut bytes)?;
 /// assert_eq!(report.bytes as usize, bytes.len());
-/// assert_eq!(zcopy::log::decode(&bytes)?, vec![(0, &b"one"[..]), (1, &b"two"[..])]);
+/// assert_eq!(zcopy_log::decode(&bytes)?, vec![(0, &b"one"[..]), (1, &b"two"[..])]);
 /// assert_eq!(next, 2);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -175,7 +176,7 @@ fn declared_len(rest: &[u8]) -> String {
 }
 
 fn bad(message: String) -> Error {
-    Error::new(ErrorKind::Invalid, Some(libc::EBADMSG), message)
+    Error::new(ErrorKind::Invalid, Some(Errno::EBADMSG as i32), message)
 }
 
 #[cfg(test)]
