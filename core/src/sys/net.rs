@@ -3,7 +3,9 @@
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
-use super::cvt;
+use nix::poll::{poll, PollFd, PollFlags};
+
+use super::{cvt, retry};
 
 /// `poll([{fd, POLLIN}], 1, timeout_ms)` — whether `fd` has bytes to read (or an end of file or
 /// error for the next read to report) within `timeout_ms` milliseconds.
@@ -11,13 +13,9 @@ use super::cvt;
 /// # References
 /// [man7 poll(2)](https://man7.org/linux/man-pages/man2/poll.2.html)
 pub(crate) fn wait_readable(fd: BorrowedFd<'_>, timeout_ms: i32) -> io::Result<bool> {
-    let mut p = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: `p` is one valid pollfd for the whole call.
-    cvt(|| unsafe { libc::poll(&mut p, 1, timeout_ms) }).map(|n| n > 0)
+    let timeout = super::poll_timeout(timeout_ms);
+    let mut p = [PollFd::new(fd, PollFlags::POLLIN)];
+    retry(|| poll(&mut p, timeout)).map(|n| n > 0)
 }
 
 /// `getsockopt(fd, SOL_SOCKET, SO_DOMAIN)` — the socket's address family (`AF_UNIX`, `AF_INET`...).
@@ -249,14 +247,13 @@ pub(crate) fn zerocopy_completions(
 /// `poll([{fd, 0}], 1, timeout_ms)` — sleeps until the socket's error queue (POLLERR) has
 /// something, or the timeout; returns whether it has.
 pub(crate) fn wait_errqueue(fd: BorrowedFd<'_>, timeout_ms: i32) -> io::Result<bool> {
-    let mut p = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: 0,
-        revents: 0,
-    };
-    // SAFETY: `p` is one valid pollfd for the whole call.
-    let n = cvt(|| unsafe { libc::poll(&mut p, 1, timeout_ms) })?;
-    Ok(n > 0 && p.revents & libc::POLLERR != 0)
+    let timeout = super::poll_timeout(timeout_ms);
+    let mut p = [PollFd::new(fd, PollFlags::empty())];
+    let n = retry(|| poll(&mut p, timeout))?;
+    Ok(n > 0
+        && p[0]
+            .revents()
+            .is_some_and(|r| r.contains(PollFlags::POLLERR)))
 }
 
 /// A socket address as the kernel takes it: storage and length.
