@@ -6,6 +6,13 @@
 //! stop hook when one is armed ([`stop`]): a stop asked then ends the wait with a
 //! [`stop::Stopped`] error. Waits that could block for ever are cut into ticks while a hook is
 //! armed ([`stop::poll_ticks`]), so every blocking wait can be stopped.
+//!
+//! The calls go through `nix` where it has them ([`retry`] counts and retries those), through
+//! `memmap2` for the mappings ([`mm`]), and through `libc` for the rest: the calls neither
+//! crate has (statx, cachestat, readahead, sync_file_range, mincore, FICLONERANGE) or has in a
+//! form that does not fit (preadv2/pwritev2 with RWF flags, which must go through syscall(2)
+//! for glibc 2.17; a write from a mapping, which nix would take as a `&[u8]`, a reference to
+//! pages the engine must never dereference).
 
 use std::cell::Cell;
 use std::io;
