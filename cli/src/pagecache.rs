@@ -8,7 +8,7 @@ use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use zcopy::cache::{Method, Residency};
 
@@ -137,82 +137,24 @@ pub fn run(a: Args) -> Result<(), Failure> {
     }
     totals.dirs = walk.directories;
     let (files, any_dir) = (walk.files, walk.any_directory);
-    let mut rows = Vec::new();
-    let mut locks = Vec::new();
     // Nothing found to lock: nothing to hold (the summary says 0, errors are printed).
     let hold = a.lock && !files.is_empty();
-    if hold {
-        match lock_all(&files) {
-            Ok((r, l)) => {
-                rows = r;
-                locks = l;
-            }
-            Err(f) => return Err(f),
-        }
+    let (rows, locks) = if hold {
+        let (rows, locks) = lock_all(&files)?;
         totals.locked_pages = locks.iter().map(zcopy::cache::Locked::pages).sum();
+        (rows, locks)
     } else {
+        let mut rows = Vec::new();
         for path in &files {
             match one(a.op, path) {
                 Ok(row) => rows.push(row),
                 Err(f) => fail(f),
             }
         }
-    }
-    for r in &rows {
-        totals.files += 1;
-        totals.pages += r.pages;
-        match r.resident {
-            Some(n) => totals.resident += n,
-            None => {
-                totals.unknown_files += 1;
-                totals.unknown_pages += r.pages;
-            }
-        }
-    }
-    let elapsed = started.elapsed();
-    let with_summary = a.op != Op::Fincore || any_dir || a.summary;
-    let with_rows = a.op == Op::Fincore || a.verbose || a.output.is_some() || a.json;
-    let columns = a.output.clone().unwrap_or_else(|| {
-        if a.op == Op::Fincore || a.json {
-            FINCORE.to_vec()
-        } else {
-            VERBOSE.to_vec()
-        }
-    });
-    let ps = zcopy::cache::page_size();
-    let mut out = String::new();
-    if a.json {
-        let list: Vec<serde_json::Value> = rows
-            .iter()
-            .map(|r| json_row(r, &columns, a.bytes, ps))
-            .collect();
-        let mut v = serde_json::json!({ "fincore": list });
-        if with_summary {
-            let mut s = serde_json::json!({
-                "files": totals.files,
-                "directories": totals.dirs,
-                "pages": totals.pages,
-                "resident": totals.resident,
-                "unknown_pages": totals.unknown_pages,
-                "elapsed_ns": elapsed.as_nanos() as u64,
-            });
-            if a.lock {
-                s["locked_pages"] = totals.locked_pages.into();
-            }
-            v["summary"] = s;
-        }
-        out = serde_json::to_string_pretty(&v).unwrap_or_default() + "\n";
-    } else {
-        if with_rows && !rows.is_empty() {
-            out += &table(&rows, &columns, a.bytes, !a.noheadings, ps);
-        }
-        if with_summary {
-            if with_rows && !rows.is_empty() {
-                out += "\n";
-            }
-            out += &summary(&totals, a.op, a.lock, a.bytes, ps, elapsed);
-        }
-    }
+        (rows, Vec::new())
+    };
+    add_up(&rows, &mut totals);
+    let mut out = render(&a, &rows, &totals, any_dir, started.elapsed());
     if hold {
         // Hold SIGINT and SIGTERM from now on (before saying the pages are locked, so a signal
         // sent on reading that line is waited for, not fatal), then wait for one.
@@ -243,6 +185,68 @@ pub fn run(a: Args) -> Result<(), Failure> {
     } else {
         Ok(())
     }
+}
+
+/// Adds each row's pages to the totals.
+fn add_up(rows: &[Row], totals: &mut Totals) {
+    for r in rows {
+        totals.files += 1;
+        totals.pages += r.pages;
+        match r.resident {
+            Some(n) => totals.resident += n,
+            None => {
+                totals.unknown_files += 1;
+                totals.unknown_pages += r.pages;
+            }
+        }
+    }
+}
+
+/// What the command prints: the rows and the summary, as a table or as JSON, as `a` asks.
+fn render(a: &Args, rows: &[Row], totals: &Totals, any_dir: bool, elapsed: Duration) -> String {
+    let with_summary = a.op != Op::Fincore || any_dir || a.summary;
+    let with_rows = a.op == Op::Fincore || a.verbose || a.output.is_some() || a.json;
+    let columns = a.output.clone().unwrap_or_else(|| {
+        if a.op == Op::Fincore || a.json {
+            FINCORE.to_vec()
+        } else {
+            VERBOSE.to_vec()
+        }
+    });
+    let ps = zcopy::cache::page_size();
+    if a.json {
+        let list: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| json_row(r, &columns, a.bytes, ps))
+            .collect();
+        let mut v = serde_json::json!({ "fincore": list });
+        if with_summary {
+            let mut s = serde_json::json!({
+                "files": totals.files,
+                "directories": totals.dirs,
+                "pages": totals.pages,
+                "resident": totals.resident,
+                "unknown_pages": totals.unknown_pages,
+                "elapsed_ns": elapsed.as_nanos() as u64,
+            });
+            if a.lock {
+                s["locked_pages"] = totals.locked_pages.into();
+            }
+            v["summary"] = s;
+        }
+        return serde_json::to_string_pretty(&v).unwrap_or_default() + "\n";
+    }
+    let mut out = String::new();
+    if with_rows && !rows.is_empty() {
+        out += &table(rows, &columns, a.bytes, !a.noheadings, ps);
+    }
+    if with_summary {
+        if with_rows && !rows.is_empty() {
+            out += "\n";
+        }
+        out += &summary(totals, a.op, a.lock, a.bytes, ps, elapsed);
+    }
+    out
 }
 
 /// Opens `path` for reading without waiting (a FIFO named on the command line has no page

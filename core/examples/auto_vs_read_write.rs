@@ -7,7 +7,7 @@
 use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::thread;
 use std::time::Instant;
 
@@ -145,8 +145,8 @@ fn sample(
         len: Some(size as u64),
         ..Options::default()
     };
-    let mut used = s;
     let t;
+    let used;
     match pair {
         "file→file" => {
             let dst = tempfile::tempfile()?;
@@ -155,49 +155,23 @@ fn sample(
                 ..opts
             };
             t = Instant::now();
-            for _ in 0..ops {
-                used = zcopy::transfer(src.as_fd(), &dst, &o)?.strategy;
-            }
+            used = run_ops(src.as_fd(), dst.as_fd(), &o, ops)?;
         }
         "file→tcp" => {
             let l = TcpListener::bind("127.0.0.1:0")?;
             let c = TcpStream::connect(l.local_addr()?)?;
-            let (mut srv, _) = l.accept()?;
-            let total = size * ops;
-            let drain = thread::spawn(move || {
-                let mut buf = vec![0u8; 1 << 20];
-                let mut got = 0;
-                while got < total {
-                    match srv.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => got += n,
-                    }
-                }
-            });
+            let (srv, _) = l.accept()?;
+            let drain = drain(srv, size * ops);
             t = Instant::now();
-            for _ in 0..ops {
-                used = zcopy::transfer(src.as_fd(), &c, &opts)?.strategy;
-            }
+            used = run_ops(src.as_fd(), c.as_fd(), &opts, ops)?;
             drop(c);
             drain.join().map_err(|_| "drain thread panicked")?;
         }
         "file→pipe" => {
-            let (mut r, w) = std::io::pipe()?;
-            let total = size * ops;
-            let drain = thread::spawn(move || {
-                let mut buf = vec![0u8; 1 << 20];
-                let mut got = 0;
-                while got < total {
-                    match r.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => got += n,
-                    }
-                }
-            });
+            let (r, w) = std::io::pipe()?;
+            let drain = drain(r, size * ops);
             t = Instant::now();
-            for _ in 0..ops {
-                used = zcopy::transfer(src.as_fd(), &w, &opts)?.strategy;
-            }
+            used = run_ops(src.as_fd(), w.as_fd(), &opts, ops)?;
             drop(w);
             drain.join().map_err(|_| "drain thread panicked")?;
         }
@@ -221,13 +195,39 @@ fn sample(
                 ..opts
             };
             t = Instant::now();
-            for _ in 0..ops {
-                used = zcopy::transfer(&r, &dst, &o)?.strategy;
-            }
+            used = run_ops(r.as_fd(), dst.as_fd(), &o, ops)?;
             feed.join().map_err(|_| "feeder panicked")?;
         }
     }
-    Ok((t.elapsed().as_secs_f64(), used))
+    Ok((t.elapsed().as_secs_f64(), used.unwrap_or(s)))
+}
+
+/// Runs `ops` transfers from `src` to `dst`; the technique the last one used (`None` for 0).
+fn run_ops(
+    src: BorrowedFd<'_>,
+    dst: BorrowedFd<'_>,
+    opts: &Options<'_>,
+    ops: usize,
+) -> Result<Option<Strategy>, Box<dyn std::error::Error>> {
+    let mut used = None;
+    for _ in 0..ops {
+        used = Some(zcopy::transfer(src, dst, opts)?.strategy);
+    }
+    Ok(used)
+}
+
+/// A thread that reads `total` bytes from `from` (or to its end, or an error) and drops them.
+fn drain(mut from: impl Read + Send + 'static, total: usize) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 20];
+        let mut got = 0;
+        while got < total {
+            match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n,
+            }
+        }
+    })
 }
 
 fn median(v: &mut [f64]) -> f64 {

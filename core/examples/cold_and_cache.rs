@@ -4,18 +4,19 @@
 //!
 //! `cargo run --release -p zcopy --example cold_and_cache [SIZE_MIB] [ROUNDS]`
 
+use std::error::Error;
 use std::fs::File;
 use std::io::Write;
+use std::path::Path;
 use std::time::Instant;
 
 use zcopy::cache;
 use zcopy::{CachePolicy, Options, Strategy};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Box<dyn Error>> {
     let mut args = std::env::args().skip(1);
     let mib: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(256);
     let rounds: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(5);
-    let size = mib << 20;
     let dir = tempfile::tempdir_in(std::env::var("ZCOPY_DIR").unwrap_or_else(|_| "/tmp".into()))?;
     let src_path = dir.path().join("src");
     {
@@ -26,9 +27,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         f.sync_all()?;
     }
-    let src = File::open(&src_path)?;
     let dst_path = dir.path().join("dst");
+    let paths = (src_path.as_path(), dst_path.as_path());
+    residency(paths, mib)?;
+    throughput(paths, mib, rounds)?;
+    queue_depths(paths, mib, rounds)
+}
 
+/// What each cache policy leaves resident of the source and the destination.
+fn residency((src_path, dst_path): (&Path, &Path), mib: u64) -> Result<(), Box<dyn Error>> {
+    let src = File::open(src_path)?;
     println!("== residency after copying {mib} MiB (source cold before each copy)");
     println!(
         "{:<28} {:>14} {:>14}",
@@ -60,8 +68,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ];
     for (name, opts) in &policies {
         cache::evict(&src, 0, None)?;
-        let r = zcopy::copy_file(&src_path, &dst_path, opts)?;
-        let dst = File::open(&dst_path)?;
+        let r = zcopy::copy_file(src_path, dst_path, opts)?;
+        let dst = File::open(dst_path)?;
         let (s, d) = (
             cache::residency(&src, 0, None)?,
             cache::residency(&dst, 0, None)?,
@@ -75,7 +83,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         cache::evict(&dst, 0, None)?;
     }
+    Ok(())
+}
 
+/// Cold file → file throughput of each technique, against read_write.
+fn throughput(
+    (src_path, dst_path): (&Path, &Path),
+    mib: u64,
+    rounds: usize,
+) -> Result<(), Box<dyn Error>> {
+    let (src, size) = (File::open(src_path)?, mib << 20);
     println!("\n== cold {mib} MiB file → file, {rounds} interleaved rounds, medians");
     let cases: [(&str, Options); 6] = [
         (
@@ -127,11 +144,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for k in 0..cases.len() {
             let i = (k + round) % cases.len();
             cache::evict(&src, 0, None)?;
-            let _ = std::fs::remove_file(&dst_path);
+            let _ = std::fs::remove_file(dst_path);
             let t = Instant::now();
-            zcopy::copy_file(&src_path, &dst_path, &cases[i].1)?;
+            zcopy::copy_file(src_path, dst_path, &cases[i].1)?;
             // Count the write-back too: direct writes are on the device, buffered ones not yet.
-            File::open(&dst_path)?.sync_all()?;
+            File::open(dst_path)?.sync_all()?;
             times[i].push(t.elapsed().as_secs_f64());
         }
     }
@@ -144,7 +161,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             base / m
         );
     }
+    Ok(())
+}
 
+/// io_uring's throughput at each queue depth, from a cold and from a hot source.
+fn queue_depths(
+    (src_path, dst_path): (&Path, &Path),
+    mib: u64,
+    rounds: usize,
+) -> Result<(), Box<dyn Error>> {
+    let (src, size) = (File::open(src_path)?, mib << 20);
     println!("\n== io_uring queue depth, {mib} MiB file → file, cold and hot source, medians");
     let depths = [1u32, 2, 4, 8, 16, 32];
     for cold in [true, false] {
@@ -157,14 +183,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 } else {
                     cache::warm(&src, 0, None)?;
                 }
-                let _ = std::fs::remove_file(&dst_path);
+                let _ = std::fs::remove_file(dst_path);
                 let opts = Options {
                     strategy: Strategy::IoUring,
                     queue_depth: Some(depths[i]),
                     ..Options::default()
                 };
                 let s = Instant::now();
-                zcopy::copy_file(&src_path, &dst_path, &opts)?;
+                zcopy::copy_file(src_path, dst_path, &opts)?;
                 t[i].push(s.elapsed().as_secs_f64());
             }
         }

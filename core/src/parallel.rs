@@ -112,7 +112,8 @@ pub(crate) type RunList =
 /// handle for the calling thread (see [`Relay`]).
 ///
 /// Sound only while it is dropped before `'env` ends: it lives in one local of
-/// [`run_ranges`], is never moved out, leaked or forgotten.
+/// [`run_workers`] (lent to [`spawn_ranges`] by `&mut`), is never moved out, leaked or
+/// forgotten.
 struct Workers<'env> {
     handles: Vec<JoinHandle<()>>,
     env: PhantomData<&'env ()>,
@@ -256,7 +257,6 @@ fn run_ranges(
     split: &Split,
     report: &mut Report,
 ) -> Result<()> {
-    let n = split.ranges.len();
     let shared = Shared {
         total: AtomicU64::new(0),
         stop: AtomicBool::new(false),
@@ -264,96 +264,146 @@ fn run_ranges(
         wants_progress: opts.progress.is_some(),
         run_list,
     };
-    let (stop, relay) = (&shared.stop, &shared.relay);
-    let mut outcomes: Vec<Option<Outcome>> = (0..n).map(|_| None).collect();
+    let ended = run_workers(src, dst, opts, (list, direct), split, &shared);
+    conclude(src, dst, opts, list, split, ended, report)
+}
+
+/// Starts one worker per range and relays their progress to the caller's callback until every
+/// worker started has finished; then gives each range's outcome (`None`: never started) and why
+/// the transfer stopped short, if it did. A worker's panic is resumed here, once all are joined.
+fn run_workers(
+    src: &Endpoint<'_>,
+    dst: &Endpoint<'_>,
+    opts: &Options<'_>,
+    (list, direct): (&[Strategy], bool),
+    split: &Split,
+    shared: &Shared,
+) -> (Vec<Option<Outcome>>, Option<Cause>) {
+    let mut outcomes: Vec<Option<Outcome>> = (0..split.ranges.len()).map(|_| None).collect();
     let mut cause: Option<Cause> = None;
-    let mut panicked = None;
-    {
+    let panicked = {
         // Declared after what the workers borrow, so dropped (joining them) before it; the
         // stop flag is set first when this thread unwinds (a panicking progress callback), so
         // they stop at their next chunk.
         let mut workers = Workers::new();
-        let _stop = StopOnDrop(stop);
-        let mut started = 0;
-        for (i, &(start, len)) in split.ranges.iter().enumerate() {
-            let (src, dst, shared) = (src.clone(), dst.clone(), &shared);
-            let range_opts = Options {
-                src_offset: Some(split.src_start + start),
-                dst_offset: Some(split.dst_start + start),
-                len,
-                // The worker's own hook relays to the caller's callback, on this thread.
-                progress: None,
-                parallelism: None,
-                ..opts.clone()
-            };
-            let spawned = workers.spawn(format!("zcopy-range-{i}"), move || {
-                let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-                    worker(&src, &dst, &range_opts, list, direct, shared)
-                }));
-                shared.relay.done(i, outcome);
-            });
-            if let Err(e) = spawned {
-                stop.store(true, Ordering::Relaxed);
-                let e = Error::os(e, format_args!("cannot start thread {} of {n}", i + 1));
-                cause.get_or_insert(Cause::Spawn(e));
-                break;
-            }
-            started += 1;
+        let _stop = StopOnDrop(&shared.stop);
+        let (started, refused) =
+            spawn_ranges(&mut workers, src, dst, opts, (list, direct), split, shared);
+        if let Some(e) = refused {
+            cause = Some(Cause::Spawn(e));
         }
-        let mut reported = 0;
-        let mut finished = 0;
-        while finished < started {
-            let news = relay.wait();
-            if let (true, Some(progress)) = (news.moved, opts.progress) {
-                let now = shared.total.load(Ordering::Relaxed);
-                if now > reported && !matches!(cause, Some(Cause::Progress)) {
-                    reported = now;
-                    if !progress(now) {
-                        stop.store(true, Ordering::Relaxed);
-                        cause.get_or_insert(Cause::Progress);
-                    }
-                }
-            }
-            for (i, outcome) in news.done {
-                finished += 1;
-                match outcome {
-                    Ok(outcome) => {
-                        // A worker told to stop says Cancelled: not a reason of its own.
-                        if matches!(&outcome, (Err(e), _, halted)
-                            if !(*halted && e.kind() == ErrorKind::Cancelled))
-                        {
-                            stop.store(true, Ordering::Relaxed);
-                            cause.get_or_insert(Cause::Range(i));
-                        }
-                        outcomes[i] = Some(outcome);
-                    }
-                    Err(payload) => {
-                        stop.store(true, Ordering::Relaxed);
-                        panicked.get_or_insert(payload);
-                    }
-                }
-            }
-        }
-    }
+        watch(shared, opts, started, &mut outcomes, &mut cause)
+    };
     if let Some(payload) = panicked {
         panic::resume_unwind(payload);
     }
+    (outcomes, cause)
+}
 
+/// Starts a worker on each range, in order, until one cannot be started (then the others are
+/// told to stop, and the error is given back); returns how many were started.
+fn spawn_ranges<'env>(
+    workers: &mut Workers<'env>,
+    src: &Endpoint<'env>,
+    dst: &Endpoint<'env>,
+    opts: &Options<'env>,
+    (list, direct): (&'env [Strategy], bool),
+    split: &Split,
+    shared: &'env Shared,
+) -> (usize, Option<Error>) {
+    let n = split.ranges.len();
+    for (i, &(start, len)) in split.ranges.iter().enumerate() {
+        let (src, dst) = (src.clone(), dst.clone());
+        let range_opts = Options {
+            src_offset: Some(split.src_start + start),
+            dst_offset: Some(split.dst_start + start),
+            len,
+            // The worker's own hook relays to the caller's callback, on this thread.
+            progress: None,
+            parallelism: None,
+            ..opts.clone()
+        };
+        let spawned = workers.spawn(format!("zcopy-range-{i}"), move || {
+            let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+                worker(&src, &dst, &range_opts, list, direct, shared)
+            }));
+            shared.relay.done(i, outcome);
+        });
+        if let Err(e) = spawned {
+            shared.stop.store(true, Ordering::Relaxed);
+            let e = Error::os(e, format_args!("cannot start thread {} of {n}", i + 1));
+            return (i, Some(e));
+        }
+    }
+    (n, None)
+}
+
+/// Waits for the `started` workers' news until all have finished: calls the caller's progress
+/// callback with the total moved when it grew (stopping every worker if it says stop), files
+/// each finished range's outcome, and stops the others at the first range that fails. Gives
+/// back the payload of the first worker that panicked.
+fn watch(
+    shared: &Shared,
+    opts: &Options<'_>,
+    started: usize,
+    outcomes: &mut [Option<Outcome>],
+    cause: &mut Option<Cause>,
+) -> Option<Box<dyn std::any::Any + Send>> {
+    let stop = &shared.stop;
+    let mut panicked = None;
+    let mut reported = 0;
+    let mut finished = 0;
+    while finished < started {
+        let news = shared.relay.wait();
+        if let (true, Some(progress)) = (news.moved, opts.progress) {
+            let now = shared.total.load(Ordering::Relaxed);
+            if now > reported && !matches!(cause, Some(Cause::Progress)) {
+                reported = now;
+                if !progress(now) {
+                    stop.store(true, Ordering::Relaxed);
+                    cause.get_or_insert(Cause::Progress);
+                }
+            }
+        }
+        for (i, outcome) in news.done {
+            finished += 1;
+            match outcome {
+                Ok(outcome) => {
+                    // A worker told to stop says Cancelled: not a reason of its own.
+                    if matches!(&outcome, (Err(e), _, halted)
+                        if !(*halted && e.kind() == ErrorKind::Cancelled))
+                    {
+                        stop.store(true, Ordering::Relaxed);
+                        cause.get_or_insert(Cause::Range(i));
+                    }
+                    outcomes[i] = Some(outcome);
+                }
+                Err(payload) => {
+                    stop.store(true, Ordering::Relaxed);
+                    panicked.get_or_insert(payload);
+                }
+            }
+        }
+    }
+    panicked
+}
+
+/// Adds up what the ranges did into `report`, leaves the caller's fds where a single-threaded
+/// transfer of the complete prefix would have, and gives the transfer's result.
+fn conclude(
+    src: &Endpoint<'_>,
+    dst: &Endpoint<'_>,
+    opts: &Options<'_>,
+    list: &[Strategy],
+    split: &Split,
+    (outcomes, cause): (Vec<Option<Outcome>>, Option<Cause>),
+    report: &mut Report,
+) -> Result<()> {
+    let n = split.ranges.len();
     // Every range finished: a stop asked meanwhile is moot (as the single-threaded transfer's
     // last progress call is).
     let complete = outcomes.iter().all(|o| matches!(o, Some((Ok(()), _, _))));
-    // The complete prefix: the ranges finished in full, then what the first unfinished one
-    // moved (each worker writes its range in order from its start).
-    let mut prefix = 0;
-    for (&(_, len), outcome) in split.ranges.iter().zip(&outcomes) {
-        let Some((result, part, _)) = outcome else {
-            break;
-        };
-        prefix += part.bytes;
-        if result.is_err() || len.is_some_and(|l| part.bytes < l) {
-            break;
-        }
-    }
+    let prefix = complete_prefix(split, &outcomes);
     let moved: u64 = outcomes.iter().flatten().map(|(_, p, _)| p.bytes).sum();
     let mut errors = Vec::with_capacity(n);
     let mut parts = Vec::with_capacity(n);
@@ -377,7 +427,29 @@ fn run_ranges(
     settled?;
     let after =
         format!("after {prefix} bytes (the complete prefix; {moved} moved by {n} threads in all)");
-    Err(match cause {
+    Err(stop_error(cause, errors, &after))
+}
+
+/// The complete prefix: the ranges finished in full, then what the first unfinished one moved
+/// (each worker writes its range in order from its start).
+fn complete_prefix(split: &Split, outcomes: &[Option<Outcome>]) -> u64 {
+    let mut prefix = 0;
+    for (&(_, len), outcome) in split.ranges.iter().zip(outcomes) {
+        let Some((result, part, _)) = outcome else {
+            break;
+        };
+        prefix += part.bytes;
+        if result.is_err() || len.is_some_and(|l| part.bytes < l) {
+            break;
+        }
+    }
+    prefix
+}
+
+/// The error of a parallel transfer that stopped short, from why it stopped and each range's
+/// error (indexed by range); `after` says how far it got.
+fn stop_error(cause: Option<Cause>, mut errors: Vec<Option<Error>>, after: &str) -> Error {
+    match cause {
         Some(Cause::Progress) => {
             Error::cancelled(format!("transfer stopped by the progress callback {after}"))
         }
@@ -395,7 +467,7 @@ fn run_ranges(
             .flatten()
             .next()
             .unwrap_or_else(|| Error::cancelled(format!("transfer stopped {after}"))),
-    })
+    }
 }
 
 /// One worker: moves its range with the single-threaded planner, on its own thread, and

@@ -67,6 +67,18 @@ pub(crate) fn validate_ends(
 /// The checks of [`validate`] on the offsets and length: offsets only where the fd has them,
 /// a length for an endless source, no offset past 2^63 - 1, no overlap within one file.
 fn validate_range(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_>) -> Result<()> {
+    validate_offsets_apply(src, dst, opts)?;
+    validate_offsets_fit(opts)?;
+    validate_no_overlap(src, dst, opts)
+}
+
+/// Offsets only where the fd has them (and none for an `O_APPEND` destination); a length for
+/// a source that never ends.
+fn validate_offsets_apply(
+    src: &Endpoint<'_>,
+    dst: &Endpoint<'_>,
+    opts: &Options<'_>,
+) -> Result<()> {
     if opts.src_offset.is_some() && !src.seekable() {
         return Err(Error::new(
             ErrorKind::Invalid,
@@ -99,6 +111,11 @@ fn validate_range(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_>) ->
             src.name
         )));
     }
+    Ok(())
+}
+
+/// No offset, nor offset plus length, past the largest file offset (2^63 - 1).
+fn validate_offsets_fit(opts: &Options<'_>) -> Result<()> {
     const MAX: u64 = i64::MAX as u64;
     for (what, off) in [
         ("src_offset", opts.src_offset),
@@ -121,6 +138,11 @@ fn validate_range(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_>) ->
             }
         }
     }
+    Ok(())
+}
+
+/// Within one file (source and destination the same inode), the two ranges must not overlap.
+fn validate_no_overlap(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_>) -> Result<()> {
     if src.kind == Kind::File && dst.kind == Kind::File && src.dev == dst.dev && src.ino == dst.ino
     {
         let pos = |ep: &Endpoint<'_>, off: Option<u64>| -> Result<u64> {

@@ -226,6 +226,20 @@ fn run(job: &mut Job<'_, '_>) -> Result<()> {
     Ok(())
 }
 
+/// Waits for one completion, a tick at most when one is given. A tick without a completion (a
+/// stalled socket, a full pipe) or a signal asks the caller's stop hook (Python's signal check
+/// among them).
+fn wait(ring: &mut Ring, job: &Job<'_, '_>, tick: Option<Duration>) -> Result<()> {
+    let what = || format!("io_uring wait on {} → {}", job.src.name, job.dst.name);
+    let came = ring
+        .wait(1, tick)
+        .map_err(|e| Error::os(e, format_args!("{}", what())))?;
+    if !came {
+        crate::sys::stop::check().map_err(|e| Error::os(e, format_args!("{}", what())))?;
+    }
+    Ok(())
+}
+
 /// Direct mode's O_DIRECT reopen of a regular-file destination whose offset is aligned (kept
 /// in `reopened`), or `None` to write through the caller's fd.
 fn direct_dst(
@@ -299,39 +313,40 @@ impl Flight {
             .then(|| Duration::from_millis(IDLE_TICK_MS as u64));
         loop {
             job.checkpoint()?;
+            // Submit: reads ahead into idle slots, the write whose turn it is.
             self.fill_reads(ring, io)?;
             let turn = job.src_off.unwrap_or(io.src_start);
             self.start_write(ring, io, turn)?;
             if self.in_flight() == 0 {
                 return Ok(());
             }
-            let what = || format!("io_uring wait on {} → {}", job.src.name, job.dst.name);
-            let came = ring
-                .wait(1, tick)
-                .map_err(|e| Error::os(e, format_args!("{}", what())))?;
-            if !came {
-                // A tick without a completion (a stalled socket, a full pipe) or a signal:
-                // ask the caller's stop hook (Python's signal check among them).
-                crate::sys::stop::check().map_err(|e| Error::os(e, format_args!("{}", what())))?;
-            }
+            wait(ring, job, tick)?;
+            // Reap: apply the completions, resubmitting the rest of short reads and writes.
             self.reap(ring, io, job)?;
-            // Done when everything up to end of file (or len) is written and nothing is in
-            // flight (reads past the end may still be: let them finish).
-            let turn = job.src_off.unwrap_or(io.src_start);
-            let reached =
-                self.eof.is_some_and(|e| turn >= e) || self.limit.is_some_and(|l| turn >= l);
-            if reached && self.in_flight() == 0 {
-                let ahead = self.eof.is_some_and(|e| self.eof_seen_at < e);
-                if !ahead || io.align > 1 || self.limit.is_some_and(|l| turn >= l) {
-                    return Ok(());
-                }
-                // Buffered, the end was seen ahead of the writes: look again from where they
-                // reached, as a read(2) loop would (a read there that gives 0 ends it). Direct
-                // mode reads what follows through the page cache after the ring.
-                self.eof = None;
-                self.next_read = turn;
+            if self.finished(io, job) {
+                return Ok(());
             }
         }
+    }
+
+    /// Whether everything up to end of file (or `len`) is written and nothing is in flight
+    /// (reads past the end may still be: they are let finish). Buffered, an end seen ahead of
+    /// the writes is looked for again from where they reached, as a read(2) loop would (a read
+    /// there that gives 0 ends it); direct mode reads what follows through the page cache
+    /// after the ring.
+    fn finished(&mut self, io: &Io, job: &Job<'_, '_>) -> bool {
+        let turn = job.src_off.unwrap_or(io.src_start);
+        let reached = self.eof.is_some_and(|e| turn >= e) || self.limit.is_some_and(|l| turn >= l);
+        if !reached || self.in_flight() != 0 {
+            return false;
+        }
+        let ahead = self.eof.is_some_and(|e| self.eof_seen_at < e);
+        if !ahead || io.align > 1 || self.limit.is_some_and(|l| turn >= l) {
+            return true;
+        }
+        self.eof = None;
+        self.next_read = turn;
+        false
     }
 
     /// Applies every completion available, even past an error (each one ends a request), and

@@ -69,57 +69,77 @@ fn run(job: &mut Job<'_, '_>) -> Result<()> {
         let n = (n as u64).min(size - off);
         let base = off - off % page;
         let delta = (off - base) as usize;
-        let len = delta + n as usize;
-        let map = Mapping::map(job.src.fd, base, len).map_err(|e| refused(e, job))?;
-        let mut done = delta;
-        while done < map.len() {
-            // SAFETY: `done < map.len()`, so the pointer and length stay inside the mapping,
-            // which lives until the end of this block; only the kernel reads it (Mapping's
-            // type-level Safety).
-            let r = unsafe {
-                let ptr = map.as_ptr().add(done);
-                match job.dst_off {
-                    Some(o) => sys::fs::pwrite_raw(job.dst.fd, ptr, map.len() - done, o),
-                    // A full pipe or stalled socket must not hold the write: its wait is cut.
-                    None if job.dst_ticks => {
-                        sys::fs::write_raw_nowait(job.dst.fd, ptr, map.len() - done)
-                    }
-                    None => sys::fs::write_raw(job.dst.fd, ptr, map.len() - done),
-                }
-            };
-            match r {
-                Ok(0) => {
-                    return Err(Error::new(
-                        ErrorKind::Io,
-                        Some(libc::EIO),
-                        format!("write to {} accepted 0 bytes", job.dst.name),
-                    ))
-                }
-                Ok(k) => {
-                    job.advance(k);
-                    done += k;
-                }
-                Err(e) if job.retry_stalled_dst(&e)? => {}
-                Err(e) if e.raw_os_error() == Some(libc::EFAULT) => {
-                    // The mapped pages vanished: the source was truncated under us.
-                    let now = current_size(job)?;
-                    let at = job.src_off.unwrap_or(0);
-                    if job.to_eof() && now == at {
-                        return Ok(());
-                    }
-                    return Err(Error::new(
-                        ErrorKind::Io,
-                        Some(libc::EFAULT),
-                        format!(
-                            "{} was truncated to {now} bytes during mmap_write (EFAULT at offset {at})",
-                            job.src.name
-                        ),
-                    ));
-                }
-                Err(e) => return Err(Error::os(e, format_args!("write to {}", job.dst.name))),
-            }
+        let map =
+            Mapping::map(job.src.fd, base, delta + n as usize).map_err(|e| refused(e, job))?;
+        if write_window(job, &map, delta)? == Window::SourceEnded {
+            return Ok(());
         }
     }
+}
+
+/// How writing a window ended.
+#[derive(PartialEq, Eq)]
+enum Window {
+    /// Every byte of it was written.
+    Written,
+    /// The source was truncated to the offset reached, and the transfer runs to end of file:
+    /// that is its end.
+    SourceEnded,
+}
+
+/// Writes the window `map` from byte `done` on, as many writes as the destination takes.
+fn write_window(job: &mut Job<'_, '_>, map: &Mapping, mut done: usize) -> Result<Window> {
+    while done < map.len() {
+        // SAFETY: `done < map.len()`, so the pointer and length stay inside the mapping,
+        // which outlives this call; only the kernel reads it (Mapping's type-level Safety).
+        let r = unsafe {
+            let ptr = map.as_ptr().add(done);
+            match job.dst_off {
+                Some(o) => sys::fs::pwrite_raw(job.dst.fd, ptr, map.len() - done, o),
+                // A full pipe or stalled socket must not hold the write: its wait is cut.
+                None if job.dst_ticks => {
+                    sys::fs::write_raw_nowait(job.dst.fd, ptr, map.len() - done)
+                }
+                None => sys::fs::write_raw(job.dst.fd, ptr, map.len() - done),
+            }
+        };
+        match r {
+            Ok(0) => {
+                return Err(Error::new(
+                    ErrorKind::Io,
+                    Some(libc::EIO),
+                    format!("write to {} accepted 0 bytes", job.dst.name),
+                ))
+            }
+            Ok(k) => {
+                job.advance(k);
+                done += k;
+            }
+            Err(e) if job.retry_stalled_dst(&e)? => {}
+            Err(e) if e.raw_os_error() == Some(libc::EFAULT) => return truncated(job),
+            Err(e) => return Err(Error::os(e, format_args!("write to {}", job.dst.name))),
+        }
+    }
+    Ok(Window::Written)
+}
+
+/// A write from the mapping failed with `EFAULT`: the mapped pages vanished, the source was
+/// truncated under us. The end of the transfer if it runs to end of file and the source now
+/// ends exactly at the offset reached; an error otherwise.
+fn truncated(job: &Job<'_, '_>) -> Result<Window> {
+    let now = current_size(job)?;
+    let at = job.src_off.unwrap_or(0);
+    if job.to_eof() && now == at {
+        return Ok(Window::SourceEnded);
+    }
+    Err(Error::new(
+        ErrorKind::Io,
+        Some(libc::EFAULT),
+        format!(
+            "{} was truncated to {now} bytes during mmap_write (EFAULT at offset {at})",
+            job.src.name
+        ),
+    ))
 }
 
 /// An `mmap` failure: `ENODEV` (the file's filesystem or driver cannot map it) and `EACCES`

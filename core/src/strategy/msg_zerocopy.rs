@@ -109,111 +109,154 @@ fn run(job: &mut Job<'_, '_>) -> Result<()> {
     result
 }
 
+/// The sends in flight, in send order, and how many read from each ring slot.
+struct Sends {
+    /// Sends in flight per slot.
+    busy: [u32; SLOTS],
+    fifo: VecDeque<InFlight>,
+    /// The completions last taken (kept to reuse its allocation).
+    done: Vec<Completion>,
+}
+
+impl Sends {
+    fn new() -> Sends {
+        Sends {
+            busy: [0; SLOTS],
+            fifo: VecDeque::new(),
+            done: Vec::new(),
+        }
+    }
+
+    /// [`reap`] into these.
+    fn reap(&mut self, job: &mut Job<'_, '_>, wait: bool) -> Result<()> {
+        reap(job, &mut self.fifo, &mut self.busy, &mut self.done, wait)
+    }
+
+    /// Files one send of `len` bytes from `slot`.
+    fn sent(&mut self, slot: usize, len: usize) {
+        self.busy[slot] += 1;
+        self.fifo.push_back(InFlight {
+            slot,
+            len: len as u64,
+        });
+    }
+}
+
 fn pump(job: &mut Job<'_, '_>) -> Result<()> {
     let chunk = job.chunk.unwrap_or(DEFAULT_CHUNK).max(4096);
     let slot_len = usize::try_from(chunk).map_err(|_| Error::invalid("chunk_size too large"))?;
     let mut ring = AnonBuffer::new(slot_len * SLOTS)
         .map_err(|e| Error::os(e, "mmap of the MSG_ZEROCOPY buffers"))?;
     let base = ring.as_mut_slice().as_mut_ptr();
-    let mut busy = [0u32; SLOTS]; // sends in flight per slot
-    let mut fifo: VecDeque<InFlight> = VecDeque::new();
-    let mut done: Vec<Completion> = Vec::new();
-    let mut next = 0usize;
-    let result = (|| -> Result<()> {
-        while let Some(n) = job.next_chunk(chunk)? {
-            let n = n.min(slot_len);
-            // The next slot in ring order; wait until the kernel is done with it.
-            while busy[next] > 0 {
-                reap(job, &mut fifo, &mut busy, &mut done, true)?;
-            }
-            // SAFETY: slot `next` lies inside the ring mapping and no send is in flight from it.
-            let slot =
-                unsafe { std::slice::from_raw_parts_mut(base.add(next * slot_len), slot_len) };
-            let got = match job.src_off {
-                Some(o) => sys::fs::pread(job.src.fd, &mut slot[..n], o),
-                None => sys::fs::read(job.src.fd, &mut slot[..n]),
-            }
-            .map_err(|e| Error::os(e, format_args!("read from {}", job.src.name)))?;
-            if got == 0 {
-                return Ok(());
-            }
-            let mut sent = 0;
-            while sent < got {
-                // SAFETY: the range is inside the slot, which stays mapped and unchanged until
-                // its sends complete (busy count) or the ring is dropped after the transfer.
-                let r = unsafe {
-                    sys::net::send_raw(
-                        job.dst.fd,
-                        slot.as_ptr().add(sent),
-                        got - sent,
-                        libc::MSG_ZEROCOPY,
-                    )
-                };
-                match r {
-                    Ok(k) => {
-                        busy[next] += 1;
-                        fifo.push_back(InFlight {
-                            slot: next,
-                            len: k as u64,
-                        });
-                        job.zerocopy_sends += 1;
-                        job.advance(k);
-                        sent += k;
-                    }
-                    Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                        // Out of pinned-memory budget: this piece goes by an ordinary send.
-                        // SAFETY: as above; without MSG_ZEROCOPY the kernel copies at once.
-                        let k = unsafe {
-                            sys::net::send_raw(job.dst.fd, slot.as_ptr().add(sent), got - sent, 0)
-                        }
-                        .map_err(|e| Error::os(e, format_args!("send to {}", job.dst.name)))?;
-                        job.extra_cpu_copies += k as u64;
-                        job.advance(k);
-                        sent += k;
-                    }
-                    Err(e) if job.dst_stalled(&e) => {
-                        if let Err(stop) = job.wait_dst_writable() {
-                            // Bytes read but not delivered go back to a seekable source.
-                            job.give_back_src(got - sent)?;
-                            return Err(stop);
-                        }
-                    }
-                    Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
-                        if job.give_back_src(got - sent)? {
-                            return Err(Error::os(
-                                e,
-                                format_args!("send to {} (non-blocking)", job.dst.name),
-                            ));
-                        }
-                        sys::stop::poll_ticks(job.dst.fd, libc::POLLOUT)
-                            .map_err(|e| Error::os(e, format_args!("poll on {}", job.dst.name)))?;
-                    }
-                    Err(e) => {
-                        job.give_back_src(got - sent)?;
-                        return Err(Error::os(e, format_args!("send to {}", job.dst.name)));
-                    }
-                }
-            }
-            reap(job, &mut fifo, &mut busy, &mut done, false)?;
-            next = (next + 1) % SLOTS;
-        }
-        Ok(())
-    })();
+    let mut sends = Sends::new();
+    let result = fill_and_send(job, base, slot_len, chunk, &mut sends);
     // Collect the last completions (bounded: a peer that stopped reading never acks). The ring
     // may be unmapped with sends in flight: the kernel holds its own references to the pages.
     // A stop skips it: the caller asked to be let go now.
     let stopped = matches!(&result, Err(e) if e.kind() == crate::ErrorKind::Cancelled);
     let deadline = std::time::Instant::now() + std::time::Duration::from_millis(DRAIN_MS as u64);
-    while !stopped && !fifo.is_empty() && std::time::Instant::now() < deadline {
+    while !stopped && !sends.fifo.is_empty() && std::time::Instant::now() < deadline {
         if !sys::net::wait_errqueue(job.dst.fd, DRAIN_MS).unwrap_or(false) {
             break;
         }
-        if reap(job, &mut fifo, &mut busy, &mut done, false).is_err() {
+        if sends.reap(job, false).is_err() {
             break;
         }
     }
     drop(ring);
     result
+}
+
+/// Reads the source chunk by chunk into the ring's slots, in ring order, and sends each slot
+/// with `MSG_ZEROCOPY`, waiting for a slot's earlier sends to complete before reusing it.
+/// `base` is the ring's start: `SLOTS` slots of `slot_len` bytes, mapped for the whole call.
+fn fill_and_send(
+    job: &mut Job<'_, '_>,
+    base: *mut u8,
+    slot_len: usize,
+    chunk: u64,
+    sends: &mut Sends,
+) -> Result<()> {
+    let mut next = 0usize;
+    while let Some(n) = job.next_chunk(chunk)? {
+        let n = n.min(slot_len);
+        // The next slot in ring order; wait until the kernel is done with it.
+        while sends.busy[next] > 0 {
+            sends.reap(job, true)?;
+        }
+        // SAFETY: slot `next` lies inside the ring mapping and no send is in flight from it.
+        let slot = unsafe { std::slice::from_raw_parts_mut(base.add(next * slot_len), slot_len) };
+        let got = match job.src_off {
+            Some(o) => sys::fs::pread(job.src.fd, &mut slot[..n], o),
+            None => sys::fs::read(job.src.fd, &mut slot[..n]),
+        }
+        .map_err(|e| Error::os(e, format_args!("read from {}", job.src.name)))?;
+        if got == 0 {
+            return Ok(());
+        }
+        send_slot(job, sends, next, &slot[..got])?;
+        sends.reap(job, false)?;
+        next = (next + 1) % SLOTS;
+    }
+    Ok(())
+}
+
+/// Sends the bytes read into slot `slot_no` (`data`), as many sends as the socket takes; a
+/// send refused for lack of pinned memory (`ENOBUFS`) goes as an ordinary copying send.
+/// Bytes read but not delivered go back to a seekable source when it fails.
+fn send_slot(job: &mut Job<'_, '_>, sends: &mut Sends, slot_no: usize, data: &[u8]) -> Result<()> {
+    let got = data.len();
+    let mut sent = 0;
+    while sent < got {
+        // SAFETY: the range is inside the slot, which stays mapped and unchanged until its
+        // sends complete (busy count) or the ring is dropped after the transfer.
+        let r = unsafe {
+            sys::net::send_raw(
+                job.dst.fd,
+                data.as_ptr().add(sent),
+                got - sent,
+                libc::MSG_ZEROCOPY,
+            )
+        };
+        match r {
+            Ok(k) => {
+                sends.sent(slot_no, k);
+                job.zerocopy_sends += 1;
+                job.advance(k);
+                sent += k;
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                // Out of pinned-memory budget: this piece goes by an ordinary send.
+                let k = sys::net::send(job.dst.fd, &data[sent..], 0)
+                    .map_err(|e| Error::os(e, format_args!("send to {}", job.dst.name)))?;
+                job.extra_cpu_copies += k as u64;
+                job.advance(k);
+                sent += k;
+            }
+            Err(e) if job.dst_stalled(&e) => {
+                if let Err(stop) = job.wait_dst_writable() {
+                    // Bytes read but not delivered go back to a seekable source.
+                    job.give_back_src(got - sent)?;
+                    return Err(stop);
+                }
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
+                if job.give_back_src(got - sent)? {
+                    return Err(Error::os(
+                        e,
+                        format_args!("send to {} (non-blocking)", job.dst.name),
+                    ));
+                }
+                sys::stop::poll_ticks(job.dst.fd, libc::POLLOUT)
+                    .map_err(|e| Error::os(e, format_args!("poll on {}", job.dst.name)))?;
+            }
+            Err(e) => {
+                job.give_back_src(got - sent)?;
+                return Err(Error::os(e, format_args!("send to {}", job.dst.name)));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Takes the completions queued (waiting for one first when `wait`), frees their slots in send

@@ -3,12 +3,21 @@
 use std::ffi::CStr;
 use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
 
-use super::{bump, cvt, cvt_len, OffArg};
+use nix::fcntl::{FallocateFlags, FcntlArg, OFlag, PosixFadviseAdvice, AT_FDCWD};
+use nix::sys::stat::Mode;
+use nix::unistd::Whence;
+
+use super::{bump, cvt, cvt_len, retry, OffArg};
 
 /// An fd the engine opened itself (a destination it created, an internal pipe end).
-/// Dropping it calls the counted [`close`].
+/// Dropping it calls the counted `close`.
+///
+/// It holds the raw fd rather than std's `OwnedFd`: in builds with debug assertions (the
+/// tests), `OwnedFd`'s drop first checks the fd with an `fcntl(F_GETFD)` of its own, a syscall
+/// the Report would not see. The fds `nix` returns as `OwnedFd` are taken over at once
+/// ([`Fd::from_owned`]), never dropped as `OwnedFd`.
 #[derive(Debug)]
 pub(crate) struct Fd(RawFd);
 
@@ -19,6 +28,11 @@ impl Fd {
     /// `raw` must be an open fd that nothing else owns or will close.
     pub(crate) unsafe fn from_raw(raw: RawFd) -> Self {
         Fd(raw)
+    }
+
+    /// Takes ownership of an fd a `nix` call returned (no syscall).
+    pub(crate) fn from_owned(fd: OwnedFd) -> Self {
+        Fd(fd.into_raw_fd())
     }
 }
 
@@ -43,8 +57,7 @@ impl Drop for Fd {
 /// # References
 /// [man7 read(2)](https://man7.org/linux/man-pages/man2/read.2.html)
 pub(crate) fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
-    // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole call.
-    cvt_len(|| unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) })
+    retry(|| nix::unistd::read(fd, buf))
 }
 
 /// `preadv2(fd, [buf], 1, offset or -1, flags)` — reads at `offset` (`None`: at the fd's
@@ -149,8 +162,7 @@ unsafe fn statx_empty_path(fd: BorrowedFd<'_>, mask: u32, stx: *mut libc::statx)
 /// [man7 pread(2)](https://man7.org/linux/man-pages/man2/pread.2.html)
 pub(crate) fn pread(fd: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     let off = to_off(offset)?;
-    // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole call.
-    cvt_len(|| unsafe { libc::pread(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), off) })
+    retry(|| nix::sys::uio::pread(fd, buf, off))
 }
 
 /// `fcntl(fd, F_DUPFD_CLOEXEC, 3)` — a new fd (3 or above, close-on-exec) on the same open file.
@@ -158,8 +170,7 @@ pub(crate) fn pread(fd: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> io::Resu
 /// # References
 /// [man7 fcntl(2)](https://man7.org/linux/man-pages/man2/fcntl.2.html)
 pub(crate) fn dup_cloexec(fd: BorrowedFd<'_>) -> io::Result<Fd> {
-    // SAFETY: fcntl(F_DUPFD_CLOEXEC) touches no memory.
-    let raw = cvt(|| unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) })?;
+    let raw = retry(|| nix::fcntl::fcntl(fd, FcntlArg::F_DUPFD_CLOEXEC(3)))?;
     // SAFETY: fcntl returned a new fd that nothing else owns.
     Ok(unsafe { Fd::from_raw(raw) })
 }
@@ -169,8 +180,7 @@ pub(crate) fn dup_cloexec(fd: BorrowedFd<'_>) -> io::Result<Fd> {
 /// # References
 /// [man7 write(2)](https://man7.org/linux/man-pages/man2/write.2.html)
 pub(crate) fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
-    // SAFETY: `buf` is valid for reads of `buf.len()` bytes for the whole call.
-    cvt_len(|| unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) })
+    retry(|| nix::unistd::write(fd, buf))
 }
 
 /// `pwritev2(fd, [buf], 1, -1, RWF_NOWAIT)` — writes at the fd's position what fits without
@@ -230,8 +240,7 @@ pub(crate) unsafe fn write_raw(
 /// [man7 pwrite(2)](https://man7.org/linux/man-pages/man2/pwrite.2.html)
 pub(crate) fn pwrite(fd: BorrowedFd<'_>, buf: &[u8], offset: u64) -> io::Result<usize> {
     let off = to_off(offset)?;
-    // SAFETY: `buf` is valid for reads of `buf.len()` bytes for the whole call.
-    cvt_len(|| unsafe { libc::pwrite(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), off) })
+    retry(|| nix::sys::uio::pwrite(fd, buf, off))
 }
 
 /// `pwrite(fd, ptr, len, offset)` from memory the caller vouches for (a mapping).
@@ -254,11 +263,7 @@ pub(crate) unsafe fn pwrite_raw(
 /// # References
 /// [man7 fstat(2)](https://man7.org/linux/man-pages/man2/fstat.2.html)
 pub(crate) fn fstat(fd: BorrowedFd<'_>) -> io::Result<libc::stat> {
-    let mut st = MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: `st` is valid for writes of one `stat`.
-    cvt(|| unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) })?;
-    // SAFETY: fstat succeeded, so it filled `st`.
-    Ok(unsafe { st.assume_init() })
+    retry(|| nix::sys::stat::fstat(fd))
 }
 
 /// `stat(path, &st)` (as `fstatat(AT_FDCWD, path, &st, 0)`, following symlinks) — what a path
@@ -267,11 +272,8 @@ pub(crate) fn fstat(fd: BorrowedFd<'_>) -> io::Result<libc::stat> {
 /// # References
 /// [man7 stat(2)](https://man7.org/linux/man-pages/man2/stat.2.html)
 pub(crate) fn stat(path: &CStr) -> io::Result<libc::stat> {
-    let mut st = MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: `path` is NUL-terminated and `st` is valid for writes of one `stat`.
-    cvt(|| unsafe { libc::fstatat(libc::AT_FDCWD, path.as_ptr(), st.as_mut_ptr(), 0) })?;
-    // SAFETY: fstatat succeeded, so it filled `st`.
-    Ok(unsafe { st.assume_init() })
+    let follow = nix::fcntl::AtFlags::empty();
+    retry(|| nix::sys::stat::fstatat(AT_FDCWD, path, follow))
 }
 
 /// `STATX_MNT_ID_UNIQUE` (Linux 6.8): a mount id never reused while the system runs. Not in
@@ -343,8 +345,7 @@ pub(crate) fn fstat_mount(fd: BorrowedFd<'_>) -> io::Result<(libc::stat, u64)> {
 /// # References
 /// [man7 fcntl(2)](https://man7.org/linux/man-pages/man2/fcntl.2.html)
 pub(crate) fn getfl(fd: BorrowedFd<'_>) -> io::Result<i32> {
-    // SAFETY: F_GETFL takes no argument and touches no memory.
-    cvt(|| unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })
+    retry(|| nix::fcntl::fcntl(fd, FcntlArg::F_GETFL))
 }
 
 /// `fcntl(fd, F_SETFL, flags)` — sets the fd's status flags (`O_NONBLOCK`, `O_APPEND`, ...).
@@ -352,8 +353,8 @@ pub(crate) fn getfl(fd: BorrowedFd<'_>) -> io::Result<i32> {
 /// # References
 /// [man7 fcntl(2)](https://man7.org/linux/man-pages/man2/fcntl.2.html)
 pub(crate) fn setfl(fd: BorrowedFd<'_>, flags: i32) -> io::Result<()> {
-    // SAFETY: F_SETFL takes an int and touches no memory.
-    cvt(|| unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags) }).map(drop)
+    let flags = OFlag::from_bits_retain(flags);
+    retry(|| nix::fcntl::fcntl(fd, FcntlArg::F_SETFL(flags))).map(drop)
 }
 
 /// `lseek(fd, offset, whence)` — moves (or with `SEEK_CUR` and 0, reads) the fd's position.
@@ -361,8 +362,16 @@ pub(crate) fn setfl(fd: BorrowedFd<'_>, flags: i32) -> io::Result<()> {
 /// # References
 /// [man7 lseek(2)](https://man7.org/linux/man-pages/man2/lseek.2.html)
 pub(crate) fn lseek(fd: BorrowedFd<'_>, offset: i64, whence: i32) -> io::Result<u64> {
-    // SAFETY: lseek touches no memory.
-    cvt(|| unsafe { libc::lseek(fd.as_raw_fd(), offset, whence) }).map(|p| p as u64)
+    let whence = match whence {
+        libc::SEEK_SET => Whence::SeekSet,
+        libc::SEEK_CUR => Whence::SeekCur,
+        libc::SEEK_END => Whence::SeekEnd,
+        libc::SEEK_DATA => Whence::SeekData,
+        libc::SEEK_HOLE => Whence::SeekHole,
+        // What the kernel answers for any other value, without asking it.
+        _ => return Err(io::Error::from_raw_os_error(libc::EINVAL)),
+    };
+    retry(|| nix::unistd::lseek64(fd, offset, whence)).map(|p| p as u64)
 }
 
 /// `sendfile(out_fd, in_fd, offset, count)` — the kernel moves up to `count` bytes from `in_fd`
@@ -379,10 +388,7 @@ pub(crate) fn sendfile(
     count: usize,
 ) -> io::Result<usize> {
     let mut off = OffArg::new(offset)?;
-    let p = off.ptr();
-    // SAFETY: `p` is null or points into `off`, which outlives the call.
-    let n =
-        cvt_len(|| unsafe { libc::sendfile64(out_fd.as_raw_fd(), in_fd.as_raw_fd(), p, count) })?;
+    let n = retry(|| nix::sys::sendfile::sendfile64(out_fd, in_fd, off.arg(), count))?;
     off.finish();
     Ok(n)
 }
@@ -401,21 +407,10 @@ pub(crate) fn copy_file_range(
     len: usize,
 ) -> io::Result<usize> {
     let (mut oi, mut oo) = (OffArg::new(off_in)?, OffArg::new(off_out)?);
-    let (pi, po) = (oi.ptr(), oo.ptr());
-    // SAFETY: each pointer is null or points into an OffArg that outlives the call. Through
-    // syscall(2): glibc has copy_file_range from 2.27 only (and emulated it in user space in
-    // 2.27-2.29), and the wheel (scripts/wheel.sh) runs on glibc 2.17.
-    let n = cvt_len(|| unsafe {
-        libc::syscall(
-            libc::SYS_copy_file_range,
-            libc::c_long::from(fd_in.as_raw_fd()),
-            pi,
-            libc::c_long::from(fd_out.as_raw_fd()),
-            po,
-            len,
-            0 as libc::c_long,
-        ) as libc::ssize_t
-    })?;
+    // nix makes it through syscall(2) on Linux, as this crate must: glibc has copy_file_range
+    // from 2.27 only (and emulated it in user space in 2.27-2.29), and the wheel
+    // (scripts/wheel.sh) runs on glibc 2.17.
+    let n = retry(|| nix::fcntl::copy_file_range(fd_in, oi.arg(), fd_out, oo.arg(), len))?;
     oi.finish();
     oo.finish();
     Ok(n)
@@ -458,12 +453,9 @@ pub(crate) fn ficlonerange(
 /// # References
 /// [man7 open(2)](https://man7.org/linux/man-pages/man2/open.2.html)
 pub(crate) fn open(path: &CStr, flags: i32, mode: libc::mode_t) -> io::Result<Fd> {
-    // SAFETY: `path` is a valid NUL-terminated string for the whole call.
-    let fd = cvt(|| unsafe {
-        libc::openat(libc::AT_FDCWD, path.as_ptr(), flags | libc::O_CLOEXEC, mode)
-    })?;
-    // SAFETY: openat returned a new fd that nothing else owns.
-    Ok(unsafe { Fd::from_raw(fd) })
+    let flags = OFlag::from_bits_retain(flags | libc::O_CLOEXEC);
+    let mode = Mode::from_bits_retain(mode);
+    retry(|| nix::fcntl::openat(AT_FDCWD, path, flags, mode)).map(Fd::from_owned)
 }
 
 /// [`open`], where opening a FIFO (which waits for the other end: a writer for a reader, a
@@ -510,8 +502,7 @@ fn is_fifo(path: &CStr) -> bool {
 /// [man7 ftruncate(2)](https://man7.org/linux/man-pages/man2/ftruncate.2.html)
 pub(crate) fn ftruncate(fd: BorrowedFd<'_>, len: u64) -> io::Result<()> {
     let len = to_off(len)?;
-    // SAFETY: ftruncate touches no memory.
-    cvt(|| unsafe { libc::ftruncate(fd.as_raw_fd(), len) }).map(drop)
+    retry(|| nix::unistd::ftruncate(fd, len))
 }
 
 /// An offset as the kernel's signed `off_t`; offsets past `i64::MAX` are `EOVERFLOW`-like errors.
@@ -524,11 +515,8 @@ fn to_off(offset: u64) -> io::Result<i64> {
 /// # References
 /// [man7 fstatfs(2)](https://man7.org/linux/man-pages/man2/fstatfs.2.html)
 pub(crate) fn fs_type(fd: BorrowedFd<'_>) -> io::Result<i64> {
-    let mut buf = MaybeUninit::<libc::statfs>::uninit();
-    // SAFETY: `buf` is valid for writes of one statfs.
-    cvt(|| unsafe { libc::fstatfs(fd.as_raw_fd(), buf.as_mut_ptr()) })?;
-    // SAFETY: fstatfs succeeded, so it filled `buf`.
-    Ok(unsafe { buf.assume_init() }.f_type)
+    let fs = retry(|| nix::sys::statfs::fstatfs(fd))?;
+    Ok(fs.filesystem_type().0)
 }
 
 /// The filesystem type (`ext4`, `xfs`, `overlay`, ...) of the mount whose device is `dev`
@@ -557,16 +545,18 @@ pub(crate) fn mount_fstype(dev: u64) -> Option<String> {
 /// [man7 posix_fadvise(2)](https://man7.org/linux/man-pages/man2/posix_fadvise.2.html)
 pub(crate) fn fadvise(fd: BorrowedFd<'_>, offset: u64, len: u64, advice: i32) -> io::Result<()> {
     let (off, len) = (to_off(offset)?, to_off(len)?);
-    loop {
-        bump();
-        // SAFETY: posix_fadvise touches no memory. It returns the error instead of setting errno.
-        let r = unsafe { libc::posix_fadvise(fd.as_raw_fd(), off, len, advice) };
-        match r {
-            0 => return Ok(()),
-            libc::EINTR => continue,
-            e => return Err(io::Error::from_raw_os_error(e)),
-        }
-    }
+    let advice = match advice {
+        libc::POSIX_FADV_NORMAL => PosixFadviseAdvice::POSIX_FADV_NORMAL,
+        libc::POSIX_FADV_SEQUENTIAL => PosixFadviseAdvice::POSIX_FADV_SEQUENTIAL,
+        libc::POSIX_FADV_RANDOM => PosixFadviseAdvice::POSIX_FADV_RANDOM,
+        libc::POSIX_FADV_NOREUSE => PosixFadviseAdvice::POSIX_FADV_NOREUSE,
+        libc::POSIX_FADV_WILLNEED => PosixFadviseAdvice::POSIX_FADV_WILLNEED,
+        libc::POSIX_FADV_DONTNEED => PosixFadviseAdvice::POSIX_FADV_DONTNEED,
+        // What the kernel answers for any other advice, without asking it.
+        _ => return Err(io::Error::from_raw_os_error(libc::EINVAL)),
+    };
+    // posix_fadvise returns its error instead of setting errno; nix reads it from there.
+    retry(|| nix::fcntl::posix_fadvise(fd, off, len, advice))
 }
 
 /// `readahead(fd, offset, count)` — starts reading the range into the page cache.
@@ -598,8 +588,7 @@ pub(crate) fn sync_range(fd: BorrowedFd<'_>, offset: u64, nbytes: u64) -> io::Re
 /// # References
 /// [man7 fdatasync(2)](https://man7.org/linux/man-pages/man2/fdatasync.2.html)
 pub(crate) fn fdatasync(fd: BorrowedFd<'_>) -> io::Result<()> {
-    // SAFETY: fdatasync touches no memory.
-    cvt(|| unsafe { libc::fdatasync(fd.as_raw_fd()) }).map(drop)
+    retry(|| nix::unistd::fdatasync(fd))
 }
 
 /// `fsync(fd)` — makes the file's data and metadata durable.
@@ -607,8 +596,7 @@ pub(crate) fn fdatasync(fd: BorrowedFd<'_>) -> io::Result<()> {
 /// # References
 /// [man7 fsync(2)](https://man7.org/linux/man-pages/man2/fsync.2.html)
 pub(crate) fn fsync(fd: BorrowedFd<'_>) -> io::Result<()> {
-    // SAFETY: fsync touches no memory.
-    cvt(|| unsafe { libc::fsync(fd.as_raw_fd()) }).map(drop)
+    retry(|| nix::unistd::fsync(fd))
 }
 
 /// What `cachestat(2)` reports for a range, in pages.
@@ -689,8 +677,8 @@ pub(crate) fn reserve(fd: BorrowedFd<'_>, offset: u64, len: u64) -> io::Result<(
 
 fn fallocate_mode(fd: BorrowedFd<'_>, mode: i32, offset: u64, len: u64) -> io::Result<()> {
     let (off, len) = (to_off(offset)?, to_off(len)?);
-    // SAFETY: fallocate touches no memory of ours.
-    cvt(|| unsafe { libc::fallocate(fd.as_raw_fd(), mode, off, len) }).map(drop)
+    let mode = FallocateFlags::from_bits_retain(mode);
+    retry(|| nix::fcntl::fallocate(fd, mode, off, len))
 }
 
 /// The most one `read`, `write`, `sendfile` or `splice` moves (Linux's `MAX_RW_COUNT`: 2 GiB
@@ -714,22 +702,11 @@ pub(crate) fn openat2(
     flags: i32,
     resolve: u64,
 ) -> io::Result<Fd> {
-    // SAFETY: an all-zero open_how is a valid value of this plain C struct.
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (flags | libc::O_CLOEXEC) as u64;
-    how.resolve = resolve;
-    // SAFETY: `path` is NUL-terminated and `how` valid for reads of its size for the whole call.
-    let fd = cvt(|| unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dir.as_raw_fd(),
-            path.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        )
-    })?;
-    // SAFETY: openat2 returned a new fd that nothing else owns.
-    Ok(unsafe { Fd::from_raw(fd as RawFd) })
+    // nix makes it through syscall(2), as glibc has no wrapper.
+    let how = nix::fcntl::OpenHow::new()
+        .flags(OFlag::from_bits_retain(flags | libc::O_CLOEXEC))
+        .resolve(nix::fcntl::ResolveFlag::from_bits_retain(resolve));
+    retry(|| nix::fcntl::openat2(dir, path, how)).map(Fd::from_owned)
 }
 
 /// `openat(dir, path, flags | O_CLOEXEC)` — opens `path` relative to `dir`.
@@ -737,9 +714,6 @@ pub(crate) fn openat2(
 /// # References
 /// [man7 openat(2)](https://man7.org/linux/man-pages/man2/openat.2.html)
 pub(crate) fn openat(dir: BorrowedFd<'_>, path: &CStr, flags: i32) -> io::Result<Fd> {
-    // SAFETY: `path` is a valid NUL-terminated string for the whole call.
-    let fd =
-        cvt(|| unsafe { libc::openat(dir.as_raw_fd(), path.as_ptr(), flags | libc::O_CLOEXEC) })?;
-    // SAFETY: openat returned a new fd that nothing else owns.
-    Ok(unsafe { Fd::from_raw(fd) })
+    let flags = OFlag::from_bits_retain(flags | libc::O_CLOEXEC);
+    retry(|| nix::fcntl::openat(dir, path, flags, Mode::empty())).map(Fd::from_owned)
 }

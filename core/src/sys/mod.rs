@@ -6,6 +6,13 @@
 //! stop hook when one is armed ([`stop`]): a stop asked then ends the wait with a
 //! [`stop::Stopped`] error. Waits that could block for ever are cut into ticks while a hook is
 //! armed ([`stop::poll_ticks`]), so every blocking wait can be stopped.
+//!
+//! The calls go through `nix` where it has them ([`retry`] counts and retries those), through
+//! `memmap2` for the mappings ([`mm`]), and through `libc` for the rest: the calls neither
+//! crate has (statx, cachestat, readahead, sync_file_range, mincore, FICLONERANGE) or has in a
+//! form that does not fit (preadv2/pwritev2 with RWF flags, which must go through syscall(2)
+//! for glibc 2.17; a write from a mapping, which nix would take as a `&[u8]`, a reference to
+//! pages the engine must never dereference).
 
 use std::cell::Cell;
 use std::io;
@@ -51,6 +58,28 @@ fn cvt<T: Copy + PartialOrd + Default>(mut f: impl FnMut() -> T) -> io::Result<T
     }
 }
 
+/// Runs `f` (one syscall through `nix`), counting every attempt and retrying on `EINTR` unless
+/// the armed stop hook says stop, exactly as [`cvt`] does for a raw call. nix's `Errno` becomes
+/// the `io::Error` of the same errno (`from_raw_os_error`, what `last_os_error` gives), so the
+/// kind and message a caller sees are those of the raw call.
+#[inline]
+fn retry<T>(mut f: impl FnMut() -> nix::Result<T>) -> io::Result<T> {
+    loop {
+        bump();
+        match f() {
+            Ok(v) => return Ok(v),
+            Err(nix::errno::Errno::EINTR) => stop::check()?,
+            Err(e) => return Err(io::Error::from_raw_os_error(e as i32)),
+        }
+    }
+}
+
+/// A `poll` timeout in milliseconds as nix takes it: Linux waits without end for any negative
+/// value, as for -1 ([`PollTimeout::NONE`](nix::poll::PollTimeout::NONE)).
+fn poll_timeout(ms: i32) -> nix::poll::PollTimeout {
+    nix::poll::PollTimeout::try_from(ms.max(-1)).unwrap_or(nix::poll::PollTimeout::NONE)
+}
+
 /// Like [`cvt`] for calls returning `ssize_t`; gives the count as `usize`.
 #[inline]
 fn cvt_len(f: impl FnMut() -> libc::ssize_t) -> io::Result<usize> {
@@ -60,10 +89,10 @@ fn cvt_len(f: impl FnMut() -> libc::ssize_t) -> io::Result<usize> {
 
 /// An optional in/out file offset for the syscalls that take `loff_t *` (`sendfile`, `splice`,
 /// `copy_file_range`): `None` passes NULL (the fd's position is used and advanced); `Some`
-/// passes a pointer to a copy, and [`OffArg::finish`] writes the kernel's update back.
+/// passes a copy, and [`OffArg::finish`] writes the kernel's update back.
 pub(crate) struct OffArg<'a> {
     user: Option<&'a mut u64>,
-    raw: libc::loff_t,
+    raw: i64,
 }
 
 impl<'a> OffArg<'a> {
@@ -77,12 +106,11 @@ impl<'a> OffArg<'a> {
         Ok(OffArg { user, raw })
     }
 
-    /// The pointer to pass: NULL or the copy, valid while `self` is borrowed.
-    pub(crate) fn ptr(&mut self) -> *mut libc::loff_t {
-        if self.user.is_some() {
-            &mut self.raw
-        } else {
-            std::ptr::null_mut()
+    /// The argument to pass: `None` (NULL) or the copy, borrowed while the call runs.
+    pub(crate) fn arg(&mut self) -> Option<&mut i64> {
+        match self.user {
+            Some(_) => Some(&mut self.raw),
+            None => None,
         }
     }
 

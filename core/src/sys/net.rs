@@ -3,7 +3,11 @@
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
-use super::cvt;
+use nix::poll::{poll, PollFd, PollFlags};
+use nix::sys::socket::{self, sockopt, SockaddrStorage};
+use nix::sys::time::TimeVal;
+
+use super::{cvt, retry};
 
 /// `poll([{fd, POLLIN}], 1, timeout_ms)` — whether `fd` has bytes to read (or an end of file or
 /// error for the next read to report) within `timeout_ms` milliseconds.
@@ -11,13 +15,9 @@ use super::cvt;
 /// # References
 /// [man7 poll(2)](https://man7.org/linux/man-pages/man2/poll.2.html)
 pub(crate) fn wait_readable(fd: BorrowedFd<'_>, timeout_ms: i32) -> io::Result<bool> {
-    let mut p = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: `p` is one valid pollfd for the whole call.
-    cvt(|| unsafe { libc::poll(&mut p, 1, timeout_ms) }).map(|n| n > 0)
+    let timeout = super::poll_timeout(timeout_ms);
+    let mut p = [PollFd::new(fd, PollFlags::POLLIN)];
+    retry(|| poll(&mut p, timeout)).map(|n| n > 0)
 }
 
 /// `getsockopt(fd, SOL_SOCKET, SO_DOMAIN)` — the socket's address family (`AF_UNIX`, `AF_INET`...).
@@ -46,33 +46,14 @@ pub(crate) fn socket_domain(fd: BorrowedFd<'_>) -> io::Result<i32> {
 /// # References
 /// [man7 getpeername(2)](https://man7.org/linux/man-pages/man2/getpeername.2.html)
 pub(crate) fn peer_is_loopback(fd: BorrowedFd<'_>) -> io::Result<bool> {
-    // SAFETY: an all-zero sockaddr_storage is a valid value of this plain C struct.
-    let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    // SAFETY: `addr` is valid for writes of `len` bytes, and `len` says so.
-    cvt(|| unsafe {
-        libc::getpeername(
-            fd.as_raw_fd(),
-            (&mut addr as *mut libc::sockaddr_storage).cast(),
-            &mut len,
-        )
-    })?;
-    Ok(match i32::from(addr.ss_family) {
-        libc::AF_INET => {
-            // SAFETY: the family says the storage holds a sockaddr_in.
-            let a =
-                unsafe { &*(&addr as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
-            u32::from_be(a.sin_addr.s_addr) >> 24 == 127
-        }
-        libc::AF_INET6 => {
-            // SAFETY: the family says the storage holds a sockaddr_in6.
-            let a =
-                unsafe { &*(&addr as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
-            let ip = std::net::Ipv6Addr::from(a.sin6_addr.s6_addr);
-            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-        }
-        _ => false,
-    })
+    let addr: SockaddrStorage = retry(|| socket::getpeername(fd.as_raw_fd()))?;
+    if let Some(a) = addr.as_sockaddr_in() {
+        return Ok(a.ip().is_loopback());
+    }
+    Ok(addr.as_sockaddr_in6().is_some_and(|a| {
+        let ip = a.ip();
+        ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+    }))
 }
 
 /// `getsockopt(fd, level, name)` for an int option.
@@ -101,22 +82,8 @@ pub(crate) fn get_int(fd: BorrowedFd<'_>, level: i32, name: i32) -> io::Result<i
 /// # References
 /// [man7 socket(7)](https://man7.org/linux/man-pages/man7/socket.7.html)
 pub(crate) fn send_timeout(fd: BorrowedFd<'_>) -> io::Result<libc::timeval> {
-    let mut tv = libc::timeval {
-        tv_sec: 0,
-        tv_usec: 0,
-    };
-    let mut len = std::mem::size_of::<libc::timeval>() as libc::socklen_t;
-    // SAFETY: `tv` and `len` are valid for writes and `len` holds tv's size.
-    cvt(|| unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_SNDTIMEO,
-            (&mut tv as *mut libc::timeval).cast(),
-            &mut len,
-        )
-    })?;
-    Ok(tv)
+    let tv = retry(|| socket::getsockopt(&fd, sockopt::SendTimeout))?;
+    Ok(*tv.as_ref())
 }
 
 /// `setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv)` — bounds a blocking send's wait for room (a
@@ -125,17 +92,8 @@ pub(crate) fn send_timeout(fd: BorrowedFd<'_>) -> io::Result<libc::timeval> {
 /// # References
 /// [man7 socket(7)](https://man7.org/linux/man-pages/man7/socket.7.html)
 pub(crate) fn set_send_timeout(fd: BorrowedFd<'_>, tv: libc::timeval) -> io::Result<()> {
-    // SAFETY: the kernel reads one timeval from `tv` during the call.
-    cvt(|| unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_SNDTIMEO,
-            (&tv as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-        )
-    })
-    .map(drop)
+    let tv = TimeVal::from(tv);
+    retry(|| socket::setsockopt(&fd, sockopt::SendTimeout, &tv))
 }
 
 /// `setsockopt(fd, level, name, &value)` for an int option.
@@ -249,14 +207,13 @@ pub(crate) fn zerocopy_completions(
 /// `poll([{fd, 0}], 1, timeout_ms)` — sleeps until the socket's error queue (POLLERR) has
 /// something, or the timeout; returns whether it has.
 pub(crate) fn wait_errqueue(fd: BorrowedFd<'_>, timeout_ms: i32) -> io::Result<bool> {
-    let mut p = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: 0,
-        revents: 0,
-    };
-    // SAFETY: `p` is one valid pollfd for the whole call.
-    let n = cvt(|| unsafe { libc::poll(&mut p, 1, timeout_ms) })?;
-    Ok(n > 0 && p.revents & libc::POLLERR != 0)
+    let timeout = super::poll_timeout(timeout_ms);
+    let mut p = [PollFd::new(fd, PollFlags::empty())];
+    let n = retry(|| poll(&mut p, timeout))?;
+    Ok(n > 0
+        && p[0]
+            .revents()
+            .is_some_and(|r| r.contains(PollFlags::POLLERR)))
 }
 
 /// A socket address as the kernel takes it: storage and length.

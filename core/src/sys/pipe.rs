@@ -1,21 +1,20 @@
-//! Pipe syscalls: `pipe2`, `F_SETPIPE_SZ`, `splice`.
+//! Pipe syscalls: `pipe2`, `F_SETPIPE_SZ`, `splice` (through `nix`).
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
+
+use nix::fcntl::{fcntl, FcntlArg, OFlag, SpliceFFlags};
 
 use super::fs::Fd;
-use super::{cvt, cvt_len, OffArg};
+use super::{retry, OffArg};
 
 /// `pipe2(fds, O_CLOEXEC)` — a new pipe, as (read end, write end).
 ///
 /// # References
 /// [man7 pipe(2)](https://man7.org/linux/man-pages/man2/pipe.2.html)
 pub(crate) fn pipe() -> io::Result<(Fd, Fd)> {
-    let mut fds = [0; 2];
-    // SAFETY: `fds` is valid for writes of two ints.
-    cvt(|| unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
-    // SAFETY: pipe2 returned two new fds that nothing else owns.
-    Ok(unsafe { (Fd::from_raw(fds[0]), Fd::from_raw(fds[1])) })
+    let (r, w) = retry(|| nix::unistd::pipe2(OFlag::O_CLOEXEC))?;
+    Ok((Fd::from_owned(r), Fd::from_owned(w)))
 }
 
 /// `fcntl(fd, F_SETPIPE_SZ, size)` — resizes a pipe; returns the capacity the kernel gave.
@@ -24,8 +23,7 @@ pub(crate) fn pipe() -> io::Result<(Fd, Fd)> {
 /// [man7 fcntl(2)](https://man7.org/linux/man-pages/man2/fcntl.2.html)
 pub(crate) fn set_pipe_size(fd: BorrowedFd<'_>, size: usize) -> io::Result<usize> {
     let size = libc::c_int::try_from(size).unwrap_or(libc::c_int::MAX);
-    // SAFETY: F_SETPIPE_SZ takes an int and touches no memory.
-    cvt(|| unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, size) }).map(|n| n as usize)
+    retry(|| fcntl(fd, FcntlArg::F_SETPIPE_SZ(size))).map(|n| n as usize)
 }
 
 /// `splice(fd_in, off_in, fd_out, off_out, len, flags)` — moves up to `len` bytes between two
@@ -43,11 +41,8 @@ pub(crate) fn splice(
     flags: u32,
 ) -> io::Result<usize> {
     let (mut oi, mut oo) = (OffArg::new(off_in)?, OffArg::new(off_out)?);
-    let (pi, po) = (oi.ptr(), oo.ptr());
-    // SAFETY: each pointer is null or points into an OffArg that outlives the call.
-    let n = cvt_len(|| unsafe {
-        libc::splice(fd_in.as_raw_fd(), pi, fd_out.as_raw_fd(), po, len, flags)
-    })?;
+    let flags = SpliceFFlags::from_bits_retain(flags);
+    let n = retry(|| nix::fcntl::splice(fd_in, oi.arg(), fd_out, oo.arg(), len, flags))?;
     oi.finish();
     oo.finish();
     Ok(n)

@@ -18,7 +18,9 @@ use std::cell::Cell;
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
+
+use nix::poll::{poll, PollFd, PollFlags};
 
 /// How long one slice of a cut wait lasts before the hook is asked again.
 pub(crate) const TICK_MS: i32 = 100;
@@ -126,15 +128,11 @@ pub(crate) fn check() -> io::Result<()> {
 /// # References
 /// [man7 poll(2)](https://man7.org/linux/man-pages/man2/poll.2.html)
 pub(crate) fn poll_ticks(fd: BorrowedFd<'_>, events: i16) -> io::Result<()> {
-    let timeout = if armed() { TICK_MS } else { -1 };
+    let timeout = super::poll_timeout(if armed() { TICK_MS } else { -1 });
+    let events = PollFlags::from_bits_retain(events);
     loop {
-        let mut p = libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events,
-            revents: 0,
-        };
-        // SAFETY: `p` is one valid pollfd for the whole call.
-        let n = super::cvt(|| unsafe { libc::poll(&mut p, 1, timeout) })?;
+        let mut p = [PollFd::new(fd, events)];
+        let n = super::retry(|| poll(&mut p, timeout))?;
         if n > 0 {
             return Ok(());
         }
@@ -147,8 +145,7 @@ pub(crate) fn poll_ticks(fd: BorrowedFd<'_>, events: i16) -> io::Result<()> {
 /// # References
 /// [man7 poll(2)](https://man7.org/linux/man-pages/man2/poll.2.html)
 pub(crate) fn sleep_tick() -> io::Result<()> {
-    // SAFETY: no pollfds: poll only sleeps.
-    super::cvt(|| unsafe { libc::poll(std::ptr::null_mut(), 0, TICK_MS) })?;
+    super::retry(|| poll(&mut [], super::poll_timeout(TICK_MS)))?;
     check()
 }
 
