@@ -14,7 +14,7 @@ fn run<T: Send>(
     py: Python<'_>,
     f: &Bound<'_, PyAny>,
     func: &str,
-    call: impl FnOnce(&std::os::fd::OwnedFd) -> zcopy::Result<T> + Send,
+    call: impl FnOnce(&std::fs::File) -> zcopy::Result<T> + Send,
 ) -> PyResult<T> {
     let end = End::resolve_file(f, func)?;
     let renames = [end.rename()];

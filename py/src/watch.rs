@@ -33,9 +33,6 @@ pub(crate) struct Watch {
     next_ns: AtomicU64,
     /// The latest count the engine reported (what a panic's error says was moved).
     pub last: AtomicU64,
-    /// Bytes earlier engine calls of the same transfer moved (a buffered reader's head): added
-    /// to the counts the progress callback and the bar see.
-    pub base: AtomicU64,
     /// What the bar shows.
     shown: AtomicU64,
 }
@@ -76,7 +73,6 @@ impl Watch {
             started: Instant::now(),
             next_ns: AtomicU64::new(INTERVAL_NS),
             last: AtomicU64::new(0),
-            base: AtomicU64::new(0),
             shown: AtomicU64::new(0),
         };
         // The engine checks the flag before the first chunk: an event set already stops it
@@ -92,7 +88,6 @@ impl Watch {
     /// The engine's progress hook: `false` stops the transfer.
     pub(crate) fn tick(&self, moved: u64) -> bool {
         self.last.store(moved, Ordering::Relaxed);
-        let moved = self.base.load(Ordering::Relaxed) + moved;
         if self.progress.is_none() {
             let now = u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
             if now < self.next_ns.load(Ordering::Relaxed) {
@@ -107,6 +102,9 @@ impl Watch {
                 if let Ok(mut slot) = self.raised.lock() {
                     slot.get_or_insert(e);
                 }
+                // What the engine checks between the parts of a transfer (a buffered reader's
+                // read-ahead, then its fd), where it asks no callback.
+                self.flag.store(true, Ordering::Relaxed);
                 false
             }
         })
@@ -139,12 +137,6 @@ impl Watch {
             }
         }
         Ok(())
-    }
-
-    /// Whether Python code raised an exception during the transfer (then no further engine call
-    /// should start: [`Watch::finish`] gives it).
-    pub(crate) fn has_raised(&self) -> bool {
-        self.raised.lock().is_ok_and(|slot| slot.is_some())
     }
 
     /// After the engine returned (with the GIL): closes the bar, and gives the exception Python

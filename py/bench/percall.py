@@ -1,0 +1,88 @@
+"""Per-call cost of zcopy from Python against a bare ``os.sendfile`` (issue 16, item 3).
+
+4 KiB from a hot file to a Unix socket, which a reader thread drains; each round times
+``os.sendfile``, ``zcopy.prepare(src, dst).transfer()`` and ``zcopy.transfer()`` one after the
+other (``CALLS`` calls each), and the script prints the median per call of each over the rounds
+and the ratios to ``os.sendfile``. Targets: prepared <= 2x, transfer <= 3x.
+
+    python py/bench/percall.py [--rounds 5] [--calls 5000] [--size 4096]
+
+The machine this runs on is usually shared: quote the ratios as noisy (the ratios inside one
+round are steadier than the absolute times).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import tempfile
+import threading
+import time
+
+import zcopy
+
+
+def drain(sock: socket.socket) -> None:
+    while sock.recv(1 << 20):
+        pass
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--calls", type=int, default=5000)
+    ap.add_argument("--size", type=int, default=4096)
+    a = ap.parse_args()
+
+    with tempfile.TemporaryFile() as f:
+        f.write(os.urandom(a.size))
+        f.flush()
+        fd = f.fileno()
+        tx, rx = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        reader = threading.Thread(target=drain, args=(rx,), daemon=True)
+        reader.start()
+        out = tx.fileno()
+        size, calls = a.size, a.calls
+
+        def bare() -> None:
+            for _ in range(calls):
+                os.sendfile(out, fd, 0, size)
+
+        prepared = zcopy.prepare(fd, out)
+
+        def prep() -> None:
+            t = prepared.transfer
+            for _ in range(calls):
+                t(size, 0)
+
+        def plain() -> None:
+            t = zcopy.transfer
+            for _ in range(calls):
+                t(fd, out, src_offset=0, length=size)
+
+        runs = {"os.sendfile": bare, "prepare().transfer()": prep, "zcopy.transfer()": plain}
+        times: dict[str, list[float]] = {k: [] for k in runs}
+        for k, fn in runs.items():  # warm up
+            fn()
+        for _ in range(a.rounds):
+            for k, fn in runs.items():
+                t0 = time.perf_counter_ns()
+                fn()
+                times[k].append((time.perf_counter_ns() - t0) / calls / 1000)
+        prepared.close()
+        tx.close()
+        reader.join()
+        rx.close()
+
+    base = statistics.median(times["os.sendfile"])
+    print(f"{a.rounds} rounds of {a.calls} calls, {a.size} bytes file -> Unix socket (noisy: shared machine)")
+    for k, ts in times.items():
+        med = statistics.median(ts)
+        per_round = " ".join(f"{t / b:.2f}" for t, b in zip(ts, times["os.sendfile"]))
+        print(f"{k:24} {med:7.2f} us/call  {med / base:5.2f}x os.sendfile  (per round: {per_round})")
+
+
+if __name__ == "__main__":
+    main()
