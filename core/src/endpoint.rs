@@ -50,6 +50,7 @@ impl fmt::Display for Name<'_> {
         match self {
             Name::Fd("", fd) => write!(f, "fd {fd}"),
             Name::Fd(role, fd) => write!(f, "{role} fd {fd}"),
+            Name::Path("", p) => write!(f, "{}", p.display()),
             Name::Path(role, p) => write!(f, "{role} {}", p.display()),
             Name::ReadAhead(of) => write!(f, "{of}'s read buffer"),
         }

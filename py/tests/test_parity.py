@@ -247,6 +247,11 @@ FACE_SPECIFIC: dict[tuple[str, str], str] = {
         (face, "Prepared.from_fds_named"): "Rust's constructor with labels for the ends; the faces pass their callers' names for the fds"
         for face in ("c", "go", "python")
     },
+    **{
+        (face, f"{name}_named"): "the labelled variant, for callers that name the file as their caller knows it"
+        for face in ("c", "go", "python")
+        for name in ("residency", "advise", "readahead", "warm", "evict", "lock")
+    },
     ("python", "transfer_buffered"): "transfer(src, dst) sends a buffered reader's read-ahead through it",
     **{
         (face, "transfer_buffered_named"): "the labelled variant: Python's transfer uses it; C and Go would with transfer_buffered"
