@@ -25,7 +25,10 @@ import zcopy
 
 
 def drain(sock: socket.socket) -> None:
-    while sock.recv(1 << 20):
+    # Into one buffer: a fresh 1 MiB bytes per recv would fault pages in and unmap them (TLB
+    # shootdowns that slow the sending thread too).
+    buf = bytearray(1 << 18)
+    while sock.recv_into(buf):
         pass
 
 

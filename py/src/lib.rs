@@ -63,7 +63,13 @@ where
 {
     let watch = Watch::new(py, opts, total)?;
     let hook = |moved: u64| watch.tick(moved);
-    let engine_opts = opts.engine(&hook, &watch.flag);
+    let mut engine_opts = opts.engine(&hook, &watch.flag);
+    if !watch.can_stop(py)? {
+        // Nothing to ask between chunks or during waits: the engine arms no stop hook, and so
+        // cuts no wait into ticks (for a socket: a getsockopt and two setsockopt a call).
+        engine_opts.progress = None;
+        engine_opts.cancel = None;
+    }
     let outcome = py.detach(|| catch_unwind(AssertUnwindSafe(|| call(&engine_opts))));
     let (moved, result) = match outcome {
         Ok(Ok(r)) => (r.bytes, Ok(Report::from_engine(&r, renames))),

@@ -85,6 +85,33 @@ impl Watch {
         Ok(watch)
     }
 
+    /// Whether anything can stop the transfer, so the engine must ask [`Watch::tick`] between
+    /// chunks and during waits: a progress callback or bar, a cancel event, or signals (Ctrl-C),
+    /// which Python handles on its main thread only. A transfer on another thread without a
+    /// callback or an event runs to its end, as it did when the tick only checked signals (a
+    /// no-op off the main thread).
+    pub(crate) fn can_stop(&self, py: Python<'_>) -> PyResult<bool> {
+        if self.progress.is_some() || self.bar.is_some() || self.cancel.is_some() {
+            return Ok(true);
+        }
+        static MAIN_THREAD: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+        let main_thread = MAIN_THREAD.get_or_try_init(py, || {
+            py.import("threading")?
+                .getattr("main_thread")
+                .map(Bound::unbind)
+        })?;
+        // The main thread's ident, asked each time: a fork makes the forking thread the child's
+        // main thread.
+        let main: u64 = main_thread
+            .bind(py)
+            .call0()?
+            .getattr(pyo3::intern!(py, "ident"))?
+            .extract()?;
+        // SAFETY: PyThread_get_thread_ident only reads the calling thread's id.
+        let this = u64::from(unsafe { pyo3::ffi::PyThread_get_thread_ident() });
+        Ok(this == main)
+    }
+
     /// The engine's progress hook: `false` stops the transfer.
     pub(crate) fn tick(&self, moved: u64) -> bool {
         self.last.store(moved, Ordering::Relaxed);
