@@ -102,13 +102,13 @@ impl Watch {
         })?;
         // The main thread's ident, asked each time: a fork makes the forking thread the child's
         // main thread.
-        let main: u64 = main_thread
+        let main: std::os::raw::c_ulong = main_thread
             .bind(py)
             .call0()?
             .getattr(pyo3::intern!(py, "ident"))?
             .extract()?;
         // SAFETY: PyThread_get_thread_ident only reads the calling thread's id.
-        let this = u64::from(unsafe { pyo3::ffi::PyThread_get_thread_ident() });
+        let this = unsafe { pyo3::ffi::PyThread_get_thread_ident() };
         Ok(this == main)
     }
 
