@@ -2,8 +2,9 @@
 
 4 KiB from a hot file to a Unix socket, which a reader thread drains; each round times
 ``os.sendfile``, ``zcopy.prepare(src, dst).transfer()`` and ``zcopy.transfer()`` one after the
-other (``CALLS`` calls each), and the script prints the median per call of each over the rounds
-and the ratios to ``os.sendfile``. Targets: prepared <= 2x, transfer <= 3x.
+other (``--calls`` calls each), and the script prints the median per call of each over the
+rounds and the ratios to ``os.sendfile``: in wall time, and in CPU time of the calling thread
+(``time.thread_time_ns``; less disturbed by other processes on a loaded machine). Targets: prepared <= 2x, transfer <= 3x.
 
     python py/bench/percall.py [--rounds 5] [--calls 5000] [--size 4096]
 
@@ -67,24 +68,28 @@ def main() -> None:
 
         runs = {"os.sendfile": bare, "prepare().transfer()": prep, "zcopy.transfer()": plain}
         times: dict[str, list[float]] = {k: [] for k in runs}
+        cpu: dict[str, list[float]] = {k: [] for k in runs}
         for k, fn in runs.items():  # warm up
             fn()
         for _ in range(a.rounds):
             for k, fn in runs.items():
-                t0 = time.perf_counter_ns()
+                t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
                 fn()
+                cpu[k].append((time.thread_time_ns() - c0) / calls / 1000)
                 times[k].append((time.perf_counter_ns() - t0) / calls / 1000)
         prepared.close()
         tx.close()
         reader.join()
         rx.close()
 
-    base = statistics.median(times["os.sendfile"])
     print(f"{a.rounds} rounds of {a.calls} calls, {a.size} bytes file -> Unix socket (noisy: shared machine)")
-    for k, ts in times.items():
-        med = statistics.median(ts)
-        per_round = " ".join(f"{t / b:.2f}" for t, b in zip(ts, times["os.sendfile"]))
-        print(f"{k:24} {med:7.2f} us/call  {med / base:5.2f}x os.sendfile  (per round: {per_round})")
+    for what, table in (("wall time", times), ("CPU time of the calling thread", cpu)):
+        print(f"{what}:")
+        base = statistics.median(table["os.sendfile"])
+        for k, ts in table.items():
+            med = statistics.median(ts)
+            per_round = " ".join(f"{t / b:.2f}" for t, b in zip(ts, table["os.sendfile"]))
+            print(f"  {k:24} {med:7.2f} us/call  {med / base:5.2f}x os.sendfile  (per round: {per_round})")
 
 
 if __name__ == "__main__":
