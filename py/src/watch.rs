@@ -94,22 +94,21 @@ impl Watch {
         if self.progress.is_some() || self.bar.is_some() || self.cancel.is_some() {
             return Ok(true);
         }
-        static MAIN_THREAD: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
-        let main_thread = MAIN_THREAD.get_or_try_init(py, || {
-            py.import("threading")?
-                .getattr("main_thread")
-                .map(Bound::unbind)
-        })?;
-        // The main thread's ident, asked each time: a fork makes the forking thread the child's
-        // main thread.
-        let main: std::os::raw::c_ulong = main_thread
-            .bind(py)
-            .call0()?
-            .getattr(pyo3::intern!(py, "ident"))?
-            .extract()?;
         // SAFETY: PyThread_get_thread_ident only reads the calling thread's id.
         let this = unsafe { pyo3::ffi::PyThread_get_thread_ident() };
-        Ok(this == main)
+        // The main thread's ident as first seen: equal means the main thread (or, after a fork
+        // whose child started threads, one that reuses its ident: it then keeps the hook, as
+        // before); different is confirmed by asking threading, since a fork makes the forking
+        // thread the child's main thread.
+        static MAIN: std::sync::OnceLock<std::os::raw::c_ulong> = std::sync::OnceLock::new();
+        let main_now = || -> PyResult<std::os::raw::c_ulong> {
+            py.import("threading")?
+                .call_method0("main_thread")?
+                .getattr(pyo3::intern!(py, "ident"))?
+                .extract()
+        };
+        let first = *MAIN.get_or_init(|| main_now().unwrap_or(0));
+        Ok(this == first || this == main_now()?)
     }
 
     /// The engine's progress hook: `false` stops the transfer.
