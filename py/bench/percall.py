@@ -6,7 +6,7 @@ other (``--calls`` calls each), and the script prints the median per call of eac
 rounds and the ratios to ``os.sendfile``: in wall time, and in CPU time of the calling thread
 (``time.thread_time_ns``; less disturbed by other processes on a loaded machine). Targets: prepared <= 2x, transfer <= 3x.
 
-    python py/bench/percall.py [--rounds 5] [--calls 5000] [--size 4096]
+    python py/bench/percall.py [--rounds 5] [--calls 5000] [--size 4096] [--thread]
 
 The machine this runs on is usually shared: quote the ratios as noisy (the ratios inside one
 round are steadier than the absolute times).
@@ -38,7 +38,21 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--calls", type=int, default=5000)
     ap.add_argument("--size", type=int, default=4096)
+    ap.add_argument(
+        "--thread",
+        action="store_true",
+        help="make every call on a thread other than the main one (as a thread pool or asyncio.to_thread does)",
+    )
     a = ap.parse_args()
+    if a.thread:
+        t = threading.Thread(target=measure, args=(a,))
+        t.start()
+        t.join()
+    else:
+        measure(a)
+
+
+def measure(a: argparse.Namespace) -> None:
 
     with tempfile.TemporaryFile() as f:
         f.write(os.urandom(a.size))
@@ -82,7 +96,8 @@ def main() -> None:
         reader.join()
         rx.close()
 
-    print(f"{a.rounds} rounds of {a.calls} calls, {a.size} bytes file -> Unix socket (noisy: shared machine)")
+    where = "a worker thread" if a.thread else "the main thread"
+    print(f"{a.rounds} rounds of {a.calls} calls on {where}, {a.size} bytes file -> Unix socket (noisy: shared machine)")
     for what, table in (("wall time", times), ("CPU time of the calling thread", cpu)):
         print(f"{what}:")
         base = statistics.median(table["os.sendfile"])
