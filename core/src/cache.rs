@@ -17,9 +17,10 @@
 //! are no-ops that say so ([`Hint::Skipped`], [`Method::None`]), never errors.
 
 use std::fmt;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::path::Path;
 
-use crate::endpoint::{Endpoint, Kind};
+use crate::endpoint::{Endpoint, Kind, Name};
 use crate::error::{Error, ErrorKind, Result};
 use crate::sys;
 
@@ -207,12 +208,13 @@ fn uncached(ep: &Endpoint<'_>) -> Option<String> {
     None
 }
 
-fn resolve(
-    fd: BorrowedFd<'_>,
+fn resolve<'fd>(
+    fd: BorrowedFd<'fd>,
+    name: Name<'fd>,
     offset: u64,
     len: Option<u64>,
-) -> Result<std::result::Result<Range<'_>, String>> {
-    let ep = Endpoint::classify(fd, "")?;
+) -> Result<std::result::Result<Range<'fd>, String>> {
+    let ep = Endpoint::classify_as(fd, name)?;
     ep.usable()?;
     if let Some(why) = uncached(&ep) {
         return Ok(Err(why));
@@ -248,7 +250,31 @@ fn resolve(
 /// # Errors
 /// A bad fd; an offset plus length past 2^64; Unsupported as above.
 pub fn residency(fd: impl AsFd, offset: u64, len: Option<u64>) -> Result<Residency> {
-    match resolve(fd.as_fd(), offset, len)? {
+    let fd = fd.as_fd();
+    residency_of(fd, Name::Fd("", fd.as_raw_fd()), offset, len)
+}
+
+/// [`residency`], with messages naming the file `name` (the path it was opened from, or the
+/// caller's `fd 5` for a duplicate of the caller's fd) instead of its fd number.
+///
+/// # Errors
+/// As [`residency`].
+pub fn residency_named(
+    fd: impl AsFd,
+    name: &Path,
+    offset: u64,
+    len: Option<u64>,
+) -> Result<Residency> {
+    residency_of(fd.as_fd(), Name::Path("", name), offset, len)
+}
+
+fn residency_of(
+    fd: BorrowedFd<'_>,
+    name: Name<'_>,
+    offset: u64,
+    len: Option<u64>,
+) -> Result<Residency> {
+    match resolve(fd, name, offset, len)? {
         Ok(range) => range_residency(&range),
         Err(_) => Ok(Residency::none()),
     }
@@ -348,7 +374,33 @@ fn mincore_bitmap(ep: &Endpoint<'_>, first: u64, bitmap: &mut [u8]) -> std::io::
 /// A bad fd, or the kernel refusing the advice. An fd without a page cache is not an error:
 /// the result is [`Hint::Skipped`] with the reason.
 pub fn advise(fd: impl AsFd, offset: u64, len: Option<u64>, advice: Advice) -> Result<Hint> {
-    let r = match resolve(fd.as_fd(), offset, len)? {
+    let fd = fd.as_fd();
+    advise_of(fd, Name::Fd("", fd.as_raw_fd()), offset, len, advice)
+}
+
+/// [`advise`], with messages naming the file `name` (the path it was opened from, or the
+/// caller's `fd 5` for a duplicate of the caller's fd) instead of its fd number.
+///
+/// # Errors
+/// As [`advise`].
+pub fn advise_named(
+    fd: impl AsFd,
+    name: &Path,
+    offset: u64,
+    len: Option<u64>,
+    advice: Advice,
+) -> Result<Hint> {
+    advise_of(fd.as_fd(), Name::Path("", name), offset, len, advice)
+}
+
+fn advise_of(
+    fd: BorrowedFd<'_>,
+    name: Name<'_>,
+    offset: u64,
+    len: Option<u64>,
+    advice: Advice,
+) -> Result<Hint> {
+    let r = match resolve(fd, name, offset, len)? {
         Ok(r) => r,
         Err(why) => return Ok(Hint::Skipped(why)),
     };
@@ -369,7 +421,21 @@ pub fn advise(fd: impl AsFd, offset: u64, len: Option<u64>, advice: Advice) -> R
 /// # Errors
 /// A bad fd, or the kernel refusing. An fd without a page cache gives [`Hint::Skipped`].
 pub fn readahead(fd: impl AsFd, offset: u64, len: Option<u64>) -> Result<Hint> {
-    let r = match resolve(fd.as_fd(), offset, len)? {
+    let fd = fd.as_fd();
+    readahead_of(fd, Name::Fd("", fd.as_raw_fd()), offset, len)
+}
+
+/// [`readahead`], with messages naming the file `name` (the path it was opened from, or the
+/// caller's `fd 5` for a duplicate of the caller's fd) instead of its fd number.
+///
+/// # Errors
+/// As [`readahead`].
+pub fn readahead_named(fd: impl AsFd, name: &Path, offset: u64, len: Option<u64>) -> Result<Hint> {
+    readahead_of(fd.as_fd(), Name::Path("", name), offset, len)
+}
+
+fn readahead_of(fd: BorrowedFd<'_>, name: Name<'_>, offset: u64, len: Option<u64>) -> Result<Hint> {
+    let r = match resolve(fd, name, offset, len)? {
         Ok(r) => r,
         Err(why) => return Ok(Hint::Skipped(why)),
     };
@@ -403,7 +469,21 @@ fn start_reading(r: &Range<'_>) -> Result<()> {
 /// A bad fd, an offset plus length past 2^64, and a failed read with its errno. An fd without
 /// a page cache gives a residency with [`Method::None`].
 pub fn warm(fd: impl AsFd, offset: u64, len: Option<u64>) -> Result<Residency> {
-    let r = match resolve(fd.as_fd(), offset, len)? {
+    let fd = fd.as_fd();
+    warm_of(fd, Name::Fd("", fd.as_raw_fd()), offset, len)
+}
+
+/// [`warm`], with messages naming the file `name` (the path it was opened from, or the
+/// caller's `fd 5` for a duplicate of the caller's fd) instead of its fd number.
+///
+/// # Errors
+/// As [`warm`].
+pub fn warm_named(fd: impl AsFd, name: &Path, offset: u64, len: Option<u64>) -> Result<Residency> {
+    warm_of(fd.as_fd(), Name::Path("", name), offset, len)
+}
+
+fn warm_of(fd: BorrowedFd<'_>, name: Name<'_>, offset: u64, len: Option<u64>) -> Result<Residency> {
+    let r = match resolve(fd, name, offset, len)? {
         Ok(r) => r,
         Err(_) => return Ok(Residency::none()),
     };
@@ -437,7 +517,26 @@ pub fn warm(fd: impl AsFd, offset: u64, len: Option<u64>) -> Result<Residency> {
 /// A bad fd, an offset plus length past 2^64, and a failed write-back (EIO, ENOSPC) with its
 /// errno. An fd without a page cache gives a residency with [`Method::None`].
 pub fn evict(fd: impl AsFd, offset: u64, len: Option<u64>) -> Result<Residency> {
-    let r = match resolve(fd.as_fd(), offset, len)? {
+    let fd = fd.as_fd();
+    evict_of(fd, Name::Fd("", fd.as_raw_fd()), offset, len)
+}
+
+/// [`evict`], with messages naming the file `name` (the path it was opened from, or the
+/// caller's `fd 5` for a duplicate of the caller's fd) instead of its fd number.
+///
+/// # Errors
+/// As [`evict`].
+pub fn evict_named(fd: impl AsFd, name: &Path, offset: u64, len: Option<u64>) -> Result<Residency> {
+    evict_of(fd.as_fd(), Name::Path("", name), offset, len)
+}
+
+fn evict_of(
+    fd: BorrowedFd<'_>,
+    name: Name<'_>,
+    offset: u64,
+    len: Option<u64>,
+) -> Result<Residency> {
+    let r = match resolve(fd, name, offset, len)? {
         Ok(r) => r,
         Err(_) => return Ok(Residency::none()),
     };
@@ -479,7 +578,21 @@ impl Locked {
 /// A bad fd, a directory, an fd without a page cache (Invalid), an fd not open for reading
 /// (`EACCES` from `mmap`), and `mlock`'s refusal with its errno.
 pub fn lock(fd: impl AsFd, offset: u64, len: Option<u64>) -> Result<Locked> {
-    let r = match resolve(fd.as_fd(), offset, len)? {
+    let fd = fd.as_fd();
+    lock_of(fd, Name::Fd("", fd.as_raw_fd()), offset, len)
+}
+
+/// [`lock`], with messages naming the file `name` (the path it was opened from, or the
+/// caller's `fd 5` for a duplicate of the caller's fd) instead of its fd number.
+///
+/// # Errors
+/// As [`lock`].
+pub fn lock_named(fd: impl AsFd, name: &Path, offset: u64, len: Option<u64>) -> Result<Locked> {
+    lock_of(fd.as_fd(), Name::Path("", name), offset, len)
+}
+
+fn lock_of(fd: BorrowedFd<'_>, name: Name<'_>, offset: u64, len: Option<u64>) -> Result<Locked> {
+    let r = match resolve(fd, name, offset, len)? {
         Ok(r) => r,
         Err(why) => return Err(Error::invalid(format!("cannot lock: {why}"))),
     };

@@ -40,6 +40,9 @@ impl fmt::Display for Kind {
 pub(crate) enum Name<'a> {
     Fd(&'static str, i32),
     Path(&'static str, &'a std::path::Path),
+    /// The bytes a buffered reader of the end named so read ahead of its fd ("src fd 7's read
+    /// buffer"): see [`crate::transfer_buffered`].
+    ReadAhead(&'a Name<'a>),
 }
 
 impl fmt::Display for Name<'_> {
@@ -47,7 +50,9 @@ impl fmt::Display for Name<'_> {
         match self {
             Name::Fd("", fd) => write!(f, "fd {fd}"),
             Name::Fd(role, fd) => write!(f, "{role} fd {fd}"),
+            Name::Path("", p) => write!(f, "{}", p.display()),
             Name::Path(role, p) => write!(f, "{role} {}", p.display()),
+            Name::ReadAhead(of) => write!(f, "{of}'s read buffer"),
         }
     }
 }

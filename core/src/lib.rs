@@ -63,6 +63,7 @@ macro_rules! named {
     };
 }
 
+mod buffered;
 pub mod cache;
 mod endpoint;
 mod error;
@@ -85,6 +86,7 @@ use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+pub use buffered::{transfer_buffered, transfer_buffered_named};
 pub use error::{Error, ErrorKind, Result};
 pub use options::{CachePolicy, Options, Progress, Strategy, SyncPolicy};
 pub use plan::{AutoChoice, Support};

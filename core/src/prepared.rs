@@ -3,8 +3,9 @@
 //! most one `fstat` per file end (its size, and proof that it is still the file prepared).
 
 use std::os::fd::{AsFd, BorrowedFd};
+use std::path::Path;
 
-use crate::endpoint::{Endpoint, Kind};
+use crate::endpoint::{Endpoint, Kind, Name};
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::Options;
 use crate::plan;
@@ -82,6 +83,32 @@ impl<'fd, 'a> Prepared<'fd, 'a> {
     ) -> Result<Prepared<'fd, 'a>> {
         let src = Endpoint::classify(src, "src")?;
         let dst = Endpoint::classify(dst, "dst")?;
+        Prepared::from_endpoints(src, dst, opts)
+    }
+
+    /// [`Prepared::from_fds`], with messages naming the ends `src_name` and `dst_name` instead
+    /// of their fd numbers (as [`transfer_named`](crate::transfer_named)): for a face that
+    /// works on duplicates of its caller's fds and names them as its caller knows them.
+    ///
+    /// # Errors
+    /// As [`Prepared::new`].
+    pub fn from_fds_named(
+        src: BorrowedFd<'fd>,
+        src_name: &'fd Path,
+        dst: BorrowedFd<'fd>,
+        dst_name: &'fd Path,
+        opts: &Options<'a>,
+    ) -> Result<Prepared<'fd, 'a>> {
+        let src = Endpoint::classify_as(src, Name::Path("src", src_name))?;
+        let dst = Endpoint::classify_as(dst, Name::Path("dst", dst_name))?;
+        Prepared::from_endpoints(src, dst, opts)
+    }
+
+    fn from_endpoints(
+        src: Endpoint<'fd>,
+        dst: Endpoint<'fd>,
+        opts: &Options<'a>,
+    ) -> Result<Prepared<'fd, 'a>> {
         let opts = Options {
             len: None,
             src_offset: None,

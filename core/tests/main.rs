@@ -3,6 +3,7 @@
 
 mod common;
 
+mod test_buffered;
 mod test_cache;
 mod test_deadline;
 mod test_direct;

@@ -638,3 +638,22 @@ fn dontcache_falls_back_to_drop_after_where_refused() {
         "{e}"
     );
 }
+
+/// The `_named` variants name the file as the caller says, never by the fd number it passed.
+#[test]
+fn named_variants_name_the_file_as_given() {
+    let (r, _w) = common::pipe();
+    let e = zcopy::cache::lock_named(&r, std::path::Path::new("fd 5"), 0, None)
+        .expect_err("a pipe has no page cache");
+    assert_eq!(
+        e.message(),
+        "cannot lock: fd 5 is a pipe, which has no page cache"
+    );
+    let path = std::path::Path::new("/data/big.iso");
+    match zcopy::cache::advise_named(&r, path, 0, None, zcopy::cache::Advice::WillNeed) {
+        Ok(zcopy::cache::Hint::Skipped(why)) => {
+            assert_eq!(why, "/data/big.iso is a pipe, which has no page cache")
+        }
+        other => panic!("advise on a pipe: {other:?}"),
+    }
+}

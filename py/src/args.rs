@@ -2,10 +2,11 @@
 //! arguments for the options.
 
 use std::ffi::OsStr;
-use std::io::Write;
+use std::fs::File;
+use std::io::Seek;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -18,13 +19,14 @@ use crate::errors;
 /// be reused at once); the caller's fd is never closed.
 pub(crate) struct End<'py> {
     /// How the engine's messages name it: `"src"` or `"dst"` ("src fd 7"); `""` for the file of
-    /// a page-cache function (" fd 7").
+    /// a page-cache function ("fd 7").
     role: &'static str,
     /// The duplicate the engine works on (`F_DUPFD_CLOEXEC`; it shares the caller's file
     /// description, so the position and flags are the caller's).
-    pub fd: OwnedFd,
-    /// The caller's fd number, for messages.
-    user_fd: RawFd,
+    pub fd: File,
+    /// How the caller knows it, which the engine's messages use after the role: `fd 5` (the
+    /// caller's fd number, not the duplicate's), or the path zcopy opened for the caller.
+    label: PathBuf,
     /// A file object, when one was passed and it can seek: its position is kept in step with
     /// the bytes moved.
     seekable_obj: Option<Bound<'py, PyAny>>,
@@ -32,8 +34,6 @@ pub(crate) struct End<'py> {
     /// up (`peek`, `read1`: a pipe or socket wrapped by `open()` or `makefile()`): what it holds
     /// goes out before what its fd holds.
     pub buffered_reader: Option<Bound<'py, PyAny>>,
-    /// The path zcopy opened, for a page-cache function given one.
-    path: Option<PathBuf>,
 }
 
 /// `io::Error`'s text without its " (os error N)" suffix (the errno travels separately).
@@ -45,8 +45,10 @@ fn strip_os_suffix(e: &std::io::Error) -> String {
     }
 }
 
-/// How a message names an fd zcopy made, and how the caller knows it: `("src fd 12", "src fd 5")`
-/// (a duplicate of the caller's fd 5), or `(" fd 12", " /data/big.iso")` (a path zcopy opened).
+/// How a message of an engine call that takes no labels (`Log.send`'s, the page-cache
+/// functions') names an fd zcopy made, and how the caller knows it: `("src fd 12", "src fd 5")`
+/// (a duplicate of the caller's fd 5), or `("fd 12", "/data/big.iso")` (a path zcopy opened).
+/// The calls that take labels (`transfer_named`, `probe_named`, ...) need none.
 pub(crate) type Rename = (String, String);
 
 /// `s` with every name of an fd zcopy made replaced by the caller's name for it.
@@ -89,8 +91,10 @@ fn is_path(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
         || obj.hasattr(pyo3::intern!(obj.py(), "__fspath__"))?)
 }
 
-/// `F_DUPFD_CLOEXEC`: a duplicate of `fd` that the caller's `close` cannot affect.
-fn duplicate(py: Python<'_>, fd: RawFd, role: &str) -> PyResult<OwnedFd> {
+/// `F_DUPFD_CLOEXEC`: a duplicate of `fd` that the caller's `close` cannot affect. The one
+/// `libc` call of this face: it owns the duplicate (not engine work), and std cannot duplicate an
+/// fd number it has not been shown to be open.
+fn duplicate(py: Python<'_>, fd: RawFd, role: &str) -> PyResult<File> {
     // SAFETY: fcntl with F_DUPFD_CLOEXEC reads no memory; on a bad fd it fails with EBADF.
     let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
     if new < 0 {
@@ -108,17 +112,7 @@ fn duplicate(py: Python<'_>, fd: RawFd, role: &str) -> PyResult<OwnedFd> {
         return Err(errors::os_error(py, errno, &message));
     }
     // SAFETY: fcntl just returned this fd, newly made and owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(new) })
-}
-
-/// `lseek(fd, 0, SEEK_CUR)`: the position of the file description.
-fn position(fd: &OwnedFd) -> std::io::Result<u64> {
-    // SAFETY: lseek reads no memory; the fd is open (we own it).
-    let pos = unsafe { libc::lseek(fd.as_raw_fd(), 0, libc::SEEK_CUR) };
-    if pos < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(pos as u64)
+    Ok(File::from(unsafe { OwnedFd::from_raw_fd(new) }))
 }
 
 /// A file object's position (`tell()`, which counts what a buffered reader has read ahead) as
@@ -135,14 +129,14 @@ fn tell(obj: &Bound<'_, PyAny>) -> PyResult<u64> {
     })
 }
 
-/// Seeks file object `obj` to the position of `fd` (its duplicate; `user_fd` names it).
-fn seek_to_fd(obj: &Bound<'_, PyAny>, fd: &OwnedFd, user_fd: RawFd) -> PyResult<()> {
+/// Seeks file object `obj` to the position of `fd` (its duplicate; `label` names it).
+fn seek_to_fd(obj: &Bound<'_, PyAny>, mut fd: &File, label: &Path) -> PyResult<()> {
     let py = obj.py();
-    let pos = position(fd).map_err(|e| {
+    let pos = fd.stream_position().map_err(|e| {
         errors::os_error(
             py,
             e.raw_os_error().unwrap_or(libc::EIO),
-            &format!("lseek on dst fd {user_fd}: {e}"),
+            &format!("lseek on dst {}: {}", label.display(), strip_os_suffix(&e)),
         )
     })?;
     obj.call_method1(pyo3::intern!(py, "seek"), (pos,))?;
@@ -153,9 +147,9 @@ fn seek_to_fd(obj: &Bound<'_, PyAny>, fd: &OwnedFd, user_fd: RawFd) -> PyResult<
 /// caller's file open and its bytes going to it even if the caller's fd number is closed and
 /// reused), how messages name it, and the file objects that each call keeps in step.
 pub(crate) struct Kept {
-    pub fd: OwnedFd,
-    pub rename: Rename,
-    user_fd: RawFd,
+    pub fd: File,
+    /// As [`End`]'s.
+    pub label: PathBuf,
     /// As [`End`]'s: its position follows the bytes moved.
     seekable_obj: Option<Py<PyAny>>,
     /// An object with `flush()` (a buffered writer): flushed before each call, so what the
@@ -202,33 +196,17 @@ impl Kept {
     /// After a call, as a destination: seeks the object to the fd's position.
     pub(crate) fn settle_dst(&self, py: Python<'_>) -> PyResult<()> {
         match &self.seekable_obj {
-            Some(obj) => seek_to_fd(obj.bind(py), &self.fd, self.user_fd),
+            Some(obj) => seek_to_fd(obj.bind(py), &self.fd, &self.label),
             None => Ok(()),
         }
     }
 }
 
-/// A memfd (`memfd_create(2)`, close-on-exec) holding `bytes`, its position at the end.
-fn memfd_holding(bytes: &[u8]) -> std::io::Result<OwnedFd> {
-    // SAFETY: the name is a NUL-terminated literal; memfd_create reads nothing else. Through
-    // syscall(2): glibc has memfd_create from 2.27 only, and the wheel runs on glibc 2.17.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_memfd_create,
-            c"zcopy-buffered-head".as_ptr(),
-            libc::c_long::from(libc::MFD_CLOEXEC),
-        )
-    };
-    let Ok(fd) = i32::try_from(fd) else {
-        return Err(std::io::Error::from_raw_os_error(libc::EOVERFLOW));
-    };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: memfd_create just returned this fd, newly made and owned by nobody else.
-    let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
-    file.write_all(bytes)?;
-    Ok(file.into())
+/// What a `src` or `dst` object is, once it showed a file descriptor.
+struct Traits {
+    seekable: bool,
+    /// A binary reader that cannot seek and can show and give up its buffer.
+    buffered: bool,
 }
 
 impl<'py> End<'py> {
@@ -251,15 +229,7 @@ impl<'py> End<'py> {
                     "{role} fd {obj} is out of range for a file descriptor"
                 ))
             })?;
-            let dup = duplicate(py, fd, role)?;
-            return Ok(End {
-                role,
-                fd: dup,
-                user_fd: fd,
-                seekable_obj: None,
-                buffered_reader: None,
-                path: None,
-            });
+            return End::of_fd(py, fd, role, None);
         }
         if is_path(obj)? {
             return Err(PyTypeError::new_err(format!(
@@ -268,70 +238,26 @@ impl<'py> End<'py> {
                 obj.repr()?
             )));
         }
-        let fileno = pyo3::intern!(py, "fileno");
-        if !obj.hasattr(fileno)? {
-            return Err(PyTypeError::new_err(format!(
-                "{role} must be a file descriptor (int) or an object with fileno() (a file, a \
-                 socket), not {}",
-                type_name(obj)
-            )));
-        }
-        let fd: RawFd = match obj.call_method0(fileno) {
-            Ok(fd) => fd.extract().map_err(|_| {
-                PyTypeError::new_err(format!(
-                    "{role}.fileno() returned {}, not a file descriptor",
-                    fd.repr().map(|r| r.to_string()).unwrap_or_default()
-                ))
-            })?,
-            Err(e) => {
-                let unsupported = py.import("io")?.getattr("UnsupportedOperation")?;
-                if e.matches(py, unsupported)? {
-                    let err = PyTypeError::new_err(format!(
-                        "{role} is {}, which has no file descriptor: zcopy moves bytes between \
-                         file descriptors (files, pipes, sockets); write in-memory data with \
-                         its own methods",
-                        type_name(obj)
-                    ));
-                    err.set_cause(py, Some(e));
-                    return Err(err);
-                }
-                return Err(e);
-            }
-        };
-        if obj.hasattr(pyo3::intern!(py, "flush"))? {
-            obj.call_method0(pyo3::intern!(py, "flush"))?;
-        }
-        let seekable = obj.hasattr(pyo3::intern!(py, "seekable"))?
-            && obj.hasattr(pyo3::intern!(py, "tell"))?
-            && obj.hasattr(pyo3::intern!(py, "seek"))?
-            && obj
-                .call_method0(pyo3::intern!(py, "seekable"))?
-                .is_truthy()?;
-        if role == "src"
-            && !seekable
-            && obj.is_instance(&py.import("io")?.getattr("TextIOBase")?)?
-        {
-            // Its decoder may hold text read ahead from the fd: bytes nobody can send any more.
-            return Err(PyTypeError::new_err(format!(
-                "src is {}, a text-mode reader that cannot seek (a pipe, socket or terminal): \
-                 text it has decoded ahead cannot be sent as bytes, so zcopy refuses it rather \
-                 than skip it; pass src.buffer (its binary reader, whose read-ahead bytes go \
-                 out first) or src.fileno()",
-                type_name(obj)
-            )));
-        }
-        let buffered = role == "src"
-            && !seekable
-            && obj.hasattr(pyo3::intern!(py, "peek"))?
-            && obj.hasattr(pyo3::intern!(py, "read1"))?;
-        let dup = duplicate(py, fd, role)?;
+        let fd = fileno(obj, role)?;
+        let traits = Traits::of(obj, role)?;
+        let mut end = End::of_fd(py, fd, role, traits.seekable.then(|| obj.clone()))?;
+        end.buffered_reader = traits.buffered.then(|| obj.clone());
+        Ok(end)
+    }
+
+    /// An end on a duplicate of `fd`, labelled by the caller's number for it.
+    fn of_fd(
+        py: Python<'py>,
+        fd: RawFd,
+        role: &'static str,
+        seekable_obj: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<End<'py>> {
         Ok(End {
             role,
-            fd: dup,
-            user_fd: fd,
-            seekable_obj: seekable.then(|| obj.clone()),
-            buffered_reader: buffered.then(|| obj.clone()),
-            path: None,
+            fd: duplicate(py, fd, role)?,
+            label: PathBuf::from(format!("fd {fd}")),
+            seekable_obj,
+            buffered_reader: None,
         })
     }
 
@@ -344,31 +270,38 @@ impl<'py> End<'py> {
             return Ok(end);
         }
         let path = path(obj, "f", func)?;
-        let file = std::fs::File::open(&path).map_err(|e| {
+        let file = File::open(&path).map_err(|e| {
             errors::os_error(
                 obj.py(),
                 e.raw_os_error().unwrap_or(libc::EIO),
                 &format!("cannot open {}: {}", path.display(), strip_os_suffix(&e)),
             )
         })?;
-        let fd = OwnedFd::from(file);
         Ok(End {
             role: "",
-            user_fd: fd.as_raw_fd(),
-            fd,
+            fd: file,
+            label: path,
             seekable_obj: None,
             buffered_reader: None,
-            path: Some(path),
         })
     }
 
-    /// How messages should name this end.
+    /// How the engine's messages should name this end, after its role: `fd 5` or a path.
+    pub(crate) fn label(&self) -> &Path {
+        &self.label
+    }
+
+    /// How messages of an engine call that takes no labels should name this end (see
+    /// [`Rename`]).
     pub(crate) fn rename(&self) -> Rename {
-        let from = format!("{} fd {}", self.role, self.fd.as_raw_fd());
-        match &self.path {
-            Some(p) => (from, format!("{} {}", self.role, p.display())),
-            None => (from, format!("{} fd {}", self.role, self.user_fd)),
-        }
+        let role = |rest: String| match self.role {
+            "" => rest,
+            role => format!("{role} {rest}"),
+        };
+        (
+            role(format!("fd {}", self.fd.as_raw_fd())),
+            role(self.label.display().to_string()),
+        )
     }
 
     /// For a seekable file object read from its position: the object's own idea of its
@@ -397,7 +330,7 @@ impl<'py> End<'py> {
     /// the position (and any read buffer it holds) agrees with what the engine wrote.
     pub(crate) fn settle_dst(&self) -> PyResult<()> {
         match &self.seekable_obj {
-            Some(obj) => seek_to_fd(obj, &self.fd, self.user_fd),
+            Some(obj) => seek_to_fd(obj, &self.fd, &self.label),
             None => Ok(()),
         }
     }
@@ -411,21 +344,20 @@ impl<'py> End<'py> {
         }
         let flush = obj.hasattr(pyo3::intern!(obj.py(), "flush"))?;
         Ok(Some(Kept {
-            rename: self.rename(),
             fd: self.fd,
-            user_fd: self.user_fd,
+            label: self.label,
             seekable_obj: self.seekable_obj.map(Bound::unbind),
             flush_obj: flush.then(|| obj.clone().unbind()),
         }))
     }
 
-    /// The head of a buffered reader that cannot seek (see [`End::buffered_reader`]): the bytes
-    /// its buffer holds, at most `length` of them, in a memfd the engine can read from offset 0,
-    /// with their count; `None` when there are none. `peek()` shows them without consuming them;
-    /// with an empty buffer it reads the fd once, as any read of the object would (and gives
-    /// nothing at end of file, or on a non-blocking fd without data). Once they went out,
-    /// [`End::consume_head`] takes them from the object.
-    pub(crate) fn buffered_head(&self, length: Option<u64>) -> PyResult<Option<(OwnedFd, u64)>> {
+    /// The bytes a buffered reader that cannot seek holds ahead of its fd (see
+    /// [`End::buffered_reader`]), at most `length` of them; `None` when there are none. `peek()`
+    /// shows them without consuming them; with an empty buffer it reads the fd once, as any read
+    /// of the object would (and gives nothing at end of file, or on a non-blocking fd without
+    /// data). The engine sends them first (`zcopy::transfer_buffered`); [`End::consume_head`]
+    /// then takes from the object those that went out.
+    pub(crate) fn read_ahead(&self, length: Option<u64>) -> PyResult<Option<Vec<u8>>> {
         let Some(obj) = &self.buffered_reader else {
             return Ok(None);
         };
@@ -438,21 +370,7 @@ impl<'py> End<'py> {
         let n = length.map_or(buffered.len(), |l| {
             buffered.len().min(usize::try_from(l).unwrap_or(usize::MAX))
         });
-        if n == 0 {
-            return Ok(None);
-        }
-        let memfd = memfd_holding(&buffered[..n]).map_err(|e| {
-            errors::os_error(
-                py,
-                e.raw_os_error().unwrap_or(libc::EIO),
-                &format!(
-                    "cannot hold the {n} bytes src fd {} read ahead in a memfd: {}",
-                    self.user_fd,
-                    strip_os_suffix(&e)
-                ),
-            )
-        })?;
-        Ok(Some((memfd, n as u64)))
+        Ok((n > 0).then(|| buffered[..n].to_vec()))
     }
 
     /// Takes from a buffered reader the `n` bytes of its head that went out (`read1(n)`), so its
@@ -479,19 +397,83 @@ impl<'py> End<'py> {
     /// The size still to read from a regular-file source from `offset` (or its position), for
     /// a progress bar's total; `None` for pipes, sockets and devices.
     pub(crate) fn remaining(&self, offset: Option<u64>) -> Option<u64> {
-        // SAFETY: an all-zero stat is a valid value of this plain C struct.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: fstat writes only the stat we pass; the fd is open (we own it).
-        if unsafe { libc::fstat(self.fd.as_raw_fd(), &mut st) } != 0
-            || st.st_mode & libc::S_IFMT != libc::S_IFREG
-        {
-            return None;
-        }
+        let meta = self.fd.metadata().ok().filter(|m| m.is_file())?;
         let from = match offset {
             Some(o) => o,
-            None => position(&self.fd).ok()?,
+            None => (&self.fd).stream_position().ok()?,
         };
-        Some((st.st_size.max(0) as u64).saturating_sub(from))
+        Some(meta.len().saturating_sub(from))
+    }
+}
+
+/// The fd of a file object (`fileno()`), or why it has none.
+fn fileno(obj: &Bound<'_, PyAny>, role: &str) -> PyResult<RawFd> {
+    let py = obj.py();
+    let fileno = pyo3::intern!(py, "fileno");
+    if !obj.hasattr(fileno)? {
+        return Err(PyTypeError::new_err(format!(
+            "{role} must be a file descriptor (int) or an object with fileno() (a file, a \
+             socket), not {}",
+            type_name(obj)
+        )));
+    }
+    match obj.call_method0(fileno) {
+        Ok(fd) => fd.extract().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "{role}.fileno() returned {}, not a file descriptor",
+                fd.repr().map(|r| r.to_string()).unwrap_or_default()
+            ))
+        }),
+        Err(e) => {
+            let unsupported = py.import("io")?.getattr("UnsupportedOperation")?;
+            if !e.matches(py, unsupported)? {
+                return Err(e);
+            }
+            let err = PyTypeError::new_err(format!(
+                "{role} is {}, which has no file descriptor: zcopy moves bytes between file \
+                 descriptors (files, pipes, sockets); write in-memory data with its own methods",
+                type_name(obj)
+            ));
+            err.set_cause(py, Some(e));
+            Err(err)
+        }
+    }
+}
+
+impl Traits {
+    /// Flushes file object `obj` (a writer's buffered bytes go out before zcopy's) and tells
+    /// whether it can seek and, as a source, whether it is a buffered reader; refuses a text
+    /// reader that cannot seek.
+    fn of(obj: &Bound<'_, PyAny>, role: &str) -> PyResult<Traits> {
+        let py = obj.py();
+        if obj.hasattr(pyo3::intern!(py, "flush"))? {
+            obj.call_method0(pyo3::intern!(py, "flush"))?;
+        }
+        let seekable = obj.hasattr(pyo3::intern!(py, "seekable"))?
+            && obj.hasattr(pyo3::intern!(py, "tell"))?
+            && obj.hasattr(pyo3::intern!(py, "seek"))?
+            && obj
+                .call_method0(pyo3::intern!(py, "seekable"))?
+                .is_truthy()?;
+        if role != "src" || seekable {
+            return Ok(Traits {
+                seekable,
+                buffered: false,
+            });
+        }
+        if obj.is_instance(&py.import("io")?.getattr("TextIOBase")?)? {
+            // Its decoder may hold text read ahead from the fd: bytes nobody can send any more.
+            return Err(PyTypeError::new_err(format!(
+                "src is {}, a text-mode reader that cannot seek (a pipe, socket or terminal): \
+                 text it has decoded ahead cannot be sent as bytes, so zcopy refuses it rather \
+                 than skip it; pass src.buffer (its binary reader, whose read-ahead bytes go \
+                 out first) or src.fileno()",
+                type_name(obj)
+            )));
+        }
+        let buffered =
+            obj.hasattr(pyo3::intern!(py, "peek"))? && obj.hasattr(pyo3::intern!(py, "read1"))?;
+        Ok(Traits { seekable, buffered })
     }
 }
 

@@ -9,23 +9,19 @@ use crate::args::{self, End};
 use crate::errors::{self, EngineError};
 use crate::report::Residency;
 
-/// Runs one engine cache call on `f` without the GIL.
+/// Runs one engine cache call on `f` without the GIL, given the fd and the caller's name for it
+/// (`fd 5`, or the path zcopy opened), which the engine's messages use.
 fn run<T: Send>(
     py: Python<'_>,
     f: &Bound<'_, PyAny>,
     func: &str,
-    call: impl FnOnce(&std::os::fd::OwnedFd) -> zcopy::Result<T> + Send,
+    call: impl FnOnce(&std::fs::File, &std::path::Path) -> zcopy::Result<T> + Send,
 ) -> PyResult<T> {
     let end = End::resolve_file(f, func)?;
-    let renames = [end.rename()];
-    let fd = &end.fd;
-    match py.detach(|| catch_unwind(AssertUnwindSafe(|| call(fd)))) {
+    let (fd, label) = (&end.fd, end.label());
+    match py.detach(|| catch_unwind(AssertUnwindSafe(|| call(fd, label)))) {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(error)) => Err(EngineError {
-            error,
-            renames: renames.to_vec(),
-        }
-        .into()),
+        Ok(Err(error)) => Err(EngineError::from(error).into()),
         Err(payload) => Err(errors::panicked(py, &*payload, 0)),
     }
 }
@@ -59,8 +55,8 @@ pub(crate) fn residency(
 ) -> PyResult<Residency> {
     crate::guarded(py, || {
         let len = self::length(length)?;
-        run(py, f, "residency", |fd| {
-            zcopy::cache::residency(fd, offset, len)
+        run(py, f, "residency", |fd, name| {
+            zcopy::cache::residency_named(fd, name, offset, len)
         })
         .map(Residency::from_engine)
     })
@@ -95,8 +91,8 @@ pub(crate) fn advise(
             .parse()
             .map_err(|e| PyErr::from(EngineError::from(e)))?;
         let len = (length > 0).then_some(length);
-        let hint = run(py, f, "advise", |fd| {
-            zcopy::cache::advise(fd, offset, len, advice)
+        let hint = run(py, f, "advise", |fd, name| {
+            zcopy::cache::advise_named(fd, name, offset, len, advice)
         })?;
         Ok(matches!(hint, zcopy::cache::Hint::Applied))
     })
@@ -120,8 +116,8 @@ pub(crate) fn readahead(
 ) -> PyResult<bool> {
     crate::guarded(py, || {
         let len = self::length(length)?;
-        let hint = run(py, f, "readahead", |fd| {
-            zcopy::cache::readahead(fd, offset, len)
+        let hint = run(py, f, "readahead", |fd, name| {
+            zcopy::cache::readahead_named(fd, name, offset, len)
         })?;
         Ok(matches!(hint, zcopy::cache::Hint::Applied))
     })
@@ -142,7 +138,10 @@ pub(crate) fn evict(
 ) -> PyResult<Residency> {
     crate::guarded(py, || {
         let len = self::length(length)?;
-        run(py, f, "evict", |fd| zcopy::cache::evict(fd, offset, len)).map(Residency::from_engine)
+        run(py, f, "evict", |fd, name| {
+            zcopy::cache::evict_named(fd, name, offset, len)
+        })
+        .map(Residency::from_engine)
     })
 }
 
@@ -160,7 +159,10 @@ pub(crate) fn warm(
 ) -> PyResult<Residency> {
     crate::guarded(py, || {
         let len = self::length(length)?;
-        run(py, f, "warm", |fd| zcopy::cache::warm(fd, offset, len)).map(Residency::from_engine)
+        run(py, f, "warm", |fd, name| {
+            zcopy::cache::warm_named(fd, name, offset, len)
+        })
+        .map(Residency::from_engine)
     })
 }
 
@@ -239,7 +241,9 @@ pub(crate) fn lock(
 ) -> PyResult<Locked> {
     crate::guarded(py, || {
         let len = self::length(length)?;
-        let inner = run(py, f, "lock", |fd| zcopy::cache::lock(fd, offset, len))?;
+        let inner = run(py, f, "lock", |fd, name| {
+            zcopy::cache::lock_named(fd, name, offset, len)
+        })?;
         Ok(Locked { inner: Some(inner) })
     })
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::args::{rename, End, Opts};
+use crate::args::{End, Opts};
 use crate::errors::{self, EngineError};
 use crate::report::py_str;
 
@@ -71,27 +71,23 @@ pub(crate) fn auto_choice(
         let dst = End::resolve(dst, "dst", "auto_choice")?;
         // A seekable file object is read from its own idea of its position, as transfer does.
         src.src_start(&mut opts.src_offset)?;
-        let renames = [src.rename(), dst.rename()];
-        let (src_fd, dst_fd) = (&src.fd, &dst.fd);
+        let (s, d) = (&src.fd, &dst.fd);
+        let (sl, dl) = (src.label(), dst.label());
         let never = AtomicBool::new(false);
         let hook = |_: u64| true;
         let engine_opts = opts.engine(&hook, &never);
         let outcome = py.detach(|| {
             catch_unwind(AssertUnwindSafe(|| {
-                zcopy::auto_choice(src_fd, dst_fd, &engine_opts)
+                zcopy::auto_choice_named(s, sl, d, dl, &engine_opts)
             }))
         });
         match outcome {
             Ok(Ok(c)) => Ok(AutoChoice {
                 order: c.order.iter().map(|s| s.to_string()).collect(),
                 first: c.first.map(|s| s.to_string()),
-                why: rename(&c.why, &renames),
+                why: c.why,
             }),
-            Ok(Err(error)) => Err(EngineError {
-                error,
-                renames: renames.to_vec(),
-            }
-            .into()),
+            Ok(Err(error)) => Err(EngineError::from(error).into()),
             Err(payload) => Err(errors::panicked(py, &*payload, 0)),
         }
     })

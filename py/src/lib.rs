@@ -20,7 +20,6 @@
 //! - `choice`: `auto_choice`, what Auto would run first for a pair and why.
 //! - `log`: `Log`, the Kafka-style segment log.
 
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use pyo3::prelude::*;
@@ -51,7 +50,8 @@ pub(crate) fn guarded<T>(py: Python<'_>, f: impl FnOnce() -> PyResult<T>) -> PyR
 }
 
 /// Runs one engine call without the GIL, with the face's progress hook; gives the bytes moved
-/// and the Report or the exception to raise.
+/// and the Report or the exception to raise. `renames` serves the engine calls that take no
+/// labels (`Log.send`'s); the others name the ends themselves and pass none.
 pub(crate) fn run_engine<F>(
     py: Python<'_>,
     opts: &Opts,
@@ -63,26 +63,16 @@ where
     F: for<'a> FnOnce(&zcopy::Options<'a>) -> zcopy::Result<zcopy::Report> + Send,
 {
     let watch = Watch::new(py, opts, total)?;
-    let (moved, result) = run_step(py, opts, &watch, renames, call);
-    Ok(finish(py, &watch, moved, result))
-}
-
-/// One engine call of a transfer, without the GIL, watched by `watch`: the bytes it moved, and
-/// its Report or the exception to raise.
-fn run_step<F>(
-    py: Python<'_>,
-    opts: &Opts,
-    watch: &Watch,
-    renames: &[Rename],
-    call: F,
-) -> (u64, PyResult<Report>)
-where
-    F: for<'a> FnOnce(&zcopy::Options<'a>) -> zcopy::Result<zcopy::Report> + Send,
-{
     let hook = |moved: u64| watch.tick(moved);
-    let engine_opts = opts.engine(&hook, &watch.flag);
+    let mut engine_opts = opts.engine(&hook, &watch.flag);
+    if !watch.can_stop(py)? {
+        // Nothing to ask between chunks or during waits: the engine arms no stop hook, and so
+        // cuts no wait into ticks (for a socket: a getsockopt and two setsockopt a call).
+        engine_opts.progress = None;
+        engine_opts.cancel = None;
+    }
     let outcome = py.detach(|| catch_unwind(AssertUnwindSafe(|| call(&engine_opts))));
-    match outcome {
+    let (moved, result) = match outcome {
         Ok(Ok(r)) => (r.bytes, Ok(Report::from_engine(&r, renames))),
         Ok(Err(error)) => {
             let moved = error.bytes_moved();
@@ -96,97 +86,12 @@ where
             let moved = watch.last.load(std::sync::atomic::Ordering::Relaxed);
             (moved, Err(errors::panicked(py, &*payload, moved)))
         }
-    }
-}
-
-/// After a transfer's engine calls, which moved `moved` bytes in all: closes the bar; an
-/// exception Python code raised meanwhile (Ctrl-C, the callback's) is the one to raise.
-fn finish(
-    py: Python<'_>,
-    watch: &Watch,
-    moved: u64,
-    result: PyResult<Report>,
-) -> (u64, PyResult<Report>) {
+    };
+    // An exception Python code raised meanwhile (Ctrl-C, the callback's) is the one to raise.
     match watch.finish(py, moved) {
-        Ok(()) => (moved, result),
-        Err(e) => (moved, Err(e)),
+        Ok(()) => Ok((moved, result)),
+        Err(e) => Ok((moved, Err(e))),
     }
-}
-
-/// `transfer` from a buffered reader that cannot seek and holds bytes read ahead (`head`: a
-/// memfd holding `n` of them, from [`End::buffered_head`]): they go out first, through the engine, so every destination gets them
-/// as it gets the rest; the object gives up those that went out; then the engine moves what the
-/// fd holds, after them. One watch (progress counts both), one Report or exception for both,
-/// whose `.bytes_moved` counts the head too.
-fn transfer_with_head(
-    py: Python<'_>,
-    opts: &Opts,
-    total: Option<u64>,
-    src: &End<'_>,
-    dst: &End<'_>,
-    renames: &[Rename; 2],
-    (head, n): (&OwnedFd, u64),
-) -> PyResult<(u64, PyResult<Report>)> {
-    let watch = Watch::new(py, opts, total)?;
-    let (src_fd, dst_fd) = (&src.fd, &dst.fd);
-    let head_renames = [
-        (
-            format!("src fd {}", head.as_raw_fd()),
-            format!("{}'s read buffer", renames[0].1),
-        ),
-        renames[1].clone(),
-    ];
-    let (sent, result) = run_step(py, opts, &watch, &head_renames, |o| {
-        // The options keep their meaning (dst_offset, cache, progress, cancel); the technique is
-        // whatever serves a memfd, and the sync is left to the second call.
-        zcopy::transfer(
-            head,
-            dst_fd,
-            &zcopy::Options {
-                strategy: zcopy::Strategy::Auto,
-                fallback: true,
-                src_offset: Some(0),
-                len: Some(n),
-                sync: zcopy::SyncPolicy::None,
-                direct_threshold: None,
-                ..o.clone()
-            },
-        )
-    });
-    let head_report = match (result, src.consume_head(sent)) {
-        (Ok(r), Ok(())) => r,
-        (Err(e), _) | (Ok(_), Err(e)) => {
-            let e = errors::with_bytes_moved(py, e, sent);
-            return Ok(finish(py, &watch, sent, Err(e)));
-        }
-    };
-    if watch.has_raised() {
-        return Ok(finish(py, &watch, sent, Ok(head_report)));
-    }
-    watch.base.store(sent, std::sync::atomic::Ordering::Relaxed);
-    let (moved, result) = run_step(py, opts, &watch, renames, |o| {
-        zcopy::transfer(
-            src_fd,
-            dst_fd,
-            &zcopy::Options {
-                len: o.len.map(|l| l.saturating_sub(n)),
-                dst_offset: o.dst_offset.map(|d| d.saturating_add(n)),
-                ..o.clone()
-            },
-        )
-    });
-    let result = match result {
-        Ok(r) => Ok(head_report.then(&r)),
-        Err(e) => {
-            let value = e.value(py);
-            let partial = value.getattr("report").ok();
-            if let Some(partial) = partial.and_then(|r| r.cast_into::<Report>().ok()) {
-                let _ = value.setattr("report", head_report.then(partial.get()));
-            }
-            Err(errors::with_bytes_moved(py, e, sent + moved))
-        }
-    };
-    Ok(finish(py, &watch, sent + moved, result))
 }
 
 /// Whether the transfer would start moving bytes: a technique named without fallback that
@@ -196,7 +101,7 @@ fn may_start(opts: &Opts, src: &End<'_>, dst: &End<'_>) -> bool {
     if opts.fallback || opts.strategy == zcopy::Strategy::Auto {
         return true;
     }
-    zcopy::probe(&src.fd, &dst.fd).is_ok_and(|list| {
+    zcopy::probe_named(&src.fd, src.label(), &dst.fd, dst.label()).is_ok_and(|list| {
         list.iter()
             .any(|s| s.strategy == opts.strategy && s.supported)
     })
@@ -294,20 +199,22 @@ fn transfer(
             && opts.length != Some(0)
             && may_start(&opts, &src, &dst)
         {
-            src.buffered_head(opts.length)?
+            src.read_ahead(opts.length)?
         } else {
             None
         };
         let total = bar_total(&opts, || src.remaining(opts.src_offset));
-        let renames = [src.rename(), dst.rename()];
-        let (src_fd, dst_fd) = (&src.fd, &dst.fd);
-        let (moved, result) = match &head {
-            Some((head, n)) => {
-                transfer_with_head(py, &opts, total, &src, &dst, &renames, (head, *n))?
-            }
-            None => run_engine(py, &opts, total, &renames, |o| {
-                zcopy::transfer(src_fd, dst_fd, o)
-            })?,
+        let (s, d) = (&src.fd, &dst.fd);
+        let (sl, dl) = (src.label(), dst.label());
+        let (moved, result) = run_engine(py, &opts, total, &[], |o| match &head {
+            Some(head) => zcopy::transfer_buffered_named(s, sl, head, d, dl, o),
+            None => zcopy::transfer_named(s, sl, d, dl, o),
+        })?;
+        // The bytes read ahead that went out leave the reader's buffer; the rest stay.
+        let sent = head.as_ref().map_or(0, |h| moved.min(h.len() as u64));
+        let result = match src.consume_head(sent) {
+            Ok(()) => result,
+            Err(e) => Err(errors::with_bytes_moved(py, e, moved)),
         };
         let settled = src.settle_src(start, moved).and_then(|()| dst.settle_dst());
         let report = result?;
@@ -361,19 +268,13 @@ fn probe(py: Python<'_>, src: &Bound<'_, PyAny>, dst: &Bound<'_, PyAny>) -> PyRe
     guarded(py, || {
         let src = End::resolve(src, "src", "probe")?;
         let dst = End::resolve(dst, "dst", "probe")?;
-        let renames = [src.rename(), dst.rename()];
-        let (src_fd, dst_fd) = (&src.fd, &dst.fd);
-        let outcome = py.detach(|| catch_unwind(AssertUnwindSafe(|| zcopy::probe(src_fd, dst_fd))));
+        let (s, d) = (&src.fd, &dst.fd);
+        let (sl, dl) = (src.label(), dst.label());
+        let outcome =
+            py.detach(|| catch_unwind(AssertUnwindSafe(|| zcopy::probe_named(s, sl, d, dl))));
         match outcome {
-            Ok(Ok(list)) => Ok(list
-                .iter()
-                .map(|s| Support::from_engine(s, &renames))
-                .collect()),
-            Ok(Err(error)) => Err(EngineError {
-                error,
-                renames: renames.to_vec(),
-            }
-            .into()),
+            Ok(Ok(list)) => Ok(list.iter().map(Support::from_engine).collect()),
+            Ok(Err(error)) => Err(EngineError::from(error).into()),
             Err(payload) => Err(errors::panicked(py, &*payload, 0)),
         }
     })

@@ -1,6 +1,7 @@
 //! `zcopy.prepare(src, dst, **options)`: a transfer prepared once and run many times.
 
 use std::os::fd::{AsRawFd, BorrowedFd};
+use std::path::Path;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -74,12 +75,16 @@ pub(crate) fn prepare(
         };
         let engine = match &kept {
             Some((s, d)) => {
-                // SAFETY: the fds are the kept duplicates, owned by the same State and dropped
-                // after this prepared transfer (field order), which never outlives them.
-                let (sf, df) = unsafe {
+                // SAFETY: the fds and labels are the kept duplicates' and their labels' (whose
+                // text lives on the heap, where moving the `Kept` leaves it), owned by the same
+                // State and dropped after this prepared transfer (field order), which never
+                // outlives them.
+                let (sf, df, sl, dl) = unsafe {
                     (
                         BorrowedFd::borrow_raw(s.fd.as_raw_fd()),
                         BorrowedFd::borrow_raw(d.fd.as_raw_fd()),
+                        &*(s.label.as_path() as *const Path),
+                        &*(d.label.as_path() as *const Path),
                     )
                 };
                 let base = zcopy::Options {
@@ -94,16 +99,9 @@ pub(crate) fn prepare(
                     parallelism: opts.parallelism,
                     ..zcopy::Options::default()
                 };
-                let renames = [s.rename.clone(), d.rename.clone()];
-                match zcopy::Prepared::from_fds(sf, df, &base) {
-                    Ok(p) => Some(p),
-                    Err(error) => {
-                        return Err(PyErr::from(crate::errors::EngineError {
-                            error,
-                            renames: renames.to_vec(),
-                        }))
-                    }
-                }
+                let p = zcopy::Prepared::from_fds_named(sf, sl, df, dl, &base)
+                    .map_err(crate::errors::EngineError::from)?;
+                Some(p)
             }
             None => None,
         };
@@ -158,8 +156,7 @@ impl Prepared {
             d.before(py, None)?;
             let opts = &state.opts;
             let total = bar_total(opts, || None);
-            let renames = [s.rename.clone(), d.rename.clone()];
-            let (moved, result) = run_engine(py, opts, total, &renames, |o| engine.run_with(o))?;
+            let (moved, result) = run_engine(py, opts, total, &[], |o| engine.run_with(o))?;
             let settled = s
                 .settle_src(py, start, moved)
                 .and_then(|()| d.settle_dst(py));
@@ -196,7 +193,11 @@ impl Prepared {
             None => "<zcopy.Prepared closed>".to_string(),
             Some(s) => match &s.kept {
                 Some((src, dst)) => {
-                    format!("<zcopy.Prepared {} -> {}>", src.rename.1, dst.rename.1)
+                    format!(
+                        "<zcopy.Prepared src {} -> dst {}>",
+                        src.label.display(),
+                        dst.label.display()
+                    )
                 }
                 None => "<zcopy.Prepared (by transfer)>".to_string(),
             },

@@ -33,9 +33,6 @@ pub(crate) struct Watch {
     next_ns: AtomicU64,
     /// The latest count the engine reported (what a panic's error says was moved).
     pub last: AtomicU64,
-    /// Bytes earlier engine calls of the same transfer moved (a buffered reader's head): added
-    /// to the counts the progress callback and the bar see.
-    pub base: AtomicU64,
     /// What the bar shows.
     shown: AtomicU64,
 }
@@ -76,7 +73,6 @@ impl Watch {
             started: Instant::now(),
             next_ns: AtomicU64::new(INTERVAL_NS),
             last: AtomicU64::new(0),
-            base: AtomicU64::new(0),
             shown: AtomicU64::new(0),
         };
         // The engine checks the flag before the first chunk: an event set already stops it
@@ -89,10 +85,35 @@ impl Watch {
         Ok(watch)
     }
 
+    /// Whether anything can stop the transfer, so the engine must ask [`Watch::tick`] between
+    /// chunks and during waits: a progress callback or bar, a cancel event, or signals (Ctrl-C),
+    /// which Python handles on its main thread only. A transfer on another thread without a
+    /// callback or an event runs to its end, as it did when the tick only checked signals (a
+    /// no-op off the main thread).
+    pub(crate) fn can_stop(&self, py: Python<'_>) -> PyResult<bool> {
+        if self.progress.is_some() || self.bar.is_some() || self.cancel.is_some() {
+            return Ok(true);
+        }
+        // SAFETY: PyThread_get_thread_ident only reads the calling thread's id.
+        let this = unsafe { pyo3::ffi::PyThread_get_thread_ident() };
+        // The main thread's ident as first seen: equal means the main thread (or, after a fork
+        // whose child started threads, one that reuses its ident: it then keeps the hook, as
+        // before); different is confirmed by asking threading, since a fork makes the forking
+        // thread the child's main thread.
+        static MAIN: std::sync::OnceLock<std::os::raw::c_ulong> = std::sync::OnceLock::new();
+        let main_now = || -> PyResult<std::os::raw::c_ulong> {
+            py.import("threading")?
+                .call_method0("main_thread")?
+                .getattr(pyo3::intern!(py, "ident"))?
+                .extract()
+        };
+        let first = *MAIN.get_or_init(|| main_now().unwrap_or(0));
+        Ok(this == first || this == main_now()?)
+    }
+
     /// The engine's progress hook: `false` stops the transfer.
     pub(crate) fn tick(&self, moved: u64) -> bool {
         self.last.store(moved, Ordering::Relaxed);
-        let moved = self.base.load(Ordering::Relaxed) + moved;
         if self.progress.is_none() {
             let now = u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
             if now < self.next_ns.load(Ordering::Relaxed) {
@@ -107,6 +128,9 @@ impl Watch {
                 if let Ok(mut slot) = self.raised.lock() {
                     slot.get_or_insert(e);
                 }
+                // What the engine checks between the parts of a transfer (a buffered reader's
+                // read-ahead, then its fd), where it asks no callback.
+                self.flag.store(true, Ordering::Relaxed);
                 false
             }
         })
@@ -139,12 +163,6 @@ impl Watch {
             }
         }
         Ok(())
-    }
-
-    /// Whether Python code raised an exception during the transfer (then no further engine call
-    /// should start: [`Watch::finish`] gives it).
-    pub(crate) fn has_raised(&self) -> bool {
-        self.raised.lock().is_ok_and(|slot| slot.is_some())
     }
 
     /// After the engine returned (with the GIL): closes the bar, and gives the exception Python

@@ -164,3 +164,12 @@ def test_lock_past_rlimit_memlock_fails_cleanly(tmp_path: Path) -> None:
     f.close()
     assert os.waitstatus_to_exitcode(status) == 0, out
     assert out.startswith(f"65536 {errno.ENOMEM} [Errno {errno.ENOMEM}] mlock of 1048576 bytes of "), out
+
+
+def test_lock_names_the_callers_fd_and_path(pipe: tuple[int, int]) -> None:
+    # zcopy works on a duplicate of the caller's fd; the engine is given the caller's name for it.
+    r, _ = pipe
+    with pytest.raises(ValueError, match=f"^\\[Errno 22\\] cannot lock: fd {r} is a pipe, which has no page cache$"):
+        zcopy.lock(r)
+    with pytest.raises(ValueError, match="^\\[Errno 22\\] cannot lock: /dev/null is a character device, which has no page cache$"):
+        zcopy.lock("/dev/null")

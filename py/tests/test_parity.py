@@ -54,6 +54,10 @@ def rust_face() -> dict[str, str]:
     # The crate root's functions, and the cache module's.
     for name in rust_items(lib, r"^pub fn (\w+)"):
         out[name] = f"zcopy::{name}"
+    # Functions of the crate root that live in a file of their own.
+    for group in re.findall(r"^pub use \w+::\{([^}]*)\};", lib, re.MULTILINE):
+        for name in re.findall(r"\b([a-z]\w*)\b", group):
+            out[name] = f"zcopy::{name}"
     cache = (core / "cache.rs").read_text()
     for name in rust_items(cache, r"^pub fn (\w+)"):
         out[name] = f"zcopy::cache::{name}"
@@ -243,6 +247,20 @@ FACE_SPECIFIC: dict[tuple[str, str], str] = {
         for face in ("c", "go", "python")
     },
     **{
+        (face, "Prepared.from_fds_named"): "Rust's constructor with labels for the ends; the faces pass their callers' names for the fds"
+        for face in ("c", "go", "python")
+    },
+    **{
+        (face, f"{name}_named"): "the labelled variant, for callers that name the file as their caller knows it"
+        for face in ("c", "go", "python")
+        for name in ("residency", "advise", "readahead", "warm", "evict", "lock")
+    },
+    ("python", "transfer_buffered"): "transfer(src, dst) sends a buffered reader's read-ahead through it",
+    **{
+        (face, "transfer_buffered_named"): "the labelled variant: Python's transfer uses it; C and Go would with transfer_buffered"
+        for face in ("c", "go", "python")
+    },
+    **{
         (face, "Prepared.run_with"): "Rust's run with per-run Options; the other faces give their callbacks to the constructor"
         for face in ("c", "go", "python")
     },
@@ -269,7 +287,10 @@ FACE_SPECIFIC: dict[tuple[str, str], str] = {
 }
 
 # (face, canonical name) -> what is missing: a function another face has and this one should.
-MISSING: dict[tuple[str, str], str] = {}
+MISSING: dict[tuple[str, str], str] = {
+    ("c", "transfer_buffered"): "bytes a reader read ahead (a FILE *'s buffer) sent first (Rust zcopy::transfer_buffered)",
+    ("go", "transfer_buffered"): "bytes a bufio.Reader read ahead sent first (Rust zcopy::transfer_buffered)",
+}
 
 
 def faces() -> dict[str, dict[str, str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -247,3 +248,34 @@ def test_progress_is_called_at_least_every_32_mib(tmp_path: Path) -> None:
     assert os.path.getsize(dst) == total
     with open(dst, "rb") as out:
         assert out.read(4096) == b"head" * 1024
+
+
+def test_off_the_main_thread_without_hooks_no_wait_is_cut(tmp_path: Path) -> None:
+    """Signals reach Python's main thread only: elsewhere, a transfer without a progress
+    callback or a cancel event has nothing to stop it, and the engine arms no stop hook, so it
+    does not cut a socket's waits into ticks (a getsockopt and two setsockopt fewer). The same
+    transfer with a cancel event, or on the main thread, still does."""
+    src = tmp_path / "src"
+    src.write_bytes(os.urandom(4096))
+    tx, rx = socket.socketpair()
+    got: dict[str, int] = {}
+    try:
+        with open(src, "rb") as f:
+
+            def run(name: str, **options: object) -> None:
+                got[name] = zcopy.transfer(f, tx, src_offset=0, **options).syscalls  # type: ignore[arg-type]
+
+            run("main")
+            t = threading.Thread(target=run, args=("thread",))
+            t.start()
+            t.join()
+            t = threading.Thread(target=run, args=("thread_cancel",), kwargs={"cancel": threading.Event()})
+            t.start()
+            t.join()
+        assert len(rx.recv(3 * 4096, socket.MSG_WAITALL)) == 3 * 4096
+    finally:
+        tx.close()
+        rx.close()
+    assert got["thread"] == got["thread_cancel"] - 3, got
+    # On the main thread the ticks stay (what else the main thread does may vary by one).
+    assert got["main"] > got["thread"], got

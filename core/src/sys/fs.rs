@@ -175,6 +175,25 @@ pub(crate) fn dup_cloexec(fd: BorrowedFd<'_>) -> io::Result<Fd> {
     Ok(unsafe { Fd::from_raw(raw) })
 }
 
+/// `memfd_create(name, MFD_CLOEXEC)` — a new anonymous file in memory, empty, close-on-exec.
+/// Through `syscall(2)`: glibc has the wrapper from 2.27 only, and the Python wheel runs on 2.17.
+///
+/// # References
+/// [man7 memfd_create(2)](https://man7.org/linux/man-pages/man2/memfd_create.2.html)
+pub(crate) fn memfd_create(name: &CStr) -> io::Result<Fd> {
+    // SAFETY: `name` is a valid NUL-terminated string for the whole call; nothing else is read.
+    let raw = cvt(|| unsafe {
+        libc::syscall(
+            libc::SYS_memfd_create,
+            name.as_ptr(),
+            libc::c_long::from(libc::MFD_CLOEXEC),
+        )
+    })?;
+    let raw = RawFd::try_from(raw).map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW))?;
+    // SAFETY: memfd_create returned a new fd that nothing else owns.
+    Ok(unsafe { Fd::from_raw(raw) })
+}
+
 /// `write(fd, buf, len)` — writes at the fd's position (or its end under `O_APPEND`).
 ///
 /// # References
