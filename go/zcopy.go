@@ -44,6 +44,15 @@ static zc_status zcgo_transfer(int src, int dst, zc_options *o, zc_report *r, ui
 	return zc_transfer(src, dst, o, r);
 }
 
+static zc_status zcgo_transfer_buffered(int src, const uint8_t *ahead, size_t ahead_len, int dst,
+                                        zc_options *o, zc_report *r, uintptr_t handle) {
+	if (handle != 0) {
+		o->progress = zcgoProgress;
+		o->user = (void *)handle;
+	}
+	return zc_transfer_buffered(src, ahead, ahead_len, dst, o, r);
+}
+
 static zc_status zcgo_copy_file(const char *src, const char *dst, zc_options *o, zc_report *r,
                                 uintptr_t handle) {
 	if (handle != 0) {
@@ -373,17 +382,30 @@ func newProgress(ctx context.Context, fn func(int64) bool) (*progressState, cgo.
 // through the Go runtime's poller, as io.Copy would, honouring its deadlines. On error the
 // Report holds what was done and the error is an *Error with BytesMoved.
 func Transfer(dst, src interface{}, opts Options) (Report, error) {
-	return transfer(context.Background(), dst, src, opts)
+	return transfer(context.Background(), dst, src, nil, opts)
+}
+
+// TransferBuffered is Transfer for a source some of whose bytes a buffered reader has already
+// read: readAhead (the bytes a bufio.Reader holds, from r.Peek(r.Buffered()), say) goes to dst
+// first, then the rest of src from its position, as one transfer with one Report. Len,
+// DstOffset and Progress count from the first byte of readAhead; a SrcOffset with a non-empty
+// readAhead is ErrInvalid (those bytes come before the descriptor's position). Afterwards the
+// caller drops min(len(readAhead), Report.Bytes) bytes from its reader (bufio.Reader.Discard);
+// on error, Error.BytesMoved counts the bytes of readAhead that went out too.
+func TransferBuffered(dst, src interface{}, readAhead []byte, opts Options) (Report, error) {
+	return transfer(context.Background(), dst, src, readAhead, opts)
 }
 
 // TransferContext is Transfer, stopping (with an error wrapping both ErrCancelled and
 // ctx.Err()) once ctx is done: between chunks, and within 100 ms in any wait (an idle source,
 // a full pipe or a peer that does not read, whether the engine or the Go poller waits).
 func TransferContext(ctx context.Context, dst, src interface{}, opts Options) (Report, error) {
-	return transfer(ctx, dst, src, opts)
+	return transfer(ctx, dst, src, nil, opts)
 }
 
-func transfer(ctx context.Context, dst, src interface{}, opts Options) (Report, error) {
+// transfer is Transfer, TransferContext and TransferBuffered: readAhead (may be empty) goes out
+// first, and what of it went out is dropped before the call is made again after a wait.
+func transfer(ctx context.Context, dst, src interface{}, readAhead []byte, opts Options) (Report, error) {
 	var total Report
 	srcConn, err := rawConn(src, "src")
 	if err != nil {
@@ -415,6 +437,12 @@ func transfer(ctx context.Context, dst, src interface{}, opts Options) (Report, 
 			return control(dstConn, "dst", func(dfd uintptr) error {
 				o := copts // zcgo_transfer sets the progress fields of its own copy
 				st, errno, msg = cCall(func() C.zc_status {
+					if len(readAhead) > 0 {
+						// The bytes are Go memory without Go pointers, pinned for the call.
+						return C.zc_status(C.zcgo_transfer_buffered(C.int(sfd),
+							(*C.uint8_t)(unsafe.Pointer(&readAhead[0])), C.size_t(len(readAhead)),
+							C.int(dfd), &o, &report, C.uintptr_t(handle)))
+					}
 					return C.zc_status(C.zcgo_transfer(C.int(sfd), C.int(dfd), &o, &report, C.uintptr_t(handle)))
 				})
 				if st != C.ZC_OK && syscall.Errno(errno) == syscall.EAGAIN {
@@ -447,6 +475,11 @@ func transfer(ctx context.Context, dst, src interface{}, opts Options) (Report, 
 		// Would block: wait for the side that is not ready through the runtime poller, then
 		// go on from where it stopped.
 		moved := C.uint64_t(report.bytes)
+		if uint64(moved) >= uint64(len(readAhead)) {
+			readAhead = nil
+		} else {
+			readAhead = readAhead[moved:]
+		}
 		if copts.has_len {
 			copts.len -= moved
 		}

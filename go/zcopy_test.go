@@ -1,6 +1,7 @@
 package zcopy_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -906,5 +907,51 @@ func TestMemoryFilesystemsCostNoDMA(t *testing.T) {
 		if err != nil || r.Bytes != int64(len(want)) || r.DMACopiesBytes != c.dma {
 			t.Errorf("%s -> %s: %d bytes, %d DMA (want %d), %v", c.src, c.dst, r.Bytes, r.DMACopiesBytes, c.dma, err)
 		}
+	}
+}
+
+func TestTransferBufferedSendsReadAheadFirst(t *testing.T) {
+	want := data(21, 100000)
+	src := tempFile(t, "src", want)
+	dst := createFile(t, "dst")
+	r := bufio.NewReaderSize(src, 4096)
+	head := make([]byte, 100)
+	if _, err := io.ReadFull(r, head); err != nil {
+		t.Fatal(err)
+	}
+	ahead, err := r.Peek(r.Buffered())
+	if err != nil || len(ahead) != 4096-100 {
+		t.Fatalf("Peek: %d bytes, %v", len(ahead), err)
+	}
+	rep, err := zcopy.TransferBuffered(dst, src, ahead, zcopy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Bytes != int64(len(want)-100) {
+		t.Fatalf("Bytes = %d, want %d", rep.Bytes, len(want)-100)
+	}
+	if _, err := r.Discard(len(ahead)); err != nil {
+		t.Fatal(err)
+	}
+	same(t, "buffered", contents(t, dst), want[100:])
+
+	// A Len inside the read-ahead takes only from it: the descriptor's position stays.
+	if _, err := src.Seek(4096, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	dst2 := createFile(t, "dst2")
+	rep, err = zcopy.TransferBuffered(dst2, src, want[100:4096], zcopy.Options{Len: zcopy.Int64(500)})
+	if err != nil || rep.Bytes != 500 {
+		t.Fatalf("Len 500: %d bytes, %v", rep.Bytes, err)
+	}
+	same(t, "len", contents(t, dst2), want[100:600])
+	if pos, _ := src.Seek(0, io.SeekCurrent); pos != 4096 {
+		t.Errorf("src position moved to %d", pos)
+	}
+
+	// A SrcOffset with bytes read ahead cannot make sense.
+	_, err = zcopy.TransferBuffered(dst2, src, want[:10], zcopy.Options{SrcOffset: zcopy.Int64(0)})
+	if !errors.Is(err, zcopy.ErrInvalid) || !strings.Contains(err.Error(), "src_offset") {
+		t.Errorf("SrcOffset with read-ahead: %v", err)
 	}
 }

@@ -918,6 +918,32 @@ enum zc_status zc_transfer(int src,
                            struct zc_report *report);
 
 /**
+ * Sends `read_ahead_len` bytes at `read_ahead` (what a buffered reader of `src` already read
+ * from it, a `FILE *`'s buffer for example) to `dst` first, then the rest of `src` from its
+ * position, as one transfer: `opts` and `report` as for `zc_transfer`, with `len`, `dst_offset`
+ * and the progress callback counting from the first of the bytes read ahead.
+ *
+ * Afterwards the caller drops `min(read_ahead_len, report->bytes)` bytes from its buffer. The
+ * bytes read ahead go out by the technique that suits `dst` (through a memfd), so a file or a
+ * socket destination still gets copy_file_range or sendfile; `sync` applies once, at the end.
+ *
+ * Returns as `zc_transfer`, plus `ZC_INVALID` for a `src_offset` with bytes read ahead (they
+ * come before the fd's position, so they follow no other offset) and `ZC_NULL_POINTER` for a
+ * `NULL` `read_ahead` with `read_ahead_len` > 0. After a failure `report->bytes` counts the
+ * bytes read ahead that went out too.
+ *
+ * # Safety
+ * `read_ahead` is `NULL` (with `read_ahead_len` 0) or readable for `read_ahead_len` bytes and
+ * not written during the call; `opts` and `report` as for `zc_transfer`.
+ */
+enum zc_status zc_transfer_buffered(int src,
+                                    const uint8_t *read_ahead,
+                                    size_t read_ahead_len,
+                                    int dst,
+                                    const struct zc_options *opts,
+                                    struct zc_report *report);
+
+/**
  * Copies the file at `src_path` to `dst_path`, creating or truncating the destination;
  * `opts` and `report` as for `zc_transfer` (offsets count from the start of each file).
  * Permissions follow `cp`: a new file gets the source's permission bits minus the umask,

@@ -1,4 +1,4 @@
-//! `zc_transfer`, `zc_copy_file`, `zc_probe`.
+//! `zc_transfer`, `zc_transfer_buffered`, `zc_copy_file`, `zc_probe`.
 
 use std::ffi::{c_char, c_int, CStr, OsStr};
 use std::os::fd::BorrowedFd;
@@ -92,6 +92,53 @@ pub unsafe extern "C" fn zc_transfer(
                 let s = borrow_fd(src, "src")?;
                 let d = borrow_fd(dst, "dst")?;
                 Ok(engine::transfer(s, d, o))
+            })
+        }
+    })
+}
+
+/// Sends `read_ahead_len` bytes at `read_ahead` (what a buffered reader of `src` already read
+/// from it, a `FILE *`'s buffer for example) to `dst` first, then the rest of `src` from its
+/// position, as one transfer: `opts` and `report` as for `zc_transfer`, with `len`, `dst_offset`
+/// and the progress callback counting from the first of the bytes read ahead.
+///
+/// Afterwards the caller drops `min(read_ahead_len, report->bytes)` bytes from its buffer. The
+/// bytes read ahead go out by the technique that suits `dst` (through a memfd), so a file or a
+/// socket destination still gets copy_file_range or sendfile; `sync` applies once, at the end.
+///
+/// Returns as `zc_transfer`, plus `ZC_INVALID` for a `src_offset` with bytes read ahead (they
+/// come before the fd's position, so they follow no other offset) and `ZC_NULL_POINTER` for a
+/// `NULL` `read_ahead` with `read_ahead_len` > 0. After a failure `report->bytes` counts the
+/// bytes read ahead that went out too.
+///
+/// # Safety
+/// `read_ahead` is `NULL` (with `read_ahead_len` 0) or readable for `read_ahead_len` bytes and
+/// not written during the call; `opts` and `report` as for `zc_transfer`.
+#[no_mangle]
+pub unsafe extern "C" fn zc_transfer_buffered(
+    src: c_int,
+    read_ahead: *const u8,
+    read_ahead_len: usize,
+    dst: c_int,
+    opts: *const zc_options,
+    report: *mut zc_report,
+) -> zc_status {
+    boundary(|| {
+        // SAFETY: zc_transfer_buffered's own contract.
+        unsafe {
+            run(opts, report, |o| {
+                let held: &[u8] = if read_ahead_len == 0 {
+                    &[]
+                } else if read_ahead.is_null() {
+                    return Err(Failure::null("read_ahead (with read_ahead_len > 0)"));
+                } else {
+                    // SAFETY: non-null; the caller guarantees `read_ahead_len` readable bytes
+                    // that nobody writes during the call.
+                    std::slice::from_raw_parts(read_ahead, read_ahead_len)
+                };
+                let s = borrow_fd(src, "src")?;
+                let d = borrow_fd(dst, "dst")?;
+                Ok(engine::transfer_buffered(s, held, d, o))
             })
         }
     })

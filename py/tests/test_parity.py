@@ -287,10 +287,7 @@ FACE_SPECIFIC: dict[tuple[str, str], str] = {
 }
 
 # (face, canonical name) -> what is missing: a function another face has and this one should.
-MISSING: dict[tuple[str, str], str] = {
-    ("c", "transfer_buffered"): "bytes a reader read ahead (a FILE *'s buffer) sent first (Rust zcopy::transfer_buffered)",
-    ("go", "transfer_buffered"): "bytes a bufio.Reader read ahead sent first (Rust zcopy::transfer_buffered)",
-}
+MISSING: dict[tuple[str, str], str] = {}
 
 
 def faces() -> dict[str, dict[str, str]]:

@@ -333,6 +333,51 @@ static void transfer_offsets_and_len(void) {
     close(d);
 }
 
+/* What a buffered reader read ahead goes out first, then the rest of the fd. */
+static void transfer_buffered_sends_read_ahead_first(void) {
+    const char *src = h_make_file("buf.src", 21, 100000);
+    const char *dst = h_path("buf.dst");
+    int s = open(src, O_RDONLY), d = open(dst, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    REQUIRE(s >= 0 && d >= 0, "open");
+    /* A reader took 1000 bytes into its buffer and handed out the first 100. */
+    unsigned char buf[1000];
+    REQUIRE(read(s, buf, sizeof buf) == (ssize_t)sizeof buf, "read");
+    zc_report r = h_report();
+    CHECK_STATUS(zc_transfer_buffered(s, buf + 100, 900, d, NULL, &r), ZC_OK);
+    CHECK(r.bytes == 100000 - 100, "bytes %llu", (unsigned long long)r.bytes);
+    CHECK(h_file_is(dst, 21, 100, 100000 - 100), "bytes differ");
+    CHECK(lseek(s, 0, SEEK_CUR) == 100000, "src position %lld", (long long)lseek(s, 0, SEEK_CUR));
+
+    /* A len inside the read-ahead takes only from it: the fd's position does not move. */
+    REQUIRE(lseek(s, 1000, SEEK_SET) == 1000 && ftruncate(d, 0) == 0 && lseek(d, 0, SEEK_SET) == 0,
+            "rewind");
+    zc_options o = h_opts();
+    o.has_len = true;
+    o.len = 500;
+    CHECK_STATUS(zc_transfer_buffered(s, buf + 100, 900, d, &o, &r), ZC_OK);
+    CHECK(r.bytes == 500, "bytes %llu", (unsigned long long)r.bytes);
+    CHECK(h_file_is(dst, 21, 100, 500), "bytes differ");
+    CHECK(lseek(s, 0, SEEK_CUR) == 1000, "src moved to %lld", (long long)lseek(s, 0, SEEK_CUR));
+
+    /* No read-ahead: a plain transfer from the position. */
+    REQUIRE(ftruncate(d, 0) == 0 && lseek(d, 0, SEEK_SET) == 0, "truncate");
+    CHECK_STATUS(zc_transfer_buffered(s, NULL, 0, d, NULL, &r), ZC_OK);
+    CHECK(r.bytes == 100000 - 1000, "bytes %llu", (unsigned long long)r.bytes);
+    CHECK(h_file_is(dst, 21, 1000, 100000 - 1000), "bytes differ");
+
+    /* Bad input: NULL bytes with a length, a src_offset with bytes read ahead, a bad fd. */
+    CHECK_FAILS(zc_transfer_buffered(s, NULL, 10, d, NULL, &r), ZC_NULL_POINTER, EINVAL);
+    CHECK_MSG("read_ahead");
+    o = h_opts();
+    o.has_src_offset = true;
+    o.src_offset = 0;
+    CHECK_FAILS(zc_transfer_buffered(s, buf, 10, d, &o, &r), ZC_INVALID, EINVAL);
+    CHECK_MSG("src_offset");
+    CHECK_FAILS(zc_transfer_buffered(-1, buf, 10, d, NULL, &r), ZC_IO, EBADF);
+    close(s);
+    close(d);
+}
+
 static void transfer_null_opts_and_report(void) {
     const char *src = h_make_file("null.src", 8, 3000);
     const char *dst = h_path("null.dst");
@@ -2135,6 +2180,7 @@ int main(int argc, char **argv) {
         TEST(transfer_report_fields),
         TEST(transfer_fallbacks_are_reported),
         TEST(transfer_offsets_and_len),
+        TEST(transfer_buffered_sends_read_ahead_first),
         TEST(transfer_null_opts_and_report),
         TEST(transfer_report_bad_struct_size),
         TEST(transfer_progress_and_stop),
