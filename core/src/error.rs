@@ -47,7 +47,10 @@ pub struct Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub(crate) fn new(kind: ErrorKind, errno: Option<i32>, message: impl Into<String>) -> Error {
+    /// An error of `kind`, with its errno and message, no bytes moved: for crates built on the
+    /// engine (the file server, the log) to report their own failures in the one error type
+    /// every face translates.
+    pub fn new(kind: ErrorKind, errno: Option<i32>, message: impl Into<String>) -> Error {
         Error {
             kind,
             errno,
@@ -58,8 +61,8 @@ impl Error {
     }
 
     /// An OS failure: `what` says which call on which fd, the errno's text is appended.
-    /// A wait the caller's stop hook ended ([`crate::sys::stop`]) is a Cancelled error.
-    pub(crate) fn os(err: io::Error, what: impl fmt::Display) -> Error {
+    /// A wait the caller's stop hook ended is a Cancelled error.
+    pub fn os(err: io::Error, what: impl fmt::Display) -> Error {
         if let Some(why) = crate::sys::stop::reason(&err) {
             return Error::cancelled(format!("{what}: {why}"));
         }
@@ -71,7 +74,8 @@ impl Error {
         )
     }
 
-    pub(crate) fn invalid(message: impl Into<String>) -> Error {
+    /// A bad argument ([`ErrorKind::Invalid`], errno `EINVAL`) with `message`.
+    pub fn invalid(message: impl Into<String>) -> Error {
         Error::new(ErrorKind::Invalid, Some(libc::EINVAL), message)
     }
 

@@ -42,6 +42,7 @@ mod cache;
 
 mod log;
 
+#[cfg(feature = "serve")]
 mod serve;
 
 mod names;
@@ -71,6 +72,7 @@ pub use options::{
 };
 pub use prepared::{zc_prepared, zc_prepared_free, zc_prepared_new, zc_prepared_run};
 pub use report::{zc_fallback, zc_report, zc_support, ZC_MAX_FALLBACKS, ZC_REASON_SIZE};
+#[cfg(feature = "serve")]
 pub use serve::{
     zc_serve_model, zc_server, zc_server_address, zc_server_options, zc_server_options_default,
     zc_server_port, zc_server_running, zc_server_start, zc_server_stop, ZC_SERVER_ADDRESS_SIZE,

@@ -153,17 +153,6 @@ pub(crate) fn pread(fd: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> io::Resu
     cvt_len(|| unsafe { libc::pread(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), off) })
 }
 
-/// `fcntl(fd, F_DUPFD_CLOEXEC, 3)` — a new fd (3 or above, close-on-exec) on the same open file.
-///
-/// # References
-/// [man7 fcntl(2)](https://man7.org/linux/man-pages/man2/fcntl.2.html)
-pub(crate) fn dup_cloexec(fd: BorrowedFd<'_>) -> io::Result<Fd> {
-    // SAFETY: fcntl(F_DUPFD_CLOEXEC) touches no memory.
-    let raw = cvt(|| unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) })?;
-    // SAFETY: fcntl returned a new fd that nothing else owns.
-    Ok(unsafe { Fd::from_raw(raw) })
-}
-
 /// `write(fd, buf, len)` — writes at the fd's position (or its end under `O_APPEND`).
 ///
 /// # References
@@ -774,50 +763,3 @@ pub(crate) fn unlink(path: &CStr) -> io::Result<()> {
 /// The most one `read`, `write`, `sendfile` or `splice` moves (Linux's `MAX_RW_COUNT`: 2 GiB
 /// less a page).
 pub(crate) const MAX_RW_COUNT: u64 = 0x7fff_f000;
-
-/// `RESOLVE_BENEATH` and `RESOLVE_NO_MAGICLINKS` (linux/openat2.h).
-pub(crate) const RESOLVE_BENEATH: u64 = 0x08;
-/// See [`RESOLVE_BENEATH`].
-pub(crate) const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
-
-/// `openat2(dir, path, {flags | O_CLOEXEC, 0, resolve})` — opens `path` relative to `dir`, the
-/// kernel enforcing `resolve` (with `RESOLVE_BENEATH`, no `..`, absolute path or symlink may
-/// leave `dir`: `EXDEV`).
-///
-/// # References
-/// [man7 openat2(2)](https://man7.org/linux/man-pages/man2/openat2.2.html)
-pub(crate) fn openat2(
-    dir: BorrowedFd<'_>,
-    path: &CStr,
-    flags: i32,
-    resolve: u64,
-) -> io::Result<Fd> {
-    // SAFETY: an all-zero open_how is a valid value of this plain C struct.
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (flags | libc::O_CLOEXEC) as u64;
-    how.resolve = resolve;
-    // SAFETY: `path` is NUL-terminated and `how` valid for reads of its size for the whole call.
-    let fd = cvt(|| unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dir.as_raw_fd(),
-            path.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        )
-    })?;
-    // SAFETY: openat2 returned a new fd that nothing else owns.
-    Ok(unsafe { Fd::from_raw(fd as RawFd) })
-}
-
-/// `openat(dir, path, flags | O_CLOEXEC)` — opens `path` relative to `dir`.
-///
-/// # References
-/// [man7 openat(2)](https://man7.org/linux/man-pages/man2/openat.2.html)
-pub(crate) fn openat(dir: BorrowedFd<'_>, path: &CStr, flags: i32) -> io::Result<Fd> {
-    // SAFETY: `path` is a valid NUL-terminated string for the whole call.
-    let fd =
-        cvt(|| unsafe { libc::openat(dir.as_raw_fd(), path.as_ptr(), flags | libc::O_CLOEXEC) })?;
-    // SAFETY: openat returned a new fd that nothing else owns.
-    Ok(unsafe { Fd::from_raw(fd) })
-}

@@ -10,7 +10,6 @@
 use std::cell::Cell;
 use std::io;
 
-pub(crate) mod event;
 pub(crate) mod fs;
 pub(crate) mod mm;
 pub(crate) mod net;

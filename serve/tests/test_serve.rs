@@ -1,4 +1,4 @@
-//! `zcopy::serve`: a real server on loopback, a std TcpStream client, exact bytes compared, for
+//! `zcopy_serve`: a real server on loopback, a std TcpStream client, exact bytes compared, for
 //! every I/O model.
 
 use std::fs::File;
@@ -8,7 +8,7 @@ use std::path::Path;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use zcopy::serve::{AccessLog, IoModel, ServeOptions, Server, ShutdownHandle};
+use zcopy_serve::{AccessLog, IoModel, ServeOptions, Server, ShutdownHandle};
 
 use crate::common;
 
@@ -1147,7 +1147,7 @@ fn child_io_uring_blocked() {
     if !common::in_child("test_serve::child_io_uring_blocked") {
         return;
     }
-    match crate::test_seccomp::block(&[libc::SYS_io_uring_setup], libc::ENOSYS) {
+    match crate::seccomp::block(&[libc::SYS_io_uring_setup], libc::ENOSYS) {
         Ok(()) => {
             // The reactor cannot make its ring: direct bodies go by sendfile, still exact.
             let s = start(IoModel::Epoll, Some(4096));
@@ -1187,7 +1187,7 @@ fn child_openat2_blocked() {
     if !common::in_child("test_serve::child_openat2_blocked") {
         return;
     }
-    match crate::test_seccomp::block(&[libc::SYS_openat2], libc::ENOSYS) {
+    match crate::seccomp::block(&[libc::SYS_openat2], libc::ENOSYS) {
         Ok(()) => {
             let s = start(IoModel::Epoll, None);
             std::os::unix::fs::symlink("/etc/passwd", s.dir.path().join("escape"))
@@ -1238,7 +1238,7 @@ fn child_worker_panic_unwinds_from_run() {
         opts.workers = 2;
         opts.model = model;
         let server = Server::bind(&opts).expect("bind");
-        zcopy::testing::inject_worker_panic();
+        zcopy_serve::testing::inject_worker_panic();
         // No shutdown asked: the panic alone must stop the other worker.
         let payload = std::thread::spawn(move || server.run())
             .join()
@@ -1249,9 +1249,32 @@ fn child_worker_panic_unwinds_from_run() {
             .cloned()
             .unwrap_or_default();
         assert!(
-            msg.contains(zcopy::testing::WORKER_MESSAGE),
+            msg.contains(zcopy_serve::testing::WORKER_MESSAGE),
             "{model:?}: {msg}"
         );
     }
     common::child_done(name);
+}
+
+#[test]
+fn serve_root_errors_are_os_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("f");
+    std::fs::write(&file, b"data").expect("write");
+    for (root, errno) in [
+        (dir.path().join("missing"), libc::ENOENT),
+        (file.clone(), libc::ENOTDIR),
+    ] {
+        let mut opts = zcopy_serve::ServeOptions::new(&root);
+        opts.listen = "127.0.0.1:0".parse().expect("addr");
+        let Err(e) = zcopy_serve::Server::bind(&opts) else {
+            panic!("served {}", root.display());
+        };
+        assert_eq!(
+            (e.kind(), e.errno()),
+            (zcopy::ErrorKind::Io, Some(errno)),
+            "{e}"
+        );
+        assert!(e.message().contains(&root.display().to_string()), "{e}");
+    }
 }

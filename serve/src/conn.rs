@@ -1,20 +1,21 @@
 //! One connection's state machine, shared by every I/O model: read a request head, answer it
-//! (a header, then the body by `sendfile` or by direct reads), and go on with the next request
+//! (a header, then the body through the engine's [`zcopy::Prepared`] by `sendfile`, or by
+//! direct reads), and go on with the next request
 //! on the same connection. [`Conn::advance`] runs it as far as the socket allows and says what
 //! it waits for; the model decides how to wait (blocking, spinning, epoll, io_uring).
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::access::{self, Entry};
 use super::date;
 use super::http::{self, HeadScan, Method, Parsed, Range};
+use super::notice::{NoticeKind, Notices};
 use super::path::{self, Refused};
-use crate::sys;
-use crate::sys::fs::Fd;
-use crate::sys::mm::AnonBuffer;
+use crate::os;
+use crate::os::fs::Fd;
+use crate::os::mm::AnonBuffer;
 
 /// The buffer of a direct (O_DIRECT) body: 1 MiB, where O_DIRECT's throughput levels off
 /// (FACTS.md).
@@ -32,9 +33,6 @@ pub(crate) const LINGER_TIMEOUT: Duration = Duration::from_secs(5);
 /// real client sends a head in one or two segments.
 pub(crate) const SLOW_HEAD_READS: u32 = 16;
 
-/// The most one `sendfile` call moves (Linux's `MAX_RW_COUNT`).
-const SENDFILE_MAX: u64 = crate::sys::fs::MAX_RW_COUNT;
-
 /// What every connection of a server shares: the directory, the direct I/O threshold and the
 /// limits.
 pub(crate) struct Shared {
@@ -50,6 +48,8 @@ pub(crate) struct Shared {
     pub max_connections: usize,
     /// Where the access log goes (`None`: off).
     pub log: Option<Arc<access::LogFile>>,
+    /// What the server tells its caller.
+    pub notices: Arc<Notices>,
 }
 
 /// What a connection waits for, for its deadline.
@@ -183,13 +183,11 @@ pub(crate) struct Conn {
     log: Option<Entry>,
 }
 
-static DIRECT_FALLBACK_LOGGED: AtomicBool = AtomicBool::new(false);
-
-/// Prints, once per process, why direct I/O is not used.
-pub(crate) fn log_direct_fallback(why: &str) {
-    if !DIRECT_FALLBACK_LOGGED.swap(true, Ordering::Relaxed) {
-        eprintln!("zcopy serve: direct I/O unavailable ({why}); serving large files with sendfile");
-    }
+/// Tells the caller, once per server, why direct I/O is not used.
+pub(crate) fn log_direct_fallback(notices: &Notices, why: &str) {
+    notices.once(NoticeKind::NoDirectIo, || {
+        format!("direct I/O unavailable ({why}); serving large files with sendfile")
+    });
 }
 
 impl Conn {
@@ -303,7 +301,7 @@ impl Conn {
                     Body::None => 0,
                     _ => libc::MSG_MORE,
                 };
-                match sys::net::send(self.sock.as_fd(), &self.out[self.out_pos..], more) {
+                match os::net::send(self.sock.as_fd(), &self.out[self.out_pos..], more) {
                     Ok(n) => {
                         self.out_pos += n;
                         self.progressed = true;
@@ -319,14 +317,14 @@ impl Conn {
                         self.body = Body::None;
                         continue;
                     }
-                    let n = (*end - *off).min(SENDFILE_MAX) as usize;
-                    match sys::fs::sendfile(self.sock.as_fd(), file.as_fd(), Some(off), n) {
+                    match send_file(file.as_fd(), self.sock.as_fd(), *off, *end - *off) {
                         Ok(0) => return Step::Close, // the file shrank under us
                         Ok(n) => {
+                            *off += n;
                             self.progressed = true;
-                            sent(&mut self.log, n);
+                            sent(&mut self.log, n as usize);
                         }
-                        Err(e) => return blocked_or_close(&e),
+                        Err(step) => return step,
                     }
                 }
                 Body::Direct(d) => {
@@ -337,7 +335,7 @@ impl Conn {
                         let last = d.base + d.hi as u64 >= d.end;
                         let flags = if last { 0 } else { libc::MSG_MORE };
                         let data = &d.buf.as_mut_slice()[d.lo..d.hi];
-                        match sys::net::send(self.sock.as_fd(), data, flags) {
+                        match os::net::send(self.sock.as_fd(), data, flags) {
                             Ok(n) => {
                                 d.lo += n;
                                 d.pos += n as u64;
@@ -368,7 +366,7 @@ impl Conn {
                             offset: base,
                         });
                     }
-                    let r = sys::fs::pread(d.file.as_fd(), &mut d.buf.as_mut_slice()[..want], base);
+                    let r = os::fs::pread(d.file.as_fd(), &mut d.buf.as_mut_slice()[..want], base);
                     let res = match r {
                         Ok(n) => n as i64,
                         Err(e) => -i64::from(e.raw_os_error().unwrap_or(libc::EIO)),
@@ -405,7 +403,7 @@ impl Conn {
         let drained = match self.drained {
             Some(d) => d,
             None => {
-                if sys::net::shutdown_write(self.sock.as_fd()).is_err() {
+                if os::net::shutdown_write(self.sock.as_fd()).is_err() {
                     return Step::Close;
                 }
                 self.since = Instant::now();
@@ -417,7 +415,7 @@ impl Conn {
             if self.gate() {
                 return Step::Blocked;
             }
-            match sys::net::recv(self.sock.as_fd(), &mut self.rbuf) {
+            match os::net::recv(self.sock.as_fd(), &mut self.rbuf) {
                 Ok(0) => return Step::Close,
                 Ok(n) => {
                     let d = self.drained.unwrap_or(0) + n as u64;
@@ -532,7 +530,7 @@ impl Conn {
             return Some(Step::Blocked);
         }
         let room = self.rbuf.len() - self.rhi;
-        match sys::net::recv(self.sock.as_fd(), &mut self.rbuf[self.rhi..]) {
+        match os::net::recv(self.sock.as_fd(), &mut self.rbuf[self.rhi..]) {
             Ok(0) => Some(Step::Close),
             Ok(n) => {
                 if self.rlo == self.rhi && self.discard == 0 && self.served {
@@ -581,7 +579,7 @@ impl Conn {
             return;
         };
         if plan.direct && mode != DirectMode::Off {
-            if let Some((file, align)) = open_direct(sh.root.as_fd(), &plan.rel) {
+            if let Some((file, align)) = open_direct(sh, &plan.rel) {
                 let buf = match self.spare.take() {
                     Some(b) => Some(b),
                     None => AnonBuffer::new(DIRECT_BUF).ok(),
@@ -640,7 +638,7 @@ pub(crate) fn prepare(req: &http::Request<'_>, sh: &Shared, out: &mut Vec<u8>) -
         head_len,
         plan: None,
     };
-    let found = match path::resolve(sh.root.as_fd(), req.target) {
+    let found = match path::resolve(sh.root.as_fd(), req.target, &sh.notices) {
         Ok(f) => f,
         Err(Refused::Directory) => {
             let location = |o: &mut Vec<u8>| path::write_location(o, req.target);
@@ -743,17 +741,17 @@ pub(crate) fn sent(log: &mut Option<Entry>, n: usize) {
 
 /// Opens `rel` again with O_DIRECT and finds the alignment its reads need; `None` (after a
 /// one-time log line) when the filesystem refuses direct I/O.
-pub(crate) fn open_direct(root: BorrowedFd<'_>, rel: &[u8]) -> Option<(Fd, u64)> {
-    let file = match path::open_beneath(root, rel, libc::O_DIRECT) {
+pub(crate) fn open_direct(sh: &Shared, rel: &[u8]) -> Option<(Fd, u64)> {
+    let file = match path::open_beneath(sh.root.as_fd(), rel, libc::O_DIRECT, &sh.notices) {
         Ok(f) => f,
         Err(_) => {
-            log_direct_fallback("the filesystem refuses O_DIRECT");
+            log_direct_fallback(&sh.notices, "the filesystem refuses O_DIRECT");
             return None;
         }
     };
-    let align = match sys::fs::dio_align(file.as_fd()) {
+    let align = match os::fs::dio_align(file.as_fd()) {
         Ok(Some((_, 0))) => {
-            log_direct_fallback("statx reports no O_DIRECT alignment");
+            log_direct_fallback(&sh.notices, "statx reports no O_DIRECT alignment");
             return None;
         }
         Ok(Some((mem, off))) => u64::from(mem.max(off)).max(512),
@@ -762,14 +760,38 @@ pub(crate) fn open_direct(root: BorrowedFd<'_>, rel: &[u8]) -> Option<(Fd, u64)>
     Some((file, align))
 }
 
+/// Sends `len` bytes of `file` from `off` to `sock` through the engine: a [`zcopy::Prepared`]
+/// transfer by `sendfile` exactly (no fallback: a technique that copies through user space
+/// would be no better than the server's own reads), as far as the socket takes them. Returns
+/// the bytes that left (the engine's [`zcopy::Report`], or the count its error carries when the
+/// socket filled up after some bytes), or the step the failure means.
+fn send_file(file: BorrowedFd<'_>, sock: BorrowedFd<'_>, off: u64, len: u64) -> Result<u64, Step> {
+    let opts = zcopy::Options {
+        strategy: zcopy::Strategy::Sendfile,
+        fallback: false,
+        ..zcopy::Options::default()
+    };
+    let mut body = zcopy::Prepared::from_fds(file, sock, &opts).map_err(|_| Step::Close)?;
+    match body.run(Some(len), Some(off), None) {
+        Ok(report) => Ok(report.bytes),
+        Err(e) if e.bytes_moved() > 0 => Ok(e.bytes_moved()),
+        Err(e) => Err(errno_step(e.errno())),
+    }
+}
+
 /// `EAGAIN` waits; anything else (the peer reset or left: `EPIPE`, `ECONNRESET`) ends the
 /// connection. A `sendfile` into a socket whose peer left raises SIGPIPE, which the worker
 /// threads keep blocked: consume the one left pending.
 fn blocked_or_close(e: &std::io::Error) -> Step {
-    match e.raw_os_error() {
+    errno_step(e.raw_os_error())
+}
+
+/// [`blocked_or_close`] for an errno.
+fn errno_step(errno: Option<i32>) -> Step {
+    match errno {
         Some(libc::EAGAIN) => Step::Blocked,
         Some(libc::EPIPE) => {
-            sys::process::consume_sigpipe();
+            os::process::consume_sigpipe();
             Step::Close
         }
         _ => Step::Close,

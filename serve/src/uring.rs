@@ -9,7 +9,7 @@
 //! read with O_DIRECT (the aligned superset of the range) into the buffer and sent from there,
 //! and the page cache is left untouched.
 
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd};
 use std::time::Instant;
 
 use io_uring::{opcode, types};
@@ -19,11 +19,11 @@ use super::conn::{self, Shared, Wait};
 use super::http::{self, HeadScan, Parsed};
 use super::reactor::Slab;
 use super::Worker;
-use crate::error::{Error, Result};
-use crate::sys;
-use crate::sys::fs::Fd;
-use crate::sys::mm::AnonBuffer;
-use crate::sys::uring::Ring;
+use crate::os;
+use crate::os::fs::Fd;
+use crate::os::mm::AnonBuffer;
+use crate::os::uring::Ring;
+use zcopy::{Error, Result};
 
 const ACCEPT: u64 = u64::MAX;
 const WAKE: u64 = u64::MAX - 1;
@@ -334,7 +334,7 @@ impl UConn {
                 // A lingering close (see conn::Conn::linger): our end of stream, then what the
                 // client still sends is dropped until it closes.
                 if self.drained.is_none() {
-                    if sys::net::shutdown_write(self.sock.as_fd()).is_err() {
+                    if os::net::shutdown_write(self.sock.as_fd()).is_err() {
                         return Next::Close;
                     }
                     self.drained = Some(0);
@@ -402,7 +402,7 @@ impl UConn {
                     self.head_reads = 0;
                     self.body = plan.map(|p| {
                         let direct = if p.direct {
-                            conn::open_direct(sh.root.as_fd(), &p.rel)
+                            conn::open_direct(sh, &p.rel)
                         } else {
                             None
                         };
@@ -432,8 +432,8 @@ impl UConn {
 /// Makes the connection's pipe on first use (1 MiB where the kernel allows); whether it has one.
 fn pipe(slot: &mut Option<Pipe>) -> bool {
     if slot.is_none() {
-        if let Ok((r, w)) = sys::pipe::pipe() {
-            let cap = sys::pipe::set_pipe_size(w.as_fd(), 1 << 20).unwrap_or(64 << 10);
+        if let Ok((r, w)) = os::pipe::pipe() {
+            let cap = os::pipe::set_pipe_size(w.as_fd(), 1 << 20).unwrap_or(64 << 10);
             *slot = Some(Pipe { r, w, cap });
         }
     }
@@ -596,12 +596,12 @@ impl Proactor<'_> {
                 if res < 0 || self.stopping {
                     if res >= 0 {
                         // SAFETY: the completion of an accept gives a new fd that nothing owns.
-                        drop(unsafe { Fd::from_raw(res) });
+                        drop(unsafe { Fd::from_raw_fd(res) });
                     }
                     return Ok(());
                 }
                 // SAFETY: the completion of an accept gives a new fd that nothing owns.
-                let sock = unsafe { Fd::from_raw(res) };
+                let sock = unsafe { Fd::from_raw_fd(res) };
                 if let Some(sock) = self.w.balance.place(self.w.id, sock) {
                     self.adopt(sock)?;
                     self.w.balance.held(self.w.id, self.conns.len());
@@ -663,7 +663,7 @@ impl Proactor<'_> {
         }
         self.conns.for_each(|c| {
             if c.deadline(&sh).is_some_and(|d| d <= now) {
-                let _ = sys::net::shutdown(c.sock.as_fd());
+                let _ = os::net::shutdown(c.sock.as_fd());
             }
         });
         Ok(())
@@ -673,13 +673,13 @@ impl Proactor<'_> {
     /// ends once they have completed.
     fn stop(&mut self) -> Result<()> {
         self.stopping = true;
-        let _ = sys::net::shutdown(self.w.listener.as_fd());
+        let _ = os::net::shutdown(self.w.listener.as_fd());
         for target in [ACCEPT, TIMER, INBOX] {
             let cancel = opcode::AsyncCancel::new(target).build().user_data(CANCEL);
             self.queue(&cancel)?;
         }
         self.conns.for_each(|c| {
-            let _ = sys::net::shutdown(c.sock.as_fd());
+            let _ = os::net::shutdown(c.sock.as_fd());
         });
         Ok(())
     }
