@@ -289,110 +289,146 @@ impl Conn {
     }
 
     /// Runs the connection until the socket would block, a direct read must be waited for, or
-    /// the connection is over.
+    /// the connection is over: the response's head first, then its body (from a file through
+    /// the engine, or by direct reads), then the next request.
     pub(crate) fn advance(&mut self, sh: &Shared, mode: DirectMode) -> Step {
         self.progressed = false;
         loop {
             if self.failed {
                 return Step::Close;
             }
-            if self.out_pos < self.out.len() {
-                let more = match &self.body {
-                    Body::None => 0,
-                    _ => libc::MSG_MORE,
-                };
-                match os::net::send(self.sock.as_fd(), &self.out[self.out_pos..], more) {
-                    Ok(n) => {
-                        self.out_pos += n;
-                        self.progressed = true;
-                        sent(&mut self.log, n);
-                    }
-                    Err(e) => return blocked_or_close(&e),
+            let step = if self.out_pos < self.out.len() {
+                self.send_head()
+            } else {
+                match &self.body {
+                    Body::File { .. } => self.file_step(),
+                    Body::Direct(_) => self.direct_step(mode),
+                    Body::None => self.between_requests(sh, mode),
                 }
-                continue;
-            }
-            match &mut self.body {
-                Body::File { file, off, end } => {
-                    if *off >= *end {
-                        self.body = Body::None;
-                        continue;
-                    }
-                    match send_file(file.as_fd(), self.sock.as_fd(), *off, *end - *off) {
-                        Ok(0) => return Step::Close, // the file shrank under us
-                        Ok(n) => {
-                            *off += n;
-                            self.progressed = true;
-                            sent(&mut self.log, n as usize);
-                        }
-                        Err(step) => return step,
-                    }
-                }
-                Body::Direct(d) => {
-                    if d.in_flight {
-                        return Step::InFlight;
-                    }
-                    if d.lo < d.hi {
-                        let last = d.base + d.hi as u64 >= d.end;
-                        let flags = if last { 0 } else { libc::MSG_MORE };
-                        let data = &d.buf.as_mut_slice()[d.lo..d.hi];
-                        match os::net::send(self.sock.as_fd(), data, flags) {
-                            Ok(n) => {
-                                d.lo += n;
-                                d.pos += n as u64;
-                                self.progressed = true;
-                                sent(&mut self.log, n);
-                            }
-                            Err(e) => return blocked_or_close(&e),
-                        }
-                        continue;
-                    }
-                    if d.pos >= d.end {
-                        if let Body::Direct(d) = std::mem::replace(&mut self.body, Body::None) {
-                            self.spare = Some(d.buf);
-                        }
-                        continue;
-                    }
-                    // The aligned superset of what is left, as much as the buffer holds.
-                    let base = d.pos / d.align * d.align;
-                    let want = (d.end - base).div_ceil(d.align) * d.align;
-                    let want = want.min(d.buf.len() as u64) as usize;
-                    d.base = base;
-                    if mode == DirectMode::Ring {
-                        d.in_flight = true;
-                        return Step::Submit(ReadOp {
-                            fd: d.file.as_fd().as_raw_fd(),
-                            buf: d.buf.as_mut_slice().as_mut_ptr(),
-                            len: want as u32,
-                            offset: base,
-                        });
-                    }
-                    let r = os::fs::pread(d.file.as_fd(), &mut d.buf.as_mut_slice()[..want], base);
-                    let res = match r {
-                        Ok(n) => n as i64,
-                        Err(e) => -i64::from(e.raw_os_error().unwrap_or(libc::EIO)),
-                    };
-                    d.in_flight = true;
-                    self.read_done(res);
-                }
-                Body::None => {
-                    if self.responding {
-                        // The response has left: the keep-alive (or header) wait begins.
-                        self.responding = false;
-                        self.served = true;
-                        self.since = Instant::now();
-                        if let Some(e) = &mut self.log {
-                            e.end();
-                        }
-                    }
-                    if !self.keep_alive {
-                        return self.linger();
-                    }
-                    if let Some(step) = self.next_request(sh, mode) {
-                        return step;
-                    }
-                }
+            };
+            if let Some(step) = step {
+                return step;
             }
         }
+    }
+
+    /// Sends more of the response's head (with `MSG_MORE` when a body follows); `Some` to
+    /// wait or end.
+    fn send_head(&mut self) -> Option<Step> {
+        let more = match &self.body {
+            Body::None => 0,
+            _ => libc::MSG_MORE,
+        };
+        match os::net::send(self.sock.as_fd(), &self.out[self.out_pos..], more) {
+            Ok(n) => {
+                self.out_pos += n;
+                self.progressed = true;
+                sent(&mut self.log, n);
+                None
+            }
+            Err(e) => Some(blocked_or_close(&e)),
+        }
+    }
+
+    /// Sends more of a body from a file, through the engine ([`send_file`]); `Some` to wait or
+    /// end.
+    fn file_step(&mut self) -> Option<Step> {
+        let Body::File { file, off, end } = &mut self.body else {
+            return None;
+        };
+        if *off >= *end {
+            self.body = Body::None;
+            return None;
+        }
+        match send_file(file.as_fd(), self.sock.as_fd(), *off, *end - *off) {
+            Ok(0) => Some(Step::Close), // the file shrank under us
+            Ok(n) => {
+                *off += n;
+                self.progressed = true;
+                sent(&mut self.log, n as usize);
+                None
+            }
+            Err(step) => Some(step),
+        }
+    }
+
+    /// Goes on with a direct body: sends what its buffer holds, or reads its next chunk (with
+    /// `pread` here, or by asking the model to submit it to its ring); `Some` to wait or end.
+    fn direct_step(&mut self, mode: DirectMode) -> Option<Step> {
+        let Body::Direct(d) = &mut self.body else {
+            return None;
+        };
+        if d.in_flight {
+            return Some(Step::InFlight);
+        }
+        if d.lo < d.hi {
+            return self.send_direct();
+        }
+        if d.pos >= d.end {
+            if let Body::Direct(d) = std::mem::replace(&mut self.body, Body::None) {
+                self.spare = Some(d.buf);
+            }
+            return None;
+        }
+        // The aligned superset of what is left, as much as the buffer holds.
+        let base = d.pos / d.align * d.align;
+        let want = (d.end - base).div_ceil(d.align) * d.align;
+        let want = want.min(d.buf.len() as u64) as usize;
+        d.base = base;
+        d.in_flight = true;
+        if mode == DirectMode::Ring {
+            return Some(Step::Submit(ReadOp {
+                fd: d.file.as_fd().as_raw_fd(),
+                buf: d.buf.as_mut_slice().as_mut_ptr(),
+                len: want as u32,
+                offset: base,
+            }));
+        }
+        let r = os::fs::pread(d.file.as_fd(), &mut d.buf.as_mut_slice()[..want], base);
+        let res = match r {
+            Ok(n) => n as i64,
+            Err(e) => -i64::from(e.raw_os_error().unwrap_or(libc::EIO)),
+        };
+        self.read_done(res);
+        None
+    }
+
+    /// Sends the bytes of a direct body's buffer not sent yet (with `MSG_MORE` unless they
+    /// end the body); `Some` to wait or end.
+    fn send_direct(&mut self) -> Option<Step> {
+        let Body::Direct(d) = &mut self.body else {
+            return None;
+        };
+        let last = d.base + d.hi as u64 >= d.end;
+        let flags = if last { 0 } else { libc::MSG_MORE };
+        let data = &d.buf.as_mut_slice()[d.lo..d.hi];
+        match os::net::send(self.sock.as_fd(), data, flags) {
+            Ok(n) => {
+                d.lo += n;
+                d.pos += n as u64;
+                self.progressed = true;
+                sent(&mut self.log, n);
+                None
+            }
+            Err(e) => Some(blocked_or_close(&e)),
+        }
+    }
+
+    /// The response has left: ends its log line, starts the keep-alive (or header) wait, and
+    /// closes (lingering) or reads the next request; `Some` to wait or end.
+    fn between_requests(&mut self, sh: &Shared, mode: DirectMode) -> Option<Step> {
+        if self.responding {
+            self.responding = false;
+            self.served = true;
+            self.since = Instant::now();
+            if let Some(e) = &mut self.log {
+                e.end();
+            }
+        }
+        if !self.keep_alive {
+            return Some(self.linger());
+        }
+        self.next_request(sh, mode)
     }
 
     /// Closes the way nginx's lingering close does: our end of stream first, then what the
