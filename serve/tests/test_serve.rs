@@ -1278,3 +1278,59 @@ fn serve_root_errors_are_os_errors() {
         assert!(e.message().contains(&root.display().to_string()), "{e}");
     }
 }
+
+/// `zcopy_serve::Running` (what the C, Python and CLI faces use): serves on its own thread,
+/// says it runs, stops, joins with the outcome, and then says it no longer runs; joining again
+/// is harmless.
+#[test]
+fn running_serves_until_stopped_and_joined() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("f"), b"running").expect("write");
+    let mut opts = ServeOptions::new(dir.path());
+    opts.listen = "127.0.0.1:0".parse().expect("addr");
+    opts.workers = 1;
+    opts.model = IoModel::Threads;
+    let server = zcopy_serve::Running::start(&opts).expect("start");
+    assert_ne!(server.addr().port(), 0);
+    assert_eq!(server.model(), IoModel::Threads);
+    let r = get(server.addr(), "/f", "");
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"running"[..]));
+    assert!(server.running());
+    server.stop();
+    server.join().expect("join");
+    assert!(!server.running());
+    server.join().expect("a second join");
+    // The address is free again once joined.
+    opts.listen = server.addr();
+    zcopy_serve::Running::start(&opts)
+        .expect("the same address after join")
+        .stop();
+}
+
+/// No notice is printed by the library: a notice (here, an access log that cannot be written:
+/// `/dev/full` answers ENOSPC) reaches the caller's callback, once per server however many
+/// lines fail, with its kind.
+#[test]
+fn notices_reach_the_callback_once() {
+    let told = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = told.clone();
+    let s = start_with(IoModel::Epoll, move |o| {
+        o.workers = 1;
+        o.access_log = AccessLog::File("/dev/full".into());
+        o.notify = zcopy_serve::Notify::new(move |kind, message| {
+            sink.lock().expect("lock").push((kind, message.to_string()));
+        });
+    });
+    for _ in 0..3 {
+        assert_eq!(get(s.addr, "/one", "").status, 200);
+    }
+    drop(s); // the lines are written (and fail) by the time the server has stopped
+    let told = told.lock().expect("lock");
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0].0, zcopy_serve::NoticeKind::AccessLogFailed);
+    assert!(
+        told[0].1.contains("cannot write the access log") && told[0].1.contains("No space"),
+        "{}",
+        told[0].1
+    );
+}
