@@ -2,8 +2,8 @@
 //! buffers and io_uring ring. This is server plumbing, not engine work: the bytes of a response
 //! body leave through the engine's public API ([`zcopy::Prepared`]) where a call moves them from
 //! a file to a socket. Written over `nix` where it has the call, over the `io-uring` crate for the
-//! ring, and over `libc` only where neither has it (`statx` for direct I/O alignment,
-//! `sigtimedwait`). EINTR is retried inside each wrapper, never surfaced.
+//! ring, and over `libc` only where neither has it (`statx` for direct I/O alignment, through
+//! `syscall(2)`; `sigtimedwait`; `localtime_r` in `date.rs`). EINTR is retried inside each wrapper, never surfaced.
 //!
 //! The submodules mirror the engine's `sys` families, so a reader finds each call where the
 //! engine would keep it.
@@ -126,13 +126,16 @@ pub(crate) mod fs {
     pub(crate) fn dio_align(fd: BorrowedFd<'_>) -> io::Result<Option<(u32, u32)>> {
         let mut stx = MaybeUninit::<libc::statx>::zeroed();
         loop {
+            // Through syscall(2), not glibc's statx wrapper, which glibc before 2.28 lacks (the
+            // wheel's check in scripts/wheel.sh).
             // SAFETY: the empty path is a valid C string; `stx` is valid for writes of one statx.
             let r = unsafe {
-                libc::statx(
-                    fd.as_raw_fd(),
+                libc::syscall(
+                    libc::SYS_statx,
+                    libc::c_long::from(fd.as_raw_fd()),
                     c"".as_ptr(),
-                    libc::AT_EMPTY_PATH,
-                    libc::STATX_DIOALIGN,
+                    libc::c_long::from(libc::AT_EMPTY_PATH),
+                    libc::c_long::from(libc::STATX_DIOALIGN),
                     stx.as_mut_ptr(),
                 )
             };
