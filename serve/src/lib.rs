@@ -266,8 +266,8 @@ impl Server {
     /// `SO_REUSEPORT`, so no other server can bind the same address while this one lives).
     ///
     /// # Errors
-    /// [`crate::ErrorKind::Invalid`] for zero workers, zero timeouts or zero
-    /// `max_connections`; [`crate::ErrorKind::Io`] when the directory or the access log cannot
+    /// [`zcopy::ErrorKind::Invalid`] for zero workers, zero timeouts or zero
+    /// `max_connections`; [`zcopy::ErrorKind::Io`] when the directory or the access log cannot
     /// be opened (`ENOENT`, `ENOTDIR`, `EACCES`, as `open(2)` says) or the address cannot be bound:
     /// `EADDRINUSE` when another socket (another server, in this process or another) is bound
     /// to it, `EADDRNOTAVAIL` when it is not local.

@@ -21,8 +21,8 @@ pub enum NoticeKind {
     AccessLogFailed,
 }
 
-/// A callback for the server's notices (see the [module](self) docs): called on a worker
-/// thread with the kind and a one-line message (no trailing newline, no `zcopy serve:`
+/// A callback for the server's notices (a fallback taken, a failure survived; each kind once
+/// per server): called on a worker thread with the kind and a one-line message (no trailing newline, no `zcopy serve:`
 /// prefix). The CLI prints them to standard error; the C and Python faces say nothing.
 #[derive(Clone, Default)]
 pub struct Notify(Option<Arc<Callback>>);
