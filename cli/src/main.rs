@@ -26,8 +26,8 @@ mod serve;
 mod size;
 
 use clap::{CommandFactory, Parser, Subcommand};
-use zcopy::serve::IoModel;
 use zcopy::{CachePolicy, Strategy, SyncPolicy};
+use zcopy_serve::IoModel;
 
 use fail::Failure;
 use names::names;

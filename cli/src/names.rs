@@ -42,12 +42,12 @@ impl Named for zcopy::SyncPolicy {
     }
 }
 
-impl Named for zcopy::serve::IoModel {
+impl Named for zcopy_serve::IoModel {
     fn all() -> &'static [Self] {
-        &zcopy::serve::IoModel::ALL
+        &zcopy_serve::IoModel::ALL
     }
     fn name(self) -> &'static str {
-        zcopy::serve::IoModel::name(self)
+        zcopy_serve::IoModel::name(self)
     }
 }
 

@@ -1,9 +1,10 @@
-//! `zcopy serve DIR`: the engine's static file server, stopped by SIGINT or SIGTERM.
+//! `zcopy serve DIR`: the `zcopy-serve` crate's static file server, stopped by SIGINT or
+//! SIGTERM. Translation only: arguments in, the server's notices and errors printed.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use zcopy::serve::{AccessLog, IoModel, ServeOptions, Server};
+use zcopy_serve::{AccessLog, IoModel, Notify, Running, ServeOptions};
 
 /// The arguments of `zcopy serve`, already parsed by clap.
 pub struct Args {
@@ -46,15 +47,17 @@ pub fn run(args: Args) -> Result<(), String> {
     opts.max_connections = args.max_connections;
     opts.access_log = AccessLog::from_arg(&args.access_log);
     opts.model = args.model;
+    // The library never prints: its notices (a fallback taken, a failure survived) come here.
+    opts.notify = Notify::new(|_, message| eprintln!("zcopy serve: {message}"));
     // Block SIGINT and SIGTERM before any thread starts (they inherit the mask); one thread
     // waits for them with sigwait and stops the server.
     let set = signal_set();
     // SAFETY: `set` is an initialised sigset; no old mask is asked for.
     unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
-    let server = Server::bind(&opts).map_err(|e| format!("error: {}", e.message()))?;
+    let server = Running::start(&opts).map_err(|e| format!("error: {}", e.message()))?;
     println!(
         "listening on http://{} (model {}, {} workers, directio {}, access log {})",
-        server.local_addr(),
+        server.addr(),
         opts.model,
         opts.workers,
         opts.directio.map_or("off".to_string(), |d| d.to_string()),
@@ -74,9 +77,9 @@ pub fn run(args: Args) -> Result<(), String> {
         unsafe { libc::sigwait(&set, &mut sig) };
         handle.shutdown();
     });
-    // A worker's panic comes back from run() as a panic (the engine stops the other workers
+    // A worker's panic comes back from join() as a panic (the server stops the other workers
     // first); it ends the command with one line and status 1, like any failure.
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| server.run())) {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| server.join())) {
         Ok(result) => result.map_err(|e| format!("error: {}", e.message())),
         Err(payload) => {
             let what = payload

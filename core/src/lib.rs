@@ -73,7 +73,6 @@ mod plan;
 mod prealloc;
 mod prepared;
 mod report;
-pub mod serve;
 mod sparse;
 mod strategy;
 mod sys;

@@ -5,7 +5,6 @@
 //! has: the C library, the wheel and the CLI carry no hook).
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 thread_local! {
     /// Panic once a transfer on this thread has moved this many bytes (`u64::MAX`: never).
@@ -43,25 +42,5 @@ pub(crate) fn maybe_panic(moved: u64) {
         .unwrap_or(false);
     if fire {
         panic!("{MESSAGE} after {moved} bytes");
-    }
-}
-
-/// Whether the next file server's first worker thread to start panics (any thread's server).
-static WORKER_PANIC: AtomicBool = AtomicBool::new(false);
-
-/// The message of the injected worker panic.
-pub const WORKER_MESSAGE: &str = "injected panic in a server worker (zcopy::testing)";
-
-/// Makes the first worker thread of the next file server that starts (in this process, on any
-/// thread) panic as it starts, so a test can check that [`crate::serve::Server::run`] hands the
-/// panic to its caller's panic boundary. Disarms itself when it fires.
-pub fn inject_worker_panic() {
-    WORKER_PANIC.store(true, Ordering::SeqCst);
-}
-
-/// Called by each server worker thread as it starts.
-pub(crate) fn maybe_panic_worker() {
-    if WORKER_PANIC.swap(false, Ordering::SeqCst) {
-        panic!("{WORKER_MESSAGE}");
     }
 }

@@ -17,7 +17,6 @@ mod test_prepared;
 mod test_reflink;
 mod test_report;
 mod test_seccomp;
-mod test_serve;
 mod test_sparse;
 mod test_stop;
 mod test_strategy;

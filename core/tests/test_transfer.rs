@@ -1096,25 +1096,6 @@ fn path_errors_are_os_errors_with_their_errno() {
     );
 }
 
-#[test]
-fn serve_root_errors_are_os_errors() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("f");
-    std::fs::write(&file, b"data").expect("write");
-    for (root, errno) in [
-        (dir.path().join("missing"), libc::ENOENT),
-        (file.clone(), libc::ENOTDIR),
-    ] {
-        let mut opts = zcopy::serve::ServeOptions::new(&root);
-        opts.listen = "127.0.0.1:0".parse().expect("addr");
-        let Err(e) = zcopy::serve::Server::bind(&opts) else {
-            panic!("served {}", root.display());
-        };
-        assert_eq!((e.kind(), e.errno()), (ErrorKind::Io, Some(errno)), "{e}");
-        assert!(e.message().contains(&root.display().to_string()), "{e}");
-    }
-}
-
 /// `copy_file` of what is not a file refuses before opening it, as `shutil.copyfile` refuses
 /// named pipes: a FIFO (whose open would block until a writer came), a socket or a device as
 /// `src`, a FIFO or socket as `dst`. Invalid (EINVAL), the message naming the path and what it

@@ -43,6 +43,7 @@ mod cache;
 #[cfg(feature = "log")]
 mod log;
 
+#[cfg(feature = "serve")]
 mod serve;
 
 mod names;
@@ -74,6 +75,7 @@ pub use options::{
 };
 pub use prepared::{zc_prepared, zc_prepared_free, zc_prepared_new, zc_prepared_run};
 pub use report::{zc_fallback, zc_report, zc_support, ZC_MAX_FALLBACKS, ZC_REASON_SIZE};
+#[cfg(feature = "serve")]
 pub use serve::{
     zc_serve_model, zc_server, zc_server_address, zc_server_options, zc_server_options_default,
     zc_server_port, zc_server_running, zc_server_start, zc_server_stop, ZC_SERVER_ADDRESS_SIZE,

@@ -1,17 +1,16 @@
-//! `zc_server`: the engine's nginx-style file server (`zcopy::serve`) for C, serving on
-//! background threads of the calling process, as Python's `zcopy.Server` does.
+//! `zc_server`: the nginx-style file server (the `zcopy-serve` crate's [`Running`]) for C,
+//! serving on background threads of the calling process, as Python's `zcopy.Server` does.
+//! Translation only: options and errors in, the server's life is `Running`'s.
 
 use std::ffi::{c_char, CStr, OsStr};
 use std::mem::{offset_of, size_of};
-use std::net::SocketAddr;
 use std::os::unix::ffi::OsStrExt;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use engine::serve::{AccessLog, IoModel, ServeOptions, Server, ShutdownHandle};
+use zcopy_serve::{AccessLog, IoModel, Running, ServeOptions};
 
 use crate::sized::{self, read_field};
-use crate::status::{boundary, panic_message, Failure};
+use crate::status::{boundary, Failure};
 use crate::zc_status;
 
 /// A running file server (HTTP/1.1 GET and HEAD, ranges, keep-alive) serving one directory on
@@ -19,9 +18,7 @@ use crate::zc_status;
 /// `zc_server_stop`. The query functions (`zc_server_port`, ...) may run on several threads at
 /// once, but not during `zc_server_stop`.
 pub struct zc_server {
-    addr: SocketAddr,
-    handle: ShutdownHandle,
-    thread: Option<JoinHandle<engine::Result<()>>>,
+    inner: Running,
 }
 
 /// How the server waits for its sockets (the I/O models): one of the `ZC_SERVE_MODEL_*`
@@ -271,23 +268,8 @@ pub unsafe extern "C" fn zc_server_start(
         let dir = OsStr::from_bytes(unsafe { CStr::from_ptr(dir) }.to_bytes());
         // SAFETY: zc_server_start's contract for `opts`.
         let opts = unsafe { zc_server_options::read(opts, dir) }?;
-        let server = Server::bind(&opts)?;
-        let addr = server.local_addr();
-        let handle = server.handle();
-        let thread = std::thread::Builder::new()
-            .name("zcopy-serve".into())
-            .spawn(move || server.run())
-            .map_err(|e| {
-                Failure::new(
-                    zc_status::ZC_IO,
-                    e.raw_os_error().unwrap_or(0),
-                    format!("cannot start the server's thread: {e}"),
-                )
-            })?;
         let server = Box::new(zc_server {
-            addr,
-            handle,
-            thread: Some(thread),
+            inner: Running::start(&opts)?,
         });
         // SAFETY: checked non-null above; the handle is written last, once nothing can fail.
         unsafe { out.write(Box::into_raw(server)) };
@@ -320,7 +302,7 @@ pub unsafe extern "C" fn zc_server_port(server: *const zc_server, port: *mut u16
             return Err(Failure::null("port"));
         }
         // SAFETY: non-null; the caller guarantees it is writable.
-        unsafe { port.write_unaligned(server.addr.port()) };
+        unsafe { port.write_unaligned(server.inner.addr().port()) };
         Ok(())
     })
 }
@@ -346,7 +328,7 @@ pub unsafe extern "C" fn zc_server_address(
         if buf.is_null() {
             return Err(Failure::null("buf"));
         }
-        let text = server.addr.to_string();
+        let text = server.inner.addr().to_string();
         if text.len() + 1 > len {
             return Err(Failure::new(
                 zc_status::ZC_INVALID,
@@ -385,7 +367,7 @@ pub unsafe extern "C" fn zc_server_running(
         if running.is_null() {
             return Err(Failure::null("running"));
         }
-        let alive = server.thread.as_ref().is_some_and(|t| !t.is_finished());
+        let alive = server.inner.running();
         // SAFETY: non-null; the caller guarantees it is writable (a C `bool` is one byte).
         unsafe { running.write_unaligned(alive) };
         Ok(())
@@ -410,20 +392,10 @@ pub unsafe extern "C" fn zc_server_stop(server: *mut zc_server) -> zc_status {
         }
         // SAFETY: from Box::into_raw in zc_server_start, and not stopped yet (the caller's
         // contract).
-        let mut server = unsafe { Box::from_raw(server) };
-        server.handle.shutdown();
-        let Some(thread) = server.thread.take() else {
-            return Ok(());
-        };
-        match thread.join() {
-            Ok(result) => result.map_err(Failure::from),
-            // A worker's panic goes on unwinding from Server::run (after the other workers
-            // stopped), so it arrives here with its message.
-            Err(payload) => Err(Failure::new(
-                zc_status::ZC_PANIC,
-                0,
-                panic_message(payload.as_ref()),
-            )),
-        }
+        let server = unsafe { Box::from_raw(server) };
+        server.inner.stop();
+        // A worker's panic goes on unwinding from join (after the other workers stopped):
+        // this boundary reports it as ZC_PANIC with its message.
+        server.inner.join().map_err(Failure::from)
     })
 }

@@ -12,7 +12,8 @@ pub extern "C" fn zc_test_inject_panic(after_bytes: u64) {
 
 /// Makes the first worker thread of the next server started (by any thread) panic as it
 /// starts, so a test can check that `zc_server_stop` returns `ZC_PANIC`. Not part of the API.
+#[cfg(feature = "serve")]
 #[no_mangle]
 pub extern "C" fn zc_test_inject_worker_panic() {
-    crate::status::guard((), engine::testing::inject_worker_panic);
+    crate::status::guard((), zcopy_serve::testing::inject_worker_panic);
 }

@@ -1,4 +1,4 @@
-//! Fuzzes the request-head parser of `zcopy serve` (`zcopy::serve::http`): the first input byte
+//! Fuzzes the request-head parser of `zcopy serve` (`zcopy_serve::http`): the first input byte
 //! is how many bytes each `recv` brings (1 to 256), the rest is what the client sends. Checks
 //! that the head parsed as it trickles in, into a buffer of `MAX_HEAD` bytes as a connection's,
 //! gives exactly what parsing it in one piece gives; that the scan looks at each byte once
@@ -9,7 +9,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use zcopy::serve::http::{self, HeadScan, Parsed, Range, MAX_HEAD};
+use zcopy_serve::http::{self, HeadScan, Parsed, Range, MAX_HEAD};
 
 /// What a parse gave, comparable.
 #[derive(Debug, PartialEq, Eq)]

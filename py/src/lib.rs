@@ -33,6 +33,7 @@ mod errors;
 mod log;
 mod prepared;
 mod report;
+#[cfg(feature = "serve")]
 mod serve;
 mod watch;
 
@@ -299,10 +300,10 @@ fn _inject_panic(after_bytes: u64) {
 /// Test-only: makes the first worker thread of the next server started panic as it starts, so
 /// the tests can check `Server.close()` raises a `ZcopyError`. Not part of the API; only in
 /// builds with the `testing` feature.
-#[cfg(feature = "testing")]
+#[cfg(all(feature = "testing", feature = "serve"))]
 #[pyfunction]
 fn _inject_worker_panic() {
-    zcopy::testing::inject_worker_panic();
+    zcopy_serve::testing::inject_worker_panic();
 }
 
 /// The extension module behind the `zcopy` package.
@@ -317,7 +318,7 @@ fn _zcopy(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(strategies, m)?)?;
     #[cfg(feature = "testing")]
     m.add_function(wrap_pyfunction!(_inject_panic, m)?)?;
-    #[cfg(feature = "testing")]
+    #[cfg(all(feature = "testing", feature = "serve"))]
     m.add_function(wrap_pyfunction!(_inject_worker_panic, m)?)?;
     m.add_function(wrap_pyfunction!(cache::residency, m)?)?;
     m.add_function(wrap_pyfunction!(cache::advise, m)?)?;
@@ -337,6 +338,7 @@ fn _zcopy(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<choice::AutoChoice>()?;
     #[cfg(feature = "log")]
     m.add_class::<log::Log>()?;
+    #[cfg(feature = "serve")]
     m.add_class::<serve::Server>()?;
     m.add("ZcopyError", py.get_type::<ZcopyError>())?;
     m.add("UnsupportedError", py.get_type::<UnsupportedError>())?;

@@ -1,16 +1,14 @@
-//! `zcopy.Server`: the engine's nginx-style file server (`zcopy::serve`) on background threads
-//! of this process, for the notebook's I/O-model experiments and for tests.
+//! `zcopy.Server`: the nginx-style file server (the `zcopy-serve` crate's `Running`) on
+//! background threads of this process, for the notebook's I/O-model experiments and for tests.
+//! Translation only: keyword arguments and errors in, the server's life is `Running`'s.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use zcopy::serve::{AccessLog, IoModel, ServeOptions, ShutdownHandle};
+use zcopy_serve::{AccessLog, IoModel, Running, ServeOptions};
 
 use crate::errors::EngineError;
 
@@ -36,10 +34,7 @@ use crate::errors::EngineError;
 /// combined format, buffered per worker and all written by the time ``close()`` returns.
 #[pyclass(module = "zcopy", name = "Server")]
 pub(crate) struct Server {
-    addr: SocketAddr,
-    model: IoModel,
-    handle: ShutdownHandle,
-    thread: Mutex<Option<JoinHandle<zcopy::Result<()>>>>,
+    inner: Running,
 }
 
 #[pymethods]
@@ -65,7 +60,7 @@ impl Server {
             let model: IoModel = model
                 .parse()
                 .map_err(|e: zcopy::Error| PyValueError::new_err(e.message().to_string()))?;
-            let listen: SocketAddr = listen.parse().map_err(|e| {
+            let listen: std::net::SocketAddr = listen.parse().map_err(|e| {
                 PyValueError::new_err(format!("listen {listen:?} is not HOST:PORT: {e}"))
             })?;
             let mut opts = ServeOptions::new(&root);
@@ -86,70 +81,53 @@ impl Server {
                 }
                 opts.access_log = AccessLog::from_arg(log);
             }
-            let server = py
-                .detach(|| zcopy::serve::Server::bind(&opts))
+            let inner = py
+                .detach(|| Running::start(&opts))
                 .map_err(EngineError::from)?;
-            let addr = server.local_addr();
-            let handle = server.handle();
-            let thread = std::thread::Builder::new()
-                .name("zcopy-serve".into())
-                .spawn(move || server.run())
-                .map_err(|e| {
-                    pyo3::exceptions::PyOSError::new_err(format!(
-                        "cannot start the server's thread: {e}"
-                    ))
-                })?;
-            Ok(Server {
-                addr,
-                model,
-                handle,
-                thread: Mutex::new(Some(thread)),
-            })
+            Ok(Server { inner })
         })
     }
 
     /// ``(host, port)`` the server listens on.
     #[getter]
     fn address(&self) -> (String, u16) {
-        (self.addr.ip().to_string(), self.addr.port())
+        let addr = self.inner.addr();
+        (addr.ip().to_string(), addr.port())
     }
 
     /// The port the server listens on.
     #[getter]
     fn port(&self) -> u16 {
-        self.addr.port()
+        self.inner.addr().port()
     }
 
     /// ``http://HOST:PORT``, to which a file's path is appended.
     #[getter]
     fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.inner.addr())
     }
 
     /// The I/O model's name.
     #[getter]
     fn model(&self) -> &'static str {
-        self.model.name()
+        self.inner.model().name()
     }
 
     /// Whether the server is still serving (``close()`` not called, no worker failed).
     #[getter]
     fn running(&self) -> bool {
-        self.thread
-            .lock()
-            .map(|t| t.as_ref().is_some_and(|t| !t.is_finished()))
-            .unwrap_or(false)
+        self.inner.running()
     }
 
     /// Stops the server, closing its connections, and waits for its threads. Raises the
     /// error a worker stopped with, if any. Calling it again does nothing.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
-        self.handle.shutdown();
-        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
-        let Some(thread) = thread else {
-            return Ok(());
-        };
-        match py.detach(|| thread.join()) {
+        self.inner.stop();
+        // A worker's panic goes on unwinding from join (after the other workers stopped).
+        let joined = py.detach(|| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.inner.join()))
+        });
+        match joined {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(EngineError::from(e).into()),
             Err(payload) => Err(crate::errors::panicked(py, &*payload, 0)),
@@ -170,7 +148,7 @@ impl Server {
         format!(
             "<zcopy.Server {} model={} {}>",
             self.url(),
-            self.model.name(),
+            self.inner.model().name(),
             if self.running() { "running" } else { "closed" }
         )
     }
@@ -182,13 +160,4 @@ fn seconds(name: &str, s: f64) -> PyResult<Duration> {
     Duration::try_from_secs_f64(s).map_err(|_| {
         PyValueError::new_err(format!("{name} must be a number of seconds >= 0, not {s}"))
     })
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.handle.shutdown();
-        if let Some(t) = self.thread.get_mut().ok().and_then(|t| t.take()) {
-            let _ = t.join();
-        }
-    }
 }

@@ -84,11 +84,11 @@ def rust_face() -> dict[str, str]:
     assert m, "no `impl Prepared` block"
     for name in rust_items(m.group(1), r"^    pub fn (\w+)"):
         out[{"new": "Prepared"}.get(name, f"Prepared.{name}")] = f"zcopy::Prepared::{name}"
-    # The server: Server::bind and its methods.
-    serve = (core / "serve" / "mod.rs").read_text()
+    # The server (the zcopy-serve crate): Server::bind and its methods.
+    serve = (ROOT / "serve" / "src" / "lib.rs").read_text()
     for name in rust_items(impl_block(serve, "Server"), r"^    pub fn (\w+)"):
         key = {"bind": "Server", "local_addr": "Server.address"}.get(name, f"Server.{name}")
-        out[key] = f"zcopy::serve::Server::{name}"
+        out[key] = f"zcopy_serve::Server::{name}"
     return out
 
 

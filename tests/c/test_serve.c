@@ -1,5 +1,5 @@
 /*
- * The file server (zcopy::serve) through the C face: zc_server_start / zc_server_port /
+ * The file server (the zcopy-serve crate) through the C face: zc_server_start / zc_server_port /
  * zc_server_address / zc_server_running / zc_server_stop, checked with a plain socket client:
  * byte-exact bodies on every I/O model, HEAD, a Range (206 and the exact slice), 404, O_DIRECT
  * above a threshold, many starts and stops with no fd left open, EADDRINUSE (a second server

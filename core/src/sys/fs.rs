@@ -165,16 +165,6 @@ pub(crate) fn pread(fd: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> io::Resu
     retry(|| nix::sys::uio::pread(fd, buf, off))
 }
 
-/// `fcntl(fd, F_DUPFD_CLOEXEC, 3)` — a new fd (3 or above, close-on-exec) on the same open file.
-///
-/// # References
-/// [man7 fcntl(2)](https://man7.org/linux/man-pages/man2/fcntl.2.html)
-pub(crate) fn dup_cloexec(fd: BorrowedFd<'_>) -> io::Result<Fd> {
-    let raw = retry(|| nix::fcntl::fcntl(fd, FcntlArg::F_DUPFD_CLOEXEC(3)))?;
-    // SAFETY: fcntl returned a new fd that nothing else owns.
-    Ok(unsafe { Fd::from_raw(raw) })
-}
-
 /// `memfd_create(name, MFD_CLOEXEC)` — a new anonymous file in memory, empty, close-on-exec.
 /// Through `syscall(2)`: glibc has the wrapper from 2.27 only, and the Python wheel runs on 2.17.
 ///
@@ -703,36 +693,3 @@ fn fallocate_mode(fd: BorrowedFd<'_>, mode: i32, offset: u64, len: u64) -> io::R
 /// The most one `read`, `write`, `sendfile` or `splice` moves (Linux's `MAX_RW_COUNT`: 2 GiB
 /// less a page).
 pub(crate) const MAX_RW_COUNT: u64 = 0x7fff_f000;
-
-/// `RESOLVE_BENEATH` and `RESOLVE_NO_MAGICLINKS` (linux/openat2.h).
-pub(crate) const RESOLVE_BENEATH: u64 = 0x08;
-/// See [`RESOLVE_BENEATH`].
-pub(crate) const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
-
-/// `openat2(dir, path, {flags | O_CLOEXEC, 0, resolve})` — opens `path` relative to `dir`, the
-/// kernel enforcing `resolve` (with `RESOLVE_BENEATH`, no `..`, absolute path or symlink may
-/// leave `dir`: `EXDEV`).
-///
-/// # References
-/// [man7 openat2(2)](https://man7.org/linux/man-pages/man2/openat2.2.html)
-pub(crate) fn openat2(
-    dir: BorrowedFd<'_>,
-    path: &CStr,
-    flags: i32,
-    resolve: u64,
-) -> io::Result<Fd> {
-    // nix makes it through syscall(2), as glibc has no wrapper.
-    let how = nix::fcntl::OpenHow::new()
-        .flags(OFlag::from_bits_retain(flags | libc::O_CLOEXEC))
-        .resolve(nix::fcntl::ResolveFlag::from_bits_retain(resolve));
-    retry(|| nix::fcntl::openat2(dir, path, how)).map(Fd::from_owned)
-}
-
-/// `openat(dir, path, flags | O_CLOEXEC)` — opens `path` relative to `dir`.
-///
-/// # References
-/// [man7 openat(2)](https://man7.org/linux/man-pages/man2/openat.2.html)
-pub(crate) fn openat(dir: BorrowedFd<'_>, path: &CStr, flags: i32) -> io::Result<Fd> {
-    let flags = OFlag::from_bits_retain(flags | libc::O_CLOEXEC);
-    retry(|| nix::fcntl::openat(dir, path, flags, Mode::empty())).map(Fd::from_owned)
-}

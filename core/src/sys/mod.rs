@@ -17,7 +17,6 @@
 use std::cell::Cell;
 use std::io;
 
-pub(crate) mod event;
 pub(crate) mod fs;
 pub(crate) mod mm;
 pub(crate) mod net;

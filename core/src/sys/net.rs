@@ -114,6 +114,15 @@ pub(crate) fn set_int(fd: BorrowedFd<'_>, level: i32, name: i32, value: i32) -> 
     .map(drop)
 }
 
+/// `send(fd, buf, len, flags | MSG_NOSIGNAL)` — bytes to a socket; never raises SIGPIPE.
+///
+/// # References
+/// [man7 send(2)](https://man7.org/linux/man-pages/man2/send.2.html)
+pub(crate) fn send(fd: BorrowedFd<'_>, buf: &[u8], flags: i32) -> io::Result<usize> {
+    // SAFETY: `buf` is readable for its length for the whole call.
+    unsafe { send_raw(fd, buf.as_ptr(), buf.len(), flags) }
+}
+
 /// `send(fd, ptr, len, flags | MSG_NOSIGNAL)` from memory the caller vouches for. With
 /// `MSG_ZEROCOPY` the kernel pins the pages and reads them later: they must not change until the
 /// send's completion arrives on the error queue ([`zerocopy_completions`]).
@@ -214,180 +223,4 @@ pub(crate) fn wait_errqueue(fd: BorrowedFd<'_>, timeout_ms: i32) -> io::Result<b
         && p[0]
             .revents()
             .is_some_and(|r| r.contains(PollFlags::POLLERR)))
-}
-
-/// A socket address as the kernel takes it: storage and length.
-fn sockaddr(addr: &std::net::SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
-    // SAFETY: an all-zero sockaddr_storage is a valid value of this plain C struct.
-    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let len = match addr {
-        std::net::SocketAddr::V4(a) => {
-            // SAFETY: sockaddr_storage is large and aligned enough for a sockaddr_in.
-            let sin = unsafe {
-                &mut *(&mut ss as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>()
-            };
-            sin.sin_family = libc::AF_INET as libc::sa_family_t;
-            sin.sin_port = a.port().to_be();
-            sin.sin_addr.s_addr = u32::from(*a.ip()).to_be();
-            std::mem::size_of::<libc::sockaddr_in>()
-        }
-        std::net::SocketAddr::V6(a) => {
-            // SAFETY: sockaddr_storage is large and aligned enough for a sockaddr_in6.
-            let sin6 = unsafe {
-                &mut *(&mut ss as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
-            };
-            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-            sin6.sin6_port = a.port().to_be();
-            sin6.sin6_addr.s6_addr = a.ip().octets();
-            sin6.sin6_flowinfo = a.flowinfo();
-            sin6.sin6_scope_id = a.scope_id();
-            std::mem::size_of::<libc::sockaddr_in6>()
-        }
-    };
-    (ss, len as libc::socklen_t)
-}
-
-/// `socket(AF_INET[6], SOCK_STREAM | SOCK_CLOEXEC [| SOCK_NONBLOCK])`, `SO_REUSEADDR`,
-/// `bind(addr)`, `listen(backlog)` — a TCP listening socket. Without `SO_REUSEPORT`: `bind`
-/// fails with `EADDRINUSE` while another socket listens on `addr`.
-///
-/// # References
-/// [man7 socket(2)](https://man7.org/linux/man-pages/man2/socket.2.html),
-/// [man7 bind(2)](https://man7.org/linux/man-pages/man2/bind.2.html),
-/// [man7 listen(2)](https://man7.org/linux/man-pages/man2/listen.2.html)
-pub(crate) fn tcp_listen(
-    addr: &std::net::SocketAddr,
-    nonblocking: bool,
-    backlog: i32,
-) -> io::Result<super::fs::Fd> {
-    let family = if addr.is_ipv4() {
-        libc::AF_INET
-    } else {
-        libc::AF_INET6
-    };
-    let mut ty = libc::SOCK_STREAM | libc::SOCK_CLOEXEC;
-    if nonblocking {
-        ty |= libc::SOCK_NONBLOCK;
-    }
-    // SAFETY: socket touches no memory.
-    let raw = cvt(|| unsafe { libc::socket(family, ty, 0) })?;
-    // SAFETY: a new fd that nothing else owns.
-    let fd = unsafe { super::fs::Fd::from_raw(raw) };
-    use std::os::fd::AsFd;
-    set_int(fd.as_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
-    let (ss, len) = sockaddr(addr);
-    // SAFETY: `ss` holds a valid address of `len` bytes for the whole call.
-    cvt(|| unsafe { libc::bind(raw, (&ss as *const libc::sockaddr_storage).cast(), len) })?;
-    // SAFETY: listen touches no memory.
-    cvt(|| unsafe { libc::listen(raw, backlog) })?;
-    Ok(fd)
-}
-
-/// `getsockname(fd)` — the address a socket is bound to.
-///
-/// # References
-/// [man7 getsockname(2)](https://man7.org/linux/man-pages/man2/getsockname.2.html)
-pub(crate) fn local_addr(fd: BorrowedFd<'_>) -> io::Result<std::net::SocketAddr> {
-    // SAFETY: getsockname writes at most `len` bytes of an address into `ss`.
-    sockname(|ss, len| unsafe { libc::getsockname(fd.as_raw_fd(), ss, len) })
-}
-
-/// `getpeername(fd)` — the address of a connected socket's peer.
-///
-/// # References
-/// [man7 getpeername(2)](https://man7.org/linux/man-pages/man2/getpeername.2.html)
-pub(crate) fn peer_addr(fd: BorrowedFd<'_>) -> io::Result<std::net::SocketAddr> {
-    // SAFETY: getpeername writes at most `len` bytes of an address into `ss`.
-    sockname(|ss, len| unsafe { libc::getpeername(fd.as_raw_fd(), ss, len) })
-}
-
-/// Runs `call` (getsockname or getpeername) into a sockaddr_storage and decodes the address.
-fn sockname(
-    mut call: impl FnMut(*mut libc::sockaddr, *mut libc::socklen_t) -> libc::c_int,
-) -> io::Result<std::net::SocketAddr> {
-    // SAFETY: an all-zero sockaddr_storage is a valid value of this plain C struct.
-    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    cvt(|| call((&mut ss as *mut libc::sockaddr_storage).cast(), &mut len))?;
-    match i32::from(ss.ss_family) {
-        libc::AF_INET => {
-            // SAFETY: the family says the storage holds a sockaddr_in.
-            let a = unsafe { &*(&ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
-            let ip = std::net::Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
-            Ok(std::net::SocketAddr::from((ip, u16::from_be(a.sin_port))))
-        }
-        libc::AF_INET6 => {
-            // SAFETY: the family says the storage holds a sockaddr_in6.
-            let a =
-                unsafe { &*(&ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
-            let ip = std::net::Ipv6Addr::from(a.sin6_addr.s6_addr);
-            Ok(std::net::SocketAddr::from((ip, u16::from_be(a.sin6_port))))
-        }
-        _ => Err(io::Error::from_raw_os_error(libc::EAFNOSUPPORT)),
-    }
-}
-
-/// `accept4(fd, NULL, NULL, SOCK_CLOEXEC [| SOCK_NONBLOCK])` — the next connection, or `None`
-/// when a non-blocking listener has none waiting (`EAGAIN`) or it went away before we took it
-/// (`ECONNABORTED`).
-///
-/// # References
-/// [man7 accept4(2)](https://man7.org/linux/man-pages/man2/accept4.2.html)
-pub(crate) fn accept(fd: BorrowedFd<'_>, nonblocking: bool) -> io::Result<Option<super::fs::Fd>> {
-    let mut flags = libc::SOCK_CLOEXEC;
-    if nonblocking {
-        flags |= libc::SOCK_NONBLOCK;
-    }
-    // SAFETY: NULL address arguments are allowed; nothing else is touched.
-    let r = cvt(|| unsafe {
-        libc::accept4(
-            fd.as_raw_fd(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            flags,
-        )
-    });
-    match r {
-        // SAFETY: accept4 returned a new fd that nothing else owns.
-        Ok(raw) => Ok(Some(unsafe { super::fs::Fd::from_raw(raw) })),
-        Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::ECONNABORTED)) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// `recv(fd, buf, len, 0)` — bytes from a socket; 0 at the peer's end of stream.
-///
-/// # References
-/// [man7 recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html)
-pub(crate) fn recv(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
-    // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole call.
-    cvt(|| unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) })
-        .map(|n| n as usize)
-}
-
-/// `send(fd, buf, len, flags | MSG_NOSIGNAL)` — bytes to a socket; never raises SIGPIPE.
-///
-/// # References
-/// [man7 send(2)](https://man7.org/linux/man-pages/man2/send.2.html)
-pub(crate) fn send(fd: BorrowedFd<'_>, buf: &[u8], flags: i32) -> io::Result<usize> {
-    // SAFETY: `buf` is readable for its length for the whole call.
-    unsafe { send_raw(fd, buf.as_ptr(), buf.len(), flags) }
-}
-
-/// `shutdown(fd, SHUT_RDWR)` — ends both directions, waking a thread blocked on the socket.
-///
-/// # References
-/// [man7 shutdown(2)](https://man7.org/linux/man-pages/man2/shutdown.2.html)
-pub(crate) fn shutdown(fd: BorrowedFd<'_>) -> io::Result<()> {
-    // SAFETY: shutdown touches no memory.
-    cvt(|| unsafe { libc::shutdown(fd.as_raw_fd(), libc::SHUT_RDWR) }).map(drop)
-}
-
-/// `shutdown(fd, SHUT_WR)` — sends the end of stream (FIN) while still reading.
-///
-/// # References
-/// [man7 shutdown(2)](https://man7.org/linux/man-pages/man2/shutdown.2.html)
-pub(crate) fn shutdown_write(fd: BorrowedFd<'_>) -> io::Result<()> {
-    // SAFETY: shutdown touches no memory.
-    cvt(|| unsafe { libc::shutdown(fd.as_raw_fd(), libc::SHUT_WR) }).map(drop)
 }

@@ -45,21 +45,6 @@ impl Ring {
             .map_err(|_| io::Error::from_raw_os_error(libc::EBUSY))
     }
 
-    /// `io_uring_enter(fd, to_submit, want, GETEVENTS)` — submits what is queued and waits for
-    /// `want` completions (retried on EINTR).
-    ///
-    /// # References
-    /// [man7 io_uring_enter(2)](https://man7.org/linux/man-pages/man2/io_uring_enter.2.html)
-    pub(crate) fn submit_and_wait(&mut self, want: usize) -> io::Result<usize> {
-        loop {
-            bump();
-            match self.ring.submit_and_wait(want) {
-                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
-                r => return r,
-            }
-        }
-    }
-
     /// `io_uring_enter(fd, to_submit, want, GETEVENTS | EXT_ARG, {timeout})` — submits what is
     /// queued and waits for `want` completions, at most `timeout` when one is given (and the
     /// kernel has `IORING_FEAT_EXT_ARG`, Linux 5.11+; before it the wait is unbounded).
@@ -83,36 +68,6 @@ impl Ring {
             Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR)) => Ok(false),
             Err(e) => Err(e),
         }
-    }
-
-    /// `io_uring_enter(fd, to_submit, 0, 0)` — submits what is queued without waiting.
-    ///
-    /// # References
-    /// [man7 io_uring_enter(2)](https://man7.org/linux/man-pages/man2/io_uring_enter.2.html)
-    pub(crate) fn submit(&mut self) -> io::Result<usize> {
-        loop {
-            bump();
-            match self.ring.submit() {
-                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
-                r => return r,
-            }
-        }
-    }
-
-    /// `io_uring_register(fd, IORING_REGISTER_EVENTFD, &efd, 1)` — the kernel signals `efd`
-    /// whenever a completion is posted, so an epoll loop can wait for the ring.
-    ///
-    /// # References
-    /// [man7 io_uring_register(2)](https://man7.org/linux/man-pages/man2/io_uring_register.2.html)
-    pub(crate) fn register_eventfd(&mut self, efd: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
-        use std::os::fd::AsRawFd;
-        bump();
-        self.ring.submitter().register_eventfd(efd.as_raw_fd())
-    }
-
-    /// Whether the submission queue has no free entry.
-    pub(crate) fn sq_full(&mut self) -> bool {
-        self.ring.submission().is_full()
     }
 
     /// The completions available now (no syscall).

@@ -25,14 +25,14 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{date, AccessLog};
-use crate::error::{Error, Result};
-use crate::sys;
-use crate::sys::fs::Fd;
+use crate::notice::{NoticeKind, Notices};
+use crate::os;
+use crate::os::fs::Fd;
+use zcopy::{Error, Result};
 
 /// A worker writes its buffer once it holds this many bytes.
 const FLUSH_AT: usize = 32 << 10;
@@ -49,21 +49,23 @@ pub(crate) struct LogFile {
     fd: Fd,
     /// Not a regular file (a pipe, a terminal): writes are cut at line ends to `PIPE_BUF`.
     pipe: bool,
+    /// Where a failure to write is told.
+    notices: Arc<Notices>,
 }
 
 impl LogFile {
     /// Opens the log `target` names (`None` for [`AccessLog::Off`]): a file is created (mode
     /// 0644 less the umask) or appended to; standard output is duplicated.
-    pub(crate) fn open(target: &AccessLog) -> Result<Option<Arc<LogFile>>> {
+    pub(crate) fn open(target: &AccessLog, notices: &Arc<Notices>) -> Result<Option<Arc<LogFile>>> {
         let fd = match target {
             AccessLog::Off => return Ok(None),
-            AccessLog::Stdout => sys::fs::dup_cloexec(std::io::stdout().as_fd())
+            AccessLog::Stdout => os::fs::dup_cloexec(std::io::stdout().as_fd())
                 .map_err(|e| Error::os(e, "cannot write the access log to standard output"))?,
             AccessLog::File(path) => {
                 let c = CString::new(path.as_os_str().as_bytes())
                     .map_err(|_| Error::invalid("the access log's path contains a NUL byte"))?;
                 let flags = libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_NOCTTY;
-                sys::fs::open(&c, flags, 0o644).map_err(|e| {
+                os::fs::open(&c, flags, 0o644).map_err(|e| {
                     Error::os(
                         e,
                         format_args!("cannot open the access log {}", path.display()),
@@ -71,10 +73,14 @@ impl LogFile {
                 })?
             }
         };
-        let pipe = sys::fs::fstat(fd.as_fd())
+        let pipe = os::fs::fstat(fd.as_fd())
             .map(|st| st.st_mode & libc::S_IFMT != libc::S_IFREG)
             .unwrap_or(true);
-        Ok(Some(Arc::new(LogFile { fd, pipe })))
+        Ok(Some(Arc::new(LogFile {
+            fd,
+            pipe,
+            notices: notices.clone(),
+        })))
     }
 
     /// Writes `bytes` (whole lines) to the log.
@@ -104,8 +110,8 @@ impl LogFile {
     fn write_all(&self, mut chunk: &[u8]) -> bool {
         let mut waits = 0;
         while !chunk.is_empty() {
-            match sys::fs::write(self.fd.as_fd(), chunk) {
-                Ok(0) => return failed("wrote nothing"),
+            match os::fs::write(self.fd.as_fd(), chunk) {
+                Ok(0) => return self.failed("wrote nothing"),
                 Ok(n) => chunk = &chunk[n..],
                 // Standard output left non-blocking by someone else: wait a little for it.
                 Err(e) if e.raw_os_error() == Some(libc::EAGAIN) && waits < 1000 => {
@@ -114,23 +120,22 @@ impl LogFile {
                 }
                 Err(e) => {
                     if e.raw_os_error() == Some(libc::EPIPE) {
-                        sys::process::consume_sigpipe();
+                        os::process::consume_sigpipe();
                     }
-                    return failed(&e.to_string());
+                    return self.failed(&e.to_string());
                 }
             }
         }
         true
     }
-}
 
-static WRITE_FAILED: AtomicBool = AtomicBool::new(false);
-
-fn failed(why: &str) -> bool {
-    if !WRITE_FAILED.swap(true, Ordering::Relaxed) {
-        eprintln!("zcopy serve: cannot write the access log ({why}); its lines are dropped");
+    /// Tells (once per server) that the log cannot be written; false.
+    fn failed(&self, why: &str) -> bool {
+        self.notices.once(NoticeKind::AccessLogFailed, || {
+            format!("cannot write the access log ({why}); its lines are dropped")
+        });
+        false
     }
-    false
 }
 
 /// A worker thread's buffered lines.
@@ -242,7 +247,7 @@ impl Entry {
         self.end();
         if !self.looked_up {
             self.looked_up = true;
-            self.peer = sys::net::peer_addr(sock).ok().map(|a| match a.ip() {
+            self.peer = os::net::peer_addr(sock).ok().map(|a| match a.ip() {
                 IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
                 ip => ip,
             });

@@ -6,8 +6,9 @@ use std::ffi::CString;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::sys;
-use crate::sys::fs::Fd;
+use crate::notice::{NoticeKind, Notices};
+use crate::os;
+use crate::os::fs::Fd;
 
 /// Why a target does not name a servable file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +79,12 @@ pub(crate) fn normalise(target: &[u8]) -> Result<(Vec<u8>, bool), Refused> {
 static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
 
 /// Opens `rel` (from [`normalise`]) below `root` read-only, with `extra` flags.
-pub(crate) fn open_beneath(root: BorrowedFd<'_>, rel: &[u8], extra: i32) -> Result<Fd, Refused> {
+pub(crate) fn open_beneath(
+    root: BorrowedFd<'_>,
+    rel: &[u8],
+    extra: i32,
+    notices: &Notices,
+) -> Result<Fd, Refused> {
     let c = CString::new(rel).map_err(|_| Refused::BadRequest)?;
     let flags = libc::O_RDONLY | libc::O_NOCTTY | extra;
     // (Callers pass O_NONBLOCK for the first open, so a FIFO cannot hang the worker; not for
@@ -86,18 +92,17 @@ pub(crate) fn open_beneath(root: BorrowedFd<'_>, rel: &[u8], extra: i32) -> Resu
     let r = if NO_OPENAT2.load(Ordering::Relaxed) {
         walk(root, rel, flags)
     } else {
-        match sys::fs::openat2(
+        match os::fs::openat2(
             root,
             &c,
             flags,
-            sys::fs::RESOLVE_BENEATH | sys::fs::RESOLVE_NO_MAGICLINKS,
+            os::fs::RESOLVE_BENEATH | os::fs::RESOLVE_NO_MAGICLINKS,
         ) {
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {
-                if !NO_OPENAT2.swap(true, Ordering::Relaxed) {
-                    eprintln!(
-                        "zcopy serve: openat2 is unavailable ({e}); opening with openat after normalising the path"
-                    );
-                }
+                NO_OPENAT2.store(true, Ordering::Relaxed);
+                notices.once(NoticeKind::NoOpenat2, || {
+                    format!("openat2 is unavailable ({e}); opening with openat after normalising the path")
+                });
                 walk(root, rel, flags)
             }
             r => r,
@@ -119,9 +124,9 @@ fn walk(root: BorrowedFd<'_>, rel: &[u8], flags: i32) -> std::io::Result<Fd> {
         let c = CString::new(seg).map_err(|_| einval())?;
         let at = dir.as_ref().map_or(root, |d| d.as_fd());
         if segs.peek().is_none() {
-            return sys::fs::openat(at, &c, flags | libc::O_NOFOLLOW);
+            return os::fs::openat(at, &c, flags | libc::O_NOFOLLOW);
         }
-        let next = sys::fs::openat(at, &c, libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW)?;
+        let next = os::fs::openat(at, &c, libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW)?;
         dir = Some(next);
     }
     Err(einval())
@@ -140,17 +145,22 @@ pub(crate) struct Found {
 /// modules do: a directory named with a trailing slash serves its `index.html` (403 without
 /// one: no listing); named without, it is [`Refused::Directory`] (a redirect to the name with
 /// the slash); a file named with a trailing slash is not found.
-pub(crate) fn resolve(root: BorrowedFd<'_>, target: &[u8]) -> Result<Found, Refused> {
+pub(crate) fn resolve(
+    root: BorrowedFd<'_>,
+    target: &[u8],
+    notices: &Notices,
+) -> Result<Found, Refused> {
     let (mut rel, slash) = normalise(target)?;
-    let mut file = open_beneath(root, &rel, libc::O_NONBLOCK)?;
-    let mut st = sys::fs::fstat(file.as_fd()).map_err(|_| Refused::NotFound)?;
+    let mut file = open_beneath(root, &rel, libc::O_NONBLOCK, notices)?;
+    let mut st = os::fs::fstat(file.as_fd()).map_err(|_| Refused::NotFound)?;
     if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
         if !slash {
             return Err(Refused::Directory);
         }
         rel.extend_from_slice(b"/index.html");
-        file = open_beneath(root, &rel, libc::O_NONBLOCK).map_err(|_| Refused::Forbidden)?;
-        st = sys::fs::fstat(file.as_fd()).map_err(|_| Refused::Forbidden)?;
+        file =
+            open_beneath(root, &rel, libc::O_NONBLOCK, notices).map_err(|_| Refused::Forbidden)?;
+        st = os::fs::fstat(file.as_fd()).map_err(|_| Refused::Forbidden)?;
         if st.st_mode & libc::S_IFMT != libc::S_IFREG {
             return Err(Refused::Forbidden);
         }

@@ -1,4 +1,4 @@
-//! `zcopy::serve`: a real server on loopback, a std TcpStream client, exact bytes compared, for
+//! `zcopy_serve`: a real server on loopback, a std TcpStream client, exact bytes compared, for
 //! every I/O model.
 
 use std::fs::File;
@@ -8,7 +8,7 @@ use std::path::Path;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use zcopy::serve::{AccessLog, IoModel, ServeOptions, Server, ShutdownHandle};
+use zcopy_serve::{AccessLog, IoModel, ServeOptions, Server, ShutdownHandle};
 
 use crate::common;
 
@@ -1147,7 +1147,7 @@ fn child_io_uring_blocked() {
     if !common::in_child("test_serve::child_io_uring_blocked") {
         return;
     }
-    match crate::test_seccomp::block(&[libc::SYS_io_uring_setup], libc::ENOSYS) {
+    match crate::seccomp::block(&[libc::SYS_io_uring_setup], libc::ENOSYS) {
         Ok(()) => {
             // The reactor cannot make its ring: direct bodies go by sendfile, still exact.
             let s = start(IoModel::Epoll, Some(4096));
@@ -1187,7 +1187,7 @@ fn child_openat2_blocked() {
     if !common::in_child("test_serve::child_openat2_blocked") {
         return;
     }
-    match crate::test_seccomp::block(&[libc::SYS_openat2], libc::ENOSYS) {
+    match crate::seccomp::block(&[libc::SYS_openat2], libc::ENOSYS) {
         Ok(()) => {
             let s = start(IoModel::Epoll, None);
             std::os::unix::fs::symlink("/etc/passwd", s.dir.path().join("escape"))
@@ -1238,7 +1238,7 @@ fn child_worker_panic_unwinds_from_run() {
         opts.workers = 2;
         opts.model = model;
         let server = Server::bind(&opts).expect("bind");
-        zcopy::testing::inject_worker_panic();
+        zcopy_serve::testing::inject_worker_panic();
         // No shutdown asked: the panic alone must stop the other worker.
         let payload = std::thread::spawn(move || server.run())
             .join()
@@ -1249,9 +1249,88 @@ fn child_worker_panic_unwinds_from_run() {
             .cloned()
             .unwrap_or_default();
         assert!(
-            msg.contains(zcopy::testing::WORKER_MESSAGE),
+            msg.contains(zcopy_serve::testing::WORKER_MESSAGE),
             "{model:?}: {msg}"
         );
     }
     common::child_done(name);
+}
+
+#[test]
+fn serve_root_errors_are_os_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("f");
+    std::fs::write(&file, b"data").expect("write");
+    for (root, errno) in [
+        (dir.path().join("missing"), libc::ENOENT),
+        (file.clone(), libc::ENOTDIR),
+    ] {
+        let mut opts = zcopy_serve::ServeOptions::new(&root);
+        opts.listen = "127.0.0.1:0".parse().expect("addr");
+        let Err(e) = zcopy_serve::Server::bind(&opts) else {
+            panic!("served {}", root.display());
+        };
+        assert_eq!(
+            (e.kind(), e.errno()),
+            (zcopy::ErrorKind::Io, Some(errno)),
+            "{e}"
+        );
+        assert!(e.message().contains(&root.display().to_string()), "{e}");
+    }
+}
+
+/// `zcopy_serve::Running` (what the C, Python and CLI faces use): serves on its own thread,
+/// says it runs, stops, joins with the outcome, and then says it no longer runs; joining again
+/// is harmless.
+#[test]
+fn running_serves_until_stopped_and_joined() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("f"), b"running").expect("write");
+    let mut opts = ServeOptions::new(dir.path());
+    opts.listen = "127.0.0.1:0".parse().expect("addr");
+    opts.workers = 1;
+    opts.model = IoModel::Threads;
+    let server = zcopy_serve::Running::start(&opts).expect("start");
+    assert_ne!(server.addr().port(), 0);
+    assert_eq!(server.model(), IoModel::Threads);
+    let r = get(server.addr(), "/f", "");
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"running"[..]));
+    assert!(server.running());
+    server.stop();
+    server.join().expect("join");
+    assert!(!server.running());
+    server.join().expect("a second join");
+    // The address is free again once joined.
+    opts.listen = server.addr();
+    zcopy_serve::Running::start(&opts)
+        .expect("the same address after join")
+        .stop();
+}
+
+/// No notice is printed by the library: a notice (here, an access log that cannot be written:
+/// `/dev/full` answers ENOSPC) reaches the caller's callback, once per server however many
+/// lines fail, with its kind.
+#[test]
+fn notices_reach_the_callback_once() {
+    let told = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = told.clone();
+    let s = start_with(IoModel::Epoll, move |o| {
+        o.workers = 1;
+        o.access_log = AccessLog::File("/dev/full".into());
+        o.notify = zcopy_serve::Notify::new(move |kind, message| {
+            sink.lock().expect("lock").push((kind, message.to_string()));
+        });
+    });
+    for _ in 0..3 {
+        assert_eq!(get(s.addr, "/one", "").status, 200);
+    }
+    drop(s); // the lines are written (and fail) by the time the server has stopped
+    let told = told.lock().expect("lock");
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0].0, zcopy_serve::NoticeKind::AccessLogFailed);
+    assert!(
+        told[0].1.contains("cannot write the access log") && told[0].1.contains("No space"),
+        "{}",
+        told[0].1
+    );
 }

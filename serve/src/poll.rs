@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use super::conn::{Conn, DirectMode, Step};
 use super::{access, Worker};
-use crate::error::Result;
-use crate::sys;
+use crate::os;
+use zcopy::Result;
 
 pub(crate) fn run(w: Worker) -> Result<()> {
     let mut conns: Vec<Conn> = Vec::new();
@@ -18,7 +18,7 @@ pub(crate) fn run(w: Worker) -> Result<()> {
         let mut progressed = false;
         // EMFILE and friends end the accepts of this pass; tried again on the next one.
         while conns.len() < w.shared.max_connections {
-            let Ok(Some(sock)) = sys::net::accept(w.listener.as_fd(), true) else {
+            let Ok(Some(sock)) = os::net::accept(w.listener.as_fd(), true) else {
                 break;
             };
             super::nodelay(&sock);
@@ -39,7 +39,7 @@ pub(crate) fn run(w: Worker) -> Result<()> {
             }
         }
         if !progressed {
-            sys::event::sched_yield();
+            os::event::sched_yield();
         }
     }
     Ok(())

@@ -8,13 +8,15 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Instant;
 
 use io_uring::{opcode, types};
+use nix::sys::epoll::{Epoll, EpollEvent, EpollFlags};
 
 use super::conn::{self, Conn, Direct, DirectMode, Step};
+use super::notice::Notices;
 use super::{access, Worker};
-use crate::error::{Error, Result};
-use crate::sys;
-use crate::sys::fs::Fd;
-use crate::sys::uring::Ring;
+use crate::os;
+use crate::os::fs::Fd;
+use crate::os::uring::Ring;
+use zcopy::{Error, Result};
 
 const LISTENER: u64 = u64::MAX;
 const WAKE: u64 = u64::MAX - 1;
@@ -112,10 +114,10 @@ pub(crate) struct DirectRing {
 impl DirectRing {
     /// A ring of 256 entries with an eventfd registered; `None` (after a one-time log line)
     /// when io_uring is unavailable.
-    pub(crate) fn new() -> Option<DirectRing> {
+    pub(crate) fn new(notices: &Notices) -> Option<DirectRing> {
         let made = (|| {
             let mut ring = Ring::new(256)?;
-            let efd = sys::event::eventfd(libc::EFD_NONBLOCK)?;
+            let efd = os::event::eventfd(true)?;
             ring.register_eventfd(efd.as_fd())?;
             Ok::<_, std::io::Error>(DirectRing {
                 ring,
@@ -127,7 +129,7 @@ impl DirectRing {
         match made {
             Ok(r) => Some(r),
             Err(e) => {
-                conn::log_direct_fallback(&format!("io_uring: {e}"));
+                conn::log_direct_fallback(notices, &format!("io_uring: {e}"));
                 None
             }
         }
@@ -178,7 +180,7 @@ pub(crate) fn run(w: Worker) -> Result<()> {
 /// A worker's reactor: its epoll, connections and direct-read ring.
 struct Reactor<'w> {
     w: &'w Worker,
-    ep: Fd,
+    ep: Epoll,
     conns: Slab,
     ring: Option<DirectRing>,
     mode: DirectMode,
@@ -191,7 +193,7 @@ struct Reactor<'w> {
 }
 
 fn serve(w: &Worker) -> Result<()> {
-    let ep = sys::event::epoll_create().map_err(|e| Error::os(e, "epoll_create1"))?;
+    let ep = os::event::epoll_create().map_err(|e| Error::os(e, "epoll_create1"))?;
     let mut r = Reactor {
         w,
         ep,
@@ -203,23 +205,23 @@ fn serve(w: &Worker) -> Result<()> {
         deferred: Vec::new(),
     };
     r.listen(true)?;
-    r.add(w.wake.as_fd(), libc::EPOLLIN as u32, WAKE)?;
-    r.add(w.balance.bell(w.id), libc::EPOLLIN as u32, INBOX)?;
+    r.add(w.wake.as_fd(), EpollFlags::EPOLLIN, WAKE)?;
+    r.add(w.balance.bell(w.id), EpollFlags::EPOLLIN, INBOX)?;
     if w.shared.directio.is_some() {
-        r.ring = DirectRing::new();
+        r.ring = DirectRing::new(&w.shared.notices);
     }
     if let Some(ring) = &r.ring {
-        add(&r.ep, ring.efd.as_fd(), libc::EPOLLIN as u32, RING)?;
+        add(&r.ep, ring.efd.as_fd(), EpollFlags::EPOLLIN, RING)?;
         r.mode = DirectMode::Ring;
     }
-    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
+    let mut events = vec![EpollEvent::empty(); 256];
     loop {
         let wait = r.next_sweep.saturating_duration_since(Instant::now());
-        let ms = i32::try_from(wait.as_millis().saturating_add(1)).unwrap_or(i32::MAX);
-        let n = sys::event::epoll_wait(r.ep.as_fd(), &mut events, ms)
+        let ms = u32::try_from(wait.as_millis().saturating_add(1)).unwrap_or(u32::MAX);
+        let n = os::event::epoll_wait(&r.ep, &mut events, ms)
             .map_err(|e| Error::os(e, "epoll_wait"))?;
         for ev in &events[..n] {
-            match ev.u64 {
+            match ev.data() {
                 LISTENER => r.accept()?,
                 INBOX => {
                     for sock in w.balance.take(w.id) {
@@ -236,8 +238,8 @@ fn serve(w: &Worker) -> Result<()> {
                 }
                 RING => r.reap(),
                 token => {
-                    let hup = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
-                    if ev.events & hup != 0 {
+                    let hup = EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR;
+                    if ev.events().intersects(hup) {
                         if let Some(c) = r.conns.get(token) {
                             c.hung_up();
                         }
@@ -255,7 +257,7 @@ fn serve(w: &Worker) -> Result<()> {
 }
 
 impl Reactor<'_> {
-    fn add(&self, fd: BorrowedFd<'_>, events: u32, data: u64) -> Result<()> {
+    fn add(&self, fd: BorrowedFd<'_>, events: EpollFlags, data: u64) -> Result<()> {
         add(&self.ep, fd, events, data)
     }
 
@@ -266,10 +268,13 @@ impl Reactor<'_> {
         if on {
             // The workers share the listener: EPOLLEXCLUSIVE wakes one of them per
             // connection, not all.
-            self.add(l, (libc::EPOLLIN | libc::EPOLLEXCLUSIVE) as u32, LISTENER)?;
+            self.add(
+                l,
+                EpollFlags::EPOLLIN | EpollFlags::EPOLLEXCLUSIVE,
+                LISTENER,
+            )?;
         } else {
-            sys::event::epoll_ctl(self.ep.as_fd(), libc::EPOLL_CTL_DEL, l, 0, 0)
-                .map_err(|e| Error::os(e, "epoll_ctl(DEL)"))?;
+            os::event::epoll_delete(&self.ep, l).map_err(|e| Error::os(e, "epoll_ctl(DEL)"))?;
         }
         self.listening = on;
         Ok(())
@@ -280,7 +285,7 @@ impl Reactor<'_> {
     /// readable and the accept is tried again on the next wake-up.
     fn accept(&mut self) -> Result<()> {
         while self.conns.len() < self.w.shared.max_connections {
-            let Ok(Some(sock)) = sys::net::accept(self.w.listener.as_fd(), true) else {
+            let Ok(Some(sock)) = os::net::accept(self.w.listener.as_fd(), true) else {
                 return Ok(());
             };
             if let Some(sock) = self.w.balance.place(self.w.id, sock) {
@@ -308,7 +313,7 @@ impl Reactor<'_> {
     /// Takes the direct reads' completions and drives their connections.
     fn reap(&mut self) {
         let Some(r) = self.ring.as_mut() else { return };
-        let _ = sys::event::eventfd_take(r.efd.as_fd());
+        let _ = os::event::eventfd_take(r.efd.as_fd());
         let done = r.ring.completions();
         r.outstanding -= done.len().min(r.outstanding);
         for cqe in done {
@@ -365,7 +370,7 @@ impl Reactor<'_> {
             return;
         };
         if c.slow_head() && !c.deferred {
-            let quiet = (libc::EPOLLRDHUP | libc::EPOLLET) as u32;
+            let quiet = EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLET;
             if watch(&self.ep, c, quiet, token).is_ok() {
                 c.deferred = true;
                 self.deferred.push(token);
@@ -375,23 +380,19 @@ impl Reactor<'_> {
 }
 
 /// The events a connection is watched for: input and output, edge-triggered.
-const CONN_EVENTS: u32 = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
+const CONN_EVENTS: EpollFlags = EpollFlags::EPOLLIN
+    .union(EpollFlags::EPOLLOUT)
+    .union(EpollFlags::EPOLLRDHUP)
+    .union(EpollFlags::EPOLLET);
 
 /// Changes the events connection `c` (token `token`) is watched for.
-fn watch(ep: &Fd, c: &Conn, events: u32, token: u64) -> Result<()> {
-    sys::event::epoll_ctl(
-        ep.as_fd(),
-        libc::EPOLL_CTL_MOD,
-        c.sock.as_fd(),
-        events,
-        token,
-    )
-    .map_err(|e| Error::os(e, "epoll_ctl(MOD)"))
+fn watch(ep: &Epoll, c: &Conn, events: EpollFlags, token: u64) -> Result<()> {
+    os::event::epoll_modify(ep, c.sock.as_fd(), events, token)
+        .map_err(|e| Error::os(e, "epoll_ctl(MOD)"))
 }
 
-fn add(ep: &Fd, fd: BorrowedFd<'_>, events: u32, data: u64) -> Result<()> {
-    sys::event::epoll_ctl(ep.as_fd(), libc::EPOLL_CTL_ADD, fd, events, data)
-        .map_err(|e| Error::os(e, "epoll_ctl(ADD)"))
+fn add(ep: &Epoll, fd: BorrowedFd<'_>, events: EpollFlags, data: u64) -> Result<()> {
+    os::event::epoll_add(ep, fd, events, data).map_err(|e| Error::os(e, "epoll_ctl(ADD)"))
 }
 
 /// Closes connection `token`, keeping its direct body while a read into it is in flight.

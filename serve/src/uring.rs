@@ -9,7 +9,7 @@
 //! read with O_DIRECT (the aligned superset of the range) into the buffer and sent from there,
 //! and the page cache is left untouched.
 
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd};
 use std::time::Instant;
 
 use io_uring::{opcode, types};
@@ -19,11 +19,11 @@ use super::conn::{self, Shared, Wait};
 use super::http::{self, HeadScan, Parsed};
 use super::reactor::Slab;
 use super::Worker;
-use crate::error::{Error, Result};
-use crate::sys;
-use crate::sys::fs::Fd;
-use crate::sys::mm::AnonBuffer;
-use crate::sys::uring::Ring;
+use crate::os;
+use crate::os::fs::Fd;
+use crate::os::mm::AnonBuffer;
+use crate::os::uring::Ring;
+use zcopy::{Error, Result};
 
 const ACCEPT: u64 = u64::MAX;
 const WAKE: u64 = u64::MAX - 1;
@@ -220,220 +220,300 @@ impl UConn {
         true
     }
 
-    /// Decides the next operation (parsing and answering requests as they complete).
+    /// Decides the next operation (parsing and answering requests as they complete): what is
+    /// left of the response first ([`UConn::send_step`]), then, once it has left, a lingering
+    /// close or the next request.
     fn next(&mut self, sh: &Shared) -> Next {
         let fd = types::Fd(self.sock.as_fd().as_raw_fd());
         loop {
-            if self.head_pos < self.head.len() {
-                // A buffered body's first chunk is read in behind the head: one send for both.
-                if let Some(b) = self.body.as_ref().filter(|b| b.align == 1 && !b.splice) {
-                    let (pos, end, file) = (b.pos, b.end, b.file.as_fd().as_raw_fd());
-                    let h = self.head.len() - self.head_pos;
-                    let Some(buf) = buffer(&mut self.buf) else {
-                        return Next::Close;
-                    };
-                    if h < buf.len() {
-                        buf.as_mut_slice()[..h].copy_from_slice(&self.head[self.head_pos..]);
-                        let want = (buf.len() - h).min((end - pos) as usize);
-                        let ptr = buf.as_mut_slice()[h..].as_mut_ptr();
-                        let e = opcode::Read::new(types::Fd(file), ptr, want as u32)
-                            .offset(pos)
-                            .build();
-                        self.head_pos = self.head.len();
-                        return Next::Op(e, Phase::Read { into: h, base: pos });
-                    }
-                }
-                let more = if self.body.is_some() {
-                    libc::MSG_MORE
-                } else {
-                    0
-                };
-                let rest = &self.head[self.head_pos..];
-                let e = opcode::Send::new(fd, rest.as_ptr(), rest.len() as u32)
-                    .flags(more | libc::MSG_NOSIGNAL)
-                    .build();
-                return Next::Op(e, Phase::SendHead);
+            if let Some(next) = self.send_step(fd) {
+                return next;
             }
-            if self.blo < self.bhi {
-                let more = match &self.body {
-                    Some(b) if b.pos < b.end => libc::MSG_MORE,
-                    _ => 0,
-                };
-                let Some(buf) = self.buf.as_mut() else {
-                    return Next::Close;
-                };
-                let data = &buf.as_mut_slice()[self.blo..self.bhi];
-                let e = opcode::Send::new(fd, data.as_ptr(), data.len() as u32)
-                    .flags(more | libc::MSG_NOSIGNAL)
-                    .build();
-                return Next::Op(e, Phase::SendBuf);
-            }
-            if self.in_pipe > 0 {
-                let (Some(p), Some(b)) = (&self.pipe, &self.body) else {
-                    return Next::Close;
-                };
-                // SPLICE_F_MORE only while more follows: on the last chunk it would cork it.
-                let more = if b.pos < b.end {
-                    libc::SPLICE_F_MORE
-                } else {
-                    0
-                };
-                let e = opcode::Splice::new(
-                    types::Fd(p.r.as_fd().as_raw_fd()),
-                    -1,
-                    fd,
-                    -1,
-                    self.in_pipe as u32,
-                )
-                .flags(more)
-                .build();
-                return Next::Op(e, Phase::SpliceOut);
-            }
-            if let Some(b) = &self.body {
-                if b.pos < b.end && b.splice {
-                    let Some(p) = &self.pipe else {
-                        return Next::Close;
-                    };
-                    let want = (b.end - b.pos).min(p.cap as u64) as u32;
-                    let e = opcode::Splice::new(
-                        types::Fd(b.file.as_fd().as_raw_fd()),
-                        b.pos as i64,
-                        types::Fd(p.w.as_fd().as_raw_fd()),
-                        -1,
-                        want,
-                    )
-                    .build();
-                    return Next::Op(e, Phase::SpliceIn);
-                }
-                if b.pos < b.end {
-                    let (pos, end, align, file) =
-                        (b.pos, b.end, b.align, b.file.as_fd().as_raw_fd());
-                    let Some(buf) = buffer(&mut self.buf) else {
-                        return Next::Close;
-                    };
-                    let base = pos / align * align;
-                    let want = ((end - base).div_ceil(align) * align).min(buf.len() as u64);
-                    let ptr = buf.as_mut_slice().as_mut_ptr();
-                    let e = opcode::Read::new(types::Fd(file), ptr, want as u32)
-                        .offset(base)
-                        .build();
-                    return Next::Op(e, Phase::Read { into: 0, base });
-                }
-                self.body = None;
-            }
-            // The response is complete: the next request, if the connection goes on.
-            if self.responding {
-                self.responding = false;
-                self.served = true;
-                self.since = Instant::now();
-                if let Some(e) = &mut self.log {
-                    e.end();
-                }
-            }
+            self.end_response();
             if !self.keep_alive {
-                // A lingering close (see conn::Conn::linger): our end of stream, then what the
-                // client still sends is dropped until it closes.
-                if self.drained.is_none() {
-                    if sys::net::shutdown_write(self.sock.as_fd()).is_err() {
-                        return Next::Close;
-                    }
-                    self.drained = Some(0);
-                    self.since = Instant::now();
-                }
-                let e =
-                    opcode::Recv::new(fd, self.rbuf.as_mut_ptr(), self.rbuf.len() as u32).build();
-                return Next::Op(e, Phase::Linger);
+                return self.linger_op(fd);
             }
-            let skip = ((self.rhi - self.rlo) as u64).min(self.discard);
-            self.rlo += skip as usize;
-            self.discard -= skip;
-            let parsed = if self.discard > 0 {
-                Parsed::Incomplete
-            } else {
-                let head = &self.rbuf[self.rlo..self.rhi];
-                http::parse(head, head.len() == self.rbuf.len(), &mut self.scan)
-            };
-            match parsed {
-                Parsed::Incomplete => {
-                    if self.rlo > 0 {
-                        self.rbuf.copy_within(self.rlo..self.rhi, 0);
-                        self.rhi -= self.rlo;
-                        self.rlo = 0;
-                    }
-                    let rest = &mut self.rbuf[self.rhi..];
-                    let e = opcode::Recv::new(fd, rest.as_mut_ptr(), rest.len() as u32).build();
-                    return Next::Op(e, Phase::Recv);
-                }
-                Parsed::Refuse(status) => {
-                    self.responding = true;
-                    self.keep_alive = false;
-                    self.head.clear();
-                    self.head_pos = 0;
-                    let head_len =
-                        http::error_response(&mut self.head, status, None, false, false, false);
-                    if sh.log.is_some() {
-                        let line = http::first_line(&self.rbuf[self.rlo..self.rhi]);
-                        let e = self.log.get_or_insert_with(Entry::default);
-                        e.begin(self.sock.as_fd(), line, None, None, status, head_len);
-                    }
-                    self.rlo = self.rhi;
-                }
-                Parsed::Request(req, used) => {
-                    self.responding = true;
-                    self.keep_alive = req.keep_alive;
-                    self.discard = req.content_length;
-                    self.head_pos = 0;
-                    let prepared = conn::prepare(&req, sh, &mut self.head);
-                    if sh.log.is_some() {
-                        let e = self.log.get_or_insert_with(Entry::default);
-                        let (status, head_len) = (prepared.status, prepared.head_len);
-                        e.begin(
-                            self.sock.as_fd(),
-                            req.line,
-                            req.referer,
-                            req.user_agent,
-                            status,
-                            head_len,
-                        );
-                    }
-                    let plan = prepared.plan;
-                    self.rlo += used;
-                    self.scan = HeadScan::default();
-                    self.head_reads = 0;
-                    self.body = plan.map(|p| {
-                        let direct = if p.direct {
-                            conn::open_direct(sh.root.as_fd(), &p.rel)
-                        } else {
-                            None
-                        };
-                        match direct {
-                            Some((file, align)) => UBody {
-                                file,
-                                pos: p.start,
-                                end: p.end,
-                                align,
-                                splice: false,
-                            },
-                            None => UBody {
-                                file: p.file,
-                                pos: p.start,
-                                end: p.end,
-                                align: 1,
-                                splice: p.end - p.start > SPLICE_ABOVE && pipe(&mut self.pipe),
-                            },
-                        }
-                    });
-                }
+            if let Some(next) = self.next_request(sh, fd) {
+                return next;
             }
         }
+    }
+
+    /// The next operation of the response being sent: its head, the buffered body bytes, the
+    /// pipe's bytes, or the next chunk of the body; `None` once all of it has left.
+    fn send_step(&mut self, fd: types::Fd) -> Option<Next> {
+        if self.head_pos < self.head.len() {
+            return Some(self.send_head(fd));
+        }
+        if self.blo < self.bhi {
+            return Some(self.send_buf(fd));
+        }
+        if self.in_pipe > 0 {
+            return Some(self.splice_out(fd));
+        }
+        let b = self.body.as_ref()?;
+        if b.pos < b.end {
+            return Some(if b.splice {
+                self.splice_in()
+            } else {
+                self.read_body()
+            });
+        }
+        self.body = None;
+        None
+    }
+
+    /// Sends the rest of the head (with `MSG_MORE` when a body follows), or reads a buffered
+    /// body's first chunk in behind it, so both leave in one send.
+    fn send_head(&mut self, fd: types::Fd) -> Next {
+        if let Some(next) = self.read_behind_head() {
+            return next;
+        }
+        let more = if self.body.is_some() {
+            libc::MSG_MORE
+        } else {
+            0
+        };
+        let rest = &self.head[self.head_pos..];
+        let e = opcode::Send::new(fd, rest.as_ptr(), rest.len() as u32)
+            .flags(more | libc::MSG_NOSIGNAL)
+            .build();
+        Next::Op(e, Phase::SendHead)
+    }
+
+    /// For a buffered body (not spliced, not direct) whose head fits in the buffer: copies the
+    /// head into the buffer and reads the body's first chunk in behind it; `None` otherwise.
+    fn read_behind_head(&mut self) -> Option<Next> {
+        let b = self.body.as_ref().filter(|b| b.align == 1 && !b.splice)?;
+        let (pos, end, file) = (b.pos, b.end, b.file.as_fd().as_raw_fd());
+        let h = self.head.len() - self.head_pos;
+        let Some(buf) = buffer(&mut self.buf) else {
+            return Some(Next::Close);
+        };
+        if h >= buf.len() {
+            return None;
+        }
+        buf.as_mut_slice()[..h].copy_from_slice(&self.head[self.head_pos..]);
+        let want = (buf.len() - h).min((end - pos) as usize);
+        let ptr = buf.as_mut_slice()[h..].as_mut_ptr();
+        let e = opcode::Read::new(types::Fd(file), ptr, want as u32)
+            .offset(pos)
+            .build();
+        self.head_pos = self.head.len();
+        Some(Next::Op(e, Phase::Read { into: h, base: pos }))
+    }
+
+    /// Sends the body bytes read into the buffer.
+    fn send_buf(&mut self, fd: types::Fd) -> Next {
+        let more = match &self.body {
+            Some(b) if b.pos < b.end => libc::MSG_MORE,
+            _ => 0,
+        };
+        let Some(buf) = self.buf.as_mut() else {
+            return Next::Close;
+        };
+        let data = &buf.as_mut_slice()[self.blo..self.bhi];
+        let e = opcode::Send::new(fd, data.as_ptr(), data.len() as u32)
+            .flags(more | libc::MSG_NOSIGNAL)
+            .build();
+        Next::Op(e, Phase::SendBuf)
+    }
+
+    /// Splices the pipe's bytes to the socket.
+    fn splice_out(&mut self, fd: types::Fd) -> Next {
+        let (Some(p), Some(b)) = (&self.pipe, &self.body) else {
+            return Next::Close;
+        };
+        // SPLICE_F_MORE only while more follows: on the last chunk it would cork it.
+        let more = if b.pos < b.end {
+            libc::SPLICE_F_MORE
+        } else {
+            0
+        };
+        let pipe = types::Fd(p.r.as_fd().as_raw_fd());
+        let e = opcode::Splice::new(pipe, -1, fd, -1, self.in_pipe as u32)
+            .flags(more)
+            .build();
+        Next::Op(e, Phase::SpliceOut)
+    }
+
+    /// Splices the body's next chunk from the file into the pipe.
+    fn splice_in(&mut self) -> Next {
+        let (Some(p), Some(b)) = (&self.pipe, &self.body) else {
+            return Next::Close;
+        };
+        let want = (b.end - b.pos).min(p.cap as u64) as u32;
+        let e = opcode::Splice::new(
+            types::Fd(b.file.as_fd().as_raw_fd()),
+            b.pos as i64,
+            types::Fd(p.w.as_fd().as_raw_fd()),
+            -1,
+            want,
+        )
+        .build();
+        Next::Op(e, Phase::SpliceIn)
+    }
+
+    /// Reads the body's next chunk into the buffer: the aligned superset of what is left (for
+    /// O_DIRECT), as much as the buffer holds.
+    fn read_body(&mut self) -> Next {
+        let Some(b) = self.body.as_ref() else {
+            return Next::Close;
+        };
+        let (pos, end, align, file) = (b.pos, b.end, b.align, b.file.as_fd().as_raw_fd());
+        let Some(buf) = buffer(&mut self.buf) else {
+            return Next::Close;
+        };
+        let base = pos / align * align;
+        let want = ((end - base).div_ceil(align) * align).min(buf.len() as u64);
+        let ptr = buf.as_mut_slice().as_mut_ptr();
+        let e = opcode::Read::new(types::Fd(file), ptr, want as u32)
+            .offset(base)
+            .build();
+        Next::Op(e, Phase::Read { into: 0, base })
+    }
+
+    /// The response has left: the keep-alive (or header) wait begins, and its log line ends.
+    fn end_response(&mut self) {
+        if !self.responding {
+            return;
+        }
+        self.responding = false;
+        self.served = true;
+        self.since = Instant::now();
+        if let Some(e) = &mut self.log {
+            e.end();
+        }
+    }
+
+    /// A lingering close (see `conn::Conn::linger`): our end of stream, then what the client
+    /// still sends is dropped until it closes.
+    fn linger_op(&mut self, fd: types::Fd) -> Next {
+        if self.drained.is_none() {
+            if os::net::shutdown_write(self.sock.as_fd()).is_err() {
+                return Next::Close;
+            }
+            self.drained = Some(0);
+            self.since = Instant::now();
+        }
+        let e = opcode::Recv::new(fd, self.rbuf.as_mut_ptr(), self.rbuf.len() as u32).build();
+        Next::Op(e, Phase::Linger)
+    }
+
+    /// Skips what is left of a request body, then parses the next head and answers it
+    /// (`None`: go on with its response), or receives more of it.
+    fn next_request(&mut self, sh: &Shared, fd: types::Fd) -> Option<Next> {
+        let skip = ((self.rhi - self.rlo) as u64).min(self.discard);
+        self.rlo += skip as usize;
+        self.discard -= skip;
+        // The request borrows the buffer while the connection answers it.
+        let rbuf = std::mem::take(&mut self.rbuf);
+        let parsed = if self.discard > 0 {
+            Parsed::Incomplete
+        } else {
+            let head = &rbuf[self.rlo..self.rhi];
+            http::parse(head, head.len() == rbuf.len(), &mut self.scan)
+        };
+        let incomplete = match parsed {
+            Parsed::Incomplete => true,
+            Parsed::Refuse(status) => {
+                self.refuse(status, http::first_line(&rbuf[self.rlo..self.rhi]), sh);
+                false
+            }
+            Parsed::Request(req, used) => {
+                self.answer(&req, used, sh);
+                false
+            }
+        };
+        self.rbuf = rbuf;
+        incomplete.then(|| self.recv_op(fd))
+    }
+
+    /// Receives more of a request head (after moving what is buffered to the front).
+    fn recv_op(&mut self, fd: types::Fd) -> Next {
+        if self.rlo > 0 {
+            self.rbuf.copy_within(self.rlo..self.rhi, 0);
+            self.rhi -= self.rlo;
+            self.rlo = 0;
+        }
+        let rest = &mut self.rbuf[self.rhi..];
+        let e = opcode::Recv::new(fd, rest.as_mut_ptr(), rest.len() as u32).build();
+        Next::Op(e, Phase::Recv)
+    }
+
+    /// Answers a request the parser refused (`status`) and closes after it.
+    fn refuse(&mut self, status: u16, line: &[u8], sh: &Shared) {
+        self.responding = true;
+        self.keep_alive = false;
+        self.head.clear();
+        self.head_pos = 0;
+        let head_len = http::error_response(&mut self.head, status, None, false, false, false);
+        if sh.log.is_some() {
+            let e = self.log.get_or_insert_with(Entry::default);
+            e.begin(self.sock.as_fd(), line, None, None, status, head_len);
+        }
+        self.rlo = self.rhi;
+    }
+
+    /// Prepares the response to `req` (whose head took `used` bytes): its head, and its body.
+    fn answer(&mut self, req: &http::Request<'_>, used: usize, sh: &Shared) {
+        self.responding = true;
+        self.keep_alive = req.keep_alive;
+        self.discard = req.content_length;
+        self.head_pos = 0;
+        let prepared = conn::prepare(req, sh, &mut self.head);
+        if sh.log.is_some() {
+            let e = self.log.get_or_insert_with(Entry::default);
+            let (status, head_len) = (prepared.status, prepared.head_len);
+            let sock = self.sock.as_fd();
+            e.begin(
+                sock,
+                req.line,
+                req.referer,
+                req.user_agent,
+                status,
+                head_len,
+            );
+        }
+        self.rlo += used;
+        self.scan = HeadScan::default();
+        self.head_reads = 0;
+        self.body = prepared.plan.map(|p| body(p, sh, &mut self.pipe));
+    }
+}
+
+/// How a planned body is sent: read with O_DIRECT above the threshold (where the filesystem
+/// allows it); else spliced through the connection's pipe when larger than [`SPLICE_ABOVE`],
+/// or read into the buffer.
+fn body(p: conn::Plan, sh: &Shared, pipe_slot: &mut Option<Pipe>) -> UBody {
+    let direct = if p.direct {
+        conn::open_direct(sh, &p.rel)
+    } else {
+        None
+    };
+    match direct {
+        Some((file, align)) => UBody {
+            file,
+            pos: p.start,
+            end: p.end,
+            align,
+            splice: false,
+        },
+        None => UBody {
+            file: p.file,
+            pos: p.start,
+            end: p.end,
+            align: 1,
+            splice: p.end - p.start > SPLICE_ABOVE && pipe(pipe_slot),
+        },
     }
 }
 
 /// Makes the connection's pipe on first use (1 MiB where the kernel allows); whether it has one.
 fn pipe(slot: &mut Option<Pipe>) -> bool {
     if slot.is_none() {
-        if let Ok((r, w)) = sys::pipe::pipe() {
-            let cap = sys::pipe::set_pipe_size(w.as_fd(), 1 << 20).unwrap_or(64 << 10);
+        if let Ok((r, w)) = os::pipe::pipe() {
+            let cap = os::pipe::set_pipe_size(w.as_fd(), 1 << 20).unwrap_or(64 << 10);
             *slot = Some(Pipe { r, w, cap });
         }
     }
@@ -596,12 +676,12 @@ impl Proactor<'_> {
                 if res < 0 || self.stopping {
                     if res >= 0 {
                         // SAFETY: the completion of an accept gives a new fd that nothing owns.
-                        drop(unsafe { Fd::from_raw(res) });
+                        drop(unsafe { Fd::from_raw_fd(res) });
                     }
                     return Ok(());
                 }
                 // SAFETY: the completion of an accept gives a new fd that nothing owns.
-                let sock = unsafe { Fd::from_raw(res) };
+                let sock = unsafe { Fd::from_raw_fd(res) };
                 if let Some(sock) = self.w.balance.place(self.w.id, sock) {
                     self.adopt(sock)?;
                     self.w.balance.held(self.w.id, self.conns.len());
@@ -663,7 +743,7 @@ impl Proactor<'_> {
         }
         self.conns.for_each(|c| {
             if c.deadline(&sh).is_some_and(|d| d <= now) {
-                let _ = sys::net::shutdown(c.sock.as_fd());
+                let _ = os::net::shutdown(c.sock.as_fd());
             }
         });
         Ok(())
@@ -673,13 +753,13 @@ impl Proactor<'_> {
     /// ends once they have completed.
     fn stop(&mut self) -> Result<()> {
         self.stopping = true;
-        let _ = sys::net::shutdown(self.w.listener.as_fd());
+        let _ = os::net::shutdown(self.w.listener.as_fd());
         for target in [ACCEPT, TIMER, INBOX] {
             let cancel = opcode::AsyncCancel::new(target).build().user_data(CANCEL);
             self.queue(&cancel)?;
         }
         self.conns.for_each(|c| {
-            let _ = sys::net::shutdown(c.sock.as_fd());
+            let _ = os::net::shutdown(c.sock.as_fd());
         });
         Ok(())
     }

@@ -121,54 +121,68 @@ impl HeadScan {
 /// head is too long (414 while still in the request line, else 431).
 pub fn parse<'a>(buf: &'a [u8], full: bool, scan: &mut HeadScan) -> Parsed<'a> {
     let Some(end) = scan.end(buf) else {
-        // Refuse garbage early: a request line starts with a token character. (Before the
-        // length check, so the answer does not depend on how the bytes arrived: found by the
-        // fuzz target http_head.)
-        if buf
-            .first()
-            .is_some_and(|&c| !is_tchar(c) && c != b'\r' && c != b'\n')
-        {
-            return Parsed::Refuse(400);
-        }
-        if full {
-            return Parsed::Refuse(if scan.saw_line() { 431 } else { 414 });
-        }
-        return Parsed::Incomplete;
+        return unfinished(buf, full, scan);
     };
     let head = &buf[..end];
     let mut lines = head.split(|&c| c == b'\n').map(trim_cr);
-    // RFC 9112 §2.2: ignore empty lines before the request line.
-    let mut line = lines.next().unwrap_or_default();
-    while line.is_empty() {
-        match lines.next() {
-            Some(l) => line = l,
-            None => return Parsed::Refuse(400),
+    let parsed = request_line(&mut lines).and_then(|mut req| {
+        let mut seen_length = false;
+        for line in lines.take_while(|l| !l.is_empty()) {
+            header(&mut req, line, &mut seen_length)?;
         }
+        Ok(req)
+    });
+    match parsed {
+        Ok(req) => Parsed::Request(req, end),
+        Err(status) => Parsed::Refuse(status),
     }
+}
+
+/// What a head without its end yet gives: refused early when it cannot be a request (a request
+/// line starts with a token character: checked before the length, so the answer does not
+/// depend on how the bytes arrived, as the fuzz target http_head found), too long when the
+/// buffer is `full` (414 while still in the request line, else 431), else incomplete.
+fn unfinished<'a>(buf: &[u8], full: bool, scan: &HeadScan) -> Parsed<'a> {
+    if buf
+        .first()
+        .is_some_and(|&c| !is_tchar(c) && c != b'\r' && c != b'\n')
+    {
+        return Parsed::Refuse(400);
+    }
+    if full {
+        return Parsed::Refuse(if scan.saw_line() { 431 } else { 414 });
+    }
+    Parsed::Incomplete
+}
+
+/// Reads the request line (after any empty lines, which RFC 9112 §2.2 says to ignore): a
+/// request with its method, target and version, and no header yet; `Err(status)` to refuse it.
+fn request_line<'a>(lines: &mut impl Iterator<Item = &'a [u8]>) -> Result<Request<'a>, u16> {
+    let line = lines.find(|l| !l.is_empty()).ok_or(400u16)?;
     let mut parts = line.split(|&c| c == b' ');
     let (Some(method), Some(target), Some(version), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Parsed::Refuse(400);
+        return Err(400);
     };
     if method.is_empty() || !method.iter().all(|&c| is_tchar(c)) {
-        return Parsed::Refuse(400);
+        return Err(400);
     }
     let http10 = match version {
         b"HTTP/1.1" => false,
         b"HTTP/1.0" => true,
-        v if v.starts_with(b"HTTP/") => return Parsed::Refuse(505),
-        _ => return Parsed::Refuse(400),
+        v if v.starts_with(b"HTTP/") => return Err(505),
+        _ => return Err(400),
     };
     if target.first() != Some(&b'/') || target.iter().any(|&c| c <= b' ' || c == 0x7f) {
-        return Parsed::Refuse(400);
+        return Err(400);
     }
     let method = match method {
         b"GET" => Method::Get,
         b"HEAD" => Method::Head,
-        _ => return Parsed::Refuse(405),
+        _ => return Err(405),
     };
-    let mut req = Request {
+    Ok(Request {
         method,
         target,
         range: None,
@@ -183,55 +197,52 @@ pub fn parse<'a>(buf: &'a [u8], full: bool, scan: &mut HeadScan) -> Parsed<'a> {
         if_range: None,
         referer: None,
         user_agent: None,
-    };
-    let mut seen_length = false;
-    for line in lines {
-        if line.is_empty() {
-            break;
-        }
-        let Some(colon) = line.iter().position(|&c| c == b':') else {
-            return Parsed::Refuse(400);
-        };
-        let (name, value) = (&line[..colon], trim(&line[colon + 1..]));
-        if name.is_empty() || !name.iter().all(|&c| is_tchar(c)) {
-            return Parsed::Refuse(400);
-        }
-        if name.eq_ignore_ascii_case(b"connection") {
-            for token in value.split(|&c| c == b',').map(trim) {
-                if token.eq_ignore_ascii_case(b"close") {
-                    req.keep_alive = false;
-                } else if token.eq_ignore_ascii_case(b"keep-alive") && http10 {
-                    req.keep_alive = true;
-                }
-            }
-        } else if name.eq_ignore_ascii_case(b"range") {
-            req.range = Some(value);
-        } else if name.eq_ignore_ascii_case(b"if-none-match") {
-            req.if_none_match.get_or_insert(value);
-        } else if name.eq_ignore_ascii_case(b"if-modified-since") {
-            req.if_modified_since.get_or_insert(value);
-        } else if name.eq_ignore_ascii_case(b"if-match") {
-            req.if_match.get_or_insert(value);
-        } else if name.eq_ignore_ascii_case(b"if-unmodified-since") {
-            req.if_unmodified_since.get_or_insert(value);
-        } else if name.eq_ignore_ascii_case(b"if-range") {
-            req.if_range.get_or_insert(value);
-        } else if name.eq_ignore_ascii_case(b"referer") {
-            req.referer.get_or_insert(value);
-        } else if name.eq_ignore_ascii_case(b"user-agent") {
-            req.user_agent.get_or_insert(value);
-        } else if name.eq_ignore_ascii_case(b"content-length") {
-            match number(value) {
-                Some(n) if !seen_length || n == req.content_length => req.content_length = n,
-                _ => return Parsed::Refuse(400),
-            }
-            seen_length = true;
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            // A request body we would have to de-chunk: not for a file server.
-            return Parsed::Refuse(400);
-        }
+    })
+}
+
+/// Reads one header line into `req` (`seen_length`: whether a `Content-Length` came before);
+/// `Err(status)` to refuse the request.
+fn header<'a>(req: &mut Request<'a>, line: &'a [u8], seen_length: &mut bool) -> Result<(), u16> {
+    let colon = line.iter().position(|&c| c == b':').ok_or(400u16)?;
+    let (name, value) = (&line[..colon], trim(&line[colon + 1..]));
+    if name.is_empty() || !name.iter().all(|&c| is_tchar(c)) {
+        return Err(400);
     }
-    Parsed::Request(req, end)
+    let is = |n: &[u8]| name.eq_ignore_ascii_case(n);
+    if is(b"connection") {
+        for token in value.split(|&c| c == b',').map(trim) {
+            if token.eq_ignore_ascii_case(b"close") {
+                req.keep_alive = false;
+            } else if token.eq_ignore_ascii_case(b"keep-alive") && req.http10 {
+                req.keep_alive = true;
+            }
+        }
+    } else if is(b"range") {
+        req.range = Some(value);
+    } else if is(b"content-length") {
+        match number(value) {
+            Some(n) if !*seen_length || n == req.content_length => req.content_length = n,
+            _ => return Err(400),
+        }
+        *seen_length = true;
+    } else if is(b"transfer-encoding") {
+        // A request body we would have to de-chunk: not for a file server.
+        return Err(400);
+    } else {
+        // The first of each of these counts.
+        let slot = match () {
+            _ if is(b"if-none-match") => &mut req.if_none_match,
+            _ if is(b"if-modified-since") => &mut req.if_modified_since,
+            _ if is(b"if-match") => &mut req.if_match,
+            _ if is(b"if-unmodified-since") => &mut req.if_unmodified_since,
+            _ if is(b"if-range") => &mut req.if_range,
+            _ if is(b"referer") => &mut req.referer,
+            _ if is(b"user-agent") => &mut req.user_agent,
+            _ => return Ok(()),
+        };
+        slot.get_or_insert(value);
+    }
+    Ok(())
 }
 
 fn trim_cr(l: &[u8]) -> &[u8] {

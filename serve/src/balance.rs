@@ -9,8 +9,8 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use crate::sys;
-use crate::sys::fs::Fd;
+use crate::os;
+use crate::os::fs::Fd;
 
 /// The connections each worker holds, and the inboxes of those handed to it.
 pub(crate) struct Balance {
@@ -24,7 +24,7 @@ impl Balance {
     pub(crate) fn new(workers: usize) -> std::io::Result<Balance> {
         let mut bell = Vec::with_capacity(workers);
         for _ in 0..workers {
-            bell.push(sys::event::eventfd(libc::EFD_NONBLOCK)?);
+            bell.push(os::event::eventfd(true)?);
         }
         Ok(Balance {
             held: (0..workers).map(|_| AtomicUsize::new(0)).collect(),
@@ -56,7 +56,7 @@ impl Balance {
         q.push(sock);
         drop(q);
         self.held[to].fetch_add(1, Ordering::Relaxed);
-        let _ = sys::event::eventfd_signal(self.bell[to].as_fd());
+        let _ = os::event::eventfd_signal(self.bell[to].as_fd());
         None
     }
 
@@ -74,7 +74,7 @@ impl Balance {
 
     /// Takes the connections handed to worker `me`.
     pub(crate) fn take(&self, me: usize) -> Vec<Fd> {
-        let _ = sys::event::eventfd_take(self.bell[me].as_fd());
+        let _ = os::event::eventfd_take(self.bell[me].as_fd());
         match self.inbox[me].lock() {
             Ok(mut q) => std::mem::take(&mut *q),
             Err(_) => Vec::new(),
@@ -87,7 +87,7 @@ mod tests {
     use super::*;
 
     fn sock() -> Fd {
-        sys::event::eventfd(0).expect("an fd to hand around")
+        os::event::eventfd(false).expect("an fd to hand around")
     }
 
     #[test]

@@ -7,21 +7,20 @@
 use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::conn::{Conn, DirectMode, Shared, Step};
 use super::{access, Worker};
-use crate::error::{Error, Result};
-use crate::sys;
+use crate::os;
+use crate::os::fs::Fd;
+use zcopy::{Error, Result};
 
 pub(crate) fn run(w: Worker) -> Result<()> {
-    // Live connections' fds, so shutdown can wake their threads (shutdown(2)). A thread takes
-    // its entry out, under the lock, before its fd is closed.
-    let live: Arc<Mutex<HashMap<u64, RawFd>>> = Arc::new(Mutex::new(HashMap::new()));
+    let live: Live = Arc::new(Mutex::new(HashMap::new()));
     // Signalled by each connection thread as it ends, for an acceptor at the limit.
     let freed = Arc::new(
-        sys::event::eventfd(libc::EFD_NONBLOCK)
-            .map_err(|e| Error::os(e, "eventfd for ended connections"))?,
+        os::event::eventfd(true).map_err(|e| Error::os(e, "eventfd for ended connections"))?,
     );
     let mut threads = Vec::new();
     let mut next = 0u64;
@@ -35,7 +34,7 @@ pub(crate) fn run(w: Worker) -> Result<()> {
         } else {
             w.listener.as_fd()
         };
-        let (ready, wake) = match sys::event::wait_readable2(first, w.wake.as_fd()) {
+        let (ready, wake) = match os::event::wait_readable2(first, w.wake.as_fd()) {
             Ok(r) => r,
             Err(e) => break Err(Error::os(e, "poll on the listener")),
         };
@@ -43,59 +42,80 @@ pub(crate) fn run(w: Worker) -> Result<()> {
             break Ok(());
         }
         if at_limit && ready {
-            let _ = sys::event::eventfd_take(freed.as_fd());
+            let _ = os::event::eventfd_take(freed.as_fd());
         }
         if at_limit || !ready {
             continue;
         }
-        let sock = match sys::net::accept(w.listener.as_fd(), false) {
+        let sock = match os::net::accept(w.listener.as_fd(), false) {
             Ok(Some(s)) => s,
             // EMFILE and friends: the connection waits in the backlog; try again.
             Ok(None) | Err(_) => continue,
         };
         super::nodelay(&sock);
-        let id = next;
+        spawn_conn(sock, next, &w.shared, &live, &freed, &mut threads);
         next += 1;
-        if let Ok(mut m) = live.lock() {
-            m.insert(id, sock.as_fd().as_raw_fd());
-        }
-        let (shared, live2, freed2) = (w.shared.clone(), live.clone(), freed.clone());
-        let spawned = std::thread::Builder::new()
-            .name("zcopy-serve-conn".into())
-            .spawn(move || {
-                let _ = sys::process::block_sigpipe();
-                // The connection's thread logs its own lines (written as it ends, or when
-                // the oldest is a second old while it waits).
-                access::attach(shared.log.as_ref());
-                serve_conn(Conn::new_blocking(sock), &shared);
-                access::finish();
-                if let Ok(mut m) = live2.lock() {
-                    m.remove(&id);
-                }
-                let _ = sys::event::eventfd_signal(freed2.as_fd());
-            });
-        match spawned {
-            Ok(t) => threads.push(t),
-            Err(_) => {
-                // Out of threads: the connection is dropped (closed) and the server goes on.
-                if let Ok(mut m) = live.lock() {
-                    m.remove(&id);
-                }
-            }
-        }
-        threads.retain(|t| !t.is_finished());
     };
-    if let Ok(m) = live.lock() {
-        for &fd in m.values() {
-            // SAFETY: the fd is open: its thread removes it from `live` (under this lock)
-            // before closing it.
-            let _ = sys::net::shutdown(unsafe { BorrowedFd::borrow_raw(fd) });
-        }
-    }
+    wake_all(&live);
     for t in threads {
         let _ = t.join();
     }
     result
+}
+
+/// Live connections' fds by id, so shutdown can wake their threads (`shutdown(2)`). A thread
+/// takes its entry out, under the lock, before its fd is closed.
+type Live = Arc<Mutex<HashMap<u64, RawFd>>>;
+
+/// Serves connection `id` on a thread of its own, which signals `freed` as it ends. Out of
+/// threads, the connection is dropped (closed) and the server goes on.
+fn spawn_conn(
+    sock: Fd,
+    id: u64,
+    shared: &Arc<Shared>,
+    live: &Live,
+    freed: &Arc<Fd>,
+    threads: &mut Vec<JoinHandle<()>>,
+) {
+    if let Ok(mut m) = live.lock() {
+        m.insert(id, sock.as_fd().as_raw_fd());
+    }
+    let (shared, live2, freed2) = (shared.clone(), live.clone(), freed.clone());
+    let spawned = std::thread::Builder::new()
+        .name("zcopy-serve-conn".into())
+        .spawn(move || {
+            let _ = os::process::block_sigpipe();
+            // The connection's thread logs its own lines (written as it ends, or when the
+            // oldest is a second old while it waits).
+            access::attach(shared.log.as_ref());
+            serve_conn(Conn::new_blocking(sock), &shared);
+            access::finish();
+            if let Ok(mut m) = live2.lock() {
+                m.remove(&id);
+            }
+            let _ = os::event::eventfd_signal(freed2.as_fd());
+        });
+    match spawned {
+        Ok(t) => threads.push(t),
+        Err(_) => {
+            if let Ok(mut m) = live.lock() {
+                m.remove(&id);
+            }
+        }
+    }
+    threads.retain(|t| !t.is_finished());
+}
+
+/// Wakes every live connection's thread (blocked in `poll` or a call on its socket), so it
+/// ends.
+fn wake_all(live: &Live) {
+    if let Ok(m) = live.lock() {
+        for &fd in m.values() {
+            // SAFETY: the fd is open: its thread removes it from `live` (under this lock)
+            // before closing it.
+            let _ = os::net::shutdown(unsafe { BorrowedFd::borrow_raw(fd) });
+        }
+    }
 }
 
 /// Runs one connection on its blocking socket until it ends or misses its deadline.
@@ -127,7 +147,7 @@ fn serve_conn(mut c: Conn, sh: &Shared) {
                         let left = d.saturating_duration_since(Instant::now());
                         i32::try_from(left.as_millis().saturating_add(1)).unwrap_or(i32::MAX)
                     });
-                    match sys::net::wait_readable(c.sock.as_fd(), timeout) {
+                    match os::net::wait_readable(c.sock.as_fd(), timeout) {
                         Ok(true) => {
                             c.readable();
                             break;

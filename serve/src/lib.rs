@@ -1,7 +1,9 @@
-//! `zcopy serve`: an nginx-style static file server for GET and HEAD over HTTP/1.1, built on the
-//! engine's syscall wrappers.
+//! `zcopy-serve`: an nginx-style static file server for GET and HEAD over HTTP/1.1, built on the
+//! zcopy engine's public API (`zcopy serve` on the command line, `zc_server_*` in C,
+//! `zcopy.Server` in Python).
 //!
-//! Files below [`ServeOptions::directio`] bytes go out with `sendfile` (the header sent with
+//! Files below [`ServeOptions::directio`] bytes go out through a [`zcopy::Prepared`] transfer
+//! by `sendfile` (the header sent with
 //! `MSG_MORE`, so header and body leave in full segments, like nginx's `tcp_nopush`); files at or
 //! above it are read with `O_DIRECT` into aligned buffers and sent from there, leaving the page
 //! cache untouched (nginx's `directio N; aio on;`). Ranges (`bytes=a-b`, `a-`, `-n`),
@@ -22,8 +24,13 @@
 //! spinning loop, one epoll reactor per worker (the default, nginx's model), and an io_uring
 //! proactor per worker.
 //!
+//! The server's own plumbing (sockets, epoll, eventfd, its io_uring rings, signals) is written
+//! over `nix` and the `io-uring` crate; it reports what it survives through
+//! [`ServeOptions::notify`], never by printing. [`Running`] serves on a background thread;
+//! [`Server`] binds, then runs on the caller's thread:
+//!
 //! ```no_run
-//! use zcopy::serve::{ServeOptions, Server};
+//! use zcopy_serve::{ServeOptions, Server};
 //! let opts = ServeOptions::new("/srv/www");
 //! let server = Server::bind(&opts)?;
 //! println!("listening on http://{}", server.local_addr());
@@ -42,9 +49,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::{Error, Result};
-use crate::sys;
-use crate::sys::fs::Fd;
+use zcopy::{Error, Result};
+
+use crate::notice::Notices;
+pub use crate::notice::{NoticeKind, Notify};
+pub use crate::running::Running;
+
+use crate::os::fs::Fd;
 
 mod access;
 mod balance;
@@ -52,9 +63,15 @@ mod conn;
 mod date;
 #[doc(hidden)]
 pub mod http;
+mod notice;
+mod os;
 mod path;
 mod poll;
 mod reactor;
+mod running;
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub mod testing;
 mod threads;
 mod uring;
 
@@ -94,7 +111,30 @@ impl IoModel {
     }
 }
 
-named!(IoModel, "I/O model");
+impl std::fmt::Display for IoModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for IoModel {
+    type Err = Error;
+
+    /// Parses a name; the error lists the valid names.
+    fn from_str(s: &str) -> Result<IoModel> {
+        IoModel::ALL
+            .iter()
+            .copied()
+            .find(|v| v.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = IoModel::ALL.iter().map(|v| v.name()).collect();
+                Error::invalid(format!(
+                    "unknown I/O model {s:?}; expected one of {}",
+                    names.join(", ")
+                ))
+            })
+    }
+}
 
 /// Where the access log goes: nowhere (the default), standard output, or a file.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
@@ -159,6 +199,9 @@ pub struct ServeOptions {
     /// buffer=32k flush=1s`); [`Server::run`] returns with every line written. Default
     /// [`AccessLog::Off`].
     pub access_log: AccessLog,
+    /// Where the server's notices go (a fallback it took, a failure it survives), each kind
+    /// once per server; the library never prints. Default [`Notify::off`].
+    pub notify: Notify,
 }
 
 impl ServeOptions {
@@ -174,6 +217,7 @@ impl ServeOptions {
             keepalive_timeout: Duration::from_secs(75),
             max_connections: 512,
             access_log: AccessLog::Off,
+            notify: Notify::off(),
         }
     }
 }
@@ -191,7 +235,7 @@ impl ShutdownHandle {
     pub fn shutdown(&self) {
         self.stop.store(true, Ordering::SeqCst);
         // The eventfd is never read: it stays readable, waking every reactor.
-        let _ = sys::event::eventfd_signal(self.wake.as_fd());
+        let _ = os::event::eventfd_signal(self.wake.as_fd());
     }
 }
 
@@ -222,8 +266,8 @@ impl Server {
     /// `SO_REUSEPORT`, so no other server can bind the same address while this one lives).
     ///
     /// # Errors
-    /// [`crate::ErrorKind::Invalid`] for zero workers, zero timeouts or zero
-    /// `max_connections`; [`crate::ErrorKind::Io`] when the directory or the access log cannot
+    /// [`zcopy::ErrorKind::Invalid`] for zero workers, zero timeouts or zero
+    /// `max_connections`; [`zcopy::ErrorKind::Io`] when the directory or the access log cannot
     /// be opened (`ENOENT`, `ENOTDIR`, `EACCES`, as `open(2)` says) or the address cannot be bound:
     /// `EADDRINUSE` when another socket (another server, in this process or another) is bound
     /// to it, `EADDRNOTAVAIL` when it is not local.
@@ -244,20 +288,20 @@ impl Server {
         }
         let dir = CString::new(opts.dir.as_os_str().as_bytes())
             .map_err(|_| Error::invalid("the directory's path contains a NUL byte"))?;
-        let root = sys::fs::open(&dir, libc::O_PATH | libc::O_DIRECTORY, 0)
+        let root = os::fs::open(&dir, libc::O_PATH | libc::O_DIRECTORY, 0)
             .map_err(|e| Error::os(e, format_args!("cannot serve {}", opts.dir.display())))?;
         // One listening socket, without SO_REUSEPORT, shared by the workers: a second server on
         // the same address (another process, or another Server here) gets EADDRINUSE instead of
         // silently taking half the connections.
         let nonblocking = matches!(opts.model, IoModel::Poll | IoModel::Epoll);
         let listen = opts.listen;
-        let listener = sys::net::tcp_listen(&listen, nonblocking, 1024)
+        let listener = os::net::tcp_listen(&listen, nonblocking, 1024)
             .map_err(|e| Error::os(e, format_args!("listening on {listen}")))?;
-        let addr = sys::net::local_addr(listener.as_fd())
+        let addr = os::net::local_addr(listener.as_fd())
             .map_err(|e| Error::os(e, "getsockname of the listening socket"))?;
-        let wake = sys::event::eventfd(libc::EFD_NONBLOCK)
-            .map_err(|e| Error::os(e, "eventfd for shutdown"))?;
-        let log = access::LogFile::open(&opts.access_log)?;
+        let wake = os::event::eventfd(true).map_err(|e| Error::os(e, "eventfd for shutdown"))?;
+        let notices = Arc::new(Notices::new(opts.notify.clone()));
+        let log = access::LogFile::open(&opts.access_log, &notices)?;
         Ok(Server {
             opts: opts.clone(),
             shared: Arc::new(conn::Shared {
@@ -267,6 +311,7 @@ impl Server {
                 keepalive_timeout: opts.keepalive_timeout,
                 max_connections: opts.max_connections,
                 log,
+                notices,
             }),
             listener: Arc::new(listener),
             addr,
@@ -324,7 +369,7 @@ impl Server {
                 .name(format!("zcopy-serve-{i}"))
                 .spawn(move || {
                     let others = others;
-                    let _ = sys::process::block_sigpipe();
+                    let _ = os::process::block_sigpipe();
                     #[cfg(feature = "testing")]
                     crate::testing::maybe_panic_worker();
                     access::attach(log.as_ref());
@@ -392,7 +437,7 @@ impl Worker {
     /// Asks the other workers to stop too (this one failed).
     fn stop_all(&self) {
         self.stop.store(true, Ordering::SeqCst);
-        let _ = sys::event::eventfd_signal(self.wake.as_fd());
+        let _ = os::event::eventfd_signal(self.wake.as_fd());
     }
 }
 
@@ -409,5 +454,5 @@ fn sweep_interval(sh: &conn::Shared) -> Duration {
 /// Disables Nagle on an accepted socket: a response's last segment leaves at once (its head
 /// went with `MSG_MORE`, so full segments are still formed), as nginx's `tcp_nodelay on`.
 fn nodelay(sock: &Fd) {
-    let _ = sys::net::set_int(sock.as_fd(), libc::IPPROTO_TCP, libc::TCP_NODELAY, 1);
+    let _ = os::net::set_nodelay(sock.as_fd());
 }

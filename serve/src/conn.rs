@@ -1,20 +1,21 @@
 //! One connection's state machine, shared by every I/O model: read a request head, answer it
-//! (a header, then the body by `sendfile` or by direct reads), and go on with the next request
+//! (a header, then the body through the engine's [`zcopy::Prepared`] by `sendfile`, or by
+//! direct reads), and go on with the next request
 //! on the same connection. [`Conn::advance`] runs it as far as the socket allows and says what
 //! it waits for; the model decides how to wait (blocking, spinning, epoll, io_uring).
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::access::{self, Entry};
 use super::date;
 use super::http::{self, HeadScan, Method, Parsed, Range};
+use super::notice::{NoticeKind, Notices};
 use super::path::{self, Refused};
-use crate::sys;
-use crate::sys::fs::Fd;
-use crate::sys::mm::AnonBuffer;
+use crate::os;
+use crate::os::fs::Fd;
+use crate::os::mm::AnonBuffer;
 
 /// The buffer of a direct (O_DIRECT) body: 1 MiB, where O_DIRECT's throughput levels off
 /// (FACTS.md).
@@ -32,9 +33,6 @@ pub(crate) const LINGER_TIMEOUT: Duration = Duration::from_secs(5);
 /// real client sends a head in one or two segments.
 pub(crate) const SLOW_HEAD_READS: u32 = 16;
 
-/// The most one `sendfile` call moves (Linux's `MAX_RW_COUNT`).
-const SENDFILE_MAX: u64 = crate::sys::fs::MAX_RW_COUNT;
-
 /// What every connection of a server shares: the directory, the direct I/O threshold and the
 /// limits.
 pub(crate) struct Shared {
@@ -50,6 +48,8 @@ pub(crate) struct Shared {
     pub max_connections: usize,
     /// Where the access log goes (`None`: off).
     pub log: Option<Arc<access::LogFile>>,
+    /// What the server tells its caller.
+    pub notices: Arc<Notices>,
 }
 
 /// What a connection waits for, for its deadline.
@@ -183,13 +183,11 @@ pub(crate) struct Conn {
     log: Option<Entry>,
 }
 
-static DIRECT_FALLBACK_LOGGED: AtomicBool = AtomicBool::new(false);
-
-/// Prints, once per process, why direct I/O is not used.
-pub(crate) fn log_direct_fallback(why: &str) {
-    if !DIRECT_FALLBACK_LOGGED.swap(true, Ordering::Relaxed) {
-        eprintln!("zcopy serve: direct I/O unavailable ({why}); serving large files with sendfile");
-    }
+/// Tells the caller, once per server, why direct I/O is not used.
+pub(crate) fn log_direct_fallback(notices: &Notices, why: &str) {
+    notices.once(NoticeKind::NoDirectIo, || {
+        format!("direct I/O unavailable ({why}); serving large files with sendfile")
+    });
 }
 
 impl Conn {
@@ -291,110 +289,146 @@ impl Conn {
     }
 
     /// Runs the connection until the socket would block, a direct read must be waited for, or
-    /// the connection is over.
+    /// the connection is over: the response's head first, then its body (from a file through
+    /// the engine, or by direct reads), then the next request.
     pub(crate) fn advance(&mut self, sh: &Shared, mode: DirectMode) -> Step {
         self.progressed = false;
         loop {
             if self.failed {
                 return Step::Close;
             }
-            if self.out_pos < self.out.len() {
-                let more = match &self.body {
-                    Body::None => 0,
-                    _ => libc::MSG_MORE,
-                };
-                match sys::net::send(self.sock.as_fd(), &self.out[self.out_pos..], more) {
-                    Ok(n) => {
-                        self.out_pos += n;
-                        self.progressed = true;
-                        sent(&mut self.log, n);
-                    }
-                    Err(e) => return blocked_or_close(&e),
+            let step = if self.out_pos < self.out.len() {
+                self.send_head()
+            } else {
+                match &self.body {
+                    Body::File { .. } => self.file_step(),
+                    Body::Direct(_) => self.direct_step(mode),
+                    Body::None => self.between_requests(sh, mode),
                 }
-                continue;
-            }
-            match &mut self.body {
-                Body::File { file, off, end } => {
-                    if *off >= *end {
-                        self.body = Body::None;
-                        continue;
-                    }
-                    let n = (*end - *off).min(SENDFILE_MAX) as usize;
-                    match sys::fs::sendfile(self.sock.as_fd(), file.as_fd(), Some(off), n) {
-                        Ok(0) => return Step::Close, // the file shrank under us
-                        Ok(n) => {
-                            self.progressed = true;
-                            sent(&mut self.log, n);
-                        }
-                        Err(e) => return blocked_or_close(&e),
-                    }
-                }
-                Body::Direct(d) => {
-                    if d.in_flight {
-                        return Step::InFlight;
-                    }
-                    if d.lo < d.hi {
-                        let last = d.base + d.hi as u64 >= d.end;
-                        let flags = if last { 0 } else { libc::MSG_MORE };
-                        let data = &d.buf.as_mut_slice()[d.lo..d.hi];
-                        match sys::net::send(self.sock.as_fd(), data, flags) {
-                            Ok(n) => {
-                                d.lo += n;
-                                d.pos += n as u64;
-                                self.progressed = true;
-                                sent(&mut self.log, n);
-                            }
-                            Err(e) => return blocked_or_close(&e),
-                        }
-                        continue;
-                    }
-                    if d.pos >= d.end {
-                        if let Body::Direct(d) = std::mem::replace(&mut self.body, Body::None) {
-                            self.spare = Some(d.buf);
-                        }
-                        continue;
-                    }
-                    // The aligned superset of what is left, as much as the buffer holds.
-                    let base = d.pos / d.align * d.align;
-                    let want = (d.end - base).div_ceil(d.align) * d.align;
-                    let want = want.min(d.buf.len() as u64) as usize;
-                    d.base = base;
-                    if mode == DirectMode::Ring {
-                        d.in_flight = true;
-                        return Step::Submit(ReadOp {
-                            fd: d.file.as_fd().as_raw_fd(),
-                            buf: d.buf.as_mut_slice().as_mut_ptr(),
-                            len: want as u32,
-                            offset: base,
-                        });
-                    }
-                    let r = sys::fs::pread(d.file.as_fd(), &mut d.buf.as_mut_slice()[..want], base);
-                    let res = match r {
-                        Ok(n) => n as i64,
-                        Err(e) => -i64::from(e.raw_os_error().unwrap_or(libc::EIO)),
-                    };
-                    d.in_flight = true;
-                    self.read_done(res);
-                }
-                Body::None => {
-                    if self.responding {
-                        // The response has left: the keep-alive (or header) wait begins.
-                        self.responding = false;
-                        self.served = true;
-                        self.since = Instant::now();
-                        if let Some(e) = &mut self.log {
-                            e.end();
-                        }
-                    }
-                    if !self.keep_alive {
-                        return self.linger();
-                    }
-                    if let Some(step) = self.next_request(sh, mode) {
-                        return step;
-                    }
-                }
+            };
+            if let Some(step) = step {
+                return step;
             }
         }
+    }
+
+    /// Sends more of the response's head (with `MSG_MORE` when a body follows); `Some` to
+    /// wait or end.
+    fn send_head(&mut self) -> Option<Step> {
+        let more = match &self.body {
+            Body::None => 0,
+            _ => libc::MSG_MORE,
+        };
+        match os::net::send(self.sock.as_fd(), &self.out[self.out_pos..], more) {
+            Ok(n) => {
+                self.out_pos += n;
+                self.progressed = true;
+                sent(&mut self.log, n);
+                None
+            }
+            Err(e) => Some(blocked_or_close(&e)),
+        }
+    }
+
+    /// Sends more of a body from a file, through the engine ([`send_file`]); `Some` to wait or
+    /// end.
+    fn file_step(&mut self) -> Option<Step> {
+        let Body::File { file, off, end } = &mut self.body else {
+            return None;
+        };
+        if *off >= *end {
+            self.body = Body::None;
+            return None;
+        }
+        match send_file(file.as_fd(), self.sock.as_fd(), *off, *end - *off) {
+            Ok(0) => Some(Step::Close), // the file shrank under us
+            Ok(n) => {
+                *off += n;
+                self.progressed = true;
+                sent(&mut self.log, n as usize);
+                None
+            }
+            Err(step) => Some(step),
+        }
+    }
+
+    /// Goes on with a direct body: sends what its buffer holds, or reads its next chunk (with
+    /// `pread` here, or by asking the model to submit it to its ring); `Some` to wait or end.
+    fn direct_step(&mut self, mode: DirectMode) -> Option<Step> {
+        let Body::Direct(d) = &mut self.body else {
+            return None;
+        };
+        if d.in_flight {
+            return Some(Step::InFlight);
+        }
+        if d.lo < d.hi {
+            return self.send_direct();
+        }
+        if d.pos >= d.end {
+            if let Body::Direct(d) = std::mem::replace(&mut self.body, Body::None) {
+                self.spare = Some(d.buf);
+            }
+            return None;
+        }
+        // The aligned superset of what is left, as much as the buffer holds.
+        let base = d.pos / d.align * d.align;
+        let want = (d.end - base).div_ceil(d.align) * d.align;
+        let want = want.min(d.buf.len() as u64) as usize;
+        d.base = base;
+        d.in_flight = true;
+        if mode == DirectMode::Ring {
+            return Some(Step::Submit(ReadOp {
+                fd: d.file.as_fd().as_raw_fd(),
+                buf: d.buf.as_mut_slice().as_mut_ptr(),
+                len: want as u32,
+                offset: base,
+            }));
+        }
+        let r = os::fs::pread(d.file.as_fd(), &mut d.buf.as_mut_slice()[..want], base);
+        let res = match r {
+            Ok(n) => n as i64,
+            Err(e) => -i64::from(e.raw_os_error().unwrap_or(libc::EIO)),
+        };
+        self.read_done(res);
+        None
+    }
+
+    /// Sends the bytes of a direct body's buffer not sent yet (with `MSG_MORE` unless they
+    /// end the body); `Some` to wait or end.
+    fn send_direct(&mut self) -> Option<Step> {
+        let Body::Direct(d) = &mut self.body else {
+            return None;
+        };
+        let last = d.base + d.hi as u64 >= d.end;
+        let flags = if last { 0 } else { libc::MSG_MORE };
+        let data = &d.buf.as_mut_slice()[d.lo..d.hi];
+        match os::net::send(self.sock.as_fd(), data, flags) {
+            Ok(n) => {
+                d.lo += n;
+                d.pos += n as u64;
+                self.progressed = true;
+                sent(&mut self.log, n);
+                None
+            }
+            Err(e) => Some(blocked_or_close(&e)),
+        }
+    }
+
+    /// The response has left: ends its log line, starts the keep-alive (or header) wait, and
+    /// closes (lingering) or reads the next request; `Some` to wait or end.
+    fn between_requests(&mut self, sh: &Shared, mode: DirectMode) -> Option<Step> {
+        if self.responding {
+            self.responding = false;
+            self.served = true;
+            self.since = Instant::now();
+            if let Some(e) = &mut self.log {
+                e.end();
+            }
+        }
+        if !self.keep_alive {
+            return Some(self.linger());
+        }
+        self.next_request(sh, mode)
     }
 
     /// Closes the way nginx's lingering close does: our end of stream first, then what the
@@ -405,7 +439,7 @@ impl Conn {
         let drained = match self.drained {
             Some(d) => d,
             None => {
-                if sys::net::shutdown_write(self.sock.as_fd()).is_err() {
+                if os::net::shutdown_write(self.sock.as_fd()).is_err() {
                     return Step::Close;
                 }
                 self.since = Instant::now();
@@ -417,7 +451,7 @@ impl Conn {
             if self.gate() {
                 return Step::Blocked;
             }
-            match sys::net::recv(self.sock.as_fd(), &mut self.rbuf) {
+            match os::net::recv(self.sock.as_fd(), &mut self.rbuf) {
                 Ok(0) => return Step::Close,
                 Ok(n) => {
                     let d = self.drained.unwrap_or(0) + n as u64;
@@ -532,7 +566,7 @@ impl Conn {
             return Some(Step::Blocked);
         }
         let room = self.rbuf.len() - self.rhi;
-        match sys::net::recv(self.sock.as_fd(), &mut self.rbuf[self.rhi..]) {
+        match os::net::recv(self.sock.as_fd(), &mut self.rbuf[self.rhi..]) {
             Ok(0) => Some(Step::Close),
             Ok(n) => {
                 if self.rlo == self.rhi && self.discard == 0 && self.served {
@@ -581,7 +615,7 @@ impl Conn {
             return;
         };
         if plan.direct && mode != DirectMode::Off {
-            if let Some((file, align)) = open_direct(sh.root.as_fd(), &plan.rel) {
+            if let Some((file, align)) = open_direct(sh, &plan.rel) {
                 let buf = match self.spare.take() {
                     Some(b) => Some(b),
                     None => AnonBuffer::new(DIRECT_BUF).ok(),
@@ -640,7 +674,7 @@ pub(crate) fn prepare(req: &http::Request<'_>, sh: &Shared, out: &mut Vec<u8>) -
         head_len,
         plan: None,
     };
-    let found = match path::resolve(sh.root.as_fd(), req.target) {
+    let found = match path::resolve(sh.root.as_fd(), req.target, &sh.notices) {
         Ok(f) => f,
         Err(Refused::Directory) => {
             let location = |o: &mut Vec<u8>| path::write_location(o, req.target);
@@ -743,17 +777,17 @@ pub(crate) fn sent(log: &mut Option<Entry>, n: usize) {
 
 /// Opens `rel` again with O_DIRECT and finds the alignment its reads need; `None` (after a
 /// one-time log line) when the filesystem refuses direct I/O.
-pub(crate) fn open_direct(root: BorrowedFd<'_>, rel: &[u8]) -> Option<(Fd, u64)> {
-    let file = match path::open_beneath(root, rel, libc::O_DIRECT) {
+pub(crate) fn open_direct(sh: &Shared, rel: &[u8]) -> Option<(Fd, u64)> {
+    let file = match path::open_beneath(sh.root.as_fd(), rel, libc::O_DIRECT, &sh.notices) {
         Ok(f) => f,
         Err(_) => {
-            log_direct_fallback("the filesystem refuses O_DIRECT");
+            log_direct_fallback(&sh.notices, "the filesystem refuses O_DIRECT");
             return None;
         }
     };
-    let align = match sys::fs::dio_align(file.as_fd()) {
+    let align = match os::fs::dio_align(file.as_fd()) {
         Ok(Some((_, 0))) => {
-            log_direct_fallback("statx reports no O_DIRECT alignment");
+            log_direct_fallback(&sh.notices, "statx reports no O_DIRECT alignment");
             return None;
         }
         Ok(Some((mem, off))) => u64::from(mem.max(off)).max(512),
@@ -762,14 +796,38 @@ pub(crate) fn open_direct(root: BorrowedFd<'_>, rel: &[u8]) -> Option<(Fd, u64)>
     Some((file, align))
 }
 
+/// Sends `len` bytes of `file` from `off` to `sock` through the engine: a [`zcopy::Prepared`]
+/// transfer by `sendfile` exactly (no fallback: a technique that copies through user space
+/// would be no better than the server's own reads), as far as the socket takes them. Returns
+/// the bytes that left (the engine's [`zcopy::Report`], or the count its error carries when the
+/// socket filled up after some bytes), or the step the failure means.
+fn send_file(file: BorrowedFd<'_>, sock: BorrowedFd<'_>, off: u64, len: u64) -> Result<u64, Step> {
+    let opts = zcopy::Options {
+        strategy: zcopy::Strategy::Sendfile,
+        fallback: false,
+        ..zcopy::Options::default()
+    };
+    let mut body = zcopy::Prepared::from_fds(file, sock, &opts).map_err(|_| Step::Close)?;
+    match body.run(Some(len), Some(off), None) {
+        Ok(report) => Ok(report.bytes),
+        Err(e) if e.bytes_moved() > 0 => Ok(e.bytes_moved()),
+        Err(e) => Err(errno_step(e.errno())),
+    }
+}
+
 /// `EAGAIN` waits; anything else (the peer reset or left: `EPIPE`, `ECONNRESET`) ends the
 /// connection. A `sendfile` into a socket whose peer left raises SIGPIPE, which the worker
 /// threads keep blocked: consume the one left pending.
 fn blocked_or_close(e: &std::io::Error) -> Step {
-    match e.raw_os_error() {
+    errno_step(e.raw_os_error())
+}
+
+/// [`blocked_or_close`] for an errno.
+fn errno_step(errno: Option<i32>) -> Step {
+    match errno {
         Some(libc::EAGAIN) => Step::Blocked,
         Some(libc::EPIPE) => {
-            sys::process::consume_sigpipe();
+            os::process::consume_sigpipe();
             Step::Close
         }
         _ => Step::Close,
