@@ -399,7 +399,8 @@ fn run_ranges(
 }
 
 /// One worker: moves its range with the single-threaded planner, on its own thread, and
-/// measures what its thread spent (syscall counts and `getrusage` are per thread).
+/// measures what its thread spent (syscall counts, the CPU clock and `getrusage` are per
+/// thread, so each worker reads its own).
 fn worker(
     src: &Endpoint<'_>,
     dst: &Endpoint<'_>,
