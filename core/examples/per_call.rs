@@ -47,6 +47,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let opts = Options::default();
     let mut to_sock = Prepared::new(&src, &sock, &opts)?;
     let mut to_file = Prepared::new(&src, &dst, &opts)?;
+    let cfr = Options {
+        strategy: zcopy::Strategy::CopyFileRange,
+        fallback: false,
+        ..Options::default()
+    };
+    let mut to_file_cfr = Prepared::new(&src, &dst, &cfr)?;
     let (s, d, t) = (src.as_raw_fd(), dst.as_raw_fd(), sock.as_raw_fd());
     let mut buf = vec![0u8; SIZE as usize];
     let bufp = buf.as_mut_ptr();
@@ -96,6 +102,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 assert_eq!(r.bytes, SIZE);
             }),
         ),
+        (
+            "prepared → file (cfr)",
+            Box::new(|i| {
+                let r = to_file_cfr
+                    .run(Some(SIZE), Some(i * SIZE), Some(0))
+                    .expect("run");
+                assert_eq!(r.bytes, SIZE);
+            }),
+        ),
     ];
     let mut per_call: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
     for round in 0..rounds {
@@ -133,6 +148,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("prepared → tcp  ÷ bare sendfile:        {}", ratio(1, 0));
     println!("prepared → file ÷ bare copy_file_range: {}", ratio(4, 2));
     println!("prepared → file ÷ bare pread + pwrite:  {}", ratio(4, 3));
+    println!(
+        "prepared → file, copy_file_range named ÷ bare copy_file_range: {}",
+        ratio(5, 2)
+    );
+    println!(
+        "prepared → file, copy_file_range named ÷ Auto's pick: {}",
+        ratio(5, 4)
+    );
     drop(cases);
     drop(to_sock);
     sock.shutdown(std::net::Shutdown::Both)?;

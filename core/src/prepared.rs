@@ -22,6 +22,12 @@ use crate::sys;
 /// looked at again; their status flags are the ones seen at preparation (set `O_NONBLOCK`
 /// before preparing, not between runs). Auto's choice is made per run, from the run's length.
 ///
+/// SIGPIPE: a transfer to a pipe or socket blocks SIGPIPE for the calling thread around its
+/// writes (two `pthread_sigmask`), so a reader that went away gives an `EPIPE` error, never a
+/// signal. `new` reads SIGPIPE's disposition once (one `sigaction`); when it is `SIG_IGN`, as
+/// Rust's runtime and Python set it, runs do not block it (the kernel discards the signal
+/// anyway). A host that sets SIGPIPE back to its default after preparing must prepare again.
+///
 /// Every run returns a [`Report`] as exact as `transfer`'s, its counters covering that run.
 /// The options are those given to `new`, except `len`, `src_offset` and `dst_offset`, which
 /// each run gives.
@@ -81,7 +87,11 @@ impl<'fd, 'a> Prepared<'fd, 'a> {
         opts: &Options<'a>,
     ) -> Result<Prepared<'fd, 'a>> {
         let src = Endpoint::classify(src, "src")?;
-        let dst = Endpoint::classify(dst, "dst")?;
+        let mut dst = Endpoint::classify(dst, "dst")?;
+        if matches!(dst.kind, Kind::Pipe | Kind::Socket) {
+            // Read once: runs skip blocking SIGPIPE while it stays ignored (see the type's doc).
+            dst.sigpipe_ignored = sys::process::sigpipe_ignored().unwrap_or(false);
+        }
         let opts = Options {
             len: None,
             src_offset: None,

@@ -72,6 +72,20 @@ pub(crate) fn block_sigpipe() -> io::Result<bool> {
     Ok(unsafe { libc::sigismember(old.as_ptr(), libc::SIGPIPE) } == 1)
 }
 
+/// `sigaction(SIGPIPE, NULL, &old)` — whether SIGPIPE's disposition is `SIG_IGN` (the kernel
+/// then discards a SIGPIPE not blocked, instead of ending the process). Rust's runtime and
+/// Python set it so at start-up.
+///
+/// # References
+/// [man7 sigaction(2)](https://man7.org/linux/man-pages/man2/sigaction.2.html)
+pub(crate) fn sigpipe_ignored() -> io::Result<bool> {
+    let mut old = MaybeUninit::<libc::sigaction>::uninit();
+    // SAFETY: a null new action only queries; `old` is valid for writes of one sigaction.
+    cvt(|| unsafe { libc::sigaction(libc::SIGPIPE, std::ptr::null(), old.as_mut_ptr()) })?;
+    // SAFETY: sigaction succeeded, so it filled `old`.
+    Ok(unsafe { old.assume_init() }.sa_sigaction == libc::SIG_IGN)
+}
+
 /// `pthread_sigmask(SIG_UNBLOCK, {SIGPIPE})` — undoes [`block_sigpipe`].
 pub(crate) fn unblock_sigpipe() {
     let mut set = MaybeUninit::<libc::sigset_t>::uninit();
