@@ -1,6 +1,7 @@
 //! A transfer prepared once between two fds and run many times ([`Prepared`]): both fds are
 //! classified and the options checked once, so a run costs the technique's own syscalls plus at
-//! most one `fstat` per file end (its size, and proof that it is still the file prepared).
+//! most one `fstat` per file end (its size, and proof that it is still the file prepared), and
+//! the Report's metering (two reads each of the thread CPU clock and `getrusage`).
 
 use std::os::fd::{AsFd, BorrowedFd};
 
@@ -15,7 +16,8 @@ use crate::sys;
 ///
 /// [`transfer`](crate::transfer) classifies both fds on every call (a `statx` and an
 /// `fcntl(F_GETFL)` each) and checks the options again. A `Prepared` does that once, in
-/// [`Prepared::new`]; each [`Prepared::run`] then costs the technique's syscalls, plus one
+/// [`Prepared::new`]; each [`Prepared::run`] then costs the technique's syscalls, the Report's
+/// metering (two `clock_gettime(CLOCK_THREAD_CPUTIME_ID)` and two `getrusage`), plus one
 /// `fstat` of each end that is a regular file or block device (its size may have changed, and
 /// the `fstat` proves the fd still refers to the file prepared: a run on a different file fails
 /// with [`ErrorKind::Invalid`]). Ends that are pipes, sockets or character devices are not
