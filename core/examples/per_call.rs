@@ -4,7 +4,9 @@
 //! rotating order, as a batch of `OPS` calls; a case's figure is its time per call, and each
 //! ratio the median over the rounds of the ratio taken within the round (a busy machine slows
 //! both sides of it). The lowest per-call time of each case is printed too: the least
-//! disturbed batch.
+//! disturbed batch. Two more cases make, bare, the syscalls a run adds for its Report and its
+//! checks (the thread CPU clock and getrusage at both ends, an fstat per file end): the floor a
+//! metered call can reach.
 //!
 //! `cargo run --release -p zcopy --example per_call [ROUNDS]` (default 21). Files live in
 //! `$ZCOPY_DIR` (default /tmp).
@@ -56,6 +58,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (s, d, t) = (src.as_raw_fd(), dst.as_raw_fd(), sock.as_raw_fd());
     let mut buf = vec![0u8; SIZE as usize];
     let bufp = buf.as_mut_ptr();
+    // What a run's Report costs: the thread CPU clock and getrusage, read at both ends.
+    let meter = || {
+        // SAFETY: `ts` and `ru` are live locals valid for writes.
+        unsafe {
+            let mut ts = std::mem::zeroed::<libc::timespec>();
+            libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts);
+            let mut ru = std::mem::zeroed::<libc::rusage>();
+            libc::getrusage(libc::RUSAGE_THREAD, &mut ru);
+        }
+    };
+    let fstat = |fd: i32| {
+        // SAFETY: `st` is a live local valid for writes; the fd is open.
+        unsafe {
+            let mut st = std::mem::zeroed::<libc::stat>();
+            libc::fstat(fd, &mut st);
+        }
+    };
     let mut cases: Vec<Case<'_>> = vec![
         (
             "bare sendfile → tcp",
@@ -100,6 +119,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .run(Some(SIZE), Some(i * SIZE), Some(0))
                     .expect("run");
                 assert_eq!(r.bytes, SIZE);
+            }),
+        ),
+        (
+            "sendfile + metering",
+            Box::new(move |i| {
+                meter();
+                fstat(s);
+                let mut off = (i * SIZE) as libc::off_t;
+                // SAFETY: `off` is a live local; the fds are open.
+                let n = unsafe { libc::sendfile(t, s, &mut off, SIZE as usize) };
+                assert_eq!(n, SIZE as isize);
+                meter();
+            }),
+        ),
+        (
+            "pread+pwrite + metering",
+            Box::new(move |i| {
+                meter();
+                fstat(s);
+                fstat(d);
+                // SAFETY: `bufp` points to SIZE writable bytes that outlive the loop.
+                let n = unsafe { libc::pread(s, bufp.cast(), SIZE as usize, (i * SIZE) as i64) };
+                assert_eq!(n, SIZE as isize);
+                // SAFETY: as above; the bytes were just read.
+                let n = unsafe { libc::pwrite(d, bufp.cast(), SIZE as usize, 0) };
+                assert_eq!(n, SIZE as isize);
+                meter();
             }),
         ),
         (
@@ -148,13 +194,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("prepared → tcp  ÷ bare sendfile:        {}", ratio(1, 0));
     println!("prepared → file ÷ bare copy_file_range: {}", ratio(4, 2));
     println!("prepared → file ÷ bare pread + pwrite:  {}", ratio(4, 3));
+    println!("floor with the same syscalls (metering, fstat) done bare:");
+    println!(
+        "  sendfile + metering ÷ bare sendfile:          {}",
+        ratio(5, 0)
+    );
+    println!(
+        "  prepared → tcp ÷ sendfile + metering:         {}",
+        ratio(1, 5)
+    );
+    println!(
+        "  pread+pwrite + metering ÷ bare pread + pwrite: {}",
+        ratio(6, 3)
+    );
+    println!(
+        "  prepared → file ÷ pread+pwrite + metering:     {}",
+        ratio(4, 6)
+    );
     println!(
         "prepared → file, copy_file_range named ÷ bare copy_file_range: {}",
-        ratio(5, 2)
+        ratio(7, 2)
     );
     println!(
         "prepared → file, copy_file_range named ÷ Auto's pick: {}",
-        ratio(5, 4)
+        ratio(7, 4)
     );
     drop(cases);
     drop(to_sock);

@@ -143,6 +143,7 @@ pub const KNOWN: &[&str] = &[
     "bare_copy_file_range",
     "bare_sendfile",
     "bare_sendfile_nosigpipe",
+    "bare_sendfile_metered",
     "zcopy_copy_file",
     "std_fs_copy",
     "cp",

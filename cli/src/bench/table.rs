@@ -675,7 +675,8 @@ fn auto_4k_tcp(run: &Run) -> Target {
 }
 
 /// auto_prepared against a bare syscall at 4 KiB hot, `endpoint`'s cell. A run also reads the
-/// thread CPU clock and getrusage at its start and end (4 syscalls) for its Report.
+/// thread CPU clock and getrusage at its start and end (4 syscalls) for its Report: where the
+/// cell has `bare_sendfile_metered`, the line shows that floor too.
 fn prepared_4k(
     run: &Run,
     endpoint: &'static str,
@@ -686,7 +687,17 @@ fn prepared_4k(
         run,
         what,
         &|e, s, c| e == endpoint && s == 4 << 10 && c == "hot",
-        &|rows, here| per_op_at_most(rows, here, "auto_prepared", bare, 1.3),
+        &|rows, here| {
+            let (v, figure) = per_op_at_most(rows, here, "auto_prepared", bare, 1.3)?;
+            let floor =
+                pair(here, "bare_sendfile_metered", bare, &per_op).map_or(String::new(), |f| {
+                    format!(
+                        "; the floor with the Report's metering and the fstat done bare: {}",
+                        f.ratio()
+                    )
+                });
+            Some((v, format!("{figure}{floor}")))
+        },
     )
 }
 
