@@ -253,6 +253,67 @@ fn copy_with_cache_and_sync_policies() {
     ));
 }
 
+/// The cache-policy rows on a cold 256 MiB file → file copy: each row's pages cached after,
+/// `keep` leaving the copy's pages in the cache and every other policy fewer; the table shows
+/// them and the dontcache target is judged.
+#[test]
+fn bench_compares_the_cache_policies_on_a_cold_big_copy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = dir.path().join("bench.json");
+    let out = zcopy(&[
+        "bench",
+        "--sizes",
+        "256M",
+        "--rounds",
+        "1",
+        "--endpoints",
+        "file_file",
+        "--cache",
+        "cold",
+        "--techniques",
+        "cache_keep,cache_drop_after,cache_dontcache,cache_direct",
+        "--python",
+        "none",
+        "--dir",
+        s(dir.path()),
+        "--json",
+        s(&json),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(table.contains("pages cached after"), "{table}");
+    assert!(
+        table.contains("cache_dontcache ≥ 0.85× cache_keep's speed"),
+        "{table}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("json written")).expect("json");
+    let samples = v["samples"].as_array().expect("samples");
+    let pages = |tech: &str| -> u64 {
+        let s = samples
+            .iter()
+            .find(|s| s["technique"] == tech)
+            .unwrap_or_else(|| panic!("no {tech} sample in {samples:?}"));
+        assert_eq!(s["cache"], "cold", "{s}");
+        s["resident_pages"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{s}"))
+    };
+    let keep = pages("cache_keep");
+    assert!(keep > 0, "keep left no page of the copy cached");
+    for tech in ["cache_drop_after", "cache_dontcache", "cache_direct"] {
+        assert!(
+            pages(tech) < keep,
+            "{tech}: {} pages, keep {keep}",
+            pages(tech)
+        );
+    }
+}
+
 #[test]
 fn bench_writes_the_json_schema_a_table_and_a_plot() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -356,6 +417,18 @@ fn bench_writes_the_json_schema_a_table_and_a_plot() {
         .iter()
         .filter(|s| s["technique"] == "auto")
         .all(|s| s["strategy_used"].is_string()));
+    // Pages cached after a sample: file → file rows writing the bench's file, nowhere else.
+    for s in samples {
+        let counted = s["endpoint"] == "file_file"
+            && ["auto", "read_write", "copy_file_range", "auto_prepared"]
+                .contains(&s["technique"].as_str().unwrap_or(""));
+        let other = s["endpoint"] != "file_file" || s["technique"] == "zcopy_copy_file";
+        if counted {
+            assert!(s["resident_pages"].is_u64(), "{s}");
+        } else if other {
+            assert!(s["resident_pages"].is_null(), "{s}");
+        }
+    }
     let svg = std::fs::read_to_string(&plot).expect("plot written");
     assert!(
         svg.starts_with("<svg") && svg.contains("file_tcp, cold: GB/s"),

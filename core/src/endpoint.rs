@@ -78,6 +78,10 @@ pub(crate) struct Endpoint<'fd> {
     /// The unique id of the mount it lives on (statx's `STATX_MNT_ID_UNIQUE`, never reused
     /// while the system runs); 0 when the kernel does not tell (before Linux 6.8).
     pub mnt: u64,
+    /// As a pipe or socket destination: SIGPIPE's disposition was `SIG_IGN` when a
+    /// [`Prepared`](crate::Prepared) transfer was made (read once, there), so its runs need not
+    /// block SIGPIPE around their writes. Always false for a plain transfer.
+    pub sigpipe_ignored: bool,
     /// For a socket: whether it is an IP one (see [`Endpoint::has_device`]).
     network: std::sync::OnceLock<bool>,
     /// For a regular file: the type of its filesystem (`statfs.f_type`), asked once when
@@ -131,6 +135,7 @@ impl<'fd> Endpoint<'fd> {
             uid: st.st_uid,
             blocks: st.st_blocks.max(0) as u64,
             mnt,
+            sigpipe_ignored: false,
             network: std::sync::OnceLock::new(),
             fs: std::sync::OnceLock::new(),
         }

@@ -255,8 +255,8 @@ pub struct Options<'a> {
     /// relays and does not move bytes itself); a stop asked by it, or the cancel flag, stops
     /// every thread at its next chunk. `len: None` still follows a source that grows (the last
     /// range runs to end of file). The [`Report`](crate::Report) sums the workers' syscalls, CPU
-    /// times and context switches (each worker's `getrusage(RUSAGE_THREAD)` deltas) with the
-    /// calling thread's; the syscalls `std::thread` makes to start and join them (`clone3`,
+    /// times and context switches (each worker reads its own thread's CPU clock and
+    /// `getrusage(RUSAGE_THREAD)` at its start and end) with the calling thread's; the syscalls `std::thread` makes to start and join them (`clone3`,
     /// `mmap` of their stacks, futex waits) are not counted. `strategy` is the technique the
     /// ranges used (the furthest fallback any range reached, with its `fallbacks`).
     ///

@@ -471,7 +471,8 @@ fn stop_error(cause: Option<Cause>, mut errors: Vec<Option<Error>>, after: &str)
 }
 
 /// One worker: moves its range with the single-threaded planner, on its own thread, and
-/// measures what its thread spent (syscall counts and `getrusage` are per thread).
+/// measures what its thread spent (syscall counts, the CPU clock and `getrusage` are per
+/// thread, so each worker reads its own).
 fn worker(
     src: &Endpoint<'_>,
     dst: &Endpoint<'_>,

@@ -584,8 +584,9 @@ fn run_policy(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_>) -> Res
     validate(src, dst, opts)?;
     let policy = crate::cache::Policy::before(src, dst, opts)?;
     // Writing to a pipe or socket whose reader is gone raises SIGPIPE; block it for this thread
-    // (never process-wide), and consume one our EPIPE left pending.
-    let guard_sigpipe = matches!(dst.kind, Kind::Pipe | Kind::Socket);
+    // (never process-wide), and consume one our EPIPE left pending. Not when a prepared
+    // transfer saw SIGPIPE ignored: the kernel then discards it.
+    let guard_sigpipe = matches!(dst.kind, Kind::Pipe | Kind::Socket) && !dst.sigpipe_ignored;
     let already_blocked = guard_sigpipe && sys::process::block_sigpipe().unwrap_or(true);
     let mut report = Report::default();
     let reserved = crate::prealloc::reserve(src, dst, opts)?;

@@ -1,6 +1,7 @@
 //! A transfer prepared once between two fds and run many times ([`Prepared`]): both fds are
 //! classified and the options checked once, so a run costs the technique's own syscalls plus at
-//! most one `fstat` per file end (its size, and proof that it is still the file prepared).
+//! most one `fstat` per file end (its size, and proof that it is still the file prepared), and
+//! the Report's metering (two reads each of the thread CPU clock and `getrusage`).
 
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
@@ -16,12 +17,19 @@ use crate::sys;
 ///
 /// [`transfer`](crate::transfer) classifies both fds on every call (a `statx` and an
 /// `fcntl(F_GETFL)` each) and checks the options again. A `Prepared` does that once, in
-/// [`Prepared::new`]; each [`Prepared::run`] then costs the technique's syscalls, plus one
+/// [`Prepared::new`]; each [`Prepared::run`] then costs the technique's syscalls, the Report's
+/// metering (two `clock_gettime(CLOCK_THREAD_CPUTIME_ID)` and two `getrusage`), plus one
 /// `fstat` of each end that is a regular file or block device (its size may have changed, and
 /// the `fstat` proves the fd still refers to the file prepared: a run on a different file fails
 /// with [`ErrorKind::Invalid`]). Ends that are pipes, sockets or character devices are not
 /// looked at again; their status flags are the ones seen at preparation (set `O_NONBLOCK`
 /// before preparing, not between runs). Auto's choice is made per run, from the run's length.
+///
+/// SIGPIPE: a transfer to a pipe or socket blocks SIGPIPE for the calling thread around its
+/// writes (two `pthread_sigmask`), so a reader that went away gives an `EPIPE` error, never a
+/// signal. `new` reads SIGPIPE's disposition once (one `sigaction`); when it is `SIG_IGN`, as
+/// Rust's runtime and Python set it, runs do not block it (the kernel discards the signal
+/// anyway). A host that sets SIGPIPE back to its default after preparing must prepare again.
 ///
 /// Every run returns a [`Report`] as exact as `transfer`'s, its counters covering that run.
 /// The options are those given to `new`, except `len`, `src_offset` and `dst_offset`, which
@@ -106,9 +114,13 @@ impl<'fd, 'a> Prepared<'fd, 'a> {
 
     fn from_endpoints(
         src: Endpoint<'fd>,
-        dst: Endpoint<'fd>,
+        mut dst: Endpoint<'fd>,
         opts: &Options<'a>,
     ) -> Result<Prepared<'fd, 'a>> {
+        if matches!(dst.kind, Kind::Pipe | Kind::Socket) {
+            // Read once: runs skip blocking SIGPIPE while it stays ignored (see the type's doc).
+            dst.sigpipe_ignored = sys::process::sigpipe_ignored().unwrap_or(false);
+        }
         let opts = Options {
             len: None,
             src_offset: None,

@@ -21,11 +21,13 @@ pub struct Fallback {
 /// `syscalls` is exact: every syscall the engine made for the call (including its own
 /// bookkeeping: classifying the fds, reading the CPU counters, opening files for
 /// [`copy_file`](crate::copy_file)) goes through one counted wrapper, so it matches `strace -c`
-/// of the calling thread over the call. CPU time and context switches are `getrusage
-/// (RUSAGE_THREAD)` deltas of the calling thread. A transfer split by
+/// of the calling thread over the call. CPU time is the delta of the calling thread's CPU clock
+/// (`CLOCK_THREAD_CPUTIME_ID`), exact to the nanosecond however short the call (a `getrusage`
+/// delta would advance only at scheduler ticks); context switches, and the user share of the
+/// CPU time, are `getrusage(RUSAGE_THREAD)` deltas (see `user_cpu_ns`). A transfer split by
 /// [`parallelism`](crate::Options::parallelism) adds each worker thread's syscalls, CPU time
-/// and context switches to the calling thread's (the syscalls that start and join the threads
-/// are not counted). The copy counts are a model (DESIGN.md's table), not a measurement: each
+/// and context switches, each read by the worker on its own thread, to the calling thread's
+/// (the syscalls that start and join the threads are not counted). The copy counts are a model (DESIGN.md's table), not a measurement: each
 /// technique's doc states its assumption.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -43,9 +45,14 @@ pub struct Report {
     /// User↔kernel mode switches: two per syscall (entry and return). Not scheduler context
     /// switches, which are `voluntary_ctx_switches` and `involuntary_ctx_switches`.
     pub mode_switches: u64,
-    /// CPU time spent in user space by the calling thread, in nanoseconds.
+    /// CPU time spent in user space by the calling thread (and the worker threads of a
+    /// parallel transfer), in nanoseconds. The kernel splits CPU time between user and system
+    /// only by sampling at scheduler ticks, so this is `getrusage`'s user delta (capped at the
+    /// total): a call shorter than a tick (4 ms at 250 Hz) usually shows 0 here. The total,
+    /// `user_cpu_ns + sys_cpu_ns`, is exact (the thread CPU clock).
     pub user_cpu_ns: u64,
-    /// CPU time spent in the kernel for the calling thread, in nanoseconds.
+    /// CPU time spent in the kernel for the calling thread (and the worker threads of a
+    /// parallel transfer), in nanoseconds: the thread CPU clock's delta less `user_cpu_ns`.
     pub sys_cpu_ns: u64,
     /// Times the calling thread gave up the CPU waiting (for I/O, a lock, a full pipe).
     pub voluntary_ctx_switches: u64,
@@ -71,19 +78,29 @@ pub(crate) struct CopyModel {
 }
 
 /// A snapshot of the calling thread's counters, taken at the start of a call.
+///
+/// What a call costs to meter: two `clock_gettime(CLOCK_THREAD_CPUTIME_ID)` and two `getrusage
+/// (RUSAGE_THREAD)` (all counted in the Report's `syscalls`), and two reads of the monotonic
+/// clock (vDSO, no syscall).
 pub(crate) struct Meter {
     start: Instant,
     syscalls: u64,
+    cpu_ns: Option<u64>,
     usage: Option<libc::rusage>,
 }
 
 impl Meter {
     pub(crate) fn start() -> Meter {
+        // Wall time first and last: the CPU readings fall inside it, so one thread's CPU time
+        // never exceeds the call's wall time.
+        let start = Instant::now();
         let syscalls = sys::count();
         let usage = sys::process::thread_usage().ok();
+        let cpu_ns = sys::process::thread_cpu_ns().ok();
         Meter {
-            start: Instant::now(),
+            start,
             syscalls,
+            cpu_ns,
             usage,
         }
     }
@@ -107,17 +124,31 @@ impl Meter {
     /// Adds this thread's counter deltas since [`Meter::start`] to the counter fields of
     /// `report` (which hold zeros, or what worker threads of a parallel transfer spent), and
     /// sets its wall-clock time.
+    ///
+    /// CPU: the thread's CPU clock gives the total (user + system), exact; `getrusage` gives
+    /// the context switches and the user share, which the kernel samples at scheduler ticks:
+    /// `user_cpu_ns` is getrusage's user delta (at most the clock's total), `sys_cpu_ns` the rest
+    /// of the total. A call shorter than a tick usually shows all its CPU as system time (the
+    /// engine's own user-space work is its bookkeeping between syscalls).
     pub(crate) fn finish(&self, report: &mut Report) {
+        let cpu_end = sys::process::thread_cpu_ns().ok();
         let end = sys::process::thread_usage().ok();
-        report.elapsed_ns = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
         report.syscalls += sys::count() - self.syscalls;
         report.mode_switches = 2 * report.syscalls;
+        let cpu = match (self.cpu_ns, cpu_end) {
+            (Some(a), Some(b)) => b.saturating_sub(a),
+            _ => 0,
+        };
+        let mut user = 0;
         if let (Some(a), Some(b)) = (&self.usage, &end) {
-            report.user_cpu_ns += tv_ns(&b.ru_utime).saturating_sub(tv_ns(&a.ru_utime));
-            report.sys_cpu_ns += tv_ns(&b.ru_stime).saturating_sub(tv_ns(&a.ru_stime));
+            user = tv_ns(&b.ru_utime).saturating_sub(tv_ns(&a.ru_utime));
             report.voluntary_ctx_switches += (b.ru_nvcsw - a.ru_nvcsw).max(0) as u64;
             report.involuntary_ctx_switches += (b.ru_nivcsw - a.ru_nivcsw).max(0) as u64;
         }
+        let user = user.min(cpu);
+        report.user_cpu_ns += user;
+        report.sys_cpu_ns += cpu - user;
+        report.elapsed_ns = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
     }
 }
 

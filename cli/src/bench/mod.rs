@@ -12,11 +12,19 @@
 //! socket reader received, is compared with the source.
 //!
 //! CPU: `cpu_ns` (user + system) is read from the CPU clocks, exact to the nanosecond:
-//! `CLOCK_THREAD_CPUTIME_ID` around an in-process sample (`CLOCK_PROCESS_CPUTIME_ID` for
-//! `auto_parallel2`, whose worker threads the bench thread's clock cannot see), the reaped
-//! children's total for `cp`, `time.thread_time_ns()` in the Python peers. `user_cpu_ns` and
-//! `sys_cpu_ns` keep their `getrusage` split, which advances in scheduler ticks (a short sample
-//! may show 0 there).
+//! `CLOCK_THREAD_CPUTIME_ID` around an in-process sample (the clock zcopy's Reports read too),
+//! for `auto_parallel2` the sum of its Reports (each worker reads its own thread's clock,
+//! which the bench thread's cannot see), the reaped children's total for `cp`,
+//! `time.thread_time_ns()` in the Python peers. `user_cpu_ns` and `sys_cpu_ns`: for zcopy's
+//! rows the Reports' (their sum is the same clock's; the user share is getrusage's, sampled at
+//! scheduler ticks), for peers `getrusage`'s split (a short sample may show 0 there).
+//!
+//! The cache-policy rows (`cache_keep`, `cache_drop_after`, `cache_dontcache`, `cache_direct`:
+//! Auto with `cache=keep`, `drop_after`, `dontcache`, and `direct_threshold=0`) run in the cold
+//! file → file cells of 256 MiB and more, and each sample of a file → file row that writes the
+//! bench's destination records `resident_pages`: the pages of source and destination in the
+//! page cache just after it (the source was evicted before a cold sample, the destination
+//! truncated, so every one was brought in by the sample).
 //!
 //! - [`peers`]: the tools measured beside zcopy's techniques.
 //! - [`table`](mod@table): the terminal table and the targets.
@@ -82,9 +90,9 @@ pub struct Sample {
     pub ops: u64,
     pub bytes: u64,
     pub elapsed_ns: u64,
-    /// User CPU from `getrusage` (advances in scheduler ticks).
+    /// User CPU: zcopy's Reports (see the module's notes), else `getrusage` (ticks).
     pub user_cpu_ns: Option<u64>,
-    /// System CPU from `getrusage` (advances in scheduler ticks).
+    /// System CPU: zcopy's Reports (see the module's notes), else `getrusage` (ticks).
     pub sys_cpu_ns: Option<u64>,
     /// User + system CPU from the CPU clocks, exact to the ns (see the module's notes); what the
     /// table's CPU figures use. Added after the first schema: older files lack it.
@@ -96,6 +104,10 @@ pub struct Sample {
     pub strategy_used: Option<String>,
     /// Whether this sample's bytes were compared with the source (the first round of a cell).
     pub verified: bool,
+    /// Pages of the source and the destination in the page cache just after the sample (file
+    /// → file rows writing the bench's destination; null otherwise). Added after the first
+    /// schema: older files lack it.
+    pub resident_pages: Option<u64>,
 }
 
 /// The whole run, as `--json` writes it.
@@ -115,6 +127,10 @@ pub const KNOWN: &[&str] = &[
     "auto",
     "auto_parallel2",
     "auto_prepared",
+    "cache_keep",
+    "cache_drop_after",
+    "cache_dontcache",
+    "cache_direct",
     "read_write",
     "mmap_write",
     "sendfile",
@@ -127,6 +143,7 @@ pub const KNOWN: &[&str] = &[
     "bare_copy_file_range",
     "bare_sendfile",
     "bare_sendfile_nosigpipe",
+    "bare_sendfile_metered",
     "zcopy_copy_file",
     "std_fs_copy",
     "cp",
@@ -156,8 +173,18 @@ fn all_techniques(endpoint: &str, python: Option<&Path>) -> Vec<&'static str> {
         "splice",
     ];
     match endpoint {
-        // auto_parallel2: two threads on ranges of one copy (see `at_size`).
-        "file_file" => v.extend(["copy_file_range", "direct", "io_uring", "auto_parallel2"]),
+        // auto_parallel2: two threads on ranges of one copy; cache_*: the cache policies
+        // (both only for big copies: see `at`).
+        "file_file" => v.extend([
+            "copy_file_range",
+            "direct",
+            "io_uring",
+            "auto_parallel2",
+            "cache_keep",
+            "cache_drop_after",
+            "cache_dontcache",
+            "cache_direct",
+        ]),
         "file_tcp" => v.extend(["io_uring", "msg_zerocopy"]),
         _ => v.extend(["io_uring"]),
     }
@@ -171,23 +198,27 @@ pub fn count(plan: &Plan) -> u64 {
         .endpoints
         .iter()
         .flat_map(|e| {
+            let all = techniques(plan, e);
             plan.sizes
                 .iter()
-                .map(|&s| at_size(&techniques(plan, e), s).len())
+                .flat_map(move |&s| plan.caches.iter().map(move |c| (s, c)))
+                .map(move |(s, c)| at(&all, s, c == "cold").len())
         })
         .sum();
-    (per_round * plan.caches.len() * plan.rounds) as u64
+    (per_round * plan.rounds) as u64
 }
 
-/// The techniques of `techs` worth measuring at `size`: `auto_parallel2` splits only copies of
-/// 16 MiB or more (below, it is auto); `auto_prepared` saves a per-call cost that shows only
-/// up to 64 KiB.
-fn at_size(techs: &[&'static str], size: u64) -> Vec<&'static str> {
+/// The techniques of `techs` worth measuring at `size`, with the source `cold` or hot:
+/// `auto_parallel2` splits only copies of 16 MiB or more (below, it is auto); `auto_prepared`
+/// saves a per-call cost that shows only up to 64 KiB; the cache policies (`cache_*`) matter
+/// for big copies of a cold source (256 MiB and more).
+fn at(techs: &[&'static str], size: u64, cold: bool) -> Vec<&'static str> {
     techs
         .iter()
         .copied()
         .filter(|t| *t != "auto_parallel2" || size >= 16 << 20)
         .filter(|t| *t != "auto_prepared" || size <= 64 << 10)
+        .filter(|t| !t.starts_with("cache_") || (cold && size >= 256 << 20))
         .collect()
 }
 
@@ -240,12 +271,12 @@ pub fn run(plan: &Plan, dir: &Path, mut each: impl FnMut(&Sample)) -> Result<Run
     for endpoint in &plan.endpoints {
         let all = techniques(plan, endpoint);
         for &size in &plan.sizes {
-            let techs = at_size(&all, size);
             let ops = ops_for(plan, size);
-            let fixture = Fixture::make(dir, size, ops, &techs)
+            let fixture = Fixture::make(dir, size, ops, &at(&all, size, true))
                 .map_err(|e| format!("cannot make the source files in {}: {e}", dir.display()))?;
             for cache in &plan.caches {
                 let cold = cache == "cold";
+                let techs = at(&all, size, cold);
                 for round in 0..plan.rounds {
                     for k in 0..techs.len() {
                         let tech = techs[(k + round) % techs.len()];
@@ -501,18 +532,10 @@ pub struct Clock {
 }
 
 impl Clock {
-    /// Times the calling thread (its CPU from `CLOCK_THREAD_CPUTIME_ID`).
+    /// Times the calling thread (its CPU from `CLOCK_THREAD_CPUTIME_ID`, the clock zcopy's
+    /// Reports read).
     pub fn start() -> Clock {
-        Clock::with(libc::CLOCK_THREAD_CPUTIME_ID)
-    }
-
-    /// Times the calling thread, its CPU from `CLOCK_PROCESS_CPUTIME_ID`: every thread of the
-    /// process, for code that runs worker threads (and with no other thread busy meanwhile).
-    pub fn start_process() -> Clock {
-        Clock::with(libc::CLOCK_PROCESS_CPUTIME_ID)
-    }
-
-    fn with(id: libc::clockid_t) -> Clock {
+        let id = libc::CLOCK_THREAD_CPUTIME_ID;
         Clock {
             u0: usage(libc::RUSAGE_THREAD),
             cpu: (id, cpu_clock(id)),
@@ -565,13 +588,10 @@ fn sample(
     let (dst, drained) =
         destination(endpoint, &fx.dir, verify, external).map_err(|e| e.to_string())?;
     let src = File::open(&fx.src).map_err(|e| e.to_string())?;
-    let m = match tech.parse::<Strategy>() {
-        Ok(strategy) => engine(strategy, None, &src, &dst, size, ops)?,
-        Err(_) if tech == "auto_parallel2" => {
-            engine(Strategy::Auto, Some(2), &src, &dst, size, ops)?
-        }
-        Err(_) if tech == "auto_prepared" => prepared(&src, &dst, size, ops)?,
-        Err(_) => peers::run(tech, endpoint, fx, &src, &dst, ops, plan)?,
+    let m = match engine_options(tech) {
+        Some(base) if tech == "auto_prepared" => prepared(&base, &src, &dst, size, ops)?,
+        Some(base) => engine(&base, &src, &dst, size, ops)?,
+        None => peers::run(tech, endpoint, fx, &src, &dst, ops, plan)?,
     };
     let dst_file = match dst {
         Dst::File(f) => Some(f),
@@ -580,38 +600,16 @@ fn sample(
             None
         }
     };
+    // Before the check below reads the destination back into the cache.
+    let resident_pages = match &dst_file {
+        Some(f) if !peers::whole_file(tech) => resident(&src, f),
+        _ => None,
+    };
     if let Some(h) = drained {
-        let (got, same) = h
-            .join()
-            .map_err(|_| "the reader thread panicked".to_string())?
-            .map_err(|e| format!("the reader failed: {e}"))?;
-        if got != size * ops {
-            return Err(format!("the reader got {got} bytes, not {}", size * ops));
-        }
-        if !same {
-            return Err("the reader got bytes that differ from the source".into());
-        }
+        check_drained(h, size * ops)?;
     }
     if verify && endpoint == "file_file" {
-        let out = if peers::whole_file(tech) {
-            std::fs::read(fx.out(ops - 1))
-        } else {
-            let mut v = Vec::new();
-            dst_file
-                .as_ref()
-                .map_or(Ok(0), |mut f| {
-                    std::io::Seek::rewind(&mut f)?;
-                    f.read_to_end(&mut v)
-                })
-                .map(|_| v)
-        }
-        .map_err(|e| format!("cannot read the destination back: {e}"))?;
-        if out.len() as u64 != size || !matches_source(&out, (ops - 1) * size) {
-            return Err(format!(
-                "the destination holds {} bytes that are not the source's {size}",
-                out.len()
-            ));
-        }
+        check_destination(tech, fx, dst_file.as_ref(), ops)?;
     }
     Ok(Sample {
         endpoint: endpoint.to_string(),
@@ -631,14 +629,93 @@ fn sample(
         cpu_copies_bytes: m.cpu_copies_bytes,
         strategy_used: m.strategy_used,
         verified: verify,
+        resident_pages,
     })
 }
 
-/// `ops` zcopy transfers of `size` bytes, op `i` from byte `i * size` of the source, with
-/// `parallelism` threads (`None`: one).
+/// The options zcopy's rows run with (`None` for a peer): a technique by name (Auto with
+/// fallback), Auto split over two threads, Auto under each cache policy (`direct`: a direct
+/// threshold of 0), Auto through a `Prepared`.
+fn engine_options(tech: &str) -> Option<Options<'static>> {
+    let auto = Options::default();
+    Some(match tech {
+        "auto_parallel2" => Options {
+            parallelism: Some(2),
+            ..auto
+        },
+        "auto_prepared" | "cache_keep" => auto,
+        "cache_drop_after" => Options {
+            cache: zcopy::CachePolicy::DropAfter,
+            ..auto
+        },
+        "cache_dontcache" => Options {
+            cache: zcopy::CachePolicy::DontCache,
+            ..auto
+        },
+        "cache_direct" => Options {
+            direct_threshold: Some(0),
+            ..auto
+        },
+        _ => {
+            let strategy = tech.parse::<Strategy>().ok()?;
+            Options {
+                strategy,
+                fallback: strategy == Strategy::Auto,
+                ..auto
+            }
+        }
+    })
+}
+
+/// Pages of `src` and `dst` in the page cache (`None` if either cannot be asked).
+fn resident(src: &File, dst: &File) -> Option<u64> {
+    let pages = |f: &File| zcopy::cache::residency(f, 0, None).ok().map(|r| r.resident);
+    Some(pages(src)? + pages(dst)?)
+}
+
+/// Waits for the drain thread: it must have got `want` bytes, the source's.
+fn check_drained(h: Drained, want: u64) -> Result<(), String> {
+    let (got, same) = h
+        .join()
+        .map_err(|_| "the reader thread panicked".to_string())?
+        .map_err(|e| format!("the reader failed: {e}"))?;
+    if got != want {
+        return Err(format!("the reader got {got} bytes, not {want}"));
+    }
+    if !same {
+        return Err("the reader got bytes that differ from the source".into());
+    }
+    Ok(())
+}
+
+/// Reads back what the last op wrote (the bench's destination, or a whole-file peer's last
+/// output) and compares it with the source's range.
+fn check_destination(tech: &str, fx: &Fixture, dst: Option<&File>, ops: u64) -> Result<(), String> {
+    let size = fx.size;
+    let out = if peers::whole_file(tech) {
+        std::fs::read(fx.out(ops - 1))
+    } else {
+        let mut v = Vec::new();
+        dst.map_or(Ok(0), |mut f| {
+            std::io::Seek::rewind(&mut f)?;
+            f.read_to_end(&mut v)
+        })
+        .map(|_| v)
+    }
+    .map_err(|e| format!("cannot read the destination back: {e}"))?;
+    if out.len() as u64 != size || !matches_source(&out, (ops - 1) * size) {
+        return Err(format!(
+            "the destination holds {} bytes that are not the source's {size}",
+            out.len()
+        ));
+    }
+    Ok(())
+}
+
+/// `ops` zcopy transfers of `size` bytes with `base`'s options, op `i` from byte `i * size` of
+/// the source (at byte 0 of a file destination).
 fn engine(
-    strategy: Strategy,
-    parallelism: Option<u32>,
+    base: &Options<'_>,
     src: &File,
     dst: &Dst,
     size: u64,
@@ -647,37 +724,40 @@ fn engine(
     let fd = dst.fd().ok_or("no destination fd")?;
     let is_file = matches!(dst, Dst::File(_));
     let mut tally = Tally::default();
-    // With worker threads, the process's CPU clock (file → file only: no drain thread runs).
-    let clock = match parallelism {
-        Some(_) => Clock::start_process(),
-        None => Clock::start(),
-    };
+    let clock = Clock::start();
     for i in 0..ops {
         let opts = Options {
-            strategy,
-            fallback: strategy == Strategy::Auto,
             src_offset: Some(i * size),
             len: Some(size),
             dst_offset: is_file.then_some(0),
-            parallelism,
-            ..Options::default()
+            ..base.clone()
         };
         let r = zcopy::transfer(src, fd, &opts).map_err(|e| e.to_string())?;
         tally.add(&r, size)?;
     }
-    Ok(tally.measured(clock.stop()))
+    let mut m = clock.stop();
+    if base.parallelism.is_some() {
+        // The workers' CPU, which this thread's clock cannot see: the Reports' sum.
+        m.cpu_ns = Some(tally.user_ns + tally.sys_ns);
+    }
+    Ok(tally.measured(m))
 }
 
-/// `ops` runs of one `zcopy::Prepared` (Auto) of `size` bytes, op `i` from byte `i * size`: its
-/// preparation inside the measured time.
-fn prepared(src: &File, dst: &Dst, size: u64, ops: u64) -> Result<Measured, String> {
+/// `ops` runs of one `zcopy::Prepared` with `base`'s options of `size` bytes, op `i` from byte
+/// `i * size`: its preparation inside the measured time.
+fn prepared(
+    base: &Options<'_>,
+    src: &File,
+    dst: &Dst,
+    size: u64,
+    ops: u64,
+) -> Result<Measured, String> {
     use std::os::fd::AsFd;
     let fd = dst.fd().ok_or("no destination fd")?;
     let is_file = matches!(dst, Dst::File(_));
     let mut tally = Tally::default();
     let clock = Clock::start();
-    let mut p = zcopy::Prepared::from_fds(src.as_fd(), fd, &Options::default())
-        .map_err(|e| e.to_string())?;
+    let mut p = zcopy::Prepared::from_fds(src.as_fd(), fd, base).map_err(|e| e.to_string())?;
     for i in 0..ops {
         let r = p
             .run(Some(size), Some(i * size), is_file.then_some(0))
@@ -818,6 +898,40 @@ mod tests {
             assert!(!matches_source(&buf, 5000), "a flipped byte at {at}");
             buf[at] ^= 1;
         }
+    }
+
+    #[test]
+    fn the_cache_policy_rows_run_only_on_big_cold_copies() {
+        let all = all_techniques("file_file", None);
+        let policies = |size, cold| -> Vec<&str> {
+            at(&all, size, cold)
+                .into_iter()
+                .filter(|t| t.starts_with("cache_"))
+                .collect()
+        };
+        assert_eq!(
+            policies(256 << 20, true),
+            [
+                "cache_keep",
+                "cache_drop_after",
+                "cache_dontcache",
+                "cache_direct"
+            ]
+        );
+        assert!(policies(256 << 20, false).is_empty());
+        assert!(policies(16 << 20, true).is_empty());
+        assert!(all_techniques("file_tcp", None)
+            .iter()
+            .all(|t| !t.starts_with("cache_")));
+        let o = |t| engine_options(t).expect("a zcopy row");
+        assert_eq!(o("cache_keep").cache, zcopy::CachePolicy::Keep);
+        assert_eq!(o("cache_drop_after").cache, zcopy::CachePolicy::DropAfter);
+        assert_eq!(o("cache_dontcache").cache, zcopy::CachePolicy::DontCache);
+        assert_eq!(o("cache_direct").direct_threshold, Some(0));
+        assert_eq!(o("auto_parallel2").parallelism, Some(2));
+        assert_eq!(o("splice").strategy, Strategy::Splice);
+        assert!(!o("splice").fallback && o("auto").fallback);
+        assert!(engine_options("cp").is_none() && engine_options("bare_sendfile").is_none());
     }
 
     #[test]

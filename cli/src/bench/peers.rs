@@ -12,7 +12,10 @@
 //! `bare_sendfile_nosigpipe` is sendfile with SIGPIPE blocked around each call and the mask
 //! restored after (`pthread_sigmask` twice): the least any sendfile can cost that keeps
 //! zcopy's promise of no SIGPIPE in the host (Linux has no per-socket SO_NOSIGPIPE, and
-//! sendfile takes no MSG_NOSIGNAL).
+//! sendfile takes no MSG_NOSIGNAL). `bare_sendfile_metered` is sendfile with what a prepared
+//! run adds to it, done bare: the Report's metering (the thread CPU clock and `getrusage`, each
+//! read at the start and the end) and the `fstat` of the file end; the least a prepared run that
+//! returns an exact Report can cost (with SIGPIPE ignored, as in this process).
 
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
@@ -41,7 +44,11 @@ pub fn available(endpoint: &str, python: Option<&Path>) -> Vec<&'static str> {
             }
         }
         _ => {
-            v.extend(["bare_sendfile", "bare_sendfile_nosigpipe"]);
+            v.extend([
+                "bare_sendfile",
+                "bare_sendfile_nosigpipe",
+                "bare_sendfile_metered",
+            ]);
             if py.works {
                 v.push("py_sendfile");
             }
@@ -123,6 +130,58 @@ pub fn run(
     let size = fx.size;
     match tech {
         "std_io_copy" => std_io_copy(src, dst, size, ops),
+        t if t.starts_with("bare_") => bare_peer(t, src, dst, size, ops),
+        "zcopy_copy_file" => {
+            let (mut syscalls, mut copies) = (0, 0);
+            let clock = Clock::start();
+            for i in 0..ops {
+                let r = zcopy::copy_file(fx.piece(i), fx.out(i), &zcopy::Options::default())
+                    .map_err(|e| e.to_string())?;
+                syscalls += r.syscalls;
+                copies += r.cpu_copies_bytes;
+            }
+            Ok(Measured {
+                syscalls: Some(syscalls),
+                cpu_copies_bytes: Some(copies),
+                ..clock.stop()
+            })
+        }
+        "std_fs_copy" => {
+            let clock = Clock::start();
+            for i in 0..ops {
+                std::fs::copy(fx.piece(i), fx.out(i)).map_err(|e| e.to_string())?;
+            }
+            Ok(clock.stop())
+        }
+        "cp" => cp(fx, ops),
+        _ => python(tech, endpoint, fx, dst, ops, plan),
+    }
+}
+
+/// What a Report costs a zcopy call, done bare: the thread CPU clock and `getrusage`, each read
+/// at the call's start and end (4 syscalls).
+fn meter_bare() {
+    // SAFETY: `ts` and `ru` are live locals valid for writes of one timespec and one rusage.
+    unsafe {
+        let mut ts = std::mem::zeroed::<libc::timespec>();
+        libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts);
+        let mut ru = std::mem::zeroed::<libc::rusage>();
+        libc::getrusage(libc::RUSAGE_THREAD, &mut ru);
+    }
+}
+
+/// `fstat(fd)`, bare: a prepared run's check that a file end is still the file prepared.
+fn fstat_bare(fd: BorrowedFd<'_>) {
+    // SAFETY: `st` is a live local valid for writes of one stat; the fd is open.
+    unsafe {
+        let mut st = std::mem::zeroed::<libc::stat>();
+        libc::fstat(fd.as_raw_fd(), &mut st);
+    }
+}
+
+/// The bare-syscall peers (see the module's doc).
+fn bare_peer(tech: &str, src: &File, dst: &Dst, size: u64, ops: u64) -> Result<Measured, String> {
+    match tech {
         "bare_copy_file_range" => bare(dst, size, ops, 1, |fd, src_off, dst_off, len| {
             let (mut off_in, mut off_out) = (src_off as libc::loff_t, dst_off as libc::loff_t);
             // SAFETY: both offsets point to live locals; the fds are open for the call.
@@ -159,30 +218,18 @@ pub fn run(
                 n
             }
         }),
-        "zcopy_copy_file" => {
-            let (mut syscalls, mut copies) = (0, 0);
-            let clock = Clock::start();
-            for i in 0..ops {
-                let r = zcopy::copy_file(fx.piece(i), fx.out(i), &zcopy::Options::default())
-                    .map_err(|e| e.to_string())?;
-                syscalls += r.syscalls;
-                copies += r.cpu_copies_bytes;
-            }
-            Ok(Measured {
-                syscalls: Some(syscalls),
-                cpu_copies_bytes: Some(copies),
-                ..clock.stop()
-            })
-        }
-        "std_fs_copy" => {
-            let clock = Clock::start();
-            for i in 0..ops {
-                std::fs::copy(fx.piece(i), fx.out(i)).map_err(|e| e.to_string())?;
-            }
-            Ok(clock.stop())
-        }
-        "cp" => cp(fx, ops),
-        _ => python(tech, endpoint, fx, dst, ops, plan),
+        // The least a metered call can cost: the syscall, the Report's metering, and the
+        // fstat a prepared run makes of the file end (SIGPIPE ignored: no mask).
+        "bare_sendfile_metered" => bare(dst, size, ops, 6, |fd, src_off, _, len| {
+            meter_bare();
+            fstat_bare(src.as_fd());
+            let mut off = src_off as libc::off_t;
+            // SAFETY: `off` points to a live local; the fds are open for the call.
+            let n = unsafe { libc::sendfile(fd.as_raw_fd(), src.as_raw_fd(), &mut off, len) };
+            meter_bare();
+            n
+        }),
+        _ => Err(format!("no bare peer {tech}")),
     }
 }
 

@@ -87,6 +87,9 @@ pub struct Row {
     pub picked: String,
     /// Whether the row starts a process per op (`cp`): its time includes the start.
     pub process_start: bool,
+    /// Median pages of the source and destination in the page cache after a sample (file →
+    /// file rows that write the bench's destination).
+    pub resident_pages: Option<f64>,
 }
 
 fn median(v: Vec<f64>) -> Option<f64> {
@@ -189,6 +192,7 @@ pub fn rows(run: &Run, endpoint: &str, size: u64, cache: &str) -> Vec<Row> {
                     .filter(|_| *name == "auto")
                     .unwrap_or_default(),
                 process_start,
+                resident_pages: per(&|s| Some(s.resident_pages? as f64)),
             }
         })
         .collect()
@@ -228,7 +232,9 @@ is one technique of zcopy's or one tool people use today, all timed the same way
   copies        modelled CPU copies of each byte moved (0: zero-copy)
   -             not measured: peers do not count syscalls or copies; cp gets no ratio (see note)
   *             the fastest row of the cell (highest median GB/s)
-  note          what auto picked; cp starts one process per op, so its time includes process start
+  note          what auto picked; cp starts one process per op, so its time includes process start;
+                for the cache_* rows (a cold 256M file → file under each cache policy), the pages of
+                source and destination left in the page cache after the copy (median)
 ";
 
 /// The report: the header; with `tables`, the legend and every cell's table; then the summary
@@ -284,13 +290,16 @@ fn cell_table(run: &Run, endpoint: &str, size: u64, cache: &str) -> String {
         } else {
             opt(r.cpu_per_gb, 3)
         };
-        let note = if r.process_start {
+        let mut note = if r.process_start {
             "includes process start".to_string()
         } else if r.picked.is_empty() {
             String::new()
         } else {
             format!("picked {}", r.picked)
         };
+        if let (Some(p), true) = (r.resident_pages, r.name.starts_with("cache_")) {
+            note += &format!(" {p:.0} pages cached after");
+        }
         out += &format!(
             "{mark} {:<23} {:>7.2}  {:<24} {:>9.1} {:>9} {:>9} {:>8} {:>7} {:>7}  {}\n",
             r.name,
@@ -442,62 +451,114 @@ a quieter machine will tell).
 
 /// Checks the run against the targets, cell by cell where the run has the cells.
 pub fn targets(run: &Run) -> Vec<Target> {
-    let all = cells(run);
-    let find = |rows: &[Row], name: &str| rows.iter().position(|r| r.name == name);
-    let mut out = Vec::new();
+    vec![
+        auto_vs_best_fixed(run),
+        file_file_big(run),
+        file_file_256m_peers(run),
+        file_tcp_cpu(run),
+        file_pipe(run),
+        copy_file_4k(run),
+        auto_4k_tcp(run),
+        prepared_4k(run, "file_tcp", "bare_sendfile", "file → TCP 4 KiB hot: auto_prepared (zcopy::Prepared) ≤ 1.3× a bare sendfile's time per op"),
+        prepared_4k(run, "file_file", "bare_copy_file_range", "file → file 4 KiB hot: auto_prepared ≤ 1.3× a bare copy_file_range's time per op"),
+        python_copy_file_4k(run),
+        bookkeeping_1m(run),
+        dontcache_256m_cold(run),
+    ]
+}
 
-    // Each check: the cells it looks at, and a judgement of one cell (verdict, figure) from its
-    // rows and its samples.
-    type Judge<'a> = &'a dyn Fn(&[Row], &[&Sample]) -> Option<(Verdict, String)>;
-    let mut check = |what: &'static str, pick: &dyn Fn(&str, u64, &str) -> bool, judge: Judge| {
-        let mut seen = Vec::new();
-        for (e, size, c) in all.iter().filter(|(e, s, c)| pick(e, *s, c)) {
-            let here = cell(run, e, *size, c);
-            if let Some(v) = judge(&rows(run, e, *size, c), &here) {
-                seen.push((v.0, format!("{e} {} {c}", human(*size)), human(*size), v.1));
-            }
+/// Which cells a target looks at: (endpoint, size, cache) → whether.
+type Pick<'a> = &'a dyn Fn(&str, u64, &str) -> bool;
+/// A target's judgement of one cell from its rows and samples: (verdict, figure), or `None`
+/// when the cell lacks what it needs.
+type Judge<'a> = &'a dyn Fn(&[Row], &[&Sample]) -> Option<(Verdict, String)>;
+
+/// One cell's judgement: (verdict, the cell's name, its size, the figure).
+type Seen = (Verdict, String, String, String);
+
+/// Judges `what` in every cell of the run that `pick` takes; the verdict is the worst cell's.
+fn judge_cells(run: &Run, what: &'static str, pick: Pick<'_>, judge: Judge<'_>) -> Target {
+    let mut seen: Vec<Seen> = Vec::new();
+    for (e, size, c) in cells(run).iter().filter(|(e, s, c)| pick(e, *s, c)) {
+        let here = cell(run, e, *size, c);
+        if let Some(v) = judge(&rows(run, e, *size, c), &here) {
+            seen.push((v.0, format!("{e} {} {c}", human(*size)), human(*size), v.1));
         }
-        let verdict = seen.iter().map(|s| s.0).min();
-        let measured = if seen.is_empty() {
-            "no such cell in this run".to_string()
-        } else if seen.len() > 4 {
-            // Many cells: how many fared how, and which were not met (their figures are in
-            // the summary).
-            let count = |v: Verdict| seen.iter().filter(|s| s.0 == v).count();
-            let mut m = format!(
-                "met in {} of {} cells, noisy in {}",
-                count(Verdict::Met),
-                seen.len(),
-                count(Verdict::Noisy)
-            );
-            if count(Verdict::NotMet) > 0 {
-                let cells: Vec<&str> = seen
-                    .iter()
-                    .filter(|s| s.0 == Verdict::NotMet)
-                    .map(|s| s.1.as_str())
-                    .collect();
-                m += &format!(", not met in {}", cells.join(", "));
-            }
-            m
-        } else {
-            // Few cells, all of one endpoint and cache state (the target says which): by size.
-            seen.iter()
-                .map(|(v, _, size, figure)| match v {
-                    Verdict::Met => format!("{size} {figure}"),
-                    Verdict::Noisy => format!("{size} {figure} (noisy)"),
-                    Verdict::NotMet => format!("{size} {figure} (not met)"),
-                })
-                .collect::<Vec<_>>()
-                .join("; ")
-        };
-        out.push(Target {
-            what,
-            verdict,
-            measured,
-        });
-    };
+    }
+    Target {
+        what,
+        verdict: seen.iter().map(|s| s.0).min(),
+        measured: measured_text(&seen),
+    }
+}
 
-    check(
+/// What a target measured over its cells: by size for a few cells (all of one endpoint and
+/// cache state: the target says which), counts and the cells not met for many.
+fn measured_text(seen: &[Seen]) -> String {
+    if seen.is_empty() {
+        return "no such cell in this run".to_string();
+    }
+    if seen.len() <= 4 {
+        return seen
+            .iter()
+            .map(|(v, _, size, figure)| match v {
+                Verdict::Met => format!("{size} {figure}"),
+                Verdict::Noisy => format!("{size} {figure} (noisy)"),
+                Verdict::NotMet => format!("{size} {figure} (not met)"),
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+    }
+    let count = |v: Verdict| seen.iter().filter(|s| s.0 == v).count();
+    let mut m = format!(
+        "met in {} of {} cells, noisy in {}",
+        count(Verdict::Met),
+        seen.len(),
+        count(Verdict::Noisy)
+    );
+    if count(Verdict::NotMet) > 0 {
+        let not_met: Vec<&str> = seen
+            .iter()
+            .filter(|s| s.0 == Verdict::NotMet)
+            .map(|s| s.1.as_str())
+            .collect();
+        m += &format!(", not met in {}", not_met.join(", "));
+    }
+    m
+}
+
+fn find(rows: &[Row], name: &str) -> Option<usize> {
+    rows.iter().position(|r| r.name == name)
+}
+
+/// Auto's GB/s against read_write's, per round, judged `≥ limit`.
+fn auto_over_read_write(rows: &[Row], limit: f64) -> Option<(Verdict, String)> {
+    let x = rows[find(rows, "auto")?].ratio?;
+    Some((Verdict::of(&x, true, limit), x.ratio()))
+}
+
+/// `a`'s time per op against `b`'s, per round, judged `≤ limit`, with both medians in µs.
+fn per_op_at_most(
+    rows: &[Row],
+    here: &[&Sample],
+    a: &str,
+    b: &str,
+    limit: f64,
+) -> Option<(Verdict, String)> {
+    let (ua, ub) = (
+        rows[find(rows, a)?].us_per_op,
+        rows[find(rows, b)?].us_per_op,
+    );
+    let x = pair(here, a, b, &per_op)?;
+    Some((
+        Verdict::of(&x, false, limit),
+        format!("{} ({ua:.1} vs {ub:.1} µs)", x.ratio()),
+    ))
+}
+
+fn auto_vs_best_fixed(run: &Run) -> Target {
+    judge_cells(
+        run,
         "auto ≥ 0.95× the best fixed technique, every cell (÷ best fixed above)",
         &|_, _, _| true,
         &|rows, here| {
@@ -508,41 +569,45 @@ pub fn targets(run: &Run) -> Vec<Target> {
                 format!("{} {}", x.ratio(), best.name),
             ))
         },
-    );
-    check(
+    )
+}
+
+fn file_file_big(run: &Run) -> Target {
+    judge_cells(
+        run,
         "file → file ≥ 1 MiB hot: auto ≥ 1.5× read_write",
         &|e, s, c| e == "file_file" && s >= 1 << 20 && c == "hot",
-        &|rows, _| {
-            let x = rows[find(rows, "auto")?].ratio?;
-            Some((Verdict::of(&x, true, 1.5), x.ratio()))
-        },
-    );
-    check(
+        &|rows, _| auto_over_read_write(rows, 1.5),
+    )
+}
+
+fn file_file_256m_peers(run: &Run) -> Target {
+    judge_cells(
+        run,
         "file → file 256 MiB hot: zcopy ≥ 1.15× std::io::copy (auto), shutil.copyfile and cp (zcopy::copy_file; cp includes process start)",
         &|e, s, c| e == "file_file" && s >= 256 << 20 && c == "hot",
         &|_, here| {
             let each: Vec<(Verdict, String)> = [
-                ("auto", "std_io_copy"),
-                ("zcopy_copy_file", "shutil_copyfile"),
-                ("zcopy_copy_file", "cp"),
+                ("auto", "std_io_copy", "std::io::copy"),
+                ("zcopy_copy_file", "shutil_copyfile", "shutil.copyfile"),
+                ("zcopy_copy_file", "cp", "cp"),
             ]
             .iter()
-            .filter_map(|(ours, peer)| {
+            .filter_map(|(ours, peer, name)| {
                 let x = pair(here, ours, peer, &rate)?;
-                let peer = match *peer {
-                    "std_io_copy" => "std::io::copy",
-                    "shutil_copyfile" => "shutil.copyfile",
-                    p => p,
-                };
-                Some((Verdict::of(&x, true, 1.15), format!("{} {peer}", x.ratio())))
+                Some((Verdict::of(&x, true, 1.15), format!("{} {name}", x.ratio())))
             })
             .collect();
             let worst = each.iter().map(|e| e.0).min()?;
             let figures = each.into_iter().map(|e| e.1).collect::<Vec<_>>();
             Some((worst, figures.join(", ")))
         },
-    );
-    check(
+    )
+}
+
+fn file_tcp_cpu(run: &Run) -> Target {
+    judge_cells(
+        run,
         "file → TCP ≥ 1 MiB hot: auto ≥ 1.0× read_write at ≤ 0.6× its CPU per GB",
         &|e, s, c| e == "file_tcp" && s >= 1 << 20 && c == "hot",
         &|rows, here| {
@@ -551,16 +616,21 @@ pub fn targets(run: &Run) -> Vec<Target> {
             let v = Verdict::of(&x, true, 1.0).min(Verdict::of(&cpu, false, 0.6));
             Some((v, format!("{}, CPU {}", x.ratio(), cpu.ratio())))
         },
-    );
-    check(
+    )
+}
+
+fn file_pipe(run: &Run) -> Target {
+    judge_cells(
+        run,
         "file → pipe ≥ 64 KiB hot: auto ≥ 1.5× read_write",
         &|e, s, c| e == "file_pipe" && s >= 64 << 10 && c == "hot",
-        &|rows, _| {
-            let x = rows[find(rows, "auto")?].ratio?;
-            Some((Verdict::of(&x, true, 1.5), x.ratio()))
-        },
-    );
-    check(
+        &|rows, _| auto_over_read_write(rows, 1.5),
+    )
+}
+
+fn copy_file_4k(run: &Run) -> Target {
+    judge_cells(
+        run,
         "file → file 4 KiB hot: zcopy::copy_file ≤ 25 µs per op",
         &|e, s, c| e == "file_file" && s == 4 << 10 && c == "hot",
         &|rows, here| {
@@ -580,14 +650,16 @@ pub fn targets(run: &Run) -> Vec<Target> {
                 ),
             ))
         },
-    );
-    check(
+    )
+}
+
+fn auto_4k_tcp(run: &Run) -> Target {
+    judge_cells(
+        run,
         "file → TCP 4 KiB hot: auto ≤ 1.1× a bare sendfile's time per op",
         &|e, s, c| e == "file_tcp" && s == 4 << 10 && c == "hot",
         &|rows, here| {
-            let auto = rows[find(rows, "auto")?].us_per_op;
-            let bare = rows[find(rows, "bare_sendfile")?].us_per_op;
-            let x = pair(here, "auto", "bare_sendfile", &per_op)?;
+            let (v, figure) = per_op_at_most(rows, here, "auto", "bare_sendfile", 1.1)?;
             let floor = pair(here, "bare_sendfile_nosigpipe", "bare_sendfile", &per_op).map_or(
                 String::new(),
                 |f| {
@@ -597,52 +669,50 @@ pub fn targets(run: &Run) -> Vec<Target> {
                     )
                 },
             );
-            Some((
-                Verdict::of(&x, false, 1.1),
-                format!("{} ({auto:.1} vs {bare:.1} µs{floor})", x.ratio()),
-            ))
+            Some((v, format!("{figure}{floor}")))
         },
-    );
-    check(
-        "file → TCP 4 KiB hot: auto_prepared (zcopy::Prepared) ≤ 1.3× a bare sendfile's time per op",
-        &|e, s, c| e == "file_tcp" && s == 4 << 10 && c == "hot",
+    )
+}
+
+/// auto_prepared against a bare syscall at 4 KiB hot, `endpoint`'s cell. A run also reads the
+/// thread CPU clock and getrusage at its start and end (4 syscalls) for its Report: where the
+/// cell has `bare_sendfile_metered`, the line shows that floor too.
+fn prepared_4k(
+    run: &Run,
+    endpoint: &'static str,
+    bare: &'static str,
+    what: &'static str,
+) -> Target {
+    judge_cells(
+        run,
+        what,
+        &|e, s, c| e == endpoint && s == 4 << 10 && c == "hot",
         &|rows, here| {
-            let prep = rows[find(rows, "auto_prepared")?].us_per_op;
-            let bare = rows[find(rows, "bare_sendfile")?].us_per_op;
-            let x = pair(here, "auto_prepared", "bare_sendfile", &per_op)?;
-            Some((
-                Verdict::of(&x, false, 1.3),
-                format!("{} ({prep:.1} vs {bare:.1} µs)", x.ratio()),
-            ))
+            let (v, figure) = per_op_at_most(rows, here, "auto_prepared", bare, 1.3)?;
+            let floor =
+                pair(here, "bare_sendfile_metered", bare, &per_op).map_or(String::new(), |f| {
+                    format!(
+                        "; the floor with the Report's metering and the fstat done bare: {}",
+                        f.ratio()
+                    )
+                });
+            Some((v, format!("{figure}{floor}")))
         },
-    );
-    check(
-        "file → file 4 KiB hot: auto_prepared ≤ 1.3× a bare copy_file_range's time per op",
-        &|e, s, c| e == "file_file" && s == 4 << 10 && c == "hot",
-        &|rows, here| {
-            let prep = rows[find(rows, "auto_prepared")?].us_per_op;
-            let bare = rows[find(rows, "bare_copy_file_range")?].us_per_op;
-            let x = pair(here, "auto_prepared", "bare_copy_file_range", &per_op)?;
-            Some((
-                Verdict::of(&x, false, 1.3),
-                format!("{} ({prep:.1} vs {bare:.1} µs)", x.ratio()),
-            ))
-        },
-    );
-    check(
+    )
+}
+
+fn python_copy_file_4k(run: &Run) -> Target {
+    judge_cells(
+        run,
         "file → file 4 KiB hot, from Python: zcopy.copy_file ≤ 0.6× shutil.copyfile's time",
         &|e, s, c| e == "file_file" && s == 4 << 10 && c == "hot",
-        &|rows, here| {
-            let z = rows[find(rows, "py_zcopy_copy_file")?].us_per_op;
-            let sh = rows[find(rows, "shutil_copyfile")?].us_per_op;
-            let x = pair(here, "py_zcopy_copy_file", "shutil_copyfile", &per_op)?;
-            Some((
-                Verdict::of(&x, false, 0.6),
-                format!("{} ({z:.1} vs {sh:.1} µs)", x.ratio()),
-            ))
-        },
-    );
-    check(
+        &|rows, here| per_op_at_most(rows, here, "py_zcopy_copy_file", "shutil_copyfile", 0.6),
+    )
+}
+
+fn bookkeeping_1m(run: &Run) -> Target {
+    judge_cells(
+        run,
         "file → file 1 MiB hot: the Report's bookkeeping ≤ 2% (copy_file_range ÷ the bare syscall)",
         &|e, s, c| e == "file_file" && s == 1 << 20 && c == "hot",
         &|rows, here| {
@@ -657,8 +727,32 @@ pub fn targets(run: &Run) -> Vec<Target> {
                 ),
             ))
         },
-    );
-    out
+    )
+}
+
+/// The cache policies on a cold 256 MiB copy: dontcache at ≥ 0.85× keep's speed, leaving no
+/// page of either file cached (the source was evicted before the sample, the destination is
+/// new).
+fn dontcache_256m_cold(run: &Run) -> Target {
+    judge_cells(
+        run,
+        "file → file 256 MiB cold: cache_dontcache ≥ 0.85× cache_keep's speed, 0 pages of either file cached after",
+        &|e, s, c| e == "file_file" && s >= 256 << 20 && c == "cold",
+        &|_, here| {
+            let x = pair(here, "cache_dontcache", "cache_keep", &rate)?;
+            let most = here
+                .iter()
+                .filter(|s| s.technique == "cache_dontcache")
+                .filter_map(|s| s.resident_pages)
+                .max()?;
+            let v = Verdict::of(&x, true, 0.85).min(if most == 0 {
+                Verdict::Met
+            } else {
+                Verdict::NotMet
+            });
+            Some((v, format!("{}, at most {most} pages cached after", x.ratio())))
+        },
+    )
 }
 
 /// Bytes as 4K, 64K, 1M, 256M.

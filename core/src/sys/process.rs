@@ -1,4 +1,5 @@
-//! Thread-level process syscalls: resource usage, the signal mask, and resource limits.
+//! Thread-level process syscalls: CPU clock, resource usage, the signal mask and disposition,
+//! and resource limits.
 
 use std::io;
 use std::mem::MaybeUninit;
@@ -15,6 +16,23 @@ pub(crate) fn thread_usage() -> io::Result<libc::rusage> {
     cvt(|| unsafe { libc::getrusage(libc::RUSAGE_THREAD, ru.as_mut_ptr()) })?;
     // SAFETY: getrusage succeeded, so it filled `ru`.
     Ok(unsafe { ru.assume_init() })
+}
+
+/// `clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)` — the CPU time this thread has used, user and
+/// system together, in nanoseconds. Exact: the kernel adds the running slice not yet accounted
+/// (`task_sched_runtime`), where `getrusage` advances only at scheduler ticks and switches. Not
+/// served by the vDSO for CPU clocks: a real syscall, counted.
+///
+/// # References
+/// [man7 clock_gettime(2)](https://man7.org/linux/man-pages/man2/clock_gettime.2.html)
+pub(crate) fn thread_cpu_ns() -> io::Result<u64> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is valid for writes of one timespec.
+    cvt(|| unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) })?;
+    Ok(ts.tv_sec.max(0) as u64 * 1_000_000_000 + ts.tv_nsec.max(0) as u64)
 }
 
 /// `getrlimit(RLIMIT_MEMLOCK, &lim)` — the soft limit on bytes this process may lock in
@@ -52,6 +70,20 @@ pub(crate) fn block_sigpipe() -> io::Result<bool> {
     }
     // SAFETY: pthread_sigmask succeeded, so it filled `old`.
     Ok(unsafe { libc::sigismember(old.as_ptr(), libc::SIGPIPE) } == 1)
+}
+
+/// `sigaction(SIGPIPE, NULL, &old)` — whether SIGPIPE's disposition is `SIG_IGN` (the kernel
+/// then discards a SIGPIPE not blocked, instead of ending the process). Rust's runtime and
+/// Python set it so at start-up.
+///
+/// # References
+/// [man7 sigaction(2)](https://man7.org/linux/man-pages/man2/sigaction.2.html)
+pub(crate) fn sigpipe_ignored() -> io::Result<bool> {
+    let mut old = MaybeUninit::<libc::sigaction>::uninit();
+    // SAFETY: a null new action only queries; `old` is valid for writes of one sigaction.
+    cvt(|| unsafe { libc::sigaction(libc::SIGPIPE, std::ptr::null(), old.as_mut_ptr()) })?;
+    // SAFETY: sigaction succeeded, so it filled `old`.
+    Ok(unsafe { old.assume_init() }.sa_sigaction == libc::SIG_IGN)
 }
 
 /// `pthread_sigmask(SIG_UNBLOCK, {SIGPIPE})` — undoes [`block_sigpipe`].

@@ -13,9 +13,9 @@ single timings: compare ratios measured in the same run, not absolute times acro
 
 Times are the engine's own Report figure (``elapsed_ns``), so Python's per-call overhead is not
 in them. CPU time is the sending thread's, measured around each call with
-``time.thread_time_ns()`` (``CLOCK_THREAD_CPUTIME_ID``, precise to the nanosecond): the Report's
-``user_cpu_ns`` and ``sys_cpu_ns`` come from getrusage, whose split the kernel updates at
-scheduler-tick granularity, too coarse for one short transfer. Cold reads are made
+``time.thread_time_ns()`` (``CLOCK_THREAD_CPUTIME_ID``, precise to the nanosecond), the clock
+whose delta the Report's ``user_cpu_ns + sys_cpu_ns`` also is (its user/system split is
+getrusage's, sampled at scheduler ticks). Cold reads are made
 cold with ``zcopy.evict`` (dirty pages written back, then dropped).
 """
 
