@@ -71,18 +71,22 @@ async def send_file(request: web.Request, path: str) -> web.StreamResponse:
         resp.headers["Last-Modified"] = formatdate(st.st_mtime, usegmt=True)
         if rng is not None:
             resp.headers["Content-Range"] = f"bytes {start}-{start + count - 1}/{st.st_size}"
-        writer = await resp.prepare(request)
         transport = request.transport
-        if writer is None or transport is None:
-            raise ConnectionResetError("the client went away")
-        if count and request.method != "HEAD":
-            # The headers go out through the transport; the body must follow them on the wire.
-            writer.send_headers()
-            while transport.get_write_buffer_size():
-                await asyncio.sleep(0.0005)  # (rare: the headers did not fit in the socket)
-            sock = transport.get_extra_info("socket")
-            await zcopy.atransfer(fd, sock, src_offset=start, length=count)
-        await resp.write_eof()
+        try:
+            writer = await resp.prepare(request)
+            if writer is None or transport is None:
+                raise ConnectionResetError("the client went away")
+            if count and request.method != "HEAD":
+                # The headers go out through the transport; the body must follow them on the wire.
+                writer.send_headers()
+                while transport.get_write_buffer_size():
+                    await asyncio.sleep(0.0005)  # (rare: the headers did not fit in the socket)
+                await zcopy.atransfer(fd, transport.get_extra_info("socket"), src_offset=start, length=count)
+            await resp.write_eof()
+        except ConnectionError:
+            # The client left mid-response (wrk does, at the end of a run): nothing to answer.
+            if transport is not None:
+                transport.close()
         return resp
     finally:
         os.close(fd)

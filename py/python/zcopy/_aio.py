@@ -13,9 +13,10 @@ How, end by end:
   ready is ready.
 - Where a regular file or block device is one end, the engine calls run in a worker thread
   (``loop.run_in_executor``): a page-cache miss, a page allocation or writeback waits there, not
-  on the loop. The exception is a small source file (at most :data:`INLINE` bytes to move) to a
-  pipe or socket, which is sent on the loop's thread in one call, as ``loop.sendfile`` and
-  nginx send small files: a thread hop would cost more than the send.
+  on the loop. The exception is a small source file (at most :data:`CHUNK` bytes) wholly in the
+  page cache (``residency``: one ``cachestat``) to a pipe or socket, sent on the loop's thread
+  as ``loop.sendfile`` sends every file: nothing there waits for the disk, and a thread hop
+  would cost more than the send.
 - Two stream ends (socket -> pipe, ...) run on the loop's thread, at most :data:`CHUNK` bytes
   per engine call.
 - ``acopy_file``, and the ends that cannot be given a non-blocking fd of their own (a blocking
@@ -47,7 +48,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Optional
 
 from ._zcopy import CancelledError as _EngineCancelled
-from ._zcopy import Report, ZcopyError, copy_file, transfer
+from ._zcopy import Report, ZcopyError, copy_file, residency, transfer
 
 if TYPE_CHECKING:
     from typing_extensions import TypedDict, Unpack
@@ -72,15 +73,12 @@ if TYPE_CHECKING:
         queue_depth: int | None
         parallelism: int | None
 
-__all__ = ["atransfer", "acopy_file", "CHUNK", "INLINE"]
+__all__ = ["atransfer", "acopy_file", "CHUNK"]
 
-#: The most bytes one engine call on the loop's thread may move between two streams (between
-#: two calls the loop runs its other callbacks; a non-blocking end usually stops a call sooner).
+#: The most bytes one engine call on the loop's thread may move (between two calls the loop
+#: runs its other callbacks; a non-blocking end usually stops a call sooner); and the largest
+#: source file sent on the loop's thread (when wholly in the page cache).
 CHUNK = 1 << 20
-
-#: A source file with at most this many bytes to move to a pipe or socket is sent on the loop's
-#: thread; a larger one, and any file destination, from a worker thread.
-INLINE = 256 << 10
 
 
 class _Stop:
@@ -155,6 +153,17 @@ class _End:
         if self.fd is None or self.theirs is None or self.fd == self.theirs:
             return message
         return re.sub(rf"\b{self.role} fd {self.fd}(?!\d)", f"{self.role} fd {self.theirs}", message)
+
+
+def _cached(fd: Optional[int]) -> bool:
+    """Whether every page of the file ``fd`` is in the page cache."""
+    if fd is None:
+        return False
+    try:
+        r = residency(fd)
+    except Exception:
+        return False
+    return r.resident == r.pages
 
 
 def _add(a: Optional[Report], b: Optional[Report]) -> Optional[Report]:
@@ -264,8 +273,8 @@ async def atransfer(src: _Fd, dst: _Fd, **options: Unpack[_Options]) -> Report:
     Pipes and sockets are waited for with the loop's ``add_reader``/``add_writer`` on a
     non-blocking fd of zcopy's own (the caller's fd and its flags are never changed); the engine
     calls that read or write a file run in a worker thread, but for a small source file
-    (:data:`INLINE`), sent on the loop's thread as ``loop.sendfile`` does; a blocking socket
-    runs in the worker thread.
+    (:data:`CHUNK`) wholly in the page cache, sent on the loop's thread as ``loop.sendfile``
+    does; a blocking socket runs in the worker thread.
 
     ``task.cancel()`` stops it between chunks with ``asyncio.CancelledError`` carrying
     ``.bytes_moved`` and ``.report``. Errors are :func:`zcopy.transfer`'s, with ``.bytes_moved``
@@ -280,9 +289,8 @@ async def atransfer(src: _Fd, dst: _Fd, **options: Unpack[_Options]) -> Report:
     s = _End(src, "src", write=False)
     d = _End(dst, "dst", write=True)
     # (A blocking end, or a file that is not a small source to a stream: see the module's doc.)
-    threaded = s.blocking or d.blocking or d.file or (
-        s.file and (not d.stream or min(s.size, s.size if length is None else length) > INLINE)
-    )
+    small = s.file and d.stream and not d.blocking and s.size <= CHUNK and _cached(s.theirs)
+    threaded = s.blocking or d.blocking or d.file or (s.file and not small)
     moved = 0
     report: Optional[Report] = None
     idle = 0
