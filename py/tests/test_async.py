@@ -543,3 +543,33 @@ def test_callers_fd_untouched(loop_kind: str, kind: str, tmp_path: Path,
     select.select([], [fd], [])  # (a non-blocking socket may be full: the reader is slow)
     assert os.write(fd, b"tail") == 4
     assert reader.result() == (report.bytes + 4, zlib.crc32(b"tail", zlib.crc32(data(2 << 20, 2))))
+
+
+@pytest.mark.parametrize("kind", ["pipe", "socket_blocking"])
+def test_own_cancel_event_and_progress(loop_kind: str, kind: str, sparse_gib: tuple[Path, int],
+                                       reader_factory: Callable[..., Reader]) -> None:
+    """The caller's own cancel event stops atransfer as it stops transfer (zcopy.CancelledError,
+    ECANCELED, .bytes_moved exact), and progress counts the bytes of the whole transfer, across
+    engine calls, never going back."""
+    import threading
+
+    path, _ = sparse_gib
+    reader = reader_factory("pipe" if kind == "pipe" else "socket", pause=0.002)
+    event = threading.Event()
+    seen: list[int] = []
+
+    def progress(moved: int) -> None:
+        seen.append(moved)
+        if moved >= 64 << 20:
+            event.set()
+
+    async def go() -> None:
+        with open(path, "rb") as f:
+            await zcopy.atransfer(f, reader.end, cancel=event, progress=progress)
+
+    with pytest.raises(zcopy.CancelledError) as info:
+        run(loop_kind, go())
+    assert info.value.errno == 125
+    moved = getattr(info.value, "bytes_moved")
+    assert seen == sorted(seen) and seen[-1] <= moved and seen[-1] >= 64 << 20
+    assert reader.result()[0] == moved

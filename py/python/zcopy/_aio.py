@@ -287,7 +287,11 @@ async def atransfer(src: _Fd, dst: _Fd, **options: Unpack[_Options]) -> Report:
     progress = _progress(options.pop("progress", None), length)
     stop = _Stop(options.pop("cancel", None))
     s = _End(src, "src", write=False)
-    d = _End(dst, "dst", write=True)
+    try:
+        d = _End(dst, "dst", write=True)
+    except BaseException:
+        s.close()
+        raise
     # (A blocking end, or a file that is not a small source to a stream: see the module's doc.)
     small = s.file and d.stream and not d.blocking and s.size <= CHUNK and _cached(s.theirs)
     threaded = s.blocking or d.blocking or d.file or (s.file and not small)
@@ -303,7 +307,9 @@ async def atransfer(src: _Fd, dst: _Fd, **options: Unpack[_Options]) -> Report:
             kw["length"] = ask
             kw["src_offset"] = None if src_offset is None else src_offset + moved
             kw["dst_offset"] = None if dst_offset is None else dst_offset + moved
-            kw["cancel"] = stop
+            # (On the loop's thread, task.cancel() comes between calls: the engine needs only
+            # the caller's own event.)
+            kw["cancel"] = stop if threaded else stop.theirs
             if callable(progress):
                 kw["progress"] = lambda n, base=base: progress(base + n)
             elif progress is not None:
