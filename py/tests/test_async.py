@@ -299,11 +299,14 @@ def test_report_add() -> None:
 #: keep a ready thread off the CPU for tens to hundreds of milliseconds now and then (raw gaps
 #: of 19-274 ms measured here at a load average of 12), which no event loop can help and the
 #: test must not blame on the transfer. Blocking in a syscall, or working, on the loop's thread
-#: counts in full. What is left still shows 20-35 ms now and then at a load average of 14
-#: (p99 under 3 ms): the hypervisor's own steal time and the GIL handed between threads are not
-#: in the run delay. So the bound is 50 ms rather than the 20 ms an idle machine keeps. A loop
-#: blocked by the transfer would go seconds without a tick.
-MAX_GAP = 0.050
+#: counts in full. What is left still shows a single gap of 20-60 ms now and then at a load
+#: average of 10-14 (p99 under 3.5 ms): steal time, page reclaim and the GIL handed between
+#: threads are not in the run delay. So the test holds two bounds: at most 0.5 % of the gaps
+#: over 20 ms (a loop blocked for each chunk would fail it), and none over 250 ms (a loop
+#: blocked for the transfer, at least 2 s here, would fail it).
+GAP = 0.020
+RARE = 0.005
+MAX_GAP = 0.250
 
 
 def run_delays() -> dict[str, float] | None:
@@ -395,6 +398,8 @@ def test_loop_stays_responsive(loop_kind: str, kind: str, sparse_gib: tuple[Path
     if run_delays() is None:
         print("no /proc/self/task/*/schedstat: the gaps include the waits for a CPU")
     assert len(raw) > 100, "the transfer ended too soon to show anything"
+    late = sum(g > GAP for g in gaps)
+    assert late <= RARE * len(gaps), f"{late} of {len(gaps)} ticks came over 20 ms late"
     assert gaps[-1] < MAX_GAP, f"the loop went {gaps[-1] * 1000:.1f} ms without a tick"
     assert seen_flags == {before}, "the caller's fd flags changed during the transfer"
 
