@@ -36,7 +36,8 @@ py="$venv/bin/python"
 
 echo "== pip install (test and notebook tools)"
 "$py" -m pip install -q --disable-pip-version-check \
-  maturin pytest hypothesis mypy nbclient ipykernel nbformat tqdm pandas matplotlib
+  maturin pytest hypothesis mypy nbclient ipykernel nbformat tqdm pandas matplotlib \
+  uvloop aiohttp
 
 echo "== pip install ./py (with the testing feature: the panic hook the tests use)"
 # maturin's build backend passes MATURIN_PEP517_ARGS to cargo. A wheel built without it, as

@@ -95,6 +95,13 @@ pub(crate) fn py_str(s: &str) -> String {
 
 #[pymethods]
 impl Report {
+    /// `a + b`: the report of one transfer made in two calls, `a` then `b` (how
+    /// `zcopy.atransfer` adds up the calls between its waits): bytes, time and every counter
+    /// summed; the technique, and the fallbacks before it, of the call that moved the last bytes.
+    fn __add__(&self, other: &Report) -> Report {
+        self.then(other)
+    }
+
     /// `Report(bytes=..., strategy='...', fallbacks=[...], elapsed_ns=..., ...)`: every field.
     fn __repr__(&self) -> String {
         let fallbacks: Vec<String> = self

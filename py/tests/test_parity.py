@@ -274,6 +274,13 @@ FACE_SPECIFIC: dict[tuple[str, str], str] = {
     ("rust", "Locked.closed"): "Python's file-like .closed; dropping the Locked unlocks the pages",
     ("c", "Locked.closed"): "Python's file-like .closed; zc_unlock frees it",
     ("go", "Locked.closed"): "Python's file-like .closed; Close may be called twice",
+    # asyncio is Python's event loop: the other faces wait their own way (Go's poller and
+    # goroutines, Rust's and C's threads or their own loops over non-blocking fds).
+    **{
+        (face, name): "asyncio is Python's; Go waits in its poller, Rust and C on their own threads or loops"
+        for face in ("rust", "c", "go")
+        for name in ("atransfer", "acopy_file")
+    },
     ("c", "page_size"): "sysconf(_SC_PAGESIZE)",
     ("go", "page_size"): "os.Getpagesize()",
     ("python", "page_size"): "mmap.PAGESIZE",

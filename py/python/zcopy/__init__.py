@@ -7,7 +7,8 @@ it cost.
 >>> report.strategy, report.bytes, report.syscalls  # doctest: +SKIP
 ('copy_file_range', 67108864, 11)
 
-Functions: :func:`transfer` (fds and file objects), :func:`prepare` (a transfer classified once
+Functions: :func:`transfer` (fds and file objects), :func:`atransfer` and :func:`acopy_file`
+(the same for asyncio: they never block the event loop), :func:`prepare` (a transfer classified once
 and run many times: :class:`Prepared`), :func:`copy_file` (paths), :func:`probe`
 (which techniques can serve a pair, and why not), :func:`strategies` (the technique names); for
 the page cache, :func:`residency` (what of a file is cached), :func:`advise` (posix_fadvise),
@@ -58,6 +59,7 @@ from ._zcopy import (
     transfer,
     warm,
 )
+from ._aio import acopy_file, atransfer
 
 __all__ = [
     "AutoChoice",
@@ -73,7 +75,9 @@ __all__ = [
     "UnsupportedError",
     "ZcopyError",
     "__version__",
+    "acopy_file",
     "advise",
+    "atransfer",
     "auto_choice",
     "copy_file",
     "evict",

@@ -352,6 +352,11 @@ class Report:
     @property
     def zerocopy_copied(self) -> int:
         """Of those, the ones the kernel copied after all."""
+    def __add__(self, other: Report, /) -> Report:
+        """The report of one transfer made in two calls, ``self`` then ``other`` (as
+        ``atransfer`` adds up its calls): bytes, time and counters summed; the technique and
+        fallbacks of the call that moved the last bytes."""
+    def __radd__(self, other: Report, /) -> Report: ...
     def to_dict(self) -> dict[str, Any]:
         """The fields as a dict, in DESIGN.md's order."""
     def __eq__(self, value: object, /) -> bool: ...
