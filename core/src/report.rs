@@ -49,7 +49,9 @@ pub struct Report {
     /// parallel transfer), in nanoseconds. The kernel splits CPU time between user and system
     /// only by sampling at scheduler ticks, so this is `getrusage`'s user delta (capped at the
     /// total): a call shorter than a tick (4 ms at 250 Hz) usually shows 0 here. The total,
-    /// `user_cpu_ns + sys_cpu_ns`, is exact (the thread CPU clock).
+    /// `user_cpu_ns + sys_cpu_ns`, is exact (the thread CPU clock). 0, with `sys_cpu_ns` and the
+    /// context switches, for a run of a [`Prepared`](crate::Prepared) whose CPU meter is off
+    /// ([`Prepared::set_cpu_meter`](crate::Prepared::set_cpu_meter)): not measured.
     pub user_cpu_ns: u64,
     /// CPU time spent in the kernel for the calling thread (and the worker threads of a
     /// parallel transfer), in nanoseconds: the thread CPU clock's delta less `user_cpu_ns`.
@@ -87,9 +89,27 @@ pub(crate) struct Meter {
     syscalls: u64,
     cpu_ns: Option<u64>,
     usage: Option<libc::rusage>,
+    /// Whether the CPU time and the context switches are measured (4 syscalls a call).
+    cpu: bool,
 }
 
 impl Meter {
+    /// Starts measuring a call: wall time, syscalls, and, when `cpu`, the thread's CPU time and
+    /// context switches (a `getrusage` and a `clock_gettime` here, the same at the end).
+    /// Without `cpu` the Report's CPU and context-switch fields stay as they are (zeros).
+    pub(crate) fn start_with(cpu: bool) -> Meter {
+        if cpu {
+            return Meter::start();
+        }
+        Meter {
+            start: Instant::now(),
+            syscalls: sys::count(),
+            cpu_ns: None,
+            usage: None,
+            cpu: false,
+        }
+    }
+
     pub(crate) fn start() -> Meter {
         // Wall time first and last: the CPU readings fall inside it, so one thread's CPU time
         // never exceeds the call's wall time.
@@ -102,6 +122,7 @@ impl Meter {
             syscalls,
             cpu_ns,
             usage,
+            cpu: true,
         }
     }
 
@@ -131,6 +152,12 @@ impl Meter {
     /// of the total. A call shorter than a tick usually shows all its CPU as system time (the
     /// engine's own user-space work is its bookkeeping between syscalls).
     pub(crate) fn finish(&self, report: &mut Report) {
+        if !self.cpu {
+            report.syscalls += sys::count() - self.syscalls;
+            report.mode_switches = 2 * report.syscalls;
+            report.elapsed_ns = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            return;
+        }
         let cpu_end = sys::process::thread_cpu_ns().ok();
         let end = sys::process::thread_usage().ok();
         report.syscalls += sys::count() - self.syscalls;

@@ -41,6 +41,33 @@ pub(crate) struct Report {
 }
 
 impl Report {
+    /// The report of a transfer made in two engine calls, `self` then `next` (`zcopy.atransfer`'s
+    /// calls between its waits): bytes and counters summed; the technique, and the
+    /// fallbacks before it, of the call that moved the last bytes.
+    pub(crate) fn then(&self, next: &Report) -> Report {
+        let last = if next.bytes == 0 && self.bytes > 0 {
+            self
+        } else {
+            next
+        };
+        Report {
+            bytes: self.bytes + next.bytes,
+            strategy: last.strategy.clone(),
+            fallbacks: last.fallbacks.clone(),
+            elapsed_ns: self.elapsed_ns + next.elapsed_ns,
+            syscalls: self.syscalls + next.syscalls,
+            mode_switches: self.mode_switches + next.mode_switches,
+            user_cpu_ns: self.user_cpu_ns + next.user_cpu_ns,
+            sys_cpu_ns: self.sys_cpu_ns + next.sys_cpu_ns,
+            voluntary_ctx_switches: self.voluntary_ctx_switches + next.voluntary_ctx_switches,
+            involuntary_ctx_switches: self.involuntary_ctx_switches + next.involuntary_ctx_switches,
+            cpu_copies_bytes: self.cpu_copies_bytes + next.cpu_copies_bytes,
+            dma_copies_bytes: self.dma_copies_bytes + next.dma_copies_bytes,
+            zerocopy_sends: self.zerocopy_sends + next.zerocopy_sends,
+            zerocopy_copied: self.zerocopy_copied + next.zerocopy_copied,
+        }
+    }
+
     /// The engine's report, with fd numbers in the fallback reasons put back to the caller's.
     pub(crate) fn from_engine(r: &zcopy::Report, renames: &[Rename]) -> Report {
         Report {

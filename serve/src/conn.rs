@@ -131,8 +131,45 @@ pub(crate) struct Direct {
 
 enum Body {
     None,
-    File { file: Fd, off: u64, end: u64 },
+    /// `off..end` of `file` still to send, through `sender` once the first chunk is sent
+    /// (declared before `file`, so it is dropped first).
+    File {
+        sender: Option<Box<Sender>>,
+        file: Fd,
+        off: u64,
+        end: u64,
+    },
     Direct(Box<Direct>),
+}
+
+/// A body's [`zcopy::Prepared`] transfer from its file to the connection's socket: both fds
+/// classified once per body, not once per chunk, and no CPU meter (the server reads only the
+/// bytes of its Reports), so a chunk costs the `sendfile` and one `fstat`.
+struct Sender(zcopy::Prepared<'static, 'static>);
+
+impl Sender {
+    /// # Safety
+    /// `file` and `sock` stay open while the `Sender` lives: it is kept in the
+    /// [`Body::File`] that owns `file` (dropped before it) of the [`Conn`] that owns `sock`
+    /// (which drops its body before its socket).
+    unsafe fn new(file: BorrowedFd<'_>, sock: BorrowedFd<'_>) -> zcopy::Result<Sender> {
+        let opts = zcopy::Options {
+            strategy: zcopy::Strategy::Sendfile,
+            fallback: false,
+            ..zcopy::Options::default()
+        };
+        // SAFETY: the caller keeps both fds open for the Sender's life (see above); the
+        // 'static borrows never outlive it.
+        let (file, sock) = unsafe {
+            (
+                BorrowedFd::borrow_raw(file.as_raw_fd()),
+                BorrowedFd::borrow_raw(sock.as_raw_fd()),
+            )
+        };
+        let mut p = zcopy::Prepared::from_fds(file, sock, &opts)?;
+        p.set_cpu_meter(false);
+        Ok(Sender(p))
+    }
 }
 
 /// A client connection.
@@ -190,6 +227,13 @@ pub(crate) fn log_direct_fallback(notices: &Notices, why: &str) {
     });
 }
 
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // A body's Sender borrows the socket: it goes before the socket is closed.
+        self.body = Body::None;
+    }
+}
+
 impl Conn {
     /// A new connection on `sock`.
     pub(crate) fn new(sock: Fd) -> Conn {
@@ -224,10 +268,9 @@ impl Conn {
 
     /// A connection on a blocking socket (the threads model): see the `wait_first` field.
     pub(crate) fn new_blocking(sock: Fd) -> Conn {
-        Conn {
-            wait_first: true,
-            ..Conn::new(sock)
-        }
+        let mut c = Conn::new(sock);
+        c.wait_first = true;
+        c
     }
 
     /// Records that the model saw the socket readable: the next `recv` will not block.
@@ -277,10 +320,9 @@ impl Conn {
 
     /// A connection driven by edge-triggered readiness (see the `edge` field).
     pub(crate) fn new_edge(sock: Fd) -> Conn {
-        Conn {
-            edge: true,
-            ..Conn::new(sock)
-        }
+        let mut c = Conn::new(sock);
+        c.edge = true;
+        c
     }
 
     /// Records that the reactor saw the peer shut down (or the socket fail).
@@ -333,14 +375,31 @@ impl Conn {
     /// Sends more of a body from a file, through the engine ([`send_file`]); `Some` to wait or
     /// end.
     fn file_step(&mut self) -> Option<Step> {
-        let Body::File { file, off, end } = &mut self.body else {
+        let Body::File {
+            sender,
+            file,
+            off,
+            end,
+        } = &mut self.body
+        else {
             return None;
         };
         if *off >= *end {
             self.body = Body::None;
             return None;
         }
-        match send_file(file.as_fd(), self.sock.as_fd(), *off, *end - *off) {
+        if sender.is_none() {
+            // SAFETY: stored in the Body::File that owns `file`, of this Conn that owns the
+            // socket: Sender::new's contract.
+            match unsafe { Sender::new(file.as_fd(), self.sock.as_fd()) } {
+                Ok(s) => *sender = Some(Box::new(s)),
+                Err(_) => return Some(Step::Close),
+            }
+        }
+        let Some(sender) = sender else {
+            return Some(Step::Close);
+        };
+        match send_file(sender, *off, *end - *off) {
             Ok(0) => Some(Step::Close), // the file shrank under us
             Ok(n) => {
                 *off += n;
@@ -637,6 +696,7 @@ impl Conn {
             }
         }
         self.body = Body::File {
+            sender: None,
             file: plan.file,
             off: plan.start,
             end: plan.end,
@@ -796,19 +856,13 @@ pub(crate) fn open_direct(sh: &Shared, rel: &[u8]) -> Option<(Fd, u64)> {
     Some((file, align))
 }
 
-/// Sends `len` bytes of `file` from `off` to `sock` through the engine: a [`zcopy::Prepared`]
-/// transfer by `sendfile` exactly (no fallback: a technique that copies through user space
-/// would be no better than the server's own reads), as far as the socket takes them. Returns
-/// the bytes that left (the engine's [`zcopy::Report`], or the count its error carries when the
-/// socket filled up after some bytes), or the step the failure means.
-fn send_file(file: BorrowedFd<'_>, sock: BorrowedFd<'_>, off: u64, len: u64) -> Result<u64, Step> {
-    let opts = zcopy::Options {
-        strategy: zcopy::Strategy::Sendfile,
-        fallback: false,
-        ..zcopy::Options::default()
-    };
-    let mut body = zcopy::Prepared::from_fds(file, sock, &opts).map_err(|_| Step::Close)?;
-    match body.run(Some(len), Some(off), None) {
+/// Sends `len` bytes of the body's file from `off` to the socket through the engine: a
+/// [`zcopy::Prepared`] transfer by `sendfile` exactly (no fallback: a technique that copies
+/// through user space would be no better than the server's own reads), as far as the socket
+/// takes them. Returns the bytes that left (the engine's [`zcopy::Report`], or the count its
+/// error carries when the socket filled up after some bytes), or the step the failure means.
+fn send_file(sender: &mut Sender, off: u64, len: u64) -> Result<u64, Step> {
+    match sender.0.run(Some(len), Some(off), None) {
         Ok(report) => Ok(report.bytes),
         Err(e) if e.bytes_moved() > 0 => Ok(e.bytes_moved()),
         Err(e) => Err(errno_step(e.errno())),
