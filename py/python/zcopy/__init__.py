@@ -8,7 +8,8 @@ it cost.
 ('copy_file_range', 67108864, 11)
 
 Functions: :func:`transfer` (fds and file objects), :func:`prepare` (a transfer classified once
-and run many times: :class:`Prepared`), :func:`copy_file` (paths), :func:`probe`
+and run many times: :class:`Prepared`), :func:`copy_file` (paths), :func:`copytree` (whole
+trees, like ``cp -a``: :class:`TreeReport`), :func:`probe`
 (which techniques can serve a pair, and why not), :func:`strategies` (the technique names); for
 the page cache, :func:`residency` (what of a file is cached), :func:`advise` (posix_fadvise),
 :func:`readahead` (start reading, without waiting), :func:`evict` and :func:`warm`, :func:`lock`
@@ -40,12 +41,14 @@ from ._zcopy import (
     Residency,
     Server,
     Support,
+    TreeReport,
     UnsupportedError,
     ZcopyError,
     __version__,
     advise,
     auto_choice,
     copy_file,
+    copytree,
     evict,
     files,
     lock,
@@ -70,12 +73,14 @@ __all__ = [
     "Residency",
     "Server",
     "Support",
+    "TreeReport",
     "UnsupportedError",
     "ZcopyError",
     "__version__",
     "advise",
     "auto_choice",
     "copy_file",
+    "copytree",
     "evict",
     "files",
     "lock",
