@@ -228,12 +228,10 @@ pub fn copy_tree(
     let calls = crate::sys::count();
     let shared = Shared::new(opts);
     let workers = worker_count(opts.workers);
-    let (mut report, walked) = pool::run(src, dst, opts, &shared, workers);
+    let (mut report, walked) = pool::run(src, dst, &shared, workers)?;
     report.bytes = shared.bytes.load(Ordering::Relaxed);
     report.files = shared.files.load(Ordering::Relaxed);
-    if let Some(walked) = walked {
-        walk::finish(walked, opts, &shared, &mut report);
-    }
+    walk::finish(walked, opts, &shared, &mut report);
     shared.relay(true);
     report.syscalls = crate::sys::count() - calls + shared.syscalls.load(Ordering::Relaxed);
     report.elapsed_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);

@@ -2,15 +2,17 @@
 //! copies it through the engine into a temporary name beside its destination, copies its
 //! metadata, and renames it into place; a failure or a stop unlinks the temporary file.
 
+use std::collections::VecDeque;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Mutex};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use super::walk::{self, Walked, Walker};
-use super::{meta, Shared, TreeOptions, TreeReport};
+use super::{meta, Shared, TreeReport};
 use crate::endpoint::{Endpoint, Name};
+use crate::parallel::Workers;
 use crate::{plan, sys, Error, Result};
 
 /// A regular file for a worker to copy.
@@ -22,67 +24,169 @@ pub(super) struct Job {
     pub(super) st: libc::stat,
 }
 
+/// The queue between the walker and the workers, and the news the workers give the calling
+/// thread: a mutex and two condvars (futex-based: no thread handle is made for the calling
+/// thread, unlike `std::thread::scope` or `mpsc`, whose handle is never freed on a C program's
+/// main thread and shows up under valgrind; see `parallel::Relay`).
+pub(super) struct Queue {
+    state: Mutex<State>,
+    /// Signalled when a job is queued or the queue is closed.
+    work: Condvar,
+    /// Signalled when a worker finished a file or stopped.
+    news: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    jobs: VecDeque<Job>,
+    /// No more jobs will come: the walk is over.
+    closed: bool,
+    /// Workers that have stopped.
+    stopped: usize,
+}
+
+impl Queue {
+    fn new() -> Queue {
+        Queue {
+            state: Mutex::new(State::default()),
+            work: Condvar::new(),
+            news: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues a file for the workers.
+    pub(super) fn push(&self, job: Job) {
+        self.lock().jobs.push_back(job);
+        self.work.notify_one();
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.work.notify_all();
+    }
+
+    /// The next job, or `None` once the queue is closed and empty.
+    fn pop(&self) -> Option<Job> {
+        let mut state = self.lock();
+        loop {
+            if let Some(job) = state.jobs.pop_front() {
+                return Some(job);
+            }
+            if state.closed {
+                return None;
+            }
+            state = self
+                .work
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    fn finished_one(&self) {
+        self.news.notify_one();
+    }
+
+    fn stopped_one(&self) {
+        self.lock().stopped += 1;
+        self.news.notify_one();
+    }
+
+    /// Waits until `n` workers have stopped, relaying progress at least every 50 ms.
+    fn wait_for(&self, n: usize, shared: &Shared<'_>) {
+        let mut state = self.lock();
+        while state.stopped < n {
+            state = self
+                .news
+                .wait_timeout(state, Duration::from_millis(50))
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+            drop(state);
+            shared.relay(false);
+            state = self.lock();
+        }
+    }
+}
+
 /// Walks the tree on this thread while `workers` threads copy its files; returns what the
 /// walk counted and made, once every worker has finished (relaying progress meanwhile).
 pub(super) fn run(
     src: &Path,
     dst: &Path,
-    opts: &TreeOptions<'_>,
     shared: &Shared<'_>,
     workers: usize,
-) -> (TreeReport, Option<Walked>) {
+) -> Result<(TreeReport, Walked)> {
     let root = sys::tree::geteuid() == 0;
-    let (jobs, queue) = mpsc::channel::<Job>();
-    let queue = Mutex::new(queue);
-    let (done_tx, done) = mpsc::channel::<()>();
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            let done_tx = done_tx.clone();
-            let queue = &queue;
-            s.spawn(move || worker(queue, shared, root, opts.symlinks, &done_tx));
+    let no_follow = shared.opts.symlinks;
+    let queue = Queue::new();
+    let mut pool = Workers::new();
+    // Dropped before `pool` (which joins the workers), also on unwind: the workers then end.
+    let _close = CloseOnDrop(&queue);
+    let mut started = 0;
+    for i in 0..workers {
+        let queue = &queue;
+        match pool.spawn(format!("zcopy-tree-{i}"), move || {
+            worker(queue, shared, root, no_follow)
+        }) {
+            Ok(()) => started += 1,
+            Err(e) if started == 0 => {
+                return Err(Error::os(e, "cannot start a worker thread for copy_tree"));
+            }
+            // Fewer workers than asked: the ones started do the work.
+            Err(_) => break,
         }
-        drop(done_tx);
-        let mut walker = Walker::new(shared, jobs, root);
-        walker.entry(src, dst, true);
-        let (report, walked) = walker.finish_walk();
-        // Every worker holds a sender: the channel closes when the last one has finished.
-        while let Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) =
-            done.recv_timeout(Duration::from_millis(50))
-        {
-            shared.relay(false);
-        }
-        (report, Some(walked))
-    })
+    }
+    let mut walker = Walker::new(shared, &queue, root);
+    walker.entry(src, dst, true);
+    let walked = walker.finish_walk();
+    queue.close();
+    queue.wait_for(started, shared);
+    drop(pool);
+    Ok(walked)
 }
 
-fn worker(
-    queue: &Mutex<mpsc::Receiver<Job>>,
-    shared: &Shared<'_>,
-    root: bool,
-    no_follow: bool,
-    done: &mpsc::Sender<()>,
-) {
+/// Closes the queue when dropped.
+struct CloseOnDrop<'q>(&'q Queue);
+
+impl Drop for CloseOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+fn worker(queue: &Queue, shared: &Shared<'_>, root: bool, no_follow: bool) {
     let start = sys::count();
-    loop {
-        let job = match queue.lock() {
-            Ok(q) => q.recv(),
-            Err(_) => break,
-        };
-        let Ok(job) = job else { break };
+    while let Some(job) = queue.pop() {
         if shared.stopped() {
             continue;
         }
-        match copy_one(&job, shared, root, no_follow) {
-            Ok(()) => {
+        let copied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            copy_one(&job, shared, root, no_follow)
+        }));
+        match copied {
+            Ok(Ok(())) => {
                 shared.files.fetch_add(1, Ordering::Relaxed);
             }
-            Err(e) => shared.fail(&job.src, e),
+            Ok(Err(e)) => shared.fail(&job.src, e),
+            // A bug: the worker goes on with the next file, the copy fails naming this one.
+            Err(_) => shared.fail(
+                &job.src,
+                Error::new(
+                    crate::ErrorKind::Io,
+                    None,
+                    format!("internal error (a panic) copying {}", job.src.display()),
+                ),
+            ),
         }
-        let _ = done.send(());
+        queue.finished_one();
     }
     shared
         .syscalls
         .fetch_add(sys::count() - start, Ordering::Relaxed);
+    queue.stopped_one();
 }
 
 /// Copies one regular file into a temporary name, then renames it into place.

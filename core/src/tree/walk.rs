@@ -9,9 +9,8 @@ use std::io;
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 
-use super::pool::{temp_path, Job};
+use super::pool::{temp_path, Job, Queue};
 use super::{meta, Shared, Specials, TreeOptions, TreeReport};
 use crate::{sys, Error, Result};
 
@@ -39,7 +38,7 @@ pub(super) struct Walked {
 /// The walker's state.
 pub(super) struct Walker<'s, 'a> {
     shared: &'s Shared<'a>,
-    jobs: mpsc::Sender<Job>,
+    jobs: &'s Queue,
     root: bool,
     follow: bool,
     /// The destination root directory's (dev, ino), so a copy into the source itself stops.
@@ -53,7 +52,7 @@ pub(super) struct Walker<'s, 'a> {
 }
 
 impl<'s, 'a> Walker<'s, 'a> {
-    pub(super) fn new(shared: &'s Shared<'a>, jobs: mpsc::Sender<Job>, root: bool) -> Self {
+    pub(super) fn new(shared: &'s Shared<'a>, jobs: &'s Queue, root: bool) -> Self {
         Walker {
             shared,
             jobs,
@@ -71,7 +70,7 @@ impl<'s, 'a> Walker<'s, 'a> {
         }
     }
 
-    /// Ends the walk (closing the workers' queue): the counts so far and what is left to do.
+    /// Ends the walk: the counts so far and what is left to do.
     pub(super) fn finish_walk(self) -> (TreeReport, Walked) {
         (self.report, self.walked)
     }
@@ -117,8 +116,7 @@ impl<'s, 'a> Walker<'s, 'a> {
         match kind {
             libc::S_IFDIR => self.dir(src, &c_src, dst, st, top),
             libc::S_IFREG => {
-                // The workers are gone only if they panicked: the scope reports that.
-                let _ = self.jobs.send(Job {
+                self.jobs.push(Job {
                     src: src.to_path_buf(),
                     dst: dst.to_path_buf(),
                     st,
