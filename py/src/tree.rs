@@ -9,7 +9,7 @@ use crate::args::{self, Opts, ProgressArg};
 use crate::errors::{self, EngineError};
 use crate::watch::Watch;
 
-/// What `copytree` did.
+/// What one `copytree` did: the entries it made, the bytes it copied, and the entries that failed.
 #[pyclass(module = "zcopy", name = "TreeReport", frozen, eq, get_all)]
 #[derive(Clone, PartialEq)]
 pub struct TreeReport {
