@@ -25,28 +25,39 @@ fn times(st: &libc::stat) -> [libc::timespec; 2] {
     ]
 }
 
-/// The metadata of a regular file, on its open destination `dst` (named `name` in messages),
-/// from the open source `src` whose status is `st`.
+/// The metadata of a regular file, on its open destination `dst` (named `name` in messages,
+/// whose status after creation is `made`), from the open source `src` whose status is `st`.
+/// The owner and mode are set only where they differ from what creating the file gave it (as
+/// cp skips them): usually neither, since the file was created with the source's permission
+/// bits by the same user.
 pub(super) fn file(
     src: BorrowedFd<'_>,
     dst: BorrowedFd<'_>,
     st: &libc::stat,
+    made: &libc::stat,
     root: bool,
     name: &Path,
 ) -> Result<()> {
-    if root {
-        sys::fchown(dst, st.st_uid, st.st_gid).map_err(|e| {
-            Error::os(
-                e,
-                format_args!("cannot set the owner of {}", name.display()),
-            )
-        })?;
-    } else {
-        // cp -a's fallback: keep at least the group, where the caller is in it.
-        let _ = sys::fchown(dst, u32::MAX, st.st_gid);
+    let mut mode_set = made.st_mode & 0o7777 == st.st_mode & 0o7777;
+    if (made.st_uid, made.st_gid) != (st.st_uid, st.st_gid) {
+        if root {
+            sys::fchown(dst, st.st_uid, st.st_gid).map_err(|e| {
+                Error::os(
+                    e,
+                    format_args!("cannot set the owner of {}", name.display()),
+                )
+            })?;
+        } else {
+            // cp -a's fallback: keep at least the group, where the caller is in it.
+            let _ = sys::fchown(dst, u32::MAX, st.st_gid);
+        }
+        // A change of owner clears setuid and setgid: the mode is set again after it.
+        mode_set = false;
     }
-    sys::fchmod(dst, st.st_mode & 0o7777)
-        .map_err(|e| Error::os(e, format_args!("cannot set the mode of {}", name.display())))?;
+    if !mode_set {
+        sys::fchmod(dst, st.st_mode & 0o7777)
+            .map_err(|e| Error::os(e, format_args!("cannot set the mode of {}", name.display())))?;
+    }
     xattrs(XattrAt::Fd(src), XattrAt::Fd(dst), name)?;
     sys::futimens(dst, &times(st)).map_err(|e| {
         Error::os(

@@ -211,6 +211,7 @@ fn copy_one(job: &Job, shared: &Shared<'_>, root: bool, no_follow: bool) -> Resu
     let result = (|| {
         let (mut dst_st, dst_mnt) = sys::fs::fstat_mount(dst.as_fd())
             .map_err(|e| Error::os(e, format_args!("fstat on dst {}", job.dst.display())))?;
+        let made = dst_st;
         dst_st.st_size = 0;
         let src_ep = Endpoint::from_stat(
             src.as_fd(),
@@ -244,7 +245,7 @@ fn copy_one(job: &Job, shared: &Shared<'_>, root: bool, no_follow: bool) -> Resu
         shared
             .bytes
             .fetch_add(report.bytes.saturating_sub(before), Ordering::Relaxed);
-        meta::file(src.as_fd(), dst.as_fd(), &job.st, root, &job.dst)?;
+        meta::file(src.as_fd(), dst.as_fd(), &job.st, &made, root, &job.dst)?;
         sys::fs::rename(&c_tmp, &c_dst).map_err(|e| {
             Error::os(
                 e,
