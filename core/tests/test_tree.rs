@@ -235,8 +235,12 @@ fn build_tree(root: &Path) -> bool {
     mode("a/b/100k", 0o444);
     mode("setgid", 0o2775);
     mode("fifo", 0o640);
-    // Owners (root only: chown to ids nobody has).
+    // Owners and a device node (root only: chown to ids nobody has; /dev/null's numbers).
     if common::is_root() {
+        let dev = c(&root.join("a/null"));
+        // SAFETY: `dev` is NUL-terminated.
+        let r = unsafe { libc::mknod(dev.as_ptr(), libc::S_IFCHR | 0o620, libc::makedev(1, 3)) };
+        assert_eq!(r, 0, "mknod");
         std::os::unix::fs::lchown(root.join("one"), Some(1234), Some(5678)).expect("chown");
         std::os::unix::fs::lchown(root.join("setgid"), Some(4321), Some(8765)).expect("chown");
         std::os::unix::fs::lchown(root.join("a/rel"), Some(1111), Some(2222)).expect("chown");
@@ -328,11 +332,12 @@ fn copy_matches_cp_a_entry_by_entry() {
     assert_same_tree(&by_cp, &ours);
     assert_no_temp(&ours);
     // 9 regular files (the hard-linked ones once each), 6 directories (the root too),
-    // 4 symlinks, 1 FIFO, 3 second names.
+    // 4 symlinks, 1 FIFO (and a device as root), 3 second names.
     assert_eq!(report.files, 9, "{report:?}");
     assert_eq!(report.directories, 6, "{report:?}");
     assert_eq!(report.symlinks, 4, "{report:?}");
-    assert_eq!(report.specials, 1, "{report:?}");
+    let devices = u64::from(common::is_root());
+    assert_eq!(report.specials, 1 + devices, "{report:?}");
     assert_eq!(report.hard_links, 3, "{report:?}");
     assert!(report.errors.is_empty());
     let lengths: u64 = 1 + 4096 + 100_000 + 3 * MIB + 17 + 10 + 8 * MIB + 5000 + 300;
@@ -392,6 +397,22 @@ fn following_symlinks_copies_what_they_point_to() {
         .expect("lstat")
         .is_dir());
     assert_eq!(fs::read(ours.join("to_dir/f")).expect("read"), b"target");
+}
+
+#[test]
+fn a_followed_symlink_loop_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src");
+    fs::create_dir_all(src.join("d")).expect("mkdir");
+    symlink("..", src.join("d/up")).expect("symlink");
+    let opts = TreeOptions {
+        symlinks: false,
+        ..Default::default()
+    };
+    let e = zcopy::copy_tree(&src, dir.path().join("dst"), &opts).expect_err("a loop");
+    assert_eq!(e.errno(), Some(libc::ELOOP), "{e}");
+    assert!(e.message().contains("d/up"), "{e}");
+    assert!(e.message().contains("loop"), "{e}");
 }
 
 #[test]
