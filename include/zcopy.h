@@ -400,6 +400,120 @@ typedef struct zc_support {
 } zc_support;
 
 /**
+ * What `zc_copy_tree` does when an entry fails: one of the `ZC_TREE_ERRORS_*` values.
+ */
+typedef uint32_t zc_tree_errors;
+
+/**
+ * What `zc_copy_tree` does with FIFOs, sockets and devices: one of the `ZC_SPECIALS_*`
+ * values.
+ */
+typedef uint32_t zc_specials;
+
+/**
+ * A whole-tree progress callback: called on the thread that called `zc_copy_tree`, at most
+ * every 50 ms and once at the end, with the bytes copied and the files finished so far over
+ * the whole tree, and the options' `user` pointer. Return `true` to go on, `false` to stop the
+ * copy with `ZC_CANCELLED` (files being copied then leave nothing under their names). It must
+ * not unwind.
+ */
+typedef bool (*zc_tree_progress_fn)(uint64_t bytes, uint64_t files, void *user);
+
+/**
+ * How to run `zc_copy_tree`. Fill it with `zc_tree_options_default(&opts, sizeof opts)`, then
+ * change the fields you need; `NULL` instead of options means the defaults. Grows by appending
+ * fields, as `zc_options` does.
+ */
+typedef struct zc_tree_options {
+    /**
+     * `sizeof(zc_tree_options)` as the program was compiled: set by `zc_tree_options_default`.
+     */
+    size_t struct_size;
+    /**
+     * The options each regular file is copied with (`NULL`: the defaults). Its offsets, `len`
+     * and `progress` must be unset (`ZC_INVALID` otherwise); its `cancel` flag stops the tree.
+     */
+    const struct zc_options *transfer;
+    /**
+     * Keep symlinks as symlinks (the default, true); false copies what they point to.
+     */
+    bool symlinks;
+    /**
+     * Copy into a destination directory that exists already (and into existing directories
+     * below it), replacing files of the same names; false (the default): `ZC_IO` with `EEXIST`.
+     */
+    bool dirs_exist_ok;
+    /**
+     * Threads that copy files at once; 0 (the default): the number of CPUs, at least 4; at
+     * most 256.
+     */
+    uint32_t workers;
+    /**
+     * `ZC_TREE_ERRORS_RAISE` (the default) or `ZC_TREE_ERRORS_COLLECT`.
+     */
+    zc_tree_errors errors;
+    /**
+     * `ZC_SPECIALS_RECREATE` (the default) or `ZC_SPECIALS_ERROR`.
+     */
+    zc_specials specials;
+    /**
+     * Called with the bytes and files so far; `NULL` (the default) for none.
+     */
+    zc_tree_progress_fn progress;
+    /**
+     * Passed to `progress` as is.
+     */
+    void *user;
+} zc_tree_options;
+
+/**
+ * What `zc_copy_tree` did. Set `struct_size` to `sizeof(zc_tree_report)` before the call; it
+ * is written whatever the status (after a failure, with what was done before it).
+ */
+typedef struct zc_tree_report {
+    /**
+     * `sizeof(zc_tree_report)` as the program was compiled.
+     */
+    size_t struct_size;
+    /**
+     * Regular files copied (hard links made again not counted).
+     */
+    uint64_t files;
+    /**
+     * Directories created (or found, with `dirs_exist_ok`).
+     */
+    uint64_t directories;
+    /**
+     * Symlinks made.
+     */
+    uint64_t symlinks;
+    /**
+     * FIFOs, sockets and devices made.
+     */
+    uint64_t specials;
+    /**
+     * Hard links made again.
+     */
+    uint64_t hard_links;
+    /**
+     * Bytes copied: the regular files' lengths, each file once.
+     */
+    uint64_t bytes;
+    /**
+     * Wall-clock time of the whole copy.
+     */
+    uint64_t elapsed_ns;
+    /**
+     * Syscalls made by the calling thread and the workers.
+     */
+    uint64_t syscalls;
+    /**
+     * Entries that failed (their paths and messages are in `zc_last_error()`).
+     */
+    uint64_t errors;
+} zc_tree_report;
+
+/**
  * What Auto would do for a pair of fds, as `zc_auto_choice` tells it: the engine's
  * `AutoChoice`, under its names.
  *
@@ -731,6 +845,26 @@ typedef struct zc_server_options {
 #define ZC_SPARSE_WRITE_ZEROS 1
 
 /**
+ * Stop at the first error and return it (the default).
+ */
+#define ZC_TREE_ERRORS_RAISE 0
+
+/**
+ * Go on with the rest of the tree, then fail with one message listing every failed path.
+ */
+#define ZC_TREE_ERRORS_COLLECT 1
+
+/**
+ * Make a new one of the same kind (`mknod`), as `cp -a` does (the default).
+ */
+#define ZC_SPECIALS_RECREATE 0
+
+/**
+ * Refuse it with `ZC_INVALID`, naming the path (as Python's `shutil.copytree`).
+ */
+#define ZC_SPECIALS_ERROR 1
+
+/**
  * No particular pattern (the default readahead).
  */
 #define ZC_ADVICE_NORMAL 0
@@ -983,6 +1117,50 @@ enum zc_status zc_copy_file(const char *src_path,
  * writing one `size_t`.
  */
 enum zc_status zc_probe(int src, int dst, struct zc_support *out, size_t cap, size_t *out_len);
+
+/**
+ * Copies the tree at `src_path` to `dst_path` like `cp -a`: directories, regular files
+ * through the engine (each as `zc_copy_file` would, with `opts->transfer`: reflink or
+ * `copy_file_range` where the filesystem clones, holes kept, the cache policy), symlinks as
+ * links, FIFOs, sockets and devices recreated (or refused: `specials`), hard links made
+ * again, and every entry's mode, times (to the nanosecond), extended attributes and owner
+ * (as root) copied. Files are copied by a pool of `workers` threads, each into a temporary
+ * name renamed into place when complete, so a file that fails leaves nothing under its name.
+ * `src_path` may also be a single file or symlink.
+ *
+ * Returns `ZC_OK`, or: `ZC_IO` naming the path (`EEXIST` when `dst_path` exists without
+ * `dirs_exist_ok`, `ENOENT`, `EACCES`, ...); `ZC_INVALID` for a special file with
+ * `ZC_SPECIALS_ERROR`, bad options (an offset, `len` or `progress` in `transfer`, an unknown
+ * enum value, a bad `struct_size`), or a copy into the source itself; `ZC_CANCELLED` when
+ * the progress callback or the cancel flag stopped it; `ZC_NULL_POINTER` for a `NULL` path.
+ * With `ZC_TREE_ERRORS_COLLECT`, the status and errno of the first failure, and a message
+ * listing every failed path. `*report` (`NULL`: not wanted) is written in every case but a
+ * bad `report->struct_size`.
+ *
+ * # Safety
+ * `src_path` and `dst_path` are `NULL` or NUL-terminated strings; `opts` is `NULL` or a
+ * `zc_tree_options` readable for `opts->struct_size` bytes, whose `transfer` is `NULL` or a
+ * valid `zc_options` (as for `zc_transfer`) and whose `progress` and `user` are valid for the
+ * call; `report` is `NULL` or a `zc_tree_report` writable for `report->struct_size` bytes,
+ * with that field set.
+ */
+enum zc_status zc_copy_tree(const char *src_path,
+                            const char *dst_path,
+                            const struct zc_tree_options *opts,
+                            struct zc_tree_report *report);
+
+/**
+ * Fills `*opts` with the defaults: per-file defaults (`transfer` `NULL`), symlinks kept,
+ * the destination must not exist, one worker per CPU (at least 4), stop at the first error,
+ * special files recreated, no progress callback; and sets `opts->struct_size`.
+ *
+ * Pass `sizeof *opts` as `struct_size`. `ZC_NULL_POINTER` when `opts` is `NULL`;
+ * `ZC_INVALID` for a `struct_size` below the first layout (48 bytes) or implausibly large.
+ *
+ * # Safety
+ * `opts` is `NULL` or valid for writing `struct_size` bytes.
+ */
+enum zc_status zc_tree_options_default(struct zc_tree_options *opts, size_t struct_size);
 
 /**
  * Prepares a transfer from fd `src` to fd `dst` with `opts` (`NULL`: the defaults; its

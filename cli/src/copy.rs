@@ -8,29 +8,84 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use zcopy::{CachePolicy, Options, Report, Strategy, SyncPolicy};
+use zcopy::{CachePolicy, OnError, Options, Report, Strategy, SyncPolicy, TreeOptions, TreeReport};
 
 use crate::fail::Failure;
+use crate::names::names;
+use crate::size;
 
-/// The arguments of `zcopy copy`, already parsed by clap.
+/// The arguments of `zcopy copy`, parsed by clap.
+#[derive(clap::Args)]
 pub struct Args {
+    /// SRC DST, or SRC... DIR (each SRC to DIR/its name). `-` is standard input as SRC,
+    /// standard output as DST. When DST is standard output (`-`, /dev/stdout, or the file
+    /// stdout is open on), the Report goes to standard error.
+    #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+    /// Copy every SRC into DIR (as cp -t).
+    #[arg(long, short = 't', value_name = "DIR")]
     pub target_directory: Option<PathBuf>,
+    /// Treat DST as a file even when it is a directory (as cp -T).
+    #[arg(long, short = 'T')]
     pub no_target_directory: bool,
+    /// The technique.
+    #[arg(long, short, default_value = "auto", value_parser = names::<Strategy>())]
     pub strategy: Strategy,
+    /// Use exactly the named technique, or fail with "unsupported".
+    #[arg(long)]
     pub no_fallback: bool,
+    /// Start reading SRC at this byte.
+    #[arg(long, value_name = "SIZE", value_parser = size::parse)]
     pub offset: Option<u64>,
+    /// Start writing DST at this byte.
+    #[arg(long, value_name = "SIZE", value_parser = size::parse)]
     pub dst_offset: Option<u64>,
+    /// Move at most this many bytes (default: to end of file).
+    #[arg(long, value_name = "SIZE", value_parser = size::parse)]
     pub len: Option<u64>,
+    /// Bytes per syscall (buffer, window or pipe size); default: the technique's own.
+    #[arg(long, value_name = "SIZE", value_parser = size::parse)]
     pub chunk_size: Option<u64>,
+    /// Page-cache policy: evict what the copy brought in (drop_after), advise noreuse.
+    #[arg(long, default_value = "keep", value_parser = names::<CachePolicy>())]
     pub cache: CachePolicy,
+    /// Durability: fdatasync DST at the end (data), fsync (full).
+    #[arg(long, default_value = "none", value_parser = names::<SyncPolicy>())]
     pub sync: SyncPolicy,
+    /// With auto, copy files of at least this many bytes with O_DIRECT (nginx's directio).
+    #[arg(long, value_name = "SIZE", value_parser = size::parse)]
     pub direct_threshold: Option<u64>,
+    /// io_uring: requests in flight (default 4).
+    #[arg(long)]
     pub queue_depth: Option<u32>,
+    /// Threads that copy a file → file transfer of at least 16 MiB at once, each a range of
+    /// at least 8 MiB (default 1; at most 64). Other copies use one thread.
+    #[arg(long)]
     pub parallelism: Option<u32>,
+    /// Print the Report (an array of them for several SRC) and errors as JSON.
+    #[arg(long)]
     pub json: bool,
+    /// Print no Report (errors still go to stderr).
+    #[arg(long, short)]
     pub quiet: bool,
+    /// Draw a progress bar on stderr when it is a terminal (nothing otherwise).
+    #[arg(long)]
     pub progress: bool,
+    /// Copy directories recursively, as cp -a: files through the engine, symlinks as links,
+    /// hard links, special files, modes, owners (as root), times and extended attributes.
+    /// Existing directories are copied into.
+    #[arg(long, short = 'r', visible_short_alias = 'R')]
+    pub recursive: bool,
+    /// The same as -r (cp's -a: every attribute is kept).
+    #[arg(long, short = 'a')]
+    pub archive: bool,
+    /// With -r: threads that copy files at once (default: the number of CPUs, at least 4).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<u32>,
+    /// With -r: go on past a failed entry and list every failure at the end (as the exit
+    /// status says), instead of stopping at the first.
+    #[arg(long)]
+    pub keep_going: bool,
 }
 
 /// One copy: a source and where it goes.
@@ -39,10 +94,64 @@ struct Job {
     dst: PathBuf,
 }
 
+/// What one copy did: a file's Report or a tree's.
+enum Done {
+    File(Report),
+    Tree(TreeReport),
+}
+
+impl Done {
+    fn bytes(&self) -> u64 {
+        match self {
+            Done::File(r) => r.bytes,
+            Done::Tree(r) => r.bytes,
+        }
+    }
+}
+
 /// Runs the copies; each failure is printed as it happens (the others go on, as with cp).
 pub fn run(a: Args) -> Result<(), Failure> {
     let jobs = jobs(&a)?;
-    let opts = Options {
+    let opts = options(&a);
+    let bar = a.progress.then(|| progress_bar(&jobs, &opts)).flatten();
+    let mut out = Out {
+        a: &a,
+        bar: bar.as_ref(),
+        several: jobs.len() > 1,
+        reports: Vec::new(),
+        failed: false,
+    };
+    let mut done = 0u64;
+    for job in &jobs {
+        if let Some(bar) = &bar {
+            bar.set_message(job.src.display().to_string());
+        }
+        let tree = (a.recursive || a.archive) && is_real_dir(&job.src);
+        let result = if tree {
+            copy_tree(job, &a, &opts, bar.as_ref(), done)
+        } else {
+            copy_file(job, &opts, bar.as_ref(), done)
+        };
+        match result {
+            Ok(d) => {
+                done += d.bytes();
+                if let Some(bar) = &bar {
+                    bar.set_position(done);
+                }
+                out.report(job, d)?;
+            }
+            Err(f) => out.fail(f),
+        }
+    }
+    if let Some(bar) = &bar {
+        bar.finish();
+    }
+    out.finish(&jobs)
+}
+
+/// The engine's options from the command line.
+fn options(a: &Args) -> Options<'static> {
+    Options {
         strategy: a.strategy,
         src_offset: a.offset,
         dst_offset: a.dst_offset,
@@ -55,89 +164,182 @@ pub fn run(a: Args) -> Result<(), Failure> {
         queue_depth: a.queue_depth,
         parallelism: a.parallelism,
         ..Options::default()
+    }
+}
+
+/// Whether `p` is a directory itself (not a symlink to one: `cp -a` copies the link).
+fn is_real_dir(p: &Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir())
+}
+
+/// One file copy, its progress drawn on `bar` after the `done` bytes of the copies before.
+fn copy_file(
+    job: &Job,
+    opts: &Options<'_>,
+    bar: Option<&indicatif::ProgressBar>,
+    done: u64,
+) -> Result<Done, Failure> {
+    let tick = |n: u64| {
+        if let Some(bar) = bar {
+            bar.set_position(done + n);
+        }
+        true
     };
-    let bar = a.progress.then(|| progress_bar(&jobs, &opts)).flatten();
-    let several = jobs.len() > 1;
-    let mut reports = Vec::new();
-    let mut failed = None;
-    let mut done = 0u64;
-    for job in &jobs {
-        if let Some(bar) = &bar {
-            bar.set_message(job.src.display().to_string());
+    let job_opts = Options {
+        progress: bar.map(|_| &tick as zcopy::Progress<'_>),
+        ..opts.clone()
+    };
+    copy_one(job, &job_opts).map(Done::File)
+}
+
+/// One directory copied as `cp -a` does, by the engine's `copy_tree` (into an existing
+/// directory too, as cp merges).
+fn copy_tree(
+    job: &Job,
+    a: &Args,
+    opts: &Options<'_>,
+    bar: Option<&indicatif::ProgressBar>,
+    done: u64,
+) -> Result<Done, Failure> {
+    let tick = |bytes: u64, files: u64| {
+        if let Some(bar) = bar {
+            bar.set_position(done + bytes);
+            bar.set_message(format!("{} ({files} files)", job.src.display()));
         }
-        let tick = |n: u64| {
-            if let Some(bar) = &bar {
-                bar.set_position(done + n);
+        true
+    };
+    let tree = TreeOptions {
+        transfer: opts.clone(),
+        dirs_exist_ok: true,
+        workers: a.workers,
+        errors: if a.keep_going {
+            OnError::Collect
+        } else {
+            OnError::Raise
+        },
+        progress: bar.map(|_| &tick as zcopy::TreeProgress<'_>),
+        ..TreeOptions::default()
+    };
+    zcopy::copy_tree(&job.src, &job.dst, &tree)
+        .map(Done::Tree)
+        .map_err(|e| Failure::engine(&e).at(&job.src))
+}
+
+/// Where the reports go, and what has failed.
+struct Out<'a> {
+    a: &'a Args,
+    bar: Option<&'a indicatif::ProgressBar>,
+    several: bool,
+    /// With --json and several copies: printed together at the end.
+    reports: Vec<(PathBuf, PathBuf, serde_json::Value)>,
+    failed: bool,
+}
+
+impl Out<'_> {
+    /// Prints (or, for a JSON array, keeps) the report of one copy.
+    fn report(&mut self, job: &Job, done: Done) -> Result<(), Failure> {
+        if self.a.quiet {
+            return Ok(());
+        }
+        if self.a.json {
+            let v = match &done {
+                Done::File(r) => serde_json::to_value(r).unwrap_or_default(),
+                Done::Tree(r) => tree_json(r),
+            };
+            if self.several {
+                self.reports.push((job.src.clone(), job.dst.clone(), v));
+                return Ok(());
             }
-            true
+            let text = serde_json::to_string_pretty(&v).unwrap_or_default() + "\n";
+            return self.emit(&text, is_stdout(&job.dst));
+        }
+        let body = match &done {
+            Done::File(r) => table(r),
+            Done::Tree(r) => tree_table(r),
         };
-        let job_opts = Options {
-            progress: bar.as_ref().map(|_| &tick as zcopy::Progress<'_>),
-            ..opts.clone()
+        let text = if self.several {
+            format!("{} -> {}\n{body}", job.src.display(), job.dst.display())
+        } else {
+            body
         };
-        match copy_one(job, &job_opts) {
-            Ok(report) => {
-                done += report.bytes;
-                if let Some(bar) = &bar {
-                    bar.set_position(done);
-                }
-                if a.quiet {
-                    continue;
-                }
-                if a.json && several {
-                    reports.push((job, report));
-                    continue;
-                }
-                let text = if a.json {
-                    serde_json::to_string_pretty(&report).unwrap_or_default() + "\n"
-                } else if several {
-                    format!(
-                        "{} -> {}\n{}",
-                        job.src.display(),
-                        job.dst.display(),
-                        table(&report)
-                    )
-                } else {
-                    table(&report)
-                };
-                if let Some(bar) = &bar {
-                    bar.suspend(|| emit(&text, is_stdout(&job.dst)))?;
-                } else {
-                    emit(&text, is_stdout(&job.dst))?;
-                }
-            }
-            Err(f) => {
-                if let Some(bar) = &bar {
-                    bar.suspend(|| f.print(a.json));
-                } else {
-                    f.print(a.json);
-                }
-                failed = Some(f);
-            }
+        self.emit(&text, is_stdout(&job.dst))
+    }
+
+    fn emit(&self, text: &str, data_on_stdout: bool) -> Result<(), Failure> {
+        match self.bar {
+            Some(bar) => bar.suspend(|| emit(text, data_on_stdout)),
+            None => emit(text, data_on_stdout),
         }
     }
-    if let Some(bar) = &bar {
-        bar.finish();
+
+    fn fail(&mut self, f: Failure) {
+        match self.bar {
+            Some(bar) => bar.suspend(|| f.print(self.a.json)),
+            None => f.print(self.a.json),
+        }
+        self.failed = true;
     }
-    if a.json && several && !a.quiet {
-        let all: Vec<serde_json::Value> = reports
-            .iter()
-            .map(|(job, r)| {
-                let mut v = serde_json::to_value(r).unwrap_or_default();
-                if let Some(o) = v.as_object_mut() {
-                    o.insert("src".into(), job.src.display().to_string().into());
-                    o.insert("dst".into(), job.dst.display().to_string().into());
-                }
-                v
-            })
-            .collect();
-        let text = serde_json::to_string_pretty(&all).unwrap_or_default() + "\n";
-        emit(&text, jobs.iter().any(|j| is_stdout(&j.dst)))?;
+
+    /// The JSON array of several copies' reports; the status.
+    fn finish(self, jobs: &[Job]) -> Result<(), Failure> {
+        if self.a.json && self.several && !self.a.quiet {
+            let all: Vec<serde_json::Value> = self
+                .reports
+                .into_iter()
+                .map(|(src, dst, mut v)| {
+                    if let Some(o) = v.as_object_mut() {
+                        o.insert("src".into(), src.display().to_string().into());
+                        o.insert("dst".into(), dst.display().to_string().into());
+                    }
+                    v
+                })
+                .collect();
+            let text = serde_json::to_string_pretty(&all).unwrap_or_default() + "\n";
+            emit(&text, jobs.iter().any(|j| is_stdout(&j.dst)))?;
+        }
+        if self.failed {
+            return Err(Failure::reported());
+        }
+        Ok(())
     }
-    match failed {
-        Some(_) => Err(Failure::reported()),
-        None => Ok(()),
-    }
+}
+
+/// A tree's report as JSON.
+fn tree_json(r: &TreeReport) -> serde_json::Value {
+    serde_json::json!({
+        "files": r.files,
+        "directories": r.directories,
+        "symlinks": r.symlinks,
+        "specials": r.specials,
+        "hard_links": r.hard_links,
+        "bytes": r.bytes,
+        "elapsed_ns": r.elapsed_ns,
+        "syscalls": r.syscalls,
+    })
+}
+
+/// A tree's report as a table.
+fn tree_table(r: &TreeReport) -> String {
+    let secs = r.elapsed_ns as f64 / 1e9;
+    let rate = if secs > 0.0 {
+        r.files as f64 / secs
+    } else {
+        0.0
+    };
+    let rows = [
+        ("files", r.files.to_string()),
+        ("directories", r.directories.to_string()),
+        ("symlinks", r.symlinks.to_string()),
+        ("specials", r.specials.to_string()),
+        ("hard links", r.hard_links.to_string()),
+        ("bytes", r.bytes.to_string()),
+        (
+            "elapsed",
+            format!("{:.3} ms ({rate:.0} files/s)", r.elapsed_ns as f64 / 1e6),
+        ),
+        ("syscalls", r.syscalls.to_string()),
+    ];
+    rows.iter().map(|(k, v)| format!("{k:<14} {v}\n")).collect()
 }
 
 /// The copies the paths ask for, as cp reads them: `SRC DST` (into DST when it is a

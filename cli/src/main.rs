@@ -26,7 +26,6 @@ mod serve;
 mod size;
 
 use clap::{CommandFactory, Parser, Subcommand};
-use zcopy::{CachePolicy, Strategy, SyncPolicy};
 use zcopy_serve::IoModel;
 
 use fail::Failure;
@@ -50,6 +49,114 @@ struct Cli {
     command: Command,
 }
 
+/// The arguments of `zcopy bench`.
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// A short run for a first look (under a minute on 2 cores): the summary and targets only.
+    #[arg(long)]
+    quick: bool,
+    /// With --quick, also print every cell's table (the default without --quick).
+    #[arg(long)]
+    full: bool,
+    /// Sizes to move, e.g. 4K,64K,1M,16M,256M.
+    #[arg(long)]
+    sizes: Option<String>,
+    /// Endpoints: file_file, file_pipe, file_tcp.
+    #[arg(long, default_value = "file_file,file_pipe,file_tcp")]
+    endpoints: String,
+    /// Only these techniques and peers (comma-separated; read_write is always kept, for the
+    /// ratios), e.g. auto,splice,copy_file_range,cp.
+    #[arg(long)]
+    techniques: Option<String>,
+    /// Cache states: hot, cold (the source evicted before each sample).
+    #[arg(long, default_value = "hot,cold")]
+    cache: String,
+    /// Rounds, interleaved in rotating order.
+    #[arg(long)]
+    rounds: Option<usize>,
+    /// Where to put the scratch files (default: the temp dir).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Write every sample as JSON to FILE.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Draw throughput and CPU per GB by size to FILE (SVG).
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// The Python interpreter for the Python peers (default: python3 on PATH; `none` to
+    /// leave them out). With zcopy installed in it, zcopy.copy_file is measured too.
+    #[arg(long, default_value = "python3")]
+    python: String,
+    /// Bytes one sample moves at most (small sizes are batched up to it; default 16 MiB
+    /// with --quick, else 64 MiB). For tests.
+    #[arg(long, hide = true, value_parser = size::parse)]
+    sample_bytes: Option<u64>,
+    /// Time whole-tree copies instead: zcopy's copy_tree against cp -a, shutil.copytree,
+    /// rsync -a and xcp (those installed) on a generated tree, hot and cold, and check every
+    /// copy is byte-identical.
+    #[arg(long)]
+    tree: bool,
+    /// With --tree: files in the generated tree (in one directory per 20 files).
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    tree_files: usize,
+}
+
+/// The arguments of `zcopy serve`.
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// The directory to serve.
+    dir: PathBuf,
+    /// The address to listen on (port 0: any free port). Loopback by default.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Worker threads, each with its own reactor (default: the number of CPUs).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Read files of at least this many bytes (e.g. 4m) with O_DIRECT, or `off`.
+    #[arg(long, value_name = "SIZE|off", default_value = "off", value_parser = size::parse_directio)]
+    directio: size::Directio,
+    /// The I/O model: epoll (reactor), uring (proactor), threads (blocking), poll (spinning).
+    #[arg(long, default_value = "epoll", value_parser = names::<IoModel>())]
+    model: IoModel,
+    /// Seconds a client may take to send a request head; then the connection is closed
+    /// (nginx's client_header_timeout).
+    #[arg(long, value_name = "S", default_value = "60")]
+    header_timeout: String,
+    /// Seconds an idle kept-alive connection is kept after its last response (nginx's
+    /// keepalive_timeout).
+    #[arg(long, value_name = "S", default_value = "75")]
+    keepalive_timeout: String,
+    /// The most connections one worker holds at once; more wait in the listen backlog
+    /// (nginx's worker_connections).
+    #[arg(long, value_name = "N", default_value_t = 512)]
+    max_connections: usize,
+    /// Log each response in nginx's combined format to PATH (appended), `-` (standard
+    /// output) or `off`.
+    #[arg(long, value_name = "PATH|-|off", default_value = "off")]
+    access_log: std::ffi::OsString,
+}
+
+/// The arguments of `zcopy probe`.
+#[derive(clap::Args)]
+struct ProbeArgs {
+    /// The source path, or `-` for standard input.
+    src: PathBuf,
+    /// The destination path (need not exist), or `-` for standard output.
+    dst: PathBuf,
+    /// Where the copy would start reading SRC (Auto's choice may depend on the length).
+    #[arg(long, value_name = "SIZE", value_parser = size::parse)]
+    offset: Option<u64>,
+    /// How many bytes the copy would move.
+    #[arg(long, value_name = "SIZE", value_parser = size::parse)]
+    len: Option<u64>,
+    /// The copy's --direct-threshold.
+    #[arg(long, value_name = "SIZE", value_parser = size::parse)]
+    direct_threshold: Option<u64>,
+    /// Print {"techniques": [...], "auto": {"order", "first", "why"}}, and errors as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Copy SRC to DST, or each SRC into DIR (as cp), and print what it cost. A DST path is
@@ -59,62 +166,7 @@ enum Command {
         override_usage = "zcopy copy [OPTIONS] SRC DST\n       zcopy copy [OPTIONS] SRC... DIR\n       zcopy copy [OPTIONS] -t DIR SRC...",
         after_help = SIZES_AND_STATUS
     )]
-    Copy {
-        /// SRC DST, or SRC... DIR (each SRC to DIR/its name). `-` is standard input as SRC,
-        /// standard output as DST. When DST is standard output (`-`, /dev/stdout, or the file
-        /// stdout is open on), the Report goes to standard error.
-        #[arg(required = true, value_name = "PATH")]
-        paths: Vec<PathBuf>,
-        /// Copy every SRC into DIR (as cp -t).
-        #[arg(long, short = 't', value_name = "DIR")]
-        target_directory: Option<PathBuf>,
-        /// Treat DST as a file even when it is a directory (as cp -T).
-        #[arg(long, short = 'T')]
-        no_target_directory: bool,
-        /// The technique.
-        #[arg(long, short, default_value = "auto", value_parser = names::<Strategy>())]
-        strategy: Strategy,
-        /// Use exactly the named technique, or fail with "unsupported".
-        #[arg(long)]
-        no_fallback: bool,
-        /// Start reading SRC at this byte.
-        #[arg(long, value_name = "SIZE", value_parser = size::parse)]
-        offset: Option<u64>,
-        /// Start writing DST at this byte.
-        #[arg(long, value_name = "SIZE", value_parser = size::parse)]
-        dst_offset: Option<u64>,
-        /// Move at most this many bytes (default: to end of file).
-        #[arg(long, value_name = "SIZE", value_parser = size::parse)]
-        len: Option<u64>,
-        /// Bytes per syscall (buffer, window or pipe size); default: the technique's own.
-        #[arg(long, value_name = "SIZE", value_parser = size::parse)]
-        chunk_size: Option<u64>,
-        /// Page-cache policy: evict what the copy brought in (drop_after), advise noreuse.
-        #[arg(long, default_value = "keep", value_parser = names::<CachePolicy>())]
-        cache: CachePolicy,
-        /// Durability: fdatasync DST at the end (data), fsync (full).
-        #[arg(long, default_value = "none", value_parser = names::<SyncPolicy>())]
-        sync: SyncPolicy,
-        /// With auto, copy files of at least this many bytes with O_DIRECT (nginx's directio).
-        #[arg(long, value_name = "SIZE", value_parser = size::parse)]
-        direct_threshold: Option<u64>,
-        /// io_uring: requests in flight (default 4).
-        #[arg(long)]
-        queue_depth: Option<u32>,
-        /// Threads that copy a file → file transfer of at least 16 MiB at once, each a range of
-        /// at least 8 MiB (default 1; at most 64). Other copies use one thread.
-        #[arg(long)]
-        parallelism: Option<u32>,
-        /// Print the Report (an array of them for several SRC) and errors as JSON.
-        #[arg(long)]
-        json: bool,
-        /// Print no Report (errors still go to stderr).
-        #[arg(long, short)]
-        quiet: bool,
-        /// Draw a progress bar on stderr when it is a terminal (nothing otherwise).
-        #[arg(long)]
-        progress: bool,
-    },
+    Copy(copy::Args),
     /// Show how much of each file is in the page cache, like util-linux fincore (RES: resident
     /// bytes, PAGES: resident pages, SIZE, FILE). Directories are walked recursively and end
     /// with a summary like vmtouch's.
@@ -191,103 +243,15 @@ enum Command {
     /// Time every technique the pair allows against the tools people use today (std::io::copy,
     /// std::fs::copy, cp, Python's shutil.copyfile and socket.sendfile), file → file, → pipe and
     /// → loopback TCP, hot and cold; print medians, ratios and the targets they meet.
-    Bench {
-        /// A short run for a first look (under a minute on 2 cores): the summary and targets only.
-        #[arg(long)]
-        quick: bool,
-        /// With --quick, also print every cell's table (the default without --quick).
-        #[arg(long)]
-        full: bool,
-        /// Sizes to move, e.g. 4K,64K,1M,16M,256M.
-        #[arg(long)]
-        sizes: Option<String>,
-        /// Endpoints: file_file, file_pipe, file_tcp.
-        #[arg(long, default_value = "file_file,file_pipe,file_tcp")]
-        endpoints: String,
-        /// Only these techniques and peers (comma-separated; read_write is always kept, for the
-        /// ratios), e.g. auto,splice,copy_file_range,cp.
-        #[arg(long)]
-        techniques: Option<String>,
-        /// Cache states: hot, cold (the source evicted before each sample).
-        #[arg(long, default_value = "hot,cold")]
-        cache: String,
-        /// Rounds, interleaved in rotating order.
-        #[arg(long)]
-        rounds: Option<usize>,
-        /// Where to put the scratch files (default: the temp dir).
-        #[arg(long)]
-        dir: Option<PathBuf>,
-        /// Write every sample as JSON to FILE.
-        #[arg(long)]
-        json: Option<PathBuf>,
-        /// Draw throughput and CPU per GB by size to FILE (SVG).
-        #[arg(long)]
-        plot: Option<PathBuf>,
-        /// The Python interpreter for the Python peers (default: python3 on PATH; `none` to
-        /// leave them out). With zcopy installed in it, zcopy.copy_file is measured too.
-        #[arg(long, default_value = "python3")]
-        python: String,
-        /// Bytes one sample moves at most (small sizes are batched up to it; default 16 MiB
-        /// with --quick, else 64 MiB). For tests.
-        #[arg(long, hide = true, value_parser = size::parse)]
-        sample_bytes: Option<u64>,
-    },
+    Bench(BenchArgs),
     /// Serve DIR over HTTP/1.1 (GET, HEAD, ranges, keep-alive) like nginx with `sendfile on`:
     /// files below --directio bytes with sendfile, larger ones with O_DIRECT reads through
     /// io_uring (the page cache untouched). Prints the address, then serves until SIGINT/SIGTERM.
-    Serve {
-        /// The directory to serve.
-        dir: PathBuf,
-        /// The address to listen on (port 0: any free port). Loopback by default.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: String,
-        /// Worker threads, each with its own reactor (default: the number of CPUs).
-        #[arg(long)]
-        workers: Option<usize>,
-        /// Read files of at least this many bytes (e.g. 4m) with O_DIRECT, or `off`.
-        #[arg(long, value_name = "SIZE|off", default_value = "off", value_parser = size::parse_directio)]
-        directio: size::Directio,
-        /// The I/O model: epoll (reactor), uring (proactor), threads (blocking), poll (spinning).
-        #[arg(long, default_value = "epoll", value_parser = names::<IoModel>())]
-        model: IoModel,
-        /// Seconds a client may take to send a request head; then the connection is closed
-        /// (nginx's client_header_timeout).
-        #[arg(long, value_name = "S", default_value = "60")]
-        header_timeout: String,
-        /// Seconds an idle kept-alive connection is kept after its last response (nginx's
-        /// keepalive_timeout).
-        #[arg(long, value_name = "S", default_value = "75")]
-        keepalive_timeout: String,
-        /// The most connections one worker holds at once; more wait in the listen backlog
-        /// (nginx's worker_connections).
-        #[arg(long, value_name = "N", default_value_t = 512)]
-        max_connections: usize,
-        /// Log each response in nginx's combined format to PATH (appended), `-` (standard
-        /// output) or `off`.
-        #[arg(long, value_name = "PATH|-|off", default_value = "off")]
-        access_log: std::ffi::OsString,
-    },
+    Serve(ServeArgs),
     /// Tell which techniques can serve SRC → DST, why not for the others, and which one Auto
     /// picks first (marked *) and why. Moves nothing and creates nothing.
     #[command(after_help = SIZES_AND_STATUS)]
-    Probe {
-        /// The source path, or `-` for standard input.
-        src: PathBuf,
-        /// The destination path (need not exist), or `-` for standard output.
-        dst: PathBuf,
-        /// Where the copy would start reading SRC (Auto's choice may depend on the length).
-        #[arg(long, value_name = "SIZE", value_parser = size::parse)]
-        offset: Option<u64>,
-        /// How many bytes the copy would move.
-        #[arg(long, value_name = "SIZE", value_parser = size::parse)]
-        len: Option<u64>,
-        /// The copy's --direct-threshold.
-        #[arg(long, value_name = "SIZE", value_parser = size::parse)]
-        direct_threshold: Option<u64>,
-        /// Print {"techniques": [...], "auto": {"order", "first", "why"}}, and errors as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Probe(ProbeArgs),
 }
 
 fn main() -> ExitCode {
@@ -352,11 +316,11 @@ impl Command {
     /// Whether errors are to be printed as JSON objects.
     fn json_errors(&self) -> bool {
         match self {
-            Command::Copy { json, .. }
+            Command::Copy(copy::Args { json, .. })
             | Command::Fincore { json, .. }
             | Command::Evict { json, .. }
             | Command::Warm { json, .. }
-            | Command::Probe { json, .. } => *json,
+            | Command::Probe(ProbeArgs { json, .. }) => *json,
             _ => false,
         }
     }
@@ -364,43 +328,7 @@ impl Command {
 
 fn run(cmd: Command) -> Result<(), Failure> {
     match cmd {
-        Command::Copy {
-            paths,
-            target_directory,
-            no_target_directory,
-            strategy,
-            no_fallback,
-            offset,
-            dst_offset,
-            len,
-            chunk_size,
-            cache,
-            sync,
-            direct_threshold,
-            queue_depth,
-            parallelism,
-            json,
-            quiet,
-            progress,
-        } => copy::run(copy::Args {
-            paths,
-            target_directory,
-            no_target_directory,
-            strategy,
-            no_fallback,
-            offset,
-            dst_offset,
-            len,
-            chunk_size,
-            cache,
-            sync,
-            direct_threshold,
-            queue_depth,
-            parallelism,
-            json,
-            quiet,
-            progress,
-        }),
+        Command::Copy(a) => copy::run(a),
         Command::Fincore {
             paths,
             bytes,
@@ -409,16 +337,9 @@ fn run(cmd: Command) -> Result<(), Failure> {
             noheadings,
             summary,
         } => pagecache::run(pagecache::Args {
-            op: pagecache::Op::Fincore,
-            paths,
-            json,
-            bytes,
-            output,
             noheadings,
             summary,
-            verbose: false,
-            quiet: false,
-            lock: false,
+            ..page_args(pagecache::Op::Fincore, paths, json, bytes, output)
         }),
         Command::Evict {
             paths,
@@ -428,16 +349,9 @@ fn run(cmd: Command) -> Result<(), Failure> {
             json,
             output,
         } => pagecache::run(pagecache::Args {
-            op: pagecache::Op::Evict,
-            paths,
-            json,
-            bytes,
-            output,
-            noheadings: false,
-            summary: true,
             verbose,
             quiet,
-            lock: false,
+            ..page_args(pagecache::Op::Evict, paths, json, bytes, output)
         }),
         Command::Warm {
             paths,
@@ -448,135 +362,153 @@ fn run(cmd: Command) -> Result<(), Failure> {
             json,
             output,
         } => pagecache::run(pagecache::Args {
-            op: pagecache::Op::Warm,
-            paths,
-            json,
-            bytes,
-            output,
-            noheadings: false,
-            summary: true,
             verbose,
             quiet,
             lock,
+            ..page_args(pagecache::Op::Warm, paths, json, bytes, output)
         }),
-        Command::Serve {
-            dir,
-            listen,
-            workers,
-            directio,
-            model,
-            header_timeout,
-            keepalive_timeout,
-            max_connections,
-            access_log,
-        } => serve::run(serve::Args {
-            dir,
-            listen,
-            workers,
-            directio: directio.0,
-            model,
-            header_timeout,
-            keepalive_timeout,
-            max_connections,
-            access_log,
+        Command::Serve(a) => serve::run(serve::Args {
+            dir: a.dir,
+            listen: a.listen,
+            workers: a.workers,
+            directio: a.directio.0,
+            model: a.model,
+            header_timeout: a.header_timeout,
+            keepalive_timeout: a.keepalive_timeout,
+            max_connections: a.max_connections,
+            access_log: a.access_log,
         })
         .map_err(Failure::from),
-        Command::Bench {
-            quick,
-            full,
-            sizes,
-            endpoints,
-            techniques,
-            cache,
-            rounds,
-            dir,
-            json,
-            plot,
-            python,
-            sample_bytes,
-        } => {
-            let sizes = match sizes {
-                Some(s) => bench::parse_sizes(&s)?,
-                None if quick => vec![4 << 10, 1 << 20, 16 << 20],
-                None => vec![4 << 10, 64 << 10, 1 << 20, 16 << 20, 256 << 20],
-            };
-            // Names in any case, with - or _ (the engine's form: lower case, _).
-            let list = |s: &str| -> Vec<String> {
-                s.split(',')
-                    .map(|s| s.trim().to_ascii_lowercase().replace('-', "_"))
-                    .collect()
-            };
-            let plan = bench::Plan {
-                sizes,
-                endpoints: list(&endpoints),
-                caches: list(&cache),
-                rounds: rounds.unwrap_or(if quick { 3 } else { 7 }).max(1),
-                sample_bytes: sample_bytes.unwrap_or(if quick { 16 << 20 } else { 64 << 20 }),
-                max_ops: if quick { 500 } else { 2000 },
-                python: (python != "none").then(|| PathBuf::from(python)),
-                only: techniques.map(|t| list(&t)),
-            };
-            bench::check(&plan).map_err(|e| format!("error: {e}"))?;
-            if let Some(p) = &plot {
-                // Refuse a bad name before the run, not after it.
-                bench::plot::check_path(p).map_err(|e| format!("error: {e}"))?;
-            }
-            let base = dir.unwrap_or_else(std::env::temp_dir);
-            let work = tempfile::Builder::new()
-                .prefix("zcopy-bench.")
-                .tempdir_in(&base)
-                .map_err(|e| {
-                    format!(
-                        "error: cannot make a scratch dir in {}: {e}",
-                        base.display()
-                    )
-                })?;
-            let bar = indicatif::ProgressBar::new(bench::count(&plan));
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{elapsed:>4} [{bar:30}] {pos}/{len} samples  {msg}",
-                )
-                .map_err(|e| e.to_string())?
-                .progress_chars("=> "),
-            );
-            let run = bench::run(&plan, work.path(), |s| {
-                bar.inc(1);
-                bar.set_message(format!(
-                    "{} {} {} {}",
-                    s.endpoint,
-                    bench::human(s.size),
-                    s.cache,
-                    s.technique
-                ));
-            });
-            bar.finish_and_clear();
-            let run = run.map_err(|e| format!("error: {e}"))?;
-            if let Some(path) = json {
-                let text = serde_json::to_string_pretty(&run).map_err(|e| e.to_string())?;
-                std::fs::write(&path, text + "\n")
-                    .map_err(|e| format!("error: cannot write {}: {e}", path.display()))?;
-            }
-            if let Some(path) = plot {
-                bench::plot::write(&run, &path).map_err(|e| format!("error: {e}"))?;
-            }
-            std::io::stdout()
-                .write_all(bench::table(&run, full || !quick).as_bytes())
-                .map_err(|e| Failure::io(&e, "cannot write the table"))
-        }
-        Command::Probe {
-            src,
-            dst,
-            offset,
-            len,
-            direct_threshold,
-            json,
-        } => probe::run(probe::Args {
-            src,
-            dst,
-            json,
-            offset,
-            len,
-            direct_threshold,
+        Command::Bench(b) => bench_cmd(b),
+        Command::Probe(a) => probe::run(probe::Args {
+            src: a.src,
+            dst: a.dst,
+            json: a.json,
+            offset: a.offset,
+            len: a.len,
+            direct_threshold: a.direct_threshold,
         }),
     }
+}
+
+/// The page-cache commands' arguments with their defaults (a summary for evict and warm).
+fn page_args(
+    op: pagecache::Op,
+    paths: Vec<PathBuf>,
+    json: bool,
+    bytes: bool,
+    output: Option<Vec<Column>>,
+) -> pagecache::Args {
+    pagecache::Args {
+        summary: !matches!(op, pagecache::Op::Fincore),
+        op,
+        paths,
+        json,
+        bytes,
+        output,
+        noheadings: false,
+        verbose: false,
+        quiet: false,
+        lock: false,
+    }
+}
+
+/// `zcopy bench`: the plan from the flags, the run, then the JSON, plot and table asked for.
+fn bench_cmd(b: BenchArgs) -> Result<(), Failure> {
+    if b.tree {
+        return bench::tree::run(&bench_tree_args(&b)).map_err(|e| format!("error: {e}").into());
+    }
+    let plan = bench_plan(&b)?;
+    bench::check(&plan).map_err(|e| format!("error: {e}"))?;
+    if let Some(p) = &b.plot {
+        // Refuse a bad name before the run, not after it.
+        bench::plot::check_path(p).map_err(|e| format!("error: {e}"))?;
+    }
+    let work = scratch_dir(b.dir.clone())?;
+    let bar = indicatif::ProgressBar::new(bench::count(&plan));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{elapsed:>4} [{bar:30}] {pos}/{len} samples  {msg}",
+        )
+        .map_err(|e| e.to_string())?
+        .progress_chars("=> "),
+    );
+    let run = bench::run(&plan, work.path(), |s| {
+        bar.inc(1);
+        bar.set_message(format!(
+            "{} {} {} {}",
+            s.endpoint,
+            bench::human(s.size),
+            s.cache,
+            s.technique
+        ));
+    });
+    bar.finish_and_clear();
+    let run = run.map_err(|e| format!("error: {e}"))?;
+    if let Some(path) = &b.json {
+        let text = serde_json::to_string_pretty(&run).map_err(|e| e.to_string())?;
+        std::fs::write(path, text + "\n")
+            .map_err(|e| format!("error: cannot write {}: {e}", path.display()))?;
+    }
+    if let Some(path) = &b.plot {
+        bench::plot::write(&run, path).map_err(|e| format!("error: {e}"))?;
+    }
+    std::io::stdout()
+        .write_all(bench::table(&run, b.full || !b.quick).as_bytes())
+        .map_err(|e| Failure::io(&e, "cannot write the table"))
+}
+
+/// What `zcopy bench` measures, from its flags.
+fn bench_plan(b: &BenchArgs) -> Result<bench::Plan, Failure> {
+    let sizes = match &b.sizes {
+        Some(s) => bench::parse_sizes(s)?,
+        None if b.quick => vec![4 << 10, 1 << 20, 16 << 20],
+        None => vec![4 << 10, 64 << 10, 1 << 20, 16 << 20, 256 << 20],
+    };
+    let quick = b.quick;
+    Ok(bench::Plan {
+        sizes,
+        endpoints: name_list(&b.endpoints),
+        caches: name_list(&b.cache),
+        rounds: b.rounds.unwrap_or(if quick { 3 } else { 7 }).max(1),
+        sample_bytes: b
+            .sample_bytes
+            .unwrap_or(if quick { 16 << 20 } else { 64 << 20 }),
+        max_ops: if quick { 500 } else { 2000 },
+        python: (b.python != "none").then(|| PathBuf::from(&b.python)),
+        only: b.techniques.as_deref().map(name_list),
+    })
+}
+
+/// What `zcopy bench --tree` measures, from its flags.
+fn bench_tree_args(b: &BenchArgs) -> bench::tree::Args {
+    bench::tree::Args {
+        files: b.tree_files,
+        rounds: b.rounds.unwrap_or(7).max(1),
+        caches: name_list(&b.cache),
+        dir: b.dir.clone().unwrap_or_else(std::env::temp_dir),
+        python: (b.python != "none").then(|| PathBuf::from(&b.python)),
+    }
+}
+
+/// Names in any case, with - or _ (the engine's form: lower case, _), comma-separated.
+fn name_list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(|s| s.trim().to_ascii_lowercase().replace('-', "_"))
+        .collect()
+}
+
+/// A scratch directory for the bench in `dir` (default: the temp dir), removed on drop.
+fn scratch_dir(dir: Option<PathBuf>) -> Result<tempfile::TempDir, Failure> {
+    let base = dir.unwrap_or_else(std::env::temp_dir);
+    tempfile::Builder::new()
+        .prefix("zcopy-bench.")
+        .tempdir_in(&base)
+        .map_err(|e| {
+            format!(
+                "error: cannot make a scratch dir in {}: {e}",
+                base.display()
+            )
+            .into()
+        })
 }

@@ -471,6 +471,7 @@ fn copy_with_parallelism() {
 mod cp;
 mod pagecache;
 mod serve;
+mod tree;
 
 /// `zcopy copy FIFO out` while no writer opens the FIFO: Ctrl-C (SIGINT) ends the command at
 /// once (the open waits in the kernel, interruptible; the CLI installs no handler), by the

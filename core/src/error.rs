@@ -4,6 +4,7 @@ use std::fmt;
 use std::io;
 
 use crate::report::Report;
+use crate::tree::TreeReport;
 
 /// What kind of failure an [`Error`] is. The same kinds exist in every face of zcopy
 /// (C `zc_status`, Python exception classes).
@@ -41,6 +42,7 @@ pub struct Error {
     message: String,
     bytes_moved: u64,
     report: Option<Box<Report>>,
+    tree: Option<Box<TreeReport>>,
 }
 
 /// `Result<T, zcopy::Error>`.
@@ -63,6 +65,7 @@ impl Error {
             message: message.into(),
             bytes_moved: 0,
             report: None,
+            tree: None,
         }
     }
 
@@ -102,6 +105,12 @@ impl Error {
         self
     }
 
+    pub(crate) fn with_tree_report(mut self, report: TreeReport) -> Error {
+        self.bytes_moved = report.bytes;
+        self.tree = Some(Box::new(report));
+        self
+    }
+
     pub(crate) fn report_mut(&mut self) -> Option<&mut Report> {
         self.report.as_deref_mut()
     }
@@ -135,6 +144,12 @@ impl Error {
     /// techniques were tried).
     pub fn report(&self) -> Option<&Report> {
         self.report.as_deref()
+    }
+
+    /// The report of a failed [`copy_tree`](crate::copy_tree): what was copied before it
+    /// stopped, and every failed path ([`TreeReport::errors`]).
+    pub fn tree_report(&self) -> Option<&TreeReport> {
+        self.tree.as_deref()
     }
 
     /// Whether this is a non-blocking fd that would have blocked (`EAGAIN`): call again when it

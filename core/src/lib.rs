@@ -79,6 +79,7 @@ mod sys;
 #[cfg(feature = "testing")]
 #[doc(hidden)]
 pub mod testing;
+mod tree;
 
 use std::ffi::{CStr, CString};
 use std::os::fd::AsFd;
@@ -91,6 +92,9 @@ pub use options::{CachePolicy, Options, Progress, Strategy, SyncPolicy};
 pub use plan::{AutoChoice, Support};
 pub use prepared::Prepared;
 pub use report::{Fallback, Report};
+pub use tree::{
+    copy_tree, OnError, Specials, TreeError, TreeOptions, TreeProgress, TreeReport, MAX_WORKERS,
+};
 
 use endpoint::Endpoint;
 use report::Meter;

@@ -112,15 +112,15 @@ pub(crate) type RunList =
 /// handle for the calling thread (see [`Relay`]).
 ///
 /// Sound only while it is dropped before `'env` ends: it lives in one local of
-/// [`run_workers`] (lent to [`spawn_ranges`] by `&mut`), is never moved out, leaked or
-/// forgotten.
-struct Workers<'env> {
+/// [`run_workers`] (lent to [`spawn_ranges`] by `&mut`) or of `tree::pool::run`, is never
+/// moved out, leaked or forgotten.
+pub(crate) struct Workers<'env> {
     handles: Vec<JoinHandle<()>>,
     env: PhantomData<&'env ()>,
 }
 
 impl<'env> Workers<'env> {
-    fn new() -> Workers<'env> {
+    pub(crate) fn new() -> Workers<'env> {
         Workers {
             handles: Vec::new(),
             env: PhantomData,
@@ -128,7 +128,11 @@ impl<'env> Workers<'env> {
     }
 
     /// Starts `f` on a thread named `name`.
-    fn spawn(&mut self, name: String, f: impl FnOnce() + Send + 'env) -> std::io::Result<()> {
+    pub(crate) fn spawn(
+        &mut self,
+        name: String,
+        f: impl FnOnce() + Send + 'env,
+    ) -> std::io::Result<()> {
         let builder = std::thread::Builder::new().name(name);
         // SAFETY: the thread may borrow what lives for 'env, and is joined before 'env ends:
         // `Drop` joins every handle, and the value is dropped before 'env ends (the type's

@@ -22,4 +22,5 @@ mod test_stop;
 mod test_strategy;
 mod test_sys;
 mod test_transfer;
+mod test_tree;
 mod test_zerocopy;

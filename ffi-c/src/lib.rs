@@ -23,7 +23,7 @@
 #![allow(non_camel_case_types)]
 
 // The header lists the functions in this order (cbindgen follows the source): errors first,
-// then names, options, transfers, the page cache, the log, the file server.
+// then names, options, transfers, whole trees, the page cache, the log, the file server.
 mod status;
 
 mod strategy;
@@ -33,6 +33,8 @@ mod options;
 mod report;
 
 mod transfer;
+
+mod tree;
 
 mod prepared;
 
@@ -89,6 +91,11 @@ pub use strategy::{
     ZC_STRATEGY_SPLICE,
 };
 pub use transfer::{zc_copy_file, zc_probe, zc_transfer};
+pub use tree::{
+    zc_copy_tree, zc_specials, zc_tree_errors, zc_tree_options, zc_tree_options_default,
+    zc_tree_progress_fn, zc_tree_report, ZC_SPECIALS_ERROR, ZC_SPECIALS_RECREATE,
+    ZC_TREE_ERRORS_COLLECT, ZC_TREE_ERRORS_RAISE,
+};
 
 use std::ffi::c_char;
 

@@ -144,7 +144,8 @@ pub unsafe extern "C" fn zc_transfer_buffered(
     })
 }
 
-fn path<'a>(p: *const c_char, what: &str) -> Result<&'a Path, Failure> {
+/// A caller's path argument (`NULL` is `ZC_NULL_POINTER`, naming `what`).
+pub(crate) fn path<'a>(p: *const c_char, what: &str) -> Result<&'a Path, Failure> {
     if p.is_null() {
         return Err(Failure::null(what));
     }

@@ -35,6 +35,7 @@ mod prepared;
 mod report;
 #[cfg(feature = "serve")]
 mod serve;
+mod tree;
 mod watch;
 
 use args::{End, Opts, ProgressArg, Rename};
@@ -313,6 +314,7 @@ fn _zcopy(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", zcopy::VERSION)?;
     m.add_function(wrap_pyfunction!(transfer, m)?)?;
     m.add_function(wrap_pyfunction!(copy_file, m)?)?;
+    m.add_function(wrap_pyfunction!(tree::copytree, m)?)?;
     m.add_function(wrap_pyfunction!(probe, m)?)?;
     m.add_function(wrap_pyfunction!(prepared::prepare, m)?)?;
     m.add_function(wrap_pyfunction!(strategies, m)?)?;
@@ -330,6 +332,7 @@ fn _zcopy(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cache::files, m)?)?;
     m.add_function(wrap_pyfunction!(choice::auto_choice, m)?)?;
     m.add_class::<Report>()?;
+    m.add_class::<tree::TreeReport>()?;
     m.add_class::<prepared::Prepared>()?;
     m.add_class::<Support>()?;
     m.add_class::<Residency>()?;

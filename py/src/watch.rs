@@ -136,6 +136,20 @@ impl Watch {
         })
     }
 
+    /// Runs Python code `f` with the GIL for the engine (a callback's answer: `false` stops);
+    /// an exception it raises stops the transfer and is raised in place of the engine's error.
+    pub(crate) fn call(&self, f: impl FnOnce(Python<'_>) -> PyResult<bool>) -> bool {
+        Python::attach(|py| match f(py) {
+            Ok(go_on) => go_on,
+            Err(e) => {
+                if let Ok(mut slot) = self.raised.lock() {
+                    slot.get_or_insert(e);
+                }
+                false
+            }
+        })
+    }
+
     fn tick_attached(&self, py: Python<'_>, moved: u64) -> PyResult<bool> {
         py.check_signals()?;
         if let Some(c) = &self.cancel {

@@ -58,6 +58,9 @@ def rust_face() -> dict[str, str]:
     for group in re.findall(r"^pub use \w+::\{([^}]*)\};", lib, re.MULTILINE):
         for name in re.findall(r"\b([a-z]\w*)\b", group):
             out[name] = f"zcopy::{name}"
+    # Whole trees: the tree module's functions (re-exported at the crate root).
+    for name in rust_items((core / "tree" / "mod.rs").read_text(), r"^pub fn (\w+)"):
+        out[name] = f"zcopy::{name}"
     cache = (core / "cache.rs").read_text()
     for name in rust_items(cache, r"^pub fn (\w+)"):
         out[name] = f"zcopy::cache::{name}"
@@ -155,6 +158,9 @@ def python_face() -> dict[str, str]:
             out["version"] = "zcopy.__version__"
         elif name == "prepare":
             out["Prepared"] = "zcopy.prepare"
+        elif name == "copytree":
+            # shutil's spelling, which Python users know.
+            out["copy_tree"] = "zcopy.copytree"
         elif name in ("Log", "Server", "Prepared", "Locked"):
             # zcopy.prepare and zcopy.lock make the last two.
             if name not in ("Prepared", "Locked"):
@@ -187,7 +193,7 @@ FACE_SPECIFIC: dict[tuple[str, str], str] = {
     **{
         (face, name): "the option types carry their defaults"
         for face in ("rust", "go", "python")
-        for name in ("options_default", "log_options_default", "server_options_default")
+        for name in ("options_default", "log_options_default", "server_options_default", "tree_options_default")
     },
     # C names strategies with enum values; the other faces with the names themselves.
     ("rust", "strategy_from_name"): "Strategy implements FromStr (\"splice\".parse())",
@@ -200,7 +206,7 @@ FACE_SPECIFIC: dict[tuple[str, str], str] = {
     **{
         (face, name): "context.Context is Go's cancellation; the others take a cancel flag or a progress callback"
         for face in ("rust", "c", "python")
-        for name in ("transfer_context", "copy_file_context")
+        for name in ("transfer_context", "copy_file_context", "copy_tree_context")
     },
     ("rust", "Server.string"): "Go's fmt.Stringer; Python has repr(), Rust Debug",
     ("c", "Server.string"): "Go's fmt.Stringer; C has zc_server_address",

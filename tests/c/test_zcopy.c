@@ -2165,6 +2165,146 @@ static int child_main(int argc, char **argv) {
     return 2;
 }
 
+/* ---- whole trees ------------------------------------------------------------------------ */
+
+/* Runs a shell command; true when it exits 0. */
+static bool sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static bool sh(const char *fmt, ...) {
+    char cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    return system(cmd) == 0;
+}
+
+/* A small tree with every kind of entry: files (empty, 100 KiB, sparse), nested directories,
+ * a relative and a dangling symlink, a hard link, a FIFO, odd modes, nanosecond times. */
+static void make_tree(const char *root) {
+    bool sh_ok1 = sh("set -e; mkdir -p '%s/a/b'; cd '%s'; : > empty; head -c 100000 /dev/urandom > a/b/f;"
+             "truncate -s 4M sparse; printf tail >> sparse; ln a/b/f a/hard; ln -s b/f a/rel;"
+             "ln -s nowhere dangling; mkfifo fifo; chmod 600 a/b/f; chmod 2755 a;"
+             "touch -h -d '2020-01-02 03:04:05.123456789' a/rel fifo empty a/b/f a/b a",
+             root, root);
+    CHECK(sh_ok1, "building the tree");
+}
+
+/* The listing `find` prints of a tree: type, mode, size, mtime (ns), link target, link
+ * count, owner, for every entry, sorted. */
+static bool same_listing(const char *a, const char *b) {
+    return sh("cd '%s' && find . -printf '%%y %%m %%s %%T@ %%l %%n %%U %%G %%p\\n' | sort > '%s.list' &&"
+              "cd '%s' && find . -printf '%%y %%m %%s %%T@ %%l %%n %%U %%G %%p\\n' | sort > '%s.list' &&"
+              "cmp -s '%s.list' '%s.list' && diff -r --no-dereference -x fifo '%s' '%s' >/dev/null",
+              a, a, b, b, a, b, a, b);
+}
+
+static bool tree_progress_calls(uint64_t bytes, uint64_t files, void *user) {
+    uint64_t *seen = user;
+    seen[0] = bytes;
+    seen[1] = files;
+    seen[2]++;
+    return true;
+}
+
+static bool tree_progress_stop(uint64_t bytes, uint64_t files, void *user) {
+    (void)bytes;
+    (void)files;
+    int *calls = user;
+    return ++*calls < 2;
+}
+
+static void copy_tree_matches_cp_a(void) {
+    const char *src = h_path("tree.src");
+    make_tree(src);
+    bool sh_ok1 = sh("cp -a '%s' '%s'", src, h_path("tree.cp"));
+    REQUIRE(sh_ok1, "cp -a");
+    zc_tree_options o;
+    CHECK_STATUS(zc_tree_options_default(&o, sizeof o), ZC_OK);
+    CHECK(o.symlinks && !o.dirs_exist_ok && o.workers == 0, "defaults");
+    uint64_t seen[3] = {0, 0, 0};
+    o.progress = tree_progress_calls;
+    o.user = seen;
+    zc_tree_report r = {.struct_size = sizeof r};
+    CHECK_STATUS(zc_copy_tree(src, h_path("tree.ours"), &o, &r), ZC_OK);
+    CHECK(r.files == 3 && r.directories == 3 && r.symlinks == 2 && r.specials == 1,
+          "files %llu dirs %llu symlinks %llu specials %llu", (unsigned long long)r.files,
+          (unsigned long long)r.directories, (unsigned long long)r.symlinks,
+          (unsigned long long)r.specials);
+    CHECK(r.hard_links == 1 && r.errors == 0, "hard links %llu", (unsigned long long)r.hard_links);
+    CHECK(r.bytes == 100000 + 4 * 1048576 + 4, "bytes %llu", (unsigned long long)r.bytes);
+    CHECK(seen[2] >= 1 && seen[0] == r.bytes && seen[1] == r.files, "the last progress call has the totals");
+    CHECK(same_listing(h_path("tree.cp"), h_path("tree.ours")), "the copy matches cp -a's");
+    /* NULL options and report: the defaults. */
+    CHECK_STATUS(zc_copy_tree(src, h_path("tree.ours2"), NULL, NULL), ZC_OK);
+    CHECK(same_listing(h_path("tree.cp"), h_path("tree.ours2")), "the copy matches cp -a's");
+}
+
+static void copy_tree_errors(void) {
+    const char *src = h_path("treerr.src");
+    make_tree(src);
+    zc_tree_report r = {.struct_size = sizeof r};
+    /* NULL paths; a destination that exists. */
+    CHECK_FAILS(zc_copy_tree(NULL, "x", NULL, &r), ZC_NULL_POINTER, EINVAL);
+    CHECK_FAILS(zc_copy_tree(src, NULL, NULL, NULL), ZC_NULL_POINTER, EINVAL);
+    CHECK_FAILS(zc_tree_options_default(NULL, sizeof(zc_tree_options)), ZC_NULL_POINTER, EINVAL);
+    bool sh_ok2 = sh("mkdir -p '%s'", h_path("treerr.exists"));
+    REQUIRE(sh_ok2, "mkdir");
+    CHECK_FAILS(zc_copy_tree(src, h_path("treerr.exists"), NULL, &r), ZC_IO, EEXIST);
+    CHECK_MSG("dirs_exist_ok");
+    zc_tree_options o;
+    zc_tree_options_default(&o, sizeof o);
+    o.dirs_exist_ok = true;
+    CHECK_STATUS(zc_copy_tree(src, h_path("treerr.exists"), &o, &r), ZC_OK);
+    /* Collected errors: the FIFO refused, the dangling symlink followed. */
+    zc_tree_options_default(&o, sizeof o);
+    o.specials = ZC_SPECIALS_ERROR;
+    o.symlinks = false;
+    o.errors = ZC_TREE_ERRORS_COLLECT;
+    CHECK_STATUS(zc_copy_tree(src, h_path("treerr.collect"), &o, &r), ZC_INVALID);
+    CHECK_MSG("2 entries failed");
+    CHECK_MSG("fifo");
+    CHECK_MSG("dangling");
+    CHECK(r.errors == 2 && r.files == 3, "errors %llu files %llu", (unsigned long long)r.errors,
+          (unsigned long long)r.files);
+    /* Bad enum values and struct sizes. */
+    zc_tree_options_default(&o, sizeof o);
+    o.specials = 7;
+    CHECK_FAILS(zc_copy_tree(src, h_path("treerr.bad"), &o, &r), ZC_INVALID, EINVAL);
+    CHECK_MSG("zc_specials");
+    o.specials = ZC_SPECIALS_RECREATE;
+    o.struct_size = 3;
+    CHECK_FAILS(zc_copy_tree(src, h_path("treerr.bad"), &o, &r), ZC_INVALID, EINVAL);
+    /* Per-file offsets make no sense for a tree. */
+    zc_tree_options_default(&o, sizeof o);
+    zc_options t;
+    zc_options_default(&t, sizeof t);
+    t.has_len = true;
+    o.transfer = &t;
+    CHECK_FAILS(zc_copy_tree(src, h_path("treerr.bad"), &o, &r), ZC_INVALID, EINVAL);
+    /* A stop from the progress callback: ZC_CANCELLED, no half-written file. */
+    bool sh_ok3 = sh("set -e; mkdir -p '%s'; for i in 1 2 3 4; do truncate -s 64M '%s'/big$i; done",
+               h_path("treerr.big"), h_path("treerr.big"));
+    REQUIRE(sh_ok3, "big files");
+    zc_tree_options_default(&o, sizeof o);
+    zc_options_default(&t, sizeof t);
+    t.strategy = ZC_STRATEGY_READ_WRITE;
+    t.chunk_size = 4096;
+    t.sparse = ZC_SPARSE_WRITE_ZEROS;
+    o.transfer = &t;
+    o.workers = 2;
+    int calls = 0;
+    o.progress = tree_progress_stop;
+    o.user = &calls;
+    CHECK_FAILS(zc_copy_tree(h_path("treerr.big"), h_path("treerr.stopped"), &o, &r), ZC_CANCELLED,
+                ECANCELED);
+    CHECK(r.files < 4, "stopped before the end: %llu files", (unsigned long long)r.files);
+    bool no_temp = !sh("ls -a '%s' | grep -q zcopy-", h_path("treerr.stopped"));
+    CHECK(no_temp, "a temporary file is left");
+    bool whole = sh("cd '%s' && for f in *; do [ \"$f\" = '*' ] || cmp -s \"$f\" '%s'/\"$f\" || exit 1; done",
+             h_path("treerr.stopped"), h_path("treerr.big"));
+    CHECK(whole, "every file there is whole");
+}
+
 int main(int argc, char **argv) {
     static const struct h_test tests[] = {
         TEST(version),
@@ -2195,6 +2335,8 @@ int main(int argc, char **argv) {
         TEST(copy_file_permissions_follow_cp),
         TEST(copy_file_bad_input),
         TEST(copy_file_special_files),
+        TEST(copy_tree_matches_cp_a),
+        TEST(copy_tree_errors),
         TEST(transfer_sizeless_sources),
         TEST(report_memory_filesystems_cost_no_dma),
         TEST(probe),

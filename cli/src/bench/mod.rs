@@ -29,6 +29,7 @@
 //! - [`peers`]: the tools measured beside zcopy's techniques.
 //! - [`table`](mod@table): the terminal table and the targets.
 //! - [`plot`]: the SVG chart.
+//! - [`tree`](mod@tree): `--tree`, whole-tree copies against cp -a and the others.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -43,6 +44,7 @@ use zcopy::{Options, Strategy};
 pub mod peers;
 pub mod plot;
 pub mod table;
+pub mod tree;
 
 pub use table::{human, table};
 

@@ -690,6 +690,23 @@ fn fallocate_mode(fd: BorrowedFd<'_>, mode: i32, offset: u64, len: u64) -> io::R
     retry(|| nix::fcntl::fallocate(fd, mode, off, len))
 }
 
+/// `renameat(AT_FDCWD, from, AT_FDCWD, to)` — moves a directory entry, replacing `to`.
+///
+/// # References
+/// [man7 rename(2)](https://man7.org/linux/man-pages/man2/rename.2.html)
+pub(crate) fn rename(from: &CStr, to: &CStr) -> io::Result<()> {
+    retry(|| nix::fcntl::renameat(AT_FDCWD, from, AT_FDCWD, to))
+}
+
+/// `unlinkat(AT_FDCWD, path, 0)` — removes a file's directory entry.
+///
+/// # References
+/// [man7 unlink(2)](https://man7.org/linux/man-pages/man2/unlink.2.html)
+pub(crate) fn unlink(path: &CStr) -> io::Result<()> {
+    let file = nix::unistd::UnlinkatFlags::NoRemoveDir;
+    retry(|| nix::unistd::unlinkat(AT_FDCWD, path, file))
+}
+
 /// The most one `read`, `write`, `sendfile` or `splice` moves (Linux's `MAX_RW_COUNT`: 2 GiB
 /// less a page).
 pub(crate) const MAX_RW_COUNT: u64 = 0x7fff_f000;

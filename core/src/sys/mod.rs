@@ -23,6 +23,7 @@ pub(crate) mod net;
 pub(crate) mod pipe;
 pub(crate) mod process;
 pub(crate) mod stop;
+pub(crate) mod tree;
 pub(crate) mod uring;
 
 thread_local! {

@@ -9,7 +9,8 @@ it cost.
 
 Functions: :func:`transfer` (fds and file objects), :func:`atransfer` and :func:`acopy_file`
 (the same for asyncio: they never block the event loop), :func:`prepare` (a transfer classified once
-and run many times: :class:`Prepared`), :func:`copy_file` (paths), :func:`probe`
+and run many times: :class:`Prepared`), :func:`copy_file` (paths), :func:`copytree` (whole
+trees, like ``cp -a``: :class:`TreeReport`), :func:`probe`
 (which techniques can serve a pair, and why not), :func:`strategies` (the technique names); for
 the page cache, :func:`residency` (what of a file is cached), :func:`advise` (posix_fadvise),
 :func:`readahead` (start reading, without waiting), :func:`evict` and :func:`warm`, :func:`lock`
@@ -41,12 +42,14 @@ from ._zcopy import (
     Residency,
     Server,
     Support,
+    TreeReport,
     UnsupportedError,
     ZcopyError,
     __version__,
     advise,
     auto_choice,
     copy_file,
+    copytree,
     evict,
     files,
     lock,
@@ -72,6 +75,7 @@ __all__ = [
     "Residency",
     "Server",
     "Support",
+    "TreeReport",
     "UnsupportedError",
     "ZcopyError",
     "__version__",
@@ -80,6 +84,7 @@ __all__ = [
     "atransfer",
     "auto_choice",
     "copy_file",
+    "copytree",
     "evict",
     "files",
     "lock",

@@ -9,6 +9,7 @@ __all__ = [
     "__version__",
     "transfer",
     "copy_file",
+    "copytree",
     "probe",
     "prepare",
     "strategies",
@@ -27,6 +28,7 @@ __all__ = [
     "Files",
     "AutoChoice",
     "Report",
+    "TreeReport",
     "Support",
     "Residency",
     "Log",
@@ -135,6 +137,39 @@ def copy_file(
     ``PermissionError``, ``IsADirectoryError``), each also a ``ZcopyError``; a ``ValueError``
     (``ZcopyValueError``) for a ``src`` that is a named pipe, socket or device, or a ``dst``
     that is a named pipe or socket: pass those to ``transfer`` as open files or fds."""
+
+def copytree(
+    src: _Path,
+    dst: _Path,
+    *,
+    dirs_exist_ok: bool = False,
+    symlinks: bool = True,
+    workers: int | None = None,
+    errors: Literal["raise", "collect"] = "raise",
+    specials: Literal["recreate", "error"] = "recreate",
+    strategy: _Strategy | str | None = "auto",
+    chunk_size: int | None = None,
+    fallback: bool = True,
+    progress: Callable[[int, int], object] | bool | None = None,
+    cancel: _Event | None = None,
+    cache: _Cache | None = "keep",
+    sync: _Sync | None = "none",
+    direct_threshold: int | None = None,
+    sparse: bool = True,
+    queue_depth: int | None = None,
+    parallelism: int | None = None,
+) -> TreeReport:
+    """Copy the tree at ``src`` to ``dst`` like ``cp -a`` (and ``shutil.copytree``).
+
+    Regular files go through the engine (auto per file: reflink or copy_file_range, holes kept,
+    the page-cache policy), copied by ``workers`` threads (None: the CPUs, at least 4), each
+    into a temporary name renamed into place; symlinks are kept as links (``symlinks=False``
+    follows them); FIFOs, sockets and devices are recreated (``specials="error"`` refuses
+    them); hard links are made again; modes, ns times, extended attributes and owners (as
+    root) are copied. ``progress`` gets ``(bytes, files)`` so far (False stops the copy).
+    ``errors="collect"`` goes on and raises one error listing every failed path. Errors carry
+    ``.bytes_moved`` and ``.tree_report``; ``FileExistsError`` when ``dst`` exists without
+    ``dirs_exist_ok``."""
 
 def prepare(
     src: _Fd,
@@ -304,6 +339,39 @@ class AutoChoice:
     def to_dict(self) -> dict[str, Any]:
         """The fields as a dict."""
     def __eq__(self, value: object, /) -> bool: ...
+
+@final
+class TreeReport:
+    """What one ``copytree`` did."""
+
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    @property
+    def files(self) -> int:
+        """Regular files copied (hard links made again not counted)."""
+    @property
+    def directories(self) -> int:
+        """Directories created (or found, with ``dirs_exist_ok``)."""
+    @property
+    def symlinks(self) -> int:
+        """Symlinks made."""
+    @property
+    def specials(self) -> int:
+        """FIFOs, sockets and devices made."""
+    @property
+    def hard_links(self) -> int:
+        """Hard links made again."""
+    @property
+    def bytes(self) -> int:
+        """Bytes copied: the regular files' lengths, each file once."""
+    @property
+    def elapsed_ns(self) -> int:
+        """Wall-clock time of the whole copy, in nanoseconds."""
+    @property
+    def syscalls(self) -> int:
+        """Syscalls made by the calling thread and the workers."""
+    @property
+    def errors(self) -> list[tuple[str, str]]:
+        """The entries that failed, as ``(source path, message)``."""
 
 @final
 class Report:
