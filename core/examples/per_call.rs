@@ -6,7 +6,8 @@
 //! both sides of it). The lowest per-call time of each case is printed too: the least
 //! disturbed batch. Two more cases make, bare, the syscalls a run adds for its Report and its
 //! checks (the thread CPU clock and getrusage at both ends, an fstat per file end): the floor a
-//! metered call can reach.
+//! metered call can reach. Two cases run prepared transfers with the CPU meter off
+//! ([`Prepared::set_cpu_meter`]), as a file server's bodies do.
 //!
 //! `cargo run --release -p zcopy --example per_call [ROUNDS]` (default 21). Files live in
 //! `$ZCOPY_DIR` (default /tmp).
@@ -26,83 +27,108 @@ const SIZE: u64 = 4096;
 
 type Case<'a> = (&'static str, Box<dyn FnMut(u64) + 'a>);
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let rounds: usize = std::env::args().nth(1).map_or(Ok(21), |s| s.parse())?;
-    let dir = std::env::var_os("ZCOPY_DIR").unwrap_or_else(|| "/tmp".into());
-    let src_path = std::path::Path::new(&dir).join("zcopy-per-call.src");
-    let dst_path = std::path::Path::new(&dir).join("zcopy-per-call.dst");
-    File::create(&src_path)?.write_all(&vec![7u8; (SIZE * OPS) as usize])?;
-    let src = File::open(&src_path)?;
-    let dst = File::options()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&dst_path)?;
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let sock = TcpStream::connect(listener.local_addr()?)?;
-    let (mut peer, _) = listener.accept()?;
-    let drain = std::thread::spawn(move || {
-        let mut buf = vec![0u8; 1 << 20];
-        while matches!(peer.read(&mut buf), Ok(n) if n > 0) {}
-    });
-    let opts = Options::default();
-    let mut to_sock = Prepared::new(&src, &sock, &opts)?;
-    let mut to_file = Prepared::new(&src, &dst, &opts)?;
-    let cfr = Options {
-        strategy: zcopy::Strategy::CopyFileRange,
-        fallback: false,
-        ..Options::default()
-    };
-    let mut to_file_cfr = Prepared::new(&src, &dst, &cfr)?;
-    let (s, d, t) = (src.as_raw_fd(), dst.as_raw_fd(), sock.as_raw_fd());
-    let mut buf = vec![0u8; SIZE as usize];
-    let bufp = buf.as_mut_ptr();
-    // What a run's Report costs: the thread CPU clock and getrusage, read at both ends.
-    let meter = || {
-        // SAFETY: `ts` and `ru` are live locals valid for writes.
-        unsafe {
-            let mut ts = std::mem::zeroed::<libc::timespec>();
-            libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts);
-            let mut ru = std::mem::zeroed::<libc::rusage>();
-            libc::getrusage(libc::RUSAGE_THREAD, &mut ru);
-        }
-    };
-    // The thread CPU clock alone (no getrusage: no context switches, no user share).
-    let clock_only = || {
-        // SAFETY: `ts` is a live local valid for writes.
-        unsafe {
-            let mut ts = std::mem::zeroed::<libc::timespec>();
-            libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts);
-        }
-    };
-    let fstat = |fd: i32| {
-        // SAFETY: `st` is a live local valid for writes; the fd is open.
-        unsafe {
-            let mut st = std::mem::zeroed::<libc::stat>();
-            libc::fstat(fd, &mut st);
-        }
-    };
-    let mut cases: Vec<Case<'_>> = vec![
-        (
-            "bare sendfile → tcp",
-            Box::new(|i| {
-                let mut off = (i * SIZE) as libc::off_t;
-                // SAFETY: `off` is a live local; the fds are open.
-                let n = unsafe { libc::sendfile(t, s, &mut off, SIZE as usize) };
-                assert_eq!(n, SIZE as isize);
-            }),
-        ),
-        (
-            "prepared → tcp",
-            Box::new(|i| {
-                let r = to_sock.run(Some(SIZE), Some(i * SIZE), None).expect("run");
-                assert_eq!(r.bytes, SIZE);
-            }),
-        ),
+/// The files and the connected socket every case works on.
+struct Fixture {
+    src_path: std::path::PathBuf,
+    dst_path: std::path::PathBuf,
+    src: File,
+    dst: File,
+    sock: TcpStream,
+    drain: std::thread::JoinHandle<()>,
+}
+
+impl Fixture {
+    fn new() -> std::io::Result<Fixture> {
+        let dir = std::env::var_os("ZCOPY_DIR").unwrap_or_else(|| "/tmp".into());
+        let src_path = std::path::Path::new(&dir).join("zcopy-per-call.src");
+        let dst_path = std::path::Path::new(&dir).join("zcopy-per-call.dst");
+        File::create(&src_path)?.write_all(&vec![7u8; (SIZE * OPS) as usize])?;
+        let src = File::open(&src_path)?;
+        let dst = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&dst_path)?;
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let sock = TcpStream::connect(listener.local_addr()?)?;
+        let (mut peer, _) = listener.accept()?;
+        let drain = std::thread::spawn(move || {
+            let mut buf = vec![0u8; 1 << 20];
+            while matches!(peer.read(&mut buf), Ok(n) if n > 0) {}
+        });
+        Ok(Fixture {
+            src_path,
+            dst_path,
+            src,
+            dst,
+            sock,
+            drain,
+        })
+    }
+
+    fn close(self) -> std::io::Result<()> {
+        self.sock.shutdown(std::net::Shutdown::Both)?;
+        let _ = self.drain.join();
+        std::fs::remove_file(&self.src_path)?;
+        std::fs::remove_file(&self.dst_path)
+    }
+}
+
+/// What a run's Report costs: the thread CPU clock and getrusage, read at both ends.
+fn meter() {
+    // SAFETY: `ts` and `ru` are live locals valid for writes.
+    unsafe {
+        let mut ts = std::mem::zeroed::<libc::timespec>();
+        libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts);
+        let mut ru = std::mem::zeroed::<libc::rusage>();
+        libc::getrusage(libc::RUSAGE_THREAD, &mut ru);
+    }
+}
+
+/// The thread CPU clock alone (no getrusage: no context switches, no user share).
+fn clock_only() {
+    // SAFETY: `ts` is a live local valid for writes.
+    unsafe {
+        let mut ts = std::mem::zeroed::<libc::timespec>();
+        libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts);
+    }
+}
+
+fn fstat(fd: i32) {
+    // SAFETY: `st` is a live local valid for writes; the fd is open.
+    unsafe {
+        let mut st = std::mem::zeroed::<libc::stat>();
+        libc::fstat(fd, &mut st);
+    }
+}
+
+fn sendfile(t: i32, s: i32, i: u64) {
+    let mut off = (i * SIZE) as libc::off_t;
+    // SAFETY: `off` is a live local; the fds are open.
+    let n = unsafe { libc::sendfile(t, s, &mut off, SIZE as usize) };
+    assert_eq!(n, SIZE as isize);
+}
+
+fn pread_pwrite(s: i32, d: i32, buf: &mut [u8], i: u64) {
+    // SAFETY: `buf` holds SIZE writable bytes.
+    let n = unsafe { libc::pread(s, buf.as_mut_ptr().cast(), SIZE as usize, (i * SIZE) as i64) };
+    assert_eq!(n, SIZE as isize);
+    // SAFETY: as above; the bytes were just read.
+    let n = unsafe { libc::pwrite(d, buf.as_ptr().cast(), SIZE as usize, 0) };
+    assert_eq!(n, SIZE as isize);
+}
+
+/// The bare syscalls, and the same with the metering a run adds, done by hand.
+fn bare_cases<'a>(f: &'a Fixture) -> Vec<Case<'a>> {
+    let (s, d, t) = (f.src.as_raw_fd(), f.dst.as_raw_fd(), f.sock.as_raw_fd());
+    let mut b1 = vec![0u8; SIZE as usize];
+    let mut b2 = vec![0u8; SIZE as usize];
+    vec![
+        ("bare sendfile → tcp", Box::new(move |i| sendfile(t, s, i))),
         (
             "bare copy_file_range",
-            Box::new(|i| {
+            Box::new(move |i| {
                 let (mut a, mut b) = ((i * SIZE) as libc::loff_t, 0 as libc::loff_t);
                 // SAFETY: both offsets are live locals; the fds are open.
                 let n = unsafe { libc::copy_file_range(s, &mut a, d, &mut b, SIZE as usize, 0) };
@@ -111,33 +137,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
         (
             "bare pread + pwrite",
-            Box::new(move |i| {
-                // SAFETY: `bufp` points to SIZE writable bytes that outlive the loop.
-                let n = unsafe { libc::pread(s, bufp.cast(), SIZE as usize, (i * SIZE) as i64) };
-                assert_eq!(n, SIZE as isize);
-                // SAFETY: as above; the bytes were just read.
-                let n = unsafe { libc::pwrite(d, bufp.cast(), SIZE as usize, 0) };
-                assert_eq!(n, SIZE as isize);
-            }),
-        ),
-        (
-            "prepared → file",
-            Box::new(|i| {
-                let r = to_file
-                    .run(Some(SIZE), Some(i * SIZE), Some(0))
-                    .expect("run");
-                assert_eq!(r.bytes, SIZE);
-            }),
+            Box::new(move |i| pread_pwrite(s, d, &mut b1, i)),
         ),
         (
             "sendfile + metering",
             Box::new(move |i| {
                 meter();
                 fstat(s);
-                let mut off = (i * SIZE) as libc::off_t;
-                // SAFETY: `off` is a live local; the fds are open.
-                let n = unsafe { libc::sendfile(t, s, &mut off, SIZE as usize) };
-                assert_eq!(n, SIZE as isize);
+                sendfile(t, s, i);
                 meter();
             }),
         ),
@@ -147,12 +154,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 meter();
                 fstat(s);
                 fstat(d);
-                // SAFETY: `bufp` points to SIZE writable bytes that outlive the loop.
-                let n = unsafe { libc::pread(s, bufp.cast(), SIZE as usize, (i * SIZE) as i64) };
-                assert_eq!(n, SIZE as isize);
-                // SAFETY: as above; the bytes were just read.
-                let n = unsafe { libc::pwrite(d, bufp.cast(), SIZE as usize, 0) };
-                assert_eq!(n, SIZE as isize);
+                pread_pwrite(s, d, &mut b2, i);
                 meter();
             }),
         ),
@@ -161,23 +163,74 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Box::new(move |i| {
                 clock_only();
                 fstat(s);
-                let mut off = (i * SIZE) as libc::off_t;
-                // SAFETY: `off` is a live local; the fds are open.
-                let n = unsafe { libc::sendfile(t, s, &mut off, SIZE as usize) };
-                assert_eq!(n, SIZE as isize);
+                sendfile(t, s, i);
                 clock_only();
             }),
         ),
-        (
-            "prepared → file (cfr)",
-            Box::new(|i| {
-                let r = to_file_cfr
-                    .run(Some(SIZE), Some(i * SIZE), Some(0))
-                    .expect("run");
-                assert_eq!(r.bytes, SIZE);
-            }),
+    ]
+}
+
+/// A prepared run of SIZE bytes from `i * SIZE` of the source, as a case.
+fn prepared_case<'a>(
+    name: &'static str,
+    mut p: Prepared<'a, 'static>,
+    to_file: bool,
+    meter_on: bool,
+) -> Case<'a> {
+    p.set_cpu_meter(meter_on);
+    let run = move |i: u64| {
+        let r = p
+            .run(Some(SIZE), Some(i * SIZE), to_file.then_some(0))
+            .expect("run");
+        assert_eq!(r.bytes, SIZE);
+    };
+    (name, Box::new(run))
+}
+
+fn prepared_cases(f: &Fixture) -> Result<Vec<Case<'_>>, zcopy::Error> {
+    let auto = Options::default();
+    let cfr = Options {
+        strategy: zcopy::Strategy::CopyFileRange,
+        fallback: false,
+        ..Options::default()
+    };
+    let (src, dst, sock) = (&f.src, &f.dst, &f.sock);
+    Ok(vec![
+        prepared_case(
+            "prepared → tcp",
+            Prepared::new(src, sock, &auto)?,
+            false,
+            true,
         ),
-    ];
+        prepared_case(
+            "prepared → file",
+            Prepared::new(src, dst, &auto)?,
+            true,
+            true,
+        ),
+        prepared_case(
+            "prepared → file (cfr)",
+            Prepared::new(src, dst, &cfr)?,
+            true,
+            true,
+        ),
+        prepared_case(
+            "→ tcp, meter off",
+            Prepared::new(src, sock, &auto)?,
+            false,
+            false,
+        ),
+        prepared_case(
+            "→ file (cfr), meter off",
+            Prepared::new(src, dst, &cfr)?,
+            true,
+            false,
+        ),
+    ])
+}
+
+/// Every case once per round, in a rotating order; each case's time per call, per round.
+fn measure(cases: &mut [Case<'_>], rounds: usize) -> Vec<Vec<f64>> {
     let mut per_call: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
     for round in 0..rounds {
         for k in 0..cases.len() {
@@ -189,66 +242,63 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             per_call[c].push(t0.elapsed().as_nanos() as f64 / OPS as f64);
         }
     }
+    per_call
+}
+
+fn lowest(v: &[f64]) -> f64 {
+    v.iter().copied().fold(f64::MAX, f64::min)
+}
+
+fn print(cases: &[Case<'_>], per_call: &[Vec<f64>], rounds: usize) {
     println!("{rounds} rounds of {OPS} calls of {SIZE} bytes per case, interleaved");
     println!("  {:<24} {:>10} {:>10}", "case", "median µs", "lowest µs");
-    for (c, v) in cases.iter().zip(&per_call) {
-        let (med, lo) = (
-            median(v.clone()),
-            v.iter().copied().fold(f64::MAX, f64::min),
+    for (c, v) in cases.iter().zip(per_call) {
+        let med = median(v.clone());
+        println!(
+            "  {:<24} {:>10.2} {:>10.2}",
+            c.0,
+            med / 1e3,
+            lowest(v) / 1e3
         );
-        println!("  {:<24} {:>10.2} {:>10.2}", c.0, med / 1e3, lo / 1e3);
     }
-    let ratio = |a: usize, b: usize| {
-        let r: Vec<f64> = per_call[a]
-            .iter()
-            .zip(&per_call[b])
-            .map(|(x, y)| x / y)
-            .collect();
-        let lo = per_call[a].iter().copied().fold(f64::MAX, f64::min)
-            / per_call[b].iter().copied().fold(f64::MAX, f64::min);
+    let at = |name: &str| cases.iter().position(|c| c.0 == name).expect("a case");
+    let ratio = |a: &str, b: &str| {
+        let (a, b) = (&per_call[at(a)], &per_call[at(b)]);
+        let r: Vec<f64> = a.iter().zip(b).map(|(x, y)| x / y).collect();
         format!(
-            "{:.2}× (median of per-round ratios), {lo:.2}× (lowest ÷ lowest)",
-            median(r)
+            "{:.2}× (median of per-round ratios), {:.2}× (lowest ÷ lowest)",
+            median(r),
+            lowest(a) / lowest(b)
         )
     };
-    println!("prepared → tcp  ÷ bare sendfile:        {}", ratio(1, 0));
-    println!("prepared → file ÷ bare copy_file_range: {}", ratio(4, 2));
-    println!("prepared → file ÷ bare pread + pwrite:  {}", ratio(4, 3));
-    println!("floor with the same syscalls (metering, fstat) done bare:");
-    println!(
-        "  sendfile + metering ÷ bare sendfile:          {}",
-        ratio(5, 0)
-    );
-    println!(
-        "  prepared → tcp ÷ sendfile + metering:         {}",
-        ratio(1, 5)
-    );
-    println!(
-        "  pread+pwrite + metering ÷ bare pread + pwrite: {}",
-        ratio(6, 3)
-    );
-    println!(
-        "  prepared → file ÷ pread+pwrite + metering:     {}",
-        ratio(4, 6)
-    );
-    println!(
-        "  sendfile + the clock only (no getrusage) ÷ bare sendfile: {}",
-        ratio(7, 0)
-    );
-    println!(
-        "prepared → file, copy_file_range named ÷ bare copy_file_range: {}",
-        ratio(8, 2)
-    );
-    println!(
-        "prepared → file, copy_file_range named ÷ Auto's pick: {}",
-        ratio(8, 4)
-    );
+    let lines = [
+        ("prepared → tcp", "bare sendfile → tcp"),
+        ("→ tcp, meter off", "bare sendfile → tcp"),
+        ("prepared → file", "bare copy_file_range"),
+        ("prepared → file", "bare pread + pwrite"),
+        ("prepared → file (cfr)", "bare copy_file_range"),
+        ("→ file (cfr), meter off", "bare copy_file_range"),
+        ("prepared → file (cfr)", "prepared → file"),
+        ("sendfile + metering", "bare sendfile → tcp"),
+        ("prepared → tcp", "sendfile + metering"),
+        ("pread+pwrite + metering", "bare pread + pwrite"),
+        ("prepared → file", "pread+pwrite + metering"),
+        ("sendfile + clock only", "bare sendfile → tcp"),
+    ];
+    for (a, b) in lines {
+        println!("  {a:<24} ÷ {b:<24} {}", ratio(a, b));
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let rounds: usize = std::env::args().nth(1).map_or(Ok(21), |s| s.parse())?;
+    let f = Fixture::new()?;
+    let mut cases = bare_cases(&f);
+    cases.extend(prepared_cases(&f)?);
+    let per_call = measure(&mut cases, rounds);
+    print(&cases, &per_call, rounds);
     drop(cases);
-    drop(to_sock);
-    sock.shutdown(std::net::Shutdown::Both)?;
-    let _ = drain.join();
-    std::fs::remove_file(&src_path)?;
-    std::fs::remove_file(&dst_path)?;
+    f.close()?;
     Ok(())
 }
 

@@ -147,20 +147,8 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let rounds: usize = std::env::args()
-        .nth(1)
-        .map(|s| s.parse())
-        .transpose()?
-        .unwrap_or(5);
-    let base = std::env::var("ZCOPY_DIR").unwrap_or_else(|_| "/tmp".into());
-    let base = Path::new(&base);
-    let started = Instant::now();
-    println!(
-        "zcopy::log bench: medians of {rounds} interleaved rounds, log in {}",
-        base.display()
-    );
-    println!();
+/// Appends: every case at 100 B and 4 KiB records, rounds interleaved.
+fn appends(base: &Path, rounds: usize) -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "{:<38} {:>6} {:>12} {:>9} {:>10}",
         "append", "record", "records/s", "MB/s", "µs/record"
@@ -188,47 +176,71 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             );
         }
     }
+    Ok(())
+}
+
+/// Consuming ~96 MiB of `size`-byte records into a pipe, by sendfile and by read/write.
+fn consumes(base: &Path, rounds: usize, size: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir_in(base)?;
+    let opts = LogOptions {
+        flush: FlushPolicy::Manual,
+        ..LogOptions::default()
+    };
+    let mut log = Log::open(dir.path(), &opts)?;
+    let n = (96usize << 20) / size; // ~96 MiB of payload: two segments
+    let payloads: Vec<Vec<u8>> = (0..64).map(|i| record(i, size)).collect();
+    for i in 0..n {
+        log.append(&payloads[i % 64])?;
+    }
+    log.flush()?;
+    let strategies = [Strategy::Sendfile, Strategy::ReadWrite];
+    let mut secs: Vec<Vec<f64>> = vec![Vec::new(); 2];
+    let mut frames = 0;
+    for round in 0..rounds {
+        for k in 0..2 {
+            let i = (k + round) % 2;
+            let (s, b) = consume_round(&log, strategies[i])?;
+            secs[i].push(s);
+            frames = b;
+        }
+    }
+    for (i, s) in strategies.iter().enumerate() {
+        let t = median(&mut secs[i]);
+        println!(
+            "{:<38} {:>6} {:>12.0} {:>9.1} {:>10.2}",
+            format!("log send, {s}"),
+            if size == 100 { "100 B" } else { "4 KiB" },
+            n as f64 / t,
+            (n * size) as f64 / t / 1e6,
+            frames as f64 / t / 1e9
+        );
+    }
+    log.close()?;
+    Ok(())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let rounds: usize = std::env::args()
+        .nth(1)
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(5);
+    let base = std::env::var("ZCOPY_DIR").unwrap_or_else(|_| "/tmp".into());
+    let base = Path::new(&base);
+    let started = Instant::now();
+    println!(
+        "zcopy::log bench: medians of {rounds} interleaved rounds, log in {}",
+        base.display()
+    );
+    println!();
+    appends(base, rounds)?;
     println!();
     println!(
         "{:<38} {:>6} {:>12} {:>9} {:>10}",
         "consume (send → pipe, 1 MiB a call)", "record", "records/s", "MB/s", "GB/s frames"
     );
     for size in [100usize, 4096] {
-        let dir = tempfile::tempdir_in(base)?;
-        let opts = LogOptions {
-            flush: FlushPolicy::Manual,
-            ..LogOptions::default()
-        };
-        let mut log = Log::open(dir.path(), &opts)?;
-        let n = (96usize << 20) / size; // ~96 MiB of payload: two segments
-        let payloads: Vec<Vec<u8>> = (0..64).map(|i| record(i, size)).collect();
-        for i in 0..n {
-            log.append(&payloads[i % 64])?;
-        }
-        log.flush()?;
-        let strategies = [Strategy::Sendfile, Strategy::ReadWrite];
-        let mut secs: Vec<Vec<f64>> = vec![Vec::new(); 2];
-        let mut frames = 0;
-        for round in 0..rounds {
-            for k in 0..2 {
-                let i = (k + round) % 2;
-                let (s, b) = consume_round(&log, strategies[i])?;
-                secs[i].push(s);
-                frames = b;
-            }
-        }
-        for (i, s) in strategies.iter().enumerate() {
-            let t = median(&mut secs[i]);
-            println!(
-                "{:<38} {:>6} {:>12.0} {:>9.1} {:>10.2}",
-                format!("log send, {s}"),
-                if size == 100 { "100 B" } else { "4 KiB" },
-                n as f64 / t,
-                (n * size) as f64 / t / 1e6,
-                frames as f64 / t / 1e9
-            );
-        }
-        log.close()?;
+        consumes(base, rounds, size)?;
     }
     println!();
     println!("took {:.1} s", started.elapsed().as_secs_f64());
