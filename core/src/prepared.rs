@@ -49,7 +49,8 @@ use crate::sys;
 /// # }
 /// ```
 pub struct Prepared<'fd, 'a> {
-    src: Endpoint<'fd>,
+    /// `None` when prepared by [`Prepared::to_dst`]: each run names its source.
+    src: Option<Endpoint<'fd>>,
     dst: Endpoint<'fd>,
     opts: Options<'a>,
     /// See [`Prepared::set_cpu_meter`].
@@ -59,7 +60,7 @@ pub struct Prepared<'fd, 'a> {
 impl std::fmt::Debug for Prepared<'_, '_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Prepared")
-            .field("src", &self.src.name.to_string())
+            .field("src", &self.src.as_ref().map(|s| s.name.to_string()))
             .field("dst", &self.dst.name.to_string())
             .field("strategy", &self.opts.strategy)
             .finish_non_exhaustive()
@@ -132,7 +133,7 @@ impl<'fd, 'a> Prepared<'fd, 'a> {
         // The checks that need no offsets (offsets are checked again per run).
         plan::validate_ends(&src, &dst, &opts)?;
         Ok(Prepared {
-            src,
+            src: Some(src),
             dst,
             opts,
             cpu_meter: true,
@@ -203,22 +204,103 @@ impl<'fd, 'a> Prepared<'fd, 'a> {
     }
 
     fn run_uncounted(&mut self, opts: &Options<'_>) -> Result<Report> {
-        refresh(&mut self.src)?;
+        let Some(src) = self.src.as_mut() else {
+            return Err(Error::invalid(
+                "this transfer was prepared with a destination only (Prepared::to_dst): run it with run_from, which names the source",
+            ));
+        };
+        refresh(src)?;
         refresh(&mut self.dst)?;
-        // To the end of file from a given offset: the end the fstat just saw, so the technique
-        // stops at it instead of asking once more to see end of file (one syscall of the few a
-        // small run makes). Not for files whose size is not their length (procfs, sysfs).
-        if let (None, Some(off)) = (opts.len, opts.src_offset) {
-            if self.src.kind == Kind::File && self.src.sizeless_fs().is_none() {
-                let opts = Options {
-                    len: Some(self.src.size.saturating_sub(off)),
-                    ..opts.clone()
-                };
-                return plan::run(&self.src, &self.dst, &opts);
-            }
-        }
-        plan::run(&self.src, &self.dst, opts)
+        run_ends(src, &self.dst, opts)
     }
+
+    /// A transfer prepared to `dst` alone, each run naming its source ([`Prepared::run_from`]):
+    /// the destination is classified and SIGPIPE's disposition read once, here, and each run
+    /// classifies only its source (a `statx` and a `fcntl`). For a server that sends many
+    /// files, one after another, to one connection.
+    ///
+    /// ```
+    /// let dst = tempfile::tempfile()?;
+    /// let mut p = zcopy::Prepared::to_dst(std::os::fd::AsFd::as_fd(&dst), &zcopy::Options::default())?;
+    /// for body in [&b"head "[..], &b"and tail"[..]] {
+    ///     let src = tempfile::tempfile()?;
+    ///     std::io::Write::write_all(&mut &src, body)?;
+    ///     p.run_from(std::os::fd::AsFd::as_fd(&src), None, Some(0), None)?;
+    /// }
+    /// assert_eq!(std::io::Seek::stream_position(&mut &dst)?, 13);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Prepared::new`] for `dst`. A [`Prepared::run`] of it is
+    /// [`ErrorKind::Invalid`](crate::ErrorKind::Invalid): it has no source.
+    pub fn to_dst(dst: BorrowedFd<'fd>, opts: &Options<'a>) -> Result<Prepared<'fd, 'a>> {
+        let mut dst = Endpoint::classify(dst, "dst")?;
+        dst.usable()?;
+        if matches!(dst.kind, Kind::Pipe | Kind::Socket) {
+            // Read once: runs skip blocking SIGPIPE while it stays ignored (see the type's doc).
+            dst.sigpipe_ignored = sys::process::sigpipe_ignored().unwrap_or(false);
+        }
+        let opts = Options {
+            len: None,
+            src_offset: None,
+            dst_offset: None,
+            ..opts.clone()
+        };
+        Ok(Prepared {
+            src: None,
+            dst,
+            opts,
+            cpu_meter: true,
+        })
+    }
+
+    /// Runs from `src` in place of the prepared source (if any), to the prepared destination:
+    /// `src` is classified for this run (a `statx` and a `fcntl`) and checked against the
+    /// destination as [`transfer`](crate::transfer) checks a pair; `len`, `src_offset` and
+    /// `dst_offset` as for [`Prepared::run`].
+    ///
+    /// # Errors
+    /// As [`transfer`](crate::transfer) from `src` to the prepared destination.
+    pub fn run_from(
+        &mut self,
+        src: BorrowedFd<'_>,
+        len: Option<u64>,
+        src_offset: Option<u64>,
+        dst_offset: Option<u64>,
+    ) -> Result<Report> {
+        let opts = Options {
+            len,
+            src_offset,
+            dst_offset,
+            ..self.opts.clone()
+        };
+        let meter = Meter::start_with(self.cpu_meter);
+        let result = (|| {
+            let src = Endpoint::classify(src, "src")?;
+            plan::validate_ends(&src, &self.dst, &opts)?;
+            refresh(&mut self.dst)?;
+            run_ends(&src, &self.dst, &opts)
+        })();
+        meter.finish_result(result)
+    }
+}
+
+/// One run between classified ends.
+fn run_ends(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_>) -> Result<Report> {
+    // To the end of file from a given offset: the end the classification or fstat just saw, so
+    // the technique stops at it instead of asking once more to see end of file (one syscall of
+    // the few a small run makes). Not for files whose size is not their length (procfs, sysfs).
+    if let (None, Some(off)) = (opts.len, opts.src_offset) {
+        if src.kind == Kind::File && src.sizeless_fs().is_none() {
+            let opts = Options {
+                len: Some(src.size.saturating_sub(off)),
+                ..opts.clone()
+            };
+            return plan::run(src, dst, &opts);
+        }
+    }
+    plan::run(src, dst, opts)
 }
 
 /// Updates what may change of a file end (size, blocks) with one `fstat`, and checks it is

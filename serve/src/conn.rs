@@ -131,10 +131,8 @@ pub(crate) struct Direct {
 
 enum Body {
     None,
-    /// `off..end` of `file` still to send, through `sender` once the first chunk is sent
-    /// (declared before `file`, so it is dropped first).
+    /// `off..end` of `file` still to send (through the connection's [`Sender`]).
     File {
-        sender: Option<Box<Sender>>,
         file: Fd,
         off: u64,
         end: u64,
@@ -142,31 +140,26 @@ enum Body {
     Direct(Box<Direct>),
 }
 
-/// A body's [`zcopy::Prepared`] transfer from its file to the connection's socket: both fds
-/// classified once per body, not once per chunk, and no CPU meter (the server reads only the
-/// bytes of its Reports), so a chunk costs the `sendfile` and one `fstat`.
+/// The connection's [`zcopy::Prepared`] transfer to its socket, each body's file given per run
+/// ([`zcopy::Prepared::run_from`]): the socket classified once per connection, each file once
+/// per body chunk (a `statx` and a `fcntl`), and no CPU meter (the server reads only the bytes
+/// of its Reports).
 struct Sender(zcopy::Prepared<'static, 'static>);
 
 impl Sender {
     /// # Safety
-    /// `file` and `sock` stay open while the `Sender` lives: it is kept in the
-    /// [`Body::File`] that owns `file` (dropped before it) of the [`Conn`] that owns `sock`
-    /// (which drops its body before its socket).
-    unsafe fn new(file: BorrowedFd<'_>, sock: BorrowedFd<'_>) -> zcopy::Result<Sender> {
+    /// `sock` stays open while the `Sender` lives: it is kept in the [`Conn`] that owns
+    /// `sock`, which drops it before its socket (its `Drop`) and never replaces the socket.
+    unsafe fn new(sock: BorrowedFd<'_>) -> zcopy::Result<Sender> {
         let opts = zcopy::Options {
             strategy: zcopy::Strategy::Sendfile,
             fallback: false,
             ..zcopy::Options::default()
         };
-        // SAFETY: the caller keeps both fds open for the Sender's life (see above); the
-        // 'static borrows never outlive it.
-        let (file, sock) = unsafe {
-            (
-                BorrowedFd::borrow_raw(file.as_raw_fd()),
-                BorrowedFd::borrow_raw(sock.as_raw_fd()),
-            )
-        };
-        let mut p = zcopy::Prepared::from_fds(file, sock, &opts)?;
+        // SAFETY: the caller keeps the socket open for the Sender's life (see above); the
+        // 'static borrow never outlives it.
+        let sock = unsafe { BorrowedFd::borrow_raw(sock.as_raw_fd()) };
+        let mut p = zcopy::Prepared::to_dst(sock, &opts)?;
         p.set_cpu_meter(false);
         Ok(Sender(p))
     }
@@ -183,6 +176,8 @@ pub(crate) struct Conn {
     out: Vec<u8>,
     out_pos: usize,
     body: Body,
+    /// Sends bodies from files, made at the first one (see [`Sender`]).
+    sender: Option<Box<Sender>>,
     /// Whether the connection goes on after the current response.
     keep_alive: bool,
     /// Request body bytes still to skip.
@@ -229,8 +224,8 @@ pub(crate) fn log_direct_fallback(notices: &Notices, why: &str) {
 
 impl Drop for Conn {
     fn drop(&mut self) {
-        // A body's Sender borrows the socket: it goes before the socket is closed.
-        self.body = Body::None;
+        // The Sender borrows the socket: it goes before the socket is closed.
+        self.sender = None;
     }
 }
 
@@ -246,6 +241,7 @@ impl Conn {
             out: Vec::with_capacity(256),
             out_pos: 0,
             body: Body::None,
+            sender: None,
             keep_alive: true,
             discard: 0,
             spare: None,
@@ -375,31 +371,24 @@ impl Conn {
     /// Sends more of a body from a file, through the engine ([`send_file`]); `Some` to wait or
     /// end.
     fn file_step(&mut self) -> Option<Step> {
-        let Body::File {
-            sender,
-            file,
-            off,
-            end,
-        } = &mut self.body
-        else {
+        let Body::File { file, off, end } = &mut self.body else {
             return None;
         };
         if *off >= *end {
             self.body = Body::None;
             return None;
         }
-        if sender.is_none() {
-            // SAFETY: stored in the Body::File that owns `file`, of this Conn that owns the
-            // socket: Sender::new's contract.
-            match unsafe { Sender::new(file.as_fd(), self.sock.as_fd()) } {
-                Ok(s) => *sender = Some(Box::new(s)),
+        if self.sender.is_none() {
+            // SAFETY: kept in this Conn, which owns the socket: Sender::new's contract.
+            match unsafe { Sender::new(self.sock.as_fd()) } {
+                Ok(s) => self.sender = Some(Box::new(s)),
                 Err(_) => return Some(Step::Close),
             }
         }
-        let Some(sender) = sender else {
+        let Some(sender) = self.sender.as_mut() else {
             return Some(Step::Close);
         };
-        match send_file(sender, *off, *end - *off) {
+        match send_file(sender, file.as_fd(), *off, *end - *off) {
             Ok(0) => Some(Step::Close), // the file shrank under us
             Ok(n) => {
                 *off += n;
@@ -696,7 +685,6 @@ impl Conn {
             }
         }
         self.body = Body::File {
-            sender: None,
             file: plan.file,
             off: plan.start,
             end: plan.end,
@@ -861,8 +849,8 @@ pub(crate) fn open_direct(sh: &Shared, rel: &[u8]) -> Option<(Fd, u64)> {
 /// through user space would be no better than the server's own reads), as far as the socket
 /// takes them. Returns the bytes that left (the engine's [`zcopy::Report`], or the count its
 /// error carries when the socket filled up after some bytes), or the step the failure means.
-fn send_file(sender: &mut Sender, off: u64, len: u64) -> Result<u64, Step> {
-    match sender.0.run(Some(len), Some(off), None) {
+fn send_file(sender: &mut Sender, file: BorrowedFd<'_>, off: u64, len: u64) -> Result<u64, Step> {
+    match sender.0.run_from(file, Some(len), Some(off), None) {
         Ok(report) => Ok(report.bytes),
         Err(e) if e.bytes_moved() > 0 => Ok(e.bytes_moved()),
         Err(e) => Err(errno_step(e.errno())),
