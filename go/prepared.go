@@ -26,6 +26,22 @@ static zc_status zcgo_prepared_run(zc_prepared *p, int has_len, uint64_t len, in
 	                       has_dst ? &dst_offset : NULL, r);
 }
 
+static zc_status zcgo_prepared_to_dst(int dst, zc_options *o, zc_prepared **out, uintptr_t handle) {
+	if (handle != 0) {
+		o->progress = zcgoProgress;
+		o->user = (void *)handle;
+	}
+	return zc_prepared_to_dst(dst, o, out);
+}
+
+// zcgo_prepared_run from src in place of the prepared source.
+static zc_status zcgo_prepared_run_from(zc_prepared *p, int src, int has_len, uint64_t len,
+                                        int has_src, uint64_t src_offset, int has_dst,
+                                        uint64_t dst_offset, zc_report *r) {
+	return zc_prepared_run_from(p, src, has_len ? &len : NULL, has_src ? &src_offset : NULL,
+	                            has_dst ? &dst_offset : NULL, r);
+}
+
 // Whether fd is ready for events now.
 static int zcgo_prepared_ready(int fd, short events) {
 	struct pollfd p = {fd, events, 0};
@@ -76,21 +92,10 @@ func Prepare(dst, src interface{}, opts Options) (*Prepared, error) {
 		return nil, err
 	}
 	p := &Prepared{src: -1, dst: -1, srcConn: srcConn, dstConn: dstConn}
-	dup := func(c syscall.RawConn, role string, out *int) error {
-		return control(c, role, func(fd uintptr) error {
-			d, err := dupCloexec(int(fd))
-			if err != nil {
-				return &Error{Kind: KindIO, Errno: err.(syscall.Errno),
-					Message: fmt.Sprintf("duplicating %s fd %d: %v", role, fd, err), cause: err}
-			}
-			*out = d
-			return nil
-		})
-	}
-	if err := dup(srcConn, "src", &p.src); err != nil {
+	if err := dupInto(srcConn, "src", &p.src); err != nil {
 		return nil, err
 	}
-	if err := dup(dstConn, "dst", &p.dst); err != nil {
+	if err := dupInto(dstConn, "dst", &p.dst); err != nil {
 		p.closeFds()
 		return nil, err
 	}
@@ -108,6 +113,19 @@ func Prepare(dst, src interface{}, opts Options) (*Prepared, error) {
 	}
 	p.p = out
 	return p, nil
+}
+
+// dupInto duplicates c's descriptor into *out (close-on-exec).
+func dupInto(c syscall.RawConn, role string, out *int) error {
+	return control(c, role, func(fd uintptr) error {
+		d, err := dupCloexec(int(fd))
+		if err != nil {
+			return &Error{Kind: KindIO, Errno: err.(syscall.Errno),
+				Message: fmt.Sprintf("duplicating %s fd %d: %v", role, fd, err), cause: err}
+		}
+		*out = d
+		return nil
+	})
 }
 
 // dupCloexec duplicates fd with close-on-exec set (F_DUPFD_CLOEXEC).
@@ -128,10 +146,82 @@ func dupCloexec(fd int) (int, error) {
 func (p *Prepared) Transfer(length, srcOffset, dstOffset *int64) (Report, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var total Report
 	if p.p == nil {
-		return total, invalid("zcopy: Transfer on a closed Prepared")
+		return Report{}, invalid("zcopy: Transfer on a closed Prepared")
 	}
+	return p.run(nil, length, srcOffset, dstOffset)
+}
+
+// PrepareTo prepares a transfer to dst alone, each run naming its source (TransferFrom): dst
+// is classified once, each run classifies only its source (a statx and an fcntl). For a
+// server that sends many files, one after another, to one connection. opts and the error as
+// for Prepare; Transfer on it is an error of KindInvalid (it has no source).
+func PrepareTo(dst interface{}, opts Options) (*Prepared, error) {
+	dstConn, err := rawConn(dst, "dst")
+	if err != nil {
+		return nil, err
+	}
+	opts.SrcOffset, opts.DstOffset, opts.Len = nil, nil, nil
+	copts, err := cOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	p := &Prepared{src: -1, dst: -1, dstConn: dstConn}
+	if err := dupInto(dstConn, "dst", &p.dst); err != nil {
+		return nil, err
+	}
+	if opts.Progress != nil {
+		p.progress = &progressState{fn: opts.Progress}
+		p.handle = cgo.NewHandle(p.progress)
+	}
+	var out *C.zc_prepared
+	st, errno, msg := cCall(func() C.zc_status {
+		return C.zc_status(C.zcgo_prepared_to_dst(C.int(p.dst), &copts, &out, C.uintptr_t(p.handle)))
+	})
+	if st != C.ZC_OK {
+		p.release()
+		return nil, newError(st, errno, msg, Report{})
+	}
+	p.p = out
+	return p, nil
+}
+
+// TransferFrom runs the prepared transfer from src (an *os.File, a net.Conn, a syscall.Conn
+// or an FD, borrowed for the call) in place of its prepared source: src is classified for this
+// run and checked against the destination as Transfer checks a pair; length, srcOffset and
+// dstOffset, the waits and the Report as for Transfer.
+func (p *Prepared) TransferFrom(src interface{}, length, srcOffset, dstOffset *int64) (Report, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.p == nil {
+		return Report{}, invalid("zcopy: TransferFrom on a closed Prepared")
+	}
+	srcConn, err := rawConn(src, "src")
+	if err != nil {
+		return Report{}, err
+	}
+	return p.run(srcConn, length, srcOffset, dstOffset)
+}
+
+// SetCPUMeter turns the CPU meter on or off (on when prepared). Off, a run makes 4 syscalls
+// fewer (getrusage and clock_gettime(CLOCK_THREAD_CPUTIME_ID) at each end) and its Report's
+// UserCPUNs, SysCPUNs and context switches are 0: not measured; the rest stays exact.
+func (p *Prepared) SetCPUMeter(on bool) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.p == nil {
+		return invalid("zcopy: SetCPUMeter on a closed Prepared")
+	}
+	st, errno, msg := cCall(func() C.zc_status { return C.zc_status(C.zc_prepared_set_cpu_meter(p.p, C.bool(on))) })
+	if st != C.ZC_OK {
+		return newError(st, errno, msg, Report{})
+	}
+	return nil
+}
+
+// run is Transfer (srcConn nil: the prepared source) and TransferFrom (srcConn: the run's).
+func (p *Prepared) run(srcConn syscall.RawConn, length, srcOffset, dstOffset *int64) (Report, error) {
+	var total Report
 	var l, so, do C.uint64_t
 	var hasL, hasS, hasD C.int
 	for _, f := range []struct {
@@ -154,9 +244,24 @@ func (p *Prepared) Transfer(length, srcOffset, dstOffset *int64) (Report, error)
 	for {
 		var report C.zc_report
 		report.struct_size = C.size_t(unsafe.Sizeof(report))
-		st, errno, msg := cCall(func() C.zc_status {
-			return C.zcgo_prepared_run(p.p, hasL, l, hasS, so, hasD, do, &report)
-		})
+		var st C.zc_status
+		var errno C.int
+		var msg string
+		srcReady := true
+		if srcConn == nil {
+			st, errno, msg = cCall(func() C.zc_status {
+				return C.zc_status(C.zcgo_prepared_run(p.p, hasL, l, hasS, so, hasD, do, &report))
+			})
+			srcReady = p.src < 0 || C.zcgo_prepared_ready(C.int(p.src), C.POLLIN) != 0
+		} else if err := control(srcConn, "src", func(fd uintptr) error {
+			st, errno, msg = cCall(func() C.zc_status {
+				return C.zc_status(C.zcgo_prepared_run_from(p.p, C.int(fd), hasL, l, hasS, so, hasD, do, &report))
+			})
+			srcReady = C.zcgo_prepared_ready(C.int(fd), C.POLLIN) != 0
+			return nil
+		}); err != nil {
+			return total, err
+		}
 		total.add(&report)
 		if p.progress != nil {
 			p.progress.base = total.Bytes
@@ -185,7 +290,9 @@ func (p *Prepared) Transfer(length, srcOffset, dstOffset *int64) (Report, error)
 		}
 		var waitErr error
 		switch {
-		case C.zcgo_prepared_ready(C.int(p.src), C.POLLIN) == 0:
+		case !srcReady && srcConn != nil:
+			waitErr = waitReady(srcConn, false)
+		case !srcReady:
 			waitErr = waitReady(p.srcConn, false)
 		case C.zcgo_prepared_ready(C.int(p.dst), C.POLLOUT) == 0:
 			waitErr = waitReady(p.dstConn, true)

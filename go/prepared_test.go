@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -97,4 +98,48 @@ func TestPreparedKeepsItsOwnDescriptors(t *testing.T) {
 	if _, err := zcopy.Prepare(ro, src, zcopy.Options{}); !errors.As(err, &zerr) || zerr.Kind != zcopy.KindInvalid {
 		t.Errorf("read-only dst: %v", err)
 	}
+}
+
+func TestPrepareToRunsFromEachFile(t *testing.T) {
+	one, two := data(31, 5000), data(32, 300000)
+	f1, f2 := tempFile(t, "one", one), tempFile(t, "two", two)
+	a, b := tcpPair(t)
+	got := make(chan []byte)
+	go func() {
+		time.Sleep(50 * time.Millisecond) // the second file fills the socket first, then waits
+		all, _ := io.ReadAll(b)
+		got <- all
+	}()
+	p, err := zcopy.PrepareTo(a, zcopy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var zerr *zcopy.Error
+	if _, err := p.Transfer(nil, nil, nil); !errors.As(err, &zerr) || zerr.Kind != zcopy.KindInvalid ||
+		!strings.Contains(zerr.Message, "run_from") {
+		t.Errorf("Transfer without a source: %v", err)
+	}
+	r, err := p.TransferFrom(f1, nil, zcopy.Int64(0), nil)
+	if err != nil || r.Bytes != 5000 || r.UserCPUNs+r.SysCPUNs == 0 {
+		t.Fatalf("first file: %+v %v", r, err)
+	}
+	if err := p.SetCPUMeter(false); err != nil {
+		t.Fatal(err)
+	}
+	r, err = p.TransferFrom(f2, nil, zcopy.Int64(0), nil)
+	if err != nil || r.Bytes != 300000 {
+		t.Fatalf("second file: %+v %v", r, err)
+	}
+	if r.UserCPUNs+r.SysCPUNs != 0 || r.VoluntaryCtxSwitches != 0 {
+		t.Errorf("meter off, yet CPU %d ns, %d switches", r.UserCPUNs+r.SysCPUNs, r.VoluntaryCtxSwitches)
+	}
+	if _, err := p.TransferFrom("not a file", nil, nil, nil); !errors.As(err, &zerr) || zerr.Kind != zcopy.KindInvalid {
+		t.Errorf("a string as the source: %v", err)
+	}
+	p.Close()
+	if err := p.SetCPUMeter(true); !errors.As(err, &zerr) || zerr.Kind != zcopy.KindInvalid {
+		t.Errorf("SetCPUMeter after Close: %v", err)
+	}
+	a.Close()
+	same(t, "two files through one prepared destination", <-got, append(append([]byte{}, one...), two...))
 }

@@ -1186,6 +1186,18 @@ enum zc_status zc_prepared_new(int src,
                                struct zc_prepared **out);
 
 /**
+ * Prepares a transfer to fd `dst` alone, each run naming its source with
+ * `zc_prepared_run_from`, and writes it to `*out`: the destination is classified once, each
+ * run classifies only its source (`statx`, `fcntl(F_GETFL)`). For a server that sends many
+ * files, one after another, to one connection. `opts`, `out` and the returns as for
+ * `zc_prepared_new`; `zc_prepared_run` of it is `ZC_INVALID` (it has no source).
+ *
+ * # Safety
+ * As `zc_prepared_new`.
+ */
+enum zc_status zc_prepared_to_dst(int dst, const struct zc_options *opts, struct zc_prepared **out);
+
+/**
  * Runs a prepared transfer: `*len` bytes (`NULL`: to the source's end of file) from
  * `*src_offset` of the source to `*dst_offset` of the destination (`NULL`: at and advancing
  * the fd's position), as `zc_transfer` would with those options; writes the report of this
@@ -1206,6 +1218,37 @@ enum zc_status zc_prepared_run(struct zc_prepared *p,
                                const uint64_t *src_offset,
                                const uint64_t *dst_offset,
                                struct zc_report *report);
+
+/**
+ * Runs a prepared transfer from fd `src` in place of its prepared source (a transfer from
+ * `zc_prepared_to_dst`, or any other): `src` is classified for this run (`statx`,
+ * `fcntl(F_GETFL)`) and checked against the destination as `zc_transfer` checks a pair;
+ * `len`, `src_offset`, `dst_offset` and `report` as for `zc_prepared_run`.
+ *
+ * Returns as `zc_transfer` from `src` to the prepared destination, and `ZC_NULL_POINTER` for
+ * a `NULL` `p`.
+ *
+ * # Safety
+ * As `zc_prepared_run`; `src` is borrowed for the call only.
+ */
+enum zc_status zc_prepared_run_from(struct zc_prepared *p,
+                                    int src,
+                                    const uint64_t *len,
+                                    const uint64_t *src_offset,
+                                    const uint64_t *dst_offset,
+                                    struct zc_report *report);
+
+/**
+ * Turns a prepared transfer's CPU meter on or off (on when made). Off, a run makes 4 syscalls
+ * fewer (`getrusage` and `clock_gettime(CLOCK_THREAD_CPUTIME_ID)` at each end) and its
+ * report's `user_cpu_ns`, `sys_cpu_ns`, `voluntary_ctx_switches` and
+ * `involuntary_ctx_switches` are 0: not measured; the rest stays exact. Returns `ZC_OK`, or
+ * `ZC_NULL_POINTER` for a `NULL` `p`.
+ *
+ * # Safety
+ * `p` is `NULL` or a pointer from `zc_prepared_new` or `zc_prepared_to_dst` not freed yet.
+ */
+enum zc_status zc_prepared_set_cpu_meter(struct zc_prepared *p, bool on);
 
 /**
  * Frees a prepared transfer (the fds stay open: they are the caller's).

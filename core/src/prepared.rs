@@ -235,7 +235,26 @@ impl<'fd, 'a> Prepared<'fd, 'a> {
     /// As [`Prepared::new`] for `dst`. A [`Prepared::run`] of it is
     /// [`ErrorKind::Invalid`](crate::ErrorKind::Invalid): it has no source.
     pub fn to_dst(dst: BorrowedFd<'fd>, opts: &Options<'a>) -> Result<Prepared<'fd, 'a>> {
-        let mut dst = Endpoint::classify(dst, "dst")?;
+        Prepared::to_endpoint(Endpoint::classify(dst, "dst")?, opts)
+    }
+
+    /// [`Prepared::to_dst`], with messages naming the destination `dst_name` (as
+    /// [`Prepared::from_fds_named`]).
+    ///
+    /// # Errors
+    /// As [`Prepared::to_dst`].
+    pub fn to_dst_named(
+        dst: BorrowedFd<'fd>,
+        dst_name: &'fd Path,
+        opts: &Options<'a>,
+    ) -> Result<Prepared<'fd, 'a>> {
+        Prepared::to_endpoint(
+            Endpoint::classify_as(dst, Name::Path("dst", dst_name))?,
+            opts,
+        )
+    }
+
+    fn to_endpoint(mut dst: Endpoint<'fd>, opts: &Options<'a>) -> Result<Prepared<'fd, 'a>> {
         dst.usable()?;
         if matches!(dst.kind, Kind::Pipe | Kind::Socket) {
             // Read once: runs skip blocking SIGPIPE while it stays ignored (see the type's doc).
@@ -276,13 +295,34 @@ impl<'fd, 'a> Prepared<'fd, 'a> {
             ..self.opts.clone()
         };
         let meter = Meter::start_with(self.cpu_meter);
-        let result = (|| {
-            let src = Endpoint::classify(src, "src")?;
-            plan::validate_ends(&src, &self.dst, &opts)?;
-            refresh(&mut self.dst)?;
-            run_ends(&src, &self.dst, &opts)
-        })();
+        let result = Endpoint::classify(src, "src").and_then(|src| self.run_src(&src, &opts));
         meter.finish_result(result)
+    }
+
+    /// [`Prepared::run_from`] with messages naming the source `src_name` (as
+    /// [`transfer_named`](crate::transfer_named)) and `opts` in place of the prepared options,
+    /// all of them (as [`Prepared::run_with`]): for a face that names its caller's source and
+    /// makes its callbacks per run.
+    ///
+    /// # Errors
+    /// As [`Prepared::run_from`].
+    pub fn run_from_with(
+        &mut self,
+        src: BorrowedFd<'_>,
+        src_name: &Path,
+        opts: &Options<'_>,
+    ) -> Result<Report> {
+        let meter = Meter::start_with(self.cpu_meter);
+        let result = Endpoint::classify_as(src, Name::Path("src", src_name))
+            .and_then(|src| self.run_src(&src, opts));
+        meter.finish_result(result)
+    }
+
+    /// One run from a source classified for it.
+    fn run_src(&mut self, src: &Endpoint<'_>, opts: &Options<'_>) -> Result<Report> {
+        plan::validate_ends(src, &self.dst, opts)?;
+        refresh(&mut self.dst)?;
+        run_ends(src, &self.dst, opts)
     }
 }
 

@@ -1,5 +1,5 @@
-//! `zc_prepared_new`, `zc_prepared_run`, `zc_prepared_free`: a transfer prepared once and run
-//! many times.
+//! `zc_prepared_new`, `zc_prepared_to_dst`, `zc_prepared_run`, `zc_prepared_run_from`,
+//! `zc_prepared_set_cpu_meter`, `zc_prepared_free`: a transfer prepared once and run many times.
 
 use std::ffi::c_int;
 use std::mem::ManuallyDrop;
@@ -54,40 +54,93 @@ pub unsafe extern "C" fn zc_prepared_new(
     out: *mut *mut zc_prepared,
 ) -> zc_status {
     boundary(|| {
-        if out.is_null() {
-            return Err(Failure::null("out"));
-        }
-        // SAFETY: non-null and writable (the caller's contract): cleared first, so a failure
-        // leaves NULL.
-        unsafe { out.write(std::ptr::null_mut()) };
-        // SAFETY: the caller passes zc_transfer's `opts`, valid until zc_prepared_free.
-        let parsed = unsafe { Parsed::read(opts) }?;
-        let s = borrow_fd(src, "src")?;
-        let d = borrow_fd(dst, "dst")?;
-        let progress = parsed.progress_box();
-        // SAFETY: from Box::into_raw just above; freed only by zc_prepared's Drop, after the
-        // prepared transfer that borrows it.
-        let borrowed = progress.map(|p| unsafe { &*p });
-        let made = engine::Prepared::from_fds(s, d, &parsed.engine(borrowed));
-        match made {
-            Ok(inner) => {
-                let p = Box::new(zc_prepared {
-                    inner: ManuallyDrop::new(inner),
-                    progress,
-                });
-                // SAFETY: checked non-null above.
-                unsafe { out.write(Box::into_raw(p)) };
-                Ok(())
-            }
-            Err(e) => {
-                if let Some(p) = progress {
-                    // SAFETY: from Box::into_raw above; nothing borrows it any more.
-                    drop(unsafe { Box::from_raw(p) });
-                }
-                Err(Failure::from(e))
-            }
+        // SAFETY: zc_prepared_new's contract is make's.
+        unsafe {
+            make(opts, out, |o| {
+                let s = borrow_fd(src, "src")?;
+                let d = borrow_fd(dst, "dst")?;
+                Ok(engine::Prepared::from_fds(s, d, o))
+            })
         }
     })
+}
+
+/// Prepares a transfer to fd `dst` alone, each run naming its source with
+/// `zc_prepared_run_from`, and writes it to `*out`: the destination is classified once, each
+/// run classifies only its source (`statx`, `fcntl(F_GETFL)`). For a server that sends many
+/// files, one after another, to one connection. `opts`, `out` and the returns as for
+/// `zc_prepared_new`; `zc_prepared_run` of it is `ZC_INVALID` (it has no source).
+///
+/// # Safety
+/// As `zc_prepared_new`.
+#[no_mangle]
+pub unsafe extern "C" fn zc_prepared_to_dst(
+    dst: c_int,
+    opts: *const zc_options,
+    out: *mut *mut zc_prepared,
+) -> zc_status {
+    boundary(|| {
+        // SAFETY: zc_prepared_to_dst's contract is make's.
+        unsafe {
+            make(opts, out, |o| {
+                let d = borrow_fd(dst, "dst")?;
+                Ok(engine::Prepared::to_dst(d, o))
+            })
+        }
+    })
+}
+
+/// Reads `opts`, builds the prepared transfer with `f`, and writes it to `*out` (`NULL` on
+/// failure).
+///
+/// # Safety
+/// As `zc_prepared_new`'s `opts` and `out`.
+unsafe fn make(
+    opts: *const zc_options,
+    out: *mut *mut zc_prepared,
+    f: impl for<'p> FnOnce(
+        &engine::Options<'p>,
+    ) -> Result<engine::Result<engine::Prepared<'static, 'p>>, Failure>,
+) -> Result<(), Failure> {
+    if out.is_null() {
+        return Err(Failure::null("out"));
+    }
+    // SAFETY: non-null and writable (the caller's contract): cleared first, so a failure
+    // leaves NULL.
+    unsafe { out.write(std::ptr::null_mut()) };
+    // SAFETY: the caller passes zc_transfer's `opts`, valid until zc_prepared_free.
+    let parsed = unsafe { Parsed::read(opts) }?;
+    let progress = parsed.progress_box();
+    // SAFETY: from Box::into_raw just above; freed only by zc_prepared's Drop, after the
+    // prepared transfer that borrows it.
+    let borrowed = progress.map(|p| unsafe { &*p });
+    let made = f(&parsed.engine(borrowed));
+    match made {
+        Ok(Ok(inner)) => {
+            let p = Box::new(zc_prepared {
+                inner: ManuallyDrop::new(inner),
+                progress,
+            });
+            // SAFETY: checked non-null above.
+            unsafe { out.write(Box::into_raw(p)) };
+            Ok(())
+        }
+        Ok(Err(e)) => {
+            free_progress(progress);
+            Err(Failure::from(e))
+        }
+        Err(e) => {
+            free_progress(progress);
+            Err(e)
+        }
+    }
+}
+
+fn free_progress(progress: Option<*mut (dyn Fn(u64) -> bool + Sync)>) {
+    if let Some(p) = progress {
+        // SAFETY: from Box::into_raw in progress_box; nothing borrows it any more.
+        drop(unsafe { Box::from_raw(p) });
+    }
 }
 
 /// Runs a prepared transfer: `*len` bytes (`NULL`: to the source's end of file) from
@@ -129,6 +182,71 @@ pub unsafe extern "C" fn zc_prepared_run(
             });
         out.write(&result);
         result.map(drop).map_err(Failure::from)
+    })
+}
+
+/// Runs a prepared transfer from fd `src` in place of its prepared source (a transfer from
+/// `zc_prepared_to_dst`, or any other): `src` is classified for this run (`statx`,
+/// `fcntl(F_GETFL)`) and checked against the destination as `zc_transfer` checks a pair;
+/// `len`, `src_offset`, `dst_offset` and `report` as for `zc_prepared_run`.
+///
+/// Returns as `zc_transfer` from `src` to the prepared destination, and `ZC_NULL_POINTER` for
+/// a `NULL` `p`.
+///
+/// # Safety
+/// As `zc_prepared_run`; `src` is borrowed for the call only.
+#[no_mangle]
+pub unsafe extern "C" fn zc_prepared_run_from(
+    p: *mut zc_prepared,
+    src: c_int,
+    len: *const u64,
+    src_offset: *const u64,
+    dst_offset: *const u64,
+    report: *mut zc_report,
+) -> zc_status {
+    boundary(|| {
+        // SAFETY: the caller passes zc_transfer's `report`.
+        let out = unsafe { ReportOut::new(report) }?;
+        if p.is_null() {
+            out.write_empty();
+            return Err(Failure::null("p"));
+        }
+        let s = match borrow_fd(src, "src") {
+            Ok(s) => s,
+            Err(e) => {
+                out.write_empty();
+                return Err(e);
+            }
+        };
+        // SAFETY: from zc_prepared_new or zc_prepared_to_dst, not freed, used by one thread
+        // (the caller's contract).
+        let prepared = unsafe { &mut *p };
+        // SAFETY: each is NULL or readable for one u64 (the caller's contract).
+        let (len, so, d) = unsafe { (opt(len), opt(src_offset), opt(dst_offset)) };
+        let result = prepared.inner.run_from(s, len, so, d);
+        out.write(&result);
+        result.map(drop).map_err(Failure::from)
+    })
+}
+
+/// Turns a prepared transfer's CPU meter on or off (on when made). Off, a run makes 4 syscalls
+/// fewer (`getrusage` and `clock_gettime(CLOCK_THREAD_CPUTIME_ID)` at each end) and its
+/// report's `user_cpu_ns`, `sys_cpu_ns`, `voluntary_ctx_switches` and
+/// `involuntary_ctx_switches` are 0: not measured; the rest stays exact. Returns `ZC_OK`, or
+/// `ZC_NULL_POINTER` for a `NULL` `p`.
+///
+/// # Safety
+/// `p` is `NULL` or a pointer from `zc_prepared_new` or `zc_prepared_to_dst` not freed yet.
+#[no_mangle]
+pub unsafe extern "C" fn zc_prepared_set_cpu_meter(p: *mut zc_prepared, on: bool) -> zc_status {
+    boundary(|| {
+        if p.is_null() {
+            return Err(Failure::null("p"));
+        }
+        // SAFETY: from zc_prepared_new or zc_prepared_to_dst, not freed, used by one thread.
+        let prepared = unsafe { &mut *p };
+        prepared.inner.set_cpu_meter(on);
+        Ok(())
     })
 }
 

@@ -317,6 +317,7 @@ fn _zcopy(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(tree::copytree, m)?)?;
     m.add_function(wrap_pyfunction!(probe, m)?)?;
     m.add_function(wrap_pyfunction!(prepared::prepare, m)?)?;
+    m.add_function(wrap_pyfunction!(prepared::prepare_to, m)?)?;
     m.add_function(wrap_pyfunction!(strategies, m)?)?;
     #[cfg(feature = "testing")]
     m.add_function(wrap_pyfunction!(_inject_panic, m)?)?;

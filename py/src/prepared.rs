@@ -1,6 +1,7 @@
-//! `zcopy.prepare(src, dst, **options)`: a transfer prepared once and run many times.
+//! `zcopy.prepare(src, dst, **options)` and `zcopy.prepare_to(dst, **options)`: a transfer
+//! prepared once and run many times.
 
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::Path;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -26,6 +27,8 @@ pub(crate) struct Prepared {
 struct State {
     engine: Option<zcopy::Prepared<'static, 'static>>,
     kept: Option<(Kept, Kept)>,
+    /// The destination alone, for a transfer made by `prepare_to` (`kept` is then `None`).
+    to_dst: Option<Kept>,
     /// The caller's objects: kept alive, and given to `zcopy.transfer` by the path that serves
     /// a buffered reader that cannot seek (`kept` is then `None`).
     src: Py<PyAny>,
@@ -57,15 +60,7 @@ pub(crate) fn prepare(
     options: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Prepared> {
     guarded(py, || {
-        if let Some(kw) = options {
-            for key in ["length", "src_offset", "dst_offset"] {
-                if kw.contains(key)? {
-                    return Err(PyTypeError::new_err(format!(
-                        "prepare() takes no {key}: give it to each call, p.transfer({key}=...)"
-                    )));
-                }
-            }
-        }
+        no_per_call_options("prepare", options)?;
         let opts = Opts::parse("prepare", options)?;
         let s = End::resolve(src, "src", "prepare")?.keep(src)?;
         let d = End::resolve(dst, "dst", "prepare")?.keep(dst)?;
@@ -87,19 +82,7 @@ pub(crate) fn prepare(
                         &*(d.label.as_path() as *const Path),
                     )
                 };
-                let base = zcopy::Options {
-                    strategy: opts.strategy,
-                    chunk_size: opts.chunk_size,
-                    fallback: opts.fallback,
-                    cache: opts.cache,
-                    sync: opts.sync,
-                    direct_threshold: opts.direct_threshold,
-                    sparse: opts.sparse,
-                    queue_depth: opts.queue_depth,
-                    parallelism: opts.parallelism,
-                    ..zcopy::Options::default()
-                };
-                let p = zcopy::Prepared::from_fds_named(sf, sl, df, dl, &base)
+                let p = zcopy::Prepared::from_fds_named(sf, sl, df, dl, &base(&opts))
                     .map_err(crate::errors::EngineError::from)?;
                 Some(p)
             }
@@ -109,7 +92,81 @@ pub(crate) fn prepare(
             state: Some(State {
                 engine,
                 kept,
+                to_dst: None,
                 src: src.clone().unbind(),
+                dst: dst.clone().unbind(),
+                opts,
+                kwargs: options.map(|k| k.clone().unbind()),
+            }),
+        })
+    })
+}
+
+/// The engine's options of a prepared transfer (its callbacks are given per call).
+fn base(opts: &Opts) -> zcopy::Options<'static> {
+    zcopy::Options {
+        strategy: opts.strategy,
+        chunk_size: opts.chunk_size,
+        fallback: opts.fallback,
+        cache: opts.cache,
+        sync: opts.sync,
+        direct_threshold: opts.direct_threshold,
+        sparse: opts.sparse,
+        queue_depth: opts.queue_depth,
+        parallelism: opts.parallelism,
+        ..zcopy::Options::default()
+    }
+}
+
+/// Refuses `length`, `src_offset` and `dst_offset` at preparation: each call gives them.
+fn no_per_call_options(func: &str, options: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+    if let Some(kw) = options {
+        for key in ["length", "src_offset", "dst_offset"] {
+            if kw.contains(key)? {
+                return Err(PyTypeError::new_err(format!(
+                    "{func}() takes no {key}: give it to each call, p.transfer({key}=...)"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Prepare a transfer to `dst` alone, each call naming its source:
+/// `p.transfer_from(src, length=None, src_offset=None, dst_offset=None)`. The destination is
+/// classified once; each call classifies only its source (a `statx` and an `fcntl`). For a
+/// server that sends many files, one after another, to one connection. `dst` and `**options`
+/// as for `prepare`; `transfer()` of it raises ValueError (it has no source).
+#[pyfunction]
+#[pyo3(signature = (dst, **options))]
+pub(crate) fn prepare_to(
+    py: Python<'_>,
+    dst: &Bound<'_, PyAny>,
+    options: Option<&Bound<'_, PyDict>>,
+) -> PyResult<Prepared> {
+    guarded(py, || {
+        no_per_call_options("prepare_to", options)?;
+        let opts = Opts::parse("prepare_to", options)?;
+        let d = End::resolve(dst, "dst", "prepare_to")?
+            .keep(dst)?
+            .ok_or_else(|| PyTypeError::new_err("prepare_to() takes no reader as its dst"))?;
+        // SAFETY: the fd and label are the kept duplicate's and its label's (whose text lives
+        // on the heap, where moving the `Kept` leaves it), owned by the same State and dropped
+        // after this prepared transfer (field order), which never outlives them.
+        let (df, dl) = unsafe {
+            (
+                BorrowedFd::borrow_raw(d.fd.as_raw_fd()),
+                &*(d.label.as_path() as *const Path),
+            )
+        };
+        let p = zcopy::Prepared::to_dst_named(df, dl, &base(&opts))
+            .map_err(crate::errors::EngineError::from)?;
+        Ok(Prepared {
+            state: Some(State {
+                engine: Some(p),
+                kept: None,
+                to_dst: Some(d),
+                src: py.None(),
                 dst: dst.clone().unbind(),
                 opts,
                 kwargs: options.map(|k| k.clone().unbind()),
@@ -146,6 +203,11 @@ impl Prepared {
                 .state
                 .as_mut()
                 .ok_or_else(|| PyValueError::new_err("transfer() on a closed zcopy.Prepared"))?;
+            if state.to_dst.is_some() {
+                return Err(PyValueError::new_err(
+                    "transfer() of a zcopy.Prepared made by prepare_to(), which has no source: call transfer_from(src, ...)",
+                ));
+            }
             let (Some(engine), Some((s, d))) = (state.engine.as_mut(), state.kept.as_ref()) else {
                 return state.by_transfer(py, length, src_offset, dst_offset);
             };
@@ -164,6 +226,86 @@ impl Prepared {
             settled?;
             Ok(report)
         })
+    }
+
+    /// Move bytes from `src` (an int fd or an object with `fileno()`, used for this call only)
+    /// in place of the prepared source, to the prepared destination: `length`, `src_offset`,
+    /// `dst_offset`, the Report and the errors as for `transfer()`. `src` is classified for
+    /// this call. A buffered reader that cannot seek (a pipe opened with `open()`) is refused
+    /// with TypeError: pass its `fileno()`, or use `zcopy.transfer`.
+    #[pyo3(signature = (src, length = None, src_offset = None, dst_offset = None))]
+    fn transfer_from(
+        &mut self,
+        py: Python<'_>,
+        src: &Bound<'_, PyAny>,
+        length: Option<&Bound<'_, PyAny>>,
+        src_offset: Option<&Bound<'_, PyAny>>,
+        dst_offset: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Report> {
+        guarded(py, || {
+            let arg = |v: Option<&Bound<'_, PyAny>>, name: &str| match v {
+                Some(v) => count(v, name),
+                None => Ok(None),
+            };
+            let (length, src_offset, dst_offset) = (
+                arg(length, "length")?,
+                arg(src_offset, "src_offset")?,
+                arg(dst_offset, "dst_offset")?,
+            );
+            let state = self.state.as_mut().ok_or_else(|| {
+                PyValueError::new_err("transfer_from() on a closed zcopy.Prepared")
+            })?;
+            let d = match (&state.to_dst, &state.kept) {
+                (Some(d), _) | (None, Some((_, d))) => d,
+                (None, None) => {
+                    return Err(PyValueError::new_err(
+                        "transfer_from() of a zcopy.Prepared whose source is a buffered reader that cannot seek: use transfer()",
+                    ))
+                }
+            };
+            let Some(engine) = state.engine.as_mut() else {
+                return Err(PyValueError::new_err(
+                    "transfer_from() on a closed zcopy.Prepared",
+                ));
+            };
+            let s = End::resolve(src, "src", "transfer_from")?;
+            if s.buffered_reader.is_some() {
+                return Err(PyTypeError::new_err(
+                    "transfer_from() cannot send what a buffered reader that cannot seek holds ahead: pass its fileno(), or use zcopy.transfer",
+                ));
+            }
+            state.opts.length = length;
+            state.opts.src_offset = src_offset;
+            state.opts.dst_offset = dst_offset;
+            let start = s.src_start(&mut state.opts.src_offset)?;
+            d.before(py, None)?;
+            let opts = &state.opts;
+            let total = bar_total(opts, || None);
+            let (sfd, slabel) = (s.fd.as_fd(), s.label());
+            let (moved, result) = run_engine(py, opts, total, &[], |o| {
+                engine.run_from_with(sfd, slabel, o)
+            })?;
+            let settled = s.settle_src(start, moved).and_then(|()| d.settle_dst(py));
+            let report = result?;
+            settled?;
+            Ok(report)
+        })
+    }
+
+    /// Turn the CPU meter on or off (on when prepared). Off, a call makes 4 syscalls fewer
+    /// (`getrusage` and `clock_gettime(CLOCK_THREAD_CPUTIME_ID)` at each end) and its Report's
+    /// `user_cpu_ns`, `sys_cpu_ns` and context switches are 0: not measured; the rest stays
+    /// exact. No effect on a transfer from a buffered reader that cannot seek (served by
+    /// `zcopy.transfer`, which always measures). Raises ValueError once closed.
+    fn set_cpu_meter(&mut self, on: bool) -> PyResult<()> {
+        let state = self
+            .state
+            .as_mut()
+            .ok_or_else(|| PyValueError::new_err("set_cpu_meter() on a closed zcopy.Prepared"))?;
+        if let Some(engine) = state.engine.as_mut() {
+            engine.set_cpu_meter(on);
+        }
+        Ok(())
     }
 
     /// Release the duplicates of the fds (the caller's own stay open). Calling it again does

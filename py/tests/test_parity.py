@@ -114,6 +114,9 @@ def c_face() -> dict[str, str]:
             "prepared_new": "Prepared",
             "prepared_run": "Prepared.run",
             "prepared_free": "Prepared.close",
+            "prepared_to_dst": "Prepared.to_dst",
+            "prepared_run_from": "Prepared.run_from",
+            "prepared_set_cpu_meter": "Prepared.set_cpu_meter",
             # The handle zc_lock gives.
             "locked_pages": "Locked.pages",
             "locked_bytes": "Locked.bytes",
@@ -139,11 +142,13 @@ def go_face() -> dict[str, str]:
         src = path.read_text()
         for name in rust_items(src, r"^func ([A-Z]\w*)\("):
             key = {"OpenLog": "Log", "Serve": "Server", "DecodeFrames": "Log.decode_prefix",
-                   "Prepare": "Prepared"}.get(name, snake(name))
+                   "Prepare": "Prepared", "PrepareTo": "Prepared.to_dst"}.get(name, snake(name))
             out[key] = f"zcopy.{name}"
         for m in re.finditer(r"^func \(\w+ \*?(Log|Server|Prepared|Locked)\) ([A-Z]\w*)\(", src, re.MULTILINE):
             typ, name = m.groups()
-            key = {"Server.Addr": "Server.address", "Prepared.Transfer": "Prepared.run"}.get(
+            key = {"Server.Addr": "Server.address", "Prepared.Transfer": "Prepared.run",
+                   "Prepared.TransferFrom": "Prepared.run_from",
+                   "Prepared.SetCPUMeter": "Prepared.set_cpu_meter"}.get(
                 f"{typ}.{name}", f"{typ}.{snake(name)}"
             )
             out[key] = f"(*zcopy.{typ}).{name}"
@@ -158,6 +163,8 @@ def python_face() -> dict[str, str]:
             out["version"] = "zcopy.__version__"
         elif name == "prepare":
             out["Prepared"] = "zcopy.prepare"
+        elif name == "prepare_to":
+            out["Prepared.to_dst"] = "zcopy.prepare_to"
         elif name == "copytree":
             # shutil's spelling, which Python users know.
             out["copy_tree"] = "zcopy.copytree"
@@ -169,7 +176,9 @@ def python_face() -> dict[str, str]:
                 if attr == "__enter__" and hasattr(obj, "__exit__"):
                     out[f"{name}.with"] = f"zcopy.{name}.__enter__"
                 elif not attr.startswith("_"):
-                    key = {"Prepared.transfer": "Prepared.run"}.get(f"{name}.{attr}", f"{name}.{attr}")
+                    key = {"Prepared.transfer": "Prepared.run", "Prepared.transfer_from": "Prepared.run_from"}.get(
+                        f"{name}.{attr}", f"{name}.{attr}"
+                    )
                     out[key] = f"zcopy.{name}.{attr}"
         elif inspect.isclass(obj):
             continue  # a result type or an error, not a function
@@ -268,6 +277,14 @@ FACE_SPECIFIC: dict[tuple[str, str], str] = {
     },
     **{
         (face, "Prepared.run_with"): "Rust's run with per-run Options; the other faces give their callbacks to the constructor"
+        for face in ("c", "go", "python")
+    },
+    **{
+        (face, "Prepared.run_from_with"): "Rust's run_from with a label and per-run Options, for the faces themselves"
+        for face in ("c", "go", "python")
+    },
+    **{
+        (face, "Prepared.to_dst_named"): "Rust's to_dst with a label for the end; the faces pass their callers' names for the fd"
         for face in ("c", "go", "python")
     },
     **{(face, "Prepared.with"): "Python's context manager (__enter__/__exit__)" for face in ("rust", "c", "go")},

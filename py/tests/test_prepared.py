@@ -154,3 +154,45 @@ def test_progress_and_cancel_work_per_run(tmp_path: Path) -> None:
         assert e.value.bytes_moved == 0
         p.close()
     assert (tmp_path / "dst").read_bytes() == data(1 << 20, 4)
+
+
+def test_prepare_to_sends_each_file_named_per_call(
+    tmp_path: Path, tcp_pair: tuple[socket.socket, socket.socket]
+) -> None:
+    client, server = tcp_pair
+    one, two = data(5000, 31), data(70_000, 32)
+    (tmp_path / "one").write_bytes(one)
+    (tmp_path / "two").write_bytes(two)
+    with zcopy.prepare_to(client) as p:
+        with pytest.raises(ValueError, match="transfer_from"):
+            p.transfer()
+        with open(tmp_path / "one", "rb") as f:
+            r = p.transfer_from(f)
+            assert r.bytes == 5000 and r.user_cpu_ns + r.sys_cpu_ns > 0
+            assert f.tell() == 5000, "a file object's position follows, as with transfer()"
+        assert recv_exactly(server, 5000) == one
+        p.set_cpu_meter(False)
+        fd = os.open(tmp_path / "two", os.O_RDONLY)
+        try:
+            r = p.transfer_from(fd, src_offset=0)
+            assert r.bytes == 70_000
+            assert (r.user_cpu_ns, r.sys_cpu_ns, r.voluntary_ctx_switches) == (0, 0, 0)
+            assert recv_exactly(server, 70_000) == two
+            # Errors name the caller's fd; a write-only source cannot make sense.
+            wo = os.open(tmp_path / "wo", os.O_WRONLY | os.O_CREAT, 0o644)
+            try:
+                with pytest.raises(ValueError, match=f"src fd {wo} is opened write-only"):
+                    p.transfer_from(wo)
+            finally:
+                os.close(wo)
+        finally:
+            os.close(fd)
+        with pytest.raises(TypeError):
+            p.transfer_from("not an fd")
+    assert p.closed
+    with pytest.raises(ValueError, match="closed"):
+        p.transfer_from(0)
+    with pytest.raises(ValueError, match="closed"):
+        p.set_cpu_meter(True)
+    with pytest.raises(TypeError, match="length"):
+        zcopy.prepare_to(client, length=3)

@@ -528,6 +528,60 @@ static void prepared_transfer_runs(void) {
     close(s);
 }
 
+/* A transfer prepared to a socket alone: each run names its file; the CPU meter off. */
+static void prepared_to_dst_runs_from_each_file(void) {
+    const char *a = h_make_file("todst.a", 31, 5000);
+    const char *b = h_make_file("todst.b", 32, 70000);
+    int fa = open(a, O_RDONLY), fb = open(b, O_RDONLY);
+    REQUIRE(fa >= 0 && fb >= 0, "open");
+    int tcp[2];
+    h_tcp_pair(tcp);
+    struct h_reader rd;
+    h_reader_start(&rd, tcp[1], 0);
+    zc_prepared *p = NULL;
+    CHECK_STATUS(zc_prepared_to_dst(tcp[0], NULL, &p), ZC_OK);
+    REQUIRE(p != NULL, "no handle");
+    zc_report r = h_report();
+    /* A run without a source cannot make sense. */
+    CHECK_FAILS(zc_prepared_run(p, NULL, NULL, NULL, &r), ZC_INVALID, EINVAL);
+    CHECK_MSG("run_from");
+    uint64_t zero = 0;
+    CHECK_STATUS(zc_prepared_run_from(p, fa, NULL, &zero, NULL, &r), ZC_OK);
+    CHECK(r.bytes == 5000, "bytes %llu", (unsigned long long)r.bytes);
+    CHECK(r.user_cpu_ns + r.sys_cpu_ns > 0, "meter on: CPU not measured");
+    CHECK_STATUS(zc_prepared_set_cpu_meter(p, false), ZC_OK);
+    r = h_report();
+    CHECK_STATUS(zc_prepared_run_from(p, fb, NULL, &zero, NULL, &r), ZC_OK);
+    CHECK(r.bytes == 70000, "bytes %llu", (unsigned long long)r.bytes);
+    CHECK(r.user_cpu_ns + r.sys_cpu_ns == 0 && r.voluntary_ctx_switches == 0,
+          "meter off: CPU %llu", (unsigned long long)(r.user_cpu_ns + r.sys_cpu_ns));
+    CHECK(r.syscalls >= 1, "syscalls %llu", (unsigned long long)r.syscalls);
+    /* Bad input: a NULL handle, a bad source fd, a write-only source. */
+    CHECK_FAILS(zc_prepared_run_from(NULL, fa, NULL, NULL, NULL, &r), ZC_NULL_POINTER, EINVAL);
+    CHECK_FAILS(zc_prepared_run_from(p, -1, NULL, NULL, NULL, &r), ZC_IO, EBADF);
+    CHECK_FAILS(zc_prepared_set_cpu_meter(NULL, true), ZC_NULL_POINTER, EINVAL);
+    int wo = open(h_path("todst.wo"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    CHECK_FAILS(zc_prepared_run_from(p, wo, NULL, NULL, NULL, &r), ZC_INVALID, EBADF);
+    close(wo);
+    zc_prepared_free(p);
+    close(tcp[0]);
+    h_reader_join(&rd);
+    CHECK(rd.len == 75000, "reader got %zu", rd.len);
+    if (rd.len == 75000) {
+        CHECK(h_same(rd.buf, 5000, 31, 0, 5000), "first file differs");
+        CHECK(h_same(rd.buf + 5000, 70000, 32, 0, 70000), "second file differs");
+    }
+    free(rd.buf);
+    close(tcp[1]);
+    /* A NULL out, a bad destination. */
+    CHECK_FAILS(zc_prepared_to_dst(tcp[0], NULL, NULL), ZC_NULL_POINTER, EINVAL);
+    p = (zc_prepared *)1;
+    CHECK_FAILS(zc_prepared_to_dst(-1, NULL, &p), ZC_IO, EBADF);
+    CHECK(p == NULL, "out not cleared");
+    close(fa);
+    close(fb);
+}
+
 static void transfer_cancel_flag(void) {
     const char *src = h_make_file("cancel.src", 11, MIB);
     int s = open(src, O_RDONLY), d = open(h_path("cancel.dst"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -2326,6 +2380,7 @@ int main(int argc, char **argv) {
         TEST(transfer_progress_and_stop),
         TEST(transfer_cancel_flag),
         TEST(prepared_transfer_runs),
+        TEST(prepared_to_dst_runs_from_each_file),
         TEST(transfer_file_to_pipe_and_back),
         TEST(transfer_sockets),
         TEST(transfer_dev_zero_and_null),

@@ -8,9 +8,10 @@ it cost.
 ('copy_file_range', 67108864, 11)
 
 Functions: :func:`transfer` (fds and file objects), :func:`atransfer` and :func:`acopy_file`
-(the same for asyncio: they never block the event loop), :func:`prepare` (a transfer classified once
-and run many times: :class:`Prepared`), :func:`copy_file` (paths), :func:`copytree` (whole
-trees, like ``cp -a``: :class:`TreeReport`), :func:`probe`
+(the same for asyncio: they never block the event loop), :func:`prepare` (a transfer classified
+once and run many times: :class:`Prepared`; :func:`prepare_to` for a destination alone, each
+call naming its source), :func:`copy_file` (paths), :func:`copytree` (whole trees, like
+``cp -a``: :class:`TreeReport`), :func:`probe`
 (which techniques can serve a pair, and why not), :func:`strategies` (the technique names); for
 the page cache, :func:`residency` (what of a file is cached), :func:`advise` (posix_fadvise),
 :func:`readahead` (start reading, without waiting), :func:`evict` and :func:`warm`, :func:`lock`
@@ -55,6 +56,7 @@ from ._zcopy import (
     lock,
     lock_limit,
     prepare,
+    prepare_to,
     probe,
     readahead,
     residency,
@@ -90,6 +92,7 @@ __all__ = [
     "lock",
     "lock_limit",
     "prepare",
+    "prepare_to",
     "probe",
     "readahead",
     "residency",
