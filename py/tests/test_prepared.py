@@ -188,11 +188,11 @@ def test_prepare_to_sends_each_file_named_per_call(
         finally:
             os.close(fd)
         with pytest.raises(TypeError):
-            p.transfer_from("not an fd")
+            p.transfer_from("not an fd")  # type: ignore[arg-type]
     assert p.closed
     with pytest.raises(ValueError, match="closed"):
         p.transfer_from(0)
     with pytest.raises(ValueError, match="closed"):
         p.set_cpu_meter(True)
     with pytest.raises(TypeError, match="length"):
-        zcopy.prepare_to(client, length=3)
+        zcopy.prepare_to(client, length=3)  # type: ignore[call-arg]

@@ -12,6 +12,7 @@ __all__ = [
     "copytree",
     "probe",
     "prepare",
+    "prepare_to",
     "strategies",
     "_inject_panic",
     "_inject_worker_panic",
