@@ -2,15 +2,21 @@
 //! directories, links, symlinks and special files, and copying metadata (owner, mode, times,
 //! extended attributes). Each wrapper is counted like the others ([`super::cvt`]).
 //!
-//! Written over `libc` (the engine's `sys` layer has no `nix` dependency on this branch); each
-//! is one call.
+//! Through `nix` where it has the call (as the rest of `sys`); `libc` for `getdents64` (nix
+//! reads directories through libc's `opendir`, which buffers and allocates) and the extended
+//! attributes (nix has no xattr calls). Each is one call.
 
 use std::ffi::{CStr, CString};
 use std::io;
-use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
-use super::{cvt, cvt_len};
+use nix::fcntl::AtFlags;
+use nix::fcntl::AT_FDCWD;
+use nix::sys::stat::{Mode, SFlag};
+use nix::sys::time::TimeSpec;
+use nix::unistd::{Gid, Uid};
+
+use super::{cvt, cvt_len, retry};
 
 /// `fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW)` — what `path` names; a symlink is
 /// described itself (`follow = false`) or the file it points to (`follow = true`).
@@ -18,12 +24,12 @@ use super::{cvt, cvt_len};
 /// # References
 /// [man7 fstatat(2)](https://man7.org/linux/man-pages/man2/fstatat.2.html)
 pub(crate) fn stat_at(path: &CStr, follow: bool) -> io::Result<libc::stat> {
-    let flags = if follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
-    let mut st = MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: `path` is NUL-terminated and `st` is valid for writes of one `stat`.
-    cvt(|| unsafe { libc::fstatat(libc::AT_FDCWD, path.as_ptr(), st.as_mut_ptr(), flags) })?;
-    // SAFETY: fstatat succeeded, so it filled `st`.
-    Ok(unsafe { st.assume_init() })
+    let flags = if follow {
+        AtFlags::empty()
+    } else {
+        AtFlags::AT_SYMLINK_NOFOLLOW
+    };
+    retry(|| nix::sys::stat::fstatat(AT_FDCWD, path, flags))
 }
 
 /// One directory entry: its name.
@@ -81,8 +87,7 @@ pub(crate) fn read_dir(fd: BorrowedFd<'_>) -> io::Result<Vec<DirEntry>> {
 /// # References
 /// [man7 mkdir(2)](https://man7.org/linux/man-pages/man2/mkdir.2.html)
 pub(crate) fn mkdirat(path: &CStr, mode: libc::mode_t) -> io::Result<()> {
-    // SAFETY: `path` is a valid NUL-terminated string for the whole call.
-    cvt(|| unsafe { libc::mkdirat(libc::AT_FDCWD, path.as_ptr(), mode) }).map(drop)
+    retry(|| nix::sys::stat::mkdirat(AT_FDCWD, path, Mode::from_bits_retain(mode)))
 }
 
 /// `symlinkat(target, AT_FDCWD, path)` — creates the symlink `path` pointing to `target`.
@@ -90,8 +95,7 @@ pub(crate) fn mkdirat(path: &CStr, mode: libc::mode_t) -> io::Result<()> {
 /// # References
 /// [man7 symlink(2)](https://man7.org/linux/man-pages/man2/symlink.2.html)
 pub(crate) fn symlinkat(target: &CStr, path: &CStr) -> io::Result<()> {
-    // SAFETY: both are valid NUL-terminated strings for the whole call.
-    cvt(|| unsafe { libc::symlinkat(target.as_ptr(), libc::AT_FDCWD, path.as_ptr()) }).map(drop)
+    retry(|| nix::unistd::symlinkat(target, AT_FDCWD, path))
 }
 
 /// `linkat(AT_FDCWD, existing, AT_FDCWD, new, 0)` — gives the file `existing` the second name
@@ -100,17 +104,7 @@ pub(crate) fn symlinkat(target: &CStr, path: &CStr) -> io::Result<()> {
 /// # References
 /// [man7 link(2)](https://man7.org/linux/man-pages/man2/link.2.html)
 pub(crate) fn linkat(existing: &CStr, new: &CStr) -> io::Result<()> {
-    // SAFETY: both are valid NUL-terminated strings for the whole call.
-    cvt(|| unsafe {
-        libc::linkat(
-            libc::AT_FDCWD,
-            existing.as_ptr(),
-            libc::AT_FDCWD,
-            new.as_ptr(),
-            0,
-        )
-    })
-    .map(drop)
+    retry(|| nix::unistd::linkat(AT_FDCWD, existing, AT_FDCWD, new, AtFlags::empty()))
 }
 
 /// `readlinkat(AT_FDCWD, path, buf, PATH_MAX)` — the target a symlink holds.
@@ -118,21 +112,9 @@ pub(crate) fn linkat(existing: &CStr, new: &CStr) -> io::Result<()> {
 /// # References
 /// [man7 readlink(2)](https://man7.org/linux/man-pages/man2/readlink.2.html)
 pub(crate) fn readlinkat(path: &CStr) -> io::Result<CString> {
-    let mut buf = vec![0u8; libc::PATH_MAX as usize + 1];
-    // SAFETY: `buf` is valid for writes of its length for the whole call.
-    let n = cvt_len(|| unsafe {
-        libc::readlinkat(
-            libc::AT_FDCWD,
-            path.as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    })?;
-    if n >= buf.len() {
-        return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
-    }
-    buf.truncate(n);
-    CString::new(buf).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+    let target = retry(|| nix::fcntl::readlinkat(AT_FDCWD, path))?;
+    CString::new(std::os::unix::ffi::OsStringExt::into_vec(target))
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
 }
 
 /// `mknodat(AT_FDCWD, path, mode, dev)` — creates a FIFO, a socket or a device node
@@ -141,8 +123,9 @@ pub(crate) fn readlinkat(path: &CStr) -> io::Result<CString> {
 /// # References
 /// [man7 mknod(2)](https://man7.org/linux/man-pages/man2/mknod.2.html)
 pub(crate) fn mknodat(path: &CStr, mode: libc::mode_t, dev: libc::dev_t) -> io::Result<()> {
-    // SAFETY: `path` is a valid NUL-terminated string for the whole call.
-    cvt(|| unsafe { libc::mknodat(libc::AT_FDCWD, path.as_ptr(), mode, dev) }).map(drop)
+    let kind = SFlag::from_bits_truncate(mode & libc::S_IFMT);
+    let perm = Mode::from_bits_truncate(mode & !libc::S_IFMT);
+    retry(|| nix::sys::stat::mknodat(AT_FDCWD, path, kind, perm, dev))
 }
 
 /// `utimensat(AT_FDCWD, path, [atime, mtime], AT_SYMLINK_NOFOLLOW)` — sets the access and
@@ -151,16 +134,9 @@ pub(crate) fn mknodat(path: &CStr, mode: libc::mode_t, dev: libc::dev_t) -> io::
 /// # References
 /// [man7 utimensat(2)](https://man7.org/linux/man-pages/man2/utimensat.2.html)
 pub(crate) fn utimensat(path: &CStr, times: &[libc::timespec; 2]) -> io::Result<()> {
-    // SAFETY: `path` is NUL-terminated, `times` valid for reads of two timespecs.
-    cvt(|| unsafe {
-        libc::utimensat(
-            libc::AT_FDCWD,
-            path.as_ptr(),
-            times.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    })
-    .map(drop)
+    let (a, m) = (TimeSpec::from(times[0]), TimeSpec::from(times[1]));
+    let flag = nix::sys::stat::UtimensatFlags::NoFollowSymlink;
+    retry(|| nix::sys::stat::utimensat(AT_FDCWD, path, &a, &m, flag))
 }
 
 /// `futimens(fd, [atime, mtime])` (`utimensat(fd, NULL, ...)`) — sets the times of the file
@@ -169,8 +145,8 @@ pub(crate) fn utimensat(path: &CStr, times: &[libc::timespec; 2]) -> io::Result<
 /// # References
 /// [man7 utimensat(2)](https://man7.org/linux/man-pages/man2/utimensat.2.html)
 pub(crate) fn futimens(fd: BorrowedFd<'_>, times: &[libc::timespec; 2]) -> io::Result<()> {
-    // SAFETY: `times` is valid for reads of two timespecs.
-    cvt(|| unsafe { libc::futimens(fd.as_raw_fd(), times.as_ptr()) }).map(drop)
+    let (a, m) = (TimeSpec::from(times[0]), TimeSpec::from(times[1]));
+    retry(|| nix::sys::stat::futimens(fd, &a, &m))
 }
 
 /// `fchownat(AT_FDCWD, path, uid, gid, AT_SYMLINK_NOFOLLOW)` — sets the owner of `path` (a
@@ -179,17 +155,16 @@ pub(crate) fn futimens(fd: BorrowedFd<'_>, times: &[libc::timespec; 2]) -> io::R
 /// # References
 /// [man7 chown(2)](https://man7.org/linux/man-pages/man2/chown.2.html)
 pub(crate) fn lchown(path: &CStr, uid: libc::uid_t, gid: libc::gid_t) -> io::Result<()> {
-    // SAFETY: `path` is a valid NUL-terminated string for the whole call.
-    cvt(|| unsafe {
-        libc::fchownat(
-            libc::AT_FDCWD,
-            path.as_ptr(),
-            uid,
-            gid,
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    })
-    .map(drop)
+    let (u, g) = owner(uid, gid);
+    retry(|| nix::unistd::fchownat(AT_FDCWD, path, u, g, AtFlags::AT_SYMLINK_NOFOLLOW))
+}
+
+/// An owner pair as nix takes it: `u32::MAX` (-1) leaves one unchanged (`None`).
+fn owner(uid: libc::uid_t, gid: libc::gid_t) -> (Option<Uid>, Option<Gid>) {
+    (
+        (uid != libc::uid_t::MAX).then(|| Uid::from_raw(uid)),
+        (gid != libc::gid_t::MAX).then(|| Gid::from_raw(gid)),
+    )
 }
 
 /// `fchown(fd, uid, gid)` — sets the owner of the file open on `fd`.
@@ -197,8 +172,8 @@ pub(crate) fn lchown(path: &CStr, uid: libc::uid_t, gid: libc::gid_t) -> io::Res
 /// # References
 /// [man7 chown(2)](https://man7.org/linux/man-pages/man2/chown.2.html)
 pub(crate) fn fchown(fd: BorrowedFd<'_>, uid: libc::uid_t, gid: libc::gid_t) -> io::Result<()> {
-    // SAFETY: fchown touches no memory.
-    cvt(|| unsafe { libc::fchown(fd.as_raw_fd(), uid, gid) }).map(drop)
+    let (u, g) = owner(uid, gid);
+    retry(|| nix::unistd::fchown(fd, u, g))
 }
 
 /// `fchmodat(AT_FDCWD, path, mode, 0)` — sets the permission bits (setuid, setgid and sticky
@@ -207,8 +182,8 @@ pub(crate) fn fchown(fd: BorrowedFd<'_>, uid: libc::uid_t, gid: libc::gid_t) -> 
 /// # References
 /// [man7 chmod(2)](https://man7.org/linux/man-pages/man2/chmod.2.html)
 pub(crate) fn fchmodat(path: &CStr, mode: libc::mode_t) -> io::Result<()> {
-    // SAFETY: `path` is a valid NUL-terminated string for the whole call.
-    cvt(|| unsafe { libc::fchmodat(libc::AT_FDCWD, path.as_ptr(), mode, 0) }).map(drop)
+    let flag = nix::sys::stat::FchmodatFlags::FollowSymlink;
+    retry(|| nix::sys::stat::fchmodat(AT_FDCWD, path, Mode::from_bits_retain(mode), flag))
 }
 
 /// `fchmod(fd, mode)` — sets the permission bits of the file open on `fd`.
@@ -216,8 +191,7 @@ pub(crate) fn fchmodat(path: &CStr, mode: libc::mode_t) -> io::Result<()> {
 /// # References
 /// [man7 chmod(2)](https://man7.org/linux/man-pages/man2/chmod.2.html)
 pub(crate) fn fchmod(fd: BorrowedFd<'_>, mode: libc::mode_t) -> io::Result<()> {
-    // SAFETY: fchmod touches no memory.
-    cvt(|| unsafe { libc::fchmod(fd.as_raw_fd(), mode) }).map(drop)
+    retry(|| nix::sys::stat::fchmod(fd, Mode::from_bits_retain(mode)))
 }
 
 /// Where an extended-attribute call acts: an open fd, or a path (a symlink's own attributes).
@@ -318,6 +292,5 @@ pub(crate) fn setxattr(at: XattrAt<'_>, name: &CStr, value: &[u8]) -> io::Result
 /// [man7 geteuid(2)](https://man7.org/linux/man-pages/man2/geteuid.2.html)
 pub(crate) fn geteuid() -> libc::uid_t {
     super::bump();
-    // SAFETY: geteuid touches no memory and cannot fail.
-    unsafe { libc::geteuid() }
+    nix::unistd::geteuid().as_raw()
 }
