@@ -6,7 +6,7 @@
 #     and again linked statically (`pkg-config zcopy-static`: libzcopy.a + native-static-libs),
 #     under AddressSanitizer + UBSan, and under valgrind (no errors, no leaks);
 #   - the examples (examples/c/zcp.c, examples/c/zc-serve.c) build and do their job;
-#   - the release build as install-c.sh installs it: stripped, libzcopy.so.0.2.0 under 1 MiB and
+#   - the release build as install-c.sh installs it: stripped, libzcopy.so.0.2.0 under 1.5 MiB and
 #     libzcopy.a under 10 MiB (sizes printed), the .a as cargo builds it under 10 MiB too, a test
 #     program linked with each; and with --debug-info, the debug info in a separate file that
 #     gdb finds through the library's .gnu_debuglink.
@@ -193,7 +193,10 @@ fi
 
 echo "== the release build, as installed"
 # Limits, in bytes; the sizes measured when they were set are in Cargo.toml ([profile.release]).
-so_limit=$((1024 * 1024))
+# The .so was 0.93 MB then; with copy_tree, the log and server crates over nix and memmap2, and
+# the prepared transfer's new calls it is 1.05 MB (0.2.x): 1.5 MiB still catches debug info (7 MB)
+# or the standard library's unused parts coming back.
+so_limit=$((3 * 512 * 1024))
 a_limit=$((10 * 1024 * 1024))
 size() { stat -c %s "$1"; }
 # An ELF file, or every member of an archive, with no DWARF (no_debug) or no symbol table.
@@ -237,7 +240,7 @@ if bash scripts/install-c.sh "$rel" > "$work/install.log" 2>&1; then
     "cargo build --release's libzcopy.a $(size "$target/release/libzcopy.a") bytes (limit $a_limit)"
   step "installed libzcopy.so: no debug info, no symbol table" stripped "$so"
   step "installed libzcopy.a: no debug info" no_debug "$rel/lib/libzcopy.a"
-  step "installed libzcopy.so under 1 MiB" under "$so" "$so_limit"
+  step "installed libzcopy.so under 1.5 MiB" under "$so" "$so_limit"
   step "installed libzcopy.a under 10 MiB" under "$rel/lib/libzcopy.a" "$a_limit"
   step "cargo build --release's libzcopy.a under 10 MiB" under "$target/release/libzcopy.a" "$a_limit"
   step "the installed libzcopy.so exports every zc_ function of zcopy.h, and no other" exports_header "$so"
@@ -257,7 +260,7 @@ if bash scripts/install-c.sh "$dbg" --debug-info > "$work/install.log" 2>&1; the
   so=$dbg/lib/libzcopy.so.$version
   echo "sizes (--debug-info): libzcopy.so.$version $(size "$so") bytes, libzcopy.so.$version.debug" \
     "$(size "$so.debug") bytes, libzcopy.a $(size "$dbg/lib/libzcopy.a") bytes"
-  step "--debug-info: libzcopy.so stripped, under 1 MiB" stripped_small "$so" "$so_limit"
+  step "--debug-info: libzcopy.so stripped, under 1.5 MiB" stripped_small "$so" "$so_limit"
   step "--debug-info: libzcopy.a without debug info, under 10 MiB" small_no_debug "$dbg/lib/libzcopy.a" "$a_limit"
   step "--debug-info: libzcopy.so's .gnu_debuglink names libzcopy.so.$version.debug" debuglink "$so"
   step "--debug-info: libzcopy.so.$version.debug has the debug info" bash -c "readelf -S -W '$so.debug' | grep -q ' \.debug_info '"
