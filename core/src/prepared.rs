@@ -117,27 +117,15 @@ impl<'fd, 'a> Prepared<'fd, 'a> {
 
     fn from_endpoints(
         src: Endpoint<'fd>,
-        mut dst: Endpoint<'fd>,
+        dst: Endpoint<'fd>,
         opts: &Options<'a>,
     ) -> Result<Prepared<'fd, 'a>> {
-        if matches!(dst.kind, Kind::Pipe | Kind::Socket) {
-            // Read once: runs skip blocking SIGPIPE while it stays ignored (see the type's doc).
-            dst.sigpipe_ignored = sys::process::sigpipe_ignored().unwrap_or(false);
-        }
-        let opts = Options {
-            len: None,
-            src_offset: None,
-            dst_offset: None,
-            ..opts.clone()
-        };
+        src.usable()?; // the source's error first, as validate_ends orders them
+        let mut p = Prepared::to_endpoint(dst, opts)?;
         // The checks that need no offsets (offsets are checked again per run).
-        plan::validate_ends(&src, &dst, &opts)?;
-        Ok(Prepared {
-            src: Some(src),
-            dst,
-            opts,
-            cpu_meter: true,
-        })
+        plan::validate_ends(&src, &p.dst, &p.opts)?;
+        p.src = Some(src);
+        Ok(p)
     }
 
     /// Moves `len` bytes (`None`: to the source's end of file) from `src_offset` of the source

@@ -118,6 +118,23 @@ fn base(opts: &Opts) -> zcopy::Options<'static> {
     }
 }
 
+/// A call's `length`, `src_offset` and `dst_offset`, each `None` or a count.
+fn per_call(
+    length: Option<&Bound<'_, PyAny>>,
+    src_offset: Option<&Bound<'_, PyAny>>,
+    dst_offset: Option<&Bound<'_, PyAny>>,
+) -> PyResult<(Option<u64>, Option<u64>, Option<u64>)> {
+    let arg = |v: Option<&Bound<'_, PyAny>>, name: &str| match v {
+        Some(v) => count(v, name),
+        None => Ok(None),
+    };
+    Ok((
+        arg(length, "length")?,
+        arg(src_offset, "src_offset")?,
+        arg(dst_offset, "dst_offset")?,
+    ))
+}
+
 /// Refuses `length`, `src_offset` and `dst_offset` at preparation: each call gives them.
 fn no_per_call_options(func: &str, options: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
     if let Some(kw) = options {
@@ -190,15 +207,7 @@ impl Prepared {
         dst_offset: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Report> {
         guarded(py, || {
-            let arg = |v: Option<&Bound<'_, PyAny>>, name: &str| match v {
-                Some(v) => count(v, name),
-                None => Ok(None),
-            };
-            let (length, src_offset, dst_offset) = (
-                arg(length, "length")?,
-                arg(src_offset, "src_offset")?,
-                arg(dst_offset, "dst_offset")?,
-            );
+            let (length, src_offset, dst_offset) = per_call(length, src_offset, dst_offset)?;
             let state = self
                 .state
                 .as_mut()
@@ -243,15 +252,7 @@ impl Prepared {
         dst_offset: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Report> {
         guarded(py, || {
-            let arg = |v: Option<&Bound<'_, PyAny>>, name: &str| match v {
-                Some(v) => count(v, name),
-                None => Ok(None),
-            };
-            let (length, src_offset, dst_offset) = (
-                arg(length, "length")?,
-                arg(src_offset, "src_offset")?,
-                arg(dst_offset, "dst_offset")?,
-            );
+            let (length, src_offset, dst_offset) = per_call(length, src_offset, dst_offset)?;
             let state = self.state.as_mut().ok_or_else(|| {
                 PyValueError::new_err("transfer_from() on a closed zcopy.Prepared")
             })?;
