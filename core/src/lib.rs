@@ -73,6 +73,7 @@ mod plan;
 mod prealloc;
 mod prepared;
 mod report;
+mod source;
 mod sparse;
 mod strategy;
 mod sys;
@@ -92,6 +93,7 @@ pub use options::{CachePolicy, Options, Progress, Strategy, SyncPolicy};
 pub use plan::{AutoChoice, Support};
 pub use prepared::Prepared;
 pub use report::{Fallback, Report};
+pub use source::Source;
 pub use tree::{
     copy_tree, OnError, Specials, TreeError, TreeOptions, TreeProgress, TreeReport, MAX_WORKERS,
 };

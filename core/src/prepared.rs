@@ -306,6 +306,32 @@ impl<'fd, 'a> Prepared<'fd, 'a> {
         meter.finish_result(result)
     }
 
+    /// Runs from `src`, classified by [`Source::classify`](crate::Source::classify) or
+    /// [`Source::opened`](crate::Source::opened), to the prepared destination: as
+    /// [`Prepared::run_from`] without classifying the source again (no syscall but the
+    /// technique's, with the CPU meter off). Its size is the one seen then (for a `len` of
+    /// `None`).
+    ///
+    /// # Errors
+    /// As [`Prepared::run_from`].
+    pub fn run_source(
+        &mut self,
+        src: &crate::Source<'_>,
+        len: Option<u64>,
+        src_offset: Option<u64>,
+        dst_offset: Option<u64>,
+    ) -> Result<Report> {
+        let opts = Options {
+            len,
+            src_offset,
+            dst_offset,
+            ..self.opts.clone()
+        };
+        let meter = Meter::start_with(self.cpu_meter);
+        let result = self.run_src(src.endpoint(), &opts);
+        meter.finish_result(result)
+    }
+
     /// One run from a source classified for it.
     fn run_src(&mut self, src: &Endpoint<'_>, opts: &Options<'_>) -> Result<Report> {
         plan::validate_ends(src, &self.dst, opts)?;

@@ -17,6 +17,7 @@ mod test_prepared;
 mod test_reflink;
 mod test_report;
 mod test_seccomp;
+mod test_source;
 mod test_sparse;
 mod test_stop;
 mod test_strategy;

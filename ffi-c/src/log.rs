@@ -392,10 +392,7 @@ unsafe fn send(
             return Err(e);
         }
     };
-    let opts = engine::Options {
-        strategy: engine::Strategy::Sendfile,
-        ..engine::Options::default()
-    };
+    let opts = zcopy_log::send_options();
     let (report_result, n) = match log.log.send_rest(dst, from, skip, max_bytes, &opts) {
         Ok((r, n)) => (Ok(r), Some(n)),
         Err(e) => (Err(e), None),

@@ -208,6 +208,21 @@ impl std::fmt::Debug for Log {
     }
 }
 
+/// The transfer options of [`Log::send`]: [`Strategy::Sendfile`] first (Kafka's `transferTo`;
+/// the engine falls back to another technique where `dst` refuses it), the rest the engine's
+/// defaults. A face that takes its caller's options for [`Log::send_with`] or
+/// [`Log::send_rest`] starts from these, so the log's choice is made here once.
+///
+/// ```
+/// assert_eq!(zcopy_log::send_options().strategy, zcopy::Strategy::Sendfile);
+/// ```
+pub fn send_options<'a>() -> Options<'a> {
+    Options {
+        strategy: Strategy::Sendfile,
+        ..Options::default()
+    }
+}
+
 impl Log {
     /// Opens the log in `dir` for appending, creating the directory when it is missing, and
     /// recovers it after whatever happened to the last writer (see the module's Guarantees).
@@ -458,17 +473,13 @@ impl Log {
     /// [`zcopy::transfer`] for `dst` (`EPIPE`, `EBADF`, `EAGAIN`, ...); `Io` with `EBADMSG` for
     /// a segment whose frames do not parse.
     pub fn send(&self, dst: impl AsFd, from: u64, max_bytes: u64) -> Result<(Report, u64)> {
-        let opts = Options {
-            strategy: Strategy::Sendfile,
-            ..Options::default()
-        };
-        self.send_with(dst, from, max_bytes, &opts)
+        self.send_with(dst, from, max_bytes, &send_options())
     }
 
     /// [`Log::send`] with the transfer's other options: `opts`' strategy, fallback,
     /// `dst_offset`, `chunk_size`, progress callback, cancel flag, cache and sync policies
     /// apply (so a consumer can be stopped, or watched); its `src_offset` and `len` are the
-    /// records' and are ignored. `send` is this with [`Strategy::Sendfile`] and the defaults.
+    /// records' and are ignored. `send` is this with [`send_options`].
     ///
     /// # Errors
     /// As [`Log::send`], plus [`ErrorKind::Cancelled`] when the callback or flag stopped it

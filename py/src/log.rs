@@ -282,7 +282,8 @@ impl Log {
             }
             let mut opts = Opts::parse("Log.send", options)?;
             if !options.is_some_and(|kw| kw.contains("strategy").unwrap_or(false)) {
-                opts.strategy = zcopy::Strategy::Sendfile;
+                // Not named by the caller: the log's own choice.
+                opts.strategy = zcopy_log::send_options().strategy;
             }
             let dst = End::resolve(dst, "dst", "Log.send")?;
             let renames = [dst.rename()];

@@ -87,6 +87,12 @@ def rust_face() -> dict[str, str]:
     assert m, "no `impl Prepared` block"
     for name in rust_items(m.group(1), r"^    pub fn (\w+)"):
         out[{"new": "Prepared"}.get(name, f"Prepared.{name}")] = f"zcopy::Prepared::{name}"
+    # A source classified once (zcopy::Source) and its methods.
+    source = (core / "source.rs").read_text()
+    m = re.search(r"^impl<'fd> Source<'fd> \{\n(.*?)^\}", source, re.MULTILINE | re.DOTALL)
+    assert m, "no `impl Source` block"
+    for name in rust_items(m.group(1), r"^    pub fn (\w+)"):
+        out[f"Source.{name}"] = f"zcopy::Source::{name}"
     # The server (the zcopy-serve crate): Server::bind and its methods.
     serve = (ROOT / "serve" / "src" / "lib.rs").read_text()
     for name in rust_items(impl_block(serve, "Server"), r"^    pub fn (\w+)"):
@@ -286,6 +292,22 @@ FACE_SPECIFIC: dict[tuple[str, str], str] = {
     **{
         (face, "Prepared.to_dst_named"): "Rust's to_dst with a label for the end; the faces pass their callers' names for the fd"
         for face in ("c", "go", "python")
+    },
+    # A source classified once: a Rust server's (zcopy-serve) way to give its headers the size and
+    # mtime of the one statx the engine makes, and send from it with no syscall of its own. The
+    # faces' callers stat with fstat / os.fstat / File.Stat and send with Prepared.run_from.
+    **{
+        (face, name): "the Rust server's classify-once path; the faces stat with their own calls and send with run_from"
+        for face in ("c", "go", "python")
+        for name in (
+            "Prepared.run_source",
+            "Source.classify",
+            "Source.opened",
+            "Source.size",
+            "Source.mtime",
+            "Source.is_file",
+            "Source.is_dir",
+        )
     },
     **{(face, "Prepared.with"): "Python's context manager (__enter__/__exit__)" for face in ("rust", "c", "go")},
     ("rust", "Prepared.closed"): "Python's file-like .closed; dropping the Prepared releases it",

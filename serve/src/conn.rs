@@ -133,7 +133,7 @@ enum Body {
     None,
     /// `off..end` of `file` still to send (through the connection's [`Sender`]).
     File {
-        file: Fd,
+        file: path::Classified,
         off: u64,
         end: u64,
     },
@@ -141,8 +141,9 @@ enum Body {
 }
 
 /// The connection's [`zcopy::Prepared`] transfer to its socket, each body's file given per run
-/// ([`zcopy::Prepared::run_from`]): the socket classified once per connection, each file once
-/// per body chunk (a `statx` and a `fcntl`), and no CPU meter (the server reads only the bytes
+/// ([`zcopy::Prepared::run_source`]): the socket classified once per connection, each file once
+/// per response, by the `statx` that also gives the headers its size and modification time
+/// ([`path::Classified`]), and no CPU meter (the server reads only the bytes
 /// of its Reports).
 struct Sender(zcopy::Prepared<'static, 'static>);
 
@@ -388,7 +389,7 @@ impl Conn {
         let Some(sender) = self.sender.as_mut() else {
             return Some(Step::Close);
         };
-        match send_file(sender, file.as_fd(), *off, *end - *off) {
+        match send_file(sender, file.source(), *off, *end - *off) {
             Ok(0) => Some(Step::Close), // the file shrank under us
             Ok(n) => {
                 *off += n;
@@ -692,10 +693,10 @@ impl Conn {
     }
 }
 
-/// The body a response needs: `start..end` of `file` (opened without O_DIRECT), and whether it
-/// is at or above the directio threshold.
+/// The body a response needs: `start..end` of `file` (opened without O_DIRECT, classified by
+/// the engine), and whether it is at or above the directio threshold.
 pub(crate) struct Plan {
-    pub file: Fd,
+    pub file: path::Classified,
     pub rel: Vec<u8>,
     pub start: u64,
     pub end: u64,
@@ -740,12 +741,9 @@ pub(crate) fn prepare(req: &http::Request<'_>, sh: &Shared, out: &mut Vec<u8>) -
             );
         }
     };
-    let size = found.size;
-    let etag = http::ETag::new(found.mtime, size);
-    let v = http::Validators {
-        mtime: found.mtime,
-        etag: &etag,
-    };
+    let (size, mtime) = (found.file.source().size(), found.file.source().mtime());
+    let etag = http::ETag::new(mtime, size);
+    let v = http::Validators { mtime, etag: &etag };
     match precondition(req, v) {
         Some(304) => return done(304, http::not_modified(out, v, ka, h10)),
         Some(status) => {
@@ -758,7 +756,7 @@ pub(crate) fn prepare(req: &http::Request<'_>, sh: &Shared, out: &mut Vec<u8>) -
     }
     // If-Range: the Range applies only to the representation the client has part of.
     let range = match req.if_range {
-        Some(ir) if !http::if_range_matches(ir, etag.as_bytes(), found.mtime) => None,
+        Some(ir) if !http::if_range_matches(ir, etag.as_bytes(), mtime) => None,
         _ => req.range,
     };
     let (status, start, end, part) = match http::range(range, size) {
@@ -849,8 +847,13 @@ pub(crate) fn open_direct(sh: &Shared, rel: &[u8]) -> Option<(Fd, u64)> {
 /// through user space would be no better than the server's own reads), as far as the socket
 /// takes them. Returns the bytes that left (the engine's [`zcopy::Report`], or the count its
 /// error carries when the socket filled up after some bytes), or the step the failure means.
-fn send_file(sender: &mut Sender, file: BorrowedFd<'_>, off: u64, len: u64) -> Result<u64, Step> {
-    match sender.0.run_from(file, Some(len), Some(off), None) {
+fn send_file(
+    sender: &mut Sender,
+    file: &zcopy::Source<'_>,
+    off: u64,
+    len: u64,
+) -> Result<u64, Step> {
+    match sender.0.run_source(file, Some(len), Some(off), None) {
         Ok(report) => Ok(report.bytes),
         Err(e) if e.bytes_moved() > 0 => Ok(e.bytes_moved()),
         Err(e) => Err(errno_step(e.errno())),

@@ -86,7 +86,7 @@ pub(crate) fn open_beneath(
     notices: &Notices,
 ) -> Result<Fd, Refused> {
     let c = CString::new(rel).map_err(|_| Refused::BadRequest)?;
-    let flags = libc::O_RDONLY | libc::O_NOCTTY | extra;
+    let flags = open_flags(extra);
     // (Callers pass O_NONBLOCK for the first open, so a FIFO cannot hang the worker; not for
     // the O_DIRECT reopen, which io_uring would then answer with EAGAIN instead of reading.)
     let r = if NO_OPENAT2.load(Ordering::Relaxed) {
@@ -114,6 +114,11 @@ pub(crate) fn open_beneath(
     })
 }
 
+/// The flags [`open_beneath`] opens a file with, given its `extra` ones.
+fn open_flags(extra: i32) -> i32 {
+    libc::O_RDONLY | libc::O_NOCTTY | extra
+}
+
 /// Opens `rel` below `root` one segment at a time, refusing every symlink (`O_NOFOLLOW`):
 /// without `..` (gone after [`normalise`]) nothing can lead out of `root`.
 fn walk(root: BorrowedFd<'_>, rel: &[u8], flags: i32) -> std::io::Result<Fd> {
@@ -132,50 +137,80 @@ fn walk(root: BorrowedFd<'_>, rel: &[u8], flags: i32) -> std::io::Result<Fd> {
     Err(einval())
 }
 
-/// An open file to serve: the fd, its size and modification time (seconds since the epoch),
-/// and the normalised path (for the content type).
+/// An open file and the engine's classification of it ([`zcopy::Source`]: its kind, size and
+/// modification time, from one `statx`), which the server reads for its headers and the
+/// connection's prepared transfer sends from, without asking the kernel again.
+pub(crate) struct Classified {
+    /// Borrows `file`'s fd (see [`Classified::new`]); declared first, so dropped before `file`
+    /// closes the fd.
+    src: zcopy::Source<'static>,
+    file: Fd,
+}
+
+impl Classified {
+    /// Classifies `file`, opened by [`open_beneath`] with `extra` flags (so the engine takes its
+    /// status flags from those instead of asking: the `statx` is the only syscall).
+    fn new(file: Fd, extra: i32) -> zcopy::Result<Classified> {
+        // SAFETY: the 'static borrow lives in `src`, which is kept next to `file` (moving an
+        // OwnedFd keeps its fd number), dropped before it (field order; `into_file` drops it
+        // first), and lent out only for as long as `self` is borrowed (`source`): it is never
+        // used once `file` is closed.
+        let fd = unsafe { BorrowedFd::borrow_raw(std::os::fd::AsRawFd::as_raw_fd(&file)) };
+        let src = zcopy::Source::opened(fd, open_flags(extra))?;
+        Ok(Classified { src, file })
+    }
+
+    /// The classification, to read and to send from.
+    pub(crate) fn source(&self) -> &zcopy::Source<'_> {
+        &self.src
+    }
+
+    /// The open file alone (the classification dropped first).
+    pub(crate) fn into_file(self) -> Fd {
+        let Classified { src, file } = self;
+        drop(src);
+        file
+    }
+}
+
+/// An open file to serve, classified, and its normalised path (for the content type).
 pub(crate) struct Found {
-    pub file: Fd,
-    pub size: u64,
-    pub mtime: i64,
+    pub file: Classified,
     pub rel: Vec<u8>,
 }
 
 /// Resolves a request target to a regular file below `root`, as nginx's static and index
 /// modules do: a directory named with a trailing slash serves its `index.html` (403 without
 /// one: no listing); named without, it is [`Refused::Directory`] (a redirect to the name with
-/// the slash); a file named with a trailing slash is not found.
+/// the slash); a file named with a trailing slash is not found. The file is classified by the
+/// engine (one `statx`: its kind, size and modification time), once for the headers and the
+/// body.
 pub(crate) fn resolve(
     root: BorrowedFd<'_>,
     target: &[u8],
     notices: &Notices,
 ) -> Result<Found, Refused> {
     let (mut rel, slash) = normalise(target)?;
-    let mut file = open_beneath(root, &rel, libc::O_NONBLOCK, notices)?;
-    let mut st = os::fs::fstat(file.as_fd()).map_err(|_| Refused::NotFound)?;
-    if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+    let file = open_beneath(root, &rel, libc::O_NONBLOCK, notices)?;
+    let mut file = Classified::new(file, libc::O_NONBLOCK).map_err(|_| Refused::NotFound)?;
+    if file.source().is_dir() {
         if !slash {
             return Err(Refused::Directory);
         }
         rel.extend_from_slice(b"/index.html");
-        file =
+        let index =
             open_beneath(root, &rel, libc::O_NONBLOCK, notices).map_err(|_| Refused::Forbidden)?;
-        st = os::fs::fstat(file.as_fd()).map_err(|_| Refused::Forbidden)?;
-        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        file = Classified::new(index, libc::O_NONBLOCK).map_err(|_| Refused::Forbidden)?;
+        if !file.source().is_file() {
             return Err(Refused::Forbidden);
         }
     } else if slash {
         return Err(Refused::NotFound);
     }
-    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+    if !file.source().is_file() {
         return Err(Refused::NotFound);
     }
-    Ok(Found {
-        file,
-        size: st.st_size as u64,
-        mtime: st.st_mtime,
-        rel,
-    })
+    Ok(Found { file, rel })
 }
 
 /// Writes where a directory named without its trailing slash moved: its normalised path,

@@ -500,7 +500,7 @@ fn body(p: conn::Plan, sh: &Shared, pipe_slot: &mut Option<Pipe>) -> UBody {
             splice: false,
         },
         None => UBody {
-            file: p.file,
+            file: p.file.into_file(),
             pos: p.start,
             end: p.end,
             align: 1,

@@ -322,7 +322,8 @@ pub(crate) fn fstat_mount(fd: BorrowedFd<'_>) -> io::Result<(libc::stat, u64)> {
                     0
                 };
                 // A filesystem that leaves out a field the engine uses: ask fstat for them.
-                let needed = libc::STATX_TYPE | libc::STATX_SIZE | libc::STATX_BLOCKS;
+                let needed =
+                    libc::STATX_TYPE | libc::STATX_SIZE | libc::STATX_BLOCKS | libc::STATX_MTIME;
                 if x.stx_mask & needed != needed {
                     return fstat(fd).map(|st| (st, mnt));
                 }
@@ -338,6 +339,8 @@ pub(crate) fn fstat_mount(fd: BorrowedFd<'_>) -> io::Result<(libc::stat, u64)> {
                 st.st_gid = x.stx_gid;
                 st.st_blksize = i64::from(x.stx_blksize);
                 st.st_blocks = x.stx_blocks as i64;
+                st.st_mtime = x.stx_mtime.tv_sec;
+                st.st_mtime_nsec = i64::from(x.stx_mtime.tv_nsec);
                 return Ok((st, mnt));
             }
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {
