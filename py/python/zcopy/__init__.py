@@ -32,16 +32,16 @@ The work is done by a Rust engine (the ``zcopy`` crate); this package translates
 types and errors.
 """
 
+from typing import TYPE_CHECKING, NoReturn
+
 from ._zcopy import (
     AutoChoice,
     CancelledError,
     Files,
     Locked,
-    Log,
     Prepared,
     Report,
     Residency,
-    Server,
     Support,
     TreeReport,
     UnsupportedError,
@@ -71,11 +71,9 @@ __all__ = [
     "CancelledError",
     "Files",
     "Locked",
-    "Log",
     "Prepared",
     "Report",
     "Residency",
-    "Server",
     "Support",
     "TreeReport",
     "UnsupportedError",
@@ -100,3 +98,31 @@ __all__ = [
     "transfer",
     "warm",
 ]
+
+# Log and Server are cargo features of the extension (`log`, `serve`), on by default. A build
+# without one (maturin build --no-default-features) lacks its class: the name is then absent
+# from the package, and using it raises an AttributeError that names the feature.
+_WITHOUT: dict[str, str] = {}
+try:
+    from ._zcopy import Log
+except ImportError:
+    _WITHOUT["Log"] = "log"
+else:
+    __all__ += ["Log"]
+try:
+    from ._zcopy import Server
+except ImportError:
+    _WITHOUT["Server"] = "serve"
+else:
+    __all__ += ["Server"]
+
+if not TYPE_CHECKING and _WITHOUT:
+
+    def __getattr__(name: str) -> NoReturn:
+        feature = _WITHOUT.get(name)
+        if feature is None:
+            raise AttributeError(f"module 'zcopy' has no attribute {name!r}")
+        raise AttributeError(
+            f"zcopy.{name} is not in this build of zcopy: its extension was built without the "
+            f"cargo feature {feature!r} (rebuild with it, or with the default features)"
+        )
