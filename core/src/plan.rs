@@ -213,7 +213,9 @@ fn most_to_move(src: &Endpoint<'_>, opts: &Options<'_>) -> u64 {
 /// Whether Auto should try `splice` before `copy_file_range` for this file → file transfer:
 /// its length is in [`SPLICE_FIRST`], or larger with the destination's blocks reserved first
 /// ([`prealloc`](crate::prealloc): then the copy, not the allocation, is the bound, and
-/// splice's 1 MiB pipe beats copy_file_range's 64 KiB one), and both files are on filesystems
+/// splice's pipe, 512 KiB at these sizes (see
+/// [`BIG_FILE_PIPE`](crate::strategy::splice::BIG_FILE_PIPE)), beats copy_file_range's 64 KiB
+/// one), and both files are on filesystems
 /// that cannot share extents (so copy_file_range would copy, not clone). Two `fstatfs` calls,
 /// made only for transfers of 1 MiB or more.
 fn splice_first(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_>) -> bool {
@@ -497,7 +499,7 @@ fn rule_text(rule: Rule, src: &Endpoint<'_>, dst: &Endpoint<'_>) -> String {
             fss()
         ),
         Rule::SpliceMid { len } if len > *SPLICE_FIRST.end() => format!(
-            "file → file of {len} bytes on {}, the destination's blocks reserved first (fallocate): the copy, not the allocation, is then the bound, and splice through zcopy's 1 MiB pipe beats copy_file_range's 64 KiB one",
+            "file → file of {len} bytes on {}, the destination's blocks reserved first (fallocate): the copy, not the allocation, is then the bound, and splice through zcopy's 512 KiB pipe (1 MiB up to 64 MiB: bigger new page-cache folios land on memory a VM's host took back) beats copy_file_range's 64 KiB one",
             fss()
         ),
         Rule::SpliceMid { len } => format!(

@@ -199,6 +199,35 @@ fn chunk_sizes_are_honoured() {
     let _ = std::io::stdout().as_fd();
 }
 
+#[test]
+fn splice_into_a_big_file_goes_through_a_half_mib_pipe() {
+    // More than 64 MiB into a regular file: a 512 KiB pipe (its page-cache folios stay off the
+    // memory a VM's host took back); up to 64 MiB, 1 MiB. Told apart by the splices the Report
+    // counts: two per pipeful, plus a few calls around them.
+    for (n, pipe) in [
+        (16usize << 20, 1u64 << 20),
+        ((64 << 20) + 3 * 4096, 512 << 10),
+    ] {
+        let data = common::data(n, 9);
+        let src = common::file_with(&data);
+        let dst = common::empty_file();
+        let opts = Options {
+            strategy: Strategy::Splice,
+            fallback: false,
+            ..Options::default()
+        };
+        let r = zcopy::transfer(&src, &dst, &opts).unwrap_or_else(|e| panic!("{n}: {e}"));
+        assert_eq!(r.bytes, n as u64);
+        common::assert_bytes(&common::content(&dst), &data, &format!("splice of {n}"));
+        let splices = 2 * (n as u64).div_ceil(pipe);
+        assert!(
+            (splices..splices + 30).contains(&r.syscalls),
+            "{n} bytes: {} syscalls, expected {splices} splices through a {pipe}-byte pipe and a few more",
+            r.syscalls
+        );
+    }
+}
+
 // Sources whose files do not report their true size (issue 14, case 4): procfs reports 0,
 // sysfs one page, whatever the file holds. A strict technique that trusts the size refuses
 // them before moving a byte; with fallback, a plain read copies exactly what a read gives.
