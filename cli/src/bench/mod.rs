@@ -319,11 +319,13 @@ pub fn run(plan: &Plan, dir: &Path, mut each: impl FnMut(&Sample)) -> Result<Run
 /// 0.13–0.20 in 14 of 15), every extra ns in the `memcpy` of the page cache write
 /// (`copy_folio_from_iter_atomic`, perf). That memcpy is slow when it first touches memory the
 /// VM's host has taken back (virtio-balloon free page reporting, order-9 blocks free for about
-/// 2 s): a 256 MiB anonymous THP touch here cost 0.02–0.03 CPU s after a ≤ 1 s pause, 0.18–0.58
-/// after 3–6 s. splice through zcopy's 1 MiB pipe writes 1 MiB folios (copy_file_range's
-/// internal pipe 64 KiB ones), which need exactly such blocks; which sample meets them depends
-/// on what ran before it. Shuffled, that cost lands on a different row each round, and the
-/// median of the rounds no longer carries it.
+/// 2 s): touching 256 MiB of fresh anonymous huge pages here, just after freeing as much page
+/// cache, cost 0.02–0.03 CPU s in 6 of 9 tries when the pause between was at most 1 s, and
+/// 0.18–0.58 s in all 6 tries after a pause of 3 or 6 s. splice through a 1 MiB pipe wrote
+/// 1 MiB folios (copy_file_range's internal pipe 64 KiB ones), which need exactly such blocks
+/// (the engine now uses a 512 KiB pipe there: see its splice technique); which sample meets
+/// them depends on what ran before it. Shuffled, such a carry-over lands on a different row
+/// each round, and the median of the rounds no longer carries it.
 fn round_order(n: usize, round: usize, size: u64, cold: bool) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n).collect();
     let seed = (round as u64)
