@@ -356,8 +356,9 @@ Summary: auto (zcopy's default) against the others, one line per cell (endpoint,
 cache). Each ratio is the median of per-round ratios, auto's GB/s ÷ the other's in the same round
 (above 1: auto is faster){spread}. Best fixed: the fastest
 technique forced by name. The one it ran: that technique forced by name, in the same round (an
-A/A comparison: away from 1 is mostly the machine's noise). Python: zcopy::copy_file ÷ shutil.copyfile (file → file; both create the
-file), else auto ÷ socket.sendfile or os.sendfile. CPU: auto's CPU per GB ÷ read_write's.
+A/A comparison: away from 1 is mostly the machine's noise). Python: zcopy::copy_file ÷
+shutil.copyfile (file → file; both create the file), else auto ÷ socket.sendfile or
+os.sendfile. CPU: auto's CPU per GB ÷ read_write's.
 cp is left out: it starts a process for every copy, so its time is mostly that.
 "
     );
