@@ -71,7 +71,7 @@ struct BenchArgs {
     /// Cache states: hot, cold (the source evicted before each sample).
     #[arg(long, default_value = "hot,cold")]
     cache: String,
-    /// Rounds, interleaved in rotating order.
+    /// Rounds, interleaved: every technique once per round, in a new shuffled order each round.
     #[arg(long)]
     rounds: Option<usize>,
     /// Where to put the scratch files (default: the temp dir).

@@ -181,6 +181,12 @@ fn validate_no_overlap(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_
 /// `mmap_write` first (see [`MMAP_TO_LOOPBACK`]). To a socket or a pipe: `sendfile` (one syscall per
 /// chunk, the least sender CPU), then `splice`. From a pipe or socket: `splice`. `read_write`
 /// serves every pair and closes every list.
+///
+/// File → pipe stays `sendfile` first at 64 KiB: a full bench (15 rounds) had Auto (sendfile)
+/// at 0.80× splice's GB/s there, but 21 interleaved rounds of that cell alone gave Auto ÷ splice
+/// 1.01× [0.29–6.81] with the same 11 syscalls per op and the same CPU per GB (0.120 against
+/// 0.120 s/GB, medians): the wall time of a pipe whose reader is another thread on 2 shared
+/// cores swings 3–15×, the work done does not.
 pub(crate) fn auto_order(src: &Endpoint<'_>, dst: &Endpoint<'_>) -> &'static [Strategy] {
     use Strategy::*;
     match (src.kind, dst.kind) {
@@ -197,7 +203,10 @@ pub(crate) fn auto_order(src: &Endpoint<'_>, dst: &Endpoint<'_>) -> &'static [St
 /// fewer trips. Measured on this project's machines (ext4, source hot, medians of 5 rounds):
 /// splice ÷ copy_file_range = 0.64× at 64 KiB, 0.84× at 256 KiB, 1.14× at 1 MiB, 1.31× at
 /// 4 MiB, 1.28× at 16 MiB, 1.19× at 64 MiB, and well below 1 at 256 MiB; a tie (0.98–1.01×)
-/// with a cold source. Above 64 MiB splice goes first only when the destination's blocks are
+/// with a cold source. (A cold 1 MiB cell of a full bench once showed Auto, splicing, at 0.89×
+/// copy_file_range; 21 interleaved rounds of that cell alone: splice ÷ copy_file_range 1.04×
+/// [0.39–2.14] GB/s, below 1 in 10 of 21 rounds, CPU per GB 1.03×; Auto ÷ copy_file_range
+/// 1.07×, CPU 0.97×: the disk, not the technique, bounds a cold copy.) Above 64 MiB splice goes first only when the destination's blocks are
 /// reserved before the copy (see [`splice_first`]).
 const SPLICE_FIRST: std::ops::RangeInclusive<u64> = (1 << 20)..=(64 << 20);
 
@@ -213,7 +222,9 @@ fn most_to_move(src: &Endpoint<'_>, opts: &Options<'_>) -> u64 {
 /// Whether Auto should try `splice` before `copy_file_range` for this file → file transfer:
 /// its length is in [`SPLICE_FIRST`], or larger with the destination's blocks reserved first
 /// ([`prealloc`](crate::prealloc): then the copy, not the allocation, is the bound, and
-/// splice's 1 MiB pipe beats copy_file_range's 64 KiB one), and both files are on filesystems
+/// splice's pipe, 512 KiB at these sizes (see
+/// [`BIG_FILE_PIPE`](crate::strategy::splice::BIG_FILE_PIPE)), beats copy_file_range's 64 KiB
+/// one), and both files are on filesystems
 /// that cannot share extents (so copy_file_range would copy, not clone). Two `fstatfs` calls,
 /// made only for transfers of 1 MiB or more.
 fn splice_first(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_>) -> bool {
@@ -497,7 +508,7 @@ fn rule_text(rule: Rule, src: &Endpoint<'_>, dst: &Endpoint<'_>) -> String {
             fss()
         ),
         Rule::SpliceMid { len } if len > *SPLICE_FIRST.end() => format!(
-            "file → file of {len} bytes on {}, the destination's blocks reserved first (fallocate): the copy, not the allocation, is then the bound, and splice through zcopy's 1 MiB pipe beats copy_file_range's 64 KiB one",
+            "file → file of {len} bytes on {}, the destination's blocks reserved first (fallocate): the copy, not the allocation, is then the bound, and splice through zcopy's 512 KiB pipe (1 MiB up to 64 MiB: bigger new page-cache folios land on memory a VM's host took back) beats copy_file_range's 64 KiB one",
             fss()
         ),
         Rule::SpliceMid { len } => format!(

@@ -199,6 +199,62 @@ fn chunk_sizes_are_honoured() {
     let _ = std::io::stdout().as_fd();
 }
 
+#[test]
+fn splice_into_a_big_file_goes_through_a_half_mib_pipe() {
+    // More than 64 MiB into a regular file: a 512 KiB pipe (its page-cache folios stay off the
+    // memory a VM's host took back); up to 64 MiB, 1 MiB. Told apart by the splices the Report
+    // counts: two per pipeful, plus a few calls around them.
+    for (n, pipe) in [
+        (16usize << 20, 1u64 << 20),
+        ((64 << 20) + 3 * 4096, 512 << 10),
+    ] {
+        let data = common::data(n, 9);
+        let src = common::file_with(&data);
+        let dst = common::empty_file();
+        let opts = Options {
+            strategy: Strategy::Splice,
+            fallback: false,
+            ..Options::default()
+        };
+        let r = zcopy::transfer(&src, &dst, &opts).unwrap_or_else(|e| panic!("{n}: {e}"));
+        assert_eq!(r.bytes, n as u64);
+        common::assert_bytes(&common::content(&dst), &data, &format!("splice of {n}"));
+        let splices = 2 * (n as u64).div_ceil(pipe);
+        assert!(
+            (splices..splices + 30).contains(&r.syscalls),
+            "{n} bytes: {} syscalls, expected {splices} splices through a {pipe}-byte pipe and a few more",
+            r.syscalls
+        );
+    }
+}
+
+#[test]
+fn mmap_write_into_a_big_file_writes_half_mib_pieces() {
+    // More than 64 MiB into a regular file: each 4 MiB window goes out in writes of 512 KiB (as
+    // splice's pipe, and for the same reason); up to 64 MiB, one write per window.
+    for (n, writes_at_least, below) in [
+        (16usize << 20, 4u64, 40u64),
+        ((64 << 20) + 3 * 4096, 129, u64::MAX),
+    ] {
+        let data = common::data(n, 11);
+        let src = common::file_with(&data);
+        let dst = common::empty_file();
+        let opts = Options {
+            strategy: Strategy::MmapWrite,
+            fallback: false,
+            ..Options::default()
+        };
+        let r = zcopy::transfer(&src, &dst, &opts).unwrap_or_else(|e| panic!("{n}: {e}"));
+        assert_eq!(r.bytes, n as u64);
+        common::assert_bytes(&common::content(&dst), &data, &format!("mmap_write of {n}"));
+        assert!(
+            r.syscalls >= writes_at_least && r.syscalls < below,
+            "{n} bytes: {} syscalls, expected at least {writes_at_least} writes and fewer than {below} calls",
+            r.syscalls
+        );
+    }
+}
+
 // Sources whose files do not report their true size (issue 14, case 4): procfs reports 0,
 // sysfs one page, whatever the file holds. A strict technique that trusts the size refuses
 // them before moving a byte; with fallback, a plain read copies exactly what a read gives.

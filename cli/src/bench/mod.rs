@@ -1,6 +1,6 @@
 //! `zcopy bench`: every technique the pair allows, and the tools people use today, timed the
-//! same way in one run, rounds interleaved in rotating order; medians and the median of the
-//! per-round ratios against read_write.
+//! same way in one run, rounds interleaved (each round in its own shuffled order: see
+//! [`round_order`]); medians and the median of the per-round ratios against read_write.
 //!
 //! One sample is `ops` transfers of `size` bytes (small sizes are batched so a sample lasts long
 //! enough to time); each op reads its own range of the source, so a cold sample (source evicted
@@ -124,15 +124,11 @@ pub struct Run {
 /// Endpoints the bench knows.
 pub const ENDPOINTS: &[&str] = &["file_file", "file_pipe", "file_tcp"];
 
-/// Every technique and peer the bench knows, for `--techniques`.
+/// Every technique and peer the bench knows, for `--techniques`, in the order the tables list
+/// them (the order they run in is shuffled: see [`round_order`]).
 pub const KNOWN: &[&str] = &[
     "auto",
-    "auto_parallel2",
     "auto_prepared",
-    "cache_keep",
-    "cache_drop_after",
-    "cache_dontcache",
-    "cache_direct",
     "read_write",
     "mmap_write",
     "sendfile",
@@ -141,6 +137,11 @@ pub const KNOWN: &[&str] = &[
     "direct",
     "io_uring",
     "msg_zerocopy",
+    "auto_parallel2",
+    "cache_keep",
+    "cache_drop_after",
+    "cache_dontcache",
+    "cache_direct",
     "std_io_copy",
     "bare_copy_file_range",
     "bare_sendfile",
@@ -280,8 +281,8 @@ pub fn run(plan: &Plan, dir: &Path, mut each: impl FnMut(&Sample)) -> Result<Run
                 let cold = cache == "cold";
                 let techs = at(&all, size, cold);
                 for round in 0..plan.rounds {
-                    for k in 0..techs.len() {
-                        let tech = techs[(k + round) % techs.len()];
+                    for k in round_order(techs.len(), round, size, cold) {
+                        let tech = techs[k];
                         let ops = peers::ops(tech, ops);
                         let s = sample(endpoint, tech, &fixture, ops, cold, round == 0, plan)
                             .map_err(|e| {
@@ -306,6 +307,33 @@ pub fn run(plan: &Plan, dir: &Path, mut each: impl FnMut(&Sample)) -> Result<Run
         machine,
         samples,
     })
+}
+
+/// The order of a round's `n` rows: a shuffle, a new one each round, the same in every run (a
+/// seed from the round, the size and the cache state).
+///
+/// Not a rotation: rotating kept each row's predecessor the same in every round, so whatever a
+/// sample leaves behind for the next fell on one row every time. Measured (15 rounds, file →
+/// file 256 MiB hot): `zcopy_copy_file`, always run just after `bare_copy_file_range`, spent
+/// 0.73–1.14 CPU s/GB in 10 of 15 rounds (0.14–0.21 in the others; the same engine from Python
+/// 0.13–0.20 in 14 of 15), every extra ns in the `memcpy` of the page cache write
+/// (`copy_folio_from_iter_atomic`, perf). That memcpy is slow when it first touches memory the
+/// VM's host has taken back (virtio-balloon free page reporting, order-9 blocks free for about
+/// 2 s): touching 256 MiB of fresh anonymous huge pages here, just after freeing as much page
+/// cache, cost 0.02–0.03 CPU s in 6 of 9 tries when the pause between was at most 1 s, and
+/// 0.18–0.58 s in all 6 tries after a pause of 3 or 6 s. splice through a 1 MiB pipe wrote
+/// 1 MiB folios (copy_file_range's internal pipe 64 KiB ones), which need exactly such blocks
+/// (the engine now uses a 512 KiB pipe there: see its splice technique); which sample meets
+/// them depends on what ran before it. Shuffled, such a carry-over lands on a different row
+/// each round, and the median of the rounds no longer carries it.
+fn round_order(n: usize, round: usize, size: u64, cold: bool) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    let seed = (round as u64)
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        .wrapping_add(size.rotate_left(17))
+        .wrapping_add(u64::from(cold));
+    fastrand::Rng::with_seed(seed).shuffle(&mut order);
+    order
 }
 
 /// The source bytes: byte `p` of the source is `pattern(p)`, so any reader can check what it
@@ -934,6 +962,41 @@ mod tests {
         assert_eq!(o("splice").strategy, Strategy::Splice);
         assert!(!o("splice").fallback && o("auto").fallback);
         assert!(engine_options("cp").is_none() && engine_options("bare_sendfile").is_none());
+    }
+
+    #[test]
+    fn every_listed_technique_is_known_in_the_tables_order() {
+        for endpoint in ENDPOINTS {
+            let listed = all_techniques(endpoint, None);
+            let at: Vec<usize> = listed
+                .iter()
+                .map(|t| KNOWN.iter().position(|k| k == t).expect("a known name"))
+                .collect();
+            assert!(at.windows(2).all(|w| w[0] < w[1]), "{endpoint}: {listed:?}");
+        }
+    }
+
+    #[test]
+    fn each_round_runs_every_row_once_in_its_own_order() {
+        let orders: Vec<Vec<usize>> = (0..6).map(|r| round_order(16, r, 1 << 20, false)).collect();
+        for o in &orders {
+            let mut sorted = o.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, (0..16).collect::<Vec<_>>());
+        }
+        // A row's predecessor changes from round to round (a rotation kept it).
+        let before = |o: &Vec<usize>, t: usize| {
+            o.iter()
+                .position(|&x| x == t)
+                .map(|i| o.get(i.wrapping_sub(1)).copied())
+        };
+        let seen: std::collections::HashSet<_> = orders.iter().map(|o| before(o, 11)).collect();
+        assert!(seen.len() > 2, "{orders:?}");
+        assert_eq!(
+            orders[3],
+            round_order(16, 3, 1 << 20, false),
+            "the same in every run"
+        );
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! kernel does, inside `write`, so a source truncated under us yields `EFAULT` or a short count,
 //! never `SIGBUS` in the host (see `sys::mm::Mapping`). Copy model: 1 CPU copy per byte (page
 //! cache → destination inside `write`), plus one DMA copy at each end backed by a device.
-//! Syscalls: `mmap` + `write` + `munmap` per window.
+//! Syscalls: `mmap` + `write` + `munmap` per window (a write per 512 KiB of it for more than
+//! 64 MiB into a regular file).
 
 use super::{dma_ends, true_size, Job, Technique};
 use crate::endpoint::Kind;
@@ -42,6 +43,17 @@ fn supports(job: &Job<'_, '_>) -> std::result::Result<(), String> {
 fn run(job: &mut Job<'_, '_>) -> Result<()> {
     let page = sys::mm::page_size();
     let start = job.src_offset()?;
+    // Into a regular file, more than 64 MiB: writes of at most 512 KiB, so the page cache's
+    // new folios stay at most that big (see splice's `BIG_FILE_PIPE`: bigger ones land on
+    // memory a VM's host took back). Measured (256 MiB hot file → file, 15 shuffled rounds):
+    // with one 4 MiB write per window, 12 of 15 rounds spent 0.45–1.55 CPU s/GB (median
+    // 0.819); with 512 KiB writes, 11 rounds: none, median 0.156 s/GB, 1.42× read_write.
+    let most = job.remaining.unwrap_or(job.src.size.saturating_sub(start));
+    let piece = if job.dst.kind == Kind::File && most > super::splice::BIG_FILE_FROM {
+        super::splice::BIG_FILE_PIPE as usize
+    } else {
+        usize::MAX
+    };
     loop {
         let Some(n) = job.next_chunk(DEFAULT_WINDOW)? else {
             return Ok(());
@@ -71,7 +83,7 @@ fn run(job: &mut Job<'_, '_>) -> Result<()> {
         let delta = (off - base) as usize;
         let map =
             Mapping::map(job.src.fd, base, delta + n as usize).map_err(|e| refused(e, job))?;
-        if write_window(job, &map, delta)? == Window::SourceEnded {
+        if write_window(job, &map, delta, piece)? == Window::SourceEnded {
             return Ok(());
         }
     }
@@ -87,20 +99,26 @@ enum Window {
     SourceEnded,
 }
 
-/// Writes the window `map` from byte `done` on, as many writes as the destination takes.
-fn write_window(job: &mut Job<'_, '_>, map: &Mapping, mut done: usize) -> Result<Window> {
+/// Writes the window `map` from byte `done` on, as many writes as the destination takes, each
+/// of at most `piece` bytes.
+fn write_window(
+    job: &mut Job<'_, '_>,
+    map: &Mapping,
+    mut done: usize,
+    piece: usize,
+) -> Result<Window> {
     while done < map.len() {
-        // SAFETY: `done < map.len()`, so the pointer and length stay inside the mapping,
-        // which outlives this call; only the kernel reads it (Mapping's type-level Safety).
+        let len = (map.len() - done).min(piece);
+        // SAFETY: `done < map.len()` and `len <= map.len() - done`, so the pointer and length
+        // stay inside the mapping, which outlives this call; only the kernel reads it
+        // (Mapping's type-level Safety).
         let r = unsafe {
             let ptr = map.as_ptr().add(done);
             match job.dst_off {
-                Some(o) => sys::fs::pwrite_raw(job.dst.fd, ptr, map.len() - done, o),
+                Some(o) => sys::fs::pwrite_raw(job.dst.fd, ptr, len, o),
                 // A full pipe or stalled socket must not hold the write: its wait is cut.
-                None if job.dst_ticks => {
-                    sys::fs::write_raw_nowait(job.dst.fd, ptr, map.len() - done)
-                }
-                None => sys::fs::write_raw(job.dst.fd, ptr, map.len() - done),
+                None if job.dst_ticks => sys::fs::write_raw_nowait(job.dst.fd, ptr, len),
+                None => sys::fs::write_raw(job.dst.fd, ptr, len),
             }
         };
         match r {
