@@ -5,8 +5,9 @@
 //! ratio the median over the rounds of the ratio taken within the round (a busy machine slows
 //! both sides of it). The lowest per-call time of each case is printed too: the least
 //! disturbed batch. Two more cases make, bare, the syscalls a run adds for its Report and its
-//! checks (the thread CPU clock and getrusage at both ends, an fstat per file end): the floor a
-//! metered call can reach. Two cases run prepared transfers with the CPU meter off
+//! check (the thread CPU clock and getrusage at both ends, the source's fstat): the floor a
+//! metered call can reach, and two the floor of a call with the meter off (the one `fstat` of
+//! the source, and the syscall). Two cases run prepared transfers with the CPU meter off
 //! ([`Prepared::set_cpu_meter`]), as a file server's bodies do.
 //!
 //! `cargo run --release -p zcopy --example per_call [ROUNDS]` (default 21). Files live in
@@ -110,6 +111,13 @@ fn sendfile(t: i32, s: i32, i: u64) {
     assert_eq!(n, SIZE as isize);
 }
 
+fn copy_file_range(s: i32, d: i32, i: u64) {
+    let (mut a, mut b) = ((i * SIZE) as libc::loff_t, 0 as libc::loff_t);
+    // SAFETY: both offsets are live locals; the fds are open.
+    let n = unsafe { libc::copy_file_range(s, &mut a, d, &mut b, SIZE as usize, 0) };
+    assert_eq!(n, SIZE as isize);
+}
+
 fn pread_pwrite(s: i32, d: i32, buf: &mut [u8], i: u64) {
     // SAFETY: `buf` holds SIZE writable bytes.
     let n = unsafe { libc::pread(s, buf.as_mut_ptr().cast(), SIZE as usize, (i * SIZE) as i64) };
@@ -128,12 +136,7 @@ fn bare_cases<'a>(f: &'a Fixture) -> Vec<Case<'a>> {
         ("bare sendfile → tcp", Box::new(move |i| sendfile(t, s, i))),
         (
             "bare copy_file_range",
-            Box::new(move |i| {
-                let (mut a, mut b) = ((i * SIZE) as libc::loff_t, 0 as libc::loff_t);
-                // SAFETY: both offsets are live locals; the fds are open.
-                let n = unsafe { libc::copy_file_range(s, &mut a, d, &mut b, SIZE as usize, 0) };
-                assert_eq!(n, SIZE as isize);
-            }),
+            Box::new(move |i| copy_file_range(s, d, i)),
         ),
         (
             "bare pread + pwrite",
@@ -153,9 +156,22 @@ fn bare_cases<'a>(f: &'a Fixture) -> Vec<Case<'a>> {
             Box::new(move |i| {
                 meter();
                 fstat(s);
-                fstat(d);
                 pread_pwrite(s, d, &mut b2, i);
                 meter();
+            }),
+        ),
+        (
+            "sendfile + fstat",
+            Box::new(move |i| {
+                fstat(s);
+                sendfile(t, s, i);
+            }),
+        ),
+        (
+            "cfr + fstat",
+            Box::new(move |i| {
+                fstat(s);
+                copy_file_range(s, d, i);
             }),
         ),
         (
@@ -284,6 +300,10 @@ fn print(cases: &[Case<'_>], per_call: &[Vec<f64>], rounds: usize) {
         ("pread+pwrite + metering", "bare pread + pwrite"),
         ("prepared → file", "pread+pwrite + metering"),
         ("sendfile + clock only", "bare sendfile → tcp"),
+        ("sendfile + fstat", "bare sendfile → tcp"),
+        ("→ tcp, meter off", "sendfile + fstat"),
+        ("cfr + fstat", "bare copy_file_range"),
+        ("→ file (cfr), meter off", "cfr + fstat"),
     ];
     for (a, b) in lines {
         println!("  {a:<24} ÷ {b:<24} {}", ratio(a, b));
