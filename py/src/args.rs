@@ -547,8 +547,12 @@ impl Opts {
             return Ok(o);
         };
         for (key, v) in kwargs.iter() {
-            let key: String = key.extract()?;
-            match key.as_str() {
+            let known = option_name(&key);
+            let key: std::borrow::Cow<'_, str> = match known {
+                Some(name) => name.into(),
+                None => key.extract::<String>()?.into(),
+            };
+            match key.as_ref() {
                 "strategy" => o.strategy = named(&v, "strategy", "zcopy.strategies()")?,
                 "src_offset" => o.src_offset = count(&v, "src_offset")?,
                 "dst_offset" => o.dst_offset = count(&v, "dst_offset")?,
@@ -613,6 +617,42 @@ impl Opts {
     }
 }
 
+/// The keywords [`Opts::parse`] knows.
+const OPTION_NAMES: [&str; 14] = [
+    "length",
+    "src_offset",
+    "dst_offset",
+    "strategy",
+    "chunk_size",
+    "fallback",
+    "progress",
+    "cancel",
+    "cache",
+    "sync",
+    "direct_threshold",
+    "sparse",
+    "queue_depth",
+    "parallelism",
+];
+
+/// A keyword's name when it is the very string object of one [`OPTION_NAMES`] (a keyword
+/// written in the call is interned, so it usually is): no UTF-8 copy of the key. `None`: not
+/// known this way (the caller then reads the key's text).
+fn option_name(key: &Bound<'_, PyAny>) -> Option<&'static str> {
+    static INTERNED: pyo3::sync::PyOnceLock<Vec<Py<PyString>>> = pyo3::sync::PyOnceLock::new();
+    let py = key.py();
+    let names = INTERNED.get_or_init(py, || {
+        OPTION_NAMES
+            .iter()
+            .map(|n| PyString::intern(py, n).unbind())
+            .collect()
+    });
+    names
+        .iter()
+        .position(|n| n.bind(py).is(key))
+        .map(|i| OPTION_NAMES[i])
+}
+
 /// A name option (`strategy`, `cache`, `sync`): `None` for the default, or one of the names
 /// (`hint` lists them); the engine's parser names the valid ones in its error.
 pub(crate) fn named<T>(v: &Bound<'_, PyAny>, name: &str, hint: &str) -> PyResult<T>
@@ -636,6 +676,15 @@ where
 pub(crate) fn count(v: &Bound<'_, PyAny>, name: &str) -> PyResult<Option<u64>> {
     if v.is_none() {
         return Ok(None);
+    }
+    // The common case first: a plain int that fits in an i64 (one PyLong_AsLongLong; the i128
+    // conversion below goes through shifts under the stable ABI).
+    if v.is_exact_instance_of::<pyo3::types::PyInt>() {
+        if let Ok(n) = v.extract::<i64>() {
+            if let Ok(n) = u64::try_from(n) {
+                return Ok(Some(n));
+            }
+        }
     }
     if v.is_instance_of::<PyBool>() {
         return Err(PyTypeError::new_err(format!(

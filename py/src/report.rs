@@ -13,7 +13,7 @@ pub(crate) struct Report {
     /// Bytes moved to the destination.
     bytes: u64,
     /// The technique that moved them (the last one tried, when several moved some).
-    strategy: String,
+    strategy: &'static str,
     /// Techniques tried before `strategy`, each as `(strategy, reason)`, in order.
     fallbacks: Vec<(String, String)>,
     /// Wall-clock time of the call, in nanoseconds.
@@ -52,7 +52,7 @@ impl Report {
         };
         Report {
             bytes: self.bytes + next.bytes,
-            strategy: last.strategy.clone(),
+            strategy: last.strategy,
             fallbacks: last.fallbacks.clone(),
             elapsed_ns: self.elapsed_ns + next.elapsed_ns,
             syscalls: self.syscalls + next.syscalls,
@@ -72,7 +72,7 @@ impl Report {
     pub(crate) fn from_engine(r: &zcopy::Report, renames: &[Rename]) -> Report {
         Report {
             bytes: r.bytes,
-            strategy: r.strategy.to_string(),
+            strategy: r.strategy.name(),
             fallbacks: r
                 .fallbacks
                 .iter()
@@ -139,7 +139,7 @@ impl Report {
         let mut out = format!(
             "Report(bytes={}, strategy={}, fallbacks=[{}]",
             self.bytes,
-            py_str(&self.strategy),
+            py_str(self.strategy),
             fallbacks.join(", ")
         );
         for (name, value) in &self.counters() {
@@ -154,7 +154,7 @@ impl Report {
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
         d.set_item("bytes", self.bytes)?;
-        d.set_item("strategy", &self.strategy)?;
+        d.set_item("strategy", self.strategy)?;
         d.set_item("fallbacks", self.fallbacks.clone())?;
         for (name, value) in &self.counters() {
             d.set_item(*name, *value)?;
