@@ -7,7 +7,9 @@
 //! disturbed batch. Two more cases make, bare, the syscalls a run adds for its Report and its
 //! check (the thread CPU clock and getrusage at both ends, the source's fstat): the floor a
 //! metered call can reach, and two the floor of a call with the meter off (the one `fstat` of
-//! the source, and the syscall). Two cases run prepared transfers with the CPU meter off
+//! the source, and the syscall); one more adds the stop hook's tick on the socket (a
+//! `getsockopt` and two `setsockopt` of `SO_SNDTIMEO`), which a Python call on the main thread
+//! makes to stay stoppable by Ctrl-C. Two cases run prepared transfers with the CPU meter off
 //! ([`Prepared::set_cpu_meter`]), as a file server's bodies do.
 //!
 //! `cargo run --release -p zcopy --example per_call [ROUNDS]` (default 21). Files live in
@@ -104,6 +106,56 @@ fn fstat(fd: i32) {
     }
 }
 
+/// What arming the stop hook's tick costs a socket destination (Python's main thread does):
+/// read `SO_SNDTIMEO`, set it to 100 ms.
+fn tick(t: i32) {
+    let mut tv = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 0,
+    };
+    let mut len = std::mem::size_of::<libc::timeval>() as libc::socklen_t;
+    // SAFETY: `tv` and `len` are live locals of the sizes given; the fd is open.
+    unsafe {
+        libc::getsockopt(
+            t,
+            libc::SOL_SOCKET,
+            libc::SO_SNDTIMEO,
+            (&raw mut tv).cast(),
+            &mut len,
+        );
+    }
+    tv.tv_usec = 100_000;
+    // SAFETY: as above.
+    unsafe {
+        libc::setsockopt(
+            t,
+            libc::SOL_SOCKET,
+            libc::SO_SNDTIMEO,
+            (&raw const tv).cast(),
+            len,
+        );
+    }
+}
+
+/// Restores the timeout [`tick`] replaced.
+fn tick_off(t: i32) {
+    let tv = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 0,
+    };
+    let len = std::mem::size_of::<libc::timeval>() as libc::socklen_t;
+    // SAFETY: `tv` is a live local of the size given; the fd is open.
+    unsafe {
+        libc::setsockopt(
+            t,
+            libc::SOL_SOCKET,
+            libc::SO_SNDTIMEO,
+            (&raw const tv).cast(),
+            len,
+        );
+    }
+}
+
 fn sendfile(t: i32, s: i32, i: u64) {
     let mut off = (i * SIZE) as libc::off_t;
     // SAFETY: `off` is a live local; the fds are open.
@@ -165,6 +217,15 @@ fn bare_cases<'a>(f: &'a Fixture) -> Vec<Case<'a>> {
             Box::new(move |i| {
                 fstat(s);
                 sendfile(t, s, i);
+            }),
+        ),
+        (
+            "sendfile+fstat+tick",
+            Box::new(move |i| {
+                fstat(s);
+                tick(t);
+                sendfile(t, s, i);
+                tick_off(t);
             }),
         ),
         (
@@ -301,6 +362,7 @@ fn print(cases: &[Case<'_>], per_call: &[Vec<f64>], rounds: usize) {
         ("prepared → file", "pread+pwrite + metering"),
         ("sendfile + clock only", "bare sendfile → tcp"),
         ("sendfile + fstat", "bare sendfile → tcp"),
+        ("sendfile+fstat+tick", "bare sendfile → tcp"),
         ("→ tcp, meter off", "sendfile + fstat"),
         ("cfr + fstat", "bare copy_file_range"),
         ("→ file (cfr), meter off", "cfr + fstat"),
