@@ -4,8 +4,6 @@
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::args::{rename, Rename};
-
 /// What one transfer did and cost (DESIGN.md's Report, field for field).
 #[pyclass(module = "zcopy", name = "Report", frozen, eq, get_all)]
 #[derive(Clone, PartialEq, Eq)]
@@ -68,15 +66,15 @@ impl Report {
         }
     }
 
-    /// The engine's report, with fd numbers in the fallback reasons put back to the caller's.
-    pub(crate) fn from_engine(r: &zcopy::Report, renames: &[Rename]) -> Report {
+    /// The engine's report (its fallback reasons name the ends as the caller's labels do).
+    pub(crate) fn from_engine(r: &zcopy::Report) -> Report {
         Report {
             bytes: r.bytes,
             strategy: r.strategy.name(),
             fallbacks: r
                 .fallbacks
                 .iter()
-                .map(|f| (f.strategy.to_string(), rename(&f.reason, renames)))
+                .map(|f| (f.strategy.to_string(), f.reason.clone()))
                 .collect(),
             elapsed_ns: r.elapsed_ns,
             syscalls: r.syscalls,
