@@ -161,14 +161,15 @@ def test_send_errors_name_the_callers_fd(tmp_path: Path) -> None:
         target.write_bytes(b"")
         fd = os.open(target, os.O_RDONLY)
         try:
-            with pytest.raises(ValueError) as info:
+            with pytest.raises(zcopy.ZcopyError) as info:
                 log.send(fd)
+            assert isinstance(info.value, ValueError)
             assert info.value.strerror == f"dst fd {fd} is opened read-only"
             assert info.value.errno == errno.EBADF
         finally:
             os.close(fd)
         with open(target, "rb") as f:
-            with pytest.raises(ValueError) as info:
+            with pytest.raises(zcopy.ZcopyError) as info:
                 log.send(f)
             assert info.value.strerror == f"dst fd {f.fileno()} is opened read-only"
 
