@@ -5,8 +5,11 @@
 //! ratio the median over the rounds of the ratio taken within the round (a busy machine slows
 //! both sides of it). The lowest per-call time of each case is printed too: the least
 //! disturbed batch. Two more cases make, bare, the syscalls a run adds for its Report and its
-//! checks (the thread CPU clock and getrusage at both ends, an fstat per file end): the floor a
-//! metered call can reach. Two cases run prepared transfers with the CPU meter off
+//! check (the thread CPU clock and getrusage at both ends, the source's fstat): the floor a
+//! metered call can reach, and two the floor of a call with the meter off (the one `fstat` of
+//! the source, and the syscall); one more adds the stop hook's tick on the socket (a
+//! `getsockopt` and two `setsockopt` of `SO_SNDTIMEO`), which a Python call on the main thread
+//! makes to stay stoppable by Ctrl-C. Two cases run prepared transfers with the CPU meter off
 //! ([`Prepared::set_cpu_meter`]), as a file server's bodies do.
 //!
 //! `cargo run --release -p zcopy --example per_call [ROUNDS]` (default 21). Files live in
@@ -103,10 +106,67 @@ fn fstat(fd: i32) {
     }
 }
 
+/// What arming the stop hook's tick costs a socket destination (Python's main thread does):
+/// read `SO_SNDTIMEO`, set it to 100 ms.
+fn tick(t: i32) {
+    let mut tv = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 0,
+    };
+    let mut len = std::mem::size_of::<libc::timeval>() as libc::socklen_t;
+    // SAFETY: `tv` and `len` are live locals of the sizes given; the fd is open.
+    unsafe {
+        libc::getsockopt(
+            t,
+            libc::SOL_SOCKET,
+            libc::SO_SNDTIMEO,
+            (&raw mut tv).cast(),
+            &mut len,
+        );
+    }
+    tv.tv_usec = 100_000;
+    // SAFETY: as above.
+    unsafe {
+        libc::setsockopt(
+            t,
+            libc::SOL_SOCKET,
+            libc::SO_SNDTIMEO,
+            (&raw const tv).cast(),
+            len,
+        );
+    }
+}
+
+/// Restores the timeout [`tick`] replaced.
+fn tick_off(t: i32) {
+    let tv = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 0,
+    };
+    let len = std::mem::size_of::<libc::timeval>() as libc::socklen_t;
+    // SAFETY: `tv` is a live local of the size given; the fd is open.
+    unsafe {
+        libc::setsockopt(
+            t,
+            libc::SOL_SOCKET,
+            libc::SO_SNDTIMEO,
+            (&raw const tv).cast(),
+            len,
+        );
+    }
+}
+
 fn sendfile(t: i32, s: i32, i: u64) {
     let mut off = (i * SIZE) as libc::off_t;
     // SAFETY: `off` is a live local; the fds are open.
     let n = unsafe { libc::sendfile(t, s, &mut off, SIZE as usize) };
+    assert_eq!(n, SIZE as isize);
+}
+
+fn copy_file_range(s: i32, d: i32, i: u64) {
+    let (mut a, mut b) = ((i * SIZE) as libc::loff_t, 0 as libc::loff_t);
+    // SAFETY: both offsets are live locals; the fds are open.
+    let n = unsafe { libc::copy_file_range(s, &mut a, d, &mut b, SIZE as usize, 0) };
     assert_eq!(n, SIZE as isize);
 }
 
@@ -128,12 +188,7 @@ fn bare_cases<'a>(f: &'a Fixture) -> Vec<Case<'a>> {
         ("bare sendfile → tcp", Box::new(move |i| sendfile(t, s, i))),
         (
             "bare copy_file_range",
-            Box::new(move |i| {
-                let (mut a, mut b) = ((i * SIZE) as libc::loff_t, 0 as libc::loff_t);
-                // SAFETY: both offsets are live locals; the fds are open.
-                let n = unsafe { libc::copy_file_range(s, &mut a, d, &mut b, SIZE as usize, 0) };
-                assert_eq!(n, SIZE as isize);
-            }),
+            Box::new(move |i| copy_file_range(s, d, i)),
         ),
         (
             "bare pread + pwrite",
@@ -153,9 +208,31 @@ fn bare_cases<'a>(f: &'a Fixture) -> Vec<Case<'a>> {
             Box::new(move |i| {
                 meter();
                 fstat(s);
-                fstat(d);
                 pread_pwrite(s, d, &mut b2, i);
                 meter();
+            }),
+        ),
+        (
+            "sendfile + fstat",
+            Box::new(move |i| {
+                fstat(s);
+                sendfile(t, s, i);
+            }),
+        ),
+        (
+            "sendfile+fstat+tick",
+            Box::new(move |i| {
+                fstat(s);
+                tick(t);
+                sendfile(t, s, i);
+                tick_off(t);
+            }),
+        ),
+        (
+            "cfr + fstat",
+            Box::new(move |i| {
+                fstat(s);
+                copy_file_range(s, d, i);
             }),
         ),
         (
@@ -284,6 +361,11 @@ fn print(cases: &[Case<'_>], per_call: &[Vec<f64>], rounds: usize) {
         ("pread+pwrite + metering", "bare pread + pwrite"),
         ("prepared → file", "pread+pwrite + metering"),
         ("sendfile + clock only", "bare sendfile → tcp"),
+        ("sendfile + fstat", "bare sendfile → tcp"),
+        ("sendfile+fstat+tick", "bare sendfile → tcp"),
+        ("→ tcp, meter off", "sendfile + fstat"),
+        ("cfr + fstat", "bare copy_file_range"),
+        ("→ file (cfr), meter off", "cfr + fstat"),
     ];
     for (a, b) in lines {
         println!("  {a:<24} ÷ {b:<24} {}", ratio(a, b));

@@ -1,7 +1,8 @@
 //! A transfer prepared once between two fds and run many times ([`Prepared`]): both fds are
-//! classified and the options checked once, so a run costs the technique's own syscalls plus at
-//! most one `fstat` per file end (its size, and proof that it is still the file prepared), and
-//! the Report's metering (two reads each of the thread CPU clock and `getrusage`).
+//! classified and the options checked once, so a run costs the technique's own syscalls plus
+//! one `fstat` (the source's size, and proof that it is still the file prepared), and the
+//! Report's metering (two reads each of the thread CPU clock and `getrusage`; none with the
+//! meter off).
 
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
@@ -18,12 +19,16 @@ use crate::sys;
 /// [`transfer`](crate::transfer) classifies both fds on every call (a `statx` and an
 /// `fcntl(F_GETFL)` each) and checks the options again. A `Prepared` does that once, in
 /// [`Prepared::new`]; each [`Prepared::run`] then costs the technique's syscalls, the Report's
-/// metering (two `clock_gettime(CLOCK_THREAD_CPUTIME_ID)` and two `getrusage`), plus one
-/// `fstat` of each end that is a regular file or block device (its size may have changed, and
-/// the `fstat` proves the fd still refers to the file prepared: a run on a different file fails
-/// with [`ErrorKind::Invalid`]). Ends that are pipes, sockets or character devices are not
-/// looked at again; their status flags are the ones seen at preparation (set `O_NONBLOCK`
-/// before preparing, not between runs). Auto's choice is made per run, from the run's length.
+/// metering (two `clock_gettime(CLOCK_THREAD_CPUTIME_ID)` and two `getrusage`; none with
+/// [`Prepared::set_cpu_meter`] off), plus one `fstat`: of the source when it is a regular file
+/// or block device (its size may have changed, and the `fstat` proves the fd still refers to
+/// the file prepared: a run on a different file fails with [`ErrorKind::Invalid`]), else of
+/// the destination when it is one. The destination is looked at again beside a file source
+/// only where the run reads its size: when it is `O_APPEND`, with `cache=drop_after`, and
+/// when the source has holes to keep (`sparse`); then the run makes two `fstat`s and checks
+/// both ends. Ends that are pipes, sockets or character devices are not looked at again; their
+/// status flags are the ones seen at preparation (set `O_NONBLOCK` before preparing, not
+/// between runs). Auto's choice is made per run, from the run's length.
 ///
 /// SIGPIPE: a transfer to a pipe or socket blocks SIGPIPE for the calling thread around its
 /// writes (two `pthread_sigmask`), so a reader that went away gives an `EPIPE` error, never a
@@ -137,9 +142,9 @@ impl<'fd, 'a> Prepared<'fd, 'a> {
     /// spares the syscall that would only see end of file.
     ///
     /// # Errors
-    /// As [`transfer`](crate::transfer); and [`ErrorKind::Invalid`] when an end that was a
-    /// regular file or block device at preparation now refers to another file (its fd was
-    /// closed and the number reused).
+    /// As [`transfer`](crate::transfer); and [`ErrorKind::Invalid`] when the end this run
+    /// looks at (see the type's doc: the source when it is a regular file or block device)
+    /// now refers to another file (its fd was closed and the number reused).
     pub fn run(
         &mut self,
         len: Option<u64>,
@@ -197,8 +202,12 @@ impl<'fd, 'a> Prepared<'fd, 'a> {
                 "this transfer was prepared with a destination only (Prepared::to_dst): run it with run_from, which names the source",
             ));
         };
-        refresh(src)?;
-        refresh(&mut self.dst)?;
+        // One fstat: the source's, when it is a file (its size bounds the run, its blocks tell
+        // its holes); the destination's only where the run reads its size (see `dst_stale`).
+        let src_fresh = refresh(src)?;
+        if !src_fresh || dst_stale(src, &self.dst, opts) {
+            refresh(&mut self.dst)?;
+        }
         run_ends(src, &self.dst, opts)
     }
 
@@ -335,7 +344,9 @@ impl<'fd, 'a> Prepared<'fd, 'a> {
     /// One run from a source classified for it.
     fn run_src(&mut self, src: &Endpoint<'_>, opts: &Options<'_>) -> Result<Report> {
         plan::validate_ends(src, &self.dst, opts)?;
-        refresh(&mut self.dst)?;
+        if !matches!(src.kind, Kind::File | Kind::BlockDevice) || dst_stale(src, &self.dst, opts) {
+            refresh(&mut self.dst)?;
+        }
         run_ends(src, &self.dst, opts)
     }
 }
@@ -357,11 +368,29 @@ fn run_ends(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_>) -> Resul
     plan::run(src, dst, opts)
 }
 
+/// Whether a run from `src` (just refreshed, or classified for this run) must see the size
+/// `dst` has now, not the one it had when last looked at: where a run reads it. An
+/// `O_APPEND` destination (its size is where the bytes go), and a file → file run that keeps
+/// the holes of a source that has some (a hole is skipped only at or past the destination's
+/// end, where it reads as zeros), and `cache=drop_after` (what of the destination was cached
+/// before the run is looked up within its size). Elsewhere the destination's size only sizes a block
+/// reservation (a stale one reserves a little more or less, never wrong bytes), and the
+/// technique's own syscalls fail on an fd that was closed.
+fn dst_stale(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_>) -> bool {
+    if !matches!(dst.kind, Kind::File | Kind::BlockDevice) {
+        return false;
+    }
+    dst.append()
+        || opts.cache == crate::CachePolicy::DropAfter
+        || (opts.sparse && src.kind == Kind::File && src.blocks.saturating_mul(512) < src.size)
+}
+
 /// Updates what may change of a file end (size, blocks) with one `fstat`, and checks it is
-/// still the file classified; other ends are left as classified.
-fn refresh(ep: &mut Endpoint<'_>) -> Result<()> {
+/// still the file classified; other ends are left as classified. Whether it looked (the end
+/// is a regular file or block device).
+fn refresh(ep: &mut Endpoint<'_>) -> Result<bool> {
     if !matches!(ep.kind, Kind::File | Kind::BlockDevice) {
-        return Ok(());
+        return Ok(false);
     }
     let st = sys::fs::fstat(ep.fd).map_err(|e| {
         Error::os(
@@ -382,5 +411,5 @@ fn refresh(ep: &mut Endpoint<'_>) -> Result<()> {
     }
     ep.size = st.st_size.max(0) as u64;
     ep.blocks = st.st_blocks.max(0) as u64;
-    Ok(())
+    Ok(true)
 }

@@ -234,3 +234,60 @@ fn child_sigpipe_disposition() {
     );
     child_done(TEST);
 }
+
+#[test]
+fn a_file_to_file_run_makes_one_fstat_beside_its_copy() {
+    let src = file_with(&data(8192, 77));
+    let dst = empty_file();
+    let mut p = Prepared::new(
+        &src,
+        &dst,
+        &Options {
+            strategy: Strategy::CopyFileRange,
+            fallback: false,
+            ..Options::default()
+        },
+    )
+    .expect("prepare");
+    p.set_cpu_meter(false);
+    // Two runs: the first on a thread may ask the files' filesystem type (cached after).
+    p.run(Some(4096), Some(0), Some(0)).expect("run 1");
+    let r = p.run(Some(4096), Some(4096), Some(4096)).expect("run 2");
+    assert_eq!(r.bytes, 4096);
+    assert_eq!(
+        r.syscalls, 2,
+        "the source's fstat and one copy_file_range, nothing of the destination"
+    );
+    assert_bytes(&content(&dst), &data(8192, 77), "dst");
+}
+
+#[test]
+fn a_run_keeping_holes_sees_a_destination_that_grew_since_preparation() {
+    // A source with a hole: 8 KiB of hole, then 4 KiB of data.
+    let src = empty_file();
+    let tail = data(4096, 78);
+    std::os::unix::fs::FileExt::write_all_at(&src, &tail, 8192).expect("write tail");
+    let st = src.metadata().expect("stat src");
+    if std::os::unix::fs::MetadataExt::blocks(&st) * 512 >= st.len() {
+        skip(
+            "a_run_keeping_holes_sees_a_destination_that_grew_since_preparation",
+            "the temp directory's filesystem allocates holes",
+        );
+        return;
+    }
+    let dst = empty_file();
+    let mut p = Prepared::new(&src, &dst, &Options::default()).expect("prepare");
+    p.set_cpu_meter(false);
+    // After preparation, the destination fills with other bytes: a hole skipped over them
+    // would leave them in place of the source's zeros.
+    std::os::unix::fs::FileExt::write_all_at(&dst, &[0xAA; 12_288], 0).expect("fill dst");
+    let r = p.run(None, Some(0), Some(0)).expect("run");
+    assert_eq!(r.bytes, 12_288);
+    let mut want = vec![0u8; 8192];
+    want.extend_from_slice(&tail);
+    assert_bytes(
+        &content(&dst),
+        &want,
+        "dst: zeros where the source has its hole",
+    );
+}

@@ -35,8 +35,9 @@ impl Drop for zc_prepared {
 /// and writes it to `*out`.
 ///
 /// Both fds are classified (`statx`, `fcntl(F_GETFL)`) and the options checked once; a run
-/// then costs the technique's syscalls plus one `fstat` of each end that is a regular file or
-/// block device, which also proves the fd still names the file prepared. The fds stay the
+/// then costs the technique's syscalls plus one `fstat`, of the source when it is a regular
+/// file or block device (else of the destination when it is one), which also proves the fd
+/// still names the file prepared (see `zcopy::Prepared` for the runs that look at both). The fds stay the
 /// caller's: they must stay open until `zc_prepared_free`, and are never closed or changed.
 ///
 /// Returns `ZC_OK`, or as `zc_transfer` for bad fds or options (`*out` is then `NULL`), and

@@ -5,9 +5,10 @@
 //! pipe with `sendfile` ([`Log::send`], a [`Report`] of what it cost), and parse them with
 //! [`decode`]. This is how Kafka writes its log and serves its consumers.
 //!
-//! The crate is built on the engine's public API only: sends are [`zcopy::transfer`]s, errors
-//! are [`zcopy::Error`]s (so every face of zcopy translates them as it does the engine's), the
-//! mappings are memmap2's and the file calls std's and nix's.
+//! The crate is built on the engine's public API only: sends are [`zcopy::transfer`]s (or
+//! [`zcopy::transfer_named`]s, from [`Log::send_rest_named`]), errors are [`zcopy::Error`]s (so
+//! every face of zcopy translates them as it does the engine's), the mappings are memmap2's and
+//! the file calls std's and nix's.
 //!
 //! ```
 //! use zcopy_log::{FlushPolicy, Log, LogOptions};
@@ -65,7 +66,7 @@ mod record;
 mod segment;
 
 use std::fs::{File, OpenOptions};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -530,6 +531,56 @@ impl Log {
         max_bytes: u64,
         opts: &Options<'_>,
     ) -> Result<(Report, u64)> {
+        self.send_frames(dst.as_fd(), None, from, skip, max_bytes, opts)
+    }
+
+    /// [`Log::send_rest`], with the engine's messages naming the destination `dst_name` as
+    /// [`zcopy::transfer_named`] does (`dst fd 5`, when `dst_name` is `fd 5`: the number the
+    /// caller knows, where `dst` is a duplicate of it; `dst -`) and the source by its segment's
+    /// path, instead of both by the numbers of the fds the call works on. For a face or a
+    /// program whose callers know the destination by another name than `dst`'s number: the
+    /// error messages and the [`Report`]'s fallback reasons are then right as they come.
+    ///
+    /// ```
+    /// # use zcopy_log::{Log, LogOptions};
+    /// # use std::path::Path;
+    /// # let tmp = tempfile::tempdir()?;
+    /// # let mut log = Log::open(tmp.path(), &LogOptions::default())?;
+    /// # log.append(b"record")?;
+    /// let read_only = std::fs::File::open(tmp.path().join(".lock"))?;
+    /// let opts = zcopy::Options::default();
+    /// let e = log
+    ///     .send_rest_named(&read_only, Path::new("fd 5"), 0, 0, 1 << 20, &opts)
+    ///     .unwrap_err();
+    /// assert!(e.message().contains("dst fd 5 "), "{e}");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Log::send_rest`].
+    pub fn send_rest_named(
+        &self,
+        dst: impl AsFd,
+        dst_name: &Path,
+        from: u64,
+        skip: u64,
+        max_bytes: u64,
+        opts: &Options<'_>,
+    ) -> Result<(Report, u64)> {
+        self.send_frames(dst.as_fd(), Some(dst_name), from, skip, max_bytes, opts)
+    }
+
+    /// The body of [`Log::send_rest`] and [`Log::send_rest_named`] (`dst_name`: `None` lets
+    /// the engine name both ends by their fd numbers).
+    fn send_frames(
+        &self,
+        dst: BorrowedFd<'_>,
+        dst_name: Option<&Path>,
+        from: u64,
+        skip: u64,
+        max_bytes: u64,
+        opts: &Options<'_>,
+    ) -> Result<(Report, u64)> {
         let seg = self.segment_of(from)?;
         let pos = seg.locate(from)?;
         let (end, next) = if from == self.next_offset() || max_bytes == 0 {
@@ -550,7 +601,10 @@ impl Log {
             parallelism: None,
             ..opts.clone()
         };
-        let report = zcopy::transfer(seg.file.as_fd(), dst.as_fd(), &opts)?;
+        let report = match dst_name {
+            None => zcopy::transfer(seg.file.as_fd(), dst, &opts)?,
+            Some(name) => zcopy::transfer_named(seg.file.as_fd(), &seg.path, dst, name, &opts)?,
+        };
         if report.bytes != end - start {
             return Err(Error::new(
                 ErrorKind::Io,

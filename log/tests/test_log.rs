@@ -960,3 +960,56 @@ fn reopen_right_after_close_while_a_forked_child_holds_the_lock_fd() {
     let log = reopened.expect("reopen while a forked child holds a copy of the lock's fd");
     assert_eq!(log.next_offset(), 1);
 }
+
+#[test]
+fn send_rest_named_names_the_ends_as_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), &opts(1 << 20, FlushPolicy::Manual)).unwrap();
+    for i in 0..3 {
+        log.append(&payload(i)).unwrap();
+    }
+    let defaults = zcopy::Options::default();
+    // A read-only destination: refused before a byte moves, the message naming it as told.
+    let read_only = File::open(seg_path(dir.path(), 0)).unwrap();
+    let fd = read_only.as_raw_fd();
+    let e = log
+        .send_rest_named(&read_only, Path::new("fd 4242"), 0, 0, u64::MAX, &defaults)
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Invalid);
+    assert_eq!(e.errno(), Some(libc::EBADF));
+    assert_eq!(e.message(), "dst fd 4242 is opened read-only");
+    // Unnamed, the engine names the fd the call was given.
+    let e = log
+        .send_rest(&read_only, 0, 0, u64::MAX, &defaults)
+        .unwrap_err();
+    assert_eq!(e.message(), format!("dst fd {fd} is opened read-only"));
+
+    // A technique that cannot serve the pair: the reasons name the ends too (the source by
+    // its segment's path), and the bytes still arrive whole.
+    let out = dir.path().join("out");
+    let file = File::create(&out).unwrap();
+    let zerocopy = zcopy::Options {
+        strategy: Strategy::MsgZerocopy,
+        ..zcopy::Options::default()
+    };
+    let (report, next) = log
+        .send_rest_named(&file, Path::new("consumer.bin"), 0, 0, u64::MAX, &zerocopy)
+        .unwrap();
+    assert_eq!(next, 3);
+    assert!(!report.fallbacks.is_empty(), "{report:?}");
+    let reasons: Vec<&str> = report.fallbacks.iter().map(|f| f.reason.as_str()).collect();
+    assert!(
+        reasons.iter().any(|r| r.contains("consumer.bin")),
+        "{reasons:?}"
+    );
+    let fd_name = format!("fd {}", file.as_raw_fd());
+    assert!(reasons.iter().all(|r| !r.contains(&fd_name)), "{reasons:?}");
+    assert_decodes(&std::fs::read(&out).unwrap(), 3);
+
+    // A skip past the frames is refused as by send_rest.
+    let e = log
+        .send_rest_named(&file, Path::new("fd 4242"), 0, 1 << 30, u64::MAX, &defaults)
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Invalid);
+    assert!(e.message().contains("skip"), "{e}");
+}

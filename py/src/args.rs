@@ -4,7 +4,7 @@
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::Seek;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -18,14 +18,14 @@ use crate::errors;
 /// so a file another thread closes meanwhile never receives bytes meant for it (its number may
 /// be reused at once); the caller's fd is never closed.
 pub(crate) struct End<'py> {
-    /// How the engine's messages name it: `"src"` or `"dst"` ("src fd 7"); `""` for the file of
-    /// a page-cache function ("fd 7").
-    role: &'static str,
     /// The duplicate the engine works on (`F_DUPFD_CLOEXEC`; it shares the caller's file
     /// description, so the position and flags are the caller's).
     pub fd: File,
-    /// How the caller knows it, which the engine's messages use after the role: `fd 5` (the
-    /// caller's fd number, not the duplicate's), or the path zcopy opened for the caller.
+    /// How the caller knows it, which the engine's messages use after the role ("src fd 5",
+    /// "dst fd 5"; bare for the file of a page-cache function): `fd 5` (the caller's fd number,
+    /// not the duplicate's), or the path zcopy opened for the caller. Every engine call a face
+    /// makes takes it (`transfer_named`, `Log::send_rest_named`, ...), so no message is
+    /// rewritten afterwards.
     label: PathBuf,
     /// A file object, when one was passed and it can seek: its position is kept in step with
     /// the bytes moved.
@@ -43,38 +43,6 @@ fn strip_os_suffix(e: &std::io::Error) -> String {
         Some(i) => s[..i].to_string(),
         None => s,
     }
-}
-
-/// How a message of an engine call that takes no labels (`Log.send`'s, the page-cache
-/// functions') names an fd zcopy made, and how the caller knows it: `("src fd 12", "src fd 5")`
-/// (a duplicate of the caller's fd 5), or `("fd 12", "/data/big.iso")` (a path zcopy opened).
-/// The calls that take labels (`transfer_named`, `probe_named`, ...) need none.
-pub(crate) type Rename = (String, String);
-
-/// `s` with every name of an fd zcopy made replaced by the caller's name for it.
-pub(crate) fn rename(s: &str, renames: &[Rename]) -> String {
-    let mut out = s.to_string();
-    for (from, to) in renames {
-        if from == to {
-            continue;
-        }
-        let mut result = String::with_capacity(out.len());
-        let mut rest = out.as_str();
-        while let Some(i) = rest.find(from.as_str()) {
-            let after = &rest[i + from.len()..];
-            result.push_str(&rest[..i]);
-            // "src fd 12" must not match the start of "src fd 123".
-            if after.starts_with(|c: char| c.is_ascii_digit()) {
-                result.push_str(from);
-            } else {
-                result.push_str(to);
-            }
-            rest = after;
-        }
-        result.push_str(rest);
-        out = result;
-    }
-    out
 }
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {
@@ -253,7 +221,6 @@ impl<'py> End<'py> {
         seekable_obj: Option<Bound<'py, PyAny>>,
     ) -> PyResult<End<'py>> {
         Ok(End {
-            role,
             fd: duplicate(py, fd, role)?,
             label: PathBuf::from(format!("fd {fd}")),
             seekable_obj,
@@ -265,9 +232,7 @@ impl<'py> End<'py> {
     /// too, opened read-only for the call.
     pub(crate) fn resolve_file(obj: &Bound<'py, PyAny>, func: &str) -> PyResult<End<'py>> {
         if !is_path(obj)? {
-            let mut end = End::resolve(obj, "f", func)?;
-            end.role = "";
-            return Ok(end);
+            return End::resolve(obj, "f", func);
         }
         let path = path(obj, "f", func)?;
         let file = File::open(&path).map_err(|e| {
@@ -278,7 +243,6 @@ impl<'py> End<'py> {
             )
         })?;
         Ok(End {
-            role: "",
             fd: file,
             label: path,
             seekable_obj: None,
@@ -289,19 +253,6 @@ impl<'py> End<'py> {
     /// How the engine's messages should name this end, after its role: `fd 5` or a path.
     pub(crate) fn label(&self) -> &Path {
         &self.label
-    }
-
-    /// How messages of an engine call that takes no labels should name this end (see
-    /// [`Rename`]).
-    pub(crate) fn rename(&self) -> Rename {
-        let role = |rest: String| match self.role {
-            "" => rest,
-            role => format!("{role} {rest}"),
-        };
-        (
-            role(format!("fd {}", self.fd.as_raw_fd())),
-            role(self.label.display().to_string()),
-        )
     }
 
     /// For a seekable file object read from its position: the object's own idea of its
@@ -547,8 +498,12 @@ impl Opts {
             return Ok(o);
         };
         for (key, v) in kwargs.iter() {
-            let key: String = key.extract()?;
-            match key.as_str() {
+            let known = option_name(&key);
+            let key: std::borrow::Cow<'_, str> = match known {
+                Some(name) => name.into(),
+                None => key.extract::<String>()?.into(),
+            };
+            match key.as_ref() {
                 "strategy" => o.strategy = named(&v, "strategy", "zcopy.strategies()")?,
                 "src_offset" => o.src_offset = count(&v, "src_offset")?,
                 "dst_offset" => o.dst_offset = count(&v, "dst_offset")?,
@@ -613,6 +568,42 @@ impl Opts {
     }
 }
 
+/// The keywords [`Opts::parse`] knows.
+const OPTION_NAMES: [&str; 14] = [
+    "length",
+    "src_offset",
+    "dst_offset",
+    "strategy",
+    "chunk_size",
+    "fallback",
+    "progress",
+    "cancel",
+    "cache",
+    "sync",
+    "direct_threshold",
+    "sparse",
+    "queue_depth",
+    "parallelism",
+];
+
+/// A keyword's name when it is the very string object of one [`OPTION_NAMES`] (a keyword
+/// written in the call is interned, so it usually is): no UTF-8 copy of the key. `None`: not
+/// known this way (the caller then reads the key's text).
+fn option_name(key: &Bound<'_, PyAny>) -> Option<&'static str> {
+    static INTERNED: pyo3::sync::PyOnceLock<Vec<Py<PyString>>> = pyo3::sync::PyOnceLock::new();
+    let py = key.py();
+    let names = INTERNED.get_or_init(py, || {
+        OPTION_NAMES
+            .iter()
+            .map(|n| PyString::intern(py, n).unbind())
+            .collect()
+    });
+    names
+        .iter()
+        .position(|n| n.bind(py).is(key))
+        .map(|i| OPTION_NAMES[i])
+}
+
 /// A name option (`strategy`, `cache`, `sync`): `None` for the default, or one of the names
 /// (`hint` lists them); the engine's parser names the valid ones in its error.
 pub(crate) fn named<T>(v: &Bound<'_, PyAny>, name: &str, hint: &str) -> PyResult<T>
@@ -636,6 +627,15 @@ where
 pub(crate) fn count(v: &Bound<'_, PyAny>, name: &str) -> PyResult<Option<u64>> {
     if v.is_none() {
         return Ok(None);
+    }
+    // The common case first: a plain int that fits in an i64 (one PyLong_AsLongLong; the i128
+    // conversion below goes through shifts under the stable ABI).
+    if v.is_exact_instance_of::<pyo3::types::PyInt>() {
+        if let Ok(n) = v.extract::<i64>() {
+            if let Ok(n) = u64::try_from(n) {
+                return Ok(Some(n));
+            }
+        }
     }
     if v.is_instance_of::<PyBool>() {
         return Err(PyTypeError::new_err(format!(

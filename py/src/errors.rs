@@ -177,19 +177,15 @@ fn instance(
     PyErr::from_value(value)
 }
 
-/// An engine error, to be raised in Python (`?` converts it). `renames` puts the caller's fd
-/// numbers back into messages that name the duplicates zcopy worked on.
+/// An engine error, to be raised in Python (`?` converts it). Its message names the ends as the
+/// caller knows them: every engine call takes the caller's labels (see [`crate::args::End`]).
 pub(crate) struct EngineError {
     pub error: zcopy::Error,
-    pub renames: Vec<crate::args::Rename>,
 }
 
 impl From<zcopy::Error> for EngineError {
     fn from(error: zcopy::Error) -> EngineError {
-        EngineError {
-            error,
-            renames: Vec::new(),
-        }
+        EngineError { error }
     }
 }
 
@@ -197,8 +193,7 @@ impl From<EngineError> for PyErr {
     fn from(e: EngineError) -> PyErr {
         Python::attach(|py| {
             let err = &e.error;
-            let message = crate::args::rename(err.message(), &e.renames);
-            let report = err.report().map(|r| Report::from_engine(r, &e.renames));
+            let report = err.report().map(Report::from_engine);
             let cls = match err.kind() {
                 zcopy::ErrorKind::Unsupported => Ok(py.get_type::<UnsupportedError>()),
                 zcopy::ErrorKind::Cancelled => Ok(py.get_type::<CancelledError>()),
@@ -210,7 +205,14 @@ impl From<EngineError> for PyErr {
                 },
             };
             match cls {
-                Ok(cls) => instance(py, &cls, err.errno(), &message, err.bytes_moved(), report),
+                Ok(cls) => instance(
+                    py,
+                    &cls,
+                    err.errno(),
+                    err.message(),
+                    err.bytes_moved(),
+                    report,
+                ),
                 Err(e) => e,
             }
         })

@@ -38,7 +38,7 @@ mod serve;
 mod tree;
 mod watch;
 
-use args::{End, Opts, ProgressArg, Rename};
+use args::{End, Opts, ProgressArg};
 use errors::{CancelledError, EngineError, UnsupportedError, ZcopyError};
 use report::{Report, Residency, Support};
 use watch::Watch;
@@ -52,13 +52,11 @@ pub(crate) fn guarded<T>(py: Python<'_>, f: impl FnOnce() -> PyResult<T>) -> PyR
 }
 
 /// Runs one engine call without the GIL, with the face's progress hook; gives the bytes moved
-/// and the Report or the exception to raise. `renames` serves the engine calls that take no
-/// labels (`Log.send`'s); the others name the ends themselves and pass none.
+/// and the Report or the exception to raise.
 pub(crate) fn run_engine<F>(
     py: Python<'_>,
     opts: &Opts,
     total: Option<u64>,
-    renames: &[Rename],
     call: F,
 ) -> PyResult<(u64, PyResult<Report>)>
 where
@@ -75,13 +73,10 @@ where
     }
     let outcome = py.detach(|| catch_unwind(AssertUnwindSafe(|| call(&engine_opts))));
     let (moved, result) = match outcome {
-        Ok(Ok(r)) => (r.bytes, Ok(Report::from_engine(&r, renames))),
+        Ok(Ok(r)) => (r.bytes, Ok(Report::from_engine(&r))),
         Ok(Err(error)) => {
             let moved = error.bytes_moved();
-            let err = PyErr::from(EngineError {
-                error,
-                renames: renames.to_vec(),
-            });
+            let err = PyErr::from(EngineError { error });
             (moved, Err(err))
         }
         Err(payload) => {
@@ -208,7 +203,7 @@ fn transfer(
         let total = bar_total(&opts, || src.remaining(opts.src_offset));
         let (s, d) = (&src.fd, &dst.fd);
         let (sl, dl) = (src.label(), dst.label());
-        let (moved, result) = run_engine(py, &opts, total, &[], |o| match &head {
+        let (moved, result) = run_engine(py, &opts, total, |o| match &head {
             Some(head) => zcopy::transfer_buffered_named(s, sl, head, d, dl, o),
             None => zcopy::transfer_named(s, sl, d, dl, o),
         })?;
@@ -254,7 +249,7 @@ fn copy_file(
             Some(size.saturating_sub(opts.src_offset.unwrap_or(0)))
         });
         let (src, dst) = (&src, &dst);
-        let (_, result) = run_engine(py, &opts, total, &[], |o| zcopy::copy_file(src, dst, o))?;
+        let (_, result) = run_engine(py, &opts, total, |o| zcopy::copy_file(src, dst, o))?;
         result
     })
 }

@@ -259,6 +259,9 @@ impl Log {
     /// last frame may be cut): once ``dst`` is writable, call ``send`` again with the same
     /// ``offset`` and ``max_bytes`` and ``skip`` = the bytes moved so far (summed), and it
     /// sends the rest of the same frames.
+    ///
+    /// Error messages and the Report's fallback reasons name ``dst`` as you passed it
+    /// (``dst fd 5``: your fd number, or the file object's) and the source by its segment's path.
     #[pyo3(signature = (dst, offset = 0, max_bytes = None, *, skip = 0, **options))]
     fn send(
         &self,
@@ -286,18 +289,18 @@ impl Log {
                 opts.strategy = zcopy_log::send_options().strategy;
             }
             let dst = End::resolve(dst, "dst", "Log.send")?;
-            let renames = [dst.rename()];
-            let dst_fd = &dst.fd;
+            // Messages name the caller's fd ("dst fd 5"), not the duplicate the call works on.
+            let (dst_fd, dst_label) = (&dst.fd, dst.label());
             let max = max_bytes.unwrap_or(u64::MAX);
             let mut next = None;
             let mut closed = false;
-            let (_, result) = crate::run_engine(py, &opts, None, &renames, |o| {
+            let (_, result) = crate::run_engine(py, &opts, None, |o| {
                 let g = self.lock();
                 let Some(log) = g.as_ref() else {
                     closed = true;
                     return Ok(zcopy::Report::default());
                 };
-                let (r, n) = log.send_rest(dst_fd, offset, skip, max, o)?;
+                let (r, n) = log.send_rest_named(dst_fd, dst_label, offset, skip, max, o)?;
                 next = Some(n);
                 Ok(r)
             })?;

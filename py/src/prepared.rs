@@ -227,7 +227,7 @@ impl Prepared {
             d.before(py, None)?;
             let opts = &state.opts;
             let total = bar_total(opts, || None);
-            let (moved, result) = run_engine(py, opts, total, &[], |o| engine.run_with(o))?;
+            let (moved, result) = run_engine(py, opts, total, |o| engine.run_with(o))?;
             let settled = s
                 .settle_src(py, start, moved)
                 .and_then(|()| d.settle_dst(py));
@@ -283,9 +283,8 @@ impl Prepared {
             let opts = &state.opts;
             let total = bar_total(opts, || None);
             let (sfd, slabel) = (s.fd.as_fd(), s.label());
-            let (moved, result) = run_engine(py, opts, total, &[], |o| {
-                engine.run_from_with(sfd, slabel, o)
-            })?;
+            let (moved, result) =
+                run_engine(py, opts, total, |o| engine.run_from_with(sfd, slabel, o))?;
             let settled = s.settle_src(start, moved).and_then(|()| d.settle_dst(py));
             let report = result?;
             settled?;

@@ -4,8 +4,6 @@
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::args::{rename, Rename};
-
 /// What one transfer did and cost (DESIGN.md's Report, field for field).
 #[pyclass(module = "zcopy", name = "Report", frozen, eq, get_all)]
 #[derive(Clone, PartialEq, Eq)]
@@ -13,7 +11,7 @@ pub(crate) struct Report {
     /// Bytes moved to the destination.
     bytes: u64,
     /// The technique that moved them (the last one tried, when several moved some).
-    strategy: String,
+    strategy: &'static str,
     /// Techniques tried before `strategy`, each as `(strategy, reason)`, in order.
     fallbacks: Vec<(String, String)>,
     /// Wall-clock time of the call, in nanoseconds.
@@ -52,7 +50,7 @@ impl Report {
         };
         Report {
             bytes: self.bytes + next.bytes,
-            strategy: last.strategy.clone(),
+            strategy: last.strategy,
             fallbacks: last.fallbacks.clone(),
             elapsed_ns: self.elapsed_ns + next.elapsed_ns,
             syscalls: self.syscalls + next.syscalls,
@@ -68,15 +66,15 @@ impl Report {
         }
     }
 
-    /// The engine's report, with fd numbers in the fallback reasons put back to the caller's.
-    pub(crate) fn from_engine(r: &zcopy::Report, renames: &[Rename]) -> Report {
+    /// The engine's report (its fallback reasons name the ends as the caller's labels do).
+    pub(crate) fn from_engine(r: &zcopy::Report) -> Report {
         Report {
             bytes: r.bytes,
-            strategy: r.strategy.to_string(),
+            strategy: r.strategy.name(),
             fallbacks: r
                 .fallbacks
                 .iter()
-                .map(|f| (f.strategy.to_string(), rename(&f.reason, renames)))
+                .map(|f| (f.strategy.to_string(), f.reason.clone()))
                 .collect(),
             elapsed_ns: r.elapsed_ns,
             syscalls: r.syscalls,
@@ -139,7 +137,7 @@ impl Report {
         let mut out = format!(
             "Report(bytes={}, strategy={}, fallbacks=[{}]",
             self.bytes,
-            py_str(&self.strategy),
+            py_str(self.strategy),
             fallbacks.join(", ")
         );
         for (name, value) in &self.counters() {
@@ -154,7 +152,7 @@ impl Report {
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
         d.set_item("bytes", self.bytes)?;
-        d.set_item("strategy", &self.strategy)?;
+        d.set_item("strategy", self.strategy)?;
         d.set_item("fallbacks", self.fallbacks.clone())?;
         for (name, value) in &self.counters() {
             d.set_item(*name, *value)?;

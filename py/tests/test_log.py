@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -144,6 +145,53 @@ def test_send_budget_options_and_decoding(tmp_path: Path) -> None:
             log.send(null, 11)
         with pytest.raises(ValueError, match="past the end"):
             log.read(11)
+
+
+def only_fd_named(message: str, fd: int) -> None:
+    """``message`` names fd ``fd`` and no other (not the duplicate Log.send works on)."""
+    assert re.findall(r"\bfd (\d+)", message) == [str(fd)], message
+
+
+def test_send_errors_name_the_callers_fd(tmp_path: Path) -> None:
+    # Log.send works on a duplicate of dst (a number the caller never saw): the engine is given
+    # the caller's name for it, so messages and fallback reasons name the caller's fd.
+    with zcopy.Log(tmp_path / "log") as log:
+        log.append(b"x" * 100)
+        target = tmp_path / "out.bin"
+        target.write_bytes(b"")
+        fd = os.open(target, os.O_RDONLY)
+        try:
+            with pytest.raises(zcopy.ZcopyError) as info:
+                log.send(fd)
+            assert isinstance(info.value, ValueError)
+            assert info.value.strerror == f"dst fd {fd} is opened read-only"
+            assert info.value.errno == errno.EBADF
+        finally:
+            os.close(fd)
+        with open(target, "rb") as f:
+            with pytest.raises(zcopy.ZcopyError) as info:
+                log.send(f)
+            assert info.value.strerror == f"dst fd {f.fileno()} is opened read-only"
+
+        r, w = os.pipe()
+        os.close(r)
+        try:
+            with pytest.raises(BrokenPipeError) as broken:
+                log.send(w)
+            only_fd_named(str(broken.value), w)
+            assert f"dst fd {w}" in str(broken.value)
+        finally:
+            os.close(w)
+
+        with open(target, "wb") as f:
+            report, nxt = log.send(f, strategy="msg_zerocopy")
+            assert (report.bytes, nxt) == (116, 1)
+            reasons = [reason for strategy, reason in report.fallbacks if strategy == "msg_zerocopy"]
+            assert reasons, report.fallbacks
+            for reason in reasons:
+                only_fd_named(reason, f.fileno())
+                assert f"dst fd {f.fileno()}" in reason
+        assert zcopy.Log.decode(target.read_bytes()) == [(0, b"x" * 100)]
 
 
 def test_reopen_after_close_continues_the_offsets(tmp_path: Path) -> None:

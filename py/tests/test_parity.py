@@ -309,6 +309,11 @@ FACE_SPECIFIC: dict[tuple[str, str], str] = {
             "Source.is_dir",
         )
     },
+    **{
+        (face, "Log.send_rest_named"): "Rust's send_rest with a label for dst: Python's Log.send passes its caller's fd "
+        "number for the duplicate it sends to; C and Go send to the caller's own fd, which the engine names right"
+        for face in ("c", "go", "python")
+    },
     **{(face, "Prepared.with"): "Python's context manager (__enter__/__exit__)" for face in ("rust", "c", "go")},
     ("rust", "Prepared.closed"): "Python's file-like .closed; dropping the Prepared releases it",
     ("c", "Prepared.closed"): "Python's file-like .closed; zc_prepared_free frees it",

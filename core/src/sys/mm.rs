@@ -101,16 +101,19 @@ impl Drop for Mapping {
     }
 }
 
-/// The system page size.
+/// The system page size, asked of libc once per process (every transfer from a file asks it).
 pub(crate) fn page_size() -> u64 {
+    static PAGE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let known = PAGE.load(std::sync::atomic::Ordering::Relaxed);
+    if known != 0 {
+        return known;
+    }
     // sysconf(_SC_PAGESIZE) is answered by libc from the auxiliary vector: no syscall.
     // SAFETY: sysconf touches no memory.
     let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if n > 0 {
-        n as u64
-    } else {
-        4096
-    }
+    let n = if n > 0 { n as u64 } else { 4096 };
+    PAGE.store(n, std::sync::atomic::Ordering::Relaxed);
+    n
 }
 
 /// An anonymous private mapping used as an I/O buffer: `mmap(MAP_PRIVATE | MAP_ANONYMOUS)` and a

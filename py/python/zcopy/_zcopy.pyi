@@ -570,7 +570,8 @@ class Log:
     ) -> tuple[Report, int]:
         """Sends whole records from ``offset`` to ``dst`` with sendfile; returns the Report
         and the next offset to send from. ``skip``: bytes of these frames already sent by a
-        call a non-blocking ``dst`` cut (its BlockingIOError's ``.bytes_moved``, summed)."""
+        call a non-blocking ``dst`` cut (its BlockingIOError's ``.bytes_moved``, summed).
+        Messages name ``dst`` by your fd number (``dst fd 5``), the source by its segment's path."""
     def read(self, offset: int = 0, max_records: int | None = None) -> list[bytes]:
         """Up to ``max_records`` records from ``offset`` on, each checked."""
     def close(self) -> None:
