@@ -175,6 +175,8 @@ def _small_and_cached(src: _End, offset: Optional[int], length: Optional[int]) -
     """Whether the bytes to send from the file ``src`` (from ``offset``, or the fd's position;
     ``length`` of them, or to its end) are at most :data:`CHUNK` and all in the page cache. With
     the fd's position, the whole file is judged (no ``lseek`` for it)."""
+    if src.theirs is None:
+        return False
     if offset is None:
         start, span = 0, src.size
     else:
@@ -188,7 +190,9 @@ def _small_and_cached(src: _End, offset: Optional[int], length: Optional[int]) -
         r = residency(src.theirs, start, span)
     except Exception:
         return False
-    return r.resident == r.pages
+    # (A page whose read is still in flight counts in ``resident`` but is 0 in the bitmap: the
+    # send would wait for it.)
+    return r.resident == r.pages and 0 not in r.bitmap
 
 
 def _add(a: Optional[Report], b: Optional[Report]) -> Optional[Report]:
