@@ -177,8 +177,8 @@ fn validate_no_overlap(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_
 /// file→file: `copy_file_range` first: one syscall per GiB, the best on a cold source, and a
 /// clone on filesystems that share extents (up to 8 KiB where no clone is possible,
 /// `read_write` goes first: see [`READ_WRITE_UP_TO`]; from 1 to 64 MiB on ext4 and tmpfs,
-/// `splice`: see [`SPLICE_FIRST`]). To a loopback TCP peer, a hot source of 1 MiB or more goes by
-/// `mmap_write` first (see [`MMAP_TO_LOOPBACK`]). To a socket or a pipe: `sendfile` (one syscall per
+/// `splice`: see [`SPLICE_FIRST`]). To a blocking socket's loopback TCP peer, a hot source of
+/// 1 MiB or more goes by `mmap_write` first (see [`MMAP_TO_LOOPBACK`]). To a socket or a pipe: `sendfile` (one syscall per
 /// chunk, the least sender CPU), then `splice`. From a pipe or socket: `splice`. `read_write`
 /// serves every pair and closes every list.
 ///
@@ -279,14 +279,27 @@ fn read_write_first(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_>) 
 /// medians of 5 rounds, against read_write): mmap_write 1.48×, 1.29×, 1.67× at 1, 16, 64 MiB hot
 /// where sendfile gave 0.96–0.99×; with a cold source mmap_write fell to 0.86–0.95× and
 /// sendfile stays first.
+///
+/// Not to a non-blocking socket: that is an event loop's (asyncio, uvloop, a reactor), which
+/// serves many peers from one thread and pays for the sender's CPU, not one stream's speed.
+/// mmap_write copies the bytes in the sender where sendfile leaves the copy to the reader's
+/// `recv`, and a write the socket takes in part maps and faults the window again on the next
+/// call. Measured (1 MiB hot, loopback, sender CPU per transfer, mmap_write ÷ sendfile,
+/// medians of 9 interleaved rounds with the spread): to a non-blocking socket drained by
+/// another process 1.27× [1.08–1.65] (1.09× to a blocking one); in
+/// `examples/python/async_static.py` under `wrk` (asyncio, `zcopy.atransfer`), server CPU per
+/// request 1.29× [1.02–1.93] and requests/s 0.91×.
 const MMAP_TO_LOOPBACK: u64 = 1 << 20;
 
-/// Whether Auto should try `mmap_write` first: file → TCP socket whose peer is a loopback
-/// address, at least [`MMAP_TO_LOOPBACK`] bytes, all of them in the page cache. Costs
+/// Whether Auto should try `mmap_write` first: file → blocking TCP socket whose peer is a
+/// loopback address, at least [`MMAP_TO_LOOPBACK`] bytes, all of them in the page cache. Costs
 /// `SO_DOMAIN`, `getpeername` and `cachestat` (and an `lseek` from the fd's position), made only
 /// for transfers of that size to a socket.
 fn mmap_first(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_>) -> bool {
-    if opts.strategy != Strategy::Auto || (src.kind, dst.kind) != (Kind::File, Kind::Socket) {
+    if opts.strategy != Strategy::Auto
+        || (src.kind, dst.kind) != (Kind::File, Kind::Socket)
+        || dst.flags & libc::O_NONBLOCK != 0
+    {
         return false;
     }
     let start = match opts.src_offset {
@@ -316,7 +329,8 @@ fn mmap_first(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_>) -> boo
 enum Rule {
     /// At or above `direct_threshold`: io_uring in direct mode, then direct.
     Direct { len: u64, threshold: u64 },
-    /// A hot file of 1 MiB or more to a loopback TCP peer: mmap_write ([`mmap_first`]).
+    /// A hot file of 1 MiB or more to a blocking socket's loopback TCP peer: mmap_write
+    /// ([`mmap_first`]).
     MmapLoopback { len: u64 },
     /// A file → file transfer of at most 8 KiB where no clone is possible ([`read_write_first`]).
     ReadWriteSmall { len: u64 },
@@ -501,7 +515,7 @@ fn rule_text(rule: Rule, src: &Endpoint<'_>, dst: &Endpoint<'_>) -> String {
             "{len} bytes to move reach direct_threshold ({threshold}): io_uring in direct mode, then direct, read with O_DIRECT and leave the page cache alone (nginx's directio), before the usual order"
         ),
         Rule::MmapLoopback { len } => format!(
-            "a file of {len} bytes, all in the page cache, to a loopback TCP peer: no NIC to DMA from the cache, so the kernel copies anyway, and big writes from a mapping beat sendfile's 4 KiB fragments"
+            "a file of {len} bytes, all in the page cache, to a blocking socket's loopback TCP peer: no NIC to DMA from the cache, so the kernel copies anyway, and big writes from a mapping beat sendfile's 4 KiB fragments"
         ),
         Rule::ReadWriteSmall { len } => format!(
             "file → file of {len} bytes (at most 8 KiB) on {} (no clone possible): a call's fixed cost dominates, so a read and a write through a buffer go first",

@@ -343,6 +343,52 @@ fn auto_sends_a_hot_file_to_a_loopback_peer_by_mmap_write_and_a_cold_one_by_send
     assert_eq!(r.strategy, Strategy::Sendfile, "unix socket: {r:?}");
 }
 
+/// To a non-blocking socket (an event loop's) Auto sends even a hot file to a loopback peer by
+/// sendfile: there the sender's CPU counts, and mmap_write copies in the sender.
+#[test]
+fn auto_sends_a_hot_file_to_a_non_blocking_loopback_socket_by_sendfile() {
+    use std::io::Read;
+    let big = common::data(3 << 20, 7);
+    let src = common::file_with(&big);
+    zcopy::cache::warm(&src, 0, None).expect("warm");
+    let (c, mut peer) = common::tcp_pair();
+    let a = zcopy::auto_choice(&src, &c, &Options::default()).expect("choice");
+    assert_eq!(a.first, Some(Strategy::MmapWrite), "blocking: {a:?}");
+    c.set_nonblocking(true).expect("O_NONBLOCK");
+    let a = zcopy::auto_choice(&src, &c, &Options::default()).expect("choice");
+    assert_eq!(a.first, Some(Strategy::Sendfile), "non-blocking: {a:?}");
+    assert!(!a.why.contains("mapping"), "{}", a.why);
+    let reader = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        peer.read_to_end(&mut got).map(|_| got)
+    });
+    let mut off = 0u64;
+    while off < big.len() as u64 {
+        let opts = Options {
+            src_offset: Some(off),
+            ..Options::default()
+        };
+        match zcopy::transfer(&src, &c, &opts) {
+            Ok(r) => {
+                assert_eq!(r.strategy, Strategy::Sendfile, "{r:?}");
+                assert!(r.fallbacks.is_empty(), "{r:?}");
+                off += r.bytes;
+            }
+            Err(e) if e.errno() == Some(libc::EAGAIN) => {
+                off += e.bytes_moved();
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Err(e) => panic!("transfer: {e}"),
+        }
+    }
+    drop(c);
+    common::assert_bytes(
+        &reader.join().expect("reader").expect("read"),
+        &big,
+        "what the peer got",
+    );
+}
+
 /// `auto_choice` tells the order `transfer` follows, the first technique the pair supports,
 /// and the rule that chose it, in words.
 #[test]

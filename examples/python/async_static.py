@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import functools
 import mimetypes
 import os
+import posixpath
+import socket
 import stat
 import sys
 import tempfile
@@ -52,6 +56,24 @@ def byte_range(header: Optional[str], size: int) -> Optional[tuple[int, int]]:
     return start, end - start + 1
 
 
+#: The biggest body sent corked with its head (see send_file).
+CORK_UP_TO = 64 << 10
+
+
+def uncork(transport: Any, sock: Any, cork: bool) -> None:
+    """Lets the corked head and body of a response go (not on a closing transport: its fd may be
+    closed already, and its number another connection's)."""
+    if cork and not transport.is_closing():
+        with contextlib.suppress(OSError):  # (the client left: nothing to send it)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
+
+
+@functools.lru_cache(maxsize=1024)
+def http_date(mtime: float) -> str:
+    """``Last-Modified``'s form of a file's mtime (kept: a static file's changes seldom)."""
+    return formatdate(mtime, usegmt=True)
+
+
 async def send_file(request: web.Request, path: str) -> web.StreamResponse:
     """Answers ``request`` with the file at ``path``: headers by aiohttp, body by zcopy."""
     try:
@@ -68,47 +90,70 @@ async def send_file(request: web.Request, path: str) -> web.StreamResponse:
         resp.content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
         resp.content_length = count
         resp.headers["Accept-Ranges"] = "bytes"
-        resp.headers["Last-Modified"] = formatdate(st.st_mtime, usegmt=True)
+        resp.headers["Last-Modified"] = http_date(st.st_mtime)
         if rng is not None:
             resp.headers["Content-Range"] = f"bytes {start}-{start + count - 1}/{st.st_size}"
         transport = request.transport
+        body = bool(count) and request.method != "HEAD"
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        # Corked (nginx's tcp_nopush), the head waits in the socket for the body and both leave
+        # in full segments: a small file reaches the client in one segment and one wake-up, not
+        # two (4 KiB under wrk, 9 rounds: the same server CPU, wrk's CPU per request 24-27 us
+        # instead of 37-39, requests/s 1.14-1.22x FileResponse's instead of 0.86-0.93x).
+        # StreamResponse sends the head from prepare(): cork first. Not for a big body: 1 MiB
+        # corked cost the server 1.34x the CPU per request [1.06-1.49].
+        cork = body and count <= CORK_UP_TO and sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6)
         try:
+            if cork:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
             writer = await resp.prepare(request)
             if writer is None or transport is None:
                 raise ConnectionResetError("the client went away")
-            if count and request.method != "HEAD":
-                # The headers go out through the transport; the body must follow them on the wire.
+            if body:
+                # The head went out through the transport; the body must follow it on the wire.
                 writer.send_headers()
                 while transport.get_write_buffer_size():
-                    await asyncio.sleep(0.0005)  # (rare: the headers did not fit in the socket)
-                # sendfile, named: auto picks mmap + write for a cached file to a loopback peer
-                # (no NIC to DMA from, so the kernel copies anyway), which costs a server 1.5-2x
-                # the CPU; and the body in one sendfile call, as os.sendfile takes it, rather than
-                # the technique's 64 KiB chunks.
-                await zcopy.atransfer(fd, transport.get_extra_info("socket"), src_offset=start, length=count,
-                                      strategy="sendfile", chunk_size=min(count, 16 << 20))
+                    await asyncio.sleep(0.0005)  # (rare: the head did not fit in the socket)
+                # Auto sends a file to a non-blocking socket by sendfile; the body in one call,
+                # as os.sendfile takes it, rather than the technique's 64 KiB chunks.
+                await zcopy.atransfer(fd, sock, src_offset=start, length=count,
+                                      chunk_size=min(count, 16 << 20))
+                uncork(transport, sock, cork)  # out it goes
+                cork = False
             await resp.write_eof()
         except ConnectionError:
             # The client left mid-response (wrk does, at the end of a run): nothing to answer.
             if transport is not None:
                 transport.close()
+        finally:
+            uncork(transport, sock, cork)
         return resp
     finally:
         os.close(fd)
+
+
+def under(root: str, name: str) -> str:
+    """The path of the URL path ``name`` under ``root``; HTTPNotFound for one that would leave it
+    (``..`` cannot climb above ``/``). Symlinks under the root are followed, as nginx does by
+    default (``disable_symlinks off``): a lexical check, where ``os.path.realpath`` would cost an
+    ``lstat`` per component on every request (27 µs here, an eighth of a 4 KiB request)."""
+    if "\0" in name:
+        raise web.HTTPNotFound()
+    rel = posixpath.normpath("/" + name).lstrip("/")
+    if not rel:
+        raise web.HTTPNotFound()
+    return os.path.join(root, rel)
 
 
 def make_app(root: str, handler: str) -> web.Application:
     root = os.path.realpath(root)
 
     async def zcopy_handler(request: web.Request) -> web.StreamResponse:
-        path = os.path.realpath(os.path.join(root, request.match_info["name"]))
-        if not path.startswith(root + os.sep):
-            raise web.HTTPNotFound()
-        return await send_file(request, path)
+        return await send_file(request, under(root, request.match_info["name"]))
 
     async def aiohttp_handler(request: web.Request) -> web.StreamResponse:
-        path = os.path.realpath(os.path.join(root, request.match_info["name"]))
-        if not path.startswith(root + os.sep) or not os.path.isfile(path):
+        path = under(root, request.match_info["name"])
+        if not os.path.isfile(path):
             raise web.HTTPNotFound()
         return web.FileResponse(path)
 

@@ -5,6 +5,7 @@ kept responsive through a 1 GiB transfer to a slow reader, task.cancel() with an
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import fcntl
 import os
 import select
@@ -20,6 +21,7 @@ from typing import Any, TypeVar
 import pytest
 
 import zcopy
+from zcopy._aio import CHUNK
 
 from conftest import data
 
@@ -259,6 +261,52 @@ def test_stream_to_stream(loop_kind: str, kind: str, reader_factory: Callable[..
             src.close()
     assert report.bytes == len(payload)
     assert reader.result() == (len(payload), zlib.crc32(payload))
+
+
+class _CountingExecutor(concurrent.futures.ThreadPoolExecutor):
+    """The loop's default executor, counting the calls given to it."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=2)
+        self.calls = 0
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        return super().submit(fn, *args, **kwargs)
+
+
+def test_small_cached_range_on_the_loop(loop_kind: str, tmp_path: Path,
+                                        reader_factory: Callable[..., Reader]) -> None:
+    # A Range request's few bytes of a big cached file go out on the loop's thread (no thread
+    # hop), as a small file's do; a range over CHUNK, or from the fd's position in a big file,
+    # goes to the executor.
+    payload = data(3 << 20, 11)
+    p = tmp_path / "src"
+    p.write_bytes(payload)
+    reader = reader_factory("socket")
+    reader.end.setblocking(False)
+
+    async def go() -> list[int]:
+        ex = _CountingExecutor()
+        asyncio.get_running_loop().set_default_executor(ex)
+        calls = []
+        with open(p, "rb") as f:
+            zcopy.warm(f)
+            r = await zcopy.atransfer(f, reader.end, src_offset=1 << 20, length=100_000)
+            assert r.bytes == 100_000
+            calls.append(ex.calls)
+            r = await zcopy.atransfer(f, reader.end, src_offset=0, length=CHUNK + 1)
+            assert r.bytes == CHUNK + 1
+            calls.append(ex.calls)
+            r = await zcopy.atransfer(f, reader.end, length=10)
+            assert r.bytes == 10
+            calls.append(ex.calls)
+        return calls
+
+    calls = run(loop_kind, go())
+    assert calls[0] == 0 and calls[1] > calls[0] and calls[2] > calls[1], calls
+    want = payload[1 << 20:(1 << 20) + 100_000] + payload[:CHUNK + 1] + payload[:10]
+    assert reader.result() == (len(want), zlib.crc32(want))
 
 
 def test_file_to_file(loop_kind: str, tmp_path: Path) -> None:

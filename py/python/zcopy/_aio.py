@@ -5,18 +5,20 @@ How, end by end:
 
 - A pipe, FIFO or stream socket is driven through the loop's readiness callbacks
   (``add_reader``/``add_writer``) on an fd of zcopy's own that is non-blocking: a socket that is
-  already non-blocking (every socket asyncio, aiohttp or uvicorn hand out) is duplicated; a pipe
-  or FIFO is opened again through ``/proc/self/fd``, which gives a new open file description
-  whose ``O_NONBLOCK`` is zcopy's alone. The caller's fd, and its flags, are never changed.
+  already non-blocking (every socket asyncio, aiohttp or uvicorn hand out) is duplicated before
+  the first wait (a transfer done in one call on the loop's thread, the usual small response,
+  needs no duplicate); a pipe or FIFO is opened again through ``/proc/self/fd``, which gives a
+  new open file description whose ``O_NONBLOCK`` is zcopy's alone. The caller's fd, and its
+  flags, are never changed.
   The engine moves what the ends take without waiting, stops with ``BlockingIOError`` and
   ``.bytes_moved``, and the transfer goes on from there once the loop says the end that was not
   ready is ready.
 - Where a regular file or block device is one end, the engine calls run in a worker thread
   (``loop.run_in_executor``): a page-cache miss, a page allocation or writeback waits there, not
-  on the loop. The exception is a small source file (at most :data:`CHUNK` bytes) wholly in the
-  page cache (``residency``: one ``cachestat``) to a pipe or socket, sent on the loop's thread
-  as ``loop.sendfile`` sends every file: nothing there waits for the disk, and a thread hop
-  would cost more than the send.
+  on the loop. The exception is a small read from a file (at most :data:`CHUNK` bytes: a small
+  file, or a small ``src_offset``/``length`` range of a big one) wholly in the page cache
+  (``residency``) to a pipe or socket, sent on the loop's thread as ``loop.sendfile`` sends
+  every file: nothing there waits for the disk, and a thread hop would cost more than the send.
 - Two stream ends (socket -> pipe, ...) run on the loop's thread, at most :data:`CHUNK` bytes
   per engine call.
 - ``acopy_file``, and the ends that cannot be given a non-blocking fd of their own (a blocking
@@ -43,7 +45,6 @@ import re
 import select
 import socket
 import stat
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -76,21 +77,25 @@ if TYPE_CHECKING:
 __all__ = ["atransfer", "acopy_file", "CHUNK"]
 
 #: The most bytes one engine call on the loop's thread may move (between two calls the loop
-#: runs its other callbacks; a non-blocking end usually stops a call sooner); and the largest
-#: source file sent on the loop's thread (when wholly in the page cache).
+#: runs its other callbacks; a non-blocking end usually stops a call sooner); and the most bytes
+#: read from a file on the loop's thread (when wholly in the page cache).
 CHUNK = 1 << 20
 
 
 class _Stop:
-    """The cancel event given to the engine: set by ``task.cancel()``, or the caller's own
-    ``cancel=`` event."""
+    """The cancel event given to the engine: set by ``task.cancel()`` (:meth:`set`), or the
+    caller's own ``cancel=`` event. (A flag, not a ``threading.Event``: the engine reads it
+    between chunks with the GIL held, and an Event would cost a lock per transfer.)"""
 
     def __init__(self, theirs: Any) -> None:
-        self.ours = threading.Event()
+        self.ours = False
         self.theirs = theirs
 
+    def set(self) -> None:
+        self.ours = True
+
     def is_set(self) -> bool:
-        return self.ours.is_set() or (self.theirs is not None and bool(self.theirs.is_set()))
+        return self.ours or (self.theirs is not None and bool(self.theirs.is_set()))
 
 
 class _End:
@@ -127,10 +132,12 @@ class _End:
             return  # its buffer is the face's to handle: a thread
         self.stream = True
         if not os.get_blocking(theirs):
-            # Duplicated: the loop watches zcopy's fd (the caller's may be a transport's, watched
-            # already), and the caller may close theirs meanwhile.
-            self.fd = os.dup(theirs)
-        elif stat.S_ISFIFO(st.st_mode):
+            # Non-blocking already: the engine may use the caller's fd while the loop's thread
+            # is in the call; :meth:`own` duplicates it before the first wait or thread.
+            self.arg = theirs
+            self.blocking = False
+            return
+        if stat.S_ISFIFO(st.st_mode):
             import fcntl
 
             access = fcntl.fcntl(theirs, fcntl.F_GETFL) & os.O_ACCMODE
@@ -142,6 +149,15 @@ class _End:
             return  # a blocking socket: its O_NONBLOCK is shared with every duplicate
         self.arg = self.fd
         self.blocking = False
+
+    def own(self) -> None:
+        """Before a wait or a call in a thread, a non-blocking stream end gets an fd of zcopy's
+        own, a duplicate: the loop watches zcopy's fd (the caller's may be a transport's, watched
+        already), and the caller may close theirs meanwhile. (Not needed, and not made, for a
+        transfer that ends in one call on the loop's thread: the usual small response.)"""
+        if self.fd is None and self.stream and not self.blocking and self.theirs is not None:
+            self.fd = os.dup(self.theirs)
+            self.arg = self.fd
 
     def close(self) -> None:
         if self.fd is not None:
@@ -155,15 +171,28 @@ class _End:
         return re.sub(rf"\b{self.role} fd {self.fd}(?!\d)", f"{self.role} fd {self.theirs}", message)
 
 
-def _cached(fd: Optional[int]) -> bool:
-    """Whether every page of the file ``fd`` is in the page cache."""
-    if fd is None:
+def _small_and_cached(src: _End, offset: Optional[int], length: Optional[int]) -> bool:
+    """Whether the bytes to send from the file ``src`` (from ``offset``, or the fd's position;
+    ``length`` of them, or to its end) are at most :data:`CHUNK` and all in the page cache. With
+    the fd's position, the whole file is judged (no ``lseek`` for it)."""
+    if src.theirs is None:
+        return False
+    if offset is None:
+        start, span = 0, src.size
+    else:
+        start = offset
+        span = src.size - offset if length is None else min(length, src.size - offset)
+    if span <= 0:
+        return True  # nothing to read: the call ends at once
+    if span > CHUNK:
         return False
     try:
-        r = residency(fd)
+        r = residency(src.theirs, start, span)
     except Exception:
         return False
-    return r.resident == r.pages
+    # (A page whose read is still in flight counts in ``resident`` but is 0 in the bitmap: the
+    # send would wait for it.)
+    return r.resident == r.pages and 0 not in r.bitmap
 
 
 def _add(a: Optional[Report], b: Optional[Report]) -> Optional[Report]:
@@ -212,7 +241,7 @@ async def _in_thread(call: Callable[[], Report], stop: _Stop) -> Report:
         except asyncio.CancelledError:
             # The engine sees its cancel flag between chunks, and every 100 ms in a wait.
             cancelled = True
-            stop.ours.set()
+            stop.set()
     if not cancelled:
         return fut.result()
     # Ended by our stop (an engine CancelledError), or done before the stop was seen: either
@@ -237,6 +266,8 @@ class _Waiter:
 
     def __init__(self, src: _End, dst: _End, keep: bool) -> None:
         self.loop = asyncio.get_running_loop()
+        for end in (src, dst):
+            end.own()
         self.ends = [e for e in (src, dst) if e.fd is not None]
         self.keep = keep
         self.fut: Optional[asyncio.Future[None]] = None
@@ -295,9 +326,9 @@ async def atransfer(src: _Fd, dst: _Fd, **options: Unpack[_Options]) -> Report:
 
     Pipes and sockets are waited for with the loop's ``add_reader``/``add_writer`` on a
     non-blocking fd of zcopy's own (the caller's fd and its flags are never changed); the engine
-    calls that read or write a file run in a worker thread, but for a small source file
-    (:data:`CHUNK`) wholly in the page cache, sent on the loop's thread as ``loop.sendfile``
-    does; a blocking socket runs in the worker thread.
+    calls that read or write a file run in a worker thread, but for a small read from a file
+    (at most :data:`CHUNK` bytes) wholly in the page cache, sent on the loop's thread as
+    ``loop.sendfile`` does; a blocking socket runs in the worker thread.
 
     ``task.cancel()`` stops it between chunks with ``asyncio.CancelledError`` carrying
     ``.bytes_moved`` and ``.report``. Errors are :func:`zcopy.transfer`'s, with ``.bytes_moved``
@@ -316,8 +347,11 @@ async def atransfer(src: _Fd, dst: _Fd, **options: Unpack[_Options]) -> Report:
         s.close()
         raise
     # (A blocking end, or a file that is not a small source to a stream: see the module's doc.)
-    small = s.file and d.stream and not d.blocking and s.size <= CHUNK and _cached(s.theirs)
+    small = s.file and d.stream and not d.blocking and _small_and_cached(s, src_offset, length)
     threaded = s.blocking or d.blocking or d.file or (s.file and not small)
+    if threaded:
+        s.own()
+        d.own()
     moved = 0
     report: Optional[Report] = None
     idle = 0
