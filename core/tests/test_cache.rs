@@ -546,6 +546,12 @@ fn dontcache_copies_leave_the_cache_as_they_found_it() {
     let r = zcopy::transfer(&src, &dst, &opts).expect("copy");
     assert_eq!((r.bytes, r.strategy), (20 << 20, Strategy::ReadWrite));
     assert!(r.fallbacks.is_empty(), "{:?}", r.fallbacks);
+    // The source is read through a file of its own; the caller's positions still advance.
+    use std::io::Seek;
+    for (f, what) in [(&src, "src"), (&dst, "dst")] {
+        let pos = (&mut &*f).stream_position().expect("position");
+        assert_eq!(pos, 20 << 20, "{what}'s position");
+    }
     let (s, d) = (left(&src), left(&dst));
     assert!(
         s.resident == 0 && d.resident == 0,
