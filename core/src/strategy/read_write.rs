@@ -2,17 +2,15 @@
 //!
 //! Serves every pair, and the `dontcache` cache policy: regular file ends are then read with
 //! `preadv2` and written with `pwritev2` with `RWF_DONTCACHE`, in chunks of
-//! [`DONTCACHE_BUFFER`], and a file destination's written range is waited for at the end
+//! [`DONTCACHE_BUFFER`], at most two of them written back at once, and a file destination's
+//! written range is waited for at the end
 //! (`sync_file_range`), so no page of it is still in the cache when the transfer returns; a
 //! source range that ends before end of file has the pages readahead brought in past it dropped
-//! (where none were cached before). A source of 8 MiB or more is read through a reopened file
-//! of its own with twice the readahead window (see [`sequential_reader`]).
+//! (where none were cached before).
 //! Copy model: 2 CPU copies per byte (kernel → user buffer, user buffer → kernel), plus one DMA
 //! copy at each end backed by a device. Syscalls: 2 per chunk (and that one wait).
 
 use std::cell::Cell;
-use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use super::{dma_ends, Job, Technique};
 use crate::endpoint::Kind;
@@ -20,20 +18,22 @@ use crate::error::{Error, Result};
 use crate::options::Strategy;
 use crate::report::CopyModel;
 use crate::sys;
-use crate::sys::fs::Fd;
 use crate::sys::mm::AnonBuffer;
 
 /// The default buffer: 128 KiB, the knee coreutils measured (larger gains nothing).
 pub(crate) const DEFAULT_BUFFER: u64 = 128 * 1024;
 
-/// The buffer under the `dontcache` cache policy: 8 MiB. Each `RWF_DONTCACHE` write starts the
+/// The buffer under the `dontcache` cache policy: 4 MiB. Each `RWF_DONTCACHE` write starts the
 /// writeback of its own range at once (Linux 6.18: `generic_write_sync` →
 /// `filemap_fdatawrite_range_kick`), and each uncached read waits for its own pages
-/// (`filemap_get_pages` → `folio_wait_bit_common`: readahead does not run ahead of it), so
-/// every chunk costs a disk round trip each way. Measured here (cold 256 MiB ext4 file → file,
-/// final wait included, medians of 9 interleaved rounds): 128 KiB 0.43 GB/s, 1 MiB 0.76,
-/// 4 MiB 0.95, 8 MiB 1.04; reading and writing on two threads at once gained nothing.
-pub(crate) const DONTCACHE_BUFFER: u64 = 8 << 20;
+/// (`filemap_get_pages` → `folio_wait_bit_common`), so every chunk costs a disk round trip.
+/// Measured here (cold 256 MiB ext4 file → file, final wait included, medians of 9 interleaved
+/// rounds): 128 KiB 0.43 GB/s, 1 MiB 0.76, 4 MiB 0.95, 8 MiB 1.04 (16 and 32 MiB slower);
+/// reading and writing on two threads gained nothing (1.05×). 8 MiB chunks need more memory
+/// than a small cgroup has: with the two chunks [`bound_writeback`] keeps and the device's
+/// readahead (8 MiB here), a 1 MiB hot file in a 40 MiB memory cgroup (with its Python
+/// process) was evicted by a 96 MiB copy in 8 MiB chunks, kept whole in 1, 2 and 4 MiB ones.
+pub(crate) const DONTCACHE_BUFFER: u64 = 4 << 20;
 
 pub(crate) const TECHNIQUE: Technique = Technique {
     strategy: Strategy::ReadWrite,
@@ -109,21 +109,17 @@ fn refused_dontcache(job: &Job<'_, '_>, e: std::io::Error, what: std::fmt::Argum
 
 fn pump(job: &mut Job<'_, '_>, buf: &mut [u8]) -> Result<()> {
     let (src_flags, dst_flags) = (uncached(job, job.src), uncached(job, job.dst));
+    if dst_flags != 0 && !job.dst.append() {
+        // Explicit offsets, so each chunk's range is known (the position is set at the end).
+        job.dst_offset()?;
+    }
     let (dst_start, moved_before) = (job.dst_off, job.moved);
-    // A file of its own to read the source through, with twice the readahead window.
-    let reader = if src_flags != 0 && job.src.kind == Kind::File {
-        sequential_reader(job)?
-    } else {
-        None
-    };
     let tail = if src_flags != 0 {
         readahead_tail(job)?
     } else {
         None
     };
-    let src_fd = reader.as_ref().map_or(job.src.fd, AsFd::as_fd);
-    let copied = copy(job, buf, src_fd, src_flags, dst_flags);
-    drop(reader);
+    let copied = copy(job, buf, src_flags, dst_flags);
     if let Some((off, len)) = tail {
         // Pages read ahead past the range were never read, so never dropped: drop them
         // (none were cached there before). Clean pages only; a failure leaves them cached.
@@ -181,43 +177,15 @@ fn settle_uncached(job: &Job<'_, '_>, start: Option<u64>, written: u64) -> Resul
         .map_err(|e| Error::os(e, format_args!("sync_file_range on {}", job.dst.name)))
 }
 
-/// The source reopened read-only (`/proc/self/fd`) with `POSIX_FADV_SEQUENTIAL`, which doubles
-/// its readahead window, for an uncached copy of at least [`DONTCACHE_BUFFER`]: an uncached read
-/// waits for its own pages, so the further readahead runs ahead of it, the more of the
-/// destination's writes it overlaps. Measured here (cold 256 MiB file → file, 8 MiB chunks,
-/// medians of 9 interleaved rounds, two runs): 1.12× and 1.13× without. A file of its own, so
-/// the caller's fd keeps its readahead state; the copy then reads at explicit offsets (the
-/// caller's position is set at the end). `None` (the caller's fd is read) when the copy is
-/// smaller or the reopen fails (no /proc, a mode that no longer lets the caller read).
-fn sequential_reader(job: &mut Job<'_, '_>) -> Result<Option<Fd>> {
-    let left = job.src.size.saturating_sub(job.src_off.unwrap_or(0));
-    if job.remaining.unwrap_or(left).min(left) < DONTCACHE_BUFFER {
-        return Ok(None);
-    }
-    let Ok(path) = CString::new(format!("/proc/self/fd/{}", job.src.fd.as_raw_fd())) else {
-        return Ok(None);
-    };
-    let Ok(fd) = sys::fs::open(&path, libc::O_RDONLY, 0) else {
-        return Ok(None);
-    };
-    if sys::fs::fadvise(fd.as_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL).is_err() {
-        return Ok(None);
-    }
-    job.src_offset()?;
-    Ok(Some(fd))
-}
-
-fn copy(
-    job: &mut Job<'_, '_>,
-    buf: &mut [u8],
-    src_fd: BorrowedFd<'_>,
-    src_flags: i32,
-    dst_flags: i32,
-) -> Result<()> {
+fn copy(job: &mut Job<'_, '_>, buf: &mut [u8], src_flags: i32, dst_flags: i32) -> Result<()> {
+    // The destination range of the chunk written before the last, under the dontcache policy.
+    let mut behind: Option<(u64, u64)> = None;
     while let Some(n) = job.next_chunk(buf.len() as u64)? {
         let n = n.min(buf.len());
         let got = match job.src_off {
-            _ if src_flags != 0 => sys::fs::preadv2(src_fd, &mut buf[..n], job.src_off, src_flags),
+            _ if src_flags != 0 => {
+                sys::fs::preadv2(job.src.fd, &mut buf[..n], job.src_off, src_flags)
+            }
             Some(off) => sys::fs::pread(job.src.fd, &mut buf[..n], off),
             None => sys::fs::read(job.src.fd, &mut buf[..n]),
         }
@@ -274,6 +242,26 @@ fn copy(
                 }
             }
         }
+        if let (true, Some(end)) = (dst_flags != 0, job.dst_off) {
+            bound_writeback(job, &mut behind, (end - got as u64, got as u64))?;
+        }
+    }
+    Ok(())
+}
+
+/// Keeps at most two chunks of an uncached destination in memory: each `RWF_DONTCACHE` write
+/// only starts its writeback, and a copy that reads faster than the disk writes would pile up
+/// pages under writeback (24 MiB of 8 MiB chunks, seen here) that memory pressure cannot drop,
+/// so it would evict other pages instead (a 1 MiB hot file in a 56 MiB memory cgroup). Waits
+/// for the chunk before `just` (`sync_file_range`), which had a whole chunk's copy to finish.
+fn bound_writeback(
+    job: &Job<'_, '_>,
+    behind: &mut Option<(u64, u64)>,
+    just: (u64, u64),
+) -> Result<()> {
+    if let Some((off, len)) = behind.replace(just) {
+        sys::fs::sync_range(job.dst.fd, off, len)
+            .map_err(|e| Error::os(e, format_args!("sync_file_range on {}", job.dst.name)))?;
     }
     Ok(())
 }
