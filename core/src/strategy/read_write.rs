@@ -181,7 +181,17 @@ fn copy(job: &mut Job<'_, '_>, buf: &mut [u8], src_flags: i32, dst_flags: i32) -
     // The destination range of the chunk written before the last, under the dontcache policy.
     let mut behind: Option<(u64, u64)> = None;
     while let Some(n) = job.next_chunk(buf.len() as u64)? {
-        let n = n.min(buf.len());
+        let mut n = n.min(buf.len());
+        if let (true, Some(off)) = (dst_flags != 0, job.dst_off) {
+            // A chunk that ends inside a folio (a page, or a large folio of up to 2 MiB) writes
+            // it twice, the second time while the first write's writeback holds it, and it
+            // stays cached: one short chunk first, so the others end on boundaries of the
+            // destination that no folio straddles.
+            let align = (1u64 << (buf.len() as u64).trailing_zeros()).min(FOLIO_MAX);
+            if align >= sys::mm::page_size() {
+                n = n.min(buf.len() - (off % align) as usize);
+            }
+        }
         let got = match job.src_off {
             _ if src_flags != 0 => {
                 sys::fs::preadv2(job.src.fd, &mut buf[..n], job.src_off, src_flags)
@@ -248,6 +258,9 @@ fn copy(job: &mut Job<'_, '_>, buf: &mut [u8], src_flags: i32, dst_flags: i32) -
     }
     Ok(())
 }
+
+/// The largest page-cache folio on x86-64 (a PMD, 2 MiB): folios are aligned to their size.
+const FOLIO_MAX: u64 = 2 << 20;
 
 /// Keeps at most two chunks of an uncached destination in memory: each `RWF_DONTCACHE` write
 /// only starts its writeback, and a copy that reads faster than the disk writes would pile up
