@@ -8,7 +8,8 @@
 //! source range that ends before end of file has the pages readahead brought in past it dropped
 //! (where none were cached before).
 //! Copy model: 2 CPU copies per byte (kernel → user buffer, user buffer → kernel), plus one DMA
-//! copy at each end backed by a device. Syscalls: 2 per chunk (and that one wait).
+//! copy at each end backed by a device. Syscalls: 2 per chunk (3 uncached: the wait for the chunk
+//! before; plus the final wait).
 
 use std::cell::Cell;
 
