@@ -136,7 +136,8 @@ const (
 	// CacheNoReuse advises POSIX_FADV_NOREUSE on both ranges first.
 	CacheNoReuse CachePolicy = "noreuse"
 	// CacheDontCache reads and writes regular files uncached (RWF_DONTCACHE, Linux 6.14+):
-	// the pages brought in are dropped once read or written back. Where the kernel or
+	// the pages brought in are dropped once read or written back, and the transfer returns
+	// once its last writes completed, so none is left cached. Where the kernel or
 	// filesystem refuses it, Auto copies with CacheDropAfter (the Report's Fallbacks say so).
 	CacheDontCache CachePolicy = "dontcache"
 )

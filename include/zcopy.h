@@ -812,8 +812,10 @@ typedef struct zc_server_options {
 /**
  * Uncached buffered I/O (`RWF_DONTCACHE`, Linux 6.14+): regular files are read and written
  * through the page cache and the pages brought in are dropped once read or written back;
- * pages resident before stay. Served by `read_write`; where the kernel or filesystem refuses
- * the flag, Auto copies with `ZC_CACHE_DROP_AFTER` and says so in the report's fallbacks.
+ * pages resident before stay. Served by `read_write` (4 MiB chunks); the transfer returns once
+ * the destination's last writes completed, so no page of either file is left cached. Where the
+ * kernel or filesystem refuses the flag, Auto copies with `ZC_CACHE_DROP_AFTER` and says so in
+ * the report's fallbacks.
  */
 #define ZC_CACHE_DONTCACHE 3
 

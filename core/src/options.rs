@@ -102,8 +102,11 @@ pub enum CachePolicy {
     /// Uncached buffered I/O (`RWF_DONTCACHE`, Linux 6.14+): reads and writes of regular files
     /// go through the page cache, and the pages they bring in are dropped once read or written
     /// back, so a large copy leaves the cache as it found it (pages resident before stay). Served
-    /// by `read_write` (`preadv2`/`pwritev2` with the flag); a named technique that cannot pass
-    /// the flag is Unsupported. Where the kernel or filesystem refuses the flag (`EOPNOTSUPP`:
+    /// by `read_write` (`preadv2`/`pwritev2` with the flag, 4 MiB chunks); a named technique
+    /// that cannot pass the flag is Unsupported. The transfer returns once the destination's
+    /// last writes completed (`sync_file_range`; not a durability promise: that is `sync`), so
+    /// no page of either file is left cached; it therefore runs at about the disk's write
+    /// speed, where `Keep` returns with the copy still in memory, to be written later. Where the kernel or filesystem refuses the flag (`EOPNOTSUPP`:
     /// before 6.14, tmpfs), Auto copies with [`CachePolicy::DropAfter`] instead and says so in
     /// the Report's fallbacks.
     DontCache,

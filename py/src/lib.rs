@@ -152,8 +152,8 @@ fn bar_total(opts: &Opts, left: impl FnOnce() -> Option<u64>) -> Option<u64> {
 /// - `cache` (str, default `"keep"`): `"drop_after"` evicts from the page cache what the
 ///   transfer brought in; `"noreuse"` advises the kernel the pages are read once;
 ///   `"dontcache"` reads and writes files uncached (RWF_DONTCACHE, Linux 6.14+: pages brought
-///   in are dropped once used; where refused, "drop_after" is used and the Report's
-///   `fallbacks` say so).
+///   in are dropped once used, and the call returns once its last writes completed, so none
+///   is left cached; where refused, "drop_after" is used and the Report's `fallbacks` say so).
 /// - `sync` (str, default `"none"`): `"data"` (fdatasync) or `"full"` (fsync) the destination
 ///   before returning.
 /// - `direct_threshold` (int or None): bytes from which auto moves a file with O_DIRECT
