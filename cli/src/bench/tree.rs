@@ -279,21 +279,29 @@ fn report(a: &Args, peers: &[&str], times: &[Vec<Vec<f64>>], bytes: u64) -> Stri
     for (ci, cache) in a.caches.iter().enumerate() {
         let t = &times[ci];
         out += &format!(
-            "\n{cache}: {} files, median of {} rounds\n{:<16} {:>10} {:>12} {:>10} {:>14}\n",
-            a.files, a.rounds, "peer", "seconds", "files/s", "MB/s", "zcopy speed-up"
+            "\n{cache}: {} files, median of {} rounds (spread: fastest–slowest)\n{:<16} {:>10} {:>15} {:>12} {:>10} {:>14} {:>13}\n",
+            a.files, a.rounds, "peer", "seconds", "spread", "files/s", "MB/s", "zcopy speed-up", "spread"
         );
         // Per-round ratio peer time / zcopy time, then its median.
-        let ratio = |pi: usize| {
-            let r: Vec<f64> = t[pi].iter().zip(&t[zi]).map(|(p, z)| p / z).collect();
-            median(&r)
+        let ratios =
+            |pi: usize| -> Vec<f64> { t[pi].iter().zip(&t[zi]).map(|(p, z)| p / z).collect() };
+        let ratio = |pi: usize| median(&ratios(pi));
+        let spread = |v: &[f64]| {
+            let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            (lo, hi)
         };
         for (pi, peer) in peers.iter().enumerate() {
             let m = median(&t[pi]);
+            let (lo, hi) = spread(&t[pi]);
+            let (rlo, rhi) = spread(&ratios(pi));
             out += &format!(
-                "{peer:<16} {m:>10.3} {:>12.0} {:>10.1} {:>13.2}×\n",
+                "{peer:<16} {m:>10.3} {:>15} {:>12.0} {:>10.1} {:>13.2}× {:>13}\n",
+                format!("{lo:.3}–{hi:.3}"),
                 a.files as f64 / m,
                 bytes as f64 / m / 1e6,
-                ratio(pi)
+                ratio(pi),
+                format!("{rlo:.2}–{rhi:.2}×"),
             );
         }
         let cp = ratio(1);

@@ -294,3 +294,13 @@ pub(crate) fn geteuid() -> libc::uid_t {
     super::bump();
     nix::unistd::geteuid().as_raw()
 }
+
+/// `getegid()` — the effective group id (the group a new file gets, outside a setgid
+/// directory). Cannot fail.
+///
+/// # References
+/// [man7 getegid(2)](https://man7.org/linux/man-pages/man2/getegid.2.html)
+pub(crate) fn getegid() -> libc::gid_t {
+    super::bump();
+    nix::unistd::getegid().as_raw()
+}

@@ -1,6 +1,8 @@
 //! Whole-tree copies ([`copy_tree`]), like `cp -a`: one walker on the calling thread creates
 //! directories, symlinks and special files and hands regular files to a pool of worker threads
-//! (`pool`), which copy each through the engine into a temporary name and rename it into place;
+//! (`pool`), which copy each through the engine into a temporary name and rename it into place
+//! (taking files round-robin across directories, one directory's batch at a time, so workers
+//! running at once do not queue on one directory's lock);
 //! hard links are made again once their first name exists; directories get their metadata last,
 //! deepest first (`meta`), so copying their contents does not change their times.
 

@@ -38,7 +38,11 @@ pub(super) struct Queue {
 
 #[derive(Default)]
 struct State {
-    jobs: VecDeque<Job>,
+    /// Batches of files, one directory's each: a worker takes the next file of the front batch
+    /// and moves the rest of it to the back, so workers running at once copy into different
+    /// directories (creating a file locks its directory: workers in one directory wait for each
+    /// other).
+    jobs: VecDeque<VecDeque<Job>>,
     /// No more jobs will come: the walk is over.
     closed: bool,
     /// Workers that have stopped.
@@ -58,10 +62,18 @@ impl Queue {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Queues a file for the workers.
-    pub(super) fn push(&self, job: Job) {
-        self.lock().jobs.push_back(job);
-        self.work.notify_one();
+    /// Queues files of one directory for the workers.
+    pub(super) fn push(&self, batch: VecDeque<Job>) {
+        if batch.is_empty() {
+            return;
+        }
+        let n = batch.len();
+        self.lock().jobs.push_back(batch);
+        if n == 1 {
+            self.work.notify_one();
+        } else {
+            self.work.notify_all();
+        }
     }
 
     fn close(&self) {
@@ -73,8 +85,14 @@ impl Queue {
     fn pop(&self) -> Option<Job> {
         let mut state = self.lock();
         loop {
-            if let Some(job) = state.jobs.pop_front() {
-                return Some(job);
+            if let Some(mut batch) = state.jobs.pop_front() {
+                if let Some(job) = batch.pop_front() {
+                    if !batch.is_empty() {
+                        state.jobs.push_back(batch);
+                    }
+                    return Some(job);
+                }
+                continue;
             }
             if state.closed {
                 return None;
@@ -119,7 +137,13 @@ pub(super) fn run(
     shared: &Shared<'_>,
     workers: usize,
 ) -> Result<(TreeReport, Walked)> {
-    let root = sys::tree::geteuid() == 0;
+    let euid = sys::tree::geteuid();
+    let ids = Ids {
+        root: euid == 0,
+        euid,
+        egid: sys::tree::getegid(),
+    };
+    let root = ids.root;
     let no_follow = shared.opts.symlinks;
     let queue = Queue::new();
     let mut pool = Workers::new();
@@ -129,7 +153,7 @@ pub(super) fn run(
     for i in 0..workers {
         let queue = &queue;
         match pool.spawn(format!("zcopy-tree-{i}"), move || {
-            worker(queue, shared, root, no_follow)
+            worker(queue, shared, ids, no_follow)
         }) {
             Ok(()) => started += 1,
             Err(e) if started == 0 => {
@@ -157,14 +181,23 @@ impl Drop for CloseOnDrop<'_> {
     }
 }
 
-fn worker(queue: &Queue, shared: &Shared<'_>, root: bool, no_follow: bool) {
+/// Who this process is, for the metadata of the files it creates.
+#[derive(Clone, Copy)]
+struct Ids {
+    /// Owners can be copied.
+    root: bool,
+    euid: libc::uid_t,
+    egid: libc::gid_t,
+}
+
+fn worker(queue: &Queue, shared: &Shared<'_>, ids: Ids, no_follow: bool) {
     let start = sys::count();
     while let Some(job) = queue.pop() {
         if shared.stopped() {
             continue;
         }
         let copied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            copy_one(&job, shared, root, no_follow)
+            copy_one(&job, shared, ids, no_follow)
         }));
         match copied {
             Ok(Ok(())) => {
@@ -190,7 +223,7 @@ fn worker(queue: &Queue, shared: &Shared<'_>, root: bool, no_follow: bool) {
 }
 
 /// Copies one regular file into a temporary name, then renames it into place.
-fn copy_one(job: &Job, shared: &Shared<'_>, root: bool, no_follow: bool) -> Result<()> {
+fn copy_one(job: &Job, shared: &Shared<'_>, ids: Ids, no_follow: bool) -> Result<()> {
     let c_src = walk::c_path(&job.src)?;
     let c_dst = walk::c_path(&job.dst)?;
     let nofollow = if no_follow { libc::O_NOFOLLOW } else { 0 };
@@ -206,7 +239,15 @@ fn copy_one(job: &Job, shared: &Shared<'_>, root: bool, no_follow: bool) -> Resu
     }
     let tmp = temp_path(&job.dst);
     let c_tmp = walk::c_path(&tmp)?;
-    let dst = sys::fs::open(&c_tmp, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o600)
+    // Created with the source's permission bits when it will have the source's owner and
+    // group (as cp does): usually no chmod after. Otherwise owner-only until the owner is set,
+    // so the wrong group never reads it.
+    let mode = if (job.st.st_uid, job.st.st_gid) == (ids.euid, ids.egid) {
+        job.st.st_mode & 0o777
+    } else {
+        job.st.st_mode & 0o700
+    };
+    let dst = sys::fs::open(&c_tmp, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, mode)
         .map_err(|e| Error::os(e, format_args!("cannot create dst {}", job.dst.display())))?;
     let result = (|| {
         let (mut dst_st, dst_mnt) = sys::fs::fstat_mount(dst.as_fd())
@@ -245,7 +286,7 @@ fn copy_one(job: &Job, shared: &Shared<'_>, root: bool, no_follow: bool) -> Resu
         shared
             .bytes
             .fetch_add(report.bytes.saturating_sub(before), Ordering::Relaxed);
-        meta::file(src.as_fd(), dst.as_fd(), &job.st, &made, root, &job.dst)?;
+        meta::file(src.as_fd(), dst.as_fd(), &job.st, &made, ids.root, &job.dst)?;
         sys::fs::rename(&c_tmp, &c_dst).map_err(|e| {
             Error::os(
                 e,

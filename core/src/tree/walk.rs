@@ -3,7 +3,7 @@
 //! the workers; remember the first destination of every multiply-linked inode so its other
 //! names become hard links once the workers are done.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::ffi::{CStr, CString, OsStr};
 use std::io;
 use std::os::fd::AsFd;
@@ -49,7 +49,13 @@ pub(super) struct Walker<'s, 'a> {
     ancestors: Vec<(u64, u64)>,
     report: TreeReport,
     walked: Walked,
+    /// Files found in the directory being read, not yet queued: queued as one batch when the
+    /// walk descends into a subdirectory or leaves the directory, or at [`BATCH`] files.
+    batch: VecDeque<Job>,
 }
+
+/// The most files queued in one batch (a directory with more is queued in several).
+const BATCH: usize = 64;
 
 impl<'s, 'a> Walker<'s, 'a> {
     pub(super) fn new(shared: &'s Shared<'a>, jobs: &'s Queue, root: bool) -> Self {
@@ -67,11 +73,18 @@ impl<'s, 'a> Walker<'s, 'a> {
                 dirs: Vec::new(),
                 root,
             },
+            batch: VecDeque::new(),
         }
     }
 
+    /// Hands the files found so far to the workers.
+    fn flush(&mut self) {
+        self.jobs.push(std::mem::take(&mut self.batch));
+    }
+
     /// Ends the walk: the counts so far and what is left to do.
-    pub(super) fn finish_walk(self) -> (TreeReport, Walked) {
+    pub(super) fn finish_walk(mut self) -> (TreeReport, Walked) {
+        self.flush();
         (self.report, self.walked)
     }
 
@@ -116,11 +129,14 @@ impl<'s, 'a> Walker<'s, 'a> {
         match kind {
             libc::S_IFDIR => self.dir(src, &c_src, dst, st, top),
             libc::S_IFREG => {
-                self.jobs.push(Job {
+                self.batch.push_back(Job {
                     src: src.to_path_buf(),
                     dst: dst.to_path_buf(),
                     st,
                 });
+                if self.batch.len() >= BATCH {
+                    self.flush();
+                }
                 Ok(())
             }
             libc::S_IFLNK => self.symlink(&c_src, dst, &st),
@@ -194,12 +210,15 @@ impl<'s, 'a> Walker<'s, 'a> {
         let entries = sys::tree::read_dir(fd.as_fd())
             .map_err(|e| Error::os(e, format_args!("cannot read directory {}", src.display())))?;
         drop(fd);
+        // The files found so far in the parent go to the workers before this directory's.
+        self.flush();
         self.ancestors.push(id);
         for e in entries {
             let name = OsStr::from_bytes(e.name.to_bytes());
             self.entry(&src.join(name), &dst.join(name), false);
         }
         self.ancestors.pop();
+        self.flush();
         Ok(())
     }
 
