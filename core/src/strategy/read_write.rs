@@ -182,25 +182,8 @@ fn copy(job: &mut Job<'_, '_>, buf: &mut [u8], src_flags: i32, dst_flags: i32) -
     // The destination range of the chunk written before the last, under the dontcache policy.
     let mut behind: Option<(u64, u64)> = None;
     while let Some(n) = job.next_chunk(buf.len() as u64)? {
-        let mut n = n.min(buf.len());
-        if let (true, Some(off)) = (dst_flags != 0, job.dst_off) {
-            // A chunk that ends inside a folio (a page, or a large folio of up to 2 MiB) writes
-            // it twice, the second time while the first write's writeback holds it, and it
-            // stays cached: one short chunk first, so the others end on boundaries of the
-            // destination that no folio straddles.
-            let align = (1u64 << (buf.len() as u64).trailing_zeros()).min(FOLIO_MAX);
-            if align >= sys::mm::page_size() {
-                n = n.min(buf.len() - (off % align) as usize);
-            }
-        }
-        let got = match job.src_off {
-            _ if src_flags != 0 => {
-                sys::fs::preadv2(job.src.fd, &mut buf[..n], job.src_off, src_flags)
-            }
-            Some(off) => sys::fs::pread(job.src.fd, &mut buf[..n], off),
-            None => sys::fs::read(job.src.fd, &mut buf[..n]),
-        }
-        .map_err(|e| refused_dontcache(job, e, format_args!("read from {}", job.src.name)))?;
+        let n = chunk_len(job, n.min(buf.len()), buf.len(), dst_flags);
+        let got = read_chunk(job, &mut buf[..n], src_flags)?;
         if got == 0 {
             return Ok(());
         }
@@ -258,6 +241,30 @@ fn copy(job: &mut Job<'_, '_>, buf: &mut [u8], src_flags: i32, dst_flags: i32) -
         }
     }
     Ok(())
+}
+
+/// The length of the next chunk, at most `n`: under the dontcache policy a chunk that ends
+/// inside a folio (a page, or a large folio of up to 2 MiB) writes it twice, the second time
+/// while the first write's writeback holds it, and it stays cached; so one short chunk goes
+/// first, and the others end on boundaries of the destination that no folio straddles.
+fn chunk_len(job: &Job<'_, '_>, n: usize, buf_len: usize, dst_flags: i32) -> usize {
+    if let (true, Some(off)) = (dst_flags != 0, job.dst_off) {
+        let align = (1u64 << (buf_len as u64).trailing_zeros()).min(FOLIO_MAX);
+        if align >= sys::mm::page_size() {
+            return n.min(buf_len - (off % align) as usize);
+        }
+    }
+    n
+}
+
+/// Reads the next chunk into `buf` (with `src_flags` through `preadv2` when there are any).
+fn read_chunk(job: &mut Job<'_, '_>, buf: &mut [u8], src_flags: i32) -> Result<usize> {
+    match job.src_off {
+        _ if src_flags != 0 => sys::fs::preadv2(job.src.fd, buf, job.src_off, src_flags),
+        Some(off) => sys::fs::pread(job.src.fd, buf, off),
+        None => sys::fs::read(job.src.fd, buf),
+    }
+    .map_err(|e| refused_dontcache(job, e, format_args!("read from {}", job.src.name)))
 }
 
 /// The largest page-cache folio on x86-64 (a PMD, 2 MiB): folios are aligned to their size.
