@@ -151,12 +151,7 @@ impl<'fd, 'a> Prepared<'fd, 'a> {
         src_offset: Option<u64>,
         dst_offset: Option<u64>,
     ) -> Result<Report> {
-        let opts = Options {
-            len,
-            src_offset,
-            dst_offset,
-            ..self.opts.clone()
-        };
+        let opts = self.per_run(len, src_offset, dst_offset);
         self.run_with(&opts)
     }
 
@@ -285,12 +280,7 @@ impl<'fd, 'a> Prepared<'fd, 'a> {
         src_offset: Option<u64>,
         dst_offset: Option<u64>,
     ) -> Result<Report> {
-        let opts = Options {
-            len,
-            src_offset,
-            dst_offset,
-            ..self.opts.clone()
-        };
+        let opts = self.per_run(len, src_offset, dst_offset);
         let meter = Meter::start_with(self.cpu_meter);
         let result = Endpoint::classify(src, "src").and_then(|src| self.run_src(&src, &opts));
         meter.finish_result(result)
@@ -330,15 +320,25 @@ impl<'fd, 'a> Prepared<'fd, 'a> {
         src_offset: Option<u64>,
         dst_offset: Option<u64>,
     ) -> Result<Report> {
-        let opts = Options {
+        let opts = self.per_run(len, src_offset, dst_offset);
+        let meter = Meter::start_with(self.cpu_meter);
+        let result = self.run_src(src.endpoint(), &opts);
+        meter.finish_result(result)
+    }
+
+    /// The prepared options with one run's length and offsets.
+    fn per_run(
+        &self,
+        len: Option<u64>,
+        src_offset: Option<u64>,
+        dst_offset: Option<u64>,
+    ) -> Options<'a> {
+        Options {
             len,
             src_offset,
             dst_offset,
             ..self.opts.clone()
-        };
-        let meter = Meter::start_with(self.cpu_meter);
-        let result = self.run_src(src.endpoint(), &opts);
-        meter.finish_result(result)
+        }
     }
 
     /// One run from a source classified for it.
