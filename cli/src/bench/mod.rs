@@ -129,6 +129,7 @@ pub const ENDPOINTS: &[&str] = &["file_file", "file_pipe", "file_tcp"];
 pub const KNOWN: &[&str] = &[
     "auto",
     "auto_prepared",
+    "auto_prepared_unmetered",
     "read_write",
     "mmap_write",
     "sendfile",
@@ -166,10 +167,12 @@ pub fn techniques(plan: &Plan, endpoint: &str) -> Vec<&'static str> {
 
 /// Every technique and peer that can run for an endpoint here.
 fn all_techniques(endpoint: &str, python: Option<&Path>) -> Vec<&'static str> {
-    // auto_prepared: Auto through one zcopy::Prepared for all the ops of a sample (per-op cells).
+    // auto_prepared: Auto through one zcopy::Prepared for all the ops of a sample (per-op
+    // cells); auto_prepared_unmetered: the same with its CPU meter off, as a file server runs.
     let mut v = vec![
         "auto",
         "auto_prepared",
+        "auto_prepared_unmetered",
         "read_write",
         "mmap_write",
         "sendfile",
@@ -213,14 +216,14 @@ pub fn count(plan: &Plan) -> u64 {
 
 /// The techniques of `techs` worth measuring at `size`, with the source `cold` or hot:
 /// `auto_parallel2` splits only copies of 16 MiB or more (below, it is auto); `auto_prepared`
-/// saves a per-call cost that shows only up to 64 KiB; the cache policies (`cache_*`) matter
+/// (and `auto_prepared_unmetered`) saves a per-call cost that shows only up to 64 KiB; the cache policies (`cache_*`) matter
 /// for big copies of a cold source (256 MiB and more).
 fn at(techs: &[&'static str], size: u64, cold: bool) -> Vec<&'static str> {
     techs
         .iter()
         .copied()
         .filter(|t| *t != "auto_parallel2" || size >= 16 << 20)
-        .filter(|t| *t != "auto_prepared" || size <= 64 << 10)
+        .filter(|t| !t.starts_with("auto_prepared") || size <= 64 << 10)
         .filter(|t| !t.starts_with("cache_") || (cold && size >= 256 << 20))
         .collect()
 }
@@ -619,7 +622,10 @@ fn sample(
         destination(endpoint, &fx.dir, verify, external).map_err(|e| e.to_string())?;
     let src = File::open(&fx.src).map_err(|e| e.to_string())?;
     let m = match engine_options(tech) {
-        Some(base) if tech == "auto_prepared" => prepared(&base, &src, &dst, size, ops)?,
+        Some(base) if tech.starts_with("auto_prepared") => {
+            let metered = tech == "auto_prepared";
+            prepared(&base, &src, &dst, size, ops, metered)?
+        }
         Some(base) => engine(&base, &src, &dst, size, ops)?,
         None => peers::run(tech, endpoint, fx, &src, &dst, ops, plan)?,
     };
@@ -673,7 +679,7 @@ fn engine_options(tech: &str) -> Option<Options<'static>> {
             parallelism: Some(2),
             ..auto
         },
-        "auto_prepared" | "cache_keep" => auto,
+        "auto_prepared" | "auto_prepared_unmetered" | "cache_keep" => auto,
         "cache_drop_after" => Options {
             cache: zcopy::CachePolicy::DropAfter,
             ..auto
@@ -774,13 +780,16 @@ fn engine(
 }
 
 /// `ops` runs of one `zcopy::Prepared` with `base`'s options of `size` bytes, op `i` from byte
-/// `i * size`: its preparation inside the measured time.
+/// `i * size`: its preparation inside the measured time. Not `metered`, the runs read no CPU
+/// clock ([`zcopy::Prepared::set_cpu_meter`]) and the sample's CPU figures are the bench's own
+/// clock's, as for a peer.
 fn prepared(
     base: &Options<'_>,
     src: &File,
     dst: &Dst,
     size: u64,
     ops: u64,
+    metered: bool,
 ) -> Result<Measured, String> {
     use std::os::fd::AsFd;
     let fd = dst.fd().ok_or("no destination fd")?;
@@ -788,13 +797,24 @@ fn prepared(
     let mut tally = Tally::default();
     let clock = Clock::start();
     let mut p = zcopy::Prepared::from_fds(src.as_fd(), fd, base).map_err(|e| e.to_string())?;
+    p.set_cpu_meter(metered);
     for i in 0..ops {
         let r = p
             .run(Some(size), Some(i * size), is_file.then_some(0))
             .map_err(|e| e.to_string())?;
         tally.add(&r, size)?;
     }
-    Ok(tally.measured(clock.stop()))
+    let m = clock.stop();
+    Ok(if metered {
+        tally.measured(m)
+    } else {
+        Measured {
+            syscalls: Some(tally.syscalls),
+            cpu_copies_bytes: Some(tally.copies),
+            strategy_used: tally.used,
+            ..m
+        }
+    })
 }
 
 /// What the Reports of a sample's ops add up to.

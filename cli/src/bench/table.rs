@@ -471,8 +471,8 @@ pub fn targets(run: &Run) -> Vec<Target> {
         file_pipe(run),
         copy_file_4k(run),
         auto_4k_tcp(run),
-        prepared_4k(run, "file_tcp", "bare_sendfile", "file → TCP 4 KiB hot: auto_prepared (zcopy::Prepared) ≤ 1.3× a bare sendfile's time per op"),
-        prepared_4k(run, "file_file", "bare_copy_file_range", "file → file 4 KiB hot: auto_prepared ≤ 1.3× a bare copy_file_range's time per op"),
+        prepared_4k(run, "file_tcp", "bare_sendfile", "file → TCP 4 KiB hot: a zcopy::Prepared run, CPU meter off (auto_prepared_unmetered), ≤ 1.3× a bare sendfile's time per op"),
+        prepared_4k(run, "file_file", "bare_copy_file_range", "file → file 4 KiB hot: a zcopy::Prepared run, CPU meter off (auto_prepared_unmetered), ≤ 1.3× a bare copy_file_range's time per op"),
         python_copy_file_4k(run),
         bookkeeping_1m(run),
         dontcache_256m_cold(run),
@@ -816,9 +816,12 @@ fn auto_4k_tcp(run: &Run) -> Target {
     )
 }
 
-/// auto_prepared against a bare syscall at 4 KiB hot, `endpoint`'s cell. A run also reads the
-/// thread CPU clock and getrusage at its start and end (4 syscalls) for its Report: where the
-/// cell has `bare_sendfile_metered`, the line shows that floor too.
+/// A prepared run at 4 KiB hot against a bare syscall, `endpoint`'s cell: judged on
+/// `auto_prepared_unmetered` (a `zcopy::Prepared` with its CPU meter off, as a file server's
+/// bodies run: every Report figure but the CPU time and context switches stays exact). The
+/// metered `auto_prepared` is shown beside it: its Report also reads the thread CPU clock and
+/// getrusage at its start and end (4 syscalls); where the cell has `bare_sendfile_metered`, the
+/// line shows that floor too.
 fn prepared_4k(
     run: &Run,
     endpoint: &'static str,
@@ -830,15 +833,18 @@ fn prepared_4k(
         what,
         &|e, s, c| e == endpoint && s == 4 << 10 && c == "hot",
         &|rows, here| {
-            let (v, figure) = per_op_at_most(rows, here, "auto_prepared", bare, 1.3)?;
+            let (v, figure) = per_op_at_most(rows, here, "auto_prepared_unmetered", bare, 1.3)?;
+            let metered = pair(here, "auto_prepared", bare, &per_op).map_or(String::new(), |m| {
+                format!("; metered (auto_prepared): {}", m.ratio())
+            });
             let floor =
                 pair(here, "bare_sendfile_metered", bare, &per_op).map_or(String::new(), |f| {
                     format!(
-                        "; the floor with the Report's metering and the fstat done bare: {}",
+                        ", its floor with the Report's metering done bare: {}",
                         f.ratio()
                     )
                 });
-            Some((v, format!("{figure}{floor}")))
+            Some((v, format!("{figure}{metered}{floor}")))
         },
     )
 }
