@@ -165,7 +165,9 @@ fn readahead_tail(job: &Job<'_, '_>) -> Result<Option<(u64, u64)>> {
 /// `start` (`None`: up to the fd's position now) are on disk: a page under writeback when an
 /// `RWF_DONTCACHE` write returns stays cached until its write completes (up to 2,560 pages
 /// of the last chunks, seen here), and is dropped once it does. Waiting costs the last
-/// chunk's write, not more: the others were written while the next ones were copied.
+/// chunk's write, not more: the others were written while the next ones were copied. Measured
+/// (cold 256 MiB ext4 file → file, 15 interleaved rounds): the same copy without this wait ran
+/// 0.99× [0.73–1.19] as fast per round, and returned with up to 2,048 pages under writeback.
 fn settle_uncached(job: &Job<'_, '_>, start: Option<u64>, written: u64) -> Result<()> {
     if written == 0 {
         return Ok(());
@@ -275,6 +277,12 @@ const FOLIO_MAX: u64 = 2 << 20;
 /// pages under writeback (24 MiB of 8 MiB chunks, seen here) that memory pressure cannot drop,
 /// so it would evict other pages instead (a 1 MiB hot file in a 56 MiB memory cgroup). Waits
 /// for the chunk before `just` (`sync_file_range`), which had a whole chunk's copy to finish.
+/// The wait does not slow the copy: the disk must write what it reads, and without the bound
+/// the time goes to the reads instead (off-CPU in `filemap_get_pages`, waiting on a disk busy
+/// with that writeback: 123 ms a 256 MiB copy, against 114 ms here plus 56 in the reads), for
+/// no speed gained (0.80 GB/s median against 0.91, same rounds), and the hot file is lost (a
+/// 1 MiB one in a 40 MiB cgroup with 8 MiB of anonymous memory: evicted 4 times of 4, kept 4
+/// of 4 with the bound).
 fn bound_writeback(
     job: &Job<'_, '_>,
     behind: &mut Option<(u64, u64)>,
