@@ -128,6 +128,8 @@ fn bad_fds_and_options_are_refused_at_preparation_and_bad_offsets_per_run() {
 
 #[test]
 fn a_file_fd_closed_and_reused_for_another_file_is_refused() {
+    // Only a caller that breaks I/O safety can do this (it closes a number it lent), and only a
+    // run that looks at the source (here: to end of file) sees it; the faces hold duplicates.
     // Named files, so the first inode lives on and the reused number names a different one
     // (an unlinked file's inode number can be reused at once: that case is not caught).
     let dir = tempfile::tempdir().expect("tempdir");
