@@ -60,8 +60,9 @@ import (
 
 // Prepared is a transfer between two descriptors prepared once by Prepare and run many times
 // by Transfer: both ends are classified and the options checked once, so a run costs the
-// technique's own syscalls (and one fstat of an end that is a regular file), not a new
-// classification. It holds duplicates of the descriptors until Close, so the bytes keep going
+// technique's own syscalls, not a new classification (plus one fstat of a file source where a
+// run needs its size now: to end of file, or past the size last seen; not for a length and a
+// source offset within it, where the technique stops at the file's end by itself). It holds duplicates of the descriptors until Close, so the bytes keep going
 // to the files it was prepared for even if the caller closes its own. Safe for use by one
 // goroutine at a time (calls are serialized).
 type Prepared struct {

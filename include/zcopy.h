@@ -121,7 +121,8 @@ typedef struct zc_log zc_log;
 
 /**
  * A transfer between two fds, classified and checked once by `zc_prepared_new`, run many
- * times by `zc_prepared_run`, freed by `zc_prepared_free`. Use it from one thread at a time.
+ * times by `zc_prepared_run`, freed by `zc_prepared_free`. It holds duplicates of the fds it
+ * was prepared with, until freed. Use it from one thread at a time.
  */
 typedef struct zc_prepared zc_prepared;
 
@@ -1169,11 +1170,15 @@ enum zc_status zc_tree_options_default(struct zc_tree_options *opts, size_t stru
  * `len`, `src_offset` and `dst_offset` are ignored: each `zc_prepared_run` gives its own),
  * and writes it to `*out`.
  *
- * Both fds are classified (`statx`, `fcntl(F_GETFL)`) and the options checked once; a run
- * then costs the technique's syscalls plus one `fstat`, of the source when it is a regular
- * file or block device (else of the destination when it is one), which also proves the fd
- * still names the file prepared (see `zcopy::Prepared` for the runs that look at both). The fds stay the
- * caller's: they must stay open until `zc_prepared_free`, and are never closed or changed.
+ * Both fds are duplicated (`F_DUPFD_CLOEXEC`; the duplicates are closed by
+ * `zc_prepared_free`) and classified (`statx`, `fcntl(F_GETFL)`), and the options checked
+ * once. A run then costs the technique's syscalls, plus one `fstat` of a file source when it
+ * needs the size the file has now: not for a length and a source offset within the size last
+ * seen, where the technique stops at the file's end by itself (see `zcopy::Prepared`). The
+ * caller's fds stay the caller's: it may close them at any time, and the runs still reach the
+ * files prepared (a number reused by another file is not touched). Messages name the ends by
+ * the caller's numbers. The duplicates share the caller's open files: their positions (a
+ * `NULL` offset) and status flags.
  *
  * Returns `ZC_OK`, or as `zc_transfer` for bad fds or options (`*out` is then `NULL`), and
  * `ZC_NULL_POINTER` for a `NULL` `out`.
@@ -1190,9 +1195,10 @@ enum zc_status zc_prepared_new(int src,
 
 /**
  * Prepares a transfer to fd `dst` alone, each run naming its source with
- * `zc_prepared_run_from`, and writes it to `*out`: the destination is classified once, each
- * run classifies only its source (`statx`, `fcntl(F_GETFL)`). For a server that sends many
- * files, one after another, to one connection. `opts`, `out` and the returns as for
+ * `zc_prepared_run_from`, and writes it to `*out`: the destination is duplicated (as by
+ * `zc_prepared_new`) and classified once, each run classifies only its source (`statx`,
+ * `fcntl(F_GETFL)`). For a server that sends many files, one after another, to one
+ * connection. `opts`, `out` and the returns as for
  * `zc_prepared_new`; `zc_prepared_run` of it is `ZC_INVALID` (it has no source).
  *
  * # Safety
@@ -1209,8 +1215,7 @@ enum zc_status zc_prepared_to_dst(int dst, const struct zc_options *opts, struct
  * With `len` `NULL` and a `src_offset`, a regular file is moved up to the size it had when the
  * run began.
  *
- * Returns as `zc_transfer`, plus `ZC_INVALID` when a file end's fd now names another file
- * (closed and reused: prepare again), and `ZC_NULL_POINTER` for a `NULL` `p`.
+ * Returns as `zc_transfer`, and `ZC_NULL_POINTER` for a `NULL` `p`.
  *
  * # Safety
  * `p` is a pointer from `zc_prepared_new` not freed yet; `len`, `src_offset` and
@@ -1254,8 +1259,8 @@ enum zc_status zc_prepared_run_from(struct zc_prepared *p,
 enum zc_status zc_prepared_set_cpu_meter(struct zc_prepared *p, bool on);
 
 /**
- * Frees a prepared transfer (the fds stay open: they are the caller's).
- * `zc_prepared_free(NULL)` does nothing.
+ * Frees a prepared transfer and closes its duplicates of the fds (the caller's own fds are
+ * left as they are). `zc_prepared_free(NULL)` does nothing.
  *
  * # Safety
  * `p` is `NULL` or a pointer from `zc_prepared_new` not freed yet; it is invalid afterwards.

@@ -4,10 +4,12 @@
 //! rotating order, as a batch of `OPS` calls; a case's figure is its time per call, and each
 //! ratio the median over the rounds of the ratio taken within the round (a busy machine slows
 //! both sides of it). The lowest per-call time of each case is printed too: the least
-//! disturbed batch. Two more cases make, bare, the syscalls a run adds for its Report and its
-//! check (the thread CPU clock and getrusage at both ends, the source's fstat): the floor a
-//! metered call can reach, and two the floor of a call with the meter off (the one `fstat` of
-//! the source, and the syscall); one more adds the stop hook's tick on the socket (a
+//! disturbed batch. Two more cases make, bare, the syscalls a metered run adds for its Report
+//! (the thread CPU clock and getrusage at both ends): the floor a metered call can reach. Every
+//! prepared case here runs a length from an offset within the file, so it makes no `fstat` of
+//! the source (a run to end of file makes one): with the meter off its floor is the bare
+//! syscall itself. Two cases make the `fstat` and the syscall bare, the floor of a run that
+//! looks at the source's size; one more adds the stop hook's tick on the socket (a
 //! `getsockopt` and two `setsockopt` of `SO_SNDTIMEO`), which a Python call on the main thread
 //! makes to stay stoppable by Ctrl-C. Two cases run prepared transfers with the CPU meter off
 //! ([`Prepared::set_cpu_meter`]), as a file server's bodies do.
@@ -198,7 +200,6 @@ fn bare_cases<'a>(f: &'a Fixture) -> Vec<Case<'a>> {
             "sendfile + metering",
             Box::new(move |i| {
                 meter();
-                fstat(s);
                 sendfile(t, s, i);
                 meter();
             }),
@@ -207,7 +208,6 @@ fn bare_cases<'a>(f: &'a Fixture) -> Vec<Case<'a>> {
             "pread+pwrite + metering",
             Box::new(move |i| {
                 meter();
-                fstat(s);
                 pread_pwrite(s, d, &mut b2, i);
                 meter();
             }),
@@ -239,7 +239,6 @@ fn bare_cases<'a>(f: &'a Fixture) -> Vec<Case<'a>> {
             "sendfile + clock only",
             Box::new(move |i| {
                 clock_only();
-                fstat(s);
                 sendfile(t, s, i);
                 clock_only();
             }),

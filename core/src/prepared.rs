@@ -1,6 +1,6 @@
 //! A transfer prepared once between two fds and run many times ([`Prepared`]): both fds are
-//! classified and the options checked once, so a run costs the technique's own syscalls plus
-//! one `fstat` (the source's size, and proof that it is still the file prepared), and the
+//! classified and the options checked once, so a run costs the technique's own syscalls, one
+//! `fstat` of the source only when the run needs its size now (to end of file, say), and the
 //! Report's metering (two reads each of the thread CPU clock and `getrusage`; none with the
 //! meter off).
 
@@ -20,15 +20,21 @@ use crate::sys;
 /// `fcntl(F_GETFL)` each) and checks the options again. A `Prepared` does that once, in
 /// [`Prepared::new`]; each [`Prepared::run`] then costs the technique's syscalls, the Report's
 /// metering (two `clock_gettime(CLOCK_THREAD_CPUTIME_ID)` and two `getrusage`; none with
-/// [`Prepared::set_cpu_meter`] off), plus one `fstat`: of the source when it is a regular file
-/// or block device (its size may have changed, and the `fstat` proves the fd still refers to
-/// the file prepared: a run on a different file fails with [`ErrorKind::Invalid`]), else of
-/// the destination when it is one. The destination is looked at again beside a file source
-/// only where the run reads its size: when it is `O_APPEND`, with `cache=drop_after`, and
-/// when the source has holes to keep (`sparse`); then the run makes two `fstat`s and checks
-/// both ends. Ends that are pipes, sockets or character devices are not looked at again; their
-/// status flags are the ones seen at preparation (set `O_NONBLOCK` before preparing, not
-/// between runs). Auto's choice is made per run, from the run's length.
+/// [`Prepared::set_cpu_meter`] off), plus one `fstat` of a file source where the run needs
+/// the size it has now. A run with a length and a source offset whose range lies within the
+/// size last seen makes none: its technique stops at the source's end by its own short
+/// returns, so a source that shrank gives the bytes it still has, exactly as
+/// [`transfer`](crate::transfer) would (and with Keep's cache policy, one thread, no reflink,
+/// and ends that are not one file). Every other run from a regular file or block device looks
+/// (to end of file, from the fd's position, past the size last seen, ...): a source that grew
+/// is seen whole. The destination is looked at again only where the run reads its size: when
+/// it is `O_APPEND`, with `cache=drop_after`, and when the source has holes to keep
+/// (`sparse`); then the run makes two `fstat`s. No run looks to prove an fd still names the
+/// file prepared: both are borrowed for the Prepared's life, so they stay open (the C, Go and
+/// Python faces hold duplicates of their callers' fds). Ends that are pipes, sockets or
+/// character devices are not looked at again; their status flags are the ones seen at
+/// preparation (set `O_NONBLOCK` before preparing, not between runs). Auto's choice is made
+/// per run, from the run's length.
 ///
 /// SIGPIPE: a transfer to a pipe or socket blocks SIGPIPE for the calling thread around its
 /// writes (two `pthread_sigmask`), so a reader that went away gives an `EPIPE` error, never a
@@ -142,9 +148,11 @@ impl<'fd, 'a> Prepared<'fd, 'a> {
     /// spares the syscall that would only see end of file.
     ///
     /// # Errors
-    /// As [`transfer`](crate::transfer); and [`ErrorKind::Invalid`] when the end this run
-    /// looks at (see the type's doc: the source when it is a regular file or block device)
-    /// now refers to another file (its fd was closed and the number reused).
+    /// As [`transfer`](crate::transfer); and [`ErrorKind::Invalid`] when a file end this run
+    /// looks at (see the type's doc) now refers to another file: its fd was closed and the
+    /// number reused, which only a caller that broke I/O safety (closed a number it lent
+    /// through [`BorrowedFd::borrow_raw`]) can do, and which a run that does not look cannot
+    /// see.
     pub fn run(
         &mut self,
         len: Option<u64>,
@@ -197,10 +205,14 @@ impl<'fd, 'a> Prepared<'fd, 'a> {
                 "this transfer was prepared with a destination only (Prepared::to_dst): run it with run_from, which names the source",
             ));
         };
-        // One fstat: the source's, when it is a file (its size bounds the run, its blocks tell
-        // its holes); the destination's only where the run reads its size (see `dst_stale`).
-        let src_fresh = refresh(src)?;
-        if !src_fresh || dst_stale(src, &self.dst, opts) {
+        // At most one fstat: the source's, when the run reads its size or blocks (see
+        // `src_stale`); the destination's only where the run reads its size (see `dst_stale`).
+        // The fds need no look to prove they still name the files prepared: they are borrowed
+        // for the Prepared's life (the faces hold duplicates of their callers' fds).
+        if src_stale(src, &self.dst, opts) {
+            refresh(src)?;
+        }
+        if dst_stale(src, &self.dst, opts) {
             refresh(&mut self.dst)?;
         }
         run_ends(src, &self.dst, opts)
@@ -344,7 +356,7 @@ impl<'fd, 'a> Prepared<'fd, 'a> {
     /// One run from a source classified for it.
     fn run_src(&mut self, src: &Endpoint<'_>, opts: &Options<'_>) -> Result<Report> {
         plan::validate_ends(src, &self.dst, opts)?;
-        if !matches!(src.kind, Kind::File | Kind::BlockDevice) || dst_stale(src, &self.dst, opts) {
+        if dst_stale(src, &self.dst, opts) {
             refresh(&mut self.dst)?;
         }
         run_ends(src, &self.dst, opts)
@@ -385,12 +397,43 @@ fn dst_stale(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_>) -> bool
         || (opts.sparse && src.kind == Kind::File && src.blocks.saturating_mul(512) < src.size)
 }
 
-/// Updates what may change of a file end (size, blocks) with one `fstat`, and checks it is
-/// still the file classified; other ends are left as classified. Whether it looked (the end
-/// is a regular file or block device).
-fn refresh(ep: &mut Endpoint<'_>) -> Result<bool> {
+/// Whether a run from `src` must see the size and blocks the source has now, not the ones
+/// last seen (at preparation, or by the last run that looked): always for a regular file or
+/// block device, except a run of a given length from a given offset whose range lies within
+/// the size last seen, where nothing reads the size but to choose how (Auto's rules by
+/// length, a block reservation: both see that length, as a fresh size would unless the file
+/// shrank). Such a run stops at the source's end by its techniques' own short returns, so a
+/// source that shrank since gives the bytes it still has, as [`transfer`](crate::transfer)
+/// would; copy_file_range looks again itself before calling a first 0 a refusal, and
+/// mmap_write sizes each window with its own `fstat`. Still looked at, for the runs that read
+/// the size itself: to end of file (`len` `None`), from the fd's position (`src_offset`
+/// `None`), past the size last seen (the file grew), reflink (a clone to the source's end),
+/// a cache policy other than `keep` (ranges past the end), `parallelism` (its ranges), one
+/// file as both ends (the overlap check), and wherever the destination is looked at
+/// ([`dst_stale`]). No syscall, no allocation.
+fn src_stale(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_>) -> bool {
+    if src.kind != Kind::File {
+        return src.kind == Kind::BlockDevice;
+    }
+    let within = match (opts.len, opts.src_offset) {
+        (Some(n), Some(off)) => off.checked_add(n).is_some_and(|end| end <= src.size),
+        _ => false,
+    };
+    !within
+        || opts.strategy == crate::Strategy::Reflink
+        || opts.cache != crate::CachePolicy::Keep
+        || opts.parallelism.is_some_and(|n| n > 1)
+        || (dst.kind == Kind::File && (dst.dev, dst.ino) == (src.dev, src.ino))
+        || dst_stale(src, dst, opts)
+}
+
+/// Updates what may change of a file end (size, blocks) with one `fstat`; other ends are left
+/// as classified. It checks too, at no cost, that the fd still names the file classified:
+/// borrowed for the Prepared's life, it does unless a caller broke I/O safety (closed a number
+/// it lent), which this catches when it looks.
+fn refresh(ep: &mut Endpoint<'_>) -> Result<()> {
     if !matches!(ep.kind, Kind::File | Kind::BlockDevice) {
-        return Ok(false);
+        return Ok(());
     }
     let st = sys::fs::fstat(ep.fd).map_err(|e| {
         Error::os(
@@ -411,5 +454,5 @@ fn refresh(ep: &mut Endpoint<'_>) -> Result<bool> {
     }
     ep.size = st.st_size.max(0) as u64;
     ep.blocks = st.st_blocks.max(0) as u64;
-    Ok(true)
+    Ok(())
 }

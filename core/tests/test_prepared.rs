@@ -1,6 +1,7 @@
 //! `Prepared`: a transfer classified once and run many times — exact bytes on every run, offsets
-//! and positions as `transfer` gives them, fewer syscalls than `transfer`, and a refusal when a
-//! file end's fd now names another file.
+//! and positions as `transfer` gives them, fewer syscalls than `transfer` (a run of a length within
+//! the source makes only its technique's), the bytes of a source that shrank or grew, and a
+//! refusal when a run that looks at a file end finds its fd names another file.
 
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
@@ -127,6 +128,8 @@ fn bad_fds_and_options_are_refused_at_preparation_and_bad_offsets_per_run() {
 
 #[test]
 fn a_file_fd_closed_and_reused_for_another_file_is_refused() {
+    // Only a caller that breaks I/O safety can do this (it closes a number it lent), and only a
+    // run that looks at the source (here: to end of file) sees it; the faces hold duplicates.
     // Named files, so the first inode lives on and the reused number names a different one
     // (an unlinked file's inode number can be reused at once: that case is not caught).
     let dir = tempfile::tempdir().expect("tempdir");
@@ -236,7 +239,7 @@ fn child_sigpipe_disposition() {
 }
 
 #[test]
-fn a_file_to_file_run_makes_one_fstat_beside_its_copy() {
+fn a_run_with_a_length_within_the_source_makes_only_its_techniques_syscalls() {
     let src = file_with(&data(8192, 77));
     let dst = empty_file();
     let mut p = Prepared::new(
@@ -253,12 +256,144 @@ fn a_file_to_file_run_makes_one_fstat_beside_its_copy() {
     // Two runs: the first on a thread may ask the files' filesystem type (cached after).
     p.run(Some(4096), Some(0), Some(0)).expect("run 1");
     let r = p.run(Some(4096), Some(4096), Some(4096)).expect("run 2");
-    assert_eq!(r.bytes, 4096);
-    assert_eq!(
-        r.syscalls, 2,
-        "the source's fstat and one copy_file_range, nothing of the destination"
-    );
+    assert_eq!((r.bytes, r.strategy), (4096, Strategy::CopyFileRange));
+    assert_eq!(r.syscalls, 1, "one copy_file_range, no fstat of either end");
     assert_bytes(&content(&dst), &data(8192, 77), "dst");
+    // To end of file: the source's size is looked at (one fstat), the copy stops at it.
+    let r = p
+        .run(None, Some(4096), Some(4096))
+        .expect("run to end of file");
+    assert_eq!(
+        (r.bytes, r.syscalls),
+        (4096, 2),
+        "the fstat and one copy_file_range"
+    );
+
+    // File → TCP: one sendfile.
+    let tcp_src = file_with(&data(4096, 79));
+    let (c, mut s) = tcp_pair();
+    let reader = std::thread::spawn(move || {
+        let mut got = vec![0u8; 4096 * 2];
+        s.read_exact(&mut got).expect("read both runs");
+        got
+    });
+    let mut p = Prepared::new(&tcp_src, &c, &Options::default()).expect("prepare to TCP");
+    p.set_cpu_meter(false);
+    for i in 0..2 {
+        let r = p.run(Some(4096), Some(0), None).expect("run to TCP");
+        assert_eq!((r.bytes, r.strategy), (4096, Strategy::Sendfile), "run {i}");
+        if i == 1 {
+            assert_eq!(r.syscalls, 1, "one sendfile, no fstat");
+        }
+    }
+    let got = reader.join().expect("reader");
+    assert_bytes(&got[..4096], &data(4096, 79), "run 1 to TCP");
+    assert_bytes(&got[4096..], &data(4096, 79), "run 2 to TCP");
+}
+
+/// A prepared run and `transfer` of the same range from `src` into fresh files: the same
+/// bytes, result and technique.
+fn same_as_transfer(
+    p: &mut Prepared<'_, '_>,
+    src: &std::fs::File,
+    opts: &Options<'_>,
+    dst: &std::fs::File,
+    range: (Option<u64>, u64),
+    what: &str,
+) {
+    let (len, off) = range;
+    std::fs::File::set_len(dst, 0).expect("truncate dst");
+    let got = p.run(len, Some(off), Some(0)).expect(what);
+    let got_bytes = content(dst);
+    let other = empty_file();
+    let want = zcopy::transfer(
+        src,
+        &other,
+        &Options {
+            len,
+            src_offset: Some(off),
+            dst_offset: Some(0),
+            ..opts.clone()
+        },
+    )
+    .expect(what);
+    assert_eq!(
+        (got.bytes, got.strategy, got.fallbacks.len()),
+        (want.bytes, want.strategy, want.fallbacks.len()),
+        "{what}: prepared run against transfer"
+    );
+    assert_bytes(&got_bytes, &content(&other), what);
+}
+
+#[test]
+fn runs_with_a_length_after_the_source_shrank_or_grew_move_exactly_its_bytes() {
+    let strategies = [
+        Strategy::Auto,
+        Strategy::CopyFileRange,
+        Strategy::Sendfile,
+        Strategy::Splice,
+        Strategy::ReadWrite,
+    ];
+    for strategy in strategies {
+        let what = |w: &str| format!("{strategy}: {w}");
+        let src = file_with(&data(8192, 80));
+        let dst = empty_file();
+        let opts = Options {
+            strategy,
+            fallback: strategy == Strategy::Auto,
+            ..Options::default()
+        };
+        let mut p = Prepared::new(&src, &dst, &opts).expect("prepare");
+        // Shrunk to 3,000 bytes: a range within the size seen at preparation is not looked
+        // at; the technique stops at the end.
+        src.set_len(3000).expect("shrink");
+        same_as_transfer(
+            &mut p,
+            &src,
+            &opts,
+            &dst,
+            (Some(4096), 0),
+            &what("shrunk, from 0"),
+        );
+        assert_eq!(content(&dst), data(3000, 80), "{strategy}: the bytes left");
+        // Past the new end: nothing, not a refusal (copy_file_range's first 0).
+        same_as_transfer(
+            &mut p,
+            &src,
+            &opts,
+            &dst,
+            (Some(4096), 4096),
+            &what("shrunk, past its end"),
+        );
+        assert!(content(&dst).is_empty(), "{strategy}: nothing past the end");
+        // Grown to 12,288 bytes: a range past the size last seen looks, and moves it all.
+        let more = data(9288, 81);
+        std::os::unix::fs::FileExt::write_all_at(&src, &more, 3000).expect("grow");
+        same_as_transfer(
+            &mut p,
+            &src,
+            &opts,
+            &dst,
+            (Some(8192), 4096),
+            &what("grown"),
+        );
+        assert_bytes(&content(&dst), &more[1096..], &what("grown"));
+        // Grown again: to end of file sees it whole.
+        std::os::unix::fs::FileExt::write_all_at(&src, &data(4096, 82), 12_288).expect("grow");
+        same_as_transfer(
+            &mut p,
+            &src,
+            &opts,
+            &dst,
+            (None, 0),
+            &what("to end of file"),
+        );
+        assert_eq!(
+            content(&dst).len(),
+            16_384,
+            "{strategy}: the whole grown file"
+        );
+    }
 }
 
 #[test]

@@ -3,6 +3,8 @@
 
 use std::ffi::c_int;
 use std::mem::ManuallyDrop;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
 
 use crate::options::{zc_options, Parsed};
 use crate::report::{zc_report, ReportOut};
@@ -11,12 +13,65 @@ use crate::transfer::borrow_fd;
 use crate::zc_status;
 
 /// A transfer between two fds, classified and checked once by `zc_prepared_new`, run many
-/// times by `zc_prepared_run`, freed by `zc_prepared_free`. Use it from one thread at a time.
+/// times by `zc_prepared_run`, freed by `zc_prepared_free`. It holds duplicates of the fds it
+/// was prepared with, until freed. Use it from one thread at a time.
 pub struct zc_prepared {
-    /// Dropped by hand before `progress`, which it borrows.
+    /// Dropped by hand before `progress` and `kept`, which it borrows.
     inner: ManuallyDrop<engine::Prepared<'static, 'static>>,
     /// The progress closure `inner`'s options borrow (from `Parsed::progress_box`).
     progress: Option<*mut (dyn Fn(u64) -> bool + Sync)>,
+    /// The duplicates of the caller's fds that `inner` borrows, with their labels (closed when
+    /// this is dropped, after `inner`: fields drop after `Drop::drop`).
+    _kept: Vec<Kept>,
+}
+
+/// A duplicate of a caller's fd, kept for a prepared transfer's life so that its runs reach the
+/// file the caller prepared even if the caller closes its own fd (and the number is reused),
+/// and the label its messages name it by: the caller's number (`src fd 7`).
+struct Kept {
+    fd: OwnedFd,
+    /// On the heap: a `Kept` moved (into `zc_prepared`) leaves the text where `inner` borrows it.
+    label: PathBuf,
+}
+
+impl Kept {
+    /// Duplicates fd `fd` (`F_DUPFD_CLOEXEC`): errors as the engine gives them for a bad fd.
+    fn dup(fd: c_int, role: &str) -> Result<Kept, Failure> {
+        let b = borrow_fd(fd, role)?;
+        let dup = b.try_clone_to_owned().map_err(|e| match e.raw_os_error() {
+            Some(libc::EBADF) => Failure::new(
+                zc_status::ZC_IO,
+                libc::EBADF,
+                format!("{role} fd {fd} is not an open file descriptor"),
+            ),
+            errno => Failure::new(
+                zc_status::ZC_IO,
+                errno.unwrap_or(libc::EIO),
+                format!("duplicating {role} fd {fd}: {e}"),
+            ),
+        })?;
+        Ok(Kept {
+            fd: dup,
+            label: PathBuf::from(format!("fd {fd}")),
+        })
+    }
+
+    /// The duplicate and its label, borrowed for the life of the `zc_prepared` that will own
+    /// this.
+    ///
+    /// # Safety
+    /// The `Kept` is moved into the `zc_prepared` whose `inner` takes these borrows, and is
+    /// not dropped before that `inner` (see `zc_prepared`'s fields).
+    unsafe fn borrow(&self) -> (BorrowedFd<'static>, &'static Path) {
+        // SAFETY: the fd stays open and the label's heap text in place until the Kept is
+        // dropped, after every borrower (the caller's contract).
+        unsafe {
+            (
+                BorrowedFd::borrow_raw(self.fd.as_fd().as_raw_fd()),
+                &*(self.label.as_path() as *const Path),
+            )
+        }
+    }
 }
 
 impl Drop for zc_prepared {
@@ -34,11 +89,15 @@ impl Drop for zc_prepared {
 /// `len`, `src_offset` and `dst_offset` are ignored: each `zc_prepared_run` gives its own),
 /// and writes it to `*out`.
 ///
-/// Both fds are classified (`statx`, `fcntl(F_GETFL)`) and the options checked once; a run
-/// then costs the technique's syscalls plus one `fstat`, of the source when it is a regular
-/// file or block device (else of the destination when it is one), which also proves the fd
-/// still names the file prepared (see `zcopy::Prepared` for the runs that look at both). The fds stay the
-/// caller's: they must stay open until `zc_prepared_free`, and are never closed or changed.
+/// Both fds are duplicated (`F_DUPFD_CLOEXEC`; the duplicates are closed by
+/// `zc_prepared_free`) and classified (`statx`, `fcntl(F_GETFL)`), and the options checked
+/// once. A run then costs the technique's syscalls, plus one `fstat` of a file source when it
+/// needs the size the file has now: not for a length and a source offset within the size last
+/// seen, where the technique stops at the file's end by itself (see `zcopy::Prepared`). The
+/// caller's fds stay the caller's: it may close them at any time, and the runs still reach the
+/// files prepared (a number reused by another file is not touched). Messages name the ends by
+/// the caller's numbers. The duplicates share the caller's open files: their positions (a
+/// `NULL` offset) and status flags.
 ///
 /// Returns `ZC_OK`, or as `zc_transfer` for bad fds or options (`*out` is then `NULL`), and
 /// `ZC_NULL_POINTER` for a `NULL` `out`.
@@ -55,21 +114,25 @@ pub unsafe extern "C" fn zc_prepared_new(
     out: *mut *mut zc_prepared,
 ) -> zc_status {
     boundary(|| {
-        // SAFETY: zc_prepared_new's contract is make's.
+        // SAFETY: zc_prepared_new's contract is make's; the duplicates `borrow` lends are
+        // kept by the zc_prepared that `make` builds, past its prepared transfer.
         unsafe {
-            make(opts, out, |o| {
-                let s = borrow_fd(src, "src")?;
-                let d = borrow_fd(dst, "dst")?;
-                Ok(engine::Prepared::from_fds(s, d, o))
+            make(opts, out, &[(src, "src"), (dst, "dst")], |kept, o| {
+                // (Unsafe `borrow`, within the block above:) `make` moves `kept` into the
+                // zc_prepared it builds, which drops it after the prepared transfer, or drops it
+                // at once when the preparation fails.
+                let ((s, sl), (d, dl)) = (kept[0].borrow(), kept[1].borrow());
+                Ok(engine::Prepared::from_fds_named(s, sl, d, dl, o))
             })
         }
     })
 }
 
 /// Prepares a transfer to fd `dst` alone, each run naming its source with
-/// `zc_prepared_run_from`, and writes it to `*out`: the destination is classified once, each
-/// run classifies only its source (`statx`, `fcntl(F_GETFL)`). For a server that sends many
-/// files, one after another, to one connection. `opts`, `out` and the returns as for
+/// `zc_prepared_run_from`, and writes it to `*out`: the destination is duplicated (as by
+/// `zc_prepared_new`) and classified once, each run classifies only its source (`statx`,
+/// `fcntl(F_GETFL)`). For a server that sends many files, one after another, to one
+/// connection. `opts`, `out` and the returns as for
 /// `zc_prepared_new`; `zc_prepared_run` of it is `ZC_INVALID` (it has no source).
 ///
 /// # Safety
@@ -81,25 +144,29 @@ pub unsafe extern "C" fn zc_prepared_to_dst(
     out: *mut *mut zc_prepared,
 ) -> zc_status {
     boundary(|| {
-        // SAFETY: zc_prepared_to_dst's contract is make's.
+        // SAFETY: zc_prepared_to_dst's contract is make's; the duplicate as in zc_prepared_new.
         unsafe {
-            make(opts, out, |o| {
-                let d = borrow_fd(dst, "dst")?;
-                Ok(engine::Prepared::to_dst(d, o))
+            make(opts, out, &[(dst, "dst")], |kept, o| {
+                // (Unsafe `borrow`:) as in zc_prepared_new.
+                let (d, dl) = kept[0].borrow();
+                Ok(engine::Prepared::to_dst_named(d, dl, o))
             })
         }
     })
 }
 
-/// Reads `opts`, builds the prepared transfer with `f`, and writes it to `*out` (`NULL` on
-/// failure).
+/// Duplicates the caller's fds `ends` (fd and role), reads `opts`, builds the prepared
+/// transfer with `f` from the duplicates, and writes it, owning them, to `*out` (`NULL` on
+/// failure, the duplicates closed).
 ///
 /// # Safety
 /// As `zc_prepared_new`'s `opts` and `out`.
 unsafe fn make(
     opts: *const zc_options,
     out: *mut *mut zc_prepared,
+    ends: &[(c_int, &str)],
     f: impl for<'p> FnOnce(
+        &[Kept],
         &engine::Options<'p>,
     ) -> Result<engine::Result<engine::Prepared<'static, 'p>>, Failure>,
 ) -> Result<(), Failure> {
@@ -111,16 +178,21 @@ unsafe fn make(
     unsafe { out.write(std::ptr::null_mut()) };
     // SAFETY: the caller passes zc_transfer's `opts`, valid until zc_prepared_free.
     let parsed = unsafe { Parsed::read(opts) }?;
+    let kept = ends
+        .iter()
+        .map(|&(fd, role)| Kept::dup(fd, role))
+        .collect::<Result<Vec<Kept>, Failure>>()?;
     let progress = parsed.progress_box();
     // SAFETY: from Box::into_raw just above; freed only by zc_prepared's Drop, after the
     // prepared transfer that borrows it.
     let borrowed = progress.map(|p| unsafe { &*p });
-    let made = f(&parsed.engine(borrowed));
+    let made = f(&kept, &parsed.engine(borrowed));
     match made {
         Ok(Ok(inner)) => {
             let p = Box::new(zc_prepared {
                 inner: ManuallyDrop::new(inner),
                 progress,
+                _kept: kept,
             });
             // SAFETY: checked non-null above.
             unsafe { out.write(Box::into_raw(p)) };
@@ -152,8 +224,7 @@ fn free_progress(progress: Option<*mut (dyn Fn(u64) -> bool + Sync)>) {
 /// With `len` `NULL` and a `src_offset`, a regular file is moved up to the size it had when the
 /// run began.
 ///
-/// Returns as `zc_transfer`, plus `ZC_INVALID` when a file end's fd now names another file
-/// (closed and reused: prepare again), and `ZC_NULL_POINTER` for a `NULL` `p`.
+/// Returns as `zc_transfer`, and `ZC_NULL_POINTER` for a `NULL` `p`.
 ///
 /// # Safety
 /// `p` is a pointer from `zc_prepared_new` not freed yet; `len`, `src_offset` and
@@ -251,8 +322,8 @@ pub unsafe extern "C" fn zc_prepared_set_cpu_meter(p: *mut zc_prepared, on: bool
     })
 }
 
-/// Frees a prepared transfer (the fds stay open: they are the caller's).
-/// `zc_prepared_free(NULL)` does nothing.
+/// Frees a prepared transfer and closes its duplicates of the fds (the caller's own fds are
+/// left as they are). `zc_prepared_free(NULL)` does nothing.
 ///
 /// # Safety
 /// `p` is `NULL` or a pointer from `zc_prepared_new` not freed yet; it is invalid afterwards.

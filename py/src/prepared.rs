@@ -14,8 +14,10 @@ use crate::{bar_total, guarded, run_engine};
 
 /// A transfer between two files, sockets or pipes, prepared once by `zcopy.prepare()` and
 /// run many times by `transfer()`: both ends are classified and the options checked once, so
-/// a call costs the technique's own syscalls (and one `fstat` of a file end), not a new
-/// classification. Use it as a context manager, or call `close()`; it holds duplicates of the
+/// a call costs the technique's own syscalls, not a new classification (plus one `fstat` of a
+/// file source where a call needs its size now: to end of file, or past the size last seen;
+/// not for a `length` and a `src_offset` within it, where the technique stops at the file's
+/// end by itself). Use it as a context manager, or call `close()`; it holds duplicates of the
 /// caller's fds until then (the caller's own fds are never closed).
 #[pyclass(module = "zcopy", name = "Prepared")]
 pub(crate) struct Prepared {

@@ -528,6 +528,52 @@ static void prepared_transfer_runs(void) {
     close(s);
 }
 
+/* The caller closes its fds after preparing and another file takes the source's number: the
+ * runs still move the prepared file's bytes to the prepared destination (zcopy holds
+ * duplicates), with a length (no fstat) and to end of file (one). Until 2026-12 such a run
+ * was refused with ZC_INVALID ("no longer refers to the file"). */
+static void prepared_runs_survive_the_callers_close(void) {
+    const char *a = h_make_file("reuse.a", 41, 8192);
+    const char *b = h_make_file("reuse.b", 42, 8192);
+    const char *out = h_path("reuse.dst");
+    int s = open(a, O_RDONLY);
+    int d = open(out, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    REQUIRE(s >= 0 && d >= 0, "open");
+    zc_prepared *p = NULL;
+    CHECK_STATUS(zc_prepared_new(s, d, NULL, &p), ZC_OK);
+    REQUIRE(p != NULL, "no handle");
+    close(s);
+    close(d);
+    int other = open(b, O_RDONLY);
+    REQUIRE(other == s, "the number %d was not reused (got %d)", s, other);
+    uint64_t len = 4096, zero = 0, from = 4096;
+    zc_report r = h_report();
+    CHECK_STATUS(zc_prepared_run(p, &len, &zero, &zero, &r), ZC_OK);
+    CHECK(r.bytes == 4096, "bytes %llu", (unsigned long long)r.bytes);
+    r = h_report();
+    CHECK_STATUS(zc_prepared_run(p, NULL, &from, &from, &r), ZC_OK);
+    CHECK(r.bytes == 4096, "to end of file: bytes %llu", (unsigned long long)r.bytes);
+    CHECK(h_file_is(out, 41, 0, 8192), "dst is not the prepared file's bytes");
+    CHECK(h_file_is(b, 42, 0, 8192), "the file on the reused number changed");
+    zc_prepared_free(p);
+    /* Messages name the ends by the caller's numbers, not the duplicates'. */
+    char want[64];
+    snprintf(want, sizeof want, "dst fd %d is opened read-only", other);
+    int s2 = open(a, O_RDONLY);
+    REQUIRE(s2 >= 0, "open");
+    p = (zc_prepared *)1;
+    CHECK_FAILS(zc_prepared_new(s2, other, NULL, &p), ZC_INVALID, EBADF);
+    CHECK_MSG(want);
+    CHECK(p == NULL, "out not cleared");
+    close(s2);
+    close(other);
+    /* A closed fd at preparation: the engine's message, the caller's number. */
+    CHECK_FAILS(zc_prepared_new(other, 1000, NULL, &p), ZC_IO, EBADF);
+    snprintf(want, sizeof want, "src fd %d is not an open file descriptor", other);
+    CHECK_MSG(want);
+    CHECK(p == NULL, "out not cleared");
+}
+
 /* A transfer prepared to a socket alone: each run names its file; the CPU meter off. */
 static void prepared_to_dst_runs_from_each_file(void) {
     const char *a = h_make_file("todst.a", 31, 5000);
@@ -2381,6 +2427,7 @@ int main(int argc, char **argv) {
         TEST(transfer_cancel_flag),
         TEST(prepared_transfer_runs),
         TEST(prepared_to_dst_runs_from_each_file),
+        TEST(prepared_runs_survive_the_callers_close),
         TEST(transfer_file_to_pipe_and_back),
         TEST(transfer_sockets),
         TEST(transfer_dev_zero_and_null),

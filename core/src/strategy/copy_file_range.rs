@@ -83,11 +83,19 @@ fn run(job: &mut Job<'_, '_>) -> Result<()> {
 
 /// After a 0 from the first call: is that "end of file" or "this filesystem copies nothing"?
 /// A source with bytes past the offset says the latter (files that report no true size were
-/// refused before: [`super::true_size`]).
+/// refused before: [`super::true_size`]). The size seen at classification says so first; an
+/// `fstat` then tells whether it still holds them: a [`Prepared`](crate::Prepared) run may
+/// bring a size older than the file (it need not look again for a range within it), and the
+/// file may have shrunk since. One syscall, made only on this path.
 fn refuses_silently(job: &Job<'_, '_>) -> Result<bool> {
     let at = match job.src_off {
         Some(o) => o,
         None => super::position(job.src)?,
     };
-    Ok(at < job.src.size)
+    if at >= job.src.size {
+        return Ok(false);
+    }
+    let st = sys::fs::fstat(job.src.fd)
+        .map_err(|e| Error::os(e, format_args!("fstat on {}", job.src.name)))?;
+    Ok(at < u64::try_from(st.st_size).unwrap_or(0))
 }
