@@ -256,7 +256,9 @@ pub fn table(run: &Run, tables: bool) -> String {
     }
     out += &summary(run);
     out += &targets_text(run);
-    if !tables {
+    if tables {
+        out += &misses_by_round(run);
+    } else {
         out += "\nEvery technique and tool, cell by cell (with a legend): the same command with --full.\n";
     }
     out
@@ -612,31 +614,20 @@ fn auto_vs_best_fixed(run: &Run) -> Target {
     // (a choice to look at), or the best itself (then the ratio is Auto against itself, and
     // its CPU per GB against the same row's tells noise from a cost of Auto's own).
     let mut misses = Vec::new();
-    for (e, size, c) in cells(run) {
-        let rows = rows(run, &e, size, &c);
-        let here = cell(run, &e, size, &c);
-        let Some(best) = best_fixed(&rows) else {
-            continue;
-        };
-        let Some(x) = pair(&here, "auto", &best.name, &rate) else {
-            continue;
-        };
-        if x.median >= 0.95 {
-            continue;
-        }
-        let cpu = pair(&here, "auto", &best.name, &cpu_per_byte);
-        let ran = auto_vs_ran(&here);
-        let what = match &ran {
-            Some((_, _, n)) if *n == best.name => format!("ran {n} itself"),
+    for m in below_best(run) {
+        let here = cell(run, &m.endpoint, m.size, &m.cache);
+        let cpu = pair(&here, "auto", &m.best, &cpu_per_byte);
+        let what = match auto_vs_ran(&here) {
+            Some((_, _, n)) if n == m.best => format!("ran {n} itself"),
             Some((w, _, n)) => format!("ran {n}, ÷ {n} {}", w.ratio()),
             None => "ran -".to_string(),
         };
         misses.push(format!(
-            "{e} {} {c} {:.2}× {} ({what}; CPU/GB ÷ {} {})",
-            human(size),
-            x.median,
-            best.name,
-            best.name,
+            "{} {:.2}× {} ({what}; CPU/GB ÷ {} {})",
+            m.name(),
+            m.ratio.median,
+            m.best,
+            m.best,
             cpu.map_or("-".to_string(), |c| format!("{:.2}×", c.median)),
         ));
     }
@@ -644,6 +635,132 @@ fn auto_vs_best_fixed(run: &Run) -> Target {
         t.measured += &format!("; medians below 0.95: {}", misses.join(", "));
     }
     t
+}
+
+/// A cell where Auto's median misses 0.95× the best fixed technique.
+struct Miss {
+    endpoint: String,
+    size: u64,
+    cache: String,
+    /// The best fixed technique of the cell (highest median GB/s).
+    best: String,
+    /// Auto's GB/s ÷ the best fixed technique's, per round.
+    ratio: Spread,
+}
+
+impl Miss {
+    /// The cell as the summary names it: `file_tcp 1M hot`.
+    fn name(&self) -> String {
+        format!("{} {} {}", self.endpoint, human(self.size), self.cache)
+    }
+}
+
+/// The cells where the median of Auto's per-round ratios to the best fixed technique is below
+/// 0.95, in the order they ran.
+fn below_best(run: &Run) -> Vec<Miss> {
+    let mut misses = Vec::new();
+    for (endpoint, size, cache) in cells(run) {
+        let rows = rows(run, &endpoint, size, &cache);
+        let here = cell(run, &endpoint, size, &cache);
+        let Some(best) = best_fixed(&rows) else {
+            continue;
+        };
+        let Some(ratio) = pair(&here, "auto", &best.name, &rate) else {
+            continue;
+        };
+        if ratio.median < 0.95 {
+            let best = best.name.clone();
+            misses.push(Miss {
+                endpoint,
+                size,
+                cache,
+                best,
+                ratio,
+            });
+        }
+    }
+    misses
+}
+
+/// The closing note of a full report: for each cell where Auto's median misses 0.95× the best
+/// fixed technique, the GB/s of every round, in round order, of Auto, of the technique it ran
+/// (forced by name in the same round: an A/A pair, whose gap is the machine's noise or Auto's
+/// own cost) and of the best fixed technique: two lines per cell. Empty when no cell misses.
+fn misses_by_round(run: &Run) -> String {
+    let misses = below_best(run);
+    if misses.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "
+Where auto's median is below 0.95× the best fixed technique: GB/s in each round, in round order,
+of auto, of the technique it ran (forced by name in the same round) and of the best fixed one.
+",
+    );
+    for m in &misses {
+        let here = cell(run, &m.endpoint, m.size, &m.cache);
+        let mut rounds: Vec<usize> = here.iter().map(|s| s.round).collect();
+        rounds.sort_unstable();
+        rounds.dedup();
+        let series = |t: &str| -> String {
+            rounds
+                .iter()
+                .map(|&r| {
+                    here.iter()
+                        .find(|s| s.technique == t && s.round == r)
+                        .and_then(|s| rate(s))
+                        .map_or_else(|| format!("{:>5}", "-"), |x| format!("{x:>5.2}"))
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let ran = auto_vs_ran(&here).map(|r| r.2);
+        let mut note = ran_note(&here, ran.as_deref(), &rounds);
+        let mut best_note = "best fixed".to_string();
+        match ran.as_deref() {
+            Some(r) if r == m.best => best_note += ", the one it ran",
+            Some(r) => note += &format!("; {r} forced by name: {}", series(r).trim_start()),
+            None => {}
+        }
+        if !note.is_empty() {
+            note = format!("({note})");
+        }
+        out += &format!(
+            "  {:<19} {:<16} {}  {note}\n  {:<19} {:<16} {}  {best_note}\n",
+            m.name(),
+            "auto",
+            series("auto"),
+            "",
+            m.best,
+            series(&m.best),
+        );
+    }
+    out
+}
+
+/// What Auto ran in a cell's rounds: `ran mmap_write`, then the rounds (counted from 1) where it
+/// ran something else, if any.
+fn ran_note(here: &[&Sample], ran: Option<&str>, rounds: &[usize]) -> String {
+    let Some(ran) = ran else {
+        return String::new();
+    };
+    let other: Vec<String> = rounds
+        .iter()
+        .enumerate()
+        .filter_map(|(i, &r)| {
+            let used = here
+                .iter()
+                .find(|s| s.technique == "auto" && s.round == r)?
+                .strategy_used
+                .as_deref()?;
+            (used != ran).then(|| format!("{used} in round {}", i + 1))
+        })
+        .collect();
+    if other.is_empty() {
+        format!("ran {ran}")
+    } else {
+        format!("ran {ran}; {}", other.join(", "))
+    }
 }
 
 fn auto_vs_itself(run: &Run) -> Target {
@@ -925,6 +1042,102 @@ mod tests {
         assert_eq!(Spread::of(vec![1.0, 2.0]).expect("values").median, 1.5);
         assert_eq!(Spread::of(vec![0.97]).expect("one").ratio(), "0.97×");
         assert_eq!(Spread::of(vec![f64::NAN]), None);
+    }
+
+    /// A sample of 1 GB moved at `gbps` by `tech` in `round`, Auto's with what it ran.
+    fn at(endpoint: &str, size: u64, tech: &str, round: usize, gbps: f64, ran: &str) -> Sample {
+        Sample {
+            endpoint: endpoint.into(),
+            size,
+            cache: "hot".into(),
+            technique: tech.into(),
+            round,
+            ops: 1,
+            bytes: 1_000_000_000,
+            elapsed_ns: (1e9 / gbps) as u64,
+            user_cpu_ns: None,
+            sys_cpu_ns: None,
+            cpu_ns: Some(300_000_000),
+            syscalls: None,
+            mode_switches: None,
+            ctx_switches: None,
+            cpu_copies_bytes: None,
+            strategy_used: (tech == "auto").then(|| ran.to_string()),
+            verified: false,
+            resident_pages: None,
+        }
+    }
+
+    fn run_of(samples: Vec<Sample>) -> Run {
+        Run {
+            version: "test",
+            rounds: 3,
+            machine: super::super::Machine {
+                cpu: "test".into(),
+                cores: 2,
+                kernel: "6.18".into(),
+                filesystem: "ext4".into(),
+            },
+            samples,
+        }
+    }
+
+    #[test]
+    fn a_missed_cell_shows_its_rounds_in_the_full_report_only() {
+        let (tcp, pipe) = ("file_tcp", "file_pipe");
+        let mut samples = Vec::new();
+        // file_tcp 1M: auto runs mmap_write (splice in the third round) and misses sendfile.
+        let rounds = [
+            (1.20, 1.30, 1.50, 1.00),
+            (0.90, 1.00, 1.60, 1.00),
+            (1.10, 1.15, 1.40, 1.00),
+        ];
+        for (r, (auto, mmap, sendfile, rw)) in rounds.into_iter().enumerate() {
+            let ran = if r == 2 { "splice" } else { "mmap_write" };
+            samples.push(at(tcp, 1 << 20, "auto", r, auto, ran));
+            samples.push(at(tcp, 1 << 20, "mmap_write", r, mmap, ""));
+            samples.push(at(tcp, 1 << 20, "sendfile", r, sendfile, ""));
+            samples.push(at(tcp, 1 << 20, "read_write", r, rw, ""));
+        }
+        // file_tcp 16M: auto runs the best fixed technique itself and misses it.
+        for (r, (auto, mmap)) in [(2.0, 2.5), (2.1, 2.4), (1.9, 2.6)].into_iter().enumerate() {
+            samples.push(at(tcp, 16 << 20, "auto", r, auto, "mmap_write"));
+            samples.push(at(tcp, 16 << 20, "mmap_write", r, mmap, ""));
+            samples.push(at(tcp, 16 << 20, "read_write", r, 1.0, ""));
+        }
+        // file_pipe 1M: auto meets the target, so it is not listed.
+        for r in 0..3 {
+            samples.push(at(pipe, 1 << 20, "auto", r, 3.0, "splice"));
+            samples.push(at(pipe, 1 << 20, "splice", r, 3.0, ""));
+            samples.push(at(pipe, 1 << 20, "read_write", r, 1.0, ""));
+        }
+        let run = run_of(samples);
+        let note = misses_by_round(&run);
+        let lines: Vec<&str> = note.lines().skip_while(|l| !l.starts_with("  ")).collect();
+        assert_eq!(
+            lines,
+            [
+                "  file_tcp 1M hot     auto              1.20  0.90  1.10  (ran mmap_write; splice in round 3; mmap_write forced by name: 1.30  1.00  1.15)",
+                "                      sendfile          1.50  1.60  1.40  best fixed",
+                "  file_tcp 16M hot    auto              2.00  2.10  1.90  (ran mmap_write)",
+                "                      mmap_write        2.50  2.40  2.60  best fixed, the one it ran",
+            ],
+            "{note}"
+        );
+        // The summary's target line names the same cells; --quick leaves the rounds out.
+        assert!(table(&run, true).ends_with(&note), "{}", table(&run, true));
+        assert!(table(&run, true).contains(
+            "medians below 0.95: file_tcp 1M hot 0.79× sendfile (ran mmap_write, ÷ mmap_write"
+        ));
+        assert!(!table(&run, false).contains("GB/s in each round"));
+        // No miss, no note.
+        let met = run_of(
+            run.samples
+                .into_iter()
+                .filter(|s| s.endpoint == pipe)
+                .collect(),
+        );
+        assert_eq!(misses_by_round(&met), "");
     }
 
     #[test]
