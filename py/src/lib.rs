@@ -62,14 +62,24 @@ pub(crate) fn run_engine<F>(
 where
     F: for<'a> FnOnce(&zcopy::Options<'a>) -> zcopy::Result<zcopy::Report> + Send,
 {
-    let watch = Watch::new(py, opts, total)?;
+    let mut watch = Watch::new(py, opts, total)?;
+    let stops = watch.stops(py)?;
+    let watch = watch;
     let hook = |moved: u64| watch.tick(moved);
     let mut engine_opts = opts.engine(&hook, &watch.flag);
-    if !watch.can_stop(py)? {
-        // Nothing to ask between chunks or during waits: the engine arms no stop hook, and so
-        // cuts no wait into ticks (for a socket: a getsockopt and two setsockopt a call).
-        engine_opts.progress = None;
-        engine_opts.cancel = None;
+    match stops {
+        watch::Stops::Nothing => {
+            // Nothing to ask between chunks or during waits: the engine arms no stop hook, and
+            // so cuts no wait into ticks (for a socket: a getsockopt and two setsockopt a call).
+            engine_opts.progress = None;
+            engine_opts.cancel = None;
+        }
+        watch::Stops::Signals => {
+            // Ctrl-C alone: where SIGINT interrupts this thread's waits (Python's handler, no
+            // SA_RESTART, not blocked), the engine cuts none into ticks (see WaitTicks).
+            engine_opts.wait_ticks = zcopy::WaitTicks::UnlessInterruptedBy(libc::SIGINT);
+        }
+        watch::Stops::Hooks => {}
     }
     let outcome = py.detach(|| catch_unwind(AssertUnwindSafe(|| call(&engine_opts))));
     let (moved, result) = match outcome {
