@@ -245,7 +245,7 @@ pub struct Options<'a> {
     /// last for ever is cut into 100 ms ticks that ask them. To cut a socket destination's
     /// waits, a blocking socket whose `SO_SNDTIMEO` is 0 gets one of 100 ms for the transfer,
     /// restored after. Without either, the transfer makes exactly the syscalls it would make
-    /// anyway.
+    /// anyway. [`Options::wait_ticks`] spares the ticks to a caller that stops by a signal.
     pub progress: Option<Progress<'a>>,
     /// Checked before each chunk (at most 32 MiB, as for `progress`), and every 100 ms while the
     /// transfer waits (as for [`Options::progress`]): once it is `true`, the transfer stops with

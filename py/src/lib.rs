@@ -180,7 +180,15 @@ fn bar_total(opts: &Opts, left: impl FnOnce() -> Option<u64>) -> Option<u64> {
 ///   uses it by itself.
 ///
 /// The call runs without the GIL; Ctrl-C stops it within one chunk with KeyboardInterrupt,
-/// whose `.bytes_moved` tells how far it got.
+/// whose `.bytes_moved` tells how far it got. On the main thread with no `progress` or
+/// `cancel`, where SIGINT interrupts the call's waits (Python's own handler is installed
+/// without SA_RESTART; SIGINT not blocked in the thread: one `sigaction` a call tells), the
+/// signal itself ends a wait on a stalled pipe or socket; otherwise (after
+/// `signal.siginterrupt(signal.SIGINT, False)`, or with SIGINT blocked by
+/// `signal.pthread_sigmask`) waits are cut into 100 ms ticks that look for it (a socket then
+/// costs a `getsockopt` and two `setsockopt(SO_SNDTIMEO)` a call). A Ctrl-C in the instant
+/// between the last look and the start of a wait is seen at the next one, as with Python's own
+/// blocking calls.
 ///
 /// Raises ZcopyError (an OSError; OS failures are also the matching built-in subclass, e.g.
 /// BrokenPipeError, BlockingIOError for a non-blocking fd that would block, IsADirectoryError

@@ -49,6 +49,12 @@ struct State {
 /// reader that cannot seek (a pipe wrapped by `open()`) is served each call as `transfer`
 /// serves it (its read-ahead bytes first), without the speed-up.
 ///
+/// Ctrl-C stops a call as it stops `transfer`. Prepared on the main thread without `progress`
+/// or `cancel`, it reads once, here, whether SIGINT interrupts this thread's waits (its handler
+/// installed without SA_RESTART, SIGINT not blocked), and its calls on the main thread cut no
+/// wait into ticks when it does: a program that changes SIGINT's handler or flags
+/// (`signal.signal`, `signal.siginterrupt`) or blocks it afterwards prepares again.
+///
 /// Raises as `transfer` does for bad fds or options (TypeError for `length`, `src_offset` or
 /// `dst_offset` here).
 #[pyfunction]
