@@ -109,7 +109,8 @@ def by_transfer(src: Any, dst: socket.socket) -> object:
 
 def by_prepared(src: Any, dst: socket.socket) -> object:
     with zcopy.prepare(src, dst) as p:
-        return p.transfer()
+        r = p.transfer()
+    return r
 
 
 CALLS = {"transfer": by_transfer, "prepared": by_prepared}
@@ -177,7 +178,7 @@ def test_the_syscalls_a_tick_costs(tmp_path: Path) -> None:
                     r = p.transfer(4096, 0)
                     assert r.bytes == 4096 and far.recv(8192) == data(4096, 12)
                     counts.append(r.syscalls)
-                return counts
+            return counts
 
         once()  # the first call of a thread asks the source's filesystem type (cached after)
         without, prep_without = once(), prepared()
