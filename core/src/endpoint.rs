@@ -82,6 +82,11 @@ pub(crate) struct Endpoint<'fd> {
     /// [`Prepared`](crate::Prepared) transfer was made (read once, there), so its runs need not
     /// block SIGPIPE around their writes. Always false for a plain transfer.
     pub sigpipe_ignored: bool,
+    /// As a [`Prepared`](crate::Prepared) transfer's destination, made with
+    /// [`WaitTicks::UnlessInterruptedBy`](crate::WaitTicks::UnlessInterruptedBy)`(sig)`:
+    /// `(sig, whether it interrupted the preparing thread's waits)`, read once there. `None`
+    /// for a plain transfer (each call reads it).
+    pub signal_checked: Option<(i32, bool)>,
     /// For a socket: whether it is an IP one (see [`Endpoint::has_device`]).
     network: std::sync::OnceLock<bool>,
     /// For a regular file: the type of its filesystem (`statfs.f_type`), asked once when
@@ -136,6 +141,7 @@ impl<'fd> Endpoint<'fd> {
             blocks: st.st_blocks.max(0) as u64,
             mnt,
             sigpipe_ignored: false,
+            signal_checked: None,
             network: std::sync::OnceLock::new(),
             fs: std::sync::OnceLock::new(),
         }

@@ -89,7 +89,7 @@ use std::path::Path;
 
 pub use buffered::{transfer_buffered, transfer_buffered_named};
 pub use error::{Error, ErrorKind, Result};
-pub use options::{CachePolicy, Options, Progress, Strategy, SyncPolicy};
+pub use options::{CachePolicy, Options, Progress, Strategy, SyncPolicy, WaitTicks};
 pub use plan::{AutoChoice, Support};
 pub use prepared::Prepared;
 pub use report::{Fallback, Report};
@@ -170,8 +170,12 @@ pub fn copy_file(
     let c_dst = c_path(dst_path, "dst")?;
     refuse_special(&c_src, src_path, "src")?;
     refuse_special(&c_dst, dst_path, "dst")?;
+    // Decided once for the opens and the transfer (`WaitTicks::UnlessInterruptedBy`).
+    let decided = strategy::decide_wait_ticks(opts, None, None);
+    let opts = decided.as_ref().unwrap_or(opts);
     // A path made a FIFO after that check would block the open until its other end comes: with
-    // a progress callback or a cancel flag, the wait is cut into ticks they can end.
+    // a progress callback or a cancel flag, the wait is cut into ticks they can end (or, without
+    // ticks, ended by the signal that interrupts it).
     let src = strategy::with_stop_hook(opts, || sys::fs::open_stoppable(&c_src, libc::O_RDONLY, 0))
         .map_err(|e| Error::os(e, format_args!("cannot open src {}", src_path.display())))?;
     let (src_st, src_mnt) = sys::fs::fstat_mount(src.as_fd())

@@ -164,6 +164,43 @@ named!(Strategy, "strategy");
 named!(CachePolicy, "cache policy");
 named!(SyncPolicy, "sync policy");
 
+/// How a transfer that can be stopped (a progress callback or a cancel flag) keeps its blocking
+/// waits stoppable (the [`Options::wait_ticks`] option).
+///
+/// A wait ends for the stop hook (the callback and the flag) in two ways: a wait interrupted by a
+/// signal (`EINTR`, or a send or write that returns what it moved so far) asks it before going
+/// on, and, with ticks, a wait that could last for ever is cut into 100 ms ticks that ask it. A
+/// cancel flag sends no signal, so it needs the ticks; a caller whose only way to stop is a
+/// signal that interrupts the waits (Python's Ctrl-C on its main thread) does not, and then
+/// saves what the ticks cost: for a blocking socket destination, a `getsockopt` and two
+/// `setsockopt(SO_SNDTIMEO)` a transfer; for a blocking pipe, a `poll` a chunk (or
+/// `RWF_NOWAIT` writes); for an idle pipe or socket source, a `poll` a chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum WaitTicks {
+    /// Cut the waits that could last for ever into ticks (the default).
+    #[default]
+    On,
+    /// Cut no wait: the hook is asked between chunks and when a signal interrupts a wait. Only
+    /// for a caller whose only way to stop is a signal handled without `SA_RESTART` and not
+    /// blocked in the calling thread (with `SA_RESTART` the kernel resumes the wait after the
+    /// handler, and the hook is not asked until the wait ends by itself, maybe never). A signal
+    /// that arrives in the instant between the hook's last question and the start of a wait is
+    /// seen at the next signal, as it is by the host's own blocking calls (CPython's
+    /// `socket.send` has the same window).
+    Off,
+    /// [`WaitTicks::Off`] when signal `sig` (a `libc::SIGINT`, say) interrupts the calling
+    /// thread's waits, else [`WaitTicks::On`]. It interrupts them when its handler is installed
+    /// without `SA_RESTART` and the thread does not block it; also when it has no handler
+    /// (`SIG_DFL`, `SIG_IGN`: it then ends the process, or nothing, and there is nothing for a
+    /// hook to learn from it). Checked once per call (a `sigaction`, and the thread's signal
+    /// mask, read by the `pthread_sigmask` that blocks SIGPIPE around writes to a pipe or
+    /// socket, or by one of its own), and only where ticks would cost syscalls: a blocking pipe
+    /// or socket at either end, and [`copy_file`](crate::copy_file)'s opens. A
+    /// [`Prepared`](crate::Prepared) transfer checks once, when prepared: a host that changes
+    /// the signal's handler or flags, or blocks it, afterwards must prepare again.
+    UnlessInterruptedBy(i32),
+}
+
 /// A progress callback: receives the bytes moved so far (after each chunk) and returns `true` to
 /// go on or `false` to stop the transfer with a [`Cancelled`](crate::ErrorKind::Cancelled) error.
 pub type Progress<'a> = &'a (dyn Fn(u64) -> bool + Sync);
@@ -208,7 +245,7 @@ pub struct Options<'a> {
     /// last for ever is cut into 100 ms ticks that ask them. To cut a socket destination's
     /// waits, a blocking socket whose `SO_SNDTIMEO` is 0 gets one of 100 ms for the transfer,
     /// restored after. Without either, the transfer makes exactly the syscalls it would make
-    /// anyway.
+    /// anyway. [`Options::wait_ticks`] spares the ticks to a caller that stops by a signal.
     pub progress: Option<Progress<'a>>,
     /// Checked before each chunk (at most 32 MiB, as for `progress`), and every 100 ms while the
     /// transfer waits (as for [`Options::progress`]): once it is `true`, the transfer stops with
@@ -274,6 +311,10 @@ pub struct Options<'a> {
     /// with the source hot, 0.79× and 0.96× cold; hence never on by default. It can pay where one thread cannot keep
     /// the storage busy (more cores, fast NVMe, network filesystems): measure there.
     pub parallelism: Option<u32>,
+    /// Whether the waits of a transfer that can be stopped (a progress callback or a cancel
+    /// flag) are cut into 100 ms ticks that ask them (default [`WaitTicks::On`]); see
+    /// [`WaitTicks`] for when they need not be. No effect on a transfer that cannot be stopped.
+    pub wait_ticks: WaitTicks,
 }
 
 impl<'a> Options<'a> {
@@ -312,6 +353,7 @@ impl Default for Options<'_> {
             sparse: true,
             queue_depth: None,
             parallelism: None,
+            wait_ticks: WaitTicks::On,
         }
     }
 }
@@ -333,6 +375,7 @@ impl fmt::Debug for Options<'_> {
             .field("sparse", &self.sparse)
             .field("queue_depth", &self.queue_depth)
             .field("parallelism", &self.parallelism)
+            .field("wait_ticks", &self.wait_ticks)
             .finish()
     }
 }

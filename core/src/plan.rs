@@ -612,7 +612,13 @@ fn run_policy(src: &Endpoint<'_>, dst: &Endpoint<'_>, opts: &Options<'_>) -> Res
     // (never process-wide), and consume one our EPIPE left pending. Not when a prepared
     // transfer saw SIGPIPE ignored: the kernel then discards it.
     let guard_sigpipe = matches!(dst.kind, Kind::Pipe | Kind::Socket) && !dst.sigpipe_ignored;
-    let already_blocked = guard_sigpipe && sys::process::block_sigpipe().unwrap_or(true);
+    let mask = guard_sigpipe
+        .then(sys::process::block_sigpipe)
+        .and_then(|m| m.ok());
+    let already_blocked = guard_sigpipe && mask.is_none_or(|m| m.blocks(libc::SIGPIPE));
+    // The mask just read tells whether the thread blocks the signal that would stop the waits.
+    let decided = strategy::decide_wait_ticks(opts, Some((src, dst)), mask.as_ref());
+    let opts = decided.as_ref().unwrap_or(opts);
     let mut report = Report::default();
     let reserved = crate::prealloc::reserve(src, dst, opts)?;
     let mut result = strategy::with_stop_hook(opts, || run_techniques(src, dst, opts, &mut report));

@@ -264,6 +264,10 @@ impl<'fd, 'a> Prepared<'fd, 'a> {
             // Read once: runs skip blocking SIGPIPE while it stays ignored (see the type's doc).
             dst.sigpipe_ignored = sys::process::sigpipe_ignored().unwrap_or(false);
         }
+        if let crate::WaitTicks::UnlessInterruptedBy(sig) = opts.wait_ticks {
+            // Read once: runs use it without a syscall (see WaitTicks::UnlessInterruptedBy).
+            dst.signal_checked = Some((sig, sys::stop::interrupts_waits(sig, None)));
+        }
         let opts = Options {
             len: None,
             src_offset: None,

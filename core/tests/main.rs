@@ -24,4 +24,5 @@ mod test_strategy;
 mod test_sys;
 mod test_transfer;
 mod test_tree;
+mod test_wait_ticks;
 mod test_zerocopy;

@@ -62,14 +62,24 @@ pub(crate) fn run_engine<F>(
 where
     F: for<'a> FnOnce(&zcopy::Options<'a>) -> zcopy::Result<zcopy::Report> + Send,
 {
-    let watch = Watch::new(py, opts, total)?;
+    let mut watch = Watch::new(py, opts, total)?;
+    let stops = watch.stops(py)?;
+    let watch = watch;
     let hook = |moved: u64| watch.tick(moved);
     let mut engine_opts = opts.engine(&hook, &watch.flag);
-    if !watch.can_stop(py)? {
-        // Nothing to ask between chunks or during waits: the engine arms no stop hook, and so
-        // cuts no wait into ticks (for a socket: a getsockopt and two setsockopt a call).
-        engine_opts.progress = None;
-        engine_opts.cancel = None;
+    match stops {
+        watch::Stops::Nothing => {
+            // Nothing to ask between chunks or during waits: the engine arms no stop hook, and
+            // so cuts no wait into ticks (for a socket: a getsockopt and two setsockopt a call).
+            engine_opts.progress = None;
+            engine_opts.cancel = None;
+        }
+        watch::Stops::Signals => {
+            // Ctrl-C alone: where SIGINT interrupts this thread's waits (Python's handler, no
+            // SA_RESTART, not blocked), the engine cuts none into ticks (see WaitTicks).
+            engine_opts.wait_ticks = zcopy::WaitTicks::UnlessInterruptedBy(libc::SIGINT);
+        }
+        watch::Stops::Hooks => {}
     }
     let outcome = py.detach(|| catch_unwind(AssertUnwindSafe(|| call(&engine_opts))));
     let (moved, result) = match outcome {
@@ -170,7 +180,15 @@ fn bar_total(opts: &Opts, left: impl FnOnce() -> Option<u64>) -> Option<u64> {
 ///   uses it by itself.
 ///
 /// The call runs without the GIL; Ctrl-C stops it within one chunk with KeyboardInterrupt,
-/// whose `.bytes_moved` tells how far it got.
+/// whose `.bytes_moved` tells how far it got. On the main thread with no `progress` or
+/// `cancel`, where SIGINT interrupts the call's waits (Python's own handler is installed
+/// without SA_RESTART; SIGINT not blocked in the thread: one `sigaction` a call tells), the
+/// signal itself ends a wait on a stalled pipe or socket; otherwise (after
+/// `signal.siginterrupt(signal.SIGINT, False)`, or with SIGINT blocked by
+/// `signal.pthread_sigmask`) waits are cut into 100 ms ticks that look for it (a socket then
+/// costs a `getsockopt` and two `setsockopt(SO_SNDTIMEO)` a call). A Ctrl-C in the instant
+/// between the last look and the start of a wait is seen at the next one, as with Python's own
+/// blocking calls.
 ///
 /// Raises ZcopyError (an OSError; OS failures are also the matching built-in subclass, e.g.
 /// BrokenPipeError, BlockingIOError for a non-blocking fd that would block, IsADirectoryError

@@ -8,7 +8,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::args::{count, End, Kept, Opts};
+use crate::args::{count, End, Kept, Opts, ProgressArg};
 use crate::report::Report;
 use crate::{bar_total, guarded, run_engine};
 
@@ -51,6 +51,12 @@ struct State {
 /// reader that cannot seek (a pipe wrapped by `open()`) is served each call as `transfer`
 /// serves it (its read-ahead bytes first), without the speed-up.
 ///
+/// Ctrl-C stops a call as it stops `transfer`. Prepared on the main thread without `progress`
+/// or `cancel`, it reads once, here, whether SIGINT interrupts this thread's waits (its handler
+/// installed without SA_RESTART, SIGINT not blocked), and its calls on the main thread cut no
+/// wait into ticks when it does: a program that changes SIGINT's handler or flags
+/// (`signal.signal`, `signal.siginterrupt`) or blocks it afterwards prepares again.
+///
 /// Raises as `transfer` does for bad fds or options (TypeError for `length`, `src_offset` or
 /// `dst_offset` here).
 #[pyfunction]
@@ -84,7 +90,7 @@ pub(crate) fn prepare(
                         &*(d.label.as_path() as *const Path),
                     )
                 };
-                let p = zcopy::Prepared::from_fds_named(sf, sl, df, dl, &base(&opts))
+                let p = zcopy::Prepared::from_fds_named(sf, sl, df, dl, &base(py, &opts)?)
                     .map_err(crate::errors::EngineError::from)?;
                 Some(p)
             }
@@ -104,9 +110,22 @@ pub(crate) fn prepare(
     })
 }
 
-/// The engine's options of a prepared transfer (its callbacks are given per call).
-fn base(opts: &Opts) -> zcopy::Options<'static> {
-    zcopy::Options {
+/// The engine's options of a prepared transfer (its callbacks are given per call). Prepared on
+/// the main thread with Ctrl-C as the only stop (no callback, bar or event), it reads once
+/// whether SIGINT interrupts this thread's waits, so its calls need not cut theirs into ticks
+/// (`zcopy::WaitTicks::UnlessInterruptedBy`; a host that changes SIGINT's handler or flags, or
+/// blocks it, afterwards prepares again).
+fn base(py: Python<'_>, opts: &Opts) -> PyResult<zcopy::Options<'static>> {
+    let signals_only = matches!(opts.progress, ProgressArg::Off)
+        && opts.cancel.is_none()
+        && crate::watch::on_main_thread(py)?;
+    let wait_ticks = if signals_only {
+        zcopy::WaitTicks::UnlessInterruptedBy(libc::SIGINT)
+    } else {
+        zcopy::WaitTicks::On
+    };
+    Ok(zcopy::Options {
+        wait_ticks,
         strategy: opts.strategy,
         chunk_size: opts.chunk_size,
         fallback: opts.fallback,
@@ -117,7 +136,7 @@ fn base(opts: &Opts) -> zcopy::Options<'static> {
         queue_depth: opts.queue_depth,
         parallelism: opts.parallelism,
         ..zcopy::Options::default()
-    }
+    })
 }
 
 /// A call's `length`, `src_offset` and `dst_offset`, each `None` or a count.
@@ -178,7 +197,7 @@ pub(crate) fn prepare_to(
                 &*(d.label.as_path() as *const Path),
             )
         };
-        let p = zcopy::Prepared::to_dst_named(df, dl, &base(&opts))
+        let p = zcopy::Prepared::to_dst_named(df, dl, &base(py, &opts)?)
             .map_err(crate::errors::EngineError::from)?;
         Ok(Prepared {
             state: Some(State {

@@ -5,6 +5,12 @@
 //! holds it but up to the interpreter's switch interval (5 ms) when another thread is busy, so
 //! the tick takes it only every [`INTERVAL_NS`] unless a progress callback must see every
 //! chunk. Ctrl-C therefore stops a transfer within one chunk plus 20 ms.
+//!
+//! When signals are the only stop ([`Stops::Signals`]: the main thread, no callback, bar or
+//! event), the engine may cut no wait into ticks (`WaitTicks::UnlessInterruptedBy(SIGINT)`):
+//! it then asks the tick only between chunks and when a signal interrupted a wait, and each
+//! such question must look at the signals, so the tick is not throttled then (it skips only a
+//! question asked once the `length` asked for has moved, when no wait is left).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -35,6 +41,21 @@ pub(crate) struct Watch {
     pub last: AtomicU64,
     /// What the bar shows.
     shown: AtomicU64,
+    /// Whether every tick looks at the signals (see the module's doc).
+    eager: bool,
+    /// The `length` asked for, when given (see the module's doc).
+    length: Option<u64>,
+}
+
+/// What can stop a transfer from Python.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stops {
+    /// Nothing: a thread other than the main one, without callback, bar or event.
+    Nothing,
+    /// Signals only (Ctrl-C): the main thread, without callback, bar or event.
+    Signals,
+    /// A progress callback, a bar or a cancel event (and signals, on the main thread).
+    Hooks,
 }
 
 impl Watch {
@@ -74,6 +95,8 @@ impl Watch {
             next_ns: AtomicU64::new(INTERVAL_NS),
             last: AtomicU64::new(0),
             shown: AtomicU64::new(0),
+            eager: false,
+            length: opts.length,
         };
         // The engine checks the flag before the first chunk: an event set already stops it
         // before a byte moves.
@@ -85,42 +108,41 @@ impl Watch {
         Ok(watch)
     }
 
-    /// Whether anything can stop the transfer, so the engine must ask [`Watch::tick`] between
-    /// chunks and during waits: a progress callback or bar, a cancel event, or signals (Ctrl-C),
-    /// which Python handles on its main thread only. A transfer on another thread without a
+    /// What can stop the transfer, so the engine must ask [`Watch::tick`] between chunks and
+    /// during waits: a progress callback or bar, a cancel event, or signals (Ctrl-C), which
+    /// Python handles on its main thread only. A transfer on another thread without a
     /// callback or an event runs to its end, as it did when the tick only checked signals (a
-    /// no-op off the main thread).
-    pub(crate) fn can_stop(&self, py: Python<'_>) -> PyResult<bool> {
+    /// no-op off the main thread). With [`Stops::Signals`], every tick looks at the signals
+    /// from now on (see the module's doc).
+    pub(crate) fn stops(&mut self, py: Python<'_>) -> PyResult<Stops> {
         if self.progress.is_some() || self.bar.is_some() || self.cancel.is_some() {
-            return Ok(true);
+            return Ok(Stops::Hooks);
         }
-        // SAFETY: PyThread_get_thread_ident only reads the calling thread's id.
-        let this = unsafe { pyo3::ffi::PyThread_get_thread_ident() };
-        // The main thread's ident as first seen: equal means the main thread (or, after a fork
-        // whose child started threads, one that reuses its ident: it then keeps the hook, as
-        // before); different is confirmed by asking threading, since a fork makes the forking
-        // thread the child's main thread.
-        static MAIN: std::sync::OnceLock<std::os::raw::c_ulong> = std::sync::OnceLock::new();
-        let main_now = || -> PyResult<std::os::raw::c_ulong> {
-            py.import("threading")?
-                .call_method0("main_thread")?
-                .getattr(pyo3::intern!(py, "ident"))?
-                .extract()
-        };
-        let first = *MAIN.get_or_init(|| main_now().unwrap_or(0));
-        Ok(this == first || this == main_now()?)
+        if !on_main_thread(py)? {
+            return Ok(Stops::Nothing);
+        }
+        self.eager = true;
+        Ok(Stops::Signals)
     }
 
     /// The engine's progress hook: `false` stops the transfer.
     pub(crate) fn tick(&self, moved: u64) -> bool {
         self.last.store(moved, Ordering::Relaxed);
         if self.progress.is_none() {
-            let now = u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-            if now < self.next_ns.load(Ordering::Relaxed) {
-                return true;
+            if self.eager {
+                // Everything asked for has moved: no wait is left for a signal to cut, and a
+                // Ctrl-C pending is raised by Python when the call returns.
+                if self.length.is_some_and(|l| moved >= l) {
+                    return true;
+                }
+            } else {
+                let now = u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                if now < self.next_ns.load(Ordering::Relaxed) {
+                    return true;
+                }
+                self.next_ns
+                    .store(now.saturating_add(INTERVAL_NS), Ordering::Relaxed);
             }
-            self.next_ns
-                .store(now.saturating_add(INTERVAL_NS), Ordering::Relaxed);
         }
         Python::attach(|py| match self.tick_attached(py, moved) {
             Ok(go_on) => go_on,
@@ -195,4 +217,23 @@ impl Watch {
             None => result,
         }
     }
+}
+
+/// Whether the calling thread is Python's main thread (where Python runs signal handlers).
+pub(crate) fn on_main_thread(py: Python<'_>) -> PyResult<bool> {
+    // SAFETY: PyThread_get_thread_ident only reads the calling thread's id.
+    let this = unsafe { pyo3::ffi::PyThread_get_thread_ident() };
+    // The main thread's ident as first seen: equal means the main thread (or, after a fork
+    // whose child started threads, one that reuses its ident: it then keeps the hook, as
+    // before); different is confirmed by asking threading, since a fork makes the forking
+    // thread the child's main thread.
+    static MAIN: std::sync::OnceLock<std::os::raw::c_ulong> = std::sync::OnceLock::new();
+    let main_now = || -> PyResult<std::os::raw::c_ulong> {
+        py.import("threading")?
+            .call_method0("main_thread")?
+            .getattr(pyo3::intern!(py, "ident"))?
+            .extract()
+    };
+    let first = *MAIN.get_or_init(|| main_now().unwrap_or(0));
+    Ok(this == first || this == main_now()?)
 }

@@ -254,7 +254,9 @@ def test_off_the_main_thread_without_hooks_no_wait_is_cut(tmp_path: Path) -> Non
     """Signals reach Python's main thread only: elsewhere, a transfer without a progress
     callback or a cancel event has nothing to stop it, and the engine arms no stop hook, so it
     does not cut a socket's waits into ticks (a getsockopt and two setsockopt fewer). The same
-    transfer with a cancel event, or on the main thread, still does."""
+    transfer with a cancel event still does. On the main thread Ctrl-C can stop it: the engine
+    reads SIGINT's handler (one sigaction), and cuts no wait where SIGINT interrupts them
+    (test_stop_signals.py)."""
     src = tmp_path / "src"
     src.write_bytes(os.urandom(4096))
     tx, rx = socket.socketpair()
@@ -263,6 +265,8 @@ def test_off_the_main_thread_without_hooks_no_wait_is_cut(tmp_path: Path) -> Non
         with open(src, "rb") as f:
 
             def run(name: str, **options: object) -> None:
+                # The first call of a thread asks the source's filesystem type (cached after).
+                zcopy.transfer(f, tx, src_offset=0, **options)  # type: ignore[arg-type]
                 got[name] = zcopy.transfer(f, tx, src_offset=0, **options).syscalls  # type: ignore[arg-type]
 
             run("main")
@@ -272,10 +276,11 @@ def test_off_the_main_thread_without_hooks_no_wait_is_cut(tmp_path: Path) -> Non
             t = threading.Thread(target=run, args=("thread_cancel",), kwargs={"cancel": threading.Event()})
             t.start()
             t.join()
-        assert len(rx.recv(3 * 4096, socket.MSG_WAITALL)) == 3 * 4096
+        assert len(rx.recv(6 * 4096, socket.MSG_WAITALL)) == 6 * 4096
     finally:
         tx.close()
         rx.close()
     assert got["thread"] == got["thread_cancel"] - 3, got
-    # On the main thread the ticks stay (what else the main thread does may vary by one).
-    assert got["main"] > got["thread"], got
+    # On the main thread, SIGINT's handler is read (Python's own, or SIG_IGN left by a background
+    # shell: either interrupts, so no tick).
+    assert got["main"] == got["thread"] + 1, got

@@ -209,6 +209,9 @@ fn write_all(job: &mut Job<'_, '_>, direct: Option<BorrowedFd<'_>>, data: &[u8])
             Ok(k) => {
                 job.advance(k);
                 done += k;
+                if done < data.len() {
+                    job.interrupted_write()?;
+                }
             }
             Err(e) if job.retry_stalled_dst(&e)? => {}
             Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {

@@ -308,9 +308,8 @@ impl Flight {
     fn pump(&mut self, ring: &mut Ring, io: &Io, job: &mut Job<'_, '_>) -> Result<()> {
         // When the caller can stop the transfer, a wait lasts a tick at most, so the stop is
         // seen even while the destination (a stalled socket, a full pipe) takes nothing.
-        let tick = job
-            .can_stop()
-            .then(|| Duration::from_millis(IDLE_TICK_MS as u64));
+        let tick =
+            (job.can_stop() && job.ticks).then(|| Duration::from_millis(IDLE_TICK_MS as u64));
         loop {
             job.checkpoint()?;
             // Submit: reads ahead into idle slots, the write whose turn it is.

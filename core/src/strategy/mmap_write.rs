@@ -132,6 +132,9 @@ fn write_window(
             Ok(k) => {
                 job.advance(k);
                 done += k;
+                if done < map.len() {
+                    job.interrupted_write()?;
+                }
             }
             Err(e) if job.retry_stalled_dst(&e)? => {}
             Err(e) if e.raw_os_error() == Some(libc::EFAULT) => return truncated(job),

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 pub(crate) use crate::endpoint::{position, seek_to};
 use crate::endpoint::{Endpoint, Kind};
 use crate::error::{Error, Result};
-use crate::options::{Progress, Strategy};
+use crate::options::{Progress, Strategy, WaitTicks};
 use crate::report::CopyModel;
 use crate::sys;
 
@@ -112,6 +112,9 @@ pub(crate) struct Job<'a, 'fd> {
     /// Whether waits for room in the destination are cut into ticks the stop hook can end
     /// (see [`DstTicks`]).
     pub dst_ticks: bool,
+    /// Whether waits may be cut into ticks at all (the `wait_ticks` option is not
+    /// [`WaitTicks::Off`]): an idle source's, an io_uring's.
+    pub ticks: bool,
     /// Whether reads and writes of regular files are uncached (`RWF_DONTCACHE`: the
     /// `dontcache` cache policy); only techniques that can pass the flag serve it.
     pub dontcache: bool,
@@ -144,6 +147,7 @@ impl<'a, 'fd> Job<'a, 'fd> {
             queue_depth: opts.queue_depth,
             zerocopy_copied: 0,
             dst_ticks: false,
+            ticks: opts.wait_ticks != WaitTicks::Off,
             dontcache: opts.cache == crate::CachePolicy::DontCache,
         }
     }
@@ -174,12 +178,14 @@ impl<'a, 'fd> Job<'a, 'fd> {
     /// flag or a progress callback): waits for bytes in `poll` slices of [`IDLE_TICK_MS`],
     /// checking the cancel flag and calling the progress callback (with the same count) between
     /// them, so a source that goes quiet can still be stopped. One `poll` per chunk when bytes
-    /// are there; nothing for files, for non-blocking sources (their reads return at once), or
-    /// without a way to stop.
+    /// are there; nothing for files, for non-blocking sources (their reads return at once),
+    /// without a way to stop, or without ticks ([`WaitTicks::Off`]: the read itself waits, and
+    /// a signal that interrupts it asks the stop hook).
     fn wait_idle_source(&mut self) -> Result<()> {
         if !matches!(self.src.kind, Kind::Pipe | Kind::Socket)
             || self.src.flags & libc::O_NONBLOCK != 0
             || (self.cancel.is_none() && self.progress.is_none())
+            || !self.ticks
         {
             return Ok(());
         }
@@ -240,6 +246,19 @@ impl<'a, 'fd> Job<'a, 'fd> {
         self.dst_ticks
             && err.raw_os_error() == Some(libc::EAGAIN)
             && (self.src.seekable() || self.src.flags & libc::O_NONBLOCK == 0)
+    }
+
+    /// After a write to the destination that moved some bytes but fewer than asked, when its
+    /// waits are not cut ([`Job::dst_ticks`] off): a blocking pipe or socket stops short when a
+    /// signal interrupts it, so the stop hook is asked now, as the `EINTR` of a wait that had
+    /// moved nothing would ask it; else the next write would wait again with the stop unseen.
+    /// (Between chunks, [`Job::checkpoint`] asks the callback and flag anyway.) Nothing without
+    /// a hook.
+    pub(crate) fn interrupted_write(&self) -> Result<()> {
+        if self.dst_ticks {
+            return Ok(());
+        }
+        sys::stop::check().map_err(|e| Error::os(e, format_args!("writing to {}", self.dst.name)))
     }
 
     /// Waits in ticks the stop hook can end until the destination has room.
@@ -409,15 +428,54 @@ impl<'a, 'fd> Job<'a, 'fd> {
 }
 
 /// Runs `f` with the stop hook of `opts` armed on this thread (see [`sys::stop`]), when it has
-/// one (a progress callback or a cancel flag): blocking waits then end within a tick of a stop.
+/// one (a progress callback or a cancel flag): blocking waits then end within a tick of a stop,
+/// or, with [`WaitTicks::Off`], when a signal interrupts them (an undecided
+/// [`WaitTicks::UnlessInterruptedBy`] counts as [`WaitTicks::On`]: see [`decide_wait_ticks`]).
 /// Without one, just `f()`.
 pub(crate) fn with_stop_hook<T>(opts: &crate::Options<'_>, f: impl FnOnce() -> T) -> T {
     if opts.progress.is_none() && opts.cancel.is_none() {
         return f();
     }
     let hook = |moved: u64| ask_stop(opts.progress, opts.cancel, moved);
-    let _scope = sys::stop::Scope::arm(&hook);
+    let _scope = sys::stop::Scope::arm(&hook, opts.wait_ticks != WaitTicks::Off);
     f()
+}
+
+/// `opts` with its [`WaitTicks::UnlessInterruptedBy`] decided ([`WaitTicks::On`] or
+/// [`WaitTicks::Off`]) for one call on this thread, or `None` when there is nothing to decide:
+/// another setting, nothing that can stop the transfer (no hook is armed), or `ends` (when
+/// known) of which neither is a blocking pipe or socket (nothing would be cut). A prepared
+/// destination's answer ([`Endpoint::signal_checked`]) costs nothing; else
+/// [`sys::stop::interrupts_waits`], given the thread's `mask` when the caller has it.
+pub(crate) fn decide_wait_ticks<'a>(
+    opts: &crate::Options<'a>,
+    ends: Option<(&Endpoint<'_>, &Endpoint<'_>)>,
+    mask: Option<&sys::process::SigMask>,
+) -> Option<crate::Options<'a>> {
+    let WaitTicks::UnlessInterruptedBy(sig) = opts.wait_ticks else {
+        return None;
+    };
+    if opts.progress.is_none() && opts.cancel.is_none() {
+        return None;
+    }
+    let waits = |e: &Endpoint<'_>| {
+        matches!(e.kind, Kind::Pipe | Kind::Socket) && e.flags & libc::O_NONBLOCK == 0
+    };
+    let interrupts = match ends {
+        Some((src, dst)) if !waits(src) && !waits(dst) => return None,
+        Some((_, dst)) if dst.signal_checked.is_some_and(|(s, _)| s == sig) => {
+            dst.signal_checked.is_some_and(|(_, v)| v)
+        }
+        _ => sys::stop::interrupts_waits(sig, mask),
+    };
+    Some(crate::Options {
+        wait_ticks: if interrupts {
+            WaitTicks::Off
+        } else {
+            WaitTicks::On
+        },
+        ..opts.clone()
+    })
 }
 
 /// The stop hook's question, in [`Job::checkpoint`]'s order: the progress callback (given the
@@ -454,7 +512,7 @@ impl<'fd> DstTicks<'fd> {
             on: false,
             restore: None,
         };
-        if !sys::stop::armed() || dst.flags & libc::O_NONBLOCK != 0 {
+        if !sys::stop::cuts_waits() || dst.flags & libc::O_NONBLOCK != 0 {
             return off;
         }
         match dst.kind {

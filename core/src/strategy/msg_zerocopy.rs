@@ -224,6 +224,12 @@ fn send_slot(job: &mut Job<'_, '_>, sends: &mut Sends, slot_no: usize, data: &[u
                 job.zerocopy_sends += 1;
                 job.advance(k);
                 sent += k;
+                if sent < got {
+                    if let Err(stop) = job.interrupted_write() {
+                        job.give_back_src(got - sent)?;
+                        return Err(stop);
+                    }
+                }
             }
             Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
                 // Out of pinned-memory budget: this piece goes by an ordinary send.
@@ -270,7 +276,7 @@ fn reap(
 ) -> Result<()> {
     if wait {
         // A peer that stopped reading never acks: with a stop hook, wait in ticks it can end.
-        let timeout = if sys::stop::armed() {
+        let timeout = if sys::stop::cuts_waits() {
             sys::stop::TICK_MS
         } else {
             -1

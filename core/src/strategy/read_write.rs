@@ -216,6 +216,11 @@ fn copy(job: &mut Job<'_, '_>, buf: &mut [u8], src_flags: i32, dst_flags: i32) -
                     // at once rather than try again for an EAGAIN.
                     if job.dst_ticks && done < got {
                         wait_for_room(job, got - done)?;
+                    } else if done < got {
+                        if let Err(stop) = job.interrupted_write() {
+                            job.give_back_src(got - done)?;
+                            return Err(stop);
+                        }
                     }
                 }
                 Err(e) if job.dst_stalled(&e) => wait_for_room(job, got - done)?,

@@ -143,6 +143,9 @@ fn through_pipe(job: &mut Job<'_, '_>) -> Result<()> {
                     left -= k;
                     moved_here += k as u64;
                     job.advance(k);
+                    if left > 0 {
+                        job.interrupted_write()?;
+                    }
                 }
                 Err(e) if job.retry_stalled_dst(&e)? => {}
                 Err(e) if e.raw_os_error() == Some(libc::EAGAIN) && !job.src.seekable() => {

@@ -471,7 +471,8 @@ pub(crate) fn open(path: &CStr, flags: i32, mode: libc::mode_t) -> io::Result<Fd
 }
 
 /// [`open`], where opening a FIFO (which waits for the other end: a writer for a reader, a
-/// reader for a writer) can be stopped. Without a stop hook armed, exactly [`open`]. With one
+/// reader for a writer) can be stopped. Without a stop hook armed, or with one armed without
+/// ticks (its caller stops by a signal, whose `EINTR` asks it), exactly [`open`]. With one
 /// (see [`super::stop`]): `openat` with `O_NONBLOCK` added; a FIFO opened for writing without a
 /// reader fails with `ENXIO` and is retried every tick; a FIFO opened for reading waits in
 /// `poll` ticks until a writer has come (Linux reports neither `POLLIN` nor `POLLHUP` before
@@ -482,7 +483,7 @@ pub(crate) fn open(path: &CStr, flags: i32, mode: libc::mode_t) -> io::Result<Fd
 /// [man7 open(2)](https://man7.org/linux/man-pages/man2/open.2.html),
 /// [man7 fifo(7)](https://man7.org/linux/man-pages/man7/fifo.7.html)
 pub(crate) fn open_stoppable(path: &CStr, flags: i32, mode: libc::mode_t) -> io::Result<Fd> {
-    if !super::stop::armed() || flags & libc::O_NONBLOCK != 0 {
+    if !super::stop::cuts_waits() || flags & libc::O_NONBLOCK != 0 {
         return open(path, flags, mode);
     }
     let fd = loop {

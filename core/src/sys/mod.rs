@@ -5,7 +5,8 @@
 //! is retried inside the wrapper (rustix's `retry_on_intr`), but only after asking the caller's
 //! stop hook when one is armed ([`stop`]): a stop asked then ends the wait with a
 //! [`stop::Stopped`] error. Waits that could block for ever are cut into ticks while a hook is
-//! armed ([`stop::poll_ticks`]), so every blocking wait can be stopped.
+//! armed ([`stop::poll_ticks`]), so every blocking wait can be stopped; unless it is armed
+//! without ticks, for a caller that stops by a signal whose `EINTR` asks it.
 //!
 //! The calls go through `nix` where it has them ([`retry`] counts and retries those), through
 //! `memmap2` for the mappings ([`mm`]), and through `libc` for the rest: the calls neither

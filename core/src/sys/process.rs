@@ -49,27 +49,73 @@ pub(crate) fn memlock_limit() -> io::Result<Option<u64>> {
     Ok((cur != libc::RLIM_INFINITY).then_some(cur))
 }
 
+/// A thread's signal mask, as `pthread_sigmask` gave it.
+#[derive(Clone, Copy)]
+pub(crate) struct SigMask(libc::sigset_t);
+
+impl SigMask {
+    /// Whether `sig` is blocked in it (no syscall).
+    pub(crate) fn blocks(&self, sig: i32) -> bool {
+        // SAFETY: the set was filled by pthread_sigmask; sigismember only reads it.
+        unsafe { libc::sigismember(&self.0, sig) == 1 }
+    }
+}
+
 /// `pthread_sigmask(SIG_BLOCK, {SIGPIPE}, &old)` — blocks SIGPIPE for this thread only;
-/// returns whether it was already blocked.
+/// returns the thread's mask before (whether SIGPIPE was already blocked, and what else is).
 ///
 /// # References
 /// [man7 pthread_sigmask(3)](https://man7.org/linux/man-pages/man3/pthread_sigmask.3.html)
-pub(crate) fn block_sigpipe() -> io::Result<bool> {
+pub(crate) fn block_sigpipe() -> io::Result<SigMask> {
     let mut set = MaybeUninit::<libc::sigset_t>::uninit();
-    let mut old = MaybeUninit::<libc::sigset_t>::uninit();
     // SAFETY: sigemptyset/sigaddset initialise `set` in place (no syscall).
     unsafe {
         libc::sigemptyset(set.as_mut_ptr());
         libc::sigaddset(set.as_mut_ptr(), libc::SIGPIPE);
     }
+    // SAFETY: initialised just above.
+    let set = unsafe { set.assume_init() };
+    sigmask(libc::SIG_BLOCK, Some(&set))
+}
+
+/// `pthread_sigmask(SIG_BLOCK, NULL, &old)` — this thread's signal mask, unchanged.
+///
+/// # References
+/// [man7 pthread_sigmask(3)](https://man7.org/linux/man-pages/man3/pthread_sigmask.3.html)
+pub(crate) fn thread_mask() -> io::Result<SigMask> {
+    sigmask(libc::SIG_BLOCK, None)
+}
+
+/// `pthread_sigmask(how, set, &old)`: the mask before.
+fn sigmask(how: i32, set: Option<&libc::sigset_t>) -> io::Result<SigMask> {
+    let mut old = MaybeUninit::<libc::sigset_t>::uninit();
     bump();
-    // SAFETY: `set` is initialised; `old` is valid for writes.
-    let r = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, set.as_ptr(), old.as_mut_ptr()) };
+    let set = set.map_or(std::ptr::null(), |s| s as *const libc::sigset_t);
+    // SAFETY: `set` is null (only the old mask is asked for) or an initialised set alive for the
+    // call; `old` is valid for writes.
+    let r = unsafe { libc::pthread_sigmask(how, set, old.as_mut_ptr()) };
     if r != 0 {
         return Err(io::Error::from_raw_os_error(r));
     }
     // SAFETY: pthread_sigmask succeeded, so it filled `old`.
-    Ok(unsafe { libc::sigismember(old.as_ptr(), libc::SIGPIPE) } == 1)
+    Ok(SigMask(unsafe { old.assume_init() }))
+}
+
+/// `sigaction(sig, NULL, &old)` — the flags (`sa_flags`: `SA_RESTART`, ...) `sig`'s handler
+/// was installed with, or `None` when it has none (`SIG_DFL` or `SIG_IGN`).
+///
+/// # References
+/// [man7 sigaction(2)](https://man7.org/linux/man-pages/man2/sigaction.2.html)
+pub(crate) fn handler_flags(sig: i32) -> io::Result<Option<i32>> {
+    let mut old = MaybeUninit::<libc::sigaction>::uninit();
+    // SAFETY: a null new action only queries; `old` is valid for writes of one sigaction.
+    cvt(|| unsafe { libc::sigaction(sig, std::ptr::null(), old.as_mut_ptr()) })?;
+    // SAFETY: sigaction succeeded, so it filled `old`.
+    let old = unsafe { old.assume_init() };
+    Ok(
+        (old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN)
+            .then_some(old.sa_flags),
+    )
 }
 
 /// `sigaction(SIGPIPE, NULL, &old)` — whether SIGPIPE's disposition is `SIG_IGN` (the kernel

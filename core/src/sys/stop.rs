@@ -9,7 +9,11 @@
 //!   while the engine sleeps in the kernel;
 //! - a wait that could block without bound is cut into ticks of [`TICK_MS`] ([`poll_ticks`],
 //!   [`sleep_tick`]), asking the hook between them, so a cancel flag (which sends no signal) is
-//!   seen within a tick.
+//!   seen within a tick. Not when the scope is armed without ticks ([`WaitTicks::Off`]): its
+//!   caller stops by a signal that interrupts the waits ([`interrupts_waits`]), so the first
+//!   point suffices.
+//!
+//! [`WaitTicks::Off`]: crate::WaitTicks::Off
 //!
 //! Without a scope (no hook) nothing changes: `EINTR` is retried at once and no wait is cut,
 //! so the hot path makes exactly the syscalls it made before.
@@ -34,18 +38,22 @@ thread_local! {
     static HOOK: Cell<Option<*const Hook<'static>>> = const { Cell::new(None) };
     /// The bytes the transfer on this thread has moved, as last noted ([`note_moved`]).
     static MOVED: Cell<u64> = const { Cell::new(0) };
+    /// Whether the armed hook's waits are cut into ticks ([`cuts_waits`]).
+    static TICKS: Cell<bool> = const { Cell::new(true) };
 }
 
 /// The hook armed on this thread while the scope lives (the one before it comes back after).
 pub(crate) struct Scope<'h> {
     prev: Option<*const Hook<'static>>,
     prev_moved: u64,
+    prev_ticks: bool,
     _hook: PhantomData<&'h Hook<'h>>,
 }
 
 impl<'h> Scope<'h> {
-    /// Arms `hook` on this thread until the scope is dropped.
-    pub(crate) fn arm(hook: &'h Hook<'h>) -> Scope<'h> {
+    /// Arms `hook` on this thread until the scope is dropped; `ticks`: whether waits that
+    /// could last for ever are cut into ticks that ask it ([`cuts_waits`]).
+    pub(crate) fn arm(hook: &'h Hook<'h>, ticks: bool) -> Scope<'h> {
         let ptr: *const Hook<'h> = hook;
         // SAFETY: only the lifetime changes (same fat pointer layout). The pointer is called
         // only while it is armed, and the scope, which borrows `hook` for 'h, disarms it in Drop
@@ -55,6 +63,7 @@ impl<'h> Scope<'h> {
         Scope {
             prev: HOOK.replace(Some(ptr)),
             prev_moved: MOVED.replace(0),
+            prev_ticks: TICKS.replace(ticks),
             _hook: PhantomData,
         }
     }
@@ -64,12 +73,33 @@ impl Drop for Scope<'_> {
     fn drop(&mut self) {
         HOOK.set(self.prev);
         MOVED.set(self.prev_moved);
+        TICKS.set(self.prev_ticks);
     }
 }
 
-/// Whether a hook is armed on this thread (then waits that could block for ever are cut).
-pub(crate) fn armed() -> bool {
-    HOOK.get().is_some()
+/// Whether waits that could block for ever are cut into ticks on this thread: a hook is armed,
+/// with ticks.
+pub(crate) fn cuts_waits() -> bool {
+    HOOK.get().is_some() && TICKS.get()
+}
+
+/// Whether signal `sig` ends this thread's blocking waits by itself, so a hook asked on `EINTR`
+/// (and between chunks) needs no ticks (see [`WaitTicks::UnlessInterruptedBy`]): its handler
+/// was installed without `SA_RESTART` and the thread does not block it (a wait it interrupts
+/// then returns `EINTR`, or the bytes a send or write moved before it), or it has no handler.
+/// One `sigaction`, and `pthread_sigmask` when the thread's `mask` is not known already.
+/// `false` when either call fails.
+///
+/// [`WaitTicks::UnlessInterruptedBy`]: crate::WaitTicks::UnlessInterruptedBy
+pub(crate) fn interrupts_waits(sig: i32, mask: Option<&super::process::SigMask>) -> bool {
+    match super::process::handler_flags(sig) {
+        Ok(None) => true,
+        Ok(Some(flags)) if flags & libc::SA_RESTART == 0 => match mask {
+            Some(m) => !m.blocks(sig),
+            None => super::process::thread_mask().is_ok_and(|m| !m.blocks(sig)),
+        },
+        _ => false,
+    }
 }
 
 /// Records the bytes moved so far, the count the hook is given.
@@ -123,12 +153,12 @@ pub(crate) fn check() -> io::Result<()> {
 
 /// `poll([{fd, events}], 1, TICK_MS)` until `fd` reports one of `events` (or an error or
 /// hang-up, which the next call on it reports), asking the hook between ticks. Without a hook,
-/// one `poll` without timeout.
+/// or with one armed without ticks, one `poll` without timeout (whose `EINTR` asks the hook).
 ///
 /// # References
 /// [man7 poll(2)](https://man7.org/linux/man-pages/man2/poll.2.html)
 pub(crate) fn poll_ticks(fd: BorrowedFd<'_>, events: i16) -> io::Result<()> {
-    let timeout = super::poll_timeout(if armed() { TICK_MS } else { -1 });
+    let timeout = super::poll_timeout(if cuts_waits() { TICK_MS } else { -1 });
     let events = PollFlags::from_bits_retain(events);
     loop {
         let mut p = [PollFd::new(fd, events)];
@@ -185,7 +215,7 @@ mod tests {
                 std::thread::sleep(Duration::from_millis(300));
                 stop.store(true, Ordering::SeqCst);
             });
-            let _scope = Scope::arm(&hook);
+            let _scope = Scope::arm(&hook, true);
             let r = open_stoppable(path, flags, 0o600);
             (r, Instant::now())
         });
@@ -230,7 +260,7 @@ mod tests {
                         );
                     }
                 });
-                let _scope = Scope::arm(&hook);
+                let _scope = Scope::arm(&hook, true);
                 let fd =
                     open_stoppable(&path, mine, 0o600).expect("opened once the other end came");
                 let fl = getfl(fd.as_fd()).expect("F_GETFL");
@@ -253,7 +283,7 @@ mod tests {
         // openat + close.
         assert_eq!(crate::sys::count() - before, 2);
         let hook = |_: u64| Ok(());
-        let _scope = Scope::arm(&hook);
+        let _scope = Scope::arm(&hook, true);
         let before = crate::sys::count();
         drop(open_stoppable(&c, libc::O_WRONLY, 0).expect("open"));
         // openat, fstat, F_SETFL + close.

@@ -48,8 +48,8 @@ impl Ring {
     /// `io_uring_enter(fd, to_submit, want, GETEVENTS | EXT_ARG, {timeout})` — submits what is
     /// queued and waits for `want` completions, at most `timeout` when one is given (and the
     /// kernel has `IORING_FEAT_EXT_ARG`, Linux 5.11+; before it the wait is unbounded).
-    /// Returns `false` when the wait ended without them: the timeout passed, or a signal came
-    /// (`EINTR` is not retried here, so the caller can ask its stop hook first).
+    /// Returns `false` when the wait ended without any completion: the timeout passed, or a
+    /// signal came (`EINTR` is not retried here, so the caller can ask its stop hook first).
     ///
     /// # References
     /// [man7 io_uring_enter(2)](https://man7.org/linux/man-pages/man2/io_uring_enter.2.html)
@@ -64,7 +64,9 @@ impl Ring {
             _ => self.ring.submit_and_wait(want),
         };
         match r {
-            Ok(_) => Ok(true),
+            // With submissions, io_uring_enter returns how many it took even when a signal (or
+            // the timeout) cut the wait short: what came is what the completion queue holds.
+            Ok(_) => Ok(!self.ring.completion().is_empty()),
             Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR)) => Ok(false),
             Err(e) => Err(e),
         }

@@ -108,7 +108,10 @@ def transfer(
     queue_depth: int | None = None,
     parallelism: int | None = None,
 ) -> Report:
-    """Move bytes from ``src`` to ``dst`` and report what it cost."""
+    """Move bytes from ``src`` to ``dst`` and report what it cost. Ctrl-C stops it with
+    KeyboardInterrupt; on the main thread without ``progress`` or ``cancel``, where SIGINT
+    interrupts the call's waits (Python's handler, no SA_RESTART, not blocked), by the signal
+    itself, without cutting waits into 100 ms ticks."""
 
 def copy_file(
     src: _Path,
@@ -189,7 +192,9 @@ def prepare(
     parallelism: int | None = None,
 ) -> Prepared:
     """Prepare a transfer from ``src`` to ``dst``, classified once and run many times by
-    ``Prepared.transfer()``; ``length``, ``src_offset`` and ``dst_offset`` go to each call."""
+    ``Prepared.transfer()``; ``length``, ``src_offset`` and ``dst_offset`` go to each call.
+    On the main thread without ``progress`` or ``cancel``, whether SIGINT interrupts waits is
+    read once, here: change SIGINT's handler or flags, or block it, and prepare again."""
 
 def prepare_to(
     dst: _Fd,
