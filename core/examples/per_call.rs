@@ -11,8 +11,12 @@
 //! syscall itself. Two cases make the `fstat` and the syscall bare, the floor of a run that
 //! looks at the source's size; one more adds the stop hook's tick on the socket (a
 //! `getsockopt` and two `setsockopt` of `SO_SNDTIMEO`), which a Python call on the main thread
-//! makes to stay stoppable by Ctrl-C. Two cases run prepared transfers with the CPU meter off
-//! ([`Prepared::set_cpu_meter`]), as a file server's bodies do.
+//! made to stay stoppable by Ctrl-C until Python's SIGINT was found to interrupt the wait. Two
+//! cases run prepared transfers with the CPU meter off ([`Prepared::set_cpu_meter`]), as a file
+//! server's bodies do. Last, a plain [`zcopy::transfer`] to TCP, beside the 12 syscalls it makes
+//! done bare (both ends classified, `SO_DOMAIN`, SIGPIPE masked, the meter, the `sendfile`), and
+//! the 17 Python's `zcopy.transfer` makes on the main thread (those, a duplicate of each fd and
+//! its `close`, SIGINT's `sigaction`): the floor of a plain call that keeps its promises.
 //!
 //! `cargo run --release -p zcopy --example per_call [ROUNDS]` (default 21). Files live in
 //! `$ZCOPY_DIR` (default /tmp).
@@ -181,6 +185,74 @@ fn pread_pwrite(s: i32, d: i32, buf: &mut [u8], i: u64) {
     assert_eq!(n, SIZE as isize);
 }
 
+/// `statx(fd, "", AT_EMPTY_PATH)` and `fcntl(fd, F_GETFL)`: what classifying one end costs.
+fn classify(fd: i32) {
+    // SAFETY: `stx` is a live local valid for writes; the path is a NUL-terminated literal;
+    // the fd is open.
+    unsafe {
+        let mut stx = std::mem::zeroed::<libc::statx>();
+        libc::statx(
+            fd,
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            libc::STATX_BASIC_STATS,
+            &mut stx,
+        );
+        libc::fcntl(fd, libc::F_GETFL);
+    }
+}
+
+/// The syscalls a plain `zcopy::transfer` of 4 KiB file → TCP makes, done bare: both ends
+/// classified, the socket's `SO_DOMAIN` (the Report's copy model), SIGPIPE blocked and
+/// unblocked around the send, the meter at both ends, the `sendfile`. With `python`, what
+/// `zcopy.transfer` adds on the main thread: a duplicate of each fd, closed after, and
+/// SIGINT's `sigaction` (whether a signal interrupts a wait).
+fn transfer_bare(s: i32, t: i32, i: u64, python: bool) {
+    let (mut s, mut t) = (s, t);
+    if python {
+        // SAFETY: both fds are open; the duplicates are closed below.
+        unsafe {
+            s = libc::fcntl(s, libc::F_DUPFD_CLOEXEC, 0);
+            t = libc::fcntl(t, libc::F_DUPFD_CLOEXEC, 0);
+        }
+    }
+    meter();
+    classify(s);
+    classify(t);
+    let mut domain: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `domain`, `len`, the sigsets and the sigaction are live locals of the sizes
+    // given; the fds are open; the old mask is restored.
+    unsafe {
+        libc::getsockopt(
+            t,
+            libc::SOL_SOCKET,
+            libc::SO_DOMAIN,
+            (&raw mut domain).cast(),
+            &mut len,
+        );
+        if python {
+            let mut old = std::mem::zeroed::<libc::sigaction>();
+            libc::sigaction(libc::SIGINT, std::ptr::null(), &mut old);
+        }
+        let mut set = std::mem::zeroed::<libc::sigset_t>();
+        let mut old = std::mem::zeroed::<libc::sigset_t>();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+        sendfile(t, s, i);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+    }
+    meter();
+    if python {
+        // SAFETY: the duplicates made above, closed once.
+        unsafe {
+            libc::close(s);
+            libc::close(t);
+        }
+    }
+}
+
 /// The bare syscalls, and the same with the metering a run adds, done by hand.
 fn bare_cases<'a>(f: &'a Fixture) -> Vec<Case<'a>> {
     let (s, d, t) = (f.src.as_raw_fd(), f.dst.as_raw_fd(), f.sock.as_raw_fd());
@@ -243,7 +315,29 @@ fn bare_cases<'a>(f: &'a Fixture) -> Vec<Case<'a>> {
                 clock_only();
             }),
         ),
+        (
+            "transfer's 12, bare",
+            Box::new(move |i| transfer_bare(s, t, i, false)),
+        ),
+        (
+            "py transfer's 17, bare",
+            Box::new(move |i| transfer_bare(s, t, i, true)),
+        ),
     ]
+}
+
+/// A plain `zcopy::transfer` of SIZE bytes from `i * SIZE` of the source to the socket.
+fn transfer_case(f: &Fixture) -> Case<'_> {
+    let run = move |i: u64| {
+        let opts = Options {
+            len: Some(SIZE),
+            src_offset: Some(i * SIZE),
+            ..Options::default()
+        };
+        let r = zcopy::transfer(&f.src, &f.sock, &opts).expect("transfer");
+        assert_eq!((r.bytes, r.syscalls), (SIZE, 12), "{r:?}");
+    };
+    ("transfer → tcp", Box::new(run))
 }
 
 /// A prepared run of SIZE bytes from `i * SIZE` of the source, as a case.
@@ -365,6 +459,10 @@ fn print(cases: &[Case<'_>], per_call: &[Vec<f64>], rounds: usize) {
         ("→ tcp, meter off", "sendfile + fstat"),
         ("cfr + fstat", "bare copy_file_range"),
         ("→ file (cfr), meter off", "cfr + fstat"),
+        ("transfer → tcp", "bare sendfile → tcp"),
+        ("transfer's 12, bare", "bare sendfile → tcp"),
+        ("transfer → tcp", "transfer's 12, bare"),
+        ("py transfer's 17, bare", "bare sendfile → tcp"),
     ];
     for (a, b) in lines {
         println!("  {a:<24} ÷ {b:<24} {}", ratio(a, b));
@@ -376,6 +474,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let f = Fixture::new()?;
     let mut cases = bare_cases(&f);
     cases.extend(prepared_cases(&f)?);
+    cases.push(transfer_case(&f));
     let per_call = measure(&mut cases, rounds);
     print(&cases, &per_call, rounds);
     drop(cases);
