@@ -79,7 +79,7 @@ where
             // SA_RESTART, not blocked), the engine cuts none into ticks (see WaitTicks).
             engine_opts.wait_ticks = zcopy::WaitTicks::UnlessInterruptedBy(libc::SIGINT);
         }
-        watch::Stops::Hooks => {}
+        watch::Stops::Hooks | watch::Stops::SignalsTicked => {}
     }
     let outcome = py.detach(|| catch_unwind(AssertUnwindSafe(|| call(&engine_opts))));
     let (moved, result) = match outcome {
@@ -181,11 +181,12 @@ fn bar_total(opts: &Opts, left: impl FnOnce() -> Option<u64>) -> Option<u64> {
 ///
 /// The call runs without the GIL; Ctrl-C stops it within one chunk with KeyboardInterrupt,
 /// whose `.bytes_moved` tells how far it got. On the main thread with no `progress` or
-/// `cancel`, where SIGINT interrupts the call's waits (Python's own handler is installed
+/// `cancel`, for a `length` of at most 1 MiB, where SIGINT interrupts the call's waits (Python's own handler is installed
 /// without SA_RESTART; SIGINT not blocked in the thread: one `sigaction` a call tells), the
 /// signal itself ends a wait on a stalled pipe or socket; otherwise (after
-/// `signal.siginterrupt(signal.SIGINT, False)`, or with SIGINT blocked by
-/// `signal.pthread_sigmask`) waits are cut into 100 ms ticks that look for it (a socket then
+/// `signal.siginterrupt(signal.SIGINT, False)`, with SIGINT blocked by
+/// `signal.pthread_sigmask`, or for a longer call or one to end of file, where a look at the
+/// signals after every chunk would take the GIL each 128 KiB) waits are cut into 100 ms ticks that look for it (a socket then
 /// costs a `getsockopt` and two `setsockopt(SO_SNDTIMEO)` a call). A Ctrl-C in the instant
 /// between the last look and the start of a wait is seen at the next one, as with Python's own
 /// blocking calls.

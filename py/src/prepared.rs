@@ -53,8 +53,8 @@ struct State {
 ///
 /// Ctrl-C stops a call as it stops `transfer`. Prepared on the main thread without `progress`
 /// or `cancel`, it reads once, here, whether SIGINT interrupts this thread's waits (its handler
-/// installed without SA_RESTART, SIGINT not blocked), and its calls on the main thread cut no
-/// wait into ticks when it does: a program that changes SIGINT's handler or flags
+/// installed without SA_RESTART, SIGINT not blocked), and its calls on the main thread of a
+/// `length` of at most 1 MiB cut no wait into ticks when it does: a program that changes SIGINT's handler or flags
 /// (`signal.signal`, `signal.siginterrupt`) or blocks it afterwards prepares again.
 ///
 /// Raises as `transfer` does for bad fds or options (TypeError for `length`, `src_offset` or

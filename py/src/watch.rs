@@ -6,11 +6,18 @@
 //! the tick takes it only every [`INTERVAL_NS`] unless a progress callback must see every
 //! chunk. Ctrl-C therefore stops a transfer within one chunk plus 20 ms.
 //!
-//! When signals are the only stop ([`Stops::Signals`]: the main thread, no callback, bar or
-//! event), the engine may cut no wait into ticks (`WaitTicks::UnlessInterruptedBy(SIGINT)`):
-//! it then asks the tick only between chunks and when a signal interrupted a wait, and each
-//! such question must look at the signals, so the tick is not throttled then (it skips only a
-//! question asked once the `length` asked for has moved, when no wait is left).
+//! When signals are the only stop (the main thread, no callback, bar or event) and the call
+//! moves a `length` of at most [`EAGER_MAX`] ([`Stops::Signals`]), the engine may cut no wait
+//! into ticks (`WaitTicks::UnlessInterruptedBy(SIGINT)`): it then asks the tick only between
+//! chunks and when a signal interrupted a wait, and each such question must look at the
+//! signals (a Ctrl-C that came between two waits would otherwise be seen at the next Ctrl-C),
+//! so the tick is not throttled then (it skips only a question asked once the `length` asked
+//! for has moved, when no wait is left). That saves a small call the ticks' syscalls (3 for a
+//! socket) and costs it a few looks at most (a 128 KiB chunk of read_write is the smallest).
+//! A longer call, or one to end of file ([`Stops::SignalsTicked`]), keeps the ticks and the
+//! throttle: there the ticks cost nothing that counts, and a look per chunk would take the GIL
+//! each 128 KiB (a 256 MiB read_write copy on the main thread ran 1.7–4.9× slower with a
+//! thread busy in Python beside it).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -47,13 +54,19 @@ pub(crate) struct Watch {
     length: Option<u64>,
 }
 
+/// The longest `length` a call may move without ticks (see the module's doc).
+const EAGER_MAX: u64 = 1 << 20;
+
 /// What can stop a transfer from Python.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Stops {
     /// Nothing: a thread other than the main one, without callback, bar or event.
     Nothing,
-    /// Signals only (Ctrl-C): the main thread, without callback, bar or event.
+    /// Signals only (Ctrl-C): the main thread, without callback, bar or event, moving a
+    /// `length` of at most [`EAGER_MAX`]: no ticks, every question looks.
     Signals,
+    /// Signals only, on a longer call or one to end of file: ticks, throttled questions.
+    SignalsTicked,
     /// A progress callback, a bar or a cancel event (and signals, on the main thread).
     Hooks,
 }
@@ -113,13 +126,16 @@ impl Watch {
     /// Python handles on its main thread only. A transfer on another thread without a
     /// callback or an event runs to its end, as it did when the tick only checked signals (a
     /// no-op off the main thread). With [`Stops::Signals`], every tick looks at the signals
-    /// from now on (see the module's doc).
+    /// from now on (see the module's doc); [`Stops::SignalsTicked`] changes nothing.
     pub(crate) fn stops(&mut self, py: Python<'_>) -> PyResult<Stops> {
         if self.progress.is_some() || self.bar.is_some() || self.cancel.is_some() {
             return Ok(Stops::Hooks);
         }
         if !on_main_thread(py)? {
             return Ok(Stops::Nothing);
+        }
+        if self.length.is_none_or(|l| l > EAGER_MAX) {
+            return Ok(Stops::SignalsTicked);
         }
         self.eager = true;
         Ok(Stops::Signals)

@@ -1,7 +1,9 @@
-"""Ctrl-C alone, on the main thread: where SIGINT interrupts the thread's waits (Python's own
-handler, installed without SA_RESTART, and SIGINT not blocked in the thread), the engine cuts no
-wait into ticks (``WaitTicks::UnlessInterruptedBy(SIGINT)``): a transfer to a socket sets no
-SO_SNDTIMEO, and the signal itself ends a stalled wait. After ``signal.siginterrupt(SIGINT,
+"""Ctrl-C alone, on the main thread, in a call of a ``length`` of at most 1 MiB: where SIGINT
+interrupts the thread's waits (Python's own handler, installed without SA_RESTART, and SIGINT not
+blocked in the thread), the engine cuts no wait into ticks
+(``WaitTicks::UnlessInterruptedBy(SIGINT)``): a transfer to a socket sets no SO_SNDTIMEO, and the
+signal itself ends a stalled wait. A longer call, or one to end of file, keeps the ticks (a look
+at the signals after every chunk would take the GIL each 128 KiB). After ``signal.siginterrupt(SIGINT,
 False)`` (SA_RESTART), or with SIGINT blocked in the main thread, the waits are cut into ticks
 again, and Ctrl-C still stops the call.
 
@@ -32,6 +34,9 @@ BOUND = 1.5
 
 #: SO_SNDTIMEO while the engine cuts a socket's waits into ticks: 100 ms.
 TICK = (0, 100_000)
+
+#: The longest call Python runs without ticks (1 MiB: a socketpair's buffer fills long before).
+SMALL = 1 << 20
 
 
 @pytest.fixture(autouse=True)
@@ -104,16 +109,34 @@ def stalled(
 
 
 def by_transfer(src: Any, dst: socket.socket) -> object:
-    return zcopy.transfer(src, dst)
+    return zcopy.transfer(src, dst, length=SMALL)
 
 
 def by_prepared(src: Any, dst: socket.socket) -> object:
+    with zcopy.prepare(src, dst) as p:
+        r = p.transfer(SMALL)
+    return r
+
+
+CALLS = {"transfer": by_transfer, "prepared": by_prepared}
+
+
+def to_eof_by_transfer(src: Any, dst: socket.socket) -> object:
+    return zcopy.transfer(src, dst)
+
+
+def to_eof_by_prepared(src: Any, dst: socket.socket) -> object:
     with zcopy.prepare(src, dst) as p:
         r = p.transfer()
     return r
 
 
-CALLS = {"transfer": by_transfer, "prepared": by_prepared}
+def longer_by_transfer(src: Any, dst: socket.socket) -> object:
+    return zcopy.transfer(src, dst, length=SMALL + 1)
+
+
+LONG_CALLS = {"to end of file": to_eof_by_transfer, "prepared, to end of file": to_eof_by_prepared,
+              "a length over 1 MiB": longer_by_transfer}
 
 
 @pytest.mark.parametrize("how", CALLS)
@@ -125,10 +148,16 @@ def test_ctrl_c_ends_a_stalled_wait_without_ticks(tmp_path: Path, how: str) -> N
 @pytest.mark.parametrize("strategy", ["read_write", "splice", "sendfile", "io_uring"])
 def test_each_technique_is_ended_by_the_signal(tmp_path: Path, strategy: str) -> None:
     def call(src: Any, dst: socket.socket) -> object:
-        return zcopy.transfer(src, dst, strategy=strategy, fallback=False)
+        return zcopy.transfer(src, dst, strategy=strategy, fallback=False, length=SMALL)
 
     timeout, _ = stalled(tmp_path, call)
     assert timeout == (0, 0)
+
+
+@pytest.mark.parametrize("how", LONG_CALLS)
+def test_a_longer_call_keeps_the_ticks(tmp_path: Path, how: str) -> None:
+    timeout, _ = stalled(tmp_path, LONG_CALLS[how])
+    assert timeout == TICK, "a call over 1 MiB or to end of file cuts its waits into ticks"
 
 
 @pytest.mark.parametrize("how", CALLS)

@@ -254,8 +254,9 @@ def test_off_the_main_thread_without_hooks_no_wait_is_cut(tmp_path: Path) -> Non
     """Signals reach Python's main thread only: elsewhere, a transfer without a progress
     callback or a cancel event has nothing to stop it, and the engine arms no stop hook, so it
     does not cut a socket's waits into ticks (a getsockopt and two setsockopt fewer). The same
-    transfer with a cancel event still does. On the main thread Ctrl-C can stop it: the engine
-    reads SIGINT's handler (one sigaction), and cuts no wait where SIGINT interrupts them
+    transfer with a cancel event still does. On the main thread Ctrl-C can stop it: a call to end
+    of file cuts the waits into ticks, as with the event; a call of a length of at most 1 MiB
+    reads SIGINT's handler instead (one sigaction), and cuts no wait where SIGINT interrupts them
     (test_stop_signals.py)."""
     src = tmp_path / "src"
     src.write_bytes(os.urandom(4096))
@@ -270,17 +271,22 @@ def test_off_the_main_thread_without_hooks_no_wait_is_cut(tmp_path: Path) -> Non
                 got[name] = zcopy.transfer(f, tx, src_offset=0, **options).syscalls  # type: ignore[arg-type]
 
             run("main")
+            run("main_small", length=4096)
             t = threading.Thread(target=run, args=("thread",))
+            t.start()
+            t.join()
+            t = threading.Thread(target=run, args=("thread_small",), kwargs={"length": 4096})
             t.start()
             t.join()
             t = threading.Thread(target=run, args=("thread_cancel",), kwargs={"cancel": threading.Event()})
             t.start()
             t.join()
-        assert len(rx.recv(6 * 4096, socket.MSG_WAITALL)) == 6 * 4096
+        assert len(rx.recv(10 * 4096, socket.MSG_WAITALL)) == 10 * 4096
     finally:
         tx.close()
         rx.close()
     assert got["thread"] == got["thread_cancel"] - 3, got
-    # On the main thread, SIGINT's handler is read (Python's own, or SIG_IGN left by a background
-    # shell: either interrupts, so no tick).
-    assert got["main"] == got["thread"] + 1, got
+    # On the main thread: to end of file, the ticks; of a small length, SIGINT's handler is read
+    # (Python's own, or SIG_IGN left by a background shell: either interrupts, so no tick).
+    assert got["main"] == got["thread_cancel"], got
+    assert got["main_small"] == got["thread_small"] + 1, got

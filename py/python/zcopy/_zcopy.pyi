@@ -109,9 +109,9 @@ def transfer(
     parallelism: int | None = None,
 ) -> Report:
     """Move bytes from ``src`` to ``dst`` and report what it cost. Ctrl-C stops it with
-    KeyboardInterrupt; on the main thread without ``progress`` or ``cancel``, where SIGINT
-    interrupts the call's waits (Python's handler, no SA_RESTART, not blocked), by the signal
-    itself, without cutting waits into 100 ms ticks."""
+    KeyboardInterrupt; on the main thread without ``progress`` or ``cancel``, for a ``length``
+    of at most 1 MiB, where SIGINT interrupts the call's waits (Python's handler, no
+    SA_RESTART, not blocked), by the signal itself, without cutting waits into 100 ms ticks."""
 
 def copy_file(
     src: _Path,
