@@ -112,42 +112,36 @@ fn fstat(fd: i32) {
     }
 }
 
+/// `getsockopt(fd, SOL_SOCKET, opt)`, bare, read into a `T`: a plain C value (a `timeval`, a
+/// `c_int`) of the option's size.
+fn sockopt<T: Copy>(fd: i32, opt: i32) -> T {
+    // SAFETY: every `T` this example reads is a plain C value, valid as all-zero bytes.
+    let mut v: T = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<T>() as libc::socklen_t;
+    // SAFETY: `v` and `len` are live locals of the sizes given; the fd is open.
+    unsafe {
+        libc::getsockopt(fd, libc::SOL_SOCKET, opt, (&raw mut v).cast(), &mut len);
+    }
+    v
+}
+
 /// What arming the stop hook's tick costs a socket destination (Python's main thread does):
 /// read `SO_SNDTIMEO`, set it to 100 ms.
 fn tick(t: i32) {
-    let mut tv = libc::timeval {
-        tv_sec: 0,
-        tv_usec: 0,
-    };
-    let mut len = std::mem::size_of::<libc::timeval>() as libc::socklen_t;
-    // SAFETY: `tv` and `len` are live locals of the sizes given; the fd is open.
-    unsafe {
-        libc::getsockopt(
-            t,
-            libc::SOL_SOCKET,
-            libc::SO_SNDTIMEO,
-            (&raw mut tv).cast(),
-            &mut len,
-        );
-    }
-    tv.tv_usec = 100_000;
-    // SAFETY: as above.
-    unsafe {
-        libc::setsockopt(
-            t,
-            libc::SOL_SOCKET,
-            libc::SO_SNDTIMEO,
-            (&raw const tv).cast(),
-            len,
-        );
-    }
+    let _old: libc::timeval = sockopt(t, libc::SO_SNDTIMEO);
+    set_send_timeout(t, 100_000);
 }
 
 /// Restores the timeout [`tick`] replaced.
 fn tick_off(t: i32) {
+    set_send_timeout(t, 0);
+}
+
+/// `setsockopt(t, SOL_SOCKET, SO_SNDTIMEO, {0, usec})`, bare.
+fn set_send_timeout(t: i32, usec: libc::suseconds_t) {
     let tv = libc::timeval {
         tv_sec: 0,
-        tv_usec: 0,
+        tv_usec: usec,
     };
     let len = std::mem::size_of::<libc::timeval>() as libc::socklen_t;
     // SAFETY: `tv` is a live local of the size given; the fd is open.
@@ -219,18 +213,10 @@ fn transfer_bare(s: i32, t: i32, i: u64, python: bool) {
     meter();
     classify(s);
     classify(t);
-    let mut domain: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: `domain`, `len`, the sigsets and the sigaction are live locals of the sizes
-    // given; the fds are open; the old mask is restored.
+    let _domain: libc::c_int = sockopt(t, libc::SO_DOMAIN);
+    // SAFETY: the sigsets and the sigaction are live locals; the fds are open; the old mask is
+    // restored.
     unsafe {
-        libc::getsockopt(
-            t,
-            libc::SOL_SOCKET,
-            libc::SO_DOMAIN,
-            (&raw mut domain).cast(),
-            &mut len,
-        );
         if python {
             let mut old = std::mem::zeroed::<libc::sigaction>();
             libc::sigaction(libc::SIGINT, std::ptr::null(), &mut old);
