@@ -77,7 +77,10 @@ type Prepared struct {
 
 // Prepare prepares a transfer from src to dst (io.Copy's order) with opts; its SrcOffset,
 // DstOffset and Len are ignored: each Transfer gives its own. Endpoints are as for Transfer.
-// The error is an *Error as Transfer's.
+// The error is an *Error as Transfer's. Transfers that use mmap_write (Auto's choice for 1 MiB
+// and more of a file to a socket) keep their last window of the file mapped until Close: one
+// over bytes it covers makes no mmap, no munmap and no page faults for pages an earlier one
+// touched. Until then the file stays open through it and its mapped pages resist Evict.
 func Prepare(dst, src interface{}, opts Options) (*Prepared, error) {
 	srcConn, err := rawConn(src, "src")
 	if err != nil {

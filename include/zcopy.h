@@ -1178,7 +1178,9 @@ enum zc_status zc_tree_options_default(struct zc_tree_options *opts, size_t stru
  * caller's fds stay the caller's: it may close them at any time, and the runs still reach the
  * files prepared (a number reused by another file is not touched). Messages name the ends by
  * the caller's numbers. The duplicates share the caller's open files: their positions (a
- * `NULL` offset) and status flags.
+ * `NULL` offset) and status flags. Runs that use mmap_write keep their last window of the
+ * source mapped until `zc_prepared_free` (see `zcopy::Prepared`): its pages then resist
+ * `zc_evict`.
  *
  * Returns `ZC_OK`, or as `zc_transfer` for bad fds or options (`*out` is then `NULL`), and
  * `ZC_NULL_POINTER` for a `NULL` `out`.
@@ -1259,8 +1261,8 @@ enum zc_status zc_prepared_run_from(struct zc_prepared *p,
 enum zc_status zc_prepared_set_cpu_meter(struct zc_prepared *p, bool on);
 
 /**
- * Frees a prepared transfer and closes its duplicates of the fds (the caller's own fds are
- * left as they are). `zc_prepared_free(NULL)` does nothing.
+ * Frees a prepared transfer, unmaps the window mmap_write kept, and closes its duplicates of
+ * the fds (the caller's own fds are left as they are). `zc_prepared_free(NULL)` does nothing.
  *
  * # Safety
  * `p` is `NULL` or a pointer from `zc_prepared_new` not freed yet; it is invalid afterwards.

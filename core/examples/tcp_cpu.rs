@@ -4,8 +4,9 @@
 //! by thread: `perf record -g target/release/examples/tcp_cpu mmap_write 1 8192`, then
 //! `perf report --no-children --sort pid,sym`.
 //!
-//! `cargo run --release -p zcopy --example tcp_cpu [STRATEGY] [SIZE_MIB] [TOTAL_MIB]`
-//! (defaults: auto, 1, 4096).
+//! `cargo run --release -p zcopy --example tcp_cpu [STRATEGY] [SIZE_MIB] [TOTAL_MIB] [prepared]`
+//! (defaults: auto, 1, 4096; `prepared`: one `zcopy::Prepared` run for every transfer, as a
+//! server sending one file again runs it, in place of `zcopy::transfer`).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -31,6 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let strategy: Strategy = args.next().unwrap_or("auto".into()).parse()?;
     let mib: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(1);
     let total: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(4096);
+    let prepared = args.next().is_some_and(|a| a == "prepared");
     let size = mib << 20;
     let data: Vec<u8> = (0..size).map(|i| (i * 7 + i / 4096) as u8).collect();
     let mut src = tempfile::tempfile_in("/var/tmp")?;
@@ -62,14 +64,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ops = total / mib;
     let (t, c0) = (Instant::now(), thread_cpu_ns());
     let mut used = None;
+    let mut p = if prepared {
+        Some(zcopy::Prepared::new(&src, &c, &opts)?)
+    } else {
+        None
+    };
     for _ in 0..ops {
-        used = Some(zcopy::transfer(src.as_fd(), c.as_fd(), &opts)?.strategy);
+        let r = match p.as_mut() {
+            Some(p) => p.run(opts.len, opts.src_offset, None)?,
+            None => zcopy::transfer(src.as_fd(), c.as_fd(), &opts)?,
+        };
+        used = Some(r.strategy);
     }
+    drop(p);
     let (secs, cpu) = (t.elapsed().as_secs_f64(), thread_cpu_ns() - c0);
     drop(c);
     let got = drain.join().map_err(|_| "drain panicked")?;
     println!(
-        "{strategy:?} (ran {used:?}) {mib} MiB x {ops}: {:.2} GB/s, sender CPU {:.3} s/GB, got {got}",
+        "{strategy:?}{} (ran {used:?}) {mib} MiB x {ops}: {:.2} GB/s, sender CPU {:.3} s/GB, got {got}",
+        if prepared { " prepared" } else { "" },
         want as f64 / secs / 1e9,
         cpu as f64 / want as f64
     );

@@ -87,6 +87,10 @@ pub(crate) struct Endpoint<'fd> {
     /// `(sig, whether it interrupted the preparing thread's waits)`, read once there. `None`
     /// for a plain transfer (each call reads it).
     pub signal_checked: Option<(i32, bool)>,
+    /// As a [`Prepared`](crate::Prepared) transfer's source: the slot where mmap_write keeps
+    /// its last window mapped between runs (see `mmap_write::KeptMapping`). `None` for a plain transfer
+    /// (each window is unmapped when written).
+    pub kept_mapping: Option<std::sync::Arc<crate::strategy::mmap_write::KeptMapping>>,
     /// For a socket: whether it is an IP one (see [`Endpoint::has_device`]).
     network: std::sync::OnceLock<bool>,
     /// For a regular file: the type of its filesystem (`statfs.f_type`), asked once when
@@ -142,6 +146,7 @@ impl<'fd> Endpoint<'fd> {
             mnt,
             sigpipe_ignored: false,
             signal_checked: None,
+            kept_mapping: None,
             network: std::sync::OnceLock::new(),
             fs: std::sync::OnceLock::new(),
         }

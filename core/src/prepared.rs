@@ -36,6 +36,16 @@ use crate::sys;
 /// preparation (set `O_NONBLOCK` before preparing, not between runs). Auto's choice is made
 /// per run, from the run's length.
 ///
+/// mmap_write (Auto's choice for 1 MiB and more of a file to a socket) keeps its last window of
+/// the source (at least 4 MiB of it) mapped between runs: a run over bytes it covers makes no
+/// `mmap` and no `munmap`, and takes no page faults for pages an earlier run touched (a file
+/// sent again; a log read on within a segment). The window is unmapped when the `Prepared` is
+/// dropped, when a run needs one it does not cover, and before a run with a cache policy other
+/// than `keep`. While it is mapped, it holds the file open (a file deleted meanwhile keeps its
+/// blocks until then) and its pages in the cache (`POSIX_FADV_DONTNEED`, and so
+/// [`cache::evict`](crate::cache::evict), leaves mapped pages): drop the `Prepared` first. Bytes
+/// are read as the file is at each run (rewritten, cut or grown since), as `transfer` reads them.
+///
 /// SIGPIPE: a transfer to a pipe or socket blocks SIGPIPE for the calling thread around its
 /// writes (two `pthread_sigmask`), so a reader that went away gives an `EPIPE` error, never a
 /// signal. `new` reads SIGPIPE's disposition once (one `sigaction`); when it is `SIG_IGN`, as
@@ -127,11 +137,15 @@ impl<'fd, 'a> Prepared<'fd, 'a> {
     }
 
     fn from_endpoints(
-        src: Endpoint<'fd>,
+        mut src: Endpoint<'fd>,
         dst: Endpoint<'fd>,
         opts: &Options<'a>,
     ) -> Result<Prepared<'fd, 'a>> {
         src.usable()?; // the source's error first, as validate_ends orders them
+        if src.kind == Kind::File {
+            // mmap_write keeps its last window mapped here between runs (see the type's doc).
+            src.kept_mapping = Some(std::sync::Arc::default());
+        }
         let mut p = Prepared::to_endpoint(dst, opts)?;
         // The checks that need no offsets (offsets are checked again per run).
         plan::validate_ends(&src, &p.dst, &p.opts)?;
@@ -209,6 +223,12 @@ impl<'fd, 'a> Prepared<'fd, 'a> {
         // `src_stale`); the destination's only where the run reads its size (see `dst_stale`).
         // The fds need no look to prove they still name the files prepared: they are borrowed
         // for the Prepared's life (the faces hold duplicates of their callers' fds).
+        if opts.cache != crate::CachePolicy::Keep {
+            // The other policies drop pages from the cache, which a mapped page resists.
+            if let Some(kept) = &src.kept_mapping {
+                kept.release();
+            }
+        }
         if src_stale(src, &self.dst, opts) {
             refresh(src)?;
         }

@@ -1,6 +1,7 @@
 //! `Prepared`: a transfer classified once and run many times — exact bytes on every run, offsets
 //! and positions as `transfer` gives them, fewer syscalls than `transfer` (a run of a length within
-//! the source makes only its technique's), the bytes of a source that shrank or grew, and a
+//! the source makes only its technique's), the bytes of a source that shrank or grew, mmap_write's
+//! window kept mapped between runs (and let go where a cache policy must drop pages), and a
 //! refusal when a run that looks at a file end finds its fd names another file.
 
 use std::io::{Read, Write};
@@ -333,6 +334,7 @@ fn runs_with_a_length_after_the_source_shrank_or_grew_move_exactly_its_bytes() {
         Strategy::Sendfile,
         Strategy::Splice,
         Strategy::ReadWrite,
+        Strategy::MmapWrite,
     ];
     for strategy in strategies {
         let what = |w: &str| format!("{strategy}: {w}");
@@ -425,4 +427,130 @@ fn a_run_keeping_holes_sees_a_destination_that_grew_since_preparation() {
         &want,
         "dst: zeros where the source has its hole",
     );
+}
+
+const MIB: usize = 1 << 20;
+
+#[test]
+fn mmap_write_runs_write_from_the_window_kept_mapped_and_see_the_file_as_it_is_now() {
+    let src = file_with(&data(MIB + 100, 90));
+    let dst = empty_file();
+    let opts = Options {
+        strategy: Strategy::MmapWrite,
+        fallback: false,
+        ..Options::default()
+    };
+    let mut p = Prepared::new(&src, &dst, &opts).expect("prepare");
+    p.set_cpu_meter(false);
+    let run = |p: &mut Prepared<'_, '_>, len: usize, off: usize| {
+        let r = p
+            .run(Some(len as u64), Some(off as u64), Some(off as u64))
+            .unwrap_or_else(|e| panic!("run of {len} at {off}: {e}"));
+        assert_eq!(r.strategy, Strategy::MmapWrite);
+        r
+    };
+    let r = run(&mut p, 65_536, 0);
+    assert_eq!(r.bytes, 65_536);
+    // The window mapped by the first run covers this one: its fstat and one pwrite, no mmap
+    // and no munmap.
+    let r = run(&mut p, 65_536, 65_536);
+    assert_eq!(
+        (r.bytes, r.syscalls),
+        (65_536, 2),
+        "the fstat and the pwrite"
+    );
+    assert_bytes(&content(&dst), &data(MIB + 100, 90)[..131_072], "two runs");
+    // Bytes rewritten in place are read from the same mapping as they are now.
+    let fresh = data(4096, 91);
+    std::os::unix::fs::FileExt::write_all_at(&src, &fresh, 0).expect("rewrite");
+    let r = run(&mut p, 4096, 0);
+    assert_eq!((r.bytes, r.syscalls), (4096, 2));
+    assert_bytes(&content(&dst)[..4096], &fresh, "rewritten bytes");
+    // Grown past the window (4 MiB from 0): a run there maps another, a run back maps again.
+    let tail = data(MIB, 92);
+    std::os::unix::fs::FileExt::write_all_at(&src, &tail, 5 * MIB as u64).expect("grow");
+    std::fs::File::set_len(&dst, 0).expect("truncate dst");
+    let r = run(&mut p, MIB, 5 * MIB);
+    assert_eq!(r.bytes, MIB as u64);
+    let got = content(&dst);
+    assert_bytes(&got[5 * MIB..], &tail, "the grown part");
+    let r = run(&mut p, 4096, 0);
+    assert_eq!(r.bytes, 4096);
+    assert_bytes(&content(&dst)[..4096], &fresh, "back at the start");
+    // Cut to 1,000 bytes: the kept window's pages past the end are gone, and the run moves
+    // what is left; grown again, the same window reads the new bytes.
+    src.set_len(1000).expect("shrink");
+    std::fs::File::set_len(&dst, 0).expect("truncate dst");
+    let r = run(&mut p, 4096, 0);
+    assert_eq!(r.bytes, 1000, "the bytes left");
+    assert_bytes(&content(&dst), &fresh[..1000], "shrunk");
+    let regrown = data(8192, 93);
+    std::os::unix::fs::FileExt::write_all_at(&src, &regrown, 0).expect("regrow");
+    let r = run(&mut p, 8192, 0);
+    assert_eq!(
+        (r.bytes, r.syscalls),
+        (8192, 3),
+        "an fstat to see the growth, one more, the pwrite"
+    );
+    assert_bytes(&content(&dst), &regrown, "regrown");
+}
+
+#[test]
+fn a_kept_window_holds_its_pages_until_the_prepared_goes_or_a_policy_drops_pages() {
+    use zcopy::cache;
+    const FAR: u64 = 8 << 20;
+    let src = file_with(&data(12 * MIB, 94));
+    let evicted = |what: &str| {
+        let r = cache::evict(&src, 0, None).expect("evict");
+        assert_eq!(r.resident, 0, "{what}: {} pages stayed", r.resident);
+    };
+    evicted("fresh");
+    let dst = empty_file();
+    let opts = Options {
+        strategy: Strategy::MmapWrite,
+        fallback: false,
+        ..Options::default()
+    };
+    let mut p = Prepared::new(&src, &dst, &opts).expect("prepare");
+    p.run(Some(65_536), Some(0), Some(0)).expect("keep run");
+    // Mapped pages are not dropped from the cache by POSIX_FADV_DONTNEED.
+    let r = cache::evict(&src, 0, Some(65_536)).expect("evict while mapped");
+    assert!(
+        r.resident > 0,
+        "the kept window's pages stay while the Prepared lives"
+    );
+    // A drop_after run lets the window go first, and unmaps its own, so the pages it brings
+    // in leave after it (its range, 8 MiB on, shares no large folio with the mapped pages; the
+    // first run read it ahead: out with it first).
+    let r = cache::evict(&src, FAR, Some(65_536)).expect("evict the range");
+    assert_eq!(r.resident, 0, "the drop_after run's range, before it");
+    let drop_after = Options {
+        len: Some(65_536),
+        src_offset: Some(FAR),
+        dst_offset: Some(FAR),
+        cache: zcopy::CachePolicy::DropAfter,
+        ..opts.clone()
+    };
+    let r = p.run_with(&drop_after).expect("drop_after run");
+    assert_eq!(r.bytes, 65_536);
+    let after = cache::residency(&src, FAR, Some(65_536)).expect("residency");
+    assert_eq!(
+        after.resident, 0,
+        "drop_after left {} pages",
+        after.resident
+    );
+    let r = cache::evict(&src, 0, Some(65_536)).expect("evict the first range");
+    assert_eq!(
+        r.resident, 0,
+        "the kept window was let go before the drop_after run"
+    );
+    // Gone with the Prepared: then everything can be evicted.
+    p.run(Some(65_536), Some(0), Some(0))
+        .expect("keep run again");
+    drop(p);
+    evicted("after the Prepared was dropped");
+    let mut want = data(12 * MIB, 94);
+    want.truncate(FAR as usize + 65_536);
+    want[65_536..FAR as usize].fill(0);
+    assert_bytes(&content(&dst), &want, "dst");
 }

@@ -97,7 +97,9 @@ impl Drop for zc_prepared {
 /// caller's fds stay the caller's: it may close them at any time, and the runs still reach the
 /// files prepared (a number reused by another file is not touched). Messages name the ends by
 /// the caller's numbers. The duplicates share the caller's open files: their positions (a
-/// `NULL` offset) and status flags.
+/// `NULL` offset) and status flags. Runs that use mmap_write keep their last window of the
+/// source mapped until `zc_prepared_free` (see `zcopy::Prepared`): its pages then resist
+/// `zc_evict`.
 ///
 /// Returns `ZC_OK`, or as `zc_transfer` for bad fds or options (`*out` is then `NULL`), and
 /// `ZC_NULL_POINTER` for a `NULL` `out`.
@@ -322,8 +324,8 @@ pub unsafe extern "C" fn zc_prepared_set_cpu_meter(p: *mut zc_prepared, on: bool
     })
 }
 
-/// Frees a prepared transfer and closes its duplicates of the fds (the caller's own fds are
-/// left as they are). `zc_prepared_free(NULL)` does nothing.
+/// Frees a prepared transfer, unmaps the window mmap_write kept, and closes its duplicates of
+/// the fds (the caller's own fds are left as they are). `zc_prepared_free(NULL)` does nothing.
 ///
 /// # Safety
 /// `p` is `NULL` or a pointer from `zc_prepared_new` not freed yet; it is invalid afterwards.

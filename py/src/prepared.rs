@@ -57,6 +57,11 @@ struct State {
 /// `length` of at most 1 MiB cut no wait into ticks when it does: a program that changes SIGINT's handler or flags
 /// (`signal.signal`, `signal.siginterrupt`) or blocks it afterwards prepares again.
 ///
+/// Calls that use mmap_write (Auto's choice for 1 MiB and more of a file to a socket) keep
+/// their last window of the file mapped until `close()`: a call over bytes it covers makes no
+/// `mmap`, no `munmap` and no page faults for pages an earlier call touched. Until then the
+/// file stays open through it and its mapped pages resist `evict()`.
+///
 /// Raises as `transfer` does for bad fds or options (TypeError for `length`, `src_offset` or
 /// `dst_offset` here).
 #[pyfunction]

@@ -208,22 +208,29 @@ pub fn count(plan: &Plan) -> u64 {
             plan.sizes
                 .iter()
                 .flat_map(move |&s| plan.caches.iter().map(move |c| (s, c)))
-                .map(move |(s, c)| at(&all, s, c == "cold").len())
+                .map(move |(s, c)| at(&all, e, s, c == "cold").len())
         })
         .sum();
     (per_round * plan.rounds) as u64
 }
 
-/// The techniques of `techs` worth measuring at `size`, with the source `cold` or hot:
-/// `auto_parallel2` splits only copies of 16 MiB or more (below, it is auto); `auto_prepared`
-/// (and `auto_prepared_unmetered`) saves a per-call cost that shows only up to 64 KiB; the cache policies (`cache_*`) matter
-/// for big copies of a cold source (256 MiB and more).
-fn at(techs: &[&'static str], size: u64, cold: bool) -> Vec<&'static str> {
+/// The techniques of `techs` worth measuring at `size` for `endpoint`, with the source `cold` or
+/// hot: `auto_parallel2` splits only copies of 16 MiB or more (below, it is auto);
+/// `auto_prepared` (and `auto_prepared_unmetered`) saves a per-call cost that shows only up to
+/// 64 KiB, and, file → TCP hot from 1 MiB, `auto_prepared` shows the CPU its kept mmap_write
+/// window saves; the cache policies (`cache_*`) matter for big copies of a cold source
+/// (256 MiB and more).
+fn at(techs: &[&'static str], endpoint: &str, size: u64, cold: bool) -> Vec<&'static str> {
+    let kept_window = endpoint == "file_tcp" && !cold && size >= 1 << 20;
     techs
         .iter()
         .copied()
         .filter(|t| *t != "auto_parallel2" || size >= 16 << 20)
-        .filter(|t| !t.starts_with("auto_prepared") || size <= 64 << 10)
+        .filter(|t| {
+            !t.starts_with("auto_prepared")
+                || size <= 64 << 10
+                || (kept_window && *t == "auto_prepared")
+        })
         .filter(|t| !t.starts_with("cache_") || (cold && size >= 256 << 20))
         .collect()
 }
@@ -278,11 +285,11 @@ pub fn run(plan: &Plan, dir: &Path, mut each: impl FnMut(&Sample)) -> Result<Run
         let all = techniques(plan, endpoint);
         for &size in &plan.sizes {
             let ops = ops_for(plan, size);
-            let fixture = Fixture::make(dir, size, ops, &at(&all, size, true))
+            let fixture = Fixture::make(dir, size, ops, &at(&all, endpoint, size, true))
                 .map_err(|e| format!("cannot make the source files in {}: {e}", dir.display()))?;
             for cache in &plan.caches {
                 let cold = cache == "cold";
-                let techs = at(&all, size, cold);
+                let techs = at(&all, endpoint, size, cold);
                 for round in 0..plan.rounds {
                     for k in round_order(techs.len(), round, size, cold) {
                         let tech = techs[k];
@@ -954,7 +961,7 @@ mod tests {
     fn the_cache_policy_rows_run_only_on_big_cold_copies() {
         let all = all_techniques("file_file", None);
         let policies = |size, cold| -> Vec<&str> {
-            at(&all, size, cold)
+            at(&all, "file_file", size, cold)
                 .into_iter()
                 .filter(|t| t.starts_with("cache_"))
                 .collect()

@@ -6,7 +6,10 @@
 //! never `SIGBUS` in the host (see `sys::mm::Mapping`). Copy model: 1 CPU copy per byte (page
 //! cache → destination inside `write`), plus one DMA copy at each end backed by a device.
 //! Syscalls: `mmap` + `write` + `munmap` per window (a write per 512 KiB of it for more than
-//! 64 MiB into a regular file).
+//! 64 MiB into a regular file), plus one `fstat` per window. The runs of a
+//! [`Prepared`](crate::Prepared) transfer keep their last window mapped ([`KeptMapping`]): a run
+//! whose range it covers makes neither `mmap` nor `munmap`, and takes no page faults for the
+//! pages an earlier run touched.
 
 use super::{dma_ends, true_size, Job, Technique};
 use crate::endpoint::Kind;
@@ -54,6 +57,10 @@ fn run(job: &mut Job<'_, '_>) -> Result<()> {
     } else {
         usize::MAX
     };
+    // A prepared transfer's kept window, under the `keep` cache policy, unless a parallel
+    // worker of the same run holds it (that worker keeps it; this one maps its own windows).
+    let slot = job.src.kept_mapping.clone().filter(|_| job.cache_keep);
+    let mut kept = slot.as_deref().and_then(|k| k.0.try_lock().ok());
     loop {
         let Some(n) = job.next_chunk(DEFAULT_WINDOW)? else {
             return Ok(());
@@ -80,12 +87,84 @@ fn run(job: &mut Job<'_, '_>) -> Result<()> {
         }
         let n = (n as u64).min(size - off);
         let base = off - off % page;
-        let delta = (off - base) as usize;
-        let map =
-            Mapping::map(job.src.fd, base, delta + n as usize).map_err(|e| refused(e, job))?;
-        if write_window(job, &map, delta, piece)? == Window::SourceEnded {
+        let window = match kept.as_deref_mut() {
+            Some(slot) => slot.window(job, (base, off, n), piece)?,
+            None => {
+                let delta = (off - base) as usize;
+                let map = Mapping::map(job.src.fd, base, delta + n as usize)
+                    .map_err(|e| refused(e, job))?;
+                write_window(job, &map, delta, delta + n as usize, piece)?
+            }
+        };
+        if window == Window::SourceEnded {
             return Ok(());
         }
+    }
+}
+
+/// The window a [`Prepared`](crate::Prepared) transfer keeps mapped between its runs, in the
+/// slot of its source ([`Endpoint::kept_mapping`](crate::endpoint::Endpoint)): a run over the
+/// same bytes of the file (a server sending one file again, a log consumer reading on in one
+/// segment) writes from it with no `mmap`, no `munmap`, and no page faults for the pages
+/// earlier runs touched. It maps at least [`DEFAULT_WINDOW`] from the window's start, past the
+/// file's end if need be: mapping past the end is allowed, and only ranges within the size
+/// just seen by `fstat` are written, so a file that grows is read on from the same mapping.
+/// Unmapped when the `Prepared` is dropped, when a run needs a window it does not cover, and
+/// before a run with another cache policy than `keep` (a mapped page is not dropped from the
+/// cache by `POSIX_FADV_DONTNEED`).
+#[derive(Debug, Default)]
+pub(crate) struct KeptMapping(std::sync::Mutex<Option<Kept>>);
+
+impl KeptMapping {
+    /// Unmaps the kept window, if any (one `munmap`).
+    pub(crate) fn release(&self) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = None;
+        }
+    }
+}
+
+/// A kept window: its mapping and the file offset it starts at.
+#[derive(Debug)]
+pub(crate) struct Kept {
+    base: u64,
+    map: Mapping,
+}
+
+trait KeptSlot {
+    /// With `range` `(base, off, n)`: writes source bytes `off..off + n` (within the size just seen) from the kept window, in
+    /// writes of at most `piece` bytes, first mapping one from the page-aligned `base` if the
+    /// kept one does not cover them.
+    fn window(
+        &mut self,
+        job: &mut Job<'_, '_>,
+        range: (u64, u64, u64),
+        piece: usize,
+    ) -> Result<Window>;
+}
+
+impl KeptSlot for Option<Kept> {
+    fn window(
+        &mut self,
+        job: &mut Job<'_, '_>,
+        (base, off, n): (u64, u64, u64),
+        piece: usize,
+    ) -> Result<Window> {
+        let covers = |k: &&Kept| {
+            k.base <= off && off.saturating_add(n) <= k.base.saturating_add(k.map.len() as u64)
+        };
+        let k = match self.as_ref().filter(covers) {
+            Some(k) => k,
+            None => {
+                // The old window goes first: two windows are never mapped at once.
+                *self = None;
+                let len = ((off - base) + n).max(DEFAULT_WINDOW) as usize;
+                let map = Mapping::map(job.src.fd, base, len).map_err(|e| refused(e, job))?;
+                self.insert(Kept { base, map })
+            }
+        };
+        let from = (off - k.base) as usize;
+        write_window(job, &k.map, from, from + n as usize, piece)
     }
 }
 
@@ -99,17 +178,19 @@ enum Window {
     SourceEnded,
 }
 
-/// Writes the window `map` from byte `done` on, as many writes as the destination takes, each
-/// of at most `piece` bytes.
+/// Writes bytes `done..end` of the mapping `map` (`end` at most its length), as many writes
+/// as the destination takes, each of at most `piece` bytes.
 fn write_window(
     job: &mut Job<'_, '_>,
     map: &Mapping,
     mut done: usize,
+    end: usize,
     piece: usize,
 ) -> Result<Window> {
-    while done < map.len() {
-        let len = (map.len() - done).min(piece);
-        // SAFETY: `done < map.len()` and `len <= map.len() - done`, so the pointer and length
+    let end = end.min(map.len());
+    while done < end {
+        let len = (end - done).min(piece);
+        // SAFETY: `done < end <= map.len()` and `len <= end - done`, so the pointer and length
         // stay inside the mapping, which outlives this call; only the kernel reads it
         // (Mapping's type-level Safety).
         let r = unsafe {
@@ -132,7 +213,7 @@ fn write_window(
             Ok(k) => {
                 job.advance(k);
                 done += k;
-                if done < map.len() {
+                if done < end {
                     job.interrupted_write()?;
                 }
             }

@@ -118,6 +118,9 @@ pub(crate) struct Job<'a, 'fd> {
     /// Whether reads and writes of regular files are uncached (`RWF_DONTCACHE`: the
     /// `dontcache` cache policy); only techniques that can pass the flag serve it.
     pub dontcache: bool,
+    /// Whether the cache policy is `keep`: only then may mmap_write keep a window mapped past
+    /// the run (a mapped page resists the other policies' drops).
+    pub cache_keep: bool,
 }
 
 impl<'a, 'fd> Job<'a, 'fd> {
@@ -149,6 +152,7 @@ impl<'a, 'fd> Job<'a, 'fd> {
             dst_ticks: false,
             ticks: opts.wait_ticks != WaitTicks::Off,
             dontcache: opts.cache == crate::CachePolicy::DontCache,
+            cache_keep: opts.cache == crate::CachePolicy::Keep,
         }
     }
 

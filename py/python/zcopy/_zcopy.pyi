@@ -194,7 +194,11 @@ def prepare(
     """Prepare a transfer from ``src`` to ``dst``, classified once and run many times by
     ``Prepared.transfer()``; ``length``, ``src_offset`` and ``dst_offset`` go to each call.
     On the main thread without ``progress`` or ``cancel``, whether SIGINT interrupts waits is
-    read once, here: change SIGINT's handler or flags, or block it, and prepare again."""
+    read once, here: change SIGINT's handler or flags, or block it, and prepare again. Calls
+    that use mmap_write (Auto's choice for 1 MiB and more of a file to a socket) keep their
+    last window of the file mapped until ``close()``: a call over bytes it covers makes no
+    ``mmap``, no ``munmap`` and no page faults for pages an earlier call touched. Until then the
+    file stays open through it and its mapped pages resist ``evict()``."""
 
 def prepare_to(
     dst: _Fd,
