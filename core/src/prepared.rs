@@ -323,6 +323,24 @@ impl<'fd, 'a> Prepared<'fd, 'a> {
     }
 
     /// [`Prepared::run_from`] with messages naming the source `src_name` (as
+    /// [`transfer_named`](crate::transfer_named)): for a caller that knows the source by a path
+    /// (`zcopy_log` names its segments so).
+    ///
+    /// # Errors
+    /// As [`Prepared::run_from`].
+    pub fn run_from_named(
+        &mut self,
+        src: BorrowedFd<'_>,
+        src_name: &Path,
+        len: Option<u64>,
+        src_offset: Option<u64>,
+        dst_offset: Option<u64>,
+    ) -> Result<Report> {
+        let opts = self.per_run(len, src_offset, dst_offset);
+        self.run_from_with(src, src_name, &opts)
+    }
+
+    /// [`Prepared::run_from`] with messages naming the source `src_name` (as
     /// [`transfer_named`](crate::transfer_named)) and `opts` in place of the prepared options,
     /// all of them (as [`Prepared::run_with`]): for a face that names its caller's source and
     /// makes its callbacks per run.

@@ -1013,3 +1013,91 @@ fn send_rest_named_names_the_ends_as_given() {
     assert_eq!(e.kind(), ErrorKind::Invalid);
     assert!(e.message().contains("skip"), "{e}");
 }
+
+#[test]
+fn send_prepared_moves_the_same_frames_with_the_destination_classified_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), &opts(64 << 10, FlushPolicy::Manual)).unwrap();
+    for i in 0..300 {
+        log.append(&payload(i)).unwrap();
+    }
+    let sink = common::Sink::new(common::End::Tcp);
+    let mut p = zcopy::Prepared::to_dst(sink.fd(), &zcopy_log::send_options()).unwrap();
+    // Across segment rolls (64 KiB segments), in pieces of at most 10,000 bytes.
+    let (mut from, mut total, mut calls) = (0, 0, 0);
+    while from < log.next_offset() {
+        let (report, next) = log.send_prepared(&mut p, from, 0, 10_000).unwrap();
+        assert!(next > from, "a send moves at least one record");
+        assert_eq!(report.strategy, Strategy::Sendfile);
+        total += report.bytes;
+        (from, calls) = (next, calls + 1);
+    }
+    assert!(calls > 10, "{calls} sends");
+    // Its CPU meter off, a small send classifies the segment (statx, F_GETFL) and sends: 3
+    // syscalls, where send makes the destination's classification and SIGPIPE's mask too.
+    p.set_cpu_meter(false);
+    let (small, next) = log.send_prepared(&mut p, 0, 0, 1).unwrap();
+    assert_eq!((small.syscalls, next), (3, 1), "{small:?}");
+    let (plain, _) = log.send(sink.fd(), 0, 1).unwrap();
+    assert!(plain.syscalls >= small.syscalls + 6, "send: {plain:?}");
+    drop(p);
+    let got = sink.finish();
+    assert_eq!(got.len() as u64, total + small.bytes + plain.bytes);
+    let whole = got.len() - (small.bytes + plain.bytes) as usize;
+    assert_decodes(&got[..whole], 300);
+    let tail = decode(&got[whole..]).unwrap();
+    assert_eq!(tail.len(), 2);
+    for (off, p) in &tail {
+        assert_eq!(*off, 0);
+        common::assert_bytes(p, &payload(0), "record 0 again");
+    }
+
+    // Errors are send_rest's, the source named by its segment's path.
+    let read_only = File::open(seg_path(dir.path(), 0)).unwrap();
+    let mut p = zcopy::Prepared::to_dst(
+        std::os::fd::AsFd::as_fd(&read_only),
+        &zcopy_log::send_options(),
+    )
+    .unwrap();
+    let e = log.send_prepared(&mut p, 0, 0, 1).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Invalid, "{e}");
+    assert_eq!(
+        e.message(),
+        format!("dst fd {} is opened read-only", read_only.as_raw_fd())
+    );
+    drop(p);
+    let out = dir.path().join("out");
+    let file = File::create(&out).unwrap();
+    let reflink = zcopy::Options {
+        strategy: Strategy::Reflink,
+        ..zcopy::Options::default()
+    };
+    let mut p = zcopy::Prepared::to_dst(std::os::fd::AsFd::as_fd(&file), &reflink).unwrap();
+    let (report, next) = log.send_prepared(&mut p, 0, 0, u64::MAX).unwrap();
+    // Where reflink is refused (ext4), the reason names the segment by its path.
+    let seg = seg_path(dir.path(), 0).display().to_string();
+    if report.strategy == Strategy::Reflink {
+        common::skip(
+            "send_prepared's source name",
+            "this filesystem clones ranges: no fallback reason to read",
+        );
+    } else {
+        let reasons: Vec<&str> = report.fallbacks.iter().map(|f| f.reason.as_str()).collect();
+        assert!(reasons.iter().any(|r| r.contains(&seg)), "{reasons:?}");
+    }
+    let e = log.send_prepared(&mut p, 0, u64::MAX, 1).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Invalid);
+    assert!(
+        e.message()
+            .starts_with("skip 18446744073709551615 is past the end"),
+        "{e}"
+    );
+    drop(p);
+    let sent = std::fs::read(&out).unwrap();
+    let records = decode(&sent).unwrap();
+    assert_eq!(records.len() as u64, next);
+    for (i, (off, p)) in records.iter().enumerate() {
+        assert_eq!(*off, i as u64);
+        common::assert_bytes(p, &payload(i as u64), &format!("record {i} to the file"));
+    }
+}

@@ -290,6 +290,10 @@ FACE_SPECIFIC: dict[tuple[str, str], str] = {
         for face in ("c", "go", "python")
     },
     **{
+        (face, "Prepared.run_from_named"): "Rust's run_from with a label for the source, for the log's sends (named by segment path)"
+        for face in ("c", "go", "python")
+    },
+    **{
         (face, "Prepared.to_dst_named"): "Rust's to_dst with a label for the end; the faces pass their callers' names for the fd"
         for face in ("c", "go", "python")
     },
@@ -344,7 +348,10 @@ FACE_SPECIFIC: dict[tuple[str, str], str] = {
 }
 
 # (face, canonical name) -> what is missing: a function another face has and this one should.
-MISSING: dict[tuple[str, str], str] = {}
+MISSING: dict[tuple[str, str], str] = {
+    (face, "Log.send_prepared"): "the log's sends through a prepared transfer, in Rust first"
+    for face in ("c", "go", "python")
+}
 
 
 def faces() -> dict[str, dict[str, str]]:
