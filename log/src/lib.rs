@@ -651,6 +651,30 @@ impl Log {
         frames.sent(report)
     }
 
+    /// [`Log::send_prepared`] with `opts` in place of the Prepared's options, all of them (as
+    /// [`zcopy::Prepared::run_from_with`]; their `src_offset` and `len` are the records' and are
+    /// ignored, their `dst_offset` applies): for a face that makes its callbacks per send.
+    ///
+    /// # Errors
+    /// As [`Log::send_prepared`].
+    pub fn send_prepared_with(
+        &self,
+        p: &mut zcopy::Prepared<'_, '_>,
+        from: u64,
+        skip: u64,
+        max_bytes: u64,
+        opts: &Options<'_>,
+    ) -> Result<(Report, u64)> {
+        let frames = self.frames(from, skip, max_bytes)?;
+        let opts = Options {
+            src_offset: Some(frames.start),
+            len: Some(frames.end - frames.start),
+            ..opts.clone()
+        };
+        let report = p.run_from_with(frames.seg.file.as_fd(), &frames.seg.path, &opts)?;
+        frames.sent(report)
+    }
+
     /// The body of [`Log::send_rest`] and [`Log::send_rest_named`] (`dst_name`: `None` lets
     /// the engine name both ends by their fd numbers).
     fn send_frames(

@@ -1092,6 +1092,21 @@ fn send_prepared_moves_the_same_frames_with_the_destination_classified_once() {
             .starts_with("skip 18446744073709551615 is past the end"),
         "{e}"
     );
+    // send_prepared_with: the options given, not the Prepared's: a raised cancel flag stops
+    // the send before a byte moves.
+    let stop = std::sync::atomic::AtomicBool::new(true);
+    let cancelled = zcopy::Options {
+        cancel: Some(&stop),
+        ..zcopy::Options::default()
+    };
+    let e = log
+        .send_prepared_with(&mut p, 0, 0, 1, &cancelled)
+        .unwrap_err();
+    assert_eq!(
+        (e.kind(), e.bytes_moved()),
+        (ErrorKind::Cancelled, 0),
+        "{e}"
+    );
     drop(p);
     let sent = std::fs::read(&out).unwrap();
     let records = decode(&sent).unwrap();

@@ -218,6 +218,48 @@ pub(crate) fn prepare_to(
     })
 }
 
+impl Prepared {
+    /// One call of `send` on the engine's prepared transfer, to its destination, from a source
+    /// `send` names (as `transfer_from` calls, with the prepared options' callbacks and Ctrl-C;
+    /// the destination's position settled after): `Log.send_prepared`'s. `what` names the
+    /// caller in errors; `most` bounds the bytes it moves (a bound of at most 1 MiB on the main
+    /// thread spares the ticks' syscalls, as a `length` does for `transfer`).
+    pub(crate) fn send_to_dst<F>(
+        &mut self,
+        py: Python<'_>,
+        (what, most): (&str, Option<u64>),
+        send: F,
+    ) -> PyResult<Report>
+    where
+        F: for<'a> FnOnce(
+                &mut zcopy::Prepared<'static, 'static>,
+                &zcopy::Options<'a>,
+            ) -> zcopy::Result<zcopy::Report>
+            + Send,
+    {
+        let closed = || PyValueError::new_err(format!("{what} with a closed zcopy.Prepared"));
+        let state = self.state.as_mut().ok_or_else(closed)?;
+        let d = match (&state.to_dst, &state.kept) {
+            (Some(d), _) | (None, Some((_, d))) => d,
+            (None, None) => {
+                return Err(PyValueError::new_err(format!(
+                    "{what} with a zcopy.Prepared whose source is a buffered reader that cannot seek: prepare it with prepare_to(dst)"
+                )))
+            }
+        };
+        let engine = state.engine.as_mut().ok_or_else(closed)?;
+        state.opts.length = most;
+        state.opts.src_offset = None;
+        state.opts.dst_offset = None;
+        d.before(py, None)?;
+        let (_, result) = run_engine(py, &state.opts, None, |o| send(engine, o))?;
+        let settled = d.settle_dst(py);
+        let report = result?;
+        settled?;
+        Ok(report)
+    }
+}
+
 #[pymethods]
 impl Prepared {
     /// Move `length` bytes (None: to the source's end of file) from `src_offset` of the source

@@ -410,3 +410,67 @@ def test_options_and_background_flushes(tmp_path: Path) -> None:
         _ = log.options
     with pytest.raises(ValueError, match="is closed"):
         _ = log.background_flushes
+
+
+def test_send_prepared_moves_the_same_frames_through_one_prepared_transfer(
+    tmp_path: Path, tcp_pair: tuple[socket.socket, socket.socket]
+) -> None:
+    client, server = tcp_pair
+    with zcopy.Log(tmp_path, segment_bytes=65536, flush="manual") as log:
+        for i in range(300):
+            log.append(record(i))
+        got: list[bytes] = []
+        t = drain(server.fileno(), got)
+        with zcopy.prepare_to(client, strategy="sendfile") as p:
+            offset, total, calls = 0, 0, 0
+            while offset < log.next_offset:
+                report, nxt = log.send_prepared(p, offset, 10_000)
+                assert nxt > offset and report.strategy == "sendfile"
+                total += report.bytes
+                offset, calls = nxt, calls + 1
+            assert calls > 10
+            # The meter off, a one-record send classifies the segment and sends: 3 syscalls.
+            p.set_cpu_meter(False)
+            small, nxt = log.send_prepared(p, 0, 1)
+            assert (small.syscalls, nxt) == (3, 1), small
+            # skip: the rest of the same frames.
+            rest, nxt = log.send_prepared(p, 0, 1, skip=5)
+            assert (rest.bytes, nxt) == (small.bytes - 5, 1)
+            with pytest.raises(ValueError, match="skip 99999 is past the end"):
+                log.send_prepared(p, 0, 1, skip=99_999)
+        client.shutdown(socket.SHUT_WR)
+        t.join()
+        raw = b"".join(got)
+        assert len(raw) == total + 2 * small.bytes - 5
+        check_frames(raw[:total], 300)
+        one = raw[total : total + small.bytes]
+        assert zcopy.Log.decode(one) == [(0, record(0))]
+        assert raw[total + small.bytes :] == one[5:]
+        # A closed Prepared, a closed log.
+        with pytest.raises(ValueError, match="closed zcopy.Prepared"):
+            log.send_prepared(p, 0)
+        with pytest.raises(TypeError):
+            log.send_prepared(client, 0)  # type: ignore[arg-type]
+    with zcopy.prepare_to(client) as p, pytest.raises(ValueError, match="is closed"):
+        log.send_prepared(p, 0)
+
+
+def test_send_prepared_names_the_callers_fd_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    with zcopy.Log(tmp_path, flush="manual") as log:
+        for i in range(2000):
+            log.append(record(i))
+        fd = os.open(tmp_path / "ro", os.O_RDONLY | os.O_CREAT, 0o600)
+        with zcopy.prepare_to(fd) as p, pytest.raises(zcopy.ZcopyError) as info:
+            log.send_prepared(p, 0)
+        assert isinstance(info.value, ValueError) and info.value.errno == errno.EBADF
+        assert info.value.strerror == f"dst fd {fd} is opened read-only", info.value
+        os.close(fd)
+        # A full pipe nobody reads: SIGINT from a timer ends the send with KeyboardInterrupt.
+        r, w = os.pipe()
+        timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
+        timer.start()
+        with zcopy.prepare_to(w, strategy="sendfile") as p, pytest.raises(KeyboardInterrupt):
+            log.send_prepared(p, 0)
+        timer.join()
+        os.close(r)
+        os.close(w)
