@@ -1,7 +1,9 @@
 //! `zcopy-log` throughput: appends of 100 B and 4 KiB records under each flush policy, next to
 //! plain `write()` loops (with `fdatasync` per record, the peer of Sync; without, the peer of
 //! no flush), and consumption by `Log::send` into a pipe drained by a reader thread (sendfile,
-//! next to the same frames moved by read_write). Medians of interleaved rounds.
+//! next to the same frames moved by read_write), and the cost of a one-record send: `send`, a
+//! consumer's `send_prepared` (metered, and with its CPU meter off) and a bare `sendfile` of the
+//! same frame. Medians of interleaved rounds.
 //!
 //! `cargo run --release -p zcopy-log --example log_bench [ROUNDS]` (default 5: 8–25 s here, more on a
 //! busy disk; 9 rounds took 14 s). The log lives
@@ -219,6 +221,141 @@ fn consumes(base: &Path, rounds: usize, size: usize) -> Result<(), Box<dyn std::
     Ok(())
 }
 
+/// One way of sending one record a call in [`per_send`].
+#[derive(Clone, Copy)]
+enum Sender {
+    Send,
+    Prepared,
+    PreparedUnmetered,
+    BareSendfile,
+}
+
+impl Sender {
+    const ALL: [Sender; 4] = [
+        Sender::Send,
+        Sender::Prepared,
+        Sender::PreparedUnmetered,
+        Sender::BareSendfile,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Sender::Send => "log send",
+            Sender::Prepared => "log send_prepared",
+            Sender::PreparedUnmetered => "log send_prepared, meter off",
+            Sender::BareSendfile => "bare sendfile of the same frame",
+        }
+    }
+}
+
+/// Records sent one a call in each round of [`per_send`] (all in the first segment).
+const ONE_A_CALL: usize = 10_000;
+
+/// Seconds to send records `0..ONE_A_CALL` one a call into a pipe a thread drains, the way
+/// `how` says; checks every byte arrived.
+fn per_send_round(
+    log: &Log,
+    seg: &std::fs::File,
+    how: Sender,
+) -> Result<f64, Box<dyn std::error::Error>> {
+    use std::os::fd::{AsFd, AsRawFd};
+    let (mut r, w) = std::io::pipe()?;
+    let reader = thread::spawn(move || -> std::io::Result<u64> {
+        let mut buf = vec![0u8; 1 << 20];
+        let mut total = 0u64;
+        loop {
+            match r.read(&mut buf)? {
+                0 => return Ok(total),
+                n => total += n as u64,
+            }
+        }
+    });
+    let mut p = zcopy::Prepared::to_dst(w.as_fd(), &zcopy_log::send_options())?;
+    p.set_cpu_meter(!matches!(how, Sender::PreparedUnmetered));
+    let t = Instant::now();
+    let (mut from, mut sent, mut pos) = (0, 0u64, 0i64);
+    while (from as usize) < ONE_A_CALL {
+        let (bytes, next) = match how {
+            Sender::Send => {
+                let (r, n) = log.send(&w, from, 1)?;
+                (r.bytes, n)
+            }
+            Sender::Prepared | Sender::PreparedUnmetered => {
+                let (r, n) = log.send_prepared(&mut p, from, 0, 1)?;
+                (r.bytes, n)
+            }
+            Sender::BareSendfile => {
+                // A pipe takes what fits: the rest of the frame goes in the next calls.
+                let frame = FRAME + SMALL;
+                let mut done = 0;
+                while done < frame {
+                    let left = (frame - done) as usize;
+                    // SAFETY: both fds are open for the call; `pos` is a valid i64 the call
+                    // advances.
+                    let n =
+                        unsafe { libc::sendfile(w.as_raw_fd(), seg.as_raw_fd(), &mut pos, left) };
+                    if n <= 0 {
+                        return Err(format!("bare sendfile gave {n}").into());
+                    }
+                    done += n as u64;
+                }
+                (frame, from + 1)
+            }
+        };
+        sent += bytes;
+        from = next;
+    }
+    drop(p);
+    drop(w);
+    let got = reader.join().map_err(|_| "reader thread panicked")??;
+    let secs = t.elapsed().as_secs_f64();
+    if got != sent {
+        return Err(format!("sent {sent} bytes, the reader got {got}").into());
+    }
+    Ok(secs)
+}
+
+/// The record size of [`per_send`], and a frame's header.
+const SMALL: u64 = 100;
+const FRAME: u64 = zcopy_log::FRAME_HEADER as u64;
+
+/// The cost of a one-record send (100 B records), each way of [`Sender`], rounds interleaved.
+fn per_send(base: &Path, rounds: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir_in(base)?;
+    let opts = LogOptions {
+        flush: FlushPolicy::Manual,
+        ..LogOptions::default()
+    };
+    let mut log = Log::open(dir.path(), &opts)?;
+    let payload = record(0, SMALL as usize);
+    for _ in 0..ONE_A_CALL {
+        log.append(&payload)?;
+    }
+    log.flush()?;
+    let seg = std::fs::File::open(dir.path().join(format!("{:020}.log", 0)))?;
+    let mut secs: Vec<Vec<f64>> = vec![Vec::new(); Sender::ALL.len()];
+    for round in 0..rounds {
+        for k in 0..Sender::ALL.len() {
+            let i = (k + round) % Sender::ALL.len();
+            secs[i].push(per_send_round(&log, &seg, Sender::ALL[i])?);
+        }
+    }
+    let bare = median(&mut secs[Sender::ALL.len() - 1].clone());
+    for (i, how) in Sender::ALL.iter().enumerate() {
+        let t = median(&mut secs[i]);
+        println!(
+            "{:<38} {:>6} {:>12.0} {:>9.2} {:>10.2}",
+            how.label(),
+            "100 B",
+            ONE_A_CALL as f64 / t,
+            t / ONE_A_CALL as f64 * 1e6,
+            t / bare
+        );
+    }
+    log.close()?;
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rounds: usize = std::env::args()
         .nth(1)
@@ -242,6 +379,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for size in [100usize, 4096] {
         consumes(base, rounds, size)?;
     }
+    println!();
+    println!(
+        "{:<38} {:>6} {:>12} {:>9} {:>10}",
+        "consume one record a call (→ pipe)", "record", "sends/s", "µs/send", "÷ bare"
+    );
+    per_send(base, rounds)?;
     println!();
     println!("took {:.1} s", started.elapsed().as_secs_f64());
     Ok(())

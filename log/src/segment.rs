@@ -620,13 +620,22 @@ fn unlink(p: &Path) -> Result<()> {
     std::fs::remove_file(p).map_err(|e| Error::os(e, format_args!("cannot remove {}", p.display())))
 }
 
-/// Buffered positioned reads of a file through `pread`.
+/// The first read of a [`Reader`]: a send's walks (from an index entry to the record wanted,
+/// at most `index_interval_bytes` and a frame) fit in it.
+const FIRST_READ: usize = 8 << 10;
+
+/// Buffered positioned reads of a file through `pread`, each read twice the size of the last
+/// (from [`FIRST_READ`] up to `chunk`): a short walk reads little, a scan of a whole segment
+/// soon reads `chunk` at a time. (Reads of `chunk` from the first cost a one-record send
+/// 146 µs, a 1 MiB `pread` and the zeroing of its buffer, twice.)
 struct Reader<'a> {
     file: &'a File,
     path: &'a Path,
     buf: Vec<u8>,
     start: u64,
     filled: usize,
+    /// The size of the next read (before `len` raises it).
+    next: usize,
     chunk: usize,
 }
 
@@ -638,6 +647,7 @@ impl<'a> Reader<'a> {
             buf: Vec::new(),
             start: 0,
             filled: 0,
+            next: FIRST_READ.min(chunk),
             chunk,
         }
     }
@@ -646,7 +656,8 @@ impl<'a> Reader<'a> {
     fn get(&mut self, pos: u64, len: usize) -> Result<&[u8]> {
         let inside = pos >= self.start && pos + len as u64 <= self.start + self.filled as u64;
         if !inside {
-            let want = len.max(self.chunk);
+            let want = len.max(self.next);
+            self.next = (self.next * 2).min(self.chunk);
             if self.buf.len() < want {
                 self.buf.resize(want, 0);
             }
