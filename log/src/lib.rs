@@ -705,12 +705,7 @@ impl Log {
     /// within one segment, less the first `skip` of them.
     fn frames(&self, from: u64, skip: u64, max_bytes: u64) -> Result<Frames<'_>> {
         let seg = self.segment_of(from)?;
-        let pos = seg.locate(from)?;
-        let (end, next) = if from == self.next_offset() || max_bytes == 0 {
-            (pos, from)
-        } else {
-            seg.span(pos, from, max_bytes)?
-        };
+        let (pos, end, next) = seg.send_range(from, max_bytes, from == self.next_offset())?;
         if skip > end - pos {
             return Err(Error::invalid(format!(
                 "skip {skip} is past the end of the {} bytes of records {from}..{next}",

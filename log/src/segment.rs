@@ -469,13 +469,24 @@ impl Segment {
     /// CRC mismatch. Returns where it stopped: (position, offset of the frame there).
     pub(crate) fn walk(
         &self,
-        mut pos: u64,
-        mut off: u64,
+        pos: u64,
+        off: u64,
         limit: u64,
+        verify: bool,
+        go: impl FnMut(u64, u64, u64) -> bool,
+    ) -> Result<(u64, u64)> {
+        let mut r = Reader::new(&self.file, &self.path, 1 << 20);
+        Segment::walk_with(&mut r, (pos, off, limit), verify, go)
+    }
+
+    /// [`Segment::walk`] through the reader `r`, from `(pos, off)` up to `limit`: for walks
+    /// over the same bytes, which it then reads once.
+    fn walk_with(
+        r: &mut Reader<'_>,
+        (mut pos, mut off, limit): (u64, u64, u64),
         verify: bool,
         mut go: impl FnMut(u64, u64, u64) -> bool,
     ) -> Result<(u64, u64)> {
-        let mut r = Reader::new(&self.file, &self.path, 1 << 20);
         while let Some(h) = r.header(pos, limit)? {
             let n = u64::from(h.frame_len);
             if h.offset != off {
@@ -495,20 +506,46 @@ impl Segment {
 
     /// The byte position of record `offset` (which this segment holds, or `next` for its end).
     pub(crate) fn locate(&self, offset: u64) -> Result<u64> {
+        self.locate_with(&mut Reader::new(&self.file, &self.path, 1 << 20), offset)
+    }
+
+    /// [`Segment::locate`] through the reader `r`.
+    fn locate_with(&self, r: &mut Reader<'_>, offset: u64) -> Result<u64> {
         if offset >= self.next {
             return Ok(self.len);
         }
         let (rel, pos) = index::floor_offset(&self.entries, offset - self.base);
-        let (p, o) = self.walk(pos, self.base + rel, self.len, false, |_, o, _| o < offset)?;
+        let from = (pos, self.base + rel, self.len);
+        let (p, o) = Segment::walk_with(r, from, false, |_, o, _| o < offset)?;
         if o != offset {
             return Err(self.corrupt(p, o));
         }
         Ok(p)
     }
 
-    /// Where to stop sending from `pos` (record `off`) with a budget of `max_bytes`: the end
-    /// of the last whole frame within the budget, but at least one frame. (position, offset).
-    pub(crate) fn span(&self, pos: u64, off: u64, max_bytes: u64) -> Result<(u64, u64)> {
+    /// What a send from record `from` with a budget of `max_bytes` moves: the position of
+    /// `from`, and ([`Segment::span`]) the end of the last whole frame within the budget with
+    /// the offset after it. One reader serves both walks, so the bytes of a small send are
+    /// read once. `from` is this segment's, or the log's end when `at_end`.
+    pub(crate) fn send_range(
+        &self,
+        from: u64,
+        max_bytes: u64,
+        at_end: bool,
+    ) -> Result<(u64, u64, u64)> {
+        let mut r = Reader::new(&self.file, &self.path, 1 << 20);
+        let pos = self.locate_with(&mut r, from)?;
+        if at_end || max_bytes == 0 {
+            return Ok((pos, pos, from));
+        }
+        let (end, next) = self.span(&mut r, pos, from, max_bytes)?;
+        Ok((pos, end, next))
+    }
+
+    /// Where to stop sending from `pos` (record `off`) with a budget of `max_bytes`, reading
+    /// through `r`: the end of the last whole frame within the budget, but at least one frame.
+    /// (position, offset).
+    fn span(&self, r: &mut Reader<'_>, pos: u64, off: u64, max_bytes: u64) -> Result<(u64, u64)> {
         let budget_end = pos.saturating_add(max_bytes);
         if budget_end >= self.len {
             return Ok((self.len, self.next));
@@ -519,7 +556,7 @@ impl Segment {
         } else {
             (pos, off)
         };
-        let (p, o) = self.walk(start_pos, start_off, self.len, false, |p, _, n| {
+        let (p, o) = Segment::walk_with(r, (start_pos, start_off, self.len), false, |p, _, n| {
             p + n <= budget_end || p == pos
         })?;
         if p == pos && o == off && max_bytes > 0 {
