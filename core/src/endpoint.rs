@@ -87,9 +87,10 @@ pub(crate) struct Endpoint<'fd> {
     /// `(sig, whether it interrupted the preparing thread's waits)`, read once there. `None`
     /// for a plain transfer (each call reads it).
     pub signal_checked: Option<(i32, bool)>,
-    /// As a [`Prepared`](crate::Prepared) transfer's source: the slot where mmap_write keeps
-    /// its last window mapped between runs (see `mmap_write::KeptMapping`). `None` for a plain transfer
-    /// (each window is unmapped when written).
+    /// As the source a [`Prepared`](crate::Prepared) transfer was made with: the slot where
+    /// mmap_write keeps its last window mapped between runs (see `mmap_write::KeptMapping`).
+    /// `None` for a plain transfer and a run's own source (each window is unmapped when
+    /// written).
     pub kept_mapping: Option<std::sync::Arc<crate::strategy::mmap_write::KeptMapping>>,
     /// For a socket: whether it is an IP one (see [`Endpoint::has_device`]).
     network: std::sync::OnceLock<bool>,

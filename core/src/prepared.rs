@@ -37,7 +37,8 @@ use crate::sys;
 /// per run, from the run's length.
 ///
 /// mmap_write (Auto's choice for 1 MiB and more of a file to a socket) keeps its last window of
-/// the source (at least 4 MiB of it) mapped between runs: a run over bytes it covers makes no
+/// the source given to [`Prepared::new`] (at least 4 MiB of it) mapped between runs (not of a
+/// run's own source, given to [`Prepared::run_from`] and the like): a run over bytes it covers makes no
 /// `mmap` and no `munmap`, and takes no page faults for pages an earlier run touched (a file
 /// sent again; a log read on within a segment). The window is unmapped when the `Prepared` is
 /// dropped, when a run needs one it does not cover, and before a run with a cache policy other

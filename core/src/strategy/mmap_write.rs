@@ -88,7 +88,7 @@ fn run(job: &mut Job<'_, '_>) -> Result<()> {
         let n = (n as u64).min(size - off);
         let base = off - off % page;
         let window = match kept.as_deref_mut() {
-            Some(slot) => slot.window(job, (base, off, n), piece)?,
+            Some(slot) => from_kept(slot, job, (base, off, n), piece)?,
             None => {
                 let delta = (off - base) as usize;
                 let map = Mapping::map(job.src.fd, base, delta + n as usize)
@@ -131,41 +131,28 @@ pub(crate) struct Kept {
     map: Mapping,
 }
 
-trait KeptSlot {
-    /// With `range` `(base, off, n)`: writes source bytes `off..off + n` (within the size just seen) from the kept window, in
-    /// writes of at most `piece` bytes, first mapping one from the page-aligned `base` if the
-    /// kept one does not cover them.
-    fn window(
-        &mut self,
-        job: &mut Job<'_, '_>,
-        range: (u64, u64, u64),
-        piece: usize,
-    ) -> Result<Window>;
-}
-
-impl KeptSlot for Option<Kept> {
-    fn window(
-        &mut self,
-        job: &mut Job<'_, '_>,
-        (base, off, n): (u64, u64, u64),
-        piece: usize,
-    ) -> Result<Window> {
-        let covers = |k: &&Kept| {
-            k.base <= off && off.saturating_add(n) <= k.base.saturating_add(k.map.len() as u64)
-        };
-        let k = match self.as_ref().filter(covers) {
-            Some(k) => k,
-            None => {
-                // The old window goes first: two windows are never mapped at once.
-                *self = None;
-                let len = ((off - base) + n).max(DEFAULT_WINDOW) as usize;
-                let map = Mapping::map(job.src.fd, base, len).map_err(|e| refused(e, job))?;
-                self.insert(Kept { base, map })
-            }
-        };
-        let from = (off - k.base) as usize;
-        write_window(job, &k.map, from, from + n as usize, piece)
-    }
+/// Writes source bytes `off..off + n` (within the size just seen) from the window kept in
+/// `slot`, in writes of at most `piece` bytes, first mapping one from the page-aligned `base`
+/// when the kept one does not cover them.
+fn from_kept(
+    slot: &mut Option<Kept>,
+    job: &mut Job<'_, '_>,
+    (base, off, n): (u64, u64, u64),
+    piece: usize,
+) -> Result<Window> {
+    let covers = |k: &&Kept| k.base <= off && off.saturating_add(n) <= k.base + k.map.len() as u64;
+    let k = match slot.as_ref().filter(covers) {
+        Some(k) => k,
+        None => {
+            // The old window goes first: two windows are never mapped at once.
+            *slot = None;
+            let len = ((off - base) + n).max(DEFAULT_WINDOW) as usize;
+            let map = Mapping::map(job.src.fd, base, len).map_err(|e| refused(e, job))?;
+            slot.insert(Kept { base, map })
+        }
+    };
+    let from = (off - k.base) as usize;
+    write_window(job, &k.map, from, from + n as usize, piece)
 }
 
 /// How writing a window ended.
