@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -295,5 +296,184 @@ func TestLogReadSegmentsOptionsAndBackgroundFlushes(t *testing.T) {
 			t.Fatal("no background flush within 10 s")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// SendPrepared: Send's frames through a transfer prepared once to the consumer (PrepareTo to a
+// non-blocking pipe, Prepare to TCP whose source is left alone), byte-exact across sends and
+// segment rolls; a one-record send with the meter off makes 3 syscalls with SIGPIPE ignored
+// when prepared, 5 under Go's own SIGPIPE handler; a skip finishes what a consumer lacks;
+// closed and nil handles are errors, not crashes.
+func TestLogSendPrepared(t *testing.T) {
+	l, err := zcopy.OpenLog(t.TempDir(), zcopy.LogOptions{SegmentBytes: 64 << 10, Flush: zcopy.FlushManual})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	recs := records(200, 1000) // ~200 KiB over several 64 KiB segments
+	for _, r := range recs {
+		if _, err := l.Append(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// frames is what the consumer must get for records from..to (Read's copies, framed).
+	frames := func(from, to uint64) int64 {
+		n := int64(0)
+		for i := from; i < to; i++ {
+			n += int64(zcopy.LogFrameHeader + len(recs[i]))
+		}
+		return n
+	}
+	decoded := func(what string, stream []byte, want []uint64) {
+		t.Helper()
+		dec, used, err := zcopy.DecodeFrames(stream)
+		if err != nil || used != len(stream) || len(dec) != len(want) {
+			t.Fatalf("%s: decoded %d records from %d of %d bytes, want %d: %v", what, len(dec), used,
+				len(stream), len(want), err)
+		}
+		for i, d := range dec {
+			if d.Offset != want[i] || !bytes.Equal(d.Payload, recs[want[i]]) {
+				t.Fatalf("%s: record %d: offset %d, %d bytes, want record %d", what, i, d.Offset,
+					len(d.Payload), want[i])
+			}
+		}
+	}
+	upTo := func(n uint64, more ...uint64) []uint64 {
+		var out []uint64
+		for i := uint64(0); i < n; i++ {
+			out = append(out, i)
+		}
+		return append(out, more...)
+	}
+	sendfile := zcopy.Options{Strategy: zcopy.Sendfile}
+
+	// To a pipe (os.Pipe's ends are non-blocking: a full pipe is waited for by the poller).
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan []byte)
+	go func() {
+		time.Sleep(20 * time.Millisecond) // the pipe fills first: sends wait for the reader
+		b, _ := io.ReadAll(r)
+		got <- b
+	}()
+	p, err := zcopy.PrepareTo(w, sendfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, sends, total := uint64(0), 0, int64(0)
+	for from < 200 {
+		rep, next, err := l.SendPrepared(p, from, 0, 10000)
+		if err != nil {
+			t.Fatalf("send from %d: %v", from, err)
+		}
+		if next <= from || rep.Bytes != frames(from, next) || rep.Strategy != zcopy.Sendfile {
+			t.Fatalf("send from %d: next %d, %d bytes by %s, want %d", from, next, rep.Bytes, rep.Strategy,
+				frames(from, next))
+		}
+		from, sends, total = next, sends+1, total+rep.Bytes
+	}
+	if sends <= 10 {
+		t.Errorf("%d sends", sends)
+	}
+	// The meter off, one record, SIGPIPE under Go's handler: the segment's statx and fcntl,
+	// sendfile and two pthread_sigmask.
+	if err := p.SetCPUMeter(false); err != nil {
+		t.Fatal(err)
+	}
+	small, next, err := l.SendPrepared(p, 5, 0, 1)
+	if err != nil || next != 6 || small.Syscalls != 5 || small.Bytes != frames(5, 6) {
+		t.Fatalf("one record: next %d, %+v, %v", next, small, err)
+	}
+	// A consumer that has 10 bytes of record 7's frame gets the rest.
+	rest, next, err := l.SendPrepared(p, 7, 10, 1)
+	if err != nil || next != 8 || rest.Bytes != frames(7, 8)-10 {
+		t.Fatalf("the rest of record 7: next %d, %+v, %v", next, rest, err)
+	}
+	p.Close()
+	w.Close()
+	stream := <-got
+	if int64(len(stream)) != total+small.Bytes+rest.Bytes {
+		t.Fatalf("the pipe got %d bytes, the Reports say %d", len(stream), total+small.Bytes+rest.Bytes)
+	}
+	cut := stream[len(stream)-int(rest.Bytes):]
+	stream = stream[:len(stream)-int(rest.Bytes)]
+	decoded("the pipe", stream, upTo(200, 5))
+	whole := createFile(t, "record7")
+	if _, _, err := l.Send(whole, 7, 1); err != nil {
+		t.Fatal(err)
+	}
+	frame7, err := os.ReadFile(whole.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	decoded("record 7 by Send", frame7, []uint64{7})
+	same(t, "the rest of record 7's frame", cut, frame7[10:])
+
+	// To TCP through Prepare (a file source, left alone), prepared with SIGPIPE ignored: the
+	// sends block no signal.
+	src := tempFile(t, "src", data(9, 4096))
+	a, b := tcpPair(t)
+	go func() { v, _ := io.ReadAll(b); got <- v }()
+	signal.Ignore(syscall.SIGPIPE)
+	p, err = zcopy.Prepare(a, src, sendfile)
+	signal.Reset(syscall.SIGPIPE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total = 0
+	for from = 0; from < 200; {
+		rep, next, err := l.SendPrepared(p, from, 0, 1<<20)
+		if err != nil {
+			t.Fatalf("tcp: send from %d: %v", from, err)
+		}
+		from, total = next, total+rep.Bytes
+	}
+	if err := p.SetCPUMeter(false); err != nil {
+		t.Fatal(err)
+	}
+	small, next, err = l.SendPrepared(p, 7, 0, 1)
+	if err != nil || next != 8 || small.Syscalls != 3 {
+		t.Fatalf("one record to TCP, SIGPIPE ignored: next %d, %+v, %v", next, small, err)
+	}
+	plain, _, err := l.Send(a, 7, 1)
+	if err != nil || plain.Syscalls < small.Syscalls+6 {
+		t.Fatalf("Send: %+v, %v", plain, err)
+	}
+	if pos, err := src.Seek(0, io.SeekCurrent); err != nil || pos != 0 {
+		t.Errorf("the prepared source moved to %d (%v)", pos, err)
+	}
+	var zerr *zcopy.Error
+	if _, _, err := l.SendPrepared(p, 0, 1<<20, 100); !errors.As(err, &zerr) || zerr.Kind != zcopy.KindInvalid ||
+		!strings.Contains(zerr.Message, "skip 1048576 is past the end") {
+		t.Errorf("a skip past the frames: %v", err)
+	}
+	p.Close() // its duplicate of a's descriptor too: the consumer sees the end
+	a.Close()
+	stream = <-got
+	if int64(len(stream)) != total+small.Bytes+plain.Bytes || total != frames(0, 200) {
+		t.Fatalf("TCP got %d bytes, the Reports say %d", len(stream), total+small.Bytes+plain.Bytes)
+	}
+	decoded("TCP", stream, upTo(200, 7, 7))
+
+	// Closed or nil handles: errors of KindInvalid, nothing sent.
+	if rep, next, err := l.SendPrepared(p, 0, 0, 1); !errors.As(err, &zerr) || zerr.Kind != zcopy.KindInvalid ||
+		!strings.Contains(zerr.Message, "closed Prepared") || rep.Bytes != 0 || next != 0 {
+		t.Errorf("a closed Prepared: %+v, %d, %v", rep, next, err)
+	}
+	if _, _, err := l.SendPrepared(nil, 0, 0, 1); !errors.As(err, &zerr) || zerr.Kind != zcopy.KindInvalid {
+		t.Errorf("a nil Prepared: %v", err)
+	}
+	f := createFile(t, "out")
+	p, err = zcopy.PrepareTo(f, sendfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	l.Close()
+	if _, _, err := l.SendPrepared(p, 0, 0, 1); !errors.As(err, &zerr) || zerr.Kind != zcopy.KindInvalid ||
+		!strings.Contains(zerr.Message, "closed") {
+		t.Errorf("a closed Log: %v", err)
 	}
 }

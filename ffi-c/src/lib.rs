@@ -67,8 +67,8 @@ pub use log::{
     zc_log, zc_log_append, zc_log_background_flushes, zc_log_close, zc_log_flush,
     zc_log_flush_policy, zc_log_frame, zc_log_get_options, zc_log_next_offset, zc_log_open,
     zc_log_options, zc_log_options_default, zc_log_read, zc_log_segments, zc_log_send,
-    zc_log_send_rest, ZC_LOG_FLUSH_ASYNC, ZC_LOG_FLUSH_MANUAL, ZC_LOG_FLUSH_SYNC,
-    ZC_LOG_FRAME_HEADER,
+    zc_log_send_prepared, zc_log_send_rest, ZC_LOG_FLUSH_ASYNC, ZC_LOG_FLUSH_MANUAL,
+    ZC_LOG_FLUSH_SYNC, ZC_LOG_FRAME_HEADER,
 };
 pub use options::{
     zc_cache, zc_options, zc_options_default, zc_progress_fn, zc_sparse, zc_sync,

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use zcopy_log::{FlushPolicy, Log, LogOptions};
 
+use crate::prepared::zc_prepared;
 use crate::report::{zc_report, ReportOut};
 use crate::sized::{self, read_field};
 use crate::status::{boundary, Failure};
@@ -365,6 +366,85 @@ pub unsafe extern "C" fn zc_log_send_rest(
     boundary(|| unsafe { send(log, fd, from, skip, max_bytes, next, report) })
 }
 
+/// Sends the frames `zc_log_send_rest(log, fd, from, skip, max_bytes, ...)` would send, through
+/// `p`, a transfer prepared once to the consumer's fd (`zc_prepared_to_dst`), for a consumer that
+/// sends many times to one socket or pipe: a send then classifies only the segment (a `statx`
+/// and an `fcntl`), not the destination, and blocks no signal where SIGPIPE was ignored when
+/// `p` was prepared (two `pthread_sigmask` otherwise). With `zc_prepared_set_cpu_meter(p,
+/// false)` and SIGPIPE ignored, a small send makes 3 syscalls (5 with SIGPIPE at its default)
+/// where `zc_log_send` makes 12 to a socket. A `zc_prepared` from `zc_prepared_new` works too:
+/// only its destination is used (its source is left alone).
+///
+/// The options are `p`'s, as prepared (`zc_log_send` takes `ZC_STRATEGY_SENDFILE`: prepare with
+/// it for the same choice); the destination is written at its fd's position. `skip`, `*next` and
+/// `*report` (this call's bytes) as for `zc_log_send_rest`: on a non-blocking fd that fills up,
+/// `ZC_IO` with `EAGAIN` comes back after `report->bytes`, and a call with `skip` increased by
+/// them sends the rest. Messages name the segment by its path and the destination by the
+/// number `p` was prepared with.
+///
+/// Returns as `zc_log_send_rest`: `ZC_OK`; `ZC_NULL_POINTER` for a `NULL` `log` or `p`;
+/// `ZC_INVALID` for `from` past the end of the log, a `skip` past the frames' end or a bad
+/// `report->struct_size`; `ZC_IO` for the destination's failures (`EPIPE`, `EAGAIN`, ...) or a
+/// corrupt segment (`EBADMSG`).
+///
+/// # Safety
+/// `log`, `next` and `report` as for `zc_log_send`; `p` is `NULL` or a pointer from
+/// `zc_prepared_to_dst` or `zc_prepared_new` not freed yet, and no other call on it runs
+/// meanwhile.
+#[no_mangle]
+pub unsafe extern "C" fn zc_log_send_prepared(
+    log: *const zc_log,
+    p: *mut zc_prepared,
+    from: u64,
+    skip: u64,
+    max_bytes: u64,
+    next: *mut u64,
+    report: *mut zc_report,
+) -> zc_status {
+    boundary(|| {
+        // SAFETY: zc_log_send_prepared's contract for `report`.
+        let out = unsafe { ReportOut::new(report) }?;
+        // SAFETY: zc_log_send_prepared's contract for `log`.
+        let Some(log) = (unsafe { log.as_ref() }) else {
+            out.write_empty();
+            return Err(Failure::null("log"));
+        };
+        // SAFETY: from zc_prepared_to_dst or zc_prepared_new, not freed, used by this call
+        // alone (the caller's contract).
+        let Some(prepared) = (unsafe { p.as_mut() }) else {
+            out.write_empty();
+            return Err(Failure::null("p"));
+        };
+        let result = log
+            .log
+            .send_prepared(prepared.engine_mut(), from, skip, max_bytes);
+        // SAFETY: the caller's contract for `next`.
+        unsafe { write_sent(result, &out, next) }
+    })
+}
+
+/// Writes a send's report into `out` and its next offset into `*next` (`NULL`: not wanted; not
+/// written on failure), and gives its status.
+///
+/// # Safety
+/// `next` is `NULL` or writable.
+unsafe fn write_sent(
+    result: engine::Result<(engine::Report, u64)>,
+    out: &ReportOut,
+    next: *mut u64,
+) -> Result<(), Failure> {
+    let (report_result, n) = match result {
+        Ok((r, n)) => (Ok(r), Some(n)),
+        Err(e) => (Err(e), None),
+    };
+    out.write(&report_result);
+    if let (Some(n), false) = (n, next.is_null()) {
+        // SAFETY: non-null; the caller guarantees it is writable.
+        unsafe { next.write_unaligned(n) };
+    }
+    report_result.map(drop).map_err(Failure::from)
+}
+
 /// The body of `zc_log_send` and `zc_log_send_rest`.
 ///
 /// # Safety
@@ -393,16 +473,9 @@ unsafe fn send(
         }
     };
     let opts = zcopy_log::send_options();
-    let (report_result, n) = match log.log.send_rest(dst, from, skip, max_bytes, &opts) {
-        Ok((r, n)) => (Ok(r), Some(n)),
-        Err(e) => (Err(e), None),
-    };
-    out.write(&report_result);
-    if let (Some(n), false) = (n, next.is_null()) {
-        // SAFETY: non-null; the caller guarantees it is writable.
-        unsafe { next.write_unaligned(n) };
-    }
-    report_result.map(drop).map_err(Failure::from)
+    let result = log.log.send_rest(dst, from, skip, max_bytes, &opts);
+    // SAFETY: the caller's contract for `next`.
+    unsafe { write_sent(result, &out, next) }
 }
 
 /// Parses the first frame of the `len` bytes at `buf` (what `zc_log_send` wrote, as a

@@ -74,6 +74,14 @@ impl Kept {
     }
 }
 
+impl zc_prepared {
+    /// The prepared transfer, for `zc_log_send_prepared`'s runs from a segment.
+    #[cfg(feature = "log")]
+    pub(crate) fn engine_mut(&mut self) -> &mut engine::Prepared<'static, 'static> {
+        &mut self.inner
+    }
+}
+
 impl Drop for zc_prepared {
     fn drop(&mut self) {
         // SAFETY: `inner` is dropped once, here, and never used after.

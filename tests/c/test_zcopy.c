@@ -1986,6 +1986,197 @@ static void log_send_nonblocking_and_rest(void) {
     CHECK_STATUS(zc_log_close(log), ZC_OK);
 }
 
+/* The bytes of the frames of records from..to of the tests. */
+static uint64_t log_frames_len(uint64_t from, uint64_t to) {
+    uint64_t n = 0;
+    for (uint64_t i = from; i < to; i++) n += ZC_LOG_FRAME_HEADER + log_len(i);
+    return n;
+}
+
+/* zc_log_send_prepared: the frames zc_log_send_rest sends, through a transfer prepared once to
+ * the consumer's fd (a pipe from zc_prepared_to_dst, a socket from zc_prepared_new whose source
+ * is left alone), byte-exact across sends and segment rolls; 3 syscalls for a one-record send
+ * with the CPU meter off and SIGPIPE ignored (5 at its default), where zc_log_send makes 11 to a
+ * pipe, 12 to a socket; a cut send finished with `skip`; the segment named in a fallback reason;
+ * bad input refused. */
+static void log_send_prepared(void) {
+    zc_log *log = log_open_small("log-prep", ZC_LOG_FLUSH_MANUAL);
+    REQUIRE(log != NULL, "open: %s", zc_last_error());
+    CHECK(log_append_records(log, 0, 200), "append");
+    zc_options o = h_opts();
+    o.strategy = ZC_STRATEGY_SENDFILE; /* zc_log_send's choice */
+
+    /* To a pipe, prepared to it alone, in pieces of at most 10,000 bytes (64 KiB segments). */
+    int p[2];
+    REQUIRE(pipe(p) == 0, "pipe");
+    struct h_reader rd;
+    h_reader_start(&rd, p[0], 0);
+    zc_prepared *pp = NULL;
+    REQUIRE(zc_prepared_to_dst(p[1], &o, &pp) == ZC_OK && pp != NULL, "to_dst: %s", zc_last_error());
+    uint64_t from = 0, total = 0, next = 0;
+    int sends = 0;
+    while (from < 200) {
+        zc_report r = h_report();
+        next = 0;
+        zc_status st = zc_log_send_prepared(log, pp, from, 0, 10000, &next, &r);
+        REQUIRE(st == ZC_OK, "send_prepared from %llu: %s", (unsigned long long)from, zc_last_error());
+        CHECK(next > from, "next %llu after %llu", (unsigned long long)next, (unsigned long long)from);
+        CHECK(r.bytes == log_frames_len(from, next), "from %llu: bytes %llu, frames %llu",
+              (unsigned long long)from, (unsigned long long)r.bytes,
+              (unsigned long long)log_frames_len(from, next));
+        CHECK(r.strategy == ZC_STRATEGY_SENDFILE, "strategy %d", (int)r.strategy);
+        total += r.bytes;
+        from = next;
+        sends++;
+    }
+    CHECK(from == 200 && sends > 10, "%d sends ended at %llu", sends, (unsigned long long)from);
+    /* The meter off, one record: statx and fcntl of the segment, one sendfile, and (SIGPIPE
+     * at its default, as in this program) two pthread_sigmask around it. */
+    CHECK_STATUS(zc_prepared_set_cpu_meter(pp, false), ZC_OK);
+    zc_report small = h_report();
+    CHECK_STATUS(zc_log_send_prepared(log, pp, 5, 0, 1, &next, &small), ZC_OK);
+    CHECK(small.syscalls == 5 && next == 6, "syscalls %llu, next %llu",
+          (unsigned long long)small.syscalls, (unsigned long long)next);
+    CHECK(small.bytes == log_frames_len(5, 6), "bytes %llu", (unsigned long long)small.bytes);
+    CHECK(small.user_cpu_ns + small.sys_cpu_ns == 0, "meter off: CPU measured");
+    zc_report plain = h_report();
+    CHECK_STATUS(zc_log_send(log, p[1], 5, 1, &next, &plain), ZC_OK);
+    CHECK(plain.syscalls >= small.syscalls + 6, "zc_log_send: %llu syscalls",
+          (unsigned long long)plain.syscalls);
+    zc_prepared_free(pp);
+    close(p[1]);
+    h_reader_join(&rd);
+    close(p[0]);
+    uint64_t five = log_frames_len(5, 6);
+    CHECK(rd.len == total + 2 * five, "read %zu, sent %llu", rd.len, (unsigned long long)(total + 2 * five));
+    if (rd.len == total + 2 * five) {
+        CHECK(log_frames_are(rd.buf, total, 0, 200), "pipe bytes");
+        CHECK(log_frames_are(rd.buf + total, five, 5, 1), "record 5 by send_prepared");
+        CHECK(log_frames_are(rd.buf + total + five, five, 5, 1), "record 5 by zc_log_send");
+    }
+    free(rd.buf);
+
+    /* To a socket, through a zc_prepared_new transfer: its destination only. Prepared with
+     * SIGPIPE ignored (as Rust's runtime and Python set it), its sends block no signal. */
+    const char *src = h_make_file("log-prep.src", 51, 4096);
+    int s = open(src, O_RDONLY);
+    REQUIRE(s >= 0, "open");
+    int t[2];
+    h_tcp_pair(t);
+    h_reader_start(&rd, t[1], 0);
+    struct sigaction ign, was;
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    REQUIRE(sigaction(SIGPIPE, &ign, &was) == 0, "sigaction");
+    zc_status made = zc_prepared_new(s, t[0], &o, &pp);
+    REQUIRE(sigaction(SIGPIPE, &was, NULL) == 0, "sigaction");
+    REQUIRE(made == ZC_OK && pp != NULL, "new: %s", zc_last_error());
+    total = 0;
+    for (from = 0; from < 200; from = next) {
+        zc_report r = h_report();
+        zc_status st = zc_log_send_prepared(log, pp, from, 0, 1 << 20, &next, &r);
+        REQUIRE(st == ZC_OK, "send_prepared from %llu: %s", (unsigned long long)from, zc_last_error());
+        total += r.bytes;
+    }
+    CHECK_STATUS(zc_prepared_set_cpu_meter(pp, false), ZC_OK);
+    small = h_report();
+    CHECK_STATUS(zc_log_send_prepared(log, pp, 7, 0, 1, &next, &small), ZC_OK);
+    CHECK(small.syscalls == 3 && next == 8, "socket: syscalls %llu, next %llu",
+          (unsigned long long)small.syscalls, (unsigned long long)next);
+    plain = h_report();
+    CHECK_STATUS(zc_log_send(log, t[0], 7, 1, &next, &plain), ZC_OK);
+    CHECK(plain.syscalls >= small.syscalls + 6, "zc_log_send to the socket: %llu syscalls",
+          (unsigned long long)plain.syscalls);
+    zc_prepared_free(pp);
+    CHECK(lseek(s, 0, SEEK_CUR) == 0, "the prepared source moved");
+    close(s);
+    close(t[0]);
+    h_reader_join(&rd);
+    close(t[1]);
+    uint64_t seven = log_frames_len(7, 8);
+    CHECK(rd.len == total + 2 * seven && total == log_frames_len(0, 200), "read %zu, sent %llu",
+          rd.len, (unsigned long long)(total + 2 * seven));
+    if (rd.len == total + 2 * seven) {
+        CHECK(log_frames_are(rd.buf, total, 0, 200), "socket bytes");
+        CHECK(log_frames_are(rd.buf + total, seven, 7, 1), "record 7 by send_prepared");
+        CHECK(log_frames_are(rd.buf + total + seven, seven, 7, 1), "record 7 by zc_log_send");
+    }
+    free(rd.buf);
+
+    /* A non-blocking 4 KiB pipe nobody reads: the segment's frames are cut (EAGAIN); sends with
+     * skip = the bytes so far finish them once it drains. */
+    REQUIRE(pipe(p) == 0, "pipe");
+    REQUIRE(fcntl(p[1], F_SETPIPE_SZ, 4096) >= 4096, "F_SETPIPE_SZ");
+    REQUIRE(fcntl(p[1], F_SETFL, fcntl(p[1], F_GETFL) | O_NONBLOCK) == 0, "O_NONBLOCK");
+    REQUIRE(zc_prepared_to_dst(p[1], &o, &pp) == ZC_OK, "to_dst: %s", zc_last_error());
+    zc_report r = h_report();
+    next = 42;
+    CHECK_FAILS(zc_log_send_prepared(log, pp, 0, 0, UINT64_MAX, &next, &r), ZC_IO, EAGAIN);
+    CHECK(r.bytes > 0 && r.bytes <= 4096 && next == 42, "moved %llu, next %llu",
+          (unsigned long long)r.bytes, (unsigned long long)next);
+    uint64_t skip = r.bytes;
+    h_reader_start(&rd, p[0], 0);
+    for (;;) {
+        struct pollfd pf = {p[1], POLLOUT, 0};
+        REQUIRE(poll(&pf, 1, -1) == 1, "poll");
+        r = h_report();
+        zc_status st = zc_log_send_prepared(log, pp, 0, skip, UINT64_MAX, &next, &r);
+        skip += r.bytes;
+        if (st == ZC_OK) break;
+        REQUIRE(st == ZC_IO && zc_last_errno() == EAGAIN, "send_prepared: %s", zc_last_error());
+    }
+    CHECK(next > 0 && next < 200 && skip == log_frames_len(0, next), "next %llu, sent %llu",
+          (unsigned long long)next, (unsigned long long)skip);
+
+    /* Bad input: NULL pointers (the report written empty, next untouched), a skip past the
+     * frames. */
+    uint64_t kept = 42;
+    r = h_report();
+    CHECK_FAILS(zc_log_send_prepared(NULL, pp, 0, 0, 100, &kept, &r), ZC_NULL_POINTER, EINVAL);
+    CHECK_MSG("log is NULL");
+    CHECK(r.bytes == 0 && kept == 42, "report written empty, next untouched");
+    r = h_report();
+    CHECK_FAILS(zc_log_send_prepared(log, NULL, 0, 0, 100, &kept, &r), ZC_NULL_POINTER, EINVAL);
+    CHECK_MSG("p is NULL");
+    CHECK(r.bytes == 0 && kept == 42, "report written empty, next untouched");
+    CHECK_FAILS(zc_log_send_prepared(log, pp, 0, 1 << 20, 100, &kept, &r), ZC_INVALID, EINVAL);
+    CHECK_MSG("skip 1048576 is past the end");
+    CHECK_FAILS(zc_log_send_prepared(log, pp, 201, 0, 100, &kept, &r), ZC_INVALID, EINVAL);
+    CHECK_MSG("offset 201 is past the end");
+    CHECK(kept == 42, "next written on failure");
+    zc_prepared_free(pp);
+    close(p[1]);
+    h_reader_join(&rd);
+    close(p[0]);
+    CHECK(log_frames_are(rd.buf, rd.len, 0, next), "whole frames arrived");
+    free(rd.buf);
+
+    /* To a file, reflink asked for: where the filesystem refuses, the reason names the segment
+     * by its path. */
+    int f = open(h_path("log-prep.out"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+    REQUIRE(f >= 0, "open");
+    o.strategy = ZC_STRATEGY_REFLINK;
+    REQUIRE(zc_prepared_to_dst(f, &o, &pp) == ZC_OK, "to_dst: %s", zc_last_error());
+    r = h_report();
+    CHECK_STATUS(zc_log_send_prepared(log, pp, 0, 0, UINT64_MAX, &next, &r), ZC_OK);
+    char seg[4096];
+    snprintf(seg, sizeof seg, "%s/%020d.log", h_path("log-prep"), 0);
+    if (r.strategy == ZC_STRATEGY_REFLINK) {
+        printf("  SKIP the segment named in a fallback reason: this filesystem clones ranges\n");
+    } else {
+        CHECK(r.fallbacks_len > 0 && strstr(r.fallbacks[0].reason, seg) != NULL,
+              "%zu fallbacks, the first: %s", r.fallbacks_len, r.fallbacks_len ? r.fallbacks[0].reason : "");
+    }
+    zc_prepared_free(pp);
+    close(f);
+    size_t flen = 0;
+    unsigned char *fbuf = h_read_file(h_path("log-prep.out"), &flen);
+    CHECK(fbuf && log_frames_are(fbuf, flen, 0, next), "the file holds records 0..%llu",
+          (unsigned long long)next);
+    free(fbuf);
+    CHECK_STATUS(zc_log_close(log), ZC_OK);
+}
+
 /* The base offsets of the segments of log_open_small's 64 KiB for records 0..n: a record
  * whose frame does not fit in what is left of a segment begins the next one. */
 static size_t log_expected_bases(uint64_t n, uint64_t *bases, size_t cap) {
@@ -2458,6 +2649,7 @@ int main(int argc, char **argv) {
         TEST(log_async_flush_and_close),
         TEST(log_read_segments_options_and_flushes),
         TEST(log_send_nonblocking_and_rest),
+        TEST(log_send_prepared),
         TEST(log_bad_input),
     };
     h_init(argv[0]);
