@@ -607,8 +607,9 @@ impl Log {
     /// ([`zcopy::Prepared::to_dst`], with [`send_options`] or the caller's own), for a consumer
     /// that sends many times to one socket: a send then classifies only the segment (a `statx`
     /// and a `fcntl`), not the destination, and blocks no signal where SIGPIPE was ignored when
-    /// prepared; with the Prepared's CPU meter off it makes 3 syscalls for a small send where
-    /// [`Log::send`] makes 12. The frames, `skip` and the returned offset are `send_rest`'s; the
+    /// prepared (as Rust's runtime and Python set it); with the Prepared's CPU meter off it then
+    /// makes 3 syscalls for a small send where [`Log::send`] makes 12 (5 with SIGPIPE's
+    /// default: the mask set and restored around the write). The frames, `skip` and the returned offset are `send_rest`'s; the
     /// options are the Prepared's (the destination is written at its position: prepare with
     /// no `dst_offset`). The source is named by its segment's path.
     ///
