@@ -62,7 +62,25 @@ pub(crate) fn run_engine<F>(
 where
     F: for<'a> FnOnce(&zcopy::Options<'a>) -> zcopy::Result<zcopy::Report> + Send,
 {
+    run_engine_within(py, opts, (total, None), call)
+}
+
+/// [`run_engine`], for a call that moves about `bound` bytes (when given), not an exact
+/// `length`: the log's sends (a budget, exceeded by a first record bigger than it). A bound of
+/// at most 1 MiB on the main thread spares the ticks, as a `length` does (see `watch`).
+pub(crate) fn run_engine_within<F>(
+    py: Python<'_>,
+    opts: &Opts,
+    (total, bound): (Option<u64>, Option<u64>),
+    call: F,
+) -> PyResult<(u64, PyResult<Report>)>
+where
+    F: for<'a> FnOnce(&zcopy::Options<'a>) -> zcopy::Result<zcopy::Report> + Send,
+{
     let mut watch = Watch::new(py, opts, total)?;
+    if let Some(b) = bound {
+        watch.within(b);
+    }
     let stops = watch.stops(py)?;
     let watch = watch;
     let hook = |moved: u64| watch.tick(moved);

@@ -222,8 +222,7 @@ impl Prepared {
     /// One call of `send` on the engine's prepared transfer, to its destination, from a source
     /// `send` names (as `transfer_from` calls, with the prepared options' callbacks and Ctrl-C;
     /// the destination's position settled after): `Log.send_prepared`'s. `what` names the
-    /// caller in errors; `most` bounds the bytes it moves (a bound of at most 1 MiB on the main
-    /// thread spares the ticks' syscalls, as a `length` does for `transfer`).
+    /// caller in errors; `most` is about the bytes it moves (see [`crate::run_engine_within`]).
     pub(crate) fn send_to_dst<F>(
         &mut self,
         py: Python<'_>,
@@ -248,11 +247,12 @@ impl Prepared {
             }
         };
         let engine = state.engine.as_mut().ok_or_else(closed)?;
-        state.opts.length = most;
+        state.opts.length = None;
         state.opts.src_offset = None;
         state.opts.dst_offset = None;
         d.before(py, None)?;
-        let (_, result) = run_engine(py, &state.opts, None, |o| send(engine, o))?;
+        let (_, result) =
+            crate::run_engine_within(py, &state.opts, (None, most), |o| send(engine, o))?;
         let settled = d.settle_dst(py);
         let report = result?;
         settled?;

@@ -52,6 +52,9 @@ pub(crate) struct Watch {
     eager: bool,
     /// The `length` asked for, when given (see the module's doc).
     length: Option<u64>,
+    /// Whether `length` is exactly what the call moves (a `length` given), not a bound it may
+    /// exceed ([`Watch::within`]): only then does a tick that sees it moved stop looking.
+    exact: bool,
 }
 
 /// The longest `length` a call may move without ticks (see the module's doc).
@@ -110,6 +113,7 @@ impl Watch {
             shown: AtomicU64::new(0),
             eager: false,
             length: opts.length,
+            exact: true,
         };
         // The engine checks the flag before the first chunk: an event set already stops it
         // before a byte moves.
@@ -119,6 +123,14 @@ impl Watch {
             }
         }
         Ok(watch)
+    }
+
+    /// For a call that moves about `bound` bytes, perhaps more (a log send's budget), in place
+    /// of an exact `length`: it decides the ticks as a `length` would, and every tick still
+    /// looks at the signals (a send past its bound may still wait).
+    pub(crate) fn within(&mut self, bound: u64) {
+        self.length = Some(bound);
+        self.exact = false;
     }
 
     /// What can stop the transfer, so the engine must ask [`Watch::tick`] between chunks and
@@ -148,7 +160,7 @@ impl Watch {
             if self.eager {
                 // Everything asked for has moved: no wait is left for a signal to cut, and a
                 // Ctrl-C pending is raised by Python when the call returns.
-                if self.length.is_some_and(|l| moved >= l) {
+                if self.exact && self.length.is_some_and(|l| moved >= l) {
                     return true;
                 }
             } else {

@@ -474,3 +474,20 @@ def test_send_prepared_names_the_callers_fd_and_stops_on_ctrl_c(tmp_path: Path) 
         timer.join()
         os.close(r)
         os.close(w)
+        # A budget smaller than its first record (one record of 4 MiB, max_bytes 1): the send
+        # may wait after moving its budget, and Ctrl-C still ends it. (A reader that drains the
+        # pipe after 10 s turns a send that ignored it into a failure, not a hang.)
+        log.append(b"x" * (4 << 20))
+        r, w = os.pipe()
+        drained: list[bytes] = []
+        timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
+        rescue = threading.Timer(10, lambda: drain(r, drained))
+        timer.start()
+        rescue.start()
+        with zcopy.prepare_to(w, strategy="sendfile") as p, pytest.raises(KeyboardInterrupt):
+            log.send_prepared(p, 2000, 1)
+        rescue.cancel()
+        timer.join()
+        assert not drained, "the send ran to its end: Ctrl-C was not seen"
+        os.close(w)
+        os.close(r)
