@@ -294,7 +294,7 @@ impl Log {
             let max = max_bytes.unwrap_or(u64::MAX);
             let mut next = None;
             let mut closed = false;
-            let (_, result) = crate::run_engine(py, &opts, None, |o| {
+            let (_, result) = crate::run_engine_within(py, &opts, (None, max_bytes), |o| {
                 let g = self.lock();
                 let Some(log) = g.as_ref() else {
                     closed = true;

@@ -489,5 +489,15 @@ def test_send_prepared_names_the_callers_fd_and_stops_on_ctrl_c(tmp_path: Path) 
         rescue.cancel()
         timer.join()
         assert not drained, "the send ran to its end: Ctrl-C was not seen"
+        # The same through send, which takes its budget the same way.
+        timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
+        rescue = threading.Timer(10, lambda: drain(r, drained))
+        timer.start()
+        rescue.start()
+        with pytest.raises(KeyboardInterrupt):
+            log.send(w, 2000, 1)
+        rescue.cancel()
+        timer.join()
+        assert not drained, "send ran to its end: Ctrl-C was not seen"
         os.close(w)
         os.close(r)
