@@ -263,14 +263,7 @@ func (l *Log) SendPrepared(p *Prepared, from, skip, maxBytes uint64) (Report, ui
 			return C.zc_status(C.zc_log_send_prepared(lp, p.p, C.uint64_t(from), C.uint64_t(skip+uint64(total.Bytes)),
 				C.uint64_t(maxBytes), &n, &report))
 		})
-		total.add(&report)
-		if p.progress != nil {
-			p.progress.base = total.Bytes
-			if p.progress.panicked {
-				p.progress.panicked = false
-				panic(p.progress.panicVal)
-			}
-		}
+		p.add(&total, &report)
 		if st == C.ZC_OK {
 			return total, uint64(n), nil
 		}

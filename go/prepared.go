@@ -132,6 +132,19 @@ func dupInto(c syscall.RawConn, role string, out *int) error {
 	})
 }
 
+// add counts one C call's report into total and, with a progress callback, moves the
+// callback's base on and raises again a panic the callback raised during the call.
+func (p *Prepared) add(total *Report, report *C.zc_report) {
+	total.add(report)
+	if p.progress != nil {
+		p.progress.base = total.Bytes
+		if p.progress.panicked {
+			p.progress.panicked = false
+			panic(p.progress.panicVal)
+		}
+	}
+}
+
 // dupCloexec duplicates fd with close-on-exec set (F_DUPFD_CLOEXEC).
 func dupCloexec(fd int) (int, error) {
 	r, _, e := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_DUPFD_CLOEXEC, 0)
@@ -266,14 +279,7 @@ func (p *Prepared) run(srcConn syscall.RawConn, length, srcOffset, dstOffset *in
 		}); err != nil {
 			return total, err
 		}
-		total.add(&report)
-		if p.progress != nil {
-			p.progress.base = total.Bytes
-			if p.progress.panicked {
-				p.progress.panicked = false
-				panic(p.progress.panicVal)
-			}
-		}
+		p.add(&total, &report)
 		if st == C.ZC_OK {
 			return total, nil
 		}

@@ -209,6 +209,15 @@ struct Frames<'l> {
 }
 
 impl Frames<'_> {
+    /// `opts` reading these frames: their `src_offset` and `len` are the frames'.
+    fn options<'o>(&self, opts: &Options<'o>) -> Options<'o> {
+        Options {
+            src_offset: Some(self.start),
+            len: Some(self.end - self.start),
+            ..opts.clone()
+        }
+    }
+
     /// The send's result: its Report and the offset after the last record, when every byte
     /// went; an `EIO` error naming the records otherwise.
     fn sent(&self, report: Report) -> Result<(Report, u64)> {
@@ -667,11 +676,7 @@ impl Log {
         opts: &Options<'_>,
     ) -> Result<(Report, u64)> {
         let frames = self.frames(from, skip, max_bytes)?;
-        let opts = Options {
-            src_offset: Some(frames.start),
-            len: Some(frames.end - frames.start),
-            ..opts.clone()
-        };
+        let opts = frames.options(opts);
         let report = p.run_from_with(frames.seg.file.as_fd(), &frames.seg.path, &opts)?;
         frames.sent(report)
     }
@@ -689,10 +694,8 @@ impl Log {
     ) -> Result<(Report, u64)> {
         let frames = self.frames(from, skip, max_bytes)?;
         let opts = Options {
-            src_offset: Some(frames.start),
-            len: Some(frames.end - frames.start),
             parallelism: None,
-            ..opts.clone()
+            ..frames.options(opts)
         };
         let seg = frames.seg;
         let report = match dst_name {
