@@ -618,9 +618,9 @@ impl Log {
     /// and a `fcntl`), not the destination, and blocks no signal where SIGPIPE was ignored when
     /// prepared (as Rust's runtime and Python set it); with the Prepared's CPU meter off it then
     /// makes 3 syscalls for a small send where [`Log::send`] makes 12 (5 with SIGPIPE's
-    /// default: the mask set and restored around the write). The frames, `skip` and the returned offset are `send_rest`'s; the
-    /// options are the Prepared's (the destination is written at its position: prepare with
-    /// no `dst_offset`). The source is named by its segment's path.
+    /// default: the mask set and restored around the write). The frames, `skip` and the
+    /// returned offset are `send_rest`'s; the options are the Prepared's (the destination is
+    /// written at its position). The source is named by its segment's path.
     ///
     /// ```
     /// # use zcopy_log::{Log, LogOptions};
