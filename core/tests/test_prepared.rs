@@ -554,3 +554,43 @@ fn a_kept_window_holds_its_pages_until_the_prepared_goes_or_a_policy_drops_pages
     want[65_536..FAR as usize].fill(0);
     assert_bytes(&content(&dst), &want, "dst");
 }
+
+#[test]
+fn mmap_write_runs_to_tcp_from_the_kept_window_are_byte_exact() {
+    // A file sent again and again, and read on as it grows: the server's and the log
+    // consumer's uses of the kept window, to a socket.
+    let first = data(3 * MIB, 95);
+    let src = file_with(&first);
+    let (c, mut s) = tcp_pair();
+    let more = data(MIB, 96);
+    let want: Vec<u8> = [&first[..], &first[..], &first[MIB..2 * MIB], &more[..]].concat();
+    let n = want.len();
+    let reader = std::thread::spawn(move || {
+        let mut got = vec![0u8; n];
+        s.read_exact(&mut got).expect("read every run");
+        got
+    });
+    let opts = Options {
+        strategy: Strategy::MmapWrite,
+        fallback: false,
+        ..Options::default()
+    };
+    // (How many syscalls a run to a socket makes depends on how often it waits for room: the
+    // file test above counts them.)
+    let mut p = Prepared::new(&src, &c, &opts).expect("prepare");
+    for (len, off) in [(3 * MIB, 0), (3 * MIB, 0), (MIB, MIB)] {
+        let r = p
+            .run(Some(len as u64), Some(off as u64), None)
+            .expect("run to TCP");
+        assert_eq!((r.bytes, r.strategy), (len as u64, Strategy::MmapWrite));
+    }
+    // Grown within the window (4 MiB from 0): read on from the same mapping.
+    std::os::unix::fs::FileExt::write_all_at(&src, &more, 3 * MIB as u64).expect("grow");
+    let r = p
+        .run(Some(MIB as u64), Some(3 * MIB as u64), None)
+        .expect("run over the grown part");
+    assert_eq!(r.bytes, MIB as u64);
+    drop(p);
+    let got = reader.join().expect("reader");
+    assert_bytes(&got, &want, "four runs to TCP");
+}
